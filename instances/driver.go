@@ -1,0 +1,139 @@
+// Package instances defines how lodge runs containers: the Driver interface
+// that instances/lxc implements, the Spec a driver renders into a runtime
+// config, and the registry of instance config keys.
+package instances
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+)
+
+// Sentinel errors; drivers wrap them with %w so the server can map them to HTTP codes.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrInvalid  = errors.New("invalid")
+	ErrBusy     = errors.New("busy")
+	// ErrNotRunning is returned by Exec and Stop on a container that is not running.
+	ErrNotRunning = errors.New("not running")
+)
+
+// Status is a container's run state as liblxc reports it.
+type Status string
+
+const (
+	StatusStopped  Status = "Stopped"
+	StatusStarting Status = "Starting"
+	StatusRunning  Status = "Running"
+	StatusStopping Status = "Stopping"
+	StatusFrozen   Status = "Frozen"
+	StatusError    Status = "Error"
+)
+
+// NIC is a network interface for a container, already resolved to a host link.
+type NIC struct {
+	Name   string // name inside the container, e.g. eth0
+	Type   string // veth, macvlan, empty
+	Link   string // host bridge or parent NIC
+	HWAddr string
+	MTU    int
+	// HostName is the host-side veth name, if fixed.
+	HostName string
+}
+
+// IDMapEntry maps a range of container ids to host ids (unprivileged containers).
+type IDMapEntry struct {
+	IsUID, IsGID bool
+	HostID       int64
+	NSID         int64
+	Range        int64
+}
+
+// Spec is everything a driver needs to define one container.
+type Spec struct {
+	Name   string
+	Rootfs string // absolute path of the root filesystem directory
+	// Init names the image's init ("systemd", "busybox" or "" for generic)
+	// and chooses the halt signal.
+	Init string
+	// Config is the instance's expanded config; drivers read the keys they know (limits.*, raw.lxc).
+	Config map[string]string
+	NICs   []NIC
+	// IDMap is empty for a privileged container.
+	IDMap []IDMapEntry
+}
+
+// State is a container's live state, read from the runtime, never from the DB.
+type State struct {
+	Status     Status
+	PID        int
+	Processes  int64
+	MemoryUsed int64
+	CPUNanos   int64
+	Interfaces map[string]Interface
+}
+
+// Interface is one network interface seen inside a container.
+type Interface struct {
+	HWAddr    string
+	MTU       int
+	Up        bool
+	HostName  string
+	Type      string
+	Addresses []Address
+}
+
+// Address is one address on an interface.
+type Address struct {
+	Family  string // inet, inet6
+	Address string
+	Prefix  int
+	Scope   string // global, link, local
+}
+
+// ExecSpec describes a process to run inside a container.
+type ExecSpec struct {
+	Argv []string
+	Env  []string // KEY=VALUE, the complete environment
+	Cwd  string
+	UID  uint32
+	GID  uint32
+	// Stdin, Stdout and Stderr are handed to the process; with a pty all three are the slave.
+	Stdin, Stdout, Stderr *os.File
+	// TTY makes the process a session leader with Stdin as its controlling terminal.
+	TTY bool
+}
+
+// Process is a running exec.
+type Process interface {
+	// PID is the host pid of the process inside the container.
+	PID() int
+	// Signal delivers a signal to the process.
+	Signal(sig os.Signal) error
+	// Wait returns the exit code; 128+n for death by signal n.
+	Wait(ctx context.Context) (int, error)
+}
+
+// Driver runs containers. All methods are safe for concurrent use on
+// different names; the server serialises operations on one name.
+type Driver interface {
+	// Define writes (or rewrites) the runtime config for spec.Name.
+	Define(ctx context.Context, spec Spec) error
+	// Start boots the container's init and returns once the runtime reports it running.
+	// The container must keep running when the daemon exits.
+	Start(ctx context.Context, name string) error
+	// Stop asks init to shut down, waits up to timeout, then kills; force kills at once.
+	Stop(ctx context.Context, name string, timeout time.Duration, force bool) error
+	Freeze(ctx context.Context, name string) error
+	Unfreeze(ctx context.Context, name string) error
+	// Delete removes the runtime config and logs of a stopped container (not its rootfs).
+	Delete(ctx context.Context, name string) error
+	State(ctx context.Context, name string) (State, error)
+	// List names the containers the runtime knows, for recovery after a restart.
+	List(ctx context.Context) ([]string, error)
+	Exec(ctx context.Context, name string, spec ExecSpec) (Process, error)
+	// ConsoleLog returns the tail of the container's console/boot log (for errors on failed starts).
+	ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error)
+}
