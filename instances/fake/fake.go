@@ -1,0 +1,147 @@
+// Package fake is an in-memory instances.Driver for the server's handler
+// tests, where starting real containers would only slow them down.
+package fake
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"lodge/instances"
+)
+
+// Driver is a fake runtime. ExecFunc, if set, runs exec requests.
+type Driver struct {
+	mu       sync.Mutex
+	defined  map[string]instances.Spec
+	running  map[string]instances.Status
+	ExecFunc func(spec instances.ExecSpec) int
+	// FailDefine makes Define fail (to test rollback).
+	FailDefine error
+}
+
+// New returns an empty fake runtime.
+func New() *Driver {
+	return &Driver{defined: map[string]instances.Spec{}, running: map[string]instances.Status{}}
+}
+
+func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.FailDefine != nil {
+		return d.FailDefine
+	}
+	d.defined[spec.Name] = spec
+	return nil
+}
+
+// Defined reports whether a runtime config exists for name.
+func (d *Driver) Defined(name string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.defined[name]
+	return ok
+}
+
+func (d *Driver) get(name string) error {
+	if _, ok := d.defined[name]; !ok {
+		return fmt.Errorf("container %q: %w", name, instances.ErrNotFound)
+	}
+	return nil
+}
+
+func (d *Driver) Start(ctx context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.get(name); err != nil {
+		return err
+	}
+	d.running[name] = instances.StatusRunning
+	return nil
+}
+
+func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.running[name]; !ok {
+		return fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
+	}
+	delete(d.running, name)
+	return nil
+}
+
+func (d *Driver) Freeze(ctx context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.running[name] = instances.StatusFrozen
+	return nil
+}
+
+func (d *Driver) Unfreeze(ctx context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.running[name] = instances.StatusRunning
+	return nil
+}
+
+func (d *Driver) Delete(ctx context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.running[name]; ok {
+		return fmt.Errorf("container %q: %w", name, instances.ErrBusy)
+	}
+	delete(d.defined, name)
+	return nil
+}
+
+func (d *Driver) State(ctx context.Context, name string) (instances.State, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.get(name); err != nil {
+		return instances.State{}, err
+	}
+	st, ok := d.running[name]
+	if !ok {
+		return instances.State{Status: instances.StatusStopped}, nil
+	}
+	return instances.State{Status: st, PID: 4242, Processes: 3, Interfaces: map[string]instances.Interface{
+		"eth0": {Up: true, MTU: 1500, Addresses: []instances.Address{{Family: "inet", Address: "10.0.0.2", Prefix: 24, Scope: "global"}}},
+	}}, nil
+}
+
+func (d *Driver) List(ctx context.Context) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for n := range d.defined {
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+type proc struct{ code int }
+
+func (p proc) PID() int                              { return 1 }
+func (p proc) Signal(os.Signal) error                { return nil }
+func (p proc) Wait(ctx context.Context) (int, error) { return p.code, nil }
+
+func (d *Driver) Exec(ctx context.Context, name string, spec instances.ExecSpec) (instances.Process, error) {
+	d.mu.Lock()
+	st := d.running[name]
+	f := d.ExecFunc
+	d.mu.Unlock()
+	if st != instances.StatusRunning {
+		return nil, fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
+	}
+	code := 0
+	if f != nil {
+		code = f(spec)
+	}
+	return proc{code}, nil
+}
+
+func (d *Driver) ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error) {
+	return "", nil
+}

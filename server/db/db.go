@@ -1,0 +1,70 @@
+// Package db is lodged's state store. It is the only package that speaks SQL,
+// so that a clustered backend can replace local SQLite behind the same API.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+var (
+	// ErrNotFound: no row matched.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a unique key is taken.
+	ErrExists = errors.New("already exists")
+	// ErrTooNew: the database was written by a newer lodged.
+	ErrTooNew = errors.New("database schema is newer than this lodged")
+)
+
+// DB is an open state database.
+type DB struct {
+	sql  *sql.DB
+	path string
+}
+
+// Open opens (creating if needed) the database at path and applies pending migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	// WAL lets list and other readers run while a launch writes; the busy
+	// timeout absorbs short write contention instead of failing requests.
+	dsn := "file:" + path + "?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_synchronous=NORMAL&_txlock=immediate"
+	s, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: open: %w", path, err)
+	}
+	d := &DB{sql: s, path: path}
+	if err := d.migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.sql.Close() }
+
+// Tx runs fn in a transaction, committing if fn returns nil.
+func (d *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

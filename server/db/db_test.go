@@ -1,0 +1,127 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "lodge.db")
+	d, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, path
+}
+
+func TestMigrationsFreshAndReopen(t *testing.T) {
+	d, path := openTest(t)
+	var v int
+	if err := d.sql.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion() {
+		t.Fatalf("version = %d, %v; want %d", v, err, SchemaVersion())
+	}
+	d.Close()
+	// Reopening an up-to-date database applies nothing and keeps the version.
+	d2, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2.Close()
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	d, path := openTest(t)
+	if _, err := d.sql.Exec(`UPDATE schema_version SET version = ?`, SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	_, err := Open(context.Background(), path)
+	if !errors.Is(err, ErrTooNew) {
+		t.Fatalf("err = %v, want ErrTooNew", err)
+	}
+}
+
+func TestInstanceCRUD(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := context.Background()
+	in := Instance{Name: "c01", Architecture: "x86_64", Pool: "default", Config: map[string]string{"user.a": "b"},
+		Devices: map[string]map[string]string{"root": {"type": "disk", "path": "/"}}, Profiles: []string{"default"}, CreatedAt: time.Now()}
+	if _, err := d.CreateInstance(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateInstance(ctx, in); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	got, err := d.GetInstance(ctx, "c01")
+	if err != nil || got.Phase != PhaseCreating || got.Config["user.a"] != "b" || got.Devices["root"]["path"] != "/" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if err := d.SetInstancePhase(ctx, "c01", PhaseCreated); err != nil {
+		t.Fatal(err)
+	}
+	got.Config["user.a"] = "c"
+	got.Phase = PhaseCreated
+	if err := d.UpdateInstance(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	list, err := d.ListInstances(ctx)
+	if err != nil || len(list) != 1 || list[0].Config["user.a"] != "c" || list[0].Phase != PhaseCreated {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if err := d.DeleteInstance(ctx, "c01"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.GetInstance(ctx, "c01"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if err := d.DeleteInstance(ctx, "c01"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+func TestImagesAndAliases(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	for _, fp := range []string{"abc1", "abc2", "def0"} {
+		if err := d.CreateImage(ctx, Image{Fingerprint: fp, Size: 1, CreatedAt: now, UploadedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.CreateImage(ctx, Image{Fingerprint: "abc1", CreatedAt: now, UploadedAt: now}); !errors.Is(err, ErrExists) {
+		t.Fatalf("dup image: %v", err)
+	}
+	for _, tc := range []struct {
+		prefix string
+		n      int
+	}{{"abc", 2}, {"abc1", 1}, {"d", 1}, {"x", 0}, {"%", 0}, {"_", 0}} {
+		ims, err := d.ImagesByPrefix(ctx, tc.prefix, 10)
+		if err != nil || len(ims) != tc.n {
+			t.Errorf("prefix %q: %d images, %v; want %d", tc.prefix, len(ims), err, tc.n)
+		}
+	}
+	if err := d.CreateAlias(ctx, Alias{Name: "deb", Fingerprint: "abc1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateAlias(ctx, Alias{Name: "deb", Fingerprint: "abc2"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("dup alias: %v", err)
+	}
+	if err := d.CreateAlias(ctx, Alias{Name: "x", Fingerprint: "nope"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("alias to unknown image: %v", err)
+	}
+	if err := d.UpdateAlias(ctx, Alias{Name: "deb", Fingerprint: "abc2"}); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting the image cascades to its aliases.
+	if err := d.DeleteImage(ctx, "abc2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.GetAlias(ctx, "deb"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("alias after image delete: %v", err)
+	}
+}

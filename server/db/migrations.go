@@ -1,0 +1,86 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are append-only: never edit or reorder a released entry, add a
+// new one. Entry i brings the schema from version i to i+1.
+var migrations = []string{
+	// 1: instances, images and aliases, server config.
+	`
+CREATE TABLE instances (
+	id                INTEGER PRIMARY KEY,
+	name              TEXT NOT NULL UNIQUE,
+	type              TEXT NOT NULL DEFAULT 'container',
+	architecture      TEXT NOT NULL DEFAULT '',
+	image_fingerprint TEXT NOT NULL DEFAULT '',
+	pool              TEXT NOT NULL DEFAULT 'default',
+	phase             TEXT NOT NULL DEFAULT 'creating' CHECK (phase IN ('creating', 'created')),
+	ephemeral         INTEGER NOT NULL DEFAULT 0,
+	description       TEXT NOT NULL DEFAULT '',
+	config            TEXT NOT NULL DEFAULT '{}',
+	devices           TEXT NOT NULL DEFAULT '{}',
+	profiles          TEXT NOT NULL DEFAULT '[]',
+	created_at        TEXT NOT NULL,
+	last_used_at      TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE images (
+	fingerprint  TEXT PRIMARY KEY,
+	filename     TEXT NOT NULL DEFAULT '',
+	size         INTEGER NOT NULL,
+	architecture TEXT NOT NULL DEFAULT '',
+	type         TEXT NOT NULL DEFAULT 'container',
+	public       INTEGER NOT NULL DEFAULT 0,
+	auto_update  INTEGER NOT NULL DEFAULT 0,
+	cached       INTEGER NOT NULL DEFAULT 0,
+	properties   TEXT NOT NULL DEFAULT '{}',
+	created_at   TEXT NOT NULL,
+	uploaded_at  TEXT NOT NULL,
+	last_used_at TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE image_aliases (
+	name        TEXT PRIMARY KEY,
+	fingerprint TEXT NOT NULL REFERENCES images(fingerprint) ON DELETE CASCADE,
+	description TEXT NOT NULL DEFAULT '',
+	type        TEXT NOT NULL DEFAULT 'container'
+);
+CREATE TABLE config (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+`,
+}
+
+// SchemaVersion is the schema version this binary writes.
+func SchemaVersion() int { return len(migrations) }
+
+func (d *DB) migrate(ctx context.Context) error {
+	if _, err := d.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("schema_version: %w", err)
+	}
+	return d.Tx(ctx, func(tx *sql.Tx) error {
+		var cur int
+		err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur)
+		switch {
+		case err == sql.ErrNoRows:
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+		if cur > len(migrations) {
+			return fmt.Errorf("%w: database is at version %d, this lodged knows up to %d; run a newer lodged", ErrTooNew, cur, len(migrations))
+		}
+		for i := cur; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations))
+		return err
+	})
+}

@@ -1,0 +1,227 @@
+// Package operations is lodged's registry of async operations: LXD's
+// task and websocket operations, with their status, metadata, cancellation
+// and the events that report each change.
+package operations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"lodge/api"
+)
+
+// ErrNotCancellable is returned when cancelling an operation that can't be.
+var ErrNotCancellable = errors.New("operation cannot be cancelled")
+
+// ErrNoConnector: the operation has no websockets.
+var ErrNoConnector = errors.New("operation has no websockets")
+
+// Connector attaches an HTTP request (a websocket upgrade) to a websocket operation.
+type Connector func(secret string, w http.ResponseWriter, r *http.Request) error
+
+// Op is one operation.
+type Op struct {
+	reg *Registry
+
+	mu          sync.Mutex
+	id          string
+	class       string
+	description string
+	created     time.Time
+	updated     time.Time
+	status      api.StatusCode
+	resources   map[string][]string
+	metadata    map[string]any
+	err         string
+	mayCancel   bool
+	connector   Connector
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Registry holds the live and recently finished operations.
+type Registry struct {
+	base     context.Context
+	onChange func(api.Operation)
+	keep     time.Duration
+
+	mu  sync.Mutex
+	ops map[string]*Op
+	wg  sync.WaitGroup
+}
+
+// NewRegistry makes a registry whose operations run under base; onChange is
+// called (synchronously, keep it quick) with every status or metadata change.
+func NewRegistry(base context.Context, onChange func(api.Operation)) *Registry {
+	if onChange == nil {
+		onChange = func(api.Operation) {}
+	}
+	return &Registry{base: base, onChange: onChange, keep: 5 * time.Minute, ops: map[string]*Op{}}
+}
+
+// Spec describes a new operation.
+type Spec struct {
+	Class       string // api.OperationClassTask (default) or api.OperationClassWebsocket
+	Description string // e.g. "Creating instance"
+	Resources   map[string][]string
+	Metadata    map[string]any
+	MayCancel   bool
+	// Connector handles websocket connections for websocket operations.
+	Connector Connector
+}
+
+// Start registers an operation and runs fn in its own goroutine.
+// The operation succeeds if fn returns nil and fails with fn's error otherwise.
+func (r *Registry) Start(spec Spec, fn func(ctx context.Context, op *Op) error) *Op {
+	if spec.Class == "" {
+		spec.Class = api.OperationClassTask
+	}
+	ctx, cancel := context.WithCancel(r.base)
+	now := time.Now().UTC()
+	op := &Op{
+		reg: r, id: uuid.NewString(), class: spec.Class, description: spec.Description,
+		created: now, updated: now, status: api.Running, resources: spec.Resources, metadata: spec.Metadata,
+		mayCancel: spec.MayCancel, connector: spec.Connector, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+	}
+	r.mu.Lock()
+	r.ops[op.id] = op
+	r.mu.Unlock()
+	r.onChange(op.Render())
+
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		err := fn(ctx, op)
+		op.finish(err)
+		time.AfterFunc(r.keep, func() {
+			r.mu.Lock()
+			delete(r.ops, op.id)
+			r.mu.Unlock()
+		})
+	}()
+	return op
+}
+
+// Wait blocks until every running operation has finished (for shutdown and tests).
+func (r *Registry) Wait() { r.wg.Wait() }
+
+// Get returns the operation with this id.
+func (r *Registry) Get(id string) (*Op, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	op, ok := r.ops[id]
+	return op, ok
+}
+
+// List returns all known operations, oldest first.
+func (r *Registry) List() []*Op {
+	r.mu.Lock()
+	out := make([]*Op, 0, len(r.ops))
+	for _, op := range r.ops {
+		out = append(out, op)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].created.Before(out[j].created) })
+	return out
+}
+
+func (op *Op) finish(err error) {
+	op.mu.Lock()
+	switch {
+	case err == nil:
+		op.status = api.Success
+	case errors.Is(err, context.Canceled) && op.ctx.Err() != nil:
+		op.status = api.Cancelled
+		op.err = "operation cancelled"
+	default:
+		op.status = api.Failure
+		op.err = err.Error()
+	}
+	op.updated = time.Now().UTC()
+	op.mayCancel = false
+	op.mu.Unlock()
+	op.cancel()
+	close(op.done)
+	op.reg.onChange(op.Render())
+}
+
+// ID returns the operation's uuid.
+func (op *Op) ID() string { return op.id }
+
+// URL returns /1.0/operations/{id}.
+func (op *Op) URL() string { return "/1.0/operations/" + op.id }
+
+// Done is closed when the operation has finished.
+func (op *Op) Done() <-chan struct{} { return op.done }
+
+// Context is cancelled when the operation is cancelled or finishes.
+func (op *Op) Context() context.Context { return op.ctx }
+
+// Cancel cancels a cancellable running operation.
+func (op *Op) Cancel() error {
+	op.mu.Lock()
+	may := op.mayCancel && !op.status.IsFinal()
+	op.mu.Unlock()
+	if !may {
+		return fmt.Errorf("operation %s: %w", op.id, ErrNotCancellable)
+	}
+	op.cancel()
+	return nil
+}
+
+// SetMetadata sets one metadata key and reports the change.
+func (op *Op) SetMetadata(key string, value any) {
+	op.mu.Lock()
+	if op.metadata == nil {
+		op.metadata = map[string]any{}
+	}
+	op.metadata[key] = value
+	op.updated = time.Now().UTC()
+	op.mu.Unlock()
+	op.reg.onChange(op.Render())
+}
+
+// Connect hands a websocket request to the operation's connector.
+func (op *Op) Connect(secret string, w http.ResponseWriter, r *http.Request) error {
+	op.mu.Lock()
+	c := op.connector
+	op.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("operation %s: %w", op.id, ErrNoConnector)
+	}
+	return c(secret, w, r)
+}
+
+// Err returns the failure message of a finished operation, or "".
+func (op *Op) Err() string {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.err
+}
+
+// Render returns the operation's wire form.
+func (op *Op) Render() api.Operation {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	var md map[string]any
+	if op.metadata != nil {
+		md = make(map[string]any, len(op.metadata))
+		for k, v := range op.metadata {
+			md[k] = v
+		}
+	}
+	return api.Operation{
+		ID: op.id, Class: op.class, Description: op.description, CreatedAt: op.created, UpdatedAt: op.updated,
+		Status: op.status.String(), StatusCode: op.status, Resources: op.resources, Metadata: md,
+		MayCancel: op.mayCancel, Err: op.err, Location: "none",
+	}
+}
