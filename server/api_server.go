@@ -1,0 +1,117 @@
+package server
+
+import (
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"lodge/api"
+)
+
+// apiExtensions are the LXD API extensions lodged implements. LXD's client
+// picks endpoints by them ("instances" makes it use /1.0/instances), so only
+// those whose behaviour lodged really has are listed.
+var apiExtensions = []string{
+	"etag",
+	"patch",
+	"container_exec_signal_handling",
+	"container_exec_recording",
+	"id_map",
+	"operation_description",
+	"event_lifecycle",
+	"container_last_used_at",
+	"container_cpu_time",
+	"container_full",
+	"container_exec_user_group_cwd",
+	"image_types",
+	"image_compression_algorithm",
+	"instances",
+	"instance_get_full",
+	"image_profiles",
+	"api_filtering",
+	"kernel_features",
+	"lxc_features",
+	"api_os",
+}
+
+func kernelInfo() (release, arch string) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", runtime.GOARCH
+	}
+	return unix.ByteSliceToString(u.Release[:]), unix.ByteSliceToString(u.Machine[:])
+}
+
+func osRelease() (name, version string) {
+	b, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return "", ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"`)
+		switch k {
+		case "NAME":
+			name = v
+		case "VERSION_ID":
+			version = v
+		}
+	}
+	return name, version
+}
+
+func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
+	kver, arch := kernelInfo()
+	osName, osVer := osRelease()
+	host, _ := os.Hostname()
+	cfg, err := s.db.Config(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	conf := map[string]any{}
+	for k, v := range cfg {
+		conf[k] = v
+	}
+	arches := []string{arch}
+	if arch == "x86_64" {
+		arches = append(arches, "i686")
+	}
+	info := api.Server{
+		APIExtensions: apiExtensions,
+		APIStatus:     "stable",
+		APIVersion:    "1.0",
+		Auth:          "trusted",
+		AuthMethods:   []string{"tls"},
+		Config:        conf,
+		Environment: api.ServerEnvironment{
+			Addresses:          []string{},
+			Architectures:      arches,
+			Driver:             "lxc",
+			DriverVersion:      s.cfg.DriverVersion,
+			Firewall:           "nftables",
+			Kernel:             "Linux",
+			KernelArchitecture: arch,
+			KernelFeatures:     map[string]string{},
+			KernelVersion:      kver,
+			LXCFeatures:        map[string]string{},
+			OSName:             osName,
+			OSVersion:          osVer,
+			Project:            "default",
+			Server:             "lodge",
+			ServerEventMode:    "full-mesh",
+			ServerName:         host,
+			ServerPid:          os.Getpid(),
+			ServerVersion:      s.cfg.Version,
+			Storage:            s.pool.Info().Name,
+			StorageVersion:     "1",
+		},
+	}
+	writeSyncETag(w, info, info.Config)
+}

@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/server/db"
+	"lodge/server/operations"
+	"lodge/storage"
+)
+
+type opT = operations.Op
+
+func operationsSpec(desc, name string) operations.Spec {
+	return operations.Spec{Description: desc, Resources: instanceResources(name)}
+}
+
+// revert runs undo steps in reverse unless Success is called.
+type revert struct{ undo []func() }
+
+func (r *revert) add(f func()) { r.undo = append(r.undo, f) }
+func (r *revert) success()     { r.undo = nil }
+func (r *revert) fail() {
+	for i := len(r.undo) - 1; i >= 0; i-- {
+		r.undo[i]()
+	}
+}
+
+func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
+	var req api.InstancesPost
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := instances.ValidateName(req.Name); err != nil {
+		writeError(w, badRequest("%s", strings.TrimSuffix(err.Error(), ": "+instances.ErrInvalid.Error())))
+		return
+	}
+	switch req.Type {
+	case "", "container":
+	default:
+		writeError(w, badRequest("instance type %q is not supported: lodge runs containers only", req.Type))
+		return
+	}
+	switch req.Source.Type {
+	case "image":
+	case "", "none":
+		writeError(w, badRequest("instance %q: source type %q: lodge needs an image to create an instance from", req.Name, req.Source.Type))
+		return
+	default:
+		writeError(w, badRequest("instance %q: source type %q is not supported yet (use image)", req.Name, req.Source.Type))
+		return
+	}
+	if req.Source.Server != "" {
+		writeError(w, badRequest("instance %q: image server %q: remote image servers are not supported yet; import the image locally first", req.Name, req.Source.Server))
+		return
+	}
+	if req.Stateful {
+		writeError(w, badRequest("instance %q: stateful instances are not supported (CRIU does not work on this host)", req.Name))
+		return
+	}
+	if err := validateConfig(req.Config); err != nil {
+		writeError(w, err)
+		return
+	}
+	delete(req.Devices, "root")
+	if err := validateDevices(req.Devices); err != nil {
+		writeError(w, err)
+		return
+	}
+	for _, p := range req.Profiles {
+		if p != "default" {
+			writeError(w, badRequest("profile %q not found; only the default profile exists so far", p))
+			return
+		}
+	}
+	img, err := s.resolveImage(r.Context(), req.Source)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+
+	cfg := map[string]string{}
+	for k, v := range img.Properties {
+		cfg["image."+k] = v
+	}
+	for k, v := range req.Config {
+		cfg[k] = v
+	}
+	cfg["volatile.base_image"] = img.Fingerprint
+	cfg["volatile.uuid"] = uuid.NewString()
+	for name, d := range req.Devices {
+		if d["type"] == "nic" && d["hwaddr"] == "" {
+			cfg["volatile."+name+".hwaddr"] = randomMAC()
+		}
+	}
+	arch := req.Architecture
+	if arch == "" {
+		arch = img.Architecture
+	}
+	row := db.Instance{
+		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: s.poolName,
+		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
+		Devices: req.Devices, Profiles: []string{"default"}, CreatedAt: time.Now().UTC(),
+	}
+	// The row is inserted before replying so a duplicate name is a 409 now,
+	// not a failed operation later.
+	if _, err := s.db.CreateInstance(r.Context(), row); err != nil {
+		if errors.Is(err, db.ErrExists) {
+			err = conflict("instance %q already exists; pick another name or delete it first", req.Name)
+		}
+		writeError(w, err)
+		return
+	}
+	op := s.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *opT) error {
+		return s.createInstance(ctx, op, row, req.Start)
+	})
+	writeAsync(w, op)
+}
+
+func randomMAC() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("00:16:3e:%02x:%02x:%02x", b[0], b[1], b[2])
+}
+
+// createInstance does the slow part of a create; any failure removes
+// everything it made, including the row inserted by the handler.
+func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, start bool) (err error) {
+	unlock := s.instLocks.lock(row.Name)
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
+	rev := &revert{}
+	defer func() {
+		if err != nil {
+			rev.fail()
+			s.log.Warn("instance create failed, rolled back", "instance", row.Name, "err", err)
+		}
+	}()
+	// Cleanup must run even if the operation's ctx was cancelled.
+	bg := context.WithoutCancel(ctx)
+	rev.add(func() { _ = s.db.DeleteInstance(bg, row.Name) })
+
+	if err := s.ensureImageVolume(ctx, op, row.ImageFingerprint); err != nil {
+		return err
+	}
+	vol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
+	imgVol := storage.Volume{Kind: storage.KindImage, Name: row.ImageFingerprint}
+	if s.pool.Exists(vol) {
+		// Left by a crash of an earlier create of the same name; the row is ours now.
+		_ = s.pool.Delete(ctx, vol)
+	}
+	op.SetMetadata("create_instance_from_image_unpack_progress", "Creating instance rootfs")
+	if err := s.pool.Clone(ctx, imgVol, vol); err != nil {
+		return fmt.Errorf("instance %q: create rootfs: %w", row.Name, err)
+	}
+	rev.add(func() { _ = s.pool.Delete(bg, vol) })
+	spec, err := s.specFor(row)
+	if err != nil {
+		return err
+	}
+	if err := s.inst.Define(ctx, spec); err != nil {
+		return fmt.Errorf("instance %q: %w", row.Name, err)
+	}
+	rev.add(func() { _ = s.inst.Delete(bg, row.Name) })
+	if err := s.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
+		return err
+	}
+	rev.success()
+	s.events.lifecycle("instance-created", instanceURL(row.Name), nil)
+	if start {
+		unlock()
+		locked = false
+		return s.startInstance(ctx, row.Name)
+	}
+	return nil
+}
+
+// ensureImageVolume unpacks an image into the pool once per fingerprint;
+// every instance is then a clone of it.
+func (s *Server) ensureImageVolume(ctx context.Context, op *opT, fp string) error {
+	unlock := s.imageLocks.lock(fp)
+	defer unlock()
+	vol := storage.Volume{Kind: storage.KindImage, Name: fp}
+	if s.pool.Exists(vol) {
+		return nil
+	}
+	op.SetMetadata("create_instance_from_image_unpack_progress", "Unpacking image")
+	start := time.Now()
+	err := s.pool.CreateImage(ctx, vol, func(dir string) error {
+		return s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs"))
+	})
+	if err != nil {
+		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), s.poolName, err)
+	}
+	s.log.Info("image unpacked into pool", "fingerprint", fp, "pool", s.poolName, "took", time.Since(start))
+	return nil
+}
+
+func short(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
+}
+
+// specFor builds the runtime spec of an instance from its row.
+func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
+	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
+	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
+	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
+	names := make([]string, 0, len(in.Devices))
+	for n := range in.Devices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := in.Devices[n]
+		if d["type"] != "nic" {
+			continue
+		}
+		nic := instances.NIC{Name: d["name"], Link: d["parent"], HWAddr: d["hwaddr"], HostName: d["host_name"]}
+		if nic.Name == "" {
+			nic.Name = n
+		}
+		if nic.HWAddr == "" {
+			nic.HWAddr = in.Config["volatile."+n+".hwaddr"]
+		}
+		switch d["nictype"] {
+		case "bridged":
+			nic.Type = "veth"
+		case "macvlan":
+			nic.Type = "macvlan"
+		}
+		if d["mtu"] != "" {
+			fmt.Sscan(d["mtu"], &nic.MTU)
+		}
+		spec.NICs = append(spec.NICs, nic)
+	}
+	return spec, nil
+}
+
+// detectInit tells systemd from busybox by what the image's /sbin/init is,
+// which decides the signal that shuts it down cleanly.
+func detectInit(rootfs string) string {
+	target, err := os.Readlink(filepath.Join(rootfs, "sbin", "init"))
+	if err != nil {
+		return ""
+	}
+	switch {
+	case strings.Contains(target, "systemd"):
+		return "systemd"
+	case strings.Contains(target, "busybox"):
+		return "busybox"
+	}
+	return ""
+}

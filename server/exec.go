@@ -1,0 +1,393 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/gorilla/websocket"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/server/operations"
+	"lodge/storage"
+)
+
+// execSession is one exec operation: its websockets and the process they feed.
+type execSession struct {
+	fds       map[string]string // fd name ("0", "1", "2", "control") -> secret
+	mu        sync.Mutex
+	conns     map[string]*websocket.Conn
+	connected chan struct{} // closed when every fd has connected
+}
+
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (e *execSession) connect(secret string, w http.ResponseWriter, r *http.Request) error {
+	e.mu.Lock()
+	var fd string
+	for name, s := range e.fds {
+		if s == secret {
+			fd = name
+		}
+	}
+	if fd == "" {
+		e.mu.Unlock()
+		return &httpError{http.StatusForbidden, "websocket secret does not match this operation"}
+	}
+	if _, dup := e.conns[fd]; dup {
+		e.mu.Unlock()
+		return &httpError{http.StatusConflict, fmt.Sprintf("websocket for fd %s is already connected", fd)}
+	}
+	e.conns[fd] = nil // reserve while upgrading
+	e.mu.Unlock()
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		e.mu.Lock()
+		delete(e.conns, fd)
+		e.mu.Unlock()
+		return nil // Upgrade already answered the client
+	}
+	_ = conn.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(5*time.Second))
+	e.mu.Lock()
+	e.conns[fd] = conn
+	all := len(e.conns) == len(e.fds)
+	for _, c := range e.conns {
+		if c == nil {
+			all = false
+		}
+	}
+	e.mu.Unlock()
+	if all {
+		close(e.connected)
+	}
+	return nil
+}
+
+func (e *execSession) conn(fd string) *websocket.Conn {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.conns[fd]
+}
+
+func (e *execSession) closeAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// execEnv builds the process environment as LXD does: defaults, then the
+// instance's environment.* config, then the request's variables.
+func execEnv(rootfs string, cfg map[string]string, req api.InstanceExecPost) map[string]string {
+	env := map[string]string{
+		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"LANG": "C.UTF-8",
+		"HOME": "/root",
+		"USER": "root",
+	}
+	if req.User != 0 {
+		env["HOME"], env["USER"] = "/", ""
+		if name, home, ok := lookupPasswd(rootfs, req.User); ok {
+			env["HOME"], env["USER"] = home, name
+		}
+		if env["USER"] == "" {
+			delete(env, "USER")
+		}
+	}
+	if req.Interactive {
+		env["TERM"] = "xterm"
+	}
+	for k, v := range cfg {
+		if name, ok := strings.CutPrefix(k, "environment."); ok {
+			env[name] = v
+		}
+	}
+	for k, v := range req.Environment {
+		env[k] = v
+	}
+	return env
+}
+
+// lookupPasswd reads the container's /etc/passwd from its rootfs (host side,
+// never following symlinks out of it: the file is opened relative to rootfs).
+func lookupPasswd(rootfs string, uid uint32) (name, home string, ok bool) {
+	p := filepath.Join(rootfs, "etc", "passwd")
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+		return "", "", false
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	want := strconv.FormatUint(uint64(uid), 10)
+	for sc.Scan() {
+		parts := strings.Split(sc.Text(), ":")
+		if len(parts) >= 6 && parts[2] == want {
+			return parts[0], parts[5], true
+		}
+	}
+	return "", "", false
+}
+
+func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.InstanceExecPost
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(req.Command) == 0 || req.Command[0] == "" {
+		writeError(w, badRequest("exec: no command given"))
+		return
+	}
+	if req.RecordOutput {
+		writeError(w, badRequest("exec: record-output is not supported; use wait-for-websocket"))
+		return
+	}
+	if req.Cwd != "" && !strings.HasPrefix(req.Cwd, "/") {
+		writeError(w, badRequest("exec: cwd %q must be an absolute path", req.Cwd))
+		return
+	}
+	if st := s.liveState(r.Context(), in); st.Status != instances.StatusRunning {
+		writeError(w, badRequest("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st.Status).String()), name))
+		return
+	}
+	rootfs := filepath.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs")
+	env := execEnv(rootfs, in.Config, req)
+
+	sess := &execSession{fds: map[string]string{}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
+	class := api.OperationClassTask
+	if req.WaitForWS {
+		class = api.OperationClassWebsocket
+		sess.fds["control"] = newSecret()
+		sess.fds["0"] = newSecret()
+		if !req.Interactive {
+			sess.fds["1"] = newSecret()
+			sess.fds["2"] = newSecret()
+		}
+	}
+	md := map[string]any{"command": req.Command, "environment": env, "interactive": req.Interactive}
+	if req.WaitForWS {
+		fds := map[string]any{}
+		for k, v := range sess.fds {
+			fds[k] = v
+		}
+		md["fds"] = fds
+	}
+	spec := operations.Spec{Class: class, Description: "Executing command", Resources: instanceResources(name), Metadata: md}
+	if req.WaitForWS {
+		spec.Connector = sess.connect
+	}
+	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
+		code, err := s.runExec(ctx, name, req, env, sess)
+		if err != nil {
+			return err
+		}
+		op.SetMetadata("return", code)
+		return nil
+	})
+	writeAsync(w, op)
+}
+
+func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecPost, env map[string]string, sess *execSession) (int, error) {
+	defer sess.closeAll()
+	if req.WaitForWS {
+		select {
+		case <-sess.connected:
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(60 * time.Second):
+			return -1, errors.New("exec: timed out waiting for the client to connect its websockets")
+		}
+	}
+	envList := make([]string, 0, len(env))
+	for k, v := range env {
+		envList = append(envList, k+"="+v)
+	}
+	sort.Strings(envList)
+	spec := instances.ExecSpec{Argv: req.Command, Env: envList, Cwd: req.Cwd, UID: req.User, GID: req.Group}
+	if spec.Cwd == "" {
+		spec.Cwd = env["HOME"]
+	}
+
+	var pumps sync.WaitGroup
+	var ptyMaster *os.File
+	var closeAfterExit []io.Closer
+	switch {
+	case !req.WaitForWS:
+		devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return -1, err
+		}
+		defer devnull.Close()
+		spec.Stdin, spec.Stdout, spec.Stderr = devnull, devnull, devnull
+	case req.Interactive:
+		master, slave, err := pty.Open()
+		if err != nil {
+			return -1, fmt.Errorf("exec: allocate pty: %w", err)
+		}
+		defer master.Close()
+		ptyMaster = master
+		if req.Width > 0 && req.Height > 0 {
+			_ = pty.Setsize(master, &pty.Winsize{Cols: uint16(req.Width), Rows: uint16(req.Height)})
+		}
+		spec.Stdin, spec.Stdout, spec.Stderr, spec.TTY = slave, slave, slave, true
+		defer slave.Close()
+		closeAfterExit = append(closeAfterExit, slave)
+		ws := sess.conn("0")
+		go wsToWriter(ws, master, nil)
+		pumps.Add(1)
+		go func() { defer pumps.Done(); readerToWS(master, ws) }()
+	default:
+		stdinR, stdinW, err := os.Pipe()
+		if err != nil {
+			return -1, err
+		}
+		stdoutR, stdoutW, err := os.Pipe()
+		if err != nil {
+			return -1, err
+		}
+		stderrR, stderrW, err := os.Pipe()
+		if err != nil {
+			return -1, err
+		}
+		defer stdinW.Close()
+		defer stdoutR.Close()
+		defer stderrR.Close()
+		spec.Stdin, spec.Stdout, spec.Stderr = stdinR, stdoutW, stderrW
+		closeAfterExit = append(closeAfterExit, stdinR, stdoutW, stderrW)
+		go wsToWriter(sess.conn("0"), stdinW, stdinW)
+		pumps.Add(2)
+		go func() { defer pumps.Done(); readerToWS(stdoutR, sess.conn("1")) }()
+		go func() { defer pumps.Done(); readerToWS(stderrR, sess.conn("2")) }()
+	}
+
+	proc, err := s.inst.Exec(ctx, name, spec)
+	// Our copies of the child's ends must close so EOF reaches the pumps.
+	for _, c := range closeAfterExit {
+		c.Close()
+	}
+	if err != nil {
+		return -1, err
+	}
+	s.events.lifecycle("instance-exec", instanceURL(name), map[string]any{"command": req.Command})
+	if req.WaitForWS {
+		go s.execControl(sess.conn("control"), ptyMaster, proc)
+	}
+	code, err := proc.Wait(ctx)
+	if err != nil {
+		return -1, err
+	}
+	// Output still buffered in the pipes is flushed; a background child that
+	// keeps them open does not hold the exec forever.
+	done := make(chan struct{})
+	go func() { pumps.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	return code, nil
+}
+
+// readerToWS copies r to binary frames on ws and ends with LXD's EOF marker,
+// a zero-length text frame.
+func readerToWS(r io.Reader, ws *websocket.Conn) {
+	buf := make([]byte, 128<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if werr := ws.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	_ = ws.WriteMessage(websocket.TextMessage, []byte{})
+}
+
+// wsToWriter copies frames from ws to w until the client's EOF (a
+// zero-length text frame) or a closed socket, then closes closer.
+func wsToWriter(ws *websocket.Conn, w io.Writer, closer io.Closer) {
+	defer func() {
+		if closer != nil {
+			closer.Close()
+		}
+	}()
+	for {
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if mt == websocket.TextMessage && len(data) == 0 {
+			return
+		}
+		if _, err := w.Write(data); err != nil {
+			return
+		}
+	}
+}
+
+// execControl handles window-resize and signal messages on the control socket.
+func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instances.Process) {
+	if ws == nil {
+		return
+	}
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var msg api.InstanceExecControl
+		if err := json.Unmarshal(data, &msg); err != nil {
+			s.log.Debug("exec control: bad message", "err", err)
+			continue
+		}
+		switch msg.Command {
+		case "window-resize":
+			if ptyMaster == nil {
+				continue
+			}
+			w, _ := strconv.Atoi(msg.Args["width"])
+			h, _ := strconv.Atoi(msg.Args["height"])
+			if w > 0 && h > 0 {
+				_ = pty.Setsize(ptyMaster, &pty.Winsize{Cols: uint16(w), Rows: uint16(h)})
+			}
+		case "signal":
+			if proc != nil && msg.Signal > 0 {
+				_ = proc.Signal(syscall.Signal(msg.Signal))
+			}
+		}
+	}
+}

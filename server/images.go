@@ -1,0 +1,380 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"lodge/api"
+	"lodge/images"
+	"lodge/server/db"
+	"lodge/server/operations"
+	"lodge/storage"
+)
+
+func imageURL(fp string) string { return "/1.0/images/" + fp }
+
+// findImage resolves a full fingerprint or a unique prefix of one.
+func (s *Server) findImage(ctx context.Context, ref string) (db.Image, error) {
+	if !images.ValidFingerprintPrefix(ref) {
+		return db.Image{}, notFound("image %q not found: not a fingerprint (hex) and not resolvable here", ref)
+	}
+	ims, err := s.db.ImagesByPrefix(ctx, strings.ToLower(ref), 2)
+	if err != nil {
+		return db.Image{}, err
+	}
+	switch len(ims) {
+	case 0:
+		return db.Image{}, notFound("image %q not found (see `lodge image list`)", ref)
+	case 1:
+		return ims[0], nil
+	}
+	return db.Image{}, badRequest("image fingerprint prefix %q is ambiguous: it matches %s and %s at least; give more characters",
+		ref, short(ims[0].Fingerprint), short(ims[1].Fingerprint))
+}
+
+// resolveImage finds the image an instance source names: an alias, else a fingerprint (prefix).
+func (s *Server) resolveImage(ctx context.Context, src api.InstanceSource) (db.Image, error) {
+	if src.Alias != "" {
+		a, err := s.db.GetAlias(ctx, src.Alias)
+		if err == nil {
+			return s.db.GetImage(ctx, a.Fingerprint)
+		}
+		if !errors.Is(err, db.ErrNotFound) {
+			return db.Image{}, err
+		}
+		if src.Fingerprint == "" {
+			// `lodge launch PREFIX` sends the prefix as an alias, like lxc does.
+			im, ferr := s.findImage(ctx, src.Alias)
+			if ferr == nil {
+				return im, nil
+			}
+			if statusOf(ferr) == http.StatusBadRequest {
+				return db.Image{}, ferr
+			}
+			return db.Image{}, notFound("image %q not found: no such alias or fingerprint (see `lodge image list`)", src.Alias)
+		}
+	}
+	if src.Fingerprint == "" {
+		return db.Image{}, badRequest("source needs an image alias or fingerprint")
+	}
+	return s.findImage(ctx, src.Fingerprint)
+}
+
+func (s *Server) renderImage(ctx context.Context, im db.Image) (api.Image, error) {
+	aliases, err := s.db.ListAliases(ctx, im.Fingerprint)
+	if err != nil {
+		return api.Image{}, err
+	}
+	out := api.Image{
+		ImagePut: api.ImagePut{AutoUpdate: im.AutoUpdate, Properties: im.Properties, Public: im.Public,
+			Profiles: []string{"default"}},
+		Aliases: []api.ImageAlias{}, Architecture: im.Architecture, Cached: im.Cached, Filename: im.Filename,
+		Fingerprint: im.Fingerprint, Size: im.Size, Type: im.Type, CreatedAt: im.CreatedAt, LastUsedAt: im.LastUsedAt,
+		UploadedAt: im.UploadedAt,
+	}
+	if out.Properties == nil {
+		out.Properties = map[string]string{}
+	}
+	for _, a := range aliases {
+		out.Aliases = append(out.Aliases, api.ImageAlias{Name: a.Name, Description: a.Description})
+	}
+	return out, nil
+}
+
+func (s *Server) handleImagesGet(w http.ResponseWriter, r *http.Request) {
+	ims, err := s.db.ListImages(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if recursion(r) == 0 {
+		urls := make([]string, 0, len(ims))
+		for _, im := range ims {
+			urls = append(urls, imageURL(im.Fingerprint))
+		}
+		writeSync(w, urls)
+		return
+	}
+	out := make([]api.Image, 0, len(ims))
+	for _, im := range ims {
+		a, err := s.renderImage(r.Context(), im)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out = append(out, a)
+	}
+	writeSync(w, out)
+}
+
+func (s *Server) handleImageGet(w http.ResponseWriter, r *http.Request) {
+	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := s.renderImage(r.Context(), im)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSyncETag(w, out, out.ImagePut)
+}
+
+func (s *Server) handleImagePut(w http.ResponseWriter, r *http.Request) {
+	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.ImagePut
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	im.Public, im.AutoUpdate, im.Properties = req.Public, req.AutoUpdate, req.Properties
+	if err := s.db.UpdateImage(r.Context(), im); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, map[string]any{})
+}
+
+// handleImagesPost imports an uploaded unified image tarball. The body is
+// read and verified before replying; the operation reports the result.
+func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/json") {
+		writeError(w, badRequest("image sources other than a direct upload (copy from a remote, publish) are not supported yet"))
+		return
+	}
+	if strings.HasPrefix(ct, "multipart/") {
+		writeError(w, badRequest("split images (metadata + rootfs upload) are not supported yet; upload a unified tarball"))
+		return
+	}
+	expected := strings.ToLower(r.Header.Get("X-LXD-fingerprint"))
+	if expected == "" {
+		expected = strings.ToLower(r.Header.Get("X-Incus-fingerprint"))
+	}
+	if expected != "" && (len(expected) != 64 || !images.ValidFingerprintPrefix(expected)) {
+		writeError(w, badRequest("X-LXD-fingerprint %q is not a SHA-256 fingerprint", expected))
+		return
+	}
+	public := r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-Incus-public") == "1"
+	info, err := s.images.Import(r.Context(), r.Body, expected)
+	if err != nil {
+		if errors.Is(err, images.ErrExists) {
+			err = conflict("image with fingerprint %s already exists", info.Fingerprint)
+			if info.Fingerprint == "" {
+				err = conflict("%v", err)
+			}
+		}
+		writeError(w, err)
+		return
+	}
+	now := time.Now().UTC()
+	created := now
+	if info.Metadata.CreationDate > 0 {
+		created = time.Unix(info.Metadata.CreationDate, 0).UTC()
+	}
+	props := info.Metadata.Properties
+	if props == nil {
+		props = map[string]string{}
+	}
+	filename := info.Filename
+	if fn := r.Header.Get("X-LXD-filename"); fn != "" {
+		filename = fn
+	}
+	row := db.Image{Fingerprint: info.Fingerprint, Filename: filename, Size: info.Size, Architecture: info.Metadata.Architecture,
+		Type: "container", Public: public, Properties: props, CreatedAt: created, UploadedAt: now}
+	if err := s.db.CreateImage(r.Context(), row); err != nil {
+		_ = s.images.Delete(info.Fingerprint)
+		if errors.Is(err, db.ErrExists) {
+			err = conflict("image with fingerprint %s already exists", info.Fingerprint)
+		}
+		writeError(w, err)
+		return
+	}
+	s.events.lifecycle("image-created", imageURL(info.Fingerprint), nil)
+	op := s.ops.Start(imageOpSpec("Downloading image", info.Fingerprint), func(ctx context.Context, op *opT) error {
+		op.SetMetadata("fingerprint", info.Fingerprint)
+		op.SetMetadata("size", info.Size)
+		return nil
+	})
+	writeAsync(w, op)
+}
+
+func imageOpSpec(desc, fp string) operations.Spec {
+	return operations.Spec{Description: desc, Resources: map[string][]string{"images": {imageURL(fp)}}}
+}
+
+func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) {
+	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	op := s.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *opT) error {
+		unlock := s.imageLocks.lock(im.Fingerprint)
+		defer unlock()
+		// Instances on a dir pool are full copies, so the unpacked image can go too.
+		if err := s.pool.Delete(ctx, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint}); err != nil {
+			return err
+		}
+		if err := s.db.DeleteImage(ctx, im.Fingerprint); err != nil {
+			return err
+		}
+		if err := s.images.Delete(im.Fingerprint); err != nil && !errors.Is(err, images.ErrNotFound) && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		s.events.lifecycle("image-deleted", imageURL(im.Fingerprint), nil)
+		return nil
+	})
+	writeAsync(w, op)
+}
+
+// handleImageSub serves /1.0/images/{fingerprint}/export; the path is a
+// pattern of its own so that it does not clash with /1.0/images/aliases/{name}.
+func (s *Server) handleImageSub(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("sub") != "export" {
+		writeError(w, notFound("not found: %s %s", r.Method, r.URL.Path))
+		return
+	}
+	s.handleImageExport(w, r)
+}
+
+func (s *Server) handleImageExport(w http.ResponseWriter, r *http.Request) {
+	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	f, err := os.Open(s.images.Path(im.Fingerprint))
+	if err != nil {
+		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
+		return
+	}
+	defer f.Close()
+	name := im.Filename
+	if name == "" {
+		name = im.Fingerprint + ".tar"
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", "attachment;filename="+strconv.Quote(name))
+	w.Header().Set("Content-Length", strconv.FormatInt(im.Size, 10))
+	_, _ = io.Copy(w, f)
+}
+
+func renderAlias(a db.Alias) api.ImageAliasesEntry {
+	return api.ImageAliasesEntry{ImageAliasesEntryPut: api.ImageAliasesEntryPut{Description: a.Description, Target: a.Fingerprint},
+		Name: a.Name, Type: a.Type}
+}
+
+func (s *Server) handleAliasesGet(w http.ResponseWriter, r *http.Request) {
+	as, err := s.db.ListAliases(r.Context(), "")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if recursion(r) == 0 {
+		urls := make([]string, 0, len(as))
+		for _, a := range as {
+			urls = append(urls, "/1.0/images/aliases/"+a.Name)
+		}
+		writeSync(w, urls)
+		return
+	}
+	out := make([]api.ImageAliasesEntry, 0, len(as))
+	for _, a := range as {
+		out = append(out, renderAlias(a))
+	}
+	writeSync(w, out)
+}
+
+func validateAliasName(name string) error {
+	if name == "" || len(name) > 255 || strings.ContainsAny(name, " \t\n:?#") || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
+		return badRequest("alias name %q is not valid: no spaces, ':', '?', '#', '..' and at most 255 characters", name)
+	}
+	return nil
+}
+
+func (s *Server) handleAliasesPost(w http.ResponseWriter, r *http.Request) {
+	var req api.ImageAliasesPost
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := validateAliasName(req.Name); err != nil {
+		writeError(w, err)
+		return
+	}
+	im, err := s.findImage(r.Context(), req.Target)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	err = s.db.CreateAlias(r.Context(), db.Alias{Name: req.Name, Fingerprint: im.Fingerprint, Description: req.Description})
+	if errors.Is(err, db.ErrExists) {
+		err = conflict("alias %q already exists; delete it first or point it elsewhere with PUT", req.Name)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, map[string]any{})
+}
+
+func (s *Server) handleAliasGet(w http.ResponseWriter, r *http.Request) {
+	a, err := s.db.GetAlias(r.Context(), r.PathValue("name"))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("image alias %q not found (see `lodge image alias list`)", r.PathValue("name"))
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := renderAlias(a)
+	writeSyncETag(w, out, out.ImageAliasesEntryPut)
+}
+
+func (s *Server) handleAliasPut(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	var req api.ImageAliasesEntryPut
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	im, err := s.findImage(r.Context(), req.Target)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	err = s.db.UpdateAlias(r.Context(), db.Alias{Name: name, Fingerprint: im.Fingerprint, Description: req.Description})
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("image alias %q not found", name)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, map[string]any{})
+}
+
+func (s *Server) handleAliasDelete(w http.ResponseWriter, r *http.Request) {
+	err := s.db.DeleteAlias(r.Context(), r.PathValue("name"))
+	if errors.Is(err, db.ErrNotFound) {
+		err = notFound("image alias %q not found", r.PathValue("name"))
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, map[string]any{})
+}

@@ -1,0 +1,569 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/server/db"
+	"lodge/storage"
+)
+
+func instanceURL(name string) string { return "/1.0/instances/" + name }
+
+func instanceResources(name string) map[string][]string {
+	return map[string][]string{"instances": {instanceURL(name)}, "containers": {"/1.0/containers/" + name}}
+}
+
+// rootDevice is what LXD's default profile contributes; profiles come later,
+// so every instance expands to it.
+func (s *Server) rootDevice() map[string]string {
+	return map[string]string{"type": "disk", "path": "/", "pool": s.poolName}
+}
+
+func (s *Server) expandedDevices(in db.Instance) map[string]map[string]string {
+	out := map[string]map[string]string{"root": s.rootDevice()}
+	for k, v := range in.Devices {
+		out[k] = v
+	}
+	return out
+}
+
+func statusCode(st instances.Status) api.StatusCode {
+	switch st {
+	case instances.StatusRunning:
+		return api.Running
+	case instances.StatusFrozen:
+		return api.Frozen
+	case instances.StatusStarting:
+		return api.Starting
+	case instances.StatusStopping:
+		return api.Stopping
+	case instances.StatusError:
+		return api.Error
+	}
+	return api.Stopped
+}
+
+// liveState reads an instance's state from the runtime. A row still being
+// created has no runtime config yet and reads as stopped.
+func (s *Server) liveState(ctx context.Context, in db.Instance) instances.State {
+	if in.Phase != db.PhaseCreated {
+		return instances.State{Status: instances.StatusStopped}
+	}
+	st, err := s.inst.State(ctx, in.Name)
+	if err != nil {
+		if !errors.Is(err, instances.ErrNotFound) {
+			s.log.Warn("reading instance state", "instance", in.Name, "err", err)
+		}
+		return instances.State{Status: instances.StatusError}
+	}
+	return st
+}
+
+func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance {
+	code := statusCode(st.Status)
+	cfg := in.Config
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	return api.Instance{
+		InstancePut: api.InstancePut{
+			Architecture: in.Architecture, Config: cfg, Devices: in.Devices, Ephemeral: in.Ephemeral,
+			Profiles: nonNil(in.Profiles), Description: in.Description,
+		},
+		CreatedAt:       in.CreatedAt,
+		ExpandedConfig:  cfg,
+		ExpandedDevices: s.expandedDevices(in),
+		Name:            in.Name,
+		Status:          code.String(),
+		StatusCode:      code,
+		LastUsedAt:      in.LastUsedAt,
+		Location:        "none",
+		Type:            "container",
+		Project:         "default",
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func renderState(st instances.State) *api.InstanceState {
+	code := statusCode(st.Status)
+	out := &api.InstanceState{
+		Status: code.String(), StatusCode: code, Pid: int64(st.PID), Processes: st.Processes,
+		Memory:  api.InstanceStateMemory{Usage: st.MemoryUsed},
+		CPU:     api.InstanceStateCPU{Usage: st.CPUNanos},
+		Disk:    map[string]api.InstanceStateDisk{},
+		Network: map[string]api.InstanceStateNetwork{},
+	}
+	if code != api.Running && code != api.Frozen {
+		out.Pid = 0
+		out.Network = nil
+	}
+	for name, ifc := range st.Interfaces {
+		n := api.InstanceStateNetwork{Hwaddr: ifc.HWAddr, HostName: ifc.HostName, Mtu: ifc.MTU, Type: ifc.Type, State: "down",
+			Addresses: []api.InstanceStateNetworkAddress{}}
+		if ifc.Up {
+			n.State = "up"
+		}
+		for _, a := range ifc.Addresses {
+			n.Addresses = append(n.Addresses, api.InstanceStateNetworkAddress{Family: a.Family, Address: a.Address,
+				Netmask: strconv.Itoa(a.Prefix), Scope: a.Scope})
+		}
+		out.Network[name] = n
+	}
+	return out
+}
+
+// states reads live states for many instances with bounded parallelism, so
+// that list stays fast with thousands of instances.
+func (s *Server) states(ctx context.Context, list []db.Instance) []instances.State {
+	out := make([]instances.State, len(list))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				out[i] = s.liveState(ctx, list[i])
+			}
+		}()
+	}
+	for i := range list {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
+}
+
+func recursion(r *http.Request) int {
+	n, _ := strconv.Atoi(r.URL.Query().Get("recursion"))
+	return n
+}
+
+func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
+	list, err := s.db.ListInstances(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	switch recursion(r) {
+	case 0:
+		urls := make([]string, 0, len(list))
+		for _, in := range list {
+			urls = append(urls, instanceURL(in.Name))
+		}
+		writeSync(w, urls)
+	case 1:
+		sts := s.states(r.Context(), list)
+		out := make([]api.Instance, 0, len(list))
+		for i, in := range list {
+			out = append(out, s.renderInstance(in, sts[i]))
+		}
+		writeSync(w, out)
+	default:
+		sts := s.states(r.Context(), list)
+		out := make([]api.InstanceFull, 0, len(list))
+		for i, in := range list {
+			out = append(out, api.InstanceFull{Instance: s.renderInstance(in, sts[i]), State: renderState(sts[i]),
+				Snapshots: []any{}, Backups: []any{}})
+		}
+		writeSync(w, out)
+	}
+}
+
+func (s *Server) getInstance(ctx context.Context, name string) (db.Instance, error) {
+	if err := instances.ValidateName(name); err != nil {
+		return db.Instance{}, notFound("instance %q not found", name)
+	}
+	in, err := s.db.GetInstance(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return in, notFound("instance %q not found (see `lodge list`)", name)
+	}
+	return in, err
+}
+
+func (s *Server) handleInstanceGet(w http.ResponseWriter, r *http.Request) {
+	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	st := s.liveState(r.Context(), in)
+	inst := s.renderInstance(in, st)
+	if recursion(r) > 0 {
+		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: []any{}, Backups: []any{}}, etagFields(inst))
+		return
+	}
+	writeSyncETag(w, inst, etagFields(inst))
+}
+
+// etagFields are the writable fields an If-Match protects.
+func etagFields(inst api.Instance) any {
+	return []any{inst.Architecture, inst.Config, inst.Devices, inst.Ephemeral, inst.Profiles, inst.Description}
+}
+
+func (s *Server) handleInstanceStateGet(w http.ResponseWriter, r *http.Request) {
+	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, renderState(s.liveState(r.Context(), in)))
+}
+
+// validateDevices checks device definitions; only what lodge can honour is accepted.
+func validateDevices(devs map[string]map[string]string) error {
+	names := make([]string, 0, len(devs))
+	for n := range devs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d := devs[name]
+		switch d["type"] {
+		case "nic":
+			switch d["nictype"] {
+			case "bridged", "macvlan":
+				if d["parent"] == "" {
+					return badRequest("device %q: nictype %s needs parent= (the host bridge or NIC)", name, d["nictype"])
+				}
+				if _, err := net.InterfaceByName(d["parent"]); err != nil {
+					return badRequest("device %q: parent %q: no such host interface", name, d["parent"])
+				}
+			case "":
+				if d["network"] != "" {
+					return badRequest("device %q: managed networks are not available yet; use nictype=bridged parent=BRIDGE", name)
+				}
+				return badRequest("device %q: nic needs nictype=bridged or nictype=macvlan with parent=", name)
+			default:
+				return badRequest("device %q: unsupported nictype %q (use bridged or macvlan)", name, d["nictype"])
+			}
+			if hw := d["hwaddr"]; hw != "" {
+				if _, err := net.ParseMAC(hw); err != nil {
+					return badRequest("device %q: hwaddr %q is not a MAC address", name, hw)
+				}
+			}
+			if mtu := d["mtu"]; mtu != "" {
+				if n, err := strconv.Atoi(mtu); err != nil || n < 68 || n > 65535 {
+					return badRequest("device %q: mtu %q must be a number between 68 and 65535", name, mtu)
+				}
+			}
+		case "disk":
+			if d["path"] != "/" {
+				return badRequest("device %q: only the root disk (path=/) is supported so far", name)
+			}
+		case "":
+			return badRequest("device %q: missing type", name)
+		default:
+			return badRequest("device %q: unsupported device type %q (use nic or disk)", name, d["type"])
+		}
+	}
+	return nil
+}
+
+func validateConfig(cfg map[string]string) error {
+	if err := instances.ValidateConfig(cfg); err != nil {
+		return badRequest("%s", strings.TrimSuffix(err.Error(), ": "+instances.ErrInvalid.Error()))
+	}
+	return nil
+}
+
+func (s *Server) handleInstancePut(w http.ResponseWriter, r *http.Request) {
+	s.updateInstance(w, r, false)
+}
+
+func (s *Server) handleInstancePatch(w http.ResponseWriter, r *http.Request) {
+	s.updateInstance(w, r, true)
+}
+
+func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bool) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.InstancePut
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Restore != "" {
+		writeError(w, badRequest("instance %q: restore: snapshots are not available yet", name))
+		return
+	}
+	if m := r.Header.Get("If-Match"); m != "" {
+		cur := s.renderInstance(in, instances.State{})
+		if strings.Trim(m, `"`) != etag(etagFields(cur)) {
+			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("instance %q changed since you read it (ETag mismatch); read it again and retry", name)})
+			return
+		}
+	}
+	newCfg := map[string]string{}
+	newDev := map[string]map[string]string{}
+	if patch {
+		for k, v := range in.Config {
+			newCfg[k] = v
+		}
+		for k, v := range in.Devices {
+			newDev[k] = v
+		}
+	} else {
+		// Daemon-owned volatile keys survive a PUT that leaves them out.
+		for k, v := range in.Config {
+			if strings.HasPrefix(k, "volatile.") {
+				newCfg[k] = v
+			}
+		}
+	}
+	for k, v := range req.Config {
+		newCfg[k] = v
+	}
+	for k, v := range req.Devices {
+		newDev[k] = v
+	}
+	if err := validateConfig(newCfg); err != nil {
+		writeError(w, err)
+		return
+	}
+	// The root disk comes from the (implicit) default profile.
+	delete(newDev, "root")
+	if err := validateDevices(newDev); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Profiles != nil {
+		for _, p := range req.Profiles {
+			if p != "default" {
+				writeError(w, badRequest("profile %q not found; only the default profile exists so far", p))
+				return
+			}
+		}
+	}
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	in.Config, in.Devices = newCfg, newDev
+	if !patch || req.Description != "" {
+		in.Description = req.Description
+	}
+	if !patch {
+		in.Ephemeral = req.Ephemeral
+	}
+	if err := s.db.UpdateInstance(r.Context(), in); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.events.lifecycle("instance-updated", instanceURL(name), nil)
+	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return nil })
+	writeAsync(w, op)
+}
+
+func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if st := s.liveState(r.Context(), in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+		writeError(w, badRequest("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name))
+		return
+	}
+	op := s.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
+		return s.deleteInstance(ctx, name)
+	})
+	writeAsync(w, op)
+}
+
+// deleteInstance removes runtime config, rootfs and row, in that order, so a
+// crash half-way leaves a row the user can delete again.
+func (s *Server) deleteInstance(ctx context.Context, name string) error {
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st := s.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+		return badRequest("instance %q is running; stop it first", name)
+	}
+	if err := s.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
+		return fmt.Errorf("instance %q: delete runtime config: %w", name, err)
+	}
+	if err := s.pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
+		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
+	}
+	if err := s.db.DeleteInstance(ctx, name); err != nil {
+		return err
+	}
+	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
+	return nil
+}
+
+func (s *Server) handleInstanceStatePut(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.InstanceStatePut
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Stateful {
+		writeError(w, badRequest("instance %q: stateful %s is not supported (CRIU does not work on this host)", name, req.Action))
+		return
+	}
+	var desc string
+	var fn func(ctx context.Context) error
+	timeout := s.stopTimeout(in, req.Timeout)
+	switch req.Action {
+	case "start":
+		desc, fn = "Starting instance", func(ctx context.Context) error { return s.startInstance(ctx, name) }
+	case "stop":
+		desc, fn = "Stopping instance", func(ctx context.Context) error { return s.stopInstance(ctx, name, timeout, req.Force) }
+	case "restart":
+		desc, fn = "Restarting instance", func(ctx context.Context) error {
+			if err := s.stopInstance(ctx, name, timeout, req.Force); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+				return err
+			}
+			return s.startInstance(ctx, name)
+		}
+	case "freeze":
+		desc, fn = "Freezing instance", func(ctx context.Context) error { return s.freezeInstance(ctx, name, true) }
+	case "unfreeze":
+		desc, fn = "Unfreezing instance", func(ctx context.Context) error { return s.freezeInstance(ctx, name, false) }
+	default:
+		writeError(w, badRequest("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
+		return
+	}
+	op := s.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
+	writeAsync(w, op)
+}
+
+// stopTimeout picks a graceful-stop timeout: the request's, else the
+// instance's boot.host_shutdown_timeout, else 30 s.
+func (s *Server) stopTimeout(in db.Instance, req int) time.Duration {
+	if req > 0 {
+		return time.Duration(req) * time.Second
+	}
+	if v, err := strconv.Atoi(in.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return 30 * time.Second
+}
+
+func (s *Server) startInstance(ctx context.Context, name string) error {
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	if in.Phase != db.PhaseCreated {
+		return conflict("instance %q is still being created", name)
+	}
+	st := s.liveState(ctx, in)
+	switch st.Status {
+	case instances.StatusRunning:
+		return badRequest("instance %q is already running", name)
+	case instances.StatusFrozen:
+		return badRequest("instance %q is paused; resume it with lodge resume %s", name, name)
+	}
+	spec, err := s.specFor(in)
+	if err != nil {
+		return err
+	}
+	// The runtime config is regenerated at every start so config changes apply.
+	if err := s.inst.Define(ctx, spec); err != nil {
+		return fmt.Errorf("instance %q: %w", name, err)
+	}
+	if err := s.inst.Start(ctx, name); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	_ = s.db.TouchInstance(ctx, name, now)
+	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
+	s.events.lifecycle("instance-started", instanceURL(name), nil)
+	return nil
+}
+
+func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	st := s.liveState(ctx, in)
+	if st.Status != instances.StatusRunning && st.Status != instances.StatusFrozen {
+		return fmt.Errorf("instance %q is not running: %w", name, instances.ErrNotRunning)
+	}
+	if err := s.inst.Stop(ctx, name, timeout, force); err != nil {
+		return err
+	}
+	s.events.lifecycle("instance-stopped", instanceURL(name), nil)
+	return nil
+}
+
+func (s *Server) freezeInstance(ctx context.Context, name string, freeze bool) error {
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	st := s.liveState(ctx, in)
+	if freeze {
+		if st.Status != instances.StatusRunning {
+			return badRequest("instance %q is not running (%s)", name, st.Status)
+		}
+		if err := s.inst.Freeze(ctx, name); err != nil {
+			return err
+		}
+		s.events.lifecycle("instance-paused", instanceURL(name), nil)
+		return nil
+	}
+	if st.Status != instances.StatusFrozen {
+		return badRequest("instance %q is not paused (%s)", name, st.Status)
+	}
+	if err := s.inst.Unfreeze(ctx, name); err != nil {
+		return err
+	}
+	s.events.lifecycle("instance-resumed", instanceURL(name), nil)
+	return nil
+}
+
+func (s *Server) handleConsoleLog(w http.ResponseWriter, r *http.Request) {
+	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	log, err := s.inst.ConsoleLog(r.Context(), in.Name, 1<<20)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write([]byte(log))
+}

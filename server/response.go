@@ -1,0 +1,112 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"lodge/api"
+	"lodge/images"
+	"lodge/instances"
+	"lodge/server/db"
+	"lodge/server/operations"
+	"lodge/storage"
+)
+
+// httpError is an error that carries its HTTP status.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, a ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
+}
+func notFound(format string, a ...any) error {
+	return &httpError{http.StatusNotFound, fmt.Sprintf(format, a...)}
+}
+func conflict(format string, a ...any) error {
+	return &httpError{http.StatusConflict, fmt.Sprintf(format, a...)}
+}
+
+// statusOf is the one place where domain errors become HTTP statuses.
+func statusOf(err error) int {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.code
+	case errors.Is(err, db.ErrNotFound), errors.Is(err, instances.ErrNotFound), errors.Is(err, storage.ErrNotFound),
+		errors.Is(err, images.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, db.ErrExists), errors.Is(err, instances.ErrExists), errors.Is(err, storage.ErrExists),
+		errors.Is(err, instances.ErrBusy), errors.Is(err, images.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, instances.ErrInvalid), errors.Is(err, images.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, instances.ErrNotRunning):
+		return http.StatusBadRequest
+	case errors.Is(err, operations.ErrNotCancellable):
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeSync(w http.ResponseWriter, metadata any) {
+	writeSyncETag(w, metadata, nil)
+}
+
+// writeSyncETag writes a sync reply with an Etag computed over etagOf (LXD's
+// clients send it back as If-Match on the PUT that follows a GET).
+func writeSyncETag(w http.ResponseWriter, metadata any, etagOf any) {
+	if etagOf != nil {
+		w.Header().Set("Etag", fmt.Sprintf("%q", etag(etagOf)))
+	}
+	md, err := json.Marshal(metadata)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Response{Type: api.SyncResponse, Status: api.Success.String(), StatusCode: int(api.Success), Metadata: md})
+}
+
+func etag(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func writeAsync(w http.ResponseWriter, op *operations.Op) {
+	md, _ := json.Marshal(op.Render())
+	w.Header().Set("Location", op.URL())
+	writeJSON(w, http.StatusAccepted, api.Response{Type: api.AsyncResponse, Status: api.OperationCreated.String(),
+		StatusCode: int(api.OperationCreated), Operation: op.URL(), Metadata: md})
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	writeJSON(w, code, api.Response{Type: api.ErrorResponse, Error: err.Error(), ErrorCode: code, Metadata: json.RawMessage("null")})
+}
+
+// decodeBody decodes a JSON request body, refusing unknown trailing data with a clear message.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 16<<20))
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: trailing data after the object")
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+// Package server is lodged's REST layer: the LXD 1.0 routes, the async
+// operations and events, and the orchestration that combines the domain
+// packages (instances, images, storage). It owns the database.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"lodge/api"
+	"lodge/images"
+	"lodge/instances"
+	"lodge/server/db"
+	"lodge/server/operations"
+	"lodge/storage"
+)
+
+// ImageStore is what the server needs from the content-addressed image store.
+type ImageStore interface {
+	Import(ctx context.Context, r io.Reader, expectedFingerprint string) (images.Info, error)
+	Path(fp string) string
+	Delete(fp string) error
+}
+
+// Config is the daemon's static configuration.
+type Config struct {
+	Dir         string // state directory
+	SocketGroup string // group owning the unix socket ("" = root's)
+	Version     string
+	// DriverVersion is liblxc's version, shown in GET /1.0.
+	DriverVersion string
+	Logger        *slog.Logger
+}
+
+// Deps are the concrete drivers, wired by cmd/lodged (and by tests).
+type Deps struct {
+	DB        *db.DB
+	Instances instances.Driver
+	Images    ImageStore
+	// Unpack extracts an image file's rootfs into dst.
+	Unpack   func(ctx context.Context, imagePath, dst string) error
+	Pool     storage.Driver
+	PoolName string
+}
+
+// Server is one running lodged.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	db       *db.DB
+	inst     instances.Driver
+	images   ImageStore
+	unpack   func(ctx context.Context, imagePath, dst string) error
+	pool     storage.Driver
+	poolName string
+
+	ops    *operations.Registry
+	events *eventHub
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	instLocks  keyedMutex
+	imageLocks keyedMutex
+
+	shutdownOnce sync.Once
+	// stopAll is set when a client asked lodged to stop its instances and exit.
+	stopAll chan struct{}
+	started time.Time
+}
+
+// New builds a server; call Run to serve.
+func New(cfg Config, deps Deps) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.PoolName == "" {
+		deps.PoolName = "default"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
+		pool: deps.Pool, poolName: deps.PoolName, events: newEventHub(), ctx: ctx, cancel: cancel,
+		stopAll: make(chan struct{}), started: time.Now(),
+	}
+	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
+	return s
+}
+
+// route is one REST endpoint.
+type route struct {
+	method, path string
+	handler      func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// routes is the REST API as data; a golden test pins it.
+var routes = []route{
+	{"GET", "/{$}", (*Server).handleRoot},
+	{"GET", "/1.0", (*Server).handleServerGet},
+	{"GET", "/1.0/events", (*Server).handleEvents},
+	{"GET", "/1.0/instances", (*Server).handleInstancesGet},
+	{"POST", "/1.0/instances", (*Server).handleInstancesPost},
+	{"GET", "/1.0/instances/{name}", (*Server).handleInstanceGet},
+	{"PUT", "/1.0/instances/{name}", (*Server).handleInstancePut},
+	{"PATCH", "/1.0/instances/{name}", (*Server).handleInstancePatch},
+	{"DELETE", "/1.0/instances/{name}", (*Server).handleInstanceDelete},
+	{"GET", "/1.0/instances/{name}/state", (*Server).handleInstanceStateGet},
+	{"PUT", "/1.0/instances/{name}/state", (*Server).handleInstanceStatePut},
+	{"POST", "/1.0/instances/{name}/exec", (*Server).handleInstanceExec},
+	{"GET", "/1.0/instances/{name}/logs/console.log", (*Server).handleConsoleLog},
+	{"GET", "/1.0/images", (*Server).handleImagesGet},
+	{"POST", "/1.0/images", (*Server).handleImagesPost},
+	{"GET", "/1.0/images/aliases", (*Server).handleAliasesGet},
+	{"POST", "/1.0/images/aliases", (*Server).handleAliasesPost},
+	{"GET", "/1.0/images/aliases/{name}", (*Server).handleAliasGet},
+	{"PUT", "/1.0/images/aliases/{name}", (*Server).handleAliasPut},
+	{"DELETE", "/1.0/images/aliases/{name}", (*Server).handleAliasDelete},
+	{"GET", "/1.0/images/{fingerprint}", (*Server).handleImageGet},
+	{"PUT", "/1.0/images/{fingerprint}", (*Server).handleImagePut},
+	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
+	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
+	{"GET", "/1.0/operations", (*Server).handleOperationsGet},
+	{"GET", "/1.0/operations/{id}", (*Server).handleOperationGet},
+	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
+	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
+	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
+	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
+}
+
+// Handler returns the HTTP handler serving the API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		h := rt.handler
+		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
+			s.log.Debug("request", "method", r.Method, "url", r.URL.String())
+			h(s, w, r)
+		})
+	}
+	// Unknown paths get LXD's JSON error envelope rather than Go's text 404.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, notFound("not found: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
+	writeSync(w, []string{"/1.0"})
+}
+
+// SocketPath is where the unix socket lives in a state directory.
+func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
+
+// Run serves on DIR/unix.socket until ctx is cancelled (SIGTERM: containers
+// keep running) or a client asks for shutdown (containers are stopped first).
+func (s *Server) Run(ctx context.Context) error {
+	s.Recover(ctx)
+	sock := SocketPath(s.cfg.Dir)
+	if err := removeStaleSocket(sock); err != nil {
+		return err
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", sock, err)
+	}
+	if err := s.secureSocket(sock); err != nil {
+		l.Close()
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
+
+	var stopInstances bool
+	select {
+	case <-ctx.Done():
+	case <-s.stopAll:
+		stopInstances = true
+	case err := <-errc:
+		return err
+	}
+	s.log.Info("shutting down", "stop_instances", stopInstances)
+	if stopInstances {
+		s.stopAllInstances()
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	s.cancel()
+	return nil
+}
+
+// removeStaleSocket refuses to start if another lodged answers on the socket.
+func removeStaleSocket(sock string) error {
+	if _, err := os.Stat(sock); err != nil {
+		return nil
+	}
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("another lodged is already listening on %s; stop it first", sock)
+	}
+	return os.Remove(sock)
+}
+
+func (s *Server) secureSocket(sock string) error {
+	gid := 0
+	if s.cfg.SocketGroup != "" {
+		g, err := user.LookupGroup(s.cfg.SocketGroup)
+		if err != nil {
+			return fmt.Errorf("socket group %q: %w", s.cfg.SocketGroup, err)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	if err := os.Chown(sock, 0, gid); err != nil && !errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("chown %s: %w", sock, err)
+	}
+	return os.Chmod(sock, 0o660)
+}
+
+func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) {
+	s.shutdownOnce.Do(func() { close(s.stopAll) })
+	writeSync(w, map[string]any{})
+}
+
+// keyedMutex serialises work per key (instance name, image fingerprint).
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}

@@ -1,0 +1,383 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lodge/api"
+	"lodge/images"
+	"lodge/instances/fake"
+	"lodge/server/db"
+	"lodge/storage"
+	"lodge/storage/dir"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// memStore is an in-memory image store: the body is the "image"; its
+// metadata comes from the first line.
+type memStore struct {
+	mu   sync.Mutex
+	dir  string
+	blob map[string][]byte
+}
+
+func (m *memStore) Import(ctx context.Context, r io.Reader, expected string) (images.Info, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return images.Info{}, err
+	}
+	if !bytes.HasPrefix(b, []byte("IMAGE ")) {
+		return images.Info{}, fmt.Errorf("image tarball: no metadata.yaml found: %w", images.ErrInvalid)
+	}
+	sum := sha256.Sum256(b)
+	fp := hex.EncodeToString(sum[:])
+	if expected != "" && expected != fp {
+		return images.Info{}, fmt.Errorf("fingerprint mismatch: %w", images.ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.blob[fp]; ok {
+		return images.Info{Fingerprint: fp}, fmt.Errorf("image %s: %w", fp, images.ErrExists)
+	}
+	m.blob[fp] = b
+	os.WriteFile(m.Path(fp), b, 0o600)
+	return images.Info{Fingerprint: fp, Size: int64(len(b)), Metadata: api.ImageMetadata{Architecture: "x86_64",
+		Properties: map[string]string{"os": strings.TrimSpace(string(b[6:]))}}}, nil
+}
+
+func (m *memStore) Path(fp string) string { return filepath.Join(m.dir, fp) }
+func (m *memStore) Delete(fp string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.blob, fp)
+	return os.Remove(m.Path(fp))
+}
+
+type testEnv struct {
+	s         *Server
+	drv       *fake.Driver
+	pool      *dir.Driver
+	h         http.Handler
+	unpackErr error
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	tmp := t.TempDir()
+	d, err := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	pool, err := dir.New(filepath.Join(tmp, "pool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(tmp, "images"), 0o700)
+	env := &testEnv{drv: fake.New(), pool: pool}
+	unpack := func(ctx context.Context, img, dst string) error {
+		if env.unpackErr != nil {
+			return env.unpackErr
+		}
+		if err := os.MkdirAll(filepath.Join(dst, "sbin"), 0o755); err != nil {
+			return err
+		}
+		return os.Symlink("/bin/busybox", filepath.Join(dst, "sbin", "init"))
+	}
+	env.s = New(Config{Dir: tmp, Version: "test"}, Deps{DB: d, Instances: env.drv, Images: &memStore{dir: filepath.Join(tmp, "images"), blob: map[string][]byte{}},
+		Unpack: unpack, Pool: pool})
+	env.h = env.s.Handler()
+	t.Cleanup(func() { env.s.ops.Wait(); env.s.cancel() })
+	return env
+}
+
+func (e *testEnv) do(t *testing.T, method, path string, body string, hdr ...string) (int, api.Response, http.Header) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, req)
+	var resp api.Response
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("%s %s: not JSON: %q", method, path, w.Body.String())
+	}
+	return w.Code, resp, w.Header()
+}
+
+// wait waits for the async operation in resp and returns its final form.
+func (e *testEnv) wait(t *testing.T, resp api.Response) api.Operation {
+	t.Helper()
+	if resp.Type != api.AsyncResponse {
+		t.Fatalf("not async: %+v", resp)
+	}
+	code, r, _ := e.do(t, "GET", resp.Operation+"/wait?timeout=10", "")
+	if code != 200 {
+		t.Fatalf("wait: %d %s", code, r.Error)
+	}
+	var op api.Operation
+	json.Unmarshal(r.Metadata, &op)
+	return op
+}
+
+func (e *testEnv) uploadImage(t *testing.T, content, alias string) string {
+	t.Helper()
+	code, resp, _ := e.do(t, "POST", "/1.0/images", "IMAGE "+content, "Content-Type", "application/octet-stream")
+	if code != 202 {
+		t.Fatalf("upload: %d %s", code, resp.Error)
+	}
+	op := e.wait(t, resp)
+	fp, _ := op.Metadata["fingerprint"].(string)
+	if op.StatusCode != api.Success || fp == "" {
+		t.Fatalf("upload op: %+v", op)
+	}
+	if alias != "" {
+		code, resp, _ = e.do(t, "POST", "/1.0/images/aliases", fmt.Sprintf(`{"name":%q,"target":%q}`, alias, fp))
+		if code != 200 {
+			t.Fatalf("alias: %d %s", code, resp.Error)
+		}
+	}
+	return fp
+}
+
+func TestRoutesGolden(t *testing.T) {
+	var b strings.Builder
+	for _, r := range routes {
+		fmt.Fprintf(&b, "%s %s\n", r.method, r.path)
+	}
+	path := filepath.Join("testdata", "routes.golden")
+	if *update {
+		os.WriteFile(path, []byte(b.String()), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil || string(want) != b.String() {
+		t.Fatalf("routes changed (go test ./server -update to accept):\n%s", b.String())
+	}
+}
+
+func TestCreateListDelete(t *testing.T) {
+	e := newTestEnv(t)
+	fp := e.uploadImage(t, "busybox", "bb")
+
+	code, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"},"config":{"user.x":"1"}}`)
+	if code != 202 || resp.StatusCode != 100 || !strings.HasPrefix(resp.Operation, "/1.0/operations/") {
+		t.Fatalf("create: %d %+v", code, resp)
+	}
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("create op: %+v", op)
+	}
+	code, resp, hdr := e.do(t, "GET", "/1.0/instances/c1", "")
+	var inst api.Instance
+	json.Unmarshal(resp.Metadata, &inst)
+	if code != 200 || inst.Status != "Stopped" || inst.Config["volatile.base_image"] != fp || inst.Config["image.os"] != "busybox" ||
+		inst.ExpandedDevices["root"]["path"] != "/" || hdr.Get("Etag") == "" {
+		t.Fatalf("get: %d %+v", code, inst)
+	}
+	if !e.drv.Defined("c1") || !e.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) {
+		t.Fatal("runtime config or rootfs missing")
+	}
+	// Start through the state endpoint, then list at every recursion.
+	_, resp, _ = e.do(t, "PUT", "/1.0/instances/c1/state", `{"action":"start","timeout":-1}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("start: %+v", op)
+	}
+	_, resp, _ = e.do(t, "GET", "/1.0/instances", "")
+	if string(resp.Metadata) != `["/1.0/instances/c1"]` {
+		t.Fatalf("recursion 0: %s", resp.Metadata)
+	}
+	_, resp, _ = e.do(t, "GET", "/1.0/instances?recursion=2", "")
+	var full []api.InstanceFull
+	json.Unmarshal(resp.Metadata, &full)
+	if len(full) != 1 || full[0].State == nil || full[0].State.Status != "Running" || full[0].State.Network["eth0"].Addresses[0].Address != "10.0.0.2" {
+		t.Fatalf("recursion 2: %s", resp.Metadata)
+	}
+	// Deleting a running instance is refused; stopped, it goes entirely.
+	if code, resp, _ := e.do(t, "DELETE", "/1.0/instances/c1", ""); code != 400 || !strings.Contains(resp.Error, "running") {
+		t.Fatalf("delete running: %d %s", code, resp.Error)
+	}
+	_, resp, _ = e.do(t, "PUT", "/1.0/instances/c1/state", `{"action":"stop","force":true}`)
+	e.wait(t, resp)
+	_, resp, _ = e.do(t, "DELETE", "/1.0/instances/c1", "")
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("delete: %+v", op)
+	}
+	if e.drv.Defined("c1") || e.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) {
+		t.Fatal("delete left runtime config or rootfs")
+	}
+}
+
+func TestCreateErrors(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	// Two images in the DB sharing a prefix make that prefix ambiguous.
+	now := time.Now()
+	for _, fp := range []string{"ab01" + strings.Repeat("0", 60), "ab02" + strings.Repeat("0", 60)} {
+		if err := e.s.db.CreateImage(context.Background(), db.Image{Fingerprint: fp, Size: 1, CreatedAt: now, UploadedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.do(t, "POST", "/1.0/instances", `{"name":"dup","source":{"type":"image","alias":"bb"}}`)
+	tests := []struct {
+		name, body string
+		code       int
+		msg        string
+	}{
+		{"bad name", `{"name":"a_b","source":{"type":"image","alias":"bb"}}`, 400, "not valid"},
+		{"digit start", `{"name":"1ab","source":{"type":"image","alias":"bb"}}`, 400, "not valid"},
+		{"too long", `{"name":"` + strings.Repeat("x", 64) + `","source":{"type":"image","alias":"bb"}}`, 400, "limit is 63"},
+		{"duplicate", `{"name":"dup","source":{"type":"image","alias":"bb"}}`, 409, "already exists"},
+		{"unknown alias", `{"name":"c2","source":{"type":"image","alias":"nope"}}`, 404, "not found"},
+		{"unknown fingerprint", `{"name":"c2","source":{"type":"image","fingerprint":"ffff"}}`, 404, "not found"},
+		{"ambiguous prefix", `{"name":"c2","source":{"type":"image","fingerprint":"ab0"}}`, 400, "ambiguous"},
+		{"unknown key", `{"name":"c2","config":{"foo":"bar"},"source":{"type":"image","alias":"bb"}}`, 400, "unknown key"},
+		{"bad device", `{"name":"c2","devices":{"x":{"type":"gpu"}},"source":{"type":"image","alias":"bb"}}`, 400, "unsupported device"},
+		{"vm", `{"name":"c2","type":"virtual-machine","source":{"type":"image","alias":"bb"}}`, 400, "containers only"},
+		{"remote", `{"name":"c2","source":{"type":"image","alias":"x","server":"https://example.invalid"}}`, 400, "remote image servers"},
+		{"malformed", `{"name":`, 400, "malformed JSON"},
+		{"trailing", `{"name":"c2"} {}`, 400, "trailing data"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, resp, _ := e.do(t, "POST", "/1.0/instances", tc.body)
+			if code != tc.code || resp.Type != api.ErrorResponse || resp.ErrorCode != tc.code || !strings.Contains(resp.Error, tc.msg) {
+				t.Fatalf("got %d %q, want %d %q", code, resp.Error, tc.code, tc.msg)
+			}
+		})
+	}
+	e.s.ops.Wait()
+	list, _ := e.s.db.ListInstances(context.Background())
+	if len(list) != 1 || list[0].Name != "dup" {
+		t.Fatalf("rows after bad requests: %+v", list)
+	}
+}
+
+func TestFailedCreateRollsBack(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(e *testEnv)
+		msg   string
+	}{
+		{"unpack fails", func(e *testEnv) { e.unpackErr = errors.New("tar: unexpected EOF") }, "unexpected EOF"},
+		{"define fails", func(e *testEnv) { e.drv.FailDefine = errors.New("liblxc refused the config") }, "liblxc refused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.uploadImage(t, "busybox", "bb")
+			tc.setup(e)
+			_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"}}`)
+			op := e.wait(t, resp)
+			if op.StatusCode != api.Failure || !strings.Contains(op.Err, tc.msg) {
+				t.Fatalf("op: %+v", op)
+			}
+			if code, _, _ := e.do(t, "GET", "/1.0/instances/c1", ""); code != 404 {
+				t.Fatalf("row left: %d", code)
+			}
+			if e.drv.Defined("c1") || e.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) {
+				t.Fatal("runtime config or rootfs left")
+			}
+		})
+	}
+}
+
+func TestUpdateInstance(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"}}`)
+	e.wait(t, resp)
+	_, resp, hdr := e.do(t, "GET", "/1.0/instances/c1", "")
+	var inst api.Instance
+	json.Unmarshal(resp.Metadata, &inst)
+	inst.Config["boot.autostart"] = "true"
+	body, _ := json.Marshal(inst.InstancePut)
+	if code, resp, _ := e.do(t, "PUT", "/1.0/instances/c1", string(body), "If-Match", hdr.Get("Etag")); code != 202 {
+		t.Fatalf("put: %d %s", code, resp.Error)
+	}
+	// The old ETag no longer matches.
+	if code, _, _ := e.do(t, "PUT", "/1.0/instances/c1", string(body), "If-Match", hdr.Get("Etag")); code != 412 {
+		t.Fatalf("stale etag: %d", code)
+	}
+	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"user.a":"b"}}`); code != 202 {
+		t.Fatalf("patch: %d %s", code, resp.Error)
+	}
+	in, _ := e.s.db.GetInstance(context.Background(), "c1")
+	if in.Config["boot.autostart"] != "true" || in.Config["user.a"] != "b" || in.Config["volatile.base_image"] == "" {
+		t.Fatalf("config after updates: %v", in.Config)
+	}
+	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"limits.memory":"x"}}`); code != 400 || !strings.Contains(resp.Error, "limits.memory") {
+		t.Fatalf("bad patch: %d %s", code, resp.Error)
+	}
+}
+
+func TestImagesAndAliases(t *testing.T) {
+	e := newTestEnv(t)
+	fp := e.uploadImage(t, "busybox", "bb")
+	if code, resp, _ := e.do(t, "POST", "/1.0/images", "IMAGE busybox", "Content-Type", "application/octet-stream"); code != 409 {
+		t.Fatalf("duplicate upload: %d %s", code, resp.Error)
+	}
+	if code, resp, _ := e.do(t, "POST", "/1.0/images", "garbage", "Content-Type", "application/octet-stream"); code != 400 || !strings.Contains(resp.Error, "metadata.yaml") {
+		t.Fatalf("bad upload: %d %s", code, resp.Error)
+	}
+	code, resp, _ := e.do(t, "GET", "/1.0/images/"+fp[:8], "")
+	var im api.Image
+	json.Unmarshal(resp.Metadata, &im)
+	if code != 200 || im.Fingerprint != fp || len(im.Aliases) != 1 || im.Aliases[0].Name != "bb" || im.Properties["os"] != "busybox" {
+		t.Fatalf("image by prefix: %d %+v", code, im)
+	}
+	code, resp, _ = e.do(t, "GET", "/1.0/images/aliases/bb", "")
+	var a api.ImageAliasesEntry
+	json.Unmarshal(resp.Metadata, &a)
+	if code != 200 || a.Target != fp {
+		t.Fatalf("alias: %d %+v", code, a)
+	}
+	if code, _, _ := e.do(t, "POST", "/1.0/images/aliases", fmt.Sprintf(`{"name":"bb","target":%q}`, fp)); code != 409 {
+		t.Fatalf("dup alias: %d", code)
+	}
+	if code, _, _ := e.do(t, "POST", "/1.0/images/aliases", `{"name":"bad name","target":"x"}`); code != 400 {
+		t.Fatalf("bad alias name: %d", code)
+	}
+	_, resp, _ = e.do(t, "DELETE", "/1.0/images/"+fp, "")
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("delete: %+v", op)
+	}
+	if code, _, _ := e.do(t, "GET", "/1.0/images/aliases/bb", ""); code != 404 {
+		t.Fatalf("alias after image delete: %d", code)
+	}
+}
+
+func TestServerInfoAndUnknownPath(t *testing.T) {
+	e := newTestEnv(t)
+	code, resp, _ := e.do(t, "GET", "/1.0", "")
+	var info api.Server
+	json.Unmarshal(resp.Metadata, &info)
+	if code != 200 || info.APIVersion != "1.0" || info.Environment.Server != "lodge" || info.Auth != "trusted" {
+		t.Fatalf("GET /1.0: %d %+v", code, info)
+	}
+	has := false
+	for _, x := range info.APIExtensions {
+		has = has || x == "instances"
+	}
+	if !has {
+		t.Fatal("api_extensions lacks instances (LXD's client would fall back to /1.0/containers)")
+	}
+	if code, resp, _ := e.do(t, "GET", "/1.0/nope", ""); code != 404 || resp.Type != api.ErrorResponse {
+		t.Fatalf("unknown path: %d %+v", code, resp)
+	}
+}
