@@ -1,0 +1,158 @@
+package builder
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// debianPackages go on top of debootstrap's minbase: an init, networking
+// with a DHCP client on eth0, and what `lodge exec c -- bash` users expect.
+var debianPackages = []string{"systemd-sysv", "iproute2", "ifupdown", "isc-dhcp-client", "iputils-ping", "procps", "less", "ca-certificates"}
+
+func debianRecipe(opt Options) recipe {
+	return recipe{
+		name:  "debian-" + opt.Release,
+		parts: append([]string{opt.Mirror, opt.Release, firstbootUnitsMasked}, debianPackages...),
+		props: map[string]string{"os": "debian", "release": opt.Release, "variant": "systemd", "architecture": debArch(opt.Arch),
+			"description": "Debian " + opt.Release + " minbase + systemd", "lodge.init": "systemd"},
+		build: func(ctx context.Context, rootfs string) error { return buildDebian(ctx, opt, rootfs) },
+	}
+}
+
+// Units that only make sense on real hardware or slow a container's boot.
+const firstbootUnitsMasked = "systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket " +
+	"systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount " +
+	"systemd-remount-fs.service getty@tty1.service systemd-timesyncd.service"
+
+func buildDebian(ctx context.Context, opt Options, rootfs string) error {
+	args := []string{"--variant=minbase", "--arch=" + debArch(opt.Arch), "--include=" + strings.Join(debianPackages, ","),
+		opt.Release, rootfs, opt.Mirror}
+	fmt.Fprintf(opt.Log, "debootstrap %s\n", strings.Join(args, " "))
+	if err := run(ctx, opt.Log, "debootstrap", args...); err != nil {
+		return err
+	}
+	files := map[string]string{
+		"etc/hostname": "debian\n",
+		"etc/hosts":    "127.0.0.1 localhost\n127.0.1.1 debian\n::1 localhost ip6-localhost ip6-loopback\n",
+		// ifupdown: eth0 by DHCP when a NIC is attached; allow-hotplug keeps a
+		// container without eth0 from waiting for it at boot.
+		"etc/network/interfaces": "auto lo\niface lo inet loopback\n\nallow-hotplug eth0\niface eth0 inet dhcp\n",
+		"etc/apt/sources.list":   fmt.Sprintf("deb %s %s main\n", opt.Mirror, opt.Release),
+	}
+	for name, body := range files {
+		p := filepath.Join(rootfs, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, unit := range strings.Fields(firstbootUnitsMasked) {
+		link := filepath.Join(rootfs, "etc/systemd/system", unit)
+		os.Remove(link)
+		if err := os.Symlink("/dev/null", link); err != nil {
+			return err
+		}
+	}
+	// A fresh machine-id on first boot for each container.
+	os.WriteFile(filepath.Join(rootfs, "etc/machine-id"), nil, 0o444)
+	os.Remove(filepath.Join(rootfs, "var/lib/dbus/machine-id"))
+	for _, d := range []string{"var/cache/apt/archives", "var/lib/apt/lists"} {
+		ents, _ := os.ReadDir(filepath.Join(rootfs, d))
+		for _, e := range ents {
+			if !e.IsDir() {
+				os.Remove(filepath.Join(rootfs, d, e.Name()))
+			}
+		}
+	}
+	return nil
+}
+
+// HostMirror returns the Debian mirror the host's apt uses (main component,
+// not the security archive), read from sources.list and sources.list.d.
+func HostMirror() (string, error) {
+	var files []string
+	files = append(files, "/etc/apt/sources.list")
+	more, _ := filepath.Glob("/etc/apt/sources.list.d/*")
+	sort.Strings(more)
+	files = append(files, more...)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var m string
+		switch {
+		case strings.HasSuffix(f, ".sources"):
+			m = mirrorFromDeb822(string(data))
+		case strings.HasSuffix(f, ".list") || f == "/etc/apt/sources.list":
+			m = mirrorFromList(string(data))
+		}
+		if m != "" {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("no Debian mirror found in /etc/apt/sources.list or /etc/apt/sources.list.d; pass one with --mirror")
+}
+
+func isSecurity(uri, suite string) bool {
+	return strings.Contains(uri, "security") || strings.HasSuffix(suite, "-security")
+}
+
+// mirrorFromList parses one-line-style sources ("deb [opts] URI suite comp...").
+func mirrorFromList(text string) string {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "deb" {
+			continue
+		}
+		f = f[1:]
+		if strings.HasPrefix(f[0], "[") {
+			for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
+				f = f[1:]
+			}
+			if len(f) > 0 {
+				f = f[1:]
+			}
+		}
+		if len(f) < 2 || isSecurity(f[0], f[1]) {
+			continue
+		}
+		return strings.TrimSuffix(f[0], "/") + "/"
+	}
+	return ""
+}
+
+// mirrorFromDeb822 parses deb822 .sources stanzas.
+func mirrorFromDeb822(text string) string {
+	for _, stanza := range strings.Split(text, "\n\n") {
+		fields := map[string]string{}
+		for _, line := range strings.Split(stanza, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(line, ":")
+			if ok {
+				fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			}
+		}
+		if fields["enabled"] == "no" || !strings.Contains(" "+fields["types"]+" ", " deb ") {
+			continue
+		}
+		uris, suites := strings.Fields(fields["uris"]), strings.Fields(fields["suites"])
+		if len(uris) == 0 || len(suites) == 0 || isSecurity(uris[0], suites[0]) {
+			continue
+		}
+		return strings.TrimSuffix(uris[0], "/") + "/"
+	}
+	return ""
+}

@@ -1,0 +1,185 @@
+// Package client is lodge's Go client for the LXD 1.0 REST API, over the
+// unix socket. The CLI reaches the daemon only through it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"lodge/api"
+)
+
+// StatusError is an error reply from the server.
+type StatusError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StatusError) Error() string { return e.Msg }
+
+// IsNotFound reports whether err is a 404 from the server.
+func IsNotFound(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
+}
+
+// Client talks to one lodged (or LXD) daemon.
+type Client struct {
+	http   *http.Client
+	dialer websocket.Dialer
+	base   string
+	socket string
+}
+
+// ConnectDir connects to the daemon whose state directory is dir.
+func ConnectDir(dir string) (*Client, error) {
+	return Connect("unix://" + filepath.Join(dir, "unix.socket"))
+}
+
+// Connect connects to unix:///path/to/unix.socket.
+func Connect(u string) (*Client, error) {
+	sock, ok := strings.CutPrefix(u, "unix://")
+	if !ok {
+		return nil, fmt.Errorf("unsupported address %q: only unix:// sockets are supported so far", u)
+	}
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", sock)
+		if err != nil {
+			return nil, fmt.Errorf("cannot reach lodged at %s (is it running? start it with lodged, or set LODGE_DIR): %w", sock, err)
+		}
+		return c, nil
+	}
+	return &Client{
+		http:   &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}},
+		dialer: websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 10 * time.Second},
+		base:   "http://unix.socket",
+		socket: sock,
+	}, nil
+}
+
+// raw sends a request and returns the HTTP response unparsed.
+func (c *Client) raw(ctx context.Context, method, path string, body io.Reader, hdr http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return c.http.Do(req)
+}
+
+// query sends a request and decodes the envelope. out receives the metadata
+// of a sync reply; an async reply returns its Operation.
+func (c *Client) query(ctx context.Context, method, path string, in any, out any, hdr http.Header) (*Operation, string, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, "", err
+		}
+		body = bytes.NewReader(b)
+	}
+	resp, err := c.raw(ctx, method, path, body, hdr)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	return c.parse(resp, out)
+}
+
+func (c *Client) parse(resp *http.Response, out any) (*Operation, string, error) {
+	var env api.Response
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return nil, "", fmt.Errorf("bad reply from server (HTTP %d): %w", resp.StatusCode, err)
+	}
+	switch env.Type {
+	case api.ErrorResponse:
+		return nil, "", &StatusError{Code: env.ErrorCode, Msg: env.Error}
+	case api.AsyncResponse:
+		var op api.Operation
+		if err := json.Unmarshal(env.Metadata, &op); err != nil {
+			return nil, "", fmt.Errorf("bad operation in reply: %w", err)
+		}
+		return &Operation{c: c, Op: op}, "", nil
+	}
+	if out != nil && len(env.Metadata) > 0 {
+		if err := json.Unmarshal(env.Metadata, out); err != nil {
+			return nil, "", fmt.Errorf("bad reply metadata: %w", err)
+		}
+	}
+	return nil, strings.Trim(resp.Header.Get("Etag"), `"`), nil
+}
+
+func (c *Client) get(ctx context.Context, path string, out any) (string, error) {
+	_, etag, err := c.query(ctx, http.MethodGet, path, nil, out, nil)
+	return etag, err
+}
+
+func (c *Client) async(ctx context.Context, method, path string, in any, hdr http.Header) (*Operation, error) {
+	op, _, err := c.query(ctx, method, path, in, nil, hdr)
+	if err != nil {
+		return nil, err
+	}
+	if op == nil {
+		return nil, fmt.Errorf("%s %s: expected an operation, got a sync reply", method, path)
+	}
+	return op, nil
+}
+
+// GetServer returns GET /1.0.
+func (c *Client) GetServer(ctx context.Context) (api.Server, error) {
+	var s api.Server
+	_, err := c.get(ctx, "/1.0", &s)
+	return s, err
+}
+
+// Operation is a server-side async operation.
+type Operation struct {
+	c  *Client
+	Op api.Operation
+}
+
+// Wait blocks until the operation ends and returns its error, if it failed.
+func (o *Operation) Wait(ctx context.Context) error {
+	var op api.Operation
+	if _, err := o.c.get(ctx, "/1.0/operations/"+url.PathEscape(o.Op.ID)+"/wait?timeout=-1", &op); err != nil {
+		return err
+	}
+	o.Op = op
+	if op.StatusCode != api.Success {
+		if op.Err != "" {
+			return errors.New(op.Err)
+		}
+		return fmt.Errorf("operation %s ended %s", op.ID, op.Status)
+	}
+	return nil
+}
+
+// Refresh re-reads the operation.
+func (o *Operation) Refresh(ctx context.Context) error {
+	_, err := o.c.get(ctx, "/1.0/operations/"+url.PathEscape(o.Op.ID), &o.Op)
+	return err
+}
+
+// Cancel asks the server to cancel the operation.
+func (o *Operation) Cancel(ctx context.Context) error {
+	_, _, err := o.c.query(ctx, http.MethodDelete, "/1.0/operations/"+url.PathEscape(o.Op.ID), nil, nil, nil)
+	return err
+}

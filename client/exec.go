@@ -1,0 +1,159 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"lodge/api"
+)
+
+// ExecArgs connects an exec to local streams.
+type ExecArgs struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Resize receives terminal sizes to forward (interactive).
+	Resize <-chan [2]int // width, height
+	// Signals receives signal numbers to forward to the process.
+	Signals <-chan int
+}
+
+// Exec runs a command in an instance through LXD's websocket protocol and
+// returns its exit code.
+func (c *Client) Exec(ctx context.Context, name string, req api.InstanceExecPost, args ExecArgs) (int, error) {
+	req.WaitForWS = true
+	op, err := c.async(ctx, "POST", instPath(name)+"/exec", req, nil)
+	if err != nil {
+		return -1, err
+	}
+	fds, _ := op.Op.Metadata["fds"].(map[string]any)
+	secret := func(fd string) string { s, _ := fds[fd].(string); return s }
+	dial := func(fd string) (*websocket.Conn, error) {
+		u := "ws://unix.socket/1.0/operations/" + url.PathEscape(op.Op.ID) + "/websocket?secret=" + url.QueryEscape(secret(fd))
+		conn, _, err := c.dialer.DialContext(ctx, u, nil)
+		if err != nil {
+			return nil, fmt.Errorf("exec: connect fd %s: %w", fd, err)
+		}
+		return conn, nil
+	}
+	// LXD's order: control first, then the data streams.
+	order := []string{"control", "0", "1", "2"}
+	if req.Interactive {
+		order = []string{"control", "0"}
+	}
+	conns := map[string]*websocket.Conn{}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, fd := range order {
+		conn, err := dial(fd)
+		if err != nil {
+			return -1, err
+		}
+		conns[fd] = conn
+	}
+	var ctlMu sync.Mutex
+	sendControl := func(msg api.InstanceExecControl) {
+		ctlMu.Lock()
+		defer ctlMu.Unlock()
+		b, _ := json.Marshal(msg)
+		_ = conns["control"].WriteMessage(websocket.TextMessage, b)
+	}
+	go func() {
+		for {
+			select {
+			case sz, ok := <-args.Resize:
+				if !ok {
+					return
+				}
+				sendControl(api.InstanceExecControl{Command: "window-resize", Args: map[string]string{"width": strconv.Itoa(sz[0]), "height": strconv.Itoa(sz[1])}})
+			case sig, ok := <-args.Signals:
+				if !ok {
+					return
+				}
+				sendControl(api.InstanceExecControl{Command: "signal", Signal: sig})
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// Drain the control socket so pings are answered.
+	go func() {
+		for {
+			if _, _, err := conns["control"].NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+
+	var outputs sync.WaitGroup
+	if args.Stdin != nil {
+		go sendStdin(conns["0"], args.Stdin)
+	} else {
+		conns["0"].WriteMessage(websocket.TextMessage, nil)
+	}
+	if req.Interactive {
+		outputs.Add(1)
+		go func() { defer outputs.Done(); recvOutput(conns["0"], args.Stdout) }()
+	} else {
+		outputs.Add(2)
+		go func() { defer outputs.Done(); recvOutput(conns["1"], args.Stdout) }()
+		go func() { defer outputs.Done(); recvOutput(conns["2"], args.Stderr) }()
+	}
+	waitErr := op.Wait(ctx)
+	outputs.Wait()
+	if waitErr != nil {
+		return -1, waitErr
+	}
+	switch v := op.Op.Metadata["return"].(type) {
+	case float64:
+		return int(v), nil
+	case int:
+		return v, nil
+	}
+	return -1, errors.New("exec: the server did not report an exit code")
+}
+
+func sendStdin(ws *websocket.Conn, r io.Reader) {
+	buf := make([]byte, 128<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if werr := ws.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	// EOF is a zero-length text frame.
+	_ = ws.WriteMessage(websocket.TextMessage, nil)
+}
+
+func recvOutput(ws *websocket.Conn, w io.Writer) {
+	if w == nil {
+		w = io.Discard
+	}
+	for {
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if mt == websocket.TextMessage && len(data) == 0 {
+			return
+		}
+		if _, err := w.Write(data); err != nil {
+			return
+		}
+	}
+}

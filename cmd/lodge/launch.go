@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"lodge/api"
+)
+
+type launchOpts struct {
+	start     bool
+	config    []string
+	ephemeral bool
+	profiles  []string
+}
+
+func launchCmd(start bool) *cobra.Command {
+	o := &launchOpts{start: start}
+	use, short := "launch IMAGE [NAME]", "Create and start an instance from an image"
+	if !start {
+		use, short = "init IMAGE [NAME]", "Create an instance from an image without starting it"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.RangeArgs(1, 2),
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
+	}
+	cmd.Flags().StringArrayVarP(&o.config, "config", "c", nil, "config key=value for the new instance (repeatable)")
+	cmd.Flags().BoolVarP(&o.ephemeral, "ephemeral", "e", false, "ephemeral instance")
+	cmd.Flags().StringArrayVarP(&o.profiles, "profile", "p", nil, "profile to apply (repeatable)")
+	return cmd
+}
+
+// parseKV parses key=value pairs with a clear error for a malformed one.
+func parseKV(pairs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("bad config %q: expected key=value", p)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
+	image, err := localName(args[0])
+	if err != nil {
+		return err
+	}
+	if len(args) < 2 {
+		return fmt.Errorf("give the new instance a name: lodge %s %s NAME", cmd.Name(), args[0])
+	}
+	name := args[1]
+	cfg, err := parseKV(o.config)
+	if err != nil {
+		return err
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	fmt.Fprintf(cmd.OutOrStdout(), "Creating %s\n", name)
+	req := api.InstancesPost{
+		Name:        name,
+		InstancePut: api.InstancePut{Config: cfg, Devices: map[string]map[string]string{}, Ephemeral: o.ephemeral, Profiles: o.profiles},
+		Source:      api.InstanceSource{Type: "image", Alias: image},
+		Type:        "container",
+	}
+	op, err := c.CreateInstance(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := op.Wait(ctx); err != nil {
+		return err
+	}
+	if !o.start {
+		return nil
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "Starting %s\n", name)
+	op, err = c.UpdateInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
+	if err != nil {
+		return err
+	}
+	if err := op.Wait(ctx); err != nil {
+		return fmt.Errorf("%w\nThe instance was created; see `lodge info %s` and its console log", err, name)
+	}
+	return nil
+}

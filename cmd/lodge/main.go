@@ -1,0 +1,77 @@
+// Command lodge is the CLI for lodged, with the verbs an LXD user knows.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"lodge/client"
+)
+
+var version = "0.1.0"
+
+// exitError carries an exit status without a message (exec's own status).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err := rootCmd().ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	default:
+		// One line: the server's message already says what failed and on what.
+		fmt.Fprintln(os.Stderr, "Error: "+strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "\n  "))
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "lodge",
+		Short:         "Manage system containers run by lodged",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(launchCmd(true), launchCmd(false), startCmd(), stopCmd(), restartCmd(), pauseCmd(), resumeCmd(),
+		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd())
+	return root
+}
+
+// connect opens the daemon's socket: LODGE_SOCKET, else LODGE_DIR/unix.socket,
+// else /var/lib/lodge/unix.socket.
+func connect() (*client.Client, error) {
+	if s := os.Getenv("LODGE_SOCKET"); s != "" {
+		return client.Connect("unix://" + s)
+	}
+	dir := os.Getenv("LODGE_DIR")
+	if dir == "" {
+		dir = "/var/lib/lodge"
+	}
+	return client.Connect("unix://" + filepath.Join(dir, "unix.socket"))
+}
+
+// localName strips the "local:" remote; other remotes come with the remotes work.
+func localName(s string) (string, error) {
+	if rest, ok := strings.CutPrefix(s, "local:"); ok {
+		return rest, nil
+	}
+	if i := strings.Index(s, ":"); i > 0 && !strings.Contains(s[:i], "/") {
+		return "", fmt.Errorf("remote %q: only the local daemon is supported so far (image remotes come later)", s[:i])
+	}
+	return s, nil
+}

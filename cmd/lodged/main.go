@@ -1,0 +1,184 @@
+// Command lodged is lodge's daemon: it wires the concrete drivers into the
+// server and serves the LXD 1.0 API on DIR/unix.socket.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lodge/images"
+	"lodge/instances/lxc"
+	"lodge/server"
+	"lodge/server/db"
+	"lodge/storage/dir"
+)
+
+var version = "0.1.0"
+
+func main() {
+	// liblxc's start and attach run in a fresh re-exec of this binary.
+	if handled, code := lxc.HelperMain(os.Args[1:]); handled {
+		os.Exit(code)
+	}
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+func defaultDir() string {
+	if d := os.Getenv("LODGE_DIR"); d != "" {
+		return d
+	}
+	return "/var/lib/lodge"
+}
+
+func rootCmd() *cobra.Command {
+	var stateDir, group string
+	var debug bool
+	root := &cobra.Command{
+		Use:           "lodged",
+		Short:         "lodge's system-container daemon",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(stateDir, group, debug)
+		},
+	}
+	root.PersistentFlags().StringVar(&stateDir, "dir", defaultDir(), "state directory (env LODGE_DIR)")
+	root.Flags().StringVar(&group, "group", "", "group that may use the unix socket (mode 0660)")
+	root.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+
+	var timeout int
+	waitready := &cobra.Command{
+		Use:   "waitready",
+		Short: "Wait until lodged answers on its socket",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return waitReady(stateDir, time.Duration(timeout)*time.Second)
+		},
+	}
+	waitready.Flags().IntVar(&timeout, "timeout", 30, "seconds to wait")
+	shutdown := &cobra.Command{
+		Use:   "shutdown",
+		Short: "Stop all instances cleanly, then stop lodged",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return shutdownDaemon(stateDir, time.Duration(timeout)*time.Second)
+		},
+	}
+	shutdown.Flags().IntVar(&timeout, "timeout", 600, "seconds to wait for lodged to exit")
+	root.AddCommand(waitready, shutdown)
+	return root
+}
+
+func serve(stateDir, group string, debug bool) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("lodged must run as root (it creates containers, mounts and cgroups)")
+	}
+	stateDir, err := filepath.Abs(stateDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(stateDir, 0o711); err != nil {
+		return fmt.Errorf("state directory %s: %w", stateDir, err)
+	}
+	logFile, err := os.OpenFile(filepath.Join(stateDir, "lodged.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	defer logFile.Close()
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(os.Stderr, opts), slog.NewJSONHandler(logFile, opts)))
+
+	if err := lxc.RaiseInotifyLimits(); err != nil {
+		log.Warn("could not raise inotify limits; systemd containers may fail after about twenty", "err", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	database, err := db.Open(ctx, filepath.Join(stateDir, "database", "lodge.db"))
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	store, err := images.NewStore(filepath.Join(stateDir, "images"))
+	if err != nil {
+		return err
+	}
+	pool, err := dir.New(filepath.Join(stateDir, "storage-pools", "default"))
+	if err != nil {
+		return err
+	}
+	drv, err := lxc.New(filepath.Join(stateDir, "containers"), log)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
+		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default"})
+	return srv.Run(ctx)
+}
+
+func unixClient(stateDir string) *http.Client {
+	sock := server.SocketPath(stateDir)
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+}
+
+func waitReady(stateDir string, timeout time.Duration) error {
+	c := unixClient(stateDir)
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := c.Get("http://unix.socket/1.0")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lodged did not answer on %s within %s (is it running? see %s)", server.SocketPath(stateDir), timeout, filepath.Join(stateDir, "lodged.log"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func shutdownDaemon(stateDir string, timeout time.Duration) error {
+	c := unixClient(stateDir)
+	req, _ := http.NewRequest(http.MethodPut, "http://unix.socket/internal/shutdown", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("lodged is not answering on %s: %w", server.SocketPath(stateDir), err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		conn, err := net.Dial("unix", server.SocketPath(stateDir))
+		if err != nil {
+			return nil
+		}
+		conn.Close()
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("lodged still running after %s", timeout)
+}

@@ -1,0 +1,78 @@
+package lxc
+
+import (
+	"strings"
+	"testing"
+
+	"lodge/instances"
+)
+
+func TestRenderConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		spec    instances.Spec
+		want    []string
+		notWant []string
+		err     string
+	}{
+		{
+			name: "systemd, no nic",
+			spec: instances.Spec{Name: "c1", Rootfs: "/p/c1/rootfs", Init: "systemd"},
+			want: []string{"lxc.uts.name = c1\n", "lxc.rootfs.path = dir:/p/c1/rootfs\n", "lxc.signal.halt = SIGRTMIN+3\n",
+				"lxc.net.0.type = empty\n", "lxc.console.logfile = /var/lib/lodge/containers/c1/console.log\n", "lxc.init.cmd = /sbin/init\n"},
+			notWant: []string{"userns.conf", "lxc.idmap"},
+		},
+		{
+			name: "busybox halts on SIGUSR2",
+			spec: instances.Spec{Name: "b", Rootfs: "/r", Init: "busybox"},
+			want: []string{"lxc.signal.halt = SIGUSR2\n"},
+		},
+		{
+			name: "unknown init gets SIGPWR",
+			spec: instances.Spec{Name: "b", Rootfs: "/r"},
+			want: []string{"lxc.signal.halt = SIGPWR\n"},
+		},
+		{
+			name: "bridged and macvlan nics",
+			spec: instances.Spec{Name: "n", Rootfs: "/r", NICs: []instances.NIC{
+				{Name: "eth0", Type: "veth", Link: "br0", HWAddr: "00:16:3e:00:00:01", MTU: 1400},
+				{Name: "eth1", Type: "macvlan", Link: "eno1"},
+			}},
+			want: []string{"lxc.net.0.type = veth\n", "lxc.net.0.link = br0\n", "lxc.net.0.hwaddr = 00:16:3e:00:00:01\n", "lxc.net.0.mtu = 1400\n",
+				"lxc.net.1.type = macvlan\n", "lxc.net.1.link = eno1\n", "lxc.net.1.name = eth1\n"},
+			notWant: []string{"type = empty"},
+		},
+		{
+			name: "idmap and raw.lxc",
+			spec: instances.Spec{Name: "u", Rootfs: "/r", Config: map[string]string{"raw.lxc": "lxc.apparmor.profile = unconfined"},
+				IDMap: []instances.IDMapEntry{{IsUID: true, IsGID: true, HostID: 100000, Range: 65536}}},
+			want: []string{"userns.conf", "lxc.idmap = u 0 100000 65536\n", "lxc.idmap = g 0 100000 65536\n", "lxc.apparmor.profile = unconfined\n"},
+		},
+		{name: "relative rootfs", spec: instances.Spec{Name: "x", Rootfs: "r"}, err: "absolute"},
+		{name: "bad nic type", spec: instances.Spec{Name: "x", Rootfs: "/r", NICs: []instances.NIC{{Name: "eth0", Type: "phys"}}}, err: "unsupported"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := RenderConfig("/var/lib/lodge/containers", tc.spec)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("config lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("config has %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,327 @@
+//go:build linux && cgo
+
+// Package lxc runs lodge's containers with liblxc through go-lxc. It is the
+// only package that imports go-lxc.
+package lxc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	golxc "github.com/lxc/go-lxc"
+
+	"lodge/instances"
+)
+
+// Driver implements instances.Driver on one liblxc lxcpath.
+type Driver struct {
+	lxcpath string
+	log     *slog.Logger
+	// Helper is the binary re-executed for forkstart and forkexec
+	// (lodged itself; tests point it at their own test binary).
+	Helper string
+}
+
+// New returns a driver whose containers live in lxcpath.
+func New(lxcpath string, log *slog.Logger) (*Driver, error) {
+	if err := os.MkdirAll(lxcpath, 0o711); err != nil {
+		return nil, fmt.Errorf("lxcpath %s: %w", lxcpath, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Driver{lxcpath: lxcpath, log: log, Helper: self}, nil
+}
+
+// Version is liblxc's version.
+func Version() string { return golxc.Version() }
+
+// RaiseInotifyLimits lifts the kernel's per-user inotify limits: every
+// systemd container uses several instances, all counted against root, and
+// the default of 128 kills systemd containers after about twenty.
+func RaiseInotifyLimits() error {
+	var errs []error
+	for file, min := range map[string]int{
+		"/proc/sys/fs/inotify/max_user_instances": 1024,
+		"/proc/sys/fs/inotify/max_user_watches":   1048576,
+	} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if cur, _ := strconv.Atoi(strings.TrimSpace(string(b))); cur >= min {
+			continue
+		}
+		if err := os.WriteFile(file, []byte(strconv.Itoa(min)), 0o644); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Driver) dir(name string) string        { return filepath.Join(d.lxcpath, name) }
+func (d *Driver) configPath(name string) string { return filepath.Join(d.lxcpath, name, "config") }
+
+func (d *Driver) defined(name string) bool {
+	_, err := os.Stat(d.configPath(name))
+	return err == nil
+}
+
+// container loads a go-lxc handle; callers must Release it.
+func (d *Driver) container(name string) (*golxc.Container, error) {
+	if !d.defined(name) {
+		return nil, fmt.Errorf("container %q: %w", name, instances.ErrNotFound)
+	}
+	c, err := golxc.NewContainer(name, d.lxcpath)
+	if err != nil {
+		return nil, fmt.Errorf("container %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// Define implements instances.Driver. The config is checked by liblxc's own
+// parser before it replaces the previous one.
+func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
+	text, err := RenderConfig(d.lxcpath, spec)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.dir(spec.Name), 0o700); err != nil {
+		return fmt.Errorf("container %q: %w", spec.Name, err)
+	}
+	tmp := d.configPath(spec.Name) + ".new"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("container %q: write config: %w", spec.Name, err)
+	}
+	if err := checkConfig(spec.Name, d.lxcpath, tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, d.configPath(spec.Name)); err != nil {
+		return fmt.Errorf("container %q: %w", spec.Name, err)
+	}
+	return nil
+}
+
+func checkConfig(name, lxcpath, path string) error {
+	c, err := golxc.NewContainer(name+"-check", lxcpath)
+	if err != nil {
+		return fmt.Errorf("container %q: %w", name, err)
+	}
+	defer golxc.Release(c)
+	if err := c.LoadConfigFile(path); err != nil {
+		return fmt.Errorf("container %q: liblxc refused the generated config (check raw.lxc): %w: %w", name, err, instances.ErrInvalid)
+	}
+	return nil
+}
+
+// Start implements instances.Driver: a re-exec of the helper binary calls
+// liblxc's daemonizing start, so the container's monitor is not a child of
+// lodged and survives it.
+func (d *Driver) Start(ctx context.Context, name string) error {
+	c, err := d.container(name)
+	if err != nil {
+		return err
+	}
+	defer golxc.Release(c)
+	if c.Running() {
+		return fmt.Errorf("container %q is already running: %w", name, instances.ErrBusy)
+	}
+	// A fresh console log per boot, so a failure shows this boot's messages.
+	os.Remove(filepath.Join(d.dir(name), "console.log"))
+	cmd := exec.CommandContext(ctx, d.Helper, "forkstart", name, d.lxcpath, d.configPath(name))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Run(); err != nil {
+		return d.startError(ctx, name, fmt.Sprintf("%v: %s", err, strings.TrimSpace(out.String())))
+	}
+	// liblxc reports RUNNING once init is exec'd; an init that dies at once
+	// (a broken image, systemd out of inotify instances) shows up right after.
+	deadline := time.Now().Add(150 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if !c.Running() {
+			return d.startError(ctx, name, "the container stopped right after it started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+func (d *Driver) startError(ctx context.Context, name, what string) error {
+	tail, _ := d.ConsoleLog(ctx, name, 2048)
+	msg := fmt.Sprintf("container %q: start failed: %s", name, what)
+	if tail = strings.TrimSpace(tail); tail != "" {
+		msg += "\n--- end of its console and liblxc log ---\n" + tail
+	}
+	return errors.New(msg)
+}
+
+// Stop implements instances.Driver.
+func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	c, err := d.container(name)
+	if err != nil {
+		return err
+	}
+	defer golxc.Release(c)
+	if !c.Running() {
+		return fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
+	}
+	if !force {
+		if c.State() == golxc.FROZEN {
+			_ = c.Unfreeze()
+		}
+		if err := c.Shutdown(timeout); err == nil {
+			return nil
+		}
+		d.log.Info("clean shutdown timed out, killing", "container", name, "timeout", timeout)
+	}
+	if err := c.Stop(); err != nil {
+		if !c.Running() {
+			return nil
+		}
+		return fmt.Errorf("container %q: stop: %w", name, err)
+	}
+	return nil
+}
+
+// Freeze implements instances.Driver.
+func (d *Driver) Freeze(ctx context.Context, name string) error {
+	c, err := d.container(name)
+	if err != nil {
+		return err
+	}
+	defer golxc.Release(c)
+	if err := c.Freeze(); err != nil {
+		return fmt.Errorf("container %q: freeze: %w", name, err)
+	}
+	return nil
+}
+
+// Unfreeze implements instances.Driver.
+func (d *Driver) Unfreeze(ctx context.Context, name string) error {
+	c, err := d.container(name)
+	if err != nil {
+		return err
+	}
+	defer golxc.Release(c)
+	if err := c.Unfreeze(); err != nil {
+		return fmt.Errorf("container %q: unfreeze: %w", name, err)
+	}
+	return nil
+}
+
+// Delete implements instances.Driver: it removes the runtime config and logs,
+// never the rootfs, which belongs to the storage pool.
+func (d *Driver) Delete(ctx context.Context, name string) error {
+	if name == "" || strings.ContainsAny(name, "/") || name == "." || name == ".." {
+		return fmt.Errorf("container %q: %w", name, instances.ErrInvalid)
+	}
+	if d.defined(name) {
+		c, err := d.container(name)
+		if err == nil {
+			running := c.Running()
+			golxc.Release(c)
+			if running {
+				return fmt.Errorf("container %q is running: %w", name, instances.ErrBusy)
+			}
+		}
+	}
+	if err := os.RemoveAll(d.dir(name)); err != nil {
+		return fmt.Errorf("container %q: %w", name, err)
+	}
+	return nil
+}
+
+// List implements instances.Driver.
+func (d *Driver) List(ctx context.Context) ([]string, error) {
+	ents, err := os.ReadDir(d.lxcpath)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && d.defined(e.Name()) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+var statusOf = map[golxc.State]instances.Status{
+	golxc.STOPPED:  instances.StatusStopped,
+	golxc.STARTING: instances.StatusStarting,
+	golxc.RUNNING:  instances.StatusRunning,
+	golxc.STOPPING: instances.StatusStopping,
+	golxc.ABORTING: instances.StatusStopping,
+	golxc.FREEZING: instances.StatusRunning,
+	golxc.FROZEN:   instances.StatusFrozen,
+	golxc.THAWED:   instances.StatusRunning,
+}
+
+// State implements instances.Driver. Everything is read from liblxc, the
+// cgroups and the container's network namespace on the host side; nothing
+// runs inside the container.
+func (d *Driver) State(ctx context.Context, name string) (instances.State, error) {
+	c, err := d.container(name)
+	if err != nil {
+		return instances.State{}, err
+	}
+	defer golxc.Release(c)
+	st := instances.State{Status: statusOf[c.State()]}
+	if st.Status == "" {
+		st.Status = instances.StatusError
+	}
+	if st.Status == instances.StatusStopped {
+		return st, nil
+	}
+	st.PID = c.InitPid()
+	if mem, err := c.MemoryUsage(); err == nil {
+		st.MemoryUsed = int64(mem)
+	}
+	if cpu, err := c.CPUTime(); err == nil {
+		st.CPUNanos = cpu.Nanoseconds()
+	}
+	if v := c.CgroupItem("pids.current"); len(v) == 1 {
+		st.Processes, _ = strconv.ParseInt(strings.TrimSpace(v[0]), 10, 64)
+	}
+	if st.PID > 0 {
+		st.Interfaces = interfaces(st.PID)
+	}
+	return st, nil
+}
+
+// ConsoleLog implements instances.Driver: the tail of the console log and of
+// liblxc's own log.
+func (d *Driver) ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error) {
+	var b strings.Builder
+	for _, f := range []string{"console.log", "lxc.log"} {
+		data, err := os.ReadFile(filepath.Join(d.dir(name), f))
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		if len(data) > maxBytes/2 {
+			data = data[len(data)-maxBytes/2:]
+		}
+		b.Write(data)
+		if !bytes.HasSuffix(data, []byte("\n")) {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String(), nil
+}

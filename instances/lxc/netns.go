@@ -1,0 +1,58 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"lodge/instances"
+)
+
+// interfaces lists the container's links and addresses through a netlink
+// socket opened inside its network namespace; the calling thread never
+// switches namespaces for longer than opening that socket.
+func interfaces(pid int) map[string]instances.Interface {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return nil
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]instances.Interface, len(links))
+	for _, l := range links {
+		a := l.Attrs()
+		ifc := instances.Interface{HWAddr: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0, Type: "broadcast"}
+		if a.Flags&net.FlagLoopback != 0 {
+			ifc.Type = "loopback"
+		}
+		addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
+		for _, ad := range addrs {
+			fam := "inet"
+			if ad.IP.To4() == nil {
+				fam = "inet6"
+			}
+			ones, _ := ad.Mask.Size()
+			scope := "global"
+			switch {
+			case ad.IP.IsLoopback():
+				scope = "local"
+			case ad.IP.IsLinkLocalUnicast():
+				scope = "link"
+			}
+			ifc.Addresses = append(ifc.Addresses, instances.Address{Family: fam, Address: ad.IP.String(), Prefix: ones, Scope: scope})
+		}
+		out[a.Name] = ifc
+	}
+	return out
+}

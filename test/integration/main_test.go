@@ -1,0 +1,238 @@
+// Package integration drives a real lodged, started from the built binaries
+// on a temporary state directory, with real liblxc containers. It needs root
+// and runs only with LODGE_INTEGRATION=1 (make test-integration).
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	repoRoot string
+	binDir   string
+	stateDir string
+	daemon   *exec.Cmd
+	skipWhy  string
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("LODGE_INTEGRATION") != "1" {
+		skipWhy = "set LODGE_INTEGRATION=1 to run (needs root and liblxc)"
+	} else if os.Geteuid() != 0 {
+		skipWhy = "integration tests need root"
+	}
+	if skipWhy != "" {
+		os.Exit(m.Run())
+	}
+	code := func() int {
+		_, file, _, _ := runtime.Caller(0)
+		repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+		binDir = filepath.Join(repoRoot, "bin")
+		for _, b := range []string{"lodged", "lodge"} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b), "./cmd/"+b)
+			cmd.Dir = repoRoot
+			if out, err := cmd.CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)
+				return 1
+			}
+		}
+		var err error
+		stateDir, err = os.MkdirTemp("", "lodge-it-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := startDaemon(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer cleanup()
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+// cleanup force-deletes every instance and stops the daemon, so a test run
+// leaves no containers behind.
+func cleanup() {
+	if out, err := lodgeOut("list", "--format", "csv", "-c", "n"); err == nil {
+		for _, n := range strings.Fields(out) {
+			lodgeOut("delete", "-f", n)
+		}
+	}
+	stopDaemon(syscall.SIGTERM)
+	os.RemoveAll(stateDir)
+}
+
+func startDaemon() error {
+	logf, err := os.OpenFile(filepath.Join(os.TempDir(), "lodged-it.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	daemon = exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "--debug")
+	daemon.Stdout, daemon.Stderr = logf, logf
+	// Its own process group, as a real daemon would be: containers must not
+	// depend on it, and a SIGKILL of it must not reach them.
+	daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := daemon.Start(); err != nil {
+		return err
+	}
+	out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "waitready", "--timeout", "30").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("lodged waitready: %v: %s", err, out)
+	}
+	return nil
+}
+
+func stopDaemon(sig syscall.Signal) {
+	if daemon == nil || daemon.Process == nil {
+		return
+	}
+	daemon.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { daemon.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		daemon.Process.Kill()
+		<-done
+	}
+	daemon = nil
+}
+
+func needIntegration(t *testing.T) {
+	t.Helper()
+	if skipWhy != "" {
+		t.Skip(skipWhy)
+	}
+}
+
+func lodgeCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(binDir, "lodge"), args...)
+	cmd.Env = append(os.Environ(), "LODGE_DIR="+stateDir)
+	return cmd
+}
+
+// lodgeOut runs the CLI and returns its stdout; the error carries stderr.
+func lodgeOut(args ...string) (string, error) {
+	cmd := lodgeCmd(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("lodge %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func lodge(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := lodgeOut(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// lodgeFail runs the CLI expecting failure and returns stderr.
+func lodgeFail(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := lodgeCmd(args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("lodge %s succeeded, expected failure", strings.Join(args, " "))
+	}
+	return stderr.String()
+}
+
+// apiClient talks to lodged's socket directly for checks the CLI hides.
+func apiClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", filepath.Join(stateDir, "unix.socket"))
+	}}}
+}
+
+type envelope struct {
+	Type       string          `json:"type"`
+	StatusCode int             `json:"status_code"`
+	ErrorCode  int             `json:"error_code"`
+	Error      string          `json:"error"`
+	Metadata   json.RawMessage `json:"metadata"`
+}
+
+func apiDo(t *testing.T, method, path string, body string) (int, envelope) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://unix.socket"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := apiClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatalf("%s %s: reply is not JSON: %q", method, path, b)
+	}
+	return resp.StatusCode, env
+}
+
+// ensureImage builds (or reuses from the build cache) an image under alias.
+func ensureImage(t *testing.T, kind, alias string) {
+	t.Helper()
+	if _, err := lodgeOut("image", "info", alias); err == nil {
+		return
+	}
+	args := []string{"image", "build", kind, "--alias", alias}
+	if kind == "debian" {
+		args = append(args, "--release", "bookworm")
+	}
+	lodge(t, args...)
+}
+
+// instanceState reads status and pid through the API.
+func instanceState(t *testing.T, name string) (string, int) {
+	t.Helper()
+	code, env := apiDo(t, "GET", "/1.0/instances/"+name+"/state", "")
+	if code != 200 {
+		t.Fatalf("state of %s: %d %s", name, code, env.Error)
+	}
+	var st struct {
+		Status string `json:"status"`
+		Pid    int    `json:"pid"`
+	}
+	json.Unmarshal(env.Metadata, &st)
+	return st.Status, st.Pid
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,58 @@
+package integration
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Containers keep running when lodged is killed, and a restarted lodged
+// finds them again.
+func TestDaemonKillKeepsContainers(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	for _, n := range []string{"k1", "k2"} {
+		lodge(t, "launch", "busybox", n)
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+	}
+	_, pid1 := instanceState(t, "k1")
+	_, pid2 := instanceState(t, "k2")
+
+	stopDaemon(syscall.SIGKILL)
+	for _, pid := range []int{pid1, pid2} {
+		if err := syscall.Kill(pid, 0); err != nil {
+			t.Fatalf("container init %d died with the daemon: %v", pid, err)
+		}
+	}
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	for n, pid := range map[string]int{"k1": pid1, "k2": pid2} {
+		st, p := instanceState(t, n)
+		if st != "Running" || p != pid {
+			t.Fatalf("%s after restart: %s pid %d (was %d)", n, st, p, pid)
+		}
+	}
+	out := lodge(t, "list", "--format", "csv", "-c", "ns")
+	for _, n := range []string{"k1,RUNNING", "k2,RUNNING"} {
+		if !strings.Contains(out, n) {
+			t.Fatalf("list after restart lacks %s:\n%s", n, out)
+		}
+	}
+	if out := lodge(t, "exec", "k1", "--", "echo", "alive"); out != "alive\n" {
+		t.Fatalf("exec after restart: %q", out)
+	}
+
+	// A clean SIGTERM also leaves them running.
+	stopDaemon(syscall.SIGTERM)
+	if err := syscall.Kill(pid1, 0); err != nil {
+		t.Fatalf("container died on SIGTERM of lodged: %v", err)
+	}
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := instanceState(t, "k1"); st != "Running" {
+		t.Fatalf("k1 after SIGTERM restart: %s", st)
+	}
+}
