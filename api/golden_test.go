@@ -31,7 +31,7 @@ var goldens = map[string]any{
 			Hwaddr: "00:16:3e:00:00:01", HostName: "veth1234", Mtu: 1500, State: "up", Type: "broadcast"}}},
 	"instances_post": InstancesPost{InstancePut: InstancePut{Config: map[string]string{}, Devices: map[string]map[string]string{}},
 		Name: "c99", Source: InstanceSource{Type: "image", Fingerprint: "24919c59"}, Type: "container"},
-	"exec_post": InstanceExecPost{Command: []string{"ls", "/"}, WaitForWS: true, Environment: map[string]string{"TERM": "xterm"}},
+	"exec_post":    InstanceExecPost{Command: []string{"ls", "/"}, WaitForWS: true, Environment: map[string]string{"TERM": "xterm"}},
 	"exec_control": InstanceExecControl{Command: "window-resize", Args: map[string]string{"width": "100", "height": "30"}},
 	"operation": Operation{ID: "7830144d-7578-49d9-a0f1-83f48268dc54", Class: "task", Description: "Creating instance",
 		CreatedAt: t0, UpdatedAt: t0, Status: "Running", StatusCode: Running,
@@ -40,7 +40,7 @@ var goldens = map[string]any{
 		Aliases: []ImageAlias{{Name: "debian/12"}}, Architecture: "x86_64", Filename: "debian.tar.zst",
 		Fingerprint: "24919c59fca10545319c538c6eeb8a1138353121c4dcd7da2cfd4af76e09cdcd", Size: 61743565, Type: "container",
 		CreatedAt: t0, UploadedAt: t0},
-	"alias": ImageAliasesEntry{ImageAliasesEntryPut: ImageAliasesEntryPut{Target: "24919c59"}, Name: "debian12", Type: "container"},
+	"alias":          ImageAliasesEntry{ImageAliasesEntryPut: ImageAliasesEntryPut{Target: "24919c59"}, Name: "debian12", Type: "container"},
 	"response_error": Response{Type: ErrorResponse, Error: "not found", ErrorCode: 404, Metadata: json.RawMessage("null")},
 }
 
