@@ -137,3 +137,10 @@ type Driver interface {
 	// ConsoleLog returns the tail of the container's console/boot log (for errors on failed starts).
 	ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error)
 }
+
+// PTYOpener is implemented by drivers that can allocate a pseudo-terminal
+// inside the container's own devpts, so that the process sees its terminal
+// as /dev/pts/N there (tty(1), ttyname(3) work). uid and gid own the slave.
+type PTYOpener interface {
+	OpenPTY(ctx context.Context, name string, uid, gid uint32) (master, slave *os.File, err error)
+}

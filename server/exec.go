@@ -252,7 +252,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		defer devnull.Close()
 		spec.Stdin, spec.Stdout, spec.Stderr = devnull, devnull, devnull
 	case req.Interactive:
-		master, slave, err := pty.Open()
+		master, slave, err := s.openPTY(ctx, name, req.User, req.Group)
 		if err != nil {
 			return -1, fmt.Errorf("exec: allocate pty: %w", err)
 		}
@@ -390,4 +390,13 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 			}
 		}
 	}
+}
+
+// openPTY allocates the exec's terminal inside the container when the driver
+// can, so the process sees a /dev/pts/N of its own; else on the host.
+func (s *Server) openPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
+	if p, ok := s.inst.(instances.PTYOpener); ok {
+		return p.OpenPTY(ctx, name, uid, gid)
+	}
+	return pty.Open()
 }

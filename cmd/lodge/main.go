@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -24,9 +22,9 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	err := rootCmd().ExecuteContext(ctx)
+	// No signal handling here: exec forwards signals to the remote process,
+	// and every other command may simply die.
+	err := rootCmd().ExecuteContext(context.Background())
 	var ee exitError
 	switch {
 	case err == nil:

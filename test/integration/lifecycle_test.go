@@ -148,13 +148,15 @@ func TestExecPTY(t *testing.T) {
 	}
 	defer ptmx.Close()
 	var buf bytes.Buffer
-	go io.Copy(&buf, ptmx)
+	copied := make(chan struct{})
+	go func() { io.Copy(&buf, ptmx); close(copied) }()
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 		t.Fatalf("pty exit: %v (output %q)", err, buf.String())
 	}
-	time.Sleep(100 * time.Millisecond)
+	ptmx.Close()
+	<-copied
 	out := buf.String()
 	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") {
 		t.Fatalf("pty output: %q", out)
@@ -167,9 +169,11 @@ func TestExecPTY(t *testing.T) {
 	}
 	defer ptmx2.Close()
 	var buf2 bytes.Buffer
-	go io.Copy(&buf2, ptmx2)
+	copied2 := make(chan struct{})
+	go func() { io.Copy(&buf2, ptmx2); close(copied2) }()
 	cmd.Wait()
-	time.Sleep(100 * time.Millisecond)
+	ptmx2.Close()
+	<-copied2
 	if !strings.Contains(buf2.String(), "not a tty") {
 		t.Fatalf("-T output: %q", buf2.String())
 	}
