@@ -20,7 +20,6 @@ const rcS = `#!/bin/sh
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
 mount -t tmpfs tmpfs /run 2>/dev/null
-hostname -F /etc/hostname 2>/dev/null
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
 	ip link set eth0 up

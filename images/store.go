@@ -200,6 +200,9 @@ func scanTarball(r io.Reader) (api.ImageMetadata, error) {
 			break
 		}
 		if err != nil {
+			if entries == 0 {
+				return md, fmt.Errorf("image tarball: not a tar archive, or truncated before its first entry (%v): %w", err, ErrInvalid)
+			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				return md, fmt.Errorf("image tarball truncated after %d entries: %w", entries, ErrInvalid)
 			}

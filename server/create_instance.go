@@ -171,6 +171,9 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 		return fmt.Errorf("instance %q: create rootfs: %w", row.Name, err)
 	}
 	rev.add(func() { _ = s.pool.Delete(bg, vol) })
+	if err := setHostname(filepath.Join(s.pool.Path(vol), "rootfs"), row.Name); err != nil {
+		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
+	}
 	spec, err := s.specFor(row)
 	if err != nil {
 		return err
@@ -270,4 +273,39 @@ func detectInit(rootfs string) string {
 		return "busybox"
 	}
 	return ""
+}
+
+// setHostname writes the instance name into the new rootfs's /etc/hostname
+// and /etc/hosts, as LXD's templates do, so that an init that sets the
+// hostname from /etc/hostname (systemd) agrees with the container's name.
+// Symlinks are not followed: the rootfs came from an image we do not trust.
+func setHostname(rootfs, name string) error {
+	etc := filepath.Join(rootfs, "etc")
+	if fi, err := os.Lstat(etc); err != nil || !fi.IsDir() {
+		return nil
+	}
+	write := func(file string, edit func(old string) string) error {
+		p := filepath.Join(etc, file)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		old, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(p, []byte(edit(string(old))), fi.Mode().Perm())
+	}
+	if err := write("hostname", func(string) string { return name + "\n" }); err != nil {
+		return err
+	}
+	return write("hosts", func(old string) string {
+		lines := strings.Split(old, "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, "127.0.1.1") {
+				lines[i] = "127.0.1.1\t" + name
+			}
+		}
+		return strings.Join(lines, "\n")
+	})
 }

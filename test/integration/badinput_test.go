@@ -68,11 +68,10 @@ func TestFailedLaunchRollsBack(t *testing.T) {
 	// entries that escape the target, so the unpack step fails mid-launch.
 	img := filepath.Join(dir, "broken.tar")
 	writeBrokenImage(t, img)
-	out := lodge(t, "image", "import", img, "--alias", "broken")
-	_ = out
+	lodge(t, "image", "import", img, "--alias", "broken")
 	t.Cleanup(func() { lodgeOut("image", "delete", "broken") })
 	msg := lodgeFail(t, "launch", "broken", "rb1")
-	if !strings.Contains(msg, "Error:") {
+	if !strings.Contains(msg, "Error:") || !strings.Contains(msg, "unpack") {
 		t.Fatalf("failed launch message: %q", msg)
 	}
 	if code, _ := apiDo(t, "GET", "/1.0/instances/rb1", ""); code != 404 {

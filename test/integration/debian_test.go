@@ -16,6 +16,9 @@ func TestDebianSystemd(t *testing.T) {
 	if out := lodge(t, "exec", "deb1", "--", "cat", "/proc/1/comm"); out != "systemd\n" {
 		t.Fatalf("init: %q", out)
 	}
+	if out := lodge(t, "exec", "deb1", "--", "hostname"); out != "deb1\n" {
+		t.Fatalf("hostname: %q", out)
+	}
 	var state string
 	waitFor(t, "systemd to finish booting", 30*time.Second, func() bool {
 		out, _ := lodgeOut("exec", "deb1", "--", "systemctl", "is-system-running")
