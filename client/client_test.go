@@ -1,0 +1,155 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	gosync "sync"
+	"testing"
+
+	"github.com/gorilla/websocket"
+
+	"lodge/api"
+)
+
+// fakeServer serves handler on a unix socket in a temp dir.
+func fakeServer(t *testing.T, h http.Handler) *Client {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "unix.socket")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	c, err := Connect("unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func reply(w http.ResponseWriter, code int, r api.Response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(r)
+}
+
+func syncReply(w http.ResponseWriter, md any) {
+	b, _ := json.Marshal(md)
+	reply(w, 200, api.Response{Type: api.SyncResponse, StatusCode: 200, Metadata: b})
+}
+
+func TestEnvelopeAndErrors(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /1.0", func(w http.ResponseWriter, r *http.Request) { syncReply(w, api.Server{APIVersion: "1.0"}) })
+	mux.HandleFunc("GET /1.0/instances/{name}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 404, api.Response{Type: api.ErrorResponse, ErrorCode: 404, Error: `instance "x" not found`})
+	})
+	c := fakeServer(t, mux)
+	s, err := c.GetServer(context.Background())
+	if err != nil || s.APIVersion != "1.0" {
+		t.Fatalf("server: %+v %v", s, err)
+	}
+	_, _, err = c.GetInstance(context.Background(), "x")
+	if !IsNotFound(err) || err.Error() != `instance "x" not found` {
+		t.Fatalf("error: %v", err)
+	}
+	if _, err := Connect("https://example.invalid"); err == nil {
+		t.Fatal("https accepted")
+	}
+}
+
+func TestOperationWait(t *testing.T) {
+	mux := http.NewServeMux()
+	op := api.Operation{ID: "op1", StatusCode: api.Running, Status: "Running"}
+	mux.HandleFunc("PUT /1.0/instances/c1/state", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := json.Marshal(op)
+		reply(w, 202, api.Response{Type: api.AsyncResponse, StatusCode: 100, Operation: "/1.0/operations/op1", Metadata: b})
+	})
+	mux.HandleFunc("GET /1.0/operations/op1/wait", func(w http.ResponseWriter, r *http.Request) {
+		done := op
+		done.StatusCode, done.Status, done.Err = api.Failure, "Failure", "container \"c1\": start failed"
+		syncReply(w, done)
+	})
+	c := fakeServer(t, mux)
+	o, err := c.UpdateInstanceState(context.Background(), "c1", api.InstanceStatePut{Action: "start"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Wait(context.Background()); err == nil || !strings.Contains(err.Error(), "start failed") {
+		t.Fatalf("wait: %v", err)
+	}
+}
+
+// The exec flow: websockets in LXD's order, binary data, zero-length text EOF,
+// exit code from the operation's metadata.
+func TestExec(t *testing.T) {
+	up := websocket.Upgrader{}
+	conns := make(chan string, 8)
+	var stdin bytes.Buffer
+	mux := http.NewServeMux()
+	opMD := map[string]any{"fds": map[string]any{"0": "s0", "1": "s1", "2": "s2", "control": "sc"}}
+	mux.HandleFunc("POST /1.0/instances/c1/exec", func(w http.ResponseWriter, r *http.Request) {
+		var req api.InstanceExecPost
+		json.NewDecoder(r.Body).Decode(&req)
+		if !req.WaitForWS || req.Command[0] != "cat" {
+			t.Errorf("exec request: %+v", req)
+		}
+		b, _ := json.Marshal(api.Operation{ID: "e1", Class: "websocket", StatusCode: api.Running, Metadata: opMD})
+		reply(w, 202, api.Response{Type: api.AsyncResponse, StatusCode: 100, Operation: "/1.0/operations/e1", Metadata: b})
+	})
+	ready := make(chan struct{})
+	var mu gosync.Mutex
+	wsByFD := map[string]*websocket.Conn{}
+	mux.HandleFunc("GET /1.0/operations/e1/websocket", func(w http.ResponseWriter, r *http.Request) {
+		secret := r.URL.Query().Get("secret")
+		// Recorded before the handshake completes: the client dials the next
+		// only after this one is up, so this is the client's order.
+		conns <- secret
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		wsByFD[secret] = conn
+		if len(wsByFD) == 4 {
+			close(ready)
+		}
+	})
+	mux.HandleFunc("GET /1.0/operations/e1/wait", func(w http.ResponseWriter, r *http.Request) {
+		<-ready
+		mu.Lock()
+		defer mu.Unlock()
+		in := wsByFD["s0"]
+		for {
+			mt, data, err := in.ReadMessage()
+			if err != nil || (mt == websocket.TextMessage && len(data) == 0) {
+				break
+			}
+			stdin.Write(data)
+		}
+		wsByFD["s1"].WriteMessage(websocket.BinaryMessage, []byte("out:"+stdin.String()))
+		wsByFD["s1"].WriteMessage(websocket.TextMessage, nil)
+		wsByFD["s2"].WriteMessage(websocket.BinaryMessage, []byte("err"))
+		wsByFD["s2"].WriteMessage(websocket.TextMessage, nil)
+		syncReply(w, api.Operation{ID: "e1", StatusCode: api.Success, Status: "Success", Metadata: map[string]any{"return": 7}})
+	})
+	c := fakeServer(t, mux)
+	var stdout, stderr bytes.Buffer
+	code, err := c.Exec(context.Background(), "c1", api.InstanceExecPost{Command: []string{"cat"}},
+		ExecArgs{Stdin: strings.NewReader("hello"), Stdout: &stdout, Stderr: &stderr})
+	if err != nil || code != 7 || stdout.String() != "out:hello" || stderr.String() != "err" {
+		t.Fatalf("exec: code %d err %v stdout %q stderr %q", code, err, stdout.String(), stderr.String())
+	}
+	order := []string{<-conns, <-conns, <-conns, <-conns}
+	if strings.Join(order, ",") != "sc,s0,s1,s2" {
+		t.Fatalf("websocket order %v, want control,0,1,2", order)
+	}
+}

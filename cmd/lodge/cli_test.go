@@ -1,0 +1,85 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"lodge/api"
+)
+
+func TestParseColumns(t *testing.T) {
+	cs, err := parseColumns("ns46tS")
+	if err != nil || len(cs) != 6 || cs[0].name != "NAME" || cs[5].name != "SNAPSHOTS" {
+		t.Fatalf("%v %v", cs, err)
+	}
+	if _, err := parseColumns("nX"); err == nil || !strings.Contains(err.Error(), `unknown column "X"`) {
+		t.Fatalf("bad column: %v", err)
+	}
+}
+
+func TestAddresses(t *testing.T) {
+	st := &api.InstanceState{Network: map[string]api.InstanceStateNetwork{
+		"lo":   {Addresses: []api.InstanceStateNetworkAddress{{Family: "inet", Address: "127.0.0.1", Scope: "local"}}},
+		"eth1": {Addresses: []api.InstanceStateNetworkAddress{{Family: "inet", Address: "192.168.1.9", Scope: "global"}}},
+		"eth0": {Addresses: []api.InstanceStateNetworkAddress{
+			{Family: "inet", Address: "10.0.3.5", Scope: "global"},
+			{Family: "inet6", Address: "fe80::1", Scope: "link"},
+			{Family: "inet6", Address: "fd42::5", Scope: "global"},
+		}},
+	}}
+	if got := addresses(st, "inet"); got != "10.0.3.5 (eth0)\n192.168.1.9 (eth1)" {
+		t.Errorf("inet: %q", got)
+	}
+	if got := addresses(st, "inet6"); got != "fd42::5 (eth0)" {
+		t.Errorf("inet6: %q", got)
+	}
+	if addresses(nil, "inet") != "" {
+		t.Error("nil state")
+	}
+}
+
+func TestMatchFilter(t *testing.T) {
+	tests := []struct {
+		name    string
+		filters []string
+		want    bool
+	}{
+		{"c01", nil, true}, {"c01", []string{"c0"}, true}, {"web1", []string{"c0"}, false},
+		{"web1", []string{"web[0-9]"}, true}, {"web12", []string{"web[0-9]"}, false}, {"x", []string{"("}, false},
+	}
+	for _, tc := range tests {
+		if got := matchFilter(tc.name, tc.filters); got != tc.want {
+			t.Errorf("matchFilter(%q, %v) = %v", tc.name, tc.filters, got)
+		}
+	}
+}
+
+func TestParseKVAndLocalName(t *testing.T) {
+	if m, err := parseKV([]string{"a=b", "c=d=e", "e="}); err != nil || m["a"] != "b" || m["c"] != "d=e" || m["e"] != "" {
+		t.Fatalf("%v %v", m, err)
+	}
+	for _, bad := range []string{"novalue", "=x"} {
+		if _, err := parseKV([]string{bad}); err == nil {
+			t.Errorf("parseKV(%q) accepted", bad)
+		}
+	}
+	if n, err := localName("local:c1"); err != nil || n != "c1" {
+		t.Fatalf("local: %q %v", n, err)
+	}
+	if _, err := localName("images:debian/12"); err == nil || !strings.Contains(err.Error(), "remote") {
+		t.Fatalf("remote: %v", err)
+	}
+	if n, err := localName("debian/12"); err != nil || n != "debian/12" {
+		t.Fatalf("plain: %q %v", n, err)
+	}
+}
+
+func TestFingerprintFromMessage(t *testing.T) {
+	fp := strings.Repeat("ab", 32)
+	if got := fingerprintFromMessage("image with fingerprint " + fp + " already exists"); got != fp {
+		t.Fatalf("got %q", got)
+	}
+	if fingerprintFromMessage("nothing here") != "" {
+		t.Fatal("found one in nothing")
+	}
+}
