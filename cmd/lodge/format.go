@@ -18,7 +18,8 @@ import (
 func render(w io.Writer, format string, header []string, rows [][]string, objects any) error {
 	switch format {
 	case "", "table":
-		t := tablewriter.NewTable(w, tablewriter.WithRowAutoWrap(tw.WrapNone), tablewriter.WithHeaderAutoFormat(tw.Off))
+		t := tablewriter.NewTable(w, tablewriter.WithRowAutoWrap(tw.WrapNone), tablewriter.WithHeaderAutoFormat(tw.Off),
+			tablewriter.WithSymbols(tw.NewSymbols(tw.StyleASCII)))
 		t.Header(header)
 		for _, r := range rows {
 			if err := t.Append(r); err != nil {
