@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,5 +56,23 @@ func TestDaemonKillKeepsContainers(t *testing.T) {
 	}
 	if st, _ := instanceState(t, "k1"); st != "Running" {
 		t.Fatalf("k1 after SIGTERM restart: %s", st)
+	}
+	_, pid1 = instanceState(t, "k1")
+
+	// `lodged shutdown`, like `lxd shutdown`, stops the containers cleanly first.
+	sout, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "shutdown").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lodged shutdown: %v %s", err, sout)
+	}
+	daemon.Wait()
+	daemon = nil
+	if err := syscall.Kill(pid1, 0); err == nil {
+		t.Fatalf("container init %d still runs after lodged shutdown", pid1)
+	}
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := instanceState(t, "k1"); st != "Stopped" {
+		t.Fatalf("k1 after lodged shutdown: %s", st)
 	}
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# make bench: lodge's figures next to the floor the machine allows, measured
+# in one run on a throw-away state directory. Prints a table and writes
+# bench/results/<date>.json. Numbers come only from this run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+N=${N:-10}
+DIR=$(mktemp -d /var/tmp/lodge-bench.XXXXXX)
+export LODGE_DIR=$DIR
+LODGE="bin/lodge"
+results=()
+
+cleanup() {
+	for n in $($LODGE list --format csv -c n 2>/dev/null); do $LODGE delete -f "$n" >/dev/null 2>&1 || true; done
+	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+now_ms() { echo "${EPOCHREALTIME/./}" | awk '{printf "%.3f", $1/1000}'; }
+
+# measure NAME CMD...: runs CMD N times, records min/median/max in ms.
+measure() {
+	local name=$1; shift
+	local samples=()
+	for ((i = 0; i < N; i++)); do
+		local t0=${EPOCHREALTIME/./}
+		"$@" >/dev/null
+		local t1=${EPOCHREALTIME/./}
+		samples+=($(((t1 - t0))))
+	done
+	record "$name" "${samples[@]}"
+}
+
+# record NAME MICROSECONDS...
+record() {
+	local name=$1; shift
+	local stats
+	stats=$(printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f %.1f %d", a[1]/1000, a[int((NR+1)/2)]/1000, a[NR]/1000, NR}')
+	results+=("$name|$stats")
+}
+
+setsid bin/lodged --dir "$DIR" >"$DIR.out" 2>&1 </dev/null &
+DPID=$!
+bin/lodged --dir "$DIR" waitready --timeout 30
+$LODGE image build busybox --alias busybox >/dev/null
+$LODGE image build debian --release bookworm --alias debian/12 >/dev/null
+
+# Launch from a cached image to RUNNING; the first launch unpacks the image
+# into the pool, so it is measured separately.
+first() { local t0=${EPOCHREALTIME/./}; "$@" >/dev/null; local t1=${EPOCHREALTIME/./}; record "$1 $2 $3 (first: unpacks image)" $((t1 - t0)); }
+first $LODGE launch busybox bb0
+first $LODGE launch debian/12 deb0
+i=0
+launch_bb() { i=$((i + 1)); $LODGE launch busybox "bb$i"; }
+measure "lodge launch busybox (cached image)" launch_bb
+j=0
+launch_deb() { j=$((j + 1)); $LODGE launch debian/12 "deb$j"; }
+N=$((N / 2 > 3 ? N / 2 : 3)) measure "lodge launch debian/12 (cached image)" launch_deb
+
+# Time until systemd reports running, from launch.
+k=0
+boot_deb() {
+	k=$((k + 1))
+	$LODGE launch debian/12 "boot$k"
+	until s=$($LODGE exec "boot$k" -- systemctl is-system-running 2>/dev/null); [ "$s" = running ] || [ "$s" = degraded ]; do sleep 0.05; done
+}
+N=3 measure "lodge launch debian/12 until systemd running" boot_deb
+
+# exec round trip next to liblxc's own attach on the same container.
+N=30 measure "lodge exec deb0 -- true" $LODGE exec deb0 -- true
+N=30 measure "floor: lxc-attach -n deb0 -- true" lxc-attach -P "$DIR/containers" -n deb0 -- true
+if command -v lxc >/dev/null; then
+	N=30 measure "upstream lxc exec deb0 -- true (LXD client -> lodged)" env LXD_DIR="$DIR" HOME="$DIR" lxc exec deb0 -- true
+fi
+
+# list with 50 defined instances (the running ones above plus stopped ones).
+have=$($LODGE list --format csv -c n | wc -l)
+for ((n = have; n < 50; n++)); do $LODGE init busybox "st$n" >/dev/null; done
+N=20 measure "lodge list --format json, 50 instances" $LODGE list --format json
+N=20 measure "lodge list (table), 50 instances" $LODGE list
+
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).json"
+{
+	echo "{\"date\": \"$(date -u +%FT%TZ)\", \"host\": \"$(uname -r), $(nproc) cpus\", \"unit\": \"ms\", \"rows\": ["
+	sep=""
+	for r in "${results[@]}"; do
+		IFS='|' read -r name stats <<<"$r"
+		read -r mn md mx n <<<"$stats"
+		printf '%s  {"what": "%s", "n": %s, "min": %s, "median": %s, "max": %s}' "$sep" "$name" "$n" "$mn" "$md" "$mx"
+		sep=$',\n'
+	done
+	echo; echo "]}"
+} >"$out"
+
+printf '\n%-58s %4s %10s %10s %10s\n' "what" "n" "min ms" "median ms" "max ms"
+for r in "${results[@]}"; do
+	IFS='|' read -r name stats <<<"$r"
+	read -r mn md mx n <<<"$stats"
+	printf '%-58s %4s %10s %10s %10s\n' "$name" "$n" "$mn" "$md" "$mx"
+done
+median_of() {
+	for r in "${results[@]}"; do
+		IFS='|' read -r name stats <<<"$r"
+		[ "$name" = "$1" ] && { read -r _ md _ _ <<<"$stats"; echo "$md"; return; }
+	done
+}
+ratio() { awk -v a="$2" -v b="$3" -v w="$1" 'BEGIN { if (a > 0 && b > 0) printf "ratio  %-50s %6.2fx\n", w, a / b }'; }
+echo
+ratio "lodge exec / lxc-attach (same container)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "floor: lxc-attach -n deb0 -- true")"
+ratio "lodge exec / LXD 5.0.2 lxc exec (25.7 ms, baseline file)" "$(median_of "lodge exec deb0 -- true")" 25.7
+ratio "lodge launch debian / LXD dir pool (1121 ms, baseline)" "$(median_of "lodge launch debian/12 (cached image)")" 1121
+ratio "lodge launch busybox / LXD (415 ms, baseline)" "$(median_of "lodge launch busybox (cached image)")" 415
+echo
+echo "LXD 5.0.2 on this machine kind (../shared/reference/lxd-baseline.md, not this run):"
+echo "  launch debian dir pool 1121 ms median in a series; busybox 415 ms; exec -- true 25.7 ms vs lxc-attach 5.7 ms; lxc list 111 ms with 30 running"
+echo "results: $out"
