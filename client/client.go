@@ -82,7 +82,13 @@ func (c *Client) raw(ctx context.Context, method, path string, body io.Reader, h
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return c.http.Do(req)
+	resp, err := c.http.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		// "Post http://unix.socket/...: " says nothing a user can act on.
+		err = ue.Err
+	}
+	return resp, err
 }
 
 // query sends a request and decodes the envelope. out receives the metadata

@@ -144,3 +144,10 @@ type Driver interface {
 type PTYOpener interface {
 	OpenPTY(ctx context.Context, name string, uid, gid uint32) (master, slave *os.File, err error)
 }
+
+// StatusReader is implemented by drivers that can tell a container's run
+// status more cheaply than a full State (no cgroup or network reads); the
+// server uses it on hot paths such as exec.
+type StatusReader interface {
+	Status(ctx context.Context, name string) (Status, error)
+}

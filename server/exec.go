@@ -21,6 +21,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 
 	"lodge/api"
 	"lodge/instances"
@@ -178,8 +179,8 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("exec: cwd %q must be an absolute path", req.Cwd))
 		return
 	}
-	if st := s.liveState(r.Context(), in); st.Status != instances.StatusRunning {
-		writeError(w, badRequest("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st.Status).String()), name))
+	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
+		writeError(w, badRequest("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st).String()), name))
 		return
 	}
 	rootfs := filepath.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs")
@@ -312,15 +313,67 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 	// keeps them open does not hold the exec forever.
 	done := make(chan struct{})
 	go func() { pumps.Wait(); close(done) }()
+	drained := true
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
+		drained = false
+	}
+	if req.WaitForWS && drained {
+		outs := []string{"1", "2"}
+		if req.Interactive {
+			outs = []string{"0"}
+		}
+		// Like a shell, say why an exit status of 127 happened; liblxc's
+		// attach exits 127 silently when the command does not exist.
+		if code == 127 && s.commandMissing(ctx, name, req.Command[0], env["PATH"]) {
+			msg := fmt.Sprintf("lodge: %s: command not found in instance %q\n", req.Command[0], name)
+			_ = sess.conn(outs[len(outs)-1]).WriteMessage(websocket.BinaryMessage, []byte(msg))
+		}
+		// LXD's end-of-stream marker: a zero-length text frame.
+		for _, fd := range outs {
+			_ = sess.conn(fd).WriteMessage(websocket.TextMessage, []byte{})
+		}
 	}
 	return code, nil
 }
 
-// readerToWS copies r to binary frames on ws and ends with LXD's EOF marker,
-// a zero-length text frame.
+// commandMissing reports whether cmd cannot be found in the container,
+// resolving paths inside its root (symlinks included) with openat2.
+func (s *Server) commandMissing(ctx context.Context, name, cmd, path string) bool {
+	st, err := s.inst.State(ctx, name)
+	if err != nil || st.PID <= 0 {
+		return false
+	}
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", st.PID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(root)
+	var candidates []string
+	switch {
+	case strings.HasPrefix(cmd, "/"):
+		candidates = []string{cmd}
+	case strings.Contains(cmd, "/"):
+		return false // relative to the cwd: not worth guessing
+	default:
+		for _, dir := range strings.Split(path, ":") {
+			if strings.HasPrefix(dir, "/") {
+				candidates = append(candidates, filepath.Join(dir, cmd))
+			}
+		}
+	}
+	for _, c := range candidates {
+		fd, err := unix.Openat2(root, c, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
+		if err == nil {
+			unix.Close(fd)
+			return false
+		}
+	}
+	return true
+}
+
+// readerToWS copies r to binary frames on ws; runExec sends the EOF marker.
 func readerToWS(r io.Reader, ws *websocket.Conn) {
 	buf := make([]byte, 128<<10)
 	for {
@@ -331,10 +384,9 @@ func readerToWS(r io.Reader, ws *websocket.Conn) {
 			}
 		}
 		if err != nil {
-			break
+			return
 		}
 	}
-	_ = ws.WriteMessage(websocket.TextMessage, []byte{})
 }
 
 // wsToWriter copies frames from ws to w until the client's EOF (a

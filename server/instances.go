@@ -70,6 +70,18 @@ func (s *Server) liveState(ctx context.Context, in db.Instance) instances.State 
 	return st
 }
 
+// liveStatus is liveState without the resource and network reads, for
+// paths that only need to know whether the instance runs.
+func (s *Server) liveStatus(ctx context.Context, in db.Instance) instances.Status {
+	if r, ok := s.inst.(instances.StatusReader); ok && in.Phase == db.PhaseCreated {
+		st, err := r.Status(ctx, in.Name)
+		if err == nil {
+			return st
+		}
+	}
+	return s.liveState(ctx, in).Status
+}
+
 func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance {
 	code := statusCode(st.Status)
 	cfg := in.Config

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -104,9 +103,6 @@ func (o *execOpts) run(cmd *cobra.Command, args []string) error {
 	}
 	code, err := c.Exec(cmd.Context(), name, req, client.ExecArgs{Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr, Resize: resize, Signals: signals})
 	if err != nil {
-		if strings.Contains(err.Error(), "no such file") {
-			return fmt.Errorf("%w (is %q installed in %s?)", err, args[1], name)
-		}
 		return err
 	}
 	if code != 0 {

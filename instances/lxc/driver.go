@@ -325,3 +325,17 @@ func (d *Driver) ConsoleLog(ctx context.Context, name string, maxBytes int) (str
 	}
 	return b.String(), nil
 }
+
+// Status implements instances.StatusReader: one query to the monitor.
+func (d *Driver) Status(ctx context.Context, name string) (instances.Status, error) {
+	c, err := d.container(name)
+	if err != nil {
+		return "", err
+	}
+	defer golxc.Release(c)
+	st := statusOf[c.State()]
+	if st == "" {
+		st = instances.StatusError
+	}
+	return st, nil
+}

@@ -127,9 +127,11 @@ func TestExecStreamsAndExitCodes(t *testing.T) {
 
 	// A missing command fails clearly.
 	cmd = lodgeCmd("exec", "bb2", "--", "/no/such/binary")
+	stderr.Reset()
+	cmd.Stderr = &stderr
 	err = cmd.Run()
-	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
-		t.Fatalf("missing binary: %v", err)
+	if !errors.As(err, &ee) || ee.ExitCode() != 127 || !strings.Contains(stderr.String(), "command not found") {
+		t.Fatalf("missing binary: %v %q", err, stderr.String())
 	}
 }
 
