@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"lodge/api"
+	"lodge/wsstream"
 )
 
 // ExecArgs connects an exec to local streams.
@@ -97,17 +98,17 @@ func (c *Client) Exec(ctx context.Context, name string, req api.InstanceExecPost
 
 	var outputs sync.WaitGroup
 	if args.Stdin != nil {
-		go sendStdin(conns["0"], args.Stdin)
+		go func() { _ = wsstream.Send(conns["0"], args.Stdin); _ = wsstream.SendEOF(conns["0"]) }()
 	} else {
-		conns["0"].WriteMessage(websocket.TextMessage, nil)
+		_ = wsstream.SendEOF(conns["0"])
 	}
 	if req.Interactive {
 		outputs.Add(1)
-		go func() { defer outputs.Done(); recvOutput(conns["0"], args.Stdout) }()
+		go func() { defer outputs.Done(); wsstream.Receive(conns["0"], args.Stdout) }()
 	} else {
 		outputs.Add(2)
-		go func() { defer outputs.Done(); recvOutput(conns["1"], args.Stdout) }()
-		go func() { defer outputs.Done(); recvOutput(conns["2"], args.Stderr) }()
+		go func() { defer outputs.Done(); wsstream.Receive(conns["1"], args.Stdout) }()
+		go func() { defer outputs.Done(); wsstream.Receive(conns["2"], args.Stderr) }()
 	}
 	waitErr := op.Wait(ctx)
 	outputs.Wait()
@@ -121,39 +122,4 @@ func (c *Client) Exec(ctx context.Context, name string, req api.InstanceExecPost
 		return v, nil
 	}
 	return -1, errors.New("exec: the server did not report an exit code")
-}
-
-func sendStdin(ws *websocket.Conn, r io.Reader) {
-	buf := make([]byte, 128<<10)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if werr := ws.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	// EOF is a zero-length text frame.
-	_ = ws.WriteMessage(websocket.TextMessage, nil)
-}
-
-func recvOutput(ws *websocket.Conn, w io.Writer) {
-	if w == nil {
-		w = io.Discard
-	}
-	for {
-		mt, data, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if mt == websocket.TextMessage && len(data) == 0 {
-			return
-		}
-		if _, err := w.Write(data); err != nil {
-			return
-		}
-	}
 }

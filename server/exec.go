@@ -27,6 +27,7 @@ import (
 	"lodge/instances"
 	"lodge/server/operations"
 	"lodge/storage"
+	"lodge/wsstream"
 )
 
 // execSession is one exec operation: its websockets and the process they feed.
@@ -266,9 +267,9 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		defer slave.Close()
 		closeAfterExit = append(closeAfterExit, slave)
 		ws := sess.conn("0")
-		go wsToWriter(ws, master, nil)
+		go wsstream.Receive(ws, master)
 		pumps.Add(1)
-		go func() { defer pumps.Done(); readerToWS(master, ws) }()
+		go func() { defer pumps.Done(); _ = wsstream.Send(ws, master) }()
 	default:
 		stdinR, stdinW, err := os.Pipe()
 		if err != nil {
@@ -287,10 +288,10 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		defer stderrR.Close()
 		spec.Stdin, spec.Stdout, spec.Stderr = stdinR, stdoutW, stderrW
 		closeAfterExit = append(closeAfterExit, stdinR, stdoutW, stderrW)
-		go wsToWriter(sess.conn("0"), stdinW, stdinW)
+		go func() { wsstream.Receive(sess.conn("0"), stdinW); stdinW.Close() }()
 		pumps.Add(2)
-		go func() { defer pumps.Done(); readerToWS(stdoutR, sess.conn("1")) }()
-		go func() { defer pumps.Done(); readerToWS(stderrR, sess.conn("2")) }()
+		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("1"), stdoutR) }()
+		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("2"), stderrR) }()
 	}
 
 	proc, err := s.inst.Exec(ctx, name, spec)
@@ -332,7 +333,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		}
 		// LXD's end-of-stream marker: a zero-length text frame.
 		for _, fd := range outs {
-			_ = sess.conn(fd).WriteMessage(websocket.TextMessage, []byte{})
+			_ = wsstream.SendEOF(sess.conn(fd))
 		}
 	}
 	return code, nil
@@ -371,44 +372,6 @@ func (s *Server) commandMissing(ctx context.Context, name, cmd, path string) boo
 		}
 	}
 	return true
-}
-
-// readerToWS copies r to binary frames on ws; runExec sends the EOF marker.
-func readerToWS(r io.Reader, ws *websocket.Conn) {
-	buf := make([]byte, 128<<10)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			if werr := ws.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// wsToWriter copies frames from ws to w until the client's EOF (a
-// zero-length text frame) or a closed socket, then closes closer.
-func wsToWriter(ws *websocket.Conn, w io.Writer, closer io.Closer) {
-	defer func() {
-		if closer != nil {
-			closer.Close()
-		}
-	}()
-	for {
-		mt, data, err := ws.ReadMessage()
-		if err != nil {
-			return
-		}
-		if mt == websocket.TextMessage && len(data) == 0 {
-			return
-		}
-		if _, err := w.Write(data); err != nil {
-			return
-		}
-	}
 }
 
 // execControl handles window-resize and signal messages on the control socket.
