@@ -23,8 +23,8 @@ now_ms() { echo "${EPOCHREALTIME/./}" | awk '{printf "%.3f", $1/1000}'; }
 # measure NAME CMD...: runs CMD N times, records min/median/max in ms.
 measure() {
 	local name=$1; shift
-	local samples=()
-	for ((i = 0; i < N; i++)); do
+	local samples=() _m
+	for ((_m = 0; _m < N; _m++)); do
 		local t0=${EPOCHREALTIME/./}
 		"$@" >/dev/null
 		local t1=${EPOCHREALTIME/./}
@@ -49,9 +49,9 @@ $LODGE image build debian --release bookworm --alias debian/12 >/dev/null
 
 # Launch from a cached image to RUNNING; the first launch unpacks the image
 # into the pool, so it is measured separately.
-first() { local t0=${EPOCHREALTIME/./}; "$@" >/dev/null; local t1=${EPOCHREALTIME/./}; record "$1 $2 $3 (first: unpacks image)" $((t1 - t0)); }
-first $LODGE launch busybox bb0
-first $LODGE launch debian/12 deb0
+first() { local t0=${EPOCHREALTIME/./}; $LODGE launch "$1" "$2" >/dev/null; local t1=${EPOCHREALTIME/./}; record "lodge launch $1 (first: unpacks the image)" $((t1 - t0)); }
+first busybox bb0
+first debian/12 deb0
 i=0
 launch_bb() { i=$((i + 1)); $LODGE launch busybox "bb$i"; }
 measure "lodge launch busybox (cached image)" launch_bb
