@@ -47,7 +47,7 @@ func ValidateConfig(cfg map[string]string) error {
 		v := cfg[k]
 		if def, ok := Keys[k]; ok {
 			if err := def.Validate(v); err != nil {
-				return fmt.Errorf("config key %q: invalid value %q: %v: %w", k, v, err, ErrInvalid)
+				return Invalidf("config key %q: invalid value %q: %v", k, v, err)
 			}
 			continue
 		}
@@ -58,10 +58,10 @@ func ValidateConfig(cfg map[string]string) error {
 			}
 		}
 		if !free {
-			return fmt.Errorf("config key %q: unknown key (see `lodge config keys`; free-form keys go under user.*): %w", k, ErrInvalid)
+			return Invalidf("config key %q: unknown key (free-form keys go under user.* or environment.*)", k)
 		}
 		if strings.HasPrefix(k, "environment.") && strings.ContainsAny(k[len("environment."):], "= \t\n") {
-			return fmt.Errorf("config key %q: environment variable names cannot contain '=' or spaces: %w", k, ErrInvalid)
+			return Invalidf("config key %q: environment variable names cannot contain '=' or spaces", k)
 		}
 	}
 	return nil
@@ -74,11 +74,11 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
 func ValidateName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("instance name is empty: %w", ErrInvalid)
+		return Invalidf("instance name is empty")
 	case len(name) > 63:
-		return fmt.Errorf("instance name %q is %d characters long; the limit is 63: %w", name, len(name), ErrInvalid)
+		return Invalidf("instance name %q is %d characters long; the limit is 63", name, len(name))
 	case !nameRE.MatchString(name):
-		return fmt.Errorf("instance name %q is not valid: use letters, digits and hyphens, start with a letter and do not end with a hyphen: %w", name, ErrInvalid)
+		return Invalidf("instance name %q is not valid: use letters, digits and hyphens, start with a letter and do not end with a hyphen", name)
 	}
 	return nil
 }

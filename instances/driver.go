@@ -6,6 +6,7 @@ package instances
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 )
@@ -151,3 +152,13 @@ type PTYOpener interface {
 type StatusReader interface {
 	Status(ctx context.Context, name string) (Status, error)
 }
+
+// invalidError is a validation failure whose message is complete as it is;
+// errors.Is(err, ErrInvalid) holds without ": invalid" tacked on.
+type invalidError struct{ msg string }
+
+func (e invalidError) Error() string        { return e.msg }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Invalidf returns a validation error (errors.Is(err, ErrInvalid) is true).
+func Invalidf(format string, a ...any) error { return invalidError{fmt.Sprintf(format, a...)} }

@@ -45,7 +45,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := instances.ValidateName(req.Name); err != nil {
-		writeError(w, badRequest("%s", strings.TrimSuffix(err.Error(), ": "+instances.ErrInvalid.Error())))
+		writeError(w, err)
 		return
 	}
 	switch req.Type {

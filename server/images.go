@@ -169,13 +169,10 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	public := r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-Incus-public") == "1"
 	info, err := s.images.Import(r.Context(), r.Body, expected)
+	if errors.Is(err, images.ErrExists) {
+		err = conflict("image with fingerprint %s already exists", info.Fingerprint)
+	}
 	if err != nil {
-		if errors.Is(err, images.ErrExists) {
-			err = conflict("image with fingerprint %s already exists", info.Fingerprint)
-			if info.Fingerprint == "" {
-				err = conflict("%v", err)
-			}
-		}
 		writeError(w, err)
 		return
 	}

@@ -292,7 +292,7 @@ func validateDevices(devs map[string]map[string]string) error {
 
 func validateConfig(cfg map[string]string) error {
 	if err := instances.ValidateConfig(cfg); err != nil {
-		return badRequest("%s", strings.TrimSuffix(err.Error(), ": "+instances.ErrInvalid.Error()))
+		return err
 	}
 	return nil
 }

@@ -73,13 +73,3 @@ func TestParseKVAndLocalName(t *testing.T) {
 		t.Fatalf("plain: %q %v", n, err)
 	}
 }
-
-func TestFingerprintFromMessage(t *testing.T) {
-	fp := strings.Repeat("ab", 32)
-	if got := fingerprintFromMessage("image with fingerprint " + fp + " already exists"); got != fp {
-		t.Fatalf("got %q", got)
-	}
-	if fingerprintFromMessage("nothing here") != "" {
-		t.Fatal("found one in nothing")
-	}
-}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -149,13 +151,15 @@ func importFile(ctx context.Context, c *client.Client, path string, aliases []st
 	if err != nil {
 		return "", err
 	}
-	var r io.Reader = f
+	// Hashing while uploading gives the fingerprint even when the server
+	// already has the image and refuses the upload.
+	h := sha256.New()
+	var r io.Reader = io.TeeReader(f, h)
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		bar := progressbar.DefaultBytes(fi.Size(), "Uploading image")
 		defer bar.Close()
-		r = io.TeeReader(f, bar)
+		r = io.TeeReader(r, bar)
 	}
-	var fp string
 	op, err := c.CreateImage(ctx, r, filepath.Base(path))
 	var se *client.StatusError
 	switch {
@@ -163,32 +167,21 @@ func importFile(ctx context.Context, c *client.Client, path string, aliases []st
 		if err := op.Wait(ctx); err != nil {
 			return "", err
 		}
-		fp, _ = op.Op.Metadata["fingerprint"].(string)
 	case errors.As(err, &se) && se.Code == 409:
-		// Already there: find it by hashing locally would cost a read; the
-		// server's message names the fingerprint.
-		fp = fingerprintFromMessage(se.Msg)
-		if fp == "" {
+		// Already imported: (re)point the aliases at it.
+		if _, err := io.Copy(h, f); err != nil {
 			return "", err
 		}
 	default:
 		return "", err
 	}
+	fp := hex.EncodeToString(h.Sum(nil))
 	for _, a := range aliases {
 		if err := setAlias(ctx, c, a, fp); err != nil {
 			return fp, err
 		}
 	}
 	return fp, nil
-}
-
-func fingerprintFromMessage(msg string) string {
-	for _, f := range strings.Fields(msg) {
-		if len(f) == 64 && strings.Trim(f, "0123456789abcdef") == "" {
-			return f
-		}
-	}
-	return ""
 }
 
 // setAlias creates the alias or repoints an existing one.

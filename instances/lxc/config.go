@@ -25,10 +25,10 @@ func haltSignal(init string) string {
 // generated config can be tested without root.
 func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 	if spec.Name == "" || strings.ContainsAny(spec.Name, "/\n") {
-		return "", fmt.Errorf("container %q: invalid name: %w", spec.Name, instances.ErrInvalid)
+		return "", instances.Invalidf("container %q: invalid name", spec.Name)
 	}
 	if !filepath.IsAbs(spec.Rootfs) || strings.Contains(spec.Rootfs, "\n") {
-		return "", fmt.Errorf("container %q: rootfs %q must be an absolute path: %w", spec.Name, spec.Rootfs, instances.ErrInvalid)
+		return "", instances.Invalidf("container %q: rootfs %q must be an absolute path", spec.Name, spec.Rootfs)
 	}
 	dir := filepath.Join(lxcpath, spec.Name)
 	var b strings.Builder
@@ -73,7 +73,7 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 			kv(p+"type", "macvlan")
 			kv(p+"macvlan.mode", "bridge")
 		default:
-			return "", fmt.Errorf("container %q: nic %q: unsupported type %q: %w", spec.Name, nic.Name, nic.Type, instances.ErrInvalid)
+			return "", instances.Invalidf("container %q: nic %q: unsupported type %q", spec.Name, nic.Name, nic.Type)
 		}
 		kv(p+"link", nic.Link)
 		kv(p+"name", nic.Name)

@@ -125,7 +125,7 @@ func checkConfig(name, lxcpath, path string) error {
 	}
 	defer golxc.Release(c)
 	if err := c.LoadConfigFile(path); err != nil {
-		return fmt.Errorf("container %q: liblxc refused the generated config (check raw.lxc): %w: %w", name, err, instances.ErrInvalid)
+		return instances.Invalidf("container %q: liblxc refused the generated config (check raw.lxc): %v", name, err)
 	}
 	return nil
 }
@@ -230,7 +230,7 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 // never the rootfs, which belongs to the storage pool.
 func (d *Driver) Delete(ctx context.Context, name string) error {
 	if name == "" || strings.ContainsAny(name, "/") || name == "." || name == ".." {
-		return fmt.Errorf("container %q: %w", name, instances.ErrInvalid)
+		return instances.Invalidf("container %q: invalid name", name)
 	}
 	if d.defined(name) {
 		c, err := d.container(name)
