@@ -157,8 +157,8 @@ func TestExecPTY(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 		t.Fatalf("pty exit: %v (output %q)", err, buf.String())
 	}
-	ptmx.Close()
-	<-copied
+	// The master reads to EIO once the client, the slave's last holder, is gone.
+	waitCopied(t, copied)
 	out := buf.String()
 	if !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "33 111") {
 		t.Fatalf("pty output: %q", out)
@@ -174,9 +174,17 @@ func TestExecPTY(t *testing.T) {
 	copied2 := make(chan struct{})
 	go func() { io.Copy(&buf2, ptmx2); close(copied2) }()
 	cmd.Wait()
-	ptmx2.Close()
-	<-copied2
+	waitCopied(t, copied2)
 	if !strings.Contains(buf2.String(), "not a tty") {
 		t.Fatalf("-T output: %q", buf2.String())
+	}
+}
+
+func waitCopied(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("pty output did not end")
 	}
 }
