@@ -18,7 +18,6 @@ var apiExtensions = []string{
 	"etag",
 	"patch",
 	"container_exec_signal_handling",
-	"container_exec_recording",
 	"id_map",
 	"operation_description",
 	"event_lifecycle",
@@ -35,6 +34,11 @@ var apiExtensions = []string{
 	"kernel_features",
 	"lxc_features",
 	"api_os",
+	"directory_manipulation",
+	"file_delete",
+	"file_append",
+	"file_symlinks",
+	"file_get_symlink",
 }
 
 func kernelInfo() (release, arch string) {

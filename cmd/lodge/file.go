@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"lodge/client"
+)
+
+func fileCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "file", Short: "Manage files in instances"}
+	cmd.AddCommand(filePushCmd(), filePullCmd(), fileDeleteCmd(), fileCreateCmd(), fileEditCmd())
+	return cmd
+}
+
+// splitTarget parses "c01/etc/hosts" into instance and absolute path.
+func splitTarget(s string) (string, string, error) {
+	s, err := localName(s)
+	if err != nil {
+		return "", "", err
+	}
+	name, p, ok := strings.Cut(s, "/")
+	if !ok || name == "" {
+		return "", "", fmt.Errorf("%q: expected INSTANCE/PATH, e.g. c01/etc/hosts", s)
+	}
+	return name, "/" + p, nil
+}
+
+type pushOpts struct {
+	recursive, parents bool
+	uid, gid           int
+	mode               string
+}
+
+func filePushCmd() *cobra.Command {
+	o := &pushOpts{}
+	cmd := &cobra.Command{
+		Use:   "push SOURCE... INSTANCE/PATH",
+		Short: "Copy local files into an instance (a path ending in / is a directory)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
+	}
+	cmd.Flags().BoolVarP(&o.recursive, "recursive", "r", false, "push directories recursively")
+	cmd.Flags().BoolVarP(&o.parents, "create-dirs", "p", false, "create missing parent directories")
+	cmd.Flags().IntVar(&o.uid, "uid", -1, "owner uid inside the instance")
+	cmd.Flags().IntVar(&o.gid, "gid", -1, "owner gid inside the instance")
+	cmd.Flags().StringVar(&o.mode, "mode", "", "octal mode (default: the local file's)")
+	return cmd
+}
+
+func parseMode(s string) (uint32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	var m uint32
+	if _, err := fmt.Sscanf(s, "%o", &m); err != nil || m > 0o7777 {
+		return 0, fmt.Errorf("--mode %q is not an octal mode such as 0644", s)
+	}
+	return m, nil
+}
+
+func (o *pushOpts) run(cmd *cobra.Command, args []string) error {
+	name, dst, err := splitTarget(args[len(args)-1])
+	if err != nil {
+		return err
+	}
+	mode, err := parseMode(o.mode)
+	if err != nil {
+		return err
+	}
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	srcs := args[:len(args)-1]
+	toDir := strings.HasSuffix(args[len(args)-1], "/") || len(srcs) > 1 || o.recursive
+	// A recursive push creates its destination directory, as cp -r would.
+	if o.parents || o.recursive {
+		dir := dst
+		if !toDir {
+			dir = path.Dir(dst)
+		}
+		if err := mkdirAll(ctx, c, name, dir, o.uid, o.gid); err != nil {
+			return err
+		}
+	}
+	for _, src := range srcs {
+		target := dst
+		if toDir {
+			target = path.Join(dst, filepath.Base(src))
+		}
+		if src == "-" {
+			if err := c.PushFile(ctx, name, target, client.FileArgs{Content: os.Stdin, UID: o.uid, GID: o.gid, Mode: mode}); err != nil {
+				return err
+			}
+			continue
+		}
+		fi, err := os.Lstat(src)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			if !o.recursive {
+				return fmt.Errorf("%s is a directory: use -r to push it", src)
+			}
+			if err := pushTree(ctx, c, name, src, target, o); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := pushOne(ctx, c, name, src, target, fi, o.uid, o.gid, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mkdirAll(ctx context.Context, c *client.Client, name, dir string, uid, gid int) error {
+	cur := ""
+	for _, part := range strings.Split(path.Clean(dir), "/") {
+		if part == "" {
+			continue
+		}
+		cur += "/" + part
+		if _, info, err := c.GetFile(ctx, name, cur); err == nil && info.Type == "directory" {
+			continue
+		}
+		if err := c.PushFile(ctx, name, cur, client.FileArgs{Type: "directory", UID: uid, GID: gid}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pushOne(ctx context.Context, c *client.Client, name, src, target string, fi os.FileInfo, uid, gid int, mode uint32) error {
+	if mode == 0 {
+		mode = uint32(fi.Mode().Perm())
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		link, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return c.PushFile(ctx, name, target, client.FileArgs{Type: "symlink", Content: strings.NewReader(link), UID: uid, GID: gid})
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: only regular files, directories and symlinks can be pushed", src)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return c.PushFile(ctx, name, target, client.FileArgs{Content: f, UID: uid, GID: gid, Mode: mode})
+}
+
+// pushTree walks a local tree, directories first, one request per entry.
+func pushTree(ctx context.Context, c *client.Client, name, src, target string, o *pushOpts) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		dst := path.Join(target, filepath.ToSlash(rel))
+		if fi.IsDir() {
+			return c.PushFile(ctx, name, dst, client.FileArgs{Type: "directory", UID: o.uid, GID: o.gid, Mode: uint32(fi.Mode().Perm())})
+		}
+		return pushOne(ctx, c, name, p, dst, fi, o.uid, o.gid, 0)
+	})
+}
+
+func filePullCmd() *cobra.Command {
+	var recursive, parents bool
+	cmd := &cobra.Command{
+		Use:   "pull INSTANCE/PATH... TARGET",
+		Short: "Copy files out of an instance (TARGET - writes a file to stdout)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			dst := args[len(args)-1]
+			srcs := args[:len(args)-1]
+			if parents && dst != "-" {
+				if err := os.MkdirAll(dst, 0o755); err != nil {
+					return err
+				}
+			}
+			for _, s := range srcs {
+				name, p, err := splitTarget(s)
+				if err != nil {
+					return err
+				}
+				target := dst
+				if fi, err := os.Stat(dst); err == nil && fi.IsDir() {
+					target = filepath.Join(dst, path.Base(p))
+				}
+				if err := pull(cmd.Context(), c, name, p, target, recursive, cmd.OutOrStdout()); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "pull directories recursively")
+	cmd.Flags().BoolVarP(&parents, "create-dirs", "p", false, "create the local target directory")
+	return cmd
+}
+
+func pull(ctx context.Context, c *client.Client, name, p, target string, recursive bool, stdout io.Writer) error {
+	body, info, err := c.GetFile(ctx, name, p)
+	if err != nil {
+		return err
+	}
+	switch info.Type {
+	case "directory":
+		if !recursive {
+			return fmt.Errorf("%s/%s is a directory: use -r to pull it", name, strings.TrimPrefix(p, "/"))
+		}
+		if err := os.MkdirAll(target, os.FileMode(info.Mode&0o777|0o700)); err != nil {
+			return err
+		}
+		for _, e := range info.Entries {
+			if err := pull(ctx, c, name, path.Join(p, e), filepath.Join(target, e), true, stdout); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "symlink":
+		defer body.Close()
+		link, err := io.ReadAll(io.LimitReader(body, 4096))
+		if err != nil {
+			return err
+		}
+		if target == "-" {
+			_, err := fmt.Fprintln(stdout, string(link))
+			return err
+		}
+		os.Remove(target)
+		return os.Symlink(string(link), target)
+	}
+	defer body.Close()
+	if target == "-" {
+		_, err := io.Copy(stdout, body)
+		return err
+	}
+	tmp := target + ".lodge-part"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(info.Mode&0o7777))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("pull %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, target)
+}
+
+func fileDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete INSTANCE/PATH...",
+		Aliases: []string{"rm"},
+		Short:   "Delete files, symlinks or empty directories in an instance",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			for _, a := range args {
+				name, p, err := splitTarget(a)
+				if err != nil {
+					return err
+				}
+				if err := c.DeleteFile(cmd.Context(), name, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func fileCreateCmd() *cobra.Command {
+	var typ, mode string
+	var uid, gid int
+	cmd := &cobra.Command{
+		Use:   "create INSTANCE/PATH [SYMLINK-TARGET]",
+		Short: "Create an empty file, a directory or a symlink in an instance",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, p, err := splitTarget(args[0])
+			if err != nil {
+				return err
+			}
+			m, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
+			fa := client.FileArgs{Type: typ, UID: uid, GID: gid, Mode: m}
+			switch typ {
+			case "file", "directory":
+				if len(args) == 2 {
+					return fmt.Errorf("a symlink target only goes with --type symlink")
+				}
+			case "symlink":
+				if len(args) != 2 {
+					return fmt.Errorf("--type symlink needs a target: lodge file create c01/path TARGET --type symlink")
+				}
+				fa.Content = strings.NewReader(args[1])
+			default:
+				return fmt.Errorf("--type %q: use file, directory or symlink", typ)
+			}
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			return c.PushFile(cmd.Context(), name, p, fa)
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "file", "file, directory or symlink")
+	cmd.Flags().StringVar(&mode, "mode", "", "octal mode")
+	cmd.Flags().IntVar(&uid, "uid", -1, "owner uid")
+	cmd.Flags().IntVar(&gid, "gid", -1, "owner gid")
+	return cmd
+}
+
+func fileEditCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "edit INSTANCE/PATH",
+		Short: "Edit a file of an instance in $EDITOR; written back only if changed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, p, err := splitTarget(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			body, info, err := c.GetFile(ctx, name, p)
+			if err != nil {
+				return err
+			}
+			if info.Type != "file" {
+				if body != nil {
+					body.Close()
+				}
+				return fmt.Errorf("%s is a %s, not a file", args[0], info.Type)
+			}
+			old, err := io.ReadAll(body)
+			body.Close()
+			if err != nil {
+				return err
+			}
+			tmp, err := os.CreateTemp("", "lodge-edit-*-"+path.Base(p))
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			tmp.Write(old)
+			tmp.Close()
+			editor := os.Getenv("VISUAL")
+			if editor == "" {
+				editor = os.Getenv("EDITOR")
+			}
+			if editor == "" {
+				editor = "vi"
+			}
+			ed := exec.Command("sh", "-c", editor+` "$1"`, "editor", tmp.Name())
+			ed.Stdin, ed.Stdout, ed.Stderr = os.Stdin, os.Stdout, os.Stderr
+			if err := ed.Run(); err != nil {
+				return fmt.Errorf("editor %q: %w (file left unchanged)", editor, err)
+			}
+			edited, err := os.ReadFile(tmp.Name())
+			if err != nil {
+				return err
+			}
+			if bytes.Equal(edited, old) {
+				return nil
+			}
+			return c.PushFile(ctx, name, p, client.FileArgs{Content: bytes.NewReader(edited), UID: info.UID, GID: info.GID, Mode: info.Mode})
+		},
+	}
+}

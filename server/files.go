@@ -1,0 +1,229 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+
+	"lodge/files"
+	"lodge/instances"
+	"lodge/storage"
+)
+
+// openRoot opens the instance's root as the container sees it: through
+// /proc/PID/root while it runs (its own mounts included), else its rootfs.
+func (s *Server) openRoot(ctx context.Context, name string) (*files.Root, error) {
+	in, err := s.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	st := s.liveStatus(ctx, in)
+	if st == instances.StatusRunning || st == instances.StatusFrozen {
+		full, err := s.inst.State(ctx, name)
+		if err == nil && full.PID > 0 {
+			if r, err := files.Open(fmt.Sprintf("/proc/%d/root", full.PID)); err == nil {
+				return r, nil
+			}
+		}
+	}
+	return files.Open(path.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs"))
+}
+
+// fileHeader reads an X-LXD-* header, or its X-Incus-* spelling.
+func fileHeader(r *http.Request, name string) string {
+	if v := r.Header.Get("X-LXD-" + name); v != "" {
+		return v
+	}
+	return r.Header.Get("X-Incus-" + name)
+}
+
+func filePath(r *http.Request) (string, error) {
+	p := r.URL.Query().Get("path")
+	if p == "" {
+		return "", badRequest("missing ?path= (the file's path inside the instance)")
+	}
+	// The LXD client sends pull and delete paths without their leading /.
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return p, nil
+}
+
+func setFileHeaders(w http.ResponseWriter, in files.Info) {
+	h := w.Header()
+	h.Set("X-LXD-uid", strconv.Itoa(in.UID))
+	h.Set("X-LXD-gid", strconv.Itoa(in.GID))
+	h.Set("X-LXD-mode", fmt.Sprintf("%04o", in.Mode))
+	h.Set("X-LXD-type", in.Type)
+	h.Set("X-LXD-modified", in.ModTime.UTC().String())
+}
+
+func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, err := filePath(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	root, err := s.openRoot(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer root.Close()
+	in, err := root.Lstat(p)
+	if err != nil {
+		writeError(w, fileErr(name, err))
+		return
+	}
+	switch in.Type {
+	case "directory":
+		names, din, err := root.ReadDir(p)
+		if err != nil {
+			writeError(w, fileErr(name, err))
+			return
+		}
+		setFileHeaders(w, din)
+		writeSync(w, names)
+	case "symlink":
+		setFileHeaders(w, in)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write([]byte(in.Target))
+	default:
+		f, fin, err := root.OpenFile(p)
+		if err != nil {
+			writeError(w, fileErr(name, err))
+			return
+		}
+		defer f.Close()
+		setFileHeaders(w, fin)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", "inline;filename="+path.Base(p))
+		// Streams from the file (Range and HEAD included), never buffering it.
+		http.ServeContent(w, r, path.Base(p), fin.ModTime, f)
+	}
+}
+
+func fileErr(name string, err error) error {
+	switch {
+	case errors.Is(err, files.ErrNotFound):
+		return notFound("instance %q: %v", name, err)
+	case errors.Is(err, files.ErrInvalid):
+		return badRequest("instance %q: %v", name, err)
+	}
+	return fmt.Errorf("instance %q: %w", name, err)
+}
+
+func parseID(r *http.Request, header string) (int, error) {
+	v := fileHeader(r, header)
+	if v == "" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1<<31-2 {
+		return 0, badRequest("X-LXD-%s %q is not a valid id", header, v)
+	}
+	return n, nil
+}
+
+func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, err := filePath(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opt := files.WriteOptions{}
+	if opt.UID, err = parseID(r, "uid"); err != nil {
+		writeError(w, err)
+		return
+	}
+	if opt.GID, err = parseID(r, "gid"); err != nil {
+		writeError(w, err)
+		return
+	}
+	if m := fileHeader(r, "mode"); m != "" {
+		mode, err := strconv.ParseUint(m, 8, 32)
+		if err != nil || mode > 0o7777 {
+			writeError(w, badRequest("X-LXD-mode %q is not an octal file mode such as 0644", m))
+			return
+		}
+		opt.Mode = uint32(mode)
+	}
+	switch wm := fileHeader(r, "write"); wm {
+	case "", "overwrite":
+	case "append":
+		opt.Append = true
+	default:
+		writeError(w, badRequest("X-LXD-write %q: use overwrite or append", wm))
+		return
+	}
+	root, err := s.openRoot(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer root.Close()
+	switch t := fileHeader(r, "type"); t {
+	case "", "file":
+		err = root.WriteFile(p, r.Body, opt)
+	case "directory":
+		err = root.Mkdir(p, opt)
+	case "symlink":
+		var target strings.Builder
+		if _, cerr := copyLimited(&target, r, 4096); cerr != nil {
+			writeError(w, cerr)
+			return
+		}
+		err = root.Symlink(p, target.String(), opt)
+	default:
+		writeError(w, badRequest("X-LXD-type %q: use file, directory or symlink", t))
+		return
+	}
+	if err != nil {
+		writeError(w, fileErr(name, err))
+		return
+	}
+	writeSync(w, map[string]any{})
+}
+
+func copyLimited(dst *strings.Builder, r *http.Request, limit int64) (int64, error) {
+	buf := make([]byte, limit+1)
+	n := 0
+	for n < len(buf) {
+		m, err := r.Body.Read(buf[n:])
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	if int64(n) > limit {
+		return 0, badRequest("symlink target longer than %d bytes", limit)
+	}
+	dst.Write(buf[:n])
+	return int64(n), nil
+}
+
+func (s *Server) handleFileDelete(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, err := filePath(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	root, err := s.openRoot(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer root.Close()
+	if err := root.Remove(p); err != nil {
+		writeError(w, fileErr(name, err))
+		return
+	}
+	writeSync(w, map[string]any{})
+}

@@ -1,0 +1,109 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFiles(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "f1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "f1") })
+	dir := t.TempDir()
+	src := filepath.Join(dir, "hosts")
+	os.WriteFile(src, []byte("10.0.0.1 a\n"), 0o640)
+
+	lodge(t, "file", "push", src, "f1/tmp/")
+	if out := lodge(t, "exec", "f1", "--", "stat", "-c", "%a %u %s", "/tmp/hosts"); out != "640 0 11\n" {
+		t.Fatalf("pushed file: %q", out)
+	}
+	lodge(t, "file", "push", "--uid", "1000", "--gid", "1000", "--mode", "0600", "-p", src, "f1/srv/deep/dir/h")
+	if out := lodge(t, "exec", "f1", "--", "stat", "-c", "%a %u %g", "/srv/deep/dir/h"); out != "600 1000 1000\n" {
+		t.Fatalf("pushed with flags: %q", out)
+	}
+	if out := lodge(t, "file", "pull", "f1/tmp/hosts", "-"); out != "10.0.0.1 a\n" {
+		t.Fatalf("pull to stdout: %q", out)
+	}
+	// A tree goes in and comes back out, symlinks as symlinks.
+	tree := filepath.Join(dir, "site")
+	os.MkdirAll(filepath.Join(tree, "css"), 0o755)
+	os.WriteFile(filepath.Join(tree, "index.html"), []byte("<h1>x</h1>"), 0o644)
+	os.WriteFile(filepath.Join(tree, "css", "a.css"), []byte("a{}"), 0o644)
+	os.Symlink("index.html", filepath.Join(tree, "home.html"))
+	lodge(t, "file", "push", "-r", tree, "f1/var/www/")
+	back := filepath.Join(dir, "back")
+	lodge(t, "file", "pull", "-r", "-p", "f1/var/www/site", back)
+	if b, _ := os.ReadFile(filepath.Join(back, "site", "css", "a.css")); string(b) != "a{}" {
+		t.Fatalf("pulled tree: %q", b)
+	}
+	if l, err := os.Readlink(filepath.Join(back, "site", "home.html")); err != nil || l != "index.html" {
+		t.Fatalf("pulled symlink: %q %v", l, err)
+	}
+	lodge(t, "file", "delete", "f1/tmp/hosts")
+	if msg := lodgeFail(t, "file", "pull", "f1/tmp/hosts", "-"); !strings.Contains(msg, "/tmp/hosts") || !strings.Contains(msg, "no such file") {
+		t.Fatalf("pull of a deleted file: %q", msg)
+	}
+
+	// A hostile container plants symlinks out of its root; pushes through
+	// them land inside the container, never on the host.
+	lodge(t, "exec", "f1", "--", "sh", "-c", "ln -s /etc /tmp/evil; ln -s ../../../../../../etc /tmp/rel; mkfifo /tmp/fifo")
+	hostPasswd, _ := os.ReadFile("/etc/passwd")
+	lodge(t, "file", "push", src, "f1/tmp/evil/passwd")
+	lodge(t, "file", "push", src, "f1/tmp/rel/shadow-test")
+	if now, _ := os.ReadFile("/etc/passwd"); string(now) != string(hostPasswd) {
+		t.Fatal("a push through a container symlink changed the host's /etc/passwd")
+	}
+	if _, err := os.Stat("/etc/shadow-test"); err == nil {
+		os.Remove("/etc/shadow-test")
+		t.Fatal("a push through a relative symlink landed on the host")
+	}
+	if out := lodge(t, "exec", "f1", "--", "cat", "/etc/passwd"); out != "10.0.0.1 a\n" {
+		t.Fatalf("push through /tmp/evil should land in the container's /etc: %q", out)
+	}
+	lodge(t, "file", "push", src, "f1/../../../tmp/dots")
+	if out := lodge(t, "exec", "f1", "--", "cat", "/tmp/dots"); out != "10.0.0.1 a\n" {
+		t.Fatalf("../ clamps to the container root: %q", out)
+	}
+	if msg := lodgeFail(t, "file", "pull", "f1/proc/self/root/etc/hostname", "-"); !strings.Contains(msg, "Error:") {
+		t.Fatalf("pull through /proc/self/root: %q", msg)
+	}
+	done := make(chan string, 1)
+	go func() { done <- lodgeFail(t, "file", "pull", "f1/tmp/fifo", "-") }()
+	select {
+	case msg := <-done:
+		if !strings.Contains(msg, "FIFO") {
+			t.Fatalf("pull of a FIFO: %q", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pull of a FIFO hangs")
+	}
+
+	// The upstream LXD client's file push and pull work against lodged.
+	if lxcBin, err := exec.LookPath("lxc"); err == nil {
+		env := append(os.Environ(), "LXD_DIR="+stateDir, "HOME="+t.TempDir())
+		push := exec.Command(lxcBin, "file", "push", src, "f1/root/up.txt")
+		push.Env = env
+		if out, err := push.CombinedOutput(); err != nil {
+			t.Fatalf("lxc file push: %v %s", err, out)
+		}
+		pull := exec.Command(lxcBin, "file", "pull", "f1/root/up.txt", filepath.Join(dir, "up.txt"))
+		pull.Env = env
+		if out, err := pull.CombinedOutput(); err != nil {
+			t.Fatalf("lxc file pull: %v %s", err, out)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "up.txt")); string(b) != "10.0.0.1 a\n" {
+			t.Fatalf("lxc round trip: %q", b)
+		}
+	}
+
+	// Files of a stopped instance are reachable too.
+	lodge(t, "stop", "-f", "f1")
+	if out := lodge(t, "file", "pull", "f1/tmp/dots", "-"); out != "10.0.0.1 a\n" {
+		t.Fatalf("pull from a stopped instance: %q", out)
+	}
+}
