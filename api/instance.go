@@ -147,3 +147,10 @@ type InstanceExecControl struct {
 	Args    map[string]string `json:"args" yaml:"args"`
 	Signal  int               `json:"signal" yaml:"signal"`
 }
+
+// InstanceConsolePost is the body of POST /1.0/instances/{name}/console.
+type InstanceConsolePost struct {
+	Width  int    `json:"width" yaml:"width"`
+	Height int    `json:"height" yaml:"height"`
+	Type   string `json:"type" yaml:"type"`
+}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net/url"
 	"strconv"
 	"sync"
 
@@ -34,16 +32,6 @@ func (c *Client) Exec(ctx context.Context, name string, req api.InstanceExecPost
 	if err != nil {
 		return -1, err
 	}
-	fds, _ := op.Op.Metadata["fds"].(map[string]any)
-	secret := func(fd string) string { s, _ := fds[fd].(string); return s }
-	dial := func(fd string) (*websocket.Conn, error) {
-		u := "ws://unix.socket/1.0/operations/" + url.PathEscape(op.Op.ID) + "/websocket?secret=" + url.QueryEscape(secret(fd))
-		conn, _, err := c.dialer.DialContext(ctx, u, nil)
-		if err != nil {
-			return nil, fmt.Errorf("exec: connect fd %s: %w", fd, err)
-		}
-		return conn, nil
-	}
 	// LXD's order: control first, then the data streams.
 	order := []string{"control", "0", "1", "2"}
 	if req.Interactive {
@@ -56,7 +44,7 @@ func (c *Client) Exec(ctx context.Context, name string, req api.InstanceExecPost
 		}
 	}()
 	for _, fd := range order {
-		conn, err := dial(fd)
+		conn, err := c.dialOp(ctx, op, fd)
 		if err != nil {
 			return -1, err
 		}

@@ -91,7 +91,7 @@ func (c *Client) DeleteInstance(ctx context.Context, name string) (*Operation, e
 
 // ConsoleLog returns the instance's console log.
 func (c *Client) ConsoleLog(ctx context.Context, name string) (string, error) {
-	resp, err := c.raw(ctx, http.MethodGet, instPath(name)+"/logs/console.log", nil, nil)
+	resp, err := c.raw(ctx, http.MethodGet, instPath(name)+"/console", nil, nil)
 	if err != nil {
 		return "", err
 	}

@@ -162,3 +162,14 @@ func (e invalidError) Is(target error) bool { return target == ErrInvalid }
 
 // Invalidf returns a validation error (errors.Is(err, ErrInvalid) is true).
 func Invalidf(format string, a ...any) error { return invalidError{fmt.Sprintf(format, a...)} }
+
+// Consoler is implemented by drivers that can attach to a container's
+// /dev/console.
+type Consoler interface {
+	// Console connects tty (the slave side of a pty the caller owns) to the
+	// container's console until the returned process is signalled or the
+	// container stops.
+	Console(ctx context.Context, name string, tty *os.File) (Process, error)
+	// ClearConsoleLog empties the console log.
+	ClearConsoleLog(ctx context.Context, name string) error
+}

@@ -39,6 +39,7 @@ var apiExtensions = []string{
 	"file_append",
 	"file_symlinks",
 	"file_get_symlink",
+	"console",
 }
 
 func kernelInfo() (release, arch string) {

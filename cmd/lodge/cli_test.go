@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 
@@ -71,5 +72,21 @@ func TestParseKVAndLocalName(t *testing.T) {
 	}
 	if n, err := localName("debian/12"); err != nil || n != "debian/12" {
 		t.Fatalf("plain: %q %v", n, err)
+	}
+}
+
+func TestDetachReader(t *testing.T) {
+	tests := []struct{ in, out string }{
+		{"hello", "hello"},
+		{"ab\x01qcd", "ab"},
+		{"a\x01xb", "a\x01xb"},
+		{"\x01q", ""},
+	}
+	for _, tc := range tests {
+		d := &detachReader{r: strings.NewReader(tc.in)}
+		got, _ := io.ReadAll(d)
+		if string(got) != tc.out {
+			t.Errorf("%q -> %q, want %q", tc.in, got, tc.out)
+		}
 	}
 }

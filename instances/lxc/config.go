@@ -49,7 +49,7 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 	kv("lxc.console.logfile", filepath.Join(dir, "console.log"))
 	kv("lxc.console.size", "1MB")
 	kv("lxc.log.file", filepath.Join(dir, "lxc.log"))
-	kv("lxc.log.level", "warn")
+	kv("lxc.log.level", "error")
 	for _, m := range spec.IDMap {
 		if m.IsUID {
 			kv("lxc.idmap", fmt.Sprintf("u %d %d %d", m.NSID, m.HostID, m.Range))

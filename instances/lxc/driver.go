@@ -164,7 +164,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 }
 
 func (d *Driver) startError(ctx context.Context, name, what string) error {
-	tail, _ := d.ConsoleLog(ctx, name, 2048)
+	tail := tailFiles(2048, filepath.Join(d.dir(name), "console.log"), filepath.Join(d.dir(name), "lxc.log"))
 	msg := fmt.Sprintf("container %q: start failed: %s", name, what)
 	if tail = strings.TrimSpace(tail); tail != "" {
 		msg += "\n--- end of its console and liblxc log ---\n" + tail
@@ -306,24 +306,28 @@ func (d *Driver) State(ctx context.Context, name string) (instances.State, error
 	return st, nil
 }
 
-// ConsoleLog implements instances.Driver: the tail of the console log and of
-// liblxc's own log.
+// ConsoleLog implements instances.Driver: the tail of the console log.
 func (d *Driver) ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error) {
+	return tailFiles(maxBytes, filepath.Join(d.dir(name), "console.log")), nil
+}
+
+// tailFiles returns the last bytes of each file, an equal share each.
+func tailFiles(maxBytes int, files ...string) string {
 	var b strings.Builder
-	for _, f := range []string{"console.log", "lxc.log"} {
-		data, err := os.ReadFile(filepath.Join(d.dir(name), f))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
 		if err != nil || len(data) == 0 {
 			continue
 		}
-		if len(data) > maxBytes/2 {
-			data = data[len(data)-maxBytes/2:]
+		if share := maxBytes / len(files); len(data) > share {
+			data = data[len(data)-share:]
 		}
 		b.Write(data)
 		if !bytes.HasSuffix(data, []byte("\n")) {
 			b.WriteByte('\n')
 		}
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // Status implements instances.StatusReader: one query to the monitor.

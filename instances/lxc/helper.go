@@ -27,6 +27,12 @@ func HelperMain(args []string) (handled bool, exitCode int) {
 			return true, 2
 		}
 		return true, forkStart(args[1], args[2], args[3])
+	case "forkconsole":
+		if len(args) != 3 {
+			fmt.Fprintln(os.Stderr, "usage: forkconsole NAME LXCPATH")
+			return true, 2
+		}
+		return true, forkConsole(args[1], args[2])
 	case "forkexec":
 		if len(args) != 4 {
 			fmt.Fprintln(os.Stderr, "usage: forkexec NAME LXCPATH SPEC-JSON")
@@ -125,4 +131,25 @@ func forkExec(name, lxcpath, specJSON string) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// forkConsole runs liblxc's console loop between this process's stdio (a
+// pty whose master the daemon holds) and the container's /dev/console. The
+// pty is made our controlling terminal so that liblxc sees SIGWINCH when
+// the daemon resizes it. No escape key: the client detaches by closing.
+func forkConsole(name, lxcpath string) int {
+	if _, err := unix.Setsid(); err == nil {
+		_ = unix.IoctlSetInt(0, unix.TIOCSCTTY, 0)
+	}
+	c, err := golxc.NewContainer(name, lxcpath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	opts := golxc.ConsoleOptions{Tty: 0, StdinFd: 0, StdoutFd: 1, StderrFd: 2, EscapeCharacter: -1}
+	if err := c.Console(opts); err != nil {
+		fmt.Fprintf(os.Stderr, "console of container %q: %v\n", name, err)
+		return 1
+	}
+	return 0
 }

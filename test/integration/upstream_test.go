@@ -38,6 +38,10 @@ func TestUpstreamLXDClient(t *testing.T) {
 	if out := run("exec", "up1", "--", "ls", "/"); !strings.Contains(out, "bin") || !strings.Contains(out, "etc") {
 		t.Fatalf("lxc exec ls /: %q", out)
 	}
+	lodge(t, "exec", "up1", "--", "sh", "-c", "echo upstream-console-line > /dev/console")
+	if out := run("console", "up1", "--show-log"); !strings.Contains(out, "upstream-console-line") {
+		t.Fatalf("lxc console --show-log: %q", out)
+	}
 	run("stop", "up1")
 	if st, _ := instanceState(t, "up1"); st != "Stopped" {
 		t.Fatalf("after lxc stop: %s", st)

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"syscall"
+
+	"github.com/creack/pty"
+	"github.com/gorilla/websocket"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/server/operations"
+	"lodge/wsstream"
+)
+
+func (s *Server) consoler() (instances.Consoler, error) {
+	c, ok := s.inst.(instances.Consoler)
+	if !ok {
+		return nil, badRequest("this runtime has no console support")
+	}
+	return c, nil
+}
+
+// handleConsolePost attaches to /dev/console: fd "0" carries the terminal
+// both ways, "control" carries window-resize messages, as in LXD.
+func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.InstanceConsolePost
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Type != "" && req.Type != "console" {
+		writeError(w, badRequest("console type %q: containers only have a text console", req.Type))
+		return
+	}
+	cons, err := s.consoler()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
+		writeError(w, badRequest("instance %q is not running; its console log is at lodge console %s --show-log", name, name))
+		return
+	}
+	sess := &execSession{fds: map[string]string{"0": newSecret(), "control": newSecret()}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
+	fds := map[string]any{"0": sess.fds["0"], "control": sess.fds["control"]}
+	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: instanceResources(name),
+		Metadata: map[string]any{"fds": fds}, Connector: sess.connect}
+	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
+		return s.runConsole(ctx, cons, name, req, sess)
+	})
+	writeAsync(w, op)
+}
+
+func (s *Server) runConsole(ctx context.Context, cons instances.Consoler, name string, req api.InstanceConsolePost, sess *execSession) error {
+	defer sess.closeAll()
+	select {
+	case <-sess.connected:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	master, slave, err := pty.Open()
+	if err != nil {
+		return err
+	}
+	defer master.Close()
+	if req.Width > 0 && req.Height > 0 {
+		_ = pty.Setsize(master, &pty.Winsize{Cols: uint16(req.Width), Rows: uint16(req.Height)})
+	}
+	proc, err := cons.Console(ctx, name, slave)
+	slave.Close()
+	if err != nil {
+		return err
+	}
+	ws := sess.conn("0")
+	// Client input to the console; when the client goes away, so does the helper.
+	go func() {
+		wsstream.Receive(ws, master)
+		_ = proc.Signal(syscall.SIGTERM)
+	}()
+	go func() { _ = wsstream.Send(ws, master) }()
+	go s.execControl(sess.conn("control"), master, nil)
+	if _, err := proc.Wait(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	_ = wsstream.SendEOF(ws)
+	return nil
+}
+
+// handleConsoleGet returns the console log, for running and stopped instances.
+func (s *Server) handleConsoleGet(w http.ResponseWriter, r *http.Request) {
+	s.handleConsoleLog(w, r)
+}
+
+func (s *Server) handleConsoleDelete(w http.ResponseWriter, r *http.Request) {
+	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	cons, err := s.consoler()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := cons.ClearConsoleLog(r.Context(), in.Name); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, map[string]any{})
+}

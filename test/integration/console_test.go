@@ -1,0 +1,79 @@
+package integration
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestConsole(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "con1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "con1") })
+
+	cmd := lodgeCmd("console", "con1")
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	var out syncBuffer
+	go io.Copy(&out, ptmx)
+	waitFor(t, "the console to attach", 10*time.Second, func() bool { return strings.Contains(out.String(), "To detach") })
+	time.Sleep(300 * time.Millisecond)
+	lodge(t, "exec", "con1", "--", "sh", "-c", "echo written-to-dev-console > /dev/console")
+	waitFor(t, "console output", 10*time.Second, func() bool { return strings.Contains(out.String(), "written-to-dev-console") })
+	ptmx.Write([]byte{0x01, 'q'}) // Ctrl-a q
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("console did not detach cleanly: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("Ctrl-a q did not detach")
+	}
+	// The container is untouched by the detach, and the log has the line.
+	if st, _ := instanceState(t, "con1"); st != "Running" {
+		t.Fatalf("after detach: %s", st)
+	}
+	if log := lodge(t, "console", "con1", "--show-log"); !strings.Contains(log, "written-to-dev-console") {
+		t.Fatalf("console log: %q", log)
+	}
+	lodge(t, "stop", "-f", "con1")
+	if log := lodge(t, "console", "con1", "--show-log"); !strings.Contains(log, "written-to-dev-console") {
+		t.Fatalf("console log of a stopped instance: %q", log)
+	}
+	if msg := lodgeFail(t, "console", "con1"); !strings.Contains(msg, "not running") {
+		t.Fatalf("console of a stopped instance: %q", msg)
+	}
+	lodge(t, "console", "con1", "--clear-log")
+	if log := lodge(t, "console", "con1", "--show-log"); strings.Contains(log, "written-to-dev-console") {
+		t.Fatalf("log after clear: %q", log)
+	}
+}
