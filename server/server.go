@@ -124,6 +124,7 @@ var routes = []route{
 	{"GET", "/1.0/instances/{name}/files", (*Server).handleFileGet},
 	{"POST", "/1.0/instances/{name}/files", (*Server).handleFilePost},
 	{"DELETE", "/1.0/instances/{name}/files", (*Server).handleFileDelete},
+	{"GET", "/1.0/instances/{name}/sftp", (*Server).handleSFTP},
 	{"GET", "/1.0/images", (*Server).handleImagesGet},
 	{"POST", "/1.0/images", (*Server).handleImagesPost},
 	{"GET", "/1.0/images/aliases", (*Server).handleAliasesGet},

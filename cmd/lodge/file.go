@@ -10,6 +10,9 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+
+	"github.com/pkg/sftp"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +21,7 @@ import (
 
 func fileCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "file", Short: "Manage files in instances"}
-	cmd.AddCommand(filePushCmd(), filePullCmd(), fileDeleteCmd(), fileCreateCmd(), fileEditCmd())
+	cmd.AddCommand(filePushCmd(), filePullCmd(), fileDeleteCmd(), fileCreateCmd(), fileEditCmd(), fileMountCmd())
 	return cmd
 }
 
@@ -164,8 +167,122 @@ func pushOne(ctx context.Context, c *client.Client, name, src, target string, fi
 	return c.PushFile(ctx, name, target, client.FileArgs{Content: f, UID: uid, GID: gid, Mode: mode})
 }
 
-// pushTree walks a local tree, directories first, one request per entry.
+// pushTree sends a local tree over one SFTP stream, directories first and
+// files by several workers; against a server without SFTP it falls back to
+// one request per entry, as lxc does.
 func pushTree(ctx context.Context, c *client.Client, name, src, target string, o *pushOpts) error {
+	sc, err := c.SFTP(ctx, name)
+	if err != nil {
+		return pushTreeREST(ctx, c, name, src, target, o)
+	}
+	defer sc.Close()
+	type job struct {
+		local, remote string
+		fi            os.FileInfo
+	}
+	jobs := make(chan job)
+	errc := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := sftpPutFile(sc, j.local, j.remote, j.fi, o); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	walkErr := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		select {
+		case err := <-errc:
+			return err
+		default:
+		}
+		rel, _ := filepath.Rel(src, p)
+		dst := path.Join(target, filepath.ToSlash(rel))
+		switch {
+		case fi.IsDir():
+			if err := sc.MkdirAll(dst); err != nil {
+				return fmt.Errorf("%s/%s: %w", name, dst, err)
+			}
+			return sftpOwner(sc, dst, uint32(fi.Mode().Perm()), o)
+		case fi.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			_ = sc.Remove(dst)
+			return sc.Symlink(link, dst)
+		case fi.Mode().IsRegular():
+			jobs <- job{p, dst, fi}
+		}
+		return nil
+	})
+	close(jobs)
+	wg.Wait()
+	if walkErr != nil {
+		return walkErr
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	return nil
+}
+
+func sftpOwner(sc *sftp.Client, p string, mode uint32, o *pushOpts) error {
+	if o.uid >= 0 || o.gid >= 0 {
+		uid, gid := o.uid, o.gid
+		if uid < 0 {
+			uid = 0
+		}
+		if gid < 0 {
+			gid = 0
+		}
+		if err := sc.Chown(p, uid, gid); err != nil {
+			return fmt.Errorf("%s: chown: %w", p, err)
+		}
+	}
+	if err := sc.Chmod(p, os.FileMode(mode)); err != nil {
+		return fmt.Errorf("%s: chmod: %w", p, err)
+	}
+	return nil
+}
+
+func sftpPutFile(sc *sftp.Client, local, remote string, fi os.FileInfo, o *pushOpts) error {
+	in, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := sc.OpenFile(remote, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return fmt.Errorf("%s: %w", remote, err)
+	}
+	if _, err := out.ReadFrom(in); err != nil {
+		out.Close()
+		return fmt.Errorf("%s: %w", remote, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("%s: %w", remote, err)
+	}
+	return sftpOwner(sc, remote, uint32(fi.Mode().Perm()), o)
+}
+
+// pushTreeREST walks a local tree, directories first, one request per entry.
+func pushTreeREST(ctx context.Context, c *client.Client, name, src, target string, o *pushOpts) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -398,6 +515,52 @@ func fileEditCmd() *cobra.Command {
 				return nil
 			}
 			return c.PushFile(ctx, name, p, client.FileArgs{Content: bytes.NewReader(edited), UID: info.UID, GID: info.GID, Mode: info.Mode})
+		},
+	}
+}
+
+func fileMountCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "mount INSTANCE/PATH LOCAL-DIR",
+		Short: "Mount an instance's directory locally over SFTP with sshfs (until Ctrl-C or fusermount -u)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, p, err := splitTarget(args[0])
+			if err != nil {
+				return err
+			}
+			sshfs, err := exec.LookPath("sshfs")
+			if err != nil {
+				return fmt.Errorf("lodge file mount needs sshfs (apt-get install sshfs)")
+			}
+			if fi, err := os.Stat(args[1]); err != nil || !fi.IsDir() {
+				return fmt.Errorf("%s: not a directory to mount on", args[1])
+			}
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			conn, err := c.SFTPConn(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			fc, ok := conn.(interface{ File() (*os.File, error) })
+			if !ok {
+				return fmt.Errorf("sftp stream cannot be handed to sshfs")
+			}
+			f, err := fc.File()
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			// sshfs speaks SFTP over its stdin and stdout in passive mode.
+			sh := exec.CommandContext(cmd.Context(), sshfs, "-o", "passive", "-f", ":"+p, args[1])
+			sh.Stdin, sh.Stdout, sh.Stderr = f, f, os.Stderr
+			if err := sh.Run(); err != nil {
+				return fmt.Errorf("sshfs: %w", err)
+			}
+			return nil
 		},
 	}
 }

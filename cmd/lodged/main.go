@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lodge/files"
 	"lodge/images"
 	"lodge/instances/lxc"
 	"lodge/server"
@@ -29,6 +30,9 @@ var version = "0.1.0"
 func main() {
 	// liblxc's start and attach run in a fresh re-exec of this binary.
 	if handled, code := lxc.HelperMain(os.Args[1:]); handled {
+		os.Exit(code)
+	}
+	if handled, code := files.SFTPHelperMain(os.Args[1:]); handled {
 		os.Exit(code)
 	}
 	if err := rootCmd().Execute(); err != nil {

@@ -65,6 +65,16 @@ func TestFiles(t *testing.T) {
 	if out := lodge(t, "exec", "f1", "--", "cat", "/etc/passwd"); out != "10.0.0.1 a\n" {
 		t.Fatalf("push through /tmp/evil should land in the container's /etc: %q", out)
 	}
+	// A recursive push (over SFTP, chrooted into the container) through a
+	// symlink that points out of the container lands inside it.
+	lodge(t, "exec", "f1", "--", "sh", "-c", "mkdir -p /srv/w "+dir+" && ln -s "+dir+" /srv/w/site")
+	lodge(t, "file", "push", "-r", tree, "f1/srv/w/")
+	if _, err := os.Stat(filepath.Join(dir, "index.html")); err == nil {
+		t.Fatal("a recursive push followed a container symlink onto the host")
+	}
+	if out := lodge(t, "exec", "f1", "--", "cat", dir+"/index.html"); out != "<h1>x</h1>" {
+		t.Fatalf("push through an in-container symlink: %q", out)
+	}
 	lodge(t, "file", "push", src, "f1/../../../tmp/dots")
 	if out := lodge(t, "exec", "f1", "--", "cat", "/tmp/dots"); out != "10.0.0.1 a\n" {
 		t.Fatalf("../ clamps to the container root: %q", out)
@@ -98,6 +108,33 @@ func TestFiles(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(filepath.Join(dir, "up.txt")); string(b) != "10.0.0.1 a\n" {
 			t.Fatalf("lxc round trip: %q", b)
+		}
+	}
+
+	// lodge file mount: the instance's tree through sshfs over SFTP.
+	if _, err := exec.LookPath("sshfs"); err == nil {
+		mnt := filepath.Join(dir, "mnt")
+		os.Mkdir(mnt, 0o755)
+		mount := lodgeCmd("file", "mount", "f1/var/www", mnt)
+		if err := mount.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the mount", 10*time.Second, func() bool {
+			b, _ := os.ReadFile(filepath.Join(mnt, "site", "css", "a.css"))
+			return string(b) == "a{}"
+		})
+		os.WriteFile(filepath.Join(mnt, "from-mount"), []byte("m"), 0o644)
+		if out := lodge(t, "exec", "f1", "--", "cat", "/var/www/from-mount"); out != "m" {
+			t.Fatalf("write through the mount: %q", out)
+		}
+		exec.Command("fusermount3", "-u", mnt).Run()
+		mdone := make(chan error, 1)
+		go func() { mdone <- mount.Wait() }()
+		select {
+		case <-mdone:
+		case <-time.After(10 * time.Second):
+			mount.Process.Kill()
+			t.Fatal("lodge file mount did not exit after unmount")
 		}
 	}
 

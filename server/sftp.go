@@ -1,0 +1,71 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+
+	"lodge/instances"
+	"lodge/storage"
+)
+
+// handleSFTP upgrades the connection to raw SFTP (Incus's /sftp endpoint),
+// served by a re-exec of lodged chrooted into the instance's root.
+func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "sftp") {
+		writeError(w, badRequest("this endpoint needs Connection: Upgrade and Upgrade: sftp"))
+		return
+	}
+	root := path.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs")
+	if st := s.liveStatus(r.Context(), in); st == instances.StatusRunning || st == instances.StatusFrozen {
+		if full, err := s.inst.State(r.Context(), name); err == nil && full.PID > 0 {
+			root = fmt.Sprintf("/proc/%d/root", full.PID)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		writeError(w, fmt.Errorf("connection cannot be upgraded"))
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	uc, ok := conn.(*net.UnixConn)
+	if !ok || buf.Reader.Buffered() > 0 {
+		fmt.Fprintf(conn, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	f, err := uc.File()
+	if err != nil {
+		fmt.Fprintf(conn, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+		return
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: sftp\r\n\r\n"); err != nil {
+		return
+	}
+	cmd := exec.Command(self, "forksftp", root)
+	cmd.Stdin, cmd.Stdout = f, f
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	if err := cmd.Run(); err != nil {
+		s.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
+	}
+}
