@@ -75,6 +75,25 @@ if command -v lxc >/dev/null; then
 	N=30 measure "upstream lxc exec deb0 -- true (LXD client -> lodged)" env LXD_DIR="$DIR" HOME="$DIR" lxc exec deb0 -- true
 fi
 
+# File transfer: 1 GiB each way, timed until synced to disk, next to cp.
+big=$DIR/big.bin
+head -c 1G /dev/urandom >"$big"
+sync
+cp_sync() { cp "$big" "$DIR/big.copy" && sync; rm -f "$DIR/big.copy"; }
+push_sync() { $LODGE file push "$big" deb0/root/big.bin && sync; }
+pull_sync() { $LODGE file pull deb0/root/big.bin "$DIR/big.pulled" && sync; rm -f "$DIR/big.pulled"; }
+N=3 measure "floor: cp 1 GiB + sync" cp_sync
+N=3 measure "lodge file push 1 GiB + sync" push_sync
+N=3 measure "lodge file pull 1 GiB + sync" pull_sync
+rm -f "$big"
+# Recursive push of 10,000 small files (100 directories of 100).
+tree=$DIR/tree
+for d in $(seq 1 100); do mkdir -p "$tree/d$d"; for f in $(seq 1 100); do echo "$d $f" >"$tree/d$d/f$f"; done; done
+r=0
+push_tree() { r=$((r + 1)); $LODGE file push -r "$tree" "deb0/srv/t$r/"; }
+N=3 measure "lodge file push -r, 10,000 files" push_tree
+rss=$(awk '/VmHWM/ {print $2}' /proc/$DPID/status)
+
 # list with 50 defined instances (the running ones above plus stopped ones).
 have=$($LODGE list --format csv -c n | wc -l)
 for ((n = have; n < 50; n++)); do $LODGE init busybox "st$n" >/dev/null; done
@@ -113,7 +132,12 @@ ratio "lodge exec / lxc-attach (same container)" "$(median_of "lodge exec deb0 -
 ratio "lodge exec / LXD 5.0.2 lxc exec (25.7 ms, baseline file)" "$(median_of "lodge exec deb0 -- true")" 25.7
 ratio "lodge launch debian / LXD dir pool (1121 ms, baseline)" "$(median_of "lodge launch debian/12 (cached image)")" 1121
 ratio "lodge launch busybox / LXD (415 ms, baseline)" "$(median_of "lodge launch busybox (cached image)")" 415
+ratio "lodge file push 1 GiB / cp (time, lower is better)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
+ratio "lodge file pull 1 GiB / cp (time, lower is better)" "$(median_of "lodge file pull 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
+awk -v ms="$(median_of "lodge file push -r, 10,000 files")" 'BEGIN { if (ms > 0) printf "rate   lodge file push -r: %.0f files/s (LXD: one request per file)\n", 10000 / (ms / 1000) }'
+echo "memory lodged peak RSS after the transfers: ${rss:-?} KiB"
 echo
 echo "LXD 5.0.2 on this machine kind (../shared/reference/lxd-baseline.md, not this run):"
-echo "  launch debian dir pool 1121 ms median in a series; busybox 415 ms; exec -- true 25.7 ms vs lxc-attach 5.7 ms; lxc list 111 ms with 30 running"
+echo "  launch debian dir pool 1121 ms median in a series; busybox 415 ms; exec -- true 25.7 ms vs lxc-attach 5.7 ms; lxc list 111 ms with 30 running;"
+echo "  file push 200 MiB at 207 MiB/s, pull at 184 MiB/s"
 echo "results: $out"
