@@ -124,7 +124,10 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	op := s.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *opT) error {
+	spec := operationsSpec("Creating instance", req.Name)
+	// Cancelling stops the unpack or copy under way and rolls the create back.
+	spec.MayCancel = true
+	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
 		return s.createInstance(ctx, op, row, req.Start)
 	})
 	writeAsync(w, op)

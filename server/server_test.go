@@ -75,6 +75,8 @@ type testEnv struct {
 	pool      *dir.Driver
 	h         http.Handler
 	unpackErr error
+	// unpackGate, if set, makes the unpack wait for it or for cancellation.
+	unpackGate chan struct{}
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -94,6 +96,13 @@ func newTestEnv(t *testing.T) *testEnv {
 	unpack := func(ctx context.Context, img, dst string) error {
 		if env.unpackErr != nil {
 			return env.unpackErr
+		}
+		if env.unpackGate != nil {
+			select {
+			case <-env.unpackGate:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		if err := os.MkdirAll(filepath.Join(dst, "sbin"), 0o755); err != nil {
 			return err
@@ -379,5 +388,41 @@ func TestServerInfoAndUnknownPath(t *testing.T) {
 	}
 	if code, resp, _ := e.do(t, "GET", "/1.0/nope", ""); code != 404 || resp.Type != api.ErrorResponse {
 		t.Fatalf("unknown path: %d %+v", code, resp)
+	}
+}
+
+func TestCreateWithStartAndCancel(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	// lodge's "start" extension: create and start in one operation.
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","start":true,"source":{"type":"image","alias":"bb"}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("create+start: %+v", op)
+	}
+	if st, _ := e.drv.State(context.Background(), "c1"); st.Status != "Running" {
+		t.Fatalf("after create with start: %v", st.Status)
+	}
+
+	// A create cancelled while it unpacks leaves nothing behind.
+	e2 := newTestEnv(t)
+	e2.uploadImage(t, "busybox", "bb")
+	e2.unpackGate = make(chan struct{})
+	_, resp, _ = e2.do(t, "POST", "/1.0/instances", `{"name":"c2","source":{"type":"image","alias":"bb"}}`)
+	var op api.Operation
+	json.Unmarshal(resp.Metadata, &op)
+	if !op.MayCancel {
+		t.Fatal("create is not cancellable")
+	}
+	if code, r, _ := e2.do(t, "DELETE", resp.Operation, ""); code != 200 {
+		t.Fatalf("cancel: %d %s", code, r.Error)
+	}
+	if done := e2.wait(t, resp); done.StatusCode != api.Cancelled {
+		t.Fatalf("cancelled create: %+v", done)
+	}
+	if code, _, _ := e2.do(t, "GET", "/1.0/instances/c2", ""); code != 404 {
+		t.Fatalf("row left after cancel: %d", code)
+	}
+	if e2.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c2"}) || e2.drv.Defined("c2") {
+		t.Fatal("leftovers after cancel")
 	}
 }
