@@ -63,15 +63,8 @@ func setFileHeaders(w http.ResponseWriter, in files.Info) {
 }
 
 func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	p, err := filePath(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	root, err := s.openRoot(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
+	name, p, root, ok := s.fileRequest(w, r)
+	if !ok {
 		return
 	}
 	defer root.Close()
@@ -108,6 +101,23 @@ func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// fileRequest reads the instance and ?path= of a files request and opens
+// the instance's root; on failure it has answered the client.
+func (s *Server) fileRequest(w http.ResponseWriter, r *http.Request) (string, string, *files.Root, bool) {
+	name := r.PathValue("name")
+	p, err := filePath(r)
+	if err != nil {
+		writeError(w, err)
+		return "", "", nil, false
+	}
+	root, err := s.openRoot(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return "", "", nil, false
+	}
+	return name, p, root, true
+}
+
 func fileErr(name string, err error) error {
 	switch {
 	case errors.Is(err, files.ErrNotFound):
@@ -131,12 +141,7 @@ func parseID(r *http.Request, header string) (int, error) {
 }
 
 func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	p, err := filePath(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+	var err error
 	opt := files.WriteOptions{}
 	if opt.UID, err = parseID(r, "uid"); err != nil {
 		writeError(w, err)
@@ -162,9 +167,8 @@ func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("X-LXD-write %q: use overwrite or append", wm))
 		return
 	}
-	root, err := s.openRoot(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
+	name, p, root, ok := s.fileRequest(w, r)
+	if !ok {
 		return
 	}
 	defer root.Close()
@@ -209,15 +213,8 @@ func copyLimited(dst *strings.Builder, r *http.Request, limit int64) (int64, err
 }
 
 func (s *Server) handleFileDelete(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	p, err := filePath(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	root, err := s.openRoot(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
+	name, p, root, ok := s.fileRequest(w, r)
+	if !ok {
 		return
 	}
 	defer root.Close()
