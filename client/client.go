@@ -63,7 +63,9 @@ func Connect(u string) (*Client, error) {
 		return c, nil
 	}
 	return &Client{
-		http:   &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4}},
+		// Large buffers: file transfers otherwise go through 4 KiB writes.
+		http: &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4,
+			WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10}},
 		dialer: websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 10 * time.Second},
 		base:   "http://unix.socket",
 		socket: sock,
@@ -82,6 +84,11 @@ func (c *Client) raw(ctx context.Context, method, path string, body io.Reader, h
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.do(req)
+}
+
+// do sends a prepared request, unwrapping net/url's error decoration.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -72,6 +72,8 @@ type FileArgs struct {
 	GID     int
 	Mode    uint32 // 0: the server's default
 	Append  bool
+	// Size, if known (> 0), is sent as Content-Length instead of chunking.
+	Size int64
 }
 
 // PushFile creates or replaces a path in an instance.
@@ -96,7 +98,15 @@ func (c *Client) PushFile(ctx context.Context, name, p string, a FileArgs) error
 	if body == nil {
 		body = strings.NewReader("")
 	}
-	resp, err := c.raw(ctx, http.MethodPost, filesPath(name, p), body, hdr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+filesPath(name, p), body)
+	if err != nil {
+		return err
+	}
+	req.Header = hdr
+	if a.Size > 0 {
+		req.ContentLength = a.Size
+	}
+	resp, err := c.do(req)
 	if err != nil {
 		return err
 	}

@@ -293,7 +293,9 @@ func (r *Root) WriteFile(p string, src io.Reader, opt WriteOptions) error {
 			_ = unix.Unlinkat(pfd, tmp, 0)
 		}
 	}()
-	if _, err := io.Copy(f, src); err != nil {
+	// A 1 MiB buffer: the source is a network body, where os.File's
+	// ReadFrom would fall back to 32 KiB copies.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, src, make([]byte, 1<<20)); err != nil {
 		return fmt.Errorf("%s: transfer cut: %w", p, err)
 	}
 	if err := owner(fd, opt); err != nil {

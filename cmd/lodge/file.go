@@ -164,7 +164,7 @@ func pushOne(ctx context.Context, c *client.Client, name, src, target string, fi
 		return err
 	}
 	defer f.Close()
-	return c.PushFile(ctx, name, target, client.FileArgs{Content: f, UID: uid, GID: gid, Mode: mode})
+	return c.PushFile(ctx, name, target, client.FileArgs{Content: f, UID: uid, GID: gid, Mode: mode, Size: fi.Size()})
 }
 
 // pushTree sends a local tree over one SFTP stream, directories first and
@@ -377,7 +377,7 @@ func pull(ctx context.Context, c *client.Client, name, p, target string, recursi
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, body); err != nil {
+	if _, err := io.CopyBuffer(onlyWriter{f}, body, make([]byte, 1<<20)); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("pull %s: %w", p, err)
@@ -564,3 +564,6 @@ func fileMountCmd() *cobra.Command {
 		},
 	}
 }
+
+// onlyWriter hides ReadFrom so io.CopyBuffer uses the given large buffer.
+type onlyWriter struct{ io.Writer }
