@@ -12,7 +12,10 @@ LODGE="bin/lodge"
 results=()
 
 cleanup() {
-	for n in $($LODGE list --format csv -c n 2>/dev/null); do $LODGE delete -f "$n" >/dev/null 2>&1 || true; done
+	# Running containers are stopped through lodge; stopped ones are only files.
+	for n in $($LODGE list --format csv -c ns 2>/dev/null | awk -F, '$2 != "STOPPED" {print $1}'); do
+		$LODGE delete -f "$n" >/dev/null 2>&1 || true
+	done
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	rm -rf "$DIR"
 }
@@ -99,6 +102,14 @@ have=$($LODGE list --format csv -c n | wc -l)
 for ((n = have; n < 50; n++)); do $LODGE init busybox "st$n" >/dev/null; done
 N=20 measure "lodge list --format json, 50 instances" $LODGE list --format json
 N=20 measure "lodge list (table), 50 instances" $LODGE list
+# ... and with 1,000 (the extra ones stopped busybox instances, created
+# through the API without waiting on each).
+for ((n = 50; n < 1000; n++)); do
+	curl -s --unix-socket "$DIR/unix.socket" -X POST -d "{\"name\":\"k$n\",\"source\":{\"type\":\"image\",\"alias\":\"busybox\"}}" http://lodge/1.0/instances >/dev/null
+done
+until [ "$(curl -s --unix-socket "$DIR/unix.socket" http://lodge/1.0/operations | grep -c '"running":\[')" = 0 ]; do sleep 0.5; done
+N=20 measure "lodge list --format json, 1,000 instances" $LODGE list --format json
+N=20 measure "GET /1.0/instances?recursion=2, 1,000 instances (curl)" curl -s --unix-socket "$DIR/unix.socket" "http://lodge/1.0/instances?recursion=2"
 
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).json"

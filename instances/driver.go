@@ -173,3 +173,9 @@ type Consoler interface {
 	// ClearConsoleLog empties the console log.
 	ClearConsoleLog(ctx context.Context, name string) error
 }
+
+// BatchStater is implemented by drivers that can read many states faster
+// than one State call each (list with thousands of instances).
+type BatchStater interface {
+	States(ctx context.Context, names []string) map[string]State
+}

@@ -145,6 +145,26 @@ func renderState(st instances.State) *api.InstanceState {
 // that list stays fast with thousands of instances.
 func (s *Server) states(ctx context.Context, list []db.Instance) []instances.State {
 	out := make([]instances.State, len(list))
+	if b, ok := s.inst.(instances.BatchStater); ok {
+		names := make([]string, 0, len(list))
+		for _, in := range list {
+			if in.Phase == db.PhaseCreated {
+				names = append(names, in.Name)
+			}
+		}
+		got := b.States(ctx, names)
+		for i, in := range list {
+			st, ok := got[in.Name]
+			switch {
+			case in.Phase != db.PhaseCreated:
+				st = instances.State{Status: instances.StatusStopped}
+			case !ok:
+				st = instances.State{Status: instances.StatusError}
+			}
+			out[i] = st
+		}
+		return out
+	}
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {

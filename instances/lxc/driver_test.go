@@ -102,6 +102,9 @@ func TestBusyboxContainer(t *testing.T) {
 	if _, ok := st.Interfaces["lo"]; !ok {
 		t.Fatalf("interfaces read from the netns lack lo: %+v", st.Interfaces)
 	}
+	if sts := d.States(ctx, []string{name, "t-lxc-missing"}); sts[name].Status != instances.StatusRunning || sts[name].PID != st.PID || len(sts) != 1 {
+		t.Fatalf("batch states while running: %+v", sts)
+	}
 	if out, errOut, code := run(t, d, name, "sh", "-c", "echo out; echo err >&2; exit 7"); out != "out\n" || errOut != "err\n" || code != 7 {
 		t.Fatalf("exec: %q %q %d", out, errOut, code)
 	}
@@ -128,6 +131,9 @@ func TestBusyboxContainer(t *testing.T) {
 	}
 	if st, _ := d.State(ctx, name); st.Status != instances.StatusStopped {
 		t.Fatalf("after stop: %+v", st)
+	}
+	if sts := d.States(ctx, []string{name}); sts[name].Status != instances.StatusStopped {
+		t.Fatalf("batch states after stop: %+v", sts)
 	}
 	if err := d.Stop(ctx, name, time.Second, false); !errors.Is(err, instances.ErrNotRunning) {
 		t.Fatalf("stop stopped: %v", err)
