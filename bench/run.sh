@@ -17,7 +17,7 @@ cleanup() {
 		$LODGE delete -f "$n" >/dev/null 2>&1 || true
 	done
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	rm -rf "$DIR"
+	rm -rf "$DIR" "$DIR.out"
 }
 trap cleanup EXIT
 
