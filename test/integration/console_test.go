@@ -43,9 +43,16 @@ func TestConsole(t *testing.T) {
 	var out syncBuffer
 	go io.Copy(&out, ptmx)
 	waitFor(t, "the console to attach", 10*time.Second, func() bool { return strings.Contains(out.String(), "To detach") })
-	time.Sleep(300 * time.Millisecond)
-	lodge(t, "exec", "con1", "--", "sh", "-c", "echo written-to-dev-console > /dev/console")
-	waitFor(t, "console output", 10*time.Second, func() bool { return strings.Contains(out.String(), "written-to-dev-console") })
+	// Written until seen: the helper may still be attaching when the
+	// client prints its banner.
+	waitFor(t, "console output", 15*time.Second, func() bool {
+		if strings.Contains(out.String(), "written-to-dev-console") {
+			return true
+		}
+		lodgeOut("exec", "con1", "--", "sh", "-c", "echo written-to-dev-console > /dev/console")
+		time.Sleep(400 * time.Millisecond)
+		return strings.Contains(out.String(), "written-to-dev-console")
+	})
 	ptmx.Write([]byte{0x01, 'q'}) // Ctrl-a q
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
