@@ -97,9 +97,10 @@ func (r *Root) parent(p string) (int, string, error) {
 	if err != nil {
 		return -1, "", err
 	}
-	fd, err := r.openat2(dir, unix.O_PATH|unix.O_DIRECTORY)
+	fd, err := unix.Openat2(r.fd, dir, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolve})
 	if err != nil {
-		return -1, "", err
+		// Name the path asked for, not just its parent.
+		return -1, "", wrap(path.Clean("/"+p), err)
 	}
 	return fd, base, nil
 }

@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,5 +176,50 @@ func TestPullSparseFileStreams(t *testing.T) {
 				t.Fatalf("lodged peak RSS %d KiB: the pull was not streamed", kb)
 			}
 		}
+	}
+}
+
+func TestFilesBadInput(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "fb1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "fb1") })
+	tests := []struct {
+		name, method, path string
+		hdr                map[string]string
+		code               int
+		msg                string
+	}{
+		{"bad mode", "POST", "/1.0/instances/fb1/files?path=/tmp/x", map[string]string{"X-LXD-mode": "999"}, 400, "octal"},
+		{"bad uid", "POST", "/1.0/instances/fb1/files?path=/tmp/x", map[string]string{"X-LXD-uid": "abc"}, 400, "not a valid id"},
+		{"bad type", "POST", "/1.0/instances/fb1/files?path=/tmp/x", map[string]string{"X-LXD-type": "pipe"}, 400, "file, directory or symlink"},
+		{"bad write mode", "POST", "/1.0/instances/fb1/files?path=/tmp/x", map[string]string{"X-LXD-write": "sideways"}, 400, "overwrite or append"},
+		{"no path", "GET", "/1.0/instances/fb1/files", nil, 400, "path"},
+		{"missing file", "GET", "/1.0/instances/fb1/files?path=/nope/x", nil, 404, "/nope/x"},
+		{"file over directory", "POST", "/1.0/instances/fb1/files?path=/etc", nil, 400, "/etc is a directory"},
+		{"missing instance", "GET", "/1.0/instances/nope/files?path=/etc/hosts", nil, 404, "not found"},
+		{"console of a missing instance", "POST", "/1.0/instances/nope/console", nil, 404, "not found"},
+		{"sftp without upgrade", "GET", "/1.0/instances/fb1/sftp", nil, 400, "Upgrade: sftp"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, "http://unix.socket"+tc.path, strings.NewReader("{}"))
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := apiClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var env envelope
+			json.NewDecoder(resp.Body).Decode(&env)
+			if resp.StatusCode != tc.code || !strings.Contains(env.Error, tc.msg) {
+				t.Fatalf("got %d %q, want %d containing %q", resp.StatusCode, env.Error, tc.code, tc.msg)
+			}
+		})
+	}
+	if out, _ := lodgeOut("exec", "fb1", "--", "ls", "/tmp"); strings.Contains(out, "x") {
+		t.Fatalf("a refused push left a file: %q", out)
 	}
 }
