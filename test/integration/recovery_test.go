@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Containers keep running when lodged is killed, and a restarted lodged
@@ -74,5 +75,38 @@ func TestDaemonKillKeepsContainers(t *testing.T) {
 	}
 	if st, _ := instanceState(t, "k1"); st != "Stopped" {
 		t.Fatalf("k1 after lodged shutdown: %s", st)
+	}
+}
+
+// boot.autostart instances start when lodged starts, in priority order.
+func TestAutostart(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "init", "busybox", "as1")
+	lodge(t, "init", "busybox", "as2")
+	lodge(t, "init", "busybox", "as3")
+	for _, n := range []string{"as1", "as2", "as3"} {
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+	}
+	lodge(t, "config", "set", "as1", "boot.autostart", "true")
+	lodge(t, "config", "set", "as2", "boot.autostart=true", "boot.autostart.priority=10")
+	if got := lodge(t, "config", "get", "as2", "boot.autostart.priority"); got != "10\n" {
+		t.Fatalf("config get: %q", got)
+	}
+	if msg := lodgeFail(t, "config", "set", "as3", "boot.autostart", "maybe"); !strings.Contains(msg, "true or false") {
+		t.Fatalf("bad value: %q", msg)
+	}
+	stopDaemon(syscall.SIGTERM)
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "autostart", 20*time.Second, func() bool {
+		a, _ := instanceState(t, "as1")
+		b, _ := instanceState(t, "as2")
+		return a == "Running" && b == "Running"
+	})
+	if st, _ := instanceState(t, "as3"); st != "Stopped" {
+		t.Fatalf("as3 without autostart: %s", st)
 	}
 }

@@ -42,6 +42,11 @@ func TestUpstreamLXDClient(t *testing.T) {
 	if out := run("console", "up1", "--show-log"); !strings.Contains(out, "upstream-console-line") {
 		t.Fatalf("lxc console --show-log: %q", out)
 	}
+	// lxc config set: GET with an ETag, then PUT of the whole object with If-Match.
+	run("config", "set", "up1", "user.from-lxc", "yes")
+	if out := lodge(t, "config", "get", "up1", "user.from-lxc"); out != "yes\n" {
+		t.Fatalf("after lxc config set: %q", out)
+	}
 	run("stop", "up1")
 	if st, _ := instanceState(t, "up1"); st != "Stopped" {
 		t.Fatalf("after lxc stop: %s", st)
