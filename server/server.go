@@ -171,11 +171,13 @@ func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
 // Run serves on DIR/unix.socket until ctx is cancelled (SIGTERM: containers
 // keep running) or a client asks for shutdown (containers are stopped first).
 func (s *Server) Run(ctx context.Context) error {
-	s.Recover(ctx)
 	sock := SocketPath(s.cfg.Dir)
+	// First: a second lodged on the same directory must not "recover" the
+	// first one's half-made instances.
 	if err := removeStaleSocket(sock); err != nil {
 		return err
 	}
+	s.Recover(ctx)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)

@@ -110,3 +110,16 @@ func TestAutostart(t *testing.T) {
 		t.Fatalf("as3 without autostart: %s", st)
 	}
 }
+
+// A second lodged on the same state directory refuses to start and
+// changes nothing.
+func TestSecondDaemonRefused(t *testing.T) {
+	needIntegration(t)
+	out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already listening") {
+		t.Fatalf("second lodged: %v %s", err, out)
+	}
+	if code, _ := apiDo(t, "GET", "/1.0", ""); code != 200 {
+		t.Fatalf("first lodged after the attempt: %d", code)
+	}
+}
