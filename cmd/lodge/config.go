@@ -81,11 +81,7 @@ func configUnsetCmd() *cobra.Command {
 		Short: "Remove instance config keys",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := localName(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -108,11 +104,7 @@ func configGetCmd() *cobra.Command {
 		Short: "Print one instance config value (empty if unset)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := localName(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -133,11 +125,7 @@ func configShowCmd() *cobra.Command {
 		Short: "Show an instance's configuration as YAML",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := localName(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}

@@ -52,11 +52,7 @@ func consoleCmd() *cobra.Command {
 		Short: "Attach to an instance's console (Ctrl-a q detaches)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := localName(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}

@@ -14,11 +14,7 @@ func infoCmd() *cobra.Command {
 		Short: "Show an instance's state and resources",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, err := localName(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}

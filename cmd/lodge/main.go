@@ -73,3 +73,13 @@ func localName(s string) (string, error) {
 	}
 	return s, nil
 }
+
+// instanceClient parses an instance argument and connects to the daemon.
+func instanceClient(arg string) (string, *client.Client, error) {
+	name, err := localName(arg)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := connect()
+	return name, c, err
+}
