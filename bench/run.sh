@@ -12,6 +12,7 @@ LODGE="bin/lodge"
 results=()
 
 cleanup() {
+	stop_lxd
 	# Running containers are stopped through lodge; stopped ones are only files.
 	for n in $($LODGE list --format csv -c ns 2>/dev/null | awk -F, '$2 != "STOPPED" {print $1}'); do
 		$LODGE delete -f "$n" >/dev/null 2>&1 || true
@@ -44,11 +45,75 @@ record() {
 	results+=("$name|$stats")
 }
 
+# LXD 5.0 from Debian, in the same run, on its own state directory with a
+# dir pool and no network (BENCH_LXD=0 skips it; it is installed if missing).
+LXD_RUN=${BENCH_LXD:-1}
+LXDDIR=$DIR/lxd
+lxdc() { LXD_DIR=$LXDDIR HOME=$LXDDIR lxc "$@"; }
+start_lxd() {
+	if ! command -v lxd >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lxd >/dev/null 2>&1 || return 1
+	fi
+	# LXD's containers are unprivileged: their root must be able to walk
+	# down to its rootfs.
+	chmod 0711 "$DIR"
+	mkdir -p "$LXDDIR"
+	chmod 0711 "$LXDDIR"
+	LXD_DIR=$LXDDIR setsid lxd --logfile "$LXDDIR/lxd.log" >"$LXDDIR/lxd.out" 2>&1 </dev/null &
+	LXDPID=$!
+	LXD_DIR=$LXDDIR lxd waitready --timeout=60 || return 1
+	LXD_DIR=$LXDDIR lxd init --preseed <<-EOF || return 1
+	config:
+	  images.auto_update_interval: "0"
+	storage_pools:
+	- name: default
+	  driver: dir
+	profiles:
+	- name: default
+	  devices:
+	    root: {path: /, pool: default, type: disk}
+	EOF
+}
+stop_lxd() {
+	[ -n "${LXDPID:-}" ] || return 0
+	for n in $(lxdc list --format csv -c n 2>/dev/null); do lxdc delete -f "$n" >/dev/null 2>&1 || true; done
+	LXD_DIR=$LXDDIR lxd shutdown >/dev/null 2>&1 || kill "$LXDPID" 2>/dev/null
+	wait "$LXDPID" 2>/dev/null
+	LXDPID=
+}
+
 setsid bin/lodged --dir "$DIR" >"$DIR.out" 2>&1 </dev/null &
 DPID=$!
 bin/lodged --dir "$DIR" waitready --timeout 30
 $LODGE image build busybox --alias busybox >/dev/null
 $LODGE image build debian --release bookworm --alias debian/12 >/dev/null
+
+lxd_rows() {
+	bb_img=$(bin/lodge image export busybox "$DIR/bb.tar.zst" >/dev/null && echo "$DIR/bb.tar.zst")
+	deb_img=$(bin/lodge image export debian/12 "$DIR/deb.tar.zst" >/dev/null && echo "$DIR/deb.tar.zst")
+	lxdc image import "$bb_img" --alias busybox >/dev/null
+	lxdc image import "$deb_img" --alias debian12 >/dev/null
+	lxdc launch busybox lbb0 >/dev/null
+	lxdc launch debian12 ldeb0 >/dev/null
+	li=0
+	lxd_launch_bb() { li=$((li + 1)); lxdc launch busybox "lbb$li"; }
+	measure "LXD: lxc launch busybox (cached image)" lxd_launch_bb
+	lj=0
+	lxd_launch_deb() { lj=$((lj + 1)); lxdc launch debian12 "ldeb$lj"; }
+	N=5 measure "LXD: lxc launch debian12 (cached image)" lxd_launch_deb
+	N=30 measure "LXD: lxc exec ldeb0 -- true" lxdc exec ldeb0 -- true
+	head -c 1G /dev/urandom >"$DIR/lbig.bin"
+	sync
+	lxd_push() { lxdc file push "$DIR/lbig.bin" ldeb0/root/big.bin && sync; }
+	N=3 measure "LXD: lxc file push 1 GiB + sync" lxd_push
+	rm -f "$DIR/lbig.bin"
+	ltree=$DIR/ltree
+	for d in $(seq 1 100); do mkdir -p "$ltree/d$d"; for f in $(seq 1 100); do echo "$d $f" >"$ltree/d$d/f$f"; done; done
+	lr=0
+	lxd_tree() { lr=$((lr + 1)); lxdc file push -r "$ltree" "ldeb0/srv/" --create-dirs; }
+	N=1 measure "LXD: lxc file push -r, 10,000 files" lxd_tree
+	N=20 measure "LXD: lxc list --format json (~20 instances)" lxdc list --format json
+}
 
 # Launch from a cached image to RUNNING; the first launch unpacks the image
 # into the pool, so it is measured separately.
@@ -111,6 +176,16 @@ until [ "$(curl -s --unix-socket "$DIR/unix.socket" http://lodge/1.0/operations 
 N=20 measure "lodge list --format json, 1,000 instances" $LODGE list --format json
 N=20 measure "GET /1.0/instances?recursion=2, 1,000 instances (curl)" curl -s --unix-socket "$DIR/unix.socket" "http://lodge/1.0/instances?recursion=2"
 
+# LXD last, after lodge's rows, so its disk-heavy unpacks and deletes do not
+# slow lodge's copies (ext4 with discard reuses freed blocks slowly).
+sync
+sleep 3
+if [ "$LXD_RUN" = 1 ] && start_lxd; then
+	lxd_rows || echo "bench: the LXD rows stopped early; see $LXDDIR/lxd.log" >&2
+	stop_lxd
+else
+	echo "bench: LXD not run (BENCH_LXD=0 or it could not start); see $LXDDIR/lxd.log" >&2
+fi
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).json"
 {
@@ -143,6 +218,12 @@ ratio "lodge exec / lxc-attach (same container)" "$(median_of "lodge exec deb0 -
 ratio "lodge exec / LXD 5.0.2 lxc exec (25.7 ms, baseline file)" "$(median_of "lodge exec deb0 -- true")" 25.7
 ratio "lodge launch debian / LXD dir pool (1121 ms, baseline)" "$(median_of "lodge launch debian/12 (cached image)")" 1121
 ratio "lodge launch busybox / LXD (415 ms, baseline)" "$(median_of "lodge launch busybox (cached image)")" 415
+# Same run, when LXD ran.
+ratio "lodge / LXD: launch busybox (same run)" "$(median_of "lodge launch busybox (cached image)")" "$(median_of "LXD: lxc launch busybox (cached image)")"
+ratio "lodge / LXD: launch debian (same run)" "$(median_of "lodge launch debian/12 (cached image)")" "$(median_of "LXD: lxc launch debian12 (cached image)")"
+ratio "lodge / LXD: exec -- true (same run)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "LXD: lxc exec ldeb0 -- true")"
+ratio "lodge / LXD: file push 1 GiB (same run)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "LXD: lxc file push 1 GiB + sync")"
+ratio "lodge / LXD: file push -r 10,000 files (same run)" "$(median_of "lodge file push -r, 10,000 files")" "$(median_of "LXD: lxc file push -r, 10,000 files")"
 ratio "lodge file push 1 GiB / cp (time, lower is better)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
 ratio "lodge file pull 1 GiB / cp (time, lower is better)" "$(median_of "lodge file pull 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
 awk -v ms="$(median_of "lodge file push -r, 10,000 files")" 'BEGIN { if (ms > 0) printf "rate   lodge file push -r: %.0f files/s (LXD: one request per file)\n", 10000 / (ms / 1000) }'
