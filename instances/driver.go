@@ -179,3 +179,14 @@ type Consoler interface {
 type BatchStater interface {
 	States(ctx context.Context, names []string) map[string]State
 }
+
+// LimitsUpdater is implemented by drivers that can change a running
+// container's resource limits (limits.*) without a restart.
+type LimitsUpdater interface {
+	// CheckLimits tells whether the limits in cfg (an expanded config) can be
+	// applied on this host.
+	CheckLimits(cfg map[string]string) error
+	// UpdateLimits applies the limits in cfg to the running container,
+	// lifting those cfg no longer sets; a stopped container is left alone.
+	UpdateLimits(ctx context.Context, name string, cfg map[string]string) error
+}

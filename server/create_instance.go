@@ -228,6 +228,7 @@ func short(fp string) string {
 
 // specFor builds the runtime spec of an instance from its row.
 func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
+	in = s.mustExpand(context.Background(), in)
 	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
 	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}

@@ -88,14 +88,15 @@ func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
+	x := s.mustExpand(context.Background(), in)
 	return api.Instance{
 		InstancePut: api.InstancePut{
 			Architecture: in.Architecture, Config: cfg, Devices: in.Devices, Ephemeral: in.Ephemeral,
 			Profiles: nonNil(in.Profiles), Description: in.Description,
 		},
 		CreatedAt:       in.CreatedAt,
-		ExpandedConfig:  cfg,
-		ExpandedDevices: s.expandedDevices(in),
+		ExpandedConfig:  x.Config,
+		ExpandedDevices: s.expandedDevices(x),
 		Name:            in.Name,
 		Status:          code.String(),
 		StatusCode:      code,
@@ -389,16 +390,24 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 			}
 		}
 	}
+	if err := refuseVolatileWrites(in.Config, newCfg); err != nil {
+		writeError(w, err)
+		return
+	}
 	unlock := s.instLocks.lock(name)
 	defer unlock()
-	in.Config, in.Devices = newCfg, newDev
+	next := in
+	next.Config, next.Devices = newCfg, newDev
 	if !patch || req.Description != "" {
-		in.Description = req.Description
+		next.Description = req.Description
 	}
 	if !patch {
-		in.Ephemeral = req.Ephemeral
+		next.Ephemeral = req.Ephemeral
 	}
-	if err := s.db.UpdateInstance(r.Context(), in); err != nil {
+	if req.Profiles != nil {
+		next.Profiles = req.Profiles
+	}
+	if err := s.applyConfig(r.Context(), in, next, func() error { return s.db.UpdateInstance(r.Context(), next) }); err != nil {
 		writeError(w, err)
 		return
 	}

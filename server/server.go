@@ -76,7 +76,9 @@ type Server struct {
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
 	stopAll chan struct{}
-	started time.Time
+	// stoppedAll: Run stopped every instance before returning.
+	stoppedAll bool
+	started    time.Time
 }
 
 // New builds a server; call Run to serve.
@@ -203,6 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("shutting down", "stop_instances", stopInstances)
 	if stopInstances {
 		s.stopAllInstances()
+		s.stoppedAll = true
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -135,9 +135,24 @@ func serve(stateDir, group string, debug bool) error {
 	if err != nil {
 		return err
 	}
+	lxcfsDir := filepath.Join(stateDir, "lxcfs")
+	if err := lxc.StartLXCFS(lxcfsDir); err != nil {
+		log.Warn("lxcfs is not running; free, top and nproc inside containers show the host's resources", "err", err)
+	} else {
+		drv.LXCFS = lxcfsDir
+	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
 		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default"})
-	return srv.Run(ctx)
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	// After `lodged shutdown` every container is down: lxcfs goes too.
+	if srv.StoppedInstances() {
+		if err := lxc.StopLXCFS(lxcfsDir); err != nil {
+			log.Warn("stopping lxcfs", "err", err)
+		}
+	}
+	return nil
 }
 
 func unixClient(stateDir string) *http.Client {

@@ -30,6 +30,9 @@ type Driver struct {
 	// Helper is the binary re-executed for forkstart and forkexec
 	// (lodged itself; tests point it at their own test binary).
 	Helper string
+	// LXCFS is where lodged's lxcfs is mounted ("" for none); containers
+	// get its /proc files bind-mounted.
+	LXCFS string
 }
 
 // New returns a driver whose containers live in lxcpath.
@@ -100,6 +103,9 @@ func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
 	text, err := RenderConfig(d.lxcpath, spec)
 	if err != nil {
 		return err
+	}
+	for _, e := range lxcfsEntries(d.LXCFS) {
+		text += "lxc.mount.entry = " + e + "\n"
 	}
 	if err := os.MkdirAll(d.dir(spec.Name), 0o700); err != nil {
 		return fmt.Errorf("container %q: %w", spec.Name, err)

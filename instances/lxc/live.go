@@ -1,0 +1,45 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"context"
+	"fmt"
+
+	golxc "github.com/lxc/go-lxc"
+
+	"lodge/instances"
+)
+
+// CheckLimits implements instances.LimitsUpdater: it tells whether cfg's
+// limits can be rendered on this host, without touching any container.
+func (d *Driver) CheckLimits(cfg map[string]string) error {
+	_, err := limitItems(cfg, hostLayout, true)
+	return err
+}
+
+// UpdateLimits implements instances.LimitsUpdater: it writes cfg's limits
+// into a running container's cgroups through its monitor, lifting those no
+// longer set. A stopped container gets them from its config at next start.
+func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]string) error {
+	items, err := limitItems(cfg, hostLayout, true)
+	if err != nil {
+		return err
+	}
+	c, err := d.container(name)
+	if err != nil {
+		return err
+	}
+	defer golxc.Release(c)
+	if !c.Running() {
+		return nil
+	}
+	for _, it := range items {
+		if err := c.SetCgroupItem(it.Key, it.Value); err != nil {
+			return fmt.Errorf("container %q: set %s=%s: %w", name, it.Key, it.Value, err)
+		}
+	}
+	return nil
+}
+
+var _ instances.LimitsUpdater = (*Driver)(nil)

@@ -1,0 +1,112 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lxcfsProcFiles are the /proc files lxcfs virtualises from the reading
+// container's cgroups (memory limit in meminfo, cpuset in cpuinfo and stat).
+var lxcfsProcFiles = []string{"cpuinfo", "diskstats", "loadavg", "meminfo", "stat", "swaps", "uptime", "slabinfo"}
+
+// lxcfsEntries are the mount entries that put lxcfs's files over the
+// container's own, so free, top and nproc inside show its limits. Debian's
+// lxc.mount.hook hard-codes /var/lib/lxcfs; lodge runs its own lxcfs under
+// its state directory, hence explicit entries (as LXD writes them).
+// "optional" keeps a container starting if lxcfs is down.
+func lxcfsEntries(mnt string) []string {
+	if mnt == "" {
+		return nil
+	}
+	var out []string
+	for _, f := range lxcfsProcFiles {
+		out = append(out, fmt.Sprintf("%s proc/%s none bind,optional 0 0", filepath.Join(mnt, "proc", f), f))
+	}
+	out = append(out, fmt.Sprintf("%s sys/devices/system/cpu none bind,optional 0 0", filepath.Join(mnt, "sys/devices/system/cpu")))
+	return out
+}
+
+// StartLXCFS makes sure an lxcfs serves mnt: one left running by an earlier
+// lodged is kept (containers have its files bind-mounted), a dead one's
+// mount is detached and a new lxcfs started with its pid in mnt+".pid" and
+// its output in mnt+".log". lxcfs runs in its own session, so it outlives
+// lodged like the containers that use it.
+func StartLXCFS(mnt string) error {
+	if lxcfsAlive(mnt) {
+		return nil
+	}
+	// A dead lxcfs leaves a mount that answers ENOTCONN.
+	_ = unix.Unmount(mnt, unix.MNT_DETACH)
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return fmt.Errorf("lxcfs mount point %s: %w", mnt, err)
+	}
+	bin, err := exec.LookPath("lxcfs")
+	if err != nil {
+		return fmt.Errorf("lxcfs is not installed (apt-get install lxcfs): containers will see the host's memory and CPUs")
+	}
+	logf, err := os.OpenFile(mnt+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--foreground", "--enable-loadavg", "--pidfile="+mnt+".pid", mnt)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start lxcfs: %w", err)
+	}
+	exited := make(chan error, 1)
+	// Reaped while lodged lives; init adopts it after.
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if lxcfsAlive(mnt) {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("lxcfs exited at start (%v); see %s.log", err, mnt)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("lxcfs did not mount %s within 10s; see %s.log", mnt, mnt)
+}
+
+// lxcfsAlive tells whether a working lxcfs is mounted on mnt.
+func lxcfsAlive(mnt string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(mnt, &st); err != nil || st.Type != unix.FUSE_SUPER_MAGIC {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(mnt, "proc", "meminfo"))
+	return err == nil
+}
+
+// StopLXCFS stops the lxcfs serving mnt (lodged shutdown, once every
+// container is down) and removes its mount.
+func StopLXCFS(mnt string) error {
+	b, err := os.ReadFile(mnt + ".pid")
+	if err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmount lxcfs at %s: %w", mnt, err)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// stopLXCFS stops the lxcfs the test daemon started under its state dir.
+func stopLXCFS() {
+	mnt := filepath.Join(stateDir, "lxcfs")
+	if b, err := os.ReadFile(mnt + ".pid"); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 1 {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
+	unix.Unmount(mnt, unix.MNT_DETACH)
+}
+
+// memTotalMiB reads MemTotal from /proc/meminfo inside a container, which
+// is what procps's free shows (busybox's free asks sysinfo(2) instead,
+// which lxcfs cannot reach).
+func memTotalMiB(t *testing.T, name string) int {
+	t.Helper()
+	out := lodge(t, "exec", name, "--", "cat", "/proc/meminfo")
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "MemTotal:" {
+			n, _ := strconv.Atoi(f[1])
+			return n / 1024
+		}
+	}
+	t.Fatalf("no MemTotal in /proc/meminfo: %q", out)
+	return 0
+}
+
+// Limits reach the container's cgroups, lxcfs shows them inside, and a
+// change on a running container applies at once.
+func TestLimits(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "cf-lim", "-c", "limits.memory=128MiB", "-c", "limits.memory.swap=false",
+		"-c", "limits.cpu=1", "-c", "limits.processes=50")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "cf-lim") })
+
+	if got := memTotalMiB(t, "cf-lim"); got != 128 {
+		t.Errorf("MemTotal inside a 128MiB container: %d MiB", got)
+	}
+	if out := lodge(t, "exec", "cf-lim", "--", "nproc"); strings.TrimSpace(out) != "1" {
+		t.Errorf("nproc with limits.cpu=1: %q", out)
+	}
+	if out := lodge(t, "exec", "cf-lim", "--", "grep", "-c", "^processor", "/proc/cpuinfo"); strings.TrimSpace(out) != "1" {
+		t.Errorf("processors in /proc/cpuinfo with limits.cpu=1: %q", out)
+	}
+
+	// 256 MiB held by a shell variable: the OOM killer takes the shell,
+	// the container, lodged and the host carry on.
+	out, err := lodgeOut("exec", "cf-lim", "--", "sh", "-c", `x=$(head -c 268435456 /dev/zero | tr '\0' a); echo survived ${#x}`)
+	if err == nil || strings.Contains(out, "survived") {
+		t.Fatalf("256 MiB in a 128 MiB container was not killed: %v %q", err, out)
+	}
+	if st, _ := instanceState(t, "cf-lim"); st != "Running" {
+		t.Fatalf("container after the OOM kill: %s", st)
+	}
+	if out := lodge(t, "exec", "cf-lim", "--", "echo", "alive"); out != "alive\n" {
+		t.Fatalf("exec after the OOM kill: %q", out)
+	}
+
+	// A bounded fork bomb: 100 short background sleeps, at most 50
+	// processes (while it is at the limit, not even exec gets in).
+	cmd := lodgeCmd("exec", "cf-lim", "--", "sh", "-c", `for i in $(seq 100); do sleep 4 & done; echo done`)
+	b, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(b), "fork") && !strings.Contains(string(b), "Resource temporarily unavailable") {
+		t.Errorf("100 processes under limits.processes=50: no fork failure in %q", b)
+	}
+	code, env := apiDo(t, "GET", "/1.0/instances/cf-lim/state", "")
+	if code != 200 || !strings.Contains(string(env.Metadata), `"processes":`) {
+		t.Fatalf("state: %d %s", code, env.Metadata)
+	}
+	if n := processes(t, "cf-lim"); n > 50 || n < 40 {
+		t.Errorf("processes with limits.processes=50 after a fork bomb: %d", n)
+	}
+	waitFor(t, "the sleeps to end", 20e9, func() bool { return processes(t, "cf-lim") < 10 })
+
+	// Live: raise memory, lift the process limit, without a restart.
+	_, pid := instanceState(t, "cf-lim")
+	lodge(t, "config", "set", "cf-lim", "limits.memory", "256MiB")
+	lodge(t, "config", "unset", "cf-lim", "limits.processes")
+	if got := memTotalMiB(t, "cf-lim"); got != 256 {
+		t.Errorf("MemTotal after a live change to 256MiB: %d MiB", got)
+	}
+	out = lodge(t, "exec", "cf-lim", "--", "sh", "-c", `for i in $(seq 80); do sleep 300 & done; echo done`)
+	if !strings.Contains(out, "done") {
+		t.Errorf("80 processes after lifting limits.processes: %q", out)
+	}
+	if n := processes(t, "cf-lim"); n < 80 {
+		t.Errorf("processes after lifting the limit: %d", n)
+	}
+	lodgeOut("exec", "cf-lim", "--", "killall", "-9", "sleep")
+	if _, pid2 := instanceState(t, "cf-lim"); pid2 != pid {
+		t.Errorf("the container restarted for a live change: pid %d -> %d", pid, pid2)
+	}
+	// Bad values change nothing.
+	if msg := lodgeFail(t, "config", "set", "cf-lim", "limits.cpu", "0-63"); !strings.Contains(msg, "not online") {
+		t.Errorf("cpu set beyond the host: %q", msg)
+	}
+	if got := memTotalMiB(t, "cf-lim"); got != 256 {
+		t.Errorf("MemTotal after refused changes: %d MiB", got)
+	}
+}
+
+func processes(t *testing.T, name string) int {
+	t.Helper()
+	code, env := apiDo(t, "GET", "/1.0/instances/"+name+"/state", "")
+	if code != 200 {
+		t.Fatalf("state: %d", code)
+	}
+	s := string(env.Metadata)
+	i := strings.Index(s, `"processes":`)
+	if i < 0 {
+		t.Fatalf("no processes in %s", s)
+	}
+	s = s[i+len(`"processes":`):]
+	j := strings.IndexAny(s, ",}")
+	n, _ := strconv.Atoi(strings.TrimSpace(s[:j]))
+	return n
+}
