@@ -262,3 +262,12 @@ func isAllowance(v string) error {
 	_, _, _, err := ParseAllowance(v)
 	return err
 }
+
+// Namespaces documents the free-form key namespaces.
+var Namespaces = []struct{ Prefix, Doc string }{
+	{"user.", "free-form user data, stored and shown, never interpreted"},
+	{"environment.", "environment variables for exec (environment.TZ=UTC)"},
+	{"image.", "properties of the image the instance was created from"},
+	{"raw.", "escape hatches handed to the runtime as they are (raw.lxc)"},
+	{"volatile.", "lodged's own state (MAC addresses, last power state); read-only"},
+}

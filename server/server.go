@@ -143,6 +143,7 @@ var routes = []route{
 	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
 	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
 	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
+	{"GET", "/1.0/metadata/configuration", (*Server).handleConfigMetadata},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 }
 

@@ -6,13 +6,12 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"lodge/api"
 	"lodge/client"
 )
 
 func configCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Manage instance configuration"}
-	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd())
+	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configEditCmd(), configKeysCmd())
 	return cmd
 }
 
@@ -137,11 +136,7 @@ func configShowCmd() *cobra.Command {
 			if expanded {
 				put.Config, put.Devices = inst.ExpandedConfig, inst.ExpandedDevices
 			}
-			out := struct {
-				api.InstancePut `yaml:",inline"`
-				Name            string `yaml:"name"`
-			}{put, inst.Name}
-			b, err := yaml.Marshal(out)
+			b, err := yaml.Marshal(editable{put, inst.Name})
 			if err != nil {
 				return err
 			}

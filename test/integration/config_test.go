@@ -129,3 +129,66 @@ func processes(t *testing.T, name string) int {
 	n, _ := strconv.Atoi(strings.TrimSpace(s[:j]))
 	return n
 }
+
+// config edit round trip with a scripted $EDITOR: the first edit is invalid
+// and comes back with the error on top; the second is applied.
+func TestConfigEdit(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "init", "busybox", "cf-ed")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "cf-ed") })
+
+	dir := t.TempDir()
+	editor := filepath.Join(dir, "editor")
+	script := `#!/bin/sh
+f="$1"
+echo x >> "` + dir + `/calls"
+if grep -q '^### Error: ' "$f"; then
+	grep '^### Error: ' "$f" > "` + dir + `/error"
+	sed -i 's/limits.processes: "-5"/limits.processes: "77"/' "$f"
+else
+	sed -i 's/^config:$/config:\n    limits.processes: "-5"\n    user.edited: "yes"/' "$f"
+fi
+`
+	if err := os.WriteFile(editor, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := lodgeCmd("config", "edit", "cf-ed")
+	cmd.Env = append(cmd.Env, "EDITOR="+editor)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("config edit: %v\n%s", err, out)
+	}
+	calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+	errLine, _ := os.ReadFile(filepath.Join(dir, "error"))
+	if strings.Count(string(calls), "x") != 2 || !strings.Contains(string(errLine), "limits.processes") {
+		t.Fatalf("editor calls %q, error shown %q", calls, errLine)
+	}
+	if got := lodge(t, "config", "get", "cf-ed", "limits.processes"); got != "77\n" {
+		t.Fatalf("limits.processes after edit: %q", got)
+	}
+	if got := lodge(t, "config", "get", "cf-ed", "user.edited"); got != "yes\n" {
+		t.Fatalf("user.edited after edit: %q", got)
+	}
+
+	// The registry: keys help, unknown and daemon-owned keys refused,
+	// raw.lxc checked by liblxc.
+	keys := lodge(t, "config", "keys")
+	for _, want := range []string{"limits.memory", "boot.autostart.priority", "security.idmap.isolated", "user.*"} {
+		if !strings.Contains(keys, want) {
+			t.Errorf("config keys lacks %s", want)
+		}
+	}
+	if msg := lodgeFail(t, "config", "set", "cf-ed", "limits.bogus", "1"); !strings.Contains(msg, "unknown key") {
+		t.Errorf("unknown key: %q", msg)
+	}
+	if msg := lodgeFail(t, "config", "set", "cf-ed", "volatile.uuid", "x"); !strings.Contains(msg, "lodged's own") {
+		t.Errorf("volatile write: %q", msg)
+	}
+	if msg := lodgeFail(t, "config", "set", "cf-ed", "raw.lxc", "lxc.bogus.key = 1"); !strings.Contains(msg, "liblxc refused") {
+		t.Errorf("bad raw.lxc: %q", msg)
+	}
+	lodge(t, "config", "set", "cf-ed", "raw.lxc", "lxc.apparmor.profile = unconfined")
+	if out := lodge(t, "config", "show", "cf-ed", "--expanded"); !strings.Contains(out, "lxc.apparmor.profile") || !strings.Contains(out, "root:") {
+		t.Errorf("show --expanded:\n%s", out)
+	}
+}
