@@ -80,11 +80,12 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	for _, p := range req.Profiles {
-		if p != "default" {
-			writeError(w, badRequest("profile %q not found; only the default profile exists so far", p))
-			return
-		}
+	if req.Profiles == nil {
+		req.Profiles = []string{"default"}
+	}
+	if err := s.checkNewInstanceConfig(r.Context(), req); err != nil {
+		writeError(w, err)
+		return
 	}
 	img, err := s.resolveImage(r.Context(), req.Source)
 	if err != nil {
@@ -113,7 +114,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	row := db.Instance{
 		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: s.poolName,
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
-		Devices: req.Devices, Profiles: []string{"default"}, CreatedAt: time.Now().UTC(),
+		Devices: req.Devices, Profiles: req.Profiles, CreatedAt: time.Now().UTC(),
 	}
 	// The row is inserted before replying so a duplicate name is a 409 now,
 	// not a failed operation later.
@@ -177,7 +178,11 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	if err := setHostname(filepath.Join(s.pool.Path(vol), "rootfs"), row.Name); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
-	spec, err := s.specFor(row)
+	x, err := s.expand(ctx, row)
+	if err != nil {
+		return err
+	}
+	spec, err := s.specFor(x)
 	if err != nil {
 		return err
 	}
@@ -227,8 +232,8 @@ func short(fp string) string {
 }
 
 // specFor builds the runtime spec of an instance from its row.
+// in must be expanded (s.expand).
 func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
-	in = s.mustExpand(context.Background(), in)
 	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
 	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}

@@ -185,7 +185,7 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rootfs := filepath.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs")
-	env := execEnv(rootfs, in.Config, req)
+	env := execEnv(rootfs, s.mustExpand(r.Context(), in).Config, req)
 
 	sess := &execSession{fds: map[string]string{}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	class := api.OperationClassTask

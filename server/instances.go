@@ -24,18 +24,12 @@ func instanceResources(name string) map[string][]string {
 	return map[string][]string{"instances": {instanceURL(name)}, "containers": {"/1.0/containers/" + name}}
 }
 
-// rootDevice is what LXD's default profile contributes; profiles come later,
-// so every instance expands to it.
-func (s *Server) rootDevice() map[string]string {
-	return map[string]string{"type": "disk", "path": "/", "pool": s.poolName}
-}
-
-func (s *Server) expandedDevices(in db.Instance) map[string]map[string]string {
-	out := map[string]map[string]string{"root": s.rootDevice()}
-	for k, v := range in.Devices {
-		out[k] = v
+// expandedDevices is x's expanded devices, never nil.
+func (s *Server) expandedDevices(x db.Instance) map[string]map[string]string {
+	if x.Devices == nil {
+		return map[string]map[string]string{}
 	}
-	return out
+	return x.Devices
 }
 
 func statusCode(st instances.Status) api.StatusCode {
@@ -383,11 +377,9 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		return
 	}
 	if req.Profiles != nil {
-		for _, p := range req.Profiles {
-			if p != "default" {
-				writeError(w, badRequest("profile %q not found; only the default profile exists so far", p))
-				return
-			}
+		if err := s.checkProfilesExist(r.Context(), req.Profiles); err != nil {
+			writeError(w, err)
+			return
 		}
 	}
 	if err := refuseVolatileWrites(in.Config, newCfg); err != nil {
@@ -507,6 +499,7 @@ func (s *Server) stopTimeout(in db.Instance, req int) time.Duration {
 	if req > 0 {
 		return time.Duration(req) * time.Second
 	}
+	in = s.mustExpand(context.Background(), in)
 	if v, err := strconv.Atoi(in.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
 		return time.Duration(v) * time.Second
 	}
@@ -530,7 +523,11 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	case instances.StatusFrozen:
 		return badRequest("instance %q is paused; resume it with lodge resume %s", name, name)
 	}
-	spec, err := s.specFor(in)
+	x, err := s.expand(ctx, in)
+	if err != nil {
+		return err
+	}
+	spec, err := s.specFor(x)
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,13 @@ var routes = []route{
 	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
 	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
 	{"GET", "/1.0/metadata/configuration", (*Server).handleConfigMetadata},
+	{"GET", "/1.0/profiles", (*Server).handleProfilesGet},
+	{"POST", "/1.0/profiles", (*Server).handleProfilesPost},
+	{"GET", "/1.0/profiles/{name}", (*Server).handleProfileGet},
+	{"PUT", "/1.0/profiles/{name}", (*Server).handleProfilePut},
+	{"PATCH", "/1.0/profiles/{name}", (*Server).handleProfilePatch},
+	{"POST", "/1.0/profiles/{name}", (*Server).handleProfilePost},
+	{"DELETE", "/1.0/profiles/{name}", (*Server).handleProfileDelete},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 }
 

@@ -192,3 +192,66 @@ fi
 		t.Errorf("show --expanded:\n%s", out)
 	}
 }
+
+// Profiles: an instance's expanded config is its profiles then its own;
+// changing a profile's limit reaches a running container at once.
+func TestProfiles(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	t.Cleanup(func() {
+		lodgeOut("delete", "-f", "cf-p1")
+		for _, p := range []string{"cf-small", "cf-tiny", "cf-noroot"} {
+			lodgeOut("profile", "delete", p)
+		}
+	})
+	if out := lodge(t, "profile", "show", "default"); !strings.Contains(out, "pool: default") {
+		t.Fatalf("default profile:\n%s", out)
+	}
+	lodge(t, "profile", "create", "cf-small")
+	lodge(t, "profile", "set", "cf-small", "limits.memory=128MiB", "limits.processes=100")
+	if msg := lodgeFail(t, "profile", "set", "cf-small", "limits.bogus", "1"); !strings.Contains(msg, "unknown key") {
+		t.Errorf("unknown key in a profile: %q", msg)
+	}
+	lodge(t, "launch", "busybox", "cf-p1", "-p", "default", "-p", "cf-small", "-c", "user.x=1")
+	if got := memTotalMiB(t, "cf-p1"); got != 128 {
+		t.Errorf("MemTotal from the profile's limit: %d MiB", got)
+	}
+	if out := lodge(t, "profile", "list"); !strings.Contains(out, "cf-small") {
+		t.Errorf("profile list:\n%s", out)
+	}
+	// A live profile change reaches the running container.
+	lodge(t, "profile", "set", "cf-small", "limits.memory", "192MiB")
+	if got := memTotalMiB(t, "cf-p1"); got != 192 {
+		t.Errorf("MemTotal after the profile changed to 192MiB: %d MiB", got)
+	}
+	if out := lodge(t, "config", "show", "cf-p1", "--expanded"); !strings.Contains(out, "limits.memory: 192MiB") || !strings.Contains(out, "user.x") {
+		t.Errorf("show --expanded:\n%s", out)
+	}
+	// A change the host cannot apply is refused for the whole profile.
+	if msg := lodgeFail(t, "profile", "set", "cf-small", "limits.cpu", "0-63"); !strings.Contains(msg, "not online") {
+		t.Errorf("cpu set beyond the host in a profile: %q", msg)
+	}
+	if msg := lodgeFail(t, "profile", "delete", "cf-small"); !strings.Contains(msg, "cf-p1") {
+		t.Errorf("deleting a profile in use: %q", msg)
+	}
+	lodge(t, "profile", "rename", "cf-small", "cf-tiny")
+	if out := lodge(t, "config", "show", "cf-p1"); !strings.Contains(out, "cf-tiny") {
+		t.Errorf("instance after the rename:\n%s", out)
+	}
+	lodge(t, "profile", "remove", "cf-p1", "cf-tiny")
+	if got := memTotalMiB(t, "cf-p1"); got <= 192 {
+		t.Errorf("MemTotal after the profile was removed: %d MiB", got)
+	}
+	lodge(t, "profile", "delete", "cf-tiny")
+	if msg := lodgeFail(t, "profile", "delete", "default"); !strings.Contains(msg, "cannot be deleted") {
+		t.Errorf("deleting default: %q", msg)
+	}
+	lodge(t, "profile", "copy", "default", "cf-noroot")
+	lodge(t, "profile", "device", "remove", "cf-noroot", "root")
+	if msg := lodgeFail(t, "init", "busybox", "cf-p2", "-p", "cf-noroot"); !strings.Contains(msg, "root disk") {
+		t.Errorf("launch without a root disk: %q", msg)
+	}
+	if msg := lodgeFail(t, "init", "busybox", "cf-p2", "-p", "cf-nope"); !strings.Contains(msg, "not found") {
+		t.Errorf("launch with a missing profile: %q", msg)
+	}
+}
