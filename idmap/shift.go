@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -191,6 +192,8 @@ func FixUnshifted(root string, m Map) error {
 	if m.IsIdentity() {
 		return nil
 	}
+	// "/." resolves a root given as a symlink (/proc/PID/root).
+	root = strings.TrimSuffix(root, "/") + "/."
 	var rootDev uint64
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -118,6 +118,12 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// The row is inserted before replying so a duplicate name is a 409 now,
 	// not a failed operation later.
+	s.idmapMu.Lock()
+	defer s.idmapMu.Unlock()
+	if err := s.allocateIsolated(r.Context(), row.Config, row.Profiles); err != nil {
+		writeError(w, err)
+		return
+	}
 	if _, err := s.db.CreateInstance(r.Context(), row); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = conflict("instance %q already exists; pick another name or delete it first", req.Name)
@@ -178,6 +184,9 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	if err := setHostname(filepath.Join(s.pool.Path(vol), "rootfs"), row.Name); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
+	if err := s.ensureRootfsMap(row); err != nil {
+		return err
+	}
 	x, err := s.expand(ctx, row)
 	if err != nil {
 		return err
@@ -215,7 +224,10 @@ func (s *Server) ensureImageVolume(ctx context.Context, op *opT, fp string) erro
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Unpacking image")
 	start := time.Now()
 	err := s.pool.CreateImage(ctx, vol, func(dir string) error {
-		return s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs"))
+		if err := s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs")); err != nil {
+			return err
+		}
+		return s.shiftImageVolume(filepath.Join(dir, "rootfs"))
 	})
 	if err != nil {
 		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), s.poolName, err)
@@ -237,6 +249,11 @@ func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
 	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
+	m, err := s.instanceMap(in)
+	if err != nil {
+		return spec, err
+	}
+	spec.IDMap = idmapEntries(m)
 	names := make([]string, 0, len(in.Devices))
 	for n := range in.Devices {
 		names = append(names, n)

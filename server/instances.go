@@ -527,6 +527,10 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// Instances made before lodge shifted images get their rootfs shifted once.
+	if err := s.ensureRootfsMap(in); err != nil {
+		return err
+	}
 	spec, err := s.specFor(x)
 	if err != nil {
 		return err

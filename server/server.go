@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/idmap"
 	"lodge/images"
 	"lodge/instances"
 	"lodge/server/db"
@@ -52,6 +53,9 @@ type Deps struct {
 	Unpack   func(ctx context.Context, imagePath, dst string) error
 	Pool     storage.Driver
 	PoolName string
+	// IDRanges is root's subordinate id range; nil runs every container
+	// privileged (tests without /etc/subuid).
+	IDRanges *idmap.Ranges
 }
 
 // Server is one running lodged.
@@ -64,6 +68,9 @@ type Server struct {
 	unpack   func(ctx context.Context, imagePath, dst string) error
 	pool     storage.Driver
 	poolName string
+	idRanges *idmap.Ranges
+	// idmapMu serialises isolated range allocation with the row insert.
+	idmapMu sync.Mutex
 
 	ops    *operations.Registry
 	events *eventHub
@@ -92,7 +99,7 @@ func New(cfg Config, deps Deps) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
-		pool: deps.Pool, poolName: deps.PoolName, events: newEventHub(), ctx: ctx, cancel: cancel,
+		pool: deps.Pool, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
 	}
 	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })

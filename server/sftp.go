@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path"
 	"strings"
 
+	"lodge/idmap"
 	"lodge/instances"
 	"lodge/storage"
 )
@@ -67,5 +69,12 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 	cmd.Stderr = &errBuf
 	if err := cmd.Run(); err != nil {
 		s.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
+	}
+	// The SFTP server runs as host root, so what it made carries raw
+	// container ids; give them the container's shifted ones.
+	if m := s.fileIDMap(context.Background(), name); !m.IsIdentity() {
+		if err := idmap.FixUnshifted(root, m); err != nil {
+			s.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
+		}
 	}
 }

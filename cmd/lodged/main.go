@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lodge/files"
+	"lodge/idmap"
 	"lodge/images"
 	"lodge/instances/lxc"
 	"lodge/server"
@@ -141,8 +142,20 @@ func serve(stateDir, group string, debug bool) error {
 	} else {
 		drv.LXCFS = lxcfsDir
 	}
+	// Unprivileged containers by default: root's subordinate ids, written
+	// to /etc/subuid and /etc/subgid if the host has none.
+	var idRanges *idmap.Ranges
+	if r, err := idmap.EnsureRootRange("/etc/subuid", "/etc/subgid"); err != nil {
+		log.Warn("no subordinate id range for root; containers run privileged", "err", err)
+	} else {
+		idRanges = &r
+		// Container roots must be able to traverse to their rootfs.
+		if err := os.Chmod(stateDir, 0o711); err != nil {
+			return err
+		}
+	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
-		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default"})
+		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default", IDRanges: idRanges})
 	if err := srv.Run(ctx); err != nil {
 		return err
 	}

@@ -255,3 +255,96 @@ func TestProfiles(t *testing.T) {
 		t.Errorf("launch with a missing profile: %q", msg)
 	}
 }
+
+// rootRange reads root's subordinate uid start from /etc/subuid.
+func rootRange(t *testing.T) int64 {
+	t.Helper()
+	b, _ := os.ReadFile("/etc/subuid")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Split(l, ":"); len(f) == 3 && f[0] == "root" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no root range in /etc/subuid (lodged writes one at start)")
+	return 0
+}
+
+func hostOwner(t *testing.T, p string) (int64, int64) {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Uid), int64(st.Gid)
+}
+
+// Containers are unprivileged by default: root inside is a subordinate id
+// on the host, for files made inside, pushed through the API and over SFTP.
+func TestUnprivileged(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	base := rootRange(t)
+	for _, n := range []string{"cf-un", "cf-iso", "cf-priv"} {
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+	}
+	lodge(t, "launch", "busybox", "cf-un")
+	rootfs := filepath.Join(stateDir, "storage-pools", "default", "containers", "cf-un", "rootfs")
+	if got := strings.Fields(lodge(t, "exec", "cf-un", "--", "cat", "/proc/self/uid_map")); len(got) != 3 || got[0] != "0" || got[1] != strconv.FormatInt(base, 10) || got[2] != "65536" {
+		t.Fatalf("uid_map inside: %q", got)
+	}
+	lodge(t, "exec", "cf-un", "--", "sh", "-c", "touch /root/made; chown 33:33 /root/made")
+	if u, g := hostOwner(t, filepath.Join(rootfs, "root", "made")); u != base+33 || g != base+33 {
+		t.Errorf("host owner of a file chowned to 33 inside: %d:%d", u, g)
+	}
+	if u, _ := hostOwner(t, filepath.Join(rootfs, "bin", "busybox")); u != base {
+		t.Errorf("host owner of the image's /bin/busybox: %d", u)
+	}
+	src := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(src, []byte("x"), 0o644)
+	lodge(t, "file", "push", src, "cf-un/root/pushed")
+	lodge(t, "file", "push", "--uid", "1000", "--gid", "1000", src, "cf-un/root/pushed1000")
+	if u, g := hostOwner(t, filepath.Join(rootfs, "root", "pushed")); u != base || g != base {
+		t.Errorf("host owner of a pushed file: %d:%d", u, g)
+	}
+	if u, g := hostOwner(t, filepath.Join(rootfs, "root", "pushed1000")); u != base+1000 || g != base+1000 {
+		t.Errorf("host owner of a file pushed with --uid 1000: %d:%d", u, g)
+	}
+	if out := lodge(t, "exec", "cf-un", "--", "stat", "-c", "%u:%g", "/root/pushed1000"); out != "1000:1000\n" {
+		t.Errorf("owner inside of a file pushed with --uid 1000: %q", out)
+	}
+	code, env := apiDo(t, "GET", "/1.0/instances/cf-un/files?path=/root", "")
+	if code != 200 || !strings.Contains(string(env.Metadata), "pushed") {
+		t.Errorf("list /root: %d %s", code, env.Metadata)
+	}
+	// Over SFTP (push -r): owners are shifted once the session ends.
+	tree := t.TempDir()
+	os.MkdirAll(filepath.Join(tree, "d", "e"), 0o755)
+	os.WriteFile(filepath.Join(tree, "d", "e", "f"), []byte("y"), 0o644)
+	lodge(t, "file", "push", "-r", filepath.Join(tree, "d"), "cf-un/root/")
+	waitFor(t, "SFTP-made files to be shifted", 10e9, func() bool {
+		u, _ := hostOwner(t, filepath.Join(rootfs, "root", "d", "e", "f"))
+		return u == base
+	})
+
+	// Isolated: a range of its own; privileged: the identity.
+	lodge(t, "launch", "busybox", "cf-iso", "-c", "security.idmap.isolated=true")
+	got := strings.Fields(lodge(t, "exec", "cf-iso", "--", "cat", "/proc/self/uid_map"))
+	if iso, _ := strconv.ParseInt(got[1], 10, 64); len(got) != 3 || iso < base+65536 {
+		t.Errorf("isolated uid_map: %q", got)
+	}
+	lodge(t, "launch", "busybox", "cf-priv", "-c", "security.privileged=true")
+	if got := strings.Fields(lodge(t, "exec", "cf-priv", "--", "cat", "/proc/self/uid_map")); len(got) != 3 || got[1] != "0" {
+		t.Errorf("privileged uid_map: %q", got)
+	}
+	if u, _ := hostOwner(t, filepath.Join(stateDir, "storage-pools", "default", "containers", "cf-priv", "rootfs", "bin", "busybox")); u != 0 {
+		t.Errorf("privileged rootfs owner: %d", u)
+	}
+	if msg := lodgeFail(t, "config", "set", "cf-un", "security.privileged", "true"); !strings.Contains(msg, "cannot change on an existing instance") {
+		t.Errorf("making an existing instance privileged: %q", msg)
+	}
+	if msg := lodgeFail(t, "config", "set", "cf-iso", "volatile.idmap.base", "1"); !strings.Contains(msg, "lodged's own") {
+		t.Errorf("volatile write: %q", msg)
+	}
+}
