@@ -542,6 +542,7 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	if err := s.inst.Start(ctx, name); err != nil {
 		return err
 	}
+	s.recordPower(ctx, name, "RUNNING")
 	now := time.Now().UTC()
 	_ = s.db.TouchInstance(ctx, name, now)
 	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
@@ -550,6 +551,12 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 }
 
 func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	return s.stopInstanceOpt(ctx, name, timeout, force, true)
+}
+
+// stopInstanceOpt stops an instance; record marks it as stopped by a user
+// (volatile.last_state.power=STOPPED), which a host shutdown does not.
+func (s *Server) stopInstanceOpt(ctx context.Context, name string, timeout time.Duration, force, record bool) error {
 	unlock := s.instLocks.lock(name)
 	defer unlock()
 	in, err := s.db.GetInstance(ctx, name)
@@ -562,6 +569,9 @@ func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Dur
 	}
 	if err := s.inst.Stop(ctx, name, timeout, force); err != nil {
 		return err
+	}
+	if record {
+		s.recordPower(ctx, name, "STOPPED")
 	}
 	s.events.lifecycle("instance-stopped", instanceURL(name), nil)
 	return nil

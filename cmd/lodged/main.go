@@ -156,6 +156,15 @@ func serve(stateDir, group string, debug bool) error {
 	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
 		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default", IDRanges: idRanges})
+	// SIGPWR (the host is going down): stop every instance cleanly first.
+	pwr := make(chan os.Signal, 1)
+	signal.Notify(pwr, syscall.SIGPWR)
+	go func() {
+		if _, ok := <-pwr; ok {
+			log.Info("SIGPWR: shutting down instances")
+			srv.ShutdownInstances()
+		}
+	}()
 	if err := srv.Run(ctx); err != nil {
 		return err
 	}

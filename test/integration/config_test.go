@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,20 +73,22 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("exec after the OOM kill: %q", out)
 	}
 
-	// A bounded fork bomb: 100 short background sleeps, at most 50
-	// processes (while it is at the limit, not even exec gets in).
-	cmd := lodgeCmd("exec", "cf-lim", "--", "sh", "-c", `for i in $(seq 100); do sleep 4 & done; echo done`)
+	// A bounded fork bomb: 100 background sleeps, at most 50 processes
+	// (while it is at the limit, not even exec gets in).
+	cmd := lodgeCmd("exec", "cf-lim", "--", "sh", "-c", `for i in $(seq 100); do sleep 600 & done; echo done`)
 	b, _ := cmd.CombinedOutput()
 	if !strings.Contains(string(b), "fork") && !strings.Contains(string(b), "Resource temporarily unavailable") {
 		t.Errorf("100 processes under limits.processes=50: no fork failure in %q", b)
 	}
-	code, env := apiDo(t, "GET", "/1.0/instances/cf-lim/state", "")
-	if code != 200 || !strings.Contains(string(env.Metadata), `"processes":`) {
-		t.Fatalf("state: %d %s", code, env.Metadata)
-	}
 	if n := processes(t, "cf-lim"); n > 50 || n < 40 {
 		t.Errorf("processes with limits.processes=50 after a fork bomb: %d", n)
 	}
+	if _, err := lodgeOut("exec", "cf-lim", "--", "true"); err == nil {
+		t.Errorf("exec got in at the process limit")
+	}
+	// Raising the limit live lets exec in again to clean up.
+	lodge(t, "config", "set", "cf-lim", "limits.processes", "200")
+	lodge(t, "exec", "cf-lim", "--", "killall", "-9", "sleep")
 	waitFor(t, "the sleeps to end", 20e9, func() bool { return processes(t, "cf-lim") < 10 })
 
 	// Live: raise memory, lift the process limit, without a restart.
@@ -347,4 +352,110 @@ func TestUnprivileged(t *testing.T) {
 	if msg := lodgeFail(t, "config", "set", "cf-iso", "volatile.idmap.base", "1"); !strings.Contains(msg, "lodged's own") {
 		t.Errorf("volatile write: %q", msg)
 	}
+}
+
+type startedAt struct {
+	Status     string    `json:"status"`
+	LastUsedAt time.Time `json:"last_used_at"`
+}
+
+func instanceInfo(t *testing.T, name string) startedAt {
+	t.Helper()
+	code, env := apiDo(t, "GET", "/1.0/instances/"+name, "")
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", name, code, env.Error)
+	}
+	var out startedAt
+	json.Unmarshal(env.Metadata, &out)
+	return out
+}
+
+// A host reboot: lodged stops, every container dies behind its back, lodged
+// starts. boot.autostart=true ones come up in priority order with their
+// delays, never-set ones that were running come back, boot.autostart=false
+// ones and ones a user stopped stay down.
+func TestAutostartAfterReboot(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	names := []string{"cf-a1", "cf-a2", "cf-a3", "cf-a4", "cf-a5"}
+	for _, n := range names {
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+		lodge(t, "launch", "busybox", n)
+	}
+	lodge(t, "config", "set", "cf-a1", "boot.autostart=true", "boot.autostart.priority=10", "boot.autostart.delay=2")
+	lodge(t, "config", "set", "cf-a2", "boot.autostart=true", "boot.autostart.priority=5")
+	lodge(t, "config", "set", "cf-a4", "boot.autostart=false")
+	lodge(t, "stop", "cf-a5")
+	if got := lodge(t, "config", "get", "cf-a3", "volatile.last_state.power"); got != "RUNNING\n" {
+		t.Fatalf("last_state of a running instance: %q", got)
+	}
+
+	stopDaemon(syscall.SIGTERM)
+	for _, n := range names[:4] {
+		out, err := exec.Command("lxc-stop", "-P", filepath.Join(stateDir, "containers"), "-n", n, "-k").CombinedOutput()
+		if err != nil {
+			t.Fatalf("lxc-stop %s: %v %s", n, err, out)
+		}
+	}
+	reboot := time.Now()
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	// Running, and recorded as started since the reboot.
+	waitFor(t, "autostart", 30e9, func() bool {
+		for _, n := range names[:3] {
+			if in := instanceInfo(t, n); in.Status != "Running" || in.LastUsedAt.Before(reboot) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range []string{"cf-a4", "cf-a5"} {
+		if st, _ := instanceState(t, n); st != "Stopped" {
+			t.Errorf("%s after the reboot: %s", n, st)
+		}
+	}
+	a1, a2, a3 := instanceInfo(t, "cf-a1"), instanceInfo(t, "cf-a2"), instanceInfo(t, "cf-a3")
+	if gap := a2.LastUsedAt.Sub(a1.LastUsedAt); gap < 2*time.Second {
+		t.Errorf("cf-a2 (priority 5) started %s after cf-a1 (priority 10, delay 2s)", gap)
+	}
+	if !a3.LastUsedAt.After(a2.LastUsedAt) {
+		t.Errorf("cf-a3 (no priority) started before cf-a2: %s vs %s", a3.LastUsedAt, a2.LastUsedAt)
+	}
+}
+
+// lodged shutdown stops running instances by boot.stop.priority and
+// remembers them: they come back at the next start.
+func TestShutdownRemembers(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	for _, n := range []string{"cf-s1", "cf-s2"} {
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+		lodge(t, "launch", "busybox", n)
+	}
+	lodge(t, "config", "set", "cf-s2", "boot.stop.priority=10")
+	lodge(t, "stop", "cf-s1")
+	lodge(t, "start", "cf-s1")
+	out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "shutdown").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lodged shutdown: %v %s", err, out)
+	}
+	daemon.Wait()
+	daemon = nil
+	for _, n := range []string{"cf-s1", "cf-s2"} {
+		out, _ := exec.Command("lxc-info", "-P", filepath.Join(stateDir, "containers"), "-n", n, "-s").CombinedOutput()
+		if !strings.Contains(string(out), "STOPPED") {
+			t.Fatalf("%s after lodged shutdown: %s", n, out)
+		}
+	}
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "instances running before the shutdown to come back", 30e9, func() bool {
+		a, _ := instanceState(t, "cf-s1")
+		b, _ := instanceState(t, "cf-s2")
+		return a == "Running" && b == "Running"
+	})
 }
