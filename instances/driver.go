@@ -72,6 +72,9 @@ type State struct {
 	PID        int
 	Processes  int64
 	MemoryUsed int64
+	// MemoryPeak and SwapUsed are read from the memory cgroup when it has them.
+	MemoryPeak int64
+	SwapUsed   int64
 	CPUNanos   int64
 	Interfaces map[string]Interface
 }

@@ -112,7 +112,7 @@ func renderState(st instances.State) *api.InstanceState {
 	code := statusCode(st.Status)
 	out := &api.InstanceState{
 		Status: code.String(), StatusCode: code, Pid: int64(st.PID), Processes: st.Processes,
-		Memory:  api.InstanceStateMemory{Usage: st.MemoryUsed},
+		Memory:  api.InstanceStateMemory{Usage: st.MemoryUsed, UsagePeak: st.MemoryPeak, SwapUsage: st.SwapUsed},
 		CPU:     api.InstanceStateCPU{Usage: st.CPUNanos},
 		Disk:    map[string]api.InstanceStateDisk{},
 		Network: map[string]api.InstanceStateNetwork{},

@@ -6,6 +6,7 @@ import (
 
 	"lodge/api"
 	"lodge/instances"
+	"lodge/resources"
 )
 
 // handleConfigMetadata documents every instance config key from the registry.
@@ -19,4 +20,9 @@ func (s *Server) handleConfigMetadata(w http.ResponseWriter, r *http.Request) {
 		out.Instance.Namespaces = append(out.Instance.Namespaces, api.ConfigNamespace{Prefix: ns.Prefix + "*", ShortDesc: ns.Doc})
 	}
 	writeSync(w, out)
+}
+
+// handleResources describes the host's CPUs, memory and disks.
+func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
+	writeSync(w, resources.Read("/"))
 }

@@ -151,6 +151,7 @@ var routes = []route{
 	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
 	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
 	{"GET", "/1.0/metadata/configuration", (*Server).handleConfigMetadata},
+	{"GET", "/1.0/resources", (*Server).handleResources},
 	{"GET", "/1.0/profiles", (*Server).handleProfilesGet},
 	{"POST", "/1.0/profiles", (*Server).handleProfilesPost},
 	{"GET", "/1.0/profiles/{name}", (*Server).handleProfileGet},

@@ -300,6 +300,7 @@ func (d *Driver) State(ctx context.Context, name string) (instances.State, error
 	if mem, err := c.MemoryUsage(); err == nil {
 		st.MemoryUsed = int64(mem)
 	}
+	st.MemoryPeak, st.SwapUsed = memoryExtra(c, st.MemoryUsed)
 	if cpu, err := c.CPUTime(); err == nil {
 		st.CPUNanos = cpu.Nanoseconds()
 	}

@@ -91,6 +91,14 @@ func TestLimits(t *testing.T) {
 	lodge(t, "exec", "cf-lim", "--", "killall", "-9", "sleep")
 	waitFor(t, "the sleeps to end", 20e9, func() bool { return processes(t, "cf-lim") < 10 })
 
+	// lodge info reads usage from the cgroups; --resources shows the host.
+	if out := lodge(t, "info", "cf-lim"); !strings.Contains(out, "Memory (peak): ") || !strings.Contains(out, "Processes: ") {
+		t.Errorf("info:\n%s", out)
+	}
+	if out := lodge(t, "info", "--resources"); !strings.Contains(out, "CPU (") || !strings.Contains(out, "Memory:\n  Used: ") || !strings.Contains(out, "Disks:") {
+		t.Errorf("info --resources:\n%s", out)
+	}
+
 	// Live: raise memory, lift the process limit, without a restart.
 	_, pid := instanceState(t, "cf-lim")
 	lodge(t, "config", "set", "cf-lim", "limits.memory", "256MiB")
