@@ -100,6 +100,8 @@ func (d *Driver) container(name string) (*golxc.Container, error) {
 // Define implements instances.Driver. The config is checked by liblxc's own
 // parser before it replaces the previous one.
 func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
+	// A CPU count becomes a set balanced against the running containers.
+	spec.Config = d.resolveCPUs(spec.Name, spec.Config, "")
 	text, err := RenderConfig(d.lxcpath, spec)
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package lxc
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -282,4 +284,31 @@ func limitItems(cfg map[string]string, l cgroupLayout, reset bool) ([]cgItem, er
 		add(l.BlkioWeight, strconv.Itoa(w))
 	}
 	return out, nil
+}
+
+// pickCPUs chooses n of the host's CPUs for a limits.cpu count, least
+// pinned by other containers first (usage counts pins per CPU); ties are
+// broken by a rotation derived from the name, so that equal containers
+// spread rather than all landing on CPU 0.
+func pickCPUs(n int, host []int, usage map[int]int, name string) []int {
+	if n >= len(host) {
+		return host
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	off := int(h.Sum32() % uint32(len(host)))
+	order := append(append([]int{}, host[off:]...), host[:off]...)
+	sort.SliceStable(order, func(i, j int) bool { return usage[order[i]] < usage[order[j]] })
+	out := append([]int{}, order[:n]...)
+	sort.Ints(out)
+	return out
+}
+
+// cpuCount returns the count of a count-form limits.cpu ("2"), else 0.
+func cpuCount(v string) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0
+	}
+	return n
 }

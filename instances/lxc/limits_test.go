@@ -84,3 +84,30 @@ func TestRenderLimitsAndNesting(t *testing.T) {
 		t.Errorf("lxcfs entries: %q", e)
 	}
 }
+
+func TestPickCPUs(t *testing.T) {
+	host := []int{0, 1, 2, 3}
+	tests := []struct {
+		n     int
+		usage map[int]int
+		want  string
+	}{
+		{4, nil, "0-3"},
+		{1, map[int]int{0: 2, 1: 1, 2: 0, 3: 1}, "2"},
+		{2, map[int]int{0: 1, 1: 1, 2: 0, 3: 0}, "2-3"},
+		{3, map[int]int{1: 5}, "0,2-3"},
+	}
+	for _, tc := range tests {
+		if got := formatCPUList(pickCPUs(tc.n, host, tc.usage, "c1")); got != tc.want {
+			t.Errorf("pickCPUs(%d, %v) = %s, want %s", tc.n, tc.usage, got, tc.want)
+		}
+	}
+	// With nothing pinned, names spread over the CPUs instead of all taking CPU 0.
+	seen := map[string]bool{}
+	for _, name := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		seen[formatCPUList(pickCPUs(1, host, nil, name))] = true
+	}
+	if len(seen) < 2 {
+		t.Errorf("eight names all pinned to %v", seen)
+	}
+}

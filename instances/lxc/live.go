@@ -24,10 +24,6 @@ func (d *Driver) CheckLimits(cfg map[string]string) error {
 // into a running container's cgroups through its monitor, lifting those no
 // longer set. A stopped container gets them from its config at next start.
 func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]string) error {
-	items, err := limitItems(cfg, hostLayout, true)
-	if err != nil {
-		return err
-	}
 	c, err := d.container(name)
 	if err != nil {
 		return err
@@ -35,6 +31,14 @@ func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]s
 	defer golxc.Release(c)
 	if !c.Running() {
 		return nil
+	}
+	keep := ""
+	if v := c.CgroupItem("cpuset.cpus"); len(v) == 1 {
+		keep = strings.TrimSpace(v[0])
+	}
+	items, err := limitItems(d.resolveCPUs(name, cfg, keep), hostLayout, true)
+	if err != nil {
+		return err
 	}
 	for _, it := range items {
 		if err := c.SetCgroupItem(it.Key, it.Value); err != nil {
@@ -67,4 +71,64 @@ func memoryExtra(c *golxc.Container, used int64) (peak, swap int64) {
 		}
 	}
 	return peak, swap
+}
+
+// cpuPins counts, per CPU, the other running containers pinned to it by a
+// cpuset narrower than the host's.
+func (d *Driver) cpuPins(self string) map[int]int {
+	usage := map[int]int{}
+	names, err := d.List(context.Background())
+	if err != nil {
+		return usage
+	}
+	socks, _ := commandSockets()
+	for _, n := range names {
+		if n == self {
+			continue
+		}
+		// Stopped ones are told apart without asking liblxc.
+		if p := d.lxcpath + "/" + n + "/command"; socks != nil && len(p) <= maxDirectSocketName && !socks[p] {
+			continue
+		}
+		c, err := d.container(n)
+		if err != nil {
+			continue
+		}
+		if c.Running() {
+			if v := c.CgroupItem("cpuset.cpus"); len(v) == 1 && strings.TrimSpace(v[0]) != hostLayout.CPUList {
+				cpus, _ := parseCPUList(strings.TrimSpace(v[0]))
+				for _, cpu := range cpus {
+					usage[cpu]++
+				}
+			}
+		}
+		golxc.Release(c)
+	}
+	return usage
+}
+
+// resolveCPUs turns a limits.cpu count into a concrete set, balanced over
+// the host's CPUs; keep, if it already has that many CPUs, is kept so a
+// live update does not move a container needlessly.
+func (d *Driver) resolveCPUs(name string, cfg map[string]string, keep string) map[string]string {
+	n := cpuCount(cfg["limits.cpu"])
+	if n == 0 || n >= len(hostLayout.HostCPUs) {
+		return cfg
+	}
+	set := ""
+	if cur, err := parseCPUList(keep); err == nil && len(cur) == n && keep != hostLayout.CPUList {
+		set = keep
+	} else {
+		set = formatCPUList(pickCPUs(n, hostLayout.HostCPUs, d.cpuPins(name), name))
+	}
+	out := make(map[string]string, len(cfg))
+	for k, v := range cfg {
+		out[k] = v
+	}
+	// "N-N", not "N", which would read as a count again.
+	if !strings.ContainsAny(set, ",-") {
+		set += "-" + set
+	}
+	out["limits.cpu"] = set
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -466,4 +467,54 @@ func TestShutdownRemembers(t *testing.T) {
 		b, _ := instanceState(t, "cf-s2")
 		return a == "Running" && b == "Running"
 	})
+}
+
+// In a Debian container (procps's free and coreutils's nproc read the
+// lxcfs files), free -m shows the memory limit and nproc the CPU limit,
+// and systemd runs unprivileged.
+func TestDebianLimits(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "debian", "debian/12")
+	lodge(t, "launch", "debian/12", "cf-deb", "-c", "limits.memory=128MiB", "-c", "limits.cpu=1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "cf-deb") })
+	out := lodge(t, "exec", "cf-deb", "--", "free", "-m")
+	if f := strings.Fields(strings.Split(out, "\n")[1]); len(f) < 2 || f[0] != "Mem:" || f[1] != "128" {
+		t.Errorf("free -m in a 128MiB container:\n%s", out)
+	}
+	if out := lodge(t, "exec", "cf-deb", "--", "nproc"); out != "1\n" {
+		t.Errorf("nproc with limits.cpu=1: %q", out)
+	}
+	if out := lodge(t, "exec", "cf-deb", "--", "cat", "/proc/1/comm"); out != "systemd\n" {
+		t.Errorf("init: %q", out)
+	}
+	if out := lodge(t, "exec", "cf-deb", "--", "cat", "/proc/self/uid_map"); strings.Fields(out)[1] == "0" {
+		t.Errorf("Debian container is privileged: %q", out)
+	}
+}
+
+// limits.cpu counts are spread over the host's CPUs: two one-CPU
+// containers on a host with two or more CPUs do not share one.
+func TestCPUBalance(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	var sets []string
+	for _, n := range []string{"cf-c1", "cf-c2"} {
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+		lodge(t, "launch", "busybox", n, "-c", "limits.cpu=1")
+		out := lodge(t, "exec", n, "--", "grep", "Cpus_allowed_list", "/proc/self/status")
+		sets = append(sets, strings.TrimSpace(strings.TrimPrefix(out, "Cpus_allowed_list:")))
+	}
+	if sets[0] == sets[1] {
+		t.Errorf("two limits.cpu=1 containers pinned to the same CPU: %v", sets)
+	}
+	// A live change keeps a container where it is when the count is unchanged.
+	lodge(t, "config", "set", "cf-c2", "limits.memory", "200MiB")
+	out := lodge(t, "exec", "cf-c2", "--", "grep", "Cpus_allowed_list", "/proc/self/status")
+	if got := strings.TrimSpace(strings.TrimPrefix(out, "Cpus_allowed_list:")); got != sets[1] {
+		t.Errorf("cf-c2 moved from CPU %s to %s by an unrelated change", sets[1], got)
+	}
 }
