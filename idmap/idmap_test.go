@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -203,10 +204,17 @@ func TestShiftTree(t *testing.T) {
 		t.Errorf("su after shifting back: %d:%d %o", u, g, m)
 	}
 	// FixUnshifted gives raw ids (a file made by host root) shifted ones.
+	// Only what changed since the session began.
 	must(Shift(root, Privileged, to))
+	must(os.WriteFile(filepath.Join(root, "before"), nil, 0o644))
+	time.Sleep(20 * time.Millisecond)
+	since := time.Now()
 	must(os.WriteFile(filepath.Join(root, "pushed"), nil, 0o644))
 	must(os.Chown(filepath.Join(root, "pushed"), 33, 33))
-	must(FixUnshifted(root, to))
+	must(FixUnshifted(root, to, since))
+	if u, _, _ := own("before"); u != 0 {
+		t.Errorf("a file older than the session was shifted: %d", u)
+	}
 	if u, g, _ := own("pushed"); u != 1000033 || g != 2000033 {
 		t.Errorf("pushed after FixUnshifted: %d:%d", u, g)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,15 +25,18 @@ func Current(rootfs string) (Map, error) {
 // Shift changes the ownership of every entry under rootfs (not following
 // symlinks, not crossing into other filesystems) from map from to map to:
 // owners, the root id of file capabilities and the ids in POSIX ACLs. The
-// setuid and setgid bits, which chown clears, are restored.
+// setuid and setgid bits, which chown clears, are restored. The top
+// directory, which Current reads, is shifted last: a shift cut short by a
+// crash is redone in full.
 func Shift(rootfs string, from, to Map) error {
 	if from == to {
 		return nil
 	}
 	var rootDev uint64
+	var top unix.Stat_t
 	// A hardlinked inode is met once per name but shifted once.
 	seen := map[uint64]bool{}
-	return filepath.WalkDir(rootfs, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(rootfs, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -41,7 +45,8 @@ func Shift(rootfs string, from, to Map) error {
 			return err
 		}
 		if p == rootfs {
-			rootDev = st.Dev
+			rootDev, top = st.Dev, st
+			return nil
 		} else if st.Dev != rootDev {
 			return filepath.SkipDir
 		}
@@ -56,6 +61,13 @@ func Shift(rootfs string, from, to Map) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if err := shiftOne(rootfs, &top, from, to); err != nil {
+		return fmt.Errorf("shift %s: %w", rootfs, err)
+	}
+	return nil
 }
 
 func shiftOne(p string, st *unix.Stat_t, from, to Map) error {
@@ -187,8 +199,10 @@ func ShiftACL(v []byte, from, to Map) ([]byte, error) {
 
 // FixUnshifted gives entries under root that carry raw container ids
 // (below the map's base: made by a helper running as host root, such as
-// the SFTP server) their shifted ids. A no-op for the identity.
-func FixUnshifted(root string, m Map) error {
+// the SFTP server) and changed since the given time their shifted ids; the
+// time limit keeps it off anything the helper did not touch. A no-op for
+// the identity.
+func FixUnshifted(root string, m Map, since time.Time) error {
 	if m.IsIdentity() {
 		return nil
 	}
@@ -212,6 +226,9 @@ func FixUnshifted(root string, m Map) error {
 			return filepath.SkipDir
 		}
 		if int64(st.Uid) >= m.UIDBase && int64(st.Gid) >= m.GIDBase {
+			return nil
+		}
+		if time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Before(since) {
 			return nil
 		}
 		raw := Map{}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"time"
 
 	"lodge/idmap"
 	"lodge/instances"
@@ -63,6 +64,7 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 	if _, err := fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: sftp\r\n\r\n"); err != nil {
 		return
 	}
+	began := time.Now()
 	cmd := exec.Command(self, "forksftp", root)
 	cmd.Stdin, cmd.Stdout = f, f
 	var errBuf strings.Builder
@@ -73,7 +75,7 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 	// The SFTP server runs as host root, so what it made carries raw
 	// container ids; give them the container's shifted ones.
 	if m := s.fileIDMap(context.Background(), name); !m.IsIdentity() {
-		if err := idmap.FixUnshifted(root, m); err != nil {
+		if err := idmap.FixUnshifted(root, m, began); err != nil {
 			s.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
 		}
 	}
