@@ -207,7 +207,7 @@ func TestShiftTree(t *testing.T) {
 	// Only what changed since the session began.
 	must(Shift(root, Privileged, to))
 	must(os.WriteFile(filepath.Join(root, "before"), nil, 0o644))
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	since := time.Now()
 	must(os.WriteFile(filepath.Join(root, "pushed"), nil, 0o644))
 	must(os.Chown(filepath.Join(root, "pushed"), 33, 33))

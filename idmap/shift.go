@@ -228,7 +228,8 @@ func FixUnshifted(root string, m Map, since time.Time) error {
 		if int64(st.Uid) >= m.UIDBase && int64(st.Gid) >= m.GIDBase {
 			return nil
 		}
-		if time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Before(since) {
+		// File times come from the kernel's coarse clock, a tick behind.
+		if time.Unix(st.Ctim.Sec, st.Ctim.Nsec).Before(since.Add(-100 * time.Millisecond)) {
 			return nil
 		}
 		raw := Map{}
