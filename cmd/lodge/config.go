@@ -45,10 +45,8 @@ func configSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kv := map[string]string{}
-			if len(args) == 3 && !containsEq(args[1]) {
-				kv[args[1]] = args[2]
-			} else if kv, err = parseKV(args[1:]); err != nil {
+			kv, err := parseSetArgs(args[1:])
+			if err != nil {
 				return err
 			}
 			c, err := connect()
@@ -146,4 +144,20 @@ func configShowCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&expanded, "expanded", false, "show the config with profiles applied")
 	return cmd
+}
+
+// parseSetArgs reads what config set and profile set take: KEY=VALUE
+// pairs, or KEY VALUE [KEY VALUE...] when the first key has no '='.
+func parseSetArgs(args []string) (map[string]string, error) {
+	if len(args) > 0 && !containsEq(args[0]) {
+		if len(args)%2 != 0 {
+			return nil, fmt.Errorf("config key %q has no value: give KEY VALUE pairs or KEY=VALUE", args[len(args)-1])
+		}
+		kv := map[string]string{}
+		for i := 0; i < len(args); i += 2 {
+			kv[args[i]] = args[i+1]
+		}
+		return kv, nil
+	}
+	return parseKV(args)
 }

@@ -136,11 +136,8 @@ func updateProfile(cmd *cobra.Command, c *client.Client, name string, change fun
 
 func profileSetCmd() *cobra.Command {
 	return profileRun(cobra.MinimumNArgs(2), "set PROFILE KEY VALUE | PROFILE KEY=VALUE...", "Set profile config keys", func(cmd *cobra.Command, c *client.Client, args []string) error {
-		kv := map[string]string{}
-		var err error
-		if len(args) == 3 && !containsEq(args[1]) {
-			kv[args[1]] = args[2]
-		} else if kv, err = parseKV(args[1:]); err != nil {
+		kv, err := parseSetArgs(args[1:])
+		if err != nil {
 			return err
 		}
 		return updateProfile(cmd, c, args[0], func(p *api.ProfilePut) error {
