@@ -25,7 +25,12 @@ func StartLXCFS(mnt string) error {
 	if lxcfsAlive(mnt) {
 		return nil
 	}
-	// A dead lxcfs leaves a mount that answers ENOTCONN.
+	// An lxcfs that no longer serves (or is still exiting) holds the
+	// pidfile lock; a dead one leaves a mount that answers ENOTCONN.
+	if pid := lxcfsPid(mnt); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		waitGone(pid, 5*time.Second)
+	}
 	_ = unix.Unmount(mnt, unix.MNT_DETACH)
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
 		return fmt.Errorf("lxcfs mount point %s: %w", mnt, err)
@@ -75,17 +80,45 @@ func lxcfsAlive(mnt string) bool {
 // StopLXCFS stops the lxcfs serving mnt (lodged shutdown, once every
 // container is down) and removes its mount.
 func StopLXCFS(mnt string) error {
-	b, err := os.ReadFile(mnt + ".pid")
-	if err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-			for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
-				time.Sleep(20 * time.Millisecond)
-			}
+	// lxcfs takes a few seconds to exit on SIGTERM (its loadavg thread).
+	if pid := lxcfsPid(mnt); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		if !waitGone(pid, 10*time.Second) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 5*time.Second)
 		}
 	}
 	if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmount lxcfs at %s: %w", mnt, err)
 	}
 	return nil
+}
+
+// lxcfsPid is the pid in mnt's pidfile if that process is an lxcfs.
+func lxcfsPid(mnt string) int {
+	b, err := os.ReadFile(mnt + ".pid")
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "lxcfs" {
+		return 0
+	}
+	return pid
+}
+
+// waitGone waits for a process to exit, up to timeout.
+func waitGone(pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
