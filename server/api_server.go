@@ -40,6 +40,9 @@ var apiExtensions = []string{
 	"file_symlinks",
 	"file_get_symlink",
 	"console",
+	// config: GET /1.0/resources (the v2 layout, CPU, memory and disks).
+	"resources",
+	"resources_v2",
 }
 
 func kernelInfo() (release, arch string) {

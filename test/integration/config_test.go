@@ -518,3 +518,47 @@ func TestCPUBalance(t *testing.T) {
 		t.Errorf("cf-c2 moved from CPU %s to %s by an unrelated change", sets[1], got)
 	}
 }
+
+// Debian's LXD client drives profiles, limits and resources on lodged.
+func TestUpstreamProfilesAndResources(t *testing.T) {
+	needIntegration(t)
+	lxcBin, err := exec.LookPath("lxc")
+	if err != nil {
+		t.Skip("Debian's lxd-client is not installed (make deps installs it)")
+	}
+	ensureImage(t, "busybox", "busybox")
+	home := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(lxcBin, args...)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+stateDir, "HOME="+home)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("lxc %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() {
+		lodgeOut("delete", "-f", "cf-up")
+		lodgeOut("profile", "delete", "cf-upp")
+	})
+	run("profile", "create", "cf-upp")
+	run("profile", "set", "cf-upp", "limits.memory", "160MiB")
+	if out := run("profile", "show", "cf-upp"); !strings.Contains(out, "limits.memory: 160MiB") {
+		t.Errorf("lxc profile show:\n%s", out)
+	}
+	run("launch", "busybox", "cf-up", "-p", "default", "-p", "cf-upp")
+	if got := memTotalMiB(t, "cf-up"); got != 160 {
+		t.Errorf("MemTotal from a profile set by lxc: %d MiB", got)
+	}
+	run("config", "set", "cf-up", "limits.memory", "176MiB")
+	if got := memTotalMiB(t, "cf-up"); got != 176 {
+		t.Errorf("MemTotal after lxc config set: %d MiB", got)
+	}
+	if out := run("profile", "list"); !strings.Contains(out, "cf-upp") {
+		t.Errorf("lxc profile list:\n%s", out)
+	}
+	if out := run("info", "--resources"); !strings.Contains(out, "Memory:") || !strings.Contains(out, "CPU") {
+		t.Errorf("lxc info --resources:\n%s", out)
+	}
+}
