@@ -96,7 +96,8 @@ func configUnsetCmd() *cobra.Command {
 }
 
 func configGetCmd() *cobra.Command {
-	return &cobra.Command{
+	var expanded bool
+	cmd := &cobra.Command{
 		Use:   "get INSTANCE KEY",
 		Short: "Print one instance config value (empty if unset)",
 		Args:  cobra.ExactArgs(2),
@@ -109,10 +110,16 @@ func configGetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), inst.Config[args[1]])
+			cfg := inst.Config
+			if expanded {
+				cfg = inst.ExpandedConfig
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), cfg[args[1]])
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&expanded, "expanded", "e", false, "the value with profiles applied")
+	return cmd
 }
 
 func configShowCmd() *cobra.Command {

@@ -241,6 +241,9 @@ func TestProfiles(t *testing.T) {
 	if out := lodge(t, "config", "show", "cf-p1", "--expanded"); !strings.Contains(out, "limits.memory: 192MiB") || !strings.Contains(out, "user.x") {
 		t.Errorf("show --expanded:\n%s", out)
 	}
+	if got := lodge(t, "config", "get", "cf-p1", "limits.memory", "--expanded"); got != "192MiB\n" {
+		t.Errorf("config get --expanded: %q", got)
+	}
 	// A change the host cannot apply is refused for the whole profile.
 	if msg := lodgeFail(t, "profile", "set", "cf-small", "limits.cpu", "0-63"); !strings.Contains(msg, "not online") {
 		t.Errorf("cpu set beyond the host in a profile: %q", msg)
@@ -466,6 +469,22 @@ func TestShutdownRemembers(t *testing.T) {
 		a, _ := instanceState(t, "cf-s1")
 		b, _ := instanceState(t, "cf-s2")
 		return a == "Running" && b == "Running"
+	})
+
+	// SIGPWR (the host going down) does the same as lodged shutdown.
+	_, pid := instanceState(t, "cf-s1")
+	daemon.Process.Signal(syscall.SIGPWR)
+	daemon.Wait()
+	daemon = nil
+	if syscall.Kill(pid, 0) == nil {
+		t.Fatalf("cf-s1 (pid %d) still runs after SIGPWR to lodged", pid)
+	}
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "instances to come back after SIGPWR", 30e9, func() bool {
+		a, _ := instanceState(t, "cf-s1")
+		return a == "Running"
 	})
 }
 
