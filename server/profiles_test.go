@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"lodge/api"
+	"lodge/instances"
 )
 
 func TestProfilesAPI(t *testing.T) {
@@ -81,5 +82,33 @@ func TestProfilesAPI(t *testing.T) {
 	json.Unmarshal(resp.Metadata, &list)
 	if len(list) != 2 || list[0].Name != "big" || list[1].Name != "default" {
 		t.Fatalf("list: %+v", list)
+	}
+}
+
+// A change the runtime refuses (liblxc's parser, through Define) is a 400
+// and leaves the stored config as it was; so does one to a profile.
+func TestConfigChangeRefusedByRuntime(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	code, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"}}`)
+	if code != 202 {
+		t.Fatalf("create: %d %s", code, resp.Error)
+	}
+	e.wait(t, resp)
+	e.drv.FailDefine = instances.Invalidf("liblxc refused the generated config (check raw.lxc)")
+	code, resp, _ = e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"raw.lxc":"lxc.bogus = 1"}}`)
+	if code != 400 || !strings.Contains(resp.Error, "raw.lxc") {
+		t.Fatalf("refused change: %d %s", code, resp.Error)
+	}
+	code, resp, _ = e.do(t, "PATCH", "/1.0/profiles/default", `{"config":{"raw.lxc":"lxc.bogus = 1"}}`)
+	if code != 400 || !strings.Contains(resp.Error, "c1") {
+		t.Fatalf("refused profile change: %d %s", code, resp.Error)
+	}
+	e.drv.FailDefine = nil
+	_, resp, _ = e.do(t, "GET", "/1.0/instances/c1", "")
+	var inst api.Instance
+	json.Unmarshal(resp.Metadata, &inst)
+	if _, ok := inst.ExpandedConfig["raw.lxc"]; ok {
+		t.Fatalf("a refused change was stored: %v", inst.ExpandedConfig)
 	}
 }
