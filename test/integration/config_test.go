@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
 
@@ -344,6 +346,19 @@ func TestUnprivileged(t *testing.T) {
 		u, _ := hostOwner(t, filepath.Join(rootfs, "root", "d", "e", "f"))
 		return u == base
 	})
+
+	// An exec's terminal belongs to its user as the container sees it.
+	cmd := lodgeCmd("exec", "cf-un", "--user", "1000", "--group", "1000", "--", "sh", "-c", "stat -c %u:%g $(tty)")
+	ptmx, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttyOut, _ := io.ReadAll(ptmx)
+	cmd.Wait()
+	ptmx.Close()
+	if !strings.Contains(string(ttyOut), "1000:1000") {
+		t.Errorf("owner of the exec's pty inside: %q", ttyOut)
+	}
 
 	// Isolated: a range of its own; privileged: the identity.
 	lodge(t, "launch", "busybox", "cf-iso", "-c", "security.idmap.isolated=true")
