@@ -3,12 +3,12 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -156,22 +156,37 @@ func TestPullSparseFileStreams(t *testing.T) {
 	ensureImage(t, "busybox", "busybox")
 	lodge(t, "launch", "busybox", "sp1")
 	t.Cleanup(func() { lodgeOut("delete", "-f", "sp1") })
-	lodge(t, "exec", "sp1", "--", "truncate", "-s", "4G", "/root/sparse")
-	resp, err := apiClient().Get("http://unix.socket/1.0/instances/sp1/files?path=/root/sparse")
+	// 20 GiB with one block of data in the middle: the pull streams all of
+	// it through lodged and the CLI writes holes, not zeros.
+	lodge(t, "exec", "sp1", "--", "sh", "-c", "truncate -s 20G /root/sparse && echo middle | dd of=/root/sparse bs=1M seek=10240 conv=notrunc 2>/dev/null")
+	dst := filepath.Join(t.TempDir(), "sparse")
+	lodge(t, "file", "pull", "sp1/root/sparse", dst)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 20<<30 {
+		t.Fatalf("pulled file is %d bytes, want 20 GiB", st.Size)
+	}
+	if st.Blocks*512 > 16<<20 {
+		t.Errorf("pulled file uses %d bytes on disk: the client wrote zeros instead of holes", st.Blocks*512)
+	}
+	f, err := os.Open(dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil || n != 4<<30 {
-		t.Fatalf("pulled %d bytes: %v", n, err)
+	mid := make([]byte, 7)
+	_, err = f.ReadAt(mid, 10<<30)
+	f.Close()
+	if err != nil || string(mid) != "middle\n" {
+		t.Fatalf("data in the middle of the pulled file: %q %v", mid, err)
 	}
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", daemon.Process.Pid))
 	for _, line := range strings.Split(string(status), "\n") {
 		if strings.HasPrefix(line, "VmHWM:") {
 			var kb int
 			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
-			t.Logf("lodged peak RSS after a 4 GiB pull: %d KiB", kb)
+			t.Logf("lodged peak RSS after a 20 GiB pull: %d KiB", kb)
 			if kb > 256<<10 {
 				t.Fatalf("lodged peak RSS %d KiB: the pull was not streamed", kb)
 			}
