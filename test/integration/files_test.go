@@ -149,8 +149,8 @@ func TestFiles(t *testing.T) {
 	}
 }
 
-// A pull of a 4 GiB sparse file streams: lodged's peak memory stays far
-// below the file size (20 GiB works the same and takes a minute here).
+// A pull of a 20 GiB sparse file streams: lodged's peak memory stays far
+// below the file size, and the CLI writes the holes back as holes.
 func TestPullSparseFileStreams(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
@@ -237,4 +237,45 @@ func TestFilesBadInput(t *testing.T) {
 	if out, _ := lodgeOut("exec", "fb1", "--", "ls", "/tmp"); strings.Contains(out, "x") {
 		t.Fatalf("a refused push left a file: %q", out)
 	}
+}
+
+// A container that swaps directories of a recursive push for symlinks to
+// /etc while the push runs reaches at most its own /etc, never the host's.
+func TestRecursivePushSymlinkRace(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "race1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "race1") })
+	src := filepath.Join(t.TempDir(), "tree")
+	for d := 0; d < 20; d++ {
+		dir := filepath.Join(src, fmt.Sprintf("d%d", d))
+		os.MkdirAll(dir, 0o755)
+		for f := 0; f < 50; f++ {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("lodge-race-%d-%d", d, f)), []byte("x"), 0o644)
+		}
+	}
+	// The swapper runs until the test kills it.
+	swapper := lodgeCmd("exec", "race1", "--", "sh", "-c",
+		`mkdir -p /srv/r; while :; do for d in 3 7 11 15; do rm -rf /srv/r/tree/d$d; ln -sfn /etc /srv/r/tree/d$d; ln -sfn /proc/1/root/etc /srv/r/tree/d$((d+1)); done; done`)
+	if err := swapper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		lodgeOut("exec", "race1", "--", "killall", "sh")
+		swapper.Wait()
+	}()
+	for i := 0; i < 3; i++ {
+		// The push may fail where the container broke its target; what
+		// matters is where the writes went.
+		lodgeOut("file", "push", "-r", src, "race1/srv/r/")
+	}
+	leaked, _ := filepath.Glob("/etc/lodge-race-*")
+	if len(leaked) > 0 {
+		t.Fatalf("the recursive push wrote to the host's /etc: %v", leaked)
+	}
+	if out := lodge(t, "exec", "race1", "--", "sh", "-c", "ls /srv/r/tree | wc -l"); strings.TrimSpace(out) == "0" {
+		t.Fatalf("nothing was pushed: %q", out)
+	}
+	out, _ := lodgeOut("exec", "race1", "--", "sh", "-c", "ls /etc | grep -c lodge-race")
+	t.Logf("files the swapper redirected into the container's own /etc: %s", strings.TrimSpace(out))
 }
