@@ -113,6 +113,22 @@ func TestFiles(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(dir, "up.txt")); string(b) != "10.0.0.1 a\n" {
 			t.Fatalf("lxc round trip: %q", b)
 		}
+		// And trees, both ways.
+		rpush := exec.Command(lxcBin, "file", "push", "-r", tree, "f1/srv/up/", "--create-dirs")
+		rpush.Env = env
+		if out, err := rpush.CombinedOutput(); err != nil {
+			t.Fatalf("lxc file push -r: %v %s", err, out)
+		}
+		rback := filepath.Join(dir, "upback")
+		os.Mkdir(rback, 0o755)
+		rpull := exec.Command(lxcBin, "file", "pull", "-r", "f1/srv/up/site", rback)
+		rpull.Env = env
+		if out, err := rpull.CombinedOutput(); err != nil {
+			t.Fatalf("lxc file pull -r: %v %s", err, out)
+		}
+		if b, _ := os.ReadFile(filepath.Join(rback, "site", "css", "a.css")); string(b) != "a{}" {
+			t.Fatalf("lxc file pull -r brought back %q", b)
+		}
 	}
 
 	// lodge file mount: the instance's tree through sshfs over SFTP.
