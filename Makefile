@@ -4,17 +4,25 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-integration bench lint demo deps clean
+.PHONY: build test test-unit test-fuzz test-integration bench fuzz lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
 	$(GO) build $(GOFLAGS) -o bin/lodge ./cmd/lodge
 
-# Everything: unit tests, then the integration tests against real containers.
-test: test-unit test-integration
+# Everything: unit tests, a bounded fuzz run, then the integration tests
+# against real containers.
+test: test-unit test-fuzz test-integration
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+
+# Every fuzz target for a few seconds; make fuzz runs them for minutes.
+test-fuzz:
+	FUZZTIME=$${FUZZTIME:-8s} ./scripts/fuzz.sh
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-5m} ./scripts/fuzz.sh
 
 test-integration: build
 	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/integration/ ./instances/lxc/ ./builder/
