@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-fuzz test-integration bench fuzz lint demo deps clean
+.PHONY: build test test-unit test-fuzz test-integration bench compat fuzz lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
@@ -29,6 +29,10 @@ test-integration: build
 
 bench: build
 	./bench/run.sh
+
+# Debian's lxc client drives a throw-away lodged through every feature.
+compat: build
+	./test/compat/run.sh
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)
