@@ -142,6 +142,7 @@ var routes = []route{
 	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
 	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
+	{"GET", "/internal/stats", (*Server).handleStats},
 }
 
 // Handler returns the HTTP handler serving the API.
