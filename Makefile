@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-fuzz test-integration bench compat fuzz lint demo deps clean
+.PHONY: build test test-unit test-fuzz test-integration bench compat stress fuzz lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
@@ -29,6 +29,10 @@ test-integration: build
 
 bench: build
 	./bench/run.sh
+
+# Load (32 clients, 5 minutes), 100 SIGKILL rounds, a full disk; bounded.
+stress: build
+	LODGE_STRESS=1 $(GO) test -count=1 -v -timeout 60m ./test/stress/ 2>&1 | grep -E '^(stress|---|ok|FAIL|PASS)|_test.go'
 
 # Debian's lxc client drives a throw-away lodged through every feature.
 compat: build
