@@ -12,7 +12,7 @@ build:
 
 # Everything: unit tests, a bounded fuzz run, then the integration tests
 # against real containers.
-test: test-unit test-fuzz test-integration
+test: lint test-unit test-fuzz test-integration
 
 test-unit:
 	$(GO) test -race -count=1 ./...
