@@ -10,7 +10,7 @@ build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
 	$(GO) build $(GOFLAGS) -o bin/lodge ./cmd/lodge
 
-# Everything: unit tests, a bounded fuzz run, then the integration tests
+# Everything: lint, unit tests, a bounded fuzz run, then the integration tests
 # against real containers.
 test: lint test-unit test-fuzz test-integration
 
