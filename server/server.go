@@ -160,6 +160,7 @@ var routes = []route{
 	{"POST", "/1.0/profiles/{name}", (*Server).handleProfilePost},
 	{"DELETE", "/1.0/profiles/{name}", (*Server).handleProfileDelete},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
+	{"GET", "/internal/stats", (*Server).handleStats},
 }
 
 // Handler returns the HTTP handler serving the API.

@@ -215,6 +215,9 @@ func (d *Driver) Freeze(ctx context.Context, name string) error {
 		return err
 	}
 	defer golxc.Release(c)
+	if !c.Running() {
+		return fmt.Errorf("container %q: freeze: %w", name, instances.ErrNotRunning)
+	}
 	if err := c.Freeze(); err != nil {
 		return fmt.Errorf("container %q: freeze: %w", name, err)
 	}
@@ -228,6 +231,9 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 		return err
 	}
 	defer golxc.Release(c)
+	if !c.Running() {
+		return fmt.Errorf("container %q: unfreeze: %w", name, instances.ErrNotRunning)
+	}
 	if err := c.Unfreeze(); err != nil {
 		return fmt.Errorf("container %q: unfreeze: %w", name, err)
 	}
