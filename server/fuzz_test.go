@@ -27,6 +27,8 @@ func FuzzRequestBodies(f *testing.F) {
 		f.Add(2, []byte(seed))
 		f.Add(3, []byte(seed))
 		f.Add(4, []byte(seed))
+		f.Add(5, []byte(seed))
+		f.Add(6, []byte(seed))
 	}
 	env := newTestEnv(f)
 	targets := []struct{ method, path string }{
@@ -35,6 +37,8 @@ func FuzzRequestBodies(f *testing.F) {
 		{"POST", "/1.0/instances/c1/exec"},
 		{"PATCH", "/1.0/instances/c1"},
 		{"POST", "/1.0/images/aliases"},
+		{"POST", "/1.0/profiles"},
+		{"PATCH", "/1.0/profiles/default"},
 	}
 	f.Fuzz(func(t *testing.T, which int, body []byte) {
 		if which < 0 {
