@@ -20,6 +20,7 @@ import (
 	"lodge/files"
 	"lodge/idmap"
 	"lodge/images"
+	"lodge/instances"
 	"lodge/instances/lxc"
 	"lodge/server"
 	"lodge/server/db"
@@ -168,8 +169,10 @@ func serve(stateDir, group string, debug bool) error {
 	if err := srv.Run(ctx); err != nil {
 		return err
 	}
-	// After `lodged shutdown` every container is down: lxcfs goes too.
-	if srv.StoppedInstances() {
+	// lxcfs serves running containers only: once none runs (after `lodged
+	// shutdown`, or a stop with nothing running), it goes too, so that a
+	// state directory can be removed; the next lodged starts it again.
+	if srv.StoppedInstances() || !anyRunning(drv) {
 		if err := lxc.StopLXCFS(lxcfsDir); err != nil {
 			log.Warn("stopping lxcfs", "err", err)
 		}
@@ -222,4 +225,19 @@ func shutdownDaemon(stateDir string, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("lodged still running after %s", timeout)
+}
+
+// anyRunning tells whether a container of this lxcpath still runs.
+func anyRunning(drv *lxc.Driver) bool {
+	ctx := context.Background()
+	names, err := drv.List(ctx)
+	if err != nil {
+		return true
+	}
+	for _, n := range names {
+		if st, err := drv.Status(ctx, n); err != nil || st != instances.StatusStopped {
+			return true
+		}
+	}
+	return false
 }

@@ -95,6 +95,7 @@ func newDaemon(t *testing.T, dir string) *daemon {
 			d.lodge("delete", "-f", n)
 		}
 		d.kill()
+		stopLXCFS(d.dir)
 	})
 	return d
 }
@@ -315,4 +316,16 @@ func countHost() hostCounts {
 		return nil
 	})
 	return h
+}
+
+// stopLXCFS stops the lxcfs a daemon started under dir (a SIGKILLed lodged
+// cannot), so that the state directory can be removed.
+func stopLXCFS(dir string) {
+	mnt := filepath.Join(dir, "lxcfs")
+	if b, err := os.ReadFile(mnt + ".pid"); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	syscall.Unmount(mnt, syscall.MNT_DETACH)
 }
