@@ -114,7 +114,7 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			ServerName:         host,
 			ServerPid:          os.Getpid(),
 			ServerVersion:      s.cfg.Version,
-			Storage:            s.pool.Info().Name,
+			Storage:            s.defaultPoolDriver(),
 			StorageVersion:     "1",
 		},
 	}

@@ -75,6 +75,15 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// The root disk's pool (lodge launch -s POOL) picks the instance's pool.
+	poolName := s.poolName
+	if root, ok := req.Devices["root"]; ok && root["pool"] != "" {
+		poolName = root["pool"]
+	}
+	if _, err := s.pool(poolName); err != nil {
+		writeError(w, badRequest("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
+		return
+	}
 	delete(req.Devices, "root")
 	if err := validateDevices(req.Devices); err != nil {
 		writeError(w, err)
@@ -111,7 +120,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		arch = img.Architecture
 	}
 	row := db.Instance{
-		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: s.poolName,
+		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: poolName,
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
 		Devices: req.Devices, Profiles: []string{"default"}, CreatedAt: time.Now().UTC(),
 	}
@@ -160,21 +169,28 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	bg := context.WithoutCancel(ctx)
 	rev.add(func() { _ = s.db.DeleteInstance(bg, row.Name) })
 
-	if err := s.ensureImageVolume(ctx, op, row.ImageFingerprint); err != nil {
+	pool, err := s.instancePool(row)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureImageVolume(ctx, op, pool, row.Pool, row.ImageFingerprint); err != nil {
 		return err
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
 	imgVol := storage.Volume{Kind: storage.KindImage, Name: row.ImageFingerprint}
-	if s.pool.Exists(vol) {
+	if pool.Exists(vol) {
 		// Left by a crash of an earlier create of the same name; the row is ours now.
-		_ = s.pool.Delete(ctx, vol)
+		_ = pool.Delete(ctx, vol)
 	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Creating instance rootfs")
-	if err := s.pool.Clone(ctx, imgVol, vol); err != nil {
+	if err := pool.Clone(ctx, imgVol, vol); err != nil {
 		return fmt.Errorf("instance %q: create rootfs: %w", row.Name, err)
 	}
-	rev.add(func() { _ = s.pool.Delete(bg, vol) })
-	if err := setHostname(filepath.Join(s.pool.Path(vol), "rootfs"), row.Name); err != nil {
+	rev.add(func() { _ = pool.Delete(bg, vol) })
+	if err := pool.Mount(ctx, vol); err != nil {
+		return fmt.Errorf("instance %q: %w", row.Name, err)
+	}
+	if err := setHostname(filepath.Join(pool.Path(vol), "rootfs"), row.Name); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
 	spec, err := s.specFor(row)
@@ -198,24 +214,25 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	return nil
 }
 
-// ensureImageVolume unpacks an image into the pool once per fingerprint;
-// every instance is then a clone of it.
-func (s *Server) ensureImageVolume(ctx context.Context, op *opT, fp string) error {
+// ensureImageVolume unpacks an image into a pool once per fingerprint;
+// every instance on that pool is then a clone of it. This is the one
+// place an image volume is filled.
+func (s *Server) ensureImageVolume(ctx context.Context, op *opT, pool storage.Driver, poolName, fp string) error {
 	unlock := s.imageLocks.lock(fp)
 	defer unlock()
 	vol := storage.Volume{Kind: storage.KindImage, Name: fp}
-	if s.pool.Exists(vol) {
+	if pool.Exists(vol) {
 		return nil
 	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Unpacking image")
 	start := time.Now()
-	err := s.pool.CreateImage(ctx, vol, func(dir string) error {
+	err := pool.CreateImage(ctx, vol, func(dir string) error {
 		return s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs"))
 	})
 	if err != nil {
-		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), s.poolName, err)
+		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), poolName, err)
 	}
-	s.log.Info("image unpacked into pool", "fingerprint", fp, "pool", s.poolName, "took", time.Since(start))
+	s.log.Info("image unpacked into pool", "fingerprint", fp, "pool", poolName, "took", time.Since(start))
 	return nil
 }
 
@@ -228,8 +245,11 @@ func short(fp string) string {
 
 // specFor builds the runtime spec of an instance from its row.
 func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
-	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
-	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
+	// Mounted here, before every start (an overlay volume after a reboot).
+	rootfs, err := s.instanceRootfs(context.Background(), in)
+	if err != nil {
+		return instances.Spec{}, err
+	}
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
 	names := make([]string, 0, len(in.Devices))
 	for n := range in.Devices {

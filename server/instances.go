@@ -32,6 +32,9 @@ func (s *Server) rootDevice() map[string]string {
 
 func (s *Server) expandedDevices(in db.Instance) map[string]map[string]string {
 	out := map[string]map[string]string{"root": s.rootDevice()}
+	if in.Pool != "" {
+		out["root"]["pool"] = in.Pool
+	}
 	for k, v := range in.Devices {
 		out[k] = v
 	}
@@ -439,7 +442,11 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 	if err := s.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
 		return fmt.Errorf("instance %q: delete runtime config: %w", name, err)
 	}
-	if err := s.pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
+	pool, err := s.instancePool(in)
+	if err != nil {
+		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
+	}
+	if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
 		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
 	}
 	if err := s.db.DeleteInstance(ctx, name); err != nil {

@@ -15,8 +15,10 @@ import (
 // crash left in phase "creating" are rolled back; running containers need
 // nothing, since their status is always read live from liblxc.
 func (s *Server) Recover(ctx context.Context) {
-	if c, ok := s.pool.(interface{ Cleanup() }); ok {
-		c.Cleanup()
+	for _, p := range s.pools.all() {
+		if c, ok := p.(interface{ Cleanup() }); ok {
+			c.Cleanup()
+		}
 	}
 	list, err := s.db.ListInstances(ctx)
 	if err != nil {
@@ -30,7 +32,9 @@ func (s *Server) Recover(ctx context.Context) {
 		if in.Phase == db.PhaseCreating {
 			s.log.Warn("recovery: removing instance left half-created by a crash", "instance", in.Name)
 			_ = s.inst.Delete(ctx, in.Name)
-			_ = s.pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name})
+			if p, err := s.instancePool(in); err == nil {
+				_ = p.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name})
+			}
 			_ = s.db.DeleteInstance(ctx, in.Name)
 			continue
 		}

@@ -24,6 +24,7 @@ import (
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
+	"lodge/storage/pools"
 )
 
 // ImageStore is what the server needs from the content-addressed image store.
@@ -49,9 +50,12 @@ type Deps struct {
 	Instances instances.Driver
 	Images    ImageStore
 	// Unpack extracts an image file's rootfs into dst.
-	Unpack   func(ctx context.Context, imagePath, dst string) error
+	Unpack func(ctx context.Context, imagePath, dst string) error
+	// Pool, if set, is an already open pool registered as PoolName (tests).
 	Pool     storage.Driver
 	PoolName string
+	// Pools opens the recorded pools; nil means storage/pools under Dir.
+	Pools PoolManager
 }
 
 // Server is one running lodged.
@@ -62,8 +66,9 @@ type Server struct {
 	inst     instances.Driver
 	images   ImageStore
 	unpack   func(ctx context.Context, imagePath, dst string) error
-	pool     storage.Driver
-	poolName string
+	pools    poolSet
+	poolMgr  PoolManager
+	poolName string // the default profile's root disk pool
 
 	ops    *operations.Registry
 	events *eventHub
@@ -90,8 +95,14 @@ func New(cfg Config, deps Deps) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
-		pool: deps.Pool, poolName: deps.PoolName, events: newEventHub(), ctx: ctx, cancel: cancel,
+		poolMgr: deps.Pools, poolName: deps.PoolName, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
+	}
+	if s.poolMgr == nil {
+		s.poolMgr = pools.Manager{StateDir: cfg.Dir}
+	}
+	if deps.Pool != nil {
+		s.pools.set(deps.PoolName, deps.Pool)
 	}
 	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
 	return s
@@ -141,6 +152,13 @@ var routes = []route{
 	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
 	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
 	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
+	{"GET", "/1.0/storage-pools", (*Server).handlePoolsGet},
+	{"POST", "/1.0/storage-pools", (*Server).handlePoolsPost},
+	{"GET", "/1.0/storage-pools/{name}", (*Server).handlePoolGet},
+	{"PUT", "/1.0/storage-pools/{name}", (*Server).handlePoolPut},
+	{"PATCH", "/1.0/storage-pools/{name}", (*Server).handlePoolPatch},
+	{"DELETE", "/1.0/storage-pools/{name}", (*Server).handlePoolDelete},
+	{"GET", "/1.0/storage-pools/{name}/resources", (*Server).handlePoolResources},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 }
 
@@ -175,6 +193,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// First: a second lodged on the same directory must not "recover" the
 	// first one's half-made instances.
 	if err := removeStaleSocket(sock); err != nil {
+		return err
+	}
+	if err := s.initPools(ctx); err != nil {
 		return err
 	}
 	s.Recover(ctx)

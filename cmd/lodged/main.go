@@ -22,7 +22,7 @@ import (
 	"lodge/instances/lxc"
 	"lodge/server"
 	"lodge/server/db"
-	"lodge/storage/dir"
+	"lodge/storage/pools"
 )
 
 var version = "0.1.0"
@@ -127,16 +127,13 @@ func serve(stateDir, group string, debug bool) error {
 	if err != nil {
 		return err
 	}
-	pool, err := dir.New(filepath.Join(stateDir, "storage-pools", "default"))
-	if err != nil {
-		return err
-	}
 	drv, err := lxc.New(filepath.Join(stateDir, "containers"), log)
 	if err != nil {
 		return err
 	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
-		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default"})
+		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
+			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}})
 	return srv.Run(ctx)
 }
 

@@ -34,7 +34,9 @@ var keys = map[string][]string{
 // Manager creates and opens pools under a state directory.
 type Manager struct{ StateDir string }
 
-func (m Manager) mountPoint(name string) string { return filepath.Join(m.StateDir, "storage-pools", name) }
+func (m Manager) mountPoint(name string) string {
+	return filepath.Join(m.StateDir, "storage-pools", name)
+}
 func (m Manager) loopFile(name string) string {
 	return filepath.Join(m.StateDir, "disks", name+".img")
 }
