@@ -40,6 +40,12 @@ var apiExtensions = []string{
 	"file_symlinks",
 	"file_get_symlink",
 	"console",
+	// storage pools and snapshots (storage lane)
+	"storage",
+	"resources",
+	"snapshot_expiry",
+	"snapshot_expiry_creation",
+	"snapshot_disk_usage",
 }
 
 func kernelInfo() (release, arch string) {

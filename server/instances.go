@@ -217,7 +217,7 @@ func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
 		out := make([]api.InstanceFull, 0, len(list))
 		for i, in := range list {
 			out = append(out, api.InstanceFull{Instance: s.renderInstance(in, sts[i]), State: renderState(sts[i]),
-				Snapshots: []any{}, Backups: []any{}})
+				Snapshots: s.snapshotsOf(r.Context(), in), Backups: []any{}})
 		}
 		writeSync(w, out)
 	}
@@ -243,7 +243,7 @@ func (s *Server) handleInstanceGet(w http.ResponseWriter, r *http.Request) {
 	st := s.liveState(r.Context(), in)
 	inst := s.renderInstance(in, st)
 	if recursion(r) > 0 {
-		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: []any{}, Backups: []any{}}, etagFields(inst))
+		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: s.snapshotsOf(r.Context(), in), Backups: []any{}}, etagFields(inst))
 		return
 	}
 	writeSyncETag(w, inst, etagFields(inst))
@@ -341,7 +341,11 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		return
 	}
 	if req.Restore != "" {
-		writeError(w, badRequest("instance %q: restore: snapshots are not available yet", name))
+		if req.Stateful {
+			writeError(w, badRequest("instance %q: stateful restore needs CRIU, which is not available on this host", name))
+			return
+		}
+		s.startRestore(w, r, in, req.Restore)
 		return
 	}
 	if m := r.Header.Get("If-Match"); m != "" {

@@ -60,6 +60,9 @@ func infoCmd() *cobra.Command {
 					}
 				}
 			}
+			if snaps, err := c.GetSnapshots(cmd.Context(), name); err == nil {
+				printSnapshots(w, snaps)
+			}
 			return nil
 		},
 	}
