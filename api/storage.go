@@ -78,3 +78,15 @@ type InstanceSnapshot struct {
 	Stateful            bool                         `json:"stateful" yaml:"stateful"`
 	Size                int64                        `json:"size" yaml:"size"`
 }
+
+// InstancePost is the body of POST /1.0/instances/{name}: a rename, or with
+// pool a move to another storage pool.
+type InstancePost struct {
+	Name          string `json:"name" yaml:"name"`
+	Migration     bool   `json:"migration" yaml:"migration"`
+	Live          bool   `json:"live" yaml:"live"`
+	InstanceOnly  bool   `json:"instance_only" yaml:"instance_only"`
+	ContainerOnly bool   `json:"container_only" yaml:"container_only"`
+	Pool          string `json:"pool,omitempty" yaml:"pool,omitempty"`
+	Project       string `json:"project,omitempty" yaml:"project,omitempty"`
+}

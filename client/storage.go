@@ -86,3 +86,8 @@ func (c *Client) DeleteSnapshot(ctx context.Context, inst, snap string) (*Operat
 func (c *Client) RestoreSnapshot(ctx context.Context, inst, snap string) (*Operation, error) {
 	return c.async(ctx, http.MethodPut, instPath(inst), map[string]any{"restore": inst + "/" + snap, "stateful": false}, nil)
 }
+
+// MoveInstance renames an instance or moves it to another pool.
+func (c *Client) MoveInstance(ctx context.Context, name string, req api.InstancePost) (*Operation, error) {
+	return c.async(ctx, http.MethodPost, instPath(name), req, nil)
+}

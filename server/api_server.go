@@ -46,6 +46,7 @@ var apiExtensions = []string{
 	"snapshot_expiry",
 	"snapshot_expiry_creation",
 	"snapshot_disk_usage",
+	"instance_pool_move",
 }
 
 func kernelInfo() (release, arch string) {

@@ -56,6 +56,9 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.Source.Type {
 	case "image":
+	case "copy":
+		s.handleInstanceCopy(w, r, req)
+		return
 	case "", "none":
 		writeError(w, badRequest("instance %q: source type %q: lodge needs an image to create an instance from", req.Name, req.Source.Type))
 		return

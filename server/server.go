@@ -124,6 +124,7 @@ var routes = []route{
 	{"GET", "/1.0/instances/{name}", (*Server).handleInstanceGet},
 	{"PUT", "/1.0/instances/{name}", (*Server).handleInstancePut},
 	{"PATCH", "/1.0/instances/{name}", (*Server).handleInstancePatch},
+	{"POST", "/1.0/instances/{name}", (*Server).handleInstancePost},
 	{"DELETE", "/1.0/instances/{name}", (*Server).handleInstanceDelete},
 	{"GET", "/1.0/instances/{name}/state", (*Server).handleInstanceStateGet},
 	{"PUT", "/1.0/instances/{name}/state", (*Server).handleInstanceStatePut},

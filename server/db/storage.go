@@ -222,3 +222,12 @@ func (d *DB) RenameInstance(ctx context.Context, name, newName string) error {
 	}
 	return expectOne(res, "instance", name)
 }
+
+// SetInstancePool records that an instance's root volume moved to pool.
+func (d *DB) SetInstancePool(ctx context.Context, name, pool string) error {
+	res, err := d.sql.ExecContext(ctx, `UPDATE instances SET pool = ? WHERE name = ?`, pool, name)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, "instance", name)
+}

@@ -95,3 +95,56 @@ func TestDirPoolStillSelectable(t *testing.T) {
 		t.Fatalf("exec: %q", out)
 	}
 }
+
+func TestCopyMove(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	for _, n := range []string{"st-cp1", "st-cp2", "st-cp3", "st-cp4", "st-cp5"} {
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+	}
+	lodge(t, "storage", "create", "st-bt2", "btrfs", "size=1GiB")
+	t.Cleanup(func() { lodgeOut("storage", "delete", "st-bt2") })
+	lodge(t, "launch", "busybox", "st-cp1")
+	lodge(t, "exec", "st-cp1", "--", "sh", "-c", "echo one > /root/state")
+	lodge(t, "snapshot", "st-cp1", "s1")
+	lodge(t, "exec", "st-cp1", "--", "sh", "-c", "echo two > /root/state")
+	cat := func(name string) string {
+		t.Helper()
+		return lodge(t, "file", "pull", name+"/root/state", "-")
+	}
+	// A running source is copied (frozen for the copy), with its snapshots.
+	lodge(t, "copy", "st-cp1", "st-cp2")
+	if got := cat("st-cp2"); got != "two\n" {
+		t.Fatalf("copy: %q", got)
+	}
+	if !strings.Contains(lodge(t, "info", "st-cp2"), "s1") {
+		t.Fatal("copy lacks the snapshot")
+	}
+	lodge(t, "start", "st-cp2")
+	if out := lodge(t, "exec", "st-cp2", "--", "cat", "/etc/hostname"); out != "st-cp2\n" {
+		t.Fatalf("copy hostname: %q", out)
+	}
+	lodge(t, "copy", "st-cp1/s1", "st-cp3")
+	if got := cat("st-cp3"); got != "one\n" {
+		t.Fatalf("copy of snapshot: %q", got)
+	}
+	// Across pools (overlay to btrfs).
+	lodge(t, "copy", "st-cp1", "st-cp4", "--instance-only", "-s", "st-bt2")
+	if got := cat("st-cp4"); got != "two\n" {
+		t.Fatalf("copy to btrfs: %q", got)
+	}
+	lodge(t, "move", "st-cp3", "st-cp5")
+	lodge(t, "move", "st-cp5", "-s", "st-bt2")
+	lodge(t, "start", "st-cp5")
+	if out := lodge(t, "exec", "st-cp5", "--", "cat", "/root/state"); out != "one\n" {
+		t.Fatalf("moved instance: %q", out)
+	}
+	if code, _ := apiDo(t, "GET", "/1.0/instances/st-cp3", ""); code != 404 {
+		t.Fatalf("old name still there: %d", code)
+	}
+	code, env := apiDo(t, "GET", "/1.0/storage-pools/st-bt2", "")
+	if code != 200 || !strings.Contains(string(env.Metadata), "/1.0/instances/st-cp5") || !strings.Contains(string(env.Metadata), "/1.0/instances/st-cp4") {
+		t.Fatalf("btrfs pool used_by: %s", env.Metadata)
+	}
+}
