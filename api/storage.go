@@ -90,3 +90,20 @@ type InstancePost struct {
 	Pool          string `json:"pool,omitempty" yaml:"pool,omitempty"`
 	Project       string `json:"project,omitempty" yaml:"project,omitempty"`
 }
+
+// ImagesPublishPost is the body of POST /1.0/images when publishing an
+// instance or snapshot (LXD's api.ImagesPost, the fields publish uses).
+type ImagesPublishPost struct {
+	ImagePut             `yaml:",inline"`
+	Filename             string                  `json:"filename" yaml:"filename"`
+	Source               ImagesPublishPostSource `json:"source" yaml:"source"`
+	CompressionAlgorithm string                  `json:"compression_algorithm" yaml:"compression_algorithm"`
+	Aliases              []ImageAlias            `json:"aliases" yaml:"aliases"`
+}
+
+// ImagesPublishPostSource names what to publish: type "instance" (or
+// "container") with name "c1", or type "snapshot" with name "c1/snap".
+type ImagesPublishPostSource struct {
+	Type string `json:"type" yaml:"type"`
+	Name string `json:"name" yaml:"name"`
+}

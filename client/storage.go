@@ -91,3 +91,8 @@ func (c *Client) RestoreSnapshot(ctx context.Context, inst, snap string) (*Opera
 func (c *Client) MoveInstance(ctx context.Context, name string, req api.InstancePost) (*Operation, error) {
 	return c.async(ctx, http.MethodPost, instPath(name), req, nil)
 }
+
+// PublishImage makes an image from an instance or snapshot.
+func (c *Client) PublishImage(ctx context.Context, req api.ImagesPublishPost) (*Operation, error) {
+	return c.async(ctx, http.MethodPost, "/1.0/images", req, nil)
+}

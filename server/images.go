@@ -152,6 +152,9 @@ func (s *Server) handleImagePut(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "application/json") {
+		if s.tryPublish(w, r) {
+			return
+		}
 		writeError(w, badRequest("image sources other than a direct upload (copy from a remote, publish) are not supported yet"))
 		return
 	}

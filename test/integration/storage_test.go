@@ -148,3 +148,42 @@ func TestCopyMove(t *testing.T) {
 		t.Fatalf("btrfs pool used_by: %s", env.Metadata)
 	}
 }
+
+func TestPublishThenLaunch(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	for _, n := range []string{"st-pub1", "st-pub2", "st-pub3"} {
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+	}
+	for _, a := range []string{"st-pubimg", "st-pubsnap"} {
+		a := a
+		t.Cleanup(func() { lodgeOut("image", "delete", a) })
+	}
+	lodge(t, "launch", "busybox", "st-pub1")
+	lodge(t, "exec", "st-pub1", "--", "sh", "-c", "echo one > /root/state")
+	lodge(t, "snapshot", "st-pub1", "s1")
+	lodge(t, "exec", "st-pub1", "--", "sh", "-c", "echo two > /root/state")
+	if msg := lodgeFail(t, "publish", "st-pub1", "--alias", "st-pubimg"); !strings.Contains(msg, "running") {
+		t.Fatalf("publish running: %q", msg)
+	}
+	lodge(t, "publish", "st-pub1", "--alias", "st-pubimg", "--force", "--compression", "zstd", "description=st test image")
+	if st, _ := instanceState(t, "st-pub1"); st != "Running" {
+		t.Fatalf("after publish --force: %s (want running, unfrozen)", st)
+	}
+	lodge(t, "publish", "st-pub1/s1", "--alias", "st-pubsnap", "--compression", "none")
+	if out := lodge(t, "image", "info", "st-pubimg"); !strings.Contains(out, "st test image") {
+		t.Fatalf("published image properties:\n%s", out)
+	}
+	lodge(t, "launch", "st-pubimg", "st-pub2")
+	if out := lodge(t, "exec", "st-pub2", "--", "cat", "/root/state", "/etc/hostname"); out != "two\nst-pub2\n" {
+		t.Fatalf("launched from published image: %q", out)
+	}
+	lodge(t, "launch", "st-pubsnap", "st-pub3")
+	if out := lodge(t, "exec", "st-pub3", "--", "cat", "/root/state"); out != "one\n" {
+		t.Fatalf("launched from published snapshot: %q", out)
+	}
+	if msg := lodgeFail(t, "publish", "st-pub1/s1", "--compression", "lz9"); !strings.Contains(msg, "compression") {
+		t.Fatalf("bad compression: %q", msg)
+	}
+}
