@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -248,7 +247,7 @@ func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.D
 	}
 	from := filepath.Join(srcPool.Path(srcVol), "rootfs") + "/"
 	to := filepath.Join(dstPool.Path(dstVol), "rootfs") + "/"
-	out, err := exec.CommandContext(ctx, "rsync", "-aHAX", "--numeric-ids", "--delete", from, to).CombinedOutput()
+	out, err := storage.Command(ctx, "rsync", "-aHAX", "--numeric-ids", "--delete", from, to).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("instance %q: copy the tree to pool %q: rsync: %v: %s", row.Name, row.Pool, err, strings.TrimSpace(string(out)))
 	}

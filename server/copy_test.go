@@ -107,3 +107,28 @@ func TestCopyRenameMove(t *testing.T) {
 		t.Fatalf("move: row pool %q", in.Pool)
 	}
 }
+
+func TestRecoverSweepsOrphanVolumes(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.uploadImage(t, "busybox", "bb")
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"}}`)
+	e.wait(t, resp)
+	_, resp, _ = e.do(t, "POST", "/1.0/instances/c1/snapshots", `{"name":"s1"}`)
+	e.wait(t, resp)
+	vol := func(n string) storage.Volume { return storage.Volume{Kind: storage.KindContainer, Name: n} }
+	// What crashes leave: a volume without a row, a snapshot without a row.
+	if err := e.pool.Clone(ctx, vol("c1"), vol("ghost")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pool.Snapshot(ctx, vol("c1"), "ghostsnap"); err != nil {
+		t.Fatal(err)
+	}
+	e.s.Recover(ctx)
+	if e.pool.Exists(vol("ghost")) || e.pool.Exists(vol("c1").Snapshot("ghostsnap")) {
+		t.Fatal("orphan volumes left")
+	}
+	if !e.pool.Exists(vol("c1")) || !e.pool.Exists(vol("c1").Snapshot("s1")) {
+		t.Fatal("recorded volumes removed")
+	}
+}

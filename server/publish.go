@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -153,7 +152,7 @@ func (s *Server) publishImage(ctx context.Context, in db.Instance, snap string, 
 		args = append(args, compress)
 	}
 	args = append(args, "-C", tmp, "metadata.yaml", "-C", pool.Path(vol), "rootfs")
-	if b, err := exec.CommandContext(ctx, "tar", args...).CombinedOutput(); err != nil {
+	if b, err := storage.Command(ctx, "tar", args...).CombinedOutput(); err != nil {
 		return "", 0, fmt.Errorf("publish %s: tar: %v: %s", vol.Name, err, strings.TrimSpace(string(b)))
 	}
 	f, err := os.Open(out)

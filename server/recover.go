@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -42,6 +44,7 @@ func (s *Server) Recover(ctx context.Context) {
 			running++
 		}
 	}
+	s.sweepOrphans(ctx)
 	names, err := s.inst.List(ctx)
 	if err == nil {
 		for _, n := range names {
@@ -78,5 +81,45 @@ func (s *Server) stopAllInstances() {
 	case <-done:
 	case <-time.After(5 * time.Minute):
 		s.log.Error("shutdown: instances still stopping after 5 minutes")
+	}
+}
+
+// sweepOrphans deletes volumes no record points at: what a crash between
+// making a volume and recording it (snapshot, pool move) left on disk.
+func (s *Server) sweepOrphans(ctx context.Context) {
+	list, err := s.db.ListInstances(ctx)
+	if err != nil {
+		return
+	}
+	owner := map[string]string{}
+	for _, in := range list {
+		p := in.Pool
+		if p == "" {
+			p = s.poolName
+		}
+		owner[in.Name] = p
+	}
+	for poolName, pool := range s.pools.all() {
+		vols, err := pool.Volumes(storage.KindContainer)
+		if err != nil {
+			continue
+		}
+		for _, v := range vols {
+			parent, snap := v.Split()
+			if owner[parent.Name] == poolName {
+				if snap == "" {
+					continue
+				}
+				if _, err := s.db.GetSnapshot(ctx, parent.Name, snap); err == nil || !errors.Is(err, db.ErrNotFound) {
+					continue
+				}
+			}
+			s.log.Warn("recovery: removing a volume no instance or snapshot record points at", "pool", poolName, "volume", v.Name)
+			_ = pool.Delete(ctx, v)
+		}
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(s.cfg.Dir, ".publish-*"))
+	for _, l := range leftovers {
+		os.RemoveAll(l)
 	}
 }

@@ -102,4 +102,6 @@ type Driver interface {
 	// Rename renames a container volume (with its snapshots) or, when both
 	// are snapshots of the same parent, a snapshot.
 	Rename(ctx context.Context, vol Volume, newName string) error
+	// Volumes lists the volumes of a kind, snapshots included.
+	Volumes(kind Kind) ([]Volume, error)
 }

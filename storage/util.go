@@ -73,11 +73,20 @@ func (l Layout) Leftovers() []string {
 // owners, modes, device nodes, hardlinks and xattrs (overlay whiteouts and
 // opaque markers too), reflinking where the filesystem can.
 func CopyTree(ctx context.Context, src, dst string) error {
-	out, err := exec.CommandContext(ctx, "cp", "-a", "--reflink=auto", src, dst).CombinedOutput()
+	out, err := Command(ctx, "cp", "-a", "--reflink=auto", src, dst).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("copy %s: %v: %s", src, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// Command is exec.CommandContext for helpers that write into a pool: they
+// die with lodged, so a crash leaves no copy still writing into a staging
+// directory that startup recovery removes.
+func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // TreeUsage sums the blocks of a tree, counting hardlinked files once.
@@ -183,4 +192,32 @@ func RenameDirs(l Layout, vol Volume, newName string, exists func(Volume) bool) 
 		}
 	}
 	return nil
+}
+
+// Volumes lists the volumes of a kind, snapshots included ("inst/snap"),
+// skipping staging entries.
+func (l Layout) Volumes(kind Kind) ([]Volume, error) {
+	var out []Volume
+	ents, err := os.ReadDir(filepath.Join(l.Root, string(kind)))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, Volume{Kind: kind, Name: e.Name()})
+		}
+	}
+	parents, _ := os.ReadDir(filepath.Join(l.Root, string(kind)+"-snapshots"))
+	for _, p := range parents {
+		if strings.HasPrefix(p.Name(), ".") {
+			continue
+		}
+		snaps, _ := os.ReadDir(filepath.Join(l.Root, string(kind)+"-snapshots", p.Name()))
+		for _, s := range snaps {
+			if !strings.HasPrefix(s.Name(), ".") {
+				out = append(out, Volume{Kind: kind, Name: p.Name() + "/" + s.Name()})
+			}
+		}
+	}
+	return out, nil
 }

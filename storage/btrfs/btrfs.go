@@ -118,7 +118,7 @@ func UnmountSource(target string) error {
 }
 
 func run(ctx context.Context, name string, args ...string) error {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	out, err := storage.Command(ctx, name, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
@@ -342,3 +342,6 @@ func (d *Driver) Cleanup() {
 		deleteSubvolumes(m)
 	}
 }
+
+// Volumes implements storage.Driver.
+func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d.l.Volumes(kind) }

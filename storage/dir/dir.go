@@ -200,3 +200,6 @@ func (d *Driver) Cleanup() {
 		os.RemoveAll(m)
 	}
 }
+
+// Volumes implements storage.Driver.
+func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d.l.Volumes(kind) }

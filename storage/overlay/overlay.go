@@ -416,3 +416,6 @@ func (d *Driver) Cleanup() {
 		os.RemoveAll(p)
 	}
 }
+
+// Volumes implements storage.Driver.
+func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d.l.Volumes(kind) }

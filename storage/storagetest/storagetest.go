@@ -138,6 +138,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 			t.Fatal(err)
 		}
 		s1 := c1.Snapshot("s1")
+		vols, err := d.Volumes(storage.KindContainer)
+		if err != nil || len(vols) != 2 || vols[0] != c1 || vols[1] != s1 {
+			t.Fatalf("volumes: %v %v", vols, err)
+		}
 		mount(s1)
 		if got := read(s1, "state"); got != "one" {
 			t.Fatalf("snapshot content: %q", got)
