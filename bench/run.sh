@@ -13,11 +13,13 @@ results=()
 
 cleanup() {
 	stop_lxd
-	# Running containers are stopped through lodge; stopped ones are only files.
-	for n in $($LODGE list --format csv -c ns 2>/dev/null | awk -F, '$2 != "STOPPED" {print $1}'); do
+	# Deleted through lodge: overlay volumes are mounts and btrfs pools loop files.
+	for n in $($LODGE list --format csv -c n 2>/dev/null); do
 		$LODGE delete -f "$n" >/dev/null 2>&1 || true
 	done
+	for p in bdir bbtrfs; do $LODGE storage delete "$p" >/dev/null 2>&1 || true; done
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	rm -rf "$DIR" "$DIR.out"
 }
 trap cleanup EXIT
@@ -126,6 +128,20 @@ measure "lodge launch busybox (cached image)" launch_bb
 j=0
 launch_deb() { j=$((j + 1)); $LODGE launch debian/12 "deb$j"; }
 N=$((N / 2 > 3 ? N / 2 : 3)) measure "lodge launch debian/12 (cached image)" launch_deb
+
+# The same launch on each pool driver. The default pool above is overlay
+# (btrfs when the state directory is on btrfs); dir copies the whole tree;
+# btrfs snapshots a subvolume on a loop file lodged made.
+default_driver=$($LODGE storage list --format csv | awk -F, '$1 == "default" {print $2}')
+echo "bench: the default pool (the rows without a pool) is $default_driver" >&2
+$LODGE storage create bdir dir >/dev/null
+$LODGE storage create bbtrfs btrfs size=8GiB >/dev/null
+for pool in bdir bbtrfs; do
+	$LODGE launch debian/12 "p$pool-0" -s "$pool" >/dev/null # unpacks the image into the pool
+	pn=0
+	launch_pool() { pn=$((pn + 1)); $LODGE launch debian/12 "p$pool-$pn" -s "$pool"; }
+	N=$((N / 2 > 3 ? N / 2 : 3)) measure "lodge launch debian/12 (cached image, ${pool#b} pool)" launch_pool
+done
 
 # Time until systemd reports running, from launch.
 k=0
