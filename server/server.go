@@ -219,6 +219,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- srv.Serve(l) }()
 	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
 	go s.autostart(s.ctx)
+	go s.snapshotScheduler(s.ctx)
 
 	var stopInstances bool
 	select {

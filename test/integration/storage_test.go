@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // snapshotRestoreOn launches on pool, snapshots, changes files, restores
@@ -234,4 +235,21 @@ func TestCrashDuringCopy(t *testing.T) {
 	}
 	// The name is free again.
 	lodge(t, "copy", "st-cr1", "st-cr2")
+}
+
+// TestScheduledSnapshot waits for the daemon's scheduler to take a snapshot
+// of an instance with a one-minute schedule (up to a minute and a bit).
+func TestScheduledSnapshot(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "st-sched", "-c", "snapshots.schedule=* * * * *", "-c", "snapshots.expiry=1H")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "st-sched") })
+	waitFor(t, "a scheduled snapshot", 75*time.Second, func() bool {
+		out, _ := lodgeOut("info", "st-sched")
+		return strings.Contains(out, "snap0")
+	})
+	code, env := apiDo(t, "GET", "/1.0/instances/st-sched/snapshots/snap0", "")
+	if code != 200 || strings.Contains(string(env.Metadata), `"expires_at":"0001-01-01T00:00:00Z"`) {
+		t.Fatalf("scheduled snapshot: %d %s (want an expiry)", code, env.Metadata)
+	}
 }
