@@ -107,3 +107,23 @@ type ImagesPublishPostSource struct {
 	Type string `json:"type" yaml:"type"`
 	Name string `json:"name" yaml:"name"`
 }
+
+// StorageVolume is GET /1.0/storage-pools/{pool}/volumes/{type}/{name}.
+type StorageVolume struct {
+	Config      map[string]string `json:"config" yaml:"config"`
+	Description string            `json:"description" yaml:"description"`
+	Name        string            `json:"name" yaml:"name"`
+	Type        string            `json:"type" yaml:"type"`
+	UsedBy      []string          `json:"used_by" yaml:"used_by"`
+	Location    string            `json:"location" yaml:"location"`
+	ContentType string            `json:"content_type" yaml:"content_type"`
+}
+
+// StorageVolumesPost is the body of POST /1.0/storage-pools/{pool}/volumes[/{type}].
+type StorageVolumesPost struct {
+	Config      map[string]string `json:"config" yaml:"config"`
+	Description string            `json:"description" yaml:"description"`
+	Name        string            `json:"name" yaml:"name"`
+	Type        string            `json:"type" yaml:"type"`
+	ContentType string            `json:"content_type" yaml:"content_type"`
+}

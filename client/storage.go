@@ -96,3 +96,22 @@ func (c *Client) MoveInstance(ctx context.Context, name string, req api.Instance
 func (c *Client) PublishImage(ctx context.Context, req api.ImagesPublishPost) (*Operation, error) {
 	return c.async(ctx, http.MethodPost, "/1.0/images", req, nil)
 }
+
+// GetStorageVolumes lists a pool's volumes.
+func (c *Client) GetStorageVolumes(ctx context.Context, pool string) ([]api.StorageVolume, error) {
+	var out []api.StorageVolume
+	_, err := c.get(ctx, poolPath(pool)+"/volumes?recursion=1", &out)
+	return out, err
+}
+
+// CreateStorageVolume creates a custom volume.
+func (c *Client) CreateStorageVolume(ctx context.Context, pool string, req api.StorageVolumesPost) error {
+	_, _, err := c.query(ctx, http.MethodPost, poolPath(pool)+"/volumes/custom", req, nil, nil)
+	return err
+}
+
+// DeleteStorageVolume deletes an unused custom volume.
+func (c *Client) DeleteStorageVolume(ctx context.Context, pool, name string) error {
+	_, _, err := c.query(ctx, http.MethodDelete, poolPath(pool)+"/volumes/custom/"+url.PathEscape(name), nil, nil, nil)
+	return err
+}

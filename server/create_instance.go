@@ -282,6 +282,9 @@ func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 		}
 		spec.NICs = append(spec.NICs, nic)
 	}
+	if spec.Mounts, err = s.diskMounts(in); err != nil {
+		return instances.Spec{}, fmt.Errorf("instance %q: %w", in.Name, err)
+	}
 	return spec, nil
 }
 

@@ -301,8 +301,8 @@ func validateDevices(devs map[string]map[string]string) error {
 				}
 			}
 		case "disk":
-			if d["path"] != "/" {
-				return badRequest("device %q: only the root disk (path=/) is supported so far", name)
+			if err := validateDiskDevice(name, d); err != nil {
+				return err
 			}
 		case "":
 			return badRequest("device %q: missing type", name)

@@ -166,6 +166,12 @@ var routes = []route{
 	{"PATCH", "/1.0/storage-pools/{name}", (*Server).handlePoolPatch},
 	{"DELETE", "/1.0/storage-pools/{name}", (*Server).handlePoolDelete},
 	{"GET", "/1.0/storage-pools/{name}/resources", (*Server).handlePoolResources},
+	{"GET", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesGet},
+	{"POST", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesPost},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesGet},
+	{"POST", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesPost},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeGet},
+	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeDelete},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 }
 

@@ -340,6 +340,10 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("storage pool %q is in use by instances %s; delete or move them first", p.Name, strings.Join(users, ", ")))
 		return
 	}
+	if vols, _ := s.db.ListStorageVolumes(r.Context(), p.Name); len(vols) > 0 {
+		writeError(w, badRequest("storage pool %q still has custom volumes (%s first); delete them with lodge storage volume delete %s NAME", p.Name, vols[0].Name, p.Name))
+		return
+	}
 	if err := s.poolMgr.Destroy(r.Context(), p.Name, p.Driver, p.Config); err != nil {
 		writeError(w, fmt.Errorf("storage pool %q: %w", p.Name, err))
 		return

@@ -104,4 +104,6 @@ type Driver interface {
 	Rename(ctx context.Context, vol Volume, newName string) error
 	// Volumes lists the volumes of a kind, snapshots included.
 	Volumes(kind Kind) ([]Volume, error)
+	// CreateVolume makes an empty custom volume; its tree is Path(vol).
+	CreateVolume(ctx context.Context, vol Volume) error
 }

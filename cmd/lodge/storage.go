@@ -12,7 +12,7 @@ import (
 
 func storageCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "storage", Short: "Manage storage pools"}
-	cmd.AddCommand(storageListCmd(), storageShowCmd(), storageInfoCmd(), storageCreateCmd(), storageSetCmd(), storageDeleteCmd())
+	cmd.AddCommand(storageListCmd(), storageShowCmd(), storageInfoCmd(), storageCreateCmd(), storageSetCmd(), storageDeleteCmd(), storageVolumeCmd())
 	return cmd
 }
 
@@ -176,4 +176,62 @@ func storageDeleteCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func storageVolumeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "volume", Short: "Manage custom storage volumes (attach with a disk device: pool=POOL source=NAME path=/srv)"}
+	create := &cobra.Command{
+		Use:   "create POOL NAME",
+		Short: "Create an empty custom volume",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			if err := c.CreateStorageVolume(cmd.Context(), args[0], api.StorageVolumesPost{Name: args[1], Type: "custom"}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Storage volume %s created\n", args[1])
+			return nil
+		},
+	}
+	var format string
+	list := &cobra.Command{
+		Use:     "list POOL",
+		Aliases: []string{"ls"},
+		Short:   "List a pool's volumes",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			vols, err := c.GetStorageVolumes(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			rows := make([][]string, 0, len(vols))
+			for _, v := range vols {
+				rows = append(rows, []string{v.Type, v.Name, v.Description, fmt.Sprint(len(v.UsedBy))})
+			}
+			return render(cmd.OutOrStdout(), format, []string{"TYPE", "NAME", "DESCRIPTION", "USED BY"}, rows, vols)
+		},
+	}
+	list.Flags().StringVarP(&format, "format", "f", "table", "table, csv, json or yaml")
+	del := &cobra.Command{
+		Use:     "delete POOL NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete an unused custom volume",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			return c.DeleteStorageVolume(cmd.Context(), args[0], args[1])
+		},
+	}
+	cmd.AddCommand(create, list, del)
+	return cmd
 }

@@ -52,8 +52,8 @@ CREATE TABLE config (
 	value TEXT NOT NULL
 );
 `,
-	// storage: pools, and instance snapshots (a snapshot keeps the
-	// instance's configuration at the time it was taken, as LXD's do).
+	// storage: pools, instance snapshots (a snapshot keeps the instance's
+	// configuration at the time it was taken, as LXD's do), custom volumes.
 	`
 CREATE TABLE storage_pools (
 	id          INTEGER PRIMARY KEY,
@@ -77,6 +77,16 @@ CREATE TABLE instance_snapshots (
 	created_at   TEXT NOT NULL,
 	expires_at   TEXT NOT NULL DEFAULT '',
 	UNIQUE (instance_id, name)
+);
+CREATE TABLE storage_volumes (
+	id          INTEGER PRIMARY KEY,
+	pool        TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	type        TEXT NOT NULL DEFAULT 'custom',
+	description TEXT NOT NULL DEFAULT '',
+	config      TEXT NOT NULL DEFAULT '{}',
+	created_at  TEXT NOT NULL,
+	UNIQUE (pool, type, name)
 );
 `,
 }

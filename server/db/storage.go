@@ -231,3 +231,57 @@ func (d *DB) SetInstancePool(ctx context.Context, name, pool string) error {
 	}
 	return expectOne(res, "instance", name)
 }
+
+// StorageVolume is one custom volume row.
+type StorageVolume struct {
+	Pool        string
+	Name        string
+	Type        string
+	Description string
+	Config      map[string]string
+	CreatedAt   time.Time
+}
+
+// CreateStorageVolume inserts a custom volume; ErrExists if taken.
+func (d *DB) CreateStorageVolume(ctx context.Context, v StorageVolume) error {
+	if v.Type == "" {
+		v.Type = "custom"
+	}
+	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_volumes (pool, name, type, description, config, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		v.Pool, v.Name, v.Type, v.Description, mustJSON(nonNilMap(v.Config)), fmtTime(v.CreatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("storage volume %q on pool %q: %w", v.Name, v.Pool, ErrExists)
+	}
+	return err
+}
+
+// ListStorageVolumes returns a pool's custom volumes by name.
+func (d *DB) ListStorageVolumes(ctx context.Context, pool string) ([]StorageVolume, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT pool, name, type, description, config, created_at FROM storage_volumes WHERE pool = ? ORDER BY name`, pool)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []StorageVolume
+	for rows.Next() {
+		var v StorageVolume
+		var cfg, created string
+		if err := rows.Scan(&v.Pool, &v.Name, &v.Type, &v.Description, &cfg, &created); err != nil {
+			return nil, err
+		}
+		json.Unmarshal([]byte(cfg), &v.Config)
+		v.Config = nonNilMap(v.Config)
+		v.CreatedAt = parseTime(created)
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// DeleteStorageVolume removes a custom volume row.
+func (d *DB) DeleteStorageVolume(ctx context.Context, pool, name string) error {
+	res, err := d.sql.ExecContext(ctx, `DELETE FROM storage_volumes WHERE pool = ? AND name = ? AND type = 'custom'`, pool, name)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, "storage volume", pool+"/"+name)
+}

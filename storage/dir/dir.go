@@ -203,3 +203,17 @@ func (d *Driver) Cleanup() {
 
 // Volumes implements storage.Driver.
 func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d.l.Volumes(kind) }
+
+// CreateVolume implements storage.Driver.
+func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
+	if err := vol.Validate(); err != nil {
+		return err
+	}
+	if d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
+	}
+	if err := os.MkdirAll(filepath.Dir(d.Path(vol)), 0o711); err != nil {
+		return err
+	}
+	return os.Mkdir(d.Path(vol), 0o755)
+}

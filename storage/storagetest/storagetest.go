@@ -255,6 +255,25 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
+	t.Run("CustomVolume", func(t *testing.T) {
+		v := storage.Volume{Kind: storage.KindCustom, Name: "data"}
+		if err := d.CreateVolume(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CreateVolume(ctx, v); !errors.Is(err, storage.ErrExists) {
+			t.Fatalf("second create: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(d.Path(v), "f"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if vols, err := d.Volumes(storage.KindCustom); err != nil || len(vols) != 1 || vols[0] != v {
+			t.Fatalf("custom volumes: %v %v", vols, err)
+		}
+		if err := d.Delete(ctx, v); err != nil || d.Exists(v) {
+			t.Fatalf("delete custom: %v", err)
+		}
+	})
+
 	t.Run("Delete", func(t *testing.T) {
 		c4 := storage.Volume{Kind: storage.KindContainer, Name: "c4"}
 		if err := d.Snapshot(ctx, c4, "s3"); err != nil {

@@ -253,3 +253,35 @@ func TestScheduledSnapshot(t *testing.T) {
 		t.Fatalf("scheduled snapshot: %d %s (want an expiry)", code, env.Metadata)
 	}
 }
+
+// TestDiskDevices mounts a custom volume and a read-only host path.
+func TestDiskDevices(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	share := t.TempDir()
+	os.WriteFile(filepath.Join(share, "f"), []byte("shared\n"), 0o644)
+	lodge(t, "storage", "volume", "create", "default", "st-data")
+	t.Cleanup(func() { lodgeOut("storage", "volume", "delete", "default", "st-data") })
+	lodge(t, "init", "busybox", "st-disk")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "st-disk") })
+	code, env := apiDo(t, "PATCH", "/1.0/instances/st-disk", `{"devices":{"data":{"type":"disk","pool":"default","source":"st-data","path":"/srv/data"},"share":{"type":"disk","source":"`+share+`","path":"/mnt/share","readonly":"true"}}}`)
+	if code != 202 {
+		t.Fatalf("add devices: %d %s", code, env.Error)
+	}
+	waitFor(t, "devices recorded", 10*time.Second, func() bool {
+		out, _ := lodgeOut("config", "show", "st-disk")
+		return strings.Contains(out, "st-data")
+	})
+	lodge(t, "start", "st-disk")
+	if out := lodge(t, "exec", "st-disk", "--", "sh", "-c", "cat /mnt/share/f; echo kept > /srv/data/x"); out != "shared\n" {
+		t.Fatalf("host path mount: %q", out)
+	}
+	if _, err := lodgeOut("exec", "st-disk", "--", "sh", "-c", "echo no > /mnt/share/g"); err == nil {
+		t.Fatal("write to a readonly disk succeeded")
+	}
+	// The volume's data outlives the instance.
+	lodge(t, "delete", "-f", "st-disk")
+	if b, err := os.ReadFile(filepath.Join(stateDir, "storage-pools", "default", "custom", "st-data", "x")); err != nil || string(b) != "kept\n" {
+		t.Fatalf("volume content: %q %v", b, err)
+	}
+}
