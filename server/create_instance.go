@@ -87,7 +87,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
 		return
 	}
-	delete(req.Devices, "root")
+	keepRootSize(req.Devices, poolName)
 	if err := validateDevices(req.Devices); err != nil {
 		writeError(w, err)
 		return
@@ -281,6 +281,9 @@ func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 			fmt.Sscan(d["mtu"], &nic.MTU)
 		}
 		spec.NICs = append(spec.NICs, nic)
+	}
+	if err := s.applyRootQuota(context.Background(), in); err != nil {
+		return instances.Spec{}, err
 	}
 	if spec.Mounts, err = s.diskMounts(in); err != nil {
 		return instances.Spec{}, fmt.Errorf("instance %q: %w", in.Name, err)

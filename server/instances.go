@@ -383,8 +383,12 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		return
 	}
 	// The root disk comes from the (implicit) default profile.
-	delete(newDev, "root")
+	keepRootSize(newDev, in.Pool)
 	if err := validateDevices(newDev); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.applyRootQuota(r.Context(), db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {
 		writeError(w, err)
 		return
 	}

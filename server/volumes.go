@@ -15,6 +15,7 @@ import (
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/storage"
+	"lodge/storage/pools"
 )
 
 func volumeURL(pool, typ, name string) string {
@@ -215,7 +216,7 @@ func (s *Server) handleVolumeDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 // diskKeys are the disk device keys lodge honours.
-var diskKeys = map[string]bool{"type": true, "path": true, "source": true, "pool": true, "readonly": true, "required": true}
+var diskKeys = map[string]bool{"type": true, "path": true, "source": true, "pool": true, "readonly": true, "required": true, "size": true}
 
 // validateDiskDevice checks a disk device other than the root disk: a host
 // path (source=/srv/x) or a custom volume (pool=P source=NAME) mounted at path.
@@ -233,6 +234,11 @@ func validateDiskDevice(name string, d map[string]string) error {
 	if d["path"] == "/" {
 		if name != "root" {
 			return badRequest("device %q: only the root disk has path=/", name)
+		}
+		if d["size"] != "" {
+			if _, err := pools.ParseSize(d["size"]); err != nil {
+				return badRequest("device %q: %v", name, err)
+			}
 		}
 		return nil
 	}
@@ -296,4 +302,53 @@ func (s *Server) diskMounts(in db.Instance) ([]instances.Mount, error) {
 		out = append(out, instances.Mount{Source: src, Path: d["path"], ReadOnly: d["readonly"] == "true", IsFile: !fi.IsDir()})
 	}
 	return out, nil
+}
+
+// keepRootSize drops a root disk device that only restates the default
+// (the default profile provides it) and keeps one that sets a size, on the
+// instance's own pool.
+func keepRootSize(devs map[string]map[string]string, pool string) {
+	root, ok := devs["root"]
+	if !ok {
+		return
+	}
+	if root["size"] == "" {
+		delete(devs, "root")
+		return
+	}
+	devs["root"] = map[string]string{"type": "disk", "path": "/", "pool": pool, "size": root["size"]}
+}
+
+// applyRootQuota sets the root volume's size limit (root device size=), or
+// clears it, where the pool's driver can.
+func (s *Server) applyRootQuota(ctx context.Context, in db.Instance) error {
+	size := in.Devices["root"]["size"]
+	if in.Phase != db.PhaseCreated && size == "" {
+		return nil
+	}
+	p, err := s.instancePool(in)
+	if err != nil {
+		return err
+	}
+	q, ok := p.(storage.Quotaer)
+	if !ok {
+		if size != "" {
+			return badRequest("instance %q: root size=%s: the %s driver cannot limit a volume's size; use a btrfs pool", in.Name, size, p.Info().Name)
+		}
+		return nil
+	}
+	var n int64
+	if size != "" {
+		if n, err = pools.ParseSize(size); err != nil {
+			return badRequest("instance %q: root size: %v", in.Name, err)
+		}
+	}
+	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
+	if !p.Exists(vol) {
+		return nil // being created: applied at the first start
+	}
+	if err := q.SetQuota(ctx, vol, n); err != nil {
+		return fmt.Errorf("instance %q: root size: %w", in.Name, err)
+	}
+	return nil
 }

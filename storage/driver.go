@@ -70,6 +70,12 @@ type Info struct {
 	Source string
 }
 
+// Quotaer is a driver that can limit a container volume's size.
+type Quotaer interface {
+	// SetQuota limits vol to bytes (0 removes the limit).
+	SetQuota(ctx context.Context, vol Volume, bytes int64) error
+}
+
 // Driver is one storage pool. Container volumes hold the instance's tree in
 // Path(vol)/rootfs once mounted.
 type Driver interface {

@@ -362,3 +362,26 @@ func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
 	}
 	return os.Chmod(d.Path(vol), 0o755)
 }
+
+// SetQuota implements storage.Quotaer with a qgroup limit on what the
+// subvolume references (its apparent disk size). Quotas are enabled on the
+// filesystem the first time one is set, as LXD does.
+func (d *Driver) SetQuota(ctx context.Context, vol storage.Volume, bytes int64) error {
+	if !d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	limit := "none"
+	if bytes > 0 {
+		limit = strconv.FormatInt(bytes, 10)
+		if err := run(ctx, "btrfs", "quota", "enable", d.l.Root); err != nil {
+			return fmt.Errorf("volume %s: enable quotas: %w", vol, err)
+		}
+	}
+	if err := run(ctx, "btrfs", "qgroup", "limit", limit, d.Path(vol)); err != nil {
+		if bytes == 0 {
+			return nil // quotas were never enabled: nothing to remove
+		}
+		return fmt.Errorf("volume %s: set quota: %w", vol, err)
+	}
+	return nil
+}

@@ -285,3 +285,42 @@ func TestDiskDevices(t *testing.T) {
 		t.Fatalf("volume content: %q %v", b, err)
 	}
 }
+
+// TestBtrfsRootQuota: a root size on a btrfs pool makes writes past it fail
+// inside the container, and lodge keeps working.
+func TestBtrfsRootQuota(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "storage", "create", "st-q", "btrfs", "size=1GiB")
+	t.Cleanup(func() { lodgeOut("storage", "delete", "st-q") })
+	lodge(t, "launch", "busybox", "st-q1", "-s", "st-q")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "st-q1") })
+	setRoot := func(body string) {
+		t.Helper()
+		code, env := apiDo(t, "PATCH", "/1.0/instances/st-q1", body)
+		if code != 202 {
+			t.Fatalf("patch %s: %d %s", body, code, env.Error)
+		}
+	}
+	setRoot(`{"devices":{"root":{"type":"disk","path":"/","pool":"st-q","size":"20MiB"}}}`)
+	out, err := lodgeOut("exec", "st-q1", "--", "sh", "-c", "dd if=/dev/zero of=/root/big bs=1M count=60 && sync")
+	if err == nil {
+		t.Fatalf("writing 60 MiB under a 20 MiB root succeeded: %q", out)
+	}
+	if !strings.Contains(err.Error(), "quota") && !strings.Contains(err.Error(), "space") {
+		t.Fatalf("write past the quota failed oddly: %v", err)
+	}
+	if out := lodge(t, "exec", "st-q1", "--", "echo", "alive"); out != "alive\n" {
+		t.Fatalf("exec after quota hit: %q", out)
+	}
+	lodge(t, "list")
+	// On a pool that cannot limit sizes the request is refused.
+	lodge(t, "launch", "busybox", "st-q2")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "st-q2") })
+	if code, env := apiDo(t, "PATCH", "/1.0/instances/st-q2", `{"devices":{"root":{"type":"disk","path":"/","size":"20MiB"}}}`); code != 400 || !strings.Contains(env.Error, "btrfs") {
+		t.Fatalf("size on overlay: %d %s", code, env.Error)
+	}
+	// Lifting the limit lets the write through.
+	setRoot(`{"devices":{"root":{"type":"disk","path":"/","pool":"st-q"}}}`)
+	lodge(t, "exec", "st-q1", "--", "sh", "-c", "rm -f /root/big; dd if=/dev/zero of=/root/big bs=1M count=60 && sync")
+}
