@@ -101,12 +101,13 @@ func TestDirPoolStillSelectable(t *testing.T) {
 func TestCopyMove(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
+	// Cleanups run last-registered first: the instances go before their pool.
+	lodge(t, "storage", "create", "st-bt2", "btrfs", "size=1GiB")
+	t.Cleanup(func() { lodgeOut("storage", "delete", "st-bt2") })
 	for _, n := range []string{"st-cp1", "st-cp2", "st-cp3", "st-cp4", "st-cp5"} {
 		n := n
 		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
 	}
-	lodge(t, "storage", "create", "st-bt2", "btrfs", "size=1GiB")
-	t.Cleanup(func() { lodgeOut("storage", "delete", "st-bt2") })
 	lodge(t, "launch", "busybox", "st-cp1")
 	lodge(t, "exec", "st-cp1", "--", "sh", "-c", "echo one > /root/state")
 	lodge(t, "snapshot", "st-cp1", "s1")
