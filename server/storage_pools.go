@@ -141,6 +141,14 @@ func (s *Server) createDefaultPool(ctx context.Context) error {
 	} else if ents, err := os.ReadDir(filepath.Join(legacy, "images")); err == nil && len(ents) > 0 {
 		driver, cfg["source"] = "dir", legacy
 	} else {
+		if driver == "btrfs" {
+			// The state directory is on btrfs: subvolumes go right there,
+			// no loop file.
+			if err := os.MkdirAll(legacy, 0o711); err != nil {
+				return err
+			}
+			cfg["source"] = legacy
+		}
 		cfg, err = s.poolMgr.Create(ctx, name, driver, cfg)
 		if err != nil {
 			return fmt.Errorf("create the default storage pool (%s): %w", driver, err)

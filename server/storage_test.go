@@ -3,11 +3,16 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"lodge/api"
+	"lodge/instances/fake"
+	"lodge/server/db"
 	"lodge/storage"
+	"lodge/storage/dir"
 )
 
 func TestStoragePoolsAPI(t *testing.T) {
@@ -81,4 +86,64 @@ func TestStoragePoolsAPI(t *testing.T) {
 	if code, resp, _ := e.do(t, "GET", "/1.0/storage-pools/default/resources", ""); code != 200 || !strings.Contains(string(resp.Metadata), "total") {
 		t.Fatalf("resources: %d %s", code, resp.Metadata)
 	}
+}
+
+// fakePools records what the server asks of its pool manager.
+type fakePools struct {
+	def     string
+	created map[string]map[string]string
+}
+
+func (f *fakePools) Create(ctx context.Context, name, driver string, cfg map[string]string) (map[string]string, error) {
+	f.created[name+":"+driver] = cfg
+	return cfg, nil
+}
+func (f *fakePools) Open(ctx context.Context, name, driver string, cfg map[string]string) (storage.Driver, error) {
+	return dir.New(cfg["source"])
+}
+func (f *fakePools) Destroy(ctx context.Context, name, driver string, cfg map[string]string) error {
+	return nil
+}
+func (f *fakePools) DefaultDriver() string { return f.def }
+
+func TestDefaultPoolChoice(t *testing.T) {
+	for _, def := range []string{"btrfs", "overlay"} {
+		tmp := t.TempDir()
+		d, err := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		fp := &fakePools{def: def, created: map[string]map[string]string{}}
+		s := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: fp})
+		if err := s.initPools(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		row, err := d.GetStoragePool(context.Background(), "default")
+		if err != nil || row.Driver != def {
+			t.Fatalf("%s: default pool %+v %v", def, row, err)
+		}
+		cfg, ok := fp.created["default:"+def]
+		if !ok {
+			t.Fatalf("%s: not created: %v", def, fp.created)
+		}
+		// On btrfs the subvolumes go in the state directory itself, no loop file.
+		if def == "btrfs" && cfg["source"] != filepath.Join(tmp, "storage-pools", "default") {
+			t.Fatalf("btrfs default source %q", cfg["source"])
+		}
+		s.cancel()
+	}
+	// A state directory from before pools were recorded keeps its dir pool.
+	tmp := t.TempDir()
+	os.MkdirAll(filepath.Join(tmp, "storage-pools", "default", "containers", "old1"), 0o700)
+	d, _ := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
+	defer d.Close()
+	s := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: &fakePools{def: "overlay", created: map[string]map[string]string{}}})
+	if err := s.initPools(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if row, _ := d.GetStoragePool(context.Background(), "default"); row.Driver != "dir" {
+		t.Fatalf("legacy pool: %+v", row)
+	}
+	s.cancel()
 }
