@@ -127,3 +127,8 @@ type StorageVolumesPost struct {
 	Type        string            `json:"type" yaml:"type"`
 	ContentType string            `json:"content_type" yaml:"content_type"`
 }
+
+// InstanceRebuildPost is the body of POST /1.0/instances/{name}/rebuild.
+type InstanceRebuildPost struct {
+	Source InstanceSource `json:"source" yaml:"source"`
+}

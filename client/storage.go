@@ -115,3 +115,8 @@ func (c *Client) DeleteStorageVolume(ctx context.Context, pool, name string) err
 	_, _, err := c.query(ctx, http.MethodDelete, poolPath(pool)+"/volumes/custom/"+url.PathEscape(name), nil, nil, nil)
 	return err
 }
+
+// RebuildInstance gives a stopped instance a fresh rootfs from an image.
+func (c *Client) RebuildInstance(ctx context.Context, name string, req api.InstanceRebuildPost) (*Operation, error) {
+	return c.async(ctx, http.MethodPost, instPath(name)+"/rebuild", req, nil)
+}

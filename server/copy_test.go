@@ -132,3 +132,40 @@ func TestRecoverSweepsOrphanVolumes(t *testing.T) {
 		t.Fatal("recorded volumes removed")
 	}
 }
+
+func TestRebuild(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.uploadImage(t, "busybox", "bb")
+	fp2 := e.uploadImage(t, "alpine", "al")
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"},"config":{"user.keep":"1"}}`)
+	e.wait(t, resp)
+	vol := storage.Volume{Kind: storage.KindContainer, Name: "c1"}
+	os.WriteFile(filepath.Join(e.pool.Path(vol), "rootfs", "state"), []byte("old"), 0o644)
+	_, resp, _ = e.do(t, "POST", "/1.0/instances/c1/snapshots", `{"name":"s1"}`)
+	e.wait(t, resp)
+	_, resp, _ = e.do(t, "PUT", "/1.0/instances/c1/state", `{"action":"start"}`)
+	e.wait(t, resp)
+	if code, _, _ := e.do(t, "POST", "/1.0/instances/c1/rebuild", `{"source":{"type":"image","alias":"al"}}`); code != 400 {
+		t.Fatalf("rebuild running: %d", code)
+	}
+	_, resp, _ = e.do(t, "PUT", "/1.0/instances/c1/state", `{"action":"stop","force":true}`)
+	e.wait(t, resp)
+	if code, _, _ := e.do(t, "POST", "/1.0/instances/c1/rebuild", `{"source":{"type":"image","alias":"nope"}}`); code != 404 {
+		t.Fatalf("rebuild from a missing image: %d", code)
+	}
+	_, resp, _ = e.do(t, "POST", "/1.0/instances/c1/rebuild", `{"source":{"type":"image","alias":"al"}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("rebuild: %+v", op)
+	}
+	if _, err := os.Stat(filepath.Join(e.pool.Path(vol), "rootfs", "state")); !os.IsNotExist(err) {
+		t.Fatal("rebuild kept the old tree")
+	}
+	if !e.pool.Exists(vol.Snapshot("s1")) {
+		t.Fatal("rebuild dropped the snapshot")
+	}
+	in, _ := e.s.db.GetInstance(ctx, "c1")
+	if in.ImageFingerprint != fp2 || in.Config["volatile.base_image"] != fp2 || in.Config["image.os"] != "alpine" || in.Config["user.keep"] != "1" {
+		t.Fatalf("after rebuild: %s %v", in.ImageFingerprint, in.Config)
+	}
+}

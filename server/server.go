@@ -137,6 +137,7 @@ var routes = []route{
 	{"POST", "/1.0/instances/{name}/files", (*Server).handleFilePost},
 	{"DELETE", "/1.0/instances/{name}/files", (*Server).handleFileDelete},
 	{"GET", "/1.0/instances/{name}/sftp", (*Server).handleSFTP},
+	{"POST", "/1.0/instances/{name}/rebuild", (*Server).handleInstanceRebuild},
 	{"GET", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsGet},
 	{"POST", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsPost},
 	{"GET", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotGet},

@@ -112,4 +112,7 @@ type Driver interface {
 	Volumes(kind Kind) ([]Volume, error)
 	// CreateVolume makes an empty custom volume; its tree is Path(vol).
 	CreateVolume(ctx context.Context, vol Volume) error
+	// Reset replaces a container volume's content by a fresh clone of image
+	// volume img, keeping its snapshots (rebuild); vol must be unmounted.
+	Reset(ctx context.Context, vol, img Volume) error
 }

@@ -47,7 +47,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.AddCommand(launchCmd(true), launchCmd(false), startCmd(), stopCmd(), restartCmd(), pauseCmd(), resumeCmd(),
 		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(),
-		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), publishCmd())
+		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), publishCmd(), rebuildCmd())
 	return root
 }
 

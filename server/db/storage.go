@@ -285,3 +285,12 @@ func (d *DB) DeleteStorageVolume(ctx context.Context, pool, name string) error {
 	}
 	return expectOne(res, "storage volume", pool+"/"+name)
 }
+
+// SetInstanceImage records the image an instance was rebuilt from.
+func (d *DB) SetInstanceImage(ctx context.Context, name, fp string) error {
+	res, err := d.sql.ExecContext(ctx, `UPDATE instances SET image_fingerprint = ? WHERE name = ?`, fp, name)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, "instance", name)
+}

@@ -230,24 +230,30 @@ func (d *Driver) Restore(ctx context.Context, vol storage.Volume, snap string) e
 	if !d.Exists(sv) {
 		return fmt.Errorf("snapshot %s: %w", sv, storage.ErrNotFound)
 	}
+	return d.swapIn(ctx, sv, vol)
+}
+
+// swapIn replaces vol by a writable snapshot of src: made under a staging
+// name, swapped with the old subvolume, which is then deleted.
+func (d *Driver) swapIn(ctx context.Context, src, vol storage.Volume) error {
 	tmp, err := d.l.Staging(vol)
 	if err != nil {
 		return err
 	}
-	if err := run(ctx, "btrfs", "-q", "subvolume", "snapshot", d.Path(sv), tmp); err != nil {
-		return fmt.Errorf("restore %s: %w", sv, err)
+	if err := run(ctx, "btrfs", "-q", "subvolume", "snapshot", d.Path(src), tmp); err != nil {
+		return fmt.Errorf("%s from %s: %w", vol, src, err)
 	}
 	dir := d.Path(vol)
 	old := filepath.Join(filepath.Dir(dir), ".tmp-old-"+filepath.Base(dir))
 	deleteSubvolumes(old)
 	if err := os.Rename(dir, old); err != nil {
 		deleteSubvolumes(tmp)
-		return fmt.Errorf("restore %s: %w", sv, err)
+		return fmt.Errorf("%s from %s: %w", vol, src, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		os.Rename(old, dir)
 		deleteSubvolumes(tmp)
-		return fmt.Errorf("restore %s: %w", sv, err)
+		return fmt.Errorf("%s from %s: %w", vol, src, err)
 	}
 	return deleteSubvolumes(old)
 }
@@ -384,4 +390,16 @@ func (d *Driver) SetQuota(ctx context.Context, vol storage.Volume, bytes int64) 
 		return fmt.Errorf("volume %s: set quota: %w", vol, err)
 	}
 	return nil
+}
+
+// Reset implements storage.Driver: a writable snapshot of the image
+// swapped in for the volume.
+func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
+	if !d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	if !d.Exists(img) {
+		return fmt.Errorf("volume %s: %w", img, storage.ErrNotFound)
+	}
+	return d.swapIn(ctx, img, vol)
 }

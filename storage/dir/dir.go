@@ -217,3 +217,22 @@ func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
 	}
 	return os.Mkdir(d.Path(vol), 0o755)
 }
+
+// Reset implements storage.Driver: a copy of the image swapped in.
+func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
+	if !d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	if !d.Exists(img) {
+		return fmt.Errorf("volume %s: %w", img, storage.ErrNotFound)
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return err
+	}
+	if err := storage.CopyTree(ctx, d.Path(img), tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("reset %s: %w", vol, err)
+	}
+	return swap(d.Path(vol), tmp)
+}

@@ -433,3 +433,40 @@ func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
 	}
 	return os.Mkdir(d.Path(vol), 0o755)
 }
+
+// Reset implements storage.Driver: a fresh volume over image img is built
+// beside this one and swapped in; the snapshots stay.
+func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
+	if !d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	if !d.Exists(img) {
+		return fmt.Errorf("volume %s: %w", img, storage.ErrNotFound)
+	}
+	if err := d.Unmount(ctx, vol); err != nil {
+		return err
+	}
+	old, _ := d.lowerOf(vol)
+	fresh := storage.Volume{Kind: vol.Kind, Name: "0reset-" + vol.Name}
+	os.RemoveAll(d.Path(fresh))
+	if err := d.build(ctx, fresh, img.Name, ""); err != nil {
+		return err
+	}
+	dir := d.Path(vol)
+	trash := filepath.Join(filepath.Dir(dir), ".tmp-old-"+filepath.Base(dir))
+	os.RemoveAll(trash)
+	if err := os.Rename(dir, trash); err != nil {
+		os.RemoveAll(d.Path(fresh))
+		return fmt.Errorf("reset %s: %w", vol, err)
+	}
+	if err := os.Rename(d.Path(fresh), dir); err != nil {
+		os.Rename(trash, dir)
+		os.RemoveAll(d.Path(fresh))
+		return fmt.Errorf("reset %s: %w", vol, err)
+	}
+	os.RemoveAll(trash)
+	if old != "" && old != img.Name {
+		d.collectImage(old)
+	}
+	return nil
+}

@@ -243,6 +243,38 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
+	t.Run("Reset", func(t *testing.T) {
+		c5 := storage.Volume{Kind: storage.KindContainer, Name: "c5"}
+		if err := d.Clone(ctx, img, c5); err != nil {
+			t.Fatal(err)
+		}
+		mount(c5)
+		write(c5, "state", "mine")
+		if err := d.Snapshot(ctx, c5, "keep"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Unmount(ctx, c5); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reset(ctx, c5, img); err != nil {
+			t.Fatal(err)
+		}
+		mount(c5)
+		if got := read(c5, "state"); got != "<missing>" {
+			t.Fatalf("after reset: %q", got)
+		}
+		if got := read(c5, "etc/hostname"); got != "x\n" {
+			t.Fatalf("after reset, image content: %q", got)
+		}
+		if !d.Exists(c5.Snapshot("keep")) {
+			t.Fatal("reset dropped the snapshots")
+		}
+		d.Unmount(ctx, c5)
+		if err := d.Delete(ctx, c5); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("DeleteImageKeepsClones", func(t *testing.T) {
 		c4 := storage.Volume{Kind: storage.KindContainer, Name: "c4"}
 		if err := d.Delete(ctx, img); err != nil {

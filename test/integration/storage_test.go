@@ -325,3 +325,32 @@ func TestBtrfsRootQuota(t *testing.T) {
 	setRoot(`{"devices":{"root":{"type":"disk","path":"/","pool":"st-q"}}}`)
 	lodge(t, "exec", "st-q1", "--", "sh", "-c", "rm -f /root/big; dd if=/dev/zero of=/root/big bs=1M count=60 && sync")
 }
+
+func TestRebuild(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "st-rb", "-c", "user.keep=yes")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "st-rb") })
+	lodge(t, "exec", "st-rb", "--", "sh", "-c", "echo old > /root/state")
+	lodge(t, "snapshot", "st-rb", "s1")
+	if msg := lodgeFail(t, "rebuild", "busybox", "st-rb"); !strings.Contains(msg, "stop it first") {
+		t.Fatalf("rebuild running: %q", msg)
+	}
+	lodge(t, "stop", "-f", "st-rb")
+	lodge(t, "rebuild", "busybox", "st-rb")
+	lodge(t, "start", "st-rb")
+	if _, err := lodgeOut("exec", "st-rb", "--", "test", "-e", "/root/state"); err == nil {
+		t.Fatal("rebuild kept the old tree")
+	}
+	if out := lodge(t, "exec", "st-rb", "--", "cat", "/etc/hostname"); out != "st-rb\n" {
+		t.Fatalf("hostname after rebuild: %q", out)
+	}
+	if out := lodge(t, "config", "get", "st-rb", "user.keep"); strings.TrimSpace(out) != "yes" {
+		t.Fatalf("config after rebuild: %q", out)
+	}
+	// The snapshot survived and still restores the old tree.
+	lodge(t, "restore", "st-rb", "s1")
+	if out := lodge(t, "exec", "st-rb", "--", "cat", "/root/state"); out != "old\n" {
+		t.Fatalf("restore after rebuild: %q", out)
+	}
+}
