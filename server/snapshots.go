@@ -272,13 +272,25 @@ func (s *Server) handleSnapshotPost(w http.ResponseWriter, r *http.Request) {
 	writeAsync(w, op)
 }
 
+// handleSnapshotPut changes a snapshot's expiry (its only writable field).
 func (s *Server) handleSnapshotPut(w http.ResponseWriter, r *http.Request) {
-	_, _, err := s.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
+	in, sn, err := s.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeError(w, badRequest("changing a snapshot's expiry is not supported yet; delete it when no longer needed"))
+	var req api.InstanceSnapshotPut
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.db.SetSnapshotExpiry(r.Context(), in.Name, sn.Name, req.ExpiresAt); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.events.lifecycle("instance-snapshot-updated", snapshotURL(in.Name, sn.Name), nil)
+	op := s.ops.Start(operationsSpec("Updating snapshot", in.Name), func(ctx context.Context, _ *opT) error { return nil })
+	writeAsync(w, op)
 }
 
 // startRestore answers PUT /1.0/instances/{name} with {"restore": ...}.

@@ -89,6 +89,15 @@ func TestSnapshotsRestore(t *testing.T) {
 		t.Fatalf("restore short: %+v", op)
 	}
 
+	// Expiry can be set and cleared.
+	_, resp, _ = e.do(t, "PUT", "/1.0/instances/c1/snapshots/s1", `{"expires_at":"2030-01-02T03:04:05Z"}`)
+	e.wait(t, resp)
+	_, resp, _ = e.do(t, "GET", "/1.0/instances/c1/snapshots/s1", "")
+	json.Unmarshal(resp.Metadata, &sn)
+	if sn.ExpiresAt.Year() != 2030 {
+		t.Fatalf("expiry: %s", resp.Metadata)
+	}
+
 	// Rename and delete.
 	_, resp, _ = e.do(t, "POST", "/1.0/instances/c1/snapshots/s1", `{"name":"s2"}`)
 	if op := e.wait(t, resp); op.StatusCode != api.Success {

@@ -294,3 +294,12 @@ func (d *DB) SetInstanceImage(ctx context.Context, name, fp string) error {
 	}
 	return expectOne(res, "instance", name)
 }
+
+// SetSnapshotExpiry changes when a snapshot expires (zero: never).
+func (d *DB) SetSnapshotExpiry(ctx context.Context, instance, name string, t time.Time) error {
+	res, err := d.sql.ExecContext(ctx, `UPDATE instance_snapshots SET expires_at = ? WHERE name = ? AND instance_id = (SELECT id FROM instances WHERE name = ?)`, fmtTime(t), name, instance)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, "snapshot", instance+"/"+name)
+}
