@@ -304,6 +304,22 @@ func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) 
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	if newCfg["size"] != p.Config["size"] && newCfg["size"] != "" {
+		// A loop-file pool grows in place.
+		rz, ok := s.poolMgr.(interface {
+			Resize(ctx context.Context, name, driver string, cfg map[string]string, size int64) error
+		})
+		n, err := pools.ParseSize(newCfg["size"])
+		if !ok || err != nil {
+			writeError(w, badRequest("storage pool %q: size cannot be changed", p.Name))
+			return
+		}
+		if err := rz.Resize(r.Context(), p.Name, p.Driver, p.Config, n); err != nil {
+			writeError(w, badRequest("%v", err))
+			return
+		}
+		p.Config["size"] = newCfg["size"]
+	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "user.") && newCfg[k] != p.Config[k] {
 			writeError(w, badRequest("storage pool %q: %s cannot be changed after creation (it is %q)", p.Name, k, p.Config[k]))

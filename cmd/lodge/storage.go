@@ -133,7 +133,7 @@ func storageCreateCmd() *cobra.Command {
 func storageSetCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "set POOL key=value...",
-		Short: "Set storage pool configuration keys (user.*; description=...)",
+		Short: "Set storage pool keys: user.*, description=..., size= (grows a btrfs loop-file pool)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kv := args[1:]

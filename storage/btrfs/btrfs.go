@@ -403,3 +403,30 @@ func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
 	}
 	return d.swapIn(ctx, img, vol)
 }
+
+// GrowLoop enlarges a loop-file pool mounted at target to size bytes: the
+// file grows, the loop device rereads its size, btrfs takes the space.
+func GrowLoop(ctx context.Context, file, target string, size int64) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	if size <= fi.Size() {
+		return fmt.Errorf("loop file %s: new size %d is not larger than the current %d; pools only grow", file, size, fi.Size())
+	}
+	if err := os.Truncate(file, size); err != nil {
+		return err
+	}
+	out, err := storage.Command(ctx, "losetup", "-j", file).Output()
+	if err != nil {
+		return fmt.Errorf("losetup -j %s: %w", file, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if dev, _, ok := strings.Cut(line, ":"); ok && dev != "" {
+			if err := run(ctx, "losetup", "-c", dev); err != nil {
+				return err
+			}
+		}
+	}
+	return run(ctx, "btrfs", "filesystem", "resize", "max", target)
+}

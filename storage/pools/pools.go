@@ -242,3 +242,15 @@ func Keys(driver string) []string {
 	sort.Strings(k)
 	return k
 }
+
+// Resize grows a btrfs loop-file pool to size bytes.
+func (m Manager) Resize(ctx context.Context, name, driver string, cfg map[string]string, size int64) error {
+	if driver != "btrfs" {
+		return fmt.Errorf("storage pool %q: the %s driver has no size to change", name, driver)
+	}
+	src := cfg["source"]
+	if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() {
+		return fmt.Errorf("storage pool %q: only a loop-file pool can be resized (source %s)", name, src)
+	}
+	return btrfs.GrowLoop(ctx, src, m.mountPoint(name), size)
+}

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseSize(t *testing.T) {
@@ -76,6 +78,21 @@ func TestBtrfsLoopCreateDestroy(t *testing.T) {
 	}
 	if d.Info().Name != "btrfs" {
 		t.Fatal(d.Info())
+	}
+	total := func() uint64 {
+		var st unix.Statfs_t
+		unix.Statfs(m.mountPoint("st-loop"), &st)
+		return st.Blocks * uint64(st.Bsize)
+	}
+	before := total()
+	if err := m.Resize(ctx, "st-loop", "btrfs", cfg, 200<<20); err == nil {
+		t.Fatal("shrinking accepted")
+	}
+	if err := m.Resize(ctx, "st-loop", "btrfs", cfg, 600<<20); err != nil {
+		t.Fatal(err)
+	}
+	if after := total(); after < before+200<<20 {
+		t.Fatalf("pool did not grow: %d -> %d", before, after)
 	}
 	// An existing btrfs directory as source of a second pool.
 	sub := filepath.Join(m.StateDir, "storage-pools", "st-loop", "custom", "nested")
