@@ -65,12 +65,6 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 		return
 	}
 	instanceOnly := req.Source.InstanceOnly || req.Source.ContainerOnly || snap != ""
-	if poolName != src.Pool && !instanceOnly {
-		if list, _ := s.db.ListSnapshots(ctx, srcName); len(list) > 0 {
-			writeError(w, badRequest("instance %q: copying snapshots to another pool is not supported yet; copy with --instance-only", req.Name))
-			return
-		}
-	}
 	cfg := map[string]string{}
 	base := req.Config
 	if len(base) == 0 {
@@ -174,7 +168,7 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 	sameDriver := srcPool == dstPool
 	for _, sn := range snaps {
 		if !sameDriver {
-			return fmt.Errorf("instance %q: copying snapshots to another pool is not supported yet; copy with --instance-only", row.Name)
+			break // copyAcrossPools replays them
 		}
 		if err := dstPool.Clone(ctx, storage.Volume{Kind: storage.KindContainer, Name: srcName}.Snapshot(sn.Name), dstVol.Snapshot(sn.Name)); err != nil {
 			return fmt.Errorf("instance %q: copy snapshot %q: %w", row.Name, sn.Name, err)
@@ -190,8 +184,14 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 		if err := dstPool.Clone(ctx, srcVol, dstVol); err != nil {
 			return fmt.Errorf("instance %q: copy from %s: %w", row.Name, srcVol.Name, err)
 		}
-	} else if err := s.copyAcrossPools(ctx, op, srcPool, srcVol, dstPool, dstVol, row); err != nil {
-		return err
+	} else {
+		names := make([]string, 0, len(snaps))
+		for _, sn := range snaps {
+			names = append(names, sn.Name)
+		}
+		if err := s.copyAcrossPools(ctx, op, srcPool, srcVol, dstPool, dstVol, row, names); err != nil {
+			return err
+		}
 	}
 	if err := dstPool.Mount(ctx, dstVol); err != nil {
 		return fmt.Errorf("instance %q: %w", row.Name, err)
@@ -227,8 +227,11 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 }
 
 // copyAcrossPools makes dst on another pool: a clone of the image there
-// (cheap on btrfs and overlay), then rsync brings the differences over.
-func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance) error {
+// (cheap on btrfs and overlay), then rsync brings the differences over. The
+// source's snapshots (oldest first) are replayed the same way, each
+// snapshotted on the destination before the next, so they share what they
+// can there too.
+func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance, snaps []string) error {
 	fp := row.ImageFingerprint
 	if _, err := os.Stat(s.images.Path(fp)); fp == "" || err != nil {
 		return badRequest("instance %q: the source's image %s is no longer in the image store, so it cannot be copied to another pool; copy it within pool %q", row.Name, short(fp), row.Pool)
@@ -239,19 +242,33 @@ func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.D
 	if err := dstPool.Clone(ctx, storage.Volume{Kind: storage.KindImage, Name: fp}, dstVol); err != nil {
 		return fmt.Errorf("instance %q: create rootfs: %w", row.Name, err)
 	}
-	if err := srcPool.Mount(ctx, srcVol); err != nil {
-		return err
-	}
 	if err := dstPool.Mount(ctx, dstVol); err != nil {
 		return err
 	}
-	from := filepath.Join(srcPool.Path(srcVol), "rootfs") + "/"
-	to := filepath.Join(dstPool.Path(dstVol), "rootfs") + "/"
-	out, err := storage.Command(ctx, "rsync", "-aHAX", "--numeric-ids", "--delete", from, to).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("instance %q: copy the tree to pool %q: rsync: %v: %s", row.Name, row.Pool, err, strings.TrimSpace(string(out)))
+	sync := func(from storage.Volume) error {
+		if err := srcPool.Mount(ctx, from); err != nil {
+			return err
+		}
+		src := filepath.Join(srcPool.Path(from), "rootfs") + "/"
+		dst := filepath.Join(dstPool.Path(dstVol), "rootfs") + "/"
+		// Files are compared to the nanosecond: a same-size change made in
+		// the same second as a snapshot must not be skipped.
+		out, err := storage.Command(ctx, "rsync", "-aHAX", "--numeric-ids", "--delete", "--modify-window=-1", src, dst).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("instance %q: copy %s to pool %q: rsync: %v: %s", row.Name, from.Name, row.Pool, err, strings.TrimSpace(string(out)))
+		}
+		return nil
 	}
-	return nil
+	base, _ := srcVol.Split()
+	for _, sn := range snaps {
+		if err := sync(base.Snapshot(sn)); err != nil {
+			return err
+		}
+		if err := dstPool.Snapshot(ctx, dstVol, sn); err != nil {
+			return fmt.Errorf("instance %q: snapshot %q on pool %q: %w", row.Name, sn, row.Pool, err)
+		}
+	}
+	return sync(srcVol)
 }
 
 // handleInstancePost is POST /1.0/instances/{name}: rename, or move to
@@ -284,10 +301,6 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 	if req.Pool != "" {
 		if _, err := s.pool(req.Pool); err != nil {
 			writeError(w, badRequest("instance %q: storage pool %q not found or not available", name, req.Pool))
-			return
-		}
-		if list, _ := s.db.ListSnapshots(r.Context(), name); len(list) > 0 && req.Pool != in.Pool {
-			writeError(w, badRequest("instance %q has snapshots; moving snapshots to another pool is not supported yet (delete them or copy with --instance-only)", name))
 			return
 		}
 	}
@@ -391,7 +404,15 @@ func (s *Server) moveInstancePool(ctx context.Context, op *opT, name, poolName s
 	}
 	moved := in
 	moved.Pool = poolName
-	if err := s.copyAcrossPools(ctx, op, srcPool, vol, dstPool, vol, moved); err != nil {
+	snaps, err := s.db.ListSnapshots(ctx, name)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(snaps))
+	for _, sn := range snaps {
+		names = append(names, sn.Name)
+	}
+	if err := s.copyAcrossPools(ctx, op, srcPool, vol, dstPool, vol, moved, names); err != nil {
 		_ = dstPool.Delete(context.WithoutCancel(ctx), vol)
 		return err
 	}

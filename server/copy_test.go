@@ -58,20 +58,17 @@ func TestCopyRenameMove(t *testing.T) {
 	if code, _, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c9","source":{"type":"copy","source":"nope"}}`); code != 404 {
 		t.Fatalf("copy of missing: %d", code)
 	}
-	// To another pool: refused with snapshots, fine with instance_only.
+	// To another pool, snapshots replayed there.
 	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools", `{"name":"p2","driver":"dir"}`); code != 200 {
 		t.Fatalf("pool: %s", resp.Error)
 	}
-	if code, _, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c4","source":{"type":"copy","source":"c1"},"devices":{"root":{"type":"disk","path":"/","pool":"p2"}}}`); code != 400 {
-		t.Fatalf("cross-pool copy with snapshots: %d", code)
-	}
-	_, resp, _ = e.do(t, "POST", "/1.0/instances", `{"name":"c4","source":{"type":"copy","source":"c1","instance_only":true},"devices":{"root":{"type":"disk","path":"/","pool":"p2"}}}`)
+	_, resp, _ = e.do(t, "POST", "/1.0/instances", `{"name":"c4","source":{"type":"copy","source":"c1"},"devices":{"root":{"type":"disk","path":"/","pool":"p2"}}}`)
 	if op := e.wait(t, resp); op.StatusCode != api.Success {
 		t.Fatalf("cross-pool copy: %+v", op)
 	}
 	p2, _ := e.s.pool("p2")
-	if read(p2, "c4") != "two" {
-		t.Fatal("cross-pool copy content")
+	if read(p2, "c4") != "two" || read(p2, "c4/s1") != "one" {
+		t.Fatalf("cross-pool copy content: %q %q", read(p2, "c4"), read(p2, "c4/s1"))
 	}
 
 	// Rename (with snapshots), refused while running.
@@ -95,7 +92,15 @@ func TestCopyRenameMove(t *testing.T) {
 	if _, _, err := e.s.getSnapshot(context.Background(), "c5", "s1"); err != nil {
 		t.Fatal(err)
 	}
-	// Move c3 to p2 (no snapshots).
+	// Move c5 (with its snapshot) to p2.
+	_, resp, _ = e.do(t, "POST", "/1.0/instances/c5", `{"name":"c5","migration":true,"pool":"p2"}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("move with snapshots: %+v", op)
+	}
+	if read(p2, "c5") != "two" || read(p2, "c5/s1") != "one" || e.pool.Exists(vol("c5")) || e.pool.Exists(vol("c5").Snapshot("s1")) {
+		t.Fatal("move with snapshots: volumes not moved")
+	}
+	// Move c3 to p2.
 	_, resp, _ = e.do(t, "POST", "/1.0/instances/c3", `{"name":"c3","migration":true,"pool":"p2"}`)
 	if op := e.wait(t, resp); op.StatusCode != api.Success {
 		t.Fatalf("move: %+v", op)

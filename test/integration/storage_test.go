@@ -132,10 +132,14 @@ func TestCopyMove(t *testing.T) {
 	if got := cat("st-cp3"); got != "one\n" {
 		t.Fatalf("copy of snapshot: %q", got)
 	}
-	// Across pools (overlay to btrfs).
-	lodge(t, "copy", "st-cp1", "st-cp4", "--instance-only", "-s", "st-bt2")
+	// Across pools (overlay to btrfs), snapshots included.
+	lodge(t, "copy", "st-cp1", "st-cp4", "-s", "st-bt2")
 	if got := cat("st-cp4"); got != "two\n" {
 		t.Fatalf("copy to btrfs: %q", got)
+	}
+	lodge(t, "restore", "st-cp4", "s1")
+	if got := cat("st-cp4"); got != "one\n" {
+		t.Fatalf("snapshot copied to btrfs: %q", got)
 	}
 	lodge(t, "move", "st-cp3", "st-cp5")
 	lodge(t, "move", "st-cp5", "-s", "st-bt2")
