@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,9 @@ const deletedMark = ".deleted"
 // Driver is an overlay pool rooted at one directory.
 type Driver struct {
 	l storage.Layout
+	// mountMu keeps two concurrent Mounts (a start and a file access) from
+	// stacking two overlays on one mount point.
+	mountMu sync.Mutex
 }
 
 // New opens (creating if needed) an overlay pool at root.
@@ -190,6 +194,8 @@ func (d *Driver) Mount(ctx context.Context, vol storage.Volume) error {
 	if vol.Kind == storage.KindImage {
 		return nil
 	}
+	d.mountMu.Lock()
+	defer d.mountMu.Unlock()
 	dir := d.Path(vol)
 	target := filepath.Join(dir, "rootfs")
 	if storage.IsMountpoint(target) {
