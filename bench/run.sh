@@ -103,6 +103,13 @@ lxd_rows() {
 	lj=0
 	lxd_launch_deb() { lj=$((lj + 1)); lxdc launch debian12 "ldeb$lj"; }
 	N=5 measure "LXD: lxc launch debian12 (cached image)" lxd_launch_deb
+	# LXD's btrfs pool on a loop file, next to lodge's btrfs row.
+	if lxdc storage create lbt btrfs size=8GiB >/dev/null 2>&1; then
+		lxdc launch debian12 lbt0 -s lbt >/dev/null
+		lk=0
+		lxd_launch_bt() { lk=$((lk + 1)); lxdc launch debian12 "lbt$lk" -s lbt; }
+		N=5 measure "LXD: lxc launch debian12 (cached image, btrfs pool)" lxd_launch_bt
+	fi
 	N=30 measure "LXD: lxc exec ldeb0 -- true" lxdc exec ldeb0 -- true
 	head -c 1G /dev/urandom >"$DIR/lbig.bin"
 	sync
@@ -237,6 +244,8 @@ ratio "lodge launch busybox / LXD (415 ms, baseline)" "$(median_of "lodge launch
 # Same run, when LXD ran.
 ratio "lodge / LXD: launch busybox (same run)" "$(median_of "lodge launch busybox (cached image)")" "$(median_of "LXD: lxc launch busybox (cached image)")"
 ratio "lodge / LXD: launch debian (same run)" "$(median_of "lodge launch debian/12 (cached image)")" "$(median_of "LXD: lxc launch debian12 (cached image)")"
+ratio "lodge / LXD: launch debian, both btrfs (same run)" "$(median_of "lodge launch debian/12 (cached image, btrfs pool)")" "$(median_of "LXD: lxc launch debian12 (cached image, btrfs pool)")"
+ratio "lodge default pool / LXD btrfs: launch debian (same run)" "$(median_of "lodge launch debian/12 (cached image)")" "$(median_of "LXD: lxc launch debian12 (cached image, btrfs pool)")"
 ratio "lodge / LXD: exec -- true (same run)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "LXD: lxc exec ldeb0 -- true")"
 ratio "lodge / LXD: file push 1 GiB (same run)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "LXD: lxc file push 1 GiB + sync")"
 ratio "lodge / LXD: file push -r 10,000 files (same run)" "$(median_of "lodge file push -r, 10,000 files")" "$(median_of "LXD: lxc file push -r, 10,000 files")"
