@@ -132,3 +132,9 @@ type StorageVolumesPost struct {
 type InstanceRebuildPost struct {
 	Source InstanceSource `json:"source" yaml:"source"`
 }
+
+// StorageVolumePut is the writable part of a storage volume.
+type StorageVolumePut struct {
+	Config      map[string]string `json:"config" yaml:"config"`
+	Description string            `json:"description" yaml:"description"`
+}

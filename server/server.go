@@ -172,6 +172,8 @@ var routes = []route{
 	{"GET", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesGet},
 	{"POST", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesPost},
 	{"GET", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeGet},
+	{"PUT", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePut},
+	{"PATCH", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePatch},
 	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeDelete},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 }

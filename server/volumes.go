@@ -352,3 +352,50 @@ func (s *Server) applyRootQuota(ctx context.Context, in db.Instance) error {
 	}
 	return nil
 }
+
+func (s *Server) handleVolumePut(w http.ResponseWriter, r *http.Request) { s.updateVolume(w, r, false) }
+func (s *Server) handleVolumePatch(w http.ResponseWriter, r *http.Request) {
+	s.updateVolume(w, r, true)
+}
+
+// updateVolume changes a custom volume's description and user.* keys.
+func (s *Server) updateVolume(w http.ResponseWriter, r *http.Request, patch bool) {
+	ctx := r.Context()
+	v, err := s.findVolume(ctx, r.PathValue("name"), r.PathValue("type"), r.PathValue("vol"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.StorageVolumePut
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	cfg := map[string]string{}
+	if patch {
+		for k, val := range v.Config {
+			cfg[k] = val
+		}
+	}
+	for k, val := range req.Config {
+		if !strings.HasPrefix(k, "user.") {
+			writeError(w, badRequest("storage volume %q: config key %q is not supported (only user.*)", v.Name, k))
+			return
+		}
+		if val == "" {
+			delete(cfg, k)
+			continue
+		}
+		cfg[k] = val
+	}
+	v.Config = cfg
+	if !patch || req.Description != "" {
+		v.Description = req.Description
+	}
+	if err := s.db.UpdateStorageVolume(ctx, v); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.events.lifecycle("storage-volume-updated", volumeURL(v.Pool, "custom", v.Name), nil)
+	writeSync(w, map[string]any{})
+}

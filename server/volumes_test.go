@@ -46,6 +46,17 @@ func TestCustomVolumesAndDiskDevices(t *testing.T) {
 	if len(v.UsedBy) != 1 || v.UsedBy[0] != "/1.0/instances/c1" {
 		t.Fatalf("used_by: %s", resp.Metadata)
 	}
+	if code, resp, _ := e.do(t, "PATCH", "/1.0/storage-pools/default/volumes/custom/data", `{"config":{"user.k":"v"},"description":"d"}`); code != 200 {
+		t.Fatalf("patch volume: %d %s", code, resp.Error)
+	}
+	if code, _, _ := e.do(t, "PATCH", "/1.0/storage-pools/default/volumes/custom/data", `{"config":{"size":"1GiB"}}`); code != 400 {
+		t.Fatalf("patch volume size: %d", code)
+	}
+	_, resp, _ = e.do(t, "GET", "/1.0/storage-pools/default/volumes/custom/data", "")
+	json.Unmarshal(resp.Metadata, &v)
+	if v.Config["user.k"] != "v" || v.Description != "d" {
+		t.Fatalf("after patch: %s", resp.Metadata)
+	}
 	if code, resp, _ := e.do(t, "DELETE", "/1.0/storage-pools/default/volumes/custom/data", ""); code != 400 || !strings.Contains(resp.Error, "c1") {
 		t.Fatalf("delete in use: %d %s", code, resp.Error)
 	}

@@ -303,3 +303,13 @@ func (d *DB) SetSnapshotExpiry(ctx context.Context, instance, name string, t tim
 	}
 	return expectOne(res, "snapshot", instance+"/"+name)
 }
+
+// UpdateStorageVolume rewrites a custom volume's description and config.
+func (d *DB) UpdateStorageVolume(ctx context.Context, v StorageVolume) error {
+	res, err := d.sql.ExecContext(ctx, `UPDATE storage_volumes SET description = ?, config = ? WHERE pool = ? AND name = ? AND type = 'custom'`,
+		v.Description, mustJSON(nonNilMap(v.Config)), v.Pool, v.Name)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, "storage volume", v.Pool+"/"+v.Name)
+}
