@@ -551,6 +551,7 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	_ = s.db.TouchInstance(ctx, name, now)
 	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
 	s.events.lifecycle("instance-started", instanceURL(name), nil)
+	s.startupSnapshot(ctx, in)
 	return nil
 }
 

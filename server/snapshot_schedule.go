@@ -17,10 +17,8 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 func init() {
 	instances.ScheduleValidator = func(v string) error {
 		switch v {
-		case "@never":
+		case "@never", "@startup":
 			return nil
-		case "@startup":
-			return fmt.Errorf("@startup is not supported; use a cron expression")
 		}
 		_, err := cronParser.Parse(v)
 		return err
@@ -119,4 +117,22 @@ func (s *Server) scheduledSnapshot(ctx context.Context, in db.Instance, t time.T
 		return err
 	}
 	return s.createSnapshot(ctx, in.Name, name, expires)
+}
+
+// startupSnapshot takes the snapshot a "@startup" schedule asks for, once
+// the start (which holds the instance's lock) has returned.
+func (s *Server) startupSnapshot(ctx context.Context, in db.Instance) {
+	startup := false
+	for _, part := range strings.Split(in.Config["snapshots.schedule"], ",") {
+		startup = startup || strings.TrimSpace(part) == "@startup"
+	}
+	if !startup {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		if err := s.scheduledSnapshot(ctx, in, time.Now()); err != nil {
+			s.log.Warn("startup snapshot failed", "instance", in.Name, "err", err)
+		}
+	}()
 }

@@ -27,6 +27,28 @@ func TestScheduleDue(t *testing.T) {
 	}
 }
 
+func TestStartupSnapshot(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.uploadImage(t, "busybox", "bb")
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"},"config":{"snapshots.schedule":"@startup, 0 3 * * *"}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("create: %+v", op)
+	}
+	_, resp, _ = e.do(t, "PUT", "/1.0/instances/c1/state", `{"action":"start"}`)
+	e.wait(t, resp)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if l, _ := e.s.db.ListSnapshots(ctx, "c1"); len(l) == 1 && l[0].Name == "snap0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot taken at startup")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestScheduledSnapshots(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
