@@ -299,8 +299,13 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Pool != "" {
-		if _, err := s.pool(req.Pool); err != nil {
+		dst, err := s.pool(req.Pool)
+		if err != nil {
 			writeError(w, badRequest("instance %q: storage pool %q not found or not available", name, req.Pool))
+			return
+		}
+		if _, ok := dst.(storage.Quotaer); !ok && in.Devices["root"]["size"] != "" {
+			writeError(w, badRequest("instance %q has a root size limit, which the %s driver of pool %q cannot enforce; remove it first", name, dst.Info().Name, req.Pool))
 			return
 		}
 	}

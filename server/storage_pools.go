@@ -169,6 +169,10 @@ func (s *Server) renderPool(ctx context.Context, p db.StoragePool) api.StoragePo
 	for _, n := range names {
 		used = append(used, instanceURL(n))
 	}
+	vols, _ := s.db.ListStorageVolumes(ctx, p.Name)
+	for _, v := range vols {
+		used = append(used, volumeURL(p.Name, "custom", v.Name))
+	}
 	status := "Created"
 	if _, ok := s.pools.get(p.Name); !ok {
 		status = "Unavailable"
