@@ -214,10 +214,11 @@ func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
 		writeSync(w, out)
 	default:
 		sts := s.states(r.Context(), list)
+		snaps, _ := s.db.AllSnapshots(r.Context())
 		out := make([]api.InstanceFull, 0, len(list))
 		for i, in := range list {
 			out = append(out, api.InstanceFull{Instance: s.renderInstance(in, sts[i]), State: renderState(sts[i]),
-				Snapshots: s.snapshotsOf(r.Context(), in), Backups: []any{}})
+				Snapshots: s.snapshotsOf(r.Context(), in, snaps), Backups: []any{}})
 		}
 		writeSync(w, out)
 	}

@@ -44,11 +44,17 @@ func (s *Server) renderSnapshot(ctx context.Context, in db.Instance, sn db.Snaps
 }
 
 // snapshotsOf renders an instance's snapshots for recursion (no sizes: a
-// size can mean walking a tree).
-func (s *Server) snapshotsOf(ctx context.Context, in db.Instance) []any {
-	list, err := s.db.ListSnapshots(ctx, in.Name)
-	if err != nil {
-		return []any{}
+// size can mean walking a tree). all, if not nil, holds every instance's
+// snapshots read at once.
+func (s *Server) snapshotsOf(ctx context.Context, in db.Instance, all ...map[string][]db.Snapshot) []any {
+	var list []db.Snapshot
+	if len(all) > 0 && all[0] != nil {
+		list = all[0][in.Name]
+	} else {
+		var err error
+		if list, err = s.db.ListSnapshots(ctx, in.Name); err != nil {
+			return []any{}
+		}
 	}
 	out := make([]any, 0, len(list))
 	for _, sn := range list {

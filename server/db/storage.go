@@ -313,3 +313,22 @@ func (d *DB) UpdateStorageVolume(ctx context.Context, v StorageVolume) error {
 	}
 	return expectOne(res, "storage volume", v.Pool+"/"+v.Name)
 }
+
+// AllSnapshots returns every instance's snapshots in one query, by
+// instance name, oldest first (for listings of many instances).
+func (d *DB) AllSnapshots(ctx context.Context) (map[string][]Snapshot, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT `+snapCols+` FROM instance_snapshots s JOIN instances i ON i.id = s.instance_id ORDER BY s.created_at, s.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]Snapshot{}
+	for rows.Next() {
+		s, err := scanSnapshot(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[s.Instance] = append(out[s.Instance], s)
+	}
+	return out, rows.Err()
+}

@@ -40,6 +40,9 @@ func TestStoragePoolsAndSnapshots(t *testing.T) {
 	if err := d.CreateSnapshot(ctx, Snapshot{Instance: "nope", Name: "s1", CreatedAt: now}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("snapshot of missing instance: %v", err)
 	}
+	if all, err := d.AllSnapshots(ctx); err != nil || len(all["c1"]) != 1 || all["c1"][0].Name != "s1" {
+		t.Fatalf("all snapshots: %v %v", all, err)
+	}
 	if err := d.RenameInstance(ctx, "c1", "c2"); err != nil {
 		t.Fatal(err)
 	}
