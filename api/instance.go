@@ -49,6 +49,13 @@ type InstanceSource struct {
 	Secret            string            `json:"secret,omitempty" yaml:"secret,omitempty"`
 	Protocol          string            `json:"protocol,omitempty" yaml:"protocol,omitempty"`
 	AllowInconsistent bool              `json:"allow_inconsistent" yaml:"allow_inconsistent"`
+	// For type "copy": the source instance or "instance/snapshot".
+	Source        string `json:"source,omitempty" yaml:"source,omitempty"`
+	BaseImage     string `json:"base-image,omitempty" yaml:"base-image,omitempty"`
+	InstanceOnly  bool   `json:"instance_only,omitempty" yaml:"instance_only,omitempty"`
+	ContainerOnly bool   `json:"container_only,omitempty" yaml:"container_only,omitempty"`
+	Live          bool   `json:"live,omitempty" yaml:"live,omitempty"`
+	Refresh       bool   `json:"refresh,omitempty" yaml:"refresh,omitempty"`
 }
 
 // InstancesPost is the body of POST /1.0/instances.

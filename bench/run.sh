@@ -17,11 +17,13 @@ results=()
 
 cleanup() {
 	stop_lxd
-	# Running containers are stopped through lodge; stopped ones are only files.
-	for n in $($LODGE list --format csv -c ns 2>/dev/null | awk -F, '$2 != "STOPPED" {print $1}'); do
+	# Deleted through lodge: overlay volumes are mounts and btrfs pools loop files.
+	for n in $($LODGE list --format csv -c n 2>/dev/null); do
 		$LODGE delete -f "$n" >/dev/null 2>&1 || true
 	done
+	for p in bdir bbtrfs; do $LODGE storage delete "$p" >/dev/null 2>&1 || true; done
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	rm -rf "$DIR" "$DIR.out"
 }
 trap cleanup EXIT
@@ -185,6 +187,13 @@ lxd_rows() {
 	lj=0
 	lxd_launch_deb() { lj=$((lj + 1)); lxdc launch debian12 "ldeb$lj"; }
 	N=5 measure "LXD: lxc launch debian12 (cached image)" lxd_launch_deb
+	# LXD's btrfs pool on a loop file, next to lodge's btrfs row.
+	if lxdc storage create lbt btrfs size=8GiB >/dev/null 2>&1; then
+		lxdc launch debian12 lbt0 -s lbt >/dev/null
+		lk=0
+		lxd_launch_bt() { lk=$((lk + 1)); lxdc launch debian12 "lbt$lk" -s lbt; }
+		N=5 measure "LXD: lxc launch debian12 (cached image, btrfs pool)" lxd_launch_bt
+	fi
 	N=30 measure "LXD: lxc exec ldeb0 -- true" lxdc exec ldeb0 -- true
 	head -c 1G /dev/urandom >"$DIR/lbig.bin"
 	sync
@@ -216,6 +225,20 @@ measure "lodge launch busybox (cached image)" launch_bb
 j=0
 launch_deb() { j=$((j + 1)); $LODGE launch debian/12 "deb$j"; }
 N=$((N / 2 > 3 ? N / 2 : 3)) measure "lodge launch debian/12 (cached image)" launch_deb
+
+# The same launch on each pool driver. The default pool above is overlay
+# (btrfs when the state directory is on btrfs); dir copies the whole tree;
+# btrfs snapshots a subvolume on a loop file lodged made.
+default_driver=$($LODGE storage list --format csv | awk -F, '$1 == "default" {print $2}')
+echo "bench: the default pool (the rows without a pool) is $default_driver" >&2
+$LODGE storage create bdir dir >/dev/null
+$LODGE storage create bbtrfs btrfs size=8GiB >/dev/null
+for pool in bdir bbtrfs; do
+	$LODGE launch debian/12 "p$pool-0" -s "$pool" >/dev/null # unpacks the image into the pool
+	pn=0
+	launch_pool() { pn=$((pn + 1)); $LODGE launch debian/12 "p$pool-$pn" -s "$pool"; }
+	N=$((N / 2 > 3 ? N / 2 : 3)) measure "lodge launch debian/12 (cached image, ${pool#b} pool)" launch_pool
+done
 
 # Time until systemd reports running, from launch.
 k=0
@@ -336,6 +359,8 @@ ratio "lodge launch busybox / LXD (415 ms, baseline)" "$(median_of "lodge launch
 # Same run, when LXD ran.
 ratio "lodge / LXD: launch busybox (same run)" "$(median_of "lodge launch busybox (cached image)")" "$(median_of "LXD: lxc launch busybox (cached image)")"
 ratio "lodge / LXD: launch debian (same run)" "$(median_of "lodge launch debian/12 (cached image)")" "$(median_of "LXD: lxc launch debian12 (cached image)")"
+ratio "lodge / LXD: launch debian, both btrfs (same run)" "$(median_of "lodge launch debian/12 (cached image, btrfs pool)")" "$(median_of "LXD: lxc launch debian12 (cached image, btrfs pool)")"
+ratio "lodge default pool / LXD btrfs: launch debian (same run)" "$(median_of "lodge launch debian/12 (cached image)")" "$(median_of "LXD: lxc launch debian12 (cached image, btrfs pool)")"
 ratio "lodge / LXD: exec -- true (same run)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "LXD: lxc exec ldeb0 -- true")"
 ratio "lodge / LXD: file push 1 GiB (same run)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "LXD: lxc file push 1 GiB + sync")"
 ratio "lodge / LXD: file push -r 10,000 files (same run)" "$(median_of "lodge file push -r, 10,000 files")" "$(median_of "LXD: lxc file push -r, 10,000 files")"

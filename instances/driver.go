@@ -64,6 +64,8 @@ type Spec struct {
 	NICs   []NIC
 	// IDMap is empty for a privileged container.
 	IDMap []IDMapEntry
+	// Mounts are disk devices: host paths bind-mounted into the container.
+	Mounts []Mount
 }
 
 // State is a container's live state, read from the runtime, never from the DB.

@@ -43,6 +43,12 @@ var apiExtensions = []string{
 	// config: GET /1.0/resources (the v2 layout, CPU, memory and disks).
 	"resources",
 	"resources_v2",
+	// storage pools and snapshots (storage lane)
+	"storage",
+	"snapshot_expiry",
+	"snapshot_expiry_creation",
+	"snapshot_disk_usage",
+	"instance_pool_move",
 }
 
 func kernelInfo() (release, arch string) {
@@ -117,7 +123,7 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			ServerName:         host,
 			ServerPid:          os.Getpid(),
 			ServerVersion:      s.cfg.Version,
-			Storage:            s.pool.Info().Name,
+			Storage:            s.defaultPoolDriver(),
 			StorageVersion:     "1",
 		},
 	}

@@ -56,6 +56,9 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.Source.Type {
 	case "image":
+	case "copy":
+		s.handleInstanceCopy(w, r, req)
+		return
 	case "", "none":
 		writeError(w, badRequest("instance %q: source type %q: lodge needs an image to create an instance from", req.Name, req.Source.Type))
 		return
@@ -75,13 +78,20 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	delete(req.Devices, "root")
+	if req.Profiles == nil {
+		req.Profiles = []string{"default"}
+	}
+	// The root disk's pool picks the instance's pool: the instance's own
+	// root device (lodge launch -s POOL) over its profiles'.
+	poolName := rootPool(s.mustExpand(r.Context(), db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices, s.poolName)
+	if _, err := s.pool(poolName); err != nil {
+		writeError(w, badRequest("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
+		return
+	}
+	keepRootSize(req.Devices, poolName)
 	if err := validateDevices(req.Devices); err != nil {
 		writeError(w, err)
 		return
-	}
-	if req.Profiles == nil {
-		req.Profiles = []string{"default"}
 	}
 	if err := s.checkNewInstanceConfig(r.Context(), req); err != nil {
 		writeError(w, err)
@@ -112,7 +122,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		arch = img.Architecture
 	}
 	row := db.Instance{
-		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: s.poolName,
+		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: poolName,
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
 		Devices: req.Devices, Profiles: req.Profiles, CreatedAt: time.Now().UTC(),
 	}
@@ -138,6 +148,16 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		return s.createInstance(ctx, op, row, req.Start)
 	})
 	writeAsync(w, op)
+}
+
+// rootPool is the pool of the root disk among devs, else def.
+func rootPool(devs map[string]map[string]string, def string) string {
+	for _, d := range devs {
+		if d["type"] == "disk" && d["path"] == "/" && d["pool"] != "" {
+			return d["pool"]
+		}
+	}
+	return def
 }
 
 func randomMAC() string {
@@ -167,21 +187,28 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	bg := context.WithoutCancel(ctx)
 	rev.add(func() { _ = s.db.DeleteInstance(bg, row.Name) })
 
-	if err := s.ensureImageVolume(ctx, op, row.ImageFingerprint); err != nil {
+	pool, err := s.instancePool(row)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureImageVolume(ctx, op, pool, row.Pool, row.ImageFingerprint); err != nil {
 		return err
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
 	imgVol := storage.Volume{Kind: storage.KindImage, Name: row.ImageFingerprint}
-	if s.pool.Exists(vol) {
+	if pool.Exists(vol) {
 		// Left by a crash of an earlier create of the same name; the row is ours now.
-		_ = s.pool.Delete(ctx, vol)
+		_ = pool.Delete(ctx, vol)
 	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Creating instance rootfs")
-	if err := s.pool.Clone(ctx, imgVol, vol); err != nil {
+	if err := pool.Clone(ctx, imgVol, vol); err != nil {
 		return fmt.Errorf("instance %q: create rootfs: %w", row.Name, err)
 	}
-	rev.add(func() { _ = s.pool.Delete(bg, vol) })
-	if err := setHostname(filepath.Join(s.pool.Path(vol), "rootfs"), row.Name); err != nil {
+	rev.add(func() { _ = pool.Delete(bg, vol) })
+	if err := pool.Mount(ctx, vol); err != nil {
+		return fmt.Errorf("instance %q: %w", row.Name, err)
+	}
+	if err := setHostname(filepath.Join(pool.Path(vol), "rootfs"), row.Name); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
 	if err := s.ensureRootfsMap(row); err != nil {
@@ -212,27 +239,28 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	return nil
 }
 
-// ensureImageVolume unpacks an image into the pool once per fingerprint;
-// every instance is then a clone of it.
-func (s *Server) ensureImageVolume(ctx context.Context, op *opT, fp string) error {
+// ensureImageVolume unpacks an image into a pool once per fingerprint;
+// every instance on that pool is then a clone of it. This is the one
+// place an image volume is filled.
+func (s *Server) ensureImageVolume(ctx context.Context, op *opT, pool storage.Driver, poolName, fp string) error {
 	unlock := s.imageLocks.lock(fp)
 	defer unlock()
 	vol := storage.Volume{Kind: storage.KindImage, Name: fp}
-	if s.pool.Exists(vol) {
+	if pool.Exists(vol) {
 		return nil
 	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Unpacking image")
 	start := time.Now()
-	err := s.pool.CreateImage(ctx, vol, func(dir string) error {
+	err := pool.CreateImage(ctx, vol, func(dir string) error {
 		if err := s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs")); err != nil {
 			return err
 		}
 		return s.shiftImageVolume(filepath.Join(dir, "rootfs"))
 	})
 	if err != nil {
-		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), s.poolName, err)
+		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), poolName, err)
 	}
-	s.log.Info("image unpacked into pool", "fingerprint", fp, "pool", s.poolName, "took", time.Since(start))
+	s.log.Info("image unpacked into pool", "fingerprint", fp, "pool", poolName, "took", time.Since(start))
 	return nil
 }
 
@@ -246,8 +274,11 @@ func short(fp string) string {
 // specFor builds the runtime spec of an instance from its row.
 // in must be expanded (s.expand).
 func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
-	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
-	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
+	// Mounted here, before every start (an overlay volume after a reboot).
+	rootfs, err := s.instanceRootfs(context.Background(), in)
+	if err != nil {
+		return instances.Spec{}, err
+	}
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
 	m, err := s.instanceMap(in)
 	if err != nil {
@@ -281,6 +312,12 @@ func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 			fmt.Sscan(d["mtu"], &nic.MTU)
 		}
 		spec.NICs = append(spec.NICs, nic)
+	}
+	if err := s.applyRootQuota(context.Background(), in); err != nil {
+		return instances.Spec{}, err
+	}
+	if spec.Mounts, err = s.diskMounts(in); err != nil {
+		return instances.Spec{}, fmt.Errorf("instance %q: %w", in.Name, err)
 	}
 	return spec, nil
 }

@@ -26,7 +26,6 @@ import (
 	"lodge/api"
 	"lodge/instances"
 	"lodge/server/operations"
-	"lodge/storage"
 	"lodge/wsstream"
 )
 
@@ -184,7 +183,7 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st).String()), name))
 		return
 	}
-	rootfs := filepath.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs")
+	rootfs := s.rootfsPath(in)
 	env := execEnv(rootfs, s.mustExpand(r.Context(), in).Config, req)
 
 	sess := &execSession{fds: map[string]string{}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}

@@ -12,7 +12,6 @@ import (
 	"lodge/files"
 	"lodge/idmap"
 	"lodge/instances"
-	"lodge/storage"
 )
 
 // openRoot opens the instance's root as the container sees it: through
@@ -31,7 +30,11 @@ func (s *Server) openRoot(ctx context.Context, name string) (*files.Root, error)
 			}
 		}
 	}
-	return files.Open(path.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs"))
+	rootfs, err := s.instanceRootfs(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return files.Open(rootfs)
 }
 
 // fileHeader reads an X-LXD-* header, or its X-Incus-* spelling.

@@ -10,7 +10,6 @@ import (
 	"lodge/idmap"
 	"lodge/instances"
 	"lodge/server/db"
-	"lodge/storage"
 )
 
 // Unprivileged containers: every instance's root runs as a host id from
@@ -104,8 +103,11 @@ func (s *Server) ensureRootfsMap(in db.Instance) error {
 	if err != nil {
 		return err
 	}
-	dir := s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: in.Name})
-	rootfs := filepath.Join(dir, "rootfs")
+	rootfs, err := s.instanceRootfs(context.Background(), in)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(rootfs)
 	cur, err := idmap.Current(rootfs)
 	if err != nil {
 		return err

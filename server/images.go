@@ -152,6 +152,9 @@ func (s *Server) handleImagePut(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "application/json") {
+		if s.tryPublish(w, r) {
+			return
+		}
 		writeError(w, badRequest("image sources other than a direct upload (copy from a remote, publish) are not supported yet"))
 		return
 	}
@@ -221,9 +224,12 @@ func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) {
 	op := s.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *opT) error {
 		unlock := s.imageLocks.lock(im.Fingerprint)
 		defer unlock()
-		// Instances on a dir pool are full copies, so the unpacked image can go too.
-		if err := s.pool.Delete(ctx, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint}); err != nil {
-			return err
+		// Instances are copies or clones, so the unpacked image can go too
+		// (an overlay pool keeps it while instances still use it as a layer).
+		for name, pool := range s.pools.all() {
+			if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint}); err != nil {
+				return fmt.Errorf("image %s: delete its volume on pool %q: %w", short(im.Fingerprint), name, err)
+			}
 		}
 		if err := s.db.DeleteImage(ctx, im.Fingerprint); err != nil {
 			return err

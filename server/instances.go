@@ -24,12 +24,22 @@ func instanceResources(name string) map[string][]string {
 	return map[string][]string{"instances": {instanceURL(name)}, "containers": {"/1.0/containers/" + name}}
 }
 
-// expandedDevices is x's expanded devices, never nil.
+// expandedDevices is x's expanded devices, never nil. The root disk names
+// the pool the instance's volume is on: x.Pool is the truth for that.
 func (s *Server) expandedDevices(x db.Instance) map[string]map[string]string {
-	if x.Devices == nil {
-		return map[string]map[string]string{}
+	out := make(map[string]map[string]string, len(x.Devices))
+	for k, d := range x.Devices {
+		if x.Pool != "" && d["type"] == "disk" && d["path"] == "/" {
+			c := make(map[string]string, len(d))
+			for dk, dv := range d {
+				c[dk] = dv
+			}
+			c["pool"] = x.Pool
+			d = c
+		}
+		out[k] = d
 	}
-	return x.Devices
+	return out
 }
 
 func statusCode(st instances.Status) api.StatusCode {
@@ -206,10 +216,11 @@ func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
 		writeSync(w, out)
 	default:
 		sts := s.states(r.Context(), list)
+		snaps, _ := s.db.AllSnapshots(r.Context())
 		out := make([]api.InstanceFull, 0, len(list))
 		for i, in := range list {
 			out = append(out, api.InstanceFull{Instance: s.renderInstance(in, sts[i]), State: renderState(sts[i]),
-				Snapshots: []any{}, Backups: []any{}})
+				Snapshots: s.snapshotsOf(r.Context(), in, snaps), Backups: []any{}})
 		}
 		writeSync(w, out)
 	}
@@ -235,7 +246,7 @@ func (s *Server) handleInstanceGet(w http.ResponseWriter, r *http.Request) {
 	st := s.liveState(r.Context(), in)
 	inst := s.renderInstance(in, st)
 	if recursion(r) > 0 {
-		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: []any{}, Backups: []any{}}, etagFields(inst))
+		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: s.snapshotsOf(r.Context(), in), Backups: []any{}}, etagFields(inst))
 		return
 	}
 	writeSyncETag(w, inst, etagFields(inst))
@@ -293,8 +304,8 @@ func validateDevices(devs map[string]map[string]string) error {
 				}
 			}
 		case "disk":
-			if d["path"] != "/" {
-				return badRequest("device %q: only the root disk (path=/) is supported so far", name)
+			if err := validateDiskDevice(name, d); err != nil {
+				return err
 			}
 		case "":
 			return badRequest("device %q: missing type", name)
@@ -333,7 +344,11 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		return
 	}
 	if req.Restore != "" {
-		writeError(w, badRequest("instance %q: restore: snapshots are not available yet", name))
+		if req.Stateful {
+			writeError(w, badRequest("instance %q: stateful restore needs CRIU, which is not available on this host", name))
+			return
+		}
+		s.startRestore(w, r, in, req.Restore)
 		return
 	}
 	if m := r.Header.Get("If-Match"); m != "" {
@@ -371,8 +386,12 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		return
 	}
 	// The root disk comes from the (implicit) default profile.
-	delete(newDev, "root")
+	keepRootSize(newDev, in.Pool)
 	if err := validateDevices(newDev); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.applyRootQuota(r.Context(), db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -440,7 +459,11 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 	if err := s.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
 		return fmt.Errorf("instance %q: delete runtime config: %w", name, err)
 	}
-	if err := s.pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
+	pool, err := s.instancePool(in)
+	if err != nil {
+		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
+	}
+	if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
 		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
 	}
 	if err := s.db.DeleteInstance(ctx, name); err != nil {
@@ -547,6 +570,7 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	_ = s.db.TouchInstance(ctx, name, now)
 	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
 	s.events.lifecycle("instance-started", instanceURL(name), nil)
+	s.startupSnapshot(ctx, in)
 	return nil
 }
 

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 
 	"lodge/instances"
 	"lodge/server/db"
@@ -12,8 +15,10 @@ import (
 // crash left in phase "creating" are rolled back; running containers need
 // nothing, since their status is always read live from liblxc.
 func (s *Server) Recover(ctx context.Context) {
-	if c, ok := s.pool.(interface{ Cleanup() }); ok {
-		c.Cleanup()
+	for _, p := range s.pools.all() {
+		if c, ok := p.(interface{ Cleanup() }); ok {
+			c.Cleanup()
+		}
 	}
 	list, err := s.db.ListInstances(ctx)
 	if err != nil {
@@ -27,7 +32,9 @@ func (s *Server) Recover(ctx context.Context) {
 		if in.Phase == db.PhaseCreating {
 			s.log.Warn("recovery: removing instance left half-created by a crash", "instance", in.Name)
 			_ = s.inst.Delete(ctx, in.Name)
-			_ = s.pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name})
+			if p, err := s.instancePool(in); err == nil {
+				_ = p.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name})
+			}
 			_ = s.db.DeleteInstance(ctx, in.Name)
 			continue
 		}
@@ -35,6 +42,7 @@ func (s *Server) Recover(ctx context.Context) {
 			running++
 		}
 	}
+	s.sweepOrphans(ctx)
 	names, err := s.inst.List(ctx)
 	if err == nil {
 		for _, n := range names {
@@ -44,4 +52,44 @@ func (s *Server) Recover(ctx context.Context) {
 		}
 	}
 	s.log.Info("recovery done", "instances", len(list), "running", running)
+}
+
+// sweepOrphans deletes volumes no record points at: what a crash between
+// making a volume and recording it (snapshot, pool move) left on disk.
+func (s *Server) sweepOrphans(ctx context.Context) {
+	list, err := s.db.ListInstances(ctx)
+	if err != nil {
+		return
+	}
+	owner := map[string]string{}
+	for _, in := range list {
+		p := in.Pool
+		if p == "" {
+			p = s.poolName
+		}
+		owner[in.Name] = p
+	}
+	for poolName, pool := range s.pools.all() {
+		vols, err := pool.Volumes(storage.KindContainer)
+		if err != nil {
+			continue
+		}
+		for _, v := range vols {
+			parent, snap := v.Split()
+			if owner[parent.Name] == poolName {
+				if snap == "" {
+					continue
+				}
+				if _, err := s.db.GetSnapshot(ctx, parent.Name, snap); err == nil || !errors.Is(err, db.ErrNotFound) {
+					continue
+				}
+			}
+			s.log.Warn("recovery: removing a volume no instance or snapshot record points at", "pool", poolName, "volume", v.Name)
+			_ = pool.Delete(ctx, v)
+		}
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(s.cfg.Dir, ".publish-*"))
+	for _, l := range leftovers {
+		os.RemoveAll(l)
+	}
 }

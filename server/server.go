@@ -25,6 +25,7 @@ import (
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
+	"lodge/storage/pools"
 )
 
 // ImageStore is what the server needs from the content-addressed image store.
@@ -50,12 +51,15 @@ type Deps struct {
 	Instances instances.Driver
 	Images    ImageStore
 	// Unpack extracts an image file's rootfs into dst.
-	Unpack   func(ctx context.Context, imagePath, dst string) error
+	Unpack func(ctx context.Context, imagePath, dst string) error
+	// Pool, if set, is an already open pool registered as PoolName (tests).
 	Pool     storage.Driver
 	PoolName string
 	// IDRanges is root's subordinate id range; nil runs every container
 	// privileged (tests without /etc/subuid).
 	IDRanges *idmap.Ranges
+	// Pools opens the recorded pools; nil means storage/pools under Dir.
+	Pools PoolManager
 }
 
 // Server is one running lodged.
@@ -66,8 +70,9 @@ type Server struct {
 	inst     instances.Driver
 	images   ImageStore
 	unpack   func(ctx context.Context, imagePath, dst string) error
-	pool     storage.Driver
-	poolName string
+	pools    poolSet
+	poolMgr  PoolManager
+	poolName string // the default profile's root disk pool
 	idRanges *idmap.Ranges
 	// idmapMu serialises isolated range allocation with the row insert.
 	idmapMu sync.Mutex
@@ -99,8 +104,14 @@ func New(cfg Config, deps Deps) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
-		pool: deps.Pool, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
+		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
+	}
+	if s.poolMgr == nil {
+		s.poolMgr = pools.Manager{StateDir: cfg.Dir}
+	}
+	if deps.Pool != nil {
+		s.pools.set(deps.PoolName, deps.Pool)
 	}
 	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
 	return s
@@ -122,6 +133,7 @@ var routes = []route{
 	{"GET", "/1.0/instances/{name}", (*Server).handleInstanceGet},
 	{"PUT", "/1.0/instances/{name}", (*Server).handleInstancePut},
 	{"PATCH", "/1.0/instances/{name}", (*Server).handleInstancePatch},
+	{"POST", "/1.0/instances/{name}", (*Server).handleInstancePost},
 	{"DELETE", "/1.0/instances/{name}", (*Server).handleInstanceDelete},
 	{"GET", "/1.0/instances/{name}/state", (*Server).handleInstanceStateGet},
 	{"PUT", "/1.0/instances/{name}/state", (*Server).handleInstanceStatePut},
@@ -134,6 +146,13 @@ var routes = []route{
 	{"POST", "/1.0/instances/{name}/files", (*Server).handleFilePost},
 	{"DELETE", "/1.0/instances/{name}/files", (*Server).handleFileDelete},
 	{"GET", "/1.0/instances/{name}/sftp", (*Server).handleSFTP},
+	{"POST", "/1.0/instances/{name}/rebuild", (*Server).handleInstanceRebuild},
+	{"GET", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsGet},
+	{"POST", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsPost},
+	{"GET", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotGet},
+	{"PUT", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotPut},
+	{"POST", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotPost},
+	{"DELETE", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotDelete},
 	{"GET", "/1.0/images", (*Server).handleImagesGet},
 	{"POST", "/1.0/images", (*Server).handleImagesPost},
 	{"GET", "/1.0/images/aliases", (*Server).handleAliasesGet},
@@ -159,6 +178,21 @@ var routes = []route{
 	{"PATCH", "/1.0/profiles/{name}", (*Server).handleProfilePatch},
 	{"POST", "/1.0/profiles/{name}", (*Server).handleProfilePost},
 	{"DELETE", "/1.0/profiles/{name}", (*Server).handleProfileDelete},
+	{"GET", "/1.0/storage-pools", (*Server).handlePoolsGet},
+	{"POST", "/1.0/storage-pools", (*Server).handlePoolsPost},
+	{"GET", "/1.0/storage-pools/{name}", (*Server).handlePoolGet},
+	{"PUT", "/1.0/storage-pools/{name}", (*Server).handlePoolPut},
+	{"PATCH", "/1.0/storage-pools/{name}", (*Server).handlePoolPatch},
+	{"DELETE", "/1.0/storage-pools/{name}", (*Server).handlePoolDelete},
+	{"GET", "/1.0/storage-pools/{name}/resources", (*Server).handlePoolResources},
+	{"GET", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesGet},
+	{"POST", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesPost},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesGet},
+	{"POST", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesPost},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeGet},
+	{"PUT", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePut},
+	{"PATCH", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePatch},
+	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeDelete},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 	{"GET", "/internal/stats", (*Server).handleStats},
 }
@@ -196,6 +230,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := removeStaleSocket(sock); err != nil {
 		return err
 	}
+	if err := s.initPools(ctx); err != nil {
+		return err
+	}
 	s.Recover(ctx)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -210,6 +247,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- srv.Serve(l) }()
 	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
 	go s.autostart(s.ctx)
+	go s.snapshotScheduler(s.ctx)
 
 	var stopInstances bool
 	select {

@@ -7,13 +7,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path"
 	"strings"
 	"time"
 
 	"lodge/idmap"
 	"lodge/instances"
-	"lodge/storage"
 )
 
 // handleSFTP upgrades the connection to raw SFTP (Incus's /sftp endpoint),
@@ -29,11 +27,14 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("this endpoint needs Connection: Upgrade and Upgrade: sftp"))
 		return
 	}
-	root := path.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs")
+	root := s.rootfsPath(in)
 	if st := s.liveStatus(r.Context(), in); st == instances.StatusRunning || st == instances.StatusFrozen {
 		if full, err := s.inst.State(r.Context(), name); err == nil && full.PID > 0 {
 			root = fmt.Sprintf("/proc/%d/root", full.PID)
 		}
+	} else if root, err = s.instanceRootfs(r.Context(), in); err != nil {
+		writeError(w, err)
+		return
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -5,11 +5,16 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
+	// ErrBusy is returned when a volume must be unmounted (its instance
+	// stopped) for the operation.
+	ErrBusy = errors.New("in use")
 )
 
 // Kind of a volume.
@@ -21,10 +26,39 @@ const (
 	KindCustom    Kind = "custom"
 )
 
-// Volume names one volume in a pool.
+// Volume names one volume in a pool. A snapshot of a container volume is
+// named "parent/snap", as in LXD.
 type Volume struct {
 	Kind Kind
 	Name string
+}
+
+// Snapshot names snapshot snap of v.
+func (v Volume) Snapshot(snap string) Volume { return Volume{Kind: v.Kind, Name: v.Name + "/" + snap} }
+
+// IsSnapshot tells whether v names a snapshot.
+func (v Volume) IsSnapshot() bool { return strings.Contains(v.Name, "/") }
+
+// Split returns the parent volume and snapshot name ("" when v is not a snapshot).
+func (v Volume) Split() (Volume, string) {
+	p, s, _ := strings.Cut(v.Name, "/")
+	return Volume{Kind: v.Kind, Name: p}, s
+}
+
+func (v Volume) String() string { return string(v.Kind) + "/" + v.Name }
+
+// Validate refuses names that would escape the pool's directories.
+func (v Volume) Validate() error {
+	parts := strings.Split(v.Name, "/")
+	if len(parts) > 2 {
+		return fmt.Errorf("volume %q: invalid name", v.Name)
+	}
+	for _, p := range parts {
+		if p == "" || p == "." || p == ".." || strings.HasPrefix(p, ".") {
+			return fmt.Errorf("volume %q: invalid name", v.Name)
+		}
+	}
+	return nil
 }
 
 // Info describes a driver's capabilities.
@@ -32,9 +66,18 @@ type Info struct {
 	Name       string // driver name: dir, btrfs, overlay
 	CheapClone bool
 	Snapshots  bool
+	// Source is where the pool's data lives (directory, loop file, device).
+	Source string
 }
 
-// Driver is one storage pool.
+// Quotaer is a driver that can limit a container volume's size.
+type Quotaer interface {
+	// SetQuota limits vol to bytes (0 removes the limit).
+	SetQuota(ctx context.Context, vol Volume, bytes int64) error
+}
+
+// Driver is one storage pool. Container volumes hold the instance's tree in
+// Path(vol)/rootfs once mounted.
 type Driver interface {
 	Info() Info
 	// Path is where the volume's tree lives when mounted (the rootfs parent for containers).
@@ -43,9 +86,33 @@ type Driver interface {
 	// CreateImage makes the image volume for fingerprint name, calling fill to populate
 	// a staging directory; the volume appears atomically only if fill succeeds.
 	CreateImage(ctx context.Context, vol Volume, fill func(dir string) error) error
-	// Clone creates dst as a copy (or cheap clone) of src.
+	// Clone creates container dst as a copy (or cheap clone) of src: an
+	// image, a container or a snapshot. Snapshots of src are not copied.
 	Clone(ctx context.Context, src, dst Volume) error
+	// Delete removes a volume; for a container also its snapshots. Deleting
+	// a missing volume is not an error.
 	Delete(ctx context.Context, vol Volume) error
-	// Usage returns bytes used by the volume, or -1 if unknown cheaply.
+	// Usage returns bytes used by the volume (for a snapshot: what it holds
+	// apart from its parent, where the driver can tell), or -1 if unknown.
 	Usage(ctx context.Context, vol Volume) (int64, error)
+	// Mount makes Path(vol)/rootfs usable on the host; idempotent. Mounts
+	// outlive lodged, so running containers keep theirs.
+	Mount(ctx context.Context, vol Volume) error
+	// Unmount undoes Mount; only call it when no container runs on vol.
+	Unmount(ctx context.Context, vol Volume) error
+	// Snapshot makes a read-only snapshot vol/snap of a container volume.
+	Snapshot(ctx context.Context, vol Volume, snap string) error
+	// Restore replaces vol's content by snapshot snap's; vol must be unmounted
+	// by the caller's instance being stopped.
+	Restore(ctx context.Context, vol Volume, snap string) error
+	// Rename renames a container volume (with its snapshots) or, when both
+	// are snapshots of the same parent, a snapshot.
+	Rename(ctx context.Context, vol Volume, newName string) error
+	// Volumes lists the volumes of a kind, snapshots included.
+	Volumes(kind Kind) ([]Volume, error)
+	// CreateVolume makes an empty custom volume; its tree is Path(vol).
+	CreateVolume(ctx context.Context, vol Volume) error
+	// Reset replaces a container volume's content by a fresh clone of image
+	// volume img, keeping its snapshots (rebuild); vol must be unmounted.
+	Reset(ctx context.Context, vol, img Volume) error
 }

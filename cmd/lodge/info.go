@@ -75,6 +75,9 @@ func infoCmd() *cobra.Command {
 					}
 				}
 			}
+			if snaps, err := c.GetSnapshots(cmd.Context(), name); err == nil {
+				printSnapshots(w, snaps)
+			}
 			return nil
 		},
 	}

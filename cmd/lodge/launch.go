@@ -14,6 +14,7 @@ type launchOpts struct {
 	config    []string
 	ephemeral bool
 	profiles  []string
+	pool      string
 }
 
 func launchCmd(start bool) *cobra.Command {
@@ -31,6 +32,7 @@ func launchCmd(start bool) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&o.config, "config", "c", nil, "config key=value for the new instance (repeatable)")
 	cmd.Flags().BoolVarP(&o.ephemeral, "ephemeral", "e", false, "ephemeral instance")
 	cmd.Flags().StringArrayVarP(&o.profiles, "profile", "p", nil, "profile to apply (repeatable)")
+	cmd.Flags().StringVarP(&o.pool, "storage", "s", "", "storage pool for the root disk")
 	return cmd
 }
 
@@ -71,6 +73,10 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 		InstancePut: api.InstancePut{Config: cfg, Devices: map[string]map[string]string{}, Ephemeral: o.ephemeral, Profiles: o.profiles},
 		Source:      api.InstanceSource{Type: "image", Alias: image},
 		Type:        "container",
+	}
+	if o.pool != "" {
+		// As LXD's client: a local root disk device naming the pool.
+		req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": o.pool}
 	}
 	op, err := c.CreateInstance(ctx, req)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -62,7 +63,7 @@ func deleteCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "delete NAME...",
 		Aliases: []string{"rm"},
-		Short:   "Delete instances",
+		Short:   "Delete instances (or snapshots: INSTANCE/SNAPSHOT)",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := connect()
@@ -74,6 +75,12 @@ func deleteCmd() *cobra.Command {
 				name, err := localName(arg)
 				if err != nil {
 					return err
+				}
+				if strings.Contains(name, "/") {
+					if err := deleteSnapshot(cmd, c, name); err != nil {
+						return err
+					}
+					continue
 				}
 				st, err := c.GetInstanceState(ctx, name)
 				if err != nil {

@@ -24,7 +24,7 @@ import (
 	"lodge/instances/lxc"
 	"lodge/server"
 	"lodge/server/db"
-	"lodge/storage/dir"
+	"lodge/storage/pools"
 )
 
 var version = "0.1.0"
@@ -129,10 +129,6 @@ func serve(stateDir, group string, debug bool) error {
 	if err != nil {
 		return err
 	}
-	pool, err := dir.New(filepath.Join(stateDir, "storage-pools", "default"))
-	if err != nil {
-		return err
-	}
 	drv, err := lxc.New(filepath.Join(stateDir, "containers"), log)
 	if err != nil {
 		return err
@@ -156,7 +152,8 @@ func serve(stateDir, group string, debug bool) error {
 		}
 	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
-		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default", IDRanges: idRanges})
+		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
+			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges})
 	// SIGPWR (the host is going down): stop every instance cleanly first.
 	pwr := make(chan os.Signal, 1)
 	signal.Notify(pwr, syscall.SIGPWR)

@@ -68,6 +68,13 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 	for _, it := range items {
 		kv(hostLayout.prefix()+it.Key, it.Value)
 	}
+	for _, m := range spec.Mounts {
+		entry, err := mountEntry(m)
+		if err != nil {
+			return "", instances.Invalidf("container %q: %v", spec.Name, err)
+		}
+		kv("lxc.mount.entry", entry)
+	}
 	if len(spec.NICs) == 0 {
 		kv("lxc.net.0.type", "empty")
 	}

@@ -65,6 +65,43 @@ CREATE TABLE profiles (
 INSERT INTO profiles (name, description, devices) VALUES
 	('default', 'Default lodge profile', '{"root":{"path":"/","pool":"default","type":"disk"}}');
 `,
+	// storage: pools, instance snapshots (a snapshot keeps the instance's
+	// configuration at the time it was taken, as LXD's do), custom volumes.
+	`
+CREATE TABLE storage_pools (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL UNIQUE,
+	driver      TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	config      TEXT NOT NULL DEFAULT '{}',
+	created_at  TEXT NOT NULL
+);
+CREATE TABLE instance_snapshots (
+	id           INTEGER PRIMARY KEY,
+	instance_id  INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+	name         TEXT NOT NULL,
+	description  TEXT NOT NULL DEFAULT '',
+	stateful     INTEGER NOT NULL DEFAULT 0,
+	architecture TEXT NOT NULL DEFAULT '',
+	ephemeral    INTEGER NOT NULL DEFAULT 0,
+	config       TEXT NOT NULL DEFAULT '{}',
+	devices      TEXT NOT NULL DEFAULT '{}',
+	profiles     TEXT NOT NULL DEFAULT '[]',
+	created_at   TEXT NOT NULL,
+	expires_at   TEXT NOT NULL DEFAULT '',
+	UNIQUE (instance_id, name)
+);
+CREATE TABLE storage_volumes (
+	id          INTEGER PRIMARY KEY,
+	pool        TEXT NOT NULL,
+	name        TEXT NOT NULL,
+	type        TEXT NOT NULL DEFAULT 'custom',
+	description TEXT NOT NULL DEFAULT '',
+	config      TEXT NOT NULL DEFAULT '{}',
+	created_at  TEXT NOT NULL,
+	UNIQUE (pool, type, name)
+);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -7,35 +7,32 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"lodge/storage"
 )
 
 // Driver is a dir pool rooted at one directory.
 type Driver struct {
-	root string
+	l storage.Layout
 }
 
 // New opens (creating if needed) a dir pool at root.
 func New(root string) (*Driver, error) {
-	for _, k := range []storage.Kind{storage.KindImage, storage.KindContainer, storage.KindCustom} {
-		if err := os.MkdirAll(filepath.Join(root, string(k)), 0o711); err != nil {
-			return nil, fmt.Errorf("storage pool %s: %w", root, err)
-		}
+	l := storage.Layout{Root: root}
+	if err := l.Init(); err != nil {
+		return nil, err
 	}
-	return &Driver{root: root}, nil
+	return &Driver{l: l}, nil
 }
 
 // Info implements storage.Driver.
-func (d *Driver) Info() storage.Info { return storage.Info{Name: "dir"} }
+func (d *Driver) Info() storage.Info {
+	return storage.Info{Name: "dir", Snapshots: true, Source: d.l.Root}
+}
 
 // Path implements storage.Driver.
-func (d *Driver) Path(vol storage.Volume) string {
-	return filepath.Join(d.root, string(vol.Kind), vol.Name)
-}
+func (d *Driver) Path(vol storage.Volume) string { return d.l.Path(vol) }
 
 // Exists implements storage.Driver.
 func (d *Driver) Exists(vol storage.Volume) bool {
@@ -47,77 +44,195 @@ func (d *Driver) Exists(vol storage.Volume) bool {
 // that is renamed into place only when complete, so a crash or a failed
 // unpack never leaves a half-filled image volume behind.
 func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(dir string) error) error {
-	dst := d.Path(vol)
-	if d.Exists(vol) {
-		return fmt.Errorf("volume %s/%s: %w", vol.Kind, vol.Name, storage.ErrExists)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".tmp-"+vol.Name+"-")
-	if err != nil {
-		return fmt.Errorf("volume %s/%s: %w", vol.Kind, vol.Name, err)
-	}
-	if err := os.Chmod(tmp, 0o700); err != nil {
-		os.RemoveAll(tmp)
+	if err := vol.Validate(); err != nil {
 		return err
+	}
+	if d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	if err := fill(tmp); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	return d.place(tmp, vol)
+}
+
+func (d *Driver) place(tmp string, vol storage.Volume) error {
+	if err := os.Rename(tmp, d.Path(vol)); err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("volume %s/%s: %w", vol.Kind, vol.Name, err)
+		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	return nil
 }
 
-// Clone implements storage.Driver with cp -a, which keeps owners, modes,
-// device nodes, hardlinks and xattrs, and reflinks on filesystems that can.
-func (d *Driver) Clone(ctx context.Context, src, dst storage.Volume) error {
-	if !d.Exists(src) {
-		return fmt.Errorf("volume %s/%s: %w", src.Kind, src.Name, storage.ErrNotFound)
-	}
-	if d.Exists(dst) {
-		return fmt.Errorf("volume %s/%s: %w", dst.Kind, dst.Name, storage.ErrExists)
-	}
-	target := d.Path(dst)
-	tmp := filepath.Join(filepath.Dir(target), ".tmp-"+dst.Name)
-	os.RemoveAll(tmp)
-	out, err := exec.CommandContext(ctx, "cp", "-a", "--reflink=auto", d.Path(src), tmp).CombinedOutput()
+// copyInto copies src's tree to a staging path and renames it to dst.
+func (d *Driver) copyInto(ctx context.Context, src, dst storage.Volume) error {
+	tmp, err := d.l.Staging(dst)
 	if err != nil {
+		return fmt.Errorf("volume %s: %w", dst, err)
+	}
+	if err := storage.CopyTree(ctx, d.Path(src), tmp); err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("volume %s/%s: copy from %s/%s: %v: %s", dst.Kind, dst.Name, src.Kind, src.Name, err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("volume %s from %s: %w", dst, src, err)
 	}
 	if err := os.Chmod(tmp, 0o700); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, target); err != nil {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("volume %s/%s: %w", dst.Kind, dst.Name, err)
+	return d.place(tmp, dst)
+}
+
+// Clone implements storage.Driver with cp -a, which keeps owners, modes,
+// device nodes, hardlinks and xattrs, and reflinks on filesystems that can.
+func (d *Driver) Clone(ctx context.Context, src, dst storage.Volume) error {
+	if err := dst.Validate(); err != nil {
+		return err
 	}
-	return nil
+	if !d.Exists(src) {
+		return fmt.Errorf("volume %s: %w", src, storage.ErrNotFound)
+	}
+	if d.Exists(dst) {
+		return fmt.Errorf("volume %s: %w", dst, storage.ErrExists)
+	}
+	return d.copyInto(ctx, src, dst)
 }
 
 // Delete implements storage.Driver; deleting a missing volume is not an error.
 func (d *Driver) Delete(ctx context.Context, vol storage.Volume) error {
-	if vol.Name == "" || strings.Contains(vol.Name, "/") || vol.Name == "." || vol.Name == ".." {
-		return fmt.Errorf("volume %q: invalid name", vol.Name)
+	if err := vol.Validate(); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(d.Path(vol)); err != nil {
-		return fmt.Errorf("volume %s/%s: delete: %w", vol.Kind, vol.Name, err)
+		return fmt.Errorf("volume %s: delete: %w", vol, err)
+	}
+	if !vol.IsSnapshot() {
+		if err := os.RemoveAll(d.l.SnapshotsDir(vol)); err != nil {
+			return fmt.Errorf("volume %s: delete snapshots: %w", vol, err)
+		}
 	}
 	return nil
 }
 
-// Usage implements storage.Driver; a dir pool has no cheap way to know.
-func (d *Driver) Usage(ctx context.Context, vol storage.Volume) (int64, error) { return -1, nil }
+// Usage implements storage.Driver by walking the tree.
+func (d *Driver) Usage(ctx context.Context, vol storage.Volume) (int64, error) {
+	if !d.Exists(vol) {
+		return -1, fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	return storage.TreeUsage(d.Path(vol))
+}
+
+// Mount implements storage.Driver: a directory needs no mounting.
+func (d *Driver) Mount(ctx context.Context, vol storage.Volume) error {
+	if !d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	return nil
+}
+
+// Unmount implements storage.Driver.
+func (d *Driver) Unmount(ctx context.Context, vol storage.Volume) error { return nil }
+
+// Snapshot implements storage.Driver with a full copy.
+func (d *Driver) Snapshot(ctx context.Context, vol storage.Volume, snap string) error {
+	sv := vol.Snapshot(snap)
+	if err := sv.Validate(); err != nil {
+		return err
+	}
+	if !d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	if d.Exists(sv) {
+		return fmt.Errorf("snapshot %s: %w", sv, storage.ErrExists)
+	}
+	return d.copyInto(ctx, vol, sv)
+}
+
+// Restore implements storage.Driver: the snapshot is copied beside the
+// volume and swapped in, so a failure leaves the volume as it was.
+func (d *Driver) Restore(ctx context.Context, vol storage.Volume, snap string) error {
+	sv := vol.Snapshot(snap)
+	if !d.Exists(sv) {
+		return fmt.Errorf("snapshot %s: %w", sv, storage.ErrNotFound)
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return err
+	}
+	if err := storage.CopyTree(ctx, d.Path(sv), tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("restore %s: %w", sv, err)
+	}
+	return swap(d.Path(vol), tmp)
+}
+
+// swap replaces dir by tmp: the old tree is moved aside (a staging name,
+// so a crash leaves it for Cleanup) before tmp takes its place.
+func swap(dir, tmp string) error {
+	old := filepath.Join(filepath.Dir(dir), ".tmp-old-"+filepath.Base(dir))
+	os.RemoveAll(old)
+	if err := os.Rename(dir, old); err != nil && !os.IsNotExist(err) {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.Rename(old, dir)
+		os.RemoveAll(tmp)
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// Rename implements storage.Driver.
+func (d *Driver) Rename(ctx context.Context, vol storage.Volume, newName string) error {
+	return storage.RenameDirs(d.l, vol, newName, d.Exists)
+}
 
 // Cleanup removes staging directories a crash left behind.
 func (d *Driver) Cleanup() {
-	for _, k := range []storage.Kind{storage.KindImage, storage.KindContainer, storage.KindCustom} {
-		matches, _ := filepath.Glob(filepath.Join(d.root, string(k), ".tmp-*"))
-		for _, m := range matches {
-			os.RemoveAll(m)
-		}
+	for _, m := range d.l.Leftovers() {
+		os.RemoveAll(m)
 	}
+}
+
+// Volumes implements storage.Driver.
+func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d.l.Volumes(kind) }
+
+// CreateVolume implements storage.Driver.
+func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
+	if err := vol.Validate(); err != nil {
+		return err
+	}
+	if d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
+	}
+	if err := os.MkdirAll(filepath.Dir(d.Path(vol)), 0o711); err != nil {
+		return err
+	}
+	return os.Mkdir(d.Path(vol), 0o755)
+}
+
+// Reset implements storage.Driver: a copy of the image swapped in.
+func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
+	if !d.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
+	}
+	if !d.Exists(img) {
+		return fmt.Errorf("volume %s: %w", img, storage.ErrNotFound)
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return err
+	}
+	if err := storage.CopyTree(ctx, d.Path(img), tmp); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("reset %s: %w", vol, err)
+	}
+	return swap(d.Path(vol), tmp)
 }

@@ -74,8 +74,25 @@ func cleanup() {
 			lodgeOut("delete", "-f", n)
 		}
 	}
+	// Pools a failed test left: their loop files are mounted under stateDir.
+	if out, err := lodgeOut("storage", "list", "--format", "csv"); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if p := strings.SplitN(l, ",", 2)[0]; p != "" && p != "default" {
+				lodgeOut("storage", "delete", p)
+			}
+		}
+	}
 	stopDaemon(syscall.SIGTERM)
 	stopLXCFS()
+	// Overlay volumes stay mounted after their container stops.
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		lines := strings.Split(string(b), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if f := strings.Fields(lines[i]); len(f) > 4 && strings.HasPrefix(f[4], stateDir+"/") {
+				syscall.Unmount(f[4], syscall.MNT_DETACH)
+			}
+		}
+	}
 	os.RemoveAll(stateDir)
 }
 

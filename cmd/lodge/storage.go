@@ -1,0 +1,237 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"lodge/api"
+)
+
+func storageCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "storage", Short: "Manage storage pools"}
+	cmd.AddCommand(storageListCmd(), storageShowCmd(), storageInfoCmd(), storageCreateCmd(), storageSetCmd(), storageDeleteCmd(), storageVolumeCmd())
+	return cmd
+}
+
+func storageListCmd() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List storage pools",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			list, err := c.GetStoragePools(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows := make([][]string, 0, len(list))
+			for _, p := range list {
+				rows = append(rows, []string{p.Name, p.Driver, p.Config["source"], p.Description, fmt.Sprint(len(p.UsedBy)), upper(p.Status)})
+			}
+			return render(cmd.OutOrStdout(), format, []string{"NAME", "DRIVER", "SOURCE", "DESCRIPTION", "USED BY", "STATE"}, rows, list)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "table, csv, json or yaml")
+	return cmd
+}
+
+func storageShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show POOL",
+		Short: "Show a storage pool's configuration",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			p, _, err := c.GetStoragePool(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			b, err := yaml.Marshal(p)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+}
+
+func storageInfoCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "info POOL",
+		Short: "Show a storage pool's usage",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			p, _, err := c.GetStoragePool(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			res, err := c.GetStoragePoolResources(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "info:\n  name: %s\n  driver: %s\n  description: %s\n  space used: %s\n  total space: %s\n",
+				p.Name, p.Driver, p.Description, humanBytes(int64(res.Space.Used)), humanBytes(int64(res.Space.Total)))
+			fmt.Fprintf(w, "  inodes used: %d\n  total inodes: %d\nused by:\n", res.Inodes.Used, res.Inodes.Total)
+			for _, u := range p.UsedBy {
+				fmt.Fprintf(w, "  - %s\n", u)
+			}
+			return nil
+		},
+	}
+}
+
+func storageCreateCmd() *cobra.Command {
+	var desc string
+	cmd := &cobra.Command{
+		Use:   "create POOL DRIVER [key=value...]",
+		Short: "Create a storage pool (drivers: btrfs, overlay, dir)",
+		Long: `Create a storage pool.
+
+  lodge storage create fast btrfs size=20GiB     a btrfs loop file created and mounted by lodged
+  lodge storage create fast btrfs source=/dev/vdb or source=/an/existing/btrfs/directory
+  lodge storage create ov overlay                 instances are an upper directory over the image
+  lodge storage create plain dir                  instances are full copies of the image`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := parseKV(args[2:])
+			if err != nil {
+				return err
+			}
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			req := api.StoragePoolsPost{Name: args[0], Driver: args[1], StoragePoolPut: api.StoragePoolPut{Config: cfg, Description: desc}}
+			if err := c.CreateStoragePool(cmd.Context(), req); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Storage pool %s created\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&desc, "description", "", "pool description")
+	return cmd
+}
+
+func storageSetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "set POOL key=value...",
+		Short: "Set storage pool keys: user.*, description=..., size= (grows a btrfs loop-file pool)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kv := args[1:]
+			if len(kv) == 2 && !strings.Contains(kv[0], "=") {
+				kv = []string{kv[0] + "=" + kv[1]}
+			}
+			cfg, err := parseKV(kv)
+			if err != nil {
+				return err
+			}
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			put := api.StoragePoolPut{Config: cfg}
+			if d, ok := cfg["description"]; ok {
+				put.Description = d
+				delete(cfg, "description")
+			}
+			return c.UpdateStoragePool(cmd.Context(), args[0], put)
+		},
+	}
+}
+
+func storageDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete POOL",
+		Aliases: []string{"rm"},
+		Short:   "Delete an unused storage pool and what lodged created for it",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteStoragePool(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Storage pool %s deleted\n", args[0])
+			return nil
+		},
+	}
+}
+
+func storageVolumeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "volume", Short: "Manage custom storage volumes (attach with a disk device: pool=POOL source=NAME path=/srv)"}
+	create := &cobra.Command{
+		Use:   "create POOL NAME",
+		Short: "Create an empty custom volume",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			if err := c.CreateStorageVolume(cmd.Context(), args[0], api.StorageVolumesPost{Name: args[1], Type: "custom"}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Storage volume %s created\n", args[1])
+			return nil
+		},
+	}
+	var format string
+	list := &cobra.Command{
+		Use:     "list POOL",
+		Aliases: []string{"ls"},
+		Short:   "List a pool's volumes",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			vols, err := c.GetStorageVolumes(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			rows := make([][]string, 0, len(vols))
+			for _, v := range vols {
+				rows = append(rows, []string{v.Type, v.Name, v.Description, fmt.Sprint(len(v.UsedBy))})
+			}
+			return render(cmd.OutOrStdout(), format, []string{"TYPE", "NAME", "DESCRIPTION", "USED BY"}, rows, vols)
+		},
+	}
+	list.Flags().StringVarP(&format, "format", "f", "table", "table, csv, json or yaml")
+	del := &cobra.Command{
+		Use:     "delete POOL NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete an unused custom volume",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			return c.DeleteStorageVolume(cmd.Context(), args[0], args[1])
+		},
+	}
+	cmd.AddCommand(create, list, del)
+	return cmd
+}

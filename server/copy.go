@@ -1,0 +1,440 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/server/db"
+	"lodge/storage"
+)
+
+// handleInstanceCopy is POST /1.0/instances with source type "copy": a new
+// instance from another one or from a snapshot ("c1/snap"), on the same or
+// another pool, with the source's snapshots unless instance_only.
+func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req api.InstancesPost) {
+	ctx := r.Context()
+	srcName, snap, _ := strings.Cut(req.Source.Source, "/")
+	if srcName == "" {
+		writeError(w, badRequest("instance %q: copy needs source.source (an instance or instance/snapshot)", req.Name))
+		return
+	}
+	src, err := s.getInstance(ctx, srcName)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if src.Phase != db.PhaseCreated {
+		writeError(w, conflict("instance %q is still being created", srcName))
+		return
+	}
+	srcCfg, srcDev, srcProfiles := src.Config, src.Devices, src.Profiles
+	if snap != "" {
+		_, sn, err := s.getSnapshot(ctx, srcName, snap)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		srcCfg, srcDev, srcProfiles = sn.Config, sn.Devices, sn.Profiles
+	}
+	// source.live is what LXD's client sets for a running source; a local
+	// copy freezes the source instead, as LXD does for containers.
+	if req.Stateful {
+		writeError(w, badRequest("instance %q: stateful copies need CRIU, which is not available on this host", req.Name))
+		return
+	}
+	if req.Source.Refresh {
+		writeError(w, badRequest("instance %q: refreshing an existing copy is not supported yet", req.Name))
+		return
+	}
+	poolName := src.Pool
+	if root, ok := req.Devices["root"]; ok && root["pool"] != "" {
+		poolName = root["pool"]
+	}
+	if _, err := s.pool(poolName); err != nil {
+		writeError(w, badRequest("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
+		return
+	}
+	instanceOnly := req.Source.InstanceOnly || req.Source.ContainerOnly || snap != ""
+	cfg := map[string]string{}
+	base := req.Config
+	if len(base) == 0 {
+		base = srcCfg
+	}
+	for k, v := range base {
+		// The copy is a new instance: its own uuid and MAC addresses.
+		if !strings.HasPrefix(k, "volatile.") || k == "volatile.base_image" {
+			cfg[k] = v
+		}
+	}
+	if err := validateConfig(cfg); err != nil {
+		writeError(w, err)
+		return
+	}
+	devices := req.Devices
+	if len(devices) == 0 || (len(devices) == 1 && devices["root"] != nil) {
+		devices = map[string]map[string]string{}
+		for k, v := range srcDev {
+			devices[k] = v
+		}
+	}
+	delete(devices, "root")
+	if err := validateDevices(devices); err != nil {
+		writeError(w, err)
+		return
+	}
+	cfg["volatile.uuid"] = uuid.NewString()
+	for name, d := range devices {
+		if d["type"] == "nic" && d["hwaddr"] == "" {
+			cfg["volatile."+name+".hwaddr"] = randomMAC()
+		}
+	}
+	row := db.Instance{
+		Name: req.Name, Type: "container", Architecture: src.Architecture, ImageFingerprint: src.ImageFingerprint, Pool: poolName,
+		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
+		Devices: devices, Profiles: srcProfiles, CreatedAt: time.Now().UTC(),
+	}
+	if _, err := s.db.CreateInstance(ctx, row); err != nil {
+		if errors.Is(err, db.ErrExists) {
+			err = conflict("instance %q already exists; pick another name or delete it first", req.Name)
+		}
+		writeError(w, err)
+		return
+	}
+	op := s.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *opT) error {
+		return s.copyInstance(ctx, op, row, srcName, snap, instanceOnly, req.Start)
+	})
+	writeAsync(w, op)
+}
+
+// copyInstance makes the copy's volumes, snapshot rows and runtime config;
+// a failure removes all of it (and a crash leaves a "creating" row that
+// startup recovery removes with its volumes).
+func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, srcName, snap string, instanceOnly, start bool) (err error) {
+	unlock := s.instLocks.lock(row.Name)
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
+	rev := &revert{}
+	defer func() {
+		if err != nil {
+			rev.fail()
+			s.log.Warn("instance copy failed, rolled back", "instance", row.Name, "err", err)
+		}
+	}()
+	bg := context.WithoutCancel(ctx)
+	rev.add(func() { _ = s.db.DeleteInstance(bg, row.Name) })
+
+	src, err := s.db.GetInstance(ctx, srcName)
+	if err != nil {
+		return err
+	}
+	srcPool, err := s.instancePool(src)
+	if err != nil {
+		return err
+	}
+	dstPool, err := s.instancePool(row)
+	if err != nil {
+		return err
+	}
+	srcVol := storage.Volume{Kind: storage.KindContainer, Name: srcName}
+	if snap != "" {
+		srcVol = srcVol.Snapshot(snap)
+	}
+	dstVol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
+	if dstPool.Exists(dstVol) {
+		_ = dstPool.Delete(ctx, dstVol)
+	}
+	rev.add(func() { _ = dstPool.Delete(bg, dstVol) })
+	var snaps []db.Snapshot
+	if !instanceOnly {
+		if snaps, err = s.db.ListSnapshots(ctx, srcName); err != nil {
+			return err
+		}
+	}
+	op.SetMetadata("create_instance_from_image_unpack_progress", "Copying instance")
+	sameDriver := srcPool == dstPool
+	for _, sn := range snaps {
+		if !sameDriver {
+			break // copyAcrossPools replays them
+		}
+		if err := dstPool.Clone(ctx, storage.Volume{Kind: storage.KindContainer, Name: srcName}.Snapshot(sn.Name), dstVol.Snapshot(sn.Name)); err != nil {
+			return fmt.Errorf("instance %q: copy snapshot %q: %w", row.Name, sn.Name, err)
+		}
+	}
+	// A running source is frozen while its tree is copied, so the copy is consistent.
+	if snap == "" && s.liveStatus(ctx, src) == instances.StatusRunning {
+		if err := s.inst.Freeze(ctx, srcName); err == nil {
+			defer s.inst.Unfreeze(bg, srcName)
+		}
+	}
+	if sameDriver {
+		if err := dstPool.Clone(ctx, srcVol, dstVol); err != nil {
+			return fmt.Errorf("instance %q: copy from %s: %w", row.Name, srcVol.Name, err)
+		}
+	} else {
+		names := make([]string, 0, len(snaps))
+		for _, sn := range snaps {
+			names = append(names, sn.Name)
+		}
+		if err := s.copyAcrossPools(ctx, op, srcPool, srcVol, dstPool, dstVol, row, names); err != nil {
+			return err
+		}
+	}
+	if err := dstPool.Mount(ctx, dstVol); err != nil {
+		return fmt.Errorf("instance %q: %w", row.Name, err)
+	}
+	if err := setHostname(filepath.Join(dstPool.Path(dstVol), "rootfs"), row.Name); err != nil {
+		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
+	}
+	for _, sn := range snaps {
+		sn.Instance = row.Name
+		if err := s.db.CreateSnapshot(ctx, sn); err != nil {
+			return err
+		}
+	}
+	spec, err := s.specFor(row)
+	if err != nil {
+		return err
+	}
+	if err := s.inst.Define(ctx, spec); err != nil {
+		return fmt.Errorf("instance %q: %w", row.Name, err)
+	}
+	rev.add(func() { _ = s.inst.Delete(bg, row.Name) })
+	if err := s.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
+		return err
+	}
+	rev.success()
+	s.events.lifecycle("instance-created", instanceURL(row.Name), nil)
+	if start {
+		unlock()
+		locked = false
+		return s.startInstance(ctx, row.Name)
+	}
+	return nil
+}
+
+// copyAcrossPools makes dst on another pool: a clone of the image there
+// (cheap on btrfs and overlay), then rsync brings the differences over. The
+// source's snapshots (oldest first) are replayed the same way, each
+// snapshotted on the destination before the next, so they share what they
+// can there too.
+func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance, snaps []string) error {
+	fp := row.ImageFingerprint
+	if _, err := os.Stat(s.images.Path(fp)); fp == "" || err != nil {
+		return badRequest("instance %q: the source's image %s is no longer in the image store, so it cannot be copied to another pool; copy it within pool %q", row.Name, short(fp), row.Pool)
+	}
+	if err := s.ensureImageVolume(ctx, op, dstPool, row.Pool, fp); err != nil {
+		return err
+	}
+	if err := dstPool.Clone(ctx, storage.Volume{Kind: storage.KindImage, Name: fp}, dstVol); err != nil {
+		return fmt.Errorf("instance %q: create rootfs: %w", row.Name, err)
+	}
+	if err := dstPool.Mount(ctx, dstVol); err != nil {
+		return err
+	}
+	sync := func(from storage.Volume) error {
+		if err := srcPool.Mount(ctx, from); err != nil {
+			return err
+		}
+		src := filepath.Join(srcPool.Path(from), "rootfs") + "/"
+		dst := filepath.Join(dstPool.Path(dstVol), "rootfs") + "/"
+		// Files are compared to the nanosecond: a same-size change made in
+		// the same second as a snapshot must not be skipped.
+		out, err := storage.Command(ctx, "rsync", "-aHAX", "--numeric-ids", "--delete", "--modify-window=-1", src, dst).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("instance %q: copy %s to pool %q: rsync: %v: %s", row.Name, from.Name, row.Pool, err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	base, _ := srcVol.Split()
+	for _, sn := range snaps {
+		if err := sync(base.Snapshot(sn)); err != nil {
+			return err
+		}
+		if err := dstPool.Snapshot(ctx, dstVol, sn); err != nil {
+			return fmt.Errorf("instance %q: snapshot %q on pool %q: %w", row.Name, sn, row.Pool, err)
+		}
+	}
+	return sync(srcVol)
+}
+
+// handleInstancePost is POST /1.0/instances/{name}: rename, or move to
+// another pool (with "pool"). The instance must be stopped.
+func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.InstancePost
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	// "live" (LXD's client sets it) needs nothing here: the instance must be
+	// stopped for a rename or move anyway.
+	if req.Migration && req.Pool == "" {
+		writeError(w, badRequest("instance %q: migration to another server is not supported; rename with {\"name\": NEW}", name))
+		return
+	}
+	if req.Name == "" {
+		req.Name = name
+	}
+	if err := instances.ValidateName(req.Name); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Pool != "" {
+		dst, err := s.pool(req.Pool)
+		if err != nil {
+			writeError(w, badRequest("instance %q: storage pool %q not found or not available", name, req.Pool))
+			return
+		}
+		if _, ok := dst.(storage.Quotaer); !ok && in.Devices["root"]["size"] != "" {
+			writeError(w, badRequest("instance %q has a root size limit, which the %s driver of pool %q cannot enforce; remove it first", name, dst.Info().Name, req.Pool))
+			return
+		}
+	}
+	if req.Name == name && (req.Pool == "" || req.Pool == in.Pool) {
+		writeError(w, badRequest("instance %q: nothing to do (same name and pool)", name))
+		return
+	}
+	if req.Name != name {
+		if _, err := s.db.GetInstance(r.Context(), req.Name); err == nil {
+			writeError(w, conflict("instance %q already exists; pick another name", req.Name))
+			return
+		}
+	}
+	if st := s.liveStatus(r.Context(), in); st != instances.StatusStopped {
+		writeError(w, badRequest("instance %q is running; stop it first (lodge stop %s)", name, name))
+		return
+	}
+	desc := "Renaming instance"
+	if req.Pool != "" && req.Pool != in.Pool {
+		desc = "Moving instance"
+	}
+	op := s.ops.Start(operationsSpec(desc, name), func(ctx context.Context, op *opT) error {
+		if req.Pool != "" && req.Pool != in.Pool {
+			if err := s.moveInstancePool(ctx, op, name, req.Pool); err != nil {
+				return err
+			}
+		}
+		if req.Name != name {
+			return s.renameInstance(ctx, name, req.Name)
+		}
+		return nil
+	})
+	writeAsync(w, op)
+}
+
+// renameInstance renames the volume (with snapshots), the row and the
+// runtime config of a stopped instance.
+func (s *Server) renameInstance(ctx context.Context, name, newName string) error {
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	unlock2 := s.instLocks.lock(newName)
+	defer unlock2()
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
+		return badRequest("instance %q is running; stop it first", name)
+	}
+	pool, err := s.instancePool(in)
+	if err != nil {
+		return err
+	}
+	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
+	if err := pool.Rename(ctx, vol, newName); err != nil {
+		return fmt.Errorf("instance %q: rename volume: %w", name, err)
+	}
+	if err := s.db.RenameInstance(ctx, name, newName); err != nil {
+		_ = pool.Rename(context.WithoutCancel(ctx), storage.Volume{Kind: storage.KindContainer, Name: newName}, name)
+		if errors.Is(err, db.ErrExists) {
+			return conflict("instance %q already exists", newName)
+		}
+		return err
+	}
+	_ = s.inst.Delete(ctx, name)
+	in.Name = newName
+	spec, err := s.specFor(in)
+	if err == nil {
+		err = s.inst.Define(ctx, spec)
+	}
+	if err != nil {
+		return fmt.Errorf("instance %q renamed, but defining its runtime config failed (start it to retry): %w", newName, err)
+	}
+	s.events.lifecycle("instance-renamed", instanceURL(newName), map[string]any{"old_name": name})
+	return nil
+}
+
+// moveInstancePool copies a stopped instance's volume to another pool,
+// points the row at it, then deletes the old volume.
+func (s *Server) moveInstancePool(ctx context.Context, op *opT, name, poolName string) error {
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
+		return badRequest("instance %q is running; stop it first", name)
+	}
+	srcPool, err := s.instancePool(in)
+	if err != nil {
+		return err
+	}
+	dstPool, err := s.pool(poolName)
+	if err != nil {
+		return err
+	}
+	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
+	if dstPool.Exists(vol) {
+		_ = dstPool.Delete(ctx, vol)
+	}
+	moved := in
+	moved.Pool = poolName
+	snaps, err := s.db.ListSnapshots(ctx, name)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(snaps))
+	for _, sn := range snaps {
+		names = append(names, sn.Name)
+	}
+	if err := s.copyAcrossPools(ctx, op, srcPool, vol, dstPool, vol, moved, names); err != nil {
+		_ = dstPool.Delete(context.WithoutCancel(ctx), vol)
+		return err
+	}
+	if err := s.db.SetInstancePool(ctx, name, poolName); err != nil {
+		_ = dstPool.Delete(context.WithoutCancel(ctx), vol)
+		return err
+	}
+	if err := srcPool.Delete(ctx, vol); err != nil {
+		s.log.Warn("move: old volume left behind", "instance", name, "pool", in.Pool, "err", err)
+	}
+	spec, err := s.specFor(moved)
+	if err == nil {
+		err = s.inst.Define(ctx, spec)
+	}
+	if err != nil {
+		return fmt.Errorf("instance %q moved, but defining its runtime config failed (start it to retry): %w", name, err)
+	}
+	s.events.lifecycle("instance-updated", instanceURL(name), nil)
+	return nil
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/server/db"
+	"lodge/storage"
+)
+
+// handleInstanceRebuild is POST /1.0/instances/{name}/rebuild: a fresh
+// rootfs from an image, keeping the instance's config, devices and
+// snapshots. The instance must be stopped.
+func (s *Server) handleInstanceRebuild(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	in, err := s.getInstance(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req api.InstanceRebuildPost
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Source.Type != "image" {
+		writeError(w, badRequest("instance %q: rebuild source type %q is not supported; rebuild from an image", name, req.Source.Type))
+		return
+	}
+	if req.Source.Server != "" {
+		writeError(w, badRequest("instance %q: rebuild from a remote server is not supported; import the image first", name))
+		return
+	}
+	img, err := s.resolveImage(r.Context(), req.Source)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if st := s.liveStatus(r.Context(), in); st != instances.StatusStopped {
+		writeError(w, badRequest("instance %q is running; stop it first (lodge stop %s)", name, name))
+		return
+	}
+	op := s.ops.Start(operationsSpec("Rebuilding instance", name), func(ctx context.Context, op *opT) error {
+		return s.rebuildInstance(ctx, op, name, img)
+	})
+	writeAsync(w, op)
+}
+
+func (s *Server) rebuildInstance(ctx context.Context, op *opT, name string, img db.Image) error {
+	unlock := s.instLocks.lock(name)
+	defer unlock()
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
+		return badRequest("instance %q is running; stop it first", name)
+	}
+	pool, err := s.instancePool(in)
+	if err != nil {
+		return err
+	}
+	if err := s.ensureImageVolume(ctx, op, pool, in.Pool, img.Fingerprint); err != nil {
+		return err
+	}
+	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
+	if err := pool.Unmount(ctx, vol); err != nil {
+		return err
+	}
+	if err := pool.Reset(ctx, vol, storage.Volume{Kind: storage.KindImage, Name: img.Fingerprint}); err != nil {
+		return fmt.Errorf("instance %q: rebuild: %w", name, err)
+	}
+	if err := pool.Mount(ctx, vol); err != nil {
+		return err
+	}
+	if err := setHostname(filepath.Join(pool.Path(vol), "rootfs"), name); err != nil {
+		return fmt.Errorf("instance %q: set hostname: %w", name, err)
+	}
+	// The image's properties replace the old image's.
+	for k := range in.Config {
+		if strings.HasPrefix(k, "image.") {
+			delete(in.Config, k)
+		}
+	}
+	for k, v := range img.Properties {
+		in.Config["image."+k] = v
+	}
+	in.Config["volatile.base_image"] = img.Fingerprint
+	if err := s.db.UpdateInstance(ctx, in); err != nil {
+		return err
+	}
+	if err := s.db.SetInstanceImage(ctx, name, img.Fingerprint); err != nil {
+		return err
+	}
+	in.ImageFingerprint = img.Fingerprint
+	spec, err := s.specFor(in)
+	if err == nil {
+		err = s.inst.Define(ctx, spec)
+	}
+	if err != nil {
+		return fmt.Errorf("instance %q: rebuilt, but defining its runtime config failed: %w", name, err)
+	}
+	s.events.lifecycle("instance-updated", instanceURL(name), nil)
+	return nil
+}

@@ -1,0 +1,138 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"lodge/instances"
+	"lodge/server/db"
+)
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func init() {
+	instances.ScheduleValidator = func(v string) error {
+		switch v {
+		case "@never", "@startup":
+			return nil
+		}
+		_, err := cronParser.Parse(v)
+		return err
+	}
+}
+
+// scheduleDue tells whether a snapshots.schedule fires in the minute at t.
+func scheduleDue(spec string, t time.Time) bool {
+	t = t.Truncate(time.Minute)
+	for _, part := range strings.Split(spec, ",") {
+		sched, err := cronParser.Parse(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		if sched.Next(t.Add(-time.Second)).Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshotScheduler takes scheduled snapshots and deletes expired ones,
+// once a minute, on the minute.
+func (s *Server) snapshotScheduler(ctx context.Context) {
+	for {
+		now := time.Now()
+		next := now.Truncate(time.Minute).Add(time.Minute)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next.Sub(now)):
+		}
+		s.runSnapshotSchedule(ctx, next)
+	}
+}
+
+// runSnapshotSchedule does one minute's work at t.
+func (s *Server) runSnapshotSchedule(ctx context.Context, t time.Time) {
+	list, err := s.db.ListInstances(ctx)
+	if err != nil {
+		s.log.Warn("snapshot schedule: list instances", "err", err)
+		return
+	}
+	for _, in := range list {
+		if in.Phase != db.PhaseCreated {
+			continue
+		}
+		if spec := in.Config["snapshots.schedule"]; spec != "" && scheduleDue(spec, t) {
+			if s.liveStatus(ctx, in) == instances.StatusRunning || instances.IsTrue(in.Config["snapshots.schedule.stopped"]) {
+				if err := s.scheduledSnapshot(ctx, in, t); err != nil {
+					s.log.Warn("scheduled snapshot failed", "instance", in.Name, "err", err)
+				}
+			}
+		}
+		snaps, err := s.db.ListSnapshots(ctx, in.Name)
+		if err != nil {
+			continue
+		}
+		for _, sn := range snaps {
+			if !sn.ExpiresAt.IsZero() && !sn.ExpiresAt.After(t) {
+				if err := s.deleteSnapshot(ctx, in.Name, sn.Name); err != nil {
+					s.log.Warn("deleting an expired snapshot failed", "instance", in.Name, "snapshot", sn.Name, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) scheduledSnapshot(ctx context.Context, in db.Instance, t time.Time) error {
+	pattern := in.Config["snapshots.pattern"]
+	if pattern == "" {
+		pattern = "snap%d"
+	}
+	snaps, err := s.db.ListSnapshots(ctx, in.Name)
+	if err != nil {
+		return err
+	}
+	taken := map[string]bool{}
+	for _, sn := range snaps {
+		taken[sn.Name] = true
+	}
+	name := pattern
+	if strings.Contains(pattern, "%d") {
+		for i := 0; ; i++ {
+			if name = strings.Replace(pattern, "%d", fmt.Sprint(i), 1); !taken[name] {
+				break
+			}
+		}
+	} else {
+		for i := 1; taken[name]; i++ {
+			name = fmt.Sprintf("%s-%d", pattern, i)
+		}
+	}
+	expires, err := instances.ParseExpiry(in.Config["snapshots.expiry"], t)
+	if err != nil {
+		return err
+	}
+	return s.createSnapshot(ctx, in.Name, name, expires)
+}
+
+// startupSnapshot takes the snapshot a "@startup" schedule asks for, once
+// the start (which holds the instance's lock) has returned.
+func (s *Server) startupSnapshot(ctx context.Context, in db.Instance) {
+	startup := false
+	for _, part := range strings.Split(in.Config["snapshots.schedule"], ",") {
+		startup = startup || strings.TrimSpace(part) == "@startup"
+	}
+	if !startup {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		if err := s.scheduledSnapshot(ctx, in, time.Now()); err != nil {
+			s.log.Warn("startup snapshot failed", "instance", in.Name, "err", err)
+		}
+	}()
+}
