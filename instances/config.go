@@ -2,6 +2,7 @@ package instances
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -201,6 +202,9 @@ func ParseSize(v string) (int64, error) {
 	mult, ok := sizeUnits[v[i:]]
 	if !ok {
 		return 0, fmt.Errorf("unknown unit %q (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)", v[i:])
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("size %q out of range", v)
 	}
 	return n * mult, nil
 }
