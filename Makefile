@@ -17,7 +17,7 @@ test-unit:
 	$(GO) test -race -count=1 ./...
 
 test-integration: build
-	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/integration/ ./instances/lxc/ ./builder/
+	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/integration/ ./instances/lxc/ ./builder/ ./network/...
 
 bench: build
 	./bench/run.sh
