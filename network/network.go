@@ -89,6 +89,8 @@ type Driver interface {
 	Delete(ctx context.Context, name string) error
 	State(ctx context.Context, name string) (State, error)
 	Leases(ctx context.Context, name string) ([]Lease, error)
+	// FreeSubnet picks a 10.x.y.1/24 that overlaps no host route.
+	FreeSubnet() (string, error)
 	// Close stops supervising (the networks and dnsmasq keep running).
 	Close()
 }

@@ -80,6 +80,10 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := s.validateNICNetworks(r.Context(), req.Name, req.Devices); err != nil {
+		writeError(w, err)
+		return
+	}
 	for _, p := range req.Profiles {
 		if p != "default" {
 			writeError(w, badRequest("profile %q not found; only the default profile exists so far", p))
@@ -103,6 +107,11 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	cfg["volatile.uuid"] = uuid.NewString()
 	for name, d := range req.Devices {
 		if d["type"] == "nic" && d["hwaddr"] == "" {
+			cfg["volatile."+name+".hwaddr"] = randomMAC()
+		}
+	}
+	for name := range s.defaultProfileNIC() {
+		if _, own := req.Devices[name]; !own && cfg["volatile."+name+".hwaddr"] == "" {
 			cfg["volatile."+name+".hwaddr"] = randomMAC()
 		}
 	}
@@ -189,6 +198,7 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 		return err
 	}
 	rev.success()
+	s.syncNetworkHosts(ctx)
 	s.events.lifecycle("instance-created", instanceURL(row.Name), nil)
 	if start {
 		unlock()
@@ -231,17 +241,23 @@ func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
 	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
-	names := make([]string, 0, len(in.Devices))
-	for n := range in.Devices {
+	devs := s.expandedDevices(in)
+	names := make([]string, 0, len(devs))
+	for n := range devs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		d := in.Devices[n]
+		d := devs[n]
 		if d["type"] != "nic" {
 			continue
 		}
 		nic := instances.NIC{Name: d["name"], Link: d["parent"], HWAddr: d["hwaddr"], HostName: d["host_name"]}
+		if d["network"] != "" {
+			if err := s.managedNIC(&nic, in.Name, n, d); err != nil {
+				return spec, err
+			}
+		}
 		if nic.Name == "" {
 			nic.Name = n
 		}

@@ -32,6 +32,9 @@ func (s *Server) rootDevice() map[string]string {
 
 func (s *Server) expandedDevices(in db.Instance) map[string]map[string]string {
 	out := map[string]map[string]string{"root": s.rootDevice()}
+	for k, v := range s.defaultProfileNIC() {
+		out[k] = v
+	}
 	for k, v := range in.Devices {
 		out[k] = v
 	}
@@ -280,10 +283,15 @@ func validateDevices(devs map[string]map[string]string) error {
 					return badRequest("device %q: parent %q: no such host interface", name, d["parent"])
 				}
 			case "":
-				if d["network"] != "" {
-					return badRequest("device %q: managed networks are not available yet; use nictype=bridged parent=BRIDGE", name)
+				if d["network"] == "" {
+					return badRequest("device %q: nic needs network=NAME (a managed network), or nictype=bridged or nictype=macvlan with parent=", name)
 				}
-				return badRequest("device %q: nic needs nictype=bridged or nictype=macvlan with parent=", name)
+				if d["parent"] != "" {
+					return badRequest("device %q: give either network= or parent=, not both", name)
+				}
+				if a := d["ipv4.address"]; a != "" && net.ParseIP(a).To4() == nil {
+					return badRequest("device %q: ipv4.address %q is not an IPv4 address", name, a)
+				}
 			default:
 				return badRequest("device %q: unsupported nictype %q (use bridged or macvlan)", name, d["nictype"])
 			}
@@ -381,6 +389,10 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		writeError(w, err)
 		return
 	}
+	if err := s.validateNICNetworks(r.Context(), name, newDev); err != nil {
+		writeError(w, err)
+		return
+	}
 	if req.Profiles != nil {
 		for _, p := range req.Profiles {
 			if p != "default" {
@@ -392,6 +404,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	unlock := s.instLocks.lock(name)
 	defer unlock()
 	in.Config, in.Devices = newCfg, newDev
+	s.fillNICVolatile(&in)
 	if !patch || req.Description != "" {
 		in.Description = req.Description
 	}
@@ -402,6 +415,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		writeError(w, err)
 		return
 	}
+	s.syncNetworkHosts(r.Context())
 	s.events.lifecycle("instance-updated", instanceURL(name), nil)
 	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return nil })
 	writeAsync(w, op)
@@ -445,6 +459,7 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 	if err := s.db.DeleteInstance(ctx, name); err != nil {
 		return err
 	}
+	s.syncNetworkHosts(ctx)
 	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
 	return nil
 }
@@ -520,6 +535,12 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 		return badRequest("instance %q is already running", name)
 	case instances.StatusFrozen:
 		return badRequest("instance %q is paused; resume it with lodge resume %s", name, name)
+	}
+	if s.fillNICVolatile(&in) {
+		if err := s.db.UpdateInstance(ctx, in); err != nil {
+			return err
+		}
+		s.syncNetworkHosts(ctx)
 	}
 	spec, err := s.specFor(in)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"lodge/api"
 	"lodge/images"
 	"lodge/instances"
+	"lodge/network"
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
@@ -52,6 +53,10 @@ type Deps struct {
 	Unpack   func(ctx context.Context, imagePath, dst string) error
 	Pool     storage.Driver
 	PoolName string
+	// Networks manages bridges, dnsmasq and NAT; nil disables managed networks.
+	Networks network.Driver
+	// DefaultNetwork is the network made at first start: "" is lodgebr0, "none" makes none.
+	DefaultNetwork string
 }
 
 // Server is one running lodged.
@@ -72,6 +77,7 @@ type Server struct {
 
 	instLocks  keyedMutex
 	imageLocks keyedMutex
+	nets       netState
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -92,6 +98,10 @@ func New(cfg Config, deps Deps) *Server {
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
 		pool: deps.Pool, poolName: deps.PoolName, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
+	}
+	s.nets.drv, s.nets.defaultName = deps.Networks, deps.DefaultNetwork
+	if s.nets.defaultName == "" {
+		s.nets.defaultName = DefaultNetworkName
 	}
 	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
 	return s
@@ -141,6 +151,14 @@ var routes = []route{
 	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
 	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
 	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
+	{"GET", "/1.0/networks", (*Server).handleNetworksGet},
+	{"POST", "/1.0/networks", (*Server).handleNetworksPost},
+	{"GET", "/1.0/networks/{name}", (*Server).handleNetworkGet},
+	{"PUT", "/1.0/networks/{name}", (*Server).handleNetworkPut},
+	{"PATCH", "/1.0/networks/{name}", (*Server).handleNetworkPatch},
+	{"DELETE", "/1.0/networks/{name}", (*Server).handleNetworkDelete},
+	{"GET", "/1.0/networks/{name}/state", (*Server).handleNetworkState},
+	{"GET", "/1.0/networks/{name}/leases", (*Server).handleNetworkLeases},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 }
 
@@ -178,6 +196,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.Recover(ctx)
+	s.startNetworks(ctx)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
@@ -207,6 +226,10 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if s.nets.drv != nil {
+		// dnsmasq keeps serving; the next lodged adopts it.
+		s.nets.drv.Close()
+	}
 	s.cancel()
 	return nil
 }

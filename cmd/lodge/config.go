@@ -12,7 +12,7 @@ import (
 
 func configCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Manage instance configuration"}
-	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd())
+	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configDeviceCmd())
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	"lodge/files"
 	"lodge/images"
 	"lodge/instances/lxc"
+	"lodge/network/bridge"
 	"lodge/server"
 	"lodge/server/db"
 	"lodge/storage/dir"
@@ -135,8 +136,13 @@ func serve(stateDir, group string, debug bool) error {
 	if err != nil {
 		return err
 	}
+	nets, err := bridge.New(filepath.Join(stateDir, "networks"), log)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
-		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default"})
+		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default",
+			Networks: nets, DefaultNetwork: os.Getenv("LODGE_DEFAULT_NETWORK")})
 	return srv.Run(ctx)
 }
 

@@ -79,6 +79,9 @@ func UsedSubnets() ([]*net.IPNet, error) {
 }
 
 // FreeSubnet picks a 10.x.y.1/24 that overlaps no host route or address.
+func (d *Driver) FreeSubnet() (string, error) { return FreeSubnet() }
+
+// FreeSubnet picks a 10.x.y.1/24 that overlaps no host route or address.
 func FreeSubnet() (string, error) {
 	used, err := UsedSubnets()
 	if err != nil {
@@ -199,8 +202,16 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // dnsmasqUser is the unprivileged user dnsmasq drops to (Debian's
-// dnsmasq-base creates "dnsmasq").
-func dnsmasqUser() string {
+// dnsmasq-base creates "dnsmasq"). It re-reads the hosts file in dir on
+// SIGHUP as that user, so if a parent of dir is closed to others (a state
+// directory made with mode 0700) it has to stay root.
+func (d *Driver) dnsmasqUser(dir string) string {
+	for p := dir; p != "/" && p != "."; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			d.log.Warn("dnsmasq runs as root: a directory above its files is closed to other users (make it mode 0711 to fix)", "dir", p)
+			return "root"
+		}
+	}
 	if _, err := user.Lookup("dnsmasq"); err == nil {
 		return "dnsmasq"
 	}
@@ -219,7 +230,7 @@ func (d *Driver) ensureDnsmasq(n network.Network) error {
 	if err := writeFileAtomic(p.HostsFile, []byte(network.HostsFile(n.Hosts))); err != nil {
 		return fmt.Errorf("network %q: write DHCP reservations: %w", n.Name, err)
 	}
-	args, err := network.DnsmasqArgs(n.Name, n.Config, p, dnsmasqUser())
+	args, err := network.DnsmasqArgs(n.Name, n.Config, p, d.dnsmasqUser(p.Dir))
 	if err != nil {
 		return err
 	}

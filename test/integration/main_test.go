@@ -27,6 +27,8 @@ var (
 	stateDir string
 	daemon   *exec.Cmd
 	skipWhy  string
+	// defaultNet is the test daemon's default network, never a real lodgebr0.
+	defaultNet = fmt.Sprintf("nwit%d", os.Getpid()%100000)
 )
 
 func TestMain(m *testing.M) {
@@ -74,6 +76,7 @@ func cleanup() {
 			lodgeOut("delete", "-f", n)
 		}
 	}
+	lodgeOut("network", "delete", defaultNet)
 	stopDaemon(syscall.SIGTERM)
 	os.RemoveAll(stateDir)
 }
@@ -85,6 +88,7 @@ func startDaemon() error {
 	}
 	daemon = exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "--debug")
 	daemon.Stdout, daemon.Stderr = logf, logf
+	daemon.Env = append(os.Environ(), "LODGE_DEFAULT_NETWORK="+defaultNet)
 	// Its own process group, as a real daemon would be: containers must not
 	// depend on it, and a SIGKILL of it must not reach them.
 	daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

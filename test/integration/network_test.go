@@ -1,0 +1,170 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type lease struct {
+	Hostname string `json:"hostname"`
+	Hwaddr   string `json:"hwaddr"`
+	Address  string `json:"address"`
+	Type     string `json:"type"`
+}
+
+func leases(t *testing.T, network string) map[string]lease {
+	t.Helper()
+	var ls []lease
+	if err := json.Unmarshal([]byte(lodge(t, "network", "list-leases", network, "--format", "json")), &ls); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]lease{}
+	for _, l := range ls {
+		out[l.Hostname] = l
+	}
+	return out
+}
+
+func waitLease(t *testing.T, network, host string) lease {
+	t.Helper()
+	var l lease
+	waitFor(t, "a DHCP lease for "+host, 30*time.Second, func() bool {
+		var ok bool
+		l, ok = leases(t, network)[host]
+		return ok
+	})
+	return l
+}
+
+func dnsmasqPid(t *testing.T, network string) int {
+	t.Helper()
+	b, _ := os.ReadFile(stateDir + "/networks/" + network + "/dnsmasq.pid")
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	return pid
+}
+
+// Two containers on the default managed network get leases, see each other
+// by name, keep their connectivity across a lodged restart; a reservation
+// gives a fixed address; a network in use cannot be deleted, and deleting a
+// network removes its bridge, dnsmasq and nftables table.
+func TestManagedNetwork(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	out := lodge(t, "network", "list", "--format", "csv")
+	if !strings.Contains(out, defaultNet+",bridge,YES,10.") {
+		t.Fatalf("default network missing from network list:\n%s", out)
+	}
+	for _, c := range []string{"nwc1", "nwc2"} {
+		lodge(t, "init", "busybox", c)
+		c := c
+		t.Cleanup(func() { lodgeOut("delete", "-f", c) })
+	}
+	start := time.Now()
+	lodge(t, "start", "nwc1")
+	l1 := waitLease(t, defaultNet, "nwc1")
+	t.Logf("busybox: lodge start returned and first lease seen after %v", time.Since(start))
+	lodge(t, "start", "nwc2")
+	l2 := waitLease(t, defaultNet, "nwc2")
+	if l1.Address == l2.Address || !strings.HasPrefix(l1.Address, "10.") {
+		t.Fatalf("leases: %+v %+v", l1, l2)
+	}
+	// list's IPV4 comes from the host side, for a DHCP address too.
+	waitFor(t, "list to show the leased address", 10*time.Second, func() bool {
+		out, _ := lodgeOut("list", "nwc1", "--format", "csv", "-c", "n4")
+		return strings.Contains(out, l1.Address+" (eth0)")
+	})
+	// Names: dnsmasq answers nwc1.lodge with its lease, and the address answers.
+	out = lodge(t, "exec", "nwc2", "--", "nslookup", "nwc1.lodge")
+	if !strings.Contains(out, l1.Address) {
+		t.Fatalf("nslookup nwc1.lodge from nwc2:\n%s", out)
+	}
+	if out, err := lodgeOut("exec", "nwc2", "--", "ping", "-c", "1", "-W", "2", l1.Address); err != nil {
+		t.Fatalf("ping nwc1 from nwc2: %v %s", err, out)
+	}
+	// The host-side veth has the stable name lodged chose.
+	var inst struct {
+		State struct {
+			Network map[string]struct {
+				HostName string `json:"host_name"`
+			} `json:"network"`
+		} `json:"state"`
+	}
+	_, env := apiDo(t, "GET", "/1.0/instances/nwc1?recursion=1", "")
+	json.Unmarshal(env.Metadata, &inst)
+	veth := inst.State.Network["eth0"].HostName
+	if !strings.HasPrefix(veth, "veth") {
+		t.Fatalf("host-side name of eth0: %q", veth)
+	}
+
+	// A lodged restart adopts dnsmasq and keeps both containers reachable.
+	pid := dnsmasqPid(t, defaultNet)
+	stopDaemon(syscall.SIGTERM)
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	if got := dnsmasqPid(t, defaultNet); got != pid || syscall.Kill(pid, 0) != nil {
+		t.Fatalf("dnsmasq pid %d -> %d across a lodged restart", pid, got)
+	}
+	for _, a := range []string{l1.Address, l2.Address} {
+		if out, err := exec.Command("ping", "-c", "1", "-W", "2", a).CombinedOutput(); err != nil {
+			t.Fatalf("ping %s from the host after restart: %v %s", a, err, out)
+		}
+	}
+
+	// A reservation on the profile's eth0 (the device is overridden).
+	prefix := l1.Address[:strings.LastIndex(l1.Address, ".")+1]
+	fixed := prefix + "250"
+	lodge(t, "config", "device", "set", "nwc1", "eth0", "ipv4.address="+fixed)
+	if msg := lodgeFail(t, "config", "device", "set", "nwc2", "eth0", "ipv4.address="+fixed); !strings.Contains(msg, "nwc1") {
+		t.Fatalf("a second reservation of %s: %s", fixed, msg)
+	}
+	lodge(t, "restart", "nwc1")
+	waitFor(t, "nwc1 to get its reserved address", 30*time.Second, func() bool { return leases(t, defaultNet)["nwc1"].Address == fixed })
+	if l := leases(t, defaultNet)["nwc1"]; l.Type != "static" {
+		t.Fatalf("reserved lease type: %+v", l)
+	}
+
+	// Deleting a network in use is refused with its users.
+	if msg := lodgeFail(t, "network", "delete", defaultNet); !strings.Contains(msg, "nwc1") || !strings.Contains(msg, "nwc2") {
+		t.Fatalf("delete of a network in use: %s", msg)
+	}
+	// A second network, used, then deleted with everything it made.
+	nw := fmt.Sprintf("nwt%d", os.Getpid()%10000)
+	lodge(t, "network", "create", nw, "ipv4.address=auto", "ipv4.nat=false", "dns.domain=nwlan")
+	t.Cleanup(func() { lodgeOut("network", "delete", nw) })
+	if got := lodge(t, "network", "get", nw, "ipv4.nat"); strings.TrimSpace(got) != "false" {
+		t.Fatalf("network get: %q", got)
+	}
+	lodge(t, "config", "device", "add", "nwc2", "eth1", "nic", "network="+nw)
+	if msg := lodgeFail(t, "network", "delete", nw); !strings.Contains(msg, "nwc2") {
+		t.Fatalf("delete in use: %s", msg)
+	}
+	lodge(t, "config", "device", "remove", "nwc2", "eth1")
+	dpid := dnsmasqPid(t, nw)
+	if info := lodge(t, "network", "info", nw); !strings.Contains(info, "State: up") {
+		t.Fatalf("network info:\n%s", info)
+	}
+	lodge(t, "network", "delete", nw)
+	if exec.Command("ip", "link", "show", nw).Run() == nil {
+		t.Fatal("bridge left after network delete")
+	}
+	if exec.Command("nft", "list", "table", "ip", "lodge-"+nw).Run() == nil {
+		t.Fatal("nftables table left after network delete")
+	}
+	if syscall.Kill(dpid, 0) == nil {
+		t.Fatalf("dnsmasq %d left after network delete", dpid)
+	}
+
+	// Deleting a container removes its veth.
+	lodge(t, "delete", "-f", "nwc1")
+	if exec.Command("ip", "link", "show", veth).Run() == nil {
+		t.Fatalf("veth %s left after delete", veth)
+	}
+}
