@@ -168,3 +168,31 @@ func TestManagedNetwork(t *testing.T) {
 		t.Fatalf("veth %s left after delete", veth)
 	}
 }
+
+// A Debian container (isc-dhcp-client through ifupdown) gets its lease on
+// the default network and resolves another container by name.
+func TestManagedNetworkDebian(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "debian", "debian/12")
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "init", "debian/12", "nwdeb1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "nwdeb1") })
+	lodge(t, "launch", "busybox", "nwc4")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "nwc4") })
+	l4 := waitLease(t, defaultNet, "nwc4")
+	start := time.Now()
+	lodge(t, "start", "nwdeb1")
+	l := waitLease(t, defaultNet, "nwdeb1")
+	t.Logf("debian: lodge start to first lease %v", time.Since(start))
+	waitFor(t, "list to show the Debian lease", 10*time.Second, func() bool {
+		out, _ := lodgeOut("list", "nwdeb1", "--format", "csv", "-c", "n4")
+		return strings.Contains(out, l.Address+" (eth0)")
+	})
+	out := lodge(t, "exec", "nwdeb1", "--", "getent", "hosts", "nwc4.lodge")
+	if !strings.Contains(out, l4.Address) {
+		t.Fatalf("getent hosts nwc4.lodge in Debian: %q", out)
+	}
+	if out, err := lodgeOut("exec", "nwdeb1", "--", "ping", "-c", "1", "-W", "2", "nwc4"); err != nil {
+		t.Fatalf("ping nwc4 by short name (search domain from DHCP): %v %s", err, out)
+	}
+}
