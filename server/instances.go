@@ -305,6 +305,10 @@ func validateDevices(devs map[string]map[string]string) error {
 					return badRequest("device %q: mtu %q must be a number between 68 and 65535", name, mtu)
 				}
 			}
+		case "proxy":
+			if err := validateProxyDevice(name, d); err != nil {
+				return err
+			}
 		case "disk":
 			if d["path"] != "/" {
 				return badRequest("device %q: only the root disk (path=/) is supported so far", name)
@@ -312,7 +316,7 @@ func validateDevices(devs map[string]map[string]string) error {
 		case "":
 			return badRequest("device %q: missing type", name)
 		default:
-			return badRequest("device %q: unsupported device type %q (use nic or disk)", name, d["type"])
+			return badRequest("device %q: unsupported device type %q (use nic, proxy or disk)", name, d["type"])
 		}
 	}
 	return nil
@@ -417,7 +421,8 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	}
 	s.syncNetworkHosts(r.Context())
 	s.events.lifecycle("instance-updated", instanceURL(name), nil)
-	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return nil })
+	// Proxy devices apply to a running instance at once (hotplug).
+	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.runningProxies(ctx, in) })
 	writeAsync(w, op)
 }
 
@@ -460,6 +465,7 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 		return err
 	}
 	s.syncNetworkHosts(ctx)
+	s.removeProxies(name)
 	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
 	return nil
 }
@@ -553,6 +559,12 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	if err := s.inst.Start(ctx, name); err != nil {
 		return err
 	}
+	if err := s.runningProxies(ctx, in); err != nil {
+		// A start whose port forwards fail is a failed start, as in LXD.
+		_ = s.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
+		s.stopProxies(name)
+		return err
+	}
 	now := time.Now().UTC()
 	_ = s.db.TouchInstance(ctx, name, now)
 	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
@@ -574,6 +586,7 @@ func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Dur
 	if err := s.inst.Stop(ctx, name, timeout, force); err != nil {
 		return err
 	}
+	s.stopProxies(name)
 	s.events.lifecycle("instance-stopped", instanceURL(name), nil)
 	return nil
 }

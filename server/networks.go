@@ -30,6 +30,8 @@ type netState struct {
 	defaultName string
 	// mu serialises network changes.
 	mu sync.Mutex
+	// proxyHelper is the binary run as "forkproxy" for proxy devices.
+	proxyHelper string
 }
 
 func networkURL(name string) string { return "/1.0/networks/" + url.PathEscape(name) }
@@ -37,6 +39,7 @@ func networkURL(name string) string { return "/1.0/networks/" + url.PathEscape(n
 // startNetworks creates the default network at the first start, then
 // brings every network up (re-adopting running dnsmasqs after a restart).
 func (s *Server) startNetworks(ctx context.Context) {
+	s.adoptProxies(ctx)
 	if s.nets.drv == nil {
 		return
 	}

@@ -57,6 +57,8 @@ type Deps struct {
 	Networks network.Driver
 	// DefaultNetwork is the network made at first start: "" is lodgebr0, "none" makes none.
 	DefaultNetwork string
+	// ProxyHelper is the binary run as "forkproxy" for proxy devices (lodged itself).
+	ProxyHelper string
 }
 
 // Server is one running lodged.
@@ -99,7 +101,7 @@ func New(cfg Config, deps Deps) *Server {
 		pool: deps.Pool, poolName: deps.PoolName, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
 	}
-	s.nets.drv, s.nets.defaultName = deps.Networks, deps.DefaultNetwork
+	s.nets.drv, s.nets.defaultName, s.nets.proxyHelper = deps.Networks, deps.DefaultNetwork, deps.ProxyHelper
 	if s.nets.defaultName == "" {
 		s.nets.defaultName = DefaultNetworkName
 	}

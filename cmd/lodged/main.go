@@ -21,6 +21,7 @@ import (
 	"lodge/images"
 	"lodge/instances/lxc"
 	"lodge/network/bridge"
+	"lodge/network/proxy"
 	"lodge/server"
 	"lodge/server/db"
 	"lodge/storage/dir"
@@ -34,6 +35,9 @@ func main() {
 		os.Exit(code)
 	}
 	if handled, code := files.SFTPHelperMain(os.Args[1:]); handled {
+		os.Exit(code)
+	}
+	if handled, code := proxy.HelperMain(os.Args[1:]); handled {
 		os.Exit(code)
 	}
 	if err := rootCmd().Execute(); err != nil {
@@ -140,9 +144,13 @@ func serve(stateDir, group string, debug bool) error {
 	if err != nil {
 		return err
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find lodged's own binary for its helpers: %w", err)
+	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
 		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default",
-			Networks: nets, DefaultNetwork: os.Getenv("LODGE_DEFAULT_NETWORK")})
+			Networks: nets, DefaultNetwork: os.Getenv("LODGE_DEFAULT_NETWORK"), ProxyHelper: self})
 	return srv.Run(ctx)
 }
 

@@ -3,8 +3,11 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -195,4 +198,162 @@ func TestManagedNetworkDebian(t *testing.T) {
 	if out, err := lodgeOut("exec", "nwdeb1", "--", "ping", "-c", "1", "-W", "2", "nwc4"); err != nil {
 		t.Fatalf("ping nwc4 by short name (search domain from DHCP): %v %s", err, out)
 	}
+}
+
+// echoServer is a static program run inside a busybox container: TCP and
+// UDP servers on port 7 that answer in upper case.
+const echoServer = `package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+)
+
+func main() {
+	pc, err := net.ListenPacket("udp", ":7")
+	if err != nil {
+		panic(err)
+	}
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(bytes.ToUpper(b[:n]), from)
+		}
+	}()
+	l, err := net.Listen("tcp", "127.0.0.1:7")
+	if err != nil {
+		panic(err)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			b, _ := io.ReadAll(c)
+			c.Write(bytes.ToUpper(b))
+			c.Close()
+		}()
+	}
+}
+`
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p := l.Addr().(*net.TCPAddr).Port
+	u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+	if err != nil {
+		return freePort(t)
+	}
+	u.Close()
+	return p
+}
+
+func tcpAsk(addr, msg string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte(msg))
+	c.(*net.TCPConn).CloseWrite()
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+func udpAsk(addr, msg string) (string, error) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.Write([]byte(msg))
+	b := make([]byte, 2048)
+	n, err := c.Read(b)
+	return string(b[:n]), err
+}
+
+// Proxy devices forward TCP and UDP from the host's loopback to servers
+// on the container's loopback, are added to a running container, survive a
+// lodged restart, and stop with the container.
+func TestProxyDevice(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	src := filepath.Join(t.TempDir(), "main.go")
+	os.WriteFile(src, []byte(echoServer), 0o644)
+	bin := filepath.Join(filepath.Dir(src), "nwecho")
+	build := exec.Command("go", "build", "-o", bin, src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the echo server: %v %s", err, out)
+	}
+	lodge(t, "launch", "busybox", "nwp1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "nwp1") })
+	lodge(t, "file", "push", "--mode", "0755", bin, "nwp1/nwecho")
+	lodge(t, "exec", "nwp1", "--", "sh", "-c", "/nwecho </dev/null >/dev/null 2>&1 &")
+
+	tp, up := freePort(t), freePort(t)
+	taddr, uaddr := fmt.Sprintf("127.0.0.1:%d", tp), fmt.Sprintf("127.0.0.1:%d", up)
+	lodge(t, "config", "device", "add", "nwp1", "web", "proxy", "listen=tcp:"+taddr, "connect=tcp:127.0.0.1:7")
+	lodge(t, "config", "device", "add", "nwp1", "dns", "proxy", "listen=udp:"+uaddr, "connect=udp:127.0.0.1:7")
+	if msg := lodgeFail(t, "config", "device", "add", "nwp1", "bad", "proxy", "listen=tcp:127.0.0.1:1", "connect=udp:127.0.0.1:7"); !strings.Contains(msg, "same protocol") {
+		t.Fatalf("mixed protocols: %s", msg)
+	}
+	check := func(when string) {
+		t.Helper()
+		var got string
+		var err error
+		waitFor(t, "TCP through the proxy "+when, 10*time.Second, func() bool {
+			got, err = tcpAsk(taddr, "hello tcp")
+			return err == nil && got == "HELLO TCP"
+		})
+		if got, err = udpAsk(uaddr, "hello udp"); err != nil || got != "HELLO UDP" {
+			t.Fatalf("UDP through the proxy %s: %q %v", when, got, err)
+		}
+	}
+	check("after hot add")
+
+	stopDaemon(syscall.SIGTERM)
+	if got, err := tcpAsk(taddr, "down"); err != nil || got != "DOWN" {
+		t.Fatalf("TCP through the proxy while lodged is down: %q %v", got, err)
+	}
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	check("after a lodged restart")
+
+	lodge(t, "config", "device", "remove", "nwp1", "dns")
+	waitFor(t, "the UDP forwarder to go", 10*time.Second, func() bool {
+		u, err := net.ListenPacket("udp", uaddr)
+		if err == nil {
+			u.Close()
+		}
+		return err == nil
+	})
+	lodge(t, "stop", "-f", "nwp1")
+	if _, err := tcpAsk(taddr, "x"); err == nil {
+		t.Fatal("the TCP forwarder still answers after stop")
+	}
+	// At the next start the forwarder comes back (the server does not: the
+	// busybox container runs nothing of its own on port 7).
+	lodge(t, "start", "nwp1")
+	waitFor(t, "the TCP forwarder to listen again", 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", taddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 }
