@@ -42,8 +42,8 @@ func buildDebian(ctx context.Context, opt Options, rootfs string) error {
 		return err
 	}
 	files := map[string]string{
-		"etc/hostname": "debian\n",
-		"etc/hosts":    "127.0.0.1 localhost\n127.0.1.1 debian\n::1 localhost ip6-localhost ip6-loopback\n",
+		"etc/hostname":           "debian\n",
+		"etc/hosts":              "127.0.0.1 localhost\n127.0.1.1 debian\n::1 localhost ip6-localhost ip6-loopback\n",
 		"etc/network/interfaces": debianInterfaces,
 		"etc/apt/sources.list":   fmt.Sprintf("deb %s %s main\n", opt.Mirror, opt.Release),
 	}

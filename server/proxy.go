@@ -21,7 +21,9 @@ import (
 // keep forwarding while lodged restarts, are re-adopted by pidfile, and end
 // by themselves when the container's init goes away.
 
-func (s *Server) proxyDir(instance string) string { return filepath.Join(s.cfg.Dir, "devices", instance) }
+func (s *Server) proxyDir(instance string) string {
+	return filepath.Join(s.cfg.Dir, "devices", instance)
+}
 
 func validateProxyDevice(name string, d map[string]string) error {
 	if err := proxy.Validate(d); err != nil {

@@ -290,7 +290,9 @@ func runHelper(pid int, listen, connect Addr) int {
 			}
 		}
 	}()
-	if err := Serve(ctx, listen, connect, dial, func(net.Addr) { fmt.Fprintf(os.Stderr, "forkproxy: forwarding %s to %s in pid %d\n", listen, connect, pid) }); err != nil {
+	if err := Serve(ctx, listen, connect, dial, func(net.Addr) {
+		fmt.Fprintf(os.Stderr, "forkproxy: forwarding %s to %s in pid %d\n", listen, connect, pid)
+	}); err != nil {
 		fmt.Fprintf(os.Stderr, "forkproxy: listen %s: %v\n", listen, err)
 		return 1
 	}
