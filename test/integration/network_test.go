@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lodge/network/bridge"
 )
 
 type lease struct {
@@ -356,4 +358,108 @@ func TestProxyDevice(t *testing.T) {
 		}
 		return err == nil
 	})
+}
+
+// lanRouter makes a simulated LAN: a host bridge (for bridged NICs) and a
+// veth (a parent for macvlan NICs), both wired into a network namespace that
+// plays the LAN's router with its own dnsmasq. It returns the two subnet
+// prefixes ("10.x.y.") and the router's lease file.
+func lanRouter(t *testing.T, br, mvParent, ns string) (brPrefix, mvPrefix, leaseFile string) {
+	t.Helper()
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	exec.Command("ip", "netns", "del", ns).Run()
+	exec.Command("ip", "link", "del", br).Run()
+	exec.Command("ip", "link", "del", mvParent).Run()
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", ns).Run()
+		exec.Command("ip", "link", "del", br).Run()
+		exec.Command("ip", "link", "del", mvParent).Run()
+	})
+	sub1, err := bridge.FreeSubnet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	brPrefix = strings.TrimSuffix(sub1, "1/24")
+	// A second /24 next to the first: x.y+1 (or x.y-1 at the top).
+	parts := strings.Split(brPrefix, ".")
+	var y int
+	fmt.Sscan(parts[2], &y)
+	if y < 254 {
+		y++
+	} else {
+		y--
+	}
+	mvPrefix = fmt.Sprintf("%s.%s.%d.", parts[0], parts[1], y)
+	run("ip", "netns", "add", ns)
+	run("ip", "link", "add", br, "type", "bridge")
+	run("ip", "link", "set", br, "up")
+	run("ip", "link", "add", ns+"b", "type", "veth", "peer", "name", "lan0", "netns", ns)
+	run("ip", "link", "set", ns+"b", "master", br, "up")
+	run("ip", "link", "add", mvParent, "type", "veth", "peer", "name", "lan1", "netns", ns)
+	run("ip", "link", "set", mvParent, "up")
+	run("ip", "-n", ns, "addr", "add", brPrefix+"1/24", "dev", "lan0")
+	run("ip", "-n", ns, "addr", "add", mvPrefix+"1/24", "dev", "lan1")
+	run("ip", "-n", ns, "link", "set", "lan0", "up")
+	run("ip", "-n", ns, "link", "set", "lan1", "up")
+	run("ip", "-n", ns, "link", "set", "lo", "up")
+	dir := t.TempDir()
+	leaseFile = filepath.Join(dir, "leases")
+	cmd := exec.Command("ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-ping",
+		"--no-hosts", "--bind-interfaces", "--interface=lan0", "--interface=lan1", "--except-interface=lo", "--user=root",
+		"--dhcp-range="+brPrefix+"100,"+brPrefix+"150,1h", "--dhcp-range="+mvPrefix+"100,"+mvPrefix+"150,1h",
+		"--dhcp-leasefile="+leaseFile, "--pid-file="+filepath.Join(dir, "pid"), "--domain=nwlan", "--local=/nwlan/")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return brPrefix, mvPrefix, leaseFile
+}
+
+// LAN presence: a container bridged onto a host bridge, and one on a
+// macvlan of a host NIC, get their leases from the LAN's own DHCP server
+// (a router namespace the test made), not from lodge.
+func TestLANPresence(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	brPrefix, mvPrefix, leaseFile := lanRouter(t, "nwlanbr0", "nwmvp0", "nwrouter0")
+	lodge(t, "init", "busybox", "nwlan1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "nwlan1") })
+	lodge(t, "init", "busybox", "nwmv1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "nwmv1") })
+	// eth0 of the instance replaces the default profile's eth0.
+	lodge(t, "config", "device", "add", "nwlan1", "eth0", "nic", "nictype=bridged", "parent=nwlanbr0")
+	lodge(t, "config", "device", "add", "nwmv1", "eth0", "nic", "nictype=macvlan", "parent=nwmvp0")
+	for _, c := range []struct{ name, prefix string }{{"nwlan1", brPrefix}, {"nwmv1", mvPrefix}} {
+		hw := strings.TrimSpace(lodge(t, "config", "get", c.name, "volatile.eth0.hwaddr"))
+		lodge(t, "start", c.name)
+		var addr string
+		waitFor(t, c.name+"'s lease from the LAN router", 30*time.Second, func() bool {
+			b, _ := os.ReadFile(leaseFile)
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) > 2 && f[1] == hw {
+					addr = f[2]
+					return true
+				}
+			}
+			return false
+		})
+		if !strings.HasPrefix(addr, c.prefix) {
+			t.Fatalf("%s leased %s, outside the LAN's %s0/24", c.name, addr, c.prefix)
+		}
+		waitFor(t, c.name+" to list its LAN address", 10*time.Second, func() bool {
+			out, _ := lodgeOut("list", c.name, "--format", "csv", "-c", "n4")
+			return strings.Contains(out, addr+" (eth0)")
+		})
+		if out, err := lodgeOut("exec", c.name, "--", "ping", "-c", "1", "-W", "2", c.prefix+"1"); err != nil {
+			t.Fatalf("%s: ping the LAN router: %v %s", c.name, err, out)
+		}
+		if leases(t, defaultNet)[c.name].Address != "" {
+			t.Fatalf("%s has a lease on lodge's own network too", c.name)
+		}
+	}
 }
