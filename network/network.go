@@ -456,3 +456,20 @@ func ParseLeases(r io.Reader) ([]Lease, error) {
 	}
 	return out, sc.Err()
 }
+
+// NIC is a container NIC resolved to host links, for hotplug.
+type NIC struct {
+	Name     string // inside the container
+	Type     string // veth or macvlan
+	Link     string // bridge (veth) or parent (macvlan)
+	HWAddr   string
+	MTU      int
+	HostName string // host-side veth name
+}
+
+// NICHotplugger is implemented by drivers that can add NICs to and remove
+// them from a running container's network namespace (init pid).
+type NICHotplugger interface {
+	AttachNIC(ctx context.Context, pid int, nic NIC) error
+	DetachNIC(ctx context.Context, pid int, nic NIC) error
+}

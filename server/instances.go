@@ -407,6 +407,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	}
 	unlock := s.instLocks.lock(name)
 	defer unlock()
+	old := in
 	in.Config, in.Devices = newCfg, newDev
 	s.fillNICVolatile(&in)
 	if !patch || req.Description != "" {
@@ -421,8 +422,8 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	}
 	s.syncNetworkHosts(r.Context())
 	s.events.lifecycle("instance-updated", instanceURL(name), nil)
-	// Proxy devices apply to a running instance at once (hotplug).
-	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.runningProxies(ctx, in) })
+	// NIC and proxy devices apply to a running instance at once (hotplug).
+	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.applyLiveDevices(ctx, old, in) })
 	writeAsync(w, op)
 }
 

@@ -39,13 +39,8 @@ func updateDevices(cmd *cobra.Command, arg string, change func(inst api.Instance
 	if err != nil {
 		return err
 	}
-	if err := op.Wait(cmd.Context()); err != nil {
-		return err
-	}
-	if inst.Status == "Running" {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Note: %s is running; the device change takes effect at its next start (lodge restart %s)\n", name, name)
-	}
-	return nil
+	// NICs and proxies are applied to a running instance by the operation.
+	return op.Wait(cmd.Context())
 }
 
 func deviceAddCmd() *cobra.Command {

@@ -463,3 +463,57 @@ func TestLANPresence(t *testing.T) {
 		}
 	}
 }
+
+// NICs added to a running container appear inside it at once (a veth moved
+// into its namespace, or a macvlan), with the MAC kept in volatile; removed,
+// they go, host end included.
+func TestNICHotplug(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	exec.Command("ip", "link", "del", "nwhpp0").Run()
+	if out, err := exec.Command("ip", "link", "add", "nwhpp0", "type", "veth", "peer", "name", "nwhpp1").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "nwhpp0").Run() })
+	exec.Command("ip", "link", "set", "nwhpp0", "up").Run()
+	lodge(t, "launch", "busybox", "nwhp1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "nwhp1") })
+	lodge(t, "config", "device", "add", "nwhp1", "eth1", "nic", "network="+defaultNet)
+	lodge(t, "config", "device", "add", "nwhp1", "eth2", "nic", "nictype=macvlan", "parent=nwhpp0")
+	for _, dev := range []string{"eth1", "eth2"} {
+		hw := strings.TrimSpace(lodge(t, "config", "get", "nwhp1", "volatile."+dev+".hwaddr"))
+		out := lodge(t, "exec", "nwhp1", "--", "ip", "link", "show", dev)
+		if hw == "" || !strings.Contains(out, hw) || !strings.Contains(out, "UP") {
+			t.Fatalf("%s inside after hotplug (want MAC %q, up):\n%s", dev, hw, out)
+		}
+	}
+	// The hot-plugged veth is on the bridge and DHCP answers on it.
+	var inst struct {
+		State struct {
+			Network map[string]struct {
+				HostName string `json:"host_name"`
+			} `json:"network"`
+		} `json:"state"`
+	}
+	_, env := apiDo(t, "GET", "/1.0/instances/nwhp1?recursion=1", "")
+	json.Unmarshal(env.Metadata, &inst)
+	veth := inst.State.Network["eth1"].HostName
+	if out, _ := exec.Command("ip", "link", "show", veth).CombinedOutput(); !strings.Contains(string(out), "master "+defaultNet) {
+		t.Fatalf("host end %q of eth1: %s", veth, out)
+	}
+	lodge(t, "exec", "nwhp1", "--", "udhcpc", "-i", "eth1", "-n", "-q", "-t", "10", "-T", "1", "-s", "/bin/true")
+	lodge(t, "config", "device", "remove", "nwhp1", "eth1", "eth2")
+	for _, dev := range []string{"eth1", "eth2"} {
+		if out, err := lodgeOut("exec", "nwhp1", "--", "ip", "link", "show", dev); err == nil {
+			t.Fatalf("%s still inside after removal:\n%s", dev, out)
+		}
+	}
+	if exec.Command("ip", "link", "show", veth).Run() == nil {
+		t.Fatalf("host end %s left after unplug", veth)
+	}
+	// After a restart the container has only the profile's eth0.
+	lodge(t, "restart", "nwhp1")
+	if out := lodge(t, "exec", "nwhp1", "--", "ls", "/sys/class/net"); strings.Fields(out)[0] != "eth0" || strings.Contains(out, "eth1") {
+		t.Fatalf("links after restart: %q", out)
+	}
+}
