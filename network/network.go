@@ -473,3 +473,28 @@ type NICHotplugger interface {
 	AttachNIC(ctx context.Context, pid int, nic NIC) error
 	DetachNIC(ctx context.Context, pid int, nic NIC) error
 }
+
+// LeaseReleaser is implemented by drivers that can drop the DHCP leases of
+// MACs whose NICs are gone (a deleted container), so their addresses and
+// names are free at once instead of at lease expiry.
+type LeaseReleaser interface {
+	ReleaseLeases(ctx context.Context, n Network, macs []string) error
+}
+
+// DropLeases returns lease-file text without the lines of the given MACs.
+func DropLeases(text string, macs []string) (string, bool) {
+	drop := map[string]bool{}
+	for _, m := range macs {
+		drop[strings.ToLower(m)] = true
+	}
+	var out []string
+	changed := false
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && drop[strings.ToLower(f[1])] {
+			changed = true
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, ""), changed
+}

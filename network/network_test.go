@@ -136,3 +136,14 @@ func TestHostsFileAndLeases(t *testing.T) {
 		t.Fatalf("leases = %+v, %v", leases, err)
 	}
 }
+
+func TestDropLeases(t *testing.T) {
+	in := "1 00:16:3e:00:00:01 10.0.0.5 a *\n2 00:16:3E:00:00:02 10.0.0.6 b *\n"
+	out, changed := DropLeases(in, []string{"00:16:3e:00:00:02"})
+	if !changed || out != "1 00:16:3e:00:00:01 10.0.0.5 a *\n" {
+		t.Fatalf("%q %v", out, changed)
+	}
+	if _, changed := DropLeases(in, []string{"00:16:3e:00:00:09"}); changed {
+		t.Fatal("changed without a match")
+	}
+}

@@ -466,6 +466,7 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 		return err
 	}
 	s.syncNetworkHosts(ctx)
+	s.releaseLeases(ctx, in)
 	s.removeProxies(name)
 	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
 	return nil

@@ -573,3 +573,42 @@ func (s *Server) managedNIC(nic *instances.NIC, instance, dev string, d map[stri
 	}
 	return nil
 }
+
+// releaseLeases frees the DHCP leases of a deleted instance's NICs on
+// managed networks.
+func (s *Server) releaseLeases(ctx context.Context, in db.Instance) {
+	rel, ok := s.nets.drv.(network.LeaseReleaser)
+	if !ok {
+		return
+	}
+	byNet := map[string][]string{}
+	for dev, d := range s.expandedDevices(in) {
+		if d["type"] != "nic" {
+			continue
+		}
+		net := d["network"]
+		if net == "" && d["nictype"] == "bridged" {
+			net = d["parent"]
+		}
+		hw := d["hwaddr"]
+		if hw == "" {
+			hw = in.Config["volatile."+dev+".hwaddr"]
+		}
+		if net != "" && hw != "" {
+			byNet[net] = append(byNet[net], hw)
+		}
+	}
+	for name, macs := range byNet {
+		n, err := s.db.GetNetwork(ctx, name)
+		if err != nil {
+			continue
+		}
+		hosts, err := s.networkHosts(ctx, name)
+		if err == nil {
+			err = rel.ReleaseLeases(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts}, macs)
+		}
+		if err != nil {
+			s.log.Warn("release DHCP leases", "instance", in.Name, "network", name, "err", err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,6 +117,14 @@ func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 	} else if link.Type() != "bridge" {
 		return network.Invalidf("network %q: a host interface of that name exists and is a %s, not a bridge; pick another name", n.Name, link.Type())
 	}
+	// A bridge without its own MAC takes its ports' lowest one, so it
+	// changes whenever a container stops or starts and every container's
+	// ARP entry for the gateway goes stale: give it a fixed one.
+	if mac := bridgeMAC(n.Name); link.Attrs().HardwareAddr.String() != mac.String() {
+		if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("network %q: set the bridge's MAC address: %w", n.Name, err)
+		}
+	}
 	if m := n.Config["bridge.mtu"]; m != "" {
 		mtu, _ := strconv.Atoi(m)
 		if link.Attrs().MTU != mtu {
@@ -143,6 +152,12 @@ func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 		return fmt.Errorf("network %q: apply nftables table %s: %w", n.Name, network.TableName(n.Name), err)
 	}
 	return d.ensureDnsmasq(n)
+}
+
+// bridgeMAC is a bridge's stable MAC, in the 00:16:3e range LXD uses.
+func bridgeMAC(name string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte("lodge bridge " + name))
+	return net.HardwareAddr{0x00, 0x16, 0x3e, sum[0] & 0x7f, sum[1], sum[2]}
 }
 
 // syncAddr leaves exactly the wanted IPv4 address on the bridge.
@@ -531,4 +546,35 @@ func waitGone(pid int, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+var _ network.LeaseReleaser = (*Driver)(nil)
+
+// ReleaseLeases drops the leases of macs. dnsmasq keeps its leases in
+// memory and rewrites the file, so it is stopped, the file edited and
+// dnsmasq started again (a pause of about 100 ms in DHCP and DNS).
+func (d *Driver) ReleaseLeases(ctx context.Context, n network.Network, macs []string) error {
+	p := d.paths(n.Name)
+	b, err := os.ReadFile(p.LeaseFile)
+	if err != nil {
+		return nil
+	}
+	if _, changed := network.DropLeases(string(b), macs); !changed {
+		return nil
+	}
+	d.mu.Lock()
+	if proc := d.procs[n.Name]; proc != nil {
+		proc.stop()
+		delete(d.procs, n.Name)
+	}
+	d.mu.Unlock()
+	stopPidfile(p.PidFile)
+	// Re-read after the stop: dnsmasq writes the file as it exits.
+	if b, err = os.ReadFile(p.LeaseFile); err == nil {
+		text, _ := network.DropLeases(string(b), macs)
+		if err := writeFileAtomic(p.LeaseFile, []byte(text)); err != nil {
+			d.log.Warn("could not rewrite the lease file", "network", n.Name, "err", err)
+		}
+	}
+	return d.ensureDnsmasq(n)
 }

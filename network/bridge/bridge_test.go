@@ -76,6 +76,10 @@ func TestBridgeLifecycle(t *testing.T) {
 	if err != nil || !st.Up || st.MTU != 1400 || len(st.Addresses) == 0 || st.Addresses[0].Address != prefix+"1" {
 		t.Fatalf("state = %+v, %v", st, err)
 	}
+	// The bridge's MAC is its own, not a port's that changes with them.
+	if st.HWAddr != bridgeMAC(br).String() {
+		t.Fatalf("bridge MAC %s, want the fixed %s", st.HWAddr, bridgeMAC(br))
+	}
 	if out := run(t, "nft", "list", "table", "ip", network.TableName(br)); !strings.Contains(out, "masquerade") {
 		t.Fatalf("nft table:\n%s", out)
 	}
@@ -127,6 +131,18 @@ func TestBridgeLifecycle(t *testing.T) {
 		out, _ := exec.Command("ip", "netns", "exec", ns, "busybox", "nslookup", "nwhost1.nwlan", prefix+"1").CombinedOutput()
 		return strings.Contains(string(out), prefix+"77")
 	})
+
+	// Releasing the lease (a deleted container) drops it; DNS still answers.
+	if err := d2.ReleaseLeases(ctx, n, []string{mac}); err != nil {
+		t.Fatal(err)
+	}
+	if ls, _ := d2.Leases(ctx, br); len(ls) != 0 {
+		t.Fatalf("leases after release: %+v", ls)
+	}
+	out = run(t, "ip", "netns", "exec", ns, "busybox", "nslookup", "_gateway.nwlan", prefix+"1")
+	if !strings.Contains(out, prefix+"1") {
+		t.Fatalf("nslookup after release:\n%s", out)
+	}
 
 	last := readPid(d2.paths(br).PidFile)
 	if err := d2.Delete(ctx, br); err != nil {

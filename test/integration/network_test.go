@@ -167,10 +167,26 @@ func TestManagedNetwork(t *testing.T) {
 		t.Fatalf("dnsmasq %d left after network delete", dpid)
 	}
 
-	// Deleting a container removes its veth.
+	// Deleting a container removes its veth and its lease; dnsmasq goes on.
 	lodge(t, "delete", "-f", "nwc1")
 	if exec.Command("ip", "link", "show", veth).Run() == nil {
 		t.Fatalf("veth %s left after delete", veth)
+	}
+	ls := leases(t, defaultNet)
+	if _, ok := ls["nwc1"]; ok {
+		t.Fatalf("lease of deleted nwc1 still there: %+v", ls)
+	}
+	for _, l := range ls {
+		if l.Address == fixed {
+			t.Fatalf("lease of deleted nwc1 still there: %+v", ls)
+		}
+	}
+	if _, ok := ls["nwc2"]; !ok {
+		t.Fatalf("nwc2's lease lost when nwc1's was released: %+v", ls)
+	}
+	if out, err := lodgeOut("exec", "nwc2", "--", "nslookup", "nwc2.lodge"); err != nil || !strings.Contains(out, l2.Address) {
+		log, _ := os.ReadFile(stateDir + "/networks/" + defaultNet + "/dnsmasq.log")
+		t.Fatalf("DNS after the lease release: %v %s\ndnsmasq log:\n%s", err, out, log)
 	}
 }
 
