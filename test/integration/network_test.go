@@ -533,3 +533,60 @@ func TestNICHotplug(t *testing.T) {
 		t.Fatalf("links after restart: %q", out)
 	}
 }
+
+// Debian's LXD client drives networks and devices too.
+func TestUpstreamLXDNetwork(t *testing.T) {
+	needIntegration(t)
+	lxcBin, err := exec.LookPath("lxc")
+	if err != nil {
+		t.Skip("Debian's lxd-client is not installed (make deps installs it)")
+	}
+	ensureImage(t, "busybox", "busybox")
+	home := t.TempDir()
+	lxc := func(args ...string) (string, error) {
+		cmd := exec.Command(lxcBin, args...)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+stateDir, "HOME="+home)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if err != nil {
+			return stdout.String(), fmt.Errorf("lxc %s: %v: %s", strings.Join(args, " "), err, stderr.String())
+		}
+		return stdout.String(), nil
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := lxc(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	nw := fmt.Sprintf("nwu%d", os.Getpid()%10000)
+	t.Cleanup(func() { lodgeOut("delete", "-f", "nwu1"); lodgeOut("network", "delete", nw) })
+	if out := run("network", "list", "--format", "csv"); !strings.Contains(out, defaultNet+",bridge,YES") {
+		t.Fatalf("lxc network list: %s", out)
+	}
+	run("network", "create", nw, "ipv4.address=auto", "ipv4.nat=false")
+	run("network", "set", nw, "dns.domain", "nwdom")
+	if out := run("network", "get", nw, "dns.domain"); strings.TrimSpace(out) != "nwdom" {
+		t.Fatalf("lxc network get: %q", out)
+	}
+	if out := run("network", "info", nw); !strings.Contains(out, "State: up") {
+		t.Fatalf("lxc network info: %s", out)
+	}
+	run("launch", "busybox", "nwu1")
+	run("config", "device", "add", "nwu1", "eth1", "nic", "network="+nw)
+	if out := lodge(t, "exec", "nwu1", "--", "ls", "/sys/class/net"); !strings.Contains(out, "eth1") {
+		t.Fatalf("eth1 not hot-plugged by lxc config device add: %q", out)
+	}
+	waitLease(t, defaultNet, "nwu1")
+	if out := run("network", "list-leases", defaultNet, "--format", "csv"); !strings.Contains(out, "nwu1,") {
+		t.Fatalf("lxc network list-leases: %s", out)
+	}
+	if _, err := lxc("network", "delete", nw); err == nil || !strings.Contains(err.Error(), "nwu1") {
+		t.Fatalf("lxc network delete of a network in use: %v", err)
+	}
+	run("config", "device", "remove", "nwu1", "eth1")
+	run("network", "delete", nw)
+}
