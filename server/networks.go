@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"lodge/api"
 	"lodge/instances"
@@ -32,6 +33,11 @@ type netState struct {
 	mu sync.Mutex
 	// proxyHelper is the binary run as "forkproxy" for proxy devices.
 	proxyHelper string
+	// hostsMu makes reservation updates land in the order they were computed.
+	hostsMu sync.Mutex
+	// defaultExists caches whether the default network exists: every
+	// instance rendering asks (defaultProfileNIC).
+	defaultExists atomic.Bool
 }
 
 func networkURL(name string) string { return "/1.0/networks/" + url.PathEscape(name) }
@@ -57,11 +63,18 @@ func (s *Server) startNetworks(ctx context.Context) {
 		s.log.Error("list networks", "err", err)
 		return
 	}
+	s.refreshDefaultNetwork(ctx)
 	for _, n := range nets {
 		if err := s.ensureNetwork(ctx, n); err != nil {
 			s.log.Error("network not brought up", "network", n.Name, "err", err)
 		}
 	}
+}
+
+// refreshDefaultNetwork re-reads whether the default network exists.
+func (s *Server) refreshDefaultNetwork(ctx context.Context) {
+	_, err := s.db.GetNetwork(ctx, s.nets.defaultName)
+	s.nets.defaultExists.Store(err == nil)
 }
 
 func (s *Server) createDefaultNetwork(ctx context.Context, name string) error {
@@ -95,6 +108,8 @@ func (s *Server) syncNetworkHosts(ctx context.Context) {
 	if s.nets.drv == nil {
 		return
 	}
+	s.nets.hostsMu.Lock()
+	defer s.nets.hostsMu.Unlock()
 	nets, err := s.db.ListNetworks(ctx)
 	if err != nil {
 		return
@@ -160,10 +175,7 @@ func (s *Server) networkUsers(ctx context.Context, name string) ([]string, error
 // profiles exist it is applied here, in one place, so that it can move
 // into the default profile as {eth0: {type: nic, network: lodgebr0, name: eth0}}.
 func (s *Server) defaultProfileNIC() map[string]map[string]string {
-	if s.nets.drv == nil || s.nets.defaultName == "none" {
-		return nil
-	}
-	if _, err := s.db.GetNetwork(context.Background(), s.nets.defaultName); err != nil {
+	if s.nets.drv == nil || s.nets.defaultName == "none" || !s.nets.defaultExists.Load() {
 		return nil
 	}
 	return map[string]map[string]string{"eth0": {"type": "nic", "network": s.nets.defaultName, "name": "eth0"}}
@@ -376,6 +388,7 @@ func (s *Server) handleNetworksPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("network %q: %w", req.Name, err))
 		return
 	}
+	s.refreshDefaultNetwork(r.Context())
 	s.events.lifecycle("network-created", networkURL(req.Name), nil)
 	writeSync(w, map[string]any{})
 }
@@ -482,6 +495,7 @@ func (s *Server) handleNetworkDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	s.refreshDefaultNetwork(r.Context())
 	s.events.lifecycle("network-deleted", networkURL(n.Name), nil)
 	writeSync(w, map[string]any{})
 }
