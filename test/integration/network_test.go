@@ -219,7 +219,8 @@ func TestManagedNetworkDebian(t *testing.T) {
 }
 
 // echoServer is a static program run inside a busybox container: TCP and
-// UDP servers on port 7 that answer in upper case.
+// UDP servers on port 7 that answer in upper case, and a TCP discard
+// server on port 9 (for throughput).
 const echoServer = `package main
 
 import (
@@ -243,6 +244,19 @@ func main() {
 			pc.WriteTo(bytes.ToUpper(b[:n]), from)
 		}
 	}()
+	d, err := net.Listen("tcp", ":9")
+	if err != nil {
+		panic(err)
+	}
+	go func() {
+		for {
+			c, err := d.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
 	l, err := net.Listen("tcp", "127.0.0.1:7")
 	if err != nil {
 		panic(err)
@@ -260,6 +274,21 @@ func main() {
 	}
 }
 `
+
+// runEchoServer builds echoServer statically and starts it in a container.
+func runEchoServer(t *testing.T, name string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "main.go")
+	os.WriteFile(src, []byte(echoServer), 0o644)
+	bin := filepath.Join(filepath.Dir(src), "nwecho")
+	build := exec.Command("go", "build", "-o", bin, src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the echo server: %v %s", err, out)
+	}
+	lodge(t, "file", "push", "--mode", "0755", bin, name+"/nwecho")
+	lodge(t, "exec", name, "--", "sh", "-c", "/nwecho </dev/null >/dev/null 2>&1 &")
+}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -309,18 +338,9 @@ func udpAsk(addr, msg string) (string, error) {
 func TestProxyDevice(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
-	src := filepath.Join(t.TempDir(), "main.go")
-	os.WriteFile(src, []byte(echoServer), 0o644)
-	bin := filepath.Join(filepath.Dir(src), "nwecho")
-	build := exec.Command("go", "build", "-o", bin, src)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the echo server: %v %s", err, out)
-	}
 	lodge(t, "launch", "busybox", "nwp1")
 	t.Cleanup(func() { lodgeOut("delete", "-f", "nwp1") })
-	lodge(t, "file", "push", "--mode", "0755", bin, "nwp1/nwecho")
-	lodge(t, "exec", "nwp1", "--", "sh", "-c", "/nwecho </dev/null >/dev/null 2>&1 &")
+	runEchoServer(t, "nwp1")
 
 	tp, up := freePort(t), freePort(t)
 	taddr, uaddr := fmt.Sprintf("127.0.0.1:%d", tp), fmt.Sprintf("127.0.0.1:%d", up)
