@@ -52,6 +52,8 @@ func TestBridgeLifecycle(t *testing.T) {
 	os.Chmod(dir, 0o755)
 	exec.Command("ip", "netns", "del", ns).Run()
 	t.Cleanup(func() {
+		// A failed run must not leave its dnsmasq behind.
+		stopPidfile(filepath.Join(dir, "networks", br, "dnsmasq.pid"))
 		exec.Command("ip", "netns", "del", ns).Run()
 		exec.Command("ip", "link", "del", br).Run()
 		exec.Command("nft", "delete", "table", "ip", network.TableName(br)).Run()
