@@ -397,7 +397,6 @@ type dnsmasq struct {
 	exited   chan struct{} // closed when the current pid is gone
 	quit     chan struct{}
 	done     chan struct{}
-	stopping bool
 }
 
 func (p *dnsmasq) start() error {
