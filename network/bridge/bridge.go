@@ -392,11 +392,11 @@ type dnsmasq struct {
 	pidFile string
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	pid      int
-	exited   chan struct{} // closed when the current pid is gone
-	quit     chan struct{}
-	done     chan struct{}
+	mu     sync.Mutex
+	pid    int
+	exited chan struct{} // closed when the current pid is gone
+	quit   chan struct{}
+	done   chan struct{}
 }
 
 func (p *dnsmasq) start() error {
