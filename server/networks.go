@@ -218,6 +218,9 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs 
 	sort.Strings(names)
 	for _, dev := range names {
 		d := devs[dev]
+		if h := d["host_name"]; d["type"] == "nic" && h != "" && network.ValidateName(h) != nil {
+			return badRequest("device %q: host_name %q must be a valid interface name (1-15 letters, digits and dashes)", dev, h)
+		}
 		if d["type"] != "nic" || d["network"] == "" {
 			continue
 		}

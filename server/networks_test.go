@@ -85,7 +85,8 @@ func TestNetworksAPI(t *testing.T) {
 		return code, resp
 	}
 	for _, bad := range []string{`{"type":"nic","network":"nope"}`, `{"type":"nic","network":"nwbr1","ipv4.address":"10.1.1.5"}`,
-		`{"type":"nic","network":"nwbr1","ipv4.address":"10.123.5.1"}`, `{"type":"nic","network":"nwbr1","parent":"lo"}`} {
+		`{"type":"nic","network":"nwbr1","ipv4.address":"10.123.5.1"}`, `{"type":"nic","network":"nwbr1","parent":"lo"}`,
+		`{"type":"nic","network":"nwbr1","host_name":"a-name-longer-than-15"}`} {
 		if code, resp := mk("nwc0", bad); code != 400 {
 			t.Errorf("device %s: %d %s", bad, code, resp.Error)
 		}
