@@ -17,7 +17,7 @@ var debianPackages = []string{"systemd-sysv", "iproute2", "ifupdown", "isc-dhcp-
 func debianRecipe(opt Options) recipe {
 	return recipe{
 		name:  "debian-" + opt.Release,
-		parts: append([]string{opt.Mirror, opt.Release, firstbootUnitsMasked}, debianPackages...),
+		parts: append([]string{opt.Mirror, opt.Release, firstbootUnitsMasked, debianInterfaces}, debianPackages...),
 		props: map[string]string{"os": "debian", "release": opt.Release, "variant": "systemd", "architecture": debArch(opt.Arch),
 			"description": "Debian " + opt.Release + " minbase + systemd", "lodge.init": "systemd"},
 		build: func(ctx context.Context, rootfs string) error { return buildDebian(ctx, opt, rootfs) },
@@ -29,6 +29,11 @@ const firstbootUnitsMasked = "systemd-udevd.service systemd-udevd-control.socket
 	"systemd-modules-load.service sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount " +
 	"systemd-remount-fs.service getty@tty1.service systemd-timesyncd.service"
 
+// debianInterfaces brings eth0 up by DHCP at boot. "auto", not
+// "allow-hotplug": no udev runs in a container, so a hotplug stanza is never
+// raised. A container without eth0 only gets a failed ifup (fast).
+const debianInterfaces = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"
+
 func buildDebian(ctx context.Context, opt Options, rootfs string) error {
 	args := []string{"--variant=minbase", "--arch=" + debArch(opt.Arch), "--include=" + strings.Join(debianPackages, ","),
 		opt.Release, rootfs, opt.Mirror}
@@ -37,11 +42,9 @@ func buildDebian(ctx context.Context, opt Options, rootfs string) error {
 		return err
 	}
 	files := map[string]string{
-		"etc/hostname": "debian\n",
-		"etc/hosts":    "127.0.0.1 localhost\n127.0.1.1 debian\n::1 localhost ip6-localhost ip6-loopback\n",
-		// ifupdown: eth0 by DHCP when a NIC is attached; allow-hotplug keeps a
-		// container without eth0 from waiting for it at boot.
-		"etc/network/interfaces": "auto lo\niface lo inet loopback\n\nallow-hotplug eth0\niface eth0 inet dhcp\n",
+		"etc/hostname":           "debian\n",
+		"etc/hosts":              "127.0.0.1 localhost\n127.0.1.1 debian\n::1 localhost ip6-localhost ip6-loopback\n",
+		"etc/network/interfaces": debianInterfaces,
 		"etc/apt/sources.list":   fmt.Sprintf("deb %s %s main\n", opt.Mirror, opt.Release),
 	}
 	for name, body := range files {

@@ -97,6 +97,10 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := s.validateNICNetworks(r.Context(), req.Name, req.Devices); err != nil {
+		writeError(w, err)
+		return
+	}
 	img, err := s.resolveImage(r.Context(), req.Source)
 	if err != nil {
 		writeError(w, err)
@@ -112,7 +116,9 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg["volatile.base_image"] = img.Fingerprint
 	cfg["volatile.uuid"] = uuid.NewString()
-	for name, d := range req.Devices {
+	// Every NIC, the profiles' included, keeps its MAC in volatile, so its
+	// DHCP lease and reservation follow it across restarts.
+	for name, d := range s.mustExpand(r.Context(), db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices {
 		if d["type"] == "nic" && d["hwaddr"] == "" {
 			cfg["volatile."+name+".hwaddr"] = randomMAC()
 		}
@@ -230,6 +236,7 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 		return err
 	}
 	rev.success()
+	s.syncNetworkHosts(ctx)
 	s.events.lifecycle("instance-created", instanceURL(row.Name), nil)
 	if start {
 		unlock()
@@ -285,17 +292,23 @@ func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 		return spec, err
 	}
 	spec.IDMap = idmapEntries(m)
-	names := make([]string, 0, len(in.Devices))
-	for n := range in.Devices {
+	devs := s.expandedDevices(in)
+	names := make([]string, 0, len(devs))
+	for n := range devs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		d := in.Devices[n]
+		d := devs[n]
 		if d["type"] != "nic" {
 			continue
 		}
 		nic := instances.NIC{Name: d["name"], Link: d["parent"], HWAddr: d["hwaddr"], HostName: d["host_name"]}
+		if d["network"] != "" {
+			if err := s.managedNIC(&nic, in.Name, n, d); err != nil {
+				return spec, err
+			}
+		}
 		if nic.Name == "" {
 			nic.Name = n
 		}

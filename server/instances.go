@@ -286,10 +286,15 @@ func validateDevices(devs map[string]map[string]string) error {
 					return badRequest("device %q: parent %q: no such host interface", name, d["parent"])
 				}
 			case "":
-				if d["network"] != "" {
-					return badRequest("device %q: managed networks are not available yet; use nictype=bridged parent=BRIDGE", name)
+				if d["network"] == "" {
+					return badRequest("device %q: nic needs network=NAME (a managed network), or nictype=bridged or nictype=macvlan with parent=", name)
 				}
-				return badRequest("device %q: nic needs nictype=bridged or nictype=macvlan with parent=", name)
+				if d["parent"] != "" {
+					return badRequest("device %q: give either network= or parent=, not both", name)
+				}
+				if a := d["ipv4.address"]; a != "" && net.ParseIP(a).To4() == nil {
+					return badRequest("device %q: ipv4.address %q is not an IPv4 address", name, a)
+				}
 			default:
 				return badRequest("device %q: unsupported nictype %q (use bridged or macvlan)", name, d["nictype"])
 			}
@@ -303,6 +308,10 @@ func validateDevices(devs map[string]map[string]string) error {
 					return badRequest("device %q: mtu %q must be a number between 68 and 65535", name, mtu)
 				}
 			}
+		case "proxy":
+			if err := validateProxyDevice(name, d); err != nil {
+				return err
+			}
 		case "disk":
 			if err := validateDiskDevice(name, d); err != nil {
 				return err
@@ -310,7 +319,7 @@ func validateDevices(devs map[string]map[string]string) error {
 		case "":
 			return badRequest("device %q: missing type", name)
 		default:
-			return badRequest("device %q: unsupported device type %q (use nic or disk)", name, d["type"])
+			return badRequest("device %q: unsupported device type %q (use nic, proxy or disk)", name, d["type"])
 		}
 	}
 	return nil
@@ -395,6 +404,10 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		writeError(w, err)
 		return
 	}
+	if err := s.validateNICNetworks(r.Context(), name, newDev); err != nil {
+		writeError(w, err)
+		return
+	}
 	if req.Profiles != nil {
 		if err := s.checkProfilesExist(r.Context(), req.Profiles); err != nil {
 			writeError(w, err)
@@ -407,6 +420,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	}
 	unlock := s.instLocks.lock(name)
 	defer unlock()
+	old := in
 	next := in
 	next.Config, next.Devices = newCfg, newDev
 	if !patch || req.Description != "" {
@@ -418,12 +432,15 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	if req.Profiles != nil {
 		next.Profiles = req.Profiles
 	}
+	s.fillNICVolatile(&next)
 	if err := s.applyConfig(r.Context(), in, next, func() error { return s.db.UpdateInstance(r.Context(), next) }); err != nil {
 		writeError(w, err)
 		return
 	}
+	s.syncNetworkHosts(r.Context())
 	s.events.lifecycle("instance-updated", instanceURL(name), nil)
-	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return nil })
+	// NIC and proxy devices apply to a running instance at once (hotplug).
+	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.applyLiveDevices(ctx, old, next) })
 	writeAsync(w, op)
 }
 
@@ -469,6 +486,9 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 	if err := s.db.DeleteInstance(ctx, name); err != nil {
 		return err
 	}
+	s.syncNetworkHosts(ctx)
+	s.releaseLeases(ctx, in)
+	s.removeProxies(name)
 	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
 	return nil
 }
@@ -546,6 +566,12 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	case instances.StatusFrozen:
 		return badRequest("instance %q is paused; resume it with lodge resume %s", name, name)
 	}
+	if s.fillNICVolatile(&in) {
+		if err := s.db.UpdateInstance(ctx, in); err != nil {
+			return err
+		}
+		s.syncNetworkHosts(ctx)
+	}
 	x, err := s.expand(ctx, in)
 	if err != nil {
 		return err
@@ -563,6 +589,12 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 		return fmt.Errorf("instance %q: %w", name, err)
 	}
 	if err := s.inst.Start(ctx, name); err != nil {
+		return err
+	}
+	if err := s.runningProxies(ctx, in); err != nil {
+		// A start whose port forwards fail is a failed start, as in LXD.
+		_ = s.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
+		s.stopProxies(name)
 		return err
 	}
 	s.recordPower(ctx, name, "RUNNING")
@@ -597,6 +629,7 @@ func (s *Server) stopInstanceOpt(ctx context.Context, name string, timeout time.
 	if record {
 		s.recordPower(ctx, name, "STOPPED")
 	}
+	s.stopProxies(name)
 	s.events.lifecycle("instance-stopped", instanceURL(name), nil)
 	return nil
 }

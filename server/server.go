@@ -22,6 +22,7 @@ import (
 	"lodge/idmap"
 	"lodge/images"
 	"lodge/instances"
+	"lodge/network"
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
@@ -60,6 +61,12 @@ type Deps struct {
 	IDRanges *idmap.Ranges
 	// Pools opens the recorded pools; nil means storage/pools under Dir.
 	Pools PoolManager
+	// Networks manages bridges, dnsmasq and NAT; nil disables managed networks.
+	Networks network.Driver
+	// DefaultNetwork is the network made at first start: "" is lodgebr0, "none" makes none.
+	DefaultNetwork string
+	// ProxyHelper is the binary run as "forkproxy" for proxy devices (lodged itself).
+	ProxyHelper string
 }
 
 // Server is one running lodged.
@@ -84,6 +91,7 @@ type Server struct {
 
 	instLocks  keyedMutex
 	imageLocks keyedMutex
+	nets       netState
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -112,6 +120,10 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	if deps.Pool != nil {
 		s.pools.set(deps.PoolName, deps.Pool)
+	}
+	s.nets.drv, s.nets.defaultName, s.nets.proxyHelper = deps.Networks, deps.DefaultNetwork, deps.ProxyHelper
+	if s.nets.defaultName == "" {
+		s.nets.defaultName = DefaultNetworkName
 	}
 	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
 	return s
@@ -193,6 +205,14 @@ var routes = []route{
 	{"PUT", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePut},
 	{"PATCH", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePatch},
 	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeDelete},
+	{"GET", "/1.0/networks", (*Server).handleNetworksGet},
+	{"POST", "/1.0/networks", (*Server).handleNetworksPost},
+	{"GET", "/1.0/networks/{name}", (*Server).handleNetworkGet},
+	{"PUT", "/1.0/networks/{name}", (*Server).handleNetworkPut},
+	{"PATCH", "/1.0/networks/{name}", (*Server).handleNetworkPatch},
+	{"DELETE", "/1.0/networks/{name}", (*Server).handleNetworkDelete},
+	{"GET", "/1.0/networks/{name}/state", (*Server).handleNetworkState},
+	{"GET", "/1.0/networks/{name}/leases", (*Server).handleNetworkLeases},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 	{"GET", "/internal/stats", (*Server).handleStats},
 }
@@ -234,6 +254,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.Recover(ctx)
+	s.startNetworks(ctx)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
@@ -265,6 +286,10 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if s.nets.drv != nil {
+		// dnsmasq keeps serving; the next lodged adopts it.
+		s.nets.drv.Close()
+	}
 	s.cancel()
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 
 func configCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Manage instance configuration"}
-	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configEditCmd(), configKeysCmd())
+	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configEditCmd(), configKeysCmd(), configDeviceCmd())
 	return cmd
 }
 

@@ -22,6 +22,8 @@ import (
 	"lodge/images"
 	"lodge/instances"
 	"lodge/instances/lxc"
+	"lodge/network/bridge"
+	"lodge/network/proxy"
 	"lodge/server"
 	"lodge/server/db"
 	"lodge/storage/pools"
@@ -35,6 +37,9 @@ func main() {
 		os.Exit(code)
 	}
 	if handled, code := files.SFTPHelperMain(os.Args[1:]); handled {
+		os.Exit(code)
+	}
+	if handled, code := proxy.HelperMain(os.Args[1:]); handled {
 		os.Exit(code)
 	}
 	if err := rootCmd().Execute(); err != nil {
@@ -151,9 +156,18 @@ func serve(stateDir, group string, debug bool) error {
 			return err
 		}
 	}
+	nets, err := bridge.New(filepath.Join(stateDir, "networks"), log)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find lodged's own binary for its helpers: %w", err)
+	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
 		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
-			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges})
+			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,
+			Networks: nets, DefaultNetwork: os.Getenv("LODGE_DEFAULT_NETWORK"), ProxyHelper: self})
 	// SIGPWR (the host is going down): stop every instance cleanly first.
 	pwr := make(chan os.Signal, 1)
 	signal.Notify(pwr, syscall.SIGPWR)

@@ -36,6 +36,13 @@ func interfaces(pid int) map[string]instances.Interface {
 		if a.Flags&net.FlagLoopback != 0 {
 			ifc.Type = "loopback"
 		}
+		// A veth's link index names its peer, which lives in the host's
+		// namespace: that is the host-side name LXD reports.
+		if l.Type() == "veth" && a.ParentIndex > 0 {
+			if peer, err := net.InterfaceByIndex(a.ParentIndex); err == nil {
+				ifc.HostName = peer.Name
+			}
+		}
 		addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
 		for _, ad := range addrs {
 			fam := "inet"

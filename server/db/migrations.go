@@ -102,6 +102,21 @@ CREATE TABLE storage_volumes (
 	UNIQUE (pool, type, name)
 );
 `,
+	// network: managed networks; network_meta remembers that the default
+	// network was made once, so deleting it is not undone at the next start.
+	`
+CREATE TABLE networks (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL UNIQUE,
+	type        TEXT NOT NULL DEFAULT 'bridge',
+	description TEXT NOT NULL DEFAULT '',
+	config      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE network_meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -27,6 +27,8 @@ var (
 	stateDir string
 	daemon   *exec.Cmd
 	skipWhy  string
+	// defaultNet is the test daemon's default network, never a real lodgebr0.
+	defaultNet = fmt.Sprintf("nwit%d", os.Getpid()%100000)
 )
 
 func TestMain(m *testing.M) {
@@ -82,6 +84,9 @@ func cleanup() {
 			}
 		}
 	}
+	// The default profile holds eth0 on the default network; it goes first.
+	lodgeOut("profile", "device", "remove", "default", "eth0")
+	lodgeOut("network", "delete", defaultNet)
 	stopDaemon(syscall.SIGTERM)
 	stopLXCFS()
 	// Overlay volumes stay mounted after their container stops.
@@ -103,6 +108,7 @@ func startDaemon() error {
 	}
 	daemon = exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "--debug")
 	daemon.Stdout, daemon.Stderr = logf, logf
+	daemon.Env = append(os.Environ(), "LODGE_DEFAULT_NETWORK="+defaultNet)
 	// Its own process group, as a real daemon would be: containers must not
 	// depend on it, and a SIGKILL of it must not reach them.
 	daemon.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -269,6 +269,10 @@ func TestDiskDevices(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
 	share := t.TempDir()
+	// The container is unprivileged: its root (a high uid on the host)
+	// must be able to walk to the source, which t.TempDir's 0700 forbids.
+	os.Chmod(filepath.Dir(share), 0o711)
+	os.Chmod(share, 0o755)
 	os.WriteFile(filepath.Join(share, "f"), []byte("shared\n"), 0o644)
 	lodge(t, "storage", "volume", "create", "default", "st-data")
 	t.Cleanup(func() { lodgeOut("storage", "volume", "delete", "default", "st-data") })

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"lodge/api"
+	"lodge/network"
+	nfake "lodge/network/fake"
+)
+
+func newNetEnv(t *testing.T) (*testEnv, *nfake.Driver) {
+	e := newTestEnv(t)
+	nd := nfake.New()
+	e.s.nets.drv, e.s.nets.defaultName = nd, "nwdef0"
+	return e, nd
+}
+
+func TestNetworksAPI(t *testing.T) {
+	e, nd := newNetEnv(t)
+	e.s.startNetworks(context.Background())
+	if n, ok := nd.Get("nwdef0"); !ok || n.Config["ipv4.address"] != "10.99.0.1/24" || n.Config["ipv4.nat"] != "true" {
+		t.Fatalf("default network at first start: %+v", n)
+	}
+	// The default profile got eth0 on it, as lxd init does, so the network
+	// is in use until the profile lets go of it.
+	_, resp, _ := e.do(t, "GET", "/1.0/profiles/default", "")
+	var prof api.Profile
+	json.Unmarshal(resp.Metadata, &prof)
+	if prof.Devices["eth0"]["network"] != "nwdef0" {
+		t.Fatalf("default profile after the default network: %+v", prof.Devices)
+	}
+	if code, resp, _ := e.do(t, "DELETE", "/1.0/networks/nwdef0", ""); code != 400 || !strings.Contains(resp.Error, "profile(s) default") {
+		t.Fatalf("delete default network used by the default profile: %d %s", code, resp.Error)
+	}
+	delete(prof.Devices, "eth0")
+	b, _ := json.Marshal(prof.ProfilePut)
+	if code, resp, _ := e.do(t, "PUT", "/1.0/profiles/default", string(b)); code != 200 {
+		t.Fatalf("drop eth0 from the default profile: %d %s", code, resp.Error)
+	}
+	// Deleted, the default network is not made again at the next start.
+	if code, resp, _ := e.do(t, "DELETE", "/1.0/networks/nwdef0", ""); code != 200 {
+		t.Fatalf("delete default: %d %s", code, resp.Error)
+	}
+	e.s.startNetworks(context.Background())
+	if _, ok := nd.Get("nwdef0"); ok {
+		t.Fatal("the deleted default network came back")
+	}
+
+	for body, want := range map[string]int{
+		`{"name":"nw_bad"}`: 400,
+		`{"name":"nwbr1","config":{"ipv4.nat":"maybe"}}`:            400,
+		`{"name":"nwbr1","config":{"bridge.driver":"openvswitch"}}`: 400,
+		`{"name":"nwbr1","type":"macvlan"}`:                         400,
+	} {
+		if code, resp, _ := e.do(t, "POST", "/1.0/networks", body); code != want {
+			t.Errorf("POST %s: %d %s", body, code, resp.Error)
+		}
+	}
+	if code, resp, _ := e.do(t, "POST", "/1.0/networks", `{"name":"nwbr1","description":"lan","config":{"ipv4.address":"10.123.5.1/24","ipv4.nat":"false"}}`); code != 200 {
+		t.Fatalf("create: %d %s", code, resp.Error)
+	}
+	if code, _, _ := e.do(t, "POST", "/1.0/networks", `{"name":"nwbr1"}`); code != 409 {
+		t.Fatalf("duplicate: %d", code)
+	}
+	code, resp, hdr := e.do(t, "GET", "/1.0/networks/nwbr1", "")
+	var n api.Network
+	json.Unmarshal(resp.Metadata, &n)
+	if code != 200 || !n.Managed || n.Type != "bridge" || n.Config["ipv6.address"] != "none" || n.Description != "lan" || hdr.Get("Etag") == "" {
+		t.Fatalf("get: %d %+v", code, n)
+	}
+	_, resp, _ = e.do(t, "GET", "/1.0/networks", "")
+	if string(resp.Metadata) != `["/1.0/networks/nwbr1"]` {
+		t.Fatalf("list: %s", resp.Metadata)
+	}
+	if code, resp, _ := e.do(t, "PATCH", "/1.0/networks/nwbr1", `{"config":{"dns.domain":"nwlan"}}`); code != 200 {
+		t.Fatalf("patch: %d %s", code, resp.Error)
+	}
+	if got, _ := nd.Get("nwbr1"); got.Config["dns.domain"] != "nwlan" || got.Config["ipv4.nat"] != "false" {
+		t.Fatalf("patch not applied: %+v", got.Config)
+	}
+	if code, _, _ := e.do(t, "PUT", "/1.0/networks/nwbr1", `{"config":{}}`, "If-Match", `"stale"`); code != 412 {
+		t.Fatalf("stale ETag: %d", code)
+	}
+	code, resp, _ = e.do(t, "GET", "/1.0/networks/nwbr1/state", "")
+	var st api.NetworkState
+	json.Unmarshal(resp.Metadata, &st)
+	if code != 200 || st.State != "up" || st.Addresses[0].Netmask != "24" {
+		t.Fatalf("state: %d %s", code, resp.Metadata)
+	}
+	if code, _, _ := e.do(t, "GET", "/1.0/networks/nope", ""); code != 404 {
+		t.Fatalf("missing network: %d", code)
+	}
+
+	// NICs on it: a reservation is checked and reaches dnsmasq's hosts.
+	e.uploadImage(t, "busybox", "bb")
+	mk := func(name, dev string) (int, api.Response) {
+		code, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"`+name+`","source":{"type":"image","alias":"bb"},"devices":{"eth0":`+dev+`}}`)
+		return code, resp
+	}
+	for _, bad := range []string{`{"type":"nic","network":"nope"}`, `{"type":"nic","network":"nwbr1","ipv4.address":"10.1.1.5"}`,
+		`{"type":"nic","network":"nwbr1","ipv4.address":"10.123.5.1"}`, `{"type":"nic","network":"nwbr1","parent":"lo"}`,
+		`{"type":"nic","network":"nwbr1","host_name":"a-name-longer-than-15"}`} {
+		if code, resp := mk("nwc0", bad); code != 400 {
+			t.Errorf("device %s: %d %s", bad, code, resp.Error)
+		}
+	}
+	code, resp = mk("nwc1", `{"type":"nic","network":"nwbr1","ipv4.address":"10.123.5.50"}`)
+	if code != 202 || e.wait(t, resp).StatusCode != api.Success {
+		t.Fatalf("create with reservation: %d %s", code, resp.Error)
+	}
+	if code, resp := mk("nwc2", `{"type":"nic","network":"nwbr1","ipv4.address":"10.123.5.50"}`); code != 400 || !strings.Contains(resp.Error, "nwc1") {
+		t.Fatalf("duplicate reservation: %d %s", code, resp.Error)
+	}
+	in, _ := e.s.db.GetInstance(context.Background(), "nwc1")
+	mac := in.Config["volatile.eth0.hwaddr"]
+	if got, _ := nd.Get("nwbr1"); len(got.Hosts) != 1 || got.Hosts[0] != (network.Host{HWAddr: mac, Name: "nwc1", Address: "10.123.5.50"}) {
+		t.Fatalf("hosts: %+v (mac %s)", got.Hosts, mac)
+	}
+	spec, err := e.s.specFor(in)
+	if err != nil || len(spec.NICs) != 1 || spec.NICs[0].Type != "veth" || spec.NICs[0].Link != "nwbr1" ||
+		spec.NICs[0].HostName != vethName("nwc1", "eth0") || spec.NICs[0].HWAddr != mac || len(spec.NICs[0].HostName) > 15 {
+		t.Fatalf("spec: %+v %v", spec.NICs, err)
+	}
+	nd.Leased["nwbr1"] = []network.Lease{{HWAddr: mac, Address: "10.123.5.50"}, {HWAddr: "00:16:3e:00:00:77", Address: "10.123.5.9", Hostname: "other"}}
+	_, resp, _ = e.do(t, "GET", "/1.0/networks/nwbr1/leases", "")
+	var leases []api.NetworkLease
+	json.Unmarshal(resp.Metadata, &leases)
+	if len(leases) != 2 || leases[0].Hostname != "nwc1" || leases[0].Type != "static" || leases[1].Type != "dynamic" {
+		t.Fatalf("leases: %s", resp.Metadata)
+	}
+	if code, resp, _ := e.do(t, "DELETE", "/1.0/networks/nwbr1", ""); code != 400 || !strings.Contains(resp.Error, "nwc1") {
+		t.Fatalf("delete in use: %d %s", code, resp.Error)
+	}
+	_, resp, _ = e.do(t, "DELETE", "/1.0/instances/nwc1", "")
+	e.wait(t, resp)
+	if got, _ := nd.Get("nwbr1"); len(got.Hosts) != 0 {
+		t.Fatalf("hosts after the instance went: %+v", got.Hosts)
+	}
+	if code, resp, _ := e.do(t, "DELETE", "/1.0/networks/nwbr1", ""); code != 200 {
+		t.Fatalf("delete: %d %s", code, resp.Error)
+	}
+}
+
+// New instances get eth0 on the default network (the default profile's NIC).
+func TestDefaultNIC(t *testing.T) {
+	e, _ := newNetEnv(t)
+	e.s.startNetworks(context.Background())
+	e.uploadImage(t, "busybox", "bb")
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"nwc3","source":{"type":"image","alias":"bb"}}`)
+	e.wait(t, resp)
+	_, resp, _ = e.do(t, "GET", "/1.0/instances/nwc3", "")
+	var inst api.Instance
+	json.Unmarshal(resp.Metadata, &inst)
+	if inst.ExpandedDevices["eth0"]["network"] != "nwdef0" || inst.Config["volatile.eth0.hwaddr"] == "" || len(inst.Devices) != 0 {
+		t.Fatalf("default NIC: %+v", inst)
+	}
+	if code, resp, _ := e.do(t, "DELETE", "/1.0/networks/nwdef0", ""); code != 400 || !strings.Contains(resp.Error, "nwc3") {
+		t.Fatalf("delete default in use: %d %s", code, resp.Error)
+	}
+}
