@@ -152,7 +152,7 @@ func (s *Server) handleImagePut(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "application/json") {
-		writeError(w, badRequest("image sources other than a direct upload (copy from a remote, publish) are not supported yet"))
+		s.handleImagesPostSource(w, r)
 		return
 	}
 	if strings.HasPrefix(ct, "multipart/") {

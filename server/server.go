@@ -72,6 +72,8 @@ type Server struct {
 
 	instLocks  keyedMutex
 	imageLocks keyedMutex
+	// rm holds image remotes and downloads in flight (remote_images.go).
+	rm remoteState
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -107,6 +109,8 @@ type route struct {
 var routes = []route{
 	{"GET", "/{$}", (*Server).handleRoot},
 	{"GET", "/1.0", (*Server).handleServerGet},
+	{"PUT", "/1.0", (*Server).handleServerPut},
+	{"PATCH", "/1.0", (*Server).handleServerPatch},
 	{"GET", "/1.0/events", (*Server).handleEvents},
 	{"GET", "/1.0/instances", (*Server).handleInstancesGet},
 	{"POST", "/1.0/instances", (*Server).handleInstancesPost},
