@@ -22,7 +22,8 @@ import (
 
 func imageCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
-	cmd.AddCommand(imageListCmd(), imageInfoCmd(), imageDeleteCmd(), imageImportCmd(), imageExportCmd(), imageBuildCmd(), imageAliasCmd())
+	cmd.AddCommand(imageListCmd(), imageInfoCmd(), imageDeleteCmd(), imageImportCmd(), imageExportCmd(), imageBuildCmd(), imageAliasCmd(),
+		imageCopyCmd())
 	return cmd
 }
 
@@ -36,11 +37,14 @@ func shortFP(fp string) string {
 func imageListCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:     "list",
+		Use:     "list [REMOTE:] [FILTER...]",
 		Aliases: []string{"ls"},
-		Short:   "List images",
-		Args:    cobra.NoArgs,
+		Short:   "List images, here or on a remote (filters: alias or fingerprint prefix, key=value)",
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if handled, err := remoteImageList(cmd, args, format); handled {
+				return err
+			}
 			c, err := connect()
 			if err != nil {
 				return err
@@ -75,9 +79,12 @@ func yesNo(b bool) string {
 func imageInfoCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "info IMAGE",
-		Short: "Show an image (alias or fingerprint prefix)",
+		Short: "Show an image (alias or fingerprint prefix), here or on a remote",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if handled, err := remoteImageInfo(cmd, args[0]); handled {
+				return err
+			}
 			ref, err := localName(args[0])
 			if err != nil {
 				return err

@@ -48,7 +48,11 @@ func parseKV(pairs []string) (map[string]string, error) {
 }
 
 func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
-	image, err := localName(args[0])
+	image, err := parseImageArg(args[0])
+	if err != nil {
+		return err
+	}
+	source, err := image.instanceSource()
 	if err != nil {
 		return err
 	}
@@ -69,14 +73,15 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 	req := api.InstancesPost{
 		Name:        name,
 		InstancePut: api.InstancePut{Config: cfg, Devices: map[string]map[string]string{}, Ephemeral: o.ephemeral, Profiles: o.profiles},
-		Source:      api.InstanceSource{Type: "image", Alias: image},
+		Source:      source,
 		Type:        "container",
 	}
 	op, err := c.CreateInstance(ctx, req)
 	if err != nil {
 		return err
 	}
-	if err := op.Wait(ctx); err != nil {
+	// A remote image is downloaded by the daemon: show its progress.
+	if err := waitWithProgress(ctx, op, cmd.ErrOrStderr(), "Retrieving image"); err != nil {
 		return err
 	}
 	if !o.start {

@@ -1,0 +1,50 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"lodge/api"
+)
+
+// CopyImage asks the daemon to fetch an image (POST /1.0/images with a
+// JSON source, e.g. type "image" from a remote server).
+func (c *Client) CopyImage(ctx context.Context, req api.ImagesPost) (*Operation, error) {
+	return c.async(ctx, http.MethodPost, "/1.0/images", req, nil)
+}
+
+// UpdateServerConfig merges keys into the server config (PATCH /1.0); an
+// empty value unsets a key.
+func (c *Client) UpdateServerConfig(ctx context.Context, kv map[string]string) error {
+	cfg := map[string]any{}
+	for k, v := range kv {
+		cfg[k] = v
+	}
+	_, _, err := c.query(ctx, http.MethodPatch, "/1.0", api.ServerPut{Config: cfg}, nil, nil)
+	return err
+}
+
+// WaitProgress waits for the operation like Wait, calling fn with each
+// new state (about five times a second) so a caller can show progress.
+func (o *Operation) WaitProgress(ctx context.Context, fn func(api.Operation)) error {
+	for {
+		var op api.Operation
+		if _, err := o.c.get(ctx, "/1.0/operations/"+url.PathEscape(o.Op.ID)+"/wait?timeout=0.2", &op); err != nil {
+			return err
+		}
+		o.Op = op
+		if fn != nil {
+			fn(op)
+		}
+		if op.StatusCode.IsFinal() {
+			return o.Wait(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
