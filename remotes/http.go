@@ -61,11 +61,17 @@ func NewHTTPClient(name string, opts HTTPOptions) *HTTPClient {
 // Get fetches url; a non-2xx reply is an error naming the URL and status.
 // The body fails (rather than hangs) when no byte arrives for StallTimeout.
 func (h *HTTPClient) Get(ctx context.Context, url string) (io.ReadCloser, int64, error) {
+	body, _, n, err := h.GetHeader(ctx, url)
+	return body, n, err
+}
+
+// GetHeader is Get that also returns the reply's header.
+func (h *HTTPClient) GetHeader(ctx context.Context, url string) (io.ReadCloser, http.Header, int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		cancel()
-		return nil, 0, fmt.Errorf("remote %s: bad URL %s: %v", h.Name, url, err)
+		return nil, nil, 0, fmt.Errorf("remote %s: bad URL %s: %v", h.Name, url, err)
 	}
 	resp, err := h.c.Do(req)
 	if err != nil {
@@ -74,17 +80,17 @@ func (h *HTTPClient) Get(ctx context.Context, url string) (io.ReadCloser, int64,
 		if errors.As(err, &ue) {
 			err = ue.Unwrap()
 		}
-		return nil, 0, fmt.Errorf("remote %s: GET %s: %v: %w", h.Name, url, err, ErrUnreachable)
+		return nil, nil, 0, fmt.Errorf("remote %s: GET %s: %v: %w", h.Name, url, err, ErrUnreachable)
 	}
 	if resp.StatusCode/100 != 2 {
 		resp.Body.Close()
 		cancel()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, 0, fmt.Errorf("remote %s: GET %s: 404 not found: %w", h.Name, url, ErrNotFound)
+			return nil, nil, 0, fmt.Errorf("remote %s: GET %s: 404 not found: %w", h.Name, url, ErrNotFound)
 		}
-		return nil, 0, fmt.Errorf("remote %s: GET %s: HTTP %s: %w", h.Name, url, resp.Status, ErrUnreachable)
+		return nil, nil, 0, fmt.Errorf("remote %s: GET %s: HTTP %s: %w", h.Name, url, resp.Status, ErrUnreachable)
 	}
-	return newStallReader(resp.Body, cancel, h.opts.StallTimeout, h.Name, url), resp.ContentLength, nil
+	return newStallReader(resp.Body, cancel, h.opts.StallTimeout, h.Name, url), resp.Header, resp.ContentLength, nil
 }
 
 // Do sends a prepared request with the same limits (for API calls).
@@ -100,7 +106,9 @@ func (h *HTTPClient) Do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// stallReader cancels the request when no byte arrived for the timeout.
+// stallReader cancels the request when one Read waits longer than the
+// timeout for data. Only time spent inside Read counts, so a slow consumer
+// (disk, hashing) is never taken for a stalled server.
 type stallReader struct {
 	body      io.ReadCloser
 	cancel    context.CancelFunc
@@ -114,20 +122,20 @@ type stallReader struct {
 
 func newStallReader(body io.ReadCloser, cancel context.CancelFunc, timeout time.Duration, name, url string) *stallReader {
 	s := &stallReader{body: body, cancel: cancel, timeout: timeout, name: name, url: url}
-	s.timer = time.AfterFunc(timeout, func() {
+	s.timer = time.AfterFunc(time.Hour, func() {
 		s.mu.Lock()
 		s.stalled = true
 		s.mu.Unlock()
 		cancel()
 	})
+	s.timer.Stop()
 	return s
 }
 
 func (s *stallReader) Read(p []byte) (int, error) {
+	s.timer.Reset(s.timeout)
 	n, err := s.body.Read(p)
-	if n > 0 {
-		s.timer.Reset(s.timeout)
-	}
+	s.timer.Stop()
 	if err != nil && err != io.EOF {
 		s.mu.Lock()
 		stalled := s.stalled

@@ -49,6 +49,9 @@ type Image struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
 	Public       bool
+	// Bytes is the image's size as the server reports it, for progress
+	// when the files' own sizes are not known in advance.
+	Bytes int64
 	// Files are the parts in download (and hashing) order: metadata then rootfs, or one combined tarball.
 	Files []File
 }
@@ -62,6 +65,12 @@ func (im Image) Size() int64 {
 		}
 	}
 	return n
+}
+
+// Exporter is a Source that serves an image as one download (LXD's
+// export): it tells the files only when the download starts.
+type Exporter interface {
+	Export(ctx context.Context, im Image) ([]File, []io.Reader, io.Closer, error)
 }
 
 // Split reports whether the image comes as metadata + rootfs.
@@ -178,7 +187,11 @@ type Verifier struct {
 
 // NewVerifier starts checking im.
 func NewVerifier(im Image, progress Progress) *Verifier {
-	return &Verifier{im: im, combined: sha256.New(), total: im.Size(), progress: progress}
+	total := im.Size()
+	if total == 0 {
+		total = im.Bytes
+	}
+	return &Verifier{im: im, combined: sha256.New(), total: total, progress: progress}
 }
 
 // Wrap returns a reader for part i (of v's image) read from r.

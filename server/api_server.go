@@ -40,6 +40,7 @@ var apiExtensions = []string{
 	"file_symlinks",
 	"file_get_symlink",
 	"console",
+	"certificate_token",
 }
 
 func kernelInfo() (release, arch string) {
@@ -118,5 +119,6 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			StorageVersion:     "1",
 		},
 	}
+	s.decorateServer(&info)
 	writeSyncETag(w, info, info.Config)
 }

@@ -253,6 +253,9 @@ func (s *Server) handleImageExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if s.exportSplit(w, im) {
+		return
+	}
 	f, err := os.Open(s.images.Path(im.Fingerprint))
 	if err != nil {
 		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))

@@ -15,6 +15,7 @@ import (
 	"lodge/api"
 	"lodge/images"
 	"lodge/remotes"
+	"lodge/remotes/lxd"
 	"lodge/remotes/simplestreams"
 	"lodge/server/db"
 )
@@ -28,8 +29,6 @@ type remoteState struct {
 	downloads map[string]*download
 	// httpOpts are the network limits (tests shorten them).
 	httpOpts remotes.HTTPOptions
-	// newLXDSource builds an LXD-protocol source (set by the HTTPS code).
-	newLXDSource func(server, certificate string, opts remotes.HTTPOptions) (remotes.Source, error)
 }
 
 // splitImporter is the part of images.Store that stores split images.
@@ -73,12 +72,19 @@ func (s *Server) remoteSource(server, protocol, certificate string) (remotes.Sou
 	case "simplestreams":
 		src = simplestreams.New(server, simplestreams.Options{HTTP: s.rm.httpOpts})
 	case "lxd", "incus":
-		if s.rm.newLXDSource == nil {
-			return nil, badRequest("image server %s: the lxd protocol is not available in this lodged", server)
+		if u.Scheme != "https" {
+			return nil, badRequest("image server %s: the lxd protocol needs https://", server)
 		}
-		if src, err = s.rm.newLXDSource(server, certificate, s.rm.httpOpts); err != nil {
-			return nil, err
+		// The daemon's own certificate is its client certificate: a server
+		// that trusts it shows this lodged its private images too.
+		client, _ := s.serverCert()
+		tcfg, err := remotes.PinnedTLS(certificate, client)
+		if err != nil {
+			return nil, badRequest("image server %s: %v", server, err)
 		}
+		opts := s.rm.httpOpts
+		opts.TLS = tcfg
+		src = lxd.New(server, opts)
 	default:
 		return nil, badRequest("image server %s: protocol %q is not supported (use simplestreams or lxd)", server, protocol)
 	}
@@ -229,6 +235,21 @@ func (l *lazyReader) Close() {
 	}
 }
 
+// stageReader names the download stage when its part starts.
+type stageReader struct {
+	r    io.Reader
+	set  func()
+	done bool
+}
+
+func (s *stageReader) Read(p []byte) (int, error) {
+	if !s.done {
+		s.set()
+		s.done = true
+	}
+	return s.r.Read(p)
+}
+
 func humanRate(bps float64) string {
 	units := []string{"B/s", "kB/s", "MB/s", "GB/s"}
 	i := 0
@@ -265,21 +286,30 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 				"processed": fmt.Sprint(done), "total": fmt.Sprint(total)},
 		})
 	}
+	var raw []io.Reader
+	if ex, ok := ri.src.(remotes.Exporter); ok {
+		files, parts, closer, err := ex.Export(ctx, im)
+		if err != nil {
+			return db.Image{}, remoteErr(fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err))
+		}
+		defer closer.Close()
+		im.Files, raw = files, parts
+	} else {
+		for _, f := range im.Files {
+			f := f
+			lr := &lazyReader{open: func() (io.ReadCloser, error) { return ri.src.Open(ctx, im, f) }}
+			defer lr.Close()
+			raw = append(raw, lr)
+		}
+	}
 	v := remotes.NewVerifier(im, progress)
-	parts := make([]*lazyReader, len(im.Files))
 	readers := make([]io.Reader, len(im.Files))
 	for i, f := range im.Files {
-		f := f
 		role := f.Role
 		if role == "combined" {
 			role = "rootfs"
 		}
-		parts[i] = &lazyReader{open: func() (io.ReadCloser, error) {
-			stage = role
-			return ri.src.Open(ctx, im, f)
-		}}
-		defer parts[i].Close()
-		readers[i] = v.Wrap(i, parts[i])
+		readers[i] = v.Wrap(i, &stageReader{r: raw[i], set: func() { stage = role }})
 	}
 	var info images.Info
 	var err error

@@ -41,7 +41,7 @@ func newRemoteEnv(t *testing.T) (*testEnv, *remotestest.Fixture, *remotestest.Se
 	}
 	env := &testEnv{drv: fake.New(), pool: pool}
 	env.s = New(Config{Dir: tmp, Version: "test"}, Deps{DB: d, Instances: env.drv, Images: store, Unpack: images.Unpack, Pool: pool})
-	env.s.rm.httpOpts = remotes.HTTPOptions{StallTimeout: 500 * time.Millisecond, HeaderTimeout: 2 * time.Second}
+	env.s.rm.httpOpts = remotes.HTTPOptions{StallTimeout: 2 * time.Second, HeaderTimeout: 2 * time.Second}
 	env.h = env.s.Handler()
 	t.Cleanup(func() { env.s.ops.Wait(); env.s.cancel() })
 	fx := remotestest.Build(t, t.TempDir(), "")

@@ -74,6 +74,8 @@ type Server struct {
 	imageLocks keyedMutex
 	// rm holds image remotes and downloads in flight (remote_images.go).
 	rm remoteState
+	// tls is the HTTPS listener and server certificate (https.go).
+	tls httpsState
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -140,6 +142,10 @@ var routes = []route{
 	{"PUT", "/1.0/images/{fingerprint}", (*Server).handleImagePut},
 	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
 	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
+	{"GET", "/1.0/certificates", (*Server).handleCertificatesGet},
+	{"POST", "/1.0/certificates", (*Server).handleCertificatesPost},
+	{"GET", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateGet},
+	{"DELETE", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateDelete},
 	{"GET", "/1.0/operations", (*Server).handleOperationsGet},
 	{"GET", "/1.0/operations/{id}", (*Server).handleOperationGet},
 	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
@@ -194,6 +200,8 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
+	s.startHTTPS(ctx)
+	defer s.stopHTTPS()
 	go s.autostart(s.ctx)
 
 	var stopInstances bool

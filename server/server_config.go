@@ -62,9 +62,16 @@ var serverConfigKeys = map[string]serverKey{
 	// Whether images cached for a launch are kept up to date too.
 	"images.auto_update_cached": {def: "true", validate: boolKey},
 	// Address of the HTTPS API; "" disables it.
-	"core.https_address": {validate: addressKey, apply: (*Server).applyHTTPSAddress},
+	"core.https_address": {validate: addressKey},
 	// Days a join token stays valid; 0: until used.
 	"core.remote_token_expiry": {def: "15", validate: uintKey("days")},
+}
+
+// Hooks are set here: in the map literal they would make an initialization cycle.
+func init() {
+	k := serverConfigKeys["core.https_address"]
+	k.apply = (*Server).applyHTTPSAddress
+	serverConfigKeys["core.https_address"] = k
 }
 
 // serverConfig returns a key's value, or its default.

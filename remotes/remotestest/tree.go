@@ -72,7 +72,7 @@ func Build(t testing.TB, dir, unified string) *Fixture {
 			lxdArch, 1700000000+n, os_, arch, os_, arch, serial)
 		must(t, os.WriteFile(filepath.Join(w, "metadata.yaml"), []byte(md), 0o644))
 		// Each build differs in content, as real builds do.
-		must(t, os.WriteFile(filepath.Join(w, "rootfs", "etc", "lodge-build"), []byte(serial+" "+arch+"\n"), 0o644))
+		must(t, os.WriteFile(filepath.Join(w, "rootfs", "etc", "lodge-build"), []byte(serial+" "+arch+" "+os_+"\n"), 0o644))
 		meta := filepath.Join(work, fmt.Sprintf("%d.meta.tar.xz", n))
 		run(t, "tar", "-cJf", meta, "-C", w, "metadata.yaml")
 		sq := filepath.Join(work, fmt.Sprintf("%d.squashfs", n))

@@ -1,0 +1,160 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"strconv"
+
+	"lodge/api"
+	"lodge/server/db"
+)
+
+// What untrusted HTTPS clients see: public images and their aliases only.
+// A private image answers 404, as if it did not exist.
+
+func (s *Server) publicImage(r *http.Request, ref string) (db.Image, error) {
+	im, err := s.findImage(r.Context(), ref)
+	if err == nil && !im.Public {
+		err = notFound("image %q not found", ref)
+	}
+	return im, err
+}
+
+func (s *Server) handlePublicImagesGet(w http.ResponseWriter, r *http.Request) {
+	ims, err := s.db.ListImages(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	urls, out := []string{}, []api.Image{}
+	for _, im := range ims {
+		if !im.Public {
+			continue
+		}
+		urls = append(urls, imageURL(im.Fingerprint))
+		a, err := s.renderImage(r.Context(), im)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		out = append(out, a)
+	}
+	if recursion(r) == 0 {
+		writeSync(w, urls)
+		return
+	}
+	writeSync(w, out)
+}
+
+func (s *Server) handlePublicImageGet(w http.ResponseWriter, r *http.Request) {
+	im, err := s.publicImage(r, r.PathValue("fingerprint"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out, err := s.renderImage(r.Context(), im)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, out)
+}
+
+func (s *Server) handlePublicImageSub(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.publicImage(r, r.PathValue("fingerprint")); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.handleImageSub(w, r)
+}
+
+func (s *Server) publicAlias(r *http.Request, a db.Alias) bool {
+	im, err := s.db.GetImage(r.Context(), a.Fingerprint)
+	return err == nil && im.Public
+}
+
+func (s *Server) handlePublicAliasesGet(w http.ResponseWriter, r *http.Request) {
+	as, err := s.db.ListAliases(r.Context(), "")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	urls, out := []string{}, []api.ImageAliasesEntry{}
+	for _, a := range as {
+		if s.publicAlias(r, a) {
+			urls = append(urls, "/1.0/images/aliases/"+a.Name)
+			out = append(out, renderAlias(a))
+		}
+	}
+	if recursion(r) == 0 {
+		writeSync(w, urls)
+		return
+	}
+	writeSync(w, out)
+}
+
+func (s *Server) handlePublicAliasGet(w http.ResponseWriter, r *http.Request) {
+	a, err := s.db.GetAlias(r.Context(), r.PathValue("name"))
+	if errors.Is(err, db.ErrNotFound) || (err == nil && !s.publicAlias(r, a)) {
+		err = notFound("image alias %q not found", r.PathValue("name"))
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeSync(w, renderAlias(a))
+}
+
+// splitStore is the part of images.Store that knows split images.
+type splitStore interface {
+	IsSplit(fp string) bool
+	RootfsPath(fp string) string
+}
+
+// exportSplit sends a split image as LXD does: multipart/form-data with a
+// "metadata" and a "rootfs" part. It reports false for a unified image.
+func (s *Server) exportSplit(w http.ResponseWriter, im db.Image) bool {
+	ss, ok := s.images.(splitStore)
+	if !ok || !ss.IsSplit(im.Fingerprint) {
+		return false
+	}
+	meta, err := os.Open(s.images.Path(im.Fingerprint))
+	if err != nil {
+		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
+		return true
+	}
+	defer meta.Close()
+	root, err := os.Open(ss.RootfsPath(im.Fingerprint))
+	if err != nil {
+		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
+		return true
+	}
+	defer root.Close()
+	mw := multipart.NewWriter(w)
+	w.Header().Set("Content-Type", mw.FormDataContentType())
+	for _, p := range []struct {
+		name, file string
+		f          *os.File
+	}{{"metadata", im.Fingerprint + ".tar.xz", meta}, {"rootfs", im.Fingerprint + ".squashfs", root}} {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, p.name, p.file))
+		h.Set("Content-Type", "application/octet-stream")
+		if fi, err := p.f.Stat(); err == nil {
+			h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+		}
+		pw, err := mw.CreatePart(h)
+		if err != nil {
+			return true
+		}
+		if _, err := io.Copy(pw, p.f); err != nil {
+			return true
+		}
+	}
+	_ = mw.Close()
+	return true
+}
