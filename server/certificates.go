@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net/http"
@@ -204,6 +205,13 @@ func (s *Server) joinWithToken(w http.ResponseWriter, r *http.Request, req api.C
 	if secret == "" {
 		writeError(w, &httpError{http.StatusForbidden, "not authorized: present a join token (lodge remote add NAME URL --token TOKEN)"})
 		return
+	}
+	// LXD 5.0's client sends the whole printed token (base64 JSON) as the password.
+	if b, err := base64.StdEncoding.DecodeString(secret); err == nil {
+		var tok api.CertificateAddToken
+		if json.Unmarshal(b, &tok) == nil && tok.Secret != "" {
+			secret = tok.Secret
+		}
 	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		writeError(w, badRequest("no client certificate in the TLS handshake: nothing to trust"))

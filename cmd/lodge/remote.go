@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lodge/client"
 	"lodge/client/cliconfig"
 	"lodge/remotes/simplestreams"
 )
@@ -113,7 +114,7 @@ type remoteAddOpts struct {
 func remoteAddCmd() *cobra.Command {
 	o := &remoteAddOpts{}
 	cmd := &cobra.Command{
-		Use:   "add NAME URL",
+		Use:   "add NAME URL|TOKEN",
 		Short: "Add a remote: an image server (--protocol simplestreams) or another lodged/LXD (--token from `lodge config trust add`)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -130,6 +131,10 @@ func remoteAddCmd() *cobra.Command {
 			}
 			if o.protocol == "" {
 				o.protocol = "lxd"
+			}
+			// LXD's `remote add NAME TOKEN`: the token carries the addresses.
+			if tok := client.DecodeToken(args[1]); o.protocol == "lxd" && len(tok.Addresses) > 0 && tok.Fingerprint != "" {
+				o.token, args[1] = args[1], "https://"+tok.Addresses[0]
 			}
 			addr, err := normalizeAddr(args[1], o.protocol)
 			if err != nil {

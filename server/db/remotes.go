@@ -173,9 +173,8 @@ func (d *DB) ConsumeCertificateToken(ctx context.Context, secret string, now tim
 		if !t.ExpiresAt.IsZero() && now.After(t.ExpiresAt) {
 			return fmt.Errorf("join token for %q expired at %s: %w", t.Name, t.ExpiresAt.Format(time.RFC3339), ErrNotFound)
 		}
-		if c.Name == "" {
-			c.Name = t.Name
-		}
+		// The name the administrator gave the token, not the one the client asks for.
+		c.Name = t.Name
 		if c.Type == "" {
 			c.Type = "client"
 		}
