@@ -48,3 +48,9 @@ func (o *Operation) WaitProgress(ctx context.Context, fn func(api.Operation)) er
 		}
 	}
 }
+
+// RefreshImage checks the image's origin for a newer build; the finished
+// operation's metadata says "refreshed" and the current "fingerprint".
+func (c *Client) RefreshImage(ctx context.Context, fp string) (*Operation, error) {
+	return c.async(ctx, http.MethodPost, "/1.0/images/"+url.PathEscape(fp)+"/refresh", nil, nil)
+}

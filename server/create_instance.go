@@ -137,6 +137,8 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 				return fmt.Errorf("instance %q: %w", row.Name, err)
 			}
 		}
+		// A use, for images.remote_cache_expiry.
+		_ = s.db.TouchImage(ctx, row.ImageFingerprint, time.Now().UTC())
 		return s.createInstance(ctx, op, row, req.Start)
 	})
 	writeAsync(w, op)

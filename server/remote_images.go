@@ -132,6 +132,9 @@ func (s *Server) resolveRemote(ctx context.Context, server, protocol, cert, alia
 	if protocol == "" {
 		protocol = "lxd"
 	}
+	if strings.HasPrefix(im.Fingerprint, strings.ToLower(alias)) {
+		alias = "" // named by fingerprint: nothing newer can ever match it
+	}
 	ri := &remoteImage{src: src, server: server, protocol: protocol, cert: cert, alias: alias, im: im}
 	props := map[string]string{}
 	for k, v := range im.Properties {

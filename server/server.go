@@ -142,6 +142,7 @@ var routes = []route{
 	{"PUT", "/1.0/images/{fingerprint}", (*Server).handleImagePut},
 	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
 	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
+	{"POST", "/1.0/images/{fingerprint}/refresh", (*Server).handleImageRefresh},
 	{"GET", "/1.0/certificates", (*Server).handleCertificatesGet},
 	{"POST", "/1.0/certificates", (*Server).handleCertificatesPost},
 	{"GET", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateGet},
@@ -202,6 +203,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
 	s.startHTTPS(ctx)
 	defer s.stopHTTPS()
+	go s.imageTasks(s.ctx)
 	go s.autostart(s.ctx)
 
 	var stopInstances bool

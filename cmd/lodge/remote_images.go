@@ -349,3 +349,40 @@ func waitWithProgress(ctx context.Context, op *client.Operation, w io.Writer, de
 	}
 	return err
 }
+
+func imageRefreshCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "refresh IMAGE...",
+		Short: "Fetch a newer build of images copied from a remote by alias",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			for _, arg := range args {
+				ref, err := localName(arg)
+				if err != nil {
+					return err
+				}
+				im, err := c.ResolveImage(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				op, err := c.RefreshImage(cmd.Context(), im.Fingerprint)
+				if err != nil {
+					return err
+				}
+				if err := waitWithProgress(cmd.Context(), op, cmd.ErrOrStderr(), "Refreshing image"); err != nil {
+					return err
+				}
+				if op.Op.Metadata["refreshed"] == true {
+					fmt.Fprintf(cmd.OutOrStdout(), "Image %s refreshed: now %v\n", arg, op.Op.Metadata["fingerprint"])
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "Image %s is up to date\n", arg)
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -45,6 +45,9 @@ func TestLaunchFromSimplestreams(t *testing.T) {
 	if out := lodge(t, "image", "info", "rm-unified"); !strings.Contains(out, fx.NewestUnified) {
 		t.Fatalf("copied image:\n%s", out)
 	}
+	if out := lodge(t, "image", "refresh", "rm-unified"); !strings.Contains(out, "up to date") {
+		t.Fatalf("refresh: %s", out)
+	}
 	lodge(t, "launch", "rm-unified", "rm-ss2")
 	t.Cleanup(func() { lodgeOut("delete", "-f", "rm-ss2") })
 	// A tampered image fails naming both hashes, and leaves no instance.
