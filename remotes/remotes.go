@@ -170,11 +170,13 @@ func isHex(s string) bool {
 // Progress is called as bytes arrive: done of total (total 0 when unknown).
 type Progress func(done, total int64)
 
-// Verify wraps the parts of an image so that each one is checked against
-// its published size and SHA-256, and the whole against the image's
-// fingerprint (SHA-256 of metadata ‖ rootfs for a split image, of the
-// tarball for a unified one), as the bytes go by. The last Read of a part
-// whose bytes do not match returns an error wrapping ErrIntegrity instead
+// Verifier checks an image's parts as the bytes go by: every part against
+// its published size, the parts before the last against their published
+// SHA-256, and the whole against the image's fingerprint (SHA-256 of
+// metadata ‖ rootfs for a split image, of the tarball for a unified one).
+// The last part's own SHA-256 is not computed: the fingerprint covers the
+// same bytes, and one pass of hashing over the big file is enough. A Read
+// that completes a bad part returns an error wrapping ErrIntegrity instead
 // of io.EOF, so a consumer that stops at the first error never accepts a
 // bad image. Parts must be read in order.
 type Verifier struct {
@@ -194,9 +196,17 @@ func NewVerifier(im Image, progress Progress) *Verifier {
 	return &Verifier{im: im, combined: sha256.New(), total: total, progress: progress}
 }
 
-// Wrap returns a reader for part i (of v's image) read from r.
+// FingerprintCheckedByConsumer turns the whole-image check off, for a
+// consumer that hashes the stream itself and compares with the fingerprint
+// (images.Store does): the bytes are then hashed once, not twice.
+func (v *Verifier) FingerprintCheckedByConsumer() { v.combined = nil }
+
 func (v *Verifier) Wrap(i int, r io.Reader) io.Reader {
-	return &verifyReader{v: v, f: v.im.Files[i], last: i == len(v.im.Files)-1, r: r, h: sha256.New()}
+	vr := &verifyReader{v: v, f: v.im.Files[i], last: i == len(v.im.Files)-1, r: r}
+	if !vr.last && vr.f.SHA256 != "" {
+		vr.h = sha256.New()
+	}
+	return vr
 }
 
 type verifyReader struct {
@@ -215,8 +225,12 @@ func (vr *verifyReader) Read(p []byte) (int, error) {
 	}
 	n, err := vr.r.Read(p)
 	if n > 0 {
-		vr.h.Write(p[:n])
-		vr.v.combined.Write(p[:n])
+		if vr.h != nil {
+			vr.h.Write(p[:n])
+		}
+		if vr.v.combined != nil {
+			vr.v.combined.Write(p[:n])
+		}
 		vr.n += int64(n)
 		vr.v.done += int64(n)
 		if vr.f.Size > 0 && vr.n > vr.f.Size {
@@ -240,12 +254,12 @@ func (vr *verifyReader) check() error {
 	if vr.f.Size > 0 && vr.n != vr.f.Size {
 		return fmt.Errorf("%s: download truncated: got %d of %d bytes: %w", vr.f.Path, vr.n, vr.f.Size, ErrIntegrity)
 	}
-	if vr.f.SHA256 != "" {
+	if vr.h != nil {
 		if got := hex.EncodeToString(vr.h.Sum(nil)); !strings.EqualFold(got, vr.f.SHA256) {
 			return fmt.Errorf("%s: SHA-256 mismatch: the remote publishes %s, the download hashes to %s: %w", vr.f.Path, vr.f.SHA256, got, ErrIntegrity)
 		}
 	}
-	if vr.last {
+	if vr.last && vr.v.combined != nil {
 		if got := hex.EncodeToString(vr.v.combined.Sum(nil)); !strings.EqualFold(got, vr.v.im.Fingerprint) {
 			return fmt.Errorf("image fingerprint mismatch: expected %s, the downloaded files hash to %s: %w", vr.v.im.Fingerprint, got, ErrIntegrity)
 		}

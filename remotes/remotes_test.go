@@ -40,12 +40,25 @@ func TestVerifier(t *testing.T) {
 	if last != int64(len(meta)+len(root)) {
 		t.Errorf("progress ended at %d", last)
 	}
-	// A tampered rootfs: error names both hashes.
+	// A tampered rootfs: the fingerprint check names both hashes.
 	bad := append([]byte{}, root...)
 	bad[0] ^= 1
 	err := readAll(NewVerifier(good, nil), meta, bad)
-	if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), sum(root)) || !strings.Contains(err.Error(), sum(bad)) {
+	if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), good.Fingerprint) || !strings.Contains(err.Error(), sum(meta, bad)) {
 		t.Errorf("tampered: %v", err)
+	}
+	// A tampered metadata part fails at its own end, naming its hashes.
+	badMeta := append([]byte{}, meta...)
+	badMeta[0] ^= 1
+	err = readAll(NewVerifier(good, nil), badMeta, root)
+	if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), sum(meta)) || !strings.Contains(err.Error(), sum(badMeta)) || !strings.Contains(err.Error(), "m:") {
+		t.Errorf("tampered metadata: %v", err)
+	}
+	// With the consumer checking the fingerprint, a bad rootfs passes the verifier (sizes still checked).
+	v := NewVerifier(good, nil)
+	v.FingerprintCheckedByConsumer()
+	if err := readAll(v, meta, bad); err != nil {
+		t.Errorf("consumer-checked: %v", err)
 	}
 	// Truncated.
 	err = readAll(NewVerifier(good, nil), meta, root[:5])

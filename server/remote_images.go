@@ -306,6 +306,9 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 		}
 	}
 	v := remotes.NewVerifier(im, progress)
+	// The store hashes the stream and compares it with the fingerprint
+	// before keeping anything: one SHA-256 pass over the rootfs, not two.
+	v.FingerprintCheckedByConsumer()
 	readers := make([]io.Reader, len(im.Files))
 	for i, f := range im.Files {
 		role := f.Role

@@ -251,7 +251,7 @@ func TestRemoteBrokenDownloads(t *testing.T) {
 		alias, fp string
 		want      []string
 	}{
-		{"tampered", fx.Tampered, []string{"SHA-256 mismatch", "the download hashes to"}},
+		{"tampered", fx.Tampered, []string{"fingerprint mismatch", fx.Tampered}},
 		{"truncated", fx.Truncated, []string{"truncated", srv.URL}},
 		{"stalled", fx.Stalled, []string{"no data for", srv.URL}},
 	} {

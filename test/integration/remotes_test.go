@@ -52,7 +52,7 @@ func TestLaunchFromSimplestreams(t *testing.T) {
 	t.Cleanup(func() { lodgeOut("delete", "-f", "rm-ss2") })
 	// A tampered image fails naming both hashes, and leaves no instance.
 	msg := lodgeFail(t, "launch", "rmstreams:tampered", "rm-ss3")
-	if !strings.Contains(msg, "SHA-256 mismatch") {
+	if !strings.Contains(msg, "fingerprint mismatch") || !strings.Contains(msg, fx.Tampered) {
 		t.Fatalf("tampered: %s", msg)
 	}
 	if code, _ := apiDo(t, "GET", "/1.0/instances/rm-ss3", ""); code != 404 {
