@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -53,4 +54,20 @@ func (o *Operation) WaitProgress(ctx context.Context, fn func(api.Operation)) er
 // operation's metadata says "refreshed" and the current "fingerprint".
 func (c *Client) RefreshImage(ctx context.Context, fp string) (*Operation, error) {
 	return c.async(ctx, http.MethodPost, "/1.0/images/"+url.PathEscape(fp)+"/refresh", nil, nil)
+}
+
+// ExportImageRaw streams an image as the server sends it, with its
+// Content-Type: one tarball, or multipart/form-data (metadata, rootfs)
+// for a split image.
+func (c *Client) ExportImageRaw(ctx context.Context, fp string) (string, io.ReadCloser, error) {
+	resp, err := c.raw(ctx, http.MethodGet, "/1.0/images/"+url.PathEscape(fp)+"/export", nil, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		_, _, err := c.parse(resp, nil)
+		return "", nil, err
+	}
+	return resp.Header.Get("Content-Type"), resp.Body, nil
 }

@@ -23,7 +23,7 @@ import (
 func imageCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
 	cmd.AddCommand(imageListCmd(), imageInfoCmd(), imageDeleteCmd(), imageImportCmd(), imageExportCmd(), imageBuildCmd(), imageAliasCmd(),
-		imageCopyCmd(), imageRefreshCmd())
+		imageCopyCmd(), imageRefreshCmd(), imageStreamsCmd())
 	return cmd
 }
 

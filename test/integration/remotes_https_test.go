@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,4 +200,17 @@ func TestImagesBetweenLodgeds(t *testing.T) {
 		t.Fatalf("revoked client still sees the private image: %s", msg)
 	}
 	lodge(t, "image", "delete", "rm-priv")
+
+	// The second lodged's public images as a static simplestreams tree, served by a plain file server.
+	out = must(run2("image", "streams", filepath.Join(dir2, "streams-out")))
+	if !strings.Contains(out, "Wrote 1 image") {
+		t.Fatalf("image streams: %s", out)
+	}
+	static := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(dir2, "streams-out"))))
+	defer static.Close()
+	lodge(t, "remote", "add", "rmstatic", static.URL, "--protocol", "simplestreams")
+	splitFP := strings.Fields(strings.SplitN(lodge(t, "image", "info", "rmpub:rm-split"), "\n", 2)[0])[1]
+	if out := lodge(t, "image", "info", "rmstatic:rm-split"); !strings.Contains(out, "Fingerprint: "+splitFP) || !strings.Contains(out, "squashfs") {
+		t.Fatalf("streams tree:\n%s", out)
+	}
 }
