@@ -77,6 +77,9 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 		Type:        "container",
 	}
 	op, err := c.CreateInstance(ctx, req)
+	if err != nil && !image.local() {
+		return fmt.Errorf("%s: %w", image.remote, err)
+	}
 	if err != nil {
 		return err
 	}

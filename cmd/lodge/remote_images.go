@@ -175,7 +175,7 @@ func remoteImageList(cmd *cobra.Command, args []string, format string) (bool, er
 	defer cancel()
 	ims, err := src.List(ctx)
 	if err != nil {
-		return true, err
+		return true, fmt.Errorf("%s: %w", a.remote, err)
 	}
 	var out []remotes.Image
 	for _, im := range ims {
@@ -216,7 +216,7 @@ func remoteImageInfo(cmd *cobra.Command, arg string) (bool, error) {
 	defer cancel()
 	im, err := src.Resolve(ctx, a.ref)
 	if err != nil {
-		return true, err
+		return true, fmt.Errorf("%s: %w", a.remote, err)
 	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "Fingerprint: %s\nSize: %s\nArchitecture: %s\nType: container\nPublic: %s\n", im.Fingerprint, humanBytes(im.Size()), im.Architecture, yesNo(im.Public))
@@ -282,10 +282,10 @@ func imageCopyCmd() *cobra.Command {
 			}
 			op, err := c.CopyImage(cmd.Context(), req)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", src.remote, err)
 			}
 			if err := waitWithProgress(cmd.Context(), op, cmd.ErrOrStderr(), "Copying image"); err != nil {
-				return err
+				return fmt.Errorf("%s: %w", src.remote, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Image copied successfully: %v\n", op.Op.Metadata["fingerprint"])
 			return nil
