@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -70,4 +71,18 @@ func (c *Client) ExportImageRaw(ctx context.Context, fp string) (string, io.Read
 		return "", nil, err
 	}
 	return resp.Header.Get("Content-Type"), resp.Body, nil
+}
+
+// ImageSecret asks for a one-time secret that lets another server fetch
+// this private image (POST /1.0/images/{fp}/secret).
+func (c *Client) ImageSecret(ctx context.Context, fp string) (string, error) {
+	op, err := c.async(ctx, http.MethodPost, "/1.0/images/"+url.PathEscape(fp)+"/secret", nil, nil)
+	if err != nil {
+		return "", err
+	}
+	s, _ := op.Op.Metadata["secret"].(string)
+	if s == "" {
+		return "", errors.New("the server returned no image secret")
+	}
+	return s, nil
 }

@@ -86,7 +86,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	var remote *remoteImage // an image still to download from req.Source.Server
 	var err error
 	if req.Source.Server != "" {
-		img, remote, err = s.resolveRemote(r.Context(), req.Source.Server, req.Source.Protocol, req.Source.Certificate, req.Source.Alias, req.Source.Fingerprint)
+		img, remote, err = s.resolveRemote(r.Context(), instanceRemoteRef(req.Source))
 	} else {
 		img, err = s.resolveImage(r.Context(), req.Source)
 	}

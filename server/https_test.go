@@ -101,6 +101,27 @@ func TestHTTPSTrust(t *testing.T) {
 	if code, _ := httpsDo(t, srv, nil, "GET", "/1.0/images/aliases/pub", ""); code != 200 {
 		t.Errorf("public alias: %d", code)
 	}
+	// A one-time secret, asked for by a trusted client, opens a private image to an untrusted one.
+	code, r, _ = e.do(t, "POST", "/1.0/images/"+priv+"/secret", "")
+	if code != 202 {
+		t.Fatalf("secret: %d %s", code, r.Error)
+	}
+	sop := e.wait(t, r)
+	sec, _ := sop.Metadata["secret"].(string)
+	if sec == "" {
+		t.Fatalf("secret op: %+v", sop)
+	}
+	for _, p := range []string{"/1.0/images/" + priv + "?secret=" + sec} {
+		if code, _ := httpsDo(t, srv, nil, "GET", p, ""); code != 200 {
+			t.Errorf("%s: %d", p, code)
+		}
+	}
+	if code, _ := httpsDo(t, srv, nil, "GET", "/1.0/images/"+priv+"?secret=nope", ""); code != 404 {
+		t.Errorf("wrong secret: %d", code)
+	}
+	if code, _ := httpsDo(t, srv, nil, "GET", "/1.0/images/"+pub+"?secret="+sec, ""); code != 200 {
+		t.Errorf("public with a secret: %d", code)
+	}
 
 	// A join token, made on the trusted socket, adds a client once.
 	code, r, _ = e.do(t, "POST", "/1.0/certificates", `{"name":"laptop","type":"client","token":true}`)

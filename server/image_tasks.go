@@ -28,7 +28,7 @@ func (s *Server) refreshImage(ctx context.Context, op *opT, im db.Image) (string
 		// Fetched by fingerprint: a fingerprint never gets a newer build.
 		return im.Fingerprint, false, nil
 	}
-	_, ri, err := s.resolveRemote(ctx, src.Server, src.Protocol, src.Certificate, src.Alias, "")
+	_, ri, err := s.resolveRemote(ctx, remoteRef{Server: src.Server, Protocol: src.Protocol, Certificate: src.Certificate, Alias: src.Alias})
 	if err != nil {
 		return "", false, err
 	}

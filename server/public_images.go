@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +12,7 @@ import (
 	"net/textproto"
 	"os"
 	"strconv"
+	"time"
 
 	"lodge/api"
 	"lodge/server/db"
@@ -19,7 +23,7 @@ import (
 
 func (s *Server) publicImage(r *http.Request, ref string) (db.Image, error) {
 	im, err := s.findImage(r.Context(), ref)
-	if err == nil && !im.Public {
+	if err == nil && !im.Public && !s.validImageSecret(r.URL.Query().Get("secret"), im.Fingerprint) {
 		err = notFound("image %q not found", ref)
 	}
 	return im, err
@@ -157,4 +161,54 @@ func (s *Server) exportSplit(w http.ResponseWriter, im db.Image) bool {
 	}
 	_ = mw.Close()
 	return true
+}
+
+type imageSecret struct {
+	fp      string
+	expires time.Time
+}
+
+// validImageSecret reports whether secret unlocks the private image fp.
+func (s *Server) validImageSecret(secret, fp string) bool {
+	if secret == "" {
+		return false
+	}
+	s.rm.mu.Lock()
+	defer s.rm.mu.Unlock()
+	e, ok := s.rm.secrets[secret]
+	return ok && e.fp == fp && time.Now().Before(e.expires)
+}
+
+// handleImageSecret is POST /1.0/images/{fingerprint}/secret: a trusted
+// client gets a secret that lets another server (one that does not trust
+// it) fetch this private image for the next hour, as LXD's clients ask
+// for when they launch from a private image on one server into another.
+func (s *Server) handleImageSecret(w http.ResponseWriter, r *http.Request) {
+	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		writeError(w, err)
+		return
+	}
+	secret := hex.EncodeToString(b)
+	now := time.Now()
+	s.rm.mu.Lock()
+	if s.rm.secrets == nil {
+		s.rm.secrets = map[string]imageSecret{}
+	}
+	for k, e := range s.rm.secrets {
+		if now.After(e.expires) {
+			delete(s.rm.secrets, k)
+		}
+	}
+	s.rm.secrets[secret] = imageSecret{fp: im.Fingerprint, expires: now.Add(time.Hour)}
+	s.rm.mu.Unlock()
+	spec := imageOpSpec("Executing operation", im.Fingerprint)
+	spec.Class, spec.Metadata = api.OperationClassToken, map[string]any{"secret": secret}
+	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error { return nil })
+	writeAsync(w, op)
 }

@@ -29,6 +29,9 @@ type remoteState struct {
 	downloads map[string]*download
 	// httpOpts are the network limits (tests shorten them).
 	httpOpts remotes.HTTPOptions
+	// secrets are one-time image secrets (POST /1.0/images/{fp}/secret):
+	// secret → fingerprint and expiry.
+	secrets map[string]imageSecret
 }
 
 // splitImporter is the part of images.Store that stores split images.
@@ -53,7 +56,7 @@ func remoteErr(err error) error {
 }
 
 // remoteSource returns the (cached) Source for an image server.
-func (s *Server) remoteSource(server, protocol, certificate string) (remotes.Source, error) {
+func (s *Server) remoteSource(server, protocol, certificate, secret string) (remotes.Source, error) {
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, badRequest("image server %q is not an http:// or https:// URL", server)
@@ -61,7 +64,7 @@ func (s *Server) remoteSource(server, protocol, certificate string) (remotes.Sou
 	if protocol == "" {
 		protocol = "lxd"
 	}
-	key := protocol + " " + server + " " + certificate
+	key := protocol + " " + server + " " + certificate + " " + secret
 	s.rm.mu.Lock()
 	defer s.rm.mu.Unlock()
 	if src, ok := s.rm.sources[key]; ok {
@@ -84,7 +87,7 @@ func (s *Server) remoteSource(server, protocol, certificate string) (remotes.Sou
 		}
 		opts := s.rm.httpOpts
 		opts.TLS = tcfg
-		src = lxd.New(server, opts)
+		src = lxd.New(server, opts, secret)
 	default:
 		return nil, badRequest("image server %s: protocol %q is not supported (use simplestreams or lxd)", server, protocol)
 	}
@@ -107,22 +110,32 @@ type remoteImage struct {
 
 // resolveRemote finds the image a remote source names. If it is already in
 // the local store, the local row is returned and the remoteImage is nil.
-func (s *Server) resolveRemote(ctx context.Context, server, protocol, cert, alias, fingerprint string) (db.Image, *remoteImage, error) {
-	src, err := s.remoteSource(server, protocol, cert)
+// remoteRef names an image on a remote, as a request's source does.
+type remoteRef struct {
+	Server, Protocol, Certificate, Secret, Alias, Fingerprint string
+}
+
+func instanceRemoteRef(src api.InstanceSource) remoteRef {
+	return remoteRef{src.Server, src.Protocol, src.Certificate, src.Secret, src.Alias, src.Fingerprint}
+}
+
+func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *remoteImage, error) {
+	server, protocol, cert, alias, fingerprint := ref.Server, ref.Protocol, ref.Certificate, ref.Alias, ref.Fingerprint
+	src, err := s.remoteSource(server, protocol, cert, ref.Secret)
 	if err != nil {
 		return db.Image{}, nil, err
 	}
-	ref := alias
-	if ref == "" {
-		ref = fingerprint
+	name := alias
+	if name == "" {
+		name = fingerprint
 	}
-	if ref == "" {
+	if name == "" {
 		return db.Image{}, nil, badRequest("image source on %s needs an alias or a fingerprint", server)
 	}
 	// Bounded so that an unreachable remote fails the request in seconds.
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	im, err := src.Resolve(rctx, ref)
+	im, err := src.Resolve(rctx, name)
 	if err != nil {
 		return db.Image{}, nil, remoteErr(err)
 	}
@@ -410,7 +423,8 @@ func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 	}
-	local, ri, err := s.resolveRemote(r.Context(), req.Source.Server, req.Source.Protocol, req.Source.Certificate, req.Source.Alias, req.Source.Fingerprint)
+	local, ri, err := s.resolveRemote(r.Context(), remoteRef{req.Source.Server, req.Source.Protocol, req.Source.Certificate,
+		req.Source.Secret, req.Source.Alias, req.Source.Fingerprint})
 	if err != nil {
 		writeError(w, err)
 		return

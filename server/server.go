@@ -143,6 +143,7 @@ var routes = []route{
 	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
 	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
 	{"POST", "/1.0/images/{fingerprint}/refresh", (*Server).handleImageRefresh},
+	{"POST", "/1.0/images/{fingerprint}/secret", (*Server).handleImageSecret},
 	{"GET", "/1.0/certificates", (*Server).handleCertificatesGet},
 	{"POST", "/1.0/certificates", (*Server).handleCertificatesPost},
 	{"GET", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateGet},

@@ -52,7 +52,7 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	source, err := image.instanceSource()
+	source, err := image.instanceSource(cmd.Context())
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func parseImageArg(arg string) (imageArg, error) {
 // instanceSource is what POST /1.0/instances gets for an image argument:
 // for a remote image the daemon is told server, protocol and name, and
 // downloads it itself, as LXD's does.
-func (a imageArg) instanceSource() (api.InstanceSource, error) {
+func (a imageArg) instanceSource(ctx context.Context) (api.InstanceSource, error) {
 	if a.local() {
 		return api.InstanceSource{Type: "image", Alias: a.ref}, nil
 	}
@@ -57,7 +57,48 @@ func (a imageArg) instanceSource() (api.InstanceSource, error) {
 	if err != nil {
 		return api.InstanceSource{}, err
 	}
-	return api.InstanceSource{Type: "image", Server: a.r.Addr, Protocol: protocolOf(a.r), Alias: a.ref, Certificate: cert}, nil
+	src := api.InstanceSource{Type: "image", Server: a.r.Addr, Protocol: protocolOf(a.r), Alias: a.ref, Certificate: cert}
+	fp, secret, err := a.privateSecret(ctx)
+	if err != nil {
+		return src, err
+	}
+	if secret != "" {
+		src.Alias, src.Fingerprint, src.Secret = "", fp, secret
+	}
+	return src, nil
+}
+
+// privateSecret: for a private image on an lxd remote that trusts this
+// client (but maybe not the daemon), the image's fingerprint and a
+// one-time secret for the daemon to fetch it with, as lxc does.
+func (a imageArg) privateSecret(ctx context.Context) (string, string, error) {
+	if protocolOf(a.r) != "lxd" || a.r.AuthType != "tls" {
+		return "", "", nil
+	}
+	src, err := a.source()
+	if err != nil {
+		return "", "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	im, err := src.Resolve(ctx, a.ref)
+	if err != nil || im.Public {
+		return "", "", err
+	}
+	c, err := loadConfig()
+	if err != nil {
+		return "", "", err
+	}
+	tcfg, err := clientTLS(c, a.remote)
+	if err != nil {
+		return "", "", err
+	}
+	cl, err := client.ConnectHTTPS(a.r.Addr, tcfg)
+	if err != nil {
+		return "", "", err
+	}
+	secret, err := cl.ImageSecret(ctx, im.Fingerprint)
+	return im.Fingerprint, secret, err
 }
 
 func protocolOf(r cliconfig.Remote) string {
@@ -270,6 +311,11 @@ func imageCopyCmd() *cobra.Command {
 			}
 			req := api.ImagesPost{ImagePut: api.ImagePut{AutoUpdate: autoUpdate, Public: public},
 				Source: &api.ImagesPostSource{Type: "image", Mode: "pull", Server: src.r.Addr, Protocol: protocolOf(src.r), Alias: src.ref, Certificate: cert}}
+			if fp, secret, err := src.privateSecret(cmd.Context()); err != nil {
+				return fmt.Errorf("%s: %w", src.remote, err)
+			} else if secret != "" {
+				req.Source.Alias, req.Source.Fingerprint, req.Source.Secret = "", fp, secret
+			}
 			for _, a := range aliases {
 				req.Aliases = append(req.Aliases, api.ImageAliasesPost{Name: a})
 			}

@@ -48,7 +48,7 @@ func lxdSource(name string, r cliconfig.Remote) (remotes.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lxd.New(r.Addr, remotes.HTTPOptions{TLS: tcfg}), nil
+	return lxd.New(r.Addr, remotes.HTTPOptions{TLS: tcfg}, ""), nil
 }
 
 // addLXDRemote pins the server's certificate (after --accept-certificate,

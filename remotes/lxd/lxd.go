@@ -22,15 +22,25 @@ import (
 
 // Source is an LXD-protocol image server.
 type Source struct {
-	base string
-	http *remotes.HTTPClient
+	base   string
+	secret string
+	http   *remotes.HTTPClient
 }
 
 // New returns the source at base (https://host:port); opts.TLS carries the
 // pinned server certificate and the client certificate (remotes.PinnedTLS).
-func New(base string, opts remotes.HTTPOptions) *Source {
+// secret, if not empty, is a private image's one-time secret (POST
+// /1.0/images/{fp}/secret on that server), sent with the image requests.
+func New(base string, opts remotes.HTTPOptions, secret string) *Source {
 	base = strings.TrimRight(base, "/")
-	return &Source{base: base, http: remotes.NewHTTPClient(base, opts)}
+	return &Source{base: base, secret: secret, http: remotes.NewHTTPClient(base, opts)}
+}
+
+func (s *Source) withSecret(path string) string {
+	if s.secret == "" {
+		return path
+	}
+	return path + "?secret=" + url.QueryEscape(s.secret)
 }
 
 // URL is the base URL.
@@ -92,7 +102,7 @@ func (s *Source) Resolve(ctx context.Context, ref string) (remotes.Image, error)
 		return remotes.Image{}, err
 	}
 	var im api.Image
-	if err := s.get(ctx, "/1.0/images/"+url.PathEscape(target), &im); err != nil {
+	if err := s.get(ctx, s.withSecret("/1.0/images/"+url.PathEscape(target)), &im); err != nil {
 		if errors.Is(err, remotes.ErrNotFound) {
 			return remotes.Image{}, fmt.Errorf("remote %s has no image %q visible to this client (no such alias or fingerprint, or not public): %w", s.base, ref, remotes.ErrNotFound)
 		}
@@ -112,7 +122,7 @@ func (s *Source) Open(ctx context.Context, im remotes.Image, f remotes.File) (io
 // known, the caller checks the whole against the fingerprint.
 func (s *Source) Export(ctx context.Context, im remotes.Image) ([]remotes.File, []io.Reader, io.Closer, error) {
 	path := "/1.0/images/" + url.PathEscape(im.Fingerprint) + "/export"
-	body, hdr, size, err := s.http.GetHeader(ctx, s.base+path)
+	body, hdr, size, err := s.http.GetHeader(ctx, s.base+s.withSecret(path))
 	if err != nil {
 		return nil, nil, nil, err
 	}

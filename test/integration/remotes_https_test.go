@@ -167,7 +167,10 @@ func TestImagesBetweenLodgeds(t *testing.T) {
 		}
 		lxc("launch", "rmlxd:rm-split", "rm-lxc1")
 		t.Cleanup(func() { lodgeOut("delete", "-f", "rm-lxc1") })
-		if out := lxc("list", "--format", "csv", "-c", "ns"); !strings.Contains(out, "rm-lxc1,RUNNING") {
+		// A private image: lxc asks the second lodged for a secret and passes it on.
+		lxc("launch", "rmlxd:rm-private", "rm-lxc2")
+		t.Cleanup(func() { lodgeOut("delete", "-f", "rm-lxc2") })
+		if out := lxc("list", "--format", "csv", "-c", "ns"); !strings.Contains(out, "rm-lxc1,RUNNING") || !strings.Contains(out, "rm-lxc2,RUNNING") {
 			t.Fatalf("lxc list: %q", out)
 		}
 	}
@@ -176,20 +179,19 @@ func TestImagesBetweenLodgeds(t *testing.T) {
 	if out := lodge(t, "exec", "rm-lx1", "--", "cat", "/etc/lodge-build"); !strings.HasPrefix(out, "20240102_00:00") {
 		t.Fatalf("launched image: %q", out)
 	}
-	// A private image needs the first daemon itself trusted on the second.
-	if msg := lodgeFail(t, "image", "copy", "rmsecond:rm-private", "local:", "--alias", "rm-priv"); !strings.Contains(msg, "not found") && !strings.Contains(msg, "no image") {
-		t.Fatalf("private image copy by an untrusted daemon: %s", msg)
+	// A private image: the trusted client gets a one-time secret from the
+	// second lodged and hands it to the first, which is not trusted there.
+	lodge(t, "image", "copy", "rmsecond:rm-private", "local:", "--alias", "rm-priv")
+	if out := lodge(t, "image", "info", "rm-priv"); !strings.Contains(out, "Fingerprint:") {
+		t.Fatalf("copied private image:\n%s", out)
 	}
+	// Trusting the first daemon's own certificate there (added as a PEM over the unix socket).
 	pemBytes, err := os.ReadFile(filepath.Join(stateDir, "server.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if code := unixAPI(t, dir2, "POST", "/1.0/certificates", map[string]any{"name": "rmfirst", "type": "client", "certificate": string(pemBytes)}); code != 200 {
 		t.Fatalf("trust the first daemon: %d", code)
-	}
-	lodge(t, "image", "copy", "rmsecond:rm-private", "local:", "--alias", "rm-priv")
-	if out := lodge(t, "image", "info", "rm-priv"); !strings.Contains(out, "Fingerprint:") {
-		t.Fatalf("copied private image:\n%s", out)
 	}
 	// Revoking the client: it is refused again.
 	if out := must(run2("config", "trust", "list")); !strings.Contains(out, "rmclient") || !strings.Contains(out, "rmfirst") {
