@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"time"
@@ -85,4 +86,35 @@ func (c *Client) ImageSecret(ctx context.Context, fp string) (string, error) {
 		return "", errors.New("the server returned no image secret")
 	}
 	return s, nil
+}
+
+// CreateImageSplit uploads a split image (metadata tarball and rootfs) as
+// multipart/form-data, streaming both files.
+func (c *Client) CreateImageSplit(ctx context.Context, meta, rootfs io.Reader, metaName, rootfsName string) (*Operation, error) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		for _, p := range []struct {
+			field, file string
+			r           io.Reader
+		}{{"metadata", metaName, meta}, {"rootfs", rootfsName, rootfs}} {
+			part, err := mw.CreateFormFile(p.field, p.file)
+			if err == nil {
+				_, err = io.Copy(part, p.r)
+			}
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(mw.Close())
+	}()
+	resp, err := c.raw(ctx, http.MethodPost, "/1.0/images", pr, http.Header{"Content-Type": {mw.FormDataContentType()}})
+	if err != nil {
+		pr.CloseWithError(err)
+		return nil, err
+	}
+	defer resp.Body.Close()
+	op, _, err := c.parse(resp, nil)
+	return op, err
 }

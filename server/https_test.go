@@ -1,14 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -210,5 +214,64 @@ func TestCopyFromLXDRemote(t *testing.T) {
 	body := fmt.Sprintf(`{"source":{"type":"image","server":%q,"protocol":"lxd","alias":"x","certificate":%q}}`, srv.URL, wrongPEM)
 	if code, r, _ := b.do(t, "POST", "/1.0/images", body, "Content-Type", "application/json"); code != 502 || !strings.Contains(r.Error, "certificate changed") {
 		t.Errorf("wrong pin: %d %s", code, r.Error)
+	}
+}
+
+// TestSplitUploadAndExport: a split image exported as multipart can be
+// uploaded back as multipart (what lxc image import META ROOTFS sends).
+func TestSplitUploadAndExport(t *testing.T) {
+	e, fx, srv, storeDir := newRemoteEnv(t)
+	body := fmt.Sprintf(`{"source":{"type":"image","server":%q,"protocol":"simplestreams","alias":"busybox"}}`, srv.URL)
+	code, r, _ := e.do(t, "POST", "/1.0/images", body, "Content-Type", "application/json")
+	if op := e.wait(t, r); code != 202 || op.StatusCode != api.Success {
+		t.Fatalf("copy: %s", op.Err)
+	}
+	meta, _ := os.ReadFile(filepath.Join(storeDir, fx.NewestSquashfs))
+	root, _ := os.ReadFile(filepath.Join(storeDir, fx.NewestSquashfs+".rootfs"))
+	// Export: multipart with metadata then rootfs.
+	req := httptest.NewRequest("GET", "/1.0/images/"+fx.NewestSquashfs+"/export", nil)
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, req)
+	mt, params, _ := mime.ParseMediaType(w.Header().Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		t.Fatalf("export content type %q", mt)
+	}
+	mr := multipart.NewReader(w.Body, params["boundary"])
+	for _, want := range [][]byte{meta, root} {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(p)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("part %s differs", p.FormName())
+		}
+	}
+	if code, r, _ := e.do(t, "DELETE", "/1.0/images/"+fx.NewestSquashfs, ""); code != 202 || e.wait(t, r).StatusCode != api.Success {
+		t.Fatal("delete")
+	}
+	upload := func(names ...string) (int, api.Response) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for i, data := range [][]byte{meta, root} {
+			pw, _ := mw.CreateFormFile(names[i], names[i])
+			pw.Write(data)
+		}
+		mw.Close()
+		code, r, _ := e.do(t, "POST", "/1.0/images", buf.String(), "Content-Type", mw.FormDataContentType())
+		return code, r
+	}
+	code, r = upload("metadata", "rootfs")
+	if code != 202 {
+		t.Fatalf("upload: %d %s", code, r.Error)
+	}
+	if op := e.wait(t, r); op.Metadata["fingerprint"] != fx.NewestSquashfs {
+		t.Fatalf("upload op: %+v", op)
+	}
+	if code, _ := upload("metadata", "rootfs"); code != 409 {
+		t.Fatalf("second upload: %d", code)
+	}
+	if code, r := upload("rootfs", "metadata"); code != 400 {
+		t.Fatalf("parts swapped: %d %s", code, r.Error)
 	}
 }

@@ -155,10 +155,6 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 		s.handleImagesPostSource(w, r)
 		return
 	}
-	if strings.HasPrefix(ct, "multipart/") {
-		writeError(w, badRequest("split images (metadata + rootfs upload) are not supported yet; upload a unified tarball"))
-		return
-	}
 	expected := strings.ToLower(r.Header.Get("X-LXD-fingerprint"))
 	if expected == "" {
 		expected = strings.ToLower(r.Header.Get("X-Incus-fingerprint"))
@@ -168,7 +164,8 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	public := r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-Incus-public") == "1"
-	info, err := s.images.Import(r.Context(), r.Body, expected)
+	// A unified tarball, or a split image as multipart metadata + rootfs.
+	info, err := s.importUpload(r, expected)
 	if errors.Is(err, images.ErrExists) {
 		err = conflict("image with fingerprint %s already exists", info.Fingerprint)
 	}

@@ -7,14 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"lodge/api"
+	"lodge/images"
 	"lodge/server/db"
 )
 
@@ -211,4 +214,61 @@ func (s *Server) handleImageSecret(w http.ResponseWriter, r *http.Request) {
 	spec.Class, spec.Metadata = api.OperationClassToken, map[string]any{"secret": secret}
 	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error { return nil })
 	writeAsync(w, op)
+}
+
+// importUpload stores the body of POST /1.0/images: one tarball, or
+// multipart/form-data with a "metadata" then a "rootfs" part (what
+// `lxc image import META ROOTFS` sends), streamed into the store.
+func (s *Server) importUpload(r *http.Request, expected string) (images.Info, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		return s.images.Import(r.Context(), r.Body, expected)
+	}
+	si, ok := s.images.(splitImporter)
+	if !ok {
+		return images.Info{}, badRequest("this image store cannot hold split images; upload a unified tarball")
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return images.Info{}, badRequest("multipart image upload: %v", err)
+	}
+	next := func(names ...string) (io.Reader, error) {
+		p, err := mr.NextPart()
+		if err != nil {
+			return nil, badRequest("multipart image upload: no %s part (%v)", names[0], err)
+		}
+		for _, n := range names {
+			if p.FormName() == n {
+				return p, nil
+			}
+		}
+		return nil, badRequest("multipart image upload: expected a %q part, got %q", names[0], p.FormName())
+	}
+	meta, err := next("metadata")
+	if err != nil {
+		return images.Info{}, err
+	}
+	root := &partAfter{next: func() (io.Reader, error) { return next("rootfs", "rootfs.img") }}
+	info, err := si.ImportSplit(r.Context(), meta, root, expected)
+	if root.err != nil {
+		return info, root.err
+	}
+	return info, err
+}
+
+// partAfter opens the next multipart part when first read.
+type partAfter struct {
+	next func() (io.Reader, error)
+	r    io.Reader
+	err  error
+}
+
+func (p *partAfter) Read(b []byte) (int, error) {
+	if p.r == nil && p.err == nil {
+		p.r, p.err = p.next()
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return p.r.Read(b)
 }

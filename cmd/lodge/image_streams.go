@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lodge/client"
 	"lodge/remotes"
 	"lodge/remotes/simplestreams"
 )
@@ -151,4 +156,76 @@ func rootfsFType(path string) string {
 		return "squashfs"
 	}
 	return "root.tar.xz"
+}
+
+// exportSplit writes a split image as TARGET (metadata) and TARGET.squashfs
+// (or .rootfs); it returns nil, nil for a unified image.
+func exportSplit(ctx context.Context, c *client.Client, fp, target string) ([]string, error) {
+	ct, body, err := c.ExportImageRaw(ctx, fp)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	if mt, _, _ := mime.ParseMediaType(ct); !strings.HasPrefix(mt, "multipart/") {
+		return nil, nil
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(target), ".export-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	files, err := saveExport(dir, fp, ct, body)
+	if err != nil {
+		return nil, err
+	}
+	ext := ".squashfs"
+	if rootfsFType(files[1]) != "squashfs" {
+		ext = ".rootfs.tar"
+	}
+	out := []string{target, target + ext}
+	for i := range files {
+		if err := os.Rename(files[i], out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// importSplitFiles uploads a split image and points the aliases at it.
+func importSplitFiles(ctx context.Context, c *client.Client, metaPath, rootPath string, aliases []string) (string, error) {
+	meta, err := os.Open(metaPath)
+	if err != nil {
+		return "", err
+	}
+	defer meta.Close()
+	root, err := os.Open(rootPath)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	h := sha256.New()
+	op, err := c.CreateImageSplit(ctx, io.TeeReader(meta, h), io.TeeReader(root, h), filepath.Base(metaPath), filepath.Base(rootPath))
+	var se *client.StatusError
+	switch {
+	case err == nil:
+		if err := op.Wait(ctx); err != nil {
+			return "", err
+		}
+	case errors.As(err, &se) && se.Code == 409:
+		// Already there: hash what was not read to name it.
+		meta.Seek(0, io.SeekStart)
+		root.Seek(0, io.SeekStart)
+		h.Reset()
+		io.Copy(h, meta)
+		io.Copy(h, root)
+	default:
+		return "", err
+	}
+	fp := hex.EncodeToString(h.Sum(nil))
+	for _, a := range aliases {
+		if err := setAlias(ctx, c, a, fp); err != nil {
+			return fp, err
+		}
+	}
+	return fp, nil
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -37,6 +38,15 @@ func TestLaunchFromSimplestreams(t *testing.T) {
 	if out := lodge(t, "exec", "rm-ss1", "--", "cat", "/etc/lodge-build"); !strings.HasPrefix(out, "20240102_00:00") {
 		t.Fatalf("newest build expected: %q", out)
 	}
+	// A split image exports as two files and imports back from them.
+	exp := filepath.Join(t.TempDir(), "bb")
+	if out := lodge(t, "image", "export", fx.NewestSquashfs, exp); !strings.Contains(out, exp+".squashfs") {
+		t.Fatalf("export: %s", out)
+	}
+	if out := lodge(t, "image", "import", exp, exp+".squashfs", "--alias", "rm-reimported"); !strings.Contains(out, fx.NewestSquashfs) {
+		t.Fatalf("re-import: %s", out)
+	}
+	lodge(t, "image", "alias", "delete", "rm-reimported")
 	// The launch cached the image; the unified item copies with an alias.
 	if out := lodge(t, "image", "info", fx.NewestSquashfs[:12]); !strings.Contains(out, "Fingerprint: "+fx.NewestSquashfs) {
 		t.Fatalf("cached image:\n%s", out)
