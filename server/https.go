@@ -65,16 +65,21 @@ func (s *Server) startHTTPS(ctx context.Context) {
 func (s *Server) stopHTTPS() { _ = s.applyHTTPSAddress("") }
 
 // applyHTTPSAddress (re)starts the HTTPS listener on addr; "" stops it.
+// The new address is bound before the old listener goes, so a refused
+// change (address in use) leaves the API reachable where it was.
 func (s *Server) applyHTTPSAddress(addr string) error {
 	s.tls.mu.Lock()
 	defer s.tls.mu.Unlock()
-	if s.tls.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = s.tls.srv.Shutdown(ctx)
-		cancel()
-		s.tls.srv, s.tls.addr = nil, ""
+	stop := func() {
+		if s.tls.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = s.tls.srv.Shutdown(ctx)
+			cancel()
+			s.tls.srv, s.tls.addr = nil, ""
+		}
 	}
 	if addr == "" {
+		stop()
 		return nil
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -85,15 +90,31 @@ func (s *Server) applyHTTPSAddress(addr string) error {
 		return err
 	}
 	l, err := net.Listen("tcp", addr)
+	if err != nil && s.tls.srv != nil {
+		// Perhaps held by our own listener (same port): let go of it and retry.
+		old := s.tls.addr
+		stop()
+		if l, err = net.Listen("tcp", addr); err != nil {
+			if ol, oerr := net.Listen("tcp", old); oerr == nil {
+				s.serveTLS(ol, cert)
+			}
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	stop()
+	s.serveTLS(l, cert)
+	s.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.tls.certFP)
+	return nil
+}
+
+// serveTLS serves the HTTPS API on l (s.tls.mu held).
+func (s *Server) serveTLS(l net.Listener, cert *tls.Certificate) {
 	tcfg := &tls.Config{Certificates: []tls.Certificate{*cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
 	srv := &http.Server{Handler: s.HTTPSHandler(), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tcfg}
 	go func() { _ = srv.Serve(tls.NewListener(l, tcfg)) }()
 	s.tls.srv, s.tls.addr = srv, l.Addr().String()
-	s.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.tls.certFP)
-	return nil
 }
 
 type ctxKeyTrust struct{}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -273,5 +274,48 @@ func TestSplitUploadAndExport(t *testing.T) {
 	}
 	if code, r := upload("rootfs", "metadata"); code != 400 {
 		t.Fatalf("parts swapped: %d %s", code, r.Error)
+	}
+}
+
+func TestHTTPSAddressKey(t *testing.T) {
+	e := newTestEnv(t)
+	t.Cleanup(e.s.stopHTTPS)
+	if code, r, _ := e.do(t, "PATCH", "/1.0", `{"config":{"core.https_address":"127.0.0.1:0"}}`); code != 200 {
+		t.Fatalf("set: %d %s", code, r.Error)
+	}
+	_, r, _ := e.do(t, "GET", "/1.0", "")
+	var info api.Server
+	json.Unmarshal(r.Metadata, &info)
+	if len(info.Environment.Addresses) != 1 || info.Environment.CertificateFingerprint == "" || !strings.Contains(info.Environment.Certificate, "BEGIN CERTIFICATE") {
+		t.Fatalf("GET /1.0 environment: %+v", info.Environment)
+	}
+	// The listener answers with the generated certificate.
+	cert, err := remotes.FetchServerCertificate(info.Environment.Addresses[0], 5*time.Second)
+	if err != nil || remotes.CertFingerprint(cert.Raw) != info.Environment.CertificateFingerprint {
+		t.Fatalf("listener: %v", err)
+	}
+	// An address in use is refused and not stored; the listener stays.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	if code, r, _ := e.do(t, "PATCH", "/1.0", fmt.Sprintf(`{"config":{"core.https_address":%q}}`, busy.Addr().String())); code != 400 || !strings.Contains(r.Error, "listen") {
+		t.Fatalf("busy address: %d %s", code, r.Error)
+	}
+	if _, err := remotes.FetchServerCertificate(info.Environment.Addresses[0], 5*time.Second); err != nil {
+		t.Fatalf("listener gone after a refused change: %v", err)
+	}
+	if cfg, _ := e.s.db.Config(context.Background()); cfg["core.https_address"] != "127.0.0.1:0" {
+		t.Fatalf("config after a refused change: %v", cfg)
+	}
+	if code, _, _ := e.do(t, "PATCH", "/1.0", `{"config":{"core.https_address":"nonsense"}}`); code != 400 {
+		t.Fatalf("bad address accepted")
+	}
+	if code, _, _ := e.do(t, "PATCH", "/1.0", `{"config":{"core.https_address":""}}`); code != 200 {
+		t.Fatal("unset")
+	}
+	if _, err := remotes.FetchServerCertificate(info.Environment.Addresses[0], time.Second); err == nil {
+		t.Fatal("listener still up after unset")
 	}
 }
