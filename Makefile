@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-integration bench lint demo deps clean
+.PHONY: build test test-unit test-integration bench bench-remotes lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
@@ -21,6 +21,10 @@ test-integration: build
 
 bench: build
 	./bench/run.sh
+
+# Download+import of a 200 MiB image from a loopback simplestreams server, next to curl.
+bench-remotes: build
+	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -run TestBenchRemoteDownload -v ./test/integration/
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)
