@@ -53,6 +53,10 @@ func rootCmd() *cobra.Command {
 // connect opens the daemon's socket: LODGE_SOCKET, else LODGE_DIR/unix.socket,
 // else /var/lib/lodge/unix.socket.
 func connect() (*client.Client, error) {
+	// A remote named in an argument, or a non-local default remote (remote.go).
+	if c, ok, err := connectTarget(); ok {
+		return c, err
+	}
 	if s := os.Getenv("LODGE_SOCKET"); s != "" {
 		return client.Connect("unix://" + s)
 	}
@@ -63,15 +67,10 @@ func connect() (*client.Client, error) {
 	return client.Connect("unix://" + filepath.Join(dir, "unix.socket"))
 }
 
-// localName strips the "local:" remote; other remotes come with the remotes work.
+// localName strips a "REMOTE:" prefix; a remote other than local: becomes
+// the one connect() talks to (target.go).
 func localName(s string) (string, error) {
-	if rest, ok := strings.CutPrefix(s, "local:"); ok {
-		return rest, nil
-	}
-	if i := strings.Index(s, ":"); i > 0 && !strings.Contains(s[:i], "/") {
-		return "", fmt.Errorf("remote %q: only the local daemon is supported so far (image remotes come later)", s[:i])
-	}
-	return s, nil
+	return splitRemote(s)
 }
 
 // instanceClient parses an instance argument and connects to the daemon.

@@ -137,6 +137,15 @@ func TestImagesBetweenLodgeds(t *testing.T) {
 	if out := lodge(t, "image", "list", "rmsecond:"); !strings.Contains(out, "rm-private") {
 		t.Fatalf("trusted list:\n%s", out)
 	}
+	// The CLI drives the second lodged over HTTPS: named, then as the default remote.
+	if out := lodge(t, "list", "rmsecond:", "--format", "csv"); strings.TrimSpace(out) != "" {
+		t.Fatalf("list rmsecond: %q", out)
+	}
+	lodge(t, "remote", "switch", "rmsecond")
+	if out := lodge(t, "image", "info", "rm-private"); !strings.Contains(out, "Fingerprint:") {
+		t.Fatalf("image info on the default remote:\n%s", out)
+	}
+	lodge(t, "remote", "switch", "local")
 	// The token is spent: another client cannot use it.
 	t.Setenv("LODGE_CONF", t.TempDir())
 	if msg := lodgeFail(t, "remote", "add", "rmthird", "https://"+addr, "--accept-certificate", "--token", token); !strings.Contains(msg, "not valid") {
@@ -200,6 +209,9 @@ func TestImagesBetweenLodgeds(t *testing.T) {
 	must(run2("config", "trust", "remove", "rmclient"))
 	if msg := lodgeFail(t, "image", "info", "rmsecond:rm-private"); !strings.Contains(msg, "no image") {
 		t.Fatalf("revoked client still sees the private image: %s", msg)
+	}
+	if msg := lodgeFail(t, "list", "rmsecond:"); !strings.Contains(msg, "not trusted") {
+		t.Fatalf("revoked client lists instances: %s", msg)
 	}
 	lodge(t, "image", "delete", "rm-priv")
 
