@@ -138,12 +138,17 @@ func TestImagesBetweenLodgeds(t *testing.T) {
 		t.Fatalf("trusted list:\n%s", out)
 	}
 	// The CLI drives the second lodged over HTTPS: named, then as the default remote.
-	if out := lodge(t, "list", "rmsecond:", "--format", "csv"); strings.TrimSpace(out) != "" {
-		t.Fatalf("list rmsecond: %q", out)
+	must(run2("launch", "rm-split", "rm-sec1"))
+	t.Cleanup(func() { run2("delete", "-f", "rm-sec1") })
+	if out := lodge(t, "exec", "rmsecond:rm-sec1", "--", "echo", "over-https"); out != "over-https\n" {
+		t.Fatalf("exec over HTTPS: %q", out)
 	}
 	lodge(t, "remote", "switch", "rmsecond")
 	if out := lodge(t, "image", "info", "rm-private"); !strings.Contains(out, "Fingerprint:") {
 		t.Fatalf("image info on the default remote:\n%s", out)
+	}
+	if out := lodge(t, "list", "--format", "csv", "-c", "ns"); !strings.Contains(out, "rm-sec1,RUNNING") {
+		t.Fatalf("list on the default remote: %q", out)
 	}
 	lodge(t, "remote", "switch", "local")
 	// The token is spent: another client cannot use it.
