@@ -162,6 +162,11 @@ func (s *Server) HTTPSHandler() http.Handler {
 		writeError(w, &httpError{http.StatusForbidden, fmt.Sprintf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path)})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Daemon control (shutdown) stays on the unix socket.
+		if strings.HasPrefix(r.URL.Path, "/internal/") {
+			writeError(w, &httpError{http.StatusForbidden, "the /internal API is only served on the unix socket"})
+			return
+		}
 		ok := s.isTrustedCert(r)
 		r = r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, ok))
 		if ok {

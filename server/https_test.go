@@ -153,6 +153,9 @@ func TestHTTPSTrust(t *testing.T) {
 	if code, _ := httpsDo(t, srv, &cert, "GET", "/1.0/instances", ""); code != 200 {
 		t.Fatalf("trusted instances: %d", code)
 	}
+	if code, _ := httpsDo(t, srv, &cert, "PUT", "/internal/shutdown", ""); code != 403 {
+		t.Fatalf("internal API over HTTPS: %d", code)
+	}
 	other := clientCert(t)
 	if code, _ := httpsDo(t, srv, &other, "POST", "/1.0/certificates", fmt.Sprintf(`{"type":"client","password":%q}`, secret)); code != 403 {
 		t.Fatalf("token used twice: %d", code)

@@ -94,7 +94,10 @@ func (s *Server) remoteSource(server, protocol, certificate, secret string) (rem
 	if s.rm.sources == nil {
 		s.rm.sources = map[string]remotes.Source{}
 	}
-	s.rm.sources[key] = src
+	// A secret is single-purpose: such a source is not kept.
+	if secret == "" {
+		s.rm.sources[key] = src
+	}
 	return src, nil
 }
 
