@@ -322,3 +322,29 @@ func TestHTTPSAddressKey(t *testing.T) {
 		t.Fatal("listener still up after unset")
 	}
 }
+
+// A restarted lodged listens again where core.https_address says, with the
+// certificate made on the first start.
+func TestHTTPSOnStart(t *testing.T) {
+	e := newTestEnv(t)
+	t.Cleanup(e.s.stopHTTPS)
+	if err := e.s.db.SetConfig(context.Background(), map[string]string{"core.https_address": "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	e.s.startHTTPS(context.Background())
+	if e.s.tls.addr == "" {
+		t.Fatal("no listener after start")
+	}
+	first, err := os.ReadFile(filepath.Join(e.s.cfg.Dir, "server.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second server on the same state directory keeps the certificate.
+	s2 := New(Config{Dir: e.s.cfg.Dir}, Deps{DB: e.s.db, Instances: e.drv, Images: e.s.images, Pool: e.pool})
+	if _, err := s2.serverCert(); err != nil {
+		t.Fatal(err)
+	}
+	if s2.tls.certPEM != string(first) {
+		t.Fatal("certificate regenerated on restart")
+	}
+}
