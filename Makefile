@@ -4,17 +4,25 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-integration bench bench-remotes lint demo deps clean
+.PHONY: build test test-unit test-fuzz test-integration bench bench-remotes compat stress fuzz lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
 	$(GO) build $(GOFLAGS) -o bin/lodge ./cmd/lodge
 
-# Everything: unit tests, then the integration tests against real containers.
-test: test-unit test-integration
+# Everything: lint, unit tests, a bounded fuzz run, then the integration tests
+# against real containers.
+test: lint test-unit test-fuzz test-integration
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+
+# Every fuzz target for a few seconds; make fuzz runs them for minutes.
+test-fuzz:
+	FUZZTIME=$${FUZZTIME:-8s} ./scripts/fuzz.sh
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-5m} ./scripts/fuzz.sh
 
 test-integration: build
 	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/integration/ ./instances/lxc/ ./builder/
@@ -26,8 +34,16 @@ bench: build
 bench-remotes: build
 	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -run TestBenchRemoteDownload -v ./test/integration/
 
+# Load (32 clients, 5 minutes), 100 SIGKILL rounds, a full disk; bounded.
+stress: build
+	LODGE_STRESS=1 $(GO) test -count=1 -v -timeout 60m ./test/stress/
+
+# Debian's lxc client drives a throw-away lodged through every feature.
+compat: build
+	./test/compat/run.sh
+
 lint:
-	gofmt -l . | tee /dev/stderr | (! read)
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 

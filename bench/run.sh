@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 N=${N:-10}
+# SCALE: running-instance counts for the list and API rows; MANY: the total
+# for the big list row (the rest stopped). Smaller values make a quick run.
+SCALE=${SCALE:-10 100}
+MANY=${MANY:-1000}
 DIR=$(mktemp -d /var/tmp/lodge-bench.XXXXXX)
 export LODGE_DIR=$DIR
 LODGE="bin/lodge"
@@ -37,12 +41,89 @@ measure() {
 	record "$name" "${samples[@]}"
 }
 
+# measure_prep PREP NAME CMD...: like measure, but runs PREP (untimed)
+# before each sample: file rows remove their target and sync first, so no
+# row pays for freeing the previous round's blocks (ext4 with discard makes
+# that cost as much as the write).
+measure_prep() {
+	local prep=$1 name=$2; shift 2
+	local samples=() _m
+	for ((_m = 0; _m < N; _m++)); do
+		$prep >/dev/null 2>&1 || true
+		local t0=${EPOCHREALTIME/./}
+		"$@" >/dev/null
+		local t1=${EPOCHREALTIME/./}
+		samples+=($(((t1 - t0))))
+	done
+	record "$name" "${samples[@]}"
+}
+
 # record NAME MICROSECONDS...
 record() {
 	local name=$1; shift
 	local stats
 	stats=$(printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f %.1f %d", a[1]/1000, a[int((NR+1)/2)]/1000, a[NR]/1000, NR}')
 	results+=("$name|$stats")
+}
+
+median_of() {
+	for r in "${results[@]}"; do
+		IFS='|' read -r name stats <<<"$r"
+		[ "$name" = "$1" ] && { read -r _ md _ _ <<<"$stats"; echo "$md"; return; }
+	done
+}
+
+# figure NAME VALUE UNIT: a figure that is not a time (requests/s, KiB).
+figures=()
+figure() { figures+=("$1|$2|$3"); }
+
+# rss_kib PID: resident memory now.
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# mem_median_mib LXCPATH CLIENT...: the median, over the running instances
+# the client lists, of the host memory each one costs: what its cgroup is
+# charged (state.memory.usage) plus the PSS of its liblxc monitor process.
+mem_median_mib() {
+	local lxcpath=$1; shift
+	"$@" list --format json 2>/dev/null | python3 -c '
+import glob, json, sys
+lxcpath = sys.argv[1]
+monitors = {}
+for p in glob.glob("/proc/[0-9]*/cmdline"):
+    try:
+        args = open(p, "rb").read().split(b"\0")
+        if args[0] == b"[lxc monitor]" and args[1].decode() == lxcpath:
+            pss = [l for l in open(p.replace("cmdline", "smaps_rollup")) if l.startswith("Pss:")]
+            monitors[args[2].decode()] = int(pss[0].split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+u = sorted(i["state"]["memory"]["usage"] + monitors.get(i["name"], 0)
+           for i in json.load(sys.stdin) if i.get("state") and i["state"]["status"] == "Running")
+print("%.1f" % (u[len(u) // 2] / 1048576) if u else "0")' "$lxcpath"
+}
+
+# scale_rows WHO CLIENT SOCKET COUNTS...: launches busybox instances one at
+# a time up to each count (each launch timed, with the count it reached, for
+# the plot), then at each count times list --format json and measures
+# GET /1.0/instances per second with 1 and 32 clients.
+scale_rows() {
+	local who=$1 client=$2 sock=$3; shift 3
+	local have=0 target k t0 t1 samples
+	for target in "$@"; do
+		while ((have < target)); do
+			have=$((have + 1))
+			t0=${EPOCHREALTIME/./}
+			$client launch busybox "sc$have" >/dev/null 2>"$DIR/launch.err" || { cat "$DIR/launch.err" >&2; return 1; }
+			t1=${EPOCHREALTIME/./}
+			echo "$have $(((t1 - t0) / 1000))" >>"$DIR/plot-launch-$who.dat"
+		done
+		N=10 measure "$who list --format json, $target running" $client list --format json
+		echo "$target $(median_of "$who list --format json, $target running")" >>"$DIR/plot-list-$who.dat"
+		for c in 1 32; do
+			read -r rps _ errs < <(bench/apiload.bin -socket "$sock" -c $c -d 5s)
+			figure "$who GET /1.0/instances, $target running, $c client(s)" "$rps" "req/s (errors: $errs)"
+		done
+	done
 }
 
 # LXD 5.0 from Debian, in the same run, on its own state directory with a
@@ -62,6 +143,7 @@ start_lxd() {
 	LXD_DIR=$LXDDIR setsid lxd --logfile "$LXDDIR/lxd.log" >"$LXDDIR/lxd.out" 2>&1 </dev/null &
 	LXDPID=$!
 	LXD_DIR=$LXDDIR lxd waitready --timeout=60 || return 1
+	figure "LXD daemon RSS, idle after start" "$(rss_kib $LXDPID)" KiB
 	LXD_DIR=$LXDDIR lxd init --preseed <<-EOF || return 1
 	config:
 	  images.auto_update_interval: "0"
@@ -85,6 +167,8 @@ stop_lxd() {
 setsid bin/lodged --dir "$DIR" >"$DIR.out" 2>&1 </dev/null &
 DPID=$!
 bin/lodged --dir "$DIR" waitready --timeout 30
+figure "lodged RSS, idle after start" "$(rss_kib $DPID)" KiB
+go build -o bench/apiload.bin ./bench/apiload
 $LODGE image build busybox --alias busybox >/dev/null
 $LODGE image build debian --release bookworm --alias debian/12 >/dev/null
 
@@ -105,14 +189,20 @@ lxd_rows() {
 	head -c 1G /dev/urandom >"$DIR/lbig.bin"
 	sync
 	lxd_push() { lxdc file push "$DIR/lbig.bin" ldeb0/root/big.bin && sync; }
-	N=3 measure "LXD: lxc file push 1 GiB + sync" lxd_push
+	lxd_unpush() { lxdc file delete ldeb0/root/big.bin; sync; }
+	N=3 measure_prep lxd_unpush "LXD: lxc file push 1 GiB + sync" lxd_push
 	rm -f "$DIR/lbig.bin"
 	ltree=$DIR/ltree
 	for d in $(seq 1 100); do mkdir -p "$ltree/d$d"; for f in $(seq 1 100); do echo "$d $f" >"$ltree/d$d/f$f"; done; done
 	lr=0
 	lxd_tree() { lr=$((lr + 1)); lxdc file push -r "$ltree" "ldeb0/srv/" --create-dirs; }
 	N=1 measure "LXD: lxc file push -r, 10,000 files" lxd_tree
-	N=20 measure "LXD: lxc list --format json (~20 instances)" lxdc list --format json
+	sleep 5
+	figure "LXD: memory per idle Debian systemd container (median)" "$(mem_median_mib "$LXDDIR/containers" lxdc)" MiB
+	for n in $(lxdc list --format csv -c n); do lxdc delete -f "$n" >/dev/null; done
+	scale_rows LXD lxdc "$LXDDIR/unix.socket" $SCALE
+	figure "LXD daemon RSS with ${SCALE##* } running containers" "$(rss_kib $LXDPID)" KiB
+	figure "LXD: memory per busybox container (median of ${SCALE##* })" "$(mem_median_mib "$LXDDIR/containers" lxdc)" MiB
 }
 
 # Launch from a cached image to RUNNING; the first launch unpacks the image
@@ -147,12 +237,18 @@ fi
 big=$DIR/big.bin
 head -c 1G /dev/urandom >"$big"
 sync
-cp_sync() { cp "$big" "$DIR/big.copy" && sync; rm -f "$DIR/big.copy"; }
+cp_sync() { cp "$big" "$DIR/big.copy" && sync; }
+uncp() { rm -f "$DIR/big.copy" "$DIR/big.pulled"; sync; }
 push_sync() { $LODGE file push "$big" deb0/root/big.bin && sync; }
-pull_sync() { $LODGE file pull deb0/root/big.bin "$DIR/big.pulled" && sync; rm -f "$DIR/big.pulled"; }
-N=3 measure "floor: cp 1 GiB + sync" cp_sync
-N=3 measure "lodge file push 1 GiB + sync" push_sync
-N=3 measure "lodge file pull 1 GiB + sync" pull_sync
+unpush() { $LODGE file delete deb0/root/big.bin; sync; }
+pull_sync() { $LODGE file pull deb0/root/big.bin "$DIR/big.pulled" && sync; }
+N=3 measure_prep uncp "floor: cp 1 GiB + sync" cp_sync
+N=3 measure_prep unpush "lodge file push 1 GiB + sync" push_sync
+N=3 measure_prep uncp "lodge file pull 1 GiB + sync" pull_sync
+# Overwriting an existing 1 GiB file also frees the old blocks before sync
+# returns: shown apart, as a user replacing a file sees it.
+N=3 measure "lodge file push 1 GiB over an existing one + sync" push_sync
+uncp
 rm -f "$big"
 # Recursive push of 10,000 small files (100 directories of 100).
 tree=$DIR/tree
@@ -162,19 +258,32 @@ push_tree() { r=$((r + 1)); $LODGE file push -r "$tree" "deb0/srv/t$r/"; }
 N=3 measure "lodge file push -r, 10,000 files" push_tree
 rss=$(awk '/VmHWM/ {print $2}' /proc/$DPID/status)
 
-# list with 50 defined instances (the running ones above plus stopped ones).
-have=$($LODGE list --format csv -c n | wc -l)
-for ((n = have; n < 50; n++)); do $LODGE init busybox "st$n" >/dev/null; done
-N=20 measure "lodge list --format json, 50 instances" $LODGE list --format json
-N=20 measure "lodge list (table), 50 instances" $LODGE list
-# ... and with 1,000 (the extra ones stopped busybox instances, created
-# through the API without waiting on each).
-for ((n = 50; n < 1000; n++)); do
+
+# Density: what the cgroup of an idle Debian container with systemd is
+# charged, once systemd is up (the boot* ones above).
+sleep 5
+figure "lodge: memory per idle Debian systemd container (median)" "$(mem_median_mib "$DIR/containers" $LODGE)" MiB
+for n in $($LODGE list --format csv -c n); do $LODGE delete -f "$n" >/dev/null; done
+
+# Scale: 10 and 100 running busybox instances, then 1,000 (the extra 900
+# stopped, created through the API without waiting on each).
+scale_rows lodge "$LODGE" "$DIR/unix.socket" $SCALE
+figure "lodged RSS with ${SCALE##* } running containers" "$(rss_kib $DPID)" KiB
+figure "lodge: memory per busybox container (median of ${SCALE##* })" "$(mem_median_mib "$DIR/containers" $LODGE)" MiB
+for ((n = ${SCALE##* }; n < MANY; n++)); do
 	curl -s --unix-socket "$DIR/unix.socket" -X POST -d "{\"name\":\"k$n\",\"source\":{\"type\":\"image\",\"alias\":\"busybox\"}}" http://lodge/1.0/instances >/dev/null
 done
 until [ "$(curl -s --unix-socket "$DIR/unix.socket" http://lodge/1.0/operations | grep -c '"running":\[')" = 0 ]; do sleep 0.5; done
-N=20 measure "lodge list --format json, 1,000 instances" $LODGE list --format json
-N=20 measure "GET /1.0/instances?recursion=2, 1,000 instances (curl)" curl -s --unix-socket "$DIR/unix.socket" "http://lodge/1.0/instances?recursion=2"
+N=20 measure "lodge list --format json, $MANY instances (${SCALE##* } running)" $LODGE list --format json
+echo "$MANY $(median_of "lodge list --format json, $MANY instances (${SCALE##* } running)")" >>"$DIR/plot-list-lodge.dat"
+N=20 measure "GET /1.0/instances?recursion=2, $MANY instances (curl)" curl -s --unix-socket "$DIR/unix.socket" "http://lodge/1.0/instances?recursion=2"
+for c in 1 32; do
+	read -r rps _ errs < <(bench/apiload.bin -socket "$DIR/unix.socket" -c $c -d 5s)
+	figure "lodge GET /1.0/instances, $MANY instances, $c client(s)" "$rps" "req/s (errors: $errs)"
+done
+# The 900 stopped ones go before LXD runs (stopped: only files to remove).
+for ((n = ${SCALE##* }; n < MANY; n++)); do $LODGE delete "k$n" >/dev/null 2>&1; done
+for ((n = 1; n <= ${SCALE##* }; n++)); do $LODGE delete -f "sc$n" >/dev/null 2>&1; done
 
 # LXD last, after lodge's rows, so its disk-heavy unpacks and deletes do not
 # slow lodge's copies (ext4 with discard reuses freed blocks slowly).
@@ -197,6 +306,13 @@ out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).json"
 		printf '%s  {"what": "%s", "n": %s, "min": %s, "median": %s, "max": %s}' "$sep" "$name" "$n" "$mn" "$md" "$mx"
 		sep=$',\n'
 	done
+	echo; echo "], \"figures\": ["
+	sep=""
+	for f in "${figures[@]}"; do
+		IFS='|' read -r name value unit <<<"$f"
+		printf '%s  {"what": "%s", "value": %s, "unit": "%s"}' "$sep" "$name" "${value:-null}" "$unit"
+		sep=$',\n'
+	done
 	echo; echo "]}"
 } >"$out"
 
@@ -206,12 +322,11 @@ for r in "${results[@]}"; do
 	read -r mn md mx n <<<"$stats"
 	printf '%-58s %4s %10s %10s %10s\n' "$name" "$n" "$mn" "$md" "$mx"
 done
-median_of() {
-	for r in "${results[@]}"; do
-		IFS='|' read -r name stats <<<"$r"
-		[ "$name" = "$1" ] && { read -r _ md _ _ <<<"$stats"; echo "$md"; return; }
-	done
-}
+printf '\n%-62s %12s  %s\n' "what" "value" "unit"
+for f in "${figures[@]}"; do
+	IFS='|' read -r name value unit <<<"$f"
+	printf '%-62s %12s  %s\n' "$name" "$value" "$unit"
+done
 ratio() { awk -v a="$2" -v b="$3" -v w="$1" 'BEGIN { if (a > 0 && b > 0) printf "ratio  %-50s %6.2fx\n", w, a / b }'; }
 echo
 ratio "lodge exec / lxc-attach (same container)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "floor: lxc-attach -n deb0 -- true")"
@@ -232,4 +347,34 @@ echo
 echo "LXD 5.0.2 on this machine kind (../shared/reference/lxd-baseline.md, not this run):"
 echo "  launch debian dir pool 1121 ms median in a series; busybox 415 ms; exec -- true 25.7 ms vs lxc-attach 5.7 ms; lxc list 111 ms with 30 running;"
 echo "  file push 200 MiB at 207 MiB/s, pull at 184 MiB/s"
+# The plot: launch time against the number of instances already there, and
+# list latency against the number listed, for lodge and LXD, from this run.
+png=${out%.json}.png
+command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null 2>&1
+if command -v gnuplot >/dev/null; then
+	for f in "$DIR"/plot-*.dat; do [ -s "$f" ] && { echo "# $(basename "$f")"; cat "$f"; }; done >"${out%.json}.plot.txt"
+	series() { # FILE TITLE STYLE
+		[ -s "$1" ] && printf '"%s" using 1:2 with %s title "%s", ' "$1" "$3" "$2"
+	}
+	left=$(series "$DIR/plot-launch-lodge.dat" lodge "points pt 7 ps 0.6"; series "$DIR/plot-launch-LXD.dat" "LXD 5.0.2" "points pt 5 ps 0.6")
+	right=$(series "$DIR/plot-list-lodge.dat" lodge "linespoints pt 7"; series "$DIR/plot-list-LXD.dat" "LXD 5.0.2" "linespoints pt 5")
+	gnuplot <<-EOF
+	set terminal pngcairo size 1200,480 font "sans,10"
+	set output "$png"
+	set multiplot layout 1,2 title "lodge and LXD 5.0.2 on this machine, $(date -u +%F)"
+	set grid
+	set key top left
+	set title "launch busybox (cached image) to RUNNING"
+	set xlabel "instances running before the launch"
+	set ylabel "ms"
+	set yrange [0:*]
+	plot ${left%, }
+	set title "list --format json"
+	set xlabel "instances"
+	set logscale x
+	plot ${right%, }
+	unset multiplot
+	EOF
+	echo "plot: $png"
+fi
 echo "results: $out"

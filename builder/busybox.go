@@ -17,8 +17,10 @@ const inittab = `::sysinit:/etc/init.d/rcS
 
 const rcS = `#!/bin/sh
 # lodge busybox image: minimal boot.
-mount -t proc proc /proc 2>/dev/null
-mount -t sysfs sysfs /sys 2>/dev/null
+# The runtime mounts /proc and /sys (with lxcfs files over /proc/meminfo
+# and others); mounting them again would hide those.
+[ -r /proc/self/stat ] || mount -t proc proc /proc 2>/dev/null
+[ -d /sys/kernel ] || mount -t sysfs sysfs /sys 2>/dev/null
 mount -t tmpfs tmpfs /run 2>/dev/null
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then

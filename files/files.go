@@ -296,8 +296,12 @@ func (r *Root) WriteFile(p string, src io.Reader, opt WriteOptions) error {
 	}()
 	// A 1 MiB buffer: the source is a network body, where os.File's
 	// ReadFrom would fall back to 32 KiB copies.
-	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, src, make([]byte, 1<<20)); err != nil {
-		return fmt.Errorf("%s: transfer cut: %w", p, err)
+	sr := &sourceReader{r: src}
+	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, sr, make([]byte, 1<<20)); err != nil {
+		if sr.err != nil {
+			return fmt.Errorf("%s: transfer cut: %w", p, err)
+		}
+		return fmt.Errorf("%s: writing in the instance: %w", p, err)
 	}
 	if err := owner(fd, opt); err != nil {
 		return wrap(p, err)
@@ -432,4 +436,19 @@ func (r *Root) Remove(p string) error {
 		}
 	}
 	return wrap2(p, err)
+}
+
+// sourceReader remembers a read error, so a failed copy can say whether the
+// sender went away or the write failed (a full disk).
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }

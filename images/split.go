@@ -54,7 +54,7 @@ func (s *Store) ImportSplit(ctx context.Context, meta, rootfs io.Reader, expecte
 	if err != nil {
 		return Info{}, fmt.Errorf("image metadata download: %w", err)
 	}
-	md, err := scanTarball(&metaBuf, false)
+	md, err := scanImageTarball(&metaBuf, false)
 	if err != nil {
 		return Info{}, fmt.Errorf("split image metadata: %w", err)
 	}

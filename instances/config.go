@@ -6,35 +6,74 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Key describes one instance config key.
 type Key struct {
+	// Type is what the value is: bool, integer, string, size or cpuset.
+	Type    string
+	Default string
+	// Live keys take effect on a running instance at once; the others at its next start.
+	Live     bool
 	Validate func(string) error
-	// Live keys may change on a running instance; others apply at next start.
-	Live bool
-	Doc  string
+	Doc      string
 }
 
 // Keys is the registry of instance config keys lodge knows. Namespaces
-// user.*, environment.*, image.* and raw.* are free-form; volatile.* is the
-// daemon's own.
+// user.*, environment.*, image.* and raw.* are free-form (raw.lxc has its own
+// entry); volatile.* is the daemon's own.
 var Keys = map[string]Key{
-	"boot.autostart":          {Validate: isBool, Live: true, Doc: "start the instance when lodged starts"},
-	"boot.autostart.delay":    {Validate: isUint, Live: true, Doc: "seconds to wait after starting this instance before the next"},
-	"boot.autostart.priority": {Validate: isInt, Live: true, Doc: "higher starts first"},
-	"boot.stop.priority":      {Validate: isInt, Live: true, Doc: "higher stops first on lodged shutdown"},
-	"boot.host_shutdown_timeout": {Validate: isUint, Live: true,
+	"boot.autostart": {Type: "bool", Live: true, Validate: isBool,
+		Doc: "start the instance when lodged starts (unset: only if it was running when the host went down)"},
+	"boot.autostart.delay":    {Type: "integer", Default: "0", Live: true, Validate: isUint, Doc: "seconds to wait after starting this instance before starting the next"},
+	"boot.autostart.priority": {Type: "integer", Default: "0", Live: true, Validate: isInt, Doc: "autostart order: higher starts first"},
+	"boot.stop.priority":      {Type: "integer", Default: "0", Live: true, Validate: isInt, Doc: "shutdown order on lodged shutdown: higher stops first"},
+	"boot.host_shutdown_timeout": {Type: "integer", Default: "30", Live: true, Validate: isUint,
 		Doc: "seconds to wait for a clean shutdown before killing the instance"},
-	"limits.cpu":          {Validate: isCPUSet, Doc: "number of CPUs or a CPU set (0-1,3)"},
-	"limits.memory":       {Validate: isSizeOrPercent, Doc: "memory limit in bytes (512MiB, 1GB) or percent of host"},
-	"limits.processes":    {Validate: isUint, Doc: "maximum number of processes"},
-	"security.privileged": {Validate: isBool, Doc: "run the container without a user namespace (root inside is root outside)"},
-	"security.nesting":    {Validate: isBool, Doc: "allow containers inside this one"},
-	"raw.lxc":             {Validate: func(string) error { return nil }, Doc: "raw liblxc config lines appended to the generated config"},
+	"limits.cpu": {Type: "string", Live: true, Validate: isCPUSet,
+		Doc: "number of CPUs (2) or a set of CPUs (0-1,3) the instance may run on"},
+	"limits.cpu.allowance": {Type: "string", Default: "100%", Live: true, Validate: isAllowance,
+		Doc: "CPU time: a percentage is a soft share under contention (50%), a quota a hard cap (25ms/100ms)"},
+	"limits.memory": {Type: "size", Live: true, Validate: isSizeOrPercent,
+		Doc: "memory limit: bytes with a unit (512MiB, 1GB) or a percentage of the host's memory"},
+	"limits.memory.enforce": {Type: "string", Default: "hard", Live: true, Validate: oneOf("hard", "soft"),
+		Doc: "hard: the limit is a ceiling (OOM kill); soft: reclaimed first under host memory pressure"},
+	"limits.memory.swap": {Type: "bool", Default: "true", Live: true, Validate: isBool,
+		Doc: "whether the instance may swap (false: memory+swap capped at limits.memory)"},
+	"limits.processes": {Type: "integer", Live: true, Validate: isUint, Doc: "maximum number of processes (and threads) in the instance"},
+	"limits.disk.priority": {Type: "integer", Default: "5", Live: true, Validate: isRange(0, 10),
+		Doc: "block I/O weight 0-10 under contention (needs the blkio weight controller)"},
+	"security.privileged": {Type: "bool", Default: "false", Validate: isBool,
+		Doc: "run without a user namespace: root inside is root on the host (only at creation)"},
+	"security.nesting": {Type: "bool", Default: "false", Validate: isBool, Doc: "allow containers (lodge, docker) inside this one"},
+	"security.idmap.isolated": {Type: "bool", Default: "false", Validate: isBool,
+		Doc: "give this instance a host id range of its own instead of the shared one (only at creation)"},
+	"raw.lxc": {Type: "string", Validate: func(string) error { return nil },
+		Doc: "raw liblxc config lines appended to the generated config (checked by liblxc)"},
 }
 
 var freeNamespaces = []string{"user.", "environment.", "image.", "volatile.", "raw."}
+
+// IsFreeKey reports whether k is in a free-form namespace.
+func IsFreeKey(k string) bool {
+	for _, ns := range freeNamespaces {
+		if strings.HasPrefix(k, ns) && len(k) > len(ns) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLive reports whether a change of key k applies to a running instance
+// at once; free-form keys (user.*, environment.*) are only read by lodged
+// or at the next exec, so they count as live too, raw.* does not.
+func IsLive(k string) bool {
+	if def, ok := Keys[k]; ok {
+		return def.Live
+	}
+	return !strings.HasPrefix(k, "raw.")
+}
 
 // ValidateConfig checks every key and value against the registry.
 func ValidateConfig(cfg map[string]string) error {
@@ -51,13 +90,7 @@ func ValidateConfig(cfg map[string]string) error {
 			}
 			continue
 		}
-		free := false
-		for _, ns := range freeNamespaces {
-			if strings.HasPrefix(k, ns) && len(k) > len(ns) {
-				free = true
-			}
-		}
-		if !free {
+		if !IsFreeKey(k) {
 			return Invalidf("config key %q: unknown key (free-form keys go under user.* or environment.*)", k)
 		}
 		if strings.HasPrefix(k, "environment.") && strings.ContainsAny(k[len("environment."):], "= \t\n") {
@@ -170,4 +203,71 @@ func ParseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("unknown unit %q (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)", v[i:])
 	}
 	return n * mult, nil
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		for _, ok := range vals {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("expected one of %s", strings.Join(vals, ", "))
+	}
+}
+
+func isRange(lo, hi int64) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("expected an integer from %d to %d", lo, hi)
+		}
+		return nil
+	}
+}
+
+// ParseAllowance reads limits.cpu.allowance: a percentage (soft share) or a
+// quota "25ms/100ms" (hard cap); exactly one of pct or quota/period is set.
+func ParseAllowance(v string) (pct float64, quota, period time.Duration, err error) {
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		pct, err = strconv.ParseFloat(p, 64)
+		if err != nil || pct <= 0 || pct > 100 {
+			return 0, 0, 0, fmt.Errorf("expected a percentage between 0 and 100")
+		}
+		return pct, 0, 0, nil
+	}
+	q, per, ok := strings.Cut(v, "/")
+	if ok {
+		quota, err = time.ParseDuration(q)
+		if err == nil {
+			period, err = time.ParseDuration(per)
+		}
+		if err == nil && quota >= time.Millisecond && period >= time.Millisecond && period <= time.Second {
+			return 0, quota, period, nil
+		}
+	}
+	return 0, 0, 0, fmt.Errorf("expected a percentage (50%%) or a quota such as 25ms/100ms (period 1ms-1s)")
+}
+
+func isAllowance(v string) error {
+	if v == "" {
+		return nil
+	}
+	_, _, _, err := ParseAllowance(v)
+	return err
+}
+
+// Namespaces documents the free-form key namespaces.
+var Namespaces = []struct{ Prefix, Doc string }{
+	{"user.", "free-form user data, stored and shown, never interpreted"},
+	{"environment.", "environment variables for exec (environment.TZ=UTC)"},
+	{"image.", "properties of the image the instance was created from"},
+	{"raw.", "escape hatches handed to the runtime as they are (raw.lxc)"},
+	{"volatile.", "lodged's own state (MAC addresses, last power state); read-only"},
 }

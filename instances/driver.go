@@ -72,6 +72,9 @@ type State struct {
 	PID        int
 	Processes  int64
 	MemoryUsed int64
+	// MemoryPeak and SwapUsed are read from the memory cgroup when it has them.
+	MemoryPeak int64
+	SwapUsed   int64
 	CPUNanos   int64
 	Interfaces map[string]Interface
 }
@@ -178,4 +181,15 @@ type Consoler interface {
 // than one State call each (list with thousands of instances).
 type BatchStater interface {
 	States(ctx context.Context, names []string) map[string]State
+}
+
+// LimitsUpdater is implemented by drivers that can change a running
+// container's resource limits (limits.*) without a restart.
+type LimitsUpdater interface {
+	// CheckLimits tells whether the limits in cfg (an expanded config) can be
+	// applied on this host.
+	CheckLimits(cfg map[string]string) error
+	// UpdateLimits applies the limits in cfg to the running container,
+	// lifting those cfg no longer sets; a stopped container is left alone.
+	UpdateLimits(ctx context.Context, name string, cfg map[string]string) error
 }

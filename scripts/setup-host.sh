@@ -3,7 +3,7 @@
 # go-lxc's cgo), the image build tools, and the upstream LXD client used by
 # the compatibility test. Idempotent.
 set -euo pipefail
-pkgs=(lxc lxc-dev debootstrap busybox-static squashfs-tools xz-utils zstd uidmap pkg-config gcc make git lxd-client sshfs)
+pkgs=(lxc lxc-dev debootstrap busybox-static squashfs-tools xz-utils zstd uidmap pkg-config gcc make git lxd-client sshfs lxcfs)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

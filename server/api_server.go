@@ -40,6 +40,10 @@ var apiExtensions = []string{
 	"file_symlinks",
 	"file_get_symlink",
 	"console",
+	// config: GET /1.0/resources (the v2 layout, CPU, memory and disks).
+	"resources",
+	"resources_v2",
+	// remotes: POST /1.0/certificates with token (join tokens).
 	"certificate_token",
 }
 

@@ -87,7 +87,11 @@ func (s *Server) runConsole(ctx context.Context, cons instances.Consoler, name s
 		_ = proc.Signal(syscall.SIGTERM)
 	}()
 	go func() { _ = wsstream.Send(ws, master) }()
-	go s.execControl(sess.conn("control"), master, nil)
+	// LXD's client detaches (Ctrl-a q) by closing the control websocket.
+	go func() {
+		s.execControl(sess.conn("control"), master, nil)
+		_ = proc.Signal(syscall.SIGTERM)
+	}()
 	if _, err := proc.Wait(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

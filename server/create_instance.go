@@ -76,11 +76,12 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	for _, p := range req.Profiles {
-		if p != "default" {
-			writeError(w, badRequest("profile %q not found; only the default profile exists so far", p))
-			return
-		}
+	if req.Profiles == nil {
+		req.Profiles = []string{"default"}
+	}
+	if err := s.checkNewInstanceConfig(r.Context(), req); err != nil {
+		writeError(w, err)
+		return
 	}
 	var img db.Image
 	var remote *remoteImage // an image still to download from req.Source.Server
@@ -116,10 +117,16 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	row := db.Instance{
 		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: s.poolName,
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
-		Devices: req.Devices, Profiles: []string{"default"}, CreatedAt: time.Now().UTC(),
+		Devices: req.Devices, Profiles: req.Profiles, CreatedAt: time.Now().UTC(),
 	}
 	// The row is inserted before replying so a duplicate name is a 409 now,
 	// not a failed operation later.
+	s.idmapMu.Lock()
+	defer s.idmapMu.Unlock()
+	if err := s.allocateIsolated(r.Context(), row.Config, row.Profiles); err != nil {
+		writeError(w, err)
+		return
+	}
 	if _, err := s.db.CreateInstance(r.Context(), row); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = conflict("instance %q already exists; pick another name or delete it first", req.Name)
@@ -188,7 +195,14 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	if err := setHostname(filepath.Join(s.pool.Path(vol), "rootfs"), row.Name); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
-	spec, err := s.specFor(row)
+	if err := s.ensureRootfsMap(row); err != nil {
+		return err
+	}
+	x, err := s.expand(ctx, row)
+	if err != nil {
+		return err
+	}
+	spec, err := s.specFor(x)
 	if err != nil {
 		return err
 	}
@@ -221,7 +235,10 @@ func (s *Server) ensureImageVolume(ctx context.Context, op *opT, fp string) erro
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Unpacking image")
 	start := time.Now()
 	err := s.pool.CreateImage(ctx, vol, func(dir string) error {
-		return s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs"))
+		if err := s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs")); err != nil {
+			return err
+		}
+		return s.shiftImageVolume(filepath.Join(dir, "rootfs"))
 	})
 	if err != nil {
 		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), s.poolName, err)
@@ -238,10 +255,16 @@ func short(fp string) string {
 }
 
 // specFor builds the runtime spec of an instance from its row.
+// in must be expanded (s.expand).
 func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
 	rootfs := filepath.Join(s.pool.Path(vol), "rootfs")
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
+	m, err := s.instanceMap(in)
+	if err != nil {
+		return spec, err
+	}
+	spec.IDMap = idmapEntries(m)
 	names := make([]string, 0, len(in.Devices))
 	for n := range in.Devices {
 		names = append(names, n)

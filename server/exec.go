@@ -185,7 +185,7 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rootfs := filepath.Join(s.pool.Path(storage.Volume{Kind: storage.KindContainer, Name: name}), "rootfs")
-	env := execEnv(rootfs, in.Config, req)
+	env := execEnv(rootfs, s.mustExpand(r.Context(), in).Config, req)
 
 	sess := &execSession{fds: map[string]string{}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	class := api.OperationClassTask
@@ -411,7 +411,9 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 // can, so the process sees a /dev/pts/N of its own; else on the host.
 func (s *Server) openPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
 	if p, ok := s.inst.(instances.PTYOpener); ok {
-		return p.OpenPTY(ctx, name, uid, gid)
+		// The slave is owned by the exec's user as the host sees it.
+		m := s.fileIDMap(ctx, name)
+		return p.OpenPTY(ctx, name, uint32(m.HostUID(int64(uid))), uint32(m.HostGID(int64(gid))))
 	}
 	return pty.Open()
 }

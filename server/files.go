@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"lodge/files"
+	"lodge/idmap"
 	"lodge/instances"
 	"lodge/storage"
 )
@@ -53,7 +54,9 @@ func filePath(r *http.Request) (string, error) {
 	return p, nil
 }
 
-func setFileHeaders(w http.ResponseWriter, in files.Info) {
+func setFileHeaders(w http.ResponseWriter, in files.Info, m idmap.Map) {
+	// Owners as the container sees them.
+	in.UID, in.GID = int(m.ContainerUID(int64(in.UID))), int(m.ContainerGID(int64(in.GID)))
 	h := w.Header()
 	h.Set("X-LXD-uid", strconv.Itoa(in.UID))
 	h.Set("X-LXD-gid", strconv.Itoa(in.GID))
@@ -68,6 +71,7 @@ func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer root.Close()
+	m := s.fileIDMap(r.Context(), name)
 	in, err := root.Lstat(p)
 	if err != nil {
 		writeError(w, fileErr(name, err))
@@ -80,10 +84,10 @@ func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
 			writeError(w, fileErr(name, err))
 			return
 		}
-		setFileHeaders(w, din)
+		setFileHeaders(w, din, m)
 		writeSync(w, names)
 	case "symlink":
-		setFileHeaders(w, in)
+		setFileHeaders(w, in, m)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		_, _ = w.Write([]byte(in.Target))
 	default:
@@ -93,7 +97,7 @@ func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer f.Close()
-		setFileHeaders(w, fin)
+		setFileHeaders(w, fin, m)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", "inline;filename="+path.Base(p))
 		// Streams from the file (Range and HEAD included), never buffering it.
@@ -172,6 +176,11 @@ func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer root.Close()
+	// Owners are container ids (default: its root), stored shifted.
+	if m := s.fileIDMap(r.Context(), name); !m.IsIdentity() {
+		opt.UID = int(m.HostUID(int64(max(opt.UID, 0))))
+		opt.GID = int(m.HostGID(int64(max(opt.GID, 0))))
+	}
 	switch t := fileHeader(r, "type"); t {
 	case "", "file":
 		err = root.WriteFile(p, r.Body, opt)

@@ -145,7 +145,7 @@ func TestHTTPSTrust(t *testing.T) {
 	if code, r := httpsDo(t, srv, &cert, "POST", "/1.0/certificates", fmt.Sprintf(`{"type":"client","trust_token":%q}`, secret)); code != 200 {
 		t.Fatalf("join: %d %s", code, r.Error)
 	}
-	code, r = httpsDo(t, srv, &cert, "GET", "/1.0", "")
+	_, r = httpsDo(t, srv, &cert, "GET", "/1.0", "")
 	json.Unmarshal(r.Metadata, &info)
 	if info.Auth != "trusted" || info.Environment.CertificateFingerprint == "" {
 		t.Fatalf("trusted GET /1.0: %+v", info)
@@ -161,7 +161,7 @@ func TestHTTPSTrust(t *testing.T) {
 		t.Fatalf("token used twice: %d", code)
 	}
 	// The list shows the client by name; deleting it revokes it.
-	code, r, _ = e.do(t, "GET", "/1.0/certificates?recursion=1", "")
+	_, r, _ = e.do(t, "GET", "/1.0/certificates?recursion=1", "")
 	var certs []api.Certificate
 	json.Unmarshal(r.Metadata, &certs)
 	if len(certs) != 1 || certs[0].Name != "laptop" {

@@ -24,18 +24,12 @@ func instanceResources(name string) map[string][]string {
 	return map[string][]string{"instances": {instanceURL(name)}, "containers": {"/1.0/containers/" + name}}
 }
 
-// rootDevice is what LXD's default profile contributes; profiles come later,
-// so every instance expands to it.
-func (s *Server) rootDevice() map[string]string {
-	return map[string]string{"type": "disk", "path": "/", "pool": s.poolName}
-}
-
-func (s *Server) expandedDevices(in db.Instance) map[string]map[string]string {
-	out := map[string]map[string]string{"root": s.rootDevice()}
-	for k, v := range in.Devices {
-		out[k] = v
+// expandedDevices is x's expanded devices, never nil.
+func (s *Server) expandedDevices(x db.Instance) map[string]map[string]string {
+	if x.Devices == nil {
+		return map[string]map[string]string{}
 	}
-	return out
+	return x.Devices
 }
 
 func statusCode(st instances.Status) api.StatusCode {
@@ -88,14 +82,15 @@ func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
+	x := s.mustExpand(context.Background(), in)
 	return api.Instance{
 		InstancePut: api.InstancePut{
 			Architecture: in.Architecture, Config: cfg, Devices: in.Devices, Ephemeral: in.Ephemeral,
 			Profiles: nonNil(in.Profiles), Description: in.Description,
 		},
 		CreatedAt:       in.CreatedAt,
-		ExpandedConfig:  cfg,
-		ExpandedDevices: s.expandedDevices(in),
+		ExpandedConfig:  x.Config,
+		ExpandedDevices: s.expandedDevices(x),
 		Name:            in.Name,
 		Status:          code.String(),
 		StatusCode:      code,
@@ -117,7 +112,7 @@ func renderState(st instances.State) *api.InstanceState {
 	code := statusCode(st.Status)
 	out := &api.InstanceState{
 		Status: code.String(), StatusCode: code, Pid: int64(st.PID), Processes: st.Processes,
-		Memory:  api.InstanceStateMemory{Usage: st.MemoryUsed},
+		Memory:  api.InstanceStateMemory{Usage: st.MemoryUsed, UsagePeak: st.MemoryPeak, SwapUsage: st.SwapUsed},
 		CPU:     api.InstanceStateCPU{Usage: st.CPUNanos},
 		Disk:    map[string]api.InstanceStateDisk{},
 		Network: map[string]api.InstanceStateNetwork{},
@@ -382,23 +377,29 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		return
 	}
 	if req.Profiles != nil {
-		for _, p := range req.Profiles {
-			if p != "default" {
-				writeError(w, badRequest("profile %q not found; only the default profile exists so far", p))
-				return
-			}
+		if err := s.checkProfilesExist(r.Context(), req.Profiles); err != nil {
+			writeError(w, err)
+			return
 		}
+	}
+	if err := refuseVolatileWrites(in.Config, newCfg); err != nil {
+		writeError(w, err)
+		return
 	}
 	unlock := s.instLocks.lock(name)
 	defer unlock()
-	in.Config, in.Devices = newCfg, newDev
+	next := in
+	next.Config, next.Devices = newCfg, newDev
 	if !patch || req.Description != "" {
-		in.Description = req.Description
+		next.Description = req.Description
 	}
 	if !patch {
-		in.Ephemeral = req.Ephemeral
+		next.Ephemeral = req.Ephemeral
 	}
-	if err := s.db.UpdateInstance(r.Context(), in); err != nil {
+	if req.Profiles != nil {
+		next.Profiles = req.Profiles
+	}
+	if err := s.applyConfig(r.Context(), in, next, func() error { return s.db.UpdateInstance(r.Context(), next) }); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -498,6 +499,7 @@ func (s *Server) stopTimeout(in db.Instance, req int) time.Duration {
 	if req > 0 {
 		return time.Duration(req) * time.Second
 	}
+	in = s.mustExpand(context.Background(), in)
 	if v, err := strconv.Atoi(in.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
 		return time.Duration(v) * time.Second
 	}
@@ -521,7 +523,15 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	case instances.StatusFrozen:
 		return badRequest("instance %q is paused; resume it with lodge resume %s", name, name)
 	}
-	spec, err := s.specFor(in)
+	x, err := s.expand(ctx, in)
+	if err != nil {
+		return err
+	}
+	// Instances made before lodge shifted images get their rootfs shifted once.
+	if err := s.ensureRootfsMap(in); err != nil {
+		return err
+	}
+	spec, err := s.specFor(x)
 	if err != nil {
 		return err
 	}
@@ -532,6 +542,7 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 	if err := s.inst.Start(ctx, name); err != nil {
 		return err
 	}
+	s.recordPower(ctx, name, "RUNNING")
 	now := time.Now().UTC()
 	_ = s.db.TouchInstance(ctx, name, now)
 	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
@@ -540,6 +551,12 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 }
 
 func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	return s.stopInstanceOpt(ctx, name, timeout, force, true)
+}
+
+// stopInstanceOpt stops an instance; record marks it as stopped by a user
+// (volatile.last_state.power=STOPPED), which a host shutdown does not.
+func (s *Server) stopInstanceOpt(ctx context.Context, name string, timeout time.Duration, force, record bool) error {
 	unlock := s.instLocks.lock(name)
 	defer unlock()
 	in, err := s.db.GetInstance(ctx, name)
@@ -552,6 +569,9 @@ func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Dur
 	}
 	if err := s.inst.Stop(ctx, name, timeout, force); err != nil {
 		return err
+	}
+	if record {
+		s.recordPower(ctx, name, "STOPPED")
 	}
 	s.events.lifecycle("instance-stopped", instanceURL(name), nil)
 	return nil

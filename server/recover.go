@@ -2,9 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"sync"
-	"time"
 
 	"lodge/instances"
 	"lodge/server/db"
@@ -47,32 +44,4 @@ func (s *Server) Recover(ctx context.Context) {
 		}
 	}
 	s.log.Info("recovery done", "instances", len(list), "running", running)
-}
-
-// stopAllInstances stops every running instance in parallel (lodged shutdown).
-func (s *Server) stopAllInstances() {
-	ctx := context.Background()
-	list, err := s.db.ListInstances(ctx)
-	if err != nil {
-		s.log.Error("shutdown: list instances", "err", err)
-		return
-	}
-	var wg sync.WaitGroup
-	for _, in := range list {
-		wg.Add(1)
-		go func(in db.Instance) {
-			defer wg.Done()
-			err := s.stopInstance(ctx, in.Name, s.stopTimeout(in, 0), false)
-			if err != nil && !errors.Is(err, instances.ErrNotRunning) {
-				s.log.Warn("shutdown: stop instance", "instance", in.Name, "err", err)
-			}
-		}(in)
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Minute):
-		s.log.Error("shutdown: instances still stopping after 5 minutes")
-	}
 }

@@ -221,7 +221,7 @@ func TestRemoteImageCopy(t *testing.T) {
 		t.Fatalf("alias: %+v %v", a, err)
 	}
 	// The copy by fingerprint of a unified item, then of an already-cached image: it stops being a cache entry.
-	code, resp, _ = e.do(t, "POST", "/1.0/instances", launchBody("rmcp", srv.URL, "busybox"))
+	_, resp, _ = e.do(t, "POST", "/1.0/instances", launchBody("rmcp", srv.URL, "busybox"))
 	e.wait(t, resp)
 	body = fmt.Sprintf(`{"source":{"type":"image","server":%q,"protocol":"simplestreams","fingerprint":%q},"aliases":[{"name":"bb2"}]}`, srv.URL, fx.NewestSquashfs[:10])
 	code, resp, _ = e.do(t, "POST", "/1.0/images", body, "Content-Type", "application/json")

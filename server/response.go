@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 
 	"lodge/api"
 	"lodge/images"
@@ -52,6 +53,10 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, operations.ErrNotCancellable):
 		return http.StatusForbidden
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The disk (or a quota) is full: not the request's fault, and
+		// not a bug either; 507 says which.
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/idmap"
 	"lodge/images"
 	"lodge/instances"
 	"lodge/server/db"
@@ -52,6 +53,9 @@ type Deps struct {
 	Unpack   func(ctx context.Context, imagePath, dst string) error
 	Pool     storage.Driver
 	PoolName string
+	// IDRanges is root's subordinate id range; nil runs every container
+	// privileged (tests without /etc/subuid).
+	IDRanges *idmap.Ranges
 }
 
 // Server is one running lodged.
@@ -64,6 +68,9 @@ type Server struct {
 	unpack   func(ctx context.Context, imagePath, dst string) error
 	pool     storage.Driver
 	poolName string
+	idRanges *idmap.Ranges
+	// idmapMu serialises isolated range allocation with the row insert.
+	idmapMu sync.Mutex
 
 	ops    *operations.Registry
 	events *eventHub
@@ -80,7 +87,9 @@ type Server struct {
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
 	stopAll chan struct{}
-	started time.Time
+	// stoppedAll: Run stopped every instance before returning.
+	stoppedAll bool
+	started    time.Time
 }
 
 // New builds a server; call Run to serve.
@@ -94,7 +103,7 @@ func New(cfg Config, deps Deps) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
-		pool: deps.Pool, poolName: deps.PoolName, events: newEventHub(), ctx: ctx, cancel: cancel,
+		pool: deps.Pool, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
 	}
 	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
@@ -153,7 +162,17 @@ var routes = []route{
 	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
 	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
 	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
+	{"GET", "/1.0/metadata/configuration", (*Server).handleConfigMetadata},
+	{"GET", "/1.0/resources", (*Server).handleResources},
+	{"GET", "/1.0/profiles", (*Server).handleProfilesGet},
+	{"POST", "/1.0/profiles", (*Server).handleProfilesPost},
+	{"GET", "/1.0/profiles/{name}", (*Server).handleProfileGet},
+	{"PUT", "/1.0/profiles/{name}", (*Server).handleProfilePut},
+	{"PATCH", "/1.0/profiles/{name}", (*Server).handleProfilePatch},
+	{"POST", "/1.0/profiles/{name}", (*Server).handleProfilePost},
+	{"DELETE", "/1.0/profiles/{name}", (*Server).handleProfileDelete},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
+	{"GET", "/internal/stats", (*Server).handleStats},
 }
 
 // Handler returns the HTTP handler serving the API.
@@ -218,6 +237,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("shutting down", "stop_instances", stopInstances)
 	if stopInstances {
 		s.stopAllInstances()
+		s.stoppedAll = true
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -79,7 +79,7 @@ type testEnv struct {
 	unpackGate chan struct{}
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	tmp := t.TempDir()
 	d, err := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))

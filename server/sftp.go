@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -8,7 +9,9 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"time"
 
+	"lodge/idmap"
 	"lodge/instances"
 	"lodge/storage"
 )
@@ -61,11 +64,19 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 	if _, err := fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: sftp\r\n\r\n"); err != nil {
 		return
 	}
+	began := time.Now()
 	cmd := exec.Command(self, "forksftp", root)
 	cmd.Stdin, cmd.Stdout = f, f
 	var errBuf strings.Builder
 	cmd.Stderr = &errBuf
 	if err := cmd.Run(); err != nil {
 		s.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
+	}
+	// The SFTP server runs as host root, so what it made carries raw
+	// container ids; give them the container's shifted ones.
+	if m := s.fileIDMap(context.Background(), name); !m.IsIdentity() {
+		if err := idmap.FixUnshifted(root, m, began); err != nil {
+			s.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
+		}
 	}
 }

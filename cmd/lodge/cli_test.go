@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -88,6 +89,27 @@ func TestDetachReader(t *testing.T) {
 		got, _ := io.ReadAll(d)
 		if string(got) != tc.out {
 			t.Errorf("%q -> %q, want %q", tc.in, got, tc.out)
+		}
+	}
+}
+
+func TestParseSetArgs(t *testing.T) {
+	tests := []struct {
+		args []string
+		want map[string]string
+		err  bool
+	}{
+		{[]string{"limits.memory", "1GiB"}, map[string]string{"limits.memory": "1GiB"}, false},
+		{[]string{"environment.TZ", "Europe/Paris", "user.owner", "alice"}, map[string]string{"environment.TZ": "Europe/Paris", "user.owner": "alice"}, false},
+		{[]string{"a=1", "b=x=y"}, map[string]string{"a": "1", "b": "x=y"}, false},
+		{[]string{"raw.lxc", "lxc.apparmor.profile=unconfined"}, map[string]string{"raw.lxc": "lxc.apparmor.profile=unconfined"}, false},
+		{[]string{"a", "1", "b"}, nil, true},
+		{[]string{"a=1", "b"}, nil, true},
+	}
+	for _, tc := range tests {
+		got, err := parseSetArgs(tc.args)
+		if (err != nil) != tc.err || (!tc.err && fmt.Sprint(got) != fmt.Sprint(tc.want)) {
+			t.Errorf("parseSetArgs(%q) = %v %v, want %v", tc.args, got, err, tc.want)
 		}
 	}
 }

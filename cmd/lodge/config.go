@@ -6,13 +6,12 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"lodge/api"
 	"lodge/client"
 )
 
 func configCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Manage instance configuration"}
-	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configTrustCmd())
+	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configEditCmd(), configKeysCmd(), configTrustCmd())
 	return cmd
 }
 
@@ -52,10 +51,8 @@ func configSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			kv := map[string]string{}
-			if len(args) == 3 && !containsEq(args[1]) {
-				kv[args[1]] = args[2]
-			} else if kv, err = parseKV(args[1:]); err != nil {
+			kv, err := parseSetArgs(args[1:])
+			if err != nil {
 				return err
 			}
 			c, err := connect()
@@ -111,7 +108,8 @@ func configUnsetCmd() *cobra.Command {
 }
 
 func configGetCmd() *cobra.Command {
-	return &cobra.Command{
+	var expanded bool
+	cmd := &cobra.Command{
 		Use:   "get INSTANCE KEY | KEY (server)",
 		Short: "Print one instance (or server) config value (empty if unset)",
 		Args:  cobra.RangeArgs(1, 2),
@@ -127,10 +125,16 @@ func configGetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), inst.Config[args[1]])
+			cfg := inst.Config
+			if expanded {
+				cfg = inst.ExpandedConfig
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), cfg[args[1]])
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&expanded, "expanded", "e", false, "the value with profiles applied")
+	return cmd
 }
 
 func configShowCmd() *cobra.Command {
@@ -152,11 +156,7 @@ func configShowCmd() *cobra.Command {
 			if expanded {
 				put.Config, put.Devices = inst.ExpandedConfig, inst.ExpandedDevices
 			}
-			out := struct {
-				api.InstancePut `yaml:",inline"`
-				Name            string `yaml:"name"`
-			}{put, inst.Name}
-			b, err := yaml.Marshal(out)
+			b, err := yaml.Marshal(editable{put, inst.Name})
 			if err != nil {
 				return err
 			}
@@ -166,4 +166,20 @@ func configShowCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&expanded, "expanded", false, "show the config with profiles applied")
 	return cmd
+}
+
+// parseSetArgs reads what config set and profile set take: KEY=VALUE
+// pairs, or KEY VALUE [KEY VALUE...] when the first key has no '='.
+func parseSetArgs(args []string) (map[string]string, error) {
+	if len(args) > 0 && !containsEq(args[0]) {
+		if len(args)%2 != 0 {
+			return nil, fmt.Errorf("config key %q has no value: give KEY VALUE pairs or KEY=VALUE", args[len(args)-1])
+		}
+		kv := map[string]string{}
+		for i := 0; i < len(args); i += 2 {
+			kv[args[i]] = args[i+1]
+		}
+		return kv, nil
+	}
+	return parseKV(args)
 }

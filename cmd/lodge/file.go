@@ -377,7 +377,13 @@ func pull(ctx context.Context, c *client.Client, name, p, target string, recursi
 	if err != nil {
 		return err
 	}
-	if _, err := io.CopyBuffer(onlyWriter{f}, body, make([]byte, 1<<20)); err != nil {
+	sw := &sparseWriter{f: f}
+	if _, err := io.CopyBuffer(sw, body, make([]byte, 1<<20)); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("pull %s: %w", p, err)
+	}
+	if err := sw.Finish(); err != nil {
 		f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("pull %s: %w", p, err)
@@ -564,6 +570,3 @@ func fileMountCmd() *cobra.Command {
 		},
 	}
 }
-
-// onlyWriter hides ReadFrom so io.CopyBuffer uses the given large buffer.
-type onlyWriter struct{ io.Writer }

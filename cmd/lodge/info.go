@@ -8,12 +8,21 @@ import (
 )
 
 func infoCmd() *cobra.Command {
-	var showLog bool
+	var showLog, showResources bool
 	cmd := &cobra.Command{
-		Use:   "info NAME",
-		Short: "Show an instance's state and resources",
-		Args:  cobra.ExactArgs(1),
+		Use:   "info NAME | --resources",
+		Short: "Show an instance's state and resources, or the host's",
+		Args:  cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if showResources {
+				if len(args) > 0 {
+					return fmt.Errorf("--resources shows the host; give no instance name")
+				}
+				return printResources(cmd)
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("give an instance name, or --resources for the host")
+			}
 			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
@@ -40,6 +49,12 @@ func infoCmd() *cobra.Command {
 				fmt.Fprintf(w, "PID: %d\n\nResources:\n  Processes: %d\n", st.Pid, st.Processes)
 				fmt.Fprintf(w, "  CPU usage:\n    CPU usage (in seconds): %d\n", st.CPU.Usage/1e9)
 				fmt.Fprintf(w, "  Memory usage:\n    Memory (current): %s\n", humanBytes(st.Memory.Usage))
+				if st.Memory.UsagePeak > 0 {
+					fmt.Fprintf(w, "    Memory (peak): %s\n", humanBytes(st.Memory.UsagePeak))
+				}
+				if st.Memory.SwapUsage > 0 {
+					fmt.Fprintf(w, "    Swap (current): %s\n", humanBytes(st.Memory.SwapUsage))
+				}
 				names := make([]string, 0, len(st.Network))
 				for n := range st.Network {
 					names = append(names, n)
@@ -64,6 +79,7 @@ func infoCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&showLog, "show-log", false, "show the console and liblxc log instead")
+	cmd.Flags().BoolVar(&showResources, "resources", false, "show the host's CPUs, memory and disks")
 	return cmd
 }
 
@@ -79,4 +95,37 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d%s", n, units[0])
 	}
 	return fmt.Sprintf("%.2f%s", f, units[i])
+}
+
+func printResources(cmd *cobra.Command) error {
+	c, err := connect()
+	if err != nil {
+		return err
+	}
+	res, err := c.GetResources(cmd.Context())
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "CPU (%s):\n", res.CPU.Architecture)
+	for _, s := range res.CPU.Sockets {
+		threads := 0
+		for _, c := range s.Cores {
+			threads += len(c.Threads)
+		}
+		fmt.Fprintf(w, "  Socket %d: %s %s, %d cores, %d threads\n", s.Socket, s.Vendor, s.Name, len(s.Cores), threads)
+	}
+	fmt.Fprintf(w, "  Total: %d\n\nMemory:\n  Used: %s\n  Total: %s\n\nDisks:\n", res.CPU.Total, humanBytes(int64(res.Memory.Used)), humanBytes(int64(res.Memory.Total)))
+	for _, d := range res.Storage.Disks {
+		ro := ""
+		if d.ReadOnly {
+			ro = ", read-only"
+		}
+		kind := d.Type
+		if d.Model != "" {
+			kind += " " + d.Model
+		}
+		fmt.Fprintf(w, "  %s (%s): %s, %s%s\n", d.ID, d.Device, humanBytes(int64(d.Size)), kind, ro)
+	}
+	return nil
 }

@@ -46,7 +46,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(launchCmd(true), launchCmd(false), startCmd(), stopCmd(), restartCmd(), pauseCmd(), resumeCmd(),
-		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), remoteCmd())
+		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), profileCmd(), remoteCmd())
 	return root
 }
 

@@ -297,7 +297,7 @@ func imageCopyCmd() *cobra.Command {
 				return err
 			}
 			if !dst.local() {
-				return fmt.Errorf("copying to remote %q is not supported: the target must be local:", dst.remote)
+				return fmt.Errorf("copying to remote %q is not supported: the target must be the local daemon (local:)", dst.remote)
 			}
 			if src.local() {
 				return fmt.Errorf("the image is already local; use `lodge image alias create` for another name")

@@ -18,7 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"lodge/files"
+	"lodge/idmap"
 	"lodge/images"
+	"lodge/instances"
 	"lodge/instances/lxc"
 	"lodge/server"
 	"lodge/server/db"
@@ -135,9 +137,47 @@ func serve(stateDir, group string, debug bool) error {
 	if err != nil {
 		return err
 	}
+	lxcfsDir := filepath.Join(stateDir, "lxcfs")
+	if err := lxc.StartLXCFS(lxcfsDir); err != nil {
+		log.Warn("lxcfs is not running; free, top and nproc inside containers show the host's resources", "err", err)
+	} else {
+		drv.LXCFS = lxcfsDir
+	}
+	// Unprivileged containers by default: root's subordinate ids, written
+	// to /etc/subuid and /etc/subgid if the host has none.
+	var idRanges *idmap.Ranges
+	if r, err := idmap.EnsureRootRange("/etc/subuid", "/etc/subgid"); err != nil {
+		log.Warn("no subordinate id range for root; containers run privileged", "err", err)
+	} else {
+		idRanges = &r
+		// Container roots must be able to traverse to their rootfs.
+		if err := os.Chmod(stateDir, 0o711); err != nil {
+			return err
+		}
+	}
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
-		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default"})
-	return srv.Run(ctx)
+		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, Pool: pool, PoolName: "default", IDRanges: idRanges})
+	// SIGPWR (the host is going down): stop every instance cleanly first.
+	pwr := make(chan os.Signal, 1)
+	signal.Notify(pwr, syscall.SIGPWR)
+	go func() {
+		if _, ok := <-pwr; ok {
+			log.Info("SIGPWR: shutting down instances")
+			srv.ShutdownInstances()
+		}
+	}()
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	// lxcfs serves running containers only: once none runs (after `lodged
+	// shutdown`, or a stop with nothing running), it goes too, so that a
+	// state directory can be removed; the next lodged starts it again.
+	if srv.StoppedInstances() || !anyRunning(drv) {
+		if err := lxc.StopLXCFS(lxcfsDir); err != nil {
+			log.Warn("stopping lxcfs", "err", err)
+		}
+	}
+	return nil
 }
 
 func unixClient(stateDir string) *http.Client {
@@ -185,4 +225,19 @@ func shutdownDaemon(stateDir string, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("lodged still running after %s", timeout)
+}
+
+// anyRunning tells whether a container of this lxcpath still runs.
+func anyRunning(drv *lxc.Driver) bool {
+	ctx := context.Background()
+	names, err := drv.List(ctx)
+	if err != nil {
+		return true
+	}
+	for _, n := range names {
+		if st, err := drv.Status(ctx, n); err != nil || st != instances.StatusStopped {
+			return true
+		}
+	}
+	return false
 }

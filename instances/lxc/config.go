@@ -58,6 +58,16 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 			kv("lxc.idmap", fmt.Sprintf("g %d %d %d", m.NSID, m.HostID, m.Range))
 		}
 	}
+	if instances.IsTrue(spec.Config["security.nesting"]) {
+		kv("lxc.include", "/usr/share/lxc/config/nesting.conf")
+	}
+	items, err := limitItems(spec.Config, hostLayout, false)
+	if err != nil {
+		return "", err
+	}
+	for _, it := range items {
+		kv(hostLayout.prefix()+it.Key, it.Value)
+	}
 	if len(spec.NICs) == 0 {
 		kv("lxc.net.0.type", "empty")
 	}

@@ -30,6 +30,9 @@ type Driver struct {
 	// Helper is the binary re-executed for forkstart and forkexec
 	// (lodged itself; tests point it at their own test binary).
 	Helper string
+	// LXCFS is where lodged's lxcfs is mounted ("" for none); containers
+	// get its /proc files bind-mounted.
+	LXCFS string
 }
 
 // New returns a driver whose containers live in lxcpath.
@@ -97,9 +100,14 @@ func (d *Driver) container(name string) (*golxc.Container, error) {
 // Define implements instances.Driver. The config is checked by liblxc's own
 // parser before it replaces the previous one.
 func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
+	// A CPU count becomes a set balanced against the running containers.
+	spec.Config = d.resolveCPUs(spec.Name, spec.Config, "")
 	text, err := RenderConfig(d.lxcpath, spec)
 	if err != nil {
 		return err
+	}
+	for _, e := range lxcfsEntries(d.LXCFS) {
+		text += "lxc.mount.entry = " + e + "\n"
 	}
 	if err := os.MkdirAll(d.dir(spec.Name), 0o700); err != nil {
 		return fmt.Errorf("container %q: %w", spec.Name, err)
@@ -207,6 +215,9 @@ func (d *Driver) Freeze(ctx context.Context, name string) error {
 		return err
 	}
 	defer golxc.Release(c)
+	if !c.Running() {
+		return fmt.Errorf("container %q: freeze: %w", name, instances.ErrNotRunning)
+	}
 	if err := c.Freeze(); err != nil {
 		return fmt.Errorf("container %q: freeze: %w", name, err)
 	}
@@ -220,6 +231,9 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 		return err
 	}
 	defer golxc.Release(c)
+	if !c.Running() {
+		return fmt.Errorf("container %q: unfreeze: %w", name, instances.ErrNotRunning)
+	}
 	if err := c.Unfreeze(); err != nil {
 		return fmt.Errorf("container %q: unfreeze: %w", name, err)
 	}
@@ -294,6 +308,7 @@ func (d *Driver) State(ctx context.Context, name string) (instances.State, error
 	if mem, err := c.MemoryUsage(); err == nil {
 		st.MemoryUsed = int64(mem)
 	}
+	st.MemoryPeak, st.SwapUsed = memoryExtra(c, st.MemoryUsed)
 	if cpu, err := c.CPUTime(); err == nil {
 		st.CPUNanos = cpu.Nanoseconds()
 	}

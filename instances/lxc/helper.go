@@ -49,6 +49,9 @@ func forkStart(name, lxcpath, config string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// NewContainer already read LXCPATH/NAME/config; loading it again
+	// would append list keys (lxc.idmap, lxc.mount.entry) a second time.
+	c.ClearConfig()
 	if err := c.LoadConfigFile(config); err != nil {
 		fmt.Fprintf(os.Stderr, "load config %s: %v\n", config, err)
 		return 1

@@ -89,10 +89,10 @@ func Build(t testing.TB, dir, unified string) *Fixture {
 		must(t, err)
 		return fp
 	}
-	p, meta, sq, rx, uni := variant("busybox", "busybox", host, "20240101_00:00")
+	p, meta, sq, _, uni := variant("busybox", "busybox", host, "20240101_00:00")
 	f.OlderSquashfs = add(tree.AddSplit(p, "20240101_00:00", meta, sq, "squashfs"))
 	f.OlderUnified = add(tree.AddUnified(p, "20240101_00:00", uni))
-	p, meta, sq, rx, uni = variant("busybox", "busybox", host, "20240102_00:00")
+	p, meta, sq, rx, uni := variant("busybox", "busybox", host, "20240102_00:00")
 	f.NewestSquashfs = add(tree.AddSplit(p, "20240102_00:00", meta, sq, "squashfs"))
 	f.NewestRootxz = add(tree.AddSplit(p, "20240102_00:00", meta, rx, "root.tar.xz"))
 	f.NewestUnified = add(tree.AddUnified(p, "20240102_00:00", uni))

@@ -125,3 +125,38 @@ func TestImagesAndAliases(t *testing.T) {
 		t.Fatalf("alias after image delete: %v", err)
 	}
 }
+
+func TestProfiles(t *testing.T) {
+	ctx := context.Background()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	def, err := d.GetProfile(ctx, "default")
+	if err != nil || def.Devices["root"]["path"] != "/" {
+		t.Fatalf("default profile: %+v %v", def, err)
+	}
+	if err := d.CreateProfile(ctx, Profile{Name: "small", Config: map[string]string{"limits.cpu": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateProfile(ctx, Profile{Name: "small"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if _, err := d.CreateInstance(ctx, Instance{Name: "c1", Profiles: []string{"default", "small"}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RenameProfile(ctx, "small", "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := d.GetInstance(ctx, "c1")
+	if users, _ := d.ProfileUsers(ctx, "tiny"); len(users) != 1 || in.Profiles[1] != "tiny" {
+		t.Fatalf("after rename: users %v, instance profiles %v", users, in.Profiles)
+	}
+	if err := d.RenameProfile(ctx, "tiny", "default"); !errors.Is(err, ErrExists) {
+		t.Fatalf("rename onto default: %v", err)
+	}
+	if err := d.DeleteProfile(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete missing: %v", err)
+	}
+}

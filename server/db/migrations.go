@@ -52,6 +52,19 @@ CREATE TABLE config (
 	value TEXT NOT NULL
 );
 `,
+	// config: profiles, with LXD's default profile (the root disk; a NIC is
+	// added when managed networks exist).
+	`
+CREATE TABLE profiles (
+	id          INTEGER PRIMARY KEY,
+	name        TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL DEFAULT '',
+	config      TEXT NOT NULL DEFAULT '{}',
+	devices     TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO profiles (name, description, devices) VALUES
+	('default', 'Default lodge profile', '{"root":{"path":"/","pool":"default","type":"disk"}}');
+`,
 	// remotes: where a downloaded image came from (auto-update, refresh),
 	// the TLS client certificates trusted by the HTTPS API, and join tokens.
 	`

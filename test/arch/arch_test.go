@@ -28,6 +28,8 @@ func TestImportRules(t *testing.T) {
 		{"lodge/instances/lxc", []string{"lodge/server", "lodge/client", "lodge/storage", "github.com/mattn/go-sqlite3"}},
 		{"lodge/images", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/storage/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/resources", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/idmap", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/files", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/remotes/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/builder", []string{"lodge/server", "lodge/client", "lodge/instances", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},

@@ -3,12 +3,12 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -113,6 +113,22 @@ func TestFiles(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(dir, "up.txt")); string(b) != "10.0.0.1 a\n" {
 			t.Fatalf("lxc round trip: %q", b)
 		}
+		// And trees, both ways.
+		rpush := exec.Command(lxcBin, "file", "push", "-r", tree, "f1/srv/up/", "--create-dirs")
+		rpush.Env = env
+		if out, err := rpush.CombinedOutput(); err != nil {
+			t.Fatalf("lxc file push -r: %v %s", err, out)
+		}
+		rback := filepath.Join(dir, "upback")
+		os.Mkdir(rback, 0o755)
+		rpull := exec.Command(lxcBin, "file", "pull", "-r", "f1/srv/up/site", rback)
+		rpull.Env = env
+		if out, err := rpull.CombinedOutput(); err != nil {
+			t.Fatalf("lxc file pull -r: %v %s", err, out)
+		}
+		if b, _ := os.ReadFile(filepath.Join(rback, "site", "css", "a.css")); string(b) != "a{}" {
+			t.Fatalf("lxc file pull -r brought back %q", b)
+		}
 	}
 
 	// lodge file mount: the instance's tree through sshfs over SFTP.
@@ -149,29 +165,44 @@ func TestFiles(t *testing.T) {
 	}
 }
 
-// A pull of a 4 GiB sparse file streams: lodged's peak memory stays far
-// below the file size (20 GiB works the same and takes a minute here).
+// A pull of a 20 GiB sparse file streams: lodged's peak memory stays far
+// below the file size, and the CLI writes the holes back as holes.
 func TestPullSparseFileStreams(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
 	lodge(t, "launch", "busybox", "sp1")
 	t.Cleanup(func() { lodgeOut("delete", "-f", "sp1") })
-	lodge(t, "exec", "sp1", "--", "truncate", "-s", "4G", "/root/sparse")
-	resp, err := apiClient().Get("http://unix.socket/1.0/instances/sp1/files?path=/root/sparse")
+	// 20 GiB with one block of data in the middle: the pull streams all of
+	// it through lodged and the CLI writes holes, not zeros.
+	lodge(t, "exec", "sp1", "--", "sh", "-c", "truncate -s 20G /root/sparse && echo middle | dd of=/root/sparse bs=1M seek=10240 conv=notrunc 2>/dev/null")
+	dst := filepath.Join(t.TempDir(), "sparse")
+	lodge(t, "file", "pull", "sp1/root/sparse", dst)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dst, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 20<<30 {
+		t.Fatalf("pulled file is %d bytes, want 20 GiB", st.Size)
+	}
+	if st.Blocks*512 > 16<<20 {
+		t.Errorf("pulled file uses %d bytes on disk: the client wrote zeros instead of holes", st.Blocks*512)
+	}
+	f, err := os.Open(dst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil || n != 4<<30 {
-		t.Fatalf("pulled %d bytes: %v", n, err)
+	mid := make([]byte, 7)
+	_, err = f.ReadAt(mid, 10<<30)
+	f.Close()
+	if err != nil || string(mid) != "middle\n" {
+		t.Fatalf("data in the middle of the pulled file: %q %v", mid, err)
 	}
 	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", daemon.Process.Pid))
 	for _, line := range strings.Split(string(status), "\n") {
 		if strings.HasPrefix(line, "VmHWM:") {
 			var kb int
 			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
-			t.Logf("lodged peak RSS after a 4 GiB pull: %d KiB", kb)
+			t.Logf("lodged peak RSS after a 20 GiB pull: %d KiB", kb)
 			if kb > 256<<10 {
 				t.Fatalf("lodged peak RSS %d KiB: the pull was not streamed", kb)
 			}
@@ -222,4 +253,45 @@ func TestFilesBadInput(t *testing.T) {
 	if out, _ := lodgeOut("exec", "fb1", "--", "ls", "/tmp"); strings.Contains(out, "x") {
 		t.Fatalf("a refused push left a file: %q", out)
 	}
+}
+
+// A container that swaps directories of a recursive push for symlinks to
+// /etc while the push runs reaches at most its own /etc, never the host's.
+func TestRecursivePushSymlinkRace(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "launch", "busybox", "race1")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "race1") })
+	src := filepath.Join(t.TempDir(), "tree")
+	for d := 0; d < 20; d++ {
+		dir := filepath.Join(src, fmt.Sprintf("d%d", d))
+		os.MkdirAll(dir, 0o755)
+		for f := 0; f < 50; f++ {
+			os.WriteFile(filepath.Join(dir, fmt.Sprintf("lodge-race-%d-%d", d, f)), []byte("x"), 0o644)
+		}
+	}
+	// The swapper runs until the test kills it.
+	swapper := lodgeCmd("exec", "race1", "--", "sh", "-c",
+		`mkdir -p /srv/r; while :; do for d in 3 7 11 15; do rm -rf /srv/r/tree/d$d; ln -sfn /etc /srv/r/tree/d$d; ln -sfn /proc/1/root/etc /srv/r/tree/d$((d+1)); done; done`)
+	if err := swapper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		lodgeOut("exec", "race1", "--", "killall", "sh")
+		swapper.Wait()
+	}()
+	for i := 0; i < 3; i++ {
+		// The push may fail where the container broke its target; what
+		// matters is where the writes went.
+		lodgeOut("file", "push", "-r", src, "race1/srv/r/")
+	}
+	leaked, _ := filepath.Glob("/etc/lodge-race-*")
+	if len(leaked) > 0 {
+		t.Fatalf("the recursive push wrote to the host's /etc: %v", leaked)
+	}
+	if out := lodge(t, "exec", "race1", "--", "sh", "-c", "ls /srv/r/tree | wc -l"); strings.TrimSpace(out) == "0" {
+		t.Fatalf("nothing was pushed: %q", out)
+	}
+	out, _ := lodgeOut("exec", "race1", "--", "sh", "-c", "ls /etc | grep -c lodge-race")
+	t.Logf("files the swapper redirected into the container's own /etc: %s", strings.TrimSpace(out))
 }

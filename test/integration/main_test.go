@@ -75,6 +75,7 @@ func cleanup() {
 		}
 	}
 	stopDaemon(syscall.SIGTERM)
+	stopLXCFS()
 	os.RemoveAll(stateDir)
 }
 

@@ -1,0 +1,134 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	golxc "github.com/lxc/go-lxc"
+
+	"lodge/instances"
+)
+
+// CheckLimits implements instances.LimitsUpdater: it tells whether cfg's
+// limits can be rendered on this host, without touching any container.
+func (d *Driver) CheckLimits(cfg map[string]string) error {
+	_, err := limitItems(cfg, hostLayout, true)
+	return err
+}
+
+// UpdateLimits implements instances.LimitsUpdater: it writes cfg's limits
+// into a running container's cgroups through its monitor, lifting those no
+// longer set. A stopped container gets them from its config at next start.
+func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]string) error {
+	c, err := d.container(name)
+	if err != nil {
+		return err
+	}
+	defer golxc.Release(c)
+	if !c.Running() {
+		return nil
+	}
+	keep := ""
+	if v := c.CgroupItem("cpuset.cpus"); len(v) == 1 {
+		keep = strings.TrimSpace(v[0])
+	}
+	items, err := limitItems(d.resolveCPUs(name, cfg, keep), hostLayout, true)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := c.SetCgroupItem(it.Key, it.Value); err != nil {
+			return fmt.Errorf("container %q: set %s=%s: %w", name, it.Key, it.Value, err)
+		}
+	}
+	return nil
+}
+
+var _ instances.LimitsUpdater = (*Driver)(nil)
+
+// memoryExtra reads peak memory and swap use from the container's memory
+// cgroup (v1: max_usage and memsw; v2: memory.peak and memory.swap.current).
+func memoryExtra(c *golxc.Container, used int64) (peak, swap int64) {
+	item := func(k string) int64 {
+		v := c.CgroupItem(k)
+		if len(v) != 1 {
+			return 0
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v[0]), 10, 64)
+		return n
+	}
+	if hostLayout.V2 {
+		return item("memory.peak"), item("memory.swap.current")
+	}
+	peak = item("memory.max_usage_in_bytes")
+	if hostLayout.MemSwap {
+		if memsw := item("memory.memsw.usage_in_bytes"); memsw > used {
+			swap = memsw - used
+		}
+	}
+	return peak, swap
+}
+
+// cpuPins counts, per CPU, the other running containers pinned to it by a
+// cpuset narrower than the host's.
+func (d *Driver) cpuPins(self string) map[int]int {
+	usage := map[int]int{}
+	names, err := d.List(context.Background())
+	if err != nil {
+		return usage
+	}
+	socks, _ := commandSockets()
+	for _, n := range names {
+		if n == self {
+			continue
+		}
+		// Stopped ones are told apart without asking liblxc.
+		if p := d.lxcpath + "/" + n + "/command"; socks != nil && len(p) <= maxDirectSocketName && !socks[p] {
+			continue
+		}
+		c, err := d.container(n)
+		if err != nil {
+			continue
+		}
+		if c.Running() {
+			if v := c.CgroupItem("cpuset.cpus"); len(v) == 1 && strings.TrimSpace(v[0]) != hostLayout.CPUList {
+				cpus, _ := parseCPUList(strings.TrimSpace(v[0]))
+				for _, cpu := range cpus {
+					usage[cpu]++
+				}
+			}
+		}
+		golxc.Release(c)
+	}
+	return usage
+}
+
+// resolveCPUs turns a limits.cpu count into a concrete set, balanced over
+// the host's CPUs; keep, if it already has that many CPUs, is kept so a
+// live update does not move a container needlessly.
+func (d *Driver) resolveCPUs(name string, cfg map[string]string, keep string) map[string]string {
+	n := cpuCount(cfg["limits.cpu"])
+	if n == 0 || n >= len(hostLayout.HostCPUs) {
+		return cfg
+	}
+	set := ""
+	if cur, err := parseCPUList(keep); err == nil && len(cur) == n && keep != hostLayout.CPUList {
+		set = keep
+	} else {
+		set = formatCPUList(pickCPUs(n, hostLayout.HostCPUs, d.cpuPins(name), name))
+	}
+	out := make(map[string]string, len(cfg))
+	for k, v := range cfg {
+		out[k] = v
+	}
+	// "N-N", not "N", which would read as a count again.
+	if !strings.ContainsAny(set, ",-") {
+		set += "-" + set
+	}
+	out["limits.cpu"] = set
+	return out
+}

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/server/db"
+)
+
+// expand returns in with its config and devices expanded: each of its
+// profiles in order, then its own keys on top (LXD's rule).
+func (s *Server) expand(ctx context.Context, in db.Instance) (db.Instance, error) {
+	return s.expandWith(ctx, in, nil)
+}
+
+// expandWith expands with some profiles replaced by a version not stored yet.
+func (s *Server) expandWith(ctx context.Context, in db.Instance, override map[string]db.Profile) (db.Instance, error) {
+	cfg := map[string]string{}
+	devs := map[string]map[string]string{}
+	profiles, err := s.profilesOf(ctx, in.Profiles)
+	if err != nil {
+		return in, err
+	}
+	for _, p := range profiles {
+		if o, ok := override[p.Name]; ok {
+			p = o
+		}
+		maps.Copy(cfg, p.Config)
+		maps.Copy(devs, p.Devices)
+	}
+	maps.Copy(cfg, in.Config)
+	maps.Copy(devs, in.Devices)
+	out := in
+	out.Config, out.Devices = cfg, devs
+	return out, nil
+}
+
+// mustExpand is expand for paths that cannot fail the request on a broken
+// profile reference: the instance's own config is used then.
+func (s *Server) mustExpand(ctx context.Context, in db.Instance) db.Instance {
+	out, err := s.expand(ctx, in)
+	if err != nil {
+		s.log.Warn("expanding instance config", "instance", in.Name, "err", err)
+		return in
+	}
+	return out
+}
+
+// applyConfig makes a changed instance definition take effect: the runtime
+// config is re-rendered first, so liblxc checks raw.lxc and the limits
+// before anything is stored, then store runs (the database write), then
+// live keys reach a running container's cgroups at once. On failure
+// nothing is changed.
+func (s *Server) applyConfig(ctx context.Context, old, next db.Instance, store func() error) error {
+	if next.Phase != db.PhaseCreated {
+		return store()
+	}
+	oldX, err := s.expand(ctx, old)
+	if err != nil {
+		return err
+	}
+	newX, err := s.expand(ctx, next)
+	if err != nil {
+		return err
+	}
+	if err := s.checkAndDefine(ctx, oldX, newX); err != nil {
+		return err
+	}
+	if err := store(); err != nil {
+		if spec, err := s.specFor(oldX); err == nil {
+			_ = s.inst.Define(context.WithoutCancel(ctx), spec)
+		}
+		return err
+	}
+	return s.applyLive(ctx, oldX, newX)
+}
+
+// checkAndDefine validates an expanded change and writes the new runtime
+// config (checked by liblxc); it changes nothing if it fails.
+func (s *Server) checkAndDefine(ctx context.Context, oldX, newX db.Instance) error {
+	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
+		if err := lu.CheckLimits(newX.Config); err != nil {
+			return badRequestErr(newX.Name, err)
+		}
+	}
+	if err := s.refuseOnceOnly(oldX.Config, newX.Config); err != nil {
+		return err
+	}
+	spec, err := s.specFor(newX)
+	if err != nil {
+		return err
+	}
+	if err := s.inst.Define(ctx, spec); err != nil {
+		return badRequestErr(newX.Name, err)
+	}
+	return nil
+}
+
+// applyLive writes changed limits into a running instance's cgroups.
+func (s *Server) applyLive(ctx context.Context, oldX, newX db.Instance) error {
+	st := s.liveStatus(ctx, newX)
+	if st != instances.StatusRunning && st != instances.StatusFrozen {
+		return nil
+	}
+	if lu, ok := s.inst.(instances.LimitsUpdater); ok && limitsChanged(oldX.Config, newX.Config) {
+		if err := lu.UpdateLimits(ctx, newX.Name, newX.Config); err != nil {
+			return fmt.Errorf("instance %q: the config is saved but applying the limits to the running instance failed (they apply at its next start): %w", newX.Name, err)
+		}
+	}
+	return nil
+}
+
+// onceOnlyKeys decide how the rootfs is owned; they are fixed at creation.
+var onceOnlyKeys = []string{"security.privileged", "security.idmap.isolated"}
+
+func (s *Server) refuseOnceOnly(old, next map[string]string) error {
+	for _, k := range onceOnlyKeys {
+		if instances.IsTrue(old[k]) != instances.IsTrue(next[k]) {
+			return badRequest("%s cannot change on an existing instance: its root filesystem's ownership was set for it at creation; create a new instance with -c %s=%v (and copy its data over)",
+				k, k, instances.IsTrue(next[k]))
+		}
+	}
+	return nil
+}
+
+func limitsChanged(a, b map[string]string) bool {
+	for k := range instances.Keys {
+		if len(k) > 7 && k[:7] == "limits." && a[k] != b[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// badRequestErr turns a validation failure into a 400, other errors pass.
+func badRequestErr(_ string, err error) error {
+	if errors.Is(err, instances.ErrInvalid) {
+		return badRequest("%v", err)
+	}
+	return err
+}
+
+// refuseVolatileWrites refuses a client's change to volatile.* keys: they
+// are lodged's own record (MAC addresses, last power state, id maps).
+func refuseVolatileWrites(old, next map[string]string) error {
+	for k, v := range next {
+		if strings.HasPrefix(k, "volatile.") && old[k] != v {
+			return badRequest("config key %q: volatile.* keys are lodged's own and cannot be set", k)
+		}
+	}
+	for k := range old {
+		if _, ok := next[k]; strings.HasPrefix(k, "volatile.") && !ok {
+			return badRequest("config key %q: volatile.* keys are lodged's own and cannot be removed", k)
+		}
+	}
+	return nil
+}
+
+// StoppedInstances tells, after Run returned, whether it stopped every
+// instance (lodged shutdown) rather than leaving them running.
+func (s *Server) StoppedInstances() bool { return s.stoppedAll }
+
+// checkNewInstanceConfig refuses, before anything is made, a create whose
+// profiles are unknown, that sets volatile.* keys, or whose expanded config
+// the runtime cannot apply.
+func (s *Server) checkNewInstanceConfig(ctx context.Context, req api.InstancesPost) error {
+	for k := range req.Config {
+		if strings.HasPrefix(k, "volatile.") {
+			return badRequest("config key %q: volatile.* keys are lodged's own and cannot be set", k)
+		}
+	}
+	if err := s.checkProfilesExist(ctx, req.Profiles); err != nil {
+		return err
+	}
+	x, err := s.expand(ctx, db.Instance{Name: req.Name, Config: req.Config, Devices: req.Devices, Profiles: req.Profiles})
+	if err != nil {
+		return err
+	}
+	if root, ok := x.Devices["root"]; !ok || root["type"] != "disk" || root["path"] != "/" {
+		return badRequest("instance %q: no root disk device: use the default profile (-p default) or one with a root disk", req.Name)
+	}
+	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
+		if err := lu.CheckLimits(x.Config); err != nil {
+			return badRequestErr(req.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+package server
+
+import (
+	"net/http"
+	"sort"
+
+	"lodge/api"
+	"lodge/instances"
+	"lodge/resources"
+)
+
+// handleConfigMetadata documents every instance config key from the registry.
+func (s *Server) handleConfigMetadata(w http.ResponseWriter, r *http.Request) {
+	var out api.ConfigMetadata
+	for name, k := range instances.Keys {
+		out.Instance.Keys = append(out.Instance.Keys, api.ConfigKey{Name: name, Type: k.Type, Default: k.Default, LiveUpdate: k.Live, ShortDesc: k.Doc})
+	}
+	sort.Slice(out.Instance.Keys, func(i, j int) bool { return out.Instance.Keys[i].Name < out.Instance.Keys[j].Name })
+	for _, ns := range instances.Namespaces {
+		out.Instance.Namespaces = append(out.Instance.Namespaces, api.ConfigNamespace{Prefix: ns.Prefix + "*", ShortDesc: ns.Doc})
+	}
+	writeSync(w, out)
+}
+
+// handleResources describes the host's CPUs, memory and disks.
+func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
+	writeSync(w, resources.Read("/"))
+}
