@@ -24,7 +24,13 @@ import (
 // commands run against it with the returned env.
 func secondDaemon(t *testing.T) (dir string, run func(args ...string) (string, error)) {
 	t.Helper()
-	dir = t.TempDir()
+	// Not under t.TempDir(): its 0700 parent would keep unprivileged
+	// containers' root from walking down to their rootfs.
+	dir, err := os.MkdirTemp("", "lodge-it-rm2-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	logf, err := os.Create(filepath.Join(os.TempDir(), "lodged-it-rm2.out"))
 	if err != nil {
 		t.Fatal(err)
