@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-fuzz test-integration bench compat stress fuzz lint demo deps clean
+.PHONY: build test test-unit test-fuzz test-integration bench bench-remotes compat stress fuzz lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
@@ -29,6 +29,10 @@ test-integration: build
 
 bench: build
 	./bench/run.sh
+
+# Download+import of a 200 MiB image from a loopback simplestreams server, next to curl.
+bench-remotes: build
+	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -run TestBenchRemoteDownload -v ./test/integration/
 
 # Load (32 clients, 5 minutes), 100 SIGKILL rounds, a full disk; bounded.
 stress: build

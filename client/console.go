@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/gorilla/websocket"
 
@@ -27,7 +28,8 @@ type ConsoleArgs struct {
 func (c *Client) dialOp(ctx context.Context, op *Operation, fd string) (*websocket.Conn, error) {
 	fds, _ := op.Op.Metadata["fds"].(map[string]any)
 	secret, _ := fds[fd].(string)
-	u := "ws://unix.socket/1.0/operations/" + url.PathEscape(op.Op.ID) + "/websocket?secret=" + url.QueryEscape(secret)
+	// ws:// on the unix socket, wss:// to an HTTPS remote.
+	u := "ws" + strings.TrimPrefix(c.base, "http") + "/1.0/operations/" + url.PathEscape(op.Op.ID) + "/websocket?secret=" + url.QueryEscape(secret)
 	conn, _, err := c.dialer.DialContext(ctx, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect to operation %s fd %s: %w", op.Op.ID, fd, err)

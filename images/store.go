@@ -73,6 +73,10 @@ func (s *Store) Delete(fp string) error {
 		return fmt.Errorf("image %q: %w", fp, ErrNotFound)
 	}
 	err := os.Remove(s.Path(fp))
+	// The rootfs of a split image; absent for unified ones.
+	if rerr := os.Remove(s.RootfsPath(fp)); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		err = rerr
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("image %s: %w", fp, ErrNotFound)
 	}
@@ -184,7 +188,11 @@ func decompress(r io.Reader) (io.Reader, func(), error) {
 // scanTarball walks the whole (possibly compressed) tarball, returning its
 // metadata.yaml and failing on truncation, a missing metadata.yaml or rootfs,
 // or entries that would escape the unpack directory.
-func scanTarball(r io.Reader) (api.ImageMetadata, error) {
+func scanTarball(r io.Reader) (api.ImageMetadata, error) { return scanImageTarball(r, true) }
+
+// scanImageTarball is scanTarball; needRootfs false is for the metadata
+// tarball of a split image.
+func scanImageTarball(r io.Reader, needRootfs bool) (api.ImageMetadata, error) {
 	var md api.ImageMetadata
 	dr, closeFn, err := decompress(r)
 	if err != nil {
@@ -237,7 +245,7 @@ func scanTarball(r io.Reader) (api.ImageMetadata, error) {
 	if !haveMeta {
 		return md, fmt.Errorf("image tarball: no metadata.yaml found (not an LXD unified image): %w", ErrInvalid)
 	}
-	if !haveRootfs {
+	if needRootfs && !haveRootfs {
 		return md, fmt.Errorf("image tarball: no rootfs/ directory (split images are not supported yet): %w", ErrInvalid)
 	}
 	if md.Architecture == "" {

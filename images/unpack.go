@@ -8,13 +8,17 @@ import (
 	"strings"
 )
 
-// Unpack extracts the rootfs/ of a unified image tarball into dst, which
-// becomes the root filesystem. GNU tar keeps numeric owners, modes, setuid
+// Unpack extracts the rootfs/ of a unified image tarball (or the rootfs file
+// of a split one, see ImportSplit) into dst, which becomes the root filesystem. GNU tar keeps numeric owners, modes, setuid
 // bits, device nodes, hardlinks and xattrs (file capabilities), detects the
 // compression itself, and refuses members that would land outside dst.
 func Unpack(ctx context.Context, imagePath, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("unpack: %w", err)
+	}
+	// A split image: the rootfs is a file of its own next to the metadata.
+	if _, err := os.Stat(imagePath + ".rootfs"); err == nil {
+		return unpackSplit(ctx, imagePath+".rootfs", dst)
 	}
 	cmd := exec.CommandContext(ctx, "tar", "--extract", "--file", imagePath, "--directory", dst,
 		"--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=*", "--acls",

@@ -49,6 +49,8 @@ var apiExtensions = []string{
 	"snapshot_expiry_creation",
 	"snapshot_disk_usage",
 	"instance_pool_move",
+	// remotes: POST /1.0/certificates with token (join tokens).
+	"certificate_token",
 }
 
 func kernelInfo() (release, arch string) {
@@ -127,5 +129,6 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			StorageVersion:     "1",
 		},
 	}
+	s.decorateServer(&info)
 	writeSyncETag(w, info, info.Config)
 }

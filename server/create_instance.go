@@ -66,10 +66,6 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("instance %q: source type %q is not supported yet (use image)", req.Name, req.Source.Type))
 		return
 	}
-	if req.Source.Server != "" {
-		writeError(w, badRequest("instance %q: image server %q: remote image servers are not supported yet; import the image locally first", req.Name, req.Source.Server))
-		return
-	}
 	if req.Stateful {
 		writeError(w, badRequest("instance %q: stateful instances are not supported (CRIU does not work on this host)", req.Name))
 		return
@@ -101,7 +97,14 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	img, err := s.resolveImage(r.Context(), req.Source)
+	var img db.Image
+	var remote *remoteImage // an image still to download from req.Source.Server
+	var err error
+	if req.Source.Server != "" {
+		img, remote, err = s.resolveRemote(r.Context(), instanceRemoteRef(req.Source))
+	} else {
+		img, err = s.resolveImage(r.Context(), req.Source)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -151,6 +154,14 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	// Cancelling stops the unpack or copy under way and rolls the create back.
 	spec.MayCancel = true
 	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
+		if remote != nil {
+			if _, err := s.fetchImage(ctx, op, remote, true); err != nil {
+				_ = s.db.DeleteInstance(context.WithoutCancel(ctx), row.Name)
+				return fmt.Errorf("instance %q: %w", row.Name, err)
+			}
+		}
+		// A use, for images.remote_cache_expiry.
+		_ = s.db.TouchImage(ctx, row.ImageFingerprint, time.Now().UTC())
 		return s.createInstance(ctx, op, row, req.Start)
 	})
 	writeAsync(w, op)

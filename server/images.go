@@ -15,7 +15,6 @@ import (
 	"lodge/images"
 	"lodge/server/db"
 	"lodge/server/operations"
-	"lodge/storage"
 )
 
 func imageURL(fp string) string { return "/1.0/images/" + fp }
@@ -155,11 +154,7 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 		if s.tryPublish(w, r) {
 			return
 		}
-		writeError(w, badRequest("image sources other than a direct upload (copy from a remote, publish) are not supported yet"))
-		return
-	}
-	if strings.HasPrefix(ct, "multipart/") {
-		writeError(w, badRequest("split images (metadata + rootfs upload) are not supported yet; upload a unified tarball"))
+		s.handleImagesPostSource(w, r)
 		return
 	}
 	expected := strings.ToLower(r.Header.Get("X-LXD-fingerprint"))
@@ -171,7 +166,8 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	public := r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-Incus-public") == "1"
-	info, err := s.images.Import(r.Context(), r.Body, expected)
+	// A unified tarball, or a split image as multipart metadata + rootfs.
+	info, err := s.importUpload(r, expected)
 	if errors.Is(err, images.ErrExists) {
 		err = conflict("image with fingerprint %s already exists", info.Fingerprint)
 	}
@@ -222,23 +218,7 @@ func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := s.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *opT) error {
-		unlock := s.imageLocks.lock(im.Fingerprint)
-		defer unlock()
-		// Instances are copies or clones, so the unpacked image can go too
-		// (an overlay pool keeps it while instances still use it as a layer).
-		for name, pool := range s.pools.all() {
-			if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint}); err != nil {
-				return fmt.Errorf("image %s: delete its volume on pool %q: %w", short(im.Fingerprint), name, err)
-			}
-		}
-		if err := s.db.DeleteImage(ctx, im.Fingerprint); err != nil {
-			return err
-		}
-		if err := s.images.Delete(im.Fingerprint); err != nil && !errors.Is(err, images.ErrNotFound) && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		s.events.lifecycle("image-deleted", imageURL(im.Fingerprint), nil)
-		return nil
+		return s.deleteImage(ctx, im.Fingerprint)
 	})
 	writeAsync(w, op)
 }
@@ -257,6 +237,9 @@ func (s *Server) handleImageExport(w http.ResponseWriter, r *http.Request) {
 	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	if s.exportSplit(w, im) {
 		return
 	}
 	f, err := os.Open(s.images.Path(im.Fingerprint))

@@ -92,6 +92,10 @@ type Server struct {
 	instLocks  keyedMutex
 	imageLocks keyedMutex
 	nets       netState
+	// rm holds image remotes and downloads in flight (remote_images.go).
+	rm remoteState
+	// tls is the HTTPS listener and server certificate (https.go).
+	tls httpsState
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -139,6 +143,8 @@ type route struct {
 var routes = []route{
 	{"GET", "/{$}", (*Server).handleRoot},
 	{"GET", "/1.0", (*Server).handleServerGet},
+	{"PUT", "/1.0", (*Server).handleServerPut},
+	{"PATCH", "/1.0", (*Server).handleServerPatch},
 	{"GET", "/1.0/events", (*Server).handleEvents},
 	{"GET", "/1.0/instances", (*Server).handleInstancesGet},
 	{"POST", "/1.0/instances", (*Server).handleInstancesPost},
@@ -176,6 +182,12 @@ var routes = []route{
 	{"PUT", "/1.0/images/{fingerprint}", (*Server).handleImagePut},
 	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
 	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
+	{"POST", "/1.0/images/{fingerprint}/refresh", (*Server).handleImageRefresh},
+	{"POST", "/1.0/images/{fingerprint}/secret", (*Server).handleImageSecret},
+	{"GET", "/1.0/certificates", (*Server).handleCertificatesGet},
+	{"POST", "/1.0/certificates", (*Server).handleCertificatesPost},
+	{"GET", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateGet},
+	{"DELETE", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateDelete},
 	{"GET", "/1.0/operations", (*Server).handleOperationsGet},
 	{"GET", "/1.0/operations/{id}", (*Server).handleOperationGet},
 	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
@@ -267,6 +279,9 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
+	s.startHTTPS(ctx)
+	defer s.stopHTTPS()
+	go s.imageTasks(s.ctx)
 	go s.autostart(s.ctx)
 	go s.snapshotScheduler(s.ctx)
 

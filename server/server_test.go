@@ -258,7 +258,7 @@ func TestCreateErrors(t *testing.T) {
 		{"unknown key", `{"name":"c2","config":{"foo":"bar"},"source":{"type":"image","alias":"bb"}}`, 400, "unknown key"},
 		{"bad device", `{"name":"c2","devices":{"x":{"type":"gpu"}},"source":{"type":"image","alias":"bb"}}`, 400, "unsupported device"},
 		{"vm", `{"name":"c2","type":"virtual-machine","source":{"type":"image","alias":"bb"}}`, 400, "containers only"},
-		{"remote", `{"name":"c2","source":{"type":"image","alias":"x","server":"https://example.invalid"}}`, 400, "remote image servers"},
+		{"remote protocol", `{"name":"c2","source":{"type":"image","alias":"x","server":"https://example.invalid","protocol":"gopher"}}`, 400, "protocol \"gopher\" is not supported"},
 		{"malformed", `{"name":`, 400, "malformed JSON"},
 		{"trailing", `{"name":"c2"} {}`, 400, "trailing data"},
 	}

@@ -68,7 +68,8 @@ func TestParseKVAndLocalName(t *testing.T) {
 	if n, err := localName("local:c1"); err != nil || n != "c1" {
 		t.Fatalf("local: %q %v", n, err)
 	}
-	if _, err := localName("images:debian/12"); err == nil || !strings.Contains(err.Error(), "remote") {
+	t.Setenv("LODGE_CONF", t.TempDir())
+	if _, err := localName("nosuch:debian/12"); err == nil || !strings.Contains(err.Error(), "remote") {
 		t.Fatalf("remote: %v", err)
 	}
 	if n, err := localName("debian/12"); err != nil || n != "debian/12" {

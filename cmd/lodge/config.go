@@ -11,7 +11,7 @@ import (
 
 func configCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Manage instance configuration"}
-	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configEditCmd(), configKeysCmd(), configDeviceCmd())
+	cmd.AddCommand(configSetCmd(), configUnsetCmd(), configGetCmd(), configShowCmd(), configEditCmd(), configKeysCmd(), configDeviceCmd(), configTrustCmd())
 	return cmd
 }
 
@@ -37,10 +37,16 @@ func updateConfig(cmd *cobra.Command, c *client.Client, name string, change func
 
 func configSetCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "set INSTANCE KEY VALUE | INSTANCE KEY=VALUE...",
-		Short: "Set instance config keys",
-		Args:  cobra.MinimumNArgs(2),
+		Use:   "set INSTANCE KEY VALUE | INSTANCE KEY=VALUE... | KEY VALUE (server)",
+		Short: "Set instance (or server) config keys",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isServerKey(args[0]) {
+				return setServerConfig(cmd, args)
+			}
+			if len(args) < 2 {
+				return fmt.Errorf("give INSTANCE KEY VALUE, or KEY VALUE for a server key")
+			}
 			name, err := localName(args[0])
 			if err != nil {
 				return err
@@ -74,10 +80,16 @@ func containsEq(s string) bool {
 
 func configUnsetCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "unset INSTANCE KEY...",
-		Short: "Remove instance config keys",
-		Args:  cobra.MinimumNArgs(2),
+		Use:   "unset INSTANCE KEY... | KEY (server)",
+		Short: "Remove instance (or server) config keys",
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isServerKey(args[0]) {
+				return unsetServerConfig(cmd, args)
+			}
+			if len(args) < 2 {
+				return fmt.Errorf("give INSTANCE KEY, or KEY for a server key")
+			}
 			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
@@ -98,10 +110,13 @@ func configUnsetCmd() *cobra.Command {
 func configGetCmd() *cobra.Command {
 	var expanded bool
 	cmd := &cobra.Command{
-		Use:   "get INSTANCE KEY",
-		Short: "Print one instance config value (empty if unset)",
-		Args:  cobra.ExactArgs(2),
+		Use:   "get INSTANCE KEY | KEY (server)",
+		Short: "Print one instance (or server) config value (empty if unset)",
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				return getServerConfig(cmd, args[0])
+			}
 			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err

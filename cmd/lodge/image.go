@@ -22,7 +22,8 @@ import (
 
 func imageCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images"}
-	cmd.AddCommand(imageListCmd(), imageInfoCmd(), imageDeleteCmd(), imageImportCmd(), imageExportCmd(), imageBuildCmd(), imageAliasCmd())
+	cmd.AddCommand(imageListCmd(), imageInfoCmd(), imageDeleteCmd(), imageImportCmd(), imageExportCmd(), imageBuildCmd(), imageAliasCmd(),
+		imageCopyCmd(), imageRefreshCmd(), imageStreamsCmd())
 	return cmd
 }
 
@@ -36,11 +37,14 @@ func shortFP(fp string) string {
 func imageListCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:     "list",
+		Use:     "list [REMOTE:] [FILTER...]",
 		Aliases: []string{"ls"},
-		Short:   "List images",
-		Args:    cobra.NoArgs,
+		Short:   "List images, here or on a remote (filters: alias or fingerprint prefix, key=value)",
+		Args:    cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if handled, err := remoteImageList(cmd, args, format); handled {
+				return err
+			}
 			c, err := connect()
 			if err != nil {
 				return err
@@ -75,9 +79,12 @@ func yesNo(b bool) string {
 func imageInfoCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "info IMAGE",
-		Short: "Show an image (alias or fingerprint prefix)",
+		Short: "Show an image (alias or fingerprint prefix), here or on a remote",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if handled, err := remoteImageInfo(cmd, args[0]); handled {
+				return err
+			}
 			ref, err := localName(args[0])
 			if err != nil {
 				return err
@@ -197,15 +204,20 @@ func setAlias(ctx context.Context, c *client.Client, alias, fp string) error {
 func imageImportCmd() *cobra.Command {
 	var aliases []string
 	cmd := &cobra.Command{
-		Use:   "import TARBALL",
-		Short: "Import a unified image tarball",
-		Args:  cobra.ExactArgs(1),
+		Use:   "import TARBALL | METADATA ROOTFS",
+		Short: "Import a unified image tarball, or a split image (metadata tarball and squashfs/tarball rootfs)",
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := connect()
 			if err != nil {
 				return err
 			}
-			fp, err := importFile(cmd.Context(), c, args[0], aliases, cmd.ErrOrStderr())
+			var fp string
+			if len(args) == 2 {
+				fp, err = importSplitFiles(cmd.Context(), c, args[0], args[1], aliases)
+			} else {
+				fp, err = importFile(cmd.Context(), c, args[0], aliases, cmd.ErrOrStderr())
+			}
 			if err != nil {
 				return err
 			}
@@ -241,6 +253,13 @@ func imageExportCmd() *cobra.Command {
 			}
 			if len(args) == 2 {
 				target = args[1]
+			}
+			// A split image comes as metadata + rootfs: two files.
+			if written, err := exportSplit(cmd.Context(), c, im.Fingerprint, target); err != nil || written != nil {
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "Image exported to %s and %s\n", written[0], written[1])
+				}
+				return err
 			}
 			body, err := c.ExportImage(cmd.Context(), im.Fingerprint)
 			if err != nil {

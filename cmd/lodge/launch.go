@@ -50,7 +50,11 @@ func parseKV(pairs []string) (map[string]string, error) {
 }
 
 func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
-	image, err := localName(args[0])
+	image, err := parseImageArg(args[0])
+	if err != nil {
+		return err
+	}
+	source, err := image.instanceSource(cmd.Context())
 	if err != nil {
 		return err
 	}
@@ -71,7 +75,7 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 	req := api.InstancesPost{
 		Name:        name,
 		InstancePut: api.InstancePut{Config: cfg, Devices: map[string]map[string]string{}, Ephemeral: o.ephemeral, Profiles: o.profiles},
-		Source:      api.InstanceSource{Type: "image", Alias: image},
+		Source:      source,
 		Type:        "container",
 	}
 	if o.pool != "" {
@@ -79,10 +83,14 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 		req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": o.pool}
 	}
 	op, err := c.CreateInstance(ctx, req)
+	if err != nil && !image.local() {
+		return fmt.Errorf("%s: %w", image.remote, err)
+	}
 	if err != nil {
 		return err
 	}
-	if err := op.Wait(ctx); err != nil {
+	// A remote image is downloaded by the daemon: show its progress.
+	if err := waitWithProgress(ctx, op, cmd.ErrOrStderr(), "Retrieving image"); err != nil {
 		return err
 	}
 	if !o.start {

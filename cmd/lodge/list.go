@@ -102,13 +102,19 @@ func matchFilter(name string, filters []string) bool {
 func listCmd() *cobra.Command {
 	var format, cols string
 	cmd := &cobra.Command{
-		Use:     "list [FILTER...]",
+		Use:     "list [REMOTE:] [FILTER...]",
 		Aliases: []string{"ls"},
 		Short:   "List instances",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cs, err := parseColumns(cols)
 			if err != nil {
 				return err
+			}
+			if len(args) > 0 && strings.HasSuffix(args[0], ":") {
+				if _, err := splitRemote(args[0]); err != nil {
+					return err
+				}
+				args = args[1:]
 			}
 			c, err := connect()
 			if err != nil {

@@ -47,13 +47,17 @@ func rootCmd() *cobra.Command {
 	}
 	root.AddCommand(launchCmd(true), launchCmd(false), startCmd(), stopCmd(), restartCmd(), pauseCmd(), resumeCmd(),
 		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), profileCmd(),
-		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), publishCmd(), rebuildCmd(), networkCmd())
+		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), publishCmd(), rebuildCmd(), networkCmd(), remoteCmd())
 	return root
 }
 
 // connect opens the daemon's socket: LODGE_SOCKET, else LODGE_DIR/unix.socket,
 // else /var/lib/lodge/unix.socket.
 func connect() (*client.Client, error) {
+	// A remote named in an argument, or a non-local default remote (remote.go).
+	if c, ok, err := connectTarget(); ok {
+		return c, err
+	}
 	if s := os.Getenv("LODGE_SOCKET"); s != "" {
 		return client.Connect("unix://" + s)
 	}
@@ -64,15 +68,10 @@ func connect() (*client.Client, error) {
 	return client.Connect("unix://" + filepath.Join(dir, "unix.socket"))
 }
 
-// localName strips the "local:" remote; other remotes come with the remotes work.
+// localName strips a "REMOTE:" prefix; a remote other than local: becomes
+// the one connect() talks to (target.go).
 func localName(s string) (string, error) {
-	if rest, ok := strings.CutPrefix(s, "local:"); ok {
-		return rest, nil
-	}
-	if i := strings.Index(s, ":"); i > 0 && !strings.Contains(s[:i], "/") {
-		return "", fmt.Errorf("remote %q: only the local daemon is supported so far (image remotes come later)", s[:i])
-	}
-	return s, nil
+	return splitRemote(s)
 }
 
 // instanceClient parses an instance argument and connects to the daemon.

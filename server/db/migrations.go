@@ -117,6 +117,31 @@ CREATE TABLE network_meta (
 	value TEXT NOT NULL
 );
 `,
+	// remotes: where a downloaded image came from (auto-update, refresh),
+	// the TLS client certificates trusted by the HTTPS API, and join tokens.
+	`
+CREATE TABLE image_sources (
+	fingerprint TEXT PRIMARY KEY REFERENCES images(fingerprint) ON DELETE CASCADE,
+	server      TEXT NOT NULL,
+	protocol    TEXT NOT NULL,
+	certificate TEXT NOT NULL DEFAULT '',
+	alias       TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE certificates (
+	fingerprint TEXT PRIMARY KEY,
+	name        TEXT NOT NULL DEFAULT '',
+	type        TEXT NOT NULL DEFAULT 'client',
+	certificate TEXT NOT NULL,
+	restricted  INTEGER NOT NULL DEFAULT 0,
+	created_at  TEXT NOT NULL
+);
+CREATE TABLE certificate_tokens (
+	secret     TEXT PRIMARY KEY,
+	name       TEXT NOT NULL,
+	created_at TEXT NOT NULL,
+	expires_at TEXT NOT NULL DEFAULT ''
+);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

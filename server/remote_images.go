@@ -1,0 +1,483 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"lodge/api"
+	"lodge/images"
+	"lodge/remotes"
+	"lodge/remotes/lxd"
+	"lodge/remotes/simplestreams"
+	"lodge/server/db"
+)
+
+// remoteState is the daemon's side of image remotes: one Source per remote
+// (so indexes are cached) and one download per fingerprint. The zero value
+// is ready to use.
+type remoteState struct {
+	mu        sync.Mutex
+	sources   map[string]remotes.Source
+	downloads map[string]*download
+	// httpOpts are the network limits (tests shorten them).
+	httpOpts remotes.HTTPOptions
+	// secrets are one-time image secrets (POST /1.0/images/{fp}/secret):
+	// secret → fingerprint and expiry.
+	secrets map[string]imageSecret
+}
+
+// splitImporter is the part of images.Store that stores split images.
+type splitImporter interface {
+	ImportSplit(ctx context.Context, meta, rootfs io.Reader, expected string) (images.Info, error)
+}
+
+// remoteErr turns a remotes error into an HTTP status with its message.
+func remoteErr(err error) error {
+	var he *httpError
+	switch {
+	case err == nil, errors.As(err, &he):
+		return err
+	case errors.Is(err, remotes.ErrNotFound):
+		return &httpError{http.StatusNotFound, err.Error()}
+	case errors.Is(err, remotes.ErrAmbiguous), errors.Is(err, remotes.ErrIntegrity):
+		return &httpError{http.StatusBadRequest, err.Error()}
+	case errors.Is(err, remotes.ErrUnreachable):
+		return &httpError{http.StatusBadGateway, err.Error()}
+	}
+	return err
+}
+
+// remoteSource returns the (cached) Source for an image server.
+func (s *Server) remoteSource(server, protocol, certificate, secret string) (remotes.Source, error) {
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, badRequest("image server %q is not an http:// or https:// URL", server)
+	}
+	if protocol == "" {
+		protocol = "lxd"
+	}
+	key := protocol + " " + server + " " + certificate + " " + secret
+	s.rm.mu.Lock()
+	defer s.rm.mu.Unlock()
+	if src, ok := s.rm.sources[key]; ok {
+		return src, nil
+	}
+	var src remotes.Source
+	switch protocol {
+	case "simplestreams":
+		src = simplestreams.New(server, simplestreams.Options{HTTP: s.rm.httpOpts})
+	case "lxd", "incus":
+		if u.Scheme != "https" {
+			return nil, badRequest("image server %s: the lxd protocol needs https://", server)
+		}
+		// The daemon's own certificate is its client certificate: a server
+		// that trusts it shows this lodged its private images too.
+		client, _ := s.serverCert()
+		tcfg, err := remotes.PinnedTLS(certificate, client)
+		if err != nil {
+			return nil, badRequest("image server %s: %v", server, err)
+		}
+		opts := s.rm.httpOpts
+		opts.TLS = tcfg
+		src = lxd.New(server, opts, secret)
+	default:
+		return nil, badRequest("image server %s: protocol %q is not supported (use simplestreams or lxd)", server, protocol)
+	}
+	if s.rm.sources == nil {
+		s.rm.sources = map[string]remotes.Source{}
+	}
+	// A secret is single-purpose: such a source is not kept.
+	if secret == "" {
+		s.rm.sources[key] = src
+	}
+	return src, nil
+}
+
+// remoteImage is an image resolved on a remote, not yet downloaded.
+type remoteImage struct {
+	src      remotes.Source
+	server   string
+	protocol string
+	cert     string
+	alias    string
+	im       remotes.Image
+}
+
+// resolveRemote finds the image a remote source names. If it is already in
+// the local store, the local row is returned and the remoteImage is nil.
+// remoteRef names an image on a remote, as a request's source does.
+type remoteRef struct {
+	Server, Protocol, Certificate, Secret, Alias, Fingerprint string
+}
+
+func instanceRemoteRef(src api.InstanceSource) remoteRef {
+	return remoteRef{src.Server, src.Protocol, src.Certificate, src.Secret, src.Alias, src.Fingerprint}
+}
+
+func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *remoteImage, error) {
+	server, protocol, cert, alias, fingerprint := ref.Server, ref.Protocol, ref.Certificate, ref.Alias, ref.Fingerprint
+	src, err := s.remoteSource(server, protocol, cert, ref.Secret)
+	if err != nil {
+		return db.Image{}, nil, err
+	}
+	name := alias
+	if name == "" {
+		name = fingerprint
+	}
+	if name == "" {
+		return db.Image{}, nil, badRequest("image source on %s needs an alias or a fingerprint", server)
+	}
+	// Bounded so that an unreachable remote fails the request in seconds.
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	im, err := src.Resolve(rctx, name)
+	if err != nil {
+		return db.Image{}, nil, remoteErr(err)
+	}
+	if row, err := s.db.GetImage(ctx, im.Fingerprint); err == nil {
+		return row, nil, nil
+	}
+	if protocol == "" {
+		protocol = "lxd"
+	}
+	if strings.HasPrefix(im.Fingerprint, strings.ToLower(alias)) {
+		alias = "" // named by fingerprint: nothing newer can ever match it
+	}
+	ri := &remoteImage{src: src, server: server, protocol: protocol, cert: cert, alias: alias, im: im}
+	props := map[string]string{}
+	for k, v := range im.Properties {
+		props[k] = v
+	}
+	return db.Image{Fingerprint: im.Fingerprint, Architecture: im.Architecture, Properties: props, Type: "container"}, ri, nil
+}
+
+// download is one image download that any number of operations wait for.
+type download struct {
+	done chan struct{}
+	img  db.Image
+	err  error
+
+	mu   sync.Mutex
+	ops  map[*opT]bool
+	last map[string]any // latest progress, for operations that join late
+}
+
+func (d *download) publish(md map[string]any) {
+	d.mu.Lock()
+	d.last = md
+	ops := make([]*opT, 0, len(d.ops))
+	for op := range d.ops {
+		ops = append(ops, op)
+	}
+	d.mu.Unlock()
+	for _, op := range ops {
+		for k, v := range md {
+			op.SetMetadata(k, v)
+		}
+	}
+}
+
+// fetchImage downloads ri into the store and the database, once per
+// fingerprint however many operations ask at the same time; op (may be
+// nil) gets LXD's download_progress metadata. cached marks an image copied
+// only because an instance needed it.
+func (s *Server) fetchImage(ctx context.Context, op *opT, ri *remoteImage, cached bool) (db.Image, error) {
+	fp := ri.im.Fingerprint
+	s.rm.mu.Lock()
+	if row, err := s.db.GetImage(ctx, fp); err == nil {
+		s.rm.mu.Unlock()
+		return row, nil
+	}
+	if s.rm.downloads == nil {
+		s.rm.downloads = map[string]*download{}
+	}
+	d := s.rm.downloads[fp]
+	if d == nil {
+		d = &download{done: make(chan struct{}), ops: map[*opT]bool{}}
+		s.rm.downloads[fp] = d
+		go func() {
+			d.img, d.err = s.doFetch(s.ctx, d, ri, cached)
+			s.rm.mu.Lock()
+			delete(s.rm.downloads, fp)
+			s.rm.mu.Unlock()
+			close(d.done)
+		}()
+	}
+	s.rm.mu.Unlock()
+	if op != nil {
+		d.mu.Lock()
+		d.ops[op] = true
+		last := d.last
+		d.mu.Unlock()
+		for k, v := range last {
+			op.SetMetadata(k, v)
+		}
+		defer func() { d.mu.Lock(); delete(d.ops, op); d.mu.Unlock() }()
+	}
+	select {
+	case <-d.done:
+		return d.img, d.err
+	case <-ctx.Done():
+		return db.Image{}, ctx.Err()
+	}
+}
+
+// lazyReader opens its stream on first read, so a split image's rootfs is
+// requested only once its metadata has arrived and checked out.
+type lazyReader struct {
+	open func() (io.ReadCloser, error)
+	rc   io.ReadCloser
+	err  error
+}
+
+func (l *lazyReader) Read(p []byte) (int, error) {
+	if l.rc == nil && l.err == nil {
+		l.rc, l.err = l.open()
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.rc.Read(p)
+}
+
+func (l *lazyReader) Close() {
+	if l.rc != nil {
+		l.rc.Close()
+	}
+}
+
+// stageReader names the download stage when its part starts.
+type stageReader struct {
+	r    io.Reader
+	set  func()
+	done bool
+}
+
+func (s *stageReader) Read(p []byte) (int, error) {
+	if !s.done {
+		s.set()
+		s.done = true
+	}
+	return s.r.Read(p)
+}
+
+func humanRate(bps float64) string {
+	units := []string{"B/s", "kB/s", "MB/s", "GB/s"}
+	i := 0
+	for bps >= 1000 && i < len(units)-1 {
+		bps /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.2f%s", bps, units[i])
+}
+
+func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cached bool) (db.Image, error) {
+	im := ri.im
+	start := time.Now()
+	var lastPub time.Time
+	lastPct := -1
+	stage := "rootfs"
+	progress := func(done, total int64) {
+		pct := 0
+		if total > 0 {
+			pct = int(done * 100 / total)
+		}
+		now := time.Now()
+		if pct == lastPct && now.Sub(lastPub) < 500*time.Millisecond {
+			return
+		}
+		if now.Sub(lastPub) < 100*time.Millisecond && pct != 100 {
+			return
+		}
+		lastPct, lastPub = pct, now
+		speed := float64(done) / now.Sub(start).Seconds()
+		d.publish(map[string]any{
+			"download_progress": fmt.Sprintf("%s: %d%% (%s)", stage, pct, humanRate(speed)),
+			"progress": map[string]string{"stage": "download", "percent": fmt.Sprint(pct), "speed": fmt.Sprint(int64(speed)),
+				"processed": fmt.Sprint(done), "total": fmt.Sprint(total)},
+		})
+	}
+	var raw []io.Reader
+	if ex, ok := ri.src.(remotes.Exporter); ok {
+		files, parts, closer, err := ex.Export(ctx, im)
+		if err != nil {
+			return db.Image{}, remoteErr(fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err))
+		}
+		defer closer.Close()
+		im.Files, raw = files, parts
+	} else {
+		for _, f := range im.Files {
+			f := f
+			lr := &lazyReader{open: func() (io.ReadCloser, error) { return ri.src.Open(ctx, im, f) }}
+			defer lr.Close()
+			raw = append(raw, lr)
+		}
+	}
+	v := remotes.NewVerifier(im, progress)
+	// The store hashes the stream and compares it with the fingerprint
+	// before keeping anything: one SHA-256 pass over the rootfs, not two.
+	v.FingerprintCheckedByConsumer()
+	readers := make([]io.Reader, len(im.Files))
+	for i, f := range im.Files {
+		role := f.Role
+		if role == "combined" {
+			role = "rootfs"
+		}
+		readers[i] = v.Wrap(i, &stageReader{r: raw[i], set: func() { stage = role }})
+	}
+	var info images.Info
+	var err error
+	switch len(im.Files) {
+	case 1:
+		info, err = s.images.Import(ctx, readers[0], im.Fingerprint)
+	case 2:
+		si, ok := s.images.(splitImporter)
+		if !ok {
+			return db.Image{}, fmt.Errorf("image %s from %s is a split image, which this image store cannot hold", short(im.Fingerprint), ri.server)
+		}
+		info, err = si.ImportSplit(ctx, readers[0], readers[1], im.Fingerprint)
+	default:
+		return db.Image{}, fmt.Errorf("image %s from %s: %d files, expected 1 or 2", short(im.Fingerprint), ri.server, len(im.Files))
+	}
+	if errors.Is(err, images.ErrExists) {
+		// Stored by an earlier run whose database write did not happen.
+		if row, gerr := s.db.GetImage(ctx, im.Fingerprint); gerr == nil {
+			return row, nil
+		}
+		err = nil
+	}
+	if err != nil {
+		s.log.Warn("image download failed", "server", ri.server, "fingerprint", im.Fingerprint, "err", err)
+		return db.Image{}, remoteErr(fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err))
+	}
+	took := time.Since(start)
+	now := time.Now().UTC()
+	props := map[string]string{}
+	for k, v := range info.Metadata.Properties {
+		props[k] = v
+	}
+	for k, v := range im.Properties {
+		props[k] = v
+	}
+	arch := info.Metadata.Architecture
+	if arch == "" {
+		arch = im.Architecture
+	}
+	created := im.CreatedAt
+	if created.IsZero() && info.Metadata.CreationDate > 0 {
+		created = time.Unix(info.Metadata.CreationDate, 0).UTC()
+	}
+	if created.IsZero() {
+		created = now
+	}
+	filename := path.Base(im.Files[len(im.Files)-1].Path)
+	row := db.Image{Fingerprint: im.Fingerprint, Filename: filename, Size: info.Size, Architecture: arch, Type: "container",
+		Cached: cached, AutoUpdate: cached && ri.alias != "", Properties: props, CreatedAt: created, UploadedAt: now, LastUsedAt: now}
+	if err := s.db.CreateImage(ctx, row); err != nil && !errors.Is(err, db.ErrExists) {
+		_ = s.images.Delete(im.Fingerprint)
+		return db.Image{}, err
+	}
+	if err := s.db.SetImageSource(ctx, db.ImageSource{Fingerprint: im.Fingerprint, Server: ri.server, Protocol: ri.protocol,
+		Certificate: ri.cert, Alias: ri.alias}); err != nil {
+		return db.Image{}, err
+	}
+	s.log.Info("image downloaded", "server", ri.server, "fingerprint", im.Fingerprint, "bytes", info.Size, "took", took,
+		"MBps", float64(info.Size)/took.Seconds()/1e6)
+	s.events.lifecycle("image-created", imageURL(im.Fingerprint), nil)
+	return s.db.GetImage(ctx, im.Fingerprint)
+}
+
+// handleImagesPostSource handles the JSON forms of POST /1.0/images.
+func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) {
+	var req api.ImagesPost
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Source == nil {
+		writeError(w, badRequest("image source missing: give source.type (image, for a copy from a remote)"))
+		return
+	}
+	switch req.Source.Type {
+	case "image":
+	default:
+		writeError(w, badRequest("image source type %q is not supported yet (use image, with server and protocol)", req.Source.Type))
+		return
+	}
+	if req.Source.Server == "" {
+		writeError(w, badRequest("image copy needs source.server (copying from this server to itself is a no-op)"))
+		return
+	}
+	if req.Source.Mode != "" && req.Source.Mode != "pull" {
+		writeError(w, badRequest("image copy mode %q is not supported: lodged pulls", req.Source.Mode))
+		return
+	}
+	for _, a := range req.Aliases {
+		if err := validateAliasName(a.Name); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	local, ri, err := s.resolveRemote(r.Context(), remoteRef{req.Source.Server, req.Source.Protocol, req.Source.Certificate,
+		req.Source.Secret, req.Source.Alias, req.Source.Fingerprint})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	op := s.ops.Start(imageOpSpec("Downloading image", local.Fingerprint), func(ctx context.Context, op *opT) error {
+		img := local
+		if ri != nil {
+			if img, err = s.fetchImage(ctx, op, ri, false); err != nil {
+				return err
+			}
+		} else if img.Cached {
+			// Asked for explicitly now: no longer a cache entry that expires.
+			if err := s.db.SetImageCached(ctx, img.Fingerprint, false); err != nil {
+				return err
+			}
+		}
+		if req.Public || req.AutoUpdate || len(req.Properties) > 0 {
+			img.Public, img.AutoUpdate = req.Public, req.AutoUpdate
+			for k, v := range req.Properties {
+				if img.Properties == nil {
+					img.Properties = map[string]string{}
+				}
+				img.Properties[k] = v
+			}
+			if err := s.db.UpdateImage(ctx, img); err != nil {
+				return err
+			}
+		}
+		if req.AutoUpdate && ri == nil {
+			// Already local: remember where it came from so it can be refreshed.
+			_ = s.db.SetImageSource(ctx, db.ImageSource{Fingerprint: img.Fingerprint, Server: req.Source.Server,
+				Protocol: req.Source.Protocol, Certificate: req.Source.Certificate, Alias: req.Source.Alias})
+		}
+		for _, a := range req.Aliases {
+			err := s.db.CreateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
+			if errors.Is(err, db.ErrExists) {
+				err = s.db.UpdateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
+			}
+			if err != nil {
+				return fmt.Errorf("alias %q: %w", a.Name, err)
+			}
+		}
+		op.SetMetadata("fingerprint", img.Fingerprint)
+		op.SetMetadata("size", img.Size)
+		return nil
+	})
+	writeAsync(w, op)
+}
+
+// srcKey is for logs and messages.
+func (ri *remoteImage) String() string {
+	return strings.TrimSpace(ri.server + " " + ri.alias + " " + short(ri.im.Fingerprint))
+}
