@@ -76,3 +76,14 @@ func TestRenderConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestStartHint(t *testing.T) {
+	for log, want := range map[string]string{
+		`ERROR conf - mount_entry:2446 - Permission denied - Failed to mount "/tmp/x" on "/usr/lib/lxc/rootfs/mnt"`: "unprivileged",
+		"ERROR start - Failed to exec \"/sbin/init\"":                                                               "",
+	} {
+		if got := startHint(log); want == "" && got != "" || want != "" && !strings.Contains(got, want) {
+			t.Errorf("startHint(%q) = %q, want it to mention %q", log, got, want)
+		}
+	}
+}

@@ -177,7 +177,23 @@ func (d *Driver) startError(ctx context.Context, name, what string) error {
 	if tail = strings.TrimSpace(tail); tail != "" {
 		msg += "\n--- end of its console and liblxc log ---\n" + tail
 	}
+	if hint := startHint(tail); hint != "" {
+		msg += "\n" + hint
+	}
 	return errors.New(msg)
+}
+
+// startHint turns a liblxc failure users meet often into what to do.
+func startHint(log string) string {
+	switch {
+	case strings.Contains(log, "Permission denied - Failed to mount"):
+		return "hint: the container is unprivileged, so its root is an unprivileged uid on the host and must be able to reach " +
+			"the source of each disk device: make the source's parent directories traversable (chmod o+x) or its owner " +
+			"the container's, or set security.privileged=true on a new instance"
+	case strings.Contains(log, "Too many open files") || strings.Contains(log, "inotify"):
+		return "hint: the host ran out of inotify instances or file descriptors; raise fs.inotify.max_user_instances (lodged raises it at start)"
+	}
+	return ""
 }
 
 // Stop implements instances.Driver.
