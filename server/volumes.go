@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/idmap"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/storage"
@@ -291,6 +292,20 @@ func (s *Server) diskMounts(in db.Instance) ([]instances.Mount, error) {
 				return nil, badRequest("device %q: storage volume %q not found on pool %q (lodge storage volume create %s %s)", n, src, d["pool"], d["pool"], src)
 			}
 			src = p.Path(vol)
+			// A custom volume belongs to the container's root: its tree
+			// is shifted to the instance's id map (once; again only if
+			// an instance with another map uses it).
+			m, err := s.instanceMap(in)
+			if err != nil {
+				return nil, err
+			}
+			cur, err := idmap.Current(src)
+			if err != nil {
+				return nil, fmt.Errorf("device %q: %w", n, err)
+			}
+			if err := idmap.Shift(src, cur, m); err != nil {
+				return nil, fmt.Errorf("device %q: shift storage volume %q to the instance's ids: %w", n, d["source"], err)
+			}
 		}
 		fi, err := os.Stat(src)
 		if err != nil {

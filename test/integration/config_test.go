@@ -83,10 +83,13 @@ func TestLimits(t *testing.T) {
 	if !strings.Contains(string(b), "fork") && !strings.Contains(string(b), "Resource temporarily unavailable") {
 		t.Errorf("100 processes under limits.processes=50: no fork failure in %q", b)
 	}
-	if n := processes(t, "cf-lim"); n > 50 || n < 40 {
+	n := processes(t, "cf-lim")
+	if n > 50 || n < 40 {
 		t.Errorf("processes with limits.processes=50 after a fork bomb: %d", n)
 	}
-	if _, err := lodgeOut("exec", "cf-lim", "--", "true"); err == nil {
+	// Only at the very limit is exec kept out: the bomb's own shell has
+	// exited, which may have freed a slot.
+	if _, err := lodgeOut("exec", "cf-lim", "--", "true"); err == nil && n >= 50 {
 		t.Errorf("exec got in at the process limit")
 	}
 	// Raising the limit live lets exec in again to clean up.
