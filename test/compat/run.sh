@@ -126,7 +126,9 @@ check "lxc copy" -- lxc copy c1 c2
 check "lxc copy from snapshot" -- lxc copy c1/s1 c5
 check "lxc move (rename)" -- sh -c 'lxc move c5 c6 && lxc info c6'
 check "lxc delete snapshot" -- lxc delete c1/s1
-check "lxc publish" -- sh -c 'lxc stop c2 && lxc publish c2 --alias published'
+# lxc copy leaves the copy stopped, as LXD does: it publishes as it is.
+check "lxc publish" -- lxc publish c2 --alias published
+check "lxc publish --force (running)" -- lxc publish c1 --alias published-running --force
 check "lxc launch published image" -- lxc launch published c7
 
 # Images.
