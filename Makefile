@@ -4,15 +4,15 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-fuzz test-integration bench bench-remotes compat stress fuzz lint demo deps clean
+.PHONY: build test test-unit test-fuzz test-integration test-stress-short bench bench-remotes compat stress fuzz lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
 	$(GO) build $(GOFLAGS) -o bin/lodge ./cmd/lodge
 
-# Everything: lint, unit tests, a bounded fuzz run, then the integration tests
-# against real containers.
-test: lint test-unit test-fuzz test-integration
+# Everything: lint, unit tests, a bounded fuzz run, the integration tests
+# against real containers and a short stress run.
+test: lint test-unit test-fuzz test-integration test-stress-short
 
 test-unit:
 	$(GO) test -race -count=1 ./...
@@ -33,6 +33,11 @@ bench: build
 # Download+import of a 200 MiB image from a loopback simplestreams server, next to curl.
 bench-remotes: build
 	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -run TestBenchRemoteDownload -v ./test/integration/
+
+# A short stress run in every test: 8 clients for 20 s, 10 SIGKILL rounds,
+# the full disk. make stress is the long one.
+test-stress-short: build
+	LODGE_STRESS=1 STRESS_DURATION=20s STRESS_CLIENTS=8 CRASH_ROUNDS=10 $(GO) test -count=1 -v -timeout 15m ./test/stress/
 
 # Load (32 clients, 5 minutes), 100 SIGKILL rounds, a full disk; bounded.
 stress: build

@@ -314,11 +314,10 @@ func consistency(d *daemon, names []string) []string {
 // lodged still serves; once space is back, everything works again.
 func TestDiskFull(t *testing.T) {
 	needStress(t)
-	work := t.TempDir()
+	work := stateDir(t)
 	img := filepath.Join(work, "small.img")
 	mnt := filepath.Join(work, "state")
 	os.Mkdir(mnt, 0o711)
-	os.Chmod(work, 0o711)
 	run := func(name string, args ...string) {
 		t.Helper()
 		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
