@@ -22,6 +22,8 @@ cleanup() {
 		$LODGE delete -f "$n" >/dev/null 2>&1 || true
 	done
 	for p in bdir bbtrfs; do $LODGE storage delete "$p" >/dev/null 2>&1 || true; done
+	$LODGE profile device remove default eth0 >/dev/null 2>&1 || true
+	$LODGE network delete "$LODGE_DEFAULT_NETWORK" >/dev/null 2>&1 || true
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	rm -rf "$DIR" "$DIR.out"
@@ -166,6 +168,9 @@ stop_lxd() {
 	LXDPID=
 }
 
+# lodged's containers get eth0 on a managed network of the run's own (as a
+# user's do on lodgebr0; LXD's here have no network), removed at the end.
+export LODGE_DEFAULT_NETWORK=lbench$$
 setsid bin/lodged --dir "$DIR" >"$DIR.out" 2>&1 </dev/null &
 DPID=$!
 bin/lodged --dir "$DIR" waitready --timeout 30

@@ -23,11 +23,16 @@ results=()
 
 cleanup() {
 	for n in $($LODGE list --format csv -c n 2>/dev/null); do $LODGE delete -f "$n" >/dev/null 2>&1; done
+	$LODGE profile device remove default eth0 >/dev/null 2>&1
+	$LODGE network delete "$LODGE_DEFAULT_NETWORK" >/dev/null 2>&1
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
 
+# A default network of this run's own, removed at the end (a lodgebr0
+# would outlive the throw-away state directory).
+export LODGE_DEFAULT_NETWORK=lcompat$$
 setsid bin/lodged >"$DIR/lodged.out" 2>&1 </dev/null &
 DPID=$!
 bin/lodged waitready --timeout 30 >/dev/null || { cat "$DIR/lodged.out"; exit 2; }

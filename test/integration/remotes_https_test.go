@@ -36,6 +36,8 @@ func secondDaemon(t *testing.T) (dir string, run func(args ...string) (string, e
 		t.Fatal(err)
 	}
 	d := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "--debug")
+	// No default network: a second lodgebr0 would outlive the test.
+	d.Env = append(os.Environ(), "LODGE_DEFAULT_NETWORK=none")
 	d.Stdout, d.Stderr = logf, logf
 	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.Start(); err != nil {

@@ -77,13 +77,16 @@ func envDuration(name string, def time.Duration) time.Duration {
 type daemon struct {
 	t    *testing.T
 	dir  string
+	// net is the daemon's default network, named for this test and removed
+	// at its end (a lodgebr0 would outlive it).
+	net  string
 	cmd  *exec.Cmd
 	http *http.Client
 	tr   *http.Transport
 }
 
 func newDaemon(t *testing.T, dir string) *daemon {
-	d := &daemon{t: t, dir: dir}
+	d := &daemon{t: t, dir: dir, net: fmt.Sprintf("nwst%d", os.Getpid()%100000)}
 	d.tr = &http.Transport{MaxIdleConnsPerHost: 64, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", filepath.Join(dir, "unix.socket"))
 	}}
@@ -94,6 +97,8 @@ func newDaemon(t *testing.T, dir string) *daemon {
 		for _, n := range d.names() {
 			d.lodge("delete", "-f", n)
 		}
+		d.lodge("profile", "device", "remove", "default", "eth0")
+		d.lodge("network", "delete", d.net)
 		d.kill()
 		stopLXCFS(d.dir)
 	})
@@ -103,6 +108,7 @@ func newDaemon(t *testing.T, dir string) *daemon {
 func (d *daemon) start() {
 	d.t.Helper()
 	d.cmd = exec.Command(filepath.Join(binDir, "lodged"), "--dir", d.dir)
+	d.cmd.Env = append(os.Environ(), "LODGE_DEFAULT_NETWORK="+d.net)
 	log, _ := os.OpenFile(filepath.Join(d.dir, "lodged.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
