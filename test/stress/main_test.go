@@ -75,8 +75,8 @@ func envDuration(name string, def time.Duration) time.Duration {
 
 // daemon is one lodged on its own state directory.
 type daemon struct {
-	t    *testing.T
-	dir  string
+	t   *testing.T
+	dir string
 	// net is the daemon's default network, named for this test and removed
 	// at its end (a lodgebr0 would outlive it).
 	net  string
