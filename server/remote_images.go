@@ -142,6 +142,12 @@ func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *r
 	if err != nil {
 		return db.Image{}, nil, remoteErr(err)
 	}
+	// The fingerprint names files and rows here: a server that offers
+	// anything but a SHA-256 (a path, say) is not trusted with it.
+	im.Fingerprint = strings.ToLower(im.Fingerprint)
+	if len(im.Fingerprint) != 64 || !images.ValidFingerprintPrefix(im.Fingerprint) {
+		return db.Image{}, nil, badRequest("image server %s offered image %q with fingerprint %q, which is not a SHA-256; refusing it", server, name, im.Fingerprint)
+	}
 	if row, err := s.db.GetImage(ctx, im.Fingerprint); err == nil {
 		return row, nil, nil
 	}

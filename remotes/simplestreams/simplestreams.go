@@ -285,6 +285,19 @@ func Build(all []Products, hostArch, base string) ([]remotes.Image, map[string]i
 	return out, aliases
 }
 
+// isSHA256 tells a SHA-256 in hex (either case).
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 func versionImages(key string, prod Product, serial string, created time.Time, ver Version) []candidate {
 	props := map[string]string{
 		"os": prod.OS, "release": prod.Release, "architecture": prod.Arch, "serial": serial,
@@ -328,12 +341,16 @@ func versionImages(key string, prod Product, serial string, created time.Time, v
 					fp = meta.CombinedSHA256
 				}
 			}
-			if fp == "" {
+			// The fingerprint names the image in the store and every hash
+			// is checked while downloading: an item with anything but a
+			// SHA-256 there is not offered (a hostile index could put a
+			// path in it).
+			if !isSHA256(fp) || !isSHA256(meta.SHA256) {
 				continue
 			}
 			for _, rn := range names {
 				root := ver.Items[rn]
-				if root.FType != rt {
+				if root.FType != rt || !isSHA256(root.SHA256) {
 					continue
 				}
 				out = append(out, mk(fp, []remotes.File{
@@ -346,7 +363,7 @@ func versionImages(key string, prod Product, serial string, created time.Time, v
 	}
 	for _, n := range names {
 		it := ver.Items[n]
-		if combinedTypes[it.FType] && it.SHA256 != "" {
+		if combinedTypes[it.FType] && isSHA256(it.SHA256) {
 			out = append(out, mk(it.SHA256, []remotes.File{{Role: "combined", FType: it.FType, Path: it.Path, Size: it.Size, SHA256: it.SHA256}},
 				len(rootfsTypes), "unified"))
 		}
