@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-fuzz test-integration test-stress-short bench bench-remotes compat stress fuzz lint demo deps clean
+.PHONY: build test test-unit test-fuzz test-integration test-stress-short bench bench-storage bench-remotes compat stress fuzz lint demo deps clean
 
 build:
 	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
@@ -29,6 +29,10 @@ test-integration: build
 
 bench: build
 	./bench/run.sh
+
+# Snapshot/restore with 1 GiB of changes and the disk of 50 containers, per pool.
+bench-storage: build
+	./bench/storage.sh
 
 # Download+import of a 200 MiB image from a loopback simplestreams server, next to curl.
 bench-remotes: build
