@@ -20,12 +20,43 @@ func (s *Server) expand(ctx context.Context, in db.Instance) (db.Instance, error
 
 // expandWith expands with some profiles replaced by a version not stored yet.
 func (s *Server) expandWith(ctx context.Context, in db.Instance, override map[string]db.Profile) (db.Instance, error) {
-	cfg := map[string]string{}
-	devs := map[string]map[string]string{}
 	profiles, err := s.profilesOf(ctx, in.Profiles)
 	if err != nil {
 		return in, err
 	}
+	return expandProfiles(in, profiles, override), nil
+}
+
+// expander expands many instances with one read of the profiles (list
+// with thousands of instances); an instance naming a missing profile gets
+// its own config, as mustExpand gives it.
+func (s *Server) expander(ctx context.Context) func(db.Instance) db.Instance {
+	all, err := s.db.ListProfiles(ctx)
+	if err != nil {
+		return func(in db.Instance) db.Instance { return s.mustExpand(ctx, in) }
+	}
+	byName := make(map[string]db.Profile, len(all))
+	for _, p := range all {
+		byName[p.Name] = p
+	}
+	return func(in db.Instance) db.Instance {
+		profiles := make([]db.Profile, 0, len(in.Profiles))
+		for _, n := range in.Profiles {
+			p, ok := byName[n]
+			if !ok {
+				return in
+			}
+			profiles = append(profiles, p)
+		}
+		return expandProfiles(in, profiles, nil)
+	}
+}
+
+// expandProfiles is LXD's rule: each profile in order, then the
+// instance's own keys on top.
+func expandProfiles(in db.Instance, profiles []db.Profile, override map[string]db.Profile) db.Instance {
+	cfg := map[string]string{}
+	devs := map[string]map[string]string{}
 	for _, p := range profiles {
 		if o, ok := override[p.Name]; ok {
 			p = o
@@ -37,7 +68,7 @@ func (s *Server) expandWith(ctx context.Context, in db.Instance, override map[st
 	maps.Copy(devs, in.Devices)
 	out := in
 	out.Config, out.Devices = cfg, devs
-	return out, nil
+	return out
 }
 
 // mustExpand is expand for paths that cannot fail the request on a broken

@@ -87,12 +87,16 @@ func (s *Server) liveStatus(ctx context.Context, in db.Instance) instances.Statu
 }
 
 func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance {
+	return renderInstanceExpanded(in, s.mustExpand(context.Background(), in), st, s.expandedDevices)
+}
+
+// renderInstanceExpanded renders in with x, its expanded form.
+func renderInstanceExpanded(in, x db.Instance, st instances.State, devices func(db.Instance) map[string]map[string]string) api.Instance {
 	code := statusCode(st.Status)
 	cfg := in.Config
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
-	x := s.mustExpand(context.Background(), in)
 	return api.Instance{
 		InstancePut: api.InstancePut{
 			Architecture: in.Architecture, Config: cfg, Devices: in.Devices, Ephemeral: in.Ephemeral,
@@ -100,7 +104,7 @@ func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance
 		},
 		CreatedAt:       in.CreatedAt,
 		ExpandedConfig:  x.Config,
-		ExpandedDevices: s.expandedDevices(x),
+		ExpandedDevices: devices(x),
 		Name:            in.Name,
 		Status:          code.String(),
 		StatusCode:      code,
@@ -195,31 +199,40 @@ func recursion(r *http.Request) int {
 }
 
 func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
+	if recursion(r) == 0 {
+		names, err := s.db.ListInstanceNames(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		urls := make([]string, 0, len(names))
+		for _, n := range names {
+			urls = append(urls, instanceURL(n))
+		}
+		writeSync(w, urls)
+		return
+	}
 	list, err := s.db.ListInstances(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	switch recursion(r) {
-	case 0:
-		urls := make([]string, 0, len(list))
-		for _, in := range list {
-			urls = append(urls, instanceURL(in.Name))
-		}
-		writeSync(w, urls)
 	case 1:
 		sts := s.states(r.Context(), list)
+		expand := s.expander(r.Context())
 		out := make([]api.Instance, 0, len(list))
 		for i, in := range list {
-			out = append(out, s.renderInstance(in, sts[i]))
+			out = append(out, renderInstanceExpanded(in, expand(in), sts[i], s.expandedDevices))
 		}
 		writeSync(w, out)
 	default:
 		sts := s.states(r.Context(), list)
+		expand := s.expander(r.Context())
 		snaps, _ := s.db.AllSnapshots(r.Context())
 		out := make([]api.InstanceFull, 0, len(list))
 		for i, in := range list {
-			out = append(out, api.InstanceFull{Instance: s.renderInstance(in, sts[i]), State: renderState(sts[i]),
+			out = append(out, api.InstanceFull{Instance: renderInstanceExpanded(in, expand(in), sts[i], s.expandedDevices), State: renderState(sts[i]),
 				Snapshots: s.snapshotsOf(r.Context(), in, snaps), Backups: []any{}})
 		}
 		writeSync(w, out)

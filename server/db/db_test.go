@@ -73,6 +73,9 @@ func TestInstanceCRUD(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Config["user.a"] != "c" || list[0].Phase != PhaseCreated {
 		t.Fatalf("list: %+v %v", list, err)
 	}
+	if names, err := d.ListInstanceNames(ctx); err != nil || len(names) != 1 || names[0] != "c01" {
+		t.Fatalf("names: %v %v", names, err)
+	}
 	if err := d.DeleteInstance(ctx, "c01"); err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,25 @@ func (d *DB) ListInstances(ctx context.Context) ([]Instance, error) {
 	return out, rows.Err()
 }
 
+// ListInstanceNames returns every instance's name in order, without
+// decoding the rest (GET /1.0/instances without recursion).
+func (d *DB) ListInstanceNames(ctx context.Context) ([]string, error) {
+	rows, err := d.sql.QueryContext(ctx, `SELECT name FROM instances ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
 // UpdateInstance rewrites the mutable columns of the named instance.
 func (d *DB) UpdateInstance(ctx context.Context, in Instance) error {
 	res, err := d.sql.ExecContext(ctx, `UPDATE instances SET architecture = ?, phase = ?, ephemeral = ?, description = ?, config = ?, devices = ?, profiles = ?, last_used_at = ? WHERE name = ?`,
