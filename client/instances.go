@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 
@@ -13,6 +14,14 @@ func instPath(name string) string { return "/1.0/instances/" + url.PathEscape(na
 // GetInstances returns every instance with its state (recursion=2), in one request.
 func (c *Client) GetInstances(ctx context.Context) ([]api.InstanceFull, error) {
 	var out []api.InstanceFull
+	_, err := c.get(ctx, "/1.0/instances?recursion=2", &out)
+	return out, err
+}
+
+// GetInstancesJSON returns GET /1.0/instances?recursion=2's metadata as the
+// server sent it, for callers that only pass it on (list --format json).
+func (c *Client) GetInstancesJSON(ctx context.Context) (json.RawMessage, error) {
+	var out json.RawMessage
 	_, err := c.get(ctx, "/1.0/instances?recursion=2", &out)
 	return out, err
 }

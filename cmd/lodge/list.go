@@ -120,6 +120,16 @@ func listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if format == "json" && len(args) == 0 {
+				// Unfiltered JSON is what the server sent (sorted by
+				// name): passed on, not decoded and encoded again.
+				raw, err := c.GetInstancesJSON(cmd.Context())
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
+				return err
+			}
 			all, err := c.GetInstances(cmd.Context())
 			if err != nil {
 				return err

@@ -321,17 +321,9 @@ func (d *Driver) State(ctx context.Context, name string) (instances.State, error
 		return st, nil
 	}
 	st.PID = c.InitPid()
-	if mem, err := c.MemoryUsage(); err == nil {
-		st.MemoryUsed = int64(mem)
-	}
-	st.MemoryPeak, st.SwapUsed = memoryExtra(c, st.MemoryUsed)
-	if cpu, err := c.CPUTime(); err == nil {
-		st.CPUNanos = cpu.Nanoseconds()
-	}
-	if v := c.CgroupItem("pids.current"); len(v) == 1 {
-		st.Processes, _ = strconv.ParseInt(strings.TrimSpace(v[0]), 10, 64)
-	}
 	if st.PID > 0 {
+		cg := readCgroupStats(hostLayout, payloadCgroups("/sys/fs/cgroup", st.PID))
+		st.MemoryUsed, st.MemoryPeak, st.SwapUsed, st.CPUNanos, st.Processes = cg.Memory, cg.MemoryPeak, cg.Swap, cg.CPUNanos, cg.Processes
 		st.Interfaces = interfaces(st.PID)
 	}
 	return st, nil

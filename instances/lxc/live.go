@@ -5,7 +5,6 @@ package lxc
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	golxc "github.com/lxc/go-lxc"
@@ -49,29 +48,6 @@ func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]s
 }
 
 var _ instances.LimitsUpdater = (*Driver)(nil)
-
-// memoryExtra reads peak memory and swap use from the container's memory
-// cgroup (v1: max_usage and memsw; v2: memory.peak and memory.swap.current).
-func memoryExtra(c *golxc.Container, used int64) (peak, swap int64) {
-	item := func(k string) int64 {
-		v := c.CgroupItem(k)
-		if len(v) != 1 {
-			return 0
-		}
-		n, _ := strconv.ParseInt(strings.TrimSpace(v[0]), 10, 64)
-		return n
-	}
-	if hostLayout.V2 {
-		return item("memory.peak"), item("memory.swap.current")
-	}
-	peak = item("memory.max_usage_in_bytes")
-	if hostLayout.MemSwap {
-		if memsw := item("memory.memsw.usage_in_bytes"); memsw > used {
-			swap = memsw - used
-		}
-	}
-	return peak, swap
-}
 
 // cpuPins counts, per CPU, the other running containers pinned to it by a
 // cpuset narrower than the host's.

@@ -29,6 +29,13 @@ func interfaces(pid int) map[string]instances.Interface {
 	if err != nil {
 		return nil
 	}
+	// One dump of every address in the namespace, not one per link.
+	byLink := map[int][]netlink.Addr{}
+	if addrs, err := h.AddrList(nil, netlink.FAMILY_ALL); err == nil {
+		for _, ad := range addrs {
+			byLink[ad.LinkIndex] = append(byLink[ad.LinkIndex], ad)
+		}
+	}
 	out := make(map[string]instances.Interface, len(links))
 	for _, l := range links {
 		a := l.Attrs()
@@ -38,13 +45,15 @@ func interfaces(pid int) map[string]instances.Interface {
 		}
 		// A veth's link index names its peer, which lives in the host's
 		// namespace: that is the host-side name LXD reports.
+		// One request for that link, not net.InterfaceByIndex's dump of
+		// every host link (hundreds of veths on a busy host, for each
+		// container listed).
 		if l.Type() == "veth" && a.ParentIndex > 0 {
-			if peer, err := net.InterfaceByIndex(a.ParentIndex); err == nil {
-				ifc.HostName = peer.Name
+			if peer, err := netlink.LinkByIndex(a.ParentIndex); err == nil {
+				ifc.HostName = peer.Attrs().Name
 			}
 		}
-		addrs, _ := h.AddrList(l, netlink.FAMILY_ALL)
-		for _, ad := range addrs {
+		for _, ad := range byLink[a.Index] {
 			fam := "inet"
 			if ad.IP.To4() == nil {
 				fam = "inet6"
