@@ -20,22 +20,36 @@ type sparseWriter struct {
 }
 
 func (w *sparseWriter) Write(p []byte) (int, error) {
+	// Runs of data chunks go out in one write each; only zero chunks
+	// break them (and become holes).
 	n := 0
-	for len(p) > 0 {
-		c := p
-		if len(c) > sparseChunk {
-			c = c[:sparseChunk]
+	start := -1 // where the current run of data starts in p
+	flush := func(end int) error {
+		if start < 0 {
+			return nil
 		}
-		if !bytes.Equal(c, zeroChunk[:len(c)]) {
-			if _, err := w.f.WriteAt(c, w.off); err != nil {
+		_, err := w.f.WriteAt(p[start:end], w.off+int64(start))
+		start = -1
+		return err
+	}
+	for i := 0; i < len(p); i += sparseChunk {
+		end := min(i+sparseChunk, len(p))
+		if bytes.Equal(p[i:end], zeroChunk[:end-i]) {
+			if err := flush(i); err != nil {
 				return n, err
 			}
+			n = end
+			continue
 		}
-		w.off += int64(len(c))
-		n += len(c)
-		p = p[len(c):]
+		if start < 0 {
+			start = i
+		}
 	}
-	return n, nil
+	if err := flush(len(p)); err != nil {
+		return n, err
+	}
+	w.off += int64(len(p))
+	return len(p), nil
 }
 
 // Finish makes the file as long as what was written, holes included.
