@@ -176,8 +176,8 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 	}
 	// A running source is frozen while its tree is copied, so the copy is consistent.
 	if snap == "" && s.liveStatus(ctx, src) == instances.StatusRunning {
-		if err := s.inst.Freeze(ctx, srcName); err == nil {
-			defer s.inst.Unfreeze(bg, srcName)
+		if thaw, err := s.freezeFor(ctx, srcName); err == nil {
+			defer thaw()
 		}
 	}
 	if sameDriver {

@@ -43,6 +43,7 @@ func (s *Server) Recover(ctx context.Context) {
 		}
 	}
 	s.sweepOrphans(ctx)
+	s.thawLeftFrozen(ctx)
 	names, err := s.inst.List(ctx)
 	if err == nil {
 		for _, n := range names {

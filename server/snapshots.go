@@ -177,8 +177,8 @@ func (s *Server) createSnapshot(ctx context.Context, name, snap string, expires 
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
 	if s.liveStatus(ctx, in) == instances.StatusRunning {
-		if err := s.inst.Freeze(ctx, name); err == nil {
-			defer s.inst.Unfreeze(context.WithoutCancel(ctx), name)
+		if thaw, err := s.freezeFor(ctx, name); err == nil {
+			defer thaw()
 		} else {
 			s.log.Warn("snapshot: could not freeze the instance; snapshotting it running", "instance", name, "err", err)
 		}

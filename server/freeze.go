@@ -1,0 +1,60 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"lodge/instances"
+)
+
+// freezeMarker is where lodged notes that it froze an instance itself, for
+// as long as it holds it frozen.
+func (s *Server) freezeMarker(name string) string {
+	return filepath.Join(s.cfg.Dir, "frozen-by-lodged", name)
+}
+
+// freezeFor freezes a running instance while work needs its tree still
+// (a snapshot, a copy) and returns what thaws it. The marker written first
+// lets startup recovery thaw it if lodged dies in between; an instance a
+// user paused has no marker and stays paused.
+func (s *Server) freezeFor(ctx context.Context, name string) (thaw func(), err error) {
+	marker := s.freezeMarker(name)
+	if err := os.MkdirAll(filepath.Dir(marker), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		return nil, err
+	}
+	if err := s.inst.Freeze(ctx, name); err != nil {
+		os.Remove(marker)
+		return nil, err
+	}
+	return func() {
+		if err := s.inst.Unfreeze(context.WithoutCancel(ctx), name); err != nil {
+			s.log.Warn("could not thaw an instance frozen for a snapshot or copy", "instance", name, "err", err)
+			return
+		}
+		os.Remove(marker)
+	}, nil
+}
+
+// thawLeftFrozen thaws the instances a crash left frozen by freezeFor.
+func (s *Server) thawLeftFrozen(ctx context.Context) {
+	ents, err := os.ReadDir(filepath.Dir(s.freezeMarker("x")))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if st, err := s.inst.State(ctx, name); err == nil && st.Status == instances.StatusFrozen {
+			if err := s.inst.Unfreeze(ctx, name); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+				s.log.Warn("recovery: could not thaw an instance lodged had frozen", "instance", name, "err", err)
+				continue
+			}
+			s.log.Warn("recovery: thawed an instance a crash left frozen during a snapshot or copy", "instance", name)
+		}
+		os.Remove(s.freezeMarker(name))
+	}
+}
