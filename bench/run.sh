@@ -10,6 +10,8 @@ N=${N:-10}
 # for the big list row (the rest stopped). Smaller values make a quick run.
 SCALE=${SCALE:-10 100}
 MANY=${MANY:-1000}
+# BENCH_ROWS=files runs only the file-transfer rows (a quick check of them).
+ROWS=${BENCH_ROWS:-all}
 DIR=$(mktemp -d /var/tmp/lodge-bench.XXXXXX)
 export LODGE_DIR=$DIR
 LODGE="bin/lodge"
@@ -224,6 +226,7 @@ lxd_rows() {
 first() { local t0=${EPOCHREALTIME/./}; $LODGE launch "$1" "$2" >/dev/null; local t1=${EPOCHREALTIME/./}; record "lodge launch $1 (first: unpacks the image)" $((t1 - t0)); }
 first busybox bb0
 first debian/12 deb0
+if [ "$ROWS" = all ]; then
 i=0
 launch_bb() { i=$((i + 1)); $LODGE launch busybox "bb$i"; }
 measure "lodge launch busybox (cached image)" launch_bb
@@ -261,6 +264,8 @@ if command -v lxc >/dev/null; then
 	N=30 measure "upstream lxc exec deb0 -- true (LXD client -> lodged)" env LXD_DIR="$DIR" HOME="$DIR" lxc exec deb0 -- true
 fi
 
+fi
+
 # File transfer: 1 GiB each way, timed until synced to disk, next to cp.
 big=$DIR/big.bin
 head -c 1G /dev/urandom >"$big"
@@ -287,6 +292,7 @@ N=3 measure "lodge file push -r, 10,000 files" push_tree
 rss=$(awk '/VmHWM/ {print $2}' /proc/$DPID/status)
 
 
+if [ "$ROWS" = all ]; then
 # Density: what the cgroup of an idle Debian container with systemd is
 # charged, once systemd is up (the boot* ones above).
 sleep 5
@@ -313,11 +319,13 @@ done
 for ((n = ${SCALE##* }; n < MANY; n++)); do $LODGE delete "k$n" >/dev/null 2>&1; done
 for ((n = 1; n <= ${SCALE##* }; n++)); do $LODGE delete -f "sc$n" >/dev/null 2>&1; done
 
+fi
+
 # LXD last, after lodge's rows, so its disk-heavy unpacks and deletes do not
 # slow lodge's copies (ext4 with discard reuses freed blocks slowly).
 sync
 sleep 3
-if [ "$LXD_RUN" = 1 ] && start_lxd; then
+if [ "$ROWS" = all ] && [ "$LXD_RUN" = 1 ] && start_lxd; then
 	lxd_rows || echo "bench: the LXD rows stopped early; see $LXDDIR/lxd.log" >&2
 	stop_lxd
 else
@@ -381,7 +389,7 @@ echo "  file push 200 MiB at 207 MiB/s, pull at 184 MiB/s"
 # list latency against the number listed, for lodge and LXD, from this run.
 png=${out%.json}.png
 command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null 2>&1
-if command -v gnuplot >/dev/null; then
+if command -v gnuplot >/dev/null && [ "$ROWS" = all ]; then
 	for f in "$DIR"/plot-*.dat; do [ -s "$f" ] && { echo "# $(basename "$f")"; cat "$f"; }; done >"${out%.json}.plot.txt"
 	series() { # FILE TITLE STYLE
 		[ -s "$1" ] && printf '"%s" using 1:2 with %s title "%s", ' "$1" "$3" "$2"
