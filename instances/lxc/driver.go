@@ -272,7 +272,16 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 			}
 		}
 	}
-	if err := os.RemoveAll(d.dir(name)); err != nil {
+	// A monitor that has just stopped may still be writing its last log
+	// lines here, so a removal can race with a new file: try again.
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = os.RemoveAll(d.dir(name)); err == nil || !errors.Is(err, syscall.ENOTEMPTY) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		return fmt.Errorf("container %q: %w", name, err)
 	}
 	return nil
