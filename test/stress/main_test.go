@@ -299,6 +299,12 @@ func lastLines(s string, n int) string {
 // its level once they are gone.
 type hostCounts struct{ veths, mounts, cgroups int }
 
+// more tells whether h holds more of any resource than b (other software
+// on the host may release some of its own meanwhile).
+func (h hostCounts) more(b hostCounts) bool {
+	return h.veths > b.veths || h.mounts > b.mounts || h.cgroups > b.cgroups
+}
+
 func countHost() hostCounts {
 	var h hostCounts
 	if out, err := exec.Command("ip", "-o", "link", "show", "type", "veth").Output(); err == nil {
