@@ -348,14 +348,7 @@ func (s *Server) renameInstance(ctx context.Context, name, newName string) error
 	defer unlock()
 	unlock2 := s.instLocks.lock(newName)
 	defer unlock2()
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil {
-		return err
-	}
-	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
-		return badRequest("instance %q is running; stop it first", name)
-	}
-	pool, err := s.instancePool(in)
+	in, pool, err := s.stoppedInstance(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -388,14 +381,7 @@ func (s *Server) renameInstance(ctx context.Context, name, newName string) error
 func (s *Server) moveInstancePool(ctx context.Context, op *opT, name, poolName string) error {
 	unlock := s.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil {
-		return err
-	}
-	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
-		return badRequest("instance %q is running; stop it first", name)
-	}
-	srcPool, err := s.instancePool(in)
+	in, srcPool, err := s.stoppedInstance(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -437,4 +423,18 @@ func (s *Server) moveInstancePool(ctx context.Context, op *opT, name, poolName s
 	}
 	s.events.lifecycle("instance-updated", instanceURL(name), nil)
 	return nil
+}
+
+// stoppedInstance reads an instance that must be stopped for what comes
+// next (rename, pool move, rebuild) and the pool its volume is on.
+func (s *Server) stoppedInstance(ctx context.Context, name string) (db.Instance, storage.Driver, error) {
+	in, err := s.db.GetInstance(ctx, name)
+	if err != nil {
+		return in, nil, err
+	}
+	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
+		return in, nil, badRequest("instance %q is running; stop it first", name)
+	}
+	pool, err := s.instancePool(in)
+	return in, pool, err
 }

@@ -54,14 +54,7 @@ func (s *Server) handleInstanceRebuild(w http.ResponseWriter, r *http.Request) {
 func (s *Server) rebuildInstance(ctx context.Context, op *opT, name string, img db.Image) error {
 	unlock := s.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil {
-		return err
-	}
-	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
-		return badRequest("instance %q is running; stop it first", name)
-	}
-	pool, err := s.instancePool(in)
+	in, pool, err := s.stoppedInstance(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,36 @@ func (l Layout) Path(vol Volume) string {
 	return filepath.Join(l.Root, string(vol.Kind), vol.Name)
 }
 
+// Exists tells whether vol's tree (directory or subvolume) is there.
+func (l Layout) Exists(vol Volume) bool {
+	_, err := os.Lstat(l.Path(vol))
+	return err == nil
+}
+
+// CheckNew refuses a volume with a bad name or one that exists already:
+// the first step of every driver's create.
+func (l Layout) CheckNew(vol Volume) error {
+	if err := vol.Validate(); err != nil {
+		return err
+	}
+	if l.Exists(vol) {
+		return fmt.Errorf("volume %s: %w", vol, ErrExists)
+	}
+	return nil
+}
+
+// CreateDir makes vol an empty directory (a custom volume on the dir and
+// overlay drivers).
+func (l Layout) CreateDir(vol Volume) error {
+	if err := l.CheckNew(vol); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(l.Path(vol)), 0o711); err != nil {
+		return err
+	}
+	return os.Mkdir(l.Path(vol), 0o755)
+}
+
 // SnapshotsDir holds vol's snapshots.
 func (l Layout) SnapshotsDir(vol Volume) string {
 	return filepath.Join(l.Root, string(vol.Kind)+"-snapshots", vol.Name)

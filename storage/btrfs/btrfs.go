@@ -134,19 +134,13 @@ func (d *Driver) Info() storage.Info {
 func (d *Driver) Path(vol storage.Volume) string { return d.l.Path(vol) }
 
 // Exists implements storage.Driver.
-func (d *Driver) Exists(vol storage.Volume) bool {
-	_, err := os.Lstat(d.Path(vol))
-	return err == nil
-}
+func (d *Driver) Exists(vol storage.Volume) bool { return d.l.Exists(vol) }
 
 // CreateImage implements storage.Driver: a subvolume filled under a staging
 // name, made read-only, then renamed into place.
 func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(dir string) error) error {
-	if err := vol.Validate(); err != nil {
+	if err := d.l.CheckNew(vol); err != nil {
 		return err
-	}
-	if d.Exists(vol) {
-		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
 	}
 	tmp, err := d.l.Staging(vol)
 	if err != nil {
@@ -354,11 +348,8 @@ func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d
 
 // CreateVolume implements storage.Driver with an empty subvolume.
 func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
-	if err := vol.Validate(); err != nil {
+	if err := d.l.CheckNew(vol); err != nil {
 		return err
-	}
-	if d.Exists(vol) {
-		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
 	}
 	if err := os.MkdirAll(filepath.Dir(d.Path(vol)), 0o711); err != nil {
 		return err

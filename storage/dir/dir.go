@@ -35,20 +35,14 @@ func (d *Driver) Info() storage.Info {
 func (d *Driver) Path(vol storage.Volume) string { return d.l.Path(vol) }
 
 // Exists implements storage.Driver.
-func (d *Driver) Exists(vol storage.Volume) bool {
-	_, err := os.Lstat(d.Path(vol))
-	return err == nil
-}
+func (d *Driver) Exists(vol storage.Volume) bool { return d.l.Exists(vol) }
 
 // CreateImage implements storage.Driver: fill populates a staging directory
 // that is renamed into place only when complete, so a crash or a failed
 // unpack never leaves a half-filled image volume behind.
 func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(dir string) error) error {
-	if err := vol.Validate(); err != nil {
+	if err := d.l.CheckNew(vol); err != nil {
 		return err
-	}
-	if d.Exists(vol) {
-		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
 	}
 	tmp, err := d.l.Staging(vol)
 	if err != nil {
@@ -206,16 +200,7 @@ func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d
 
 // CreateVolume implements storage.Driver.
 func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
-	if err := vol.Validate(); err != nil {
-		return err
-	}
-	if d.Exists(vol) {
-		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
-	}
-	if err := os.MkdirAll(filepath.Dir(d.Path(vol)), 0o711); err != nil {
-		return err
-	}
-	return os.Mkdir(d.Path(vol), 0o755)
+	return d.l.CreateDir(vol)
 }
 
 // Reset implements storage.Driver: a copy of the image swapped in.

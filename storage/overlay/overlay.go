@@ -63,10 +63,7 @@ func (d *Driver) Info() storage.Info {
 func (d *Driver) Path(vol storage.Volume) string { return d.l.Path(vol) }
 
 // Exists implements storage.Driver.
-func (d *Driver) Exists(vol storage.Volume) bool {
-	_, err := os.Lstat(d.Path(vol))
-	return err == nil
-}
+func (d *Driver) Exists(vol storage.Volume) bool { return d.l.Exists(vol) }
 
 // CreateImage implements storage.Driver: the tree is unpacked into a staging
 // directory renamed into place when complete.
@@ -428,16 +425,7 @@ func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d
 
 // CreateVolume implements storage.Driver.
 func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
-	if err := vol.Validate(); err != nil {
-		return err
-	}
-	if d.Exists(vol) {
-		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
-	}
-	if err := os.MkdirAll(filepath.Dir(d.Path(vol)), 0o711); err != nil {
-		return err
-	}
-	return os.Mkdir(d.Path(vol), 0o755)
+	return d.l.CreateDir(vol)
 }
 
 // Reset implements storage.Driver: a fresh volume over image img is built
