@@ -60,7 +60,7 @@ func (s *Store) ImportSplit(ctx context.Context, meta, rootfs io.Reader, expecte
 	}
 	// Rootfs: hash while writing; sniff the format from the first bytes.
 	sniff := &headSniffer{}
-	rn, err := io.CopyBuffer(io.MultiWriter(rootTmp, h, sniff), ctxReader{ctx, rootfs}, make([]byte, 1<<20))
+	rn, err := hashedCopy(ctx, rootTmp, h, rootfs, sniff)
 	if err != nil {
 		return Info{}, fmt.Errorf("image rootfs download: %w", err)
 	}

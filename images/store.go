@@ -123,7 +123,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, expected string) (Info,
 		io.Copy(io.Discard, pr)
 		done <- result{md, err}
 	}()
-	n, copyErr := io.Copy(io.MultiWriter(tmp, h, pw), ctxReader{ctx, r})
+	n, copyErr := hashedCopy(ctx, tmp, h, r, pw)
 	pw.Close()
 	res := <-done
 	if copyErr != nil {
