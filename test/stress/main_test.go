@@ -233,10 +233,11 @@ func (d *daemon) status(name string) string {
 }
 
 type stats struct {
-	Goroutines        int    `json:"goroutines"`
-	FDs               int    `json:"fds"`
-	OperationsRunning int    `json:"operations_running"`
-	DBIntegrity       string `json:"db_integrity"`
+	Goroutines        int            `json:"goroutines"`
+	FDs               int            `json:"fds"`
+	FDKinds           map[string]int `json:"fd_kinds"`
+	OperationsRunning int            `json:"operations_running"`
+	DBIntegrity       string         `json:"db_integrity"`
 }
 
 func (d *daemon) stats() stats {
