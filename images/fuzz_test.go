@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"lodge/api"
 	"time"
 )
 
@@ -41,7 +43,7 @@ func fuzzTar(entries ...fuzzEntry) []byte {
 const fuzzMeta = "architecture: x86_64\ncreation_date: 1700000000\n"
 
 // FuzzScanTarball: whatever the bytes, the tarball check returns (no panic,
-// no hang), and what it accepts has metadata with an architecture.
+// no hang: 10 s is a failure), and what it accepts has metadata with an architecture.
 func FuzzScanTarball(f *testing.F) {
 	good := fuzzTar(fuzzEntry{name: "metadata.yaml", body: fuzzMeta, typ: tar.TypeReg}, fuzzEntry{name: "rootfs/", typ: tar.TypeDir},
 		fuzzEntry{name: "rootfs/bin/sh", body: "x", typ: tar.TypeReg})
@@ -54,7 +56,21 @@ func FuzzScanTarball(f *testing.F) {
 	f.Add([]byte("BZh9"))
 	f.Add(fuzzTar(fuzzEntry{name: "metadata.yaml", body: "architecture: [", typ: tar.TypeReg}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		md, err := scanTarball(bytes.NewReader(data))
+		type res struct {
+			md  api.ImageMetadata
+			err error
+		}
+		ch := make(chan res, 1)
+		go func() { md, err := scanTarball(bytes.NewReader(data)); ch <- res{md, err} }()
+		var md api.ImageMetadata
+		var err error
+		select {
+		case r := <-ch:
+			md, err = r.md, r.err
+		case <-time.After(10 * time.Second):
+			// A hang is a failure the fuzzer can save, not a stuck run.
+			t.Fatalf("scanTarball still running after 10s on a %d-byte input", len(data))
+		}
 		if err == nil && md.Architecture == "" {
 			t.Fatalf("accepted a tarball without an architecture")
 		}
