@@ -55,17 +55,12 @@ func scanOperation(r scanner) (Operation, error) {
 // call serves its start and its end, so an end is kept even if the start
 // could not be written.
 func (d *DB) PutOperation(ctx context.Context, o Operation) error {
-	res := o.Resources
-	if res == nil {
-		res = map[string][]string{}
-	}
-	md := "{}"
-	if len(o.Metadata) > 0 {
-		// Metadata is whatever the operation reported; a value that does
-		// not marshal is dropped rather than losing the row.
-		if b, err := json.Marshal(o.Metadata); err == nil {
-			md = string(b)
-		}
+	// Nil maps are kept as null, so that the row reads back as the
+	// operation rendered. Metadata is whatever the operation reported; if
+	// a value does not marshal it is dropped rather than the row.
+	md := "null"
+	if b, err := json.Marshal(o.Metadata); err == nil {
+		md = string(b)
 	}
 	if o.Location == "" {
 		o.Location = "none"
@@ -74,7 +69,7 @@ func (d *DB) PutOperation(ctx context.Context, o Operation) error {
 ON CONFLICT(id) DO UPDATE SET status_code = excluded.status_code, updated_at = excluded.updated_at,
 	metadata = excluded.metadata, err = excluded.err, may_cancel = excluded.may_cancel`,
 		o.ID, o.Class, o.Description, o.StatusCode, fmtOpTime(o.CreatedAt), fmtOpTime(o.UpdatedAt),
-		mustJSON(res), md, o.Err, o.MayCancel, o.Location)
+		mustJSON(o.Resources), md, o.Err, o.MayCancel, o.Location)
 	if err != nil {
 		return fmt.Errorf("operation %s: write: %w", o.ID, err)
 	}
