@@ -307,7 +307,7 @@ func TestCrash(t *testing.T) {
 			}
 			if have[n] && d.status(n) == "Running" {
 				if err := d.exec(n, "true"); err != nil {
-					t.Errorf("round %d: exec in %s after the restart: %v", round, n, err)
+					t.Errorf("round %d (%s of %s): exec in %s after the restart: %v", round, kind, target, n, err)
 				}
 				break
 			}
