@@ -13,7 +13,7 @@ import (
 	"lodge/server/operations"
 )
 
-// handleOperationsGet lists the operations in memory and, after them, the
+// handleOperationsGet lists, oldest first, the operations in memory and the
 // ended ones only the database still has (from before a restart, or older
 // than the registry keeps).
 func (s *Server) handleOperationsGet(w http.ResponseWriter, r *http.Request) {
