@@ -1,19 +1,42 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
 	"lodge/api"
+	"lodge/server/db"
+	"lodge/server/operations"
 )
 
+// handleOperationsGet lists, oldest first, the operations in memory and the
+// ended ones only the database still has (from before a restart, or older
+// than the registry keeps).
 func (s *Server) handleOperationsGet(w http.ResponseWriter, r *http.Request) {
-	ops := s.ops.List()
+	var all []api.Operation
+	live := map[string]bool{}
+	for _, op := range s.ops.List() {
+		all = append(all, op.Render())
+		live[op.ID()] = true
+	}
+	stored, err := s.db.ListOperations(r.Context())
+	if err != nil {
+		writeError(w, fmt.Errorf("list operations: %w", err))
+		return
+	}
+	for _, o := range stored {
+		if !live[o.ID] {
+			all = append(all, fromDBOp(o))
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].CreatedAt.Before(all[j].CreatedAt) })
 	if recursion(r) > 0 {
 		out := map[string][]api.Operation{}
-		for _, op := range ops {
-			o := op.Render()
+		for _, o := range all {
 			key := statusKey(o.StatusCode)
 			out[key] = append(out[key], o)
 		}
@@ -21,10 +44,9 @@ func (s *Server) handleOperationsGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := map[string][]string{}
-	for _, op := range ops {
-		o := op.Render()
+	for _, o := range all {
 		key := statusKey(o.StatusCode)
-		out[key] = append(out[key], op.URL())
+		out[key] = append(out[key], "/1.0/operations/"+o.ID)
 	}
 	writeSync(w, out)
 }
@@ -39,23 +61,41 @@ func statusKey(c api.StatusCode) string {
 	return "running"
 }
 
-func (s *Server) getOp(w http.ResponseWriter, r *http.Request) (*opT, bool) {
-	op, ok := s.ops.Get(r.PathValue("id"))
-	if !ok {
-		writeError(w, notFound("operation %q not found (operations are kept for a few minutes after they end)", r.PathValue("id")))
+// getOp finds the operation named in the request: live (op set) or, once
+// the registry has forgotten it or after a restart, its record (op nil).
+// Records are of ended operations: the start marks failed those a previous
+// lodged left running.
+func (s *Server) getOp(w http.ResponseWriter, r *http.Request) (*opT, api.Operation, bool) {
+	id := r.PathValue("id")
+	if op, ok := s.ops.Get(id); ok {
+		return op, op.Render(), true
 	}
-	return op, ok
+	row, err := s.db.GetOperation(r.Context(), id)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		writeError(w, notFound("operation %q not found (ended operations are kept for %d hours, at most the last %d)", id, int(opRetention.Hours()), opKeepEnded))
+		return nil, api.Operation{}, false
+	case err != nil:
+		writeError(w, fmt.Errorf("operation %s: %w", id, err))
+		return nil, api.Operation{}, false
+	}
+	return nil, fromDBOp(row), true
 }
 
 func (s *Server) handleOperationGet(w http.ResponseWriter, r *http.Request) {
-	if op, ok := s.getOp(w, r); ok {
-		writeSync(w, op.Render())
+	if _, o, ok := s.getOp(w, r); ok {
+		writeSync(w, o)
 	}
 }
 
 func (s *Server) handleOperationDelete(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.getOp(w, r)
+	op, o, ok := s.getOp(w, r)
 	if !ok {
+		return
+	}
+	if op == nil {
+		// Only a record: nothing in this lodged runs it.
+		writeError(w, operations.EndedError(o.ID, o.StatusCode))
 		return
 	}
 	if err := op.Cancel(); err != nil {
@@ -68,8 +108,12 @@ func (s *Server) handleOperationDelete(w http.ResponseWriter, r *http.Request) {
 // handleOperationWait blocks until the operation ends or ?timeout= seconds
 // pass (-1 or absent: no limit).
 func (s *Server) handleOperationWait(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.getOp(w, r)
+	op, o, ok := s.getOp(w, r)
 	if !ok {
+		return
+	}
+	if op == nil { // a record has ended: nothing to wait for
+		writeSync(w, o)
 		return
 	}
 	var timeout <-chan time.Time
@@ -95,8 +139,12 @@ func (s *Server) handleOperationWait(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleOperationWebsocket(w http.ResponseWriter, r *http.Request) {
-	op, ok := s.getOp(w, r)
+	op, o, ok := s.getOp(w, r)
 	if !ok {
+		return
+	}
+	if op == nil {
+		writeError(w, badRequest("operation %s already ended (%s): its websockets are closed; start a new one", o.ID, o.Status))
 		return
 	}
 	secret := r.URL.Query().Get("secret")

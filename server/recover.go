@@ -12,9 +12,11 @@ import (
 )
 
 // Recover reconciles the database with the runtime after a start: rows a
-// crash left in phase "creating" are rolled back; running containers need
-// nothing, since their status is always read live from liblxc.
+// crash left in phase "creating" are rolled back, operations it left
+// running are marked failed; running containers need nothing, since their
+// status is always read live from liblxc.
 func (s *Server) Recover(ctx context.Context) {
+	interrupted := s.failInterruptedOps(ctx)
 	for _, p := range s.pools.all() {
 		if c, ok := p.(interface{ Cleanup() }); ok {
 			c.Cleanup()
@@ -52,7 +54,7 @@ func (s *Server) Recover(ctx context.Context) {
 			}
 		}
 	}
-	s.log.Info("recovery done", "instances", len(list), "running", running)
+	s.log.Info("recovery done", "instances", len(list), "running", running, "operations_marked_failed", interrupted)
 }
 
 // sweepOrphans deletes volumes no record points at: what a crash between

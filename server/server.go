@@ -130,6 +130,9 @@ func New(cfg Config, deps Deps) *Server {
 		s.nets.defaultName = DefaultNetworkName
 	}
 	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
+	if s.db != nil {
+		s.ops.SetStore(&opStore{db: s.db, log: s.log})
+	}
 	return s
 }
 

@@ -142,6 +142,26 @@ CREATE TABLE certificate_tokens (
 	expires_at TEXT NOT NULL DEFAULT ''
 );
 `,
+	// operations: each async operation's outcome, so that one a crash
+	// interrupted can be reported failed after the restart instead of
+	// vanishing. Times are fixed-width UTC text so that they compare as
+	// strings; status is only the code (its name follows from it).
+	`
+CREATE TABLE operations (
+	id          TEXT PRIMARY KEY,
+	class       TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	status_code INTEGER NOT NULL,
+	created_at  TEXT NOT NULL,
+	updated_at  TEXT NOT NULL,
+	resources   TEXT NOT NULL DEFAULT '{}',
+	metadata    TEXT NOT NULL DEFAULT '{}',
+	err         TEXT NOT NULL DEFAULT '',
+	may_cancel  INTEGER NOT NULL DEFAULT 0,
+	location    TEXT NOT NULL DEFAULT 'none'
+);
+CREATE INDEX operations_by_status ON operations (status_code, updated_at);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

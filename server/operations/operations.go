@@ -39,13 +39,29 @@ type Op struct {
 	status      api.StatusCode
 	resources   map[string][]string
 	metadata    map[string]any
-	err         string
-	mayCancel   bool
-	connector   Connector
+	// results are the metadata keys set while running (SetMetadata): the
+	// only ones stored, since a Spec's may hold secrets (exec websocket
+	// secrets and environment, join tokens).
+	results   map[string]bool
+	err       string
+	mayCancel bool
+	connector Connector
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// Store keeps a record of operations that outlives the daemon, so that
+// one a crash interrupted can be reported failed after the restart. Its
+// methods are called synchronously (the 202 and the end a waiter sees come
+// after the write), so they must be quick; they log their own failures: an
+// operation does not fail because its record could not be written.
+type Store interface {
+	// Put records an operation that has just started.
+	Put(api.Operation)
+	// Finish records the final state of an operation Put recorded.
+	Finish(api.Operation)
 }
 
 // Registry holds the live and recently finished operations.
@@ -53,6 +69,7 @@ type Registry struct {
 	base     context.Context
 	onChange func(api.Operation)
 	keep     time.Duration
+	store    Store // nil: operations live in memory only
 
 	mu  sync.Mutex
 	ops map[string]*Op
@@ -68,13 +85,19 @@ func NewRegistry(base context.Context, onChange func(api.Operation)) *Registry {
 	return &Registry{base: base, onChange: onChange, keep: 5 * time.Minute, ops: map[string]*Op{}}
 }
 
+// SetStore makes the registry record its operations in st; call it before
+// the first Start.
+func (r *Registry) SetStore(st Store) { r.store = st }
+
 // Spec describes a new operation.
 type Spec struct {
 	Class       string // api.OperationClassTask (default) or api.OperationClassWebsocket
 	Description string // e.g. "Creating instance"
 	Resources   map[string][]string
-	Metadata    map[string]any
-	MayCancel   bool
+	// Metadata is shown while the operation is known in memory but never
+	// stored: it may hold secrets.
+	Metadata  map[string]any
+	MayCancel bool
 	// Connector handles websocket connections for websocket operations.
 	Connector Connector
 }
@@ -95,6 +118,9 @@ func (r *Registry) Start(spec Spec, fn func(ctx context.Context, op *Op) error) 
 	r.mu.Lock()
 	r.ops[op.id] = op
 	r.mu.Unlock()
+	if r.store != nil {
+		r.store.Put(op.stored())
+	}
 	r.onChange(op.Render())
 
 	r.wg.Add(1)
@@ -149,6 +175,11 @@ func (op *Op) finish(err error) {
 	op.updated = time.Now().UTC()
 	op.mayCancel = false
 	op.mu.Unlock()
+	// Recorded before anyone learns of the end, so that an outcome a
+	// client saw is the one it finds after a restart.
+	if op.reg.store != nil {
+		op.reg.store.Finish(op.stored())
+	}
 	op.cancel()
 	close(op.done)
 	op.reg.onChange(op.Render())
@@ -169,8 +200,11 @@ func (op *Op) Context() context.Context { return op.ctx }
 // Cancel cancels a cancellable running operation.
 func (op *Op) Cancel() error {
 	op.mu.Lock()
-	may := op.mayCancel && !op.status.IsFinal()
+	status, may := op.status, op.mayCancel
 	op.mu.Unlock()
+	if status.IsFinal() {
+		return EndedError(op.id, status)
+	}
 	if !may {
 		return fmt.Errorf("operation %s: %w", op.id, ErrNotCancellable)
 	}
@@ -185,6 +219,10 @@ func (op *Op) SetMetadata(key string, value any) {
 		op.metadata = map[string]any{}
 	}
 	op.metadata[key] = value
+	if op.results == nil {
+		op.results = map[string]bool{}
+	}
+	op.results[key] = true
 	op.updated = time.Now().UTC()
 	op.mu.Unlock()
 	op.reg.onChange(op.Render())
@@ -208,15 +246,34 @@ func (op *Op) Err() string {
 	return op.err
 }
 
+// EndedError is what cancelling an operation that has ended returns.
+func EndedError(id string, status api.StatusCode) error {
+	return fmt.Errorf("%w: operation %s already ended (%s)", ErrNotCancellable, id, status)
+}
+
 // Render returns the operation's wire form.
 func (op *Op) Render() api.Operation {
 	op.mu.Lock()
 	defer op.mu.Unlock()
+	return op.render(func(string) bool { return true })
+}
+
+// stored is the operation's form for the Store: Render with only the
+// metadata set while running.
+func (op *Op) stored() api.Operation {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.render(func(k string) bool { return op.results[k] })
+}
+
+func (op *Op) render(keep func(string) bool) api.Operation {
 	var md map[string]any
 	if op.metadata != nil {
 		md = make(map[string]any, len(op.metadata))
 		for k, v := range op.metadata {
-			md[k] = v
+			if keep(k) {
+				md[k] = v
+			}
 		}
 	}
 	return api.Operation{

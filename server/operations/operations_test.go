@@ -61,3 +61,58 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("events: %v", seen)
 	}
 }
+
+type memStore struct {
+	mu       sync.Mutex
+	put, fin []api.Operation
+}
+
+func (m *memStore) Put(o api.Operation) {
+	m.mu.Lock()
+	m.put = append(m.put, o)
+	m.mu.Unlock()
+}
+
+func (m *memStore) Finish(o api.Operation) {
+	m.mu.Lock()
+	m.fin = append(m.fin, o)
+	m.mu.Unlock()
+}
+
+// The store sees each operation start and end, the end before any waiter
+// does, and never the Spec's metadata (it may hold secrets).
+func TestStore(t *testing.T) {
+	st := &memStore{}
+	r := NewRegistry(context.Background(), nil)
+	r.SetStore(st)
+	release := make(chan struct{})
+	op := r.Start(Spec{Description: "Executing command", Metadata: map[string]any{"fds": map[string]any{"0": "secret"}}},
+		func(ctx context.Context, op *Op) error {
+			<-release
+			op.SetMetadata("return", 0)
+			return errors.New("exec: boom")
+		})
+	st.mu.Lock()
+	if len(st.put) != 1 || st.put[0].ID != op.ID() || st.put[0].StatusCode != api.Running || len(st.put[0].Metadata) != 0 || len(st.fin) != 0 {
+		t.Fatalf("at start: put %+v fin %+v", st.put, st.fin)
+	}
+	st.mu.Unlock()
+	if op.Render().Metadata["fds"] == nil {
+		t.Fatal("live render lost the spec's metadata")
+	}
+	close(release)
+	<-op.Done()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.fin) != 1 {
+		t.Fatalf("finish not recorded before Done: %+v", st.fin)
+	}
+	f := st.fin[0]
+	if f.StatusCode != api.Failure || f.Err != "exec: boom" || f.Metadata["return"] != 0 || f.Metadata["fds"] != nil || f.MayCancel {
+		t.Fatalf("finish: %+v", f)
+	}
+	if err := op.Cancel(); !errors.Is(err, ErrNotCancellable) || err.Error() != "operation cannot be cancelled: operation "+op.ID()+" already ended (Failure)" {
+		t.Fatalf("cancel after end: %v", err)
+	}
+	r.Wait()
+}

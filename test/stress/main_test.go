@@ -83,6 +83,8 @@ type daemon struct {
 	cmd  *exec.Cmd
 	http *http.Client
 	tr   *http.Transport
+	// onOp, if set, gets the URL of every operation an async reply names.
+	onOp func(url string)
 }
 
 func newDaemon(t *testing.T, dir string) *daemon {
@@ -183,6 +185,9 @@ func (d *daemon) call(method, path string, body any) (envelope, error) {
 		return env, fmt.Errorf("%s %s: %d %s", method, path, env.ErrorCode, env.Error)
 	}
 	if env.Type == "async" {
+		if d.onOp != nil {
+			d.onOp(env.Operation)
+		}
 		w, err := d.call("GET", env.Operation+"/wait?timeout=120", nil)
 		if err != nil {
 			return w, err

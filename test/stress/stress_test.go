@@ -2,6 +2,7 @@ package stress
 
 import (
 	crand "crypto/rand"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -210,6 +211,8 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	next := 0
 	lost, halfMade, survived := 0, 0, 0
+	// The operations the rounds' requests were given, and what became of them.
+	opsSeen, opsMarkedFailed, opsEndedBefore := 0, 0, 0
 	ops := map[string]int{}
 	for round := 0; round < rounds && !t.Failed(); round++ {
 		names := d.names()
@@ -243,31 +246,60 @@ func TestCrash(t *testing.T) {
 		next++
 		fresh := fmt.Sprintf("c%d", next)
 		done := make(chan struct{})
+		// rd is d noting the operations its replies name (a request killed
+		// before its operation was made names none).
+		var roundOps []string
+		rd := *d
+		rd.onOp = func(url string) { roundOps = append(roundOps, url) }
 		go func() {
 			defer close(done)
 			switch kind {
 			case "launch":
-				d.launch(fresh)
+				rd.launch(fresh)
 			case "exec":
-				d.exec(target, "sh", "-c", "echo hi > /tmp/x")
+				rd.exec(target, "sh", "-c", "echo hi > /tmp/x")
 			case "push":
-				d.push(target, "/tmp/big", make([]byte, 8<<20))
+				rd.push(target, "/tmp/big", make([]byte, 8<<20))
 			case "stop":
-				d.call("PUT", "/1.0/instances/"+target+"/state", map[string]any{"action": "stop", "force": true, "timeout": -1})
+				rd.call("PUT", "/1.0/instances/"+target+"/state", map[string]any{"action": "stop", "force": true, "timeout": -1})
 			case "start":
-				d.call("PUT", "/1.0/instances/"+target+"/state", map[string]any{"action": "start", "timeout": -1})
+				rd.call("PUT", "/1.0/instances/"+target+"/state", map[string]any{"action": "start", "timeout": -1})
 			case "snapshot":
-				d.call("POST", "/1.0/instances/"+target+"/snapshots", map[string]any{"name": fmt.Sprintf("s%d", next)})
+				rd.call("POST", "/1.0/instances/"+target+"/snapshots", map[string]any{"name": fmt.Sprintf("s%d", next)})
 			case "copy":
-				d.call("POST", "/1.0/instances", map[string]any{"name": fresh, "source": map[string]any{"type": "copy", "source": target}})
+				rd.call("POST", "/1.0/instances", map[string]any{"name": fresh, "source": map[string]any{"type": "copy", "source": target}})
 			case "delete":
-				d.forceDelete(target)
+				rd.forceDelete(target)
 			}
 		}()
 		time.Sleep(time.Duration(rng.Intn(400)) * time.Millisecond)
 		d.kill()
 		<-done
 		d.start()
+
+		// Every operation the round was given has ended: before the kill,
+		// or marked failed by the restart. None is unknown or still running.
+		for _, url := range roundOps {
+			opsSeen++
+			env, err := d.call("GET", url, nil)
+			if err != nil {
+				t.Errorf("round %d (%s of %s): operation %s after the restart: %v", round, kind, target, url, err)
+				continue
+			}
+			var op struct {
+				StatusCode int    `json:"status_code"`
+				Err        string `json:"err"`
+			}
+			json.Unmarshal(env.Metadata, &op)
+			switch {
+			case op.StatusCode < 200:
+				t.Errorf("round %d (%s of %s): operation %s is still %d after the restart", round, kind, target, url, op.StatusCode)
+			case op.StatusCode == 400 && strings.HasPrefix(op.Err, "lodged stopped while this operation was running"):
+				opsMarkedFailed++
+			default:
+				opsEndedBefore++
+			}
+		}
 
 		// The operation's own targets may have changed; everything else
 		// must be as it was.
@@ -302,14 +334,16 @@ func TestCrash(t *testing.T) {
 			}
 			if have[n] && d.status(n) == "Running" {
 				if err := d.exec(n, "true"); err != nil {
-					t.Errorf("round %d: exec in %s after the restart: %v", round, n, err)
+					t.Errorf("round %d (%s of %s): exec in %s after the restart: %v", round, kind, target, n, err)
 				}
 				break
 			}
 		}
 		survived++
 	}
-	fmt.Printf("stress crash: %d rounds of SIGKILL during an operation survived (%v); records lost: %d, half-made left behind: %d\n", survived, ops, lost, halfMade)
+	fmt.Printf("stress crash: %d rounds of SIGKILL during an operation survived (%v); records lost: %d, half-made left behind: %d; "+
+		"operations in flight marked failed: %d, ended before the kill: %d (of %d the requests were given)\n",
+		survived, ops, lost, halfMade, opsMarkedFailed, opsEndedBefore, opsSeen)
 }
 
 // consistency compares the records with liblxc's configs and the pools'

@@ -1,0 +1,152 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"lodge/api"
+	"lodge/server/operations"
+)
+
+// restart builds a second server on e's database and state, as a lodged
+// started after e's was killed, and runs its start-up recovery.
+func (e *testEnv) restart(t *testing.T) *testEnv {
+	t.Helper()
+	s2 := New(e.s.cfg, Deps{DB: e.s.db, Instances: e.drv, Images: e.s.images, Unpack: e.s.unpack, Pool: e.pool})
+	t.Cleanup(func() { s2.ops.Wait(); s2.cancel() })
+	s2.Recover(context.Background())
+	return &testEnv{s: s2, drv: e.drv, pool: e.pool, h: s2.Handler()}
+}
+
+func opOf(t *testing.T, resp api.Response) api.Operation {
+	t.Helper()
+	var o api.Operation
+	if err := json.Unmarshal(resp.Metadata, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// An operation running when lodged dies is reported failed after the
+// restart, not 404; ended ones keep their outcome.
+func TestOperationsAfterRestart(t *testing.T) {
+	e := newTestEnv(t)
+	release := make(chan struct{})
+	defer close(release)
+	running := e.s.ops.Start(operations.Spec{Description: "Creating instance", Resources: instanceResources("c1"), MayCancel: true,
+		Metadata: map[string]any{"fds": map[string]any{"0": "websocket-secret"}}},
+		func(ctx context.Context, op *opT) error {
+			op.SetMetadata("progress", "Unpacking image")
+			<-release
+			return nil
+		})
+	done := e.s.ops.Start(operations.Spec{Description: "Executing command"}, func(ctx context.Context, op *opT) error {
+		op.SetMetadata("return", 3)
+		return nil
+	})
+	failed := e.s.ops.Start(operations.Spec{Description: "Deleting instance"}, func(ctx context.Context, op *opT) error {
+		return errors.New("delete c9: busy")
+	})
+	<-done.Done()
+	<-failed.Done()
+
+	e2 := e.restart(t)
+	tests := []struct {
+		name string
+		id   string
+		code api.StatusCode
+		err  string
+		md   map[string]any
+	}{
+		// Progress is not written as it changes: only the start and the end are.
+		{"running when killed", running.ID(), api.Failure, errOpInterrupted, nil},
+		{"succeeded before", done.ID(), api.Success, "", map[string]any{"return": float64(3)}},
+		{"failed before", failed.ID(), api.Failure, "delete c9: busy", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, resp, _ := e2.do(t, "GET", "/1.0/operations/"+tc.id, "")
+			o := opOf(t, resp)
+			if code != 200 || o.ID != tc.id || o.StatusCode != tc.code || o.Status != tc.code.String() || o.Err != tc.err || o.MayCancel {
+				t.Fatalf("get: %d %+v", code, o)
+			}
+			if len(o.Metadata) != len(tc.md) || (tc.md != nil && o.Metadata["return"] != tc.md["return"]) || o.Metadata["fds"] != nil {
+				t.Fatalf("metadata: %v, want %v", o.Metadata, tc.md)
+			}
+			// /wait of an ended operation answers at once, even without a timeout.
+			start := time.Now()
+			code, resp, _ = e2.do(t, "GET", "/1.0/operations/"+tc.id+"/wait", "")
+			if code != 200 || opOf(t, resp).StatusCode != tc.code || time.Since(start) > 2*time.Second {
+				t.Fatalf("wait: %d %+v", code, resp)
+			}
+			// As cancelling an ended operation that is still in memory.
+			code, resp, _ = e2.do(t, "DELETE", "/1.0/operations/"+tc.id, "")
+			if code != 403 || !strings.Contains(resp.Error, "already ended ("+tc.code.String()+")") {
+				t.Fatalf("cancel: %d %q", code, resp.Error)
+			}
+			code, resp, _ = e2.do(t, "GET", "/1.0/operations/"+tc.id+"/websocket?secret=x", "")
+			if code != 400 || !strings.Contains(resp.Error, "already ended") {
+				t.Fatalf("websocket: %d %q", code, resp.Error)
+			}
+		})
+	}
+	if o := running.Render(); o.StatusCode != api.Running || o.Resources["instances"][0] != "/1.0/instances/c1" {
+		t.Fatalf("the first server's view changed: %+v", o)
+	}
+	code, resp, _ := e2.do(t, "GET", "/1.0/operations/"+running.ID(), "")
+	if o := opOf(t, resp); code != 200 || o.Resources["instances"][0] != "/1.0/instances/c1" || o.Description != "Creating instance" {
+		t.Fatalf("resources and description: %+v", o)
+	}
+
+	// Lists show the records along with the live operations.
+	live := e2.s.ops.Start(operations.Spec{Description: "Executing command"}, func(ctx context.Context, op *opT) error { return nil })
+	<-live.Done()
+	_, resp, _ = e2.do(t, "GET", "/1.0/operations?recursion=1", "")
+	var byStatus map[string][]api.Operation
+	json.Unmarshal(resp.Metadata, &byStatus)
+	ids := func(key string) string {
+		var s []string
+		for _, o := range byStatus[key] {
+			s = append(s, o.ID)
+		}
+		return strings.Join(s, " ")
+	}
+	if got, want := ids("failure"), running.ID()+" "+failed.ID(); got != want {
+		t.Errorf("failure list: %s, want %s", got, want)
+	}
+	if got, want := ids("success"), done.ID()+" "+live.ID(); got != want {
+		t.Errorf("success list: %s, want %s", got, want)
+	}
+	_, resp, _ = e2.do(t, "GET", "/1.0/operations", "")
+	var urls map[string][]string
+	json.Unmarshal(resp.Metadata, &urls)
+	if len(urls["failure"]) != 2 || urls["failure"][0] != running.URL() || len(urls["success"]) != 2 || len(urls["running"]) != 0 {
+		t.Errorf("url list: %v", urls)
+	}
+
+	if code, resp, _ := e2.do(t, "GET", "/1.0/operations/6e0d0d63-0000-4000-8000-000000000000", ""); code != 404 || !strings.Contains(resp.Error, "kept for 24 hours") {
+		t.Fatalf("unknown: %d %q", code, resp.Error)
+	}
+}
+
+// A real create cut short: after the restart its operation has failed and
+// its half-made instance is gone.
+func TestCreateInterruptedByRestart(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	e.unpackGate = make(chan struct{})
+	defer close(e.unpackGate)
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"}}`)
+	e2 := e.restart(t)
+	code, r, _ := e2.do(t, "GET", resp.Operation, "")
+	if o := opOf(t, r); code != 200 || o.StatusCode != api.Failure || o.Err != errOpInterrupted {
+		t.Fatalf("create op after restart: %d %+v", code, o)
+	}
+	if code, _, _ := e2.do(t, "GET", "/1.0/instances/c1", ""); code != 404 {
+		t.Fatalf("half-made instance after restart: %d", code)
+	}
+}
