@@ -21,10 +21,7 @@ func (s *Server) freezeMarker(name string) string {
 // user paused has no marker and stays paused.
 func (s *Server) freezeFor(ctx context.Context, name string) (thaw func(), err error) {
 	marker := s.freezeMarker(name)
-	if err := os.MkdirAll(filepath.Dir(marker), 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+	if err := writeMarker(marker); err != nil {
 		return nil, err
 	}
 	if err := s.inst.Freeze(ctx, name); err != nil {
@@ -57,4 +54,29 @@ func (s *Server) thawLeftFrozen(ctx context.Context) {
 		}
 		os.Remove(s.freezeMarker(name))
 	}
+}
+
+// writeMarker creates an empty file that records work in progress for
+// startup recovery, durably: the work it guards may start right after.
+func writeMarker(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

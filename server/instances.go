@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -474,8 +476,9 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 	writeAsync(w, op)
 }
 
-// deleteInstance removes runtime config, rootfs and row, in that order, so a
-// crash half-way leaves a row the user can delete again.
+// deleteInstance removes an instance: runtime config, rootfs and row. A
+// marker written first makes the delete all-or-nothing across a crash:
+// startup recovery finishes what a killed lodged began (removeInstance).
 func (s *Server) deleteInstance(ctx context.Context, name string) error {
 	unlock := s.instLocks.lock(name)
 	defer unlock()
@@ -486,6 +489,25 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 	if st := s.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
 		return badRequest("instance %q is running; stop it first", name)
 	}
+	if err := writeMarker(s.deleteMarker(name)); err != nil {
+		return fmt.Errorf("instance %q: delete: %w", name, err)
+	}
+	if err := s.removeInstance(ctx, in); err != nil {
+		return err
+	}
+	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
+	return nil
+}
+
+// deleteMarker is where lodged notes a delete it has begun.
+func (s *Server) deleteMarker(name string) string {
+	return filepath.Join(s.cfg.Dir, "deleting", name)
+}
+
+// removeInstance does the work of a delete and then drops its marker; on
+// an error the marker stays, so the next start tries again.
+func (s *Server) removeInstance(ctx context.Context, in db.Instance) error {
+	name := in.Name
 	if err := s.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
 		return fmt.Errorf("instance %q: delete runtime config: %w", name, err)
 	}
@@ -496,13 +518,13 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 	if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
 		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
 	}
-	if err := s.db.DeleteInstance(ctx, name); err != nil {
+	if err := s.db.DeleteInstance(ctx, name); err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
 	s.syncNetworkHosts(ctx)
 	s.releaseLeases(ctx, in)
 	s.removeProxies(name)
-	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
+	os.Remove(s.deleteMarker(name))
 	return nil
 }
 

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"lodge/api"
 	"lodge/server/operations"
+	"lodge/storage"
 )
 
 // restart builds a second server on e's database and state, as a lodged
@@ -148,5 +151,55 @@ func TestCreateInterruptedByRestart(t *testing.T) {
 	}
 	if code, _, _ := e2.do(t, "GET", "/1.0/instances/c1", ""); code != 404 {
 		t.Fatalf("half-made instance after restart: %d", code)
+	}
+}
+
+// A delete cut short by a crash is finished at the next start: the
+// instance is gone whole, not left as a row without its runtime config.
+func TestDeleteInterruptedByRestart(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	e.uploadImage(t, "busybox", "bb")
+	for _, n := range []string{"c1", "c2", "keep"} {
+		_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"`+n+`","source":{"type":"image","alias":"bb"}}`)
+		if op := e.wait(t, resp); op.StatusCode != api.Success {
+			t.Fatalf("create %s: %+v", n, op)
+		}
+	}
+	// c1: killed right after the marker; c2: after its runtime config went.
+	for _, n := range []string{"c1", "c2"} {
+		if err := writeMarker(e.s.deleteMarker(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.drv.Delete(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	// A marker whose delete got as far as the row.
+	if err := writeMarker(e.s.deleteMarker("gone")); err != nil {
+		t.Fatal(err)
+	}
+	e2 := e.restart(t)
+	for _, n := range []string{"c1", "c2"} {
+		if code, _, _ := e2.do(t, "GET", "/1.0/instances/"+n, ""); code != 404 {
+			t.Errorf("%s after the restart: %d, want 404", n, code)
+		}
+		if e.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: n}) {
+			t.Errorf("%s: volume left", n)
+		}
+	}
+	if code, _, _ := e2.do(t, "GET", "/1.0/instances/keep", ""); code != 200 {
+		t.Errorf("keep after the restart: %d", code)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(e.s.deleteMarker("x"))); len(ents) != 0 {
+		t.Errorf("delete markers left: %d", len(ents))
+	}
+	// An ordinary delete leaves no marker either.
+	_, resp, _ := e2.do(t, "DELETE", "/1.0/instances/keep", "")
+	if op := e2.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("delete: %+v", op)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(e.s.deleteMarker("x"))); len(ents) != 0 {
+		t.Errorf("delete markers left after a delete: %d", len(ents))
 	}
 }

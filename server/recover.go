@@ -31,6 +31,13 @@ func (s *Server) Recover(ctx context.Context) {
 	running := 0
 	for _, in := range list {
 		known[in.Name] = true
+		if _, err := os.Stat(s.deleteMarker(in.Name)); err == nil {
+			s.log.Warn("recovery: finishing the delete of an instance a crash interrupted", "instance", in.Name)
+			if err := s.removeInstance(ctx, in); err != nil {
+				s.log.Error("recovery: could not finish deleting an instance; delete it again", "instance", in.Name, "err", err)
+			}
+			continue
+		}
 		if in.Phase == db.PhaseCreating {
 			s.log.Warn("recovery: removing instance left half-created by a crash", "instance", in.Name)
 			_ = s.inst.Delete(ctx, in.Name)
@@ -42,6 +49,16 @@ func (s *Server) Recover(ctx context.Context) {
 		}
 		if st, err := s.inst.State(ctx, in.Name); err == nil && st.Status == instances.StatusRunning {
 			running++
+		}
+	}
+	// Markers of deletes that got as far as the row: only the runtime
+	// config can be left (volumes without a row are swept just below).
+	if ents, err := os.ReadDir(filepath.Dir(s.deleteMarker("x"))); err == nil {
+		for _, e := range ents {
+			if !known[e.Name()] {
+				_ = s.inst.Delete(ctx, e.Name())
+				os.Remove(s.deleteMarker(e.Name()))
+			}
 		}
 	}
 	s.sweepOrphans(ctx)
