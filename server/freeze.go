@@ -45,7 +45,9 @@ func (s *Server) thawLeftFrozen(ctx context.Context) {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if st, err := s.inst.State(ctx, name); err == nil && st.Status == instances.StatusFrozen {
+		// Whatever the state reads: a freeze the crash cut short reads as
+		// FREEZING (running, to the API) and still stops every exec.
+		if st, err := s.inst.State(ctx, name); err == nil && st.Status != instances.StatusStopped {
 			if err := s.inst.Unfreeze(ctx, name); err != nil && !errors.Is(err, instances.ErrNotRunning) {
 				s.log.Warn("recovery: could not thaw an instance lodged had frozen", "instance", name, "err", err)
 				continue

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"lodge/instances"
+	"lodge/instances/fake"
 )
 
 // An instance lodged froze for a snapshot when it died is thawed at the
@@ -30,6 +31,40 @@ func TestRecoveryThawsWhatLodgedFroze(t *testing.T) {
 	}
 	if st, _ := e.drv.State(ctx, "c2"); st.Status != instances.StatusFrozen {
 		t.Fatalf("c2 (paused by a user) after recovery: %s, want frozen", st.Status)
+	}
+	if _, err := os.Stat(e.s.freezeMarker("c1")); !os.IsNotExist(err) {
+		t.Fatalf("marker left: %v", err)
+	}
+}
+
+// thawRecorder notes which instances recovery thaws.
+type thawRecorder struct {
+	*fake.Driver
+	thawed []string
+}
+
+func (r *thawRecorder) Unfreeze(ctx context.Context, name string) error {
+	r.thawed = append(r.thawed, name)
+	return r.Driver.Unfreeze(ctx, name)
+}
+
+// A freeze cut short by the crash reads as FREEZING, which the API shows as
+// running; recovery thaws it all the same, or every exec would be refused.
+func TestRecoveryThawsAHalfDoneFreeze(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	ctx := context.Background()
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"},"start":true}`)
+	e.wait(t, resp)
+	if err := writeMarker(e.s.freezeMarker("c1")); err != nil { // killed inside the freeze
+		t.Fatal(err)
+	}
+	rec := &thawRecorder{Driver: e.drv}
+	s2 := New(e.s.cfg, Deps{DB: e.s.db, Instances: rec, Images: e.s.images, Unpack: e.s.unpack, Pool: e.pool})
+	t.Cleanup(func() { s2.ops.Wait(); s2.cancel() })
+	s2.Recover(ctx)
+	if len(rec.thawed) != 1 || rec.thawed[0] != "c1" {
+		t.Fatalf("thawed %v, want [c1]", rec.thawed)
 	}
 	if _, err := os.Stat(e.s.freezeMarker("c1")); !os.IsNotExist(err) {
 		t.Fatalf("marker left: %v", err)

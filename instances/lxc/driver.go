@@ -250,8 +250,23 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 	if !c.Running() {
 		return fmt.Errorf("container %q: unfreeze: %w", name, instances.ErrNotRunning)
 	}
-	if err := c.Unfreeze(); err != nil {
-		return fmt.Errorf("container %q: unfreeze: %w", name, err)
+	switch c.State() {
+	case golxc.FROZEN:
+		if err := c.Unfreeze(); err != nil {
+			return fmt.Errorf("container %q: unfreeze: %w", name, err)
+		}
+	case golxc.FREEZING:
+		// A freeze whose caller died half-way (a lodged killed during a
+		// snapshot): liblxc's monitor still says FREEZING, whatever the
+		// cgroup says, and refuses attach. go-lxc thaws only FROZEN, and
+		// only liblxc's own thaw resets the monitor's state: finish the
+		// freeze, then thaw.
+		if err := c.Freeze(); err != nil {
+			return fmt.Errorf("container %q: finish a freeze left half-done: %w", name, err)
+		}
+		if err := c.Unfreeze(); err != nil {
+			return fmt.Errorf("container %q: unfreeze: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -95,6 +95,13 @@ func newDaemon(t *testing.T, dir string) *daemon {
 	d.http = &http.Client{Transport: d.tr, Timeout: 120 * time.Second}
 	d.start()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// The state dir goes with the test: keep lodged's log for a look.
+			keep := filepath.Join(os.TempDir(), fmt.Sprintf("lodge-stress-%s-%d.log", t.Name(), os.Getpid()))
+			if b, err := os.ReadFile(filepath.Join(dir, "lodged.log")); err == nil && os.WriteFile(keep, b, 0o644) == nil {
+				t.Logf("lodged's log kept in %s", keep)
+			}
+		}
 		// Containers go with the test; the daemon last.
 		for _, n := range d.names() {
 			d.lodge("delete", "-f", n)

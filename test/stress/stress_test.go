@@ -334,7 +334,10 @@ func TestCrash(t *testing.T) {
 			}
 			if have[n] && d.status(n) == "Running" {
 				if err := d.exec(n, "true"); err != nil {
-					t.Errorf("round %d (%s of %s): exec in %s after the restart: %v", round, kind, target, n, err)
+					// liblxc's own word on the state (a freeze left half-done
+					// reads as running in the API but FREEZING here).
+					info, _ := exec.Command("lxc-info", "-s", "-P", filepath.Join(d.dir, "containers"), "-n", n).CombinedOutput()
+					t.Errorf("round %d (%s of %s): exec in %s after the restart: %v (lxc-info: %s)", round, kind, target, n, err, strings.Join(strings.Fields(string(info)), " "))
 				}
 				break
 			}
