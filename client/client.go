@@ -169,11 +169,44 @@ type Operation struct {
 	Op api.Operation
 }
 
+// reconnectFor is how long Wait keeps asking for an operation after losing
+// lodged: long enough for a restart (a crash, an upgrade), after which the
+// operation's record says how it ended.
+var reconnectFor = 30 * time.Second
+
 // Wait blocks until the operation ends and returns its error, if it failed.
+// If lodged goes away meanwhile, Wait asks again until it is back and
+// reports the outcome it recorded (an operation a crash cut short is
+// failed, and says so) instead of a broken connection.
 func (o *Operation) Wait(ctx context.Context) error {
 	var op api.Operation
-	if _, err := o.c.get(ctx, "/1.0/operations/"+url.PathEscape(o.Op.ID)+"/wait?timeout=-1", &op); err != nil {
-		return err
+	path := "/1.0/operations/" + url.PathEscape(o.Op.ID) + "/wait?timeout=-1"
+	var lost error
+	var deadline time.Time
+	for {
+		_, err := o.c.get(ctx, path, &op)
+		if err == nil {
+			break
+		}
+		var se *StatusError
+		if errors.As(err, &se) || ctx.Err() != nil {
+			if lost != nil && se != nil && se.Code == http.StatusNotFound {
+				return fmt.Errorf("lost lodged while waiting for operation %s (%v), and it no longer knows the operation: check what it acted on", o.Op.ID, lost)
+			}
+			return err
+		}
+		if lost == nil {
+			lost, deadline = err, time.Now().Add(reconnectFor)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lost lodged while waiting for operation %s (%v) and it did not come back within %s; once it is back, lodge operation show %s gives the outcome",
+				o.Op.ID, lost, reconnectFor, o.Op.ID)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	o.Op = op
 	if op.StatusCode != api.Success {
@@ -185,6 +218,27 @@ func (o *Operation) Wait(ctx context.Context) error {
 	return nil
 }
 
+// GetOperation reads one operation, live or recorded.
+func (c *Client) GetOperation(ctx context.Context, id string) (api.Operation, error) {
+	var op api.Operation
+	_, err := c.get(ctx, "/1.0/operations/"+url.PathEscape(id), &op)
+	return op, err
+}
+
+// GetOperations lists the operations lodged has, running and ended, by
+// status ("running", "success", "failure").
+func (c *Client) GetOperations(ctx context.Context) (map[string][]api.Operation, error) {
+	out := map[string][]api.Operation{}
+	_, err := c.get(ctx, "/1.0/operations?recursion=1", &out)
+	return out, err
+}
+
+// CancelOperation asks lodged to cancel a running operation.
+func (c *Client) CancelOperation(ctx context.Context, id string) error {
+	_, _, err := c.query(ctx, http.MethodDelete, "/1.0/operations/"+url.PathEscape(id), nil, nil, nil)
+	return err
+}
+
 // Refresh re-reads the operation.
 func (o *Operation) Refresh(ctx context.Context) error {
 	_, err := o.c.get(ctx, "/1.0/operations/"+url.PathEscape(o.Op.ID), &o.Op)
@@ -192,7 +246,4 @@ func (o *Operation) Refresh(ctx context.Context) error {
 }
 
 // Cancel asks the server to cancel the operation.
-func (o *Operation) Cancel(ctx context.Context) error {
-	_, _, err := o.c.query(ctx, http.MethodDelete, "/1.0/operations/"+url.PathEscape(o.Op.ID), nil, nil, nil)
-	return err
-}
+func (o *Operation) Cancel(ctx context.Context) error { return o.c.CancelOperation(ctx, o.Op.ID) }

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -151,5 +153,59 @@ func TestExec(t *testing.T) {
 	order := []string{<-conns, <-conns, <-conns, <-conns}
 	if strings.Join(order, ",") != "sc,s0,s1,s2" {
 		t.Fatalf("websocket order %v, want control,0,1,2", order)
+	}
+}
+
+// lodged dies while a client waits: Wait asks again until the restarted
+// lodged answers with the outcome it recorded, not a broken connection.
+func TestOperationWaitRidesOutARestart(t *testing.T) {
+	tests := []struct {
+		name     string
+		drops    int // connections dropped before lodged is back
+		reply    func(w http.ResponseWriter)
+		patience time.Duration
+		want     string
+	}{
+		{name: "recorded as failed", drops: 3, patience: 5 * time.Second, want: "lodged stopped while this operation was running",
+			reply: func(w http.ResponseWriter) {
+				syncReply(w, api.Operation{ID: "op1", StatusCode: api.Failure, Status: "Failure", Err: "lodged stopped while this operation was running"})
+			}},
+		{name: "ended well before the crash", drops: 1, patience: 5 * time.Second,
+			reply: func(w http.ResponseWriter) {
+				syncReply(w, api.Operation{ID: "op1", StatusCode: api.Success, Status: "Success"})
+			}},
+		{name: "forgotten", drops: 1, patience: 5 * time.Second, want: "no longer knows the operation",
+			reply: func(w http.ResponseWriter) {
+				reply(w, 404, api.Response{Type: api.ErrorResponse, ErrorCode: 404, Error: "operation not found"})
+			}},
+		{name: "never back", drops: 1 << 30, patience: 500 * time.Millisecond, want: "lodge operation show op1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func(d time.Duration) { reconnectFor = d }(reconnectFor)
+			reconnectFor = tt.patience
+			var calls atomic.Int64
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /1.0/operations/op1/wait", func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) <= int64(tt.drops) {
+					conn, _, _ := w.(http.Hijacker).Hijack() // killed mid-request
+					conn.Close()
+					return
+				}
+				tt.reply(w)
+			})
+			c := fakeServer(t, mux)
+			o := &Operation{c: c, Op: api.Operation{ID: "op1"}}
+			err := o.Wait(context.Background())
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("wait: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("wait: %v, want an error saying %q", err, tt.want)
+			}
+		})
 	}
 }

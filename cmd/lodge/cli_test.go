@@ -113,3 +113,15 @@ func TestParseSetArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestOperationID(t *testing.T) {
+	for in, want := range map[string]string{
+		"6e0d0d63-1":                        "6e0d0d63-1",
+		"/1.0/operations/6e0d0d63-1":        "6e0d0d63-1",
+		"local:/1.0/operations/6e0d0d63-1/": "6e0d0d63-1",
+	} {
+		if got := operationID(in); got != want {
+			t.Errorf("operationID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

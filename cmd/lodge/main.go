@@ -47,7 +47,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.AddCommand(launchCmd(true), launchCmd(false), startCmd(), stopCmd(), restartCmd(), pauseCmd(), resumeCmd(),
 		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), profileCmd(),
-		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), publishCmd(), rebuildCmd(), networkCmd(), remoteCmd())
+		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), publishCmd(), rebuildCmd(), networkCmd(), remoteCmd(), operationCmd())
 	return root
 }
 

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"lodge/api"
+)
+
+// lodge operation: what lodged is doing and how recent work ended, including
+// work a crash cut short (recorded as failed at the next start).
+func operationCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "operation", Short: "List, show and cancel lodged's background operations"}
+	cmd.AddCommand(operationListCmd(), operationShowCmd(), operationDeleteCmd())
+	return cmd
+}
+
+func operationListCmd() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use: "list", Aliases: []string{"ls"}, Short: "List running and recently ended operations", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			byStatus, err := c.GetOperations(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var all []api.Operation
+			for _, ops := range byStatus {
+				all = append(all, ops...)
+			}
+			sort.SliceStable(all, func(i, j int) bool { return all[i].CreatedAt.Before(all[j].CreatedAt) })
+			rows := make([][]string, 0, len(all))
+			for _, o := range all {
+				cancel := "NO"
+				if o.MayCancel {
+					cancel = "YES"
+				}
+				rows = append(rows, []string{o.ID, upper(o.Class), o.Description, upper(o.Status), cancel,
+					o.CreatedAt.Local().Format("2006/01/02 15:04 MST")})
+			}
+			return render(cmd.OutOrStdout(), format, []string{"ID", "TYPE", "DESCRIPTION", "STATUS", "CANCELABLE", "CREATED"}, rows, all)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, csv, json or yaml")
+	return cmd
+}
+
+func operationShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "show ID", Short: "Show an operation as YAML (its error says why it failed)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			op, err := c.GetOperation(cmd.Context(), operationID(args[0]))
+			if err != nil {
+				return err
+			}
+			b, err := yaml.Marshal(op)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+}
+
+func operationDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "delete ID", Aliases: []string{"rm", "cancel"}, Short: "Cancel a running operation", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := connect()
+			if err != nil {
+				return err
+			}
+			return c.CancelOperation(cmd.Context(), operationID(args[0]))
+		},
+	}
+}
+
+// operationID accepts an id or the operation's URL, as printed by --verbose
+// runs and in errors.
+func operationID(s string) string {
+	s = strings.TrimPrefix(s, "local:")
+	if i := strings.LastIndex(s, "/operations/"); i >= 0 {
+		s = s[i+len("/operations/"):]
+	}
+	return strings.TrimSuffix(s, "/")
+}
