@@ -23,6 +23,10 @@ var (
 	ErrTooNew = errors.New("database schema is newer than this lodged")
 )
 
+// maxConns bounds the connections (and so the fds: the database and its
+// WAL each) the pool keeps open.
+const maxConns = 8
+
 // DB is an open state database.
 type DB struct {
 	sql  *sql.DB
@@ -41,6 +45,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database %s: open: %w", path, err)
 	}
+	// A fixed pool: database/sql's default (unbounded open, two idle)
+	// opened and closed a connection per request under concurrency, each
+	// open re-reading the schema, and SQLite keeps a closed connection's
+	// fd while other connections hold locks. Eight is plenty on WAL, where
+	// writers queue anyway; nothing holds a connection while asking for
+	// another (transactions use only their own).
+	s.SetMaxOpenConns(maxConns)
+	s.SetMaxIdleConns(maxConns)
 	d := &DB{sql: s, path: path}
 	if err := d.migrate(ctx); err != nil {
 		s.Close()
