@@ -146,6 +146,11 @@ check "lxc image export (hash = fingerprint)" -- sh -c "lxc image export busybox
 checkfail "lxc image import of a known image refused" "exists" -- sh -c "lxc image import $WORK/bbexport*"
 checkfail "lxc image copy to the same server refused" "same|different" -- lxc image copy busybox local:
 
+# Operations: the launches above are recorded; their outcome is readable.
+check "lxc operation list" --out "SUCCESS" -- lxc operation list
+opid=$(lxc operation list --format csv 2>/dev/null | grep -m1 -i "creating instance" | cut -d, -f1)
+check "lxc operation show" --out "status: Success" -- lxc operation show "$opid"
+
 # Networks and storage.
 check "lxc network list" -- lxc network list
 check "lxc storage list" --out "default" -- lxc storage list

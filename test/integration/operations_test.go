@@ -41,12 +41,11 @@ func TestOperationCommands(t *testing.T) {
 	if out := lodge(t, "operation", "show", "/1.0/operations/"+created); !strings.Contains(out, "status: Success") {
 		t.Fatalf("operation show after a restart:\n%s", out)
 	}
-	out, err := lodgeOut("operation", "show", "6e0d0d63-0000-4000-8000-000000000000")
-	if err == nil || !strings.Contains(out, "not found") {
-		t.Fatalf("show of an unknown operation: %v %s", err, out)
+	// lodgeOut's error carries stderr.
+	if _, err := lodgeOut("operation", "show", "6e0d0d63-0000-4000-8000-000000000000"); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("show of an unknown operation: %v", err)
 	}
-	out, err = lodgeOut("operation", "delete", created)
-	if err == nil || !strings.Contains(out, "already ended") {
-		t.Fatalf("cancel of an ended operation: %v %s", err, out)
+	if _, err := lodgeOut("operation", "delete", created); err == nil || !strings.Contains(err.Error(), "already ended") {
+		t.Fatalf("cancel of an ended operation: %v", err)
 	}
 }
