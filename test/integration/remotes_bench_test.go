@@ -114,23 +114,29 @@ func TestBenchRemoteDownload(t *testing.T) {
 	bound := (lc + svc) / time.Duration(cores)
 	t.Logf("  CPU during the copy: lodged %s, the loopback server %s; on %d cores the copy cannot take less than %s, i.e. %.2fx curl -o /dev/null at best",
 		ms(lc), ms(svc), cores, ms(bound), c.Seconds()/bound.Seconds())
-	// SHA-256 alone, over the file in memory: the fingerprint must be
-	// checked before the image is used, and one SHA-256 stream cannot be
-	// split across cores, so this is the floor of any verified download.
+	// SHA-256 alone, at its best: the fingerprint must be checked before
+	// the image is used, and one SHA-256 stream cannot be split across
+	// cores. 1 MiB at a time from a buffer hot in cache, as lodged hashes
+	// what it has just received (a cold 200 MB buffer hashes slower here).
 	blob, err := os.ReadFile(filepath.Join(work, "root.squashfs"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	piece := blob[:1<<20]
 	var hashT []time.Duration
 	for i := 0; i < 3; i++ {
+		h := sha256.New()
 		start := time.Now()
-		sha256.Sum256(blob)
+		for n := 0; n < len(blob); n += len(piece) {
+			h.Write(piece)
+		}
+		h.Sum(nil)
 		hashT = append(hashT, time.Since(start))
 	}
 	sort.Slice(hashT, func(i, j int) bool { return hashT[i] < hashT[j] })
 	hs := hashT[0] // the fastest: a floor
-	t.Logf("  SHA-256 of the image in memory on one core, fastest of 3: %s (%.0f MB/s), so no verified download can beat %.2fx curl -o /dev/null here; lodged reaches %.2fx of that",
-		ms(hs), mbps(hs), c.Seconds()/hs.Seconds(), hs.Seconds()/d.Seconds())
+	t.Logf("  SHA-256 of as many bytes, hot in cache, on one otherwise idle core, fastest of 3: %s (%.0f MB/s): no verified download beats %.2fx curl -o /dev/null here",
+		ms(hs), mbps(hs), c.Seconds()/hs.Seconds())
 	t.Logf("  whole `lodge image copy` (CLI, API, operation) %s", ms(l))
 
 	// Launch from the uncached remote image; phases from lodged's log.
