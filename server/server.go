@@ -228,6 +228,7 @@ var routes = []route{
 	{"DELETE", "/1.0/networks/{name}", (*Server).handleNetworkDelete},
 	{"GET", "/1.0/networks/{name}/state", (*Server).handleNetworkState},
 	{"GET", "/1.0/networks/{name}/leases", (*Server).handleNetworkLeases},
+	{"POST", "/internal/instances/{name}/onstop", (*Server).handleInstanceOnStop},
 	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
 	{"GET", "/internal/stats", (*Server).handleStats},
 }

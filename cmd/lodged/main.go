@@ -42,6 +42,9 @@ func main() {
 	if handled, code := proxy.HelperMain(os.Args[1:]); handled {
 		os.Exit(code)
 	}
+	if handled, code := server.HookMain(os.Args[1:]); handled {
+		os.Exit(code)
+	}
 	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
@@ -164,6 +167,7 @@ func serve(stateDir, group string, debug bool) error {
 	if err != nil {
 		return fmt.Errorf("find lodged's own binary for its helpers: %w", err)
 	}
+	drv.StopHook = server.StopHook(self, stateDir)
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
 		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
 			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,

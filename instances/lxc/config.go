@@ -109,3 +109,23 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// stopHookLine is the post-stop hook's config line. liblxc runs
+// "exec VALUE NAME lxc post-stop" through sh after stripping quotes that
+// open and close VALUE, so words are quoted only when they need it and the
+// instance name (letters, digits, hyphens) comes last, bare.
+func stopHookLine(argv []string, name string) string {
+	words := make([]string, 0, len(argv)+1)
+	for _, a := range argv {
+		words = append(words, shellWord(a))
+	}
+	return "lxc.hook.post-stop = " + strings.Join(append(words, name), " ") + "\n"
+}
+
+// shellWord quotes s for sh unless it is made of characters sh leaves alone.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+,:@=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

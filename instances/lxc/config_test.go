@@ -87,3 +87,22 @@ func TestStartHint(t *testing.T) {
 		}
 	}
 }
+
+func TestStopHookLine(t *testing.T) {
+	tests := []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"/usr/bin/lodged", "callhook", "/var/lib/lodge/unix.socket"},
+			"lxc.hook.post-stop = /usr/bin/lodged callhook /var/lib/lodge/unix.socket c1\n"},
+		// liblxc strips quotes that open and close the value: the bare name
+		// last keeps a quoted first word intact.
+		{[]string{"/opt/my lodge/lodged", "callhook", "/srv/it's/unix.socket"},
+			`lxc.hook.post-stop = '/opt/my lodge/lodged' callhook '/srv/it'\''s/unix.socket' c1` + "\n"},
+	}
+	for _, tt := range tests {
+		if got := stopHookLine(tt.argv, "c1"); got != tt.want {
+			t.Errorf("stopHookLine(%q) =\n%s want\n%s", tt.argv, got, tt.want)
+		}
+	}
+}

@@ -33,6 +33,10 @@ type Driver struct {
 	// LXCFS is where lodged's lxcfs is mounted ("" for none); containers
 	// get its /proc files bind-mounted.
 	LXCFS string
+	// StopHook, if set, is the command liblxc runs after a container
+	// stops, followed by the container's name (and liblxc's own: name,
+	// section, hook type); LXC_TARGET says stop or reboot.
+	StopHook []string
 }
 
 // New returns a driver whose containers live in lxcpath.
@@ -108,6 +112,9 @@ func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
 	}
 	for _, e := range lxcfsEntries(d.LXCFS) {
 		text += "lxc.mount.entry = " + e + "\n"
+	}
+	if len(d.StopHook) > 0 {
+		text += stopHookLine(d.StopHook, spec.Name)
 	}
 	if err := os.MkdirAll(d.dir(spec.Name), 0o700); err != nil {
 		return fmt.Errorf("container %q: %w", spec.Name, err)

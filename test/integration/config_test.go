@@ -468,12 +468,7 @@ func TestShutdownRemembers(t *testing.T) {
 	lodge(t, "config", "set", "cf-s2", "boot.stop.priority=10")
 	lodge(t, "stop", "cf-s1")
 	lodge(t, "start", "cf-s1")
-	out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "shutdown").CombinedOutput()
-	if err != nil {
-		t.Fatalf("lodged shutdown: %v %s", err, out)
-	}
-	daemon.Wait()
-	daemon = nil
+	stopDaemonShutdown(t)
 	for _, n := range []string{"cf-s1", "cf-s2"} {
 		out, _ := exec.Command("lxc-info", "-P", filepath.Join(stateDir, "containers"), "-n", n, "-s").CombinedOutput()
 		if !strings.Contains(string(out), "STOPPED") {

@@ -122,6 +122,18 @@ func startDaemon() error {
 	return nil
 }
 
+// stopDaemonShutdown is `lodged shutdown`, as at a host shutdown: every
+// container is stopped cleanly first, then lodged exits.
+func stopDaemonShutdown(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "shutdown").CombinedOutput()
+	if err != nil {
+		t.Fatalf("lodged shutdown: %v %s", err, out)
+	}
+	daemon.Wait()
+	daemon = nil
+}
+
 func stopDaemon(sig syscall.Signal) {
 	if daemon == nil || daemon.Process == nil {
 		return

@@ -61,12 +61,7 @@ func TestDaemonKillKeepsContainers(t *testing.T) {
 	_, pid1 = instanceState(t, "k1")
 
 	// `lodged shutdown`, like `lxd shutdown`, stops the containers cleanly first.
-	sout, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", stateDir, "shutdown").CombinedOutput()
-	if err != nil {
-		t.Fatalf("lodged shutdown: %v %s", err, sout)
-	}
-	daemon.Wait()
-	daemon = nil
+	stopDaemonShutdown(t)
 	if err := syscall.Kill(pid1, 0); err == nil {
 		t.Fatalf("container init %d still runs after lodged shutdown", pid1)
 	}
@@ -112,6 +107,47 @@ func TestAutostart(t *testing.T) {
 	if st, _ := instanceState(t, "as3"); st != "Stopped" {
 		t.Fatalf("as3 without autostart: %s", st)
 	}
+}
+
+// A container that powers itself off stays off when lodged starts again; a
+// reboot inside it still comes back (the post-stop hook that tells the two
+// apart must not break liblxc's reboot), and one lodged left running does.
+func TestPowerOffInsideStaysOff(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	for _, n := range []string{"po1", "po2"} {
+		lodge(t, "launch", "busybox", n)
+		n := n
+		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
+	}
+	_, pid := instanceState(t, "po1")
+	lodge(t, "exec", "po1", "--", "reboot")
+	waitFor(t, "reboot inside po1", 30*time.Second, func() bool {
+		st, p := instanceState(t, "po1")
+		return st == "Running" && p != pid
+	})
+	lodge(t, "exec", "po1", "--", "poweroff")
+	waitFor(t, "poweroff inside po1", 30*time.Second, func() bool { st, _ := instanceState(t, "po1"); return st == "Stopped" })
+	// liblxc runs the post-stop hook just after the stop; lodged records it.
+	waitFor(t, "po1 recorded as stopped", 10*time.Second, func() bool {
+		return lodge(t, "config", "get", "po1", "volatile.last_state.power") == "STOPPED\n"
+	})
+	stopDaemon(syscall.SIGKILL)
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "po2 running after the restart", 20*time.Second, func() bool { st, _ := instanceState(t, "po2"); return st == "Running" })
+	time.Sleep(2 * time.Second) // autostart has had its chance
+	if st, _ := instanceState(t, "po1"); st != "Stopped" {
+		t.Fatalf("po1 powered itself off and is %s after lodged's restart", st)
+	}
+	// Started again and stopped by lodged with the host: it comes back.
+	lodge(t, "start", "po1")
+	stopDaemonShutdown(t)
+	if err := startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "po1 back after a host shutdown", 20*time.Second, func() bool { st, _ := instanceState(t, "po1"); return st == "Running" })
 }
 
 // A second lodged on the same state directory refuses to start and
