@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -184,5 +185,24 @@ func TestValidFingerprintPrefix(t *testing.T) {
 		if got := ValidFingerprintPrefix(s); got != want {
 			t.Errorf("ValidFingerprintPrefix(%q) = %v", s, got)
 		}
+	}
+}
+
+// An xz stream whose header asks for a 1.5 GiB dictionary (168 bytes,
+// made with xz --lzma2=dict=1536MiB) is refused, not given the memory.
+func TestScanRefusesHugeXZDictionary(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "xz-dict-1536MiB.tar.xz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	_, err = scanTarball(bytes.NewReader(b))
+	runtime.ReadMemStats(&m1)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "dictionary over 128 MiB") {
+		t.Fatalf("err = %v, want an invalid image naming the dictionary", err)
+	}
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > 64<<20 {
+		t.Fatalf("allocated %d MiB for a 168-byte upload", got>>20)
 	}
 }
