@@ -40,7 +40,7 @@ func (st *opStore) Put(o api.Operation) {
 		st.log.Error("could not record an operation; after a crash its outcome will be unknown", "operation", o.ID, "err", err)
 	}
 	if st.puts.Add(1)%opPruneEvery == 0 {
-		st.prune(ctx)
+		pruneOperations(ctx, st.db, st.log)
 	}
 }
 
@@ -50,9 +50,9 @@ func (st *opStore) Finish(o api.Operation) {
 	}
 }
 
-func (st *opStore) prune(ctx context.Context) {
-	if _, err := st.db.PruneOperations(ctx, time.Now().Add(-opRetention), opKeepEnded); err != nil {
-		st.log.Warn("could not prune ended operations", "err", err)
+func pruneOperations(ctx context.Context, d *db.DB, log *slog.Logger) {
+	if _, err := d.PruneOperations(ctx, time.Now().Add(-opRetention), opKeepEnded); err != nil {
+		log.Warn("could not prune ended operations", "err", err)
 	}
 }
 
@@ -66,7 +66,7 @@ func (s *Server) failInterruptedOps(ctx context.Context) int64 {
 	} else if n > 0 {
 		s.log.Warn("recovery: operations the last lodged left running marked failed", "operations", n)
 	}
-	(&opStore{db: s.db, log: s.log}).prune(ctx)
+	pruneOperations(ctx, s.db, s.log)
 	return n
 }
 

@@ -27,11 +27,19 @@ func (s *Server) Recover(ctx context.Context) {
 		s.log.Error("recovery: list instances", "err", err)
 		return
 	}
+	// Deletes a killed lodged had begun: one read of the marker directory,
+	// not a stat per instance.
+	deleting := map[string]bool{}
+	if ents, err := os.ReadDir(filepath.Dir(s.deleteMarker("x"))); err == nil {
+		for _, e := range ents {
+			deleting[e.Name()] = true
+		}
+	}
 	known := map[string]bool{}
 	running := 0
 	for _, in := range list {
 		known[in.Name] = true
-		if _, err := os.Stat(s.deleteMarker(in.Name)); err == nil {
+		if deleting[in.Name] {
 			s.log.Warn("recovery: finishing the delete of an instance a crash interrupted", "instance", in.Name)
 			if err := s.removeInstance(ctx, in); err != nil {
 				s.log.Error("recovery: could not finish deleting an instance; delete it again", "instance", in.Name, "err", err)
@@ -53,12 +61,10 @@ func (s *Server) Recover(ctx context.Context) {
 	}
 	// Markers of deletes that got as far as the row: only the runtime
 	// config can be left (volumes without a row are swept just below).
-	if ents, err := os.ReadDir(filepath.Dir(s.deleteMarker("x"))); err == nil {
-		for _, e := range ents {
-			if !known[e.Name()] {
-				_ = s.inst.Delete(ctx, e.Name())
-				os.Remove(s.deleteMarker(e.Name()))
-			}
+	for name := range deleting {
+		if !known[name] {
+			_ = s.inst.Delete(ctx, name)
+			os.Remove(s.deleteMarker(name))
 		}
 	}
 	s.sweepOrphans(ctx)
