@@ -47,8 +47,12 @@ func StopHook(self, dir string) []string { return []string{self, "callhook", Soc
 // lodged itself waits on (holding the instance's lock) until the hook
 // returns. The check runs after that stop is over.
 func (s *Server) handleInstanceOnStop(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	go s.noteStoppedByItself(name)
+	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	go s.noteStoppedByItself(in.Name)
 	writeSync(w, map[string]any{})
 }
 

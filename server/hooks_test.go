@@ -32,6 +32,9 @@ func TestOnStopRecordsPowerOffs(t *testing.T) {
 			t.Fatalf("onstop %s: %d", n, code)
 		}
 	}
+	if code, _, _ := e.do(t, "POST", "/internal/instances/nosuch/onstop", ""); code != 404 {
+		t.Fatalf("onstop of an unknown instance: %d, want 404", code)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for power("off") != "STOPPED" && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
