@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"lodge/client"
 )
@@ -156,12 +155,7 @@ func configShowCmd() *cobra.Command {
 			if expanded {
 				put.Config, put.Devices = inst.ExpandedConfig, inst.ExpandedDevices
 			}
-			b, err := yaml.Marshal(editable{put, inst.Name})
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			return writeYAML(cmd.OutOrStdout(), editable{put, inst.Name})
 		},
 	}
 	cmd.Flags().BoolVar(&expanded, "expanded", false, "show the config with profiles applied")

@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"lodge/api"
 )
@@ -192,12 +191,7 @@ func deviceShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := yaml.Marshal(inst.ExpandedDevices)
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			return writeYAML(cmd.OutOrStdout(), inst.ExpandedDevices)
 		},
 	}
 }

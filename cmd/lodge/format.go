@@ -40,14 +40,19 @@ func render(w io.Writer, format string, header []string, rows [][]string, object
 		enc := json.NewEncoder(w)
 		return enc.Encode(objects)
 	case "yaml":
-		b, err := yaml.Marshal(objects)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
+		return writeYAML(w, objects)
 	}
 	return fmt.Errorf("unknown format %q: use table, csv, json or yaml", format)
+}
+
+// writeYAML prints v as YAML: every show command's output.
+func writeYAML(w io.Writer, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
 
 func upper(s string) string { return strings.ToUpper(s) }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"lodge/api"
 	"lodge/client"
@@ -64,12 +63,7 @@ func networkShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := yaml.Marshal(n)
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			return writeYAML(cmd.OutOrStdout(), n)
 		},
 	}
 }

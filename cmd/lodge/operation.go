@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"lodge/api"
 )
@@ -64,12 +63,7 @@ func operationShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := yaml.Marshal(op)
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			return writeYAML(cmd.OutOrStdout(), op)
 		},
 	}
 }

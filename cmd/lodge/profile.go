@@ -68,12 +68,7 @@ func profileShowCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		b, err := yaml.Marshal(p)
-		if err != nil {
-			return err
-		}
-		_, err = cmd.OutOrStdout().Write(b)
-		return err
+		return writeYAML(cmd.OutOrStdout(), p)
 	})
 }
 

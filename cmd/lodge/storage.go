@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"lodge/api"
 )
@@ -57,12 +56,7 @@ func storageShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := yaml.Marshal(p)
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
+			return writeYAML(cmd.OutOrStdout(), p)
 		},
 	}
 }
