@@ -188,9 +188,8 @@ func (o *Operation) Wait(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		var se *StatusError
-		if errors.As(err, &se) || ctx.Err() != nil {
-			if lost != nil && se != nil && se.Code == http.StatusNotFound {
+		if !lostDaemon(ctx, err) {
+			if lost != nil && IsNotFound(err) {
 				return fmt.Errorf("lost lodged while waiting for operation %s (%v), and it no longer knows the operation: check what it acted on", o.Op.ID, lost)
 			}
 			return err
@@ -216,6 +215,13 @@ func (o *Operation) Wait(ctx context.Context) error {
 		return fmt.Errorf("operation %s ended %s", op.ID, op.Status)
 	}
 	return nil
+}
+
+// lostDaemon tells a broken connection to lodged (it died or is restarting)
+// from an answer it gave or the caller giving up.
+func lostDaemon(ctx context.Context, err error) bool {
+	var se *StatusError
+	return !errors.As(err, &se) && ctx.Err() == nil
 }
 
 // GetOperation reads one operation, live or recorded.

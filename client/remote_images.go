@@ -35,11 +35,10 @@ func (o *Operation) WaitProgress(ctx context.Context, fn func(api.Operation)) er
 	for {
 		var op api.Operation
 		if _, err := o.c.get(ctx, "/1.0/operations/"+url.PathEscape(o.Op.ID)+"/wait?timeout=0.2", &op); err != nil {
-			var se *StatusError
-			if errors.As(err, &se) || ctx.Err() != nil {
-				return err
+			if lostDaemon(ctx, err) {
+				return o.Wait(ctx) // Wait rides out a restart
 			}
-			return o.Wait(ctx) // lodged went away: Wait rides out a restart
+			return err
 		}
 		o.Op = op
 		if fn != nil {
