@@ -119,9 +119,12 @@ func TestOperationID(t *testing.T) {
 		"6e0d0d63-1":                        "6e0d0d63-1",
 		"/1.0/operations/6e0d0d63-1":        "6e0d0d63-1",
 		"local:/1.0/operations/6e0d0d63-1/": "6e0d0d63-1",
+		"":                                  "",
+		"/1.0/operations/":                  "",
 	} {
-		if got := operationID(in); got != want {
-			t.Errorf("operationID(%q) = %q, want %q", in, got, want)
+		got, err := operationID(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("operationID(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -59,7 +60,11 @@ func operationShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			op, err := c.GetOperation(cmd.Context(), operationID(args[0]))
+			id, err := operationID(args[0])
+			if err != nil {
+				return err
+			}
+			op, err := c.GetOperation(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
@@ -76,17 +81,24 @@ func operationDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.CancelOperation(cmd.Context(), operationID(args[0]))
+			id, err := operationID(args[0])
+			if err != nil {
+				return err
+			}
+			return c.CancelOperation(cmd.Context(), id)
 		},
 	}
 }
 
 // operationID accepts an id or the operation's URL, as printed by --verbose
 // runs and in errors.
-func operationID(s string) string {
+func operationID(s string) (string, error) {
 	s = strings.TrimPrefix(s, "local:")
 	if i := strings.LastIndex(s, "/operations/"); i >= 0 {
 		s = s[i+len("/operations/"):]
 	}
-	return strings.TrimSuffix(s, "/")
+	if s = strings.TrimSuffix(s, "/"); s == "" {
+		return "", fmt.Errorf("no operation ID given: see lodge operation list")
+	}
+	return s, nil
 }
