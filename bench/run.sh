@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
+. bench/lib.sh
 N=${N:-10}
 # SCALE: running-instance counts for the list and API rows; MANY: the total
 # for the big list row (the rest stopped). Smaller values make a quick run.
@@ -27,30 +28,17 @@ cleanup() {
 	$LODGE profile device remove default eth0 >/dev/null 2>&1 || true
 	$LODGE network delete "$LODGE_DEFAULT_NETWORK" >/dev/null 2>&1 || true
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	unmount_under "$DIR"
 	rm -rf "$DIR" "$DIR.out"
 }
 trap cleanup EXIT
 
 now_ms() { echo "${EPOCHREALTIME/./}" | awk '{printf "%.3f", $1/1000}'; }
 
-# measure NAME CMD...: runs CMD N times, records min/median/max in ms.
-measure() {
-	local name=$1; shift
-	local samples=() _m
-	for ((_m = 0; _m < N; _m++)); do
-		local t0=${EPOCHREALTIME/./}
-		"$@" >/dev/null
-		local t1=${EPOCHREALTIME/./}
-		samples+=($(((t1 - t0))))
-	done
-	record "$name" "${samples[@]}"
-}
-
-# measure_prep PREP NAME CMD...: like measure, but runs PREP (untimed)
-# before each sample: file rows remove their target and sync first, so no
-# row pays for freeing the previous round's blocks (ext4 with discard makes
-# that cost as much as the write).
+# measure_prep PREP NAME CMD...: runs CMD N times and records min, median
+# and max in ms, running PREP (untimed) before each sample: file rows remove
+# their target and sync first, so no row pays for freeing the previous
+# round's blocks (ext4 with discard makes that cost as much as the write).
 measure_prep() {
 	local prep=$1 name=$2; shift 2
 	local samples=() _m
@@ -63,6 +51,9 @@ measure_prep() {
 	done
 	record "$name" "${samples[@]}"
 }
+
+# measure NAME CMD...: measure_prep with nothing to prepare.
+measure() { measure_prep : "$@"; }
 
 # record NAME MICROSECONDS...
 record() {
@@ -335,14 +326,8 @@ mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).json"
 {
 	echo "{\"date\": \"$(date -u +%FT%TZ)\", \"host\": \"$(uname -r), $(nproc) cpus\", \"unit\": \"ms\", \"rows\": ["
-	sep=""
-	for r in "${results[@]}"; do
-		IFS='|' read -r name stats <<<"$r"
-		read -r mn md mx n <<<"$stats"
-		printf '%s  {"what": "%s", "n": %s, "min": %s, "median": %s, "max": %s}' "$sep" "$name" "$n" "$mn" "$md" "$mx"
-		sep=$',\n'
-	done
-	echo; echo "], \"figures\": ["
+	rows_json
+	echo "], \"figures\": ["
 	sep=""
 	for f in "${figures[@]}"; do
 		IFS='|' read -r name value unit <<<"$f"
@@ -352,12 +337,7 @@ out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ).json"
 	echo; echo "]}"
 } >"$out"
 
-printf '\n%-58s %4s %10s %10s %10s\n' "what" "n" "min ms" "median ms" "max ms"
-for r in "${results[@]}"; do
-	IFS='|' read -r name stats <<<"$r"
-	read -r mn md mx n <<<"$stats"
-	printf '%-58s %4s %10s %10s %10s\n' "$name" "$n" "$mn" "$md" "$mx"
-done
+rows_table 58 " ms"
 printf '\n%-62s %12s  %s\n' "what" "value" "unit"
 for f in "${figures[@]}"; do
 	IFS='|' read -r name value unit <<<"$f"

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
+. bench/lib.sh
 N=${N:-3}
 COUNT=${COUNT:-50}
 DIR=$(mktemp -d /var/tmp/lodge-bench-storage.XXXXXX)
@@ -19,7 +20,7 @@ cleanup() {
 	for n in $($LODGE list --format csv -c n 2>/dev/null); do $LODGE delete -f "$n" >/dev/null 2>&1 || true; done
 	for p in bdir bbtrfs; do $LODGE storage delete "$p" >/dev/null 2>&1 || true; done
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-	awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	unmount_under "$DIR"
 	rm -rf "$DIR" "$DIR.out"
 }
 trap cleanup EXIT
@@ -84,19 +85,8 @@ mkdir -p bench/results
 out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ)-storage.json"
 {
 	echo "{\"date\": \"$(date -u +%FT%TZ)\", \"host\": \"$(uname -r), $(nproc) cpus\", \"rows\": ["
-	sep=""
-	for r in "${results[@]}"; do
-		IFS='|' read -r name stats <<<"$r"
-		read -r mn md mx n <<<"$stats"
-		printf '%s  {"what": "%s", "n": %s, "min": %s, "median": %s, "max": %s}' "$sep" "$name" "$n" "$mn" "$md" "$mx"
-		sep=$',\n'
-	done
-	echo; echo "]}"
+	rows_json
+	echo "]}"
 } >"$out"
-printf '\n%-62s %4s %8s %8s %8s\n' "what" "n" "min" "median" "max"
-for r in "${results[@]}"; do
-	IFS='|' read -r name stats <<<"$r"
-	read -r mn md mx n <<<"$stats"
-	printf '%-62s %4s %8s %8s %8s\n' "$name" "$n" "$mn" "$md" "$mx"
-done
+rows_table 62 ""
 echo "results: $out"
