@@ -20,9 +20,15 @@ func (c *Client) GetImages(ctx context.Context) ([]api.Image, error) {
 
 // GetImage returns the image with this fingerprint or unique prefix.
 func (c *Client) GetImage(ctx context.Context, fp string) (api.Image, error) {
-	var out api.Image
-	_, err := c.get(ctx, "/1.0/images/"+url.PathEscape(fp), &out)
+	out, _, err := c.GetImageETag(ctx, fp)
 	return out, err
+}
+
+// GetImageETag returns the image and its ETag, for UpdateImage.
+func (c *Client) GetImageETag(ctx context.Context, fp string) (api.Image, string, error) {
+	var out api.Image
+	etag, err := c.get(ctx, "/1.0/images/"+url.PathEscape(fp), &out)
+	return out, etag, err
 }
 
 // ResolveImage finds an image by alias first, then by fingerprint prefix.
@@ -44,18 +50,53 @@ func (c *Client) DeleteImage(ctx context.Context, fp string) (*Operation, error)
 
 // CreateImage uploads a unified image tarball; the finished operation's
 // metadata holds its "fingerprint".
-func (c *Client) CreateImage(ctx context.Context, r io.Reader, filename string) (*Operation, error) {
-	hdr := http.Header{"Content-Type": {"application/octet-stream"}}
-	if filename != "" {
-		hdr.Set("X-LXD-filename", filename)
+// ImageUpload is how an uploaded image is recorded: the file name it is
+// exported under, whether untrusted clients see it, and properties added
+// to those of its metadata (LXD's X-LXD-filename, -public and -properties).
+type ImageUpload struct {
+	Filename   string
+	Public     bool
+	Properties map[string]string
+}
+
+func (u ImageUpload) header(contentType string) http.Header {
+	hdr := http.Header{"Content-Type": {contentType}}
+	if u.Filename != "" {
+		hdr.Set("X-LXD-filename", u.Filename)
 	}
-	resp, err := c.raw(ctx, http.MethodPost, "/1.0/images", r, hdr)
+	if u.Public {
+		hdr.Set("X-LXD-public", "1")
+	}
+	if len(u.Properties) > 0 {
+		q := url.Values{}
+		for k, v := range u.Properties {
+			q.Set(k, v)
+		}
+		hdr.Set("X-LXD-properties", q.Encode())
+	}
+	return hdr
+}
+
+// CreateImage uploads a unified image tarball.
+func (c *Client) CreateImage(ctx context.Context, r io.Reader, u ImageUpload) (*Operation, error) {
+	resp, err := c.raw(ctx, http.MethodPost, "/1.0/images", r, u.header("application/octet-stream"))
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	op, _, err := c.parse(resp, nil)
 	return op, err
+}
+
+// UpdateImage replaces an image's editable fields (public, auto_update,
+// properties) under its ETag, as lxc image edit does.
+func (c *Client) UpdateImage(ctx context.Context, fp string, put api.ImagePut, etag string) error {
+	var hdr http.Header
+	if etag != "" {
+		hdr = http.Header{"If-Match": {`"` + etag + `"`}}
+	}
+	_, _, err := c.query(ctx, http.MethodPut, "/1.0/images/"+url.PathEscape(fp), put, nil, hdr)
+	return err
 }
 
 // ExportImage streams an image file.

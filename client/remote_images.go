@@ -93,7 +93,7 @@ func (c *Client) ImageSecret(ctx context.Context, fp string) (string, error) {
 
 // CreateImageSplit uploads a split image (metadata tarball and rootfs) as
 // multipart/form-data, streaming both files.
-func (c *Client) CreateImageSplit(ctx context.Context, meta, rootfs io.Reader, metaName, rootfsName string) (*Operation, error) {
+func (c *Client) CreateImageSplit(ctx context.Context, meta, rootfs io.Reader, metaName, rootfsName string, u ImageUpload) (*Operation, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
@@ -112,9 +112,22 @@ func (c *Client) CreateImageSplit(ctx context.Context, meta, rootfs io.Reader, m
 		}
 		pw.CloseWithError(mw.Close())
 	}()
-	resp, err := c.raw(ctx, http.MethodPost, "/1.0/images", pr, http.Header{"Content-Type": {mw.FormDataContentType()}})
+	resp, err := c.raw(ctx, http.MethodPost, "/1.0/images", pr, u.header(mw.FormDataContentType()))
 	if err != nil {
 		pr.CloseWithError(err)
+		return nil, err
+	}
+	defer resp.Body.Close()
+	op, _, err := c.parse(resp, nil)
+	return op, err
+}
+
+// CreateImageExport uploads what ExportImageRaw of another server gave (a
+// unified tarball, or a split image as multipart metadata + rootfs) as it
+// came, so an image moves between servers without touching this disk.
+func (c *Client) CreateImageExport(ctx context.Context, contentType string, body io.Reader, u ImageUpload) (*Operation, error) {
+	resp, err := c.raw(ctx, http.MethodPost, "/1.0/images", body, u.header(contentType))
+	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -127,22 +129,47 @@ func (s *Server) handleImageGet(w http.ResponseWriter, r *http.Request) {
 	writeSyncETag(w, out, out.ImagePut)
 }
 
-func (s *Server) handleImagePut(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleImagePut(w http.ResponseWriter, r *http.Request)   { s.updateImage(w, r, false) }
+func (s *Server) handleImagePatch(w http.ResponseWriter, r *http.Request) { s.updateImage(w, r, true) }
+
+// updateImage is PUT (replace) and PATCH (merge) of an image's public flag,
+// auto-update and properties, guarded by If-Match as LXD's are.
+func (s *Server) updateImage(w http.ResponseWriter, r *http.Request, patch bool) {
 	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	if m := r.Header.Get("If-Match"); m != "" {
+		cur, err := s.renderImage(r.Context(), im)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if strings.Trim(m, `"`) != etag(cur.ImagePut) {
+			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("image %s changed since you read it (ETag mismatch); read it again and retry", short(im.Fingerprint))})
+			return
+		}
+	}
 	var req api.ImagePut
+	if patch {
+		// Decoding over the current values keeps what the body leaves
+		// out, and merges properties key by key.
+		req = api.ImagePut{Public: im.Public, AutoUpdate: im.AutoUpdate, Properties: maps.Clone(im.Properties)}
+	}
 	if err := decodeBody(r, &req); err != nil {
 		writeError(w, err)
 		return
+	}
+	if req.Properties == nil {
+		req.Properties = map[string]string{}
 	}
 	im.Public, im.AutoUpdate, im.Properties = req.Public, req.AutoUpdate, req.Properties
 	if err := s.db.UpdateImage(r.Context(), im); err != nil {
 		writeError(w, err)
 		return
 	}
+	s.events.lifecycle("image-updated", imageURL(im.Fingerprint), nil)
 	writeSync(w, map[string]any{})
 }
 
@@ -183,6 +210,18 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	props := info.Metadata.Properties
 	if props == nil {
 		props = map[string]string{}
+	}
+	// lxc image import FILE key=value: properties added to the metadata's.
+	if hp := r.Header.Get("X-LXD-properties"); hp != "" {
+		q, err := url.ParseQuery(hp)
+		if err != nil {
+			_ = s.images.Delete(info.Fingerprint)
+			writeError(w, badRequest("X-LXD-properties %q is not a URL-encoded key=value list: %v", hp, err))
+			return
+		}
+		for k := range q {
+			props[k] = q.Get(k)
+		}
 	}
 	filename := info.Filename
 	if fn := r.Header.Get("X-LXD-filename"); fn != "" {

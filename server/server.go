@@ -183,6 +183,7 @@ var routes = []route{
 	{"DELETE", "/1.0/images/aliases/{name}", (*Server).handleAliasDelete},
 	{"GET", "/1.0/images/{fingerprint}", (*Server).handleImageGet},
 	{"PUT", "/1.0/images/{fingerprint}", (*Server).handleImagePut},
+	{"PATCH", "/1.0/images/{fingerprint}", (*Server).handleImagePatch},
 	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
 	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
 	{"POST", "/1.0/images/{fingerprint}/refresh", (*Server).handleImageRefresh},

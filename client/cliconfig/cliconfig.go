@@ -125,24 +125,6 @@ func (c *Config) Names() []string {
 	return out
 }
 
-// ParseRemote splits "remote:rest" at the first colon. Without one, or
-// with an empty remote part, the default remote is meant. A prefix that
-// names no remote is an error (so a typo is not taken as an image name).
-func (c *Config) ParseRemote(s string) (string, string, error) {
-	i := strings.Index(s, ":")
-	if i < 0 {
-		return c.DefaultRemote, s, nil
-	}
-	name, rest := s[:i], s[i+1:]
-	if name == "" {
-		return c.DefaultRemote, rest, nil
-	}
-	if _, ok := c.Remotes[name]; !ok {
-		return "", "", fmt.Errorf("remote %q does not exist (see `lodge remote list`)", name)
-	}
-	return name, rest, nil
-}
-
 // ValidName checks a new remote's name.
 func ValidName(name string) error {
 	if name == "" || strings.ContainsAny(name, ":/ \t") {

@@ -39,22 +39,48 @@ func TestDefaultsAndRoundTrip(t *testing.T) {
 	}
 }
 
-func TestParseRemote(t *testing.T) {
+func TestParseRef(t *testing.T) {
 	c, _ := Load(t.TempDir())
-	for in, want := range map[string][2]string{
-		"images:debian/12": {"images", "debian/12"},
-		"debian/12":        {"local", "debian/12"},
-		":c1":              {"local", "c1"},
-		"local:c1":         {"local", "c1"},
-		"ubuntu:18.04":     {"ubuntu", "18.04"},
+	c.Remotes["hostb"] = Remote{Addr: "https://127.0.0.1:8443", Protocol: "lxd"}
+	for _, tc := range []struct{ in, remote, name string }{
+		{"images:debian/12", "images", "debian/12"},
+		{"debian/12", "local", "debian/12"},
+		{":c1", "local", "c1"},
+		{"local:c1", "local", "c1"},
+		{"ubuntu:18.04", "ubuntu", "18.04"},
+		{"hostb:c1", "hostb", "c1"},
+		{"hostb:", "hostb", ""},
+		{"hostb:c1/tmp/a:b", "hostb", "c1/tmp/a:b"},
+		// A path whose file name has a colon is not a remote.
+		{"c1/tmp/a:b", "local", "c1/tmp/a:b"},
 	} {
-		r, rest, err := c.ParseRemote(in)
-		if err != nil || r != want[0] || rest != want[1] {
-			t.Errorf("%s: %s %s %v", in, r, rest, err)
+		r, err := c.ParseRef(tc.in)
+		if err != nil || r.Remote != tc.remote || r.Name != tc.name {
+			t.Errorf("%s: %+v %v", tc.in, r, err)
 		}
 	}
-	if _, _, err := c.ParseRemote("nope:x"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+	if _, err := c.ParseRef("nope:x"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("unknown remote: %v", err)
+	}
+	// The default remote is what an argument without a prefix means.
+	c.DefaultRemote = "hostb"
+	if r, _ := c.ParseRef("c1"); r.Remote != "hostb" {
+		t.Errorf("default remote: %+v", r)
+	}
+	for in, want := range map[string]bool{"hostb:": true, "local:": true, ":": true, "hostb:c1": false, "c1": false, "nope:": false} {
+		if got := c.IsRemoteArg(in); got != want {
+			t.Errorf("IsRemoteArg(%q) = %v", in, got)
+		}
+	}
+}
+
+func TestConnectRefusesImageServers(t *testing.T) {
+	c, _ := Load(t.TempDir())
+	if _, err := c.Connect("images"); err == nil || !strings.Contains(err.Error(), "image server") {
+		t.Fatalf("connect to an image server: %v", err)
+	}
+	if _, err := c.Connect("nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("connect to an unknown remote: %v", err)
 	}
 }
 
