@@ -56,7 +56,7 @@ func TestMatchFilter(t *testing.T) {
 	}
 }
 
-func TestParseKVAndLocalName(t *testing.T) {
+func TestParseKVAndRef(t *testing.T) {
 	if m, err := parseKV([]string{"a=b", "c=d=e", "e="}); err != nil || m["a"] != "b" || m["c"] != "d=e" || m["e"] != "" {
 		t.Fatalf("%v %v", m, err)
 	}
@@ -65,15 +65,15 @@ func TestParseKVAndLocalName(t *testing.T) {
 			t.Errorf("parseKV(%q) accepted", bad)
 		}
 	}
-	if n, err := localName("local:c1"); err != nil || n != "c1" {
-		t.Fatalf("local: %q %v", n, err)
-	}
 	t.Setenv("LODGE_CONF", t.TempDir())
-	if _, err := localName("nosuch:debian/12"); err == nil || !strings.Contains(err.Error(), "remote") {
+	if r, err := parseRef("local:c1"); err != nil || r.Name != "c1" || r.Remote != "local" {
+		t.Fatalf("local: %+v %v", r, err)
+	}
+	if _, err := parseRef("nosuch:debian/12"); err == nil || !strings.Contains(err.Error(), "remote") {
 		t.Fatalf("remote: %v", err)
 	}
-	if n, err := localName("debian/12"); err != nil || n != "debian/12" {
-		t.Fatalf("plain: %q %v", n, err)
+	if r, err := parseRef("debian/12"); err != nil || r.Name != "debian/12" || r.Remote != "local" {
+		t.Fatalf("plain: %+v %v", r, err)
 	}
 }
 
@@ -116,11 +116,11 @@ func TestParseSetArgs(t *testing.T) {
 
 func TestOperationID(t *testing.T) {
 	for in, want := range map[string]string{
-		"6e0d0d63-1":                        "6e0d0d63-1",
-		"/1.0/operations/6e0d0d63-1":        "6e0d0d63-1",
-		"local:/1.0/operations/6e0d0d63-1/": "6e0d0d63-1",
-		"":                                  "",
-		"/1.0/operations/":                  "",
+		"6e0d0d63-1":                  "6e0d0d63-1",
+		"/1.0/operations/6e0d0d63-1":  "6e0d0d63-1",
+		"/1.0/operations/6e0d0d63-1/": "6e0d0d63-1",
+		"":                            "",
+		"/1.0/operations/":            "",
 	} {
 		got, err := operationID(in)
 		if got != want || (want == "") != (err != nil) {

@@ -36,7 +36,7 @@ func updateConfig(cmd *cobra.Command, c *client.Client, name string, change func
 
 func configSetCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "set INSTANCE KEY VALUE | INSTANCE KEY=VALUE... | KEY VALUE (server)",
+		Use:   "set [REMOTE:]INSTANCE KEY VALUE | [REMOTE:]INSTANCE KEY=VALUE... | [REMOTE:] KEY VALUE (server)",
 		Short: "Set instance (or server) config keys",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,15 +46,11 @@ func configSetCmd() *cobra.Command {
 			if len(args) < 2 {
 				return fmt.Errorf("give INSTANCE KEY VALUE, or KEY VALUE for a server key")
 			}
-			name, err := localName(args[0])
-			if err != nil {
-				return err
-			}
 			kv, err := parseSetArgs(args[1:])
 			if err != nil {
 				return err
 			}
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -79,7 +75,7 @@ func containsEq(s string) bool {
 
 func configUnsetCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "unset INSTANCE KEY... | KEY (server)",
+		Use:   "unset [REMOTE:]INSTANCE KEY... | [REMOTE:] KEY (server)",
 		Short: "Remove instance (or server) config keys",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -109,12 +105,12 @@ func configUnsetCmd() *cobra.Command {
 func configGetCmd() *cobra.Command {
 	var expanded bool
 	cmd := &cobra.Command{
-		Use:   "get INSTANCE KEY | KEY (server)",
+		Use:   "get [REMOTE:]INSTANCE KEY | [REMOTE:] KEY (server)",
 		Short: "Print one instance (or server) config value (empty if unset)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				return getServerConfig(cmd, args[0])
+			if len(args) == 1 || isServerKey(args[0]) {
+				return getServerConfig(cmd, args)
 			}
 			name, c, err := instanceClient(args[0])
 			if err != nil {
@@ -139,7 +135,7 @@ func configGetCmd() *cobra.Command {
 func configShowCmd() *cobra.Command {
 	var expanded bool
 	cmd := &cobra.Command{
-		Use:   "show INSTANCE",
+		Use:   "show [REMOTE:]INSTANCE",
 		Short: "Show an instance's configuration as YAML",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

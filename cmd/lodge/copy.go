@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"lodge/api"
+	"lodge/client"
+	"lodge/client/cliconfig"
 )
 
 func copyCmd() *cobra.Command {
@@ -18,11 +20,15 @@ func copyCmd() *cobra.Command {
 		Short: "Copy an instance or a snapshot to a new instance (with its snapshots unless --instance-only)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, c, err := instanceClient(args[0])
+			from, to, err := refPair("copy", args[0], args[1])
 			if err != nil {
 				return err
 			}
-			dst, err := localName(args[1])
+			src, dst := from.Name, to.Name
+			if dst == "" {
+				return fmt.Errorf("give the copy a name: lodge copy %s %sNAME", args[0], args[1])
+			}
+			c, err := connectTo(from.Remote)
 			if err != nil {
 				return err
 			}
@@ -71,15 +77,22 @@ func moveCmd() *cobra.Command {
 		Short: "Rename a stopped instance, or move it to another pool with -s",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, c, err := instanceClient(args[0])
+			to := args[0]
+			if len(args) > 1 {
+				to = args[1]
+			}
+			from, dst, err := refPair("move", args[0], to)
 			if err != nil {
 				return err
 			}
-			req := api.InstancePost{Name: name}
-			if len(args) > 1 {
-				if req.Name, err = localName(args[1]); err != nil {
-					return err
-				}
+			name := from.Name
+			c, err := connectTo(from.Remote)
+			if err != nil {
+				return err
+			}
+			req := api.InstancePost{Name: dst.Name}
+			if req.Name == "" {
+				req.Name = name
 			}
 			if pool != "" {
 				req.Pool, req.Migration = pool, true
@@ -96,4 +109,64 @@ func moveCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool to move the instance to")
 	return cmd
+}
+
+// refPair parses the source and target of copy, move and rename, which
+// lodge does within one server only for now.
+func refPair(verb, a, b string) (cliconfig.Ref, cliconfig.Ref, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return cliconfig.Ref{}, cliconfig.Ref{}, err
+	}
+	from, err := cfg.ParseRef(a)
+	if err != nil {
+		return from, cliconfig.Ref{}, err
+	}
+	to, err := cfg.ParseRef(b)
+	if err != nil {
+		return from, to, err
+	}
+	if from.Name == "" {
+		return from, to, fmt.Errorf("%q names a remote but no instance on it: give %s:NAME", a, from.Remote)
+	}
+	return from, to, sameRemote(verb, from, to)
+}
+
+func renameCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rename [REMOTE:]OLD [REMOTE:]NEW",
+		Short: "Rename a stopped instance (or a snapshot: INSTANCE/OLD INSTANCE/NEW)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, to, err := refPair("rename", args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if to.Name == "" || to.Name == from.Name {
+				return fmt.Errorf("give a new name: lodge rename %s NEW", args[0])
+			}
+			c, err := connectTo(from.Remote)
+			if err != nil {
+				return err
+			}
+			inst, snap, isSnap := strings.Cut(from.Name, "/")
+			var op *client.Operation
+			if isSnap {
+				toInst, toSnap, ok := strings.Cut(to.Name, "/")
+				if ok && toInst != inst {
+					return fmt.Errorf("a snapshot keeps its instance: lodge rename %s/%s %s/NEW", inst, snap, inst)
+				}
+				if !ok {
+					toSnap = to.Name
+				}
+				op, err = c.RenameSnapshot(cmd.Context(), inst, snap, toSnap)
+			} else {
+				op, err = c.MoveInstance(cmd.Context(), from.Name, api.InstancePost{Name: to.Name})
+			}
+			if err != nil {
+				return err
+			}
+			return op.Wait(cmd.Context())
+		},
+	}
 }

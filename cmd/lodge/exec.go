@@ -25,7 +25,7 @@ type execOpts struct {
 func execCmd() *cobra.Command {
 	o := &execOpts{}
 	cmd := &cobra.Command{
-		Use:   "exec NAME [flags] -- COMMAND [ARGS...]",
+		Use:   "exec [REMOTE:]NAME [flags] -- COMMAND [ARGS...]",
 		Short: "Run a command in an instance",
 		Args:  cobra.MinimumNArgs(2),
 		RunE:  func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
@@ -40,7 +40,7 @@ func execCmd() *cobra.Command {
 }
 
 func (o *execOpts) run(cmd *cobra.Command, args []string) error {
-	name, err := localName(args[0])
+	name, c, err := instanceClient(args[0])
 	if err != nil {
 		return err
 	}
@@ -60,10 +60,6 @@ func (o *execOpts) run(cmd *cobra.Command, args []string) error {
 		interactive = false
 	}
 	req := api.InstanceExecPost{Command: args[1:], Environment: env, Interactive: interactive, Cwd: o.cwd, User: o.user, Group: o.grp}
-	c, err := connect()
-	if err != nil {
-		return err
-	}
 	resize := make(chan [2]int, 4)
 	signals := make(chan int, 4)
 	var stdin io.Reader = os.Stdin

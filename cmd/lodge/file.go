@@ -25,17 +25,19 @@ func fileCmd() *cobra.Command {
 	return cmd
 }
 
-// splitTarget parses "c01/etc/hosts" into instance and absolute path.
-func splitTarget(s string) (string, string, error) {
-	s, err := localName(s)
+// splitTarget parses "[REMOTE:]c01/etc/hosts" into instance and absolute
+// path, and connects to the server it names.
+func splitTarget(arg string) (string, string, *client.Client, error) {
+	ref, err := parseRef(arg)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	name, p, ok := strings.Cut(s, "/")
+	name, p, ok := strings.Cut(ref.Name, "/")
 	if !ok || name == "" {
-		return "", "", fmt.Errorf("%q: expected INSTANCE/PATH, e.g. c01/etc/hosts", s)
+		return "", "", nil, fmt.Errorf("%q: expected [REMOTE:]INSTANCE/PATH, e.g. c01/etc/hosts", arg)
 	}
-	return name, "/" + p, nil
+	c, err := connectTo(ref.Remote)
+	return name, "/" + p, c, err
 }
 
 type pushOpts struct {
@@ -72,15 +74,11 @@ func parseMode(s string) (uint32, error) {
 }
 
 func (o *pushOpts) run(cmd *cobra.Command, args []string) error {
-	name, dst, err := splitTarget(args[len(args)-1])
-	if err != nil {
-		return err
-	}
 	mode, err := parseMode(o.mode)
 	if err != nil {
 		return err
 	}
-	c, err := connect()
+	name, dst, c, err := splitTarget(args[len(args)-1])
 	if err != nil {
 		return err
 	}
@@ -303,10 +301,6 @@ func filePullCmd() *cobra.Command {
 		Short: "Copy files out of an instance (TARGET - writes a file to stdout)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
-			if err != nil {
-				return err
-			}
 			dst := args[len(args)-1]
 			srcs := args[:len(args)-1]
 			if parents && dst != "-" {
@@ -315,7 +309,7 @@ func filePullCmd() *cobra.Command {
 				}
 			}
 			for _, s := range srcs {
-				name, p, err := splitTarget(s)
+				name, p, c, err := splitTarget(s)
 				if err != nil {
 					return err
 				}
@@ -402,12 +396,8 @@ func fileDeleteCmd() *cobra.Command {
 		Short:   "Delete files, symlinks or empty directories in an instance",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
-			if err != nil {
-				return err
-			}
 			for _, a := range args {
-				name, p, err := splitTarget(a)
+				name, p, c, err := splitTarget(a)
 				if err != nil {
 					return err
 				}
@@ -428,7 +418,7 @@ func fileCreateCmd() *cobra.Command {
 		Short: "Create an empty file, a directory or a symlink in an instance",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, p, err := splitTarget(args[0])
+			name, p, c, err := splitTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -450,10 +440,6 @@ func fileCreateCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("--type %q: use file, directory or symlink", typ)
 			}
-			c, err := connect()
-			if err != nil {
-				return err
-			}
 			return c.PushFile(cmd.Context(), name, p, fa)
 		},
 	}
@@ -470,11 +456,7 @@ func fileEditCmd() *cobra.Command {
 		Short: "Edit a file of an instance in $EDITOR; written back only if changed",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, p, err := splitTarget(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := connect()
+			name, p, c, err := splitTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -531,7 +513,7 @@ func fileMountCmd() *cobra.Command {
 		Short: "Mount an instance's directory locally over SFTP with sshfs (until Ctrl-C or fusermount -u)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name, p, err := splitTarget(args[0])
+			name, p, c, err := splitTarget(args[0])
 			if err != nil {
 				return err
 			}
@@ -541,10 +523,6 @@ func fileMountCmd() *cobra.Command {
 			}
 			if fi, err := os.Stat(args[1]); err != nil || !fi.IsDir() {
 				return fmt.Errorf("%s: not a directory to mount on", args[1])
-			}
-			c, err := connect()
-			if err != nil {
-				return err
 			}
 			conn, err := c.SFTPConn(cmd.Context(), name)
 			if err != nil {

@@ -25,13 +25,16 @@ import (
 func imageStreamsCmd() *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "streams DIR",
+		Use:   "streams [REMOTE:] DIR",
 		Short: "Write the public images as a simplestreams tree in DIR, for any static web server",
-		Args:  cobra.ExactArgs(1),
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			c, args, err := remoteClient(args)
 			if err != nil {
 				return err
+			}
+			if len(args) != 1 {
+				return fmt.Errorf("give the directory to write the tree to")
 			}
 			ims, err := c.GetImages(cmd.Context())
 			if err != nil {
@@ -192,7 +195,7 @@ func exportSplit(ctx context.Context, c *client.Client, fp, target string) ([]st
 }
 
 // importSplitFiles uploads a split image and points the aliases at it.
-func importSplitFiles(ctx context.Context, c *client.Client, metaPath, rootPath string, aliases []string) (string, error) {
+func importSplitFiles(ctx context.Context, c *client.Client, metaPath, rootPath string, aliases []string, up client.ImageUpload) (string, error) {
 	meta, err := os.Open(metaPath)
 	if err != nil {
 		return "", err
@@ -204,7 +207,7 @@ func importSplitFiles(ctx context.Context, c *client.Client, metaPath, rootPath 
 	}
 	defer root.Close()
 	h := sha256.New()
-	op, err := c.CreateImageSplit(ctx, io.TeeReader(meta, h), io.TeeReader(root, h), filepath.Base(metaPath), filepath.Base(rootPath))
+	op, err := c.CreateImageSplit(ctx, io.TeeReader(meta, h), io.TeeReader(root, h), filepath.Base(metaPath), filepath.Base(rootPath), up)
 	var se *client.StatusError
 	switch {
 	case err == nil:

@@ -3,25 +3,39 @@ package main
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"lodge/client"
 )
 
 func infoCmd() *cobra.Command {
 	var showLog, showResources bool
 	cmd := &cobra.Command{
-		Use:   "info NAME | --resources",
-		Short: "Show an instance's state and resources, or the host's",
+		Use:   "info [REMOTE:]NAME | [REMOTE:] [--resources]",
+		Short: "Show an instance's state and resources, or the server's (its host with --resources)",
 		Args:  cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if showResources {
-				if len(args) > 0 {
-					return fmt.Errorf("--resources shows the host; give no instance name")
+			if len(args) == 0 || strings.HasSuffix(args[0], ":") {
+				c, rest, err := remoteClient(args)
+				if err != nil {
+					return err
 				}
-				return printResources(cmd)
+				if len(rest) > 0 {
+					return fmt.Errorf("%q: expected REMOTE:", rest[0])
+				}
+				if showResources {
+					return printResources(cmd, c)
+				}
+				srv, err := c.GetServer(cmd.Context())
+				if err != nil {
+					return err
+				}
+				return writeYAML(cmd.OutOrStdout(), srv)
 			}
-			if len(args) == 0 {
-				return fmt.Errorf("give an instance name, or --resources for the host")
+			if showResources {
+				return fmt.Errorf("--resources shows the server's host; give REMOTE: or nothing, not an instance")
 			}
 			name, c, err := instanceClient(args[0])
 			if err != nil {
@@ -100,11 +114,7 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.2f%s", f, units[i])
 }
 
-func printResources(cmd *cobra.Command) error {
-	c, err := connect()
-	if err != nil {
-		return err
-	}
+func printResources(cmd *cobra.Command, c *client.Client) error {
 	res, err := c.GetResources(cmd.Context())
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lodge/api"
+	"lodge/client"
 )
 
 type launchOpts struct {
@@ -54,19 +55,28 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	source, err := image.instanceSource(cmd.Context())
-	if err != nil {
-		return err
-	}
 	if len(args) < 2 {
 		return fmt.Errorf("give the new instance a name: lodge %s %s NAME", cmd.Name(), args[0])
 	}
-	name := args[1]
+	// The instance goes to the server its name names (the default remote
+	// without a prefix), wherever the image comes from.
+	target, err := image.cfg.ParseRef(args[1])
+	if err != nil {
+		return err
+	}
+	if target.Name == "" {
+		return fmt.Errorf("give the new instance a name: lodge %s %s %sNAME", cmd.Name(), args[0], args[1])
+	}
+	name := target.Name
 	cfg, err := parseKV(o.config)
 	if err != nil {
 		return err
 	}
-	c, err := connect()
+	c, err := image.cfg.Connect(target.Remote)
+	if err != nil {
+		return err
+	}
+	source, err := image.instanceSource(cmd.Context(), target.Remote, c)
 	if err != nil {
 		return err
 	}
@@ -83,7 +93,7 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 		req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": o.pool}
 	}
 	op, err := c.CreateInstance(ctx, req)
-	if err != nil && !image.local() {
+	if err != nil && image.remote != target.Remote {
 		return fmt.Errorf("%s: %w", image.remote, err)
 	}
 	if err != nil {
@@ -93,6 +103,7 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 	if err := waitWithProgress(ctx, op, cmd.ErrOrStderr(), "Retrieving image"); err != nil {
 		return err
 	}
+	warnNoNIC(cmd, c, name)
 	if !o.start {
 		return nil
 	}
@@ -105,4 +116,21 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("%w\nThe instance was created; see `lodge info %s` and its console log", err, name)
 	}
 	return nil
+}
+
+// warnNoNIC says so when the new instance has no network device, as lxc
+// does: it would start with no network and nothing else would tell.
+func warnNoNIC(cmd *cobra.Command, c *client.Client, name string) {
+	inst, _, err := c.GetInstance(cmd.Context(), name)
+	if err != nil {
+		return
+	}
+	for _, d := range inst.ExpandedDevices {
+		if d["type"] == "nic" {
+			return
+		}
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "Warning: instance %s has no network device: it will have no network.\n"+
+		"  See the server's networks with: lodge network list\n"+
+		"  Give it one with: lodge config device add %s eth0 nic network=NETWORK (or add one to a profile it uses)\n", name, name)
 }

@@ -16,17 +16,21 @@ func stateCmd(use, short, action string, withStopFlags bool) *cobra.Command {
 	var force bool
 	var timeout int
 	cmd := &cobra.Command{
-		Use:   use + " NAME...",
+		Use:   use + " [REMOTE:]NAME...",
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			srv, err := newServers()
 			if err != nil {
 				return err
 			}
 			var errs []error
-			for _, name := range args {
-				if err := changeState(cmd, c, name, api.InstanceStatePut{Action: action, Force: force, Timeout: timeout}); err != nil {
+			for _, arg := range args {
+				name, c, err := srv.resolve(arg)
+				if err == nil {
+					err = changeState(cmd, c, name, api.InstanceStatePut{Action: action, Force: force, Timeout: timeout})
+				}
+				if err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -41,10 +45,6 @@ func stateCmd(use, short, action string, withStopFlags bool) *cobra.Command {
 }
 
 func changeState(cmd *cobra.Command, c *client.Client, name string, req api.InstanceStatePut) error {
-	name, err := localName(name)
-	if err != nil {
-		return err
-	}
 	op, err := c.UpdateInstanceState(cmd.Context(), name, req)
 	if err != nil {
 		return err
@@ -61,18 +61,18 @@ func resumeCmd() *cobra.Command  { return stateCmd("resume", "Unfreeze instances
 func deleteCmd() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:     "delete NAME...",
+		Use:     "delete [REMOTE:]NAME...",
 		Aliases: []string{"rm"},
 		Short:   "Delete instances (or snapshots: INSTANCE/SNAPSHOT)",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			srv, err := newServers()
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
 			for _, arg := range args {
-				name, err := localName(arg)
+				name, c, err := srv.resolve(arg)
 				if err != nil {
 					return err
 				}

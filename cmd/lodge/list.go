@@ -110,13 +110,7 @@ func listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(args) > 0 && strings.HasSuffix(args[0], ":") {
-				if _, err := splitRemote(args[0]); err != nil {
-					return err
-				}
-				args = args[1:]
-			}
-			c, err := connect()
+			c, args, err := remoteClient(args)
 			if err != nil {
 				return err
 			}

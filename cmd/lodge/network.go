@@ -24,14 +24,17 @@ func networkClient(arg string) (string, *client.Client, error) { return instance
 func networkListCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:     "list",
+		Use:     "list [REMOTE:]",
 		Aliases: []string{"ls"},
 		Short:   "List networks",
-		Args:    cobra.NoArgs,
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			c, rest, err := remoteClient(args)
 			if err != nil {
 				return err
+			}
+			if len(rest) > 0 {
+				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			nets, err := c.GetNetworks(cmd.Context())
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lodge/api"
+	"lodge/client"
 )
 
 // lodge operation: what lodged is doing and how recent work ended, including
@@ -21,11 +22,14 @@ func operationCmd() *cobra.Command {
 func operationListCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use: "list", Aliases: []string{"ls"}, Short: "List running and recently ended operations", Args: cobra.NoArgs,
+		Use: "list [REMOTE:]", Aliases: []string{"ls"}, Short: "List running and recently ended operations", Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			c, rest, err := remoteClient(args)
 			if err != nil {
 				return err
+			}
+			if len(rest) > 0 {
+				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			byStatus, err := c.GetOperations(cmd.Context())
 			if err != nil {
@@ -54,13 +58,9 @@ func operationListCmd() *cobra.Command {
 
 func operationShowCmd() *cobra.Command {
 	return &cobra.Command{
-		Use: "show ID", Short: "Show an operation as YAML (its error says why it failed)", Args: cobra.ExactArgs(1),
+		Use: "show [REMOTE:]ID", Short: "Show an operation as YAML (its error says why it failed)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
-			if err != nil {
-				return err
-			}
-			id, err := operationID(args[0])
+			id, c, err := operationClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -75,13 +75,9 @@ func operationShowCmd() *cobra.Command {
 
 func operationDeleteCmd() *cobra.Command {
 	return &cobra.Command{
-		Use: "delete ID", Aliases: []string{"rm", "cancel"}, Short: "Cancel a running operation", Args: cobra.ExactArgs(1),
+		Use: "delete [REMOTE:]ID", Aliases: []string{"rm", "cancel"}, Short: "Cancel a running operation", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
-			if err != nil {
-				return err
-			}
-			id, err := operationID(args[0])
+			id, c, err := operationClient(args[0])
 			if err != nil {
 				return err
 			}
@@ -90,10 +86,23 @@ func operationDeleteCmd() *cobra.Command {
 	}
 }
 
+// operationClient parses [REMOTE:]ID and connects to that server.
+func operationClient(arg string) (string, *client.Client, error) {
+	ref, err := parseRef(arg)
+	if err != nil {
+		return "", nil, err
+	}
+	id, err := operationID(ref.Name)
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := connectTo(ref.Remote)
+	return id, c, err
+}
+
 // operationID accepts an id or the operation's URL, as printed by --verbose
 // runs and in errors.
 func operationID(s string) (string, error) {
-	s = strings.TrimPrefix(s, "local:")
 	if i := strings.LastIndex(s, "/operations/"); i >= 0 {
 		s = s[i+len("/operations/"):]
 	}

@@ -25,30 +25,31 @@ func profileCmd() *cobra.Command {
 	return cmd
 }
 
-// profileArgs runs f with a connected client, the command's args stripped
-// of a local: remote prefix on the first.
+// profileRun runs f connected to the server that the first argument
+// ([REMOTE:]NAME) names, with that argument stripped of its remote.
 func profileRun(n cobra.PositionalArgs, use, short string, f func(cmd *cobra.Command, c *client.Client, args []string) error) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: n,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				name, err := localName(args[0])
-				if err != nil {
-					return err
-				}
-				args[0] = name
-			}
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = name
 			return f(cmd, c, args)
 		},
 	}
 }
 
 func profileListCmd() *cobra.Command {
-	return profileRun(cobra.NoArgs, "list", "List profiles", func(cmd *cobra.Command, c *client.Client, args []string) error {
+	return &cobra.Command{Use: "list [REMOTE:]", Aliases: []string{"ls"}, Short: "List profiles", Args: cobra.MaximumNArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+		c, rest, err := remoteClient(args)
+		if err != nil {
+			return err
+		}
+		if len(rest) > 0 {
+			return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
+		}
 		list, err := c.GetProfiles(cmd.Context())
 		if err != nil {
 			return err
@@ -59,7 +60,7 @@ func profileListCmd() *cobra.Command {
 			fmt.Fprintf(tw, "%s\t%s\t%d\n", p.Name, p.Description, len(p.UsedBy))
 		}
 		return tw.Flush()
-	})
+	}}
 }
 
 func profileShowCmd() *cobra.Command {
@@ -86,8 +87,13 @@ func profileCreateCmd() *cobra.Command {
 }
 
 func profileCopyCmd() *cobra.Command {
-	return profileRun(cobra.ExactArgs(2), "copy SOURCE TARGET", "Copy a profile", func(cmd *cobra.Command, c *client.Client, args []string) error {
+	return profileRun(cobra.ExactArgs(2), "copy [REMOTE:]SOURCE [REMOTE:]TARGET", "Copy a profile (to another server too)", func(cmd *cobra.Command, c *client.Client, args []string) error {
 		p, _, err := c.GetProfile(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		// The copy goes to the server the target names.
+		args[1], c, err = instanceClient(args[1])
 		if err != nil {
 			return err
 		}

@@ -8,19 +8,27 @@ import (
 
 func rebuildCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "rebuild IMAGE INSTANCE",
+		Use:   "rebuild [REMOTE:]IMAGE [REMOTE:]INSTANCE",
 		Short: "Give a stopped instance a fresh rootfs from an image (config, devices and snapshots stay)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			image, err := localName(args[0])
+			image, err := parseImageArg(args[0])
 			if err != nil {
 				return err
 			}
-			name, c, err := instanceClient(args[1])
+			target, err := image.cfg.ParseRef(args[1])
 			if err != nil {
 				return err
 			}
-			op, err := c.RebuildInstance(cmd.Context(), name, api.InstanceRebuildPost{Source: api.InstanceSource{Type: "image", Alias: image}})
+			c, err := image.cfg.Connect(target.Remote)
+			if err != nil {
+				return err
+			}
+			source, err := image.instanceSource(cmd.Context(), target.Remote, c)
+			if err != nil {
+				return err
+			}
+			op, err := c.RebuildInstance(cmd.Context(), target.Name, api.InstanceRebuildPost{Source: source})
 			if err != nil {
 				return err
 			}

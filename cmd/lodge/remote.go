@@ -15,10 +15,6 @@ import (
 	"lodge/remotes/simplestreams"
 )
 
-func loadConfig() (*cliconfig.Config, error) {
-	return cliconfig.Load(cliconfig.DefaultDir())
-}
-
 func remoteCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "remote", Short: "Manage the remote servers (image servers, other lodged or LXD hosts)"}
 	cmd.AddCommand(remoteListCmd(), remoteAddCmd(), remoteRemoveCmd(), remoteRenameCmd(), remoteSetURLCmd(), remoteSwitchCmd(), remoteGetDefaultCmd())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,46 +19,54 @@ import (
 	"lodge/client"
 	"lodge/client/cliconfig"
 	"lodge/remotes"
-	"lodge/remotes/simplestreams"
 )
 
 // imageArg is an image argument split into its remote and the name on it.
 type imageArg struct {
+	cfg    *cliconfig.Config
 	remote string
 	r      cliconfig.Remote
 	ref    string
 }
 
-func (a imageArg) local() bool { return a.remote == "local" || a.r.Addr == "unix://" }
+func (a imageArg) local() bool { return a.r.IsLocal() }
 
+// parseImageArg splits [remote:]image; without a prefix the image is on
+// the default remote, as with lxc.
 func parseImageArg(arg string) (imageArg, error) {
-	if !strings.Contains(arg, ":") {
-		// The CLI drives the local daemon: an image without a remote is its own.
-		return imageArg{remote: "local", r: cliconfig.Remote{Addr: "unix://"}, ref: arg}, nil
-	}
 	c, err := loadConfig()
 	if err != nil {
 		return imageArg{}, err
 	}
-	name, ref, err := c.ParseRemote(arg)
+	ref, err := c.ParseRef(arg)
 	if err != nil {
 		return imageArg{}, err
 	}
-	return imageArg{remote: name, r: c.Remotes[name], ref: ref}, nil
+	return imageArg{cfg: c, remote: ref.Remote, r: c.Remotes[ref.Remote], ref: ref.Name}, nil
 }
 
-// instanceSource is what POST /1.0/instances gets for an image argument:
-// for a remote image the daemon is told server, protocol and name, and
-// downloads it itself, as LXD's does.
-func (a imageArg) instanceSource(ctx context.Context) (api.InstanceSource, error) {
-	if a.local() {
+// instanceSource is what POST /1.0/instances on the server of remote
+// target (connected as tc) gets for this image: the alias when the image
+// is on that same server; for an image on another server, that server's
+// address, protocol and the name, and the daemon downloads it itself, as
+// LXD's does. An image on this host's lodged, which has no address the
+// target could download from, is first relayed through this client.
+func (a imageArg) instanceSource(ctx context.Context, target string, tc *client.Client) (api.InstanceSource, error) {
+	if a.remote == target {
 		return api.InstanceSource{Type: "image", Alias: a.ref}, nil
 	}
-	cert, err := a.serverCert()
+	if a.local() {
+		fp, err := relayImage(ctx, a, tc, client.ImageUpload{})
+		if err != nil {
+			return api.InstanceSource{}, fmt.Errorf("image %s:%s to %s:: %w", a.remote, a.ref, target, err)
+		}
+		return api.InstanceSource{Type: "image", Fingerprint: fp}, nil
+	}
+	cert, err := a.cfg.ServerCert(a.remote)
 	if err != nil {
 		return api.InstanceSource{}, err
 	}
-	src := api.InstanceSource{Type: "image", Server: a.r.Addr, Protocol: protocolOf(a.r), Alias: a.ref, Certificate: cert}
+	src := api.InstanceSource{Type: "image", Server: a.r.Addr, Protocol: a.r.ProtocolName(), Alias: a.ref, Certificate: cert}
 	fp, secret, err := a.privateSecret(ctx)
 	if err != nil {
 		return src, err
@@ -72,10 +81,10 @@ func (a imageArg) instanceSource(ctx context.Context) (api.InstanceSource, error
 // client (but maybe not the daemon), the image's fingerprint and a
 // one-time secret for the daemon to fetch it with, as lxc does.
 func (a imageArg) privateSecret(ctx context.Context) (string, string, error) {
-	if protocolOf(a.r) != "lxd" || a.r.AuthType != "tls" {
+	if a.r.ProtocolName() != "lxd" || a.r.AuthType != "tls" {
 		return "", "", nil
 	}
-	src, err := a.source()
+	src, err := a.cfg.ImageSource(a.remote)
 	if err != nil {
 		return "", "", err
 	}
@@ -85,55 +94,12 @@ func (a imageArg) privateSecret(ctx context.Context) (string, string, error) {
 	if err != nil || im.Public {
 		return "", "", err
 	}
-	c, err := loadConfig()
-	if err != nil {
-		return "", "", err
-	}
-	tcfg, err := clientTLS(c, a.remote)
-	if err != nil {
-		return "", "", err
-	}
-	cl, err := client.ConnectHTTPS(a.r.Addr, tcfg)
+	cl, err := a.cfg.Connect(a.remote)
 	if err != nil {
 		return "", "", err
 	}
 	secret, err := cl.ImageSecret(ctx, im.Fingerprint)
 	return im.Fingerprint, secret, err
-}
-
-func protocolOf(r cliconfig.Remote) string {
-	if r.Protocol == "" {
-		return "lxd"
-	}
-	return r.Protocol
-}
-
-// serverCert is the pinned certificate of an lxd-protocol remote, which the
-// daemon uses to check the server it downloads from.
-func (a imageArg) serverCert() (string, error) {
-	if protocolOf(a.r) != "lxd" {
-		return "", nil
-	}
-	c, err := loadConfig()
-	if err != nil {
-		return "", err
-	}
-	b, err := os.ReadFile(c.ServerCertPath(a.remote))
-	if os.IsNotExist(err) {
-		return "", nil
-	}
-	return string(b), err
-}
-
-// source opens a remote for reading on the client side (image list, info).
-func (a imageArg) source() (remotes.Source, error) {
-	switch protocolOf(a.r) {
-	case "simplestreams":
-		return simplestreams.New(a.r.Addr, simplestreams.Options{}), nil
-	case "lxd":
-		return lxdSource(a.remote, a.r)
-	}
-	return nil, fmt.Errorf("remote %s: protocol %q is not supported", a.remote, a.r.Protocol)
 }
 
 // matchImage applies `image list` filters: key=value on properties (and
@@ -164,36 +130,41 @@ func matchImage(fp, arch string, aliases []string, props map[string]string, filt
 	return true
 }
 
-// remoteImageList handles `image list REMOTE: [FILTER...]` and filters on
-// local listings; handled is false for a plain local list.
-func remoteImageList(cmd *cobra.Command, args []string, format string) (bool, error) {
-	a := imageArg{remote: "local", r: cliconfig.Remote{Addr: "unix://"}}
+// viaAPI tells whether the image commands read this remote through the
+// lodged/LXD API (the local daemon or a remote that trusts this client)
+// rather than as an image server.
+func (a imageArg) viaAPI() bool {
+	return a.local() || a.r.ProtocolName() == "lxd" && a.r.AuthType == "tls"
+}
+
+// imageList is `image list [REMOTE:] [FILTER...]`.
+func imageList(cmd *cobra.Command, args []string, format string) error {
+	a, err := parseImageArg("")
+	if err != nil {
+		return err
+	}
 	filters := args
 	if len(args) > 0 && strings.Contains(args[0], ":") {
-		var err error
 		if a, err = parseImageArg(args[0]); err != nil {
-			return true, err
+			return err
 		}
 		filters = args[1:]
 		if a.ref != "" {
 			filters = append([]string{a.ref}, filters...)
 		}
 	}
-	if a.local() && len(filters) == 0 {
-		return false, nil
-	}
 	header := []string{"ALIAS", "FINGERPRINT", "PUBLIC", "DESCRIPTION", "ARCHITECTURE", "TYPE", "SIZE", "UPLOAD DATE"}
 	var rows [][]string
-	if a.local() {
-		c, err := connect()
+	if a.viaAPI() {
+		c, err := a.cfg.Connect(a.remote)
 		if err != nil {
-			return true, err
+			return err
 		}
 		ims, err := c.GetImages(cmd.Context())
 		if err != nil {
-			return true, err
+			return err
 		}
-		var out []api.Image
+		out := []api.Image{}
 		for _, im := range ims {
 			var aliases []string
 			for _, x := range im.Aliases {
@@ -206,17 +177,17 @@ func remoteImageList(cmd *cobra.Command, args []string, format string) (bool, er
 			rows = append(rows, []string{strings.Join(aliases, "\n"), shortFP(im.Fingerprint), yesNo(im.Public), im.Properties["description"],
 				im.Architecture, "CONTAINER", humanBytes(im.Size), im.UploadedAt.UTC().Format("Jan 2, 2006 at 3:04pm (MST)")})
 		}
-		return true, render(cmd.OutOrStdout(), format, header, rows, out)
+		return render(cmd.OutOrStdout(), format, header, rows, out)
 	}
-	src, err := a.source()
+	src, err := a.cfg.ImageSource(a.remote)
 	if err != nil {
-		return true, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 	defer cancel()
 	ims, err := src.List(ctx)
 	if err != nil {
-		return true, fmt.Errorf("%s: %w", a.remote, err)
+		return fmt.Errorf("%s: %w", a.remote, err)
 	}
 	var out []remotes.Image
 	for _, im := range ims {
@@ -234,22 +205,16 @@ func remoteImageList(cmd *cobra.Command, args []string, format string) (bool, er
 		rows = append(rows, []string{strings.Join(aliases, "\n"), shortFP(im.Fingerprint), yesNo(im.Public), im.Properties["description"],
 			im.Architecture, "CONTAINER", humanBytes(im.Size()), im.CreatedAt.UTC().Format("Jan 2, 2006 at 3:04pm (MST)")})
 	}
-	return true, render(cmd.OutOrStdout(), format, header, rows, out)
+	return render(cmd.OutOrStdout(), format, header, rows, out)
 }
 
-// remoteImageInfo handles `image info REMOTE:NAME` for a non-local remote.
-func remoteImageInfo(cmd *cobra.Command, arg string) (bool, error) {
-	if !strings.Contains(arg, ":") {
+// remoteImageInfo handles `image info REMOTE:NAME` for an image server or
+// a remote that does not trust this client; handled is false otherwise.
+func remoteImageInfo(cmd *cobra.Command, a imageArg) (bool, error) {
+	if a.viaAPI() {
 		return false, nil
 	}
-	a, err := parseImageArg(arg)
-	if err != nil {
-		return true, err
-	}
-	if a.local() {
-		return false, nil
-	}
-	src, err := a.source()
+	src, err := a.cfg.ImageSource(a.remote)
 	if err != nil {
 		return true, err
 	}
@@ -284,8 +249,8 @@ func imageCopyCmd() *cobra.Command {
 	var aliases []string
 	var autoUpdate, public, copyAliases bool
 	cmd := &cobra.Command{
-		Use:   "copy REMOTE:IMAGE local:",
-		Short: "Copy an image from a remote into the local image store",
+		Use:   "copy [REMOTE:]IMAGE REMOTE:",
+		Short: "Copy an image from one server to another (from an image server, another lodged/LXD, or this host to a remote)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := parseImageArg(args[0])
@@ -296,52 +261,107 @@ func imageCopyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !dst.local() {
-				return fmt.Errorf("copying to remote %q is not supported: the target must be the local daemon (local:)", dst.remote)
+			if dst.ref != "" {
+				return fmt.Errorf("%q: the target is a server (REMOTE:); name the copy with --alias", args[1])
 			}
-			if src.local() {
-				return fmt.Errorf("the image is already local; use `lodge image alias create` for another name")
+			if dst.r.ProtocolName() != "lxd" {
+				return fmt.Errorf("remote %q is an image server (%s): images cannot be copied to it", dst.remote, dst.r.Protocol)
+			}
+			if src.remote == dst.remote {
+				return fmt.Errorf("the image is already on %s:; use `lodge image alias create` for another name", dst.remote)
 			}
 			if src.ref == "" {
 				return fmt.Errorf("name the image: %s:ALIAS or %s:FINGERPRINT", src.remote, src.remote)
 			}
-			cert, err := src.serverCert()
+			c, err := dst.cfg.Connect(dst.remote)
 			if err != nil {
 				return err
 			}
-			req := api.ImagesPost{ImagePut: api.ImagePut{AutoUpdate: autoUpdate, Public: public},
-				Source: &api.ImagesPostSource{Type: "image", Mode: "pull", Server: src.r.Addr, Protocol: protocolOf(src.r), Alias: src.ref, Certificate: cert}}
-			if fp, secret, err := src.privateSecret(cmd.Context()); err != nil {
-				return fmt.Errorf("%s: %w", src.remote, err)
-			} else if secret != "" {
-				req.Source.Alias, req.Source.Fingerprint, req.Source.Secret = "", fp, secret
+			var fp string
+			if src.local() {
+				// This host's lodged has no address the target could pull
+				// from: the image goes through this client.
+				if fp, err = relayImage(cmd.Context(), src, c, client.ImageUpload{Public: public}); err != nil {
+					return err
+				}
+			} else if fp, err = pullImage(cmd, src, c, api.ImagePut{AutoUpdate: autoUpdate, Public: public}); err != nil {
+				return err
 			}
-			for _, a := range aliases {
-				req.Aliases = append(req.Aliases, api.ImageAliasesPost{Name: a})
-			}
+			names := aliases
 			if copyAliases {
-				req.Aliases = append(req.Aliases, api.ImageAliasesPost{Name: src.ref})
+				names = append(names, src.ref)
 			}
-			c, err := connect()
-			if err != nil {
-				return err
+			for _, a := range names {
+				if err := setAlias(cmd.Context(), c, a, fp); err != nil {
+					return fmt.Errorf("%s: alias %s: %w", dst.remote, a, err)
+				}
 			}
-			op, err := c.CopyImage(cmd.Context(), req)
-			if err != nil {
-				return fmt.Errorf("%s: %w", src.remote, err)
-			}
-			if err := waitWithProgress(cmd.Context(), op, cmd.ErrOrStderr(), "Copying image"); err != nil {
-				return fmt.Errorf("%s: %w", src.remote, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Image copied successfully: %v\n", op.Op.Metadata["fingerprint"])
+			fmt.Fprintf(cmd.OutOrStdout(), "Image copied successfully: %s\n", fp)
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "local alias for the copy (repeatable)")
+	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "alias for the copy on the target (repeatable)")
 	cmd.Flags().BoolVar(&autoUpdate, "auto-update", false, "keep the copy up to date with its remote")
 	cmd.Flags().BoolVar(&public, "public", false, "make the copy public (served to untrusted clients)")
-	cmd.Flags().BoolVar(&copyAliases, "copy-aliases", false, "also give the copy the name it had on the remote")
+	cmd.Flags().BoolVar(&copyAliases, "copy-aliases", false, "also give the copy the name it had on the source")
 	return cmd
+}
+
+// pullImage has the target server download the image itself (POST
+// /1.0/images with a pull source), as LXD's client does.
+func pullImage(cmd *cobra.Command, src imageArg, c *client.Client, put api.ImagePut) (string, error) {
+	cert, err := src.cfg.ServerCert(src.remote)
+	if err != nil {
+		return "", err
+	}
+	req := api.ImagesPost{ImagePut: put,
+		Source: &api.ImagesPostSource{Type: "image", Mode: "pull", Server: src.r.Addr, Protocol: src.r.ProtocolName(), Alias: src.ref, Certificate: cert}}
+	if fp, secret, err := src.privateSecret(cmd.Context()); err != nil {
+		return "", fmt.Errorf("%s: %w", src.remote, err)
+	} else if secret != "" {
+		req.Source.Alias, req.Source.Fingerprint, req.Source.Secret = "", fp, secret
+	}
+	op, err := c.CopyImage(cmd.Context(), req)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", src.remote, err)
+	}
+	if err := waitWithProgress(cmd.Context(), op, cmd.ErrOrStderr(), "Copying image"); err != nil {
+		return "", fmt.Errorf("%s: %w", src.remote, err)
+	}
+	fp, _ := op.Op.Metadata["fingerprint"].(string)
+	return fp, nil
+}
+
+// relayImage streams an image from the source server's export into an
+// upload to c: one pass, nothing on this client's disk.
+func relayImage(ctx context.Context, src imageArg, c *client.Client, up client.ImageUpload) (string, error) {
+	from, err := src.cfg.Connect(src.remote)
+	if err != nil {
+		return "", err
+	}
+	im, err := from.ResolveImage(ctx, src.ref)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", src.remote, err)
+	}
+	ct, body, err := from.ExportImageRaw(ctx, im.Fingerprint)
+	if err != nil {
+		return "", fmt.Errorf("%s: export %s: %w", src.remote, shortFP(im.Fingerprint), err)
+	}
+	defer body.Close()
+	up.Filename = im.Filename
+	op, err := c.CreateImageExport(ctx, ct, body, up)
+	var se *client.StatusError
+	switch {
+	case errors.As(err, &se) && se.Code == 409:
+		// The target has it already: the aliases still follow.
+		return im.Fingerprint, nil
+	case err != nil:
+		return "", err
+	}
+	if err := op.Wait(ctx); err != nil {
+		return "", err
+	}
+	return im.Fingerprint, nil
 }
 
 // progress turns operation metadata (LXD's "progress": stage, percent,
@@ -398,16 +418,16 @@ func waitWithProgress(ctx context.Context, op *client.Operation, w io.Writer, de
 
 func imageRefreshCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "refresh IMAGE...",
+		Use:   "refresh [REMOTE:]IMAGE...",
 		Short: "Fetch a newer build of images copied from a remote by alias",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			srv, err := newServers()
 			if err != nil {
 				return err
 			}
 			for _, arg := range args {
-				ref, err := localName(arg)
+				ref, c, err := srv.resolve(arg)
 				if err != nil {
 					return err
 				}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"net/url"
@@ -18,38 +17,7 @@ import (
 	"lodge/client"
 	"lodge/client/cliconfig"
 	"lodge/remotes"
-	"lodge/remotes/lxd"
 )
-
-// clientTLS is the TLS setup towards remote name: this client's certificate
-// (made on first use in the config dir) and the server certificate pinned
-// when the remote was added.
-func clientTLS(c *cliconfig.Config, name string) (*tls.Config, error) {
-	crt, key := c.ClientCertPaths()
-	host, _ := os.Hostname()
-	cert, err := remotes.LoadOrCreateCertificate(crt, key, "lodge@"+host, nil)
-	if err != nil {
-		return nil, err
-	}
-	pinned, err := os.ReadFile(c.ServerCertPath(name))
-	if err != nil && !os.IsNotExist(err) {
-		return nil, err
-	}
-	return remotes.PinnedTLS(string(pinned), &cert)
-}
-
-// lxdSource reads images from an lxd-protocol remote (another lodged or LXD).
-func lxdSource(name string, r cliconfig.Remote) (remotes.Source, error) {
-	c, err := loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	tcfg, err := clientTLS(c, name)
-	if err != nil {
-		return nil, err
-	}
-	return lxd.New(r.Addr, remotes.HTTPOptions{TLS: tcfg}, ""), nil
-}
 
 // addLXDRemote pins the server's certificate (after --accept-certificate,
 // a matching token, or a yes on the terminal) and, unless the remote is
@@ -94,7 +62,7 @@ func addLXDRemote(ctx context.Context, cmd *cobra.Command, c *cliconfig.Config, 
 			os.Remove(c.ServerCertPath(name))
 		}
 	}()
-	tcfg, err := clientTLS(c, name)
+	tcfg, err := c.TLS(name)
 	if err != nil {
 		return err
 	}
@@ -129,14 +97,15 @@ func addLXDRemote(ctx context.Context, cmd *cobra.Command, c *cliconfig.Config, 
 func configTrustCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "trust", Short: "Manage the client certificates the HTTPS API trusts"}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "add NAME",
+		Use:   "add [REMOTE:]NAME",
 		Short: "Make a join token for a new client (single use; expires after core.remote_token_expiry days)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			name, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = name
 			tok, _, err := c.CreateCertificateToken(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -145,14 +114,17 @@ func configTrustCmd() *cobra.Command {
 			return nil
 		},
 	}, &cobra.Command{
-		Use:     "list",
+		Use:     "list [REMOTE:]",
 		Aliases: []string{"ls"},
 		Short:   "List trusted client certificates",
-		Args:    cobra.NoArgs,
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			c, rest, err := remoteClient(args)
 			if err != nil {
 				return err
+			}
+			if len(rest) > 0 {
+				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			certs, err := c.GetCertificates(cmd.Context())
 			if err != nil {
@@ -165,16 +137,16 @@ func configTrustCmd() *cobra.Command {
 			return render(cmd.OutOrStdout(), "table", []string{"TYPE", "NAME", "FINGERPRINT"}, rows, certs)
 		},
 	}, &cobra.Command{
-		Use:     "remove FINGERPRINT|NAME",
+		Use:     "remove [REMOTE:]FINGERPRINT|NAME",
 		Aliases: []string{"rm"},
 		Short:   "Stop trusting a client certificate",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			fp, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
-			return c.DeleteCertificate(cmd.Context(), args[0])
+			return c.DeleteCertificate(cmd.Context(), fp)
 		},
 	})
 	return cmd

@@ -18,7 +18,6 @@ import (
 func runCLI(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
 	t.Setenv("LODGE_CONF", dir)
-	targetRemote = ""
 	root := rootCmd()
 	var out bytes.Buffer
 	root.SetOut(&out)

@@ -18,14 +18,17 @@ func storageCmd() *cobra.Command {
 func storageListCmd() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:     "list",
+		Use:     "list [REMOTE:]",
 		Aliases: []string{"ls"},
 		Short:   "List storage pools",
-		Args:    cobra.NoArgs,
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			c, rest, err := remoteClient(args)
 			if err != nil {
 				return err
+			}
+			if len(rest) > 0 {
+				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			list, err := c.GetStoragePools(cmd.Context())
 			if err != nil {
@@ -44,14 +47,15 @@ func storageListCmd() *cobra.Command {
 
 func storageShowCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "show POOL",
+		Use:   "show [REMOTE:]POOL",
 		Short: "Show a storage pool's configuration",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			p, _, err := c.GetStoragePool(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -63,14 +67,15 @@ func storageShowCmd() *cobra.Command {
 
 func storageInfoCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "info POOL",
+		Use:   "info [REMOTE:]POOL",
 		Short: "Show a storage pool's usage",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			p, _, err := c.GetStoragePool(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -94,7 +99,7 @@ func storageInfoCmd() *cobra.Command {
 func storageCreateCmd() *cobra.Command {
 	var desc string
 	cmd := &cobra.Command{
-		Use:   "create POOL DRIVER [key=value...]",
+		Use:   "create [REMOTE:]POOL DRIVER [key=value...]",
 		Short: "Create a storage pool (drivers: btrfs, overlay, dir)",
 		Long: `Create a storage pool.
 
@@ -108,10 +113,11 @@ func storageCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			req := api.StoragePoolsPost{Name: args[0], Driver: args[1], StoragePoolPut: api.StoragePoolPut{Config: cfg, Description: desc}}
 			if err := c.CreateStoragePool(cmd.Context(), req); err != nil {
 				return err
@@ -126,7 +132,7 @@ func storageCreateCmd() *cobra.Command {
 
 func storageSetCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "set POOL key=value...",
+		Use:   "set [REMOTE:]POOL key=value...",
 		Short: "Set storage pool keys: user.*, description=..., size= (grows a btrfs loop-file pool)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -138,10 +144,11 @@ func storageSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			put := api.StoragePoolPut{Config: cfg}
 			if d, ok := cfg["description"]; ok {
 				put.Description = d
@@ -154,15 +161,16 @@ func storageSetCmd() *cobra.Command {
 
 func storageDeleteCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "delete POOL",
+		Use:     "delete [REMOTE:]POOL",
 		Aliases: []string{"rm"},
 		Short:   "Delete an unused storage pool and what lodged created for it",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			if err := c.DeleteStoragePool(cmd.Context(), args[0]); err != nil {
 				return err
 			}
@@ -175,14 +183,15 @@ func storageDeleteCmd() *cobra.Command {
 func storageVolumeCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "volume", Short: "Manage custom storage volumes (attach with a disk device: pool=POOL source=NAME path=/srv)"}
 	create := &cobra.Command{
-		Use:   "create POOL NAME",
+		Use:   "create [REMOTE:]POOL NAME",
 		Short: "Create an empty custom volume",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			if err := c.CreateStorageVolume(cmd.Context(), args[0], api.StorageVolumesPost{Name: args[1], Type: "custom"}); err != nil {
 				return err
 			}
@@ -192,15 +201,16 @@ func storageVolumeCmd() *cobra.Command {
 	}
 	var format string
 	list := &cobra.Command{
-		Use:     "list POOL",
+		Use:     "list [REMOTE:]POOL",
 		Aliases: []string{"ls"},
 		Short:   "List a pool's volumes",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			vols, err := c.GetStorageVolumes(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -214,15 +224,16 @@ func storageVolumeCmd() *cobra.Command {
 	}
 	list.Flags().StringVarP(&format, "format", "f", "table", "table, csv, json or yaml")
 	del := &cobra.Command{
-		Use:     "delete POOL NAME",
+		Use:     "delete [REMOTE:]POOL NAME",
 		Aliases: []string{"rm"},
 		Short:   "Delete an unused custom volume",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := connect()
+			pool, c, err := instanceClient(args[0])
 			if err != nil {
 				return err
 			}
+			args[0] = pool
 			return c.DeleteStorageVolume(cmd.Context(), args[0], args[1])
 		},
 	}

@@ -2,58 +2,134 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"lodge/client"
+	"lodge/client/cliconfig"
 )
 
-// targetRemote is the remote an argument named ("host2:c1"); commands then
-// talk to it instead of the default remote.
-var targetRemote string
+// How a command finds its server: it parses its arguments into
+// cliconfig.Refs ([remote:]name) first, then connects to the remote each
+// names. Nothing here keeps state between calls, so a command can never
+// act on another server than the one its argument named.
 
-// splitRemote handles a "REMOTE:" prefix on an instance or image argument:
-// local: is stripped, another configured remote becomes the target.
-func splitRemote(s string) (string, error) {
-	i := strings.Index(s, ":")
-	if i <= 0 || strings.Contains(s[:i], "/") {
-		return s, nil
-	}
-	c, err := loadConfig()
-	if err != nil {
-		return "", err
-	}
-	r, ok := c.Remotes[s[:i]]
-	if !ok {
-		return "", fmt.Errorf("remote %q does not exist (see `lodge remote list`)", s[:i])
-	}
-	if r.Addr != "unix://" {
-		targetRemote = s[:i]
-	}
-	return s[i+1:], nil
+func loadConfig() (*cliconfig.Config, error) {
+	return cliconfig.Load(cliconfig.DefaultDir())
 }
 
-// connectTarget connects to the named remote, or the default one, when it
-// is not the local daemon; ok is false for the local daemon.
-func connectTarget() (*client.Client, bool, error) {
-	c, err := loadConfig()
+// parseRef splits a [remote:]name argument.
+func parseRef(arg string) (cliconfig.Ref, error) {
+	cfg, err := loadConfig()
 	if err != nil {
-		return nil, true, err
+		return cliconfig.Ref{}, err
 	}
-	name := targetRemote
-	if name == "" {
-		name = c.DefaultRemote
-	}
-	r, ok := c.Remotes[name]
-	if !ok || r.Addr == "unix://" {
-		return nil, false, nil
-	}
-	if protocolOf(r) != "lxd" {
-		return nil, true, fmt.Errorf("remote %q is an image server (%s): it runs no instances", name, r.Protocol)
-	}
-	tcfg, err := clientTLS(c, name)
+	return cfg.ParseRef(arg)
+}
+
+// connectTo opens the API of the named remote.
+func connectTo(remote string) (*client.Client, error) {
+	cfg, err := loadConfig()
 	if err != nil {
-		return nil, true, err
+		return nil, err
 	}
-	cl, err := client.ConnectHTTPS(r.Addr, tcfg)
-	return cl, true, err
+	return cfg.Connect(remote)
+}
+
+// connect opens the default remote's API (the local daemon unless
+// `lodge remote switch` chose another), for commands that name nothing.
+func connect() (*client.Client, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Connect(cfg.DefaultRemote)
+}
+
+// instanceClient parses a [remote:]name argument (an instance, profile,
+// network, pool...) and connects to the server it names.
+func instanceClient(arg string) (string, *client.Client, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return "", nil, err
+	}
+	ref, err := cfg.ParseRef(arg)
+	if err != nil {
+		return "", nil, err
+	}
+	if ref.Name == "" {
+		return "", nil, fmt.Errorf("%q names a remote but no object on it: give %s:NAME", arg, ref.Remote)
+	}
+	c, err := cfg.Connect(ref.Remote)
+	return ref.Name, c, err
+}
+
+// remoteClient handles the optional leading "REMOTE:" of commands such as
+// list: it connects to that remote, or to the default one, and returns the
+// arguments that follow it.
+func remoteClient(args []string) (*client.Client, []string, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	remote := cfg.DefaultRemote
+	if len(args) > 0 && len(args[0]) > 0 && args[0][len(args[0])-1] == ':' {
+		ref, err := cfg.ParseRef(args[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		if ref.Name != "" {
+			return nil, nil, fmt.Errorf("%q: expected REMOTE: alone", args[0])
+		}
+		remote, args = ref.Remote, args[1:]
+	}
+	c, err := cfg.Connect(remote)
+	return c, args, err
+}
+
+// servers connects once per remote, for commands that take several
+// [remote:]name arguments (start a hostb:b, delete ...).
+type servers struct {
+	cfg   *cliconfig.Config
+	conns map[string]*client.Client
+}
+
+func newServers() (*servers, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return &servers{cfg: cfg, conns: map[string]*client.Client{}}, nil
+}
+
+// resolve parses arg and returns the name on its server and that server.
+func (s *servers) resolve(arg string) (string, *client.Client, error) {
+	ref, err := s.cfg.ParseRef(arg)
+	if err != nil {
+		return "", nil, err
+	}
+	if ref.Name == "" {
+		return "", nil, fmt.Errorf("%q names a remote but no object on it: give %s:NAME", arg, ref.Remote)
+	}
+	c, err := s.get(ref.Remote)
+	return ref.Name, c, err
+}
+
+func (s *servers) get(remote string) (*client.Client, error) {
+	if c, ok := s.conns[remote]; ok {
+		return c, nil
+	}
+	c, err := s.cfg.Connect(remote)
+	if err != nil {
+		return nil, err
+	}
+	s.conns[remote] = c
+	return c, nil
+}
+
+// sameRemote refuses an operation between two servers that lodge cannot do
+// yet (copy, move or publish across hosts): it says so and changes nothing.
+func sameRemote(verb string, a, b cliconfig.Ref) error {
+	if a.Remote != b.Remote {
+		return fmt.Errorf("%s from %s: to %s: is not supported yet: lodge %s works within one server (run it on %s: for both names, or export and import)", verb, a.Remote, b.Remote, verb, a.Remote)
+	}
+	return nil
 }
