@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
-# Installs what lodge needs on a Debian 12 host: liblxc (and its headers for
-# go-lxc's cgo), the image build tools, and the upstream LXD client used by
-# the compatibility test. Idempotent.
+# Installs what lodge needs on a Debian 12 host, and every command its tests,
+# benchmarks and scripts call, so that a fresh machine runs `make test`
+# (test/arch checks that each command the code calls comes from here).
+# Idempotent. Why each package is here:
+#   lxc lxc-dev pkg-config gcc     liblxc, and its headers for go-lxc's cgo; lxc-ls/-info/-attach in tests
+#   lxcfs uidmap                   /proc views for containers; newuidmap for unprivileged containers
+#   dnsmasq-base nftables iproute2 the managed bridge: DHCP/DNS, NAT, `ip` and `bridge` in tests
+#   btrfs-progs rsync              the btrfs pool driver; copies between pools
+#   debootstrap busybox-static     building the Debian and busybox images
+#   squashfs-tools xz-utils zstd   split (squashfs) images and compressed tarballs
+#   sshfs fuse3                    lodge file mount (and fusermount3 in its test)
+#   lxd-client                     Debian's lxc, driven against lodged by the compat tests
+#   iputils-ping                   the network tests ping containers from the host
+#   curl openssl python3           make bench and make compat (download floor, JSON parsing, pty driver)
+#   make git                       the build
 set -euo pipefail
-pkgs=(lxc lxc-dev dnsmasq-base nftables debootstrap busybox-static squashfs-tools xz-utils zstd uidmap pkg-config gcc make git lxd-client sshfs lxcfs btrfs-progs rsync)
+pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
+	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping curl openssl python3)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
