@@ -91,9 +91,39 @@ type Driver interface {
 	Leases(ctx context.Context, name string) ([]Lease, error)
 	// FreeSubnet picks a 10.x.y.1/24 that overlaps no host route.
 	FreeSubnet() (string, error)
+	// Owner tells who holds a host interface name a network would take:
+	// nobody, this lodged (a left-over of its own, or of a lodged no
+	// longer serving it), another lodged that serves it, or not lodge.
+	Owner(ctx context.Context, name string) (Ownership, error)
 	// Close stops supervising (the networks and dnsmasq keep running).
 	Close()
 }
+
+// Holder is who holds an interface name.
+type Holder int
+
+const (
+	// Free: no host interface has the name.
+	Free Holder = iota
+	// Ours: a bridge this lodged made, or one a lodged made that nothing
+	// serves or uses any more (a state directory reset, a lodged removed):
+	// this lodged may take it over.
+	Ours
+	// InUse: a bridge of another lodged, served by its dnsmasq or with
+	// ports attached.
+	InUse
+	// Foreign: an interface lodge did not make.
+	Foreign
+)
+
+// Ownership is what Owner found, with the reason in words.
+type Ownership struct {
+	Holder Holder
+	Why    string
+}
+
+// Usable tells whether a network of this name may be made or taken over.
+func (o Ownership) Usable() bool { return o.Holder == Free || o.Holder == Ours }
 
 // DefaultDomain is the DNS domain of a network without dns.domain.
 const DefaultDomain = "lodge"

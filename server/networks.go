@@ -70,15 +70,38 @@ func (s *Server) createDefaultNetwork(ctx context.Context, name string) error {
 	if _, err := s.db.GetNetwork(ctx, name); err == nil {
 		return nil
 	}
-	if _, err := net.InterfaceByName(name); err == nil {
-		return fmt.Errorf("a host interface named %s exists and is not lodge's; start lodged with another default network name", name)
+	// The name may be held: by this lodged's own left-over (taken over),
+	// by another lodged on this host, or by an interface lodge did not
+	// make. Then the next free name is used, and the log and the network's
+	// description say why.
+	wanted, desc := name, ""
+	for i := 0; ; i++ {
+		own, err := s.nets.drv.Owner(ctx, name)
+		if err != nil {
+			return err
+		}
+		if own.Usable() {
+			if own.Holder == network.Ours {
+				s.log.Info("taking over a bridge left from before", "network", name, "why", own.Why)
+			}
+			break
+		}
+		if i == 9 {
+			return fmt.Errorf("no free name for the default network: %s and the next ones are taken (%s); name one with lodged --network-name", wanted, own.Why)
+		}
+		next := nextNetworkName(name)
+		s.log.Warn("default network name taken; using another", "wanted", name, "using", next, "why", own.Why)
+		if desc == "" {
+			desc = fmt.Sprintf("lodged's default network (%s was taken: %s)", wanted, own.Why)
+		}
+		name = next
 	}
 	addr, err := s.nets.drv.FreeSubnet()
 	if err != nil {
 		return err
 	}
 	s.log.Info("creating the default network", "network", name, "ipv4.address", addr)
-	if err := s.db.CreateNetwork(ctx, db.Network{Name: name, Type: "bridge",
+	if err := s.db.CreateNetwork(ctx, db.Network{Name: name, Type: "bridge", Description: desc,
 		Config: map[string]string{"ipv4.address": addr, "ipv4.nat": "true", "ipv6.address": "none"}}); err != nil {
 		return err
 	}
@@ -95,6 +118,24 @@ func (s *Server) createDefaultNetwork(ctx context.Context, name string) error {
 	}
 	p.Devices["eth0"] = map[string]string{"type": "nic", "network": name, "name": "eth0"}
 	return s.db.UpdateProfile(ctx, p)
+}
+
+// nextNetworkName counts up a trailing number: lodgebr0 → lodgebr1, br → br1.
+func nextNetworkName(name string) string {
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
+	}
+	base, n := name[:i], 1
+	if i < len(name) {
+		n, _ = strconv.Atoi(name[i:])
+		n++
+	}
+	suffix := strconv.Itoa(n)
+	if len(base)+len(suffix) > 15 {
+		base = base[:15-len(suffix)]
+	}
+	return base + suffix
 }
 
 // ensureNetwork hands a network and its hosts to the driver.
@@ -382,8 +423,11 @@ func (s *Server) handleNetworksPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, conflict("network %q already exists", req.Name))
 		return
 	}
-	if _, err := net.InterfaceByName(req.Name); err == nil {
-		writeError(w, conflict("network %q: a host interface of that name exists and lodge does not manage it; pick another name", req.Name))
+	if own, err := s.nets.drv.Owner(r.Context(), req.Name); err != nil {
+		writeError(w, err)
+		return
+	} else if !own.Usable() {
+		writeError(w, conflict("network %q: %s; pick another name", req.Name, own.Why))
 		return
 	}
 	if err := s.completeNetworkConfig(req.Name, cfg, true); err != nil {

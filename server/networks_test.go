@@ -161,3 +161,43 @@ func TestDefaultNIC(t *testing.T) {
 		t.Fatalf("delete default in use: %d %s", code, resp.Error)
 	}
 }
+
+// TestDefaultNetworkNameTaken: a name held by another lodged or by an
+// interface lodge did not make gives the next free one, said in the
+// network's description; a left-over of lodge's own is taken over.
+func TestDefaultNetworkNameTaken(t *testing.T) {
+	e, nd := newNetEnv(t)
+	nd.Held = map[string]network.Ownership{
+		"nwdef0": {Holder: network.InUse, Why: "bridge nwdef0 belongs to the lodged of /other, whose dnsmasq (pid 1) serves it"},
+		"nwdef1": {Holder: network.Foreign, Why: "host interface nwdef1 is a veth that lodge did not make"},
+		"nwdef2": {Holder: network.Ours, Why: "bridge nwdef2 is a left-over of another lodged that nothing serves or uses"},
+	}
+	e.s.startNetworks(context.Background())
+	if _, ok := nd.Get("nwdef2"); !ok {
+		t.Fatalf("default network: %v", nd.Nets)
+	}
+	_, resp, _ := e.do(t, "GET", "/1.0/networks/nwdef2", "")
+	var n api.Network
+	json.Unmarshal(resp.Metadata, &n)
+	if !strings.Contains(n.Description, "nwdef0 was taken") || !strings.Contains(n.Description, "/other") {
+		t.Fatalf("description: %q", n.Description)
+	}
+	_, resp, _ = e.do(t, "GET", "/1.0/profiles/default", "")
+	var prof api.Profile
+	json.Unmarshal(resp.Metadata, &prof)
+	if prof.Devices["eth0"]["network"] != "nwdef2" {
+		t.Fatalf("default profile: %+v", prof.Devices)
+	}
+	// A network created by hand on a name another lodged holds is refused.
+	if code, resp, _ := e.do(t, "POST", "/1.0/networks", `{"name":"nwdef0"}`); code != 409 || !strings.Contains(resp.Error, "/other") {
+		t.Fatalf("create on a held name: %d %s", code, resp.Error)
+	}
+}
+
+func TestNextNetworkName(t *testing.T) {
+	for in, want := range map[string]string{"lodgebr0": "lodgebr1", "lodgebr9": "lodgebr10", "br": "br1", "nwit99999": "nwit100000", "abcdefghijklmn9": "abcdefghijklm10"} {
+		if got := nextNetworkName(in); got != want {
+			t.Errorf("nextNetworkName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"lodge/images"
 	"lodge/instances"
 	"lodge/instances/lxc"
+	"lodge/network"
 	"lodge/network/bridge"
 	"lodge/network/proxy"
 	"lodge/server"
@@ -59,7 +60,7 @@ func defaultDir() string {
 }
 
 func rootCmd() *cobra.Command {
-	var stateDir, group string
+	var stateDir, group, netName string
 	var debug bool
 	root := &cobra.Command{
 		Use:           "lodged",
@@ -69,12 +70,14 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(stateDir, group, debug)
+			return serve(stateDir, group, netName, debug)
 		},
 	}
 	root.PersistentFlags().StringVar(&stateDir, "dir", defaultDir(), "state directory (env LODGE_DIR)")
 	root.Flags().StringVar(&group, "group", "", "group that may use the unix socket (mode 0660)")
 	root.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	root.Flags().StringVar(&netName, "network-name", os.Getenv("LODGE_DEFAULT_NETWORK"),
+		"name of the managed bridge made at the first start, \"none\" for none (env LODGE_DEFAULT_NETWORK; default lodgebr0, or the next free name)")
 
 	var timeout int
 	waitready := &cobra.Command{
@@ -99,9 +102,14 @@ func rootCmd() *cobra.Command {
 	return root
 }
 
-func serve(stateDir, group string, debug bool) error {
+func serve(stateDir, group, netName string, debug bool) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("lodged must run as root (it creates containers, mounts and cgroups)")
+	}
+	if netName != "" && netName != "none" {
+		if err := network.ValidateName(netName); err != nil {
+			return fmt.Errorf("--network-name: %w", err)
+		}
 	}
 	stateDir, err := filepath.Abs(stateDir)
 	if err != nil {
@@ -171,7 +179,7 @@ func serve(stateDir, group string, debug bool) error {
 	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
 		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
 			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,
-			Networks: nets, DefaultNetwork: os.Getenv("LODGE_DEFAULT_NETWORK"), ProxyHelper: self})
+			Networks: nets, DefaultNetwork: netName, ProxyHelper: self})
 	// SIGPWR (the host is going down): stop every instance cleanly first.
 	pwr := make(chan os.Signal, 1)
 	signal.Notify(pwr, syscall.SIGPWR)

@@ -117,6 +117,11 @@ func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 	} else if link.Type() != "bridge" {
 		return network.Invalidf("network %q: a host interface of that name exists and is a %s, not a bridge; pick another name", n.Name, link.Type())
 	}
+	if link.Attrs().Alias != d.alias() {
+		if err := netlink.LinkSetAlias(link, d.alias()); err != nil {
+			return fmt.Errorf("network %q: mark the bridge as this lodged's: %w", n.Name, err)
+		}
+	}
 	// A bridge without its own MAC takes its ports' lowest one, so it
 	// changes whenever a container stops or starts and every container's
 	// ARP entry for the gateway goes stale: give it a fixed one.
@@ -286,6 +291,7 @@ func (d *Driver) ensureDnsmasq(n network.Network) error {
 		d.log.Info("dnsmasq adopted", "network", n.Name, "pid", pid)
 	} else {
 		stopPidfile(p.PidFile)
+		stopOrphanDnsmasq(n.Name)
 		if err := proc.start(); err != nil {
 			return fmt.Errorf("network %q: start dnsmasq: %w (see %s)", n.Name, err, filepath.Join(p.Dir, "dnsmasq.log"))
 		}

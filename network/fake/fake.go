@@ -15,6 +15,8 @@ type Driver struct {
 	Nets   map[string]network.Network
 	Leased map[string][]network.Lease
 	Subnet string
+	// Held are host interfaces that exist outside the driver's networks.
+	Held map[string]network.Ownership
 }
 
 var _ network.Driver = (*Driver)(nil)
@@ -25,6 +27,18 @@ func New() *Driver {
 }
 
 func (d *Driver) FreeSubnet() (string, error) { return d.Subnet, nil }
+
+func (d *Driver) Owner(ctx context.Context, name string) (network.Ownership, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o, ok := d.Held[name]; ok {
+		return o, nil
+	}
+	if _, ok := d.Nets[name]; ok {
+		return network.Ownership{Holder: network.Ours, Why: "made by this driver"}, nil
+	}
+	return network.Ownership{Holder: network.Free}, nil
+}
 
 func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 	d.mu.Lock()
