@@ -17,9 +17,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// stopLXCFS stops the lxcfs the test daemon started under its state dir.
-func stopLXCFS() {
-	mnt := filepath.Join(stateDir, "lxcfs")
+// stopLXCFS stops the lxcfs a test daemon started under its state dir.
+func stopLXCFS(dir string) {
+	mnt := filepath.Join(dir, "lxcfs")
 	if b, err := os.ReadFile(mnt + ".pid"); err == nil {
 		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 1 {
 			syscall.Kill(pid, syscall.SIGTERM)

@@ -88,17 +88,39 @@ func cleanup() {
 	lodgeOut("profile", "device", "remove", "default", "eth0")
 	lodgeOut("network", "delete", defaultNet)
 	stopDaemon(syscall.SIGTERM)
-	stopLXCFS()
-	// Overlay volumes stay mounted after their container stops.
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		lines := strings.Split(string(b), "\n")
-		for i := len(lines) - 1; i >= 0; i-- {
-			if f := strings.Fields(lines[i]); len(f) > 4 && strings.HasPrefix(f[4], stateDir+"/") {
-				syscall.Unmount(f[4], syscall.MNT_DETACH)
-			}
+	removeStateDir(stateDir)
+}
+
+// removeStateDir removes a stopped test daemon's state directory with what
+// it leaves mounted: lxcfs, and overlay volumes (mounted after their
+// container stops).
+func removeStateDir(dir string) {
+	stopLXCFS(dir)
+	for _, m := range mountsUnder(dir) {
+		syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+	os.RemoveAll(dir)
+}
+
+// teardownLodged ends a test's extra lodged whatever the test left: its
+// instances are deleted, lodged shuts down (or is killed after 30 s), and
+// its state directory goes.
+func teardownLodged(dir string, run func(args ...string) (string, error), d *exec.Cmd) {
+	if out, err := run("list", "--format", "csv", "-c", "n"); err == nil {
+		for _, n := range strings.Fields(out) {
+			run("delete", "-f", n)
 		}
 	}
-	os.RemoveAll(stateDir)
+	exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "shutdown", "--timeout", "30").Run()
+	done := make(chan struct{})
+	go func() { d.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		d.Process.Kill()
+		<-done
+	}
+	removeStateDir(dir)
 }
 
 func startDaemon() error {
@@ -271,4 +293,83 @@ func waitFor(t *testing.T, what string, timeout time.Duration, f func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// aLodged is a lodged of a test's own, on its own state directory.
+type aLodged struct {
+	t   *testing.T
+	dir string
+	cmd *exec.Cmd
+	log *os.File
+}
+
+// startLodged starts lodged on dir with --network-name net ("none": no
+// default network).
+func startLodged(t *testing.T, dir, net string) *aLodged {
+	t.Helper()
+	logf, err := os.OpenFile(filepath.Join(os.TempDir(), "lodged-it-"+filepath.Base(dir)+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "--debug", "--network-name", net)
+	d.Stdout, d.Stderr = logf, logf
+	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l := &aLodged{t: t, dir: dir, cmd: d, log: logf}
+	if out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "waitready", "--timeout", "30").CombinedOutput(); err != nil {
+		l.teardown()
+		t.Fatalf("lodged on %s: %v %s", dir, err, out)
+	}
+	return l
+}
+
+func (l *aLodged) run(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(binDir, "lodge"), args...)
+	cmd.Env = append(os.Environ(), "LODGE_DIR="+l.dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("lodge(%s) %s: %v: %s", l.dir, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func (l *aLodged) must(args ...string) string {
+	l.t.Helper()
+	out, err := l.run(args...)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return out
+}
+
+// shutdown is `lodged shutdown`: containers stop, the bridge stays.
+func (l *aLodged) shutdown() {
+	if l.cmd == nil {
+		return
+	}
+	exec.Command(filepath.Join(binDir, "lodged"), "--dir", l.dir, "shutdown").Run()
+	done := make(chan struct{})
+	go func() { l.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		l.cmd.Process.Kill()
+		<-done
+	}
+	l.cmd = nil
+}
+
+// teardown deletes what the test left on this lodged, stops it and
+// removes its state directory.
+func (l *aLodged) teardown() {
+	if l.cmd != nil {
+		teardownLodged(l.dir, l.run, l.cmd)
+		l.cmd = nil
+	} else {
+		removeStateDir(l.dir)
+	}
+	l.log.Close()
 }

@@ -12,16 +12,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"lodge/builder"
 	"lodge/remotes/remotestest"
 )
 
-// secondDaemon starts another lodged on its own state directory; lodge
-// commands run against it with the returned env.
+// secondDaemon starts another lodged on its own state directory, with no
+// default network (a second bridge would outlive the test); lodge commands
+// run against it with the returned run. Whatever the test leaves on it goes
+// with it, failed or not.
 func secondDaemon(t *testing.T) (dir string, run func(args ...string) (string, error)) {
 	t.Helper()
 	// Not under t.TempDir(): its 0700 parent would keep unprivileged
@@ -30,45 +30,9 @@ func secondDaemon(t *testing.T) (dir string, run func(args ...string) (string, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	logf, err := os.Create(filepath.Join(os.TempDir(), "lodged-it-rm2.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "--debug")
-	// No default network: a second lodgebr0 would outlive the test.
-	d.Env = append(os.Environ(), "LODGE_DEFAULT_NETWORK=none")
-	d.Stdout, d.Stderr = logf, logf
-	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { d.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			d.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
-	if out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "waitready", "--timeout", "30").CombinedOutput(); err != nil {
-		t.Fatalf("second lodged: %v %s", err, out)
-	}
-	run = func(args ...string) (string, error) {
-		cmd := exec.Command(filepath.Join(binDir, "lodge"), args...)
-		cmd.Env = append(os.Environ(), "LODGE_DIR="+dir)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			return stdout.String(), fmt.Errorf("lodge(2) %s: %v: %s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String(), nil
-	}
-	return dir, run
+	l := startLodged(t, dir, "none")
+	t.Cleanup(l.teardown)
+	return dir, l.run
 }
 
 // unixAPI sends one request to a lodged's socket.
@@ -211,7 +175,7 @@ func TestImagesBetweenLodgeds(t *testing.T) {
 		t.Fatalf("trust list:\n%s", out)
 	}
 	must(run2("config", "trust", "remove", "rmclient"))
-	if msg := lodgeFail(t, "image", "info", "rmsecond:rm-private"); !strings.Contains(msg, "no image") {
+	if msg := lodgeFail(t, "image", "info", "rmsecond:rm-private"); !strings.Contains(msg, "not found") {
 		t.Fatalf("revoked client still sees the private image: %s", msg)
 	}
 	if msg := lodgeFail(t, "list", "rmsecond:"); !strings.Contains(msg, "not trusted") {
