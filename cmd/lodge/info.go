@@ -23,7 +23,7 @@ func infoCmd() *cobra.Command {
 					return err
 				}
 				if len(rest) > 0 {
-					return fmt.Errorf("%q: expected REMOTE:", rest[0])
+					return fmt.Errorf("%q: expected a remote (REMOTE:) or nothing", rest[0])
 				}
 				if showResources {
 					return printResources(cmd, c)

@@ -1,10 +1,15 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"lodge/builder"
 )
 
 func TestImageCommands(t *testing.T) {
@@ -42,4 +47,84 @@ func TestImageCommands(t *testing.T) {
 	if msg := lodgeFail(t, "image", "import", filepath.Join(t.TempDir(), "missing.tar")); !strings.Contains(msg, "no such file") {
 		t.Fatalf("import of a missing file: %q", msg)
 	}
+}
+
+// TestImportPublicThenStreams: lodge image import --public (with
+// properties) makes an image that image streams publishes; image edit and
+// set-property change what it holds, and a private image is left out.
+func TestImportPublicThenStreams(t *testing.T) {
+	needIntegration(t)
+	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	variant := recompressed(t, tarball)
+	out := lodge(t, "image", "import", variant, "--alias", "ps-pub", "--public", "os=PubTest", "release=7")
+	t.Cleanup(func() { lodgeOut("image", "delete", "ps-pub") })
+	fp := strings.TrimSpace(out[strings.LastIndex(out, " ")+1:])
+	show := lodge(t, "image", "show", "ps-pub")
+	for _, want := range []string{"public: true", "os: PubTest", "release: \"7\"", "fingerprint: " + fp} {
+		if !strings.Contains(show, want) {
+			t.Fatalf("image show lacks %q:\n%s", want, show)
+		}
+	}
+	streams := func() string {
+		t.Helper()
+		dir := t.TempDir()
+		lodge(t, "image", "streams", dir)
+		b, err := os.ReadFile(filepath.Join(dir, "streams", "v1", "images.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if idx := streams(); !strings.Contains(idx, "ps-pub") || !strings.Contains(idx, "pubtest") {
+		t.Fatalf("streams index lacks the public image:\n%.2000s", idx)
+	}
+	lodge(t, "image", "set-property", "ps-pub", "description", "a test image")
+	if out := lodge(t, "image", "get-property", "ps-pub", "description"); out != "a test image\n" {
+		t.Fatalf("get-property: %q", out)
+	}
+	// image edit from stdin: made private, it leaves the published tree.
+	edit := lodgeCmd("image", "edit", "ps-pub")
+	edit.Stdin = strings.NewReader("auto_update: false\npublic: false\nproperties:\n  os: PubTest\n  release: \"7\"\n")
+	if out, err := edit.CombinedOutput(); err != nil {
+		t.Fatalf("image edit: %v %s", err, out)
+	}
+	if show := lodge(t, "image", "show", "ps-pub"); !strings.Contains(show, "public: false") || strings.Contains(show, "a test image") {
+		t.Fatalf("after edit:\n%s", show)
+	}
+	if idx := streams(); strings.Contains(idx, "ps-pub") {
+		t.Fatal("a private image is in the streams index")
+	}
+	if msg := lodgeFail(t, "image", "unset-property", "ps-pub", "nosuch"); !strings.Contains(msg, "no property") {
+		t.Fatalf("unset of a missing property: %s", msg)
+	}
+}
+
+// TestQueryMonitorVersion: lodge query, monitor and version, as lxc's.
+func TestQueryMonitorVersion(t *testing.T) {
+	needIntegration(t)
+	if out := lodge(t, "query", "/1.0"); !strings.Contains(out, `"api_version": "1.0"`) {
+		t.Fatalf("query /1.0:\n%s", out)
+	}
+	if msg := lodgeFail(t, "query", "/1.0/instances/nosuch"); !strings.Contains(msg, "not found") || !strings.Contains(msg, "404") {
+		t.Fatalf("query of a missing instance: %s", msg)
+	}
+	if out := lodge(t, "version"); !strings.Contains(out, "Client version: ") || strings.Contains(out, "unreachable") {
+		t.Fatalf("version:\n%s", out)
+	}
+	mon := lodgeCmd("monitor", "--type", "lifecycle")
+	buf := &syncBuffer{}
+	mon.Stdout = buf
+	if err := mon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { mon.Process.Kill(); mon.Wait() }()
+	time.Sleep(300 * time.Millisecond) // the websocket is up before the event
+	lodge(t, "profile", "create", "qm-prof")
+	lodge(t, "profile", "delete", "qm-prof")
+	waitFor(t, "the profile events in lodge monitor", 10*time.Second, func() bool {
+		return strings.Contains(buf.String(), "profile-created") && strings.Contains(buf.String(), "qm-prof")
+	})
 }
