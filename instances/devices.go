@@ -1,6 +1,7 @@
 package instances
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -25,7 +26,9 @@ type DeviceKey struct {
 	// Live keys take effect on a running instance at once; the others at its next start.
 	Live     bool
 	Validate func(string) error
-	Doc      string
+	// Values, if set, are the only values taken (Validate may then be nil).
+	Values []string
+	Doc    string
 	// Kinds limits the key to some kinds of its device (api.DeviceKind):
 	// a nic's "bridged", "macvlan" or "network"; a disk's "root" or
 	// "mount". Empty means every kind.
@@ -65,7 +68,7 @@ var Devices = map[string]DeviceType{
 			{"network", "network=NAME: a veth on a lodge-managed network (lodge network list)"},
 		},
 		Keys: map[string]DeviceKey{
-			"nictype": {Type: "string", Live: true, Validate: oneOf("bridged", "macvlan"),
+			"nictype": {Type: "string", Live: true, Values: []string{"bridged", "macvlan"},
 				Doc: "bridged or macvlan (with parent=); not with network=, which decides the type"},
 			"network": {Type: "string", Live: true, Validate: isNonEmpty, Kinds: []string{"network"},
 				Doc: "the lodge-managed network to join (instead of nictype= and parent=)"},
@@ -109,9 +112,9 @@ var Devices = map[string]DeviceType{
 				Doc: "an absolute host path, or with pool= the name of a custom volume"},
 			"pool": {Type: "string", Validate: isNonEmpty,
 				Doc: "the storage pool of the root disk or of the custom volume source="},
-			"readonly": {Type: "bool", Default: "false", Validate: oneOf("true", "false"), Kinds: []string{"mount"},
+			"readonly": {Type: "bool", Default: "false", Values: []string{"true", "false"}, Kinds: []string{"mount"},
 				Doc: "mount it read-only"},
-			"required": {Type: "bool", Default: "true", Validate: oneOf("true", "false"), Kinds: []string{"mount"},
+			"required": {Type: "bool", Default: "true", Values: []string{"true", "false"}, Kinds: []string{"mount"},
 				Doc: "false: a missing host path is skipped at start instead of failing it"},
 			"size": {Type: "size", Live: true, Validate: isDiskSize, Kinds: []string{"root"},
 				Doc: "a size limit for the root volume (20GiB; btrfs pools only)"},
@@ -128,7 +131,7 @@ var Devices = map[string]DeviceType{
 				Doc: "the host address: tcp:ADDRESS:PORT or udp:ADDRESS:PORT"},
 			"connect": {Type: "string", Live: true, Validate: isProxyAddr,
 				Doc: "the address inside the instance: tcp:ADDRESS:PORT or udp:ADDRESS:PORT"},
-			"bind": {Type: "string", Default: "host", Live: true, Validate: oneOf("host"),
+			"bind": {Type: "string", Default: "host", Live: true, Values: []string{"host"},
 				Doc: "which side listens: host (listen on the host, connect in the instance)"},
 		},
 		NotYet:       []string{"gid", "mode", "nat", "proxy_protocol", "security.gid", "security.uid", "uid"},
@@ -231,7 +234,7 @@ func (dt DeviceType) checkKey(name, typ, kind, k, v string) error {
 			name, k, yet, typ, strings.Join(dt.SupportedKeys(), ", "), typ)
 	}
 	if slices.Contains(dt.NotYetValues[k], v) {
-		return Invalidf("device %q: %s=%s is not supported yet on %s devices (%s)", name, k, v, typ, def.Doc)
+		return Invalidf("device %q: %s=%s is not supported yet on %s devices (supported: %s)", name, k, v, typ, strings.Join(def.Values, ", "))
 	}
 	// A nic with neither nictype= nor network= has no kind yet: check says so.
 	if len(def.Kinds) > 0 && kind != "" && !slices.Contains(def.Kinds, kind) {
@@ -241,7 +244,11 @@ func (dt DeviceType) checkKey(name, typ, kind, k, v string) error {
 		}
 		return Invalidf("device %q: key %q does not apply to %s; it applies to %s", name, k, dt.kindDoc(kind), strings.Join(docs, " and "))
 	}
-	if err := def.Validate(v); err != nil {
+	validate := def.Validate
+	if validate == nil {
+		validate = oneOf(def.Values...)
+	}
+	if err := validate(v); err != nil {
 		return Invalidf("device %q: key %q: invalid value %q: %v", name, k, v, err)
 	}
 	return nil
@@ -379,6 +386,8 @@ func isDiskSize(v string) error {
 }
 
 func isProxyAddr(v string) error {
-	_, err := proxy.ParseAddr(v)
-	return err
+	if _, err := proxy.ParseAddr(v); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), strconv.Quote(v)+": "))
+	}
+	return nil
 }
