@@ -45,5 +45,6 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(launchCmd(true), launchCmd(false), startCmd(), stopCmd(), restartCmd(), pauseCmd(), resumeCmd(),
 		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), profileCmd(),
 		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), renameCmd(), publishCmd(), rebuildCmd(), networkCmd(), remoteCmd(), operationCmd())
+	requireSubcommands(root)
 	return root
 }
