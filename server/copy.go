@@ -88,7 +88,9 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 		}
 	}
 	delete(devices, "root")
-	if err := validateDevices(devices); err != nil {
+	// The source's devices as they are (keys stored before lodge refused
+	// them included) are not checked again; changes to them are.
+	if err := validateDevices(devices, s.expandedDevices(s.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
 		writeError(w, err)
 		return
 	}

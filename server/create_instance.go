@@ -85,7 +85,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	keepRootSize(req.Devices, poolName)
-	if err := validateDevices(req.Devices); err != nil {
+	if err := validateDevices(req.Devices, nil); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -93,7 +93,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.validateNICNetworks(r.Context(), req.Name, req.Devices); err != nil {
+	if err := s.validateNICNetworks(r.Context(), req.Name, req.Devices, nil); err != nil {
 		writeError(w, err)
 		return
 	}

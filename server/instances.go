@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,63 +279,11 @@ func (s *Server) handleInstanceStateGet(w http.ResponseWriter, r *http.Request) 
 	writeSync(w, renderState(s.liveState(r.Context(), in)))
 }
 
-// validateDevices checks device definitions; only what lodge can honour is accepted.
-func validateDevices(devs map[string]map[string]string) error {
-	names := make([]string, 0, len(devs))
-	for n := range devs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		d := devs[name]
-		switch d["type"] {
-		case "nic":
-			switch d["nictype"] {
-			case "bridged", "macvlan":
-				if d["parent"] == "" {
-					return badRequest("device %q: nictype %s needs parent= (the host bridge or NIC)", name, d["nictype"])
-				}
-				if _, err := net.InterfaceByName(d["parent"]); err != nil {
-					return badRequest("device %q: parent %q: no such host interface", name, d["parent"])
-				}
-			case "":
-				if d["network"] == "" {
-					return badRequest("device %q: nic needs network=NAME (a managed network), or nictype=bridged or nictype=macvlan with parent=", name)
-				}
-				if d["parent"] != "" {
-					return badRequest("device %q: give either network= or parent=, not both", name)
-				}
-				if a := d["ipv4.address"]; a != "" && net.ParseIP(a).To4() == nil {
-					return badRequest("device %q: ipv4.address %q is not an IPv4 address", name, a)
-				}
-			default:
-				return badRequest("device %q: unsupported nictype %q (use bridged or macvlan)", name, d["nictype"])
-			}
-			if hw := d["hwaddr"]; hw != "" {
-				if _, err := net.ParseMAC(hw); err != nil {
-					return badRequest("device %q: hwaddr %q is not a MAC address", name, hw)
-				}
-			}
-			if mtu := d["mtu"]; mtu != "" {
-				if n, err := strconv.Atoi(mtu); err != nil || n < 68 || n > 65535 {
-					return badRequest("device %q: mtu %q must be a number between 68 and 65535", name, mtu)
-				}
-			}
-		case "proxy":
-			if err := validateProxyDevice(name, d); err != nil {
-				return err
-			}
-		case "disk":
-			if err := validateDiskDevice(name, d); err != nil {
-				return err
-			}
-		case "":
-			return badRequest("device %q: missing type", name)
-		default:
-			return badRequest("device %q: unsupported device type %q (use nic, proxy or disk)", name, d["type"])
-		}
-	}
-	return nil
+// validateDevices checks devices against the registry (instances.Devices);
+// prev are the devices in effect before this write, whose unchanged keys
+// are not checked again (instances.ValidateDevice).
+func validateDevices(devs, prev map[string]map[string]string) error {
+	return instances.ValidateDevices(devs, prev)
 }
 
 func validateConfig(cfg map[string]string) error {
@@ -411,7 +357,9 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	}
 	// The root disk comes from the (implicit) default profile.
 	keepRootSize(newDev, in.Pool)
-	if err := validateDevices(newDev); err != nil {
+	// What was in effect (profiles' devices included) is not checked again.
+	prevDev := s.devicesOf(r.Context(), in)
+	if err := validateDevices(newDev, prevDev); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -419,7 +367,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		writeError(w, err)
 		return
 	}
-	if err := s.validateNICNetworks(r.Context(), name, newDev); err != nil {
+	if err := s.validateNICNetworks(r.Context(), name, newDev, prevDev); err != nil {
 		writeError(w, err)
 		return
 	}

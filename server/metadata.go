@@ -9,7 +9,8 @@ import (
 	"lodge/resources"
 )
 
-// handleConfigMetadata documents every instance config key from the registry.
+// handleConfigMetadata documents every instance config key and device key
+// from the registries.
 func (s *Server) handleConfigMetadata(w http.ResponseWriter, r *http.Request) {
 	var out api.ConfigMetadata
 	for name, k := range instances.Keys {
@@ -19,6 +20,19 @@ func (s *Server) handleConfigMetadata(w http.ResponseWriter, r *http.Request) {
 	for _, ns := range instances.Namespaces {
 		out.Instance.Namespaces = append(out.Instance.Namespaces, api.ConfigNamespace{Prefix: ns.Prefix + "*", ShortDesc: ns.Doc})
 	}
+	out.Devices = map[string]api.DeviceEntity{}
+	for typ, dt := range instances.Devices {
+		e := api.DeviceEntity{ShortDesc: dt.Doc, Keys: []api.ConfigKey{}, NotYet: dt.NotYet, NotYetValues: dt.NotYetValues}
+		for _, name := range dt.SupportedKeys() {
+			k := dt.Keys[name]
+			e.Keys = append(e.Keys, api.ConfigKey{Name: name, Type: k.Type, Default: k.Default, LiveUpdate: k.Live, ShortDesc: k.Doc, AppliesTo: k.Kinds})
+		}
+		for _, kd := range dt.Kinds {
+			e.Kinds = append(e.Kinds, api.DeviceKindDoc{Name: kd.Name, ShortDesc: kd.Doc})
+		}
+		out.Devices[typ] = e
+	}
+	out.DeviceTypesNotYet = instances.DeviceTypesNotYet
 	writeSync(w, out)
 }
 

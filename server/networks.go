@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -259,9 +260,12 @@ func vethName(instance, dev string) string {
 	return "veth" + hex.EncodeToString(sum[:])[:8]
 }
 
-// validateNICNetworks checks NICs with network=: the network exists, and a
-// static ipv4.address is inside it and reserved by no other instance.
-func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs map[string]map[string]string) error {
+// validateNICNetworks checks NICs with a DHCP reservation or network=
+// against the networks: the network exists (network=, or the parent of a
+// bridged NIC with ipv4.address=), and a static ipv4.address is inside it
+// and reserved by no other instance. A device as it was in prev is not
+// checked again.
+func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs, prev map[string]map[string]string) error {
 	names := make([]string, 0, len(devs))
 	for n := range devs {
 		names = append(names, n)
@@ -269,20 +273,27 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs 
 	sort.Strings(names)
 	for _, dev := range names {
 		d := devs[dev]
-		if h := d["host_name"]; d["type"] == "nic" && h != "" && network.ValidateName(h) != nil {
-			return badRequest("device %q: host_name %q must be a valid interface name (1-15 letters, digits and dashes)", dev, h)
-		}
-		if d["type"] != "nic" || d["network"] == "" {
+		if d["type"] != "nic" || prev[dev] != nil && maps.Equal(d, prev[dev]) {
 			continue
 		}
-		n, err := s.db.GetNetwork(ctx, d["network"])
+		name, a := d["network"], d["ipv4.address"]
+		if name == "" && d["nictype"] == "bridged" && a != "" {
+			// A reservation needs lodged's dnsmasq: the bridge must be a managed network.
+			if _, err := s.db.GetNetwork(ctx, d["parent"]); errors.Is(err, db.ErrNotFound) {
+				return badRequest("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, d["parent"])
+			}
+			name = d["parent"]
+		}
+		if name == "" {
+			continue
+		}
+		n, err := s.db.GetNetwork(ctx, name)
 		if errors.Is(err, db.ErrNotFound) {
-			return badRequest("device %q: network %q not found (lodge network list shows the managed networks)", dev, d["network"])
+			return badRequest("device %q: network %q not found (lodge network list shows the managed networks)", dev, name)
 		}
 		if err != nil {
 			return err
 		}
-		a := d["ipv4.address"]
 		if a == "" {
 			continue
 		}

@@ -62,8 +62,10 @@ func (s *Server) checkProfilesExist(ctx context.Context, names []string) error {
 }
 
 // validateProfile checks a profile's config and devices as an instance's
-// would be checked; volatile.* belongs to instances only.
-func (s *Server) validateProfile(p db.Profile) error {
+// would be checked; volatile.* belongs to instances only. prev are the
+// profile's devices before this write (nil for a new profile): what they
+// hold unchanged is not checked again.
+func (s *Server) validateProfile(p db.Profile, prev map[string]map[string]string) error {
 	for k := range p.Config {
 		if strings.HasPrefix(k, "volatile.") {
 			return badRequest("profile %q: config key %q: volatile.* keys belong to instances", p.Name, k)
@@ -72,14 +74,12 @@ func (s *Server) validateProfile(p db.Profile) error {
 	if err := instances.ValidateConfig(p.Config); err != nil {
 		return badRequest("profile %q: %v", p.Name, err)
 	}
-	devs := maps.Clone(p.Devices)
-	if root, ok := devs["root"]; ok {
+	if root, ok := p.Devices["root"]; ok {
 		if root["type"] != "disk" || root["path"] != "/" || root["pool"] == "" {
 			return badRequest("profile %q: device \"root\" must be a disk with path=/ and pool=POOL", p.Name)
 		}
-		delete(devs, "root")
 	}
-	if err := validateDevices(devs); err != nil {
+	if err := validateDevices(p.Devices, prev); err != nil {
 		return badRequest("profile %q: %v", p.Name, err)
 	}
 	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
@@ -140,7 +140,7 @@ func (s *Server) handleProfilesPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := db.Profile{Name: req.Name, Description: req.Description, Config: req.Config, Devices: req.Devices}
-	if err := s.validateProfile(p); err != nil {
+	if err := s.validateProfile(p, nil); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -221,7 +221,7 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, patch boo
 	if next.Devices == nil {
 		next.Devices = map[string]map[string]string{}
 	}
-	if err := s.validateProfile(next); err != nil {
+	if err := s.validateProfile(next, old.Devices); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"lodge/network/proxy"
 	"lodge/server/db"
 )
 
@@ -23,13 +22,6 @@ import (
 
 func (s *Server) proxyDir(instance string) string {
 	return filepath.Join(s.cfg.Dir, "devices", instance)
-}
-
-func validateProxyDevice(name string, d map[string]string) error {
-	if err := proxy.Validate(d); err != nil {
-		return badRequest("device %q: %v", name, err)
-	}
-	return nil
 }
 
 func procArgs(pid int) []string {

@@ -256,7 +256,7 @@ func TestCreateErrors(t *testing.T) {
 		{"unknown fingerprint", `{"name":"c2","source":{"type":"image","fingerprint":"ffff"}}`, 404, "not found"},
 		{"ambiguous prefix", `{"name":"c2","source":{"type":"image","fingerprint":"ab0"}}`, 400, "ambiguous"},
 		{"unknown key", `{"name":"c2","config":{"foo":"bar"},"source":{"type":"image","alias":"bb"}}`, 400, "unknown key"},
-		{"bad device", `{"name":"c2","devices":{"x":{"type":"gpu"}},"source":{"type":"image","alias":"bb"}}`, 400, "unsupported device"},
+		{"bad device", `{"name":"c2","devices":{"x":{"type":"gpu"}},"source":{"type":"image","alias":"bb"}}`, 400, `device type "gpu" is not supported yet`},
 		{"vm", `{"name":"c2","type":"virtual-machine","source":{"type":"image","alias":"bb"}}`, 400, "containers only"},
 		{"remote protocol", `{"name":"c2","source":{"type":"image","alias":"x","server":"https://example.invalid","protocol":"gopher"}}`, 400, "protocol \"gopher\" is not supported"},
 		{"malformed", `{"name":`, 400, "malformed JSON"},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -214,58 +213,6 @@ func (s *Server) handleVolumeDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.events.lifecycle("storage-volume-deleted", volumeURL(pool, "custom", v.Name), nil)
 	writeSync(w, map[string]any{})
-}
-
-// diskKeys are the disk device keys lodge honours.
-var diskKeys = map[string]bool{"type": true, "path": true, "source": true, "pool": true, "readonly": true, "required": true, "size": true}
-
-// validateDiskDevice checks a disk device other than the root disk: a host
-// path (source=/srv/x) or a custom volume (pool=P source=NAME) mounted at path.
-func validateDiskDevice(name string, d map[string]string) error {
-	keys := make([]string, 0, len(d))
-	for k := range d {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !diskKeys[k] {
-			return badRequest("device %q: disk key %q is not supported (known: path, source, pool, readonly, required)", name, k)
-		}
-	}
-	if d["path"] == "/" {
-		if name != "root" {
-			return badRequest("device %q: only the root disk has path=/", name)
-		}
-		if d["size"] != "" {
-			if _, err := pools.ParseSize(d["size"]); err != nil {
-				return badRequest("device %q: %v", name, err)
-			}
-		}
-		return nil
-	}
-	if !strings.HasPrefix(d["path"], "/") {
-		return badRequest("device %q: disk needs an absolute path= inside the instance", name)
-	}
-	if d["source"] == "" {
-		return badRequest("device %q: disk needs source= (a host path, or a volume name with pool=)", name)
-	}
-	for _, k := range []string{"readonly", "required"} {
-		if v := d[k]; v != "" && v != "true" && v != "false" {
-			return badRequest("device %q: %s must be true or false", name, k)
-		}
-	}
-	if strings.ContainsAny(d["path"]+d["source"], " \t\n\\") {
-		return badRequest("device %q: paths with blanks or backslashes are not supported", name)
-	}
-	if d["pool"] == "" {
-		if !filepath.IsAbs(d["source"]) {
-			return badRequest("device %q: source %q must be an absolute host path (or name a volume with pool=)", name, d["source"])
-		}
-		if _, err := os.Stat(d["source"]); err != nil && d["required"] != "false" {
-			return badRequest("device %q: host path %q: %v", name, d["source"], err)
-		}
-	}
-	return nil
 }
 
 // diskMounts turns an instance's disk devices into mounts for its spec.

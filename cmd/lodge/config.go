@@ -151,7 +151,8 @@ func configShowCmd() *cobra.Command {
 			if expanded {
 				put.Config, put.Devices = inst.ExpandedConfig, inst.ExpandedDevices
 			}
-			return writeYAML(cmd.OutOrStdout(), editable{put, inst.Name})
+			// Device keys lodged would refuse now (stored before it did) get a comment.
+			return writeYAMLMarked(cmd.OutOrStdout(), editable{put, inst.Name}, deviceMetadata(cmd.Context(), c))
 		},
 	}
 	cmd.Flags().BoolVar(&expanded, "expanded", false, "show the config with profiles applied")

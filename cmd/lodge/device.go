@@ -13,7 +13,8 @@ import (
 // instance's devices under its ETag, as LXD's client does.
 func configDeviceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Manage instance devices (nic, proxy, disk)"}
-	cmd.AddCommand(deviceAddCmd(), deviceRemoveCmd(), deviceSetCmd(), deviceUnsetCmd(), deviceGetCmd(), deviceShowCmd(), deviceListCmd())
+	cmd.AddCommand(deviceAddCmd(), deviceRemoveCmd(), deviceSetCmd(), deviceUnsetCmd(), deviceGetCmd(), deviceShowCmd(), deviceListCmd(),
+		deviceOverrideCmd(), deviceKeysCmd())
 	return cmd
 }
 
@@ -75,7 +76,7 @@ func deviceRemoveCmd() *cobra.Command {
 				for _, d := range args[1:] {
 					if _, ok := devs[d]; !ok {
 						if _, prof := inst.ExpandedDevices[d]; prof {
-							return fmt.Errorf("device %q comes from a profile; change the profile, or override it with lodge config device set", d)
+							return fmt.Errorf("device %q comes from a profile; change the profile, or override it with lodge config device override", d)
 						}
 						return fmt.Errorf("device %q not found on %s", d, inst.Name)
 					}
@@ -191,7 +192,7 @@ func deviceShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeYAML(cmd.OutOrStdout(), inst.ExpandedDevices)
+			return writeDevicesMarked(cmd.OutOrStdout(), inst.ExpandedDevices, deviceMetadata(cmd.Context(), c))
 		},
 	}
 }

@@ -46,5 +46,6 @@ func rootCmd() *cobra.Command {
 		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), profileCmd(),
 		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), renameCmd(), publishCmd(), rebuildCmd(), networkCmd(), remoteCmd(), operationCmd(),
 		queryCmd(), monitorCmd(), versionCmd())
+	requireSubcommands(root)
 	return root
 }

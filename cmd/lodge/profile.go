@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,7 +19,8 @@ import (
 func profileCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "profile", Short: "Manage profiles (config and devices shared by instances)"}
 	device := &cobra.Command{Use: "device", Short: "Manage a profile's devices"}
-	device.AddCommand(profileDeviceAddCmd(), profileDeviceRemoveCmd())
+	device.AddCommand(profileDeviceAddCmd(), profileDeviceRemoveCmd(), profileDeviceSetCmd(), profileDeviceUnsetCmd(),
+		profileDeviceGetCmd(), profileDeviceShowCmd(), profileDeviceListCmd())
 	cmd.AddCommand(profileListCmd(), profileShowCmd(), profileCreateCmd(), profileCopyCmd(), profileRenameCmd(),
 		profileEditCmd(), profileDeleteCmd(), profileSetCmd(), profileUnsetCmd(), profileGetCmd(),
 		profileAddCmd(), profileRemoveCmd(), profileAssignCmd(), device)
@@ -69,7 +71,7 @@ func profileShowCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return writeYAML(cmd.OutOrStdout(), p)
+		return writeYAMLMarked(cmd.OutOrStdout(), p, deviceMetadata(cmd.Context(), c))
 	})
 }
 
@@ -285,5 +287,92 @@ func profileDeviceRemoveCmd() *cobra.Command {
 			delete(p.Devices, args[1])
 			return nil
 		})
+	})
+}
+
+// profileDevice returns a profile's device, or an error naming what exists.
+func profileDevice(p *api.ProfilePut, profile, dev string) (map[string]string, error) {
+	d, ok := p.Devices[dev]
+	if !ok {
+		return nil, fmt.Errorf("profile %s has no device %s", profile, dev)
+	}
+	return d, nil
+}
+
+func profileDeviceSetCmd() *cobra.Command {
+	return profileRun(cobra.MinimumNArgs(3), "set PROFILE DEVICE KEY=VALUE...", "Set keys of a profile's device (every instance using it follows)", func(cmd *cobra.Command, c *client.Client, args []string) error {
+		kv := map[string]string{}
+		var err error
+		if len(args) == 4 && !containsEq(args[2]) {
+			kv[args[2]] = args[3]
+		} else if kv, err = parseKV(args[2:]); err != nil {
+			return err
+		}
+		return updateProfile(cmd, c, args[0], func(p *api.ProfilePut) error {
+			d, err := profileDevice(p, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			for k, v := range kv {
+				d[k] = v
+			}
+			return nil
+		})
+	})
+}
+
+func profileDeviceUnsetCmd() *cobra.Command {
+	return profileRun(cobra.MinimumNArgs(3), "unset PROFILE DEVICE KEY...", "Remove keys of a profile's device", func(cmd *cobra.Command, c *client.Client, args []string) error {
+		return updateProfile(cmd, c, args[0], func(p *api.ProfilePut) error {
+			d, err := profileDevice(p, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			for _, k := range args[2:] {
+				if _, ok := d[k]; !ok {
+					return fmt.Errorf("device %s of profile %s has no key %q", args[1], args[0], k)
+				}
+				delete(d, k)
+			}
+			return nil
+		})
+	})
+}
+
+func profileDeviceGetCmd() *cobra.Command {
+	return profileRun(cobra.ExactArgs(3), "get PROFILE DEVICE KEY", "Print one key of a profile's device", func(cmd *cobra.Command, c *client.Client, args []string) error {
+		p, _, err := c.GetProfile(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		d, err := profileDevice(&p.ProfilePut, args[0], args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), d[args[2]])
+		return nil
+	})
+}
+
+func profileDeviceShowCmd() *cobra.Command {
+	return profileRun(cobra.ExactArgs(1), "show PROFILE", "Show a profile's devices as YAML", func(cmd *cobra.Command, c *client.Client, args []string) error {
+		p, _, err := c.GetProfile(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		return writeDevicesMarked(cmd.OutOrStdout(), p.Devices, deviceMetadata(cmd.Context(), c))
+	})
+}
+
+func profileDeviceListCmd() *cobra.Command {
+	return profileRun(cobra.ExactArgs(1), "list PROFILE", "List a profile's device names", func(cmd *cobra.Command, c *client.Client, args []string) error {
+		p, _, err := c.GetProfile(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		for _, n := range slices.Sorted(maps.Keys(p.Devices)) {
+			fmt.Fprintln(cmd.OutOrStdout(), n)
+		}
+		return nil
 	})
 }

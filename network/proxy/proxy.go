@@ -54,32 +54,6 @@ func ParseAddr(s string) (Addr, error) {
 	return Addr{Proto: proto, Host: host, Port: p}, nil
 }
 
-// Validate checks a proxy device's keys.
-func Validate(d map[string]string) error {
-	l, err := ParseAddr(d["listen"])
-	if err != nil {
-		return fmt.Errorf("listen %v", err)
-	}
-	c, err := ParseAddr(d["connect"])
-	if err != nil {
-		return fmt.Errorf("connect %v", err)
-	}
-	if l.Proto != c.Proto {
-		return fmt.Errorf("listen is %s but connect is %s; both must be the same protocol", l.Proto, c.Proto)
-	}
-	if b := d["bind"]; b != "" && b != "host" {
-		return fmt.Errorf("bind=%s is not supported (only host: listen on the host, connect in the container)", b)
-	}
-	for k := range d {
-		switch k {
-		case "type", "listen", "connect", "bind":
-		default:
-			return fmt.Errorf("key %q is not supported on proxy devices (use listen, connect, bind)", k)
-		}
-	}
-	return nil
-}
-
 // Dialer dials from inside a network namespace.
 type Dialer func(network, addr string) (net.Conn, error)
 
