@@ -123,18 +123,13 @@ func refused(p, root string, err error) error {
 // removeAt removes name in the directory pfd and everything below it;
 // path is its full name for messages.
 func removeAt(pfd int, name, path, root string) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		return &os.PathError{Op: "lstat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		if err := unix.Unlinkat(pfd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
-			return &os.PathError{Op: "unlink", Path: path, Err: err}
-		}
+	// Anything but a directory (a symlink included) is unlinked itself.
+	err := unix.Unlinkat(pfd, name, 0)
+	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
+	}
+	if !errors.Is(err, unix.EISDIR) {
+		return &os.PathError{Op: "unlink", Path: path, Err: err}
 	}
 	fd, err := unix.Openat2(pfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: beneath})
 	if errors.Is(err, unix.ENOENT) {
@@ -142,6 +137,11 @@ func removeAt(pfd int, name, path, root string) error {
 	}
 	if err != nil {
 		return refused(path, root, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return &os.PathError{Op: "stat", Path: path, Err: err}
 	}
 	sub := isSubvolume(fd, &st)
 	if sub {
