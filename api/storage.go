@@ -138,3 +138,14 @@ type StorageVolumePut struct {
 	Config      map[string]string `json:"config" yaml:"config"`
 	Description string            `json:"description" yaml:"description"`
 }
+
+// StoragePoolDeleted is the metadata of DELETE /1.0/storage-pools/{name}
+// (lodge's own; LXD answers {}): what lodged left on disk.
+type StoragePoolDeleted struct {
+	// Forgotten is set when only the pool's record went and nothing on
+	// disk was touched: why (its marker is missing or another lodged's).
+	Forgotten string `json:"forgotten,omitempty" yaml:"forgotten,omitempty"`
+	// Left lists lodge's directories that stayed because they still hold
+	// what lodge has no record of.
+	Left []string `json:"left,omitempty" yaml:"left,omitempty"`
+}

@@ -43,10 +43,12 @@ func (c *Client) UpdateStoragePool(ctx context.Context, name string, put api.Sto
 	return err
 }
 
-// DeleteStoragePool deletes an unused pool.
-func (c *Client) DeleteStoragePool(ctx context.Context, name string) error {
-	_, _, err := c.query(ctx, http.MethodDelete, poolPath(name), nil, nil, nil)
-	return err
+// DeleteStoragePool deletes an unused pool and says what lodged left on
+// disk (a pool it only forgot, directories holding what it has no record of).
+func (c *Client) DeleteStoragePool(ctx context.Context, name string) (api.StoragePoolDeleted, error) {
+	var out api.StoragePoolDeleted
+	_, _, err := c.query(ctx, http.MethodDelete, poolPath(name), nil, &out, nil)
+	return out, err
 }
 
 func snapPath(inst, snap string) string {

@@ -156,8 +156,8 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 		srcVol = srcVol.Snapshot(snap)
 	}
 	dstVol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
-	if dstPool.Exists(dstVol) {
-		_ = dstPool.Delete(ctx, dstVol)
+	if err := s.clearStale(ctx, row.Pool, dstPool, dstVol); err != nil {
+		return err
 	}
 	rev.add(func() { _ = dstPool.Delete(bg, dstVol) })
 	var snaps []db.Snapshot
@@ -392,8 +392,8 @@ func (s *Server) moveInstancePool(ctx context.Context, op *opT, name, poolName s
 		return err
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
-	if dstPool.Exists(vol) {
-		_ = dstPool.Delete(ctx, vol)
+	if err := s.clearStale(ctx, poolName, dstPool, vol); err != nil {
+		return err
 	}
 	moved := in
 	moved.Pool = poolName

@@ -213,9 +213,9 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
 	imgVol := storage.Volume{Kind: storage.KindImage, Name: row.ImageFingerprint}
-	if pool.Exists(vol) {
-		// Left by a crash of an earlier create of the same name; the row is ours now.
-		_ = pool.Delete(ctx, vol)
+	// Left by a crash of an earlier create of the same name; the row is ours now.
+	if err := s.clearStale(ctx, row.Pool, pool, vol); err != nil {
+		return err
 	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Creating instance rootfs")
 	if err := pool.Clone(ctx, imgVol, vol); err != nil {

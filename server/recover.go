@@ -17,7 +17,13 @@ import (
 // status is always read live from liblxc.
 func (s *Server) Recover(ctx context.Context) {
 	interrupted := s.failInterruptedOps(ctx)
-	for _, p := range s.pools.all() {
+	for name, p := range s.pools.all() {
+		if err := s.poolOwned(name, p); err != nil {
+			// An older lodge took any directory as a source: what looks
+			// like a staging leftover or an orphan there may not be lodge's.
+			s.log.Warn("recovery: storage pool without this lodged's marker; its leftovers and orphan volumes are not swept", "pool", name, "why", err)
+			continue
+		}
 		if c, ok := p.(interface{ Cleanup() }); ok {
 			c.Cleanup()
 		}
@@ -96,6 +102,9 @@ func (s *Server) sweepOrphans(ctx context.Context) {
 		owner[in.Name] = p
 	}
 	for poolName, pool := range s.pools.all() {
+		if s.poolOwned(poolName, pool) != nil {
+			continue // said in Recover
+		}
 		vols, err := pool.Volumes(storage.KindContainer)
 		if err != nil {
 			continue

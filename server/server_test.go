@@ -91,6 +91,10 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// lodged's pools carry its marker (storage/pools writes it).
+	if err := storage.WriteMarker(filepath.Join(tmp, "pool"), storage.Marker{Pool: "default", StateDir: tmp, Driver: "dir"}); err != nil {
+		t.Fatal(err)
+	}
 	os.MkdirAll(filepath.Join(tmp, "images"), 0o700)
 	env := &testEnv{drv: fake.New(), pool: pool}
 	unpack := func(ctx context.Context, img, dst string) error {

@@ -23,9 +23,12 @@ import (
 // PoolManager creates, opens and destroys pools from their records
 // (storage/pools in lodged; tests may pass their own).
 type PoolManager interface {
-	Create(ctx context.Context, name, driver string, cfg map[string]string) (map[string]string, error)
+	// Create refuses a source inside or around one of others.
+	Create(ctx context.Context, name, driver string, cfg map[string]string, others []pools.Pool) (map[string]string, error)
 	Open(ctx context.Context, name, driver string, cfg map[string]string) (storage.Driver, error)
-	Destroy(ctx context.Context, name, driver string, cfg map[string]string) error
+	// Destroy removes the known volumes and what lodge made for the pool,
+	// nothing else; a pool without this lodged's marker is only forgotten.
+	Destroy(ctx context.Context, name, driver string, cfg map[string]string, known []storage.Volume) (pools.Removal, error)
 	DefaultDriver() string
 }
 
@@ -149,7 +152,7 @@ func (s *Server) createDefaultPool(ctx context.Context) error {
 			}
 			cfg["source"] = legacy
 		}
-		cfg, err = s.poolMgr.Create(ctx, name, driver, cfg)
+		cfg, err = s.poolMgr.Create(ctx, name, driver, cfg, nil)
 		if err != nil {
 			return fmt.Errorf("create the default storage pool (%s): %w", driver, err)
 		}
@@ -245,7 +248,16 @@ func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, conflict("storage pool %q already exists", req.Name))
 		return
 	}
-	cfg, err := s.poolMgr.Create(r.Context(), req.Name, req.Driver, req.Config)
+	rows, err := s.db.ListStoragePools(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	others := make([]pools.Pool, 0, len(rows))
+	for _, p := range rows {
+		others = append(others, pools.Pool{Name: p.Name, Driver: p.Driver, Config: p.Config})
+	}
+	cfg, err := s.poolMgr.Create(r.Context(), req.Name, req.Driver, req.Config, others)
 	if err != nil {
 		writeError(w, badRequest("%v", err))
 		return
@@ -255,7 +267,7 @@ func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 		err = s.db.CreateStoragePool(r.Context(), db.StoragePool{Name: req.Name, Driver: req.Driver, Description: req.Description, Config: cfg})
 	}
 	if err != nil {
-		_ = s.poolMgr.Destroy(context.WithoutCancel(r.Context()), req.Name, req.Driver, cfg)
+		_, _ = s.poolMgr.Destroy(context.WithoutCancel(r.Context()), req.Name, req.Driver, cfg, nil)
 		writeError(w, fmt.Errorf("storage pool %q: %w", req.Name, err))
 		return
 	}
@@ -372,7 +384,19 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("storage pool %q still has custom volumes (%s first); delete them with lodge storage volume delete %s NAME", p.Name, vols[0].Name, p.Name))
 		return
 	}
-	if err := s.poolMgr.Destroy(r.Context(), p.Name, p.Driver, p.Config); err != nil {
+	// The volumes lodge's records name on this pool: with no instance and
+	// no custom volume left, the image volumes unpacked from known images.
+	imgs, err := s.db.ListImages(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	known := make([]storage.Volume, 0, len(imgs))
+	for _, im := range imgs {
+		known = append(known, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint})
+	}
+	rem, err := s.poolMgr.Destroy(r.Context(), p.Name, p.Driver, p.Config, known)
+	if err != nil {
 		writeError(w, fmt.Errorf("storage pool %q: %w", p.Name, err))
 		return
 	}
@@ -381,8 +405,38 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if rem.Forgotten != "" {
+		s.log.Warn("storage pool forgotten: its record is removed, its files are left untouched", "pool", p.Name, "source", p.Config["source"], "why", rem.Forgotten)
+	}
+	if len(rem.Left) > 0 {
+		s.log.Warn("storage pool deleted; directories holding what lodge has no record of were left", "pool", p.Name, "left", strings.Join(rem.Left, "; "))
+	}
 	s.events.lifecycle("storage-pool-deleted", poolURL(p.Name), nil)
-	writeSync(w, map[string]any{})
+	writeSync(w, api.StoragePoolDeleted{Forgotten: rem.Forgotten, Left: rem.Left})
+}
+
+// poolOwned tells whether pool carries this lodged's marker: only then
+// may lodge delete what it finds there without a record (volumes a crash
+// left, staging directories).
+func (s *Server) poolOwned(name string, pool storage.Driver) error {
+	return storage.CheckMarker(pool.Info().Root, s.cfg.Dir, name)
+}
+
+// clearStale removes a volume found where a new one goes, whose record is
+// new: a crash's leftover, in a pool lodge owns. In a pool without this
+// lodged's marker the directory may be another tool's: refused.
+func (s *Server) clearStale(ctx context.Context, poolName string, pool storage.Driver, vol storage.Volume) error {
+	if poolName == "" {
+		poolName = s.poolName
+	}
+	if !pool.Exists(vol) {
+		return nil
+	}
+	if err := s.poolOwned(poolName, pool); err != nil {
+		return badRequest("storage pool %q already has %s at %s, which lodge has no record of, and will not delete it: %v; move it away or pick another name", poolName, vol, pool.Path(vol), err)
+	}
+	s.log.Warn("removing a volume an interrupted operation left", "pool", poolName, "volume", vol.String())
+	return pool.Delete(ctx, vol)
 }
 
 func (s *Server) handlePoolResources(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 	"lodge/server/db"
 	"lodge/storage"
 	"lodge/storage/dir"
+	"lodge/storage/pools"
 )
 
 func TestStoragePoolsAPI(t *testing.T) {
@@ -94,15 +95,15 @@ type fakePools struct {
 	created map[string]map[string]string
 }
 
-func (f *fakePools) Create(ctx context.Context, name, driver string, cfg map[string]string) (map[string]string, error) {
+func (f *fakePools) Create(ctx context.Context, name, driver string, cfg map[string]string, others []pools.Pool) (map[string]string, error) {
 	f.created[name+":"+driver] = cfg
 	return cfg, nil
 }
 func (f *fakePools) Open(ctx context.Context, name, driver string, cfg map[string]string) (storage.Driver, error) {
 	return dir.New(cfg["source"])
 }
-func (f *fakePools) Destroy(ctx context.Context, name, driver string, cfg map[string]string) error {
-	return nil
+func (f *fakePools) Destroy(ctx context.Context, name, driver string, cfg map[string]string, known []storage.Volume) (pools.Removal, error) {
+	return pools.Removal{}, nil
 }
 func (f *fakePools) DefaultDriver() string { return f.def }
 
@@ -146,4 +147,113 @@ func TestDefaultPoolChoice(t *testing.T) {
 		t.Fatalf("legacy pool: %+v", row)
 	}
 	s.cancel()
+}
+
+// plantFile writes a file whose survival a test checks.
+func plantFile(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stillThere(t *testing.T, p string) {
+	t.Helper()
+	if b, err := os.ReadFile(p); err != nil || string(b) != "precious" {
+		t.Fatalf("%s was removed: %v", p, err)
+	}
+}
+
+// Pools and files lodge did not make: refused at create, forgotten at
+// delete, never swept, never cleared to make room for a new volume.
+func TestStoragePoolForeignFiles(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	if err := e.s.initPools(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.uploadImage(t, "busybox", "bb")
+	// The issue's scenario: a source holding another tool's data.
+	old := filepath.Join(t.TempDir(), "old")
+	plantFile(t, filepath.Join(old, "containers", "web01", "data"))
+	body := `{"name":"p2","driver":"dir","config":{"source":"` + old + `"}}`
+	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools", body); code != 400 || !strings.Contains(resp.Error, "not empty (containers/)") {
+		t.Fatalf("non-empty source: %d %s", code, resp.Error)
+	}
+	link := filepath.Join(t.TempDir(), "etc")
+	os.Symlink("/etc", link)
+	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools", `{"name":"p2","driver":"dir","config":{"source":"`+link+`"}}`); code != 400 || !strings.Contains(resp.Error, "resolves to /etc") {
+		t.Fatalf("link to /etc: %d %s", code, resp.Error)
+	}
+	// Inside the default pool.
+	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools", `{"name":"p2","driver":"dir","config":{"source":"`+filepath.Join(e.pool.Info().Root, "custom", "x")+`"}}`); code != 400 || !strings.Contains(resp.Error, "inside") {
+		t.Fatalf("inside the default pool: %d %s", code, resp.Error)
+	}
+	if code, _, _ := e.do(t, "GET", "/1.0/storage-pools/p2", ""); code != 404 {
+		t.Fatalf("a refused pool was recorded: %d", code)
+	}
+
+	// A pool made as an older lodge made it: a source elsewhere, no marker.
+	src := filepath.Join(t.TempDir(), "p3")
+	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools", `{"name":"p3","driver":"dir","config":{"source":"`+src+`"}}`); code != 200 {
+		t.Fatalf("create: %d %s", code, resp.Error)
+	}
+	os.Remove(filepath.Join(src, storage.MarkerFile))
+	plantFile(t, filepath.Join(src, "containers", "web01", "data"))
+	plantFile(t, filepath.Join(src, "custom", "vol1", "data"))
+	plantFile(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
+	// Recovery sweeps neither its "orphans" nor its "staging leftovers".
+	e.s.Recover(ctx)
+	stillThere(t, filepath.Join(src, "containers", "web01", "data"))
+	stillThere(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
+	// A new instance or volume of the same name is refused, not made room for.
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"web01","source":{"type":"image","alias":"bb"},"devices":{"root":{"type":"disk","path":"/","pool":"p3"}}}`)
+	if op := e.wait(t, resp); op.StatusCode == api.Success || !strings.Contains(op.Err, "no record of") {
+		t.Fatalf("instance over a foreign volume: %+v", op)
+	}
+	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools/p3/volumes/custom", `{"name":"vol1","type":"custom"}`); code != 400 || !strings.Contains(resp.Error, "no record of") {
+		t.Fatalf("custom volume over a foreign one: %d %s", code, resp.Error)
+	}
+	stillThere(t, filepath.Join(src, "containers", "web01", "data"))
+	stillThere(t, filepath.Join(src, "custom", "vol1", "data"))
+	// Deleting it forgets it and says so.
+	code, resp, _ := e.do(t, "DELETE", "/1.0/storage-pools/p3", "")
+	var del api.StoragePoolDeleted
+	json.Unmarshal(resp.Metadata, &del)
+	if code != 200 || !strings.Contains(del.Forgotten, "no lodge pool marker") {
+		t.Fatalf("delete: %d %s %s", code, resp.Error, resp.Metadata)
+	}
+	if code, _, _ := e.do(t, "GET", "/1.0/storage-pools/p3", ""); code != 404 {
+		t.Fatalf("forgotten pool still recorded: %d", code)
+	}
+	stillThere(t, filepath.Join(src, "containers", "web01", "data"))
+	stillThere(t, filepath.Join(src, "custom", "vol1", "data"))
+	stillThere(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
+
+	// A pool of lodge's: the image volume it unpacked goes (a record: the
+	// image), a planted directory stays and is reported.
+	src4 := filepath.Join(t.TempDir(), "p4")
+	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools", `{"name":"p4","driver":"dir","config":{"source":"`+src4+`"}}`); code != 200 {
+		t.Fatalf("create: %d %s", code, resp.Error)
+	}
+	_, resp, _ = e.do(t, "POST", "/1.0/instances", `{"name":"c4","source":{"type":"image","alias":"bb"},"devices":{"root":{"type":"disk","path":"/","pool":"p4"}}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("create on p4: %+v", op)
+	}
+	_, resp, _ = e.do(t, "DELETE", "/1.0/instances/c4", "")
+	e.wait(t, resp)
+	plantFile(t, filepath.Join(src4, "containers", "web01", "data"))
+	code, resp, _ = e.do(t, "DELETE", "/1.0/storage-pools/p4", "")
+	del = api.StoragePoolDeleted{}
+	json.Unmarshal(resp.Metadata, &del)
+	if code != 200 || del.Forgotten != "" || len(del.Left) != 1 || !strings.Contains(del.Left[0], "web01") {
+		t.Fatalf("delete p4: %d %s %s", code, resp.Error, resp.Metadata)
+	}
+	stillThere(t, filepath.Join(src4, "containers", "web01", "data"))
+	if ents, _ := os.ReadDir(filepath.Join(src4, "images")); len(ents) != 0 {
+		t.Fatalf("image volume left: %v", ents)
+	}
 }

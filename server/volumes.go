@@ -173,10 +173,11 @@ func (s *Server) handleVolumesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if d.Exists(vol) {
-		_ = d.Delete(ctx, vol) // left by a crash; the row is new
+	err = s.clearStale(ctx, p.Name, d, vol) // left by a crash; the row is new
+	if err == nil {
+		err = d.CreateVolume(ctx, vol)
 	}
-	if err := d.CreateVolume(ctx, vol); err != nil {
+	if err != nil {
 		_ = s.db.DeleteStorageVolume(context.WithoutCancel(ctx), p.Name, req.Name)
 		writeError(w, fmt.Errorf("storage volume %q on pool %q: %w", req.Name, p.Name, err))
 		return

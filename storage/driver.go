@@ -68,6 +68,9 @@ type Info struct {
 	Snapshots  bool
 	// Source is where the pool's data lives (directory, loop file, device).
 	Source string
+	// Root is the directory holding the pool's top-level directories and
+	// its marker (the source, or where lodged mounts it).
+	Root string
 }
 
 // Quotaer is a driver that can limit a container volume's size.

@@ -106,7 +106,12 @@ func storageCreateCmd() *cobra.Command {
   lodge storage create fast btrfs size=20GiB     a btrfs loop file created and mounted by lodged
   lodge storage create fast btrfs source=/dev/vdb or source=/an/existing/btrfs/directory
   lodge storage create ov overlay                 instances are an upper directory over the image
-  lodge storage create plain dir                  instances are full copies of the image`,
+  lodge storage create plain dir                  instances are full copies of the image
+  lodge storage create big dir source=/srv/pool   in an empty directory of your choice
+
+A source directory must be empty: lodge makes its own directories there and
+removes them with the pool. Deleting a pool removes only what lodge made; a
+pool without lodge's marker (.lodge-pool) is only forgotten.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := parseKV(args[2:])
@@ -163,7 +168,7 @@ func storageDeleteCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete [REMOTE:]POOL",
 		Aliases: []string{"rm"},
-		Short:   "Delete an unused storage pool and what lodged created for it",
+		Short:   "Delete an unused storage pool and what lodged created for it (nothing else)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pool, c, err := instanceClient(args[0])
@@ -171,10 +176,18 @@ func storageDeleteCmd() *cobra.Command {
 				return err
 			}
 			args[0] = pool
-			if err := c.DeleteStoragePool(cmd.Context(), args[0]); err != nil {
+			res, err := c.DeleteStoragePool(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
+			if res.Forgotten != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Storage pool %s forgotten; none of its files were deleted: %s\n", args[0], res.Forgotten)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Storage pool %s deleted\n", args[0])
+			for _, l := range res.Left {
+				fmt.Fprintf(cmd.OutOrStdout(), "Left in place (not lodge's, by its records): %s\n", l)
+			}
 			return nil
 		},
 	}

@@ -8,14 +8,11 @@ package btrfs
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -127,7 +124,7 @@ func run(ctx context.Context, name string, args ...string) error {
 
 // Info implements storage.Driver.
 func (d *Driver) Info() storage.Info {
-	return storage.Info{Name: "btrfs", CheapClone: true, Snapshots: true, Source: d.source}
+	return storage.Info{Name: "btrfs", CheapClone: true, Snapshots: true, Source: d.source, Root: d.l.Root}
 }
 
 // Path implements storage.Driver.
@@ -150,15 +147,15 @@ func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	if err := os.Chmod(tmp, 0o700); err != nil {
-		deleteSubvolumes(tmp)
+		d.l.Remove(tmp)
 		return err
 	}
 	if err := fill(tmp); err != nil {
-		deleteSubvolumes(tmp)
+		d.l.Remove(tmp)
 		return err
 	}
 	if err := run(ctx, "btrfs", "property", "set", "-ts", tmp, "ro", "true"); err != nil {
-		deleteSubvolumes(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	return d.place(tmp, vol)
@@ -166,7 +163,7 @@ func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(
 
 func (d *Driver) place(tmp string, vol storage.Volume) error {
 	if err := os.Rename(tmp, d.Path(vol)); err != nil {
-		deleteSubvolumes(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	return nil
@@ -239,63 +236,24 @@ func (d *Driver) swapIn(ctx context.Context, src, vol storage.Volume) error {
 	}
 	dir := d.Path(vol)
 	old := filepath.Join(filepath.Dir(dir), ".tmp-old-"+filepath.Base(dir))
-	deleteSubvolumes(old)
+	d.l.Remove(old)
 	if err := os.Rename(dir, old); err != nil {
-		deleteSubvolumes(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("%s from %s: %w", vol, src, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		os.Rename(old, dir)
-		deleteSubvolumes(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("%s from %s: %w", vol, src, err)
 	}
-	return deleteSubvolumes(old)
+	return d.l.Remove(old)
 }
 
 // Delete implements storage.Driver, nested subvolumes (made inside a
-// container) included.
+// container) included: storage.RemoveBeneath destroys each subvolume by
+// ioctl on a directory resolved below the pool, deepest first.
 func (d *Driver) Delete(ctx context.Context, vol storage.Volume) error {
-	if err := vol.Validate(); err != nil {
-		return err
-	}
-	if err := deleteSubvolumes(d.Path(vol)); err != nil {
-		return fmt.Errorf("volume %s: delete: %w", vol, err)
-	}
-	if !vol.IsSnapshot() {
-		if err := deleteSubvolumes(d.l.SnapshotsDir(vol)); err != nil {
-			return fmt.Errorf("volume %s: delete snapshots: %w", vol, err)
-		}
-	}
-	return nil
-}
-
-// deleteSubvolumes removes a tree, deleting the subvolumes in it deepest
-// first; a missing path is not an error.
-func deleteSubvolumes(root string) error {
-	if _, err := os.Lstat(root); os.IsNotExist(err) {
-		return nil
-	}
-	var subs []string
-	filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || !e.IsDir() {
-			return nil
-		}
-		if fi, err := e.Info(); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Ino == 256 {
-				subs = append(subs, p)
-			}
-		}
-		return nil
-	})
-	sort.Slice(subs, func(i, j int) bool { return len(subs[i]) > len(subs[j]) })
-	for _, s := range subs {
-		// A read-only snapshot must be made writable before its parent
-		// directory entries can go; deleting it needs no such step.
-		if err := run(context.Background(), "btrfs", "-q", "subvolume", "delete", s); err != nil {
-			return err
-		}
-	}
-	return os.RemoveAll(root)
+	return d.l.RemoveVolume(vol)
 }
 
 // Usage implements storage.Driver: the bytes only this volume holds
@@ -339,7 +297,7 @@ func (d *Driver) Rename(ctx context.Context, vol storage.Volume, newName string)
 // Cleanup removes staging subvolumes a crash left behind.
 func (d *Driver) Cleanup() {
 	for _, m := range d.l.Leftovers() {
-		deleteSubvolumes(m)
+		d.l.Remove(m)
 	}
 }
 

@@ -73,3 +73,54 @@ func TestLoopRemount(t *testing.T) {
 		t.Fatal("image volume gone after remount")
 	}
 }
+
+func TestContainment(t *testing.T) {
+	file, mnt := loopPool(t)
+	d, err := New(filepath.Join(mnt, "pool"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.RunContainment(t, d, true)
+}
+
+// TestDeleteNested deletes a container holding a subvolume made inside it
+// (as systemd-nspawn or docker in a container do) and a read-only
+// snapshot, all by ioctl below the pool.
+func TestDeleteNested(t *testing.T) {
+	file, mnt := loopPool(t)
+	ctx := context.Background()
+	d, err := New(filepath.Join(mnt, "pool"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := storage.Volume{Kind: storage.KindImage, Name: "img"}
+	if err := d.CreateImage(ctx, img, func(dir string) error { return os.MkdirAll(filepath.Join(dir, "rootfs", "var", "lib"), 0o755) }); err != nil {
+		t.Fatal(err)
+	}
+	c := storage.Volume{Kind: storage.KindContainer, Name: "c"}
+	if err := d.Clone(ctx, img, c); err != nil {
+		t.Fatal(err)
+	}
+	nested := filepath.Join(d.Path(c), "rootfs", "var", "lib", "machines")
+	if err := run(ctx, "btrfs", "-q", "subvolume", "create", nested); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, "btrfs", "-q", "subvolume", "create", filepath.Join(nested, "inner")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(nested, "inner", "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Snapshot(ctx, c, "ro"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if d.Exists(c) || d.Exists(c.Snapshot("ro")) {
+		t.Fatal("volume or snapshot left")
+	}
+	if err := d.Delete(ctx, img); err != nil || d.Exists(img) {
+		t.Fatalf("read-only image volume: %v", err)
+	}
+}

@@ -28,7 +28,7 @@ func New(root string) (*Driver, error) {
 
 // Info implements storage.Driver.
 func (d *Driver) Info() storage.Info {
-	return storage.Info{Name: "dir", Snapshots: true, Source: d.l.Root}
+	return storage.Info{Name: "dir", Snapshots: true, Source: d.l.Root, Root: d.l.Root}
 }
 
 // Path implements storage.Driver.
@@ -52,7 +52,7 @@ func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	if err := fill(tmp); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return err
 	}
 	return d.place(tmp, vol)
@@ -60,7 +60,7 @@ func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(
 
 func (d *Driver) place(tmp string, vol storage.Volume) error {
 	if err := os.Rename(tmp, d.Path(vol)); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	return nil
@@ -73,11 +73,11 @@ func (d *Driver) copyInto(ctx context.Context, src, dst storage.Volume) error {
 		return fmt.Errorf("volume %s: %w", dst, err)
 	}
 	if err := storage.CopyTree(ctx, d.Path(src), tmp); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("volume %s from %s: %w", dst, src, err)
 	}
 	if err := os.Chmod(tmp, 0o700); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return err
 	}
 	return d.place(tmp, dst)
@@ -98,20 +98,10 @@ func (d *Driver) Clone(ctx context.Context, src, dst storage.Volume) error {
 	return d.copyInto(ctx, src, dst)
 }
 
-// Delete implements storage.Driver; deleting a missing volume is not an error.
+// Delete implements storage.Driver; deleting a missing volume is not an
+// error. Nothing is followed out of the pool (storage.RemoveBeneath).
 func (d *Driver) Delete(ctx context.Context, vol storage.Volume) error {
-	if err := vol.Validate(); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(d.Path(vol)); err != nil {
-		return fmt.Errorf("volume %s: delete: %w", vol, err)
-	}
-	if !vol.IsSnapshot() {
-		if err := os.RemoveAll(d.l.SnapshotsDir(vol)); err != nil {
-			return fmt.Errorf("volume %s: delete snapshots: %w", vol, err)
-		}
-	}
-	return nil
+	return d.l.RemoveVolume(vol)
 }
 
 // Usage implements storage.Driver by walking the tree.
@@ -160,27 +150,30 @@ func (d *Driver) Restore(ctx context.Context, vol storage.Volume, snap string) e
 		return err
 	}
 	if err := storage.CopyTree(ctx, d.Path(sv), tmp); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("restore %s: %w", sv, err)
 	}
-	return swap(d.Path(vol), tmp)
+	return d.swap(d.Path(vol), tmp)
 }
 
 // swap replaces dir by tmp: the old tree is moved aside (a staging name,
 // so a crash leaves it for Cleanup) before tmp takes its place.
-func swap(dir, tmp string) error {
+func (d *Driver) swap(dir, tmp string) error {
 	old := filepath.Join(filepath.Dir(dir), ".tmp-old-"+filepath.Base(dir))
-	os.RemoveAll(old)
+	if err := d.l.Remove(old); err != nil {
+		d.l.Remove(tmp)
+		return err
+	}
 	if err := os.Rename(dir, old); err != nil && !os.IsNotExist(err) {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		os.Rename(old, dir)
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return err
 	}
-	return os.RemoveAll(old)
+	return d.l.Remove(old)
 }
 
 // Rename implements storage.Driver.
@@ -191,7 +184,7 @@ func (d *Driver) Rename(ctx context.Context, vol storage.Volume, newName string)
 // Cleanup removes staging directories a crash left behind.
 func (d *Driver) Cleanup() {
 	for _, m := range d.l.Leftovers() {
-		os.RemoveAll(m)
+		d.l.Remove(m)
 	}
 }
 
@@ -216,8 +209,8 @@ func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
 		return err
 	}
 	if err := storage.CopyTree(ctx, d.Path(img), tmp); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("reset %s: %w", vol, err)
 	}
-	return swap(d.Path(vol), tmp)
+	return d.swap(d.Path(vol), tmp)
 }

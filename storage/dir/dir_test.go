@@ -20,3 +20,11 @@ func TestConformance(t *testing.T) {
 		return d
 	})
 }
+
+func TestContainment(t *testing.T) {
+	d, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	storagetest.RunContainment(t, d, os.Geteuid() == 0 && os.Getenv("LODGE_INTEGRATION") != "")
+}

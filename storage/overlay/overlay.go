@@ -56,7 +56,7 @@ func New(root string) (*Driver, error) {
 
 // Info implements storage.Driver.
 func (d *Driver) Info() storage.Info {
-	return storage.Info{Name: "overlay", CheapClone: true, Snapshots: true, Source: d.l.Root}
+	return storage.Info{Name: "overlay", CheapClone: true, Snapshots: true, Source: d.l.Root, Root: d.l.Root}
 }
 
 // Path implements storage.Driver.
@@ -73,8 +73,8 @@ func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(
 	}
 	if d.Exists(vol) {
 		// A deleted image re-imported: its volume is still here and identical.
-		if err := os.Remove(filepath.Join(d.Path(vol), deletedMark)); err == nil {
-			return nil
+		if _, err := os.Lstat(filepath.Join(d.Path(vol), deletedMark)); err == nil {
+			return d.l.Remove(filepath.Join(d.Path(vol), deletedMark))
 		}
 		return fmt.Errorf("volume %s: %w", vol, storage.ErrExists)
 	}
@@ -86,11 +86,11 @@ func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	if err := fill(tmp); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, d.Path(vol)); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	return nil
@@ -117,7 +117,7 @@ func (d *Driver) build(ctx context.Context, dst storage.Volume, lower, upperFrom
 		return fmt.Errorf("volume %s: %w", dst, err)
 	}
 	fail := func(err error) error {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("volume %s: %w", dst, err)
 	}
 	if err := os.Mkdir(tmp, 0o700); err != nil {
@@ -249,10 +249,7 @@ func (d *Driver) Delete(ctx context.Context, vol storage.Volume) error {
 		if d.imageUsers(vol.Name) > 0 {
 			return os.WriteFile(filepath.Join(d.Path(vol), deletedMark), nil, 0o600)
 		}
-		if err := os.RemoveAll(d.Path(vol)); err != nil {
-			return fmt.Errorf("volume %s: delete: %w", vol, err)
-		}
-		return nil
+		return d.l.RemoveVolume(vol)
 	}
 	var lowers []string
 	vols := []storage.Volume{vol}
@@ -272,13 +269,8 @@ func (d *Driver) Delete(ctx context.Context, vol storage.Volume) error {
 			return err
 		}
 	}
-	if err := os.RemoveAll(d.Path(vol)); err != nil {
-		return fmt.Errorf("volume %s: delete: %w", vol, err)
-	}
-	if !vol.IsSnapshot() {
-		if err := os.RemoveAll(d.l.SnapshotsDir(vol)); err != nil {
-			return fmt.Errorf("volume %s: delete snapshots: %w", vol, err)
-		}
+	if err := d.l.RemoveVolume(vol); err != nil {
+		return err
 	}
 	for _, l := range lowers {
 		d.collectImage(l)
@@ -305,11 +297,14 @@ func (d *Driver) imageUsers(fp string) int {
 // collectImage removes a deleted image's volume once nothing uses it.
 func (d *Driver) collectImage(fp string) {
 	vol := storage.Volume{Kind: storage.KindImage, Name: fp}
-	if _, err := os.Stat(filepath.Join(d.Path(vol), deletedMark)); err != nil {
+	if vol.Validate() != nil || vol.IsSnapshot() {
+		return // a lower file naming no image volume of this pool
+	}
+	if _, err := os.Lstat(filepath.Join(d.Path(vol), deletedMark)); err != nil {
 		return
 	}
 	if d.imageUsers(fp) == 0 {
-		os.RemoveAll(d.Path(vol))
+		d.l.RemoveVolume(vol)
 	}
 }
 
@@ -362,24 +357,29 @@ func (d *Driver) Restore(ctx context.Context, vol storage.Volume, snap string) e
 	}
 	dir := d.Path(vol)
 	tmp := filepath.Join(dir, ".tmp-upper")
-	os.RemoveAll(tmp)
+	if err := d.l.Remove(tmp); err != nil {
+		return fmt.Errorf("restore %s: %w", sv, err)
+	}
 	if err := storage.CopyTree(ctx, filepath.Join(d.Path(sv), "upper"), tmp); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("restore %s: %w", sv, err)
 	}
 	old := filepath.Join(dir, ".tmp-old-upper")
-	os.RemoveAll(old)
+	if err := d.l.Remove(old); err != nil {
+		d.l.Remove(tmp)
+		return fmt.Errorf("restore %s: %w", sv, err)
+	}
 	if err := os.Rename(filepath.Join(dir, "upper"), old); err != nil {
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("restore %s: %w", sv, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, "upper")); err != nil {
 		os.Rename(old, filepath.Join(dir, "upper"))
-		os.RemoveAll(tmp)
+		d.l.Remove(tmp)
 		return fmt.Errorf("restore %s: %w", sv, err)
 	}
-	os.RemoveAll(old)
-	if err := os.RemoveAll(filepath.Join(dir, "work")); err != nil {
+	d.l.Remove(old)
+	if err := d.l.Remove(filepath.Join(dir, "work")); err != nil {
 		return err
 	}
 	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
@@ -412,11 +412,11 @@ func (d *Driver) Cleanup() {
 		if storage.IsMountpoint(filepath.Join(m, "rootfs")) {
 			unix.Unmount(filepath.Join(m, "rootfs"), unix.MNT_DETACH)
 		}
-		os.RemoveAll(m)
+		d.l.Remove(m)
 	}
 	m, _ := filepath.Glob(filepath.Join(d.l.Root, "containers", "*", ".tmp-*"))
 	for _, p := range m {
-		os.RemoveAll(p)
+		d.l.Remove(p)
 	}
 }
 
@@ -442,23 +442,28 @@ func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
 	}
 	old, _ := d.lowerOf(vol)
 	fresh := storage.Volume{Kind: vol.Kind, Name: "0reset-" + vol.Name}
-	os.RemoveAll(d.Path(fresh))
+	if err := d.l.Remove(d.Path(fresh)); err != nil {
+		return fmt.Errorf("reset %s: %w", vol, err)
+	}
 	if err := d.build(ctx, fresh, img.Name, ""); err != nil {
 		return err
 	}
 	dir := d.Path(vol)
 	trash := filepath.Join(filepath.Dir(dir), ".tmp-old-"+filepath.Base(dir))
-	os.RemoveAll(trash)
+	if err := d.l.Remove(trash); err != nil {
+		d.l.Remove(d.Path(fresh))
+		return fmt.Errorf("reset %s: %w", vol, err)
+	}
 	if err := os.Rename(dir, trash); err != nil {
-		os.RemoveAll(d.Path(fresh))
+		d.l.Remove(d.Path(fresh))
 		return fmt.Errorf("reset %s: %w", vol, err)
 	}
 	if err := os.Rename(d.Path(fresh), dir); err != nil {
 		os.Rename(trash, dir)
-		os.RemoveAll(d.Path(fresh))
+		d.l.Remove(d.Path(fresh))
 		return fmt.Errorf("reset %s: %w", vol, err)
 	}
-	os.RemoveAll(trash)
+	d.l.Remove(trash)
 	if old != "" && old != img.Name {
 		d.collectImage(old)
 	}

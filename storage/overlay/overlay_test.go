@@ -68,3 +68,15 @@ func TestConcurrentMountsDoNotStack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestContainment(t *testing.T) {
+	if os.Geteuid() != 0 || os.Getenv("LODGE_INTEGRATION") == "" {
+		t.Skip("mounting overlayfs needs root and LODGE_INTEGRATION=1")
+	}
+	d, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.unmountAll)
+	storagetest.RunContainment(t, d, true)
+}

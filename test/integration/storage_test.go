@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -365,5 +366,140 @@ func TestRebuild(t *testing.T) {
 	lodge(t, "restore", "st-rb", "s1")
 	if out := lodge(t, "exec", "st-rb", "--", "cat", "/root/state"); out != "old\n" {
 		t.Fatalf("restore after rebuild: %q", out)
+	}
+}
+
+// plant writes a file whose survival a test checks.
+func plant(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func intact(t *testing.T, p string) {
+	t.Helper()
+	if b, err := os.ReadFile(p); err != nil || string(b) != "precious" {
+		t.Fatalf("%s was removed: %v", p, err)
+	}
+}
+
+// TestPoolSourceRefused: a directory holding another tool's data, or a
+// link to /etc, is no pool source (issue 22).
+func TestPoolSourceRefused(t *testing.T) {
+	needIntegration(t)
+	old := filepath.Join(t.TempDir(), "old")
+	plant(t, filepath.Join(old, "containers", "web01", "data"))
+	msg := lodgeFail(t, "storage", "create", "st-p2", "dir", "source="+old)
+	if !strings.Contains(msg, "not empty (containers/)") || !strings.Contains(msg, "pick an empty directory") {
+		t.Fatalf("non-empty source: %q", msg)
+	}
+	link := filepath.Join(t.TempDir(), "etc")
+	os.Symlink("/etc", link)
+	if msg := lodgeFail(t, "storage", "create", "st-p2", "overlay", "source="+link); !strings.Contains(msg, "resolves to /etc") {
+		t.Fatalf("link to /etc: %q", msg)
+	}
+	if msg := lodgeFail(t, "storage", "create", "st-p2", "dir", "source="+stateDir); !strings.Contains(msg, "state directory") {
+		t.Fatalf("state dir: %q", msg)
+	}
+	if strings.Contains(lodge(t, "storage", "list"), "st-p2") {
+		t.Fatal("a refused pool is listed")
+	}
+	intact(t, filepath.Join(old, "containers", "web01", "data"))
+	if _, err := os.Stat(filepath.Join(old, "images")); !os.IsNotExist(err) {
+		t.Fatalf("lodge wrote into a refused source: %v", err)
+	}
+}
+
+// TestPoolOfAnotherDaemonForgotten: a pool whose marker names another
+// state directory is forgotten at delete; none of its files go.
+func TestPoolOfAnotherDaemonForgotten(t *testing.T) {
+	needIntegration(t)
+	src := filepath.Join(t.TempDir(), "pool")
+	lodge(t, "storage", "create", "st-fm", "dir", "source="+src)
+	t.Cleanup(func() { lodgeOut("storage", "delete", "st-fm") })
+	marker := filepath.Join(src, ".lodge-pool")
+	b, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatalf("no marker written: %v", err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	if m["pool"] != "st-fm" || m["state_dir"] == "" {
+		t.Fatalf("marker: %s", b)
+	}
+	m["state_dir"] = "/var/lib/another-lodge"
+	b, _ = json.Marshal(m)
+	os.WriteFile(marker, b, 0o600)
+	plant(t, filepath.Join(src, "containers", "web01", "data"))
+	plant(t, filepath.Join(src, "images", "abc", "data"))
+	out := lodge(t, "storage", "delete", "st-fm")
+	if !strings.Contains(out, "forgotten") || !strings.Contains(out, "/var/lib/another-lodge") {
+		t.Fatalf("delete: %q", out)
+	}
+	if strings.Contains(lodge(t, "storage", "list"), "st-fm") {
+		t.Fatal("forgotten pool still listed")
+	}
+	intact(t, filepath.Join(src, "containers", "web01", "data"))
+	intact(t, filepath.Join(src, "images", "abc", "data"))
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the other daemon's marker was removed: %v", err)
+	}
+}
+
+// TestDeleteThroughSymlinks: volume directories replaced by links to host
+// directories before a delete take nothing outside the pool with them.
+func TestDeleteThroughSymlinks(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	lodge(t, "storage", "create", "st-sym", "dir")
+	t.Cleanup(func() { lodgeOut("storage", "delete", "st-sym") })
+	lodge(t, "launch", "busybox", "st-sym1", "-s", "st-sym")
+	t.Cleanup(func() { lodgeOut("delete", "-f", "st-sym1") })
+	lodge(t, "snapshot", "st-sym1", "st-s1")
+	lodge(t, "stop", "-f", "st-sym1")
+	root := filepath.Join(stateDir, "storage-pools", "st-sym")
+	host, stash := t.TempDir(), t.TempDir()
+
+	// The instance's snapshots directory a link to a host directory with
+	// an entry named like the snapshot: the snapshot delete is refused.
+	snaps := filepath.Join(root, "containers-snapshots", "st-sym1")
+	if err := os.Rename(snaps, filepath.Join(stash, "snaps")); err != nil {
+		t.Fatal(err)
+	}
+	plant(t, filepath.Join(host, "snaps", "st-s1", "data"))
+	os.Symlink(filepath.Join(host, "snaps"), snaps)
+	if msg := lodgeFail(t, "delete", "st-sym1/st-s1"); !strings.Contains(msg, "symlink") {
+		t.Fatalf("snapshot delete through a link: %q", msg)
+	}
+	intact(t, filepath.Join(host, "snaps", "st-s1", "data"))
+	os.Remove(snaps)
+	if err := os.Rename(filepath.Join(stash, "snaps"), snaps); err != nil {
+		t.Fatal(err)
+	}
+
+	// The instance's volume directory a link to a host directory: the
+	// delete removes the link, not the host's files.
+	vol := filepath.Join(root, "containers", "st-sym1")
+	if err := os.Rename(vol, filepath.Join(stash, "vol")); err != nil {
+		t.Fatal(err)
+	}
+	plant(t, filepath.Join(host, "vol", "rootfs", "etc", "passwd"))
+	plant(t, filepath.Join(host, "vol", "data"))
+	os.Symlink(filepath.Join(host, "vol"), vol)
+	lodge(t, "delete", "st-sym1")
+	intact(t, filepath.Join(host, "vol", "rootfs", "etc", "passwd"))
+	intact(t, filepath.Join(host, "vol", "data"))
+	if _, err := os.Lstat(vol); !os.IsNotExist(err) {
+		t.Fatalf("link left: %v", err)
+	}
+	if out := lodge(t, "storage", "delete", "st-sym"); !strings.Contains(out, "deleted") || strings.Contains(out, "Left") {
+		t.Fatalf("pool delete: %q", out)
+	}
+	if _, err := os.Stat(root); !os.IsNotExist(err) {
+		t.Fatalf("pool directory left: %v", err)
 	}
 }
