@@ -382,12 +382,9 @@ func imageAliasCmd() *cobra.Command {
 		Short:   "List aliases",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, rest, err := remoteClient(args)
+			c, err := remoteOnly(args)
 			if err != nil {
 				return err
-			}
-			if len(rest) > 0 {
-				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			as, err := c.GetImageAliases(cmd.Context())
 			if err != nil {

@@ -18,12 +18,9 @@ func infoCmd() *cobra.Command {
 		Args:  cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 || strings.HasSuffix(args[0], ":") {
-				c, rest, err := remoteClient(args)
+				c, err := remoteOnly(args)
 				if err != nil {
 					return err
-				}
-				if len(rest) > 0 {
-					return fmt.Errorf("%q: expected a remote (REMOTE:) or nothing", rest[0])
 				}
 				if showResources {
 					return printResources(cmd, c)

@@ -29,12 +29,9 @@ func networkListCmd() *cobra.Command {
 		Short:   "List networks",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, rest, err := remoteClient(args)
+			c, err := remoteOnly(args)
 			if err != nil {
 				return err
-			}
-			if len(rest) > 0 {
-				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			nets, err := c.GetNetworks(cmd.Context())
 			if err != nil {

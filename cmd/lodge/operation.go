@@ -24,12 +24,9 @@ func operationListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "list [REMOTE:]", Aliases: []string{"ls"}, Short: "List running and recently ended operations", Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, rest, err := remoteClient(args)
+			c, err := remoteOnly(args)
 			if err != nil {
 				return err
-			}
-			if len(rest) > 0 {
-				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			byStatus, err := c.GetOperations(cmd.Context())
 			if err != nil {

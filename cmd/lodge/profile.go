@@ -45,12 +45,9 @@ func profileRun(n cobra.PositionalArgs, use, short string, f func(cmd *cobra.Com
 
 func profileListCmd() *cobra.Command {
 	return &cobra.Command{Use: "list [REMOTE:]", Aliases: []string{"ls"}, Short: "List profiles", Args: cobra.MaximumNArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		c, rest, err := remoteClient(args)
+		c, err := remoteOnly(args)
 		if err != nil {
 			return err
-		}
-		if len(rest) > 0 {
-			return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 		}
 		list, err := c.GetProfiles(cmd.Context())
 		if err != nil {

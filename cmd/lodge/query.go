@@ -95,12 +95,9 @@ func monitorCmd() *cobra.Command {
 		Short: "Print the server's events (lifecycle, operation, logging) as they happen, one JSON object a line",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, rest, err := remoteClient(args)
+			c, err := remoteOnly(args)
 			if err != nil {
 				return err
-			}
-			if len(rest) > 0 {
-				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			w := cmd.OutOrStdout()
 			return c.Events(cmd.Context(), types, func(msg json.RawMessage) error {
@@ -129,10 +126,7 @@ func versionCmd() *cobra.Command {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "Client version: %s\n", version)
-			c, rest, err := remoteClient(args)
-			if err == nil && len(rest) > 0 {
-				err = fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
-			}
+			c, err := remoteOnly(args)
 			srv := "unreachable"
 			if err == nil {
 				if s, err2 := c.GetServer(cmd.Context()); err2 == nil {

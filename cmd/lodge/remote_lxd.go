@@ -119,12 +119,9 @@ func configTrustCmd() *cobra.Command {
 		Short:   "List trusted client certificates",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, rest, err := remoteClient(args)
+			c, err := remoteOnly(args)
 			if err != nil {
 				return err
-			}
-			if len(rest) > 0 {
-				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			certs, err := c.GetCertificates(cmd.Context())
 			if err != nil {

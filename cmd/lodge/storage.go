@@ -23,12 +23,9 @@ func storageListCmd() *cobra.Command {
 		Short:   "List storage pools",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, rest, err := remoteClient(args)
+			c, err := remoteOnly(args)
 			if err != nil {
 				return err
-			}
-			if len(rest) > 0 {
-				return fmt.Errorf("%q: expected REMOTE: or nothing", rest[0])
 			}
 			list, err := c.GetStoragePools(cmd.Context())
 			if err != nil {

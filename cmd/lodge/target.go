@@ -133,3 +133,13 @@ func sameRemote(verb string, a, b cliconfig.Ref) error {
 	}
 	return nil
 }
+
+// remoteOnly is remoteClient for commands whose only argument is an
+// optional REMOTE: (list, monitor, ...).
+func remoteOnly(args []string) (*client.Client, error) {
+	c, rest, err := remoteClient(args)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("%q: expected a remote (REMOTE:) or nothing", rest[0])
+	}
+	return c, err
+}
