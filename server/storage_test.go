@@ -14,6 +14,7 @@ import (
 	"lodge/storage"
 	"lodge/storage/dir"
 	"lodge/storage/pools"
+	"lodge/storage/storagetest"
 )
 
 func TestStoragePoolsAPI(t *testing.T) {
@@ -149,24 +150,6 @@ func TestDefaultPoolChoice(t *testing.T) {
 	s.cancel()
 }
 
-// plantFile writes a file whose survival a test checks.
-func plantFile(t *testing.T, p string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func stillThere(t *testing.T, p string) {
-	t.Helper()
-	if b, err := os.ReadFile(p); err != nil || string(b) != "precious" {
-		t.Fatalf("%s was removed: %v", p, err)
-	}
-}
-
 // Pools and files lodge did not make: refused at create, forgotten at
 // delete, never swept, never cleared to make room for a new volume.
 func TestStoragePoolForeignFiles(t *testing.T) {
@@ -178,7 +161,7 @@ func TestStoragePoolForeignFiles(t *testing.T) {
 	e.uploadImage(t, "busybox", "bb")
 	// The issue's scenario: a source holding another tool's data.
 	old := filepath.Join(t.TempDir(), "old")
-	plantFile(t, filepath.Join(old, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(old, "containers", "web01", "data"))
 	body := `{"name":"p2","driver":"dir","config":{"source":"` + old + `"}}`
 	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools", body); code != 400 || !strings.Contains(resp.Error, "not empty (containers/)") {
 		t.Fatalf("non-empty source: %d %s", code, resp.Error)
@@ -202,13 +185,13 @@ func TestStoragePoolForeignFiles(t *testing.T) {
 		t.Fatalf("create: %d %s", code, resp.Error)
 	}
 	os.Remove(filepath.Join(src, storage.MarkerFile))
-	plantFile(t, filepath.Join(src, "containers", "web01", "data"))
-	plantFile(t, filepath.Join(src, "custom", "vol1", "data"))
-	plantFile(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
+	storagetest.Plant(t, filepath.Join(src, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(src, "custom", "vol1", "data"))
+	storagetest.Plant(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
 	// Recovery sweeps neither its "orphans" nor its "staging leftovers".
 	e.s.Recover(ctx)
-	stillThere(t, filepath.Join(src, "containers", "web01", "data"))
-	stillThere(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
+	storagetest.Intact(t, filepath.Join(src, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
 	// A new instance or volume of the same name is refused, not made room for.
 	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"web01","source":{"type":"image","alias":"bb"},"devices":{"root":{"type":"disk","path":"/","pool":"p3"}}}`)
 	if op := e.wait(t, resp); op.StatusCode == api.Success || !strings.Contains(op.Err, "no record of") {
@@ -217,8 +200,8 @@ func TestStoragePoolForeignFiles(t *testing.T) {
 	if code, resp, _ := e.do(t, "POST", "/1.0/storage-pools/p3/volumes/custom", `{"name":"vol1","type":"custom"}`); code != 400 || !strings.Contains(resp.Error, "no record of") {
 		t.Fatalf("custom volume over a foreign one: %d %s", code, resp.Error)
 	}
-	stillThere(t, filepath.Join(src, "containers", "web01", "data"))
-	stillThere(t, filepath.Join(src, "custom", "vol1", "data"))
+	storagetest.Intact(t, filepath.Join(src, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(src, "custom", "vol1", "data"))
 	// Deleting it forgets it and says so.
 	code, resp, _ := e.do(t, "DELETE", "/1.0/storage-pools/p3", "")
 	var del api.StoragePoolDeleted
@@ -229,9 +212,9 @@ func TestStoragePoolForeignFiles(t *testing.T) {
 	if code, _, _ := e.do(t, "GET", "/1.0/storage-pools/p3", ""); code != 404 {
 		t.Fatalf("forgotten pool still recorded: %d", code)
 	}
-	stillThere(t, filepath.Join(src, "containers", "web01", "data"))
-	stillThere(t, filepath.Join(src, "custom", "vol1", "data"))
-	stillThere(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
+	storagetest.Intact(t, filepath.Join(src, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(src, "custom", "vol1", "data"))
+	storagetest.Intact(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
 
 	// A pool of lodge's: the image volume it unpacked goes (a record: the
 	// image), a planted directory stays and is reported.
@@ -245,14 +228,14 @@ func TestStoragePoolForeignFiles(t *testing.T) {
 	}
 	_, resp, _ = e.do(t, "DELETE", "/1.0/instances/c4", "")
 	e.wait(t, resp)
-	plantFile(t, filepath.Join(src4, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(src4, "containers", "web01", "data"))
 	code, resp, _ = e.do(t, "DELETE", "/1.0/storage-pools/p4", "")
 	del = api.StoragePoolDeleted{}
 	json.Unmarshal(resp.Metadata, &del)
 	if code != 200 || del.Forgotten != "" || len(del.Left) != 1 || !strings.Contains(del.Left[0], "web01") {
 		t.Fatalf("delete p4: %d %s %s", code, resp.Error, resp.Metadata)
 	}
-	stillThere(t, filepath.Join(src4, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(src4, "containers", "web01", "data"))
 	if ents, _ := os.ReadDir(filepath.Join(src4, "images")); len(ents) != 0 {
 		t.Fatalf("image volume left: %v", ents)
 	}

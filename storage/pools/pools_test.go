@@ -11,6 +11,7 @@ import (
 
 	"lodge/storage"
 	"lodge/storage/btrfs"
+	"lodge/storage/storagetest"
 )
 
 func TestParseSize(t *testing.T) {
@@ -66,36 +67,18 @@ func TestDirCreateDestroy(t *testing.T) {
 	}
 }
 
-// plant writes a file whose survival a test checks.
-func plant(t *testing.T, p string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func intact(t *testing.T, p string) {
-	t.Helper()
-	if b, err := os.ReadFile(p); err != nil || string(b) != "precious" {
-		t.Fatalf("%s was removed: %v", p, err)
-	}
-}
-
 // The scenario: a directory holding another tool's data.
 func TestCreateRefusesNonEmptySource(t *testing.T) {
 	m := Manager{StateDir: t.TempDir()}
 	old := filepath.Join(t.TempDir(), "old")
-	plant(t, filepath.Join(old, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(old, "containers", "web01", "data"))
 	for _, drv := range []string{"dir", "overlay"} {
 		_, err := m.Create(context.Background(), "p2", drv, map[string]string{"source": old}, nil)
 		if err == nil || !strings.Contains(err.Error(), "is not empty (containers/)") || !strings.Contains(err.Error(), "pick an empty directory") {
 			t.Fatalf("%s: %v", drv, err)
 		}
 	}
-	intact(t, filepath.Join(old, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(old, "containers", "web01", "data"))
 	for _, d := range storage.Dirs {
 		if _, err := os.Stat(filepath.Join(old, d)); d != "containers" && !os.IsNotExist(err) {
 			t.Fatalf("%s created in a refused source", d)
@@ -210,15 +193,15 @@ func TestDestroyRemovesOnlyWhatLodgeMade(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What lodge has no record of, beside what it knows.
-	plant(t, filepath.Join(root, "containers", "web01", "data"))
-	plant(t, filepath.Join(root, "images", "unknown", "data"))
+	storagetest.Plant(t, filepath.Join(root, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(root, "images", "unknown", "data"))
 	os.MkdirAll(filepath.Join(root, "custom", ".tmp-data-1"), 0o700) // a staging leftover: lodge's
 	rem, err := m.Destroy(ctx, "p1", "dir", cfg, []storage.Volume{img, {Kind: storage.KindImage, Name: "never-unpacked"}})
 	if err != nil || rem.Forgotten != "" {
 		t.Fatal(rem, err)
 	}
-	intact(t, filepath.Join(root, "containers", "web01", "data"))
-	intact(t, filepath.Join(root, "images", "unknown", "data"))
+	storagetest.Intact(t, filepath.Join(root, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(root, "images", "unknown", "data"))
 	if d.Exists(img) {
 		t.Fatal("known image volume left")
 	}
@@ -244,13 +227,13 @@ func TestDestroyDoesNotFollowLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := t.TempDir()
-	plant(t, filepath.Join(host, "fp1", "data"))
+	storagetest.Plant(t, filepath.Join(host, "fp1", "data"))
 	os.Remove(filepath.Join(cfg["source"], "images"))
 	os.Symlink(host, filepath.Join(cfg["source"], "images"))
 	if _, err := m.Destroy(ctx, "p1", "dir", cfg, []storage.Volume{{Kind: storage.KindImage, Name: "fp1"}}); err == nil || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("destroy through a link: %v", err)
 	}
-	intact(t, filepath.Join(host, "fp1", "data"))
+	storagetest.Intact(t, filepath.Join(host, "fp1", "data"))
 }
 
 // A pool whose marker is missing or another daemon's is forgotten: no
@@ -277,8 +260,8 @@ func TestDestroyForgets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			plant(t, filepath.Join(src, "containers", "web01", "data"))
-			plant(t, filepath.Join(src, "images", "fp1", "data"))
+			storagetest.Plant(t, filepath.Join(src, "containers", "web01", "data"))
+			storagetest.Plant(t, filepath.Join(src, "images", "fp1", "data"))
 			c.plant(src)
 			if b, err := os.ReadFile(filepath.Join(src, storage.MarkerFile)); err == nil {
 				os.WriteFile(filepath.Join(src, storage.MarkerFile), []byte(strings.ReplaceAll(string(b), "STATE", m.StateDir)), 0o600)
@@ -287,8 +270,8 @@ func TestDestroyForgets(t *testing.T) {
 			if err != nil || !strings.Contains(rem.Forgotten, c.want) {
 				t.Fatalf("%+v %v", rem, err)
 			}
-			intact(t, filepath.Join(src, "containers", "web01", "data"))
-			intact(t, filepath.Join(src, "images", "fp1", "data"))
+			storagetest.Intact(t, filepath.Join(src, "containers", "web01", "data"))
+			storagetest.Intact(t, filepath.Join(src, "images", "fp1", "data"))
 			for _, d := range storage.Dirs {
 				if _, err := os.Stat(filepath.Join(src, d)); err != nil {
 					t.Fatalf("%s removed: %v", d, err)
@@ -305,7 +288,7 @@ func TestOpenAdoptsOnlyLodgesOwnPlace(t *testing.T) {
 	m := Manager{StateDir: t.TempDir()}
 	ctx := context.Background()
 	own := m.mountPoint("old")
-	plant(t, filepath.Join(own, "containers", "c1", "rootfs", "f"))
+	storagetest.Plant(t, filepath.Join(own, "containers", "c1", "rootfs", "f"))
 	cfg := map[string]string{"source": own}
 	if _, err := m.Open(ctx, "old", "dir", cfg); err != nil {
 		t.Fatal(err)
@@ -314,7 +297,7 @@ func TestOpenAdoptsOnlyLodgesOwnPlace(t *testing.T) {
 		t.Fatalf("not adopted: %v", err)
 	}
 	elsewhere := filepath.Join(t.TempDir(), "srv-old")
-	plant(t, filepath.Join(elsewhere, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(elsewhere, "containers", "web01", "data"))
 	cfg2 := map[string]string{"source": elsewhere}
 	d, err := m.Open(ctx, "p2", "dir", cfg2)
 	if err != nil {
@@ -330,7 +313,7 @@ func TestOpenAdoptsOnlyLodgesOwnPlace(t *testing.T) {
 	if err != nil || rem.Forgotten == "" {
 		t.Fatal(rem, err)
 	}
-	intact(t, filepath.Join(elsewhere, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(elsewhere, "containers", "web01", "data"))
 }
 
 func TestBtrfsLoopCreateDestroy(t *testing.T) {
@@ -388,7 +371,7 @@ func TestBtrfsLoopCreateDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { btrfs.UnmountSource(mnt) })
-	plant(t, filepath.Join(mnt, "theirs", "data"))
+	storagetest.Plant(t, filepath.Join(mnt, "theirs", "data"))
 	if _, err := m.Create(ctx, "st-path", "btrfs", map[string]string{"source": mnt}, others); err == nil || !strings.Contains(err.Error(), "not empty (theirs/)") {
 		t.Fatalf("a non-empty btrfs directory: %v", err)
 	}
@@ -400,11 +383,11 @@ func TestBtrfsLoopCreateDestroy(t *testing.T) {
 	if rem, err := m.Destroy(ctx, "st-path", "btrfs", cfg2, nil); err != nil || rem.Forgotten != "" || len(rem.Left) > 0 {
 		t.Fatal(rem, err)
 	}
-	intact(t, filepath.Join(mnt, "theirs", "data"))
+	storagetest.Intact(t, filepath.Join(mnt, "theirs", "data"))
 	// The loop pool with a foreign file planted in it: forgotten once its
 	// marker is gone, the loop file kept; then taken back and deleted.
 	root := m.mountPoint("st-loop")
-	plant(t, filepath.Join(root, "custom", "theirs"))
+	storagetest.Plant(t, filepath.Join(root, "custom", "theirs"))
 	os.Rename(filepath.Join(root, storage.MarkerFile), filepath.Join(root, "marker.saved"))
 	if rem, err := m.Destroy(ctx, "st-loop", "btrfs", cfg, nil); err != nil || rem.Forgotten == "" {
 		t.Fatal(rem, err)
@@ -444,7 +427,7 @@ func TestCreateOwnPlaceWithEmptyLayout(t *testing.T) {
 	for _, d := range storage.Dirs {
 		os.MkdirAll(filepath.Join(m.mountPoint("default"), d), 0o711)
 	}
-	plant(t, filepath.Join(m.mountPoint("p2"), "containers", "c1", "f"))
+	storagetest.Plant(t, filepath.Join(m.mountPoint("p2"), "containers", "c1", "f"))
 	if _, err := m.Create(ctx, "p2", "dir", nil, nil); err == nil {
 		t.Fatal("a non-empty layout taken")
 	}

@@ -26,12 +26,7 @@ func RunContainment(t *testing.T, d storage.Driver, mounts bool) {
 	var kept []string
 	keep := func(p string) {
 		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		Plant(t, p)
 		kept = append(kept, p)
 	}
 	for _, dir := range storage.Dirs {

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lodge/storage/storagetest"
 )
 
 // snapshotRestoreOn launches on pool, snapshots, changes files, restores
@@ -369,30 +371,12 @@ func TestRebuild(t *testing.T) {
 	}
 }
 
-// plant writes a file whose survival a test checks.
-func plant(t *testing.T, p string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte("precious"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func intact(t *testing.T, p string) {
-	t.Helper()
-	if b, err := os.ReadFile(p); err != nil || string(b) != "precious" {
-		t.Fatalf("%s was removed: %v", p, err)
-	}
-}
-
 // TestPoolSourceRefused: a directory holding another tool's data, or a
 // link to /etc, is no pool source (issue 22).
 func TestPoolSourceRefused(t *testing.T) {
 	needIntegration(t)
 	old := filepath.Join(t.TempDir(), "old")
-	plant(t, filepath.Join(old, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(old, "containers", "web01", "data"))
 	msg := lodgeFail(t, "storage", "create", "st-p2", "dir", "source="+old)
 	if !strings.Contains(msg, "not empty (containers/)") || !strings.Contains(msg, "pick an empty directory") {
 		t.Fatalf("non-empty source: %q", msg)
@@ -408,7 +392,7 @@ func TestPoolSourceRefused(t *testing.T) {
 	if strings.Contains(lodge(t, "storage", "list"), "st-p2") {
 		t.Fatal("a refused pool is listed")
 	}
-	intact(t, filepath.Join(old, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(old, "containers", "web01", "data"))
 	if _, err := os.Stat(filepath.Join(old, "images")); !os.IsNotExist(err) {
 		t.Fatalf("lodge wrote into a refused source: %v", err)
 	}
@@ -434,8 +418,8 @@ func TestPoolOfAnotherDaemonForgotten(t *testing.T) {
 	m["state_dir"] = "/var/lib/another-lodge"
 	b, _ = json.Marshal(m)
 	os.WriteFile(marker, b, 0o600)
-	plant(t, filepath.Join(src, "containers", "web01", "data"))
-	plant(t, filepath.Join(src, "images", "abc", "data"))
+	storagetest.Plant(t, filepath.Join(src, "containers", "web01", "data"))
+	storagetest.Plant(t, filepath.Join(src, "images", "abc", "data"))
 	out := lodge(t, "storage", "delete", "st-fm")
 	if !strings.Contains(out, "forgotten") || !strings.Contains(out, "/var/lib/another-lodge") {
 		t.Fatalf("delete: %q", out)
@@ -443,8 +427,8 @@ func TestPoolOfAnotherDaemonForgotten(t *testing.T) {
 	if strings.Contains(lodge(t, "storage", "list"), "st-fm") {
 		t.Fatal("forgotten pool still listed")
 	}
-	intact(t, filepath.Join(src, "containers", "web01", "data"))
-	intact(t, filepath.Join(src, "images", "abc", "data"))
+	storagetest.Intact(t, filepath.Join(src, "containers", "web01", "data"))
+	storagetest.Intact(t, filepath.Join(src, "images", "abc", "data"))
 	if _, err := os.Stat(marker); err != nil {
 		t.Fatalf("the other daemon's marker was removed: %v", err)
 	}
@@ -470,12 +454,12 @@ func TestDeleteThroughSymlinks(t *testing.T) {
 	if err := os.Rename(snaps, filepath.Join(stash, "snaps")); err != nil {
 		t.Fatal(err)
 	}
-	plant(t, filepath.Join(host, "snaps", "st-s1", "data"))
+	storagetest.Plant(t, filepath.Join(host, "snaps", "st-s1", "data"))
 	os.Symlink(filepath.Join(host, "snaps"), snaps)
 	if msg := lodgeFail(t, "delete", "st-sym1/st-s1"); !strings.Contains(msg, "symlink") {
 		t.Fatalf("snapshot delete through a link: %q", msg)
 	}
-	intact(t, filepath.Join(host, "snaps", "st-s1", "data"))
+	storagetest.Intact(t, filepath.Join(host, "snaps", "st-s1", "data"))
 	os.Remove(snaps)
 	if err := os.Rename(filepath.Join(stash, "snaps"), snaps); err != nil {
 		t.Fatal(err)
@@ -487,12 +471,12 @@ func TestDeleteThroughSymlinks(t *testing.T) {
 	if err := os.Rename(vol, filepath.Join(stash, "vol")); err != nil {
 		t.Fatal(err)
 	}
-	plant(t, filepath.Join(host, "vol", "rootfs", "etc", "passwd"))
-	plant(t, filepath.Join(host, "vol", "data"))
+	storagetest.Plant(t, filepath.Join(host, "vol", "rootfs", "etc", "passwd"))
+	storagetest.Plant(t, filepath.Join(host, "vol", "data"))
 	os.Symlink(filepath.Join(host, "vol"), vol)
 	lodge(t, "delete", "st-sym1")
-	intact(t, filepath.Join(host, "vol", "rootfs", "etc", "passwd"))
-	intact(t, filepath.Join(host, "vol", "data"))
+	storagetest.Intact(t, filepath.Join(host, "vol", "rootfs", "etc", "passwd"))
+	storagetest.Intact(t, filepath.Join(host, "vol", "data"))
 	if _, err := os.Lstat(vol); !os.IsNotExist(err) {
 		t.Fatalf("link left: %v", err)
 	}
