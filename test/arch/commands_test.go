@@ -15,7 +15,7 @@ import (
 // must come from a package of priority required or one setup-host names
 // (a test run that finds `ping` missing on a new machine is this test's
 // reason to exist).
-var commandCall = regexp.MustCompile(`(?:exec\.Command(?:Context)?\((?:ctx, |cmd\.Context\(\), )?|exec\.LookPath\(|\brun\((?:t, )?)"([a-z][a-z0-9._+-]*)"`)
+var commandCall = regexp.MustCompile(`(?:exec\.Command(?:Context)?\((?:ctx, |cmd\.Context\(\), )?|exec\.LookPath\(|\brun\(t, )"([a-z][a-z0-9._+-]*)"`)
 
 // Installed by other means than setup-host: the Go toolchain itself, and
 // Debian's LXD, which the copy-from-LXD test and make bench install on demand.
