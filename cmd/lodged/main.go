@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"lodge/files"
+	"lodge/hostlimits"
 	"lodge/idmap"
 	"lodge/images"
 	"lodge/instances"
@@ -130,8 +131,14 @@ func serve(stateDir, group, netName string, debug bool) error {
 	opts := &slog.HandlerOptions{Level: level}
 	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(os.Stderr, opts), slog.NewJSONHandler(logFile, opts)))
 
-	if err := lxc.RaiseInotifyLimits(); err != nil {
-		log.Warn("could not raise inotify limits; systemd containers may fail after about twenty", "err", err)
+	// Kernel limits that many containers run into, raised (never lowered).
+	for _, st := range hostlimits.Apply("/proc/sys", hostlimits.Density) {
+		switch {
+		case st.Err != nil:
+			log.Warn("host limit not raised; containers may fail when they reach it", "sysctl", st.Key, "why", st.Why, "err", st.Err)
+		case st.Changed:
+			log.Info("host limit raised", "sysctl", st.Key, "from", st.Was, "to", st.Now, "why", st.Why)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -56,30 +55,6 @@ func New(lxcpath string, log *slog.Logger) (*Driver, error) {
 
 // Version is liblxc's version.
 func Version() string { return golxc.Version() }
-
-// RaiseInotifyLimits lifts the kernel's per-user inotify limits: every
-// systemd container uses several instances, all counted against root, and
-// the default of 128 kills systemd containers after about twenty.
-func RaiseInotifyLimits() error {
-	var errs []error
-	for file, min := range map[string]int{
-		"/proc/sys/fs/inotify/max_user_instances": 1024,
-		"/proc/sys/fs/inotify/max_user_watches":   1048576,
-	} {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if cur, _ := strconv.Atoi(strings.TrimSpace(string(b))); cur >= min {
-			continue
-		}
-		if err := os.WriteFile(file, []byte(strconv.Itoa(min)), 0o644); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
 
 func (d *Driver) dir(name string) string        { return filepath.Join(d.lxcpath, name) }
 func (d *Driver) configPath(name string) string { return filepath.Join(d.lxcpath, name, "config") }
