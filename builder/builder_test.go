@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -179,4 +180,54 @@ func tarMembers(t *testing.T, path string) map[string]string {
 		members[m] = string(b)
 	}
 	return members
+}
+
+// A unified image split as image servers publish it imports as a split
+// image whose fingerprint is the SHA-256 of metadata then squashfs, and
+// keeps its metadata and templates.
+func TestSplitUnified(t *testing.T) {
+	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
+		t.Skip("set LODGE_INTEGRATION=1 and run as root")
+	}
+	unified, err := Build(context.Background(), "busybox", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	meta, sq, err := SplitUnified(context.Background(), unified, dir, "bb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "--list", "--file", meta).Output(); err != nil || strings.TrimSpace(string(out)) != "metadata.yaml" {
+		t.Errorf("metadata tarball holds %q (%v)", out, err)
+	}
+	head := make([]byte, 4)
+	f, _ := os.Open(sq)
+	f.Read(head)
+	f.Close()
+	if string(head) != "hsqs" {
+		t.Fatalf("%s is not squashfs: %q", sq, head)
+	}
+	mf, _ := os.Open(meta)
+	defer mf.Close()
+	rf, _ := os.Open(sq)
+	defer rf.Close()
+	store, _ := images.NewStore(t.TempDir())
+	info, err := store.ImportSplit(context.Background(), mf, rf, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Metadata.Properties["os"] != "busybox" {
+		t.Errorf("metadata: %+v", info.Metadata)
+	}
+	root := filepath.Join(t.TempDir(), "rootfs")
+	if err := images.Unpack(context.Background(), store.Path(info.Fingerprint), root); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(root, "bin/busybox")); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("unpacked squashfs: %v %v", fi, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("left in the directory: %v", ents)
+	}
 }
