@@ -106,8 +106,8 @@ func New(backend Backend, resolver Resolver, log *slog.Logger) *Server {
 	s.http = &http.Server{
 		Handler:     s.mux,
 		ConnContext: connContext,
-		ReadTimeout: 30 * time.Second,
-		ErrorLog:    nil,
+		// Only the request head is timed: event streams stay open.
+		ReadHeaderTimeout: 30 * time.Second,
 	}
 	return s
 }

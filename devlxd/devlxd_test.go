@@ -331,6 +331,8 @@ func TestEventsWebsocket(t *testing.T) {
 	b, r := newFixture(t)
 	r.place("c1")
 	srv := New(b, r, nil)
+	// The request head's timeout must not end a long-lived stream.
+	srv.http.ReadHeaderTimeout, srv.http.ReadTimeout = 100*time.Millisecond, 100*time.Millisecond
 	sock := serveShared(t, srv)
 	d := websocket.Dialer{NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
@@ -341,6 +343,7 @@ func TestEventsWebsocket(t *testing.T) {
 	}
 	defer conn.Close()
 	waitFor(t, func() bool { return srv.Events().Listeners("c1") == 1 })
+	time.Sleep(300 * time.Millisecond)
 	// c2's events and device events do not reach this listener.
 	srv.Events().ConfigChanged("c2", map[string]string{"user.a": "1"}, map[string]string{"user.a": "2"})
 	srv.Events().DevicesChanged("c1", nil, map[string]map[string]string{"eth1": {"type": "nic"}})
@@ -365,6 +368,7 @@ func TestEventsStream(t *testing.T) {
 	b, r := newFixture(t)
 	r.place("c1")
 	srv := New(b, r, nil)
+	srv.http.ReadHeaderTimeout, srv.http.ReadTimeout = 100*time.Millisecond, 100*time.Millisecond
 	sock := serveShared(t, srv)
 	conn, err := net.Dial("unix", sock)
 	if err != nil {
@@ -378,6 +382,7 @@ func TestEventsStream(t *testing.T) {
 		t.Fatalf("stream: %v %v", resp, err)
 	}
 	waitFor(t, func() bool { return srv.Events().Listeners("c1") == 1 })
+	time.Sleep(300 * time.Millisecond)
 	srv.Events().DevicesChanged("c1", map[string]map[string]string{"d": {"type": "disk", "path": "/a"}}, map[string]map[string]string{"d": {"type": "disk", "path": "/b"}})
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	line, err := br.ReadString('\n')
