@@ -149,6 +149,9 @@ func TestBuildDebianCloud(t *testing.T) {
 			t.Errorf("the image ships SSH host key %s: every container would share it", m)
 		}
 	}
+	if got := members["rootfs/etc/default/locale"]; got != "LANG=C.UTF-8\n" {
+		t.Errorf("/etc/default/locale: %q (cloud-init's locale module fails without one)", got)
+	}
 	if got := members["rootfs/etc/network/interfaces"]; !strings.Contains(got, "source /etc/network/interfaces.d/*") || strings.Contains(got, "eth0") {
 		t.Errorf("/etc/network/interfaces leaves eth0 to cloud-init? %q", got)
 	}
@@ -172,7 +175,7 @@ func tarMembers(t *testing.T, path string) map[string]string {
 	for _, m := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		members[strings.TrimSuffix(strings.TrimPrefix(m, "./"), "/")] = ""
 	}
-	for _, m := range []string{"metadata.yaml", "rootfs/etc/network/interfaces"} {
+	for _, m := range []string{"metadata.yaml", "rootfs/etc/network/interfaces", "rootfs/etc/default/locale"} {
 		b, err := exec.Command("tar", "--extract", "--to-stdout", "--file", path, m).Output()
 		if err != nil {
 			t.Fatalf("%s: %v", m, err)

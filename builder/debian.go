@@ -73,7 +73,7 @@ func debianRecipe(opt Options) recipe {
 	// Only what differs from the default image enters the key, so the
 	// default image's cache stays valid.
 	if opt.Variant == "cloud" || len(opt.Packages) > 0 {
-		parts = append(parts, "variant="+opt.Variant, "packages="+strings.Join(pkgs, ","), cloudInterfaces, sshKeygenUnit)
+		parts = append(parts, "variant="+opt.Variant, "packages="+strings.Join(pkgs, ","), cloudInterfaces, cloudLocale, sshKeygenUnit)
 		parts = append(parts, templateParts(tpls)...)
 	}
 	if len(opt.Packages) > 0 {
@@ -94,6 +94,12 @@ func debianRecipe(opt Options) recipe {
 // cloudInterfaces leaves eth0 to cloud-init, which writes its config
 // (from network-config, or DHCP) under interfaces.d before networking starts.
 const cloudInterfaces = "auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n"
+
+// cloudLocale is the system locale of the cloud variant. Without one,
+// cloud-init's locale module sets en_US.UTF-8, which minbase cannot
+// generate (no locales package), and cloud-init ends in "status: error";
+// C.UTF-8 is built into libc and needs no generation.
+const cloudLocale = "LANG=C.UTF-8\n"
 
 // sshKeygenUnit gives each container host keys of its own at first boot
 // (the image ships none: every container would share them). cloud-init
@@ -137,6 +143,7 @@ func buildDebian(ctx context.Context, opt Options, rootfs string) error {
 	}
 	if opt.Variant == "cloud" {
 		files["etc/network/interfaces"] = cloudInterfaces
+		files["etc/default/locale"] = cloudLocale
 	}
 	hasSSH := false
 	for _, p := range pkgs {
