@@ -30,6 +30,12 @@ type Options struct {
 	CacheDir string    // default /var/cache/lodge/images
 	Log      io.Writer // progress messages (default: discarded)
 	Mirror   string    // debian: overrides the host's apt mirror
+	// Variant is debian's flavour: "" or "default" (systemd, ifupdown, DHCP
+	// on eth0) or "cloud" (adds cloud-init, openssh-server and the
+	// hostname, hosts and cloud-init NoCloud templates).
+	Variant string
+	// Packages are extra Debian packages installed into a debian image.
+	Packages []string
 }
 
 // Build returns the path of a unified image tarball of kind ("busybox" or
@@ -47,6 +53,9 @@ func Build(ctx context.Context, kind string, opt Options) (string, error) {
 	var r recipe
 	switch kind {
 	case "busybox":
+		if opt.Variant != "" || len(opt.Packages) > 0 {
+			return "", fmt.Errorf("busybox images have no variants or packages: --variant and --packages are for debian")
+		}
 		r = busyboxRecipe(opt)
 	case "debian":
 		if opt.Release == "" {
@@ -58,6 +67,12 @@ func Build(ctx context.Context, kind string, opt Options) (string, error) {
 				return "", err
 			}
 			opt.Mirror = m
+		}
+		if err := checkDebianOptions(opt); err != nil {
+			return "", err
+		}
+		if opt.Variant == "default" {
+			opt.Variant = ""
 		}
 		r = debianRecipe(opt)
 	default:
@@ -82,12 +97,15 @@ func Build(ctx context.Context, kind string, opt Options) (string, error) {
 	if err := r.build(ctx, rootfs); err != nil {
 		return "", fmt.Errorf("build %s image: %w", kind, err)
 	}
-	meta := metadataYAML(opt.Arch, r.props)
+	meta := metadataYAML(opt.Arch, r.props) + templatesYAML(r.templates)
 	if err := os.WriteFile(filepath.Join(work, "metadata.yaml"), []byte(meta), 0o644); err != nil {
 		return "", err
 	}
+	if err := writeTemplates(work, r.templates); err != nil {
+		return "", err
+	}
 	tmp := filepath.Join(work, "image.tar.zst")
-	if err := pack(ctx, work, tmp); err != nil {
+	if err := pack(ctx, work, tmp, len(r.templates) > 0); err != nil {
 		return "", err
 	}
 	if err := os.Rename(tmp, out); err != nil {
@@ -103,6 +121,8 @@ type recipe struct {
 	parts []string // everything the result depends on
 	props map[string]string
 	build func(ctx context.Context, rootfs string) error
+	// templates go into metadata.yaml's templates: and templates/.
+	templates []imageTemplate
 }
 
 func (r recipe) key() string {
@@ -146,11 +166,17 @@ func metadataYAML(arch string, props map[string]string) string {
 	return b.String()
 }
 
-// pack writes metadata.yaml then rootfs/ as a zstd-compressed tarball,
-// keeping numeric owners and xattrs (file capabilities).
-func pack(ctx context.Context, dir, out string) error {
-	cmd := exec.CommandContext(ctx, "tar", "--create", "--file", out, "--directory", dir, "--numeric-owner",
-		"--xattrs", "--xattrs-include=*", "--acls", "--sort=name", "-I", "zstd -T0 -3 -q", "metadata.yaml", "rootfs")
+// pack writes metadata.yaml (then templates/) then rootfs/ as a
+// zstd-compressed tarball, keeping numeric owners and xattrs (file
+// capabilities).
+func pack(ctx context.Context, dir, out string, withTemplates bool) error {
+	members := []string{"metadata.yaml", "rootfs"}
+	if withTemplates {
+		members = []string{"metadata.yaml", "templates", "rootfs"}
+	}
+	args := append([]string{"--create", "--file", out, "--directory", dir, "--numeric-owner",
+		"--xattrs", "--xattrs-include=*", "--acls", "--sort=name", "-I", "zstd -T0 -3 -q"}, members...)
+	cmd := exec.CommandContext(ctx, "tar", args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pack image: %v: %s", err, strings.TrimSpace(string(b)))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -14,15 +15,107 @@ import (
 // with a DHCP client on eth0, and what `lodge exec c -- bash` users expect.
 var debianPackages = []string{"systemd-sysv", "iproute2", "ifupdown", "isc-dhcp-client", "iputils-ping", "procps", "less", "ca-certificates"}
 
+// cloudPackages make the cloud variant: cloud-init (Debian 12's 22.4 reads
+// both the NoCloud seed and the /dev/lxd guest API) and an SSH server for
+// the users it creates. python3-cffi-backend is named because debootstrap
+// does not resolve the virtual packages python3-cryptography depends on
+// (python3-cffi-backend-api-min/max) and then fails to configure it.
+var cloudPackages = []string{"cloud-init", "openssh-server", "python3-cffi-backend"}
+
+// debPackageName is Debian policy's package name syntax.
+var debPackageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+// checkDebianOptions refuses a variant or package name debootstrap would
+// misread (its --include is one comma-separated word).
+func checkDebianOptions(opt Options) error {
+	switch opt.Variant {
+	case "", "default", "cloud":
+	default:
+		return fmt.Errorf("unknown debian variant %q: use default or cloud", opt.Variant)
+	}
+	for _, p := range opt.Packages {
+		if !debPackageName.MatchString(p) {
+			return fmt.Errorf("package %q: not a Debian package name (lowercase letters, digits, + - and .)", p)
+		}
+	}
+	return nil
+}
+
+// debianPackageSet is what debootstrap installs on top of minbase for opt,
+// sorted and without repeats.
+func debianPackageSet(opt Options) []string {
+	all := append([]string{}, debianPackages...)
+	if opt.Variant == "cloud" {
+		all = append(all, cloudPackages...)
+	}
+	all = append(all, opt.Packages...)
+	sort.Strings(all)
+	out := all[:0]
+	for i, p := range all {
+		if i == 0 || p != all[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func debianRecipe(opt Options) recipe {
+	pkgs := debianPackageSet(opt)
+	name := "debian-" + opt.Release
+	variant, desc := "systemd", "Debian "+opt.Release+" minbase + systemd"
+	var tpls []imageTemplate
+	if opt.Variant == "cloud" {
+		name += "-cloud"
+		variant, desc = "cloud", "Debian "+opt.Release+" minbase + systemd + cloud-init (cloud)"
+		tpls = append([]imageTemplate{hostnameTemplate, hostsTemplate}, cloudInitTemplates...)
+	}
+	parts := append([]string{opt.Mirror, opt.Release, firstbootUnitsMasked, debianInterfaces}, debianPackages...)
+	// Only what differs from the default image enters the key, so the
+	// default image's cache stays valid.
+	if opt.Variant == "cloud" || len(opt.Packages) > 0 {
+		parts = append(parts, "variant="+opt.Variant, "packages="+strings.Join(pkgs, ","), cloudInterfaces, cloudLocale, sshKeygenUnit)
+		parts = append(parts, templateParts(tpls)...)
+	}
+	if len(opt.Packages) > 0 {
+		// Images with extra packages get a name of their own in the cache.
+		name += "-custom"
+		desc += " + " + strings.Join(opt.Packages, ", ")
+	}
 	return recipe{
-		name:  "debian-" + opt.Release,
-		parts: append([]string{opt.Mirror, opt.Release, firstbootUnitsMasked, debianInterfaces}, debianPackages...),
-		props: map[string]string{"os": "debian", "release": opt.Release, "variant": "systemd", "architecture": debArch(opt.Arch),
-			"description": "Debian " + opt.Release + " minbase + systemd", "lodge.init": "systemd"},
-		build: func(ctx context.Context, rootfs string) error { return buildDebian(ctx, opt, rootfs) },
+		name:  name,
+		parts: parts,
+		props: map[string]string{"os": "debian", "release": opt.Release, "variant": variant, "architecture": debArch(opt.Arch),
+			"description": desc, "lodge.init": "systemd"},
+		build:     func(ctx context.Context, rootfs string) error { return buildDebian(ctx, opt, rootfs) },
+		templates: tpls,
 	}
 }
+
+// cloudInterfaces leaves eth0 to cloud-init, which writes its config
+// (from network-config, or DHCP) under interfaces.d before networking starts.
+const cloudInterfaces = "auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n"
+
+// cloudLocale is the system locale of the cloud variant. Without one,
+// cloud-init's locale module sets en_US.UTF-8, which minbase cannot
+// generate (no locales package), and cloud-init ends in "status: error";
+// C.UTF-8 is built into libc and needs no generation.
+const cloudLocale = "LANG=C.UTF-8\n"
+
+// sshKeygenUnit gives each container host keys of its own at first boot
+// (the image ships none: every container would share them). cloud-init
+// makes them too where it runs; whichever comes first wins.
+const sshKeygenUnit = `[Unit]
+Description=Generate SSH host keys missing on first boot
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+Before=ssh.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+`
 
 // Units that only make sense on real hardware or slow a container's boot.
 const firstbootUnitsMasked = "systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket " +
@@ -35,7 +128,8 @@ const firstbootUnitsMasked = "systemd-udevd.service systemd-udevd-control.socket
 const debianInterfaces = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"
 
 func buildDebian(ctx context.Context, opt Options, rootfs string) error {
-	args := []string{"--variant=minbase", "--arch=" + debArch(opt.Arch), "--include=" + strings.Join(debianPackages, ","),
+	pkgs := debianPackageSet(opt)
+	args := []string{"--variant=minbase", "--arch=" + debArch(opt.Arch), "--include=" + strings.Join(pkgs, ","),
 		opt.Release, rootfs, opt.Mirror}
 	fmt.Fprintf(opt.Log, "debootstrap %s\n", strings.Join(args, " "))
 	if err := run(ctx, opt.Log, "debootstrap", args...); err != nil {
@@ -47,10 +141,34 @@ func buildDebian(ctx context.Context, opt Options, rootfs string) error {
 		"etc/network/interfaces": debianInterfaces,
 		"etc/apt/sources.list":   fmt.Sprintf("deb %s %s main\n", opt.Mirror, opt.Release),
 	}
+	if opt.Variant == "cloud" {
+		files["etc/network/interfaces"] = cloudInterfaces
+		files["etc/default/locale"] = cloudLocale
+	}
+	hasSSH := false
+	for _, p := range pkgs {
+		hasSSH = hasSSH || p == "openssh-server"
+	}
+	if hasSSH {
+		keys, _ := filepath.Glob(filepath.Join(rootfs, "etc/ssh/ssh_host_*"))
+		for _, k := range keys {
+			if err := os.Remove(k); err != nil {
+				return err
+			}
+		}
+		files["etc/systemd/system/lodge-ssh-keygen.service"] = sshKeygenUnit
+	}
 	for name, body := range files {
 		p := filepath.Join(rootfs, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	if hasSSH {
+		wants := filepath.Join(rootfs, "etc/systemd/system/multi-user.target.wants")
+		os.MkdirAll(wants, 0o755)
+		if err := os.Symlink("/etc/systemd/system/lodge-ssh-keygen.service", filepath.Join(wants, "lodge-ssh-keygen.service")); err != nil {
 			return err
 		}
 	}

@@ -317,7 +317,8 @@ func imageExportCmd() *cobra.Command {
 }
 
 func imageBuildCmd() *cobra.Command {
-	var release, mirror string
+	var release, mirror, variant string
+	var packages []string
 	var aliases []string
 	var public bool
 	cmd := &cobra.Command{
@@ -332,7 +333,8 @@ func imageBuildCmd() *cobra.Command {
 			if len(rest) > 0 {
 				return fmt.Errorf("%q: expected REMOTE: (the server to import into)", rest[0])
 			}
-			path, err := builder.Build(cmd.Context(), args[0], builder.Options{Release: release, Mirror: mirror, Log: cmd.ErrOrStderr()})
+			path, err := builder.Build(cmd.Context(), args[0], builder.Options{Release: release, Mirror: mirror,
+				Variant: variant, Packages: packages, Log: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}
@@ -346,6 +348,8 @@ func imageBuildCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&release, "release", "", "debian: the suite (default bookworm)")
 	cmd.Flags().StringVar(&mirror, "mirror", "", "debian: mirror URL (default: the host's apt sources)")
+	cmd.Flags().StringVar(&variant, "variant", "", "debian: default, or cloud (cloud-init, openssh-server and the hostname, hosts and cloud-init templates)")
+	cmd.Flags().StringSliceVar(&packages, "packages", nil, "debian: extra Debian packages to install (a,b,c)")
 	cmd.Flags().StringArrayVar(&aliases, "alias", nil, "alias for the image (repeatable)")
 	cmd.Flags().BoolVar(&public, "public", false, "make the image public")
 	return cmd

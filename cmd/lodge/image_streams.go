@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lodge/builder"
 	"lodge/client"
 	"lodge/remotes"
 	"lodge/remotes/simplestreams"
@@ -23,7 +24,7 @@ import (
 // imageStreamsCmd writes the public local images as a static simplestreams
 // tree that any web server can serve (lodge remote add NAME URL --protocol simplestreams).
 func imageStreamsCmd() *cobra.Command {
-	var all bool
+	var all, split bool
 	cmd := &cobra.Command{
 		Use:   "streams [REMOTE:] DIR",
 		Short: "Write the public images as a simplestreams tree in DIR, for any static web server",
@@ -83,15 +84,29 @@ func imageStreamsCmd() *cobra.Command {
 					return fmt.Errorf("image %s: %w", shortFP(im.Fingerprint), err)
 				}
 				var fp string
-				if len(files) == 2 {
+				converted := false
+				switch {
+				case len(files) == 2:
 					fp, err = tree.AddSplit(info, serial, files[0], files[1], rootfsFType(files[1]))
-				} else {
+				case split:
+					// Published as image servers do: metadata + squashfs, a
+					// new fingerprint over both.
+					var meta, sq string
+					meta, sq, err = builder.SplitUnified(cmd.Context(), files[0], work, im.Fingerprint)
+					if err == nil {
+						os.Remove(files[0])
+						fp, err = tree.AddSplit(info, serial, meta, sq, "squashfs")
+						converted = true
+					}
+				default:
 					fp, err = tree.AddUnified(info, serial, files[0])
 				}
 				if err != nil {
-					return err
+					return fmt.Errorf("image %s: %w", shortFP(im.Fingerprint), err)
 				}
-				if fp != im.Fingerprint {
+				if converted {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Image %s published split (lxd.tar.xz + squashfs) as %s\n", shortFP(im.Fingerprint), shortFP(fp))
+				} else if fp != im.Fingerprint {
 					return fmt.Errorf("image %s: the exported files hash to %s", im.Fingerprint, fp)
 				}
 				n++
@@ -104,6 +119,7 @@ func imageStreamsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "include private images too")
+	cmd.Flags().BoolVar(&split, "split", false, "publish unified images split, as image servers do: lxd.tar.xz + squashfs (needs root and mksquashfs)")
 	return cmd
 }
 

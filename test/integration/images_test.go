@@ -2,7 +2,12 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +15,7 @@ import (
 	"time"
 
 	"lodge/builder"
+	"lodge/remotes"
 )
 
 func TestImageCommands(t *testing.T) {
@@ -127,4 +133,72 @@ func TestQueryMonitorVersion(t *testing.T) {
 	waitFor(t, "the profile events in lodge monitor", 10*time.Second, func() bool {
 		return strings.Contains(buf.String(), "profile-created") && strings.Contains(buf.String(), "qm-prof")
 	})
+}
+
+// TestStreamsSplit: image streams --split publishes a unified image as
+// image servers do (lxd.tar.xz + squashfs, combined_squashfs_sha256 on the
+// metadata item), and lodge reads that tree back as a split image whose
+// fingerprint is the combined hash.
+func TestStreamsSplit(t *testing.T) {
+	needIntegration(t)
+	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lodge(t, "image", "import", recompressed(t, tarball), "--alias", "ss-unified", "--public", "os=SplitTest", "release=1")
+	t.Cleanup(func() { lodgeOut("image", "delete", "ss-unified") })
+	dir := t.TempDir()
+	lodge(t, "image", "streams", "--split", dir)
+	b, err := os.ReadFile(filepath.Join(dir, "streams", "v1", "images.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx struct {
+		Products map[string]struct {
+			Versions map[string]struct {
+				Items map[string]struct {
+					FType    string `json:"ftype"`
+					Path     string `json:"path"`
+					SHA256   string `json:"sha256"`
+					Combined string `json:"combined_squashfs_sha256"`
+				} `json:"items"`
+			} `json:"versions"`
+		} `json:"products"`
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatal(err)
+	}
+	prod, ok := idx.Products["splittest:1:"+remotes.DebianArchitecture(remotes.HostArchitecture())+":default"]
+	if !ok {
+		t.Fatalf("no splittest product:\n%.3000s", b)
+	}
+	var combined string
+	for _, v := range prod.Versions {
+		meta, sq := v.Items["lxd.tar.xz"], v.Items["squashfs"]
+		if _, unified := v.Items["lxd_combined.tar.gz"]; unified || meta.Path == "" || sq.Path == "" {
+			t.Fatalf("items: %+v", v.Items)
+		}
+		h := sha256.New()
+		for _, p := range []string{meta.Path, sq.Path} {
+			f, err := os.Open(filepath.Join(dir, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(h, f)
+			f.Close()
+		}
+		combined = hex.EncodeToString(h.Sum(nil))
+		if meta.Combined != combined {
+			t.Fatalf("combined_squashfs_sha256 %s, files hash to %s", meta.Combined, combined)
+		}
+	}
+	static := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	defer static.Close()
+	lodge(t, "remote", "add", "ss-static", static.URL, "--protocol", "simplestreams")
+	t.Cleanup(func() { lodgeOut("remote", "remove", "ss-static") })
+	lodge(t, "image", "copy", "ss-static:ss-unified", "local:", "--alias", "ss-split")
+	t.Cleanup(func() { lodgeOut("image", "delete", "ss-split") })
+	if out := lodge(t, "image", "info", "ss-split"); !strings.Contains(out, "Fingerprint: "+combined) {
+		t.Fatalf("copied split image:\n%s", out)
+	}
 }
