@@ -52,7 +52,7 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 			return fmt.Errorf("rsync receive failed: %s: %w", dir, err)
 		}
 		defer os.Remove(root)
-		cmd = confinedCommand(root, dir, recvArgs(confinedDst, o.Features))
+		cmd = confinedCommand(root, dir, append([]string{"rsync"}, recvArgs(confinedDst, o.Features)...)...)
 	} else {
 		cmd = exec.Command("rsync", args...)
 	}
@@ -177,8 +177,9 @@ mount --bind "$dst" "$root/dst"
 exec chroot "$root" "$@"
 `
 
-func confinedCommand(root, dst string, rsyncArgs []string) *exec.Cmd {
-	args := append([]string{"-c", confineScript, "sh", root, dst, "rsync"}, rsyncArgs...)
+// confinedCommand runs argv chrooted into root, with dst at /dst.
+func confinedCommand(root, dst string, argv ...string) *exec.Cmd {
+	args := append([]string{"-c", confineScript, "sh", root, dst}, argv...)
 	cmd := exec.Command("sh", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	return cmd
