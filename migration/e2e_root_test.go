@@ -92,6 +92,7 @@ func TestConversationOwnersAndSpecialFiles(t *testing.T) {
 	to := idmap.Map{UIDBase: 2000000, GIDBase: 2000000}
 	d.Map = &to
 	d.Confine = true
+	s.Confine = true
 	d.Limits = Limits{MinFree: 1 << 20, MaxBytes: 1 << 30}
 	serr, terr := converse(t, s, d)
 	if serr != nil || terr != nil {

@@ -140,7 +140,7 @@ mkdir -p /dst/rootfs; echo ok > /dst/rootfs/ok`
 		if confine {
 			root, _ := os.MkdirTemp("", "lodge-rsync-root-")
 			defer os.Remove(root)
-			cmd = confinedCommand(root, dst, "sh", "-c", evil+"\n"+evilRoot)
+			cmd = confinedCommand(root, dst, false, "sh", "-c", evil+"\n"+evilRoot)
 		} else {
 			cmd = exec.Command("sh", "-c", strings.ReplaceAll(evil, "/dst", dst))
 		}
@@ -166,5 +166,26 @@ mkdir -p /dst/rootfs; echo ok > /dst/rootfs/ok`
 	base, dst = run(false)
 	if w := written(base, dst); len(w) == 0 {
 		t.Error("unconfined: the hostile receiver wrote nothing outside; the test proves nothing")
+	}
+}
+
+// The confined sender sees the volume read-only and the host's files
+// through none of its symlinks (what a running container could swap in
+// mid-copy).
+func TestConfinedSenderSeesOnlyTheVolume(t *testing.T) {
+	needRoot(t)
+	vol := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("host secret"), 0o600)
+	os.MkdirAll(filepath.Join(vol, "rootfs"), 0o755)
+	os.Symlink(secret, filepath.Join(vol, "rootfs/swapped"))
+	root, _ := os.MkdirTemp("", "lodge-rsync-root-")
+	defer os.Remove(root)
+	out, _ := confinedCommand(root, vol, true, "sh", "-c", "cat /dst/rootfs/swapped; echo x > /dst/rootfs/new && echo WROTE").CombinedOutput()
+	if strings.Contains(string(out), "host secret") || strings.Contains(string(out), "WROTE") {
+		t.Errorf("confined sender: %s", out)
+	}
+	if _, err := os.Lstat(filepath.Join(vol, "rootfs/new")); err == nil {
+		t.Error("the read-only volume was written")
 	}
 }

@@ -52,7 +52,7 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 			return fmt.Errorf("rsync receive failed: %s: %w", dir, err)
 		}
 		defer os.Remove(root)
-		cmd = confinedCommand(root, dir, append([]string{"rsync"}, recvArgs(confinedDst, o.Features)...)...)
+		cmd = confinedCommand(root, dir, false, append([]string{"rsync"}, recvArgs(confinedDst, o.Features)...)...)
 	} else {
 		cmd = exec.Command("rsync", args...)
 	}
@@ -104,7 +104,7 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 	outErr := <-outDone
 	werr := cmd.Wait()
 	if ctx.Err() != nil {
-		return fmt.Errorf("rsync receive failed: %s: %w", dir, context.Cause(ctx))
+		return fmt.Errorf("rsync receive failed: %s: %w (%s)", dir, context.Cause(ctx), strings.TrimSpace(stderr.String()))
 	}
 	inErr := <-inDone
 	cnt.final()
@@ -153,15 +153,15 @@ func watchFree(ctx context.Context, dir string, minFree uint64, cancel context.C
 // confinedDst is where the destination appears inside the confined root.
 const confinedDst = "/dst"
 
-// confineScript builds the receiver's root inside its own mount namespace
+// confineScript builds the rsync's root inside its own mount namespace
 // (Go makes the namespace's mounts private before the script runs): a
 // small tmpfs holding the host's /usr (and /lib*, /bin, /sbin where they
-// are directories) read-only, and the destination at /dst, then chroots
-// rsync into it. The namespace, and with it every mount, goes away when
+// are directories) read-only, /dev/null, and the volume at /dst, then
+// chroots rsync into it. The namespace, and with it every mount, goes away when
 // rsync exits.
 const confineScript = `set -e
-root=$1 dst=$2
-shift 2
+root=$1 dst=$2 mode=$3
+shift 3
 mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev lodge-rsync "$root"
 for d in usr lib lib32 lib64 libx32 bin sbin; do
 	if [ -L "/$d" ]; then
@@ -172,14 +172,22 @@ for d in usr lib lib32 lib64 libx32 bin sbin; do
 		mount -o remount,bind,ro,nosuid,nodev "$root/$d"
 	fi
 done
-mkdir "$root/dst"
+mkdir "$root/dev" "$root/dst"
+: > "$root/dev/null"
+mount --bind /dev/null "$root/dev/null"
 mount --bind "$dst" "$root/dst"
+if [ "$mode" = ro ]; then mount -o remount,bind,ro "$root/dst"; fi
 exec chroot "$root" "$@"
 `
 
-// confinedCommand runs argv chrooted into root, with dst at /dst.
-func confinedCommand(root, dst string, argv ...string) *exec.Cmd {
-	args := append([]string{"-c", confineScript, "sh", root, dst}, argv...)
+// confinedCommand runs argv chrooted into root, with dst at /dst
+// (read-only when readOnly).
+func confinedCommand(root, dst string, readOnly bool, argv ...string) *exec.Cmd {
+	mode := "rw"
+	if readOnly {
+		mode = "ro"
+	}
+	args := append([]string{"-c", confineScript, "sh", root, dst, mode}, argv...)
 	cmd := exec.Command("sh", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	return cmd

@@ -146,6 +146,11 @@ type SendOptions struct {
 	BWLimit           string
 	AllowInconsistent bool // rsync's exit 24 (files vanished) is not an error
 	Progress          ProgressFunc
+	// Confine runs the sending rsync chrooted into a throw-away root with
+	// the volume mounted read-only: a running container that swaps a
+	// directory of its rootfs for a symlink to / mid-copy makes rsync read
+	// that root, not the host's files. Needs CAP_SYS_ADMIN.
+	Confine bool
 }
 
 // sendDir runs the sending rsync for dir over s: its output goes out as
@@ -162,11 +167,26 @@ func sendDir(ctx context.Context, name, dir string, s *fsStream, o SendOptions) 
 		inW.Close()
 		return err
 	}
-	cmd := exec.Command("rsync", sendArgs(dir, o.Features, o.BWLimit)...)
+	var cmd *exec.Cmd
+	if o.Confine {
+		root, err := os.MkdirTemp("", "lodge-rsync-root-")
+		if err != nil {
+			inR.Close()
+			inW.Close()
+			outR.Close()
+			outW.Close()
+			return fmt.Errorf("rsync send failed: %s, %s: %w", name, dir, err)
+		}
+		defer os.Remove(root)
+		cmd = confinedCommand(root, dir, true, append([]string{"rsync"}, sendArgs(confinedDst, o.Features, o.BWLimit)...)...)
+	} else {
+		cmd = exec.Command("rsync", sendArgs(dir, o.Features, o.BWLimit)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
 	cmd.ExtraFiles = []*os.File{inR, outW}
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr.Setpgid = true
 	err = cmd.Start()
 	inR.Close()
 	outW.Close()
@@ -198,7 +218,7 @@ func sendDir(ctx context.Context, name, dir string, s *fsStream, o SendOptions) 
 	outErr := <-outDone
 	if ctx.Err() != nil {
 		// The reader goroutine ends when the caller closes the connection.
-		return fmt.Errorf("rsync send failed: %s, %s: %w", name, dir, context.Cause(ctx))
+		return fmt.Errorf("rsync send failed: %s, %s: %w (%s)", name, dir, context.Cause(ctx), strings.TrimSpace(stderr.String()))
 	}
 	inErr := <-inDone
 	cnt.final()

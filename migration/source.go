@@ -47,6 +47,8 @@ type SourceArgs struct {
 	// and the running instance is not frozen.
 	AllowInconsistent bool
 	BWLimit           string
+	// Confine the sending rsync (see SendOptions.Confine).
+	Confine           bool
 	Volumes           SourceVolumes
 	Progress          ProgressFunc
 	MaxControlMessage int64
@@ -138,7 +140,7 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 			return peerReason(err)
 		}
 	}
-	opts := SendOptions{Features: t.Features, BWLimit: a.BWLimit, AllowInconsistent: a.AllowInconsistent, Progress: a.Progress}
+	opts := SendOptions{Features: t.Features, BWLimit: a.BWLimit, AllowInconsistent: a.AllowInconsistent, Progress: a.Progress, Confine: a.Confine}
 	sendOne := func(snap string, freeze bool) error {
 		dir, done, err := a.Volumes.Path(ctx, snap)
 		if err != nil {
