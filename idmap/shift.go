@@ -32,6 +32,25 @@ func Shift(rootfs string, from, to Map) error {
 	if from == to {
 		return nil
 	}
+	return walkShift(rootfs, mapTranslator(from, to))
+}
+
+// translator gives an entry its new owner ids; to is the map the tree is
+// shifted into (file capabilities get its root).
+type translator struct {
+	uid, gid func(int64) int64
+	to       Map
+}
+
+func mapTranslator(from, to Map) translator {
+	return translator{
+		uid: func(id int64) int64 { return to.UIDBase + clamp(back(id, from.UIDBase)) },
+		gid: func(id int64) int64 { return to.GIDBase + clamp(back(id, from.GIDBase)) },
+		to:  to,
+	}
+}
+
+func walkShift(rootfs string, tr translator) error {
 	var rootDev uint64
 	var top unix.Stat_t
 	// A hardlinked inode is met once per name but shifted once.
@@ -56,7 +75,7 @@ func Shift(rootfs string, from, to Map) error {
 			}
 			seen[st.Ino] = true
 		}
-		if err := shiftOne(p, &st, from, to); err != nil {
+		if err := shiftOne(p, &st, tr); err != nil {
 			return fmt.Errorf("shift %s: %w", p, err)
 		}
 		return nil
@@ -64,15 +83,15 @@ func Shift(rootfs string, from, to Map) error {
 	if err != nil {
 		return err
 	}
-	if err := shiftOne(rootfs, &top, from, to); err != nil {
+	if err := shiftOne(rootfs, &top, tr); err != nil {
 		return fmt.Errorf("shift %s: %w", rootfs, err)
 	}
 	return nil
 }
 
-func shiftOne(p string, st *unix.Stat_t, from, to Map) error {
-	uid := to.UIDBase + clamp(back(int64(st.Uid), from.UIDBase))
-	gid := to.GIDBase + clamp(back(int64(st.Gid), from.GIDBase))
+func shiftOne(p string, st *unix.Stat_t, tr translator) error {
+	uid := tr.uid(int64(st.Uid))
+	gid := tr.gid(int64(st.Gid))
 	isLink := st.Mode&unix.S_IFMT == unix.S_IFLNK
 	var caps []byte
 	if !isLink && st.Mode&unix.S_IFMT == unix.S_IFREG {
@@ -91,7 +110,7 @@ func shiftOne(p string, st *unix.Stat_t, from, to Map) error {
 		}
 	}
 	if caps != nil {
-		nc, err := ShiftCaps(caps, from, to)
+		nc, err := ShiftCaps(caps, Map{}, tr.to)
 		if err != nil {
 			return err
 		}
@@ -101,7 +120,7 @@ func shiftOne(p string, st *unix.Stat_t, from, to Map) error {
 	}
 	for _, name := range []string{"system.posix_acl_access", "system.posix_acl_default"} {
 		if acl := getxattr(p, name); acl != nil {
-			na, err := ShiftACL(acl, from, to)
+			na, err := shiftACL(acl, tr)
 			if err != nil {
 				return err
 			}
@@ -177,6 +196,10 @@ const (
 
 // ShiftACL moves the ids of an ACL xattr value from map from to map to.
 func ShiftACL(v []byte, from, to Map) ([]byte, error) {
+	return shiftACL(v, mapTranslator(from, to))
+}
+
+func shiftACL(v []byte, tr translator) ([]byte, error) {
 	if len(v) < 4 || binary.LittleEndian.Uint32(v) != aclVersion || (len(v)-4)%8 != 0 {
 		return nil, fmt.Errorf("POSIX ACL: unexpected layout (%d bytes)", len(v))
 	}
@@ -186,9 +209,9 @@ func ShiftACL(v []byte, from, to Map) ([]byte, error) {
 		id := int64(binary.LittleEndian.Uint32(out[off+4:]))
 		switch tag {
 		case aclUser:
-			id = to.UIDBase + clamp(back(id, from.UIDBase))
+			id = tr.uid(id)
 		case aclGroup:
-			id = to.GIDBase + clamp(back(id, from.GIDBase))
+			id = tr.gid(id)
 		default:
 			continue
 		}
@@ -240,6 +263,6 @@ func FixUnshifted(root string, m Map, since time.Time) error {
 		if int64(st.Gid) < m.GIDBase {
 			from.GIDBase = raw.GIDBase
 		}
-		return shiftOne(p, &st, from, m)
+		return shiftOne(p, &st, mapTranslator(from, m))
 	})
 }

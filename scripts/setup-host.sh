@@ -14,9 +14,10 @@
 #   iputils-ping                   the network tests ping containers from the host
 #   curl openssl python3           make bench and make compat (download floor, JSON parsing, pty driver)
 #   make git                       the build
+#   protobuf-compiler              protoc, for go generate ./migration/pb (LXD's migration messages)
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
-	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping curl openssl python3)
+	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping curl openssl python3 protobuf-compiler)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

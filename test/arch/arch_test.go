@@ -37,6 +37,7 @@ func TestImportRules(t *testing.T) {
 		{"lodge/files", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/remotes/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/builder", []string{"lodge/server", "lodge/client", "lodge/instances", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/migration/...", []string{"lodge/server", "lodge/client", "lodge/storage", "lodge/images", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/client", []string{"lodge/server", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/cmd/lodge", []string{"lodge/server", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/server", []string{"lodge/client", "github.com/lxc/go-lxc"}},

@@ -1,0 +1,111 @@
+package migration
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"lodge/api"
+)
+
+// IndexHeader is the JSON document the source sends first on the fs
+// connection (LXD's migration.Info): the equivalent of backup.yaml.
+type IndexHeader struct {
+	Config *BackupConfig `json:"config,omitempty"`
+}
+
+// BackupConfig is LXD's backup config. Its fields have no JSON tags in
+// LXD, so on the wire the keys are the Go field names.
+type BackupConfig struct {
+	Container       *api.Instance
+	Snapshots       []*api.InstanceSnapshot
+	Pool            *api.StoragePool
+	Profiles        []*api.Profile
+	Volume          *api.StorageVolume
+	VolumeSnapshots []*VolumeSnapshot
+}
+
+// VolumeSnapshot is LXD's api.StorageVolumeSnapshot.
+type VolumeSnapshot struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Config      map[string]string `json:"config"`
+	ContentType string            `json:"content_type"`
+	CreatedAt   time.Time         `json:"created_at"`
+	ExpiresAt   *time.Time        `json:"expires_at"`
+}
+
+// IndexResponse is the target's reply to the index header.
+type IndexResponse struct {
+	StatusCode int
+	Error      string
+	// Refresh tells the source whether the target already has the volume.
+	Refresh *bool
+}
+
+// DefaultMaxIndexHeader bounds the index header a target accepts.
+const DefaultMaxIndexHeader = 32 << 20
+
+// sendIndexHeader sends h and waits for the target's reply.
+func sendIndexHeader(s *fsStream, h *IndexHeader) (*IndexResponse, error) {
+	data, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("encode the migration index header: %w", err)
+	}
+	if _, err := s.Write(data); err != nil {
+		return nil, fmt.Errorf("send the migration index header: %w", err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, fmt.Errorf("send the migration index header: %w", err)
+	}
+	data, err = io.ReadAll(io.LimitReader(s.reader(), 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the reply to the migration index header: %w", err)
+	}
+	var resp IndexResponse
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return nil, fmt.Errorf("decode the reply to the migration index header: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("the target refused the migration index header: %s (status %d)", resp.Error, resp.StatusCode)
+	}
+	return &resp, nil
+}
+
+// recvIndexHeader reads the source's index header (at most max bytes).
+func recvIndexHeader(s *fsStream, max int64) (*IndexHeader, error) {
+	data, err := io.ReadAll(io.LimitReader(s.reader(), max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the migration index header: %w", err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("the migration index header is larger than %d bytes", max)
+	}
+	var h IndexHeader
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("decode the migration index header: %w", err)
+	}
+	return &h, nil
+}
+
+// replyIndexHeader answers the index header; a non-nil refusal sends
+// status 400 with its text.
+func replyIndexHeader(s *fsStream, refresh bool, refusal error) error {
+	resp := IndexResponse{StatusCode: http.StatusOK, Refresh: &refresh}
+	if refusal != nil {
+		resp = IndexResponse{StatusCode: http.StatusBadRequest, Error: refusal.Error()}
+	}
+	data, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Write(data); err != nil {
+		return fmt.Errorf("send the reply to the migration index header: %w", err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return fmt.Errorf("send the reply to the migration index header: %w", err)
+	}
+	return nil
+}
