@@ -375,3 +375,29 @@ func TestPackageNestedDebian(t *testing.T) {
 		t.Fatalf("after purge (status; files left; processes left; state kept): %q, want ...%q", out, want)
 	}
 }
+
+// make install PREFIX=... lays out the same files for a source install,
+// with the units' paths pointing into PREFIX.
+func TestMakeInstall(t *testing.T) {
+	needIntegration(t)
+	dest := t.TempDir()
+	cmd := exec.Command("make", "install", "DESTDIR="+dest, "PREFIX=/usr/local")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	root := filepath.Join(dest, "usr/local")
+	for _, f := range []string{"bin/lodge", "bin/lodged", "share/man/man1/lodge-launch.1.gz", "share/man/man1/lodged.1.gz",
+		"share/bash-completion/completions/lodge", "share/zsh/vendor-completions/_lodged", "share/fish/vendor_completions.d/lodge.fish"} {
+		if st, err := os.Stat(filepath.Join(root, f)); err != nil || st.Size() == 0 {
+			t.Errorf("make install left no %s: %v", f, err)
+		}
+	}
+	unit, err := os.ReadFile(filepath.Join(root, "lib/systemd/system/lodged.service"))
+	if err != nil || !strings.Contains(string(unit), "\nExecStart=/usr/local/bin/lodged --group lodge\n") {
+		t.Fatalf("lodged.service of a source install: %v\n%s", err, unit)
+	}
+	if out, err := exec.Command(filepath.Join(root, "bin/lodge"), "completion", "bash").Output(); err != nil || !strings.Contains(string(out), "__start_lodge") {
+		t.Fatalf("lodge completion bash: %v", err)
+	}
+}
