@@ -4,11 +4,41 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build test test-unit test-fuzz test-integration test-stress-short bench bench-storage bench-remotes compat stress fuzz lint demo deps clean
+.PHONY: build build-release deb install test test-unit test-fuzz test-integration test-stress-short bench bench-storage bench-remotes compat stress fuzz lint demo deps clean
+
+# The one version: version/VERSION (embedded in the binaries), unless
+# given on the command line (make deb VERSION=0.2.0+rc1: a test's newer
+# build); the environment's VERSION is ignored.
+VERSION := $(shell cat version/VERSION)
+LDFLAGS = -X lodge/version.Override=$(VERSION)
+PREFIX ?= /usr/local
+DESTDIR ?=
+DEB_DIR ?= .
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+export SOURCE_DATE_EPOCH
 
 build:
-	$(GO) build $(GOFLAGS) -o bin/lodged ./cmd/lodged
-	$(GO) build $(GOFLAGS) -o bin/lodge ./cmd/lodge
+	$(GO) build $(GOFLAGS) -ldflags "$(LDFLAGS)" -o bin/lodged ./cmd/lodged
+	$(GO) build $(GOFLAGS) -ldflags "$(LDFLAGS)" -o bin/lodge ./cmd/lodge
+
+# The package's binaries: PIE (hardened, as lintian asks), without symbol
+# tables or build paths. PIE compiles every package again, apart from make
+# build's cache: about 2.5 minutes cold on 2 cores, seconds after.
+build-release:
+	$(GO) build $(GOFLAGS) -trimpath -buildmode=pie -ldflags "-s -w $(LDFLAGS)" -o build/release/lodged ./cmd/lodged
+	$(GO) build $(GOFLAGS) -trimpath -buildmode=pie -ldflags "-s -w $(LDFLAGS)" -o build/release/lodge ./cmd/lodge
+
+# lodge_$(VERSION)_amd64.deb in $(DEB_DIR): binaries, systemd units, man
+# pages and bash/zsh/fish completions, maintainer scripts (packaging/).
+deb: build-release
+	./scripts/mkdeb.sh $(VERSION) build/release $(DEB_DIR)
+
+# A source install: PREFIX/bin, man pages, completions, and the units in
+# PREFIX/lib/systemd/system (systemd reads /usr/local/lib/systemd/system).
+install: build
+	./scripts/install.sh bin "$(DESTDIR)" $(PREFIX) $(PREFIX)/lib/systemd/system
+	@echo "installed under $(DESTDIR)$(PREFIX). lodged.service uses the group lodge for its socket:"
+	@echo "  addgroup --system lodge; systemctl daemon-reload; systemctl enable --now lodged lodge-containers"
 
 # Everything: lint, unit tests, a bounded fuzz run, the integration tests
 # against real containers and a short stress run.
@@ -63,4 +93,4 @@ deps:
 	./scripts/setup-host.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin build

@@ -91,19 +91,42 @@ func parseSubid(data []byte, user string) (Range, bool) {
 
 // EnsureRootRange reads root's range from subuid and subgid, appending
 // DefaultRange to a file that has none of at least Size ids.
+//
+// A range is used (or written) only if this process's user namespace maps
+// all of it. Inside a container (lodge in lodge) root owns just the ids of
+// the container's own map, 65536 of them: a range past those would make
+// every image unpack fail with EINVAL, so EnsureRootRange then returns an
+// error, writes nothing, and lodged runs its containers privileged inside
+// that namespace (still confined by the outer container's map).
 func EnsureRootRange(subuid, subgid string) (Ranges, error) {
+	return ensureRootRange(subuid, subgid, "/proc/self/uid_map", "/proc/self/gid_map")
+}
+
+func ensureRootRange(subuid, subgid, uidMap, gidMap string) (Ranges, error) {
 	var out Ranges
 	for _, f := range []struct {
-		path string
-		r    *Range
-	}{{subuid, &out.UID}, {subgid, &out.GID}} {
+		path, nsMap string
+		r           *Range
+	}{{subuid, uidMap, &out.UID}, {subgid, gidMap, &out.GID}} {
 		data, err := os.ReadFile(f.path)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return out, fmt.Errorf("read %s: %w", f.path, err)
 		}
+		mapped, err := os.ReadFile(f.nsMap)
+		if err != nil {
+			return out, fmt.Errorf("read this user namespace's map: %w", err)
+		}
 		if r, ok := parseSubid(data, "root"); ok {
+			if !nsMaps(mapped, r) {
+				return out, fmt.Errorf("root's range %d-%d in %s is not mapped in this user namespace (%s maps %s): lodged runs inside a container",
+					r.Start, r.Start+r.Count-1, f.path, f.nsMap, describeMap(mapped))
+			}
 			*f.r = r
 			continue
+		}
+		if !nsMaps(mapped, DefaultRange) {
+			return out, fmt.Errorf("no range for root in %s, and %d-%d is not mapped in this user namespace (%s maps %s): lodged runs inside a container",
+				f.path, DefaultRange.Start, DefaultRange.Start+DefaultRange.Count-1, f.nsMap, describeMap(mapped))
 		}
 		line := fmt.Sprintf("root:%d:%d\n", DefaultRange.Start, DefaultRange.Count)
 		if len(data) > 0 && !bytes.HasSuffix(data, []byte("\n")) {
@@ -145,4 +168,52 @@ func (r Ranges) FreeSlot(used map[int64]bool) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no free isolated id range left in root's subordinate range (%d slots of %d ids)", r.Slots(), Size)
+}
+
+// nsMaps tells whether every id of r is mapped by a user namespace's
+// uid_map or gid_map text ("inside outside count" lines).
+func nsMaps(mapText []byte, r Range) bool {
+	next := r.Start
+	end := r.Start + r.Count
+	// The extents of a map do not overlap; walk them until none extends
+	// the covered prefix [r.Start, next).
+	for grew := true; grew && next < end; {
+		grew = false
+		for _, l := range strings.Split(string(mapText), "\n") {
+			f := strings.Fields(l)
+			if len(f) != 3 {
+				continue
+			}
+			in, err1 := strconv.ParseInt(f[0], 10, 64)
+			n, err2 := strconv.ParseInt(f[2], 10, 64)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			if in <= next && next < in+n {
+				next = in + n
+				grew = true
+			}
+		}
+	}
+	return next >= end
+}
+
+// describeMap renders a map's inside ranges for a message: "0-65535".
+func describeMap(mapText []byte) string {
+	var parts []string
+	for _, l := range strings.Split(string(mapText), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseInt(f[0], 10, 64)
+		n, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 == nil && err2 == nil {
+			parts = append(parts, fmt.Sprintf("%d-%d", in, in+n-1))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ",")
 }

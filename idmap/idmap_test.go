@@ -3,6 +3,7 @@ package idmap
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,9 @@ func TestEnsureRootRange(t *testing.T) {
 	uid, gid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
 	os.WriteFile(uid, []byte("alice:100000:65536"), 0o644) // no final newline
 	os.WriteFile(gid, []byte("root:500000:131072\n"), 0o644)
-	r, err := EnsureRootRange(uid, gid)
+	hostMap := filepath.Join(dir, "map")
+	os.WriteFile(hostMap, []byte("         0          0 4294967295\n"), 0o644)
+	r, err := ensureRootRange(uid, gid, hostMap, hostMap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +53,7 @@ func TestEnsureRootRange(t *testing.T) {
 		t.Fatalf("subuid: %q", b)
 	}
 	// Idempotent: a second call adds nothing.
-	if _, err := EnsureRootRange(uid, gid); err != nil {
+	if _, err := ensureRootRange(uid, gid, hostMap, hostMap); err != nil {
 		t.Fatal(err)
 	}
 	if b2, _ := os.ReadFile(uid); !bytes.Equal(b, b2) {
@@ -58,6 +61,35 @@ func TestEnsureRootRange(t *testing.T) {
 	}
 	if r.Slots() != 1 {
 		t.Fatalf("slots with a 131072-id gid range: %d", r.Slots())
+	}
+}
+
+// Inside a container root owns only the container's 65536 ids: no range
+// past them is written or used (an unpack would fail with EINVAL), and the
+// error says why.
+func TestEnsureRootRangeInsideAContainer(t *testing.T) {
+	dir := t.TempDir()
+	uid, gid := filepath.Join(dir, "subuid"), filepath.Join(dir, "subgid")
+	ctMap := filepath.Join(dir, "map")
+	os.WriteFile(ctMap, []byte("         0    1000000      65536\n"), 0o644)
+	if _, err := ensureRootRange(uid, gid, ctMap, ctMap); err == nil || !strings.Contains(err.Error(), "maps 0-65535") {
+		t.Fatalf("missing range inside a container: %v", err)
+	}
+	if _, err := os.Stat(uid); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("subuid written inside a container: %v", err)
+	}
+	// A range the package or an admin wrote is refused the same way.
+	os.WriteFile(uid, []byte("root:1000000:1000000000\n"), 0o644)
+	os.WriteFile(gid, []byte("root:1000000:1000000000\n"), 0o644)
+	if _, err := ensureRootRange(uid, gid, ctMap, ctMap); err == nil || !strings.Contains(err.Error(), "not mapped") {
+		t.Fatalf("unmapped range inside a container: %v", err)
+	}
+	// A map of several extents that together cover the range is enough.
+	os.WriteFile(uid, []byte("root:100000:65536\n"), 0o644)
+	os.WriteFile(gid, []byte("root:100000:65536\n"), 0o644)
+	os.WriteFile(ctMap, []byte("0 5000000 100000\n100000 6000000 30000\n130000 7000000 40000\n"), 0o644)
+	if r, err := ensureRootRange(uid, gid, ctMap, ctMap); err != nil || r.UID != (Range{100000, 65536}) {
+		t.Fatalf("range covered by three extents: %+v %v", r, err)
 	}
 }
 

@@ -15,9 +15,11 @@
 #   curl openssl python3           make bench and make compat (download floor, JSON parsing, pty driver)
 #   make git                       the build
 #   protobuf-compiler              protoc, for go generate ./migration/pb (LXD's migration messages)
+#   dpkg-dev lintian systemd       make deb (dpkg-shlibdeps), and the package tests: lintian, systemd-analyze verify
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
-	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping curl openssl python3 protobuf-compiler)
+	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping curl openssl python3 protobuf-compiler
+	dpkg-dev lintian systemd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

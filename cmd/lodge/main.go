@@ -9,9 +9,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"lodge/cmd/internal/manpage"
+	lodgeversion "lodge/version"
 )
 
-var version = "0.1.0"
+var version = lodgeversion.String()
 
 // exitError carries an exit status without a message (exec's own status).
 type exitError struct{ code int }
@@ -46,6 +49,7 @@ func rootCmd() *cobra.Command {
 		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), profileCmd(),
 		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), renameCmd(), publishCmd(), rebuildCmd(), networkCmd(), remoteCmd(), operationCmd(),
 		queryCmd(), monitorCmd(), versionCmd())
+	root.AddCommand(manpage.Command(root, version))
 	requireSubcommands(root)
 	return root
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lodge/cmd/internal/manpage"
 	"lodge/files"
 	"lodge/hostlimits"
 	"lodge/idmap"
@@ -29,9 +30,10 @@ import (
 	"lodge/server"
 	"lodge/server/db"
 	"lodge/storage/pools"
+	lodgeversion "lodge/version"
 )
 
-var version = "0.1.0"
+var version = lodgeversion.String()
 
 func main() {
 	// liblxc's start and attach run in a fresh re-exec of this binary.
@@ -99,11 +101,13 @@ func rootCmd() *cobra.Command {
 		},
 	}
 	shutdown.Flags().IntVar(&timeout, "timeout", 600, "seconds to wait for lodged to exit")
-	root.AddCommand(waitready, shutdown)
+	root.AddCommand(waitready, shutdown, manpage.Command(root, version))
 	return root
 }
 
 func serve(stateDir, group, netName string, debug bool) error {
+	// Taken first: helpers started below must not inherit NOTIFY_SOCKET.
+	notify := newNotifier()
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("lodged must run as root (it creates containers, mounts and cgroups)")
 	}
@@ -196,6 +200,8 @@ func serve(stateDir, group, netName string, debug bool) error {
 			srv.ShutdownInstances()
 		}
 	}()
+	// systemd's Type=notify: ready once the API answers (notify.go).
+	go notify.readyWhenServing(ctx, unixClient(stateDir), log)
 	if err := srv.Run(ctx); err != nil {
 		return err
 	}

@@ -51,8 +51,23 @@ func (m Manager) loopFile(name string) string {
 // file of fixed size.
 func (m Manager) DefaultDriver() string {
 	os.MkdirAll(m.StateDir, 0o711)
-	if btrfs.IsBtrfs(m.StateDir) {
+	var st unix.Statfs_t
+	if unix.Statfs(m.StateDir, &st) != nil {
+		return "overlay"
+	}
+	return defaultDriverOn(int64(st.Type))
+}
+
+// defaultDriverOn picks the default pool's driver for a state directory on
+// a filesystem of this statfs type: btrfs on btrfs; dir on overlayfs, which
+// the kernel refuses as an overlay's upper layer (lodged inside a lodge or
+// LXD container whose root is an overlay); overlay elsewhere.
+func defaultDriverOn(fsType int64) string {
+	switch fsType {
+	case unix.BTRFS_SUPER_MAGIC:
 		return "btrfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "dir"
 	}
 	return "overlay"
 }

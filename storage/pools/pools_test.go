@@ -441,3 +441,18 @@ func TestCreateOwnPlaceWithEmptyLayout(t *testing.T) {
 		t.Fatal("a directory holding containers/ taken")
 	}
 }
+
+// The default pool follows the state directory's filesystem; on overlayfs
+// (lodged inside a container) overlay cannot stack, so dir is the default.
+func TestDefaultDriverOn(t *testing.T) {
+	for fs, want := range map[int64]string{
+		unix.BTRFS_SUPER_MAGIC:     "btrfs",
+		unix.OVERLAYFS_SUPER_MAGIC: "dir",
+		unix.EXT4_SUPER_MAGIC:      "overlay",
+		unix.TMPFS_MAGIC:           "overlay",
+	} {
+		if got := defaultDriverOn(fs); got != want {
+			t.Errorf("default driver on fs %#x: %s, want %s", fs, got, want)
+		}
+	}
+}

@@ -89,6 +89,7 @@ func cleanup() {
 	lodgeOut("network", "delete", defaultNet)
 	stopDaemon(syscall.SIGTERM)
 	removeStateDir(stateDir)
+	removeDebs()
 }
 
 // removeStateDir removes a stopped test daemon's state directory with what
