@@ -9,6 +9,7 @@
 #   btrfs-progs rsync              the btrfs pool driver; copies between pools
 #   debootstrap busybox-static     building the Debian and busybox images
 #   squashfs-tools xz-utils zstd   split (squashfs) images and compressed tarballs
+#   bzip2                          bzip2-compressed instance backups (xz and lzma use xz-utils)
 #   sshfs fuse3                    lodge file mount (and fusermount3 in its test)
 #   lxd-client                     Debian's lxc, driven against lodged by the compat tests
 #   iputils-ping                   the network tests ping containers from the host
@@ -16,7 +17,7 @@
 #   make git                       the build
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
-	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping curl openssl python3)
+	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 lxd-client iputils-ping curl openssl python3)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
