@@ -110,6 +110,16 @@ func prepareIndex(ix *Index, src Source) error {
 	if c.ExpandedConfig != nil {
 		c.ExpandedConfig[LastStateIdmapKey] = "[]"
 	}
+	// LXD's import looks for the root disk in devices or expanded_devices
+	// and refuses a backup without one.
+	if !hasRoot(c.Devices) && !hasRoot(c.ExpandedDevices) {
+		devs := map[string]map[string]string{}
+		for k, v := range c.ExpandedDevices {
+			devs[k] = v
+		}
+		devs["root"] = map[string]string{"type": "disk", "path": "/", "pool": ix.Pool}
+		c.ExpandedDevices = devs
+	}
 	ix.Config.Container = &c
 	ix.Snapshots = nil
 	if len(src.Snapshots) == 0 {
@@ -147,6 +157,15 @@ func prepareIndex(ix *Index, src Source) error {
 		ix.Config.VolumeSnapshots = append(ix.Config.VolumeSnapshots, vs)
 	}
 	return nil
+}
+
+func hasRoot(devs map[string]map[string]string) bool {
+	for _, d := range devs {
+		if d["type"] == "disk" && d["path"] == "/" {
+			return true
+		}
+	}
+	return false
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -1,0 +1,219 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"lodge/builder"
+	"lodge/idmap"
+)
+
+// startLXD runs Debian's LXD 5.0.2 on a state directory of its own with a
+// dir pool and no network, and returns an lxc runner; the daemon is shut
+// down and its directory removed when the test ends.
+func startLXD(t *testing.T) func(args ...string) string {
+	t.Helper()
+	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
+		t.Skip("integration test: set LODGE_INTEGRATION=1 and run as root (starts Debian's LXD)")
+	}
+	if _, err := exec.LookPath("lxd"); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "lxd")
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Skipf("Debian's lxd package cannot be installed here: %v %s", err, out)
+		}
+	}
+	// Not under t.TempDir: its parent is 0700, and the unprivileged
+	// container's root must reach its rootfs.
+	dir, err := os.MkdirTemp("", "lodge-lxd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	env := append(os.Environ(), "LXD_DIR="+dir, "HOME="+dir, "LXD_CONF="+filepath.Join(dir, "client"))
+	d := exec.Command("lxd", "--logfile", filepath.Join(dir, "lxd.log"))
+	d.Env = env
+	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sd := exec.Command("lxd", "shutdown", "--timeout", "30")
+		sd.Env = env
+		if sd.Run() != nil {
+			d.Process.Kill()
+		}
+		d.Wait()
+	})
+	run := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		if err != nil {
+			err = fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, errb.String())
+		}
+		return out.String(), err
+	}
+	if _, err := run("", "lxd", "waitready", "--timeout", "60"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("config:\n  images.auto_update_interval: \"0\"\nstorage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root: {path: /, pool: default, type: disk}\n", "lxd", "init", "--preseed"); err != nil {
+		t.Fatal(err)
+	}
+	return func(args ...string) string {
+		t.Helper()
+		out, err := run("", append([]string{"lxc"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
+// TestLXDInterop: a backup made by Debian's LXD 5.0.2 (with a snapshot)
+// is read and unpacked by lodge's reader; lodge's writer turns the result
+// into a backup that LXD imports and boots, snapshot included.
+func TestLXDInterop(t *testing.T) {
+	lxc := startLXD(t)
+	img, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lxc("image", "import", img, "--alias", "bb")
+	lxc("launch", "bb", "b1")
+	lxc("exec", "b1", "--", "sh", "-c", "echo hello > /root/hi && ln /root/hi /root/hi2 && ln -s /etc/passwd /root/pw && mkdir -p /home/u && echo mine > /home/u/f && chown -R 1000:1000 /home/u")
+	lxc("snapshot", "b1", "s1")
+	lxc("exec", "b1", "--", "sh", "-c", "echo after > /root/after")
+	lxc("stop", "b1", "--force")
+	work := t.TempDir()
+	exported := filepath.Join(work, "b1.tar.gz")
+	lxc("export", "b1", exported)
+
+	// LXD's tarball through lodge's reader, into a new id map.
+	m := idmap.Map{UIDBase: 3000000, GIDBase: 3000000}
+	f, err := os.Open(exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := Open(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd.Index.Name != "b1" || strings.Join(rd.Index.Snapshots, ",") != "s1" || rd.Compression != "gzip" {
+		t.Fatalf("index %+v, compression %s", rd.Index, rd.Compression)
+	}
+	out := filepath.Join(work, "unpacked")
+	st, err := rd.Extract(DirTarget{Root: out}, Options{Map: m})
+	rd.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rd.Metadata) == 0 {
+		t.Error("metadata.yaml not read")
+	}
+	t.Logf("imported %d entries, %d bytes, %d skipped", st.Entries, st.Bytes, st.Skipped)
+	root := filepath.Join(out, "container/rootfs")
+	check := func(p string, want string, uid uint32) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q %v, want %q", p, b, err, want)
+		}
+		var s unix.Stat_t
+		unix.Lstat(filepath.Join(root, p), &s)
+		if s.Uid != uid || s.Gid != uid {
+			t.Errorf("%s owned by %d:%d, want %d", p, s.Uid, s.Gid, uid)
+		}
+	}
+	check("root/hi", "hello\n", 3000000)
+	check("root/after", "after\n", 3000000)
+	check("home/u/f", "mine\n", 3001000)
+	var a, b unix.Stat_t
+	unix.Lstat(filepath.Join(root, "root/hi"), &a)
+	unix.Lstat(filepath.Join(root, "root/hi2"), &b)
+	if a.Ino != b.Ino {
+		t.Error("hard link not kept")
+	}
+	if l, _ := os.Readlink(filepath.Join(root, "root/pw")); l != "/etc/passwd" {
+		t.Errorf("symlink: %q", l)
+	}
+	if _, err := os.Stat(filepath.Join(out, "snapshots/s1/rootfs/root/after")); !os.IsNotExist(err) {
+		t.Errorf("snapshot s1 has a file made after it: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "snapshots/s1/rootfs/root/hi")); string(b) != "hello\n" {
+		t.Errorf("snapshot s1: %q", b)
+	}
+
+	// lodge's writer: one backup carrying LXD's config renamed, one with
+	// a config made from scratch as lodged will make it.
+	for _, name := range []string{"b2", "b3"} {
+		ix := *rd.Index
+		cfg := *ix.Config
+		ix.Config = &cfg
+		if name == "b3" {
+			ix = *testIndex(name, "s1")
+			ix.Config.Container.Config = map[string]string{"user.from": "lodge", "image.os": "busybox", "limits.memory": "256MiB"}
+		}
+		c := *ix.Config.Container
+		ix.Name, c.Name = name, name
+		ix.Config.Container = &c
+		if ix.Config.Volume != nil {
+			v := *ix.Config.Volume
+			v.Name = name
+			ix.Config.Volume = &v
+		}
+		tarball := filepath.Join(work, name+".tar.zst")
+		w, err := os.Create(tarball)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Write(context.Background(), w, Source{
+			Index: &ix, Rootfs: root, Map: m, Compression: "zstd", Metadata: rd.Metadata,
+			Snapshots: []Section{{Name: "s1", Rootfs: filepath.Join(out, "snapshots/s1/rootfs")}},
+		})
+		w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lxc("import", tarball)
+		lxc("start", name)
+		if got := lxc("exec", name, "--", "cat", "/root/hi", "/root/after"); got != "hello\nafter\n" {
+			t.Errorf("%s: files in LXD: %q", name, got)
+		}
+		if got := lxc("exec", name, "--", "stat", "-c", "%u:%g", "/home/u/f"); got != "1000:1000\n" {
+			t.Errorf("%s: /home/u/f owned by %q inside LXD's container", name, got)
+		}
+		if got := lxc("info", name); !strings.Contains(got, "s1") {
+			t.Errorf("%s: LXD lists no snapshot s1:\n%s", name, got)
+		}
+		if name == "b3" {
+			if got := lxc("config", "get", name, "user.from"); got != "lodge\n" {
+				t.Errorf("b3 config: %q", got)
+			}
+		}
+		lxc("restore", name, "s1")
+		if got := lxc("exec", name, "--", "sh", "-c", "cat /root/hi; test -e /root/after && echo after-exists || true"); got != "hello\n" {
+			t.Errorf("%s restored to s1: %q", name, got)
+		}
+		lxc("delete", "-f", name)
+	}
+	lxc("delete", "-f", "b1")
+	lxc("image", "delete", "bb")
+}
