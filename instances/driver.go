@@ -211,3 +211,14 @@ type LogReader interface {
 	// ErrInvalid, as in LXD.
 	DeleteLog(ctx context.Context, name, file string) error
 }
+
+// MountHotplugger is implemented by drivers that can add and remove disk
+// mounts in a running container (LXD's disk device hotplug).
+type MountHotplugger interface {
+	// AttachMount mounts m inside the running container, creating its
+	// mount point (owned by the container's root) if missing.
+	AttachMount(ctx context.Context, name string, m Mount) error
+	// DetachMount unmounts path inside the running container; a path
+	// with nothing mounted is not an error.
+	DetachMount(ctx context.Context, name, path string) error
+}
