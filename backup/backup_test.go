@@ -81,7 +81,7 @@ func makeTree(t *testing.T, dir string, m idmap.Map, marker string) {
 			}
 			return os.Lchown(p, int(m.HostUID(id)), int(m.HostGID(id)))
 		}))
-		must(os.Chmod(filepath.Join(dir, "suid"), 0o4755))
+		must(unix.Chmod(filepath.Join(dir, "suid"), 0o4755))
 	}
 }
 
