@@ -299,3 +299,43 @@ func TestImportOwnersClamped(t *testing.T) {
 		}
 	}
 }
+
+// TestReceivedVolumeFiles: what an optimized backup's volume holds beside
+// rootfs/ is checked like the tarball's: a backup.yaml that disagrees with
+// the index, or anything unknown, is refused; LXD's files are removed.
+func TestReceivedVolumeFiles(t *testing.T) {
+	ix := testIndex("c1")
+	r := &Reader{Index: ix}
+	mk := func(files map[string]string) string {
+		d := t.TempDir()
+		os.Mkdir(filepath.Join(d, "rootfs"), 0o755)
+		for k, v := range files {
+			os.MkdirAll(filepath.Dir(filepath.Join(d, k)), 0o755)
+			os.WriteFile(filepath.Join(d, k), []byte(v), 0o644)
+		}
+		return d
+	}
+	agree, _ := yaml.Marshal(ix.Config)
+	d := mk(map[string]string{"backup.yaml": string(agree), "metadata.yaml": "architecture: x86_64\n", "templates/hostname.tpl": "x"})
+	if err := r.volumeFiles(d, ""); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(d); len(ents) != 1 || string(r.Metadata) != "architecture: x86_64\n" {
+		t.Fatalf("left %v, metadata %q", ents, r.Metadata)
+	}
+	other := testIndex("c1")
+	other.Config.Container.Config["security.privileged"] = "true"
+	disagree, _ := yaml.Marshal(other.Config)
+	for name, files := range map[string]map[string]string{
+		"disagreeing backup.yaml": {"backup.yaml": string(disagree)},
+		"unknown entry":           {"evil": "x"},
+	} {
+		if err := r.volumeFiles(mk(files), ""); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	d = t.TempDir()
+	if err := r.volumeFiles(d, ""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("no rootfs: %v", err)
+	}
+}

@@ -301,3 +301,89 @@ func findRootfs(t *testing.T, name string) string {
 	}
 	return matches[0]
 }
+
+// TestLXDOptimizedInterop: an optimized (btrfs send) backup made by
+// Debian's LXD 5.0.2 on a btrfs pool is received by lodge's reader into
+// another id map; lodge's optimized writer sends the result back, and LXD
+// imports and boots it, snapshot included.
+func TestLXDOptimizedInterop(t *testing.T) {
+	lxc := startLXD(t)
+	mnt := loopBtrfs(t)
+	img, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lxc("storage", "create", "bt", "btrfs", "size=1GiB")
+	lxc("image", "import", img, "--alias", "bb")
+	lxc("launch", "bb", "ob", "-s", "bt")
+	lxc("exec", "ob", "--", "sh", "-c", "echo hello > /root/hi && mkdir -p /home/u && echo mine > /home/u/f && chown -R 1000:1000 /home/u")
+	lxc("snapshot", "ob", "s1")
+	lxc("exec", "ob", "--", "sh", "-c", "echo after > /root/after")
+	lxc("stop", "ob", "--force")
+	work := t.TempDir()
+	exported := filepath.Join(work, "ob.tar.gz")
+	lxc("export", "ob", exported, "--optimized-storage")
+
+	m := idmap.Map{UIDBase: 3000000, GIDBase: 3000000}
+	f, err := os.Open(exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := Open(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rd.Index.IsOptimized() || strings.Join(rd.Index.Snapshots, ",") != "s1" {
+		t.Fatalf("index %+v", rd.Index)
+	}
+	tg := &recvTarget{dir: filepath.Join(mnt, "import"), got: map[string]string{}}
+	if _, err := rd.ExtractOptimized(tg, Options{Map: m}); err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+	root := filepath.Join(tg.got[""], "rootfs")
+	for p, want := range map[string]string{"root/hi": "hello\n", "root/after": "after\n", "home/u/f": "mine\n"} {
+		b, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil || string(b) != want {
+			t.Errorf("%s: %q %v", p, b, err)
+		}
+	}
+	var st unix.Stat_t
+	unix.Lstat(filepath.Join(root, "home/u/f"), &st)
+	if st.Uid != 3001000 {
+		t.Errorf("home/u/f owned by %d, want 3001000", st.Uid)
+	}
+	if _, err := os.Stat(filepath.Join(tg.got["s1"], "rootfs/root/after")); !os.IsNotExist(err) {
+		t.Errorf("snapshot s1 holds a later file: %v", err)
+	}
+
+	ix := *rd.Index
+	c := *ix.Config.Container
+	ix.Name, c.Name = "ob2", "ob2"
+	ix.Config = &Config{Container: &c, Snapshots: rd.Index.Config.Snapshots, Pool: rd.Index.Config.Pool, Volume: &Volume{Name: "ob2", Type: "container", ContentType: "filesystem", Config: map[string]string{}}}
+	out := filepath.Join(work, "ob2.tar.gz")
+	w, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = WriteOptimized(context.Background(), w, OptimizedSource{Index: &ix, Volume: tg.got[""], Map: m, TempDir: mnt,
+		Snapshots: []OptimizedSection{{Name: "s1", Subvolume: tg.got["s1"]}}})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lxc("import", out)
+	lxc("start", "ob2")
+	if got := lxc("exec", "ob2", "--", "sh", "-c", "cat /root/hi /root/after; stat -c %u /home/u/f"); got != "hello\nafter\n1000\n" {
+		t.Errorf("ob2 in LXD: %q", got)
+	}
+	lxc("restore", "ob2", "s1")
+	if got := lxc("exec", "ob2", "--", "sh", "-c", "cat /root/hi; ls /root"); strings.Contains(got, "after") {
+		t.Errorf("ob2 restored to s1: %q", got)
+	}
+	lxc("delete", "-f", "ob2")
+	lxc("delete", "-f", "ob")
+	lxc("image", "delete", "bb")
+	lxc("storage", "delete", "bt")
+}
