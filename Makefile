@@ -55,7 +55,7 @@ fuzz:
 	FUZZTIME=$${FUZZTIME:-5m} ./scripts/fuzz.sh
 
 test-integration: build
-	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/arch/ ./test/integration/ ./instances/lxc/ ./builder/ ./storage/... ./network/... ./migration/...
+	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/arch/ ./test/integration/ ./instances/lxc/ ./builder/ ./storage/... ./network/... ./migration/... ./backup/
 
 bench: build
 	./bench/run.sh

@@ -195,3 +195,30 @@ type LimitsUpdater interface {
 	// lifting those cfg no longer sets; a stopped container is left alone.
 	UpdateLimits(ctx context.Context, name string, cfg map[string]string) error
 }
+
+// LogReader is implemented by drivers that keep per-container log files,
+// for LXD's logs API (GET /1.0/instances/{name}/logs[/{file}], DELETE).
+// Files are named as LXD 5.0 names them: lxc.log (liblxc's log) and
+// lxc.conf (the runtime config liblxc was given); the console log has an
+// API of its own (ConsoleLog, Consoler.ClearConsoleLog).
+type LogReader interface {
+	// Logs names the container's log files that exist, sorted.
+	Logs(ctx context.Context, name string) ([]string, error)
+	// OpenLog opens one of them for reading; an unknown or missing file
+	// is ErrNotFound.
+	OpenLog(ctx context.Context, name, file string) (*os.File, error)
+	// DeleteLog removes one; lxc.log and lxc.conf are refused with
+	// ErrInvalid, as in LXD.
+	DeleteLog(ctx context.Context, name, file string) error
+}
+
+// MountHotplugger is implemented by drivers that can add and remove disk
+// mounts in a running container (LXD's disk device hotplug).
+type MountHotplugger interface {
+	// AttachMount mounts m inside the running container, creating its
+	// mount point (owned by the container's root) if missing.
+	AttachMount(ctx context.Context, name string, m Mount) error
+	// DetachMount unmounts path inside the running container; a path
+	// with nothing mounted is not an error.
+	DetachMount(ctx context.Context, name, path string) error
+}

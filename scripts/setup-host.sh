@@ -9,6 +9,7 @@
 #   btrfs-progs rsync              the btrfs pool driver; copies between pools
 #   debootstrap busybox-static     building the Debian and busybox images
 #   squashfs-tools xz-utils zstd   split (squashfs) images and compressed tarballs
+#   bzip2                          bzip2-compressed instance backups (xz and lzma use xz-utils)
 #   sshfs fuse3                    lodge file mount (and fusermount3 in its test)
 #   lxd-client                     Debian's lxc, driven against lodged by the compat tests
 #   iputils-ping                   the network tests ping containers from the host
@@ -18,7 +19,7 @@
 #   dpkg-dev lintian systemd       make deb (dpkg-shlibdeps), and the package tests: lintian, systemd-analyze verify
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
-	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping curl openssl python3 protobuf-compiler
+	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 lxd-client iputils-ping curl openssl python3 protobuf-compiler
 	dpkg-dev lintian systemd)
 missing=()
 for p in "${pkgs[@]}"; do

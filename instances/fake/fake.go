@@ -145,3 +145,38 @@ func (d *Driver) Exec(ctx context.Context, name string, spec instances.ExecSpec)
 func (d *Driver) ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error) {
 	return "", nil
 }
+
+// Logs implements instances.LogReader: a defined container has lxc.conf.
+func (d *Driver) Logs(ctx context.Context, name string) ([]string, error) {
+	if err := d.get(name); err != nil {
+		return nil, err
+	}
+	return []string{"lxc.conf"}, nil
+}
+
+// OpenLog implements instances.LogReader with an empty temporary file.
+func (d *Driver) OpenLog(ctx context.Context, name, file string) (*os.File, error) {
+	if err := d.get(name); err != nil {
+		return nil, err
+	}
+	if file != "lxc.conf" {
+		return nil, fmt.Errorf("log %q: %w", file, instances.ErrNotFound)
+	}
+	f, err := os.CreateTemp("", "fake-log-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// DeleteLog implements instances.LogReader.
+func (d *Driver) DeleteLog(ctx context.Context, name, file string) error {
+	if err := d.get(name); err != nil {
+		return err
+	}
+	if file == "lxc.log" || file == "lxc.conf" {
+		return instances.Invalidf("lxc.log and lxc.conf may not be deleted")
+	}
+	return fmt.Errorf("log %q: %w", file, instances.ErrNotFound)
+}

@@ -33,6 +33,18 @@ func HelperMain(args []string) (handled bool, exitCode int) {
 			return true, 2
 		}
 		return true, forkConsole(args[1], args[2])
+	case "forkmount":
+		if len(args) != 5 {
+			fmt.Fprintln(os.Stderr, "usage: forkmount PID SOURCE TARGET FLAGS")
+			return true, 2
+		}
+		return true, forkMount(args[1], args[2], args[3], args[4])
+	case "forkumount":
+		if len(args) != 3 {
+			fmt.Fprintln(os.Stderr, "usage: forkumount PID TARGET")
+			return true, 2
+		}
+		return true, forkUmount(args[1], args[2])
 	case "forkexec":
 		if len(args) != 4 {
 			fmt.Fprintln(os.Stderr, "usage: forkexec NAME LXCPATH SPEC-JSON")
