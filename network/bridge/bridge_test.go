@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,5 +159,86 @@ func TestBridgeLifecycle(t *testing.T) {
 	}
 	if syscall.Kill(last, 0) == nil && cmdline(last) != nil {
 		t.Fatalf("dnsmasq %d still runs after Delete", last)
+	}
+}
+
+// IPv6 on a managed bridge: a client in a network namespace the test made
+// takes an address by SLAAC from dnsmasq's router advertisements, reaches
+// the bridge over IPv6, and its name (from its DHCPv4 lease) resolves to
+// that address (AAAA, ra-names); NAT66 lives in the ip6 table, which goes
+// away with ipv6.address=none and with the network.
+func TestBridgeIPv6(t *testing.T) {
+	needRoot(t)
+	const br, ns = "nwbr6", "nwns6"
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	exec.Command("ip", "netns", "del", ns).Run()
+	t.Cleanup(func() {
+		stopPidfile(filepath.Join(dir, "networks", br, "dnsmasq.pid"))
+		exec.Command("ip", "netns", "del", ns).Run()
+		exec.Command("ip", "link", "del", br).Run()
+		exec.Command("nft", "delete", "table", "ip", network.TableName(br)).Run()
+		exec.Command("nft", "delete", "table", "ip6", network.TableName(br)).Run()
+	})
+	d, err := New(filepath.Join(dir, "networks"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := FreeSubnet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	mac := "00:16:3e:aa:bb:06"
+	const ula = "fd42:4c6f:6467:6501::1/64"
+	n := network.Network{Name: br, Config: map[string]string{"ipv4.address": addr, "ipv6.address": ula, "ipv6.nat": "true"},
+		Hosts: []network.Host{{HWAddr: mac, Name: "nwhost6"}}}
+	if err := d.Ensure(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if out := run(t, "nft", "list", "table", "ip6", network.TableName(br)); !strings.Contains(out, "masquerade") || !strings.Contains(out, "547") {
+		t.Fatalf("ip6 table:\n%s", out)
+	}
+	run(t, "ip", "netns", "add", ns)
+	run(t, "ip", "link", "add", "nwv6", "type", "veth", "peer", "name", "nwv6p", "netns", ns)
+	run(t, "ip", "link", "set", "nwv6", "master", br, "up")
+	run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.nwv6p.accept_ra=1", "net.ipv6.conf.nwv6p.autoconf=1")
+	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	run(t, "ip", "-n", ns, "link", "set", "nwv6p", "address", mac, "up")
+	run(t, "ip", "netns", "exec", ns, "busybox", "udhcpc", "-i", "nwv6p", "-n", "-q", "-f", "-t", "10", "-T", "1", "-s", "/bin/true")
+	hw, _ := net.ParseMAC(mac)
+	_, sub, _ := net.ParseCIDR(ula)
+	want, _ := network.EUI64(sub, hw)
+	waitUntil(t, "a SLAAC address and a default route from the router advertisements", func() bool {
+		out, _ := exec.Command("ip", "-n", ns, "-6", "addr", "show", "dev", "nwv6p", "scope", "global").CombinedOutput()
+		rt, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "default").CombinedOutput()
+		return strings.Contains(string(out), want.String()) && strings.Contains(string(rt), "via fe80:")
+	})
+	run(t, "ip", "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "2", "fd42:4c6f:6467:6501::1")
+	// dnsmasq confirms the SLAAC address by a ping before it answers AAAA.
+	waitUntil(t, "nwhost6's AAAA record", func() bool {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "busybox", "nslookup", "-type=AAAA", "nwhost6.lodge", "fd42:4c6f:6467:6501::1").CombinedOutput()
+		return strings.Contains(string(out), want.String())
+	})
+	n.Config["ipv6.address"] = "none"
+	if err := d.Ensure(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if exec.Command("nft", "list", "table", "ip6", network.TableName(br)).Run() == nil {
+		t.Fatal("ip6 table kept after ipv6.address=none")
+	}
+	if out := run(t, "ip", "-6", "addr", "show", "dev", br, "scope", "global"); strings.Contains(out, "fd42") {
+		t.Fatalf("bridge keeps its IPv6 address after ipv6.address=none:\n%s", out)
+	}
+	n.Config["ipv6.address"] = ula
+	if err := d.Ensure(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, br); err != nil {
+		t.Fatal(err)
+	}
+	if exec.Command("nft", "list", "table", "ip6", network.TableName(br)).Run() == nil {
+		t.Fatal("ip6 table still exists after Delete")
 	}
 }
