@@ -524,11 +524,13 @@ func ParseLeases(r io.Reader) ([]Lease, error) {
 // NIC is a container NIC resolved to host links, for hotplug.
 type NIC struct {
 	Name     string // inside the container
-	Type     string // veth or macvlan
-	Link     string // bridge (veth) or parent (macvlan)
+	Type     string // veth, macvlan or routed
+	Link     string // bridge (veth), parent (macvlan, routed; may be empty for routed)
 	HWAddr   string
 	MTU      int
 	HostName string // host-side veth name
+	// IPv4 and IPv6 are a routed NIC's addresses.
+	IPv4, IPv6 []net.IP
 }
 
 // NICHotplugger is implemented by drivers that can add NICs to and remove
