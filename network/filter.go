@@ -47,6 +47,13 @@ type NICFilterer interface {
 	// (security.port_isolation): isolated ports reach only the bridge and
 	// ports that are not isolated, never each other.
 	SetPortIsolation(ctx context.Context, hostName string, on bool) error
+	// SetPortHairpin sets the port's hairpin flag when the host's bridges
+	// pass through netfilter (br_netfilter) and the network has forwards,
+	// as LXD does: an instance that is a forward's target reaches the
+	// forward's listen address only if its frames may come back out of
+	// its own port. Clears it otherwise. Ensure does it for the ports a
+	// bridge already has; call it for a NIC that starts or is hot-plugged.
+	SetPortHairpin(ctx context.Context, n Network, hostName string) error
 }
 
 // NICFilterTable is the nftables table (family bridge) of a NIC's filter.

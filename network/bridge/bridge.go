@@ -180,6 +180,9 @@ func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 	if err := nft(ctx, rules); err != nil {
 		return fmt.Errorf("network %q: apply nftables tables ip and ip6 %s: %w", n.Name, network.TableName(n.Name), err)
 	}
+	if err := syncHairpin(link, n); err != nil {
+		return fmt.Errorf("network %q: %w", n.Name, err)
+	}
 	return d.ensureDnsmasq(n)
 }
 

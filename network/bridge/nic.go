@@ -68,6 +68,47 @@ func (d *Driver) SetPortIsolation(ctx context.Context, hostName string, on bool)
 	return nil
 }
 
+// SetPortHairpin implements network.NICFilterer.
+func (d *Driver) SetPortHairpin(ctx context.Context, n network.Network, hostName string) error {
+	link, err := netlink.LinkByName(hostName)
+	if err != nil {
+		return fmt.Errorf("nic %s: hairpin: %w", hostName, err)
+	}
+	return setHairpin(link, wantHairpin(n))
+}
+
+// wantHairpin: forwards, and bridged frames that pass through netfilter.
+func wantHairpin(n network.Network) bool {
+	return len(n.Forwards) > 0 && (getSysctl("net/bridge/bridge-nf-call-iptables") == "1" || getSysctl("net/bridge/bridge-nf-call-ip6tables") == "1")
+}
+
+func setHairpin(link netlink.Link, on bool) error {
+	if pi, err := netlink.LinkGetProtinfo(link); err == nil && pi.Hairpin == on {
+		return nil
+	}
+	if err := netlink.LinkSetHairpin(link, on); err != nil {
+		return fmt.Errorf("nic %s: set the bridge port's hairpin flag: %w", link.Attrs().Name, err)
+	}
+	return nil
+}
+
+// syncHairpin sets the hairpin flag of every port of a network's bridge.
+func syncHairpin(br netlink.Link, n network.Network) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return err
+	}
+	on := wantHairpin(n)
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			if err := setHairpin(l, on); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // SetNICLimits implements network.NICLimiter with tc through netlink:
 // what the instance receives is shaped by an HTB qdisc at the root of the
 // host interface (its egress); what it sends arrives on the host
