@@ -5,6 +5,7 @@ package lxc
 import (
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -46,9 +47,13 @@ func TestRoutedNICContainer(t *testing.T) {
 	sh(t, "ip", "-n", inet, "link", "set", "eth0", "up")
 	sh(t, "ip", "-n", inet, "addr", "add", "203.0.113.2/24", "dev", "eth0")
 	sh(t, "ip", "-n", inet, "addr", "add", "2001:db8:6::2/64", "dev", "eth0", "nodad")
-	for _, s := range []string{"net.ipv4.conf." + parent + ".forwarding=1", "net.ipv6.conf." + parent + ".forwarding=1",
-		"net.ipv6.conf." + parent + ".proxy_ndp=1", "net.ipv6.conf.all.forwarding=1"} {
-		sh(t, "sysctl", "-qw", s)
+	// The parent is the test's own veth; all/forwarding is what any IPv6
+	// router (and lodge's IPv6 bridges) has.
+	for _, k := range []string{"ipv4/conf/" + parent + "/forwarding", "ipv6/conf/" + parent + "/forwarding",
+		"ipv6/conf/" + parent + "/proxy_ndp", "ipv6/conf/all/forwarding"} {
+		if err := os.WriteFile("/proc/sys/net/"+k, []byte("1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	nets, err := bridge.New(t.TempDir(), nil)

@@ -203,7 +203,7 @@ func TestBridgeIPv6(t *testing.T) {
 	run(t, "ip", "netns", "add", ns)
 	run(t, "ip", "link", "add", "nwv6", "type", "veth", "peer", "name", "nwv6p", "netns", ns)
 	run(t, "ip", "link", "set", "nwv6", "master", br, "up")
-	run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.nwv6p.accept_ra=1", "net.ipv6.conf.nwv6p.autoconf=1")
+	run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/nwv6p/accept_ra && echo 1 > /proc/sys/net/ipv6/conf/nwv6p/autoconf")
 	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	run(t, "ip", "-n", ns, "link", "set", "nwv6p", "address", mac, "up")
 	run(t, "ip", "netns", "exec", ns, "busybox", "udhcpc", "-i", "nwv6p", "-n", "-q", "-f", "-t", "10", "-T", "1", "-s", "/bin/true")

@@ -132,6 +132,15 @@ func (d *Driver) attachRouted(ctx context.Context, ns netns.NsHandle, tmp string
 	if err != nil {
 		return fail(err)
 	}
+	if len(nic.IPv6) > 0 {
+		// The host answers for fe80::1 from its own link-local address,
+		// which it cannot use until duplicate address detection is done:
+		// a second or two without IPv6 after the plug. The link is a veth
+		// to the instance alone, so skip it.
+		if err := setSysctl("net/ipv6/conf/"+nic.HostName+"/accept_dad", "0"); err != nil {
+			return fail(err)
+		}
+	}
 	if err := netlink.LinkSetUp(host); err != nil {
 		return fail(err)
 	}

@@ -65,7 +65,9 @@ func TestRoutedNIC(t *testing.T) {
 	nic := network.NIC{Name: "eth1", Type: "routed", Link: parent, HWAddr: "00:16:3e:f2:00:01", HostName: host,
 		IPv4: []net.IP{net.ParseIP("198.51.100.10").To4()}, IPv6: []net.IP{net.ParseIP("2001:db8:5::10")}}
 
-	run(t, "sysctl", "-qw", "net.ipv4.conf."+parent+".forwarding=0")
+	if err := setSysctl("net/ipv4/conf/"+parent+"/forwarding", "0"); err != nil {
+		t.Fatal(err)
+	}
 	err := d.AttachNIC(ctx, pid, nic)
 	if !errors.Is(err, network.ErrInvalid) || !strings.Contains(err.Error(), "net.ipv4.conf."+parent+".forwarding=1") {
 		t.Fatalf("a parent without forwarding: %v", err)
@@ -73,9 +75,11 @@ func TestRoutedNIC(t *testing.T) {
 	if _, err := net.InterfaceByName(host); err == nil {
 		t.Fatal("a refused routed NIC left its veth")
 	}
-	for _, s := range []string{"net.ipv4.conf." + parent + ".forwarding=1", "net.ipv6.conf." + parent + ".forwarding=1",
-		"net.ipv6.conf." + parent + ".proxy_ndp=1", "net.ipv6.conf.all.forwarding=1"} {
-		run(t, "sysctl", "-qw", s)
+	for _, k := range []string{"net/ipv4/conf/" + parent + "/forwarding", "net/ipv6/conf/" + parent + "/forwarding",
+		"net/ipv6/conf/" + parent + "/proxy_ndp", "net/ipv6/conf/all/forwarding"} {
+		if err := setSysctl(k, "1"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := d.AttachNIC(ctx, pid, nic); err != nil {
 		t.Fatal(err)
