@@ -13,11 +13,12 @@
 #   lxd-client                     Debian's lxc, driven against lodged by the compat tests
 #   iputils-ping                   the network tests ping containers from the host
 #   iperf3 tcpdump                 NIC tests: bandwidth limits measured by iperf3, spoofed frames counted by tcpdump
+#   prometheus                     promtool checks the /1.0/metrics text (metrics package test)
 #   curl openssl python3           make bench and make compat (download floor, JSON parsing, pty driver)
 #   make git                       the build
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
-	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping iperf3 tcpdump curl openssl python3)
+	debootstrap busybox-static squashfs-tools xz-utils zstd sshfs fuse3 lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

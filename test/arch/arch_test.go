@@ -31,6 +31,7 @@ func TestImportRules(t *testing.T) {
 		{"lodge/resources", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/idmap", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/network/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/metrics", []string{"lodge/server", "lodge/client", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/files", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/remotes/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/builder", []string{"lodge/server", "lodge/client", "lodge/instances", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
