@@ -26,6 +26,9 @@ type NICLimiter interface {
 	// remove them and what they needed, even when the host interface is
 	// gone (a stopped instance).
 	SetNICLimits(ctx context.Context, hostName string, l NICLimits) error
+	// LimitedNICs lists the host names whose egress shaping left an ifb
+	// device (to clear those of NICs that no longer exist).
+	LimitedNICs(ctx context.Context) ([]string, error)
 }
 
 // NICLimitsFor reads limits.ingress, limits.egress and limits.max.

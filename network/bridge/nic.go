@@ -150,6 +150,21 @@ func (d *Driver) SetNICLimits(ctx context.Context, hostName string, l network.NI
 	return nil
 }
 
+// LimitedNICs implements network.NICLimiter.
+func (d *Driver) LimitedNICs(ctx context.Context) ([]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, err
+	}
+	var hosts []string
+	for _, l := range links {
+		if h := network.IFBHost(l.Attrs().Alias); h != "" && l.Type() == "ifb" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts, nil
+}
+
 func (d *Driver) shapeEgress(link netlink.Link, hostName, ifbName string, rate uint64) error {
 	ifb, err := netlink.LinkByName(ifbName)
 	if err != nil {

@@ -388,6 +388,9 @@ func TestNICLimits(t *testing.T) {
 	if err := d.SetNICLimits(ctx, c.host, network.NICLimits{Ingress: 50e6, Egress: 20e6}); err != nil {
 		t.Fatal(err)
 	}
+	if hosts, err := d.LimitedNICs(ctx); err != nil || !slices.Contains(hosts, c.host) {
+		t.Fatalf("LimitedNICs = %v, %v", hosts, err)
+	}
 	in, out := iperf(t, c, s.ip4, true), iperf(t, c, s.ip4, false)
 	t.Logf("limits.ingress=50Mbit limits.egress=20Mbit: received %.1f Mbit/s, sent %.1f Mbit/s", in/1e6, out/1e6)
 	if in > 55e6 || in < 25e6 {
@@ -406,6 +409,9 @@ func TestNICLimits(t *testing.T) {
 	if _, err := net.InterfaceByName(network.IFBName(c.host)); err == nil {
 		t.Error("the ifb stays after limits.egress was unset")
 	}
+	if hosts, _ := d.LimitedNICs(ctx); slices.Contains(hosts, c.host) {
+		t.Errorf("LimitedNICs still lists %s: %v", c.host, hosts)
+	}
 	if err := d.SetNICLimits(ctx, c.host, network.NICLimits{}); err != nil {
 		t.Fatal(err)
 	}
@@ -416,5 +422,16 @@ func TestNICLimits(t *testing.T) {
 	}
 	if q := run(t, "tc", "qdisc", "show", "dev", c.host); strings.Contains(q, "htb") || strings.Contains(q, "ingress") {
 		t.Errorf("qdiscs left after the limits were removed:\n%s", q)
+	}
+	// A stopped instance: its veth is gone, clearing still removes the ifb.
+	if err := d.SetNICLimits(ctx, c.host, network.NICLimits{Egress: 1e6}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "link", "del", c.host)
+	if err := d.SetNICLimits(ctx, c.host, network.NICLimits{}); err != nil {
+		t.Fatalf("clearing the limits of a NIC whose veth is gone: %v", err)
+	}
+	if _, err := net.InterfaceByName(network.IFBName(c.host)); err == nil {
+		t.Error("the ifb of a gone veth stays after clearing")
 	}
 }
