@@ -156,6 +156,14 @@ func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 		if err := setSysctl("net/ipv6/conf/"+n.Name+"/accept_ra", "0"); err != nil {
 			return fmt.Errorf("network %q: %w", n.Name, err)
 		}
+		// The kernel runs duplicate address detection again each time the
+		// bridge regains a carrier (its first port comes up): for a second
+		// its link-local address, the source of dnsmasq's router
+		// advertisements, is unusable, the first instance's router
+		// solicitation goes unanswered and it waits 4 s to ask again.
+		if err := setSysctl("net/ipv6/conf/"+n.Name+"/accept_dad", "0"); err != nil {
+			return fmt.Errorf("network %q: %w", n.Name, err)
+		}
 	}
 	if err := syncAddr6(link, ip6, subnet6); err != nil {
 		return fmt.Errorf("network %q: %w", n.Name, err)

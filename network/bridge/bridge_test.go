@@ -210,15 +210,18 @@ func TestBridgeIPv6(t *testing.T) {
 	run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/nwv6p/accept_ra && echo 1 > /proc/sys/net/ipv6/conf/nwv6p/autoconf")
 	run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	run(t, "ip", "-n", ns, "link", "set", "nwv6p", "address", mac, "up")
+	up := time.Now()
 	run(t, "ip", "netns", "exec", ns, "busybox", "udhcpc", "-i", "nwv6p", "-n", "-q", "-f", "-t", "10", "-T", "1", "-s", "/bin/true")
+	leased := time.Since(up)
 	hw, _ := net.ParseMAC(mac)
 	_, sub, _ := net.ParseCIDR(ula)
 	want, _ := network.EUI64(sub, hw)
 	waitUntil(t, "a SLAAC address and a default route from the router advertisements", func() bool {
 		out, _ := exec.Command("ip", "-n", ns, "-6", "addr", "show", "dev", "nwv6p", "scope", "global").CombinedOutput()
 		rt, _ := exec.Command("ip", "-n", ns, "-6", "route", "show", "default").CombinedOutput()
-		return strings.Contains(string(out), want.String()) && strings.Contains(string(rt), "via fe80:")
+		return strings.Contains(string(out), want.String()) && !strings.Contains(string(out), "tentative") && strings.Contains(string(rt), "via fe80:")
 	})
+	t.Logf("link up to DHCPv4 lease %v, to a usable SLAAC address and IPv6 default route %v", leased.Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 	run(t, "ip", "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "2", "fd42:4c6f:6467:6501::1")
 	// dnsmasq confirms the SLAAC address by a ping before it answers AAAA.
 	waitUntil(t, "nwhost6's AAAA record", func() bool {
