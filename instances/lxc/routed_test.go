@@ -82,7 +82,17 @@ func TestRoutedNICContainer(t *testing.T) {
 		t.Fatalf("routes inside: %+v", out)
 	}
 	sh(t, "ip", "netns", "exec", inet, "ping", "-c", "1", "-W", "3", "203.0.113.10")
-	sh(t, "ip", "netns", "exec", inet, "ping", "-6", "-c", "1", "-W", "3", "2001:db8:6::10")
+	// The host end's link-local address, which answers for fe80::1, is
+	// usable once the kernel's duplicate address detection is done.
+	for try := 0; ; try++ {
+		err := exec.Command("ip", "netns", "exec", inet, "ping", "-6", "-c", "1", "-W", "2", "2001:db8:6::10").Run()
+		if err == nil {
+			break
+		}
+		if try == 5 {
+			t.Fatalf("the container's IPv6 address does not answer: %v", err)
+		}
+	}
 	if out := run(t, d, name, "ping", "-c", "1", "-W", "3", "203.0.113.2"); out.code != 0 {
 		t.Fatalf("container to the internet side: %+v", out)
 	}
