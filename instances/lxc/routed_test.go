@@ -81,16 +81,19 @@ func TestRoutedNICContainer(t *testing.T) {
 	if out := run(t, d, name, "ip", "route"); !strings.Contains(out.stdout, "default via 169.254.0.1 dev eth0") {
 		t.Fatalf("routes inside: %+v", out)
 	}
-	sh(t, "ip", "netns", "exec", inet, "ping", "-c", "1", "-W", "3", "203.0.113.10")
-	// The host end's link-local address, which answers for fe80::1, is
-	// usable once the kernel's duplicate address detection is done.
-	for try := 0; ; try++ {
-		err := exec.Command("ip", "netns", "exec", inet, "ping", "-6", "-c", "1", "-W", "2", "2001:db8:6::10").Run()
-		if err == nil {
-			break
-		}
-		if try == 5 {
-			t.Fatalf("the container's IPv6 address does not answer: %v", err)
+	// Proxied ARP and NDP answers come after a random delay of up to
+	// proxy_delay (0.8 s), and the host end's link-local address, which
+	// answers for fe80::1, is usable once duplicate address detection is
+	// done: ping a few times.
+	for _, addr := range []string{"203.0.113.10", "2001:db8:6::10"} {
+		for try := 0; ; try++ {
+			err := exec.Command("ip", "netns", "exec", inet, "ping", "-c", "1", "-W", "2", addr).Run()
+			if err == nil {
+				break
+			}
+			if try == 5 {
+				t.Fatalf("the container's %s does not answer: %v", addr, err)
+			}
 		}
 	}
 	if out := run(t, d, name, "ping", "-c", "1", "-W", "3", "203.0.113.2"); out.code != 0 {

@@ -149,6 +149,11 @@ func (d *Driver) attachRouted(ctx context.Context, ns netns.NsHandle, tmp string
 		if err := setSysctl("net/ipv4/conf/"+nic.HostName+"/forwarding", "1"); err != nil {
 			return fail(err)
 		}
+		// Answer the instance's ARP for its gateway at once, not after
+		// the random proxy delay of up to 0.8 s.
+		if err := setSysctl("net/ipv4/neigh/"+nic.HostName+"/proxy_delay", "0"); err != nil {
+			return fail(err)
+		}
 		if err := proxyNeigh(idx, net.ParseIP(network.RoutedGateway4).To4(), true); err != nil {
 			return fail(fmt.Errorf("answer for the gateway %s: %w", network.RoutedGateway4, err))
 		}
@@ -158,6 +163,9 @@ func (d *Driver) attachRouted(ctx context.Context, ns netns.NsHandle, tmp string
 			if err := setSysctl("net/ipv6/conf/"+nic.HostName+"/"+k, "1"); err != nil {
 				return fail(err)
 			}
+		}
+		if err := setSysctl("net/ipv6/neigh/"+nic.HostName+"/proxy_delay", "0"); err != nil {
+			return fail(err)
 		}
 		if err := proxyNeigh(idx, net.ParseIP(network.RoutedGateway6), true); err != nil {
 			return fail(fmt.Errorf("answer for the gateway %s: %w", network.RoutedGateway6, err))

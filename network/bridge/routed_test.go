@@ -88,9 +88,9 @@ func TestRoutedNIC(t *testing.T) {
 	if !strings.Contains(inside, "default via 169.254.0.1 dev eth1") {
 		t.Fatalf("routes inside:\n%s", inside)
 	}
-	inet.run(t, "ping", "-c", "1", "-W", "2", "198.51.100.10")
-	inet.run(t, "ping", "-6", "-c", "1", "-W", "2", "2001:db8:5::10")
-	run(t, "ip", "netns", "exec", "nwrc", "ping", "-c", "1", "-W", "2", "198.51.100.2")
+	pingUntil(t, inet.ns, "198.51.100.10")
+	pingUntil(t, inet.ns, "2001:db8:5::10")
+	pingUntil(t, "nwrc", "198.51.100.2")
 	if out := run(t, "ip", "neigh", "show", "proxy", "dev", parent); !strings.Contains(out, "198.51.100.10") || !strings.Contains(out, "2001:db8:5::10") {
 		t.Fatalf("proxy entries on %s:\n%s", parent, out)
 	}
@@ -107,4 +107,19 @@ func TestRoutedNIC(t *testing.T) {
 	if inet.ok("ping", "-c", "1", "-W", "1", "198.51.100.10") {
 		t.Fatal("the address still answers after detach")
 	}
+}
+
+// pingUntil pings addr from namespace ns until it answers, a few times:
+// the kernel answers broadcast ARP for a proxied address after a random
+// delay of up to proxy_delay (0.8 s), so one ping may time out.
+func pingUntil(t *testing.T, ns, addr string) {
+	t.Helper()
+	var out []byte
+	var err error
+	for try := 0; try < 5; try++ {
+		if out, err = exec.Command("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", addr).CombinedOutput(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s does not answer from %s: %v\n%s", addr, ns, err, out)
 }
