@@ -92,6 +92,23 @@ func FreeSubnet() (string, error) {
 	return network.PickSubnet(used, rand.IntN)
 }
 
+// FreeSubnetV6 resolves ipv6.address=auto for a network: the first of
+// its machine-id-derived unique local /64s (network.AutoIPv6) that
+// overlaps no host IPv6 route or address.
+func FreeSubnetV6(name string) (string, error) {
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: syscall.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return "", fmt.Errorf("read host IPv6 routes: %w", err)
+	}
+	var used []*net.IPNet
+	for _, r := range routes {
+		if r.Dst != nil && !r.Dst.IP.IsLinkLocalUnicast() && !r.Dst.IP.IsMulticast() {
+			used = append(used, r.Dst)
+		}
+	}
+	return network.PickIPv6(machineID(), name, used)
+}
+
 // Ensure makes the bridge, its address, NAT and dnsmasq match n.Config.
 func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 	if err := network.ValidateName(n.Name); err != nil {

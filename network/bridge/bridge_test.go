@@ -196,6 +196,9 @@ func TestBridgeIPv6(t *testing.T) {
 	ctx := context.Background()
 	mac := "00:16:3e:aa:bb:06"
 	const ula = "fd42:4c6f:6467:6501::1/64"
+	if auto, err := FreeSubnetV6(br); err != nil || !strings.HasPrefix(auto, "fd") || !strings.HasSuffix(auto, "::1/64") {
+		t.Fatalf("FreeSubnetV6 = %q, %v", auto, err)
+	}
 	n := network.Network{Name: br, Config: map[string]string{"ipv4.address": addr, "ipv6.address": ula, "ipv6.nat": "true"},
 		Hosts: []network.Host{{HWAddr: mac, Name: "nwhost6"}}}
 	if err := d.Ensure(ctx, n); err != nil {
