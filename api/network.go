@@ -71,3 +71,35 @@ type NetworkLease struct {
 	Type     string `json:"type" yaml:"type"`
 	Location string `json:"location" yaml:"location"`
 }
+
+// NetworkForwardPort is one port rule of a network forward (LXD 5.0's
+// api.NetworkForwardPort): listen ports of a protocol sent to a target.
+type NetworkForwardPort struct {
+	Description   string `json:"description" yaml:"description"`
+	Protocol      string `json:"protocol" yaml:"protocol"`
+	ListenPort    string `json:"listen_port" yaml:"listen_port"`
+	TargetPort    string `json:"target_port" yaml:"target_port"`
+	TargetAddress string `json:"target_address" yaml:"target_address"`
+}
+
+// NetworkForwardPut is the writable part of a network forward; Config
+// holds target_address (the default target) and user.* keys.
+type NetworkForwardPut struct {
+	Description string               `json:"description" yaml:"description"`
+	Config      map[string]string    `json:"config" yaml:"config"`
+	Ports       []NetworkForwardPort `json:"ports" yaml:"ports"`
+}
+
+// NetworkForwardsPost creates a network forward
+// (POST /1.0/networks/{name}/forwards).
+type NetworkForwardsPost struct {
+	NetworkForwardPut `yaml:",inline"`
+	ListenAddress     string `json:"listen_address" yaml:"listen_address"`
+}
+
+// NetworkForward is GET /1.0/networks/{name}/forwards/{listen_address}.
+type NetworkForward struct {
+	NetworkForwardPut `yaml:",inline"`
+	ListenAddress     string `json:"listen_address" yaml:"listen_address"`
+	Location          string `json:"location" yaml:"location"`
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"lodge/api"
+	"lodge/network"
 	"lodge/network/proxy"
 )
 
@@ -51,6 +52,10 @@ type DeviceType struct {
 	NotYetValues map[string][]string
 	// first are checked before the other keys: they decide the kind.
 	first []string
+	// pending are keys (and key values) whose domain side is built but
+	// which the daemon does not apply yet: they stay "not supported yet"
+	// until EnableDeviceKeys moves them into Keys.
+	pending *pendingKeys
 	// check applies the rules that span keys (required keys, a host path
 	// that must exist) to a device whose keys are each valid.
 	check func(name string, d map[string]string) error
@@ -85,6 +90,7 @@ var Devices = map[string]DeviceType{
 			"ipv4.address": {Type: "address", Live: true, Validate: isIPv4, Kinds: []string{"bridged", "network"},
 				Doc: "a static DHCP reservation on a lodge-managed network (network=, or bridged on one); the instance gets it at its next lease"},
 		},
+		pending: pendingNIC,
 		NotYet: []string{
 			"boot.priority", "gvrp", "ipv4.routes", "ipv4.routes.external", "ipv6.address", "ipv6.routes", "ipv6.routes.external",
 			"limits.egress", "limits.ingress", "limits.max", "maas.subnet.ipv4", "maas.subnet.ipv6", "queue.tx.length",
@@ -140,6 +146,116 @@ var Devices = map[string]DeviceType{
 	},
 }
 
+// pendingKeys are keys and values implemented below the daemon and enabled
+// by EnableDeviceKeys once the daemon applies them.
+type pendingKeys struct {
+	Keys map[string]DeviceKey
+	// Values are key values (nictype=routed) with the kind they open.
+	Values map[string][]string
+	Kinds  []DeviceKind
+	// KindKeys are the supported keys a pending kind applies to as well.
+	KindKeys map[string][]string
+}
+
+var nicKindsWithVeth = []string{"bridged", "network", "routed"}
+
+// pendingNIC: anti-spoofing, port isolation and bandwidth limits
+// (network.NICFilterer, network.NICLimiter), IPv6 reservations and routed
+// NICs (liblxc's router mode, network.RoutedNICs).
+var pendingNIC = &pendingKeys{
+	Keys: map[string]DeviceKey{
+		"security.mac_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+			Doc: "drop frames from the instance that do not carry its MAC address (the host-side port is filtered)"},
+		"security.ipv4_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+			Doc: "drop ARP and IPv4 from the instance with another source than its address (ipv4.address, else its DHCP reservation); implies MAC filtering"},
+		"security.ipv6_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+			Doc: "drop NDP and IPv6 from the instance with another source than its address (ipv6.address, else its SLAAC or DHCPv6 address) and router advertisements; implies MAC filtering"},
+		"security.port_isolation": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+			Doc: "isolate the bridge port: the instance reaches the host and non-isolated ports, never other isolated ones"},
+		"limits.ingress": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
+			Doc: "bandwidth limit for what the instance receives, in bit/s (50Mbit, 1Gbit)"},
+		"limits.egress": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
+			Doc: "bandwidth limit for what the instance sends, in bit/s (50Mbit, 1Gbit)"},
+		"limits.max": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
+			Doc: "limits.ingress and limits.egress at once"},
+		"ipv6.address": {Type: "address", Live: true, Validate: isIPv6List, Kinds: nicKindsWithVeth,
+			Doc: "network= or bridged: a static DHCPv6 reservation (stateful DHCPv6) and the address IPv6 filtering allows; routed: the instance's addresses (comma-separated)"},
+	},
+	Values:   map[string][]string{"nictype": {"routed"}},
+	Kinds:    []DeviceKind{{"routed", "nictype=routed: a veth whose addresses (ipv4.address, ipv6.address) the host routes to it, answering ARP/NDP for them on parent= if given"}},
+	KindKeys: map[string][]string{"routed": {"parent", "host_name", "ipv4.address"}},
+}
+
+// EnableDeviceKeys moves pending keys of a device type, and pending values
+// given as key=value (nictype=routed), into its supported set: the daemon
+// calls it for what it applies. Unknown names are an error.
+func EnableDeviceKeys(typ string, names ...string) error {
+	dt, ok := Devices[typ]
+	if !ok || dt.pending == nil {
+		return fmt.Errorf("device type %q has no pending keys", typ)
+	}
+	for _, n := range names {
+		if k, v, isValue := strings.Cut(n, "="); isValue {
+			if !slices.Contains(dt.pending.Values[k], v) {
+				return fmt.Errorf("%s: %s is not a pending value", typ, n)
+			}
+			key := dt.Keys[k]
+			if !slices.Contains(key.Values, v) {
+				key.Values = append(slices.Clone(key.Values), v)
+			}
+			dt.Keys[k] = key
+			dt.NotYetValues[k] = slices.DeleteFunc(slices.Clone(dt.NotYetValues[k]), func(x string) bool { return x == v })
+			for _, kd := range dt.pending.Kinds {
+				if kd.Name == v && !slices.ContainsFunc(dt.Kinds, func(e DeviceKind) bool { return e.Name == v }) {
+					dt.Kinds = append(dt.Kinds, kd)
+				}
+			}
+			for _, kk := range dt.pending.KindKeys[v] {
+				key := dt.Keys[kk]
+				if len(key.Kinds) > 0 && !slices.Contains(key.Kinds, v) {
+					key.Kinds = append(slices.Clone(key.Kinds), v)
+					dt.Keys[kk] = key
+				}
+			}
+			continue
+		}
+		key, ok := dt.pending.Keys[n]
+		if !ok {
+			if _, done := dt.Keys[n]; done {
+				continue
+			}
+			return fmt.Errorf("%s: %q is not a pending key", typ, n)
+		}
+		dt.Keys[n] = key
+		dt.NotYet = slices.DeleteFunc(slices.Clone(dt.NotYet), func(x string) bool { return x == n })
+	}
+	Devices[typ] = dt
+	return nil
+}
+
+// PendingDeviceKeys lists what EnableDeviceKeys can enable for typ.
+func PendingDeviceKeys(typ string) []string {
+	dt := Devices[typ]
+	if dt.pending == nil {
+		return nil
+	}
+	var out []string
+	for k := range dt.pending.Keys {
+		if _, on := dt.Keys[k]; !on {
+			out = append(out, k)
+		}
+	}
+	for k, vs := range dt.pending.Values {
+		for _, v := range vs {
+			if !slices.Contains(dt.Keys[k].Values, v) {
+				out = append(out, k+"="+v)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // DeviceTypesNotYet are LXD's device types lodge does not implement yet.
 var DeviceTypesNotYet = []string{"gpu", "infiniband", "none", "pci", "tpm", "unix-block", "unix-char", "unix-hotplug", "usb"}
 
@@ -155,7 +271,7 @@ func (dt DeviceType) SupportedKeys() []string {
 
 func (dt DeviceType) kindDoc(kind string) string {
 	switch kind {
-	case "bridged", "macvlan":
+	case "bridged", "macvlan", "routed":
 		return "nictype=" + kind + " NICs"
 	case "network":
 		return "NICs with network="
@@ -255,6 +371,16 @@ func (dt DeviceType) checkKey(name, typ, kind, k, v string) error {
 }
 
 func checkNIC(_ string, d map[string]string) error {
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		k := fam + ".address"
+		if d["nictype"] != "routed" && strings.Contains(d[k], ",") {
+			// Outside routed NICs an address key is one reservation.
+			return fmt.Errorf("%s takes one address here (lists are for nictype=routed)", k)
+		}
+		if d[k] == "none" && (d["nictype"] == "routed" || !IsTrue(d["security."+fam+"_filtering"])) {
+			return fmt.Errorf("%s=none (no %s address allowed) needs security.%s_filtering=true", k, strings.ToUpper(fam[:2])+fam[2:], fam)
+		}
+	}
 	switch {
 	case d["network"] != "" && d["nictype"] != "":
 		return fmt.Errorf("give either network= or nictype=, not both (with network= the network decides the NIC's type)")
@@ -262,6 +388,11 @@ func checkNIC(_ string, d map[string]string) error {
 		return nil
 	case d["nictype"] == "":
 		return fmt.Errorf("a nic needs network=NAME (a lodge-managed network), or nictype=bridged or nictype=macvlan with parent=")
+	case d["nictype"] == "routed":
+		if d["ipv4.address"] == "" && d["ipv6.address"] == "" {
+			return fmt.Errorf("a routed NIC needs ipv4.address or ipv6.address (the addresses the host routes to it)")
+		}
+		return nil
 	case d["parent"] == "":
 		return fmt.Errorf("nictype %s needs parent= (the host bridge or NIC)", d["nictype"])
 	}
@@ -339,11 +470,34 @@ func isMAC(v string) error {
 }
 
 func isIPv4(v string) error {
-	if net.ParseIP(v).To4() == nil || strings.Contains(v, ":") {
-		return fmt.Errorf("expected an IPv4 address")
+	if v == "none" {
+		return nil // checkNIC: only with security.ipv4_filtering
+	}
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if net.ParseIP(a).To4() == nil || strings.Contains(a, ":") {
+			return fmt.Errorf("expected an IPv4 address")
+		}
 	}
 	return nil
 }
+
+func isIPv6List(v string) error {
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if a == "none" && !strings.Contains(v, ",") {
+			continue
+		}
+		if ip := net.ParseIP(a); ip == nil || ip.To4() != nil {
+			return fmt.Errorf("expected an IPv6 address")
+		}
+	}
+	return nil
+}
+
+// isBitRate takes LXD's bit rates: an integer and bit, kbit, Mbit, Gbit
+// (powers of 1000) or Kibit, Mibit, Gibit (powers of 1024).
+func isBitRate(v string) error { return network.ValidBitRate(v) }
 
 func isDiskPath(v string) error {
 	if !strings.HasPrefix(v, "/") {

@@ -192,3 +192,74 @@ func TestDeviceRegistry(t *testing.T) {
 		}
 	}
 }
+
+// withDevices restores the registry after a test that enables keys.
+func withDevices(t *testing.T) {
+	t.Helper()
+	saved := map[string]DeviceType{}
+	for typ, dt := range Devices {
+		c := dt
+		c.Keys = maps.Clone(dt.Keys)
+		c.NotYet = slices.Clone(dt.NotYet)
+		c.NotYetValues = maps.Clone(dt.NotYetValues)
+		c.Kinds = slices.Clone(dt.Kinds)
+		saved[typ] = c
+	}
+	t.Cleanup(func() { Devices = saved })
+}
+
+// The hosting keys are built below the daemon but stay refused until the
+// daemon enables what it applies; then they validate as LXD's do.
+func TestPendingNICKeys(t *testing.T) {
+	withDevices(t)
+	pending := PendingDeviceKeys("nic")
+	for _, k := range []string{"limits.egress", "limits.ingress", "limits.max", "nictype=routed", "security.ipv4_filtering",
+		"security.ipv6_filtering", "security.mac_filtering", "security.port_isolation", "ipv6.address"} {
+		if !slices.Contains(pending, k) {
+			t.Errorf("%s is not pending: %v", k, pending)
+		}
+	}
+	if err := ValidateDevice("eth0", dev{"type": "nic", "network": "br", "security.ipv4_filtering": "true"}, nil); err == nil || !strings.Contains(err.Error(), "not supported yet") {
+		t.Fatalf("pending key accepted before it was enabled: %v", err)
+	}
+	if err := EnableDeviceKeys("nic", "security.nosuch"); err == nil {
+		t.Fatal("enabled a key that is not pending")
+	}
+	if err := EnableDeviceKeys("nic", pending...); err != nil {
+		t.Fatal(err)
+	}
+	if p := PendingDeviceKeys("nic"); len(p) != 0 {
+		t.Fatalf("still pending after enabling all: %v", p)
+	}
+	if slices.Contains(Devices["nic"].NotYet, "limits.egress") || slices.Contains(Devices["nic"].NotYetValues["nictype"], "routed") {
+		t.Fatal("enabled keys still listed as not supported yet")
+	}
+	tests := []struct {
+		d    dev
+		want string
+	}{
+		{dev{"type": "nic", "network": "br", "security.mac_filtering": "true", "security.ipv4_filtering": "true", "security.ipv6_filtering": "false",
+			"security.port_isolation": "true", "limits.ingress": "50Mbit", "limits.egress": "20Mbit", "ipv6.address": "fd42::5"}, ""},
+		{dev{"type": "nic", "nictype": "bridged", "parent": "lo", "limits.max": "1Gibit"}, ""},
+		{dev{"type": "nic", "network": "br", "security.ipv4_filtering": "true", "ipv4.address": "none"}, ""},
+		{dev{"type": "nic", "network": "br", "ipv4.address": "none"}, "needs security.ipv4_filtering=true"},
+		{dev{"type": "nic", "network": "br", "security.mac_filtering": "yes"}, `key "security.mac_filtering": invalid value "yes"`},
+		{dev{"type": "nic", "network": "br", "limits.ingress": "50MB"}, `key "limits.ingress": invalid value "50MB"`},
+		{dev{"type": "nic", "network": "br", "ipv4.address": "10.0.0.5,10.0.0.6"}, "lists are for nictype=routed"},
+		{dev{"type": "nic", "network": "br", "ipv6.address": "10.0.0.5"}, "expected an IPv6 address"},
+		{dev{"type": "nic", "nictype": "macvlan", "parent": "lo", "limits.egress": "1Mbit"}, `"limits.egress" does not apply to nictype=macvlan NICs`},
+		{dev{"type": "nic", "nictype": "macvlan", "parent": "lo", "security.mac_filtering": "true"}, "does not apply"},
+		{dev{"type": "nic", "nictype": "routed", "ipv4.address": "198.51.100.10, 198.51.100.11", "ipv6.address": "2001:db8::10",
+			"parent": "lo", "limits.max": "100Mbit", "host_name": "vethr1", "hwaddr": "00:16:3e:00:00:09", "mtu": "1400"}, ""},
+		{dev{"type": "nic", "nictype": "routed", "ipv6.address": "2001:db8::10"}, ""},
+		{dev{"type": "nic", "nictype": "routed"}, "a routed NIC needs ipv4.address or ipv6.address"},
+		{dev{"type": "nic", "nictype": "routed", "ipv4.address": "198.51.100.10", "security.ipv4_filtering": "true"}, `does not apply to nictype=routed NICs`},
+		{dev{"type": "nic", "nictype": "routed", "ipv4.address": "none"}, "needs security.ipv4_filtering"},
+	}
+	for _, tc := range tests {
+		err := ValidateDevice("eth0", tc.d, nil)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: err = %v, want %q", tc.d, err, tc.want)
+		}
+	}
+}

@@ -36,12 +36,17 @@ const (
 // NIC is a network interface for a container, already resolved to a host link.
 type NIC struct {
 	Name   string // name inside the container, e.g. eth0
-	Type   string // veth, macvlan, empty
-	Link   string // host bridge or parent NIC
+	Type   string // veth, macvlan, routed, empty
+	Link   string // host bridge or parent NIC (routed: the parent, unused by the driver)
 	HWAddr string
 	MTU    int
-	// HostName is the host-side veth name, if fixed.
+	// HostName is the host-side veth name, if fixed (required for routed).
 	HostName string
+	// IPv4 and IPv6 are a routed NIC's addresses: the driver puts them on
+	// the interface inside with default routes through the link-local
+	// gateways (169.254.0.1, fe80::1), and routes them to the host-side
+	// veth, which answers for the gateways.
+	IPv4, IPv6 []string
 }
 
 // IDMapEntry maps a range of container ids to host ids (unprivileged containers).

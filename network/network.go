@@ -38,6 +38,8 @@ type Network struct {
 	Config map[string]string
 	// Hosts are the DHCP reservations and names of the NICs on it.
 	Hosts []Host
+	// Forwards are the network's forwards (ValidateForward checked them).
+	Forwards []Forward
 }
 
 // Host is one NIC on a managed network: dnsmasq hands it its name (and its
@@ -47,6 +49,8 @@ type Host struct {
 	HWAddr  string
 	Name    string
 	Address string // IPv4 reservation, may be empty
+	// Address6 is an IPv6 reservation (stateful DHCPv6), may be empty.
+	Address6 string
 }
 
 // State is a network's live state read from the kernel.
@@ -141,13 +145,17 @@ func ValidateName(name string) error {
 
 // Keys are the config keys a managed bridge accepts, with their validators.
 var Keys = map[string]func(string) error{
-	"ipv4.address":     validIPv4CIDR,
-	"ipv4.nat":         validBool,
-	"ipv4.dhcp":        validBool,
-	"ipv4.dhcp.ranges": validRanges,
-	"ipv6.address":     validIPv6,
-	"dns.domain":       validDomain,
-	"bridge.mtu":       validMTU,
+	"ipv4.address":       validIPv4CIDR,
+	"ipv4.nat":           validBool,
+	"ipv4.dhcp":          validBool,
+	"ipv4.dhcp.ranges":   validRanges,
+	"ipv6.address":       validIPv6,
+	"ipv6.nat":           validBool,
+	"ipv6.dhcp":          validBool,
+	"ipv6.dhcp.stateful": validBool,
+	"ipv6.dhcp.ranges":   validRanges6,
+	"dns.domain":         validDomain,
+	"bridge.mtu":         validMTU,
 }
 
 // ValidateConfig checks every key and value; user.* keys are free-form.
@@ -181,6 +189,18 @@ func ValidateConfig(cfg map[string]string) error {
 			a, b, _ := strings.Cut(strings.TrimSpace(rg), "-")
 			if !subnet.Contains(net.ParseIP(a)) || !subnet.Contains(net.ParseIP(b)) {
 				return Invalidf("network config ipv4.dhcp.ranges: range %q is outside %s", rg, subnet)
+			}
+		}
+	}
+	if r := cfg["ipv6.dhcp.ranges"]; r != "" {
+		_, subnet, err := ParseIPv6Address(cfg["ipv6.address"])
+		if err != nil || subnet == nil {
+			return Invalidf("network config ipv6.dhcp.ranges needs ipv6.address to be a CIDR address")
+		}
+		for _, rg := range strings.Split(r, ",") {
+			a, b, _ := strings.Cut(strings.TrimSpace(rg), "-")
+			if !subnet.Contains(net.ParseIP(a)) || !subnet.Contains(net.ParseIP(b)) {
+				return Invalidf("network config ipv6.dhcp.ranges: range %q is outside %s", rg, subnet)
 			}
 		}
 	}
@@ -249,13 +269,6 @@ func ParseIPv4Address(v string) (net.IP, *net.IPNet, error) {
 		return nil, nil, fmt.Errorf("%s is the network address; give the bridge's own address, e.g. %s", ip, nextIP(n.IP, 1))
 	}
 	return ip.To4(), n, nil
-}
-
-func validIPv6(v string) error {
-	if v == "none" {
-		return nil
-	}
-	return errors.New("only none is supported so far (lodge's managed bridges are IPv4)")
 }
 
 func validRanges(v string) error {
@@ -364,7 +377,11 @@ func DnsmasqArgs(name string, cfg map[string]string, p Paths, user string) ([]st
 	if err != nil {
 		return nil, err
 	}
-	if ip == nil {
+	ip6, subnet6, err := ParseIPv6Address(cfg["ipv6.address"])
+	if err != nil {
+		return nil, err
+	}
+	if ip == nil && ip6 == nil {
 		return nil, nil
 	}
 	domain := cfg["dns.domain"]
@@ -381,24 +398,28 @@ func DnsmasqArgs(name string, cfg map[string]string, p Paths, user string) ([]st
 		"--no-ping",
 		"--no-hosts",
 		"--interface=" + name,
-		"--listen-address=" + ip.String(),
-		"--pid-file=" + p.PidFile,
-		"--dhcp-leasefile=" + p.LeaseFile,
-		"--dhcp-hostsfile=" + p.HostsFile,
+	}
+	if ip != nil {
+		args = append(args, "--listen-address="+ip.String())
+	}
+	args = append(args,
+		"--pid-file="+p.PidFile,
+		"--dhcp-leasefile="+p.LeaseFile,
+		"--dhcp-hostsfile="+p.HostsFile,
 		"--dhcp-rapid-commit",
 		"--dhcp-no-override",
 		"--dhcp-authoritative",
-		"--domain=" + domain,
-		"--local=/" + domain + "/",
+		"--domain="+domain,
+		"--local=/"+domain+"/",
 		"--expand-hosts",
-		"--interface-name=_gateway." + domain + "," + name,
+		"--interface-name=_gateway."+domain+","+name,
 		"--quiet-dhcp",
-		"--log-facility=" + p.Dir + "/dnsmasq.log",
-	}
+		"--log-facility="+p.Dir+"/dnsmasq.log",
+	)
 	if user != "" {
 		args = append(args, "--user="+user, "--group=nogroup")
 	}
-	if IsTrue(cfg["ipv4.dhcp"], true) {
+	if ip != nil && IsTrue(cfg["ipv4.dhcp"], true) {
 		ranges, err := DHCPRanges(cfg)
 		if err != nil {
 			return nil, err
@@ -412,6 +433,9 @@ func DnsmasqArgs(name string, cfg map[string]string, p Paths, user string) ([]st
 		if mtu := cfg["bridge.mtu"]; mtu != "" {
 			args = append(args, "--dhcp-option-force=26,"+mtu)
 		}
+	}
+	if ip6 != nil {
+		args = append(args, dnsmasqIPv6Args(name, cfg, ip6, subnet6)...)
 	}
 	return args, nil
 }
@@ -429,6 +453,9 @@ func HostsFile(hosts []Host) string {
 		if h.Address != "" {
 			fields = append(fields, h.Address)
 		}
+		if h.Address6 != "" {
+			fields = append(fields, "["+h.Address6+"]")
+		}
 		if h.Name != "" {
 			fields = append(fields, h.Name)
 		}
@@ -437,14 +464,21 @@ func HostsFile(hosts []Host) string {
 	return b.String()
 }
 
-// TableName is the nftables table (family ip) that holds a network's rules.
+// TableName is the nftables table (families ip and ip6) that holds a
+// network's rules.
 func TableName(name string) string { return "lodge-" + name }
 
-// NftRuleset renders the whole table of a network as one nft transaction
-// that replaces any previous version atomically (add, delete, add). Empty
-// when the network needs no rules.
-func NftRuleset(name string, cfg map[string]string) (string, error) {
+// NftRuleset renders a network's tables, ip and ip6, as one nft
+// transaction that replaces any previous version atomically (add, delete,
+// add); the ip6 table is deleted when the network has no IPv6. fwds are
+// the network's forwards (ValidateForward checked them). cfg must have
+// ipv6.address=auto resolved (ResolveAuto).
+func NftRuleset(name string, cfg map[string]string, fwds []Forward) (string, error) {
 	_, subnet, err := ParseIPv4Address(cfg["ipv4.address"])
+	if err != nil {
+		return "", err
+	}
+	_, subnet6, err := ParseIPv6Address(cfg["ipv6.address"])
 	if err != nil {
 		return "", err
 	}
@@ -457,11 +491,11 @@ func NftRuleset(name string, cfg map[string]string) (string, error) {
 	fmt.Fprintf(&b, "\t\tiifname %q udp dport { 53, 67 } accept\n\t\tiifname %q tcp dport 53 accept\n\t}\n", name, name)
 	fmt.Fprintf(&b, "\tchain forward {\n\t\ttype filter hook forward priority filter - 1; policy accept;\n")
 	fmt.Fprintf(&b, "\t\tiifname %q accept\n\t\toifname %q accept\n\t}\n", name, name)
-	if subnet != nil && IsTrue(cfg["ipv4.nat"], true) {
-		fmt.Fprintf(&b, "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n")
-		fmt.Fprintf(&b, "\t\tip saddr %s ip daddr != %s masquerade\n\t}\n", subnet, subnet)
+	if subnet != nil {
+		writeForwardChains(&b, "ip", name, subnet, IsTrue(cfg["ipv4.nat"], true), fwds)
 	}
 	b.WriteString("}\n")
+	b.WriteString(nftRuleset6(name, cfg, subnet6, fwds))
 	return b.String(), nil
 }
 
@@ -490,11 +524,13 @@ func ParseLeases(r io.Reader) ([]Lease, error) {
 // NIC is a container NIC resolved to host links, for hotplug.
 type NIC struct {
 	Name     string // inside the container
-	Type     string // veth or macvlan
-	Link     string // bridge (veth) or parent (macvlan)
+	Type     string // veth, macvlan or routed
+	Link     string // bridge (veth), parent (macvlan, routed; may be empty for routed)
 	HWAddr   string
 	MTU      int
 	HostName string // host-side veth name
+	// IPv4 and IPv6 are a routed NIC's addresses.
+	IPv4, IPv6 []net.IP
 }
 
 // NICHotplugger is implemented by drivers that can add NICs to and remove

@@ -29,6 +29,8 @@ func TestValidateConfig(t *testing.T) {
 		{"ipv4.address": "10.123.5.1/24", "ipv4.nat": "false", "ipv6.address": "none"},
 		{"ipv4.address": "auto", "dns.domain": "lan.example", "bridge.mtu": "1400", "user.x": "y"},
 		{"ipv4.address": "10.0.0.1/24", "ipv4.dhcp.ranges": "10.0.0.100-10.0.0.200"},
+		{"ipv6.address": "auto", "ipv6.nat": "true"},
+		{"ipv6.address": "fd42:1:2:3::1/64", "ipv6.dhcp": "true", "ipv6.dhcp.stateful": "true", "ipv6.dhcp.ranges": "fd42:1:2:3::100-fd42:1:2:3::1ff"},
 	}
 	for _, c := range good {
 		if err := ValidateConfig(c); err != nil {
@@ -39,7 +41,11 @@ func TestValidateConfig(t *testing.T) {
 		"prefix":  {"ipv4.address": "10.0.0.1"},
 		"netaddr": {"ipv4.address": "10.0.0.0/24"},
 		"nat":     {"ipv4.nat": "maybe"},
-		"ipv6":    {"ipv6.address": "fd00::1/64"},
+		"ipv6":    {"ipv6.address": "fd00::1"},
+		"ipv6ll":  {"ipv6.address": "fe80::1/64"},
+		"ipv6net": {"ipv6.address": "fd00::/64"},
+		"ipv6v4":  {"ipv6.address": "10.0.0.1/24"},
+		"range6":  {"ipv6.address": "fd00::1/64", "ipv6.dhcp.ranges": "fd01::5-fd01::9"},
 		"unknown": {"bridge.driver": "openvswitch"},
 		"range":   {"ipv4.address": "10.0.0.1/24", "ipv4.dhcp.ranges": "10.0.1.5-10.0.1.9"},
 		"mtu":     {"bridge.mtu": "9"},
@@ -94,7 +100,7 @@ func TestDnsmasqArgs(t *testing.T) {
 }
 
 func TestNftRuleset(t *testing.T) {
-	got, err := NftRuleset("nwbr0", map[string]string{"ipv4.address": "10.7.8.1/24"})
+	got, err := NftRuleset("nwbr0", map[string]string{"ipv4.address": "10.7.8.1/24"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +122,13 @@ table ip lodge-nwbr0 {
 		ip saddr 10.7.8.0/24 ip daddr != 10.7.8.0/24 masquerade
 	}
 }
+table ip6 lodge-nwbr0 {}
+delete table ip6 lodge-nwbr0
 `
 	if got != want {
 		t.Fatalf("ruleset:\n%s\nwant:\n%s", got, want)
 	}
-	got, _ = NftRuleset("nwbr0", map[string]string{"ipv4.address": "10.7.8.1/24", "ipv4.nat": "false"})
+	got, _ = NftRuleset("nwbr0", map[string]string{"ipv4.address": "10.7.8.1/24", "ipv4.nat": "false"}, nil)
 	if strings.Contains(got, "masquerade") {
 		t.Fatalf("ipv4.nat=false still masquerades:\n%s", got)
 	}

@@ -13,13 +13,15 @@
 #   sshfs fuse3                    lodge file mount (and fusermount3 in its test)
 #   lxd-client                     Debian's lxc, driven against lodged by the compat tests
 #   iputils-ping                   the network tests ping containers from the host
+#   iperf3 tcpdump                 NIC tests: bandwidth limits measured by iperf3, spoofed frames counted by tcpdump
+#   prometheus                     promtool checks the /1.0/metrics text (metrics package test)
 #   curl openssl python3           make bench and make compat (download floor, JSON parsing, pty driver)
 #   make git                       the build
 #   protobuf-compiler              protoc, for go generate ./migration/pb (LXD's migration messages)
 #   dpkg-dev lintian systemd       make deb (dpkg-shlibdeps), and the package tests: lintian, systemd-analyze verify
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
-	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 lxd-client iputils-ping curl openssl python3 protobuf-compiler
+	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3 protobuf-compiler
 	dpkg-dev lintian systemd)
 missing=()
 for p in "${pkgs[@]}"; do

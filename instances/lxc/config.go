@@ -2,6 +2,7 @@ package lxc
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -89,10 +90,16 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 		case "macvlan":
 			kv(p+"type", "macvlan")
 			kv(p+"macvlan.mode", "bridge")
+		case "routed":
+			if err := routedNIC(kv, p, nic); err != nil {
+				return "", instances.Invalidf("container %q: nic %q: %v", spec.Name, nic.Name, err)
+			}
 		default:
 			return "", instances.Invalidf("container %q: nic %q: unsupported type %q", spec.Name, nic.Name, nic.Type)
 		}
-		kv(p+"link", nic.Link)
+		if nic.Type != "routed" {
+			kv(p+"link", nic.Link)
+		}
 		kv(p+"name", nic.Name)
 		kv(p+"flags", "up")
 		if nic.HWAddr != "" {
@@ -109,6 +116,48 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// routedNIC renders a routed NIC with liblxc's veth router mode, which
+// does at start what LXD's routed NIC does: the host end gets routes to
+// the instance's addresses and answers (proxy ARP/NDP) for the gateways
+// LXD uses, and the instance gets its addresses (/32, /128, no broadcast)
+// with default routes through those gateways. The parent's proxy entries
+// are the network driver's (network.RoutedNICs).
+func routedNIC(kv func(k, v string), p string, nic instances.NIC) error {
+	if nic.HostName == "" {
+		return fmt.Errorf("a routed NIC needs its host-side name")
+	}
+	kv(p+"type", "veth")
+	kv(p+"veth.mode", "router")
+	kv(p+"veth.pair", nic.HostName)
+	for _, a := range nic.IPv4 {
+		ip := net.ParseIP(a)
+		if ip == nil || ip.To4() == nil {
+			return fmt.Errorf("ipv4.address %q is not an IPv4 address", a)
+		}
+		kv(p+"ipv4.address", ip.String()+"/32 0.0.0.0")
+	}
+	if len(nic.IPv4) > 0 {
+		kv(p+"ipv4.gateway", routedGateway4)
+	}
+	for _, a := range nic.IPv6 {
+		ip := net.ParseIP(a)
+		if ip == nil || ip.To4() != nil {
+			return fmt.Errorf("ipv6.address %q is not an IPv6 address", a)
+		}
+		kv(p+"ipv6.address", ip.String()+"/128")
+	}
+	if len(nic.IPv6) > 0 {
+		kv(p+"ipv6.gateway", routedGateway6)
+	}
+	return nil
+}
+
+// The link-local gateways of routed NICs, LXD's (network.RoutedGateway4/6).
+const (
+	routedGateway4 = "169.254.0.1"
+	routedGateway6 = "fe80::1"
+)
 
 // stopHookLine is the post-stop hook's config line. liblxc runs
 // "exec VALUE NAME lxc post-stop" through sh after stripping quotes that

@@ -48,6 +48,20 @@ func TestRenderConfig(t *testing.T) {
 				IDMap: []instances.IDMapEntry{{IsUID: true, IsGID: true, HostID: 100000, Range: 65536}}},
 			want: []string{"userns.conf", "lxc.idmap = u 0 100000 65536\n", "lxc.idmap = g 0 100000 65536\n", "lxc.apparmor.profile = unconfined\n"},
 		},
+		{
+			name: "routed nic: liblxc's router mode with LXD's gateways",
+			spec: instances.Spec{Name: "r", Rootfs: "/r", NICs: []instances.NIC{
+				{Name: "eth0", Type: "routed", Link: "eno1", HostName: "vethr1", HWAddr: "00:16:3e:00:00:02",
+					IPv4: []string{"198.51.100.10", "198.51.100.11"}, IPv6: []string{"2001:db8::10"}},
+			}},
+			want: []string{"lxc.net.0.type = veth\n", "lxc.net.0.veth.mode = router\n", "lxc.net.0.veth.pair = vethr1\n",
+				"lxc.net.0.ipv4.address = 198.51.100.10/32 0.0.0.0\n", "lxc.net.0.ipv4.address = 198.51.100.11/32 0.0.0.0\n",
+				"lxc.net.0.ipv4.gateway = 169.254.0.1\n", "lxc.net.0.ipv6.address = 2001:db8::10/128\n", "lxc.net.0.ipv6.gateway = fe80::1\n",
+				"lxc.net.0.name = eth0\n", "lxc.net.0.hwaddr = 00:16:3e:00:00:02\n"},
+			notWant: []string{"lxc.net.0.link"},
+		},
+		{name: "routed without a host name", spec: instances.Spec{Name: "x", Rootfs: "/r", NICs: []instances.NIC{{Name: "eth0", Type: "routed", IPv4: []string{"198.51.100.10"}}}}, err: "host-side"},
+		{name: "routed with a bad address", spec: instances.Spec{Name: "x", Rootfs: "/r", NICs: []instances.NIC{{Name: "eth0", Type: "routed", HostName: "v", IPv4: []string{"2001:db8::1"}}}}, err: "not an IPv4"},
 		{name: "relative rootfs", spec: instances.Spec{Name: "x", Rootfs: "r"}, err: "absolute"},
 		{name: "bad nic type", spec: instances.Spec{Name: "x", Rootfs: "/r", NICs: []instances.NIC{{Name: "eth0", Type: "phys"}}}, err: "unsupported"},
 	}

@@ -36,6 +36,8 @@ type Driver struct {
 	// stops, followed by the container's name (and liblxc's own: name,
 	// section, hook type); LXC_TARGET says stop or reboot.
 	StopHook []string
+
+	mc metricsCache
 }
 
 // New returns a driver whose containers live in lxcpath.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"lodge/network"
 )
@@ -91,14 +92,36 @@ func FreeSubnet() (string, error) {
 	return network.PickSubnet(used, rand.IntN)
 }
 
+// FreeSubnetV6 resolves ipv6.address=auto for a network: the first of
+// its machine-id-derived unique local /64s (network.AutoIPv6) that
+// overlaps no host IPv6 route or address.
+func FreeSubnetV6(name string) (string, error) {
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: syscall.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return "", fmt.Errorf("read host IPv6 routes: %w", err)
+	}
+	var used []*net.IPNet
+	for _, r := range routes {
+		if r.Dst != nil && !r.Dst.IP.IsLinkLocalUnicast() && !r.Dst.IP.IsMulticast() {
+			used = append(used, r.Dst)
+		}
+	}
+	return network.PickIPv6(machineID(), name, used)
+}
+
 // Ensure makes the bridge, its address, NAT and dnsmasq match n.Config.
 func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 	if err := network.ValidateName(n.Name); err != nil {
 		return err
 	}
+	n.Config = network.ResolveAuto(n.Name, n.Config, machineID())
 	ip, subnet, err := network.ParseIPv4Address(n.Config["ipv4.address"])
 	if err != nil {
 		return network.Invalidf("network %q: ipv4.address: %v", n.Name, err)
+	}
+	ip6, subnet6, err := network.ParseIPv6Address(n.Config["ipv6.address"])
+	if err != nil {
+		return network.Invalidf("network %q: ipv6.address: %v", n.Name, err)
 	}
 	link, err := netlink.LinkByName(n.Name)
 	if err != nil {
@@ -141,22 +164,94 @@ func (d *Driver) Ensure(ctx context.Context, n network.Network) error {
 	if err := syncAddr(link, ip, subnet); err != nil {
 		return fmt.Errorf("network %q: %w", n.Name, err)
 	}
+	if subnet6 != nil {
+		// The bridge's IPv6 is off until it has an address of ours;
+		// dnsmasq sends router advertisements from it.
+		if err := setSysctl("net/ipv6/conf/"+n.Name+"/disable_ipv6", "0"); err != nil {
+			return fmt.Errorf("network %q: enable IPv6 on the bridge: %w", n.Name, err)
+		}
+		if err := setSysctl("net/ipv6/conf/"+n.Name+"/accept_ra", "0"); err != nil {
+			return fmt.Errorf("network %q: %w", n.Name, err)
+		}
+		// The kernel runs duplicate address detection again each time the
+		// bridge regains a carrier (its first port comes up): for a second
+		// its link-local address, the source of dnsmasq's router
+		// advertisements, is unusable, the first instance's router
+		// solicitation goes unanswered and it waits 4 s to ask again.
+		if err := setSysctl("net/ipv6/conf/"+n.Name+"/accept_dad", "0"); err != nil {
+			return fmt.Errorf("network %q: %w", n.Name, err)
+		}
+	}
+	if err := syncAddr6(link, ip6, subnet6); err != nil {
+		return fmt.Errorf("network %q: %w", n.Name, err)
+	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("network %q: set the bridge up: %w", n.Name, err)
 	}
-	if subnet != nil && network.IsTrue(n.Config["ipv4.nat"], true) {
+	if subnet != nil && network.IsTrue(n.Config["ipv4.nat"], true) || len(n.Forwards) > 0 {
 		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
-			return fmt.Errorf("network %q: enable IPv4 forwarding for NAT: %w", n.Name, err)
+			return fmt.Errorf("network %q: enable IPv4 forwarding: %w", n.Name, err)
 		}
 	}
-	rules, err := network.NftRuleset(n.Name, n.Config)
+	if subnet6 != nil {
+		if err := enableIPv6Forwarding(); err != nil {
+			return fmt.Errorf("network %q: enable IPv6 forwarding: %w", n.Name, err)
+		}
+	}
+	rules, err := network.NftRuleset(n.Name, n.Config, n.Forwards)
 	if err != nil {
 		return err
 	}
 	if err := nft(ctx, rules); err != nil {
-		return fmt.Errorf("network %q: apply nftables table %s: %w", n.Name, network.TableName(n.Name), err)
+		return fmt.Errorf("network %q: apply nftables tables ip and ip6 %s: %w", n.Name, network.TableName(n.Name), err)
+	}
+	if err := syncHairpin(link, n); err != nil {
+		return fmt.Errorf("network %q: %w", n.Name, err)
 	}
 	return d.ensureDnsmasq(n)
+}
+
+// machineID seeds ipv6.address=auto: stable per host, different across hosts.
+func machineID() string {
+	for _, f := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
+		if b, err := os.ReadFile(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			return string(bytes.TrimSpace(b))
+		}
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// setSysctl writes a /proc/sys value (key with slashes, e.g. net/ipv6/conf/br0/forwarding).
+func setSysctl(key, value string) error {
+	return os.WriteFile("/proc/sys/"+key, []byte(value), 0o644)
+}
+
+func getSysctl(key string) string {
+	b, _ := os.ReadFile("/proc/sys/" + key)
+	return strings.TrimSpace(string(b))
+}
+
+// enableIPv6Forwarding turns IPv6 forwarding on for the host as LXD does:
+// interfaces that take router advertisements (accept_ra=1) first get
+// accept_ra=2, which keeps them doing so once the host forwards (a host
+// that got its own address and default route by SLAAC keeps them).
+func enableIPv6Forwarding() error {
+	if getSysctl("net/ipv6/conf/all/forwarding") == "1" {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc/sys/net/ipv6/conf")
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if getSysctl("net/ipv6/conf/"+e.Name()+"/accept_ra") == "1" {
+			if err := setSysctl("net/ipv6/conf/"+e.Name()+"/accept_ra", "2"); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return setSysctl("net/ipv6/conf/all/forwarding", "1")
 }
 
 // bridgeMAC is a bridge's stable MAC, in the 00:16:3e range LXD uses.
@@ -184,6 +279,37 @@ func syncAddr(link netlink.Link, ip net.IP, subnet *net.IPNet) error {
 	if ip != nil && !have {
 		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: subnet.Mask}}); err != nil {
 			return fmt.Errorf("add address %s: %w", (&net.IPNet{IP: ip, Mask: subnet.Mask}), err)
+		}
+	}
+	return nil
+}
+
+// syncAddr6 leaves exactly the wanted global IPv6 address on the bridge
+// (link-local ones are the kernel's and stay). The address skips duplicate
+// address detection: dnsmasq binds it at once, which a tentative address
+// refuses, and the bridge's subnet is its own.
+func syncAddr6(link netlink.Link, ip net.IP, subnet *net.IPNet) error {
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("list bridge addresses: %w", err)
+	}
+	have := false
+	for _, a := range addrs {
+		if a.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		if ip != nil && a.IP.Equal(ip) && a.Mask.String() == subnet.Mask.String() {
+			have = true
+			continue
+		}
+		if err := netlink.AddrDel(link, &a); err != nil {
+			return fmt.Errorf("remove old address %s: %w", a.IPNet, err)
+		}
+	}
+	if ip != nil && !have {
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: subnet.Mask}, Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(link, a); err != nil {
+			return fmt.Errorf("add address %s: %w", a.IPNet, err)
 		}
 	}
 	return nil
@@ -252,6 +378,7 @@ func (d *Driver) dnsmasqUser(dir string) string {
 }
 
 func (d *Driver) ensureDnsmasq(n network.Network) error {
+	n.Config = network.ResolveAuto(n.Name, n.Config, machineID())
 	p := d.paths(n.Name)
 	// dnsmasq re-reads the hosts file after dropping privileges.
 	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
@@ -312,9 +439,11 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 	d.mu.Unlock()
 	stopPidfile(p.PidFile)
 	var errs []error
-	if out, err := exec.CommandContext(ctx, "nft", "delete", "table", "ip", network.TableName(name)).CombinedOutput(); err != nil &&
-		!strings.Contains(string(out), "No such file") {
-		errs = append(errs, fmt.Errorf("delete nftables table %s: %v: %s", network.TableName(name), err, bytes.TrimSpace(out)))
+	for _, fam := range []string{"ip", "ip6"} {
+		if out, err := exec.CommandContext(ctx, "nft", "delete", "table", fam, network.TableName(name)).CombinedOutput(); err != nil &&
+			!strings.Contains(string(out), "No such file") {
+			errs = append(errs, fmt.Errorf("delete nftables table %s %s: %v: %s", fam, network.TableName(name), err, bytes.TrimSpace(out)))
+		}
 	}
 	if link, err := netlink.LinkByName(name); err == nil {
 		if link.Type() != "bridge" {

@@ -60,6 +60,8 @@ func (d *Driver) AttachNIC(ctx context.Context, pid int, nic network.NIC) error 
 			_ = netlink.LinkDel(veth)
 			return fmt.Errorf("nic %s: attach %s to %s: %w", nic.Name, nic.HostName, nic.Link, err)
 		}
+	case "routed":
+		return d.attachRouted(ctx, ns, tmp, nic, mac)
 	case "macvlan":
 		parent, err := netlink.LinkByName(nic.Link)
 		if err != nil {
@@ -100,8 +102,14 @@ func (d *Driver) AttachNIC(ctx context.Context, pid int, nic network.NIC) error 
 }
 
 // DetachNIC deletes a NIC inside the namespace of pid (a veth takes its
-// host end with it).
+// host end with it, and its routes); a routed NIC's proxy entries on its
+// parent are removed too when nic names them (Type routed, Link, addresses).
 func (d *Driver) DetachNIC(ctx context.Context, pid int, nic network.NIC) error {
+	if nic.Type == "routed" {
+		if err := d.TeardownRouted(ctx, network.RoutedNIC{HostName: nic.HostName, Parent: nic.Link, IPv4: nic.IPv4, IPv6: nic.IPv6}); err != nil {
+			return fmt.Errorf("nic %s: %w", nic.Name, err)
+		}
+	}
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return fmt.Errorf("nic %s: network namespace of pid %d: %w", nic.Name, pid, err)

@@ -35,6 +35,7 @@ func TestImportRules(t *testing.T) {
 		{"lodge/images/templates", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/devlxd", []string{"lodge/", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/backup", []string{"lodge/server", "lodge/client", "lodge/storage", "lodge/images", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/metrics", []string{"lodge/server", "lodge/client", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/files", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/remotes/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/builder", []string{"lodge/server", "lodge/client", "lodge/instances", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
