@@ -26,14 +26,23 @@ function Page() {
 
 function Shell({ auth }) {
   const { path } = useRoute();
-  const [running, setRunning] = useState(0);
+  // Running operations, from the operation events alone.
+  const [running, setRunning] = useState(() => new Set());
   useEffect(() => onEvent((ev) => {
-    if (ev.type === 'operation') setRunning((n) => Math.max(0, n + (ev.metadata.status_code === 103 && ev.metadata.created_at === ev.metadata.updated_at ? 1 : ev.metadata.status_code >= 200 ? -1 : 0)));
+    if (ev.type !== 'operation') return;
+    const o = ev.metadata;
+    setRunning((s) => {
+      const has = s.has(o.id), live = o.status_code < 200;
+      if (has === live) return s;
+      const n = new Set(s);
+      if (live) n.add(o.id); else n.delete(o.id);
+      return n;
+    });
   }), []);
   const on = (href) => (href === '/ui/' ? path === '/ui/' || path.startsWith('/ui/instances') || path === '/ui/launch' : path.startsWith(href));
   return html`<header class="top">
       <${Link} href="/ui/" class="brand">lodge<//>
-      <nav class="main-nav">${NAV.map(([href, label]) => html`<${Link} href=${href} class=${on(href) ? 'on' : ''}>${label}${label === 'Operations' && running > 0 ? html` <span class="badge">${running}</span>` : null}<//>`)}</nav>
+      <nav class="main-nav">${NAV.map(([href, label]) => html`<${Link} href=${href} class=${on(href) ? 'on' : ''}>${label}${label === 'Operations' && running.size > 0 ? html` <span class="badge">${running.size}</span>` : null}<//>`)}</nav>
       <span class="who">${caps.server?.environment?.server_name || ''}${auth.auth === 'session' ? html` <button class="small" onClick=${logout} data-testid="logout">Log out</button>` : null}</span>
     </header>
     <main><${Page} /></main>`;
@@ -46,8 +55,10 @@ async function boot() {
   try {
     const [auth, server] = await Promise.all([session(), get('/1.0')]);
     setServer(server);
+    root.textContent = '';
     render(html`<${Shell} auth=${auth} />`, root);
   } catch (e) {
+    root.textContent = '';
     render(html`<section class="page"><${Err} error=${e} /></section>`, root);
   }
 }

@@ -23,6 +23,7 @@ export function Terminal({ name }) {
     let data = null, control = null, closed = false;
     const wsURL = (op, secret) => `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/1.0/operations/${op}/websocket?secret=${encodeURIComponent(secret)}`;
     const resize = () => {
+      if (box.current) { box.current.dataset.cols = term.cols; box.current.dataset.rows = term.rows; }
       if (control?.readyState === WebSocket.OPEN) {
         control.send(JSON.stringify({ command: 'window-resize', args: { width: String(term.cols), height: String(term.rows) } }));
       }

@@ -1,0 +1,485 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"lodge/ui"
+)
+
+// uiServer stands in for lodged's HTTPS listener until the HTTP layer
+// mounts the UI: ui.Handler at /ui/, and /1.0/ (HTTP and websockets)
+// behind ui.Protect, reverse-proxied to a real lodged's unix socket.
+type uiServer struct {
+	*httptest.Server
+	ui *ui.UI
+}
+
+func startUIServer(t *testing.T, socket string) *uiServer {
+	t.Helper()
+	u := ui.New(ui.Config{})
+	target, _ := url.Parse("http://unix.socket")
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}
+	proxy.ErrorLog = nil
+	untrusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"type":"error","error":"not authorized","error_code":403}`)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", u.Handler())
+	mux.Handle("/ui", u.Handler())
+	mux.Handle("/1.0", u.Protect(proxy, untrusted))
+	mux.Handle("/1.0/", u.Protect(proxy, untrusted))
+	mux.Handle("/", http.RedirectHandler("/ui/", http.StatusFound))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return &uiServer{Server: srv, ui: u}
+}
+
+func (s *uiServer) loginURL() string {
+	tok, _ := s.ui.IssueLoginToken()
+	return s.URL + "/ui/?login=" + tok
+}
+
+// browser is a headless Debian chromium with a fresh profile, and the
+// requests it sends as the DevTools protocol reports them.
+type browser struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	reqs []string // "METHOD URL"
+}
+
+func newBrowser(t *testing.T, parent context.Context) *browser {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("/usr/bin/chromium is missing: scripts/setup-host.sh installs Debian's chromium")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(parent, opts...)
+	b := &browser{}
+	// The DevTools protocol's own record of every request the page sends
+	// (fetches, navigations, websocket handshakes).
+	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			b.mu.Lock()
+			b.reqs = append(b.reqs, e.Request.Method+" "+e.Request.URL)
+			b.mu.Unlock()
+		}
+	}))
+	b.ctx = ctx
+	t.Cleanup(func() { cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return b
+}
+
+func (b *browser) resetRequests() {
+	b.mu.Lock()
+	b.reqs = nil
+	b.mu.Unlock()
+}
+
+func (b *browser) requests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.reqs...)
+}
+
+func (b *browser) fail(t *testing.T, what string, err error) {
+	t.Helper()
+	body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ''`))
+	t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+}
+
+func (b *browser) run(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.fail(t, what, err)
+	}
+}
+
+// text reads an element's text.
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.fail(t, "read "+sel, err)
+	}
+	return s
+}
+
+func evalJS[T any](t *testing.T, b *browser, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		b.fail(t, "evaluate "+js, err)
+	}
+	return v
+}
+
+// typeTerm types into xterm.js as an input method would (insertText, one
+// input event per string; synthetic key events would each reach xterm
+// twice, as keydown and keypress), then presses Enter.
+func (b *browser) typeTerm(t *testing.T, line string) {
+	t.Helper()
+	b.run(t, "type "+line, chromedp.Focus(chromedp.CSS(`.xterm-helper-textarea`)),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: line})
+			return err
+		}),
+		chromedp.KeyEvent("\r"))
+}
+
+// fill replaces an input's value as typing would (an input event).
+func (b *browser) fill(t *testing.T, sel, value string) {
+	t.Helper()
+	evalJS[bool](t, b, `(() => { const e = document.querySelector(`+jsq(sel)+`); e.focus(); e.value = `+jsq(value)+`; e.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
+}
+
+// waitJS polls a JavaScript condition until it is true.
+func (b *browser) waitJS(t *testing.T, what, js string) {
+	t.Helper()
+	b.run(t, "wait for "+what, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second)))
+}
+
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("LODGE_UI_ARTIFACTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "lodge-ui-artifacts-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(dir, 0o755)
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+func (b *browser) screenshot(t *testing.T, dir, name string, w, h int64) {
+	t.Helper()
+	b.run(t, "viewport for "+name, chromedp.EmulateViewport(w, h), chromedp.Sleep(300*time.Millisecond))
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.fail(t, "screenshot "+name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func jsq(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// TestUIBrowser drives the web UI in headless Chromium against the test
+// lodged and real containers: login link, list, live update from a CLI
+// stop with one request, launch from the form (with a field error first),
+// terminal, config field error, screenshots, phone layout.
+func TestUIBrowser(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	names := []string{"uit-a", "uit-b"}
+	t.Cleanup(func() {
+		for _, n := range append(names, "uit-c") {
+			lodgeOut("delete", "-f", n)
+		}
+	})
+	lodge(t, "launch", "busybox", "uit-a")
+	lodge(t, "init", "busybox", "uit-b")
+	srv := startUIServer(t, filepath.Join(stateDir, "unix.socket"))
+	art := artifactsDir(t)
+
+	t.Run("no session gets only the login page", func(t *testing.T) {
+		c := srv.Client()
+		for _, p := range []string{"/ui/", "/ui/instances/uit-a", "/ui/launch"} {
+			resp, err := c.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 401 || !strings.Contains(string(b), `data-testid="login-page"`) || strings.Contains(string(b), "assets/app-") {
+				t.Errorf("GET %s: %d %.300s", p, resp.StatusCode, b)
+			}
+		}
+		for _, p := range []string{"/1.0/instances", "/1.0/instances/uit-a", "/1.0/events"} {
+			resp, err := c.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 403 || strings.Contains(string(b), "uit-a") {
+				t.Errorf("GET %s without a session: %d %.200s", p, resp.StatusCode, b)
+			}
+		}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	b := newBrowser(t, ctx)
+
+	t.Run("login page without a link", func(t *testing.T) {
+		b.run(t, "open /ui/", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-page"]`)))
+	})
+
+	link := srv.loginURL()
+	t.Run("log in with a link", func(t *testing.T) {
+		b.run(t, "open the login link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-testid="instances-table"]`)))
+		loc := evalJS[string](t, b, `location.href`)
+		if strings.Contains(loc, "login=") {
+			t.Errorf("the token stayed in the address bar: %s", loc)
+		}
+		// The link worked once.
+		tok := strings.SplitN(link, "login=", 2)[1]
+		req, _ := http.NewRequest("POST", srv.URL+"/ui/login", strings.NewReader(`{"token":"`+tok+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("second use of the link: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("the list shows the instances", func(t *testing.T) {
+		b.waitJS(t, "rows", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]') && !!document.querySelector('[data-testid="row-uit-b"][data-status="Stopped"]')`)
+		// The running one gets its address from its state.
+		b.waitJS(t, "uit-a's IPv4", `/\d+\.\d+\.\d+\.\d+/.test(document.querySelector('[data-testid="row-uit-a"] .c-ipv4').textContent)`)
+		b.screenshot(t, art, "list-desktop", 1280, 800)
+	})
+
+	t.Run("a CLI stop updates the row with one request", func(t *testing.T) {
+		b.waitJS(t, "events socket", `document.body.dataset.events === 'open'`)
+		time.Sleep(500 * time.Millisecond) // let the list's own state fetches finish
+		b.resetRequests()
+		lodge(t, "stop", "uit-a")
+		b.waitJS(t, "uit-a stopped in the list", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Stopped"]')`)
+		time.Sleep(1500 * time.Millisecond) // any further request would show up here
+		reqs := b.requests()
+		if len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET ") || !strings.Contains(reqs[0], "/1.0/instances/uit-a?recursion=1") {
+			t.Errorf("requests after the stop event: %q, want exactly one GET of uit-a", reqs)
+		}
+		n := evalJS[int](t, b, `performance.getEntriesByType('navigation').length`)
+		if n != 1 {
+			t.Errorf("the page reloaded")
+		}
+	})
+
+	t.Run("launch from the form", func(t *testing.T) {
+		b.run(t, "open the launch form", chromedp.Navigate(srv.URL+"/ui/launch"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)))
+		// Pick the busybox image by its alias.
+		evalJS[string](t, b, `(() => { const s = document.querySelector('[data-testid="image"]'); const o = [...s.options].find(o => o.textContent.startsWith('busybox')); s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return o.value })()`)
+		// A value the server refuses: its error shows on the memory field.
+		b.run(t, "fill the form", chromedp.SendKeys(chromedp.CSS(`[data-testid="name"]`), "uit-c"),
+			chromedp.SendKeys(chromedp.CSS(`[data-testid="limits-memory"]`), "lots"),
+			chromedp.Click(chromedp.CSS(`[data-testid="launch-submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="err-config.limits.memory"]`)))
+		if msg := b.text(t, `[data-testid="err-config.limits.memory"]`); !strings.Contains(msg, "limits.memory") || !strings.Contains(msg, "invalid value") {
+			t.Errorf("memory field error: %q", msg)
+		}
+		if _, err := lodgeOut("info", "uit-c"); err == nil {
+			t.Fatal("a refused launch created uit-c")
+		}
+		b.fill(t, `[data-testid="limits-memory"]`, "256MiB")
+		b.run(t, "launch", chromedp.Click(chromedp.CSS(`[data-testid="launch-submit"]`)))
+		b.waitJS(t, "the instance page of uit-c running", `location.pathname === '/ui/instances/uit-c' && (document.querySelector('[data-testid="ov-status"]') || {}).textContent === 'Running'`)
+		st, _ := instanceState(t, "uit-c")
+		if st != "Running" {
+			t.Errorf("uit-c is %s", st)
+		}
+		if v := strings.TrimSpace(lodge(t, "config", "get", "uit-c", "limits.memory")); v != "256MiB" {
+			t.Errorf("limits.memory = %q", v)
+		}
+		b.screenshot(t, art, "instance-desktop", 1280, 800)
+	})
+
+	t.Run("terminal", func(t *testing.T) {
+		b.run(t, "open the terminal", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=terminal"))
+		b.waitJS(t, "the terminal connected", `document.body.dataset.terminal === 'open'`)
+		b.typeTerm(t, "echo hi")
+		b.waitJS(t, "hi on its own line", `[...document.querySelectorAll('.xterm-rows > div')].some(r => r.textContent.trim() === 'hi')`)
+		b.screenshot(t, art, "terminal-desktop", 1280, 800)
+		// A resize reaches the pty: stty in the container reports the
+		// terminal's new size.
+		b.run(t, "narrow the window", chromedp.EmulateViewport(700, 600))
+		b.waitJS(t, "the terminal refitted", `+document.querySelector('[data-testid="terminal"]').dataset.cols < 100`)
+		cols := evalJS[string](t, b, `document.querySelector('[data-testid="terminal"]').dataset.cols`)
+		rows := evalJS[string](t, b, `document.querySelector('[data-testid="terminal"]').dataset.rows`)
+		b.typeTerm(t, "stty size")
+		want := rows + " " + cols
+		b.waitJS(t, "stty size = "+want, `[...document.querySelectorAll('.xterm-rows > div')].some(r => r.textContent.trim() === `+jsq(want)+`)`)
+		b.screenshot(t, art, "terminal-phone", 390, 844)
+		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
+	})
+
+	t.Run("an invalid config value shows on its field", func(t *testing.T) {
+		b.run(t, "open the config", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=config"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="cfg-val-limits.memory"]`)))
+		b.fill(t, `[data-testid="cfg-val-limits.memory"]`, "lots")
+		b.run(t, "save", chromedp.Click(chromedp.CSS(`[data-testid="cfg-save"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="cfg-err-limits.memory"]`)))
+		if msg := b.text(t, `[data-testid="cfg-err-limits.memory"]`); !strings.Contains(msg, "invalid value \"lots\"") {
+			t.Errorf("field error %q", msg)
+		}
+		if v := strings.TrimSpace(lodge(t, "config", "get", "uit-c", "limits.memory")); v != "256MiB" {
+			t.Errorf("a refused edit changed limits.memory to %q", v)
+		}
+		b.screenshot(t, art, "config-error-desktop", 1280, 800)
+		b.screenshot(t, art, "config-error-phone", 390, 844)
+	})
+
+	t.Run("phone layout", func(t *testing.T) {
+		b.run(t, "list on a phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
+		overflow := evalJS[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth`)
+		if overflow {
+			t.Error("the list scrolls sideways on a 390 px screen")
+		}
+		b.screenshot(t, art, "list-phone", 390, 844)
+		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
+	})
+
+	t.Run("bulk stop and delete with confirmation", func(t *testing.T) {
+		lodge(t, "start", "uit-a")
+		b.run(t, "list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
+		b.waitJS(t, "uit-a running", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]')`)
+		b.run(t, "select and ask", chromedp.Click(chromedp.CSS(`[aria-label="Select uit-a"]`)), chromedp.Click(chromedp.CSS(`[aria-label="Select uit-b"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="bulk-delete"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
+		if st, _ := instanceState(t, "uit-a"); st != "Running" {
+			t.Fatalf("uit-a %s before the confirmation", st)
+		}
+		b.run(t, "confirm", chromedp.Click(chromedp.CSS(`[data-testid="confirm-yes"]`)))
+		b.waitJS(t, "both rows gone", `!document.querySelector('[data-testid="row-uit-a"]') && !document.querySelector('[data-testid="row-uit-b"]')`)
+		for _, n := range []string{"uit-a", "uit-b"} {
+			if _, err := lodgeOut("info", n); err == nil {
+				t.Errorf("%s still exists", n)
+			}
+		}
+	})
+}
+
+// TestBenchUI measures the instance list: first contentful paint and the
+// table-ready mark (rows painted, handlers attached) with 10 and 1,000
+// instances, and the requests one lifecycle event costs. LODGE_BENCH=1.
+func TestBenchUI(t *testing.T) {
+	needIntegration(t)
+	if os.Getenv("LODGE_BENCH") != "1" {
+		t.Skip("set LODGE_BENCH=1 (make bench-ui)")
+	}
+	dir, err := os.MkdirTemp("", "lodge-uibench-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLodged(t, dir, "none")
+	defer l.teardown()
+	// The image, from the main test daemon's build cache.
+	l.must("image", "build", "busybox", "--alias", "busybox")
+	srv := startUIServer(t, filepath.Join(dir, "unix.socket"))
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	b := newBrowser(t, ctx)
+	b.run(t, "log in", chromedp.Navigate(srv.loginURL()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="instances-table"]`)))
+
+	have := 0
+	create := func(n int) {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					if _, err := l.run("init", "busybox", fmt.Sprintf("b%04d", i)); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		for ; have < n; have++ {
+			next <- have
+		}
+		close(next)
+		wg.Wait()
+	}
+	measure := func(n int) {
+		create(n)
+		if n >= 2 {
+			l.must("start", "b0000")
+			l.must("start", "b0001")
+		}
+		var runs []string
+		for i := 0; i < 3; i++ {
+			b.resetRequests()
+			b.run(t, "load the list", chromedp.Navigate(srv.URL+"/ui/"))
+			b.waitJS(t, "table-ready", `document.body.dataset.tableReady === '1'`)
+			type metrics struct {
+				FCP   float64 `json:"FCP"`
+				Ready float64 `json:"Ready"`
+				Count float64 `json:"Count"`
+			}
+			m := evalJS[metrics](t, b, `({FCP: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || -1,
+				Ready: performance.getEntriesByName('table-ready')[0].startTime,
+				Count: +document.querySelector('[data-testid="instance-count"]').textContent})`)
+			if int(m.Count) != n {
+				t.Errorf("the list counts %v instances, want %d", m.Count, n)
+			}
+			runs = append(runs, fmt.Sprintf("fcp %.0f ms, table-ready %.0f ms", m.FCP, m.Ready))
+			if m.Ready > 1000 {
+				t.Logf("over the 1 s budget: %.0f ms", m.Ready)
+			}
+		}
+		// One lifecycle event: the requests it costs.
+		b.waitJS(t, "events socket", `document.body.dataset.events === 'open'`)
+		time.Sleep(time.Second)
+		b.resetRequests()
+		l.must("stop", "b0001")
+		b.waitJS(t, "b0001 stopped", `!!document.querySelector('[data-testid="row-b0001"][data-status="Stopped"]')`)
+		time.Sleep(1500 * time.Millisecond)
+		reqs := b.requests()
+		t.Logf("BENCH ui instances=%d: %s; requests for one lifecycle event: %d %q", n, strings.Join(runs, " | "), len(reqs), reqs)
+		if len(reqs) != 1 {
+			t.Errorf("%d requests for one event", len(reqs))
+		}
+	}
+	measure(10)
+	measure(1000)
+}
