@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +34,11 @@ type uiServer struct {
 	ui *ui.UI
 }
 
-func startUIServer(t *testing.T, socket string) *uiServer {
+func startUIServer(t *testing.T, socket string) *uiServer { return startUIServerOpt(t, socket, false) }
+
+// startUIServerOpt with shim answers the list queries lodged does not
+// have yet (queryShim), so the UI takes its server-side path.
+func startUIServerOpt(t *testing.T, socket string, shim bool) *uiServer {
 	t.Helper()
 	u := ui.New(ui.Config{})
 	target, _ := url.Parse("http://unix.socket")
@@ -42,7 +47,7 @@ func startUIServer(t *testing.T, socket string) *uiServer {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
 	}}
-	proxy.ErrorLog = nil
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // closed websockets are no news
 	untrusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
@@ -51,8 +56,12 @@ func startUIServer(t *testing.T, socket string) *uiServer {
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", u.Handler())
 	mux.Handle("/ui", u.Handler())
-	mux.Handle("/1.0", u.Protect(proxy, untrusted))
-	mux.Handle("/1.0/", u.Protect(proxy, untrusted))
+	var api http.Handler = proxy
+	if shim {
+		api = queryShim{api: proxy}
+	}
+	mux.Handle("/1.0", u.Protect(api, untrusted))
+	mux.Handle("/1.0/", u.Protect(api, untrusted))
 	mux.Handle("/", http.RedirectHandler("/ui/", http.StatusFound))
 	srv := httptest.NewUnstartedServer(mux)
 	srv.StartTLS()
@@ -368,6 +377,36 @@ func TestUIBrowser(t *testing.T) {
 		b.screenshot(t, art, "config-error-phone", 390, 844)
 	})
 
+	t.Run("YAML editor, snapshots and files", func(t *testing.T) {
+		// YAML: a refused value names its key.
+		b.run(t, "YAML mode", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=config"), chromedp.Click(chromedp.CSS(`[data-testid="mode-yaml"]`)))
+		b.waitJS(t, "the YAML", `(document.querySelector('[data-testid="cfg-yaml"]') || {}).value?.includes('limits.memory: 256MiB')`)
+		evalJS[bool](t, b, `(() => { const e = document.querySelector('[data-testid="cfg-yaml"]'); e.value = e.value.replace('config:\n', 'config:\n  limits.cpu: many\n'); e.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
+		b.run(t, "save", chromedp.Click(chromedp.CSS(`[data-testid="cfg-save"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="yaml-error"]`)))
+		if msg := b.text(t, `[data-testid="yaml-error"]`); !strings.Contains(msg, "config: limits.cpu") || !strings.Contains(msg, `invalid value "many"`) {
+			t.Errorf("YAML error %q", msg)
+		}
+		// Snapshots: create one.
+		b.run(t, "snapshot", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=snapshots"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="snap-name"]`)),
+			chromedp.SendKeys(chromedp.CSS(`[data-testid="snap-name"]`), "s1"), chromedp.Click(chromedp.CSS(`[data-testid="snap-create"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="snap-s1"]`)))
+		if code, _ := apiDo(t, "GET", "/1.0/instances/uit-c/snapshots/s1", ""); code != 200 {
+			t.Errorf("snapshot s1: %d", code)
+		}
+		// Files: open /etc/hostname, edit it, save.
+		b.run(t, "files", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=files"))
+		b.waitJS(t, "/ listed", `[...document.querySelectorAll('[data-testid="file-list"] button.link')].some(e => e.textContent === 'etc')`)
+		evalJS[bool](t, b, `(() => { [...document.querySelectorAll('[data-testid="file-list"] button.link')].find(e => e.textContent === 'etc').click(); return true })()`)
+		b.waitJS(t, "/etc listed", `document.querySelector('[data-testid="files-path"]').textContent === '/etc' && [...document.querySelectorAll('[data-testid="file-list"] button.link')].some(e => e.textContent === 'hostname')`)
+		evalJS[bool](t, b, `(() => { [...document.querySelectorAll('[data-testid="file-list"] button.link')].find(e => e.textContent === 'hostname').click(); return true })()`)
+		b.waitJS(t, "the editor", `(document.querySelector('[data-testid="file-editor"]') || {}).value?.trim() === 'uit-c'`)
+		b.fill(t, `[data-testid="file-editor"]`, "uit-c-edited\n")
+		b.run(t, "save the file", chromedp.Click(chromedp.CSS(`[data-testid="file-save"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="file-list"]`)))
+		if out := lodge(t, "exec", "uit-c", "--", "cat", "/etc/hostname"); out != "uit-c-edited\n" {
+			t.Errorf("/etc/hostname is %q", out)
+		}
+	})
+
 	t.Run("phone layout", func(t *testing.T) {
 		b.run(t, "list on a phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
 		overflow := evalJS[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth`)
@@ -378,8 +417,52 @@ func TestUIBrowser(t *testing.T) {
 		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
 	})
 
-	t.Run("bulk stop and delete with confirmation", func(t *testing.T) {
+	t.Run("server-side paging, sort and filter", func(t *testing.T) {
+		ss := startUIServerOpt(t, filepath.Join(stateDir, "unix.socket"), true)
+		b.resetRequests()
+		b.run(t, "log in", chromedp.Navigate(ss.loginURL()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-c"]`)))
+		lists := func() (out []string) {
+			for _, r := range b.requests() {
+				if strings.Contains(r, "/1.0/instances?") || strings.Contains(r, "/state") {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		// One request for the page, with its state: no /state per row.
+		if l := lists(); len(l) != 1 || !strings.Contains(l[0], "recursion=2") || !strings.Contains(l[0], "limit=50") || !strings.Contains(l[0], "offset=0") {
+			t.Errorf("list requests: %q", l)
+		}
+		b.waitJS(t, "uit-c's IPv4 from the page", `/\d+\.\d+\.\d+\.\d+/.test(document.querySelector('[data-testid="row-uit-c"] .c-ipv4').textContent)`)
+		b.resetRequests()
+		b.run(t, "sort by name, descending", chromedp.Click(chromedp.CSS(`th.c-name button`)))
+		b.waitJS(t, "uit-c first", `document.querySelector('tbody tr').dataset.testid === 'row-uit-c'`)
+		if l := lists(); len(l) == 0 || !strings.Contains(l[len(l)-1], "sort=-name") {
+			t.Errorf("sort requests: %q", l)
+		}
+		b.resetRequests()
+		b.run(t, "only running", chromedp.Click(chromedp.CSS(`.chips .chip`)))
+		b.waitJS(t, "stopped rows gone", `!document.querySelector('[data-testid="row-uit-a"]') && !!document.querySelector('[data-testid="row-uit-c"]')`)
+		if l := lists(); len(l) != 1 || !strings.Contains(l[0], "filter=status+eq+Running") {
+			t.Errorf("filter requests: %q", l)
+		}
+		// An instance that starts now matches: one GET brings its row in.
+		b.resetRequests()
 		lodge(t, "start", "uit-a")
+		b.waitJS(t, "uit-a joins the running page", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]')`)
+		time.Sleep(1500 * time.Millisecond)
+		if r := b.requests(); len(r) != 1 || !strings.Contains(r[0], "/1.0/instances/uit-a?recursion=1") {
+			t.Errorf("requests for the start event: %q", r)
+		}
+		// Cookies are per host, not per port: the second server's session
+		// replaced the first one's, so log in there again.
+		b.run(t, "back to the first server", chromedp.Navigate(srv.loginURL()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
+	})
+
+	t.Run("bulk stop and delete with confirmation", func(t *testing.T) {
+		if st, _ := instanceState(t, "uit-a"); st != "Running" {
+			lodge(t, "start", "uit-a")
+		}
 		b.run(t, "list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
 		b.waitJS(t, "uit-a running", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]')`)
 		b.run(t, "select and ask", chromedp.Click(chromedp.CSS(`[aria-label="Select uit-a"]`)), chromedp.Click(chromedp.CSS(`[aria-label="Select uit-b"]`)),

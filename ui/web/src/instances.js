@@ -28,6 +28,7 @@ export function Instances() {
   // The store lives across renders; events patch it in place.
   const st = useRef({ all: null, page: null, total: 0, states: new Map(), busy: new Map(), loaded: false }).current;
   const serverMode = caps.instancesQuery;
+  st.q = q;
   const redraw = () => bump((n) => n + 1);
 
   // Keep the view in the address bar (shareable, survives reload).
@@ -119,7 +120,8 @@ export function Instances() {
   // fold into one more fetch after it.
   function touch(name, created) {
     const known = (st.all && st.all.has(name)) || (st.page && st.page.some((i) => i.name === name));
-    if (!known && !created) return;
+    // In server mode a row not on this page may now match the filter.
+    if (!known && !created && !serverMode) return;
     if (st.busy.get(name) === 'row') { st.busy.set(name, 'again'); return; }
     st.busy.set(name, 'row');
     get(instURL(name) + '?recursion=1').then((full) => {
@@ -129,7 +131,10 @@ export function Instances() {
       if (st.all) st.all.set(name, inst);
       if (st.page) {
         const k = st.page.findIndex((i) => i.name === name);
-        if (k >= 0) st.page[k] = inst; else { st.page = [...st.page, inst]; st.total++; }
+        // A row on the page stays, with its new values (rows do not jump
+        // away under the pointer); a new match joins the page.
+        if (k >= 0) st.page[k] = inst;
+        else if (matches(inst, parseQuery(st.q))) { st.page = [...st.page, inst]; st.total++; }
       }
       redraw();
     }, () => {}).finally(() => {
