@@ -23,6 +23,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"lodge/builder"
+	"lodge/remotes/remotestest"
 	"lodge/ui"
 )
 
@@ -227,7 +229,7 @@ func TestUIBrowser(t *testing.T) {
 	ensureImage(t, "busybox", "busybox")
 	names := []string{"uit-a", "uit-b"}
 	t.Cleanup(func() {
-		for _, n := range append(names, "uit-c") {
+		for _, n := range append(names, "uit-c", "uit-r") {
 			lodgeOut("delete", "-f", n)
 		}
 	})
@@ -343,6 +345,32 @@ func TestUIBrowser(t *testing.T) {
 		b.screenshot(t, art, "instance-desktop", 1280, 800)
 	})
 
+	t.Run("launch from a remote image server", func(t *testing.T) {
+		tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx := remotestest.Build(t, t.TempDir(), tarball)
+		rs := remotestest.Serve(t, fx)
+		launch := func(alias, name string) {
+			b.run(t, "open the launch form", chromedp.Navigate(srv.URL+"/ui/launch"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="src-remote"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="remote-server"]`)))
+			b.fill(t, `[data-testid="remote-server"]`, rs.URL)
+			b.fill(t, `[data-testid="remote-alias"]`, alias)
+			b.fill(t, `[data-testid="name"]`, name)
+			b.run(t, "launch", chromedp.Click(chromedp.CSS(`[data-testid="launch-submit"]`)))
+		}
+		// A tampered image: the download's failure shows on the image field.
+		launch("tampered", "uit-r")
+		b.run(t, "image error", chromedp.WaitVisible(chromedp.CSS(`[data-testid="err-image"]`)))
+		if msg := b.text(t, `[data-testid="err-image"]`); !strings.Contains(msg, "fingerprint mismatch") {
+			t.Errorf("image error %q", msg)
+		}
+		launch("busybox", "uit-r")
+		b.waitJS(t, "uit-r running", `location.pathname === '/ui/instances/uit-r' && (document.querySelector('[data-testid="ov-status"]') || {}).textContent === 'Running'`)
+		lodge(t, "delete", "-f", "uit-r")
+	})
+
 	t.Run("terminal", func(t *testing.T) {
 		b.run(t, "open the terminal", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=terminal"))
 		b.waitJS(t, "the terminal connected", `document.body.dataset.terminal === 'open'`)
@@ -353,11 +381,24 @@ func TestUIBrowser(t *testing.T) {
 		// terminal's new size.
 		b.run(t, "narrow the window", chromedp.EmulateViewport(700, 600))
 		b.waitJS(t, "the terminal refitted", `+document.querySelector('[data-testid="terminal"]').dataset.cols < 100`)
-		cols := evalJS[string](t, b, `document.querySelector('[data-testid="terminal"]').dataset.cols`)
-		rows := evalJS[string](t, b, `document.querySelector('[data-testid="terminal"]').dataset.rows`)
-		b.typeTerm(t, "stty size")
-		want := rows + " " + cols
-		b.waitJS(t, "stty size = "+want, `[...document.querySelectorAll('.xterm-rows > div')].some(r => r.textContent.trim() === `+jsq(want)+`)`)
+		// The resize travels on the control socket and stty on the pty's,
+		// so stty may run before the resize lands: ask again until it
+		// reports the terminal's size.
+		sizeNow := `(() => { const d = document.querySelector('[data-testid="terminal"]').dataset; return d.rows + ' ' + d.cols })()`
+		lastSize := `(() => { const l = [...document.querySelectorAll('.xterm-rows > div')].map(r => r.textContent.trim()).filter(s => /^\d+ \d+$/.test(s)); return l[l.length - 1] || '' })()`
+		var want, got string
+		for try := 0; try < 10; try++ {
+			want = evalJS[string](t, b, sizeNow)
+			b.typeTerm(t, "stty size")
+			time.Sleep(500 * time.Millisecond)
+			if got = evalJS[string](t, b, lastSize); got == want {
+				break
+			}
+		}
+		if got != want || strings.HasPrefix(want, "0 ") {
+			t.Errorf("stty size in the container = %q, the terminal is %q (rows cols)", got, want)
+		}
+		t.Logf("terminal after the resize: %s (rows cols), stty agrees", want)
 		b.screenshot(t, art, "terminal-phone", 390, 844)
 		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
 	})
