@@ -237,7 +237,7 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, err.Error())
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", MaxAge: int(u.cfg.SessionTTL / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: id, Path: "/", MaxAge: int(u.cfg.SessionTTL / time.Second),
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, map[string]any{"auth": AuthSession, "csrf": csrf, "expires_at": u.cfg.Now().Add(u.cfg.SessionTTL).UTC()})
 }
@@ -254,7 +254,7 @@ func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, msg)
 		return
 	}
-	c, err := r.Cookie(CookieName)
+	c, err := r.Cookie(cookieName(r))
 	if err != nil {
 		writeJSONError(w, http.StatusUnauthorized, "not logged in")
 		return
@@ -269,7 +269,7 @@ func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.st.end(c.Value)
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, map[string]any{"auth": AuthNone})
 }
 
@@ -285,7 +285,7 @@ func (u *UI) handleSession(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"auth": AuthCertificate})
 		return
 	}
-	c, err := r.Cookie(CookieName)
+	c, err := r.Cookie(cookieName(r))
 	if err == nil {
 		if csrf, exp, ok := u.st.lookup(c.Value); ok {
 			writeJSON(w, map[string]any{"auth": AuthSession, "csrf": csrf, "expires_at": exp.UTC()})

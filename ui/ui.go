@@ -11,14 +11,25 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 )
 
 // CookieName is the session cookie. The __Host- prefix makes the browser
-// refuse it unless it is Secure, Path=/ and without Domain.
+// refuse it unless it is Secure, Path=/ and without Domain. Browsers keep
+// cookies per host, not per port, so on a port other than 443 the name
+// ends in -PORT: two lodged on one host (:8443, :9443) keep a session each
+// instead of replacing each other's.
 const CookieName = "__Host-lodge_session"
+
+func cookieName(r *http.Request) string {
+	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" && port != "443" {
+		return CookieName + "-" + port
+	}
+	return CookieName
+}
 
 // CSRFHeader carries the session's CSRF token on every unsafe request a
 // session makes (the token comes from GET /ui/session).
@@ -89,7 +100,7 @@ func (u *UI) authenticate(r *http.Request) (Auth, string) {
 	if u.cfg.TrustedCert != nil && u.cfg.TrustedCert(r) {
 		return AuthCertificate, ""
 	}
-	c, err := r.Cookie(CookieName)
+	c, err := r.Cookie(cookieName(r))
 	if err != nil {
 		return AuthNone, ""
 	}

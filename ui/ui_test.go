@@ -344,3 +344,27 @@ func TestLoginTokenHandler(t *testing.T) {
 		t.Errorf("GET: %d", w.Code)
 	}
 }
+
+func TestSessionCookiePerPort(t *testing.T) {
+	u, _ := newTestUI(t, nil)
+	h := u.Handler()
+	tok, _ := u.IssueLoginToken()
+	r := httptest.NewRequest("POST", "https://host:8443/ui/login", strings.NewReader(`{"token":"`+tok+`"}`))
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	cs := w.Result().Cookies()
+	if w.Code != 200 || len(cs) != 1 || cs[0].Name != CookieName+"-8443" {
+		t.Fatalf("login on :8443: %d %v", w.Code, cs)
+	}
+	get := func(host string) int {
+		r := httptest.NewRequest("GET", "https://"+host+"/ui/", nil)
+		r.AddCookie(cs[0])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if get("host:8443") != 200 || get("host:9443") != 401 {
+		t.Errorf("the :8443 session: %d on :8443, %d on :9443", get("host:8443"), get("host:9443"))
+	}
+}
