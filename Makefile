@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-remotes bench-ui compat stress fuzz lint demo deps ui ui-deps clean
+.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-remotes bench-ui compat stress fuzz lint demo deps ui ui-deps ui-check clean
 
 # The one version: version/VERSION (embedded in the binaries), unless
 # given on the command line (make deb VERSION=0.2.0+rc1: a test's newer
@@ -42,7 +42,7 @@ install: build
 
 # Everything: lint, unit tests, a bounded fuzz run, the integration tests
 # against real containers and a short stress run.
-test: lint test-unit test-ui test-fuzz test-integration test-stress-short
+test: lint test-unit test-ui ui-check test-fuzz test-integration test-stress-short
 
 test-unit:
 	$(GO) test -race -count=1 ./...
@@ -56,6 +56,12 @@ test-ui:
 # content-hashed names, and a check of the 500 KB compressed budget.
 ui: ui-deps test-ui
 	cd ui/web && npm run build
+
+# ui/dist is what ui/web/src builds to (a source change without make ui fails).
+ui-check:
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	(cd ui/web && UI_OUT="$$out" node build.mjs >/dev/null) && \
+	diff -r "$$out" ui/dist >/dev/null || { echo "ui/dist is not what ui/web builds: run make ui and commit ui/dist"; exit 1; }
 
 # The UI's toolchain (esbuild, preact, htm, xterm, js-yaml) from
 # ui/web/package-lock.json.

@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync, rmSync, mkdirSync, copyFileSync, readdirSy
 import { gzipSync } from 'node:zlib';
 import { join, basename } from 'node:path';
 
-const out = new URL('../dist/', import.meta.url).pathname;
+// UI_OUT: build elsewhere (make ui-check compares that with ui/dist).
+const out = process.env.UI_OUT || new URL('../dist/', import.meta.url).pathname;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, 'assets'), { recursive: true });
 
