@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build build-release deb install test test-unit test-fuzz test-integration test-stress-short bench bench-storage bench-remotes compat stress fuzz lint demo deps clean
+.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-remotes bench-ui compat stress fuzz lint demo deps ui ui-deps ui-check clean
 
 # The one version: version/VERSION (embedded in the binaries), unless
 # given on the command line (make deb VERSION=0.2.0+rc1: a test's newer
@@ -42,10 +42,31 @@ install: build
 
 # Everything: lint, unit tests, a bounded fuzz run, the integration tests
 # against real containers and a short stress run.
-test: lint test-unit test-fuzz test-integration test-stress-short
+test: lint test-unit test-ui ui-check test-fuzz test-integration test-stress-short
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+
+# The web UI's own unit tests (node's test runner; no npm packages needed).
+test-ui:
+	cd ui/web && node --test src/
+
+# The web UI: ui/dist (committed, embedded in lodged by go:embed, so a Go
+# build needs no npm) rebuilt from ui/web/src with the pinned esbuild;
+# content-hashed names, and a check of the 500 KB compressed budget.
+ui: ui-deps test-ui
+	cd ui/web && npm run build
+
+# ui/dist is what ui/web/src builds to (a source change without make ui fails).
+ui-check:
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	(cd ui/web && UI_OUT="$$out" node build.mjs >/dev/null) && \
+	diff -r "$$out" ui/dist >/dev/null || { echo "ui/dist is not what ui/web builds: run make ui and commit ui/dist"; exit 1; }
+
+# The UI's toolchain (esbuild, preact, htm, xterm, js-yaml) from
+# ui/web/package-lock.json.
+ui-deps:
+	cd ui/web && npm ci --no-audit --no-fund
 
 # Every fuzz target for a few seconds; make fuzz runs them for minutes.
 test-fuzz:
@@ -57,8 +78,13 @@ fuzz:
 test-integration: build
 	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/arch/ ./test/integration/ ./instances/lxc/ ./builder/ ./storage/... ./network/... ./migration/... ./backup/
 
-bench: build
+bench: build bench-ui
 	./bench/run.sh
+
+# First paint and time-to-interactive of the web UI's instance list with 10
+# and 1,000 instances, and requests per lifecycle event (headless Chromium).
+bench-ui: build
+	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -timeout 30m -run TestBenchUI -v ./test/integration/
 
 # Snapshot/restore with 1 GiB of changes and the disk of 50 containers, per pool.
 bench-storage: build
@@ -91,6 +117,7 @@ demo: build
 
 deps:
 	./scripts/setup-host.sh
+	$(MAKE) ui-deps
 
 clean:
 	rm -rf bin build

@@ -19,10 +19,13 @@
 #   make git                       the build
 #   protobuf-compiler              protoc, for go generate ./migration/pb (LXD's migration messages)
 #   dpkg-dev lintian systemd       make deb (dpkg-shlibdeps), and the package tests: lintian, systemd-analyze verify
+#   chromium                       the web UI's browser tests (chromedp drives /usr/bin/chromium headless)
+# `make ui` (rebuilding ui/dist from ui/web) also needs Node.js 18+ with npm
+# (Debian's nodejs and npm, or the machine's own); building lodge does not.
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
 	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3 protobuf-compiler
-	dpkg-dev lintian systemd)
+	dpkg-dev lintian systemd chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -43,6 +43,8 @@ func TestImportRules(t *testing.T) {
 		{"lodge/client", []string{"lodge/server", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/cmd/lodge", []string{"lodge/server", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/server", []string{"lodge/client", "github.com/lxc/go-lxc"}},
+		// The web UI's package: assets and browser sessions, nothing of lodged.
+		{"lodge/ui", []string{"lodge/", "github.com/"}},
 	}
 	for _, r := range rules {
 		for _, d := range deps(t, r.pkg) {

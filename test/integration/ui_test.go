@@ -1,0 +1,632 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"lodge/builder"
+	"lodge/remotes/remotestest"
+	"lodge/ui"
+)
+
+// uiServer stands in for lodged's HTTPS listener until the HTTP layer
+// mounts the UI: ui.Handler at /ui/, and /1.0/ (HTTP and websockets)
+// behind ui.Protect, reverse-proxied to a real lodged's unix socket.
+type uiServer struct {
+	*httptest.Server
+	ui *ui.UI
+}
+
+func startUIServer(t *testing.T, socket string) *uiServer { return startUIServerOpt(t, socket, false) }
+
+// startUIServerOpt with shim answers the list queries lodged does not
+// have yet (queryShim), so the UI takes its server-side path.
+func startUIServerOpt(t *testing.T, socket string, shim bool) *uiServer {
+	t.Helper()
+	u := ui.New(ui.Config{})
+	target, _ := url.Parse("http://unix.socket")
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", socket)
+	}}
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // closed websockets are no news
+	untrusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"type":"error","error":"not authorized","error_code":403}`)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", u.Handler())
+	mux.Handle("/ui", u.Handler())
+	var api http.Handler = proxy
+	if shim {
+		api = queryShim{api: proxy}
+	}
+	mux.Handle("/1.0", u.Protect(api, untrusted))
+	mux.Handle("/1.0/", u.Protect(api, untrusted))
+	mux.Handle("/", http.RedirectHandler("/ui/", http.StatusFound))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return &uiServer{Server: srv, ui: u}
+}
+
+func (s *uiServer) loginURL() string {
+	tok, _ := s.ui.IssueLoginToken()
+	return s.URL + "/ui/?login=" + tok
+}
+
+// browser is a headless Debian chromium with a fresh profile, and the
+// requests it sends as the DevTools protocol reports them.
+type browser struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	reqs []string // "METHOD URL"
+}
+
+func newBrowser(t *testing.T, parent context.Context) *browser {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("/usr/bin/chromium is missing: scripts/setup-host.sh installs Debian's chromium")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath("/usr/bin/chromium"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("ignore-certificate-errors", true),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(parent, opts...)
+	b := &browser{}
+	// The DevTools protocol's own record of every request the page sends
+	// (fetches, navigations, websocket handshakes).
+	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			b.mu.Lock()
+			b.reqs = append(b.reqs, e.Request.Method+" "+e.Request.URL)
+			b.mu.Unlock()
+		}
+	}))
+	b.ctx = ctx
+	t.Cleanup(func() { cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return b
+}
+
+func (b *browser) resetRequests() {
+	b.mu.Lock()
+	b.reqs = nil
+	b.mu.Unlock()
+}
+
+func (b *browser) requests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.reqs...)
+}
+
+func (b *browser) fail(t *testing.T, what string, err error) {
+	t.Helper()
+	body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ''`))
+	t.Fatalf("%s: %v\npage text:\n%s", what, err, body)
+}
+
+func (b *browser) run(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.fail(t, what, err)
+	}
+}
+
+// text reads an element's text.
+func (b *browser) text(t *testing.T, sel string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.fail(t, "read "+sel, err)
+	}
+	return s
+}
+
+func evalJS[T any](t *testing.T, b *browser, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		b.fail(t, "evaluate "+js, err)
+	}
+	return v
+}
+
+// typeTerm types into xterm.js as an input method would (insertText, one
+// input event per string; synthetic key events would each reach xterm
+// twice, as keydown and keypress), then presses Enter.
+func (b *browser) typeTerm(t *testing.T, line string) {
+	t.Helper()
+	b.run(t, "type "+line, chromedp.Focus(chromedp.CSS(`.xterm-helper-textarea`)),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: line})
+			return err
+		}),
+		chromedp.KeyEvent("\r"))
+}
+
+// fill replaces an input's value as typing would (an input event).
+func (b *browser) fill(t *testing.T, sel, value string) {
+	t.Helper()
+	evalJS[bool](t, b, `(() => { const e = document.querySelector(`+jsq(sel)+`); e.focus(); e.value = `+jsq(value)+`; e.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
+}
+
+// waitJS polls a JavaScript condition until it is true.
+func (b *browser) waitJS(t *testing.T, what, js string) {
+	t.Helper()
+	b.run(t, "wait for "+what, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second)))
+}
+
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("LODGE_UI_ARTIFACTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "lodge-ui-artifacts-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(dir, 0o755)
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+func (b *browser) screenshot(t *testing.T, dir, name string, w, h int64) {
+	t.Helper()
+	b.run(t, "viewport for "+name, chromedp.EmulateViewport(w, h), chromedp.Sleep(300*time.Millisecond))
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.fail(t, "screenshot "+name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func jsq(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// TestUIBrowser drives the web UI in headless Chromium against the test
+// lodged and real containers: login link, list, live update from a CLI
+// stop with one request, launch from the form (with a field error first),
+// terminal, config field error, screenshots, phone layout.
+func TestUIBrowser(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
+	names := []string{"uit-a", "uit-b"}
+	t.Cleanup(func() {
+		for _, n := range append(names, "uit-c", "uit-r") {
+			lodgeOut("delete", "-f", n)
+		}
+	})
+	lodge(t, "launch", "busybox", "uit-a")
+	lodge(t, "init", "busybox", "uit-b")
+	srv := startUIServer(t, filepath.Join(stateDir, "unix.socket"))
+	art := artifactsDir(t)
+
+	t.Run("no session gets only the login page", func(t *testing.T) {
+		c := srv.Client()
+		for _, p := range []string{"/ui/", "/ui/instances/uit-a", "/ui/launch"} {
+			resp, err := c.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 401 || !strings.Contains(string(b), `data-testid="login-page"`) || strings.Contains(string(b), "assets/app-") {
+				t.Errorf("GET %s: %d %.300s", p, resp.StatusCode, b)
+			}
+		}
+		for _, p := range []string{"/1.0/instances", "/1.0/instances/uit-a", "/1.0/events"} {
+			resp, err := c.Get(srv.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 403 || strings.Contains(string(b), "uit-a") {
+				t.Errorf("GET %s without a session: %d %.200s", p, resp.StatusCode, b)
+			}
+		}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	b := newBrowser(t, ctx)
+
+	t.Run("login page without a link", func(t *testing.T) {
+		b.run(t, "open /ui/", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-page"]`)))
+	})
+
+	link := srv.loginURL()
+	t.Run("log in with a link", func(t *testing.T) {
+		b.run(t, "open the login link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-testid="instances-table"]`)))
+		loc := evalJS[string](t, b, `location.href`)
+		if strings.Contains(loc, "login=") {
+			t.Errorf("the token stayed in the address bar: %s", loc)
+		}
+		// The link worked once.
+		tok := strings.SplitN(link, "login=", 2)[1]
+		req, _ := http.NewRequest("POST", srv.URL+"/ui/login", strings.NewReader(`{"token":"`+tok+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("second use of the link: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("the list shows the instances", func(t *testing.T) {
+		b.waitJS(t, "rows", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]') && !!document.querySelector('[data-testid="row-uit-b"][data-status="Stopped"]')`)
+		// The running one gets its address from its state.
+		b.waitJS(t, "uit-a's IPv4", `/\d+\.\d+\.\d+\.\d+/.test(document.querySelector('[data-testid="row-uit-a"] .c-ipv4').textContent)`)
+		b.screenshot(t, art, "list-desktop", 1280, 800)
+	})
+
+	t.Run("a CLI stop updates the row with one request", func(t *testing.T) {
+		b.waitJS(t, "events socket", `document.body.dataset.events === 'open'`)
+		time.Sleep(500 * time.Millisecond) // let the list's own state fetches finish
+		b.resetRequests()
+		lodge(t, "stop", "uit-a")
+		b.waitJS(t, "uit-a stopped in the list", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Stopped"]')`)
+		time.Sleep(1500 * time.Millisecond) // any further request would show up here
+		reqs := b.requests()
+		if len(reqs) != 1 || !strings.HasPrefix(reqs[0], "GET ") || !strings.Contains(reqs[0], "/1.0/instances/uit-a?recursion=1") {
+			t.Errorf("requests after the stop event: %q, want exactly one GET of uit-a", reqs)
+		}
+		n := evalJS[int](t, b, `performance.getEntriesByType('navigation').length`)
+		if n != 1 {
+			t.Errorf("the page reloaded")
+		}
+	})
+
+	t.Run("launch from the form", func(t *testing.T) {
+		b.run(t, "open the launch form", chromedp.Navigate(srv.URL+"/ui/launch"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)))
+		// Pick the busybox image by its alias.
+		evalJS[string](t, b, `(() => { const s = document.querySelector('[data-testid="image"]'); const o = [...s.options].find(o => o.textContent.startsWith('busybox')); s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return o.value })()`)
+		// A value the server refuses: its error shows on the memory field.
+		b.run(t, "fill the form", chromedp.SendKeys(chromedp.CSS(`[data-testid="name"]`), "uit-c"),
+			chromedp.SendKeys(chromedp.CSS(`[data-testid="limits-memory"]`), "lots"),
+			chromedp.Click(chromedp.CSS(`[data-testid="launch-submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="err-config.limits.memory"]`)))
+		if msg := b.text(t, `[data-testid="err-config.limits.memory"]`); !strings.Contains(msg, "limits.memory") || !strings.Contains(msg, "invalid value") {
+			t.Errorf("memory field error: %q", msg)
+		}
+		if _, err := lodgeOut("info", "uit-c"); err == nil {
+			t.Fatal("a refused launch created uit-c")
+		}
+		b.fill(t, `[data-testid="limits-memory"]`, "256MiB")
+		b.run(t, "launch", chromedp.Click(chromedp.CSS(`[data-testid="launch-submit"]`)))
+		b.waitJS(t, "the instance page of uit-c running", `location.pathname === '/ui/instances/uit-c' && (document.querySelector('[data-testid="ov-status"]') || {}).textContent === 'Running'`)
+		st, _ := instanceState(t, "uit-c")
+		if st != "Running" {
+			t.Errorf("uit-c is %s", st)
+		}
+		if v := strings.TrimSpace(lodge(t, "config", "get", "uit-c", "limits.memory")); v != "256MiB" {
+			t.Errorf("limits.memory = %q", v)
+		}
+		b.screenshot(t, art, "instance-desktop", 1280, 800)
+	})
+
+	t.Run("launch from a remote image server", func(t *testing.T) {
+		tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx := remotestest.Build(t, t.TempDir(), tarball)
+		rs := remotestest.Serve(t, fx)
+		launch := func(alias, name string) {
+			b.run(t, "open the launch form", chromedp.Navigate(srv.URL+"/ui/launch"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="src-remote"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="remote-server"]`)))
+			b.fill(t, `[data-testid="remote-server"]`, rs.URL)
+			b.fill(t, `[data-testid="remote-alias"]`, alias)
+			b.fill(t, `[data-testid="name"]`, name)
+			b.run(t, "launch", chromedp.Click(chromedp.CSS(`[data-testid="launch-submit"]`)))
+		}
+		// A tampered image: the download's failure shows on the image field.
+		launch("tampered", "uit-r")
+		b.run(t, "image error", chromedp.WaitVisible(chromedp.CSS(`[data-testid="err-image"]`)))
+		if msg := b.text(t, `[data-testid="err-image"]`); !strings.Contains(msg, "fingerprint mismatch") {
+			t.Errorf("image error %q", msg)
+		}
+		launch("busybox", "uit-r")
+		b.waitJS(t, "uit-r running", `location.pathname === '/ui/instances/uit-r' && (document.querySelector('[data-testid="ov-status"]') || {}).textContent === 'Running'`)
+		lodge(t, "delete", "-f", "uit-r")
+	})
+
+	t.Run("terminal", func(t *testing.T) {
+		b.run(t, "open the terminal", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=terminal"))
+		b.waitJS(t, "the terminal connected", `document.body.dataset.terminal === 'open'`)
+		b.typeTerm(t, "echo hi")
+		b.waitJS(t, "hi on its own line", `[...document.querySelectorAll('.xterm-rows > div')].some(r => r.textContent.trim() === 'hi')`)
+		b.screenshot(t, art, "terminal-desktop", 1280, 800)
+		// A resize reaches the pty: stty in the container reports the
+		// terminal's new size.
+		b.run(t, "narrow the window", chromedp.EmulateViewport(700, 600))
+		b.waitJS(t, "the terminal refitted", `+document.querySelector('[data-testid="terminal"]').dataset.cols < 100`)
+		// The resize travels on the control socket and stty on the pty's,
+		// so stty may run before the resize lands: ask again until it
+		// reports the terminal's size.
+		sizeNow := `(() => { const d = document.querySelector('[data-testid="terminal"]').dataset; return d.rows + ' ' + d.cols })()`
+		lastSize := `(() => { const l = [...document.querySelectorAll('.xterm-rows > div')].map(r => r.textContent.trim()).filter(s => /^\d+ \d+$/.test(s)); return l[l.length - 1] || '' })()`
+		var want, got string
+		for try := 0; try < 10; try++ {
+			want = evalJS[string](t, b, sizeNow)
+			b.typeTerm(t, "stty size")
+			time.Sleep(500 * time.Millisecond)
+			if got = evalJS[string](t, b, lastSize); got == want {
+				break
+			}
+		}
+		if got != want || strings.HasPrefix(want, "0 ") {
+			t.Errorf("stty size in the container = %q, the terminal is %q (rows cols)", got, want)
+		}
+		t.Logf("terminal after the resize: %s (rows cols), stty agrees", want)
+		b.screenshot(t, art, "terminal-phone", 390, 844)
+		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
+	})
+
+	t.Run("an invalid config value shows on its field", func(t *testing.T) {
+		b.run(t, "open the config", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=config"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="cfg-val-limits.memory"]`)))
+		b.fill(t, `[data-testid="cfg-val-limits.memory"]`, "lots")
+		b.run(t, "save", chromedp.Click(chromedp.CSS(`[data-testid="cfg-save"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="cfg-err-limits.memory"]`)))
+		if msg := b.text(t, `[data-testid="cfg-err-limits.memory"]`); !strings.Contains(msg, "invalid value \"lots\"") {
+			t.Errorf("field error %q", msg)
+		}
+		if v := strings.TrimSpace(lodge(t, "config", "get", "uit-c", "limits.memory")); v != "256MiB" {
+			t.Errorf("a refused edit changed limits.memory to %q", v)
+		}
+		b.screenshot(t, art, "config-error-desktop", 1280, 800)
+		b.screenshot(t, art, "config-error-phone", 390, 844)
+	})
+
+	t.Run("YAML editor, snapshots and files", func(t *testing.T) {
+		// YAML: a refused value names its key.
+		b.run(t, "YAML mode", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=config"), chromedp.Click(chromedp.CSS(`[data-testid="mode-yaml"]`)))
+		b.waitJS(t, "the YAML", `(document.querySelector('[data-testid="cfg-yaml"]') || {}).value?.includes('limits.memory: 256MiB')`)
+		evalJS[bool](t, b, `(() => { const e = document.querySelector('[data-testid="cfg-yaml"]'); e.value = e.value.replace('config:\n', 'config:\n  limits.cpu: many\n'); e.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
+		b.run(t, "save", chromedp.Click(chromedp.CSS(`[data-testid="cfg-save"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="yaml-error"]`)))
+		if msg := b.text(t, `[data-testid="yaml-error"]`); !strings.Contains(msg, "config: limits.cpu") || !strings.Contains(msg, `invalid value "many"`) {
+			t.Errorf("YAML error %q", msg)
+		}
+		// Snapshots: create one.
+		b.run(t, "snapshot", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=snapshots"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="snap-name"]`)),
+			chromedp.SendKeys(chromedp.CSS(`[data-testid="snap-name"]`), "s1"), chromedp.Click(chromedp.CSS(`[data-testid="snap-create"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="snap-s1"]`)))
+		if code, _ := apiDo(t, "GET", "/1.0/instances/uit-c/snapshots/s1", ""); code != 200 {
+			t.Errorf("snapshot s1: %d", code)
+		}
+		// Files: open /etc/hostname, edit it, save.
+		b.run(t, "files", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=files"))
+		b.waitJS(t, "/ listed", `[...document.querySelectorAll('[data-testid="file-list"] button.link')].some(e => e.textContent === 'etc')`)
+		evalJS[bool](t, b, `(() => { [...document.querySelectorAll('[data-testid="file-list"] button.link')].find(e => e.textContent === 'etc').click(); return true })()`)
+		b.waitJS(t, "/etc listed", `document.querySelector('[data-testid="files-path"]').textContent === '/etc' && [...document.querySelectorAll('[data-testid="file-list"] button.link')].some(e => e.textContent === 'hostname')`)
+		evalJS[bool](t, b, `(() => { [...document.querySelectorAll('[data-testid="file-list"] button.link')].find(e => e.textContent === 'hostname').click(); return true })()`)
+		b.waitJS(t, "the editor", `(document.querySelector('[data-testid="file-editor"]') || {}).value?.trim() === 'uit-c'`)
+		b.fill(t, `[data-testid="file-editor"]`, "uit-c-edited\n")
+		b.run(t, "save the file", chromedp.Click(chromedp.CSS(`[data-testid="file-save"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="file-list"]`)))
+		if out := lodge(t, "exec", "uit-c", "--", "cat", "/etc/hostname"); out != "uit-c-edited\n" {
+			t.Errorf("/etc/hostname is %q", out)
+		}
+	})
+
+	t.Run("phone layout", func(t *testing.T) {
+		b.run(t, "list on a phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
+		overflow := evalJS[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth`)
+		if overflow {
+			t.Error("the list scrolls sideways on a 390 px screen")
+		}
+		b.screenshot(t, art, "list-phone", 390, 844)
+		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
+	})
+
+	t.Run("server-side paging, sort and filter", func(t *testing.T) {
+		ss := startUIServerOpt(t, filepath.Join(stateDir, "unix.socket"), true)
+		b.resetRequests()
+		b.run(t, "log in", chromedp.Navigate(ss.loginURL()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-c"]`)))
+		lists := func() (out []string) {
+			for _, r := range b.requests() {
+				if strings.Contains(r, "/1.0/instances?") || strings.Contains(r, "/state") {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		// One request for the page, with its state: no /state per row.
+		if l := lists(); len(l) != 1 || !strings.Contains(l[0], "recursion=2") || !strings.Contains(l[0], "limit=50") || !strings.Contains(l[0], "offset=0") {
+			t.Errorf("list requests: %q", l)
+		}
+		b.waitJS(t, "uit-c's IPv4 from the page", `/\d+\.\d+\.\d+\.\d+/.test(document.querySelector('[data-testid="row-uit-c"] .c-ipv4').textContent)`)
+		b.resetRequests()
+		b.run(t, "sort by name, descending", chromedp.Click(chromedp.CSS(`th.c-name button`)))
+		b.waitJS(t, "uit-c first", `document.querySelector('tbody tr').dataset.testid === 'row-uit-c'`)
+		if l := lists(); len(l) == 0 || !strings.Contains(l[len(l)-1], "sort=-name") {
+			t.Errorf("sort requests: %q", l)
+		}
+		b.resetRequests()
+		b.run(t, "only running", chromedp.Click(chromedp.CSS(`.chips .chip`)))
+		b.waitJS(t, "stopped rows gone", `!document.querySelector('[data-testid="row-uit-a"]') && !!document.querySelector('[data-testid="row-uit-c"]')`)
+		if l := lists(); len(l) != 1 || !strings.Contains(l[0], "filter=status+eq+Running") {
+			t.Errorf("filter requests: %q", l)
+		}
+		// An instance that starts now matches: one GET brings its row in.
+		b.resetRequests()
+		lodge(t, "start", "uit-a")
+		b.waitJS(t, "uit-a joins the running page", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]')`)
+		time.Sleep(1500 * time.Millisecond)
+		if r := b.requests(); len(r) != 1 || !strings.Contains(r[0], "/1.0/instances/uit-a?recursion=1") {
+			t.Errorf("requests for the start event: %q", r)
+		}
+		// Each port has its own session cookie: the first server's session
+		// survived the login to the second.
+		b.run(t, "back to the first server", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
+	})
+
+	t.Run("bulk stop and delete with confirmation", func(t *testing.T) {
+		if st, _ := instanceState(t, "uit-a"); st != "Running" {
+			lodge(t, "start", "uit-a")
+		}
+		b.run(t, "list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
+		b.waitJS(t, "uit-a running", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]')`)
+		b.run(t, "select and ask", chromedp.Click(chromedp.CSS(`[aria-label="Select uit-a"]`)), chromedp.Click(chromedp.CSS(`[aria-label="Select uit-b"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="bulk-delete"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
+		if st, _ := instanceState(t, "uit-a"); st != "Running" {
+			t.Fatalf("uit-a %s before the confirmation", st)
+		}
+		b.run(t, "confirm", chromedp.Click(chromedp.CSS(`[data-testid="confirm-yes"]`)))
+		b.waitJS(t, "both rows gone", `!document.querySelector('[data-testid="row-uit-a"]') && !document.querySelector('[data-testid="row-uit-b"]')`)
+		for _, n := range []string{"uit-a", "uit-b"} {
+			if _, err := lodgeOut("info", n); err == nil {
+				t.Errorf("%s still exists", n)
+			}
+		}
+	})
+}
+
+// TestBenchUI measures the instance list: first contentful paint and the
+// table-ready mark (rows painted, handlers attached) with 10 and 1,000
+// instances, and the requests one lifecycle event costs. LODGE_BENCH=1.
+func TestBenchUI(t *testing.T) {
+	needIntegration(t)
+	if os.Getenv("LODGE_BENCH") != "1" {
+		t.Skip("set LODGE_BENCH=1 (make bench-ui)")
+	}
+	dir, err := os.MkdirTemp("", "lodge-uibench-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLodged(t, dir, "none")
+	defer l.teardown()
+	// The image, from the main test daemon's build cache.
+	l.must("image", "build", "busybox", "--alias", "busybox")
+	srv := startUIServer(t, filepath.Join(dir, "unix.socket"))
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	b := newBrowser(t, ctx)
+	b.run(t, "log in", chromedp.Navigate(srv.loginURL()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="instances-table"]`)))
+
+	have := 0
+	create := func(n int) {
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					if _, err := l.run("init", "busybox", fmt.Sprintf("b%04d", i)); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		for ; have < n; have++ {
+			next <- have
+		}
+		close(next)
+		wg.Wait()
+	}
+	measure := func(n int) {
+		create(n)
+		// Two running rows (the list reads their state); b0001 is stopped
+		// by the event measurement below.
+		for _, name := range []string{"b0000", "b0001"} {
+			if _, err := l.run("start", name); err != nil && !strings.Contains(err.Error(), "already running") {
+				t.Fatal(err)
+			}
+		}
+		var runs []string
+		for i := 0; i < 3; i++ {
+			b.resetRequests()
+			b.run(t, "load the list", chromedp.Navigate(srv.URL+"/ui/"))
+			b.waitJS(t, "table-ready", `document.body.dataset.tableReady === '1'`)
+			type metrics struct {
+				FCP    float64 `json:"FCP"`
+				List   float64 `json:"List"`
+				Ready  float64 `json:"Ready"`
+				Count  float64 `json:"Count"`
+				Filter float64 `json:"Filter"`
+			}
+			// Filter: from a keystroke in the filter box to the one
+			// matching row painted (the list answering input).
+			ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+			m, err := chromedp.Run(ctx, chromedp.Evaluate[metrics](`(async () => {
+				const list = performance.getEntriesByType('resource').find(e => e.name.includes('/1.0/instances?'));
+				const out = {FCP: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || -1,
+					List: list ? list.responseEnd - list.startTime : -1,
+					Ready: performance.getEntriesByName('table-ready')[0].startTime,
+					Count: +document.querySelector('[data-testid="instance-count"]').textContent};
+				const f = document.querySelector('[data-testid="filter"]');
+				const t0 = performance.now();
+				f.value = 'b0001'; f.dispatchEvent(new Event('input', {bubbles: true}));
+				while (document.querySelectorAll('tbody tr').length !== 1) await new Promise(r => requestAnimationFrame(r));
+				await new Promise(r => requestAnimationFrame(r));
+				out.Filter = performance.now() - t0;
+				f.value = ''; f.dispatchEvent(new Event('input', {bubbles: true}));
+				return out })()`, chromedp.EvalAwaitPromise))
+			cancel()
+			if err != nil {
+				b.fail(t, "measure", err)
+			}
+			if int(m.Count) != n {
+				t.Errorf("the list counts %v instances, want %d", m.Count, n)
+			}
+			runs = append(runs, fmt.Sprintf("fcp %.0f ms, list request %.0f ms, table-ready %.0f ms, filter %.0f ms", m.FCP, m.List, m.Ready, m.Filter))
+			if m.Ready > 1000 {
+				t.Logf("over the 1 s budget: %.0f ms", m.Ready)
+			}
+		}
+		// One lifecycle event: the requests it costs.
+		b.waitJS(t, "events socket", `document.body.dataset.events === 'open'`)
+		time.Sleep(time.Second)
+		b.resetRequests()
+		l.must("stop", "b0001")
+		b.waitJS(t, "b0001 stopped", `!!document.querySelector('[data-testid="row-b0001"][data-status="Stopped"]')`)
+		time.Sleep(1500 * time.Millisecond)
+		reqs := b.requests()
+		t.Logf("BENCH ui instances=%d: %s; requests for one lifecycle event: %d %q", n, strings.Join(runs, " | "), len(reqs), reqs)
+		if len(reqs) != 1 {
+			t.Errorf("%d requests for one event", len(reqs))
+		}
+	}
+	measure(10)
+	measure(1000)
+}
