@@ -363,6 +363,29 @@ func DHCPRanges(cfg map[string]string) ([][2]string, error) {
 	return [][2]string{{u32ToIP(first).String(), u32ToIP(last).String()}}, nil
 }
 
+// DHCPCapacity is how many addresses a network's DHCP hands out: the sum
+// of its ranges (0 without DHCP or an IPv4 subnet). A NIC beyond it gets no
+// lease; the server refuses such a launch, and dnsmasq's lease table
+// (--dhcp-lease-max) is sized to it.
+func DHCPCapacity(cfg map[string]string) (int, error) {
+	if !IsTrue(cfg["ipv4.dhcp"], true) {
+		return 0, nil
+	}
+	ranges, err := DHCPRanges(cfg)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range ranges {
+		a, b := net.ParseIP(r[0]).To4(), net.ParseIP(r[1]).To4()
+		if a == nil || b == nil || ipToU32(a) > ipToU32(b) {
+			return 0, Invalidf("DHCP range %s-%s is invalid", r[0], r[1])
+		}
+		n += int(ipToU32(b)-ipToU32(a)) + 1
+	}
+	return n, nil
+}
+
 // Paths are where a network's dnsmasq files live.
 type Paths struct {
 	Dir, PidFile, LeaseFile, HostsFile string
@@ -428,6 +451,18 @@ func DnsmasqArgs(name string, cfg map[string]string, p Paths, user string) ([]st
 		for _, r := range ranges {
 			args = append(args, fmt.Sprintf("--dhcp-range=%s,%s,%s,1h", r[0], r[1], mask))
 		}
+		// dnsmasq keeps 1,000 leases unless told: on a /22 or larger the
+		// 1,001st container would get none although addresses are free.
+		// Its one count covers both families: with stateful DHCPv6 each
+		// container may hold a lease of each.
+		capacity, err := DHCPCapacity(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if ip6 != nil && IsTrue(cfg["ipv6.dhcp.stateful"], false) {
+			capacity *= 2
+		}
+		args = append(args, fmt.Sprintf("--dhcp-lease-max=%d", max(capacity, 1)))
 		// The router and DNS server is the bridge itself.
 		args = append(args, "--dhcp-option-force=3,"+ip.String(), "--dhcp-option-force=6,"+ip.String())
 		if mtu := cfg["bridge.mtu"]; mtu != "" {
