@@ -156,6 +156,9 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if pid := c.InitPid(); pid > 0 {
+		d.live.remember(name, pid)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ package lxc
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -124,5 +125,35 @@ func TestStatesFastPath(t *testing.T) {
 			t.Fatalf("states after restart: %+v (old init %d)", sts, slow.PID)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A container pinned by limits.cpu counts against its CPUs for the next
+// one, read from its cgroup without liblxc once Start has noted its init,
+// with liblxc's answer.
+func TestCPUPinsFromCgroup(t *testing.T) {
+	if len(hostLayout.HostCPUs) < 2 {
+		t.Skip("needs two CPUs to pin one")
+	}
+	d := runningBusybox(t, "t-lxc-pinned-x") // another running, unpinned
+	const name = "t-lxc-pinned"
+	cleanupContainer(t, d.lxcpath, name)
+	ctx := context.Background()
+	if err := d.Define(ctx, instances.Spec{Name: name, Rootfs: busyboxRootfs(t), Init: "busybox", Config: map[string]string{"limits.cpu": "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	set, ok := d.cgroupCPUs(name)
+	if !ok {
+		t.Fatal("a started container's init was not noted: limits.cpu launches ask liblxc about every container")
+	}
+	fast := d.cpuPins("someone-else")
+	d.live.forget(name)
+	d.live.forget("t-lxc-pinned-x")
+	slow := d.cpuPins("someone-else")
+	if len(fast) != 1 || fmt.Sprint(fast) != fmt.Sprint(slow) {
+		t.Fatalf("pins from the cgroup %v (cpuset %q), from liblxc %v", fast, set, slow)
 	}
 }
