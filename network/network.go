@@ -313,9 +313,20 @@ func overlaps(a, b *net.IPNet) bool { return a.Contains(b.IP) || b.Contains(a.IP
 // PickSubnet returns a free 10.x.y.1/24: one that overlaps none of used (the
 // host's routes and addresses). rnd returns a number in [0, n).
 func PickSubnet(used []*net.IPNet, rnd func(n int) int) (string, error) {
+	return PickSubnetPrefix(used, 24, rnd)
+}
+
+// PickSubnetPrefix is PickSubnet for a 10.x.y.1/prefix (16 to 24): a /22
+// holds 1,021 DHCP addresses, what a host of a thousand containers needs
+// on one network (issue 24).
+func PickSubnetPrefix(used []*net.IPNet, prefix int, rnd func(n int) int) (string, error) {
+	if prefix < 16 || prefix > 24 {
+		return "", fmt.Errorf("subnet prefix /%d: lodge picks /16 to /24 within 10.0.0.0/8", prefix)
+	}
+	align := 1<<(24-prefix) - 1
 	for try := 0; try < 1000; try++ {
-		x, y := rnd(255)+1, rnd(255)
-		cand := &net.IPNet{IP: net.IPv4(10, byte(x), byte(y), 0).To4(), Mask: net.CIDRMask(24, 32)}
+		x, y := rnd(255)+1, rnd(255)&^align
+		cand := &net.IPNet{IP: net.IPv4(10, byte(x), byte(y), 0).To4(), Mask: net.CIDRMask(prefix, 32)}
 		free := true
 		for _, u := range used {
 			// A default route (0.0.0.0/0) overlaps everything but blocks nothing.
@@ -328,10 +339,10 @@ func PickSubnet(used []*net.IPNet, rnd func(n int) int) (string, error) {
 			}
 		}
 		if free {
-			return fmt.Sprintf("10.%d.%d.1/24", x, y), nil
+			return fmt.Sprintf("10.%d.%d.1/%d", x, y, prefix), nil
 		}
 	}
-	return "", errors.New("no free 10.x.y.0/24 subnet found among the host's routes; set ipv4.address explicitly")
+	return "", fmt.Errorf("no free 10.x.y.0/%d subnet found among the host's routes; set ipv4.address explicitly", prefix)
 }
 
 // DHCPRanges returns dnsmasq's ranges for a network: ipv4.dhcp.ranges, or

@@ -25,6 +25,24 @@ func TestPickSubnetAvoidsRoutes(t *testing.T) {
 	}
 }
 
+func TestPickSubnetPrefix(t *testing.T) {
+	// Offered 10.1.7 (in use), then 10.2.7: a /22 starts on a multiple of 4.
+	seq := []int{0, 7, 1, 7}
+	i := 0
+	rnd := func(n int) int { v := seq[i%len(seq)]; i++; return v }
+	used := []*net.IPNet{cidr("10.1.4.0/24")}
+	got, err := PickSubnetPrefix(used, 22, rnd)
+	if err != nil || got != "10.2.4.1/22" {
+		t.Fatalf("PickSubnetPrefix(22) = %q, %v; want 10.2.4.1/22 (10.1.4.0/22 overlaps 10.1.4.0/24)", got, err)
+	}
+	if n, err := DHCPCapacity(map[string]string{"ipv4.address": got}); err != nil || n != 1021 {
+		t.Fatalf("a picked /22 holds %d DHCP addresses, %v", n, err)
+	}
+	if _, err := PickSubnetPrefix(nil, 8, rnd); err == nil {
+		t.Fatal("a /8 inside 10/8 accepted")
+	}
+}
+
 func TestValidateConfig(t *testing.T) {
 	good := []map[string]string{
 		{"ipv4.address": "10.123.5.1/24", "ipv4.nat": "false", "ipv6.address": "none"},

@@ -84,12 +84,16 @@ func UsedSubnets() ([]*net.IPNet, error) {
 func (d *Driver) FreeSubnet() (string, error) { return FreeSubnet() }
 
 // FreeSubnet picks a 10.x.y.1/24 that overlaps no host route or address.
-func FreeSubnet() (string, error) {
+func FreeSubnet() (string, error) { return FreeSubnetPrefix(24) }
+
+// FreeSubnetPrefix picks a 10.x.y.1/prefix (16 to 24) that overlaps no
+// host route or address.
+func FreeSubnetPrefix(prefix int) (string, error) {
 	used, err := UsedSubnets()
 	if err != nil {
 		return "", err
 	}
-	return network.PickSubnet(used, rand.IntN)
+	return network.PickSubnetPrefix(used, prefix, rand.IntN)
 }
 
 // FreeSubnetV6 resolves ipv6.address=auto for a network: the first of
