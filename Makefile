@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-remotes bench-ui compat stress fuzz lint demo deps ui ui-deps ui-check clean
+.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-density bench-remotes bench-ui compat stress fuzz lint demo deps ui ui-deps ui-check clean
 
 # The one version: version/VERSION (embedded in the binaries), unless
 # given on the command line (make deb VERSION=0.2.0+rc1: a test's newer
@@ -89,6 +89,11 @@ bench-ui: build
 # Snapshot/restore with 1 GiB of changes and the disk of 50 containers, per pool.
 bench-storage: build
 	./bench/storage.sh
+
+# N (1,000) Debian systemd containers on one host, lodge and LXD 5.0.2 side
+# by side (issue 24); N=40 STEP=10 for a quick check. See bench/README.md.
+bench-density: build
+	./bench/density.sh
 
 # Download+import of a 200 MiB image from a loopback simplestreams server, next to curl.
 bench-remotes: build

@@ -313,9 +313,20 @@ func overlaps(a, b *net.IPNet) bool { return a.Contains(b.IP) || b.Contains(a.IP
 // PickSubnet returns a free 10.x.y.1/24: one that overlaps none of used (the
 // host's routes and addresses). rnd returns a number in [0, n).
 func PickSubnet(used []*net.IPNet, rnd func(n int) int) (string, error) {
+	return PickSubnetPrefix(used, 24, rnd)
+}
+
+// PickSubnetPrefix is PickSubnet for a 10.x.y.1/prefix (16 to 24): a /22
+// holds 1,021 DHCP addresses, what a host of a thousand containers needs
+// on one network (issue 24).
+func PickSubnetPrefix(used []*net.IPNet, prefix int, rnd func(n int) int) (string, error) {
+	if prefix < 16 || prefix > 24 {
+		return "", fmt.Errorf("subnet prefix /%d: lodge picks /16 to /24 within 10.0.0.0/8", prefix)
+	}
+	align := 1<<(24-prefix) - 1
 	for try := 0; try < 1000; try++ {
-		x, y := rnd(255)+1, rnd(255)
-		cand := &net.IPNet{IP: net.IPv4(10, byte(x), byte(y), 0).To4(), Mask: net.CIDRMask(24, 32)}
+		x, y := rnd(255)+1, rnd(255)&^align
+		cand := &net.IPNet{IP: net.IPv4(10, byte(x), byte(y), 0).To4(), Mask: net.CIDRMask(prefix, 32)}
 		free := true
 		for _, u := range used {
 			// A default route (0.0.0.0/0) overlaps everything but blocks nothing.
@@ -328,10 +339,10 @@ func PickSubnet(used []*net.IPNet, rnd func(n int) int) (string, error) {
 			}
 		}
 		if free {
-			return fmt.Sprintf("10.%d.%d.1/24", x, y), nil
+			return fmt.Sprintf("10.%d.%d.1/%d", x, y, prefix), nil
 		}
 	}
-	return "", errors.New("no free 10.x.y.0/24 subnet found among the host's routes; set ipv4.address explicitly")
+	return "", fmt.Errorf("no free 10.x.y.0/%d subnet found among the host's routes; set ipv4.address explicitly", prefix)
 }
 
 // DHCPRanges returns dnsmasq's ranges for a network: ipv4.dhcp.ranges, or
@@ -361,6 +372,29 @@ func DHCPRanges(cfg map[string]string) ([][2]string, error) {
 		first = me + 1
 	}
 	return [][2]string{{u32ToIP(first).String(), u32ToIP(last).String()}}, nil
+}
+
+// DHCPCapacity is how many addresses a network's DHCP hands out: the sum
+// of its ranges (0 without DHCP or an IPv4 subnet). A NIC beyond it gets no
+// lease; the server refuses such a launch, and dnsmasq's lease table
+// (--dhcp-lease-max) is sized to it.
+func DHCPCapacity(cfg map[string]string) (int, error) {
+	if !IsTrue(cfg["ipv4.dhcp"], true) {
+		return 0, nil
+	}
+	ranges, err := DHCPRanges(cfg)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range ranges {
+		a, b := net.ParseIP(r[0]).To4(), net.ParseIP(r[1]).To4()
+		if a == nil || b == nil || ipToU32(a) > ipToU32(b) {
+			return 0, Invalidf("DHCP range %s-%s is invalid", r[0], r[1])
+		}
+		n += int(ipToU32(b)-ipToU32(a)) + 1
+	}
+	return n, nil
 }
 
 // Paths are where a network's dnsmasq files live.
@@ -428,6 +462,18 @@ func DnsmasqArgs(name string, cfg map[string]string, p Paths, user string) ([]st
 		for _, r := range ranges {
 			args = append(args, fmt.Sprintf("--dhcp-range=%s,%s,%s,1h", r[0], r[1], mask))
 		}
+		// dnsmasq keeps 1,000 leases unless told: on a /22 or larger the
+		// 1,001st container would get none although addresses are free.
+		// Its one count covers both families: with stateful DHCPv6 each
+		// container may hold a lease of each.
+		capacity, err := DHCPCapacity(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if ip6 != nil && IsTrue(cfg["ipv6.dhcp.stateful"], false) {
+			capacity *= 2
+		}
+		args = append(args, fmt.Sprintf("--dhcp-lease-max=%d", max(capacity, 1)))
 		// The router and DNS server is the bridge itself.
 		args = append(args, "--dhcp-option-force=3,"+ip.String(), "--dhcp-option-force=6,"+ip.String())
 		if mtu := cfg["bridge.mtu"]; mtu != "" {

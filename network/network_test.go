@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,24 @@ func TestPickSubnetAvoidsRoutes(t *testing.T) {
 	}
 	if _, err := PickSubnet([]*net.IPNet{cidr("10.0.0.0/8")}, rnd); err == nil {
 		t.Fatal("PickSubnet found a subnet inside a host route covering all of 10/8")
+	}
+}
+
+func TestPickSubnetPrefix(t *testing.T) {
+	// Offered 10.1.7 (in use), then 10.2.7: a /22 starts on a multiple of 4.
+	seq := []int{0, 7, 1, 7}
+	i := 0
+	rnd := func(n int) int { v := seq[i%len(seq)]; i++; return v }
+	used := []*net.IPNet{cidr("10.1.4.0/24")}
+	got, err := PickSubnetPrefix(used, 22, rnd)
+	if err != nil || got != "10.2.4.1/22" {
+		t.Fatalf("PickSubnetPrefix(22) = %q, %v; want 10.2.4.1/22 (10.1.4.0/22 overlaps 10.1.4.0/24)", got, err)
+	}
+	if n, err := DHCPCapacity(map[string]string{"ipv4.address": got}); err != nil || n != 1021 {
+		t.Fatalf("a picked /22 holds %d DHCP addresses, %v", n, err)
+	}
+	if _, err := PickSubnetPrefix(nil, 8, rnd); err == nil {
+		t.Fatal("a /8 inside 10/8 accepted")
 	}
 }
 
@@ -74,6 +93,24 @@ func TestDHCPRanges(t *testing.T) {
 	}
 }
 
+func TestDHCPCapacity(t *testing.T) {
+	for _, c := range []struct {
+		cfg  map[string]string
+		want int
+	}{
+		{map[string]string{"ipv4.address": "10.5.6.1/24"}, 253},
+		{map[string]string{"ipv4.address": "10.5.4.1/22"}, 1021},
+		{map[string]string{"ipv4.address": "10.5.6.1/22"}, 512}, // the larger side of the bridge's address
+		{map[string]string{"ipv4.address": "10.5.6.1/24", "ipv4.dhcp.ranges": "10.5.6.10-10.5.6.19,10.5.6.100-10.5.6.100"}, 11},
+		{map[string]string{"ipv4.address": "10.5.6.1/24", "ipv4.dhcp": "false"}, 0},
+		{map[string]string{"ipv4.address": "none"}, 0},
+	} {
+		if got, err := DHCPCapacity(c.cfg); err != nil || got != c.want {
+			t.Errorf("%v: %d, %v; want %d", c.cfg, got, err, c.want)
+		}
+	}
+}
+
 func TestDnsmasqArgs(t *testing.T) {
 	p := Paths{Dir: "/s/n", PidFile: "/s/n/dnsmasq.pid", LeaseFile: "/s/n/dnsmasq.leases", HostsFile: "/s/n/dnsmasq.hosts"}
 	args, err := DnsmasqArgs("nwbr0", map[string]string{"ipv4.address": "10.7.8.1/24", "bridge.mtu": "1400"}, p, "dnsmasq")
@@ -84,7 +121,7 @@ func TestDnsmasqArgs(t *testing.T) {
 	for _, want := range []string{"--no-resolv", "--no-ping", "--strict-order", "--bind-interfaces", "--interface=nwbr0",
 		"--listen-address=10.7.8.1", "--dhcp-leasefile=/s/n/dnsmasq.leases", "--dhcp-hostsfile=/s/n/dnsmasq.hosts",
 		"--pid-file=/s/n/dnsmasq.pid", "--domain=lodge", "--local=/lodge/", "--dhcp-range=10.7.8.2,10.7.8.254,255.255.255.0,1h",
-		"--dhcp-option-force=26,1400", "--user=dnsmasq"} {
+		"--dhcp-option-force=26,1400", "--user=dnsmasq", "--dhcp-lease-max=253"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("dnsmasq args lack %s:\n%s", want, joined)
 		}
@@ -93,6 +130,16 @@ func TestDnsmasqArgs(t *testing.T) {
 	joined = strings.Join(args, " ")
 	if strings.Contains(joined, "--dhcp-range") || !strings.Contains(joined, "--domain=lan") {
 		t.Errorf("dhcp off / domain: %s", joined)
+	}
+	// dnsmasq's own default is 1,000 leases: a /22's 1,021 addresses all get one.
+	args, _ = DnsmasqArgs("nwbr0", map[string]string{"ipv4.address": "10.7.8.1/22"}, p, "")
+	if !slices.Contains(args, "--dhcp-lease-max=1021") {
+		t.Errorf("a /22's lease table: %v", args)
+	}
+	// With stateful DHCPv6 a container may hold a lease of each family.
+	args, _ = DnsmasqArgs("nwbr0", map[string]string{"ipv4.address": "10.7.8.1/22", "ipv6.address": "fd42:1:2:3::1/64", "ipv6.dhcp.stateful": "true"}, p, "")
+	if !slices.Contains(args, "--dhcp-lease-max=2042") {
+		t.Errorf("a /22 with stateful DHCPv6: %v", args)
 	}
 	if args, _ := DnsmasqArgs("nwbr0", map[string]string{"ipv4.address": "none"}, p, ""); args != nil {
 		t.Errorf("no address, but dnsmasq args %v", args)

@@ -113,3 +113,17 @@ func BenchmarkLxcAttach(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStates is one running container's state as a list gets it:
+// after the first, from /proc and the cgroup without liblxc.
+func BenchmarkStates(b *testing.B) {
+	d := runningBusybox(b, "t-lxc-bstates")
+	ctx := context.Background()
+	names := []string{"t-lxc-bstates"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if st := d.States(ctx, names); st[names[0]].Status != instances.StatusRunning {
+			b.Fatal(st)
+		}
+	}
+}

@@ -38,6 +38,9 @@ type Driver struct {
 	StopHook []string
 
 	mc metricsCache
+
+	// live lets a list skip liblxc for running containers (fastate.go).
+	live liveCache
 }
 
 // New returns a driver whose containers live in lxcpath.
@@ -134,6 +137,7 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	if c.Running() {
 		return fmt.Errorf("container %q is already running: %w", name, instances.ErrBusy)
 	}
+	d.live.forget(name)
 	// A fresh console log per boot, so a failure shows this boot's messages.
 	os.Remove(filepath.Join(d.dir(name), "console.log"))
 	cmd := exec.CommandContext(ctx, d.Helper, "forkstart", name, d.lxcpath, d.configPath(name))
@@ -151,6 +155,9 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 			return d.startError(ctx, name, "the container stopped right after it started")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if pid := c.InitPid(); pid > 0 {
+		d.live.remember(name, pid)
 	}
 	return nil
 }
@@ -182,6 +189,8 @@ func startHint(log string) string {
 
 // Stop implements instances.Driver.
 func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	// Until it returns, a list asks liblxc, which says STOPPING.
+	defer d.live.beginStop(name)()
 	c, err := d.container(name)
 	if err != nil {
 		return err
@@ -271,6 +280,7 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 			}
 		}
 	}
+	d.live.forget(name)
 	// A monitor that has just stopped may still be writing its last log
 	// lines here, so a removal can race with a new file: try again.
 	var err error
@@ -316,6 +326,11 @@ var statusOf = map[golxc.State]instances.Status{
 // cgroups and the container's network namespace on the host side; nothing
 // runs inside the container.
 func (d *Driver) State(ctx context.Context, name string) (instances.State, error) {
+	return d.state(name, nil)
+}
+
+// state is State; hostNames as for interfaces.
+func (d *Driver) state(name string, hostNames map[int]string) (instances.State, error) {
 	c, err := d.container(name)
 	if err != nil {
 		return instances.State{}, err
@@ -330,9 +345,10 @@ func (d *Driver) State(ctx context.Context, name string) (instances.State, error
 	}
 	st.PID = c.InitPid()
 	if st.PID > 0 {
-		cg := readCgroupStats(hostLayout, payloadCgroups("/sys/fs/cgroup", st.PID))
-		st.MemoryUsed, st.MemoryPeak, st.SwapUsed, st.CPUNanos, st.Processes = cg.Memory, cg.MemoryPeak, cg.Swap, cg.CPUNanos, cg.Processes
-		st.Interfaces = interfaces(st.PID)
+		fillLive(&st, payloadCgroups("/sys/fs/cgroup", st.PID), hostNames)
+		if st.Status == instances.StatusRunning {
+			d.live.remember(name, st.PID)
+		}
 	}
 	return st, nil
 }

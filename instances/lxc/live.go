@@ -5,6 +5,7 @@ package lxc
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	golxc "github.com/lxc/go-lxc"
@@ -66,21 +67,48 @@ func (d *Driver) cpuPins(self string) map[int]int {
 		if p := d.lxcpath + "/" + n + "/command"; socks != nil && len(p) <= maxDirectSocketName && !socks[p] {
 			continue
 		}
-		c, err := d.container(n)
-		if err != nil {
-			continue
-		}
-		if c.Running() {
-			if v := c.CgroupItem("cpuset.cpus"); len(v) == 1 && strings.TrimSpace(v[0]) != hostLayout.CPUList {
-				cpus, _ := parseCPUList(strings.TrimSpace(v[0]))
-				for _, cpu := range cpus {
-					usage[cpu]++
+		set, ok := d.cgroupCPUs(n)
+		if !ok {
+			c, err := d.container(n)
+			if err != nil {
+				continue
+			}
+			if c.Running() {
+				if v := c.CgroupItem("cpuset.cpus"); len(v) == 1 {
+					set = strings.TrimSpace(v[0])
 				}
 			}
+			golxc.Release(c)
 		}
-		golxc.Release(c)
+		if set != "" && set != hostLayout.CPUList {
+			cpus, _ := parseCPUList(set)
+			for _, cpu := range cpus {
+				usage[cpu]++
+			}
+		}
 	}
 	return usage
+}
+
+// cgroupCPUs reads a running container's cpuset from its payload cgroup,
+// as liblxc would, without a liblxc handle: a launch with limits.cpu looks
+// at every running container, so on a host with a thousand this is a
+// thousand config parses saved. ok is false if the container's init is not
+// known (fastate.go); "" means no cpuset file (not pinned).
+func (d *Driver) cgroupCPUs(name string) (string, bool) {
+	pid, ok := d.live.runningInit(name)
+	if !ok {
+		return "", false
+	}
+	dirs := payloadCgroups("/sys/fs/cgroup", pid)
+	dir, ok := dirs[""]
+	if !hostLayout.V2 {
+		dir, ok = dirs["cpuset"]
+	}
+	if !ok {
+		return "", false
+	}
+	return strings.TrimSpace(readString(filepath.Join(dir, "cpuset.cpus"))), true
 }
 
 // resolveCPUs turns a limits.cpu count into a concrete set, balanced over

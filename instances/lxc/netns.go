@@ -7,20 +7,24 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"lodge/instances"
 )
 
 // interfaces lists the container's links and addresses through a netlink
 // socket opened inside its network namespace; the calling thread never
-// switches namespaces for longer than opening that socket.
-func interfaces(pid int) map[string]instances.Interface {
+// switches namespaces for longer than opening that socket. hostNames, if
+// not nil, names host links by index (one dump for a whole list).
+func interfaces(pid int, hostNames map[int]string) map[string]instances.Interface {
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return nil
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	// Only rtnetlink: without a family the handle opens three sockets
+	// (route, xfrm, netfilter), each with two namespace switches.
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil
 	}
@@ -49,7 +53,9 @@ func interfaces(pid int) map[string]instances.Interface {
 		// every host link (hundreds of veths on a busy host, for each
 		// container listed).
 		if l.Type() == "veth" && a.ParentIndex > 0 {
-			if peer, err := netlink.LinkByIndex(a.ParentIndex); err == nil {
+			if n, ok := hostNames[a.ParentIndex]; ok {
+				ifc.HostName = n
+			} else if peer, err := netlink.LinkByIndex(a.ParentIndex); err == nil {
 				ifc.HostName = peer.Attrs().Name
 			}
 		}

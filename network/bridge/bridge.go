@@ -84,12 +84,16 @@ func UsedSubnets() ([]*net.IPNet, error) {
 func (d *Driver) FreeSubnet() (string, error) { return FreeSubnet() }
 
 // FreeSubnet picks a 10.x.y.1/24 that overlaps no host route or address.
-func FreeSubnet() (string, error) {
+func FreeSubnet() (string, error) { return FreeSubnetPrefix(24) }
+
+// FreeSubnetPrefix picks a 10.x.y.1/prefix (16 to 24) that overlaps no
+// host route or address.
+func FreeSubnetPrefix(prefix int) (string, error) {
 	used, err := UsedSubnets()
 	if err != nil {
 		return "", err
 	}
-	return network.PickSubnet(used, rand.IntN)
+	return network.PickSubnetPrefix(used, prefix, rand.IntN)
 }
 
 // FreeSubnetV6 resolves ipv6.address=auto for a network: the first of
@@ -324,10 +328,18 @@ func nft(ctx context.Context, ruleset string) error {
 	return nil
 }
 
-// UpdateHosts rewrites the reservations and has dnsmasq reload them.
+// UpdateHosts rewrites the reservations and has dnsmasq reload them. The
+// server calls it after every change to any instance; when the file would
+// not change (no NIC, MAC or name changed) nothing is written and dnsmasq,
+// which re-reads every reservation and drops its DNS cache on SIGHUP, is
+// left alone.
 func (d *Driver) UpdateHosts(ctx context.Context, n network.Network) error {
 	p := d.paths(n.Name)
-	if err := writeFileAtomic(p.HostsFile, []byte(network.HostsFile(n.Hosts))); err != nil {
+	text := []byte(network.HostsFile(n.Hosts))
+	if cur, err := os.ReadFile(p.HostsFile); err == nil && bytes.Equal(cur, text) {
+		return nil
+	}
+	if err := writeFileAtomic(p.HostsFile, text); err != nil {
 		return fmt.Errorf("network %q: write DHCP reservations: %w", n.Name, err)
 	}
 	d.mu.Lock()

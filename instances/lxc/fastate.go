@@ -1,0 +1,161 @@
+//go:build linux && cgo
+
+package lxc
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+
+	"lodge/instances"
+)
+
+// A list of every instance asks each running container's state. Through
+// liblxc that is a handle (lxc_container_new parses the container's config
+// and its includes: the largest part of the cost) and two round trips to
+// its monitor, per container, at every list. A running container's init
+// does not change until it stops, so the driver remembers the init process
+// liblxc last reported (pid and start time, which tell a reused pid apart)
+// and, while that process lives, its cgroup is not frozen and no stop of
+// the driver's is under way, reports RUNNING from /proc and the cgroup
+// alone. Anything else (a new init, frozen or freezing, stopping) goes to
+// liblxc as before.
+
+// initProc is a container's init as liblxc last reported it.
+type initProc struct {
+	pid   int
+	start uint64 // field 22 of /proc/PID/stat: clock ticks after boot
+}
+
+// liveCache is what the fast path knows: inits by container name, and the
+// containers the driver is stopping (a count of Stop calls under way).
+type liveCache struct {
+	inits    sync.Map // name -> initProc
+	mu       sync.Mutex
+	stopping map[string]int
+}
+
+// procStart reads a process's start time from /proc/PID/stat. The comm
+// field may hold spaces and parentheses, so fields count from the last ')'.
+func procStart(pid int) (uint64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	return parseProcStart(string(b))
+}
+
+func parseProcStart(stat string) (uint64, bool) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, false
+	}
+	// After ") ": state is field 3, starttime field 22.
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(f[19], 10, 64)
+	return n, err == nil
+}
+
+// remember notes the init liblxc reported for a running container.
+func (c *liveCache) remember(name string, pid int) {
+	if start, ok := procStart(pid); ok {
+		c.inits.Store(name, initProc{pid: pid, start: start})
+	}
+}
+
+func (c *liveCache) forget(name string) { c.inits.Delete(name) }
+
+// beginStop marks name as being stopped until the returned func runs.
+func (c *liveCache) beginStop(name string) func() {
+	c.mu.Lock()
+	if c.stopping == nil {
+		c.stopping = map[string]int{}
+	}
+	c.stopping[name]++
+	c.mu.Unlock()
+	c.forget(name)
+	return func() {
+		c.mu.Lock()
+		if c.stopping[name]--; c.stopping[name] <= 0 {
+			delete(c.stopping, name)
+		}
+		c.mu.Unlock()
+		c.forget(name)
+	}
+}
+
+// runningInit returns the remembered init of name if it can be trusted
+// without asking liblxc: alive with the same start time, not being stopped.
+func (c *liveCache) runningInit(name string) (int, bool) {
+	c.mu.Lock()
+	stopping := c.stopping[name] > 0
+	c.mu.Unlock()
+	if stopping {
+		return 0, false
+	}
+	v, ok := c.inits.Load(name)
+	if !ok {
+		return 0, false
+	}
+	ip := v.(initProc)
+	if start, ok := procStart(ip.pid); !ok || start != ip.start {
+		c.inits.Delete(name)
+		return 0, false
+	}
+	return ip.pid, true
+}
+
+// thawed tells whether a container's payload cgroup is neither frozen nor
+// asked to freeze (cgroup2 cgroup.freeze, v1 freezer.state).
+func thawed(l cgroupLayout, dirs map[string]string) bool {
+	if l.V2 {
+		d, ok := dirs[""]
+		return ok && strings.TrimSpace(readString(filepath.Join(d, "cgroup.freeze"))) == "0"
+	}
+	d, ok := dirs["freezer"]
+	return ok && strings.TrimSpace(readString(filepath.Join(d, "freezer.state"))) == "THAWED"
+}
+
+// fastState is State for a container whose init is remembered and alive
+// and whose cgroup is thawed; ok is false when liblxc must be asked.
+// hostNames names host links by index (one dump for a whole list).
+func (d *Driver) fastState(name string, hostNames map[int]string) (instances.State, bool) {
+	pid, ok := d.live.runningInit(name)
+	if !ok {
+		return instances.State{}, false
+	}
+	dirs := payloadCgroups("/sys/fs/cgroup", pid)
+	if !thawed(hostLayout, dirs) {
+		return instances.State{}, false
+	}
+	st := instances.State{Status: instances.StatusRunning, PID: pid}
+	fillLive(&st, dirs, hostNames)
+	return st, true
+}
+
+// fillLive adds a running container's cgroup figures and interfaces.
+func fillLive(st *instances.State, dirs map[string]string, hostNames map[int]string) {
+	cg := readCgroupStats(hostLayout, dirs)
+	st.MemoryUsed, st.MemoryPeak, st.SwapUsed, st.CPUNanos, st.Processes = cg.Memory, cg.MemoryPeak, cg.Swap, cg.CPUNanos, cg.Processes
+	st.Interfaces = interfaces(st.PID, hostNames)
+}
+
+// hostLinkNames is every host link's name by index, from one dump.
+func hostLinkNames() map[int]string {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil
+	}
+	out := make(map[int]string, len(links))
+	for _, l := range links {
+		out[l.Attrs().Index] = l.Attrs().Name
+	}
+	return out
+}
