@@ -5,20 +5,21 @@ package instances
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"time"
+
+	"lodge/errdefs"
 )
 
-// Sentinel errors; drivers wrap them with %w so the server can map them to HTTP codes.
+// Sentinel errors of the error kinds (lodge/errdefs); drivers wrap them with %w.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
-	ErrInvalid  = errors.New("invalid")
-	ErrBusy     = errors.New("busy")
+	ErrNotFound = errdefs.ErrNotFound
+	ErrExists   = errdefs.ErrExists
+	ErrInvalid  = errdefs.ErrInvalid
+	// ErrBusy: the container is running where it must not be.
+	ErrBusy = errdefs.New(errdefs.ErrConflict, "busy")
 	// ErrNotRunning is returned by Exec and Stop on a container that is not running.
-	ErrNotRunning = errors.New("not running")
+	ErrNotRunning = errdefs.New(errdefs.ErrInvalid, "not running")
 )
 
 // Status is a container's run state as liblxc reports it.
@@ -163,15 +164,9 @@ type StatusReader interface {
 	Status(ctx context.Context, name string) (Status, error)
 }
 
-// invalidError is a validation failure whose message is complete as it is;
-// errors.Is(err, ErrInvalid) holds without ": invalid" tacked on.
-type invalidError struct{ msg string }
-
-func (e invalidError) Error() string        { return e.msg }
-func (e invalidError) Is(target error) bool { return target == ErrInvalid }
-
-// Invalidf returns a validation error (errors.Is(err, ErrInvalid) is true).
-func Invalidf(format string, a ...any) error { return invalidError{fmt.Sprintf(format, a...)} }
+// Invalidf returns a validation error whose message is complete as it is
+// (errors.Is(err, ErrInvalid) is true).
+func Invalidf(format string, a ...any) error { return errdefs.Invalidf(format, a...) }
 
 // Consoler is implemented by drivers that can attach to a container's
 // /dev/console.

@@ -16,21 +16,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"lodge/errdefs"
 )
 
-// Sentinel errors, wrapped with %w so the server can map them to HTTP codes.
+// The error kinds (lodge/errdefs) under this package's names.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrInvalid  = errors.New("invalid")
+	ErrNotFound = errdefs.ErrNotFound
+	ErrInvalid  = errdefs.ErrInvalid
 )
 
-type invalidError struct{ msg string }
-
-func (e invalidError) Error() string        { return e.msg }
-func (e invalidError) Is(target error) bool { return target == ErrInvalid }
-
-// Invalidf returns a validation error (errors.Is(err, ErrInvalid) is true).
-func Invalidf(format string, a ...any) error { return invalidError{fmt.Sprintf(format, a...)} }
+// Invalidf returns a validation error whose message is complete as it is
+// (errors.Is(err, ErrInvalid) holds).
+func Invalidf(format string, a ...any) error { return errdefs.Invalidf(format, a...) }
 
 // Network is one managed network as the server stores it.
 type Network struct {

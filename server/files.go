@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -135,12 +134,6 @@ func (s *Server) fileRequest(w http.ResponseWriter, r *http.Request) (string, st
 }
 
 func fileErr(name string, err error) error {
-	switch {
-	case errors.Is(err, files.ErrNotFound):
-		return notFound("instance %q: %v", name, err)
-	case errors.Is(err, files.ErrInvalid):
-		return badRequest("instance %q: %v", name, err)
-	}
 	return fmt.Errorf("instance %q: %w", name, err)
 }
 

@@ -39,22 +39,6 @@ type splitImporter interface {
 	ImportSplit(ctx context.Context, meta, rootfs io.Reader, expected string) (images.Info, error)
 }
 
-// remoteErr turns a remotes error into an HTTP status with its message.
-func remoteErr(err error) error {
-	var he *httpError
-	switch {
-	case err == nil, errors.As(err, &he):
-		return err
-	case errors.Is(err, remotes.ErrNotFound):
-		return &httpError{http.StatusNotFound, err.Error()}
-	case errors.Is(err, remotes.ErrAmbiguous), errors.Is(err, remotes.ErrIntegrity):
-		return &httpError{http.StatusBadRequest, err.Error()}
-	case errors.Is(err, remotes.ErrUnreachable):
-		return &httpError{http.StatusBadGateway, err.Error()}
-	}
-	return err
-}
-
 // remoteSource returns the (cached) Source for an image server.
 func (s *Server) remoteSource(server, protocol, certificate, secret string) (remotes.Source, error) {
 	u, err := url.Parse(server)
@@ -140,7 +124,7 @@ func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *r
 	defer cancel()
 	im, err := src.Resolve(rctx, name)
 	if err != nil {
-		return db.Image{}, nil, remoteErr(err)
+		return db.Image{}, nil, err
 	}
 	// The fingerprint names files and rows here: a server that offers
 	// anything but a SHA-256 (a path, say) is not trusted with it.
@@ -315,7 +299,7 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 	if ex, ok := ri.src.(remotes.Exporter); ok {
 		files, parts, closer, err := ex.Export(ctx, im)
 		if err != nil {
-			return db.Image{}, remoteErr(fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err))
+			return db.Image{}, fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err)
 		}
 		defer closer.Close()
 		im.Files, raw = files, parts
@@ -362,7 +346,7 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 	}
 	if err != nil {
 		s.log.Warn("image download failed", "server", ri.server, "fingerprint", im.Fingerprint, "err", err)
-		return db.Image{}, remoteErr(fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err))
+		return db.Image{}, fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err)
 	}
 	took := time.Since(start)
 	now := time.Now().UTC()

@@ -10,11 +10,8 @@ import (
 	"syscall"
 
 	"lodge/api"
-	"lodge/images"
-	"lodge/instances"
-	"lodge/server/db"
+	"lodge/errdefs"
 	"lodge/server/operations"
-	"lodge/storage"
 )
 
 // httpError is an error that carries its HTTP status.
@@ -35,25 +32,29 @@ func conflict(format string, a ...any) error {
 	return &httpError{http.StatusConflict, fmt.Sprintf(format, a...)}
 }
 
-// statusOf is the one place where domain errors become HTTP statuses.
+// statusOf is the one place where errors become HTTP statuses: by their
+// kind (lodge/errdefs), the outermost one in the chain.
 func statusOf(err error) int {
 	var he *httpError
-	switch {
-	case errors.As(err, &he):
+	if errors.As(err, &he) {
 		return he.code
-	case errors.Is(err, db.ErrNotFound), errors.Is(err, instances.ErrNotFound), errors.Is(err, storage.ErrNotFound),
-		errors.Is(err, images.ErrNotFound):
+	}
+	switch errdefs.KindOf(err) {
+	case errdefs.ErrNotFound:
 		return http.StatusNotFound
-	case errors.Is(err, db.ErrExists), errors.Is(err, instances.ErrExists), errors.Is(err, storage.ErrExists),
-		errors.Is(err, instances.ErrBusy), errors.Is(err, images.ErrExists):
+	case errdefs.ErrExists, errdefs.ErrConflict:
 		return http.StatusConflict
-	case errors.Is(err, instances.ErrInvalid), errors.Is(err, images.ErrInvalid):
+	case errdefs.ErrInvalid:
 		return http.StatusBadRequest
-	case errors.Is(err, instances.ErrNotRunning):
-		return http.StatusBadRequest
-	case errors.Is(err, operations.ErrNotCancellable):
+	case errdefs.ErrPrecondition:
+		return http.StatusPreconditionFailed
+	case errdefs.ErrForbidden:
 		return http.StatusForbidden
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case errdefs.ErrUnavailable:
+		// An image server did not answer: lodged is the gateway here.
+		return http.StatusBadGateway
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		// The disk (or a quota) is full: not the request's fault, and
 		// not a bug either; 507 says which.
 		return http.StatusInsufficientStorage
