@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/server/db"
 	"lodge/server/operations"
 )
@@ -34,11 +35,11 @@ func parseCert(s string) (*x509.Certificate, error) {
 		der = d
 	}
 	if der == nil {
-		return nil, badRequest("certificate is neither PEM nor base64 DER")
+		return nil, errdefs.Invalidf("certificate is neither PEM nor base64 DER")
 	}
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, badRequest("certificate does not parse: %v", err)
+		return nil, errdefs.Invalidf("certificate does not parse: %v", err)
 	}
 	return c, nil
 }
@@ -82,11 +83,11 @@ func (s *Server) findCert(ctx context.Context, ref string) (db.Certificate, erro
 	}
 	switch len(found) {
 	case 0:
-		return db.Certificate{}, notFound("certificate %q not found in the trust store (see `lodge config trust list`)", ref)
+		return db.Certificate{}, errdefs.NotFoundf("certificate %q not found in the trust store (see `lodge config trust list`)", ref)
 	case 1:
 		return found[0], nil
 	}
-	return db.Certificate{}, badRequest("certificate %q is ambiguous: it matches %s and %s; give more of the fingerprint", ref, short(found[0].Fingerprint), short(found[1].Fingerprint))
+	return db.Certificate{}, errdefs.Invalidf("certificate %q is ambiguous: it matches %s and %s; give more of the fingerprint", ref, short(found[0].Fingerprint), short(found[1].Fingerprint))
 }
 
 func (s *Server) handleCertificateGet(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +125,7 @@ func (s *Server) handleCertificatesPost(w http.ResponseWriter, r *http.Request) 
 		req.Type = "client"
 	}
 	if req.Type != "client" {
-		writeError(w, badRequest("certificate type %q is not supported (client)", req.Type))
+		writeError(w, errdefs.Invalidf("certificate type %q is not supported (client)", req.Type))
 		return
 	}
 	if !trusted(r) {
@@ -143,7 +144,7 @@ func (s *Server) handleCertificatesPost(w http.ResponseWriter, r *http.Request) 
 	case r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
 		cert = r.TLS.PeerCertificates[0]
 	default:
-		err = badRequest("no certificate given (certificate: PEM or base64 DER)")
+		err = errdefs.Invalidf("no certificate given (certificate: PEM or base64 DER)")
 	}
 	if err != nil {
 		writeError(w, err)
@@ -152,7 +153,7 @@ func (s *Server) handleCertificatesPost(w http.ResponseWriter, r *http.Request) 
 	err = s.db.CreateCertificate(r.Context(), db.Certificate{Fingerprint: CertFingerprint(cert.Raw), Name: req.Name, Type: req.Type,
 		Certificate: certPEM(cert), Restricted: req.Restricted, CreatedAt: time.Now().UTC()})
 	if errors.Is(err, db.ErrExists) {
-		err = conflict("certificate %s is already trusted", short(CertFingerprint(cert.Raw)))
+		err = errdefs.Conflictf("certificate %s is already trusted", short(CertFingerprint(cert.Raw)))
 	}
 	if err != nil {
 		writeError(w, err)
@@ -163,7 +164,7 @@ func (s *Server) handleCertificatesPost(w http.ResponseWriter, r *http.Request) 
 
 func (s *Server) createJoinToken(w http.ResponseWriter, r *http.Request, req api.CertificatesPost) {
 	if req.Name == "" {
-		writeError(w, badRequest("a join token needs the client's name (lodge config trust add NAME)"))
+		writeError(w, errdefs.Invalidf("a join token needs the client's name (lodge config trust add NAME)"))
 		return
 	}
 	b := make([]byte, 32)
@@ -203,7 +204,7 @@ func (s *Server) joinWithToken(w http.ResponseWriter, r *http.Request, req api.C
 		secret = req.Password
 	}
 	if secret == "" {
-		writeError(w, &httpError{http.StatusForbidden, "not authorized: present a join token (lodge remote add NAME URL --token TOKEN)"})
+		writeError(w, errdefs.Forbiddenf("not authorized: present a join token (lodge remote add NAME URL --token TOKEN)"))
 		return
 	}
 	// LXD 5.0's client sends the whole printed token (base64 JSON) as the password.
@@ -214,7 +215,7 @@ func (s *Server) joinWithToken(w http.ResponseWriter, r *http.Request, req api.C
 		}
 	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		writeError(w, badRequest("no client certificate in the TLS handshake: nothing to trust"))
+		writeError(w, errdefs.Invalidf("no client certificate in the TLS handshake: nothing to trust"))
 		return
 	}
 	cert := r.TLS.PeerCertificates[0]
@@ -222,7 +223,7 @@ func (s *Server) joinWithToken(w http.ResponseWriter, r *http.Request, req api.C
 		Fingerprint: CertFingerprint(cert.Raw), Name: req.Name, Type: "client", Certificate: certPEM(cert), CreatedAt: time.Now().UTC()})
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		writeError(w, &httpError{http.StatusForbidden, "not authorized: join token not valid (unknown, already used or expired); ask for a new one with `lodge config trust add`"})
+		writeError(w, errdefs.Forbiddenf("not authorized: join token not valid (unknown, already used or expired); ask for a new one with `lodge config trust add`"))
 		return
 	case errors.Is(err, db.ErrExists):
 		writeSync(w, map[string]any{}) // already trusted: the token is spent all the same

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 )
@@ -152,7 +153,7 @@ var onceOnlyKeys = []string{"security.privileged", "security.idmap.isolated"}
 func (s *Server) refuseOnceOnly(old, next map[string]string) error {
 	for _, k := range onceOnlyKeys {
 		if instances.IsTrue(old[k]) != instances.IsTrue(next[k]) {
-			return badRequest("%s cannot change on an existing instance: its root filesystem's ownership was set for it at creation; create a new instance with -c %s=%v (and copy its data over)",
+			return errdefs.Invalidf("%s cannot change on an existing instance: its root filesystem's ownership was set for it at creation; create a new instance with -c %s=%v (and copy its data over)",
 				k, k, instances.IsTrue(next[k]))
 		}
 	}
@@ -171,7 +172,7 @@ func limitsChanged(a, b map[string]string) bool {
 // badRequestErr turns a validation failure into a 400, other errors pass.
 func badRequestErr(_ string, err error) error {
 	if errors.Is(err, instances.ErrInvalid) {
-		return badRequest("%v", err)
+		return errdefs.Invalidf("%v", err)
 	}
 	return err
 }
@@ -181,12 +182,12 @@ func badRequestErr(_ string, err error) error {
 func refuseVolatileWrites(old, next map[string]string) error {
 	for k, v := range next {
 		if strings.HasPrefix(k, "volatile.") && old[k] != v {
-			return badRequest("config key %q: volatile.* keys are lodged's own and cannot be set", k)
+			return errdefs.Invalidf("config key %q: volatile.* keys are lodged's own and cannot be set", k)
 		}
 	}
 	for k := range old {
 		if _, ok := next[k]; strings.HasPrefix(k, "volatile.") && !ok {
-			return badRequest("config key %q: volatile.* keys are lodged's own and cannot be removed", k)
+			return errdefs.Invalidf("config key %q: volatile.* keys are lodged's own and cannot be removed", k)
 		}
 	}
 	return nil
@@ -202,7 +203,7 @@ func (s *Server) StoppedInstances() bool { return s.stoppedAll }
 func (s *Server) checkNewInstanceConfig(ctx context.Context, req api.InstancesPost) error {
 	for k := range req.Config {
 		if strings.HasPrefix(k, "volatile.") {
-			return badRequest("config key %q: volatile.* keys are lodged's own and cannot be set", k)
+			return errdefs.Invalidf("config key %q: volatile.* keys are lodged's own and cannot be set", k)
 		}
 	}
 	if err := s.checkProfilesExist(ctx, req.Profiles); err != nil {
@@ -213,7 +214,7 @@ func (s *Server) checkNewInstanceConfig(ctx context.Context, req api.InstancesPo
 		return err
 	}
 	if root, ok := x.Devices["root"]; !ok || root["type"] != "disk" || root["path"] != "/" {
-		return badRequest("instance %q: no root disk device: use the default profile (-p default) or one with a root disk", req.Name)
+		return errdefs.Invalidf("instance %q: no root disk device: use the default profile (-p default) or one with a root disk", req.Name)
 	}
 	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
 		if err := lu.CheckLimits(x.Config); err != nil {

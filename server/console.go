@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/operations"
 	"lodge/wsstream"
@@ -18,7 +19,7 @@ import (
 func (s *Server) consoler() (instances.Consoler, error) {
 	c, ok := s.inst.(instances.Consoler)
 	if !ok {
-		return nil, badRequest("this runtime has no console support")
+		return nil, errdefs.Invalidf("this runtime has no console support")
 	}
 	return c, nil
 }
@@ -38,7 +39,7 @@ func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Type != "" && req.Type != "console" {
-		writeError(w, badRequest("console type %q: containers only have a text console", req.Type))
+		writeError(w, errdefs.Invalidf("console type %q: containers only have a text console", req.Type))
 		return
 	}
 	cons, err := s.consoler()
@@ -47,7 +48,7 @@ func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
-		writeError(w, badRequest("instance %q is not running; its console log is at lodge console %s --show-log", name, name))
+		writeError(w, errdefs.Invalidf("instance %q is not running; its console log is at lodge console %s --show-log", name, name))
 		return
 	}
 	sess := &execSession{fds: map[string]string{"0": newSecret(), "control": newSecret()}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}

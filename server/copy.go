@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/storage"
@@ -25,7 +26,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 	ctx := r.Context()
 	srcName, snap, _ := strings.Cut(req.Source.Source, "/")
 	if srcName == "" {
-		writeError(w, badRequest("instance %q: copy needs source.source (an instance or instance/snapshot)", req.Name))
+		writeError(w, errdefs.Invalidf("instance %q: copy needs source.source (an instance or instance/snapshot)", req.Name))
 		return
 	}
 	src, err := s.getInstance(ctx, srcName)
@@ -34,7 +35,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 		return
 	}
 	if src.Phase != db.PhaseCreated {
-		writeError(w, conflict("instance %q is still being created", srcName))
+		writeError(w, errdefs.Conflictf("instance %q is still being created", srcName))
 		return
 	}
 	srcCfg, srcDev, srcProfiles := src.Config, src.Devices, src.Profiles
@@ -49,11 +50,11 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 	// source.live is what LXD's client sets for a running source; a local
 	// copy freezes the source instead, as LXD does for containers.
 	if req.Stateful {
-		writeError(w, badRequest("instance %q: stateful copies need CRIU, which is not available on this host", req.Name))
+		writeError(w, errdefs.Invalidf("instance %q: stateful copies need CRIU, which is not available on this host", req.Name))
 		return
 	}
 	if req.Source.Refresh {
-		writeError(w, badRequest("instance %q: refreshing an existing copy is not supported yet", req.Name))
+		writeError(w, errdefs.Invalidf("instance %q: refreshing an existing copy is not supported yet", req.Name))
 		return
 	}
 	poolName := src.Pool
@@ -61,7 +62,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 		poolName = root["pool"]
 	}
 	if _, err := s.pool(poolName); err != nil {
-		writeError(w, badRequest("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
+		writeError(w, errdefs.Invalidf("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
 		return
 	}
 	instanceOnly := req.Source.InstanceOnly || req.Source.ContainerOnly || snap != ""
@@ -107,7 +108,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 	}
 	if _, err := s.db.CreateInstance(ctx, row); err != nil {
 		if errors.Is(err, db.ErrExists) {
-			err = conflict("instance %q already exists; pick another name or delete it first", req.Name)
+			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)
 		}
 		writeError(w, err)
 		return
@@ -236,7 +237,7 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance, snaps []string) error {
 	fp := row.ImageFingerprint
 	if _, err := os.Stat(s.images.Path(fp)); fp == "" || err != nil {
-		return badRequest("instance %q: the source's image %s is no longer in the image store, so it cannot be copied to another pool; copy it within pool %q", row.Name, short(fp), row.Pool)
+		return errdefs.Invalidf("instance %q: the source's image %s is no longer in the image store, so it cannot be copied to another pool; copy it within pool %q", row.Name, short(fp), row.Pool)
 	}
 	if err := s.ensureImageVolume(ctx, op, dstPool, row.Pool, fp); err != nil {
 		return err
@@ -290,7 +291,7 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 	// "live" (LXD's client sets it) needs nothing here: the instance must be
 	// stopped for a rename or move anyway.
 	if req.Migration && req.Pool == "" {
-		writeError(w, badRequest("instance %q: migration to another server is not supported; rename with {\"name\": NEW}", name))
+		writeError(w, errdefs.Invalidf("instance %q: migration to another server is not supported; rename with {\"name\": NEW}", name))
 		return
 	}
 	if req.Name == "" {
@@ -303,26 +304,26 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 	if req.Pool != "" {
 		dst, err := s.pool(req.Pool)
 		if err != nil {
-			writeError(w, badRequest("instance %q: storage pool %q not found or not available", name, req.Pool))
+			writeError(w, errdefs.Invalidf("instance %q: storage pool %q not found or not available", name, req.Pool))
 			return
 		}
 		if _, ok := dst.(storage.Quotaer); !ok && in.Devices["root"]["size"] != "" {
-			writeError(w, badRequest("instance %q has a root size limit, which the %s driver of pool %q cannot enforce; remove it first", name, dst.Info().Name, req.Pool))
+			writeError(w, errdefs.Invalidf("instance %q has a root size limit, which the %s driver of pool %q cannot enforce; remove it first", name, dst.Info().Name, req.Pool))
 			return
 		}
 	}
 	if req.Name == name && (req.Pool == "" || req.Pool == in.Pool) {
-		writeError(w, badRequest("instance %q: nothing to do (same name and pool)", name))
+		writeError(w, errdefs.Invalidf("instance %q: nothing to do (same name and pool)", name))
 		return
 	}
 	if req.Name != name {
 		if _, err := s.db.GetInstance(r.Context(), req.Name); err == nil {
-			writeError(w, conflict("instance %q already exists; pick another name", req.Name))
+			writeError(w, errdefs.Existsf("instance %q already exists; pick another name", req.Name))
 			return
 		}
 	}
 	if st := s.liveStatus(r.Context(), in); st != instances.StatusStopped {
-		writeError(w, badRequest("instance %q is running; stop it first (lodge stop %s)", name, name))
+		writeError(w, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s)", name, name))
 		return
 	}
 	desc := "Renaming instance"
@@ -361,7 +362,7 @@ func (s *Server) renameInstance(ctx context.Context, name, newName string) error
 	if err := s.db.RenameInstance(ctx, name, newName); err != nil {
 		_ = pool.Rename(context.WithoutCancel(ctx), storage.Volume{Kind: storage.KindContainer, Name: newName}, name)
 		if errors.Is(err, db.ErrExists) {
-			return conflict("instance %q already exists", newName)
+			return errdefs.Existsf("instance %q already exists", newName)
 		}
 		return err
 	}
@@ -435,7 +436,7 @@ func (s *Server) stoppedInstance(ctx context.Context, name string) (db.Instance,
 		return in, nil, err
 	}
 	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
-		return in, nil, badRequest("instance %q is running; stop it first", name)
+		return in, nil, errdefs.Invalidf("instance %q is running; stop it first", name)
 	}
 	pool, err := s.instancePool(in)
 	return in, pool, err

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/server/operations"
@@ -51,7 +52,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	switch req.Type {
 	case "", "container":
 	default:
-		writeError(w, badRequest("instance type %q is not supported: lodge runs containers only", req.Type))
+		writeError(w, errdefs.Invalidf("instance type %q is not supported: lodge runs containers only", req.Type))
 		return
 	}
 	switch req.Source.Type {
@@ -60,14 +61,14 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		s.handleInstanceCopy(w, r, req)
 		return
 	case "", "none":
-		writeError(w, badRequest("instance %q: source type %q: lodge needs an image to create an instance from", req.Name, req.Source.Type))
+		writeError(w, errdefs.Invalidf("instance %q: source type %q: lodge needs an image to create an instance from", req.Name, req.Source.Type))
 		return
 	default:
-		writeError(w, badRequest("instance %q: source type %q is not supported yet (use image)", req.Name, req.Source.Type))
+		writeError(w, errdefs.Invalidf("instance %q: source type %q is not supported yet (use image)", req.Name, req.Source.Type))
 		return
 	}
 	if req.Stateful {
-		writeError(w, badRequest("instance %q: stateful instances are not supported (CRIU does not work on this host)", req.Name))
+		writeError(w, errdefs.Invalidf("instance %q: stateful instances are not supported (CRIU does not work on this host)", req.Name))
 		return
 	}
 	if err := validateConfig(req.Config); err != nil {
@@ -81,7 +82,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	// root device (lodge launch -s POOL) over its profiles'.
 	poolName := rootPool(s.mustExpand(r.Context(), db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices, s.poolName)
 	if _, err := s.pool(poolName); err != nil {
-		writeError(w, badRequest("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
+		writeError(w, errdefs.Invalidf("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
 		return
 	}
 	keepRootSize(req.Devices, poolName)
@@ -145,7 +146,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.db.CreateInstance(r.Context(), row); err != nil {
 		if errors.Is(err, db.ErrExists) {
-			err = conflict("instance %q already exists; pick another name or delete it first", req.Name)
+			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)
 		}
 		writeError(w, err)
 		return

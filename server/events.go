@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"lodge/api"
+	"lodge/errdefs"
 )
 
 // eventHub fans events out to /1.0/events listeners. A slow listener loses
@@ -64,7 +65,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			case "operation", "logging", "lifecycle":
 				sub.types[k] = true
 			default:
-				writeError(w, badRequest("unknown event type %q (use operation, logging, lifecycle)", k))
+				writeError(w, errdefs.Invalidf("unknown event type %q (use operation, logging, lifecycle)", k))
 				return
 			}
 		}

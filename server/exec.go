@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/operations"
 	"lodge/wsstream"
@@ -53,11 +54,11 @@ func (e *execSession) connect(secret string, w http.ResponseWriter, r *http.Requ
 	}
 	if fd == "" {
 		e.mu.Unlock()
-		return &httpError{http.StatusForbidden, "websocket secret does not match this operation"}
+		return errdefs.Forbiddenf("websocket secret does not match this operation")
 	}
 	if _, dup := e.conns[fd]; dup {
 		e.mu.Unlock()
-		return &httpError{http.StatusConflict, fmt.Sprintf("websocket for fd %s is already connected", fd)}
+		return errdefs.Conflictf("websocket for fd %s is already connected", fd)
 	}
 	e.conns[fd] = nil // reserve while upgrading
 	e.mu.Unlock()
@@ -168,19 +169,19 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.Command) == 0 || req.Command[0] == "" {
-		writeError(w, badRequest("exec: no command given"))
+		writeError(w, errdefs.Invalidf("exec: no command given"))
 		return
 	}
 	if req.RecordOutput {
-		writeError(w, badRequest("exec: record-output is not supported; use wait-for-websocket"))
+		writeError(w, errdefs.Invalidf("exec: record-output is not supported; use wait-for-websocket"))
 		return
 	}
 	if req.Cwd != "" && !strings.HasPrefix(req.Cwd, "/") {
-		writeError(w, badRequest("exec: cwd %q must be an absolute path", req.Cwd))
+		writeError(w, errdefs.Invalidf("exec: cwd %q must be an absolute path", req.Cwd))
 		return
 	}
 	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
-		writeError(w, badRequest("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st).String()), name))
+		writeError(w, errdefs.Invalidf("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st).String()), name))
 		return
 	}
 	rootfs := s.rootfsPath(in)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"lodge/errdefs"
 	"lodge/files"
 	"lodge/idmap"
 	"lodge/instances"
@@ -48,7 +49,7 @@ func fileHeader(r *http.Request, name string) string {
 func filePath(r *http.Request) (string, error) {
 	p := r.URL.Query().Get("path")
 	if p == "" {
-		return "", badRequest("missing ?path= (the file's path inside the instance)")
+		return "", errdefs.Invalidf("missing ?path= (the file's path inside the instance)")
 	}
 	// The LXD client sends pull and delete paths without their leading /.
 	if !strings.HasPrefix(p, "/") {
@@ -144,7 +145,7 @@ func parseID(r *http.Request, header string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > 1<<31-2 {
-		return 0, badRequest("X-LXD-%s %q is not a valid id", header, v)
+		return 0, errdefs.Invalidf("X-LXD-%s %q is not a valid id", header, v)
 	}
 	return n, nil
 }
@@ -163,7 +164,7 @@ func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
 	if m := fileHeader(r, "mode"); m != "" {
 		mode, err := strconv.ParseUint(m, 8, 32)
 		if err != nil || mode > 0o7777 {
-			writeError(w, badRequest("X-LXD-mode %q is not an octal file mode such as 0644", m))
+			writeError(w, errdefs.Invalidf("X-LXD-mode %q is not an octal file mode such as 0644", m))
 			return
 		}
 		opt.Mode = uint32(mode)
@@ -173,7 +174,7 @@ func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
 	case "append":
 		opt.Append = true
 	default:
-		writeError(w, badRequest("X-LXD-write %q: use overwrite or append", wm))
+		writeError(w, errdefs.Invalidf("X-LXD-write %q: use overwrite or append", wm))
 		return
 	}
 	name, p, root, ok := s.fileRequest(w, r)
@@ -199,7 +200,7 @@ func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
 		}
 		err = root.Symlink(p, target.String(), opt)
 	default:
-		writeError(w, badRequest("X-LXD-type %q: use file, directory or symlink", t))
+		writeError(w, errdefs.Invalidf("X-LXD-type %q: use file, directory or symlink", t))
 		return
 	}
 	if err != nil {
@@ -220,7 +221,7 @@ func copyLimited(dst *strings.Builder, r *http.Request, limit int64) (int64, err
 		}
 	}
 	if int64(n) > limit {
-		return 0, badRequest("symlink target longer than %d bytes", limit)
+		return 0, errdefs.Invalidf("symlink target longer than %d bytes", limit)
 	}
 	dst.Write(buf[:n])
 	return int64(n), nil

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/network"
 	"lodge/server/db"
@@ -55,7 +56,7 @@ func (s *Server) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 	if len(detach)+len(attach) > 0 {
 		hp, ok := s.nets.drv.(network.NICHotplugger)
 		if !ok {
-			return badRequest("instance %q: NIC changes need a restart here (lodge restart %s)", cur.Name, cur.Name)
+			return errdefs.Invalidf("instance %q: NIC changes need a restart here (lodge restart %s)", cur.Name, cur.Name)
 		}
 		for _, dev := range detach {
 			if err := hp.DetachNIC(ctx, st.PID, network.NIC{Name: nicName(dev, oldD[dev])}); err != nil {

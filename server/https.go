@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/remotes"
 )
 
@@ -159,12 +160,12 @@ func (s *Server) HTTPSHandler() http.Handler {
 	public.HandleFunc("GET /1.0/images/{fingerprint}", s.handlePublicImageGet)
 	public.HandleFunc("GET /1.0/images/{fingerprint}/{sub}", s.handlePublicImageSub)
 	public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &httpError{http.StatusForbidden, fmt.Sprintf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path)})
+		writeError(w, errdefs.Forbiddenf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Daemon control (shutdown) stays on the unix socket.
 		if strings.HasPrefix(r.URL.Path, "/internal/") {
-			writeError(w, &httpError{http.StatusForbidden, "the /internal API is only served on the unix socket"})
+			writeError(w, errdefs.Forbiddenf("the /internal API is only served on the unix socket"))
 			return
 		}
 		ok := s.isTrustedCert(r)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"lodge/errdefs"
 	"lodge/idmap"
 	"lodge/instances"
 	"lodge/server/db"
@@ -80,7 +81,7 @@ func (s *Server) allocateIsolated(ctx context.Context, cfg map[string]string, pr
 	}
 	slot, err := s.idRanges.FreeSlot(used)
 	if err != nil {
-		return badRequest("security.idmap.isolated: %v", err)
+		return errdefs.Invalidf("security.idmap.isolated: %v", err)
 	}
 	cfg[idmapBaseKey] = strconv.FormatInt(s.idRanges.Isolated(slot).UIDBase, 10)
 	return nil

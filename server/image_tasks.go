@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"lodge/errdefs"
 	"lodge/images"
 	"lodge/server/db"
 	"lodge/storage"
@@ -20,7 +21,7 @@ import (
 func (s *Server) refreshImage(ctx context.Context, op *opT, im db.Image) (string, bool, error) {
 	src, err := s.db.GetImageSource(ctx, im.Fingerprint)
 	if errors.Is(err, db.ErrNotFound) {
-		return im.Fingerprint, false, badRequest("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
+		return im.Fingerprint, false, errdefs.Invalidf("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
 	}
 	if err != nil {
 		return "", false, err
@@ -97,7 +98,7 @@ func (s *Server) handleImageRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := s.db.GetImageSource(r.Context(), im.Fingerprint); err != nil {
 		if errors.Is(err, db.ErrNotFound) {
-			err = badRequest("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
+			err = errdefs.Invalidf("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
 		}
 		writeError(w, err)
 		return

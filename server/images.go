@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/images"
 	"lodge/server/db"
 	"lodge/server/operations"
@@ -24,7 +25,7 @@ func imageURL(fp string) string { return "/1.0/images/" + fp }
 // findImage resolves a full fingerprint or a unique prefix of one.
 func (s *Server) findImage(ctx context.Context, ref string) (db.Image, error) {
 	if !images.ValidFingerprintPrefix(ref) {
-		return db.Image{}, notFound("image %q not found: not a fingerprint (hex) and not resolvable here", ref)
+		return db.Image{}, errdefs.NotFoundf("image %q not found: not a fingerprint (hex) and not resolvable here", ref)
 	}
 	ims, err := s.db.ImagesByPrefix(ctx, strings.ToLower(ref), 2)
 	if err != nil {
@@ -32,11 +33,11 @@ func (s *Server) findImage(ctx context.Context, ref string) (db.Image, error) {
 	}
 	switch len(ims) {
 	case 0:
-		return db.Image{}, notFound("image %q not found (see `lodge image list`)", ref)
+		return db.Image{}, errdefs.NotFoundf("image %q not found (see `lodge image list`)", ref)
 	case 1:
 		return ims[0], nil
 	}
-	return db.Image{}, badRequest("image fingerprint prefix %q is ambiguous: it matches %s and %s at least; give more characters",
+	return db.Image{}, errdefs.Invalidf("image fingerprint prefix %q is ambiguous: it matches %s and %s at least; give more characters",
 		ref, short(ims[0].Fingerprint), short(ims[1].Fingerprint))
 }
 
@@ -59,11 +60,11 @@ func (s *Server) resolveImage(ctx context.Context, src api.InstanceSource) (db.I
 			if statusOf(ferr) == http.StatusBadRequest {
 				return db.Image{}, ferr
 			}
-			return db.Image{}, notFound("image %q not found: no such alias or fingerprint (see `lodge image list`)", src.Alias)
+			return db.Image{}, errdefs.NotFoundf("image %q not found: no such alias or fingerprint (see `lodge image list`)", src.Alias)
 		}
 	}
 	if src.Fingerprint == "" {
-		return db.Image{}, badRequest("source needs an image alias or fingerprint")
+		return db.Image{}, errdefs.Invalidf("source needs an image alias or fingerprint")
 	}
 	return s.findImage(ctx, src.Fingerprint)
 }
@@ -147,7 +148,7 @@ func (s *Server) updateImage(w http.ResponseWriter, r *http.Request, patch bool)
 			return
 		}
 		if strings.Trim(m, `"`) != etag(cur.ImagePut) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("image %s changed since you read it (ETag mismatch); read it again and retry", short(im.Fingerprint))})
+			writeError(w, errdefs.Preconditionf("image %s changed since you read it (ETag mismatch); read it again and retry", short(im.Fingerprint)))
 			return
 		}
 	}
@@ -189,14 +190,14 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 		expected = strings.ToLower(r.Header.Get("X-Incus-fingerprint"))
 	}
 	if expected != "" && (len(expected) != 64 || !images.ValidFingerprintPrefix(expected)) {
-		writeError(w, badRequest("X-LXD-fingerprint %q is not a SHA-256 fingerprint", expected))
+		writeError(w, errdefs.Invalidf("X-LXD-fingerprint %q is not a SHA-256 fingerprint", expected))
 		return
 	}
 	public := r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-Incus-public") == "1"
 	// A unified tarball, or a split image as multipart metadata + rootfs.
 	info, err := s.importUpload(r, expected)
 	if errors.Is(err, images.ErrExists) {
-		err = conflict("image with fingerprint %s already exists", info.Fingerprint)
+		err = errdefs.Existsf("image with fingerprint %s already exists", info.Fingerprint)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -216,7 +217,7 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 		q, err := url.ParseQuery(hp)
 		if err != nil {
 			_ = s.images.Delete(info.Fingerprint)
-			writeError(w, badRequest("X-LXD-properties %q is not a URL-encoded key=value list: %v", hp, err))
+			writeError(w, errdefs.Invalidf("X-LXD-properties %q is not a URL-encoded key=value list: %v", hp, err))
 			return
 		}
 		for k := range q {
@@ -232,7 +233,7 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	if err := s.db.CreateImage(r.Context(), row); err != nil {
 		_ = s.images.Delete(info.Fingerprint)
 		if errors.Is(err, db.ErrExists) {
-			err = conflict("image with fingerprint %s already exists", info.Fingerprint)
+			err = errdefs.Existsf("image with fingerprint %s already exists", info.Fingerprint)
 		}
 		writeError(w, err)
 		return
@@ -266,7 +267,7 @@ func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) {
 // pattern of its own so that it does not clash with /1.0/images/aliases/{name}.
 func (s *Server) handleImageSub(w http.ResponseWriter, r *http.Request) {
 	if r.PathValue("sub") != "export" {
-		writeError(w, notFound("not found: %s %s", r.Method, r.URL.Path))
+		writeError(w, errdefs.NotFoundf("not found: %s %s", r.Method, r.URL.Path))
 		return
 	}
 	s.handleImageExport(w, r)
@@ -325,7 +326,7 @@ func (s *Server) handleAliasesGet(w http.ResponseWriter, r *http.Request) {
 
 func validateAliasName(name string) error {
 	if name == "" || len(name) > 255 || strings.ContainsAny(name, " \t\n:?#") || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
-		return badRequest("alias name %q is not valid: no spaces, ':', '?', '#', '..' and at most 255 characters", name)
+		return errdefs.Invalidf("alias name %q is not valid: no spaces, ':', '?', '#', '..' and at most 255 characters", name)
 	}
 	return nil
 }
@@ -347,7 +348,7 @@ func (s *Server) handleAliasesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	err = s.db.CreateAlias(r.Context(), db.Alias{Name: req.Name, Fingerprint: im.Fingerprint, Description: req.Description})
 	if errors.Is(err, db.ErrExists) {
-		err = conflict("alias %q already exists; delete it first or point it elsewhere with PUT", req.Name)
+		err = errdefs.Existsf("alias %q already exists; delete it first or point it elsewhere with PUT", req.Name)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -359,7 +360,7 @@ func (s *Server) handleAliasesPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAliasGet(w http.ResponseWriter, r *http.Request) {
 	a, err := s.db.GetAlias(r.Context(), r.PathValue("name"))
 	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("image alias %q not found (see `lodge image alias list`)", r.PathValue("name"))
+		err = errdefs.NotFoundf("image alias %q not found (see `lodge image alias list`)", r.PathValue("name"))
 	}
 	if err != nil {
 		writeError(w, err)
@@ -383,7 +384,7 @@ func (s *Server) handleAliasPut(w http.ResponseWriter, r *http.Request) {
 	}
 	err = s.db.UpdateAlias(r.Context(), db.Alias{Name: name, Fingerprint: im.Fingerprint, Description: req.Description})
 	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("image alias %q not found", name)
+		err = errdefs.NotFoundf("image alias %q not found", name)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -395,7 +396,7 @@ func (s *Server) handleAliasPut(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAliasDelete(w http.ResponseWriter, r *http.Request) {
 	err := s.db.DeleteAlias(r.Context(), r.PathValue("name"))
 	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("image alias %q not found", r.PathValue("name"))
+		err = errdefs.NotFoundf("image alias %q not found", r.PathValue("name"))
 	}
 	if err != nil {
 		writeError(w, err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/storage"
@@ -241,11 +242,11 @@ func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) getInstance(ctx context.Context, name string) (db.Instance, error) {
 	if err := instances.ValidateName(name); err != nil {
-		return db.Instance{}, notFound("instance %q not found", name)
+		return db.Instance{}, errdefs.NotFoundf("instance %q not found", name)
 	}
 	in, err := s.db.GetInstance(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
-		return in, notFound("instance %q not found (see `lodge list`)", name)
+		return in, errdefs.NotFoundf("instance %q not found (see `lodge list`)", name)
 	}
 	return in, err
 }
@@ -315,7 +316,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	}
 	if req.Restore != "" {
 		if req.Stateful {
-			writeError(w, badRequest("instance %q: stateful restore needs CRIU, which is not available on this host", name))
+			writeError(w, errdefs.Invalidf("instance %q: stateful restore needs CRIU, which is not available on this host", name))
 			return
 		}
 		s.startRestore(w, r, in, req.Restore)
@@ -324,7 +325,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	if m := r.Header.Get("If-Match"); m != "" {
 		cur := s.renderInstance(in, instances.State{})
 		if strings.Trim(m, `"`) != etag(etagFields(cur)) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("instance %q changed since you read it (ETag mismatch); read it again and retry", name)})
+			writeError(w, errdefs.Preconditionf("instance %q changed since you read it (ETag mismatch); read it again and retry", name))
 			return
 		}
 	}
@@ -415,7 +416,7 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st := s.liveState(r.Context(), in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
-		writeError(w, badRequest("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name))
+		writeError(w, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name))
 		return
 	}
 	op := s.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
@@ -435,7 +436,7 @@ func (s *Server) deleteInstance(ctx context.Context, name string) error {
 		return err
 	}
 	if st := s.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
-		return badRequest("instance %q is running; stop it first", name)
+		return errdefs.Invalidf("instance %q is running; stop it first", name)
 	}
 	if err := writeMarker(s.deleteMarker(name)); err != nil {
 		return fmt.Errorf("instance %q: delete: %w", name, err)
@@ -489,7 +490,7 @@ func (s *Server) handleInstanceStatePut(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if req.Stateful {
-		writeError(w, badRequest("instance %q: stateful %s is not supported (CRIU does not work on this host)", name, req.Action))
+		writeError(w, errdefs.Invalidf("instance %q: stateful %s is not supported (CRIU does not work on this host)", name, req.Action))
 		return
 	}
 	var desc string
@@ -512,7 +513,7 @@ func (s *Server) handleInstanceStatePut(w http.ResponseWriter, r *http.Request) 
 	case "unfreeze":
 		desc, fn = "Unfreezing instance", func(ctx context.Context) error { return s.freezeInstance(ctx, name, false) }
 	default:
-		writeError(w, badRequest("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
+		writeError(w, errdefs.Invalidf("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
 		return
 	}
 	op := s.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
@@ -540,14 +541,14 @@ func (s *Server) startInstance(ctx context.Context, name string) error {
 		return err
 	}
 	if in.Phase != db.PhaseCreated {
-		return conflict("instance %q is still being created", name)
+		return errdefs.Conflictf("instance %q is still being created", name)
 	}
 	st := s.liveState(ctx, in)
 	switch st.Status {
 	case instances.StatusRunning:
-		return badRequest("instance %q is already running", name)
+		return errdefs.Invalidf("instance %q is already running", name)
 	case instances.StatusFrozen:
-		return badRequest("instance %q is paused; resume it with lodge resume %s", name, name)
+		return errdefs.Invalidf("instance %q is paused; resume it with lodge resume %s", name, name)
 	}
 	if s.fillNICVolatile(&in) {
 		if err := s.db.UpdateInstance(ctx, in); err != nil {
@@ -627,7 +628,7 @@ func (s *Server) freezeInstance(ctx context.Context, name string, freeze bool) e
 	st := s.liveState(ctx, in)
 	if freeze {
 		if st.Status != instances.StatusRunning {
-			return badRequest("instance %q is not running (%s)", name, st.Status)
+			return errdefs.Invalidf("instance %q is not running (%s)", name, st.Status)
 		}
 		if err := s.inst.Freeze(ctx, name); err != nil {
 			return err
@@ -636,7 +637,7 @@ func (s *Server) freezeInstance(ctx context.Context, name string, freeze bool) e
 		return nil
 	}
 	if st.Status != instances.StatusFrozen {
-		return badRequest("instance %q is not paused (%s)", name, st.Status)
+		return errdefs.Invalidf("instance %q is not paused (%s)", name, st.Status)
 	}
 	if err := s.inst.Unfreeze(ctx, name); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/network"
 	"lodge/server/db"
@@ -280,7 +281,7 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs,
 		if name == "" && d["nictype"] == "bridged" && a != "" {
 			// A reservation needs lodged's dnsmasq: the bridge must be a managed network.
 			if _, err := s.db.GetNetwork(ctx, d["parent"]); errors.Is(err, db.ErrNotFound) {
-				return badRequest("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, d["parent"])
+				return errdefs.Invalidf("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, d["parent"])
 			}
 			name = d["parent"]
 		}
@@ -289,7 +290,7 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs,
 		}
 		n, err := s.db.GetNetwork(ctx, name)
 		if errors.Is(err, db.ErrNotFound) {
-			return badRequest("device %q: network %q not found (lodge network list shows the managed networks)", dev, name)
+			return errdefs.Invalidf("device %q: network %q not found (lodge network list shows the managed networks)", dev, name)
 		}
 		if err != nil {
 			return err
@@ -299,11 +300,11 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs,
 		}
 		ip := net.ParseIP(a).To4()
 		if ip == nil {
-			return badRequest("device %q: ipv4.address %q is not an IPv4 address", dev, a)
+			return errdefs.Invalidf("device %q: ipv4.address %q is not an IPv4 address", dev, a)
 		}
 		brIP, subnet, _ := network.ParseIPv4Address(n.Config["ipv4.address"])
 		if subnet == nil || !subnet.Contains(ip) || ip.Equal(brIP) || ip.Equal(subnet.IP) {
-			return badRequest("device %q: ipv4.address %s is not a free host address of network %q (%s)", dev, a, n.Name, n.Config["ipv4.address"])
+			return errdefs.Invalidf("device %q: ipv4.address %s is not a free host address of network %q (%s)", dev, a, n.Name, n.Config["ipv4.address"])
 		}
 		hosts, err := s.networkHosts(ctx, n.Name)
 		if err != nil {
@@ -311,7 +312,7 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs,
 		}
 		for _, h := range hosts {
 			if h.Address == a && h.Name != instance {
-				return badRequest("device %q: ipv4.address %s is already reserved for instance %q on network %q", dev, a, h.Name, n.Name)
+				return errdefs.Invalidf("device %q: ipv4.address %s is already reserved for instance %q on network %q", dev, a, h.Name, n.Name)
 			}
 		}
 	}
@@ -320,7 +321,7 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs,
 
 func (s *Server) needNetworks() error {
 	if s.nets.drv == nil {
-		return badRequest("managed networks are not available in this lodged")
+		return errdefs.Invalidf("managed networks are not available in this lodged")
 	}
 	return nil
 }
@@ -365,7 +366,7 @@ func (s *Server) handleNetworksGet(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getNetwork(ctx context.Context, name string) (db.Network, error) {
 	n, err := s.db.GetNetwork(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
-		return n, notFound("network %q not found (lodge network list shows the managed networks)", name)
+		return n, errdefs.NotFoundf("network %q not found (lodge network list shows the managed networks)", name)
 	}
 	return n, err
 }
@@ -388,7 +389,7 @@ func (s *Server) handleNetworkGet(w http.ResponseWriter, r *http.Request) {
 // fills: ipv4.address=auto (or unset at create) becomes a free subnet with NAT.
 func (s *Server) completeNetworkConfig(name string, cfg map[string]string, create bool) error {
 	if err := network.ValidateConfig(cfg); err != nil {
-		return badRequest("network %q: %v", name, err)
+		return errdefs.Invalidf("network %q: %v", name, err)
 	}
 	if a := cfg["ipv4.address"]; a == "auto" || create && a == "" {
 		addr, err := s.nets.drv.FreeSubnet()
@@ -417,11 +418,11 @@ func (s *Server) handleNetworksPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := network.ValidateName(req.Name); err != nil {
-		writeError(w, badRequest("%v", err))
+		writeError(w, errdefs.Invalidf("%v", err))
 		return
 	}
 	if req.Type != "" && req.Type != "bridge" {
-		writeError(w, badRequest("network %q: type %q is not supported (lodge manages bridge networks; for macvlan use a NIC device with nictype=macvlan parent=IFACE)", req.Name, req.Type))
+		writeError(w, errdefs.Invalidf("network %q: type %q is not supported (lodge manages bridge networks; for macvlan use a NIC device with nictype=macvlan parent=IFACE)", req.Name, req.Type))
 		return
 	}
 	cfg := map[string]string{}
@@ -431,14 +432,14 @@ func (s *Server) handleNetworksPost(w http.ResponseWriter, r *http.Request) {
 	s.nets.mu.Lock()
 	defer s.nets.mu.Unlock()
 	if _, err := s.db.GetNetwork(r.Context(), req.Name); err == nil {
-		writeError(w, conflict("network %q already exists", req.Name))
+		writeError(w, errdefs.Existsf("network %q already exists", req.Name))
 		return
 	}
 	if own, err := s.nets.drv.Owner(r.Context(), req.Name); err != nil {
 		writeError(w, err)
 		return
 	} else if !own.Usable() {
-		writeError(w, conflict("network %q: %s; pick another name", req.Name, own.Why))
+		writeError(w, errdefs.Conflictf("network %q: %s; pick another name", req.Name, own.Why))
 		return
 	}
 	if err := s.completeNetworkConfig(req.Name, cfg, true); err != nil {
@@ -491,7 +492,7 @@ func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request, patch boo
 			return
 		}
 		if strings.Trim(m, `"`) != etag(networkETag(cur)) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("network %q changed since you read it (ETag mismatch); read it again and retry", n.Name)})
+			writeError(w, errdefs.Preconditionf("network %q changed since you read it (ETag mismatch); read it again and retry", n.Name))
 			return
 		}
 	}
@@ -561,7 +562,7 @@ func (s *Server) handleNetworkDelete(w http.ResponseWriter, r *http.Request) {
 		if len(profs) > 0 {
 			parts = append(parts, "profile(s) "+strings.Join(profs, ", ")+" (lodge profile device remove PROFILE DEVICE)")
 		}
-		writeError(w, badRequest("network %q is in use by %s; remove their NICs on it first", n.Name, strings.Join(parts, " and ")))
+		writeError(w, errdefs.Invalidf("network %q is in use by %s; remove their NICs on it first", n.Name, strings.Join(parts, " and ")))
 		return
 	}
 	if err := s.nets.drv.Delete(r.Context(), n.Name); err != nil {
@@ -649,7 +650,7 @@ func (s *Server) handleNetworkLeases(w http.ResponseWriter, r *http.Request) {
 func (s *Server) managedNIC(nic *instances.NIC, instance, dev string, d map[string]string) error {
 	n, err := s.db.GetNetwork(context.Background(), d["network"])
 	if errors.Is(err, db.ErrNotFound) {
-		return badRequest("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, d["network"], d["network"])
+		return errdefs.Invalidf("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, d["network"], d["network"])
 	}
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/server/db"
 	"lodge/server/operations"
 )
@@ -73,7 +74,7 @@ func (s *Server) getOp(w http.ResponseWriter, r *http.Request) (*opT, api.Operat
 	row, err := s.db.GetOperation(r.Context(), id)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		writeError(w, notFound("operation %q not found (ended operations are kept for %d hours, at most the last %d)", id, int(opRetention.Hours()), opKeepEnded))
+		writeError(w, errdefs.NotFoundf("operation %q not found (ended operations are kept for %d hours, at most the last %d)", id, int(opRetention.Hours()), opKeepEnded))
 		return nil, api.Operation{}, false
 	case err != nil:
 		writeError(w, fmt.Errorf("operation %s: %w", id, err))
@@ -120,7 +121,7 @@ func (s *Server) handleOperationWait(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("timeout"); t != "" {
 		n, err := strconv.ParseFloat(t, 64)
 		if err != nil {
-			writeError(w, badRequest("timeout %q is not a number of seconds", t))
+			writeError(w, errdefs.Invalidf("timeout %q is not a number of seconds", t))
 			return
 		}
 		if n >= 0 {
@@ -144,12 +145,12 @@ func (s *Server) handleOperationWebsocket(w http.ResponseWriter, r *http.Request
 		return
 	}
 	if op == nil {
-		writeError(w, badRequest("operation %s already ended (%s): its websockets are closed; start a new one", o.ID, o.Status))
+		writeError(w, errdefs.Invalidf("operation %s already ended (%s): its websockets are closed; start a new one", o.ID, o.Status))
 		return
 	}
 	secret := r.URL.Query().Get("secret")
 	if secret == "" {
-		writeError(w, badRequest("missing secret"))
+		writeError(w, errdefs.Invalidf("missing secret"))
 		return
 	}
 	if err := op.Connect(secret, w, r); err != nil {

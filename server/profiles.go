@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 )
@@ -21,7 +21,7 @@ var profileNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 func validateProfileName(name string) error {
 	if !profileNameRE.MatchString(name) {
-		return badRequest("profile name %q is not valid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
+		return errdefs.Invalidf("profile name %q is not valid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
 	}
 	return nil
 }
@@ -43,7 +43,7 @@ func (s *Server) profilesOf(ctx context.Context, names []string) ([]db.Profile, 
 	for _, n := range names {
 		p, ok := byName[n]
 		if !ok {
-			return nil, badRequest("profile %q not found (see lodge profile list)", n)
+			return nil, errdefs.Invalidf("profile %q not found (see lodge profile list)", n)
 		}
 		out = append(out, p)
 	}
@@ -54,7 +54,7 @@ func (s *Server) profilesOf(ctx context.Context, names []string) ([]db.Profile, 
 func (s *Server) checkProfilesExist(ctx context.Context, names []string) error {
 	for i, n := range names {
 		if slices.Contains(names[:i], n) {
-			return badRequest("profile %q is listed twice", n)
+			return errdefs.Invalidf("profile %q is listed twice", n)
 		}
 	}
 	_, err := s.profilesOf(ctx, names)
@@ -68,23 +68,23 @@ func (s *Server) checkProfilesExist(ctx context.Context, names []string) error {
 func (s *Server) validateProfile(p db.Profile, prev map[string]map[string]string) error {
 	for k := range p.Config {
 		if strings.HasPrefix(k, "volatile.") {
-			return badRequest("profile %q: config key %q: volatile.* keys belong to instances", p.Name, k)
+			return errdefs.Invalidf("profile %q: config key %q: volatile.* keys belong to instances", p.Name, k)
 		}
 	}
 	if err := instances.ValidateConfig(p.Config); err != nil {
-		return badRequest("profile %q: %v", p.Name, err)
+		return errdefs.Invalidf("profile %q: %v", p.Name, err)
 	}
 	if root, ok := p.Devices["root"]; ok {
 		if root["type"] != "disk" || root["path"] != "/" || root["pool"] == "" {
-			return badRequest("profile %q: device \"root\" must be a disk with path=/ and pool=POOL", p.Name)
+			return errdefs.Invalidf("profile %q: device \"root\" must be a disk with path=/ and pool=POOL", p.Name)
 		}
 	}
 	if err := validateDevices(p.Devices, prev); err != nil {
-		return badRequest("profile %q: %v", p.Name, err)
+		return errdefs.Invalidf("profile %q: %v", p.Name, err)
 	}
 	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
 		if err := lu.CheckLimits(p.Config); err != nil {
-			return badRequest("profile %q: %v", p.Name, err)
+			return errdefs.Invalidf("profile %q: %v", p.Name, err)
 		}
 	}
 	return nil
@@ -146,7 +146,7 @@ func (s *Server) handleProfilesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.db.CreateProfile(r.Context(), p); err != nil {
 		if errors.Is(err, db.ErrExists) {
-			err = conflict("profile %q already exists", req.Name)
+			err = errdefs.Existsf("profile %q already exists", req.Name)
 		}
 		writeError(w, err)
 		return
@@ -159,7 +159,7 @@ func (s *Server) handleProfilesPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getProfile(ctx context.Context, name string) (db.Profile, error) {
 	p, err := s.db.GetProfile(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
-		return p, notFound("profile %q not found (see lodge profile list)", name)
+		return p, errdefs.NotFoundf("profile %q not found (see lodge profile list)", name)
 	}
 	return p, err
 }
@@ -202,7 +202,7 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, patch boo
 	if m := r.Header.Get("If-Match"); m != "" {
 		cur := api.Profile{ProfilePut: api.ProfilePut{Config: old.Config, Description: old.Description, Devices: old.Devices}}
 		if strings.Trim(m, `"`) != etag(profileETag(cur)) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("profile %q changed since you read it (ETag mismatch); read it again and retry", name)})
+			writeError(w, errdefs.Preconditionf("profile %q changed since you read it (ETag mismatch); read it again and retry", name))
 			return
 		}
 	}
@@ -278,7 +278,7 @@ func (s *Server) applyProfile(ctx context.Context, next db.Profile) error {
 		}
 		if err != nil {
 			rollback()
-			return badRequest("profile %q: instance %q: %v", next.Name, u, err)
+			return errdefs.Invalidf("profile %q: instance %q: %v", next.Name, u, err)
 		}
 	}
 	if err := s.db.UpdateProfile(ctx, next); err != nil {
@@ -306,7 +306,7 @@ func (s *Server) handleProfilePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name == "default" {
-		writeError(w, badRequest("the default profile cannot be renamed"))
+		writeError(w, errdefs.Invalidf("the default profile cannot be renamed"))
 		return
 	}
 	if err := validateProfileName(req.Name); err != nil {
@@ -315,7 +315,7 @@ func (s *Server) handleProfilePost(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.db.RenameProfile(r.Context(), name, req.Name); err != nil {
 		if errors.Is(err, db.ErrExists) {
-			err = conflict("profile %q already exists", req.Name)
+			err = errdefs.Existsf("profile %q already exists", req.Name)
 		}
 		writeError(w, err)
 		return
@@ -332,7 +332,7 @@ func (s *Server) handleProfileDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if name == "default" {
-		writeError(w, badRequest("the default profile cannot be deleted"))
+		writeError(w, errdefs.Invalidf("the default profile cannot be deleted"))
 		return
 	}
 	users, err := s.db.ProfileUsers(r.Context(), name)
@@ -341,7 +341,7 @@ func (s *Server) handleProfileDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(users) > 0 {
-		writeError(w, badRequest("profile %q is in use by %s; remove it from them first (lodge profile remove INSTANCE %s)", name, strings.Join(users, ", "), name))
+		writeError(w, errdefs.Invalidf("profile %q is in use by %s; remove it from them first (lodge profile remove INSTANCE %s)", name, strings.Join(users, ", "), name))
 		return
 	}
 	if err := s.db.DeleteProfile(r.Context(), name); err != nil {

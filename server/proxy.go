@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"lodge/errdefs"
 	"lodge/server/db"
 )
 
@@ -89,7 +90,7 @@ func (s *Server) syncProxies(in db.Instance, pid int) error {
 		return nil
 	}
 	if s.nets.proxyHelper == "" {
-		return badRequest("instance %q: proxy devices need lodged's forkproxy helper, which this server was not given", in.Name)
+		return errdefs.Invalidf("instance %q: proxy devices need lodged's forkproxy helper, which this server was not given", in.Name)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

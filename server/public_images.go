@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/images"
 	"lodge/server/db"
 )
@@ -27,7 +28,7 @@ import (
 func (s *Server) publicImage(r *http.Request, ref string) (db.Image, error) {
 	im, err := s.findImage(r.Context(), ref)
 	if err == nil && !im.Public && !s.validImageSecret(r.URL.Query().Get("secret"), im.Fingerprint) {
-		err = notFound("image %q not found", ref)
+		err = errdefs.NotFoundf("image %q not found", ref)
 	}
 	return im, err
 }
@@ -108,7 +109,7 @@ func (s *Server) handlePublicAliasesGet(w http.ResponseWriter, r *http.Request) 
 func (s *Server) handlePublicAliasGet(w http.ResponseWriter, r *http.Request) {
 	a, err := s.db.GetAlias(r.Context(), r.PathValue("name"))
 	if errors.Is(err, db.ErrNotFound) || (err == nil && !s.publicAlias(r, a)) {
-		err = notFound("image alias %q not found", r.PathValue("name"))
+		err = errdefs.NotFoundf("image alias %q not found", r.PathValue("name"))
 	}
 	if err != nil {
 		writeError(w, err)
@@ -226,23 +227,23 @@ func (s *Server) importUpload(r *http.Request, expected string) (images.Info, er
 	}
 	si, ok := s.images.(splitImporter)
 	if !ok {
-		return images.Info{}, badRequest("this image store cannot hold split images; upload a unified tarball")
+		return images.Info{}, errdefs.Invalidf("this image store cannot hold split images; upload a unified tarball")
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return images.Info{}, badRequest("multipart image upload: %v", err)
+		return images.Info{}, errdefs.Invalidf("multipart image upload: %v", err)
 	}
 	next := func(names ...string) (io.Reader, error) {
 		p, err := mr.NextPart()
 		if err != nil {
-			return nil, badRequest("multipart image upload: no %s part (%v)", names[0], err)
+			return nil, errdefs.Invalidf("multipart image upload: no %s part (%v)", names[0], err)
 		}
 		for _, n := range names {
 			if p.FormName() == n {
 				return p, nil
 			}
 		}
-		return nil, badRequest("multipart image upload: expected a %q part, got %q", names[0], p.FormName())
+		return nil, errdefs.Invalidf("multipart image upload: expected a %q part, got %q", names[0], p.FormName())
 	}
 	meta, err := next("metadata")
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/idmap"
 	"lodge/images"
 	"lodge/instances"
@@ -30,7 +31,7 @@ import (
 func (s *Server) tryPublish(w http.ResponseWriter, r *http.Request) bool {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
-		writeError(w, badRequest("reading the request body: %v", err))
+		writeError(w, errdefs.Invalidf("reading the request body: %v", err))
 		return true
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -51,7 +52,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, req api.ImagesP
 	ctx := r.Context()
 	instName, snap, _ := strings.Cut(req.Source.Name, "/")
 	if req.Source.Type == "snapshot" && snap == "" {
-		writeError(w, badRequest("publish: snapshot source %q must be INSTANCE/SNAPSHOT", req.Source.Name))
+		writeError(w, errdefs.Invalidf("publish: snapshot source %q must be INSTANCE/SNAPSHOT", req.Source.Name))
 		return
 	}
 	in, err := s.getInstance(ctx, instName)
@@ -66,7 +67,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, req api.ImagesP
 		}
 	} else if st := s.liveStatus(ctx, in); st == instances.StatusRunning {
 		// A frozen instance is consistent; `lodge publish --force` freezes it.
-		writeError(w, badRequest("instance %q is running; stop it, publish a snapshot, or use --force (which freezes it while the image is made)", instName))
+		writeError(w, errdefs.Invalidf("instance %q is running; stop it, publish a snapshot, or use --force (which freezes it while the image is made)", instName))
 		return
 	}
 	compress, err := compressionFlag(req.CompressionAlgorithm)
@@ -76,7 +77,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, req api.ImagesP
 	}
 	for _, a := range req.Aliases {
 		if _, err := s.db.GetAlias(ctx, a.Name); err == nil {
-			writeError(w, conflict("image alias %q already exists", a.Name))
+			writeError(w, errdefs.Existsf("image alias %q already exists", a.Name))
 			return
 		}
 	}
@@ -106,7 +107,7 @@ func compressionFlag(alg string) (string, error) {
 	case "none":
 		return "", nil
 	}
-	return "", badRequest("compression %q is not supported; use gzip, xz, zstd, bzip2 or none", alg)
+	return "", errdefs.Invalidf("compression %q is not supported; use gzip, xz, zstd, bzip2 or none", alg)
 }
 
 // publishImage writes a unified tarball (metadata.yaml + rootfs/) of the
@@ -176,7 +177,7 @@ func (s *Server) publishImage(ctx context.Context, in db.Instance, snap string, 
 	defer f.Close()
 	info, err := s.images.Import(ctx, f, "")
 	if errors.Is(err, images.ErrExists) {
-		return "", 0, conflict("an identical image (%s) already exists", short(info.Fingerprint))
+		return "", 0, errdefs.Existsf("an identical image (%s) already exists", short(info.Fingerprint))
 	}
 	if err != nil {
 		return "", 0, fmt.Errorf("publish %s: import: %w", vol.Name, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/storage"
@@ -29,11 +30,11 @@ func (s *Server) handleInstanceRebuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Source.Type != "image" {
-		writeError(w, badRequest("instance %q: rebuild source type %q is not supported; rebuild from an image", name, req.Source.Type))
+		writeError(w, errdefs.Invalidf("instance %q: rebuild source type %q is not supported; rebuild from an image", name, req.Source.Type))
 		return
 	}
 	if req.Source.Server != "" {
-		writeError(w, badRequest("instance %q: rebuild from a remote server is not supported; import the image first", name))
+		writeError(w, errdefs.Invalidf("instance %q: rebuild from a remote server is not supported; import the image first", name))
 		return
 	}
 	img, err := s.resolveImage(r.Context(), req.Source)
@@ -42,7 +43,7 @@ func (s *Server) handleInstanceRebuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if st := s.liveStatus(r.Context(), in); st != instances.StatusStopped {
-		writeError(w, badRequest("instance %q is running; stop it first (lodge stop %s)", name, name))
+		writeError(w, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s)", name, name))
 		return
 	}
 	op := s.ops.Start(operationsSpec("Rebuilding instance", name), func(ctx context.Context, op *opT) error {

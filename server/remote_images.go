@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/images"
 	"lodge/remotes"
 	"lodge/remotes/lxd"
@@ -43,7 +44,7 @@ type splitImporter interface {
 func (s *Server) remoteSource(server, protocol, certificate, secret string) (remotes.Source, error) {
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, badRequest("image server %q is not an http:// or https:// URL", server)
+		return nil, errdefs.Invalidf("image server %q is not an http:// or https:// URL", server)
 	}
 	if protocol == "" {
 		protocol = "lxd"
@@ -60,20 +61,20 @@ func (s *Server) remoteSource(server, protocol, certificate, secret string) (rem
 		src = simplestreams.New(server, simplestreams.Options{HTTP: s.rm.httpOpts})
 	case "lxd", "incus":
 		if u.Scheme != "https" {
-			return nil, badRequest("image server %s: the lxd protocol needs https://", server)
+			return nil, errdefs.Invalidf("image server %s: the lxd protocol needs https://", server)
 		}
 		// The daemon's own certificate is its client certificate: a server
 		// that trusts it shows this lodged its private images too.
 		client, _ := s.serverCert()
 		tcfg, err := remotes.PinnedTLS(certificate, client)
 		if err != nil {
-			return nil, badRequest("image server %s: %v", server, err)
+			return nil, errdefs.Invalidf("image server %s: %v", server, err)
 		}
 		opts := s.rm.httpOpts
 		opts.TLS = tcfg
 		src = lxd.New(server, opts, secret)
 	default:
-		return nil, badRequest("image server %s: protocol %q is not supported (use simplestreams or lxd)", server, protocol)
+		return nil, errdefs.Invalidf("image server %s: protocol %q is not supported (use simplestreams or lxd)", server, protocol)
 	}
 	if s.rm.sources == nil {
 		s.rm.sources = map[string]remotes.Source{}
@@ -117,7 +118,7 @@ func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *r
 		name = fingerprint
 	}
 	if name == "" {
-		return db.Image{}, nil, badRequest("image source on %s needs an alias or a fingerprint", server)
+		return db.Image{}, nil, errdefs.Invalidf("image source on %s needs an alias or a fingerprint", server)
 	}
 	// Bounded so that an unreachable remote fails the request in seconds.
 	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -130,7 +131,7 @@ func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *r
 	// anything but a SHA-256 (a path, say) is not trusted with it.
 	im.Fingerprint = strings.ToLower(im.Fingerprint)
 	if len(im.Fingerprint) != 64 || !images.ValidFingerprintPrefix(im.Fingerprint) {
-		return db.Image{}, nil, badRequest("image server %s offered image %q with fingerprint %q, which is not a SHA-256; refusing it", server, name, im.Fingerprint)
+		return db.Image{}, nil, errdefs.Invalidf("image server %s offered image %q with fingerprint %q, which is not a SHA-256; refusing it", server, name, im.Fingerprint)
 	}
 	if row, err := s.db.GetImage(ctx, im.Fingerprint); err == nil {
 		return row, nil, nil
@@ -393,21 +394,21 @@ func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if req.Source == nil {
-		writeError(w, badRequest("image source missing: give source.type (image, for a copy from a remote)"))
+		writeError(w, errdefs.Invalidf("image source missing: give source.type (image, for a copy from a remote)"))
 		return
 	}
 	switch req.Source.Type {
 	case "image":
 	default:
-		writeError(w, badRequest("image source type %q is not supported yet (use image, with server and protocol)", req.Source.Type))
+		writeError(w, errdefs.Invalidf("image source type %q is not supported yet (use image, with server and protocol)", req.Source.Type))
 		return
 	}
 	if req.Source.Server == "" {
-		writeError(w, badRequest("image copy needs source.server (copying from this server to itself is a no-op)"))
+		writeError(w, errdefs.Invalidf("image copy needs source.server (copying from this server to itself is a no-op)"))
 		return
 	}
 	if req.Source.Mode != "" && req.Source.Mode != "pull" {
-		writeError(w, badRequest("image copy mode %q is not supported: lodged pulls", req.Source.Mode))
+		writeError(w, errdefs.Invalidf("image copy mode %q is not supported: lodged pulls", req.Source.Mode))
 		return
 	}
 	for _, a := range req.Aliases {

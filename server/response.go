@@ -14,31 +14,9 @@ import (
 	"lodge/server/operations"
 )
 
-// httpError is an error that carries its HTTP status.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func badRequest(format string, a ...any) error {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
-}
-func notFound(format string, a ...any) error {
-	return &httpError{http.StatusNotFound, fmt.Sprintf(format, a...)}
-}
-func conflict(format string, a ...any) error {
-	return &httpError{http.StatusConflict, fmt.Sprintf(format, a...)}
-}
-
 // statusOf is the one place where errors become HTTP statuses: by their
 // kind (lodge/errdefs), the outermost one in the chain.
 func statusOf(err error) int {
-	var he *httpError
-	if errors.As(err, &he) {
-		return he.code
-	}
 	switch errdefs.KindOf(err) {
 	case errdefs.ErrNotFound:
 		return http.StatusNotFound
@@ -109,10 +87,10 @@ func writeError(w http.ResponseWriter, err error) {
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 16<<20))
 	if err := dec.Decode(v); err != nil {
-		return badRequest("malformed JSON body: %v", err)
+		return errdefs.Invalidf("malformed JSON body: %v", err)
 	}
 	if dec.More() {
-		return badRequest("malformed JSON body: trailing data after the object")
+		return errdefs.Invalidf("malformed JSON body: trailing data after the object")
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/idmap"
 	"lodge/images"
 	"lodge/instances"
@@ -246,7 +247,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	// Unknown paths get LXD's JSON error envelope rather than Go's text 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, notFound("not found: %s %s", r.Method, r.URL.Path))
+		writeError(w, errdefs.NotFoundf("not found: %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }

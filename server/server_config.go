@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"lodge/errdefs"
 )
 
 // serverKey is one server config key (PUT/PATCH /1.0). Other subsystems
@@ -130,7 +132,7 @@ func (s *Server) updateServer(w http.ResponseWriter, r *http.Request, patch bool
 			conf[k] = v
 		}
 		if strings.Trim(m, `"`) != etag(conf) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, "server config changed since you read it (ETag mismatch); read it again and retry"})
+			writeError(w, errdefs.Preconditionf("server config changed since you read it (ETag mismatch); read it again and retry"))
 			return
 		}
 	}
@@ -158,7 +160,7 @@ func (s *Server) updateServer(w http.ResponseWriter, r *http.Request, patch bool
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)
-		writeError(w, badRequest("%s", strings.Join(bad, "; ")))
+		writeError(w, errdefs.Invalidf("%s", strings.Join(bad, "; ")))
 		return
 	}
 	changes := map[string]string{}
@@ -176,7 +178,7 @@ func (s *Server) updateServer(w http.ResponseWriter, r *http.Request, patch bool
 	for k, v := range changes {
 		if key := serverConfigKeys[k]; key.apply != nil {
 			if err := key.apply(s, v); err != nil {
-				writeError(w, badRequest("%s=%q: %v", k, v, err))
+				writeError(w, errdefs.Invalidf("%s=%q: %v", k, v, err))
 				return
 			}
 		}

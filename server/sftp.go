@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"lodge/errdefs"
 	"lodge/idmap"
 	"lodge/instances"
 )
@@ -24,7 +25,7 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "sftp") {
-		writeError(w, badRequest("this endpoint needs Connection: Upgrade and Upgrade: sftp"))
+		writeError(w, errdefs.Invalidf("this endpoint needs Connection: Upgrade and Upgrade: sftp"))
 		return
 	}
 	root := s.rootfsPath(in)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/storage"
@@ -19,7 +20,7 @@ var snapNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 func validateSnapshotName(name string) error {
 	if !snapNameRE.MatchString(name) {
-		return badRequest("snapshot name %q is not valid: use letters, digits, '.', '_' and '-', up to 63 characters", name)
+		return errdefs.Invalidf("snapshot name %q is not valid: use letters, digits, '.', '_' and '-', up to 63 characters", name)
 	}
 	return nil
 }
@@ -96,7 +97,7 @@ func (s *Server) getSnapshot(ctx context.Context, inst, snap string) (db.Instanc
 	}
 	sn, err := s.db.GetSnapshot(ctx, inst, snap)
 	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("snapshot %q of instance %q not found (see `lodge info %s`)", snap, inst, inst)
+		err = errdefs.NotFoundf("snapshot %q of instance %q not found (see `lodge info %s`)", snap, inst, inst)
 	}
 	return in, sn, err
 }
@@ -123,11 +124,11 @@ func (s *Server) handleSnapshotsPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Stateful {
-		writeError(w, badRequest("instance %q: stateful snapshots need CRIU, which is not available on this host; take a stateless snapshot (without --stateful)", in.Name))
+		writeError(w, errdefs.Invalidf("instance %q: stateful snapshots need CRIU, which is not available on this host; take a stateless snapshot (without --stateful)", in.Name))
 		return
 	}
 	if in.Phase != db.PhaseCreated {
-		writeError(w, conflict("instance %q is still being created", in.Name))
+		writeError(w, errdefs.Conflictf("instance %q is still being created", in.Name))
 		return
 	}
 	if req.Name == "" {
@@ -149,7 +150,7 @@ func (s *Server) handleSnapshotsPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.db.GetSnapshot(r.Context(), in.Name, req.Name); err == nil {
-		writeError(w, conflict("snapshot %q of instance %q already exists", req.Name, in.Name))
+		writeError(w, errdefs.Existsf("snapshot %q of instance %q already exists", req.Name, in.Name))
 		return
 	}
 	var expires time.Time
@@ -185,7 +186,7 @@ func (s *Server) createSnapshot(ctx context.Context, name, snap string, expires 
 	}
 	if err := pool.Snapshot(ctx, vol, snap); err != nil {
 		if errors.Is(err, storage.ErrExists) {
-			return conflict("snapshot %q of instance %q already exists on disk", snap, name)
+			return errdefs.Existsf("snapshot %q of instance %q already exists on disk", snap, name)
 		}
 		return fmt.Errorf("instance %q: snapshot %q: %w", name, snap, err)
 	}
@@ -246,7 +247,7 @@ func (s *Server) handleSnapshotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Migration {
-		writeError(w, badRequest("snapshot %q: migration is not supported; copy it with lodge copy %s/%s NEW", sn.Name, in.Name, sn.Name))
+		writeError(w, errdefs.Invalidf("snapshot %q: migration is not supported; copy it with lodge copy %s/%s NEW", sn.Name, in.Name, sn.Name))
 		return
 	}
 	if err := validateSnapshotName(req.Name); err != nil {
@@ -254,7 +255,7 @@ func (s *Server) handleSnapshotPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.db.GetSnapshot(r.Context(), in.Name, req.Name); err == nil {
-		writeError(w, conflict("snapshot %q of instance %q already exists", req.Name, in.Name))
+		writeError(w, errdefs.Existsf("snapshot %q of instance %q already exists", req.Name, in.Name))
 		return
 	}
 	op := s.ops.Start(operationsSpec("Renaming snapshot", in.Name), func(ctx context.Context, _ *opT) error {
@@ -304,7 +305,7 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, in db.Inst
 	snap := restore
 	if p, sn, ok := strings.Cut(restore, "/"); ok {
 		if p != in.Name {
-			writeError(w, badRequest("instance %q: cannot restore snapshot %q of another instance", in.Name, restore))
+			writeError(w, errdefs.Invalidf("instance %q: cannot restore snapshot %q of another instance", in.Name, restore))
 			return
 		}
 		snap = sn
@@ -348,7 +349,7 @@ func (s *Server) restoreSnapshot(ctx context.Context, name, snap string) error {
 			return err
 		}
 		if st := s.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
-			return conflict("instance %q was started again during the restore; stop it and retry", name)
+			return errdefs.Conflictf("instance %q was started again during the restore; stop it and retry", name)
 		}
 		pool, err := s.instancePool(in)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/storage"
@@ -73,7 +74,7 @@ func (s *Server) pool(name string) (storage.Driver, error) {
 	if d, ok := s.pools.get(name); ok {
 		return d, nil
 	}
-	return nil, notFound("storage pool %q not found or not available (see `lodge storage list` and lodged's log)", name)
+	return nil, errdefs.NotFoundf("storage pool %q not found or not available (see `lodge storage list` and lodged's log)", name)
 }
 
 // instancePool is the pool an instance's root volume lives on.
@@ -189,7 +190,7 @@ func (s *Server) renderPool(ctx context.Context, p db.StoragePool) api.StoragePo
 func (s *Server) getPoolRow(ctx context.Context, name string) (db.StoragePool, error) {
 	p, err := s.db.GetStoragePool(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
-		return p, notFound("storage pool %q not found (see `lodge storage list`)", name)
+		return p, errdefs.NotFoundf("storage pool %q not found (see `lodge storage list`)", name)
 	}
 	return p, err
 }
@@ -235,17 +236,17 @@ func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := instances.ValidateName(req.Name); err != nil {
-		writeError(w, badRequest("storage pool name %q is not valid: use letters, digits and hyphens, start with a letter", req.Name))
+		writeError(w, errdefs.Invalidf("storage pool name %q is not valid: use letters, digits and hyphens, start with a letter", req.Name))
 		return
 	}
 	if err := pools.Validate(req.Driver, req.Config); err != nil {
-		writeError(w, badRequest("storage pool %q: %v", req.Name, err))
+		writeError(w, errdefs.Invalidf("storage pool %q: %v", req.Name, err))
 		return
 	}
 	poolsMu.Lock()
 	defer poolsMu.Unlock()
 	if _, err := s.db.GetStoragePool(r.Context(), req.Name); err == nil {
-		writeError(w, conflict("storage pool %q already exists", req.Name))
+		writeError(w, errdefs.Existsf("storage pool %q already exists", req.Name))
 		return
 	}
 	rows, err := s.db.ListStoragePools(r.Context())
@@ -259,7 +260,7 @@ func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg, err := s.poolMgr.Create(r.Context(), req.Name, req.Driver, req.Config, others)
 	if err != nil {
-		writeError(w, badRequest("%v", err))
+		writeError(w, errdefs.Invalidf("%v", err))
 		return
 	}
 	d, err := s.poolMgr.Open(r.Context(), req.Name, req.Driver, cfg)
@@ -309,7 +310,7 @@ func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) 
 		newCfg[k] = v
 	}
 	if err := pools.Validate(p.Driver, newCfg); err != nil {
-		writeError(w, badRequest("storage pool %q: %v", p.Name, err))
+		writeError(w, errdefs.Invalidf("storage pool %q: %v", p.Name, err))
 		return
 	}
 	var keys []string
@@ -327,18 +328,18 @@ func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) 
 		})
 		n, err := pools.ParseSize(newCfg["size"])
 		if !ok || err != nil {
-			writeError(w, badRequest("storage pool %q: size cannot be changed", p.Name))
+			writeError(w, errdefs.Invalidf("storage pool %q: size cannot be changed", p.Name))
 			return
 		}
 		if err := rz.Resize(r.Context(), p.Name, p.Driver, p.Config, n); err != nil {
-			writeError(w, badRequest("%v", err))
+			writeError(w, errdefs.Invalidf("%v", err))
 			return
 		}
 		p.Config["size"] = newCfg["size"]
 	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "user.") && newCfg[k] != p.Config[k] {
-			writeError(w, badRequest("storage pool %q: %s cannot be changed after creation (it is %q)", p.Name, k, p.Config[k]))
+			writeError(w, errdefs.Invalidf("storage pool %q: %s cannot be changed after creation (it is %q)", p.Name, k, p.Config[k]))
 			return
 		}
 	}
@@ -368,7 +369,7 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 	poolsMu.Lock()
 	defer poolsMu.Unlock()
 	if p.Name == s.poolName {
-		writeError(w, badRequest("storage pool %q is the default profile's root disk pool; it cannot be deleted", p.Name))
+		writeError(w, errdefs.Invalidf("storage pool %q is the default profile's root disk pool; it cannot be deleted", p.Name))
 		return
 	}
 	users, err := s.db.PoolUsers(r.Context(), p.Name)
@@ -377,11 +378,11 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(users) > 0 {
-		writeError(w, badRequest("storage pool %q is in use by instances %s; delete or move them first", p.Name, strings.Join(users, ", ")))
+		writeError(w, errdefs.Invalidf("storage pool %q is in use by instances %s; delete or move them first", p.Name, strings.Join(users, ", ")))
 		return
 	}
 	if vols, _ := s.db.ListStorageVolumes(r.Context(), p.Name); len(vols) > 0 {
-		writeError(w, badRequest("storage pool %q still has custom volumes (%s first); delete them with lodge storage volume delete %s NAME", p.Name, vols[0].Name, p.Name))
+		writeError(w, errdefs.Invalidf("storage pool %q still has custom volumes (%s first); delete them with lodge storage volume delete %s NAME", p.Name, vols[0].Name, p.Name))
 		return
 	}
 	// The volumes lodge's records name on this pool: with no instance and
@@ -433,7 +434,7 @@ func (s *Server) clearStale(ctx context.Context, poolName string, pool storage.D
 		return nil
 	}
 	if err := s.poolOwned(poolName, pool); err != nil {
-		return badRequest("storage pool %q already has %s at %s, which lodge has no record of, and will not delete it: %v; move it away or pick another name", poolName, vol, pool.Path(vol), err)
+		return errdefs.Invalidf("storage pool %q already has %s at %s, which lodge has no record of, and will not delete it: %v; move it away or pick another name", poolName, vol, pool.Path(vol), err)
 	}
 	s.log.Warn("removing a volume an interrupted operation left", "pool", poolName, "volume", vol.String())
 	return pool.Delete(ctx, vol)

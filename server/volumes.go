@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/idmap"
 	"lodge/instances"
 	"lodge/server/db"
@@ -100,7 +101,7 @@ func (s *Server) handleVolumesGet(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) findVolume(ctx context.Context, pool, typ, name string) (db.StorageVolume, error) {
 	if typ != "custom" {
-		return db.StorageVolume{}, notFound("storage volume %s/%s on pool %q: only custom volumes are addressed here", typ, name, pool)
+		return db.StorageVolume{}, errdefs.NotFoundf("storage volume %s/%s on pool %q: only custom volumes are addressed here", typ, name, pool)
 	}
 	vols, err := s.db.ListStorageVolumes(ctx, pool)
 	if err != nil {
@@ -111,7 +112,7 @@ func (s *Server) findVolume(ctx context.Context, pool, typ, name string) (db.Sto
 			return v, nil
 		}
 	}
-	return db.StorageVolume{}, notFound("storage volume %q not found on pool %q (see `lodge storage volume list %s`)", name, pool, pool)
+	return db.StorageVolume{}, errdefs.NotFoundf("storage volume %q not found on pool %q (see `lodge storage volume list %s`)", name, pool, pool)
 }
 
 func (s *Server) handleVolumeGet(w http.ResponseWriter, r *http.Request) {
@@ -143,20 +144,20 @@ func (s *Server) handleVolumesPost(w http.ResponseWriter, r *http.Request) {
 		req.Type = "custom"
 	}
 	if req.Type != "custom" {
-		writeError(w, badRequest("storage volume %q: only custom volumes can be created (type %q)", req.Name, req.Type))
+		writeError(w, errdefs.Invalidf("storage volume %q: only custom volumes can be created (type %q)", req.Name, req.Type))
 		return
 	}
 	if req.ContentType != "" && req.ContentType != "filesystem" {
-		writeError(w, badRequest("storage volume %q: content type %q is not supported (filesystem only)", req.Name, req.ContentType))
+		writeError(w, errdefs.Invalidf("storage volume %q: content type %q is not supported (filesystem only)", req.Name, req.ContentType))
 		return
 	}
 	if err := instances.ValidateName(req.Name); err != nil {
-		writeError(w, badRequest("storage volume name %q is not valid: use letters, digits and hyphens, start with a letter", req.Name))
+		writeError(w, errdefs.Invalidf("storage volume name %q is not valid: use letters, digits and hyphens, start with a letter", req.Name))
 		return
 	}
 	for k := range req.Config {
 		if !strings.HasPrefix(k, "user.") {
-			writeError(w, badRequest("storage volume %q: config key %q is not supported (only user.*)", req.Name, k))
+			writeError(w, errdefs.Invalidf("storage volume %q: config key %q is not supported (only user.*)", req.Name, k))
 			return
 		}
 	}
@@ -168,7 +169,7 @@ func (s *Server) handleVolumesPost(w http.ResponseWriter, r *http.Request) {
 	vol := storage.Volume{Kind: storage.KindCustom, Name: req.Name}
 	if err := s.db.CreateStorageVolume(ctx, db.StorageVolume{Pool: p.Name, Name: req.Name, Description: req.Description, Config: req.Config, CreatedAt: time.Now().UTC()}); err != nil {
 		if errors.Is(err, db.ErrExists) {
-			err = conflict("storage volume %q already exists on pool %q", req.Name, p.Name)
+			err = errdefs.Existsf("storage volume %q already exists on pool %q", req.Name, p.Name)
 		}
 		writeError(w, err)
 		return
@@ -196,7 +197,7 @@ func (s *Server) handleVolumeDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if users := s.volumeUsers(ctx, pool, v.Name); len(users) > 0 {
-		writeError(w, badRequest("storage volume %q is used by instances %s; remove their disk devices first", v.Name, strings.Join(users, ", ")))
+		writeError(w, errdefs.Invalidf("storage volume %q is used by instances %s; remove their disk devices first", v.Name, strings.Join(users, ", ")))
 		return
 	}
 	d, err := s.pool(pool)
@@ -237,7 +238,7 @@ func (s *Server) diskMounts(in db.Instance) ([]instances.Mount, error) {
 			}
 			vol := storage.Volume{Kind: storage.KindCustom, Name: src}
 			if !p.Exists(vol) {
-				return nil, badRequest("device %q: storage volume %q not found on pool %q (lodge storage volume create %s %s)", n, src, d["pool"], d["pool"], src)
+				return nil, errdefs.Invalidf("device %q: storage volume %q not found on pool %q (lodge storage volume create %s %s)", n, src, d["pool"], d["pool"], src)
 			}
 			src = p.Path(vol)
 			// A custom volume belongs to the container's root: its tree
@@ -260,7 +261,7 @@ func (s *Server) diskMounts(in db.Instance) ([]instances.Mount, error) {
 			if d["required"] == "false" {
 				continue
 			}
-			return nil, badRequest("device %q: source %q: %v", n, d["source"], err)
+			return nil, errdefs.Invalidf("device %q: source %q: %v", n, d["source"], err)
 		}
 		out = append(out, instances.Mount{Source: src, Path: d["path"], ReadOnly: d["readonly"] == "true", IsFile: !fi.IsDir()})
 	}
@@ -296,14 +297,14 @@ func (s *Server) applyRootQuota(ctx context.Context, in db.Instance) error {
 	q, ok := p.(storage.Quotaer)
 	if !ok {
 		if size != "" {
-			return badRequest("instance %q: root size=%s: the %s driver cannot limit a volume's size; use a btrfs pool", in.Name, size, p.Info().Name)
+			return errdefs.Invalidf("instance %q: root size=%s: the %s driver cannot limit a volume's size; use a btrfs pool", in.Name, size, p.Info().Name)
 		}
 		return nil
 	}
 	var n int64
 	if size != "" {
 		if n, err = pools.ParseSize(size); err != nil {
-			return badRequest("instance %q: root size: %v", in.Name, err)
+			return errdefs.Invalidf("instance %q: root size: %v", in.Name, err)
 		}
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
@@ -342,7 +343,7 @@ func (s *Server) updateVolume(w http.ResponseWriter, r *http.Request, patch bool
 	}
 	for k, val := range req.Config {
 		if !strings.HasPrefix(k, "user.") {
-			writeError(w, badRequest("storage volume %q: config key %q is not supported (only user.*)", v.Name, k))
+			writeError(w, errdefs.Invalidf("storage volume %q: config key %q is not supported (only user.*)", v.Name, k))
 			return
 		}
 		if val == "" {
