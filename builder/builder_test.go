@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"lodge/images"
+	"lodge/test/gate"
 )
 
 func TestMirrorFromList(t *testing.T) {
@@ -55,9 +56,7 @@ func TestRecipeKey(t *testing.T) {
 
 // Builds the busybox image for real (seconds) and imports it into a store.
 func TestBuildBusybox(t *testing.T) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("set LODGE_INTEGRATION=1 and run as root")
-	}
+	gate.Integration(t, "builds an image with debootstrap and busybox")
 	cache := t.TempDir()
 	var log bytes.Buffer
 	path, err := Build(context.Background(), "busybox", Options{CacheDir: cache, Log: &log})

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"lodge/test/gate"
 )
 
 // Commands that tests, benchmarks and lodged itself run by name. A fresh
@@ -72,7 +74,7 @@ func TestCalledCommandsAreInstalledBySetup(t *testing.T) {
 	if len(names) < 10 {
 		t.Fatalf("found only %v: the pattern no longer matches how commands are called", names)
 	}
-	integration := os.Getenv("LODGE_INTEGRATION") == "1"
+	integration := gate.Enabled(t)
 	for _, c := range names {
 		if notFromSetup[c] {
 			continue
