@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"lodge/api"
+	"lodge/netaddr"
 	"lodge/network"
-	"lodge/network/proxy"
 )
 
 // DeviceKey describes one key of a device type, as Key does for instance
@@ -427,8 +427,8 @@ func checkProxy(_ string, d map[string]string) error {
 	if d["listen"] == "" || d["connect"] == "" {
 		return fmt.Errorf("a proxy needs listen= and connect= (tcp:ADDRESS:PORT or udp:ADDRESS:PORT)")
 	}
-	l, _ := proxy.ParseAddr(d["listen"])
-	c, _ := proxy.ParseAddr(d["connect"])
+	l, _ := netaddr.Parse(d["listen"])
+	c, _ := netaddr.Parse(d["connect"])
 	if l.Proto != c.Proto {
 		return fmt.Errorf("listen is %s but connect is %s; both must be the same protocol", l.Proto, c.Proto)
 	}
@@ -540,7 +540,7 @@ func isDiskSize(v string) error {
 }
 
 func isProxyAddr(v string) error {
-	if _, err := proxy.ParseAddr(v); err != nil {
+	if _, err := netaddr.Parse(v); err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), strconv.Quote(v)+": "))
 	}
 	return nil
