@@ -51,6 +51,14 @@ var apiExtensions = []string{
 	"instance_pool_move",
 	// remotes: POST /1.0/certificates with token (join tokens).
 	"certificate_token",
+	// networks: LXD's client checks these before it uses /1.0/networks,
+	// its state and leases, and proxy devices.
+	"network",
+	"network_state",
+	"network_leases",
+	"proxy",
+	"proxy_udp",
+	"network_dhcp_expiry",
 }
 
 func kernelInfo() (release, arch string) {

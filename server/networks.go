@@ -703,10 +703,3 @@ func (s *Server) releaseLeases(ctx context.Context, in db.Instance) {
 		}
 	}
 }
-
-// The networking API extensions, appended here so the shared list in
-// api_server.go stays as it was (LXD's client checks these before it uses
-// /1.0/networks, its state and leases, and proxy devices).
-func init() {
-	apiExtensions = append(apiExtensions, "network", "network_state", "network_leases", "proxy", "proxy_udp", "network_dhcp_expiry")
-}

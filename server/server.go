@@ -84,6 +84,8 @@ type Server struct {
 	idRanges *idmap.Ranges
 	// idmapMu serialises isolated range allocation with the row insert.
 	idmapMu sync.Mutex
+	// poolsMu serialises pool creation and deletion.
+	poolsMu sync.Mutex
 
 	ops    *operations.Registry
 	events *eventHub

@@ -6,39 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"lodge/instances"
 	"lodge/server/db"
 )
-
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-func init() {
-	instances.ScheduleValidator = func(v string) error {
-		switch v {
-		case "@never", "@startup":
-			return nil
-		}
-		_, err := cronParser.Parse(v)
-		return err
-	}
-}
-
-// scheduleDue tells whether a snapshots.schedule fires in the minute at t.
-func scheduleDue(spec string, t time.Time) bool {
-	t = t.Truncate(time.Minute)
-	for _, part := range strings.Split(spec, ",") {
-		sched, err := cronParser.Parse(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if sched.Next(t.Add(-time.Second)).Equal(t) {
-			return true
-		}
-	}
-	return false
-}
 
 // snapshotScheduler takes scheduled snapshots and deletes expired ones,
 // once a minute, on the minute.
@@ -66,7 +36,7 @@ func (s *Server) runSnapshotSchedule(ctx context.Context, t time.Time) {
 		if in.Phase != db.PhaseCreated {
 			continue
 		}
-		if spec := in.Config["snapshots.schedule"]; spec != "" && scheduleDue(spec, t) {
+		if spec := in.Config["snapshots.schedule"]; spec != "" && instances.ScheduleDue(spec, t) {
 			if s.liveStatus(ctx, in) == instances.StatusRunning || instances.IsTrue(in.Config["snapshots.schedule.stopped"]) {
 				if err := s.scheduledSnapshot(ctx, in, t); err != nil {
 					s.log.Warn("scheduled snapshot failed", "instance", in.Name, "err", err)
@@ -122,11 +92,7 @@ func (s *Server) scheduledSnapshot(ctx context.Context, in db.Instance, t time.T
 // startupSnapshot takes the snapshot a "@startup" schedule asks for, once
 // the start (which holds the instance's lock) has returned.
 func (s *Server) startupSnapshot(ctx context.Context, in db.Instance) {
-	startup := false
-	for _, part := range strings.Split(in.Config["snapshots.schedule"], ",") {
-		startup = startup || strings.TrimSpace(part) == "@startup"
-	}
-	if !startup {
+	if !instances.ScheduleAtStartup(in.Config["snapshots.schedule"]) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)

@@ -7,25 +7,7 @@ import (
 	"time"
 
 	"lodge/api"
-	"lodge/instances"
 )
-
-func TestScheduleDue(t *testing.T) {
-	at := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
-	for spec, want := range map[string]bool{"0 3 * * *": true, "0 4 * * *": false, "* * * * *": true, "@daily": false, "@hourly": true, "0 4 * * *, 0 3 * * *": true} {
-		if got := scheduleDue(spec, at.Add(20*time.Second)); got != want {
-			t.Errorf("scheduleDue(%q) = %v, want %v", spec, got, want)
-		}
-	}
-	if exp, err := instances.ParseExpiry("1w 2d 3H", at); err != nil || !exp.Equal(at.Add(9*24*time.Hour+3*time.Hour)) {
-		t.Errorf("expiry: %v %v", exp, err)
-	}
-	for _, bad := range []string{"7days", "3x", "-1d"} {
-		if _, err := instances.ParseExpiry(bad, at); err == nil {
-			t.Errorf("expiry %q accepted", bad)
-		}
-	}
-}
 
 func TestStartupSnapshot(t *testing.T) {
 	e := newTestEnv(t)

@@ -226,9 +226,6 @@ func (s *Server) handlePoolGet(w http.ResponseWriter, r *http.Request) {
 	writeSyncETag(w, out, out.StoragePoolPut)
 }
 
-// poolsMu serialises pool creation and deletion.
-var poolsMu sync.Mutex
-
 func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 	var req api.StoragePoolsPost
 	if err := decodeBody(r, &req); err != nil {
@@ -243,8 +240,8 @@ func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("storage pool %q: %v", req.Name, err))
 		return
 	}
-	poolsMu.Lock()
-	defer poolsMu.Unlock()
+	s.poolsMu.Lock()
+	defer s.poolsMu.Unlock()
 	if _, err := s.db.GetStoragePool(r.Context(), req.Name); err == nil {
 		writeError(w, errdefs.Existsf("storage pool %q already exists", req.Name))
 		return
@@ -366,8 +363,8 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	poolsMu.Lock()
-	defer poolsMu.Unlock()
+	s.poolsMu.Lock()
+	defer s.poolsMu.Unlock()
 	if p.Name == s.poolName {
 		writeError(w, errdefs.Invalidf("storage pool %q is the default profile's root disk pool; it cannot be deleted", p.Name))
 		return
