@@ -115,10 +115,8 @@ func (s *Server) applyConfig(ctx context.Context, old, next db.Instance, store f
 // checkAndDefine validates an expanded change and writes the new runtime
 // config (checked by liblxc); it changes nothing if it fails.
 func (s *Server) checkAndDefine(ctx context.Context, oldX, newX db.Instance) error {
-	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
-		if err := lu.CheckLimits(newX.Config); err != nil {
-			return badRequestErr(newX.Name, err)
-		}
+	if err := s.inst.CheckLimits(newX.Config); err != nil {
+		return badRequestErr(newX.Name, err)
 	}
 	if err := s.refuseOnceOnly(oldX.Config, newX.Config); err != nil {
 		return err
@@ -139,8 +137,8 @@ func (s *Server) applyLive(ctx context.Context, oldX, newX db.Instance) error {
 	if st != instances.StatusRunning && st != instances.StatusFrozen {
 		return nil
 	}
-	if lu, ok := s.inst.(instances.LimitsUpdater); ok && limitsChanged(oldX.Config, newX.Config) {
-		if err := lu.UpdateLimits(ctx, newX.Name, newX.Config); err != nil {
+	if limitsChanged(oldX.Config, newX.Config) {
+		if err := s.inst.UpdateLimits(ctx, newX.Name, newX.Config); err != nil {
 			return fmt.Errorf("instance %q: the config is saved but applying the limits to the running instance failed (they apply at its next start): %w", newX.Name, err)
 		}
 	}
@@ -216,10 +214,8 @@ func (s *Server) checkNewInstanceConfig(ctx context.Context, req api.InstancesPo
 	if root, ok := x.Devices["root"]; !ok || root["type"] != "disk" || root["path"] != "/" {
 		return errdefs.Invalidf("instance %q: no root disk device: use the default profile (-p default) or one with a root disk", req.Name)
 	}
-	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
-		if err := lu.CheckLimits(x.Config); err != nil {
-			return badRequestErr(req.Name, err)
-		}
+	if err := s.inst.CheckLimits(x.Config); err != nil {
+		return badRequestErr(req.Name, err)
 	}
 	return nil
 }

@@ -16,14 +16,6 @@ import (
 	"lodge/wsstream"
 )
 
-func (s *Server) consoler() (instances.Consoler, error) {
-	c, ok := s.inst.(instances.Consoler)
-	if !ok {
-		return nil, errdefs.Invalidf("this runtime has no console support")
-	}
-	return c, nil
-}
-
 // handleConsolePost attaches to /dev/console: fd "0" carries the terminal
 // both ways, "control" carries window-resize messages, as in LXD.
 func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
@@ -42,11 +34,6 @@ func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("console type %q: containers only have a text console", req.Type))
 		return
 	}
-	cons, err := s.consoler()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
 		writeError(w, errdefs.Invalidf("instance %q is not running; its console log is at lodge console %s --show-log", name, name))
 		return
@@ -56,12 +43,12 @@ func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
 	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: instanceResources(name),
 		Metadata: map[string]any{"fds": fds}, Connector: sess.connect}
 	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
-		return s.runConsole(ctx, cons, name, req, sess)
+		return s.runConsole(ctx, name, req, sess)
 	})
 	writeAsync(w, op)
 }
 
-func (s *Server) runConsole(ctx context.Context, cons instances.Consoler, name string, req api.InstanceConsolePost, sess *execSession) error {
+func (s *Server) runConsole(ctx context.Context, name string, req api.InstanceConsolePost, sess *execSession) error {
 	defer sess.closeAll()
 	select {
 	case <-sess.connected:
@@ -76,7 +63,7 @@ func (s *Server) runConsole(ctx context.Context, cons instances.Consoler, name s
 	if req.Width > 0 && req.Height > 0 {
 		_ = pty.Setsize(master, &pty.Winsize{Cols: uint16(req.Width), Rows: uint16(req.Height)})
 	}
-	proc, err := cons.Console(ctx, name, slave)
+	proc, err := s.inst.Console(ctx, name, slave)
 	slave.Close()
 	if err != nil {
 		return err
@@ -111,12 +98,7 @@ func (s *Server) handleConsoleDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	cons, err := s.consoler()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := cons.ClearConsoleLog(r.Context(), in.Name); err != nil {
+	if err := s.inst.ClearConsoleLog(r.Context(), in.Name); err != nil {
 		writeError(w, err)
 		return
 	}

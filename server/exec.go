@@ -407,13 +407,10 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 	}
 }
 
-// openPTY allocates the exec's terminal inside the container when the driver
-// can, so the process sees a /dev/pts/N of its own; else on the host.
+// openPTY allocates the exec's terminal inside the container, so the
+// process sees a /dev/pts/N of its own.
 func (s *Server) openPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
-	if p, ok := s.inst.(instances.PTYOpener); ok {
-		// The slave is owned by the exec's user as the host sees it.
-		m := s.fileIDMap(ctx, name)
-		return p.OpenPTY(ctx, name, uint32(m.HostUID(int64(uid))), uint32(m.HostGID(int64(gid))))
-	}
-	return pty.Open()
+	// The slave is owned by the exec's user as the host sees it.
+	m := s.fileIDMap(ctx, name)
+	return s.inst.OpenPTY(ctx, name, uint32(m.HostUID(int64(uid))), uint32(m.HostGID(int64(gid))))
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"lodge/api"
@@ -78,8 +77,8 @@ func (s *Server) liveState(ctx context.Context, in db.Instance) instances.State 
 // liveStatus is liveState without the resource and network reads, for
 // paths that only need to know whether the instance runs.
 func (s *Server) liveStatus(ctx context.Context, in db.Instance) instances.Status {
-	if r, ok := s.inst.(instances.StatusReader); ok && in.Phase == db.PhaseCreated {
-		st, err := r.Status(ctx, in.Name)
+	if in.Phase == db.PhaseCreated {
+		st, err := s.inst.Status(ctx, in.Name)
 		if err == nil {
 			return st
 		}
@@ -151,46 +150,27 @@ func renderState(st instances.State) *api.InstanceState {
 	return out
 }
 
-// states reads live states for many instances with bounded parallelism, so
-// that list stays fast with thousands of instances.
+// states reads live states for many instances at once (the driver's
+// States), so that list stays fast with thousands of instances.
 func (s *Server) states(ctx context.Context, list []db.Instance) []instances.State {
 	out := make([]instances.State, len(list))
-	if b, ok := s.inst.(instances.BatchStater); ok {
-		names := make([]string, 0, len(list))
-		for _, in := range list {
-			if in.Phase == db.PhaseCreated {
-				names = append(names, in.Name)
-			}
+	names := make([]string, 0, len(list))
+	for _, in := range list {
+		if in.Phase == db.PhaseCreated {
+			names = append(names, in.Name)
 		}
-		got := b.States(ctx, names)
-		for i, in := range list {
-			st, ok := got[in.Name]
-			switch {
-			case in.Phase != db.PhaseCreated:
-				st = instances.State{Status: instances.StatusStopped}
-			case !ok:
-				st = instances.State{Status: instances.StatusError}
-			}
-			out[i] = st
+	}
+	got := s.inst.States(ctx, names)
+	for i, in := range list {
+		st, ok := got[in.Name]
+		switch {
+		case in.Phase != db.PhaseCreated:
+			st = instances.State{Status: instances.StatusStopped}
+		case !ok:
+			st = instances.State{Status: instances.StatusError}
 		}
-		return out
+		out[i] = st
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				out[i] = s.liveState(ctx, list[i])
-			}
-		}()
-	}
-	for i := range list {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 	return out
 }
 

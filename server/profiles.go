@@ -82,10 +82,8 @@ func (s *Server) validateProfile(p db.Profile, prev map[string]map[string]string
 	if err := validateDevices(p.Devices, prev); err != nil {
 		return errdefs.Invalidf("profile %q: %v", p.Name, err)
 	}
-	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
-		if err := lu.CheckLimits(p.Config); err != nil {
-			return errdefs.Invalidf("profile %q: %v", p.Name, err)
-		}
+	if err := s.inst.CheckLimits(p.Config); err != nil {
+		return errdefs.Invalidf("profile %q: %v", p.Name, err)
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"lodge/api"
 	"lodge/images"
+	"lodge/instances"
 	"lodge/instances/fake"
 	"lodge/server/db"
 	"lodge/storage"
@@ -428,5 +429,36 @@ func TestCreateWithStartAndCancel(t *testing.T) {
 	}
 	if e2.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c2"}) || e2.drv.Defined("c2") {
 		t.Fatal("leftovers after cancel")
+	}
+}
+
+// The driver's limit checks and live updates run as with liblxc: a limit
+// the host cannot apply is a 400 that changes nothing; one it can reaches
+// the running instance at once.
+func TestLiveLimits(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","start":true,"source":{"type":"image","alias":"bb"}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("create: %+v", op)
+	}
+	e.drv.CheckLimitsFunc = func(cfg map[string]string) error {
+		if cfg["limits.cpu"] == "64" {
+			return fmt.Errorf("limits.cpu: this host has 2 CPUs: %w", instances.ErrInvalid)
+		}
+		return nil
+	}
+	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"limits.cpu":"64"}}`); code != 400 || !strings.Contains(resp.Error, "2 CPUs") {
+		t.Fatalf("limit the host cannot apply: %d %s", code, resp.Error)
+	}
+	if in, _ := e.s.db.GetInstance(context.Background(), "c1"); in.Config["limits.cpu"] != "" {
+		t.Fatalf("a refused limit was stored: %v", in.Config)
+	}
+	_, resp, _ = e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"limits.memory":"256MiB"}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("patch: %+v", op)
+	}
+	if got := e.drv.Limits("c1")["limits.memory"]; got != "256MiB" {
+		t.Fatalf("live limits of the running instance: %q", got)
 	}
 }
