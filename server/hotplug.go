@@ -54,8 +54,8 @@ func (s *Server) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 	sort.Strings(detach)
 	sort.Strings(attach)
 	if len(detach)+len(attach) > 0 {
-		hp, ok := s.nets.drv.(network.NICHotplugger)
-		if !ok {
+		hp := s.nets.drv
+		if hp == nil {
 			return errdefs.Invalidf("instance %q: NIC changes need a restart here (lodge restart %s)", cur.Name, cur.Name)
 		}
 		for _, dev := range detach {

@@ -668,8 +668,8 @@ func (s *Server) managedNIC(nic *instances.NIC, instance, dev string, d map[stri
 // releaseLeases frees the DHCP leases of a deleted instance's NICs on
 // managed networks.
 func (s *Server) releaseLeases(ctx context.Context, in db.Instance) {
-	rel, ok := s.nets.drv.(network.LeaseReleaser)
-	if !ok {
+	rel := s.nets.drv
+	if rel == nil {
 		return
 	}
 	byNet := map[string][]string{}

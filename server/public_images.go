@@ -118,17 +118,10 @@ func (s *Server) handlePublicAliasGet(w http.ResponseWriter, r *http.Request) {
 	writeSync(w, renderAlias(a))
 }
 
-// splitStore is the part of images.Store that knows split images.
-type splitStore interface {
-	IsSplit(fp string) bool
-	RootfsPath(fp string) string
-}
-
 // exportSplit sends a split image as LXD does: multipart/form-data with a
 // "metadata" and a "rootfs" part. It reports false for a unified image.
 func (s *Server) exportSplit(w http.ResponseWriter, im db.Image) bool {
-	ss, ok := s.images.(splitStore)
-	if !ok || !ss.IsSplit(im.Fingerprint) {
+	if !s.images.IsSplit(im.Fingerprint) {
 		return false
 	}
 	meta, err := os.Open(s.images.Path(im.Fingerprint))
@@ -137,7 +130,7 @@ func (s *Server) exportSplit(w http.ResponseWriter, im db.Image) bool {
 		return true
 	}
 	defer meta.Close()
-	root, err := os.Open(ss.RootfsPath(im.Fingerprint))
+	root, err := os.Open(s.images.RootfsPath(im.Fingerprint))
 	if err != nil {
 		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
 		return true
@@ -225,10 +218,6 @@ func (s *Server) importUpload(r *http.Request, expected string) (images.Info, er
 	if !strings.HasPrefix(mt, "multipart/") {
 		return s.images.Import(r.Context(), r.Body, expected)
 	}
-	si, ok := s.images.(splitImporter)
-	if !ok {
-		return images.Info{}, errdefs.Invalidf("this image store cannot hold split images; upload a unified tarball")
-	}
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return images.Info{}, errdefs.Invalidf("multipart image upload: %v", err)
@@ -250,7 +239,7 @@ func (s *Server) importUpload(r *http.Request, expected string) (images.Info, er
 		return images.Info{}, err
 	}
 	root := &partAfter{next: func() (io.Reader, error) { return next("rootfs", "rootfs.img") }}
-	info, err := si.ImportSplit(r.Context(), meta, root, expected)
+	info, err := s.images.ImportSplit(r.Context(), meta, root, expected)
 	if root.err != nil {
 		return info, root.err
 	}

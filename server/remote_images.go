@@ -35,11 +35,6 @@ type remoteState struct {
 	secrets map[string]imageSecret
 }
 
-// splitImporter is the part of images.Store that stores split images.
-type splitImporter interface {
-	ImportSplit(ctx context.Context, meta, rootfs io.Reader, expected string) (images.Info, error)
-}
-
 // remoteSource returns the (cached) Source for an image server.
 func (s *Server) remoteSource(server, protocol, certificate, secret string) (remotes.Source, error) {
 	u, err := url.Parse(server)
@@ -330,11 +325,7 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 	case 1:
 		info, err = s.images.Import(ctx, readers[0], im.Fingerprint)
 	case 2:
-		si, ok := s.images.(splitImporter)
-		if !ok {
-			return db.Image{}, fmt.Errorf("image %s from %s is a split image, which this image store cannot hold", short(im.Fingerprint), ri.server)
-		}
-		info, err = si.ImportSplit(ctx, readers[0], readers[1], im.Fingerprint)
+		info, err = s.images.ImportSplit(ctx, readers[0], readers[1], im.Fingerprint)
 	default:
 		return db.Image{}, fmt.Errorf("image %s from %s: %d files, expected 1 or 2", short(im.Fingerprint), ri.server, len(im.Files))
 	}

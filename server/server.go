@@ -30,10 +30,15 @@ import (
 	"lodge/storage/pools"
 )
 
-// ImageStore is what the server needs from the content-addressed image store.
+// ImageStore is what the server needs from the content-addressed image
+// store (images.Store): unified images (one tarball at Path) and split
+// ones (a metadata tarball at Path and a rootfs at RootfsPath).
 type ImageStore interface {
 	Import(ctx context.Context, r io.Reader, expectedFingerprint string) (images.Info, error)
+	ImportSplit(ctx context.Context, meta, rootfs io.Reader, expectedFingerprint string) (images.Info, error)
 	Path(fp string) string
+	IsSplit(fp string) bool
+	RootfsPath(fp string) string
 	Delete(fp string) error
 }
 

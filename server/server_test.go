@@ -63,6 +63,13 @@ func (m *memStore) Import(ctx context.Context, r io.Reader, expected string) (im
 }
 
 func (m *memStore) Path(fp string) string { return filepath.Join(m.dir, fp) }
+
+// memStore holds unified images only.
+func (m *memStore) ImportSplit(ctx context.Context, meta, rootfs io.Reader, expected string) (images.Info, error) {
+	return images.Info{}, fmt.Errorf("this test store holds unified images only: %w", images.ErrInvalid)
+}
+func (m *memStore) IsSplit(fp string) bool      { return false }
+func (m *memStore) RootfsPath(fp string) string { return m.Path(fp) + ".rootfs" }
 func (m *memStore) Delete(fp string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -30,6 +30,8 @@ type PoolManager interface {
 	// Destroy removes the known volumes and what lodge made for the pool,
 	// nothing else; a pool without this lodged's marker is only forgotten.
 	Destroy(ctx context.Context, name, driver string, cfg map[string]string, known []storage.Volume) (pools.Removal, error)
+	// Resize grows a loop-file pool in place.
+	Resize(ctx context.Context, name, driver string, cfg map[string]string, size int64) error
 	DefaultDriver() string
 }
 
@@ -320,15 +322,12 @@ func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) 
 	sort.Strings(keys)
 	if newCfg["size"] != p.Config["size"] && newCfg["size"] != "" {
 		// A loop-file pool grows in place.
-		rz, ok := s.poolMgr.(interface {
-			Resize(ctx context.Context, name, driver string, cfg map[string]string, size int64) error
-		})
 		n, err := pools.ParseSize(newCfg["size"])
-		if !ok || err != nil {
+		if err != nil {
 			writeError(w, errdefs.Invalidf("storage pool %q: size cannot be changed", p.Name))
 			return
 		}
-		if err := rz.Resize(r.Context(), p.Name, p.Driver, p.Config, n); err != nil {
+		if err := s.poolMgr.Resize(r.Context(), p.Name, p.Driver, p.Config, n); err != nil {
 			writeError(w, errdefs.Invalidf("%v", err))
 			return
 		}

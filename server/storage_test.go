@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,6 +108,9 @@ func (f *fakePools) Destroy(ctx context.Context, name, driver string, cfg map[st
 	return pools.Removal{}, nil
 }
 func (f *fakePools) DefaultDriver() string { return f.def }
+func (f *fakePools) Resize(ctx context.Context, name, driver string, cfg map[string]string, size int64) error {
+	return fmt.Errorf("storage pool %q: %s pools cannot be resized", name, driver)
+}
 
 func TestDefaultPoolChoice(t *testing.T) {
 	for _, def := range []string{"btrfs", "overlay"} {
