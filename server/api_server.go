@@ -94,7 +94,7 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 	kver, arch := kernelInfo()
 	osName, osVer := osRelease()
 	host, _ := os.Hostname()
-	cfg, err := s.db.Config(r.Context())
+	cfg, err := s.d.db.Config(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -118,7 +118,7 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			Addresses:          []string{},
 			Architectures:      arches,
 			Driver:             "lxc",
-			DriverVersion:      s.cfg.DriverVersion,
+			DriverVersion:      s.d.cfg.DriverVersion,
 			Firewall:           "nftables",
 			Kernel:             "Linux",
 			KernelArchitecture: arch,
@@ -132,8 +132,8 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			ServerEventMode:    "full-mesh",
 			ServerName:         host,
 			ServerPid:          os.Getpid(),
-			ServerVersion:      s.cfg.Version,
-			Storage:            s.defaultPoolDriver(),
+			ServerVersion:      s.d.cfg.Version,
+			Storage:            s.d.defaultPoolDriver(),
 			StorageVersion:     "1",
 		},
 	}

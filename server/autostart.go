@@ -20,14 +20,14 @@ const lastStateKey = "volatile.last_state.power"
 
 // recordPower stores volatile.last_state.power; the caller holds the
 // instance's lock.
-func (s *Server) recordPower(ctx context.Context, name, state string) {
-	in, err := s.db.GetInstance(ctx, name)
+func (d *Daemon) recordPower(ctx context.Context, name, state string) {
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil || in.Config[lastStateKey] == state {
 		return
 	}
 	in.Config[lastStateKey] = state
-	if err := s.db.UpdateInstance(ctx, in); err != nil {
-		s.log.Warn("recording last power state", "instance", name, "err", err)
+	if err := d.db.UpdateInstance(ctx, in); err != nil {
+		d.log.Warn("recording last power state", "instance", name, "err", err)
 	}
 }
 
@@ -49,10 +49,10 @@ func wantsAutostart(cfg map[string]string) bool {
 // it (wantsAutostart): higher boot.autostart.priority first, waiting
 // boot.autostart.delay seconds after each. It runs in the background so the
 // API is up meanwhile.
-func (s *Server) autostart(ctx context.Context) {
-	list, err := s.db.ListInstances(ctx)
+func (d *Daemon) autostart(ctx context.Context) {
+	list, err := d.db.ListInstances(ctx)
 	if err != nil {
-		s.log.Error("autostart: list instances", "err", err)
+		d.log.Error("autostart: list instances", "err", err)
 		return
 	}
 	var todo []db.Instance
@@ -60,7 +60,7 @@ func (s *Server) autostart(ctx context.Context) {
 		if in.Phase != db.PhaseCreated {
 			continue
 		}
-		if x := s.mustExpand(ctx, in); wantsAutostart(x.Config) {
+		if x := d.mustExpand(ctx, in); wantsAutostart(x.Config) {
 			todo = append(todo, x)
 		}
 	}
@@ -68,17 +68,17 @@ func (s *Server) autostart(ctx context.Context) {
 		return intKey(todo[i].Config, "boot.autostart.priority") > intKey(todo[j].Config, "boot.autostart.priority")
 	})
 	for _, in := range todo {
-		if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
+		if st := d.liveStatus(ctx, in); st != instances.StatusStopped {
 			continue
 		}
-		s.log.Info("autostart", "instance", in.Name, "priority", intKey(in.Config, "boot.autostart.priority"))
-		if err := s.startInstance(ctx, in.Name); err != nil {
-			s.log.Error("autostart failed", "instance", in.Name, "err", err)
+		d.log.Info("autostart", "instance", in.Name, "priority", intKey(in.Config, "boot.autostart.priority"))
+		if err := d.startInstance(ctx, in.Name); err != nil {
+			d.log.Error("autostart failed", "instance", in.Name, "err", err)
 			continue
 		}
-		if d := intKey(in.Config, "boot.autostart.delay"); d > 0 {
+		if dur := intKey(in.Config, "boot.autostart.delay"); dur > 0 {
 			select {
-			case <-time.After(time.Duration(d) * time.Second):
+			case <-time.After(time.Duration(dur) * time.Second):
 			case <-ctx.Done():
 				return
 			}
@@ -90,11 +90,11 @@ func (s *Server) autostart(ctx context.Context) {
 // shutdown (or SIGPWR): higher boot.stop.priority first, those of equal
 // priority in parallel, each within its boot.host_shutdown_timeout; they
 // keep volatile.last_state.power=RUNNING, so they come back at next start.
-func (s *Server) stopAllInstances() {
+func (d *Daemon) stopAllInstances() {
 	ctx := context.Background()
-	list, err := s.db.ListInstances(ctx)
+	list, err := d.db.ListInstances(ctx)
 	if err != nil {
-		s.log.Error("shutdown: list instances", "err", err)
+		d.log.Error("shutdown: list instances", "err", err)
 		return
 	}
 	groups := map[int][]db.Instance{}
@@ -103,11 +103,11 @@ func (s *Server) stopAllInstances() {
 		if in.Phase != db.PhaseCreated {
 			continue
 		}
-		st := s.liveStatus(ctx, in)
+		st := d.liveStatus(ctx, in)
 		if st != instances.StatusRunning && st != instances.StatusFrozen {
 			continue
 		}
-		x := s.mustExpand(ctx, in)
+		x := d.mustExpand(ctx, in)
 		p := intKey(x.Config, "boot.stop.priority")
 		if _, ok := groups[p]; !ok {
 			prios = append(prios, p)
@@ -121,9 +121,9 @@ func (s *Server) stopAllInstances() {
 			wg.Add(1)
 			go func(in db.Instance) {
 				defer wg.Done()
-				err := s.stopInstanceOpt(ctx, in.Name, s.stopTimeout(in, 0), false, false)
+				err := d.stopInstanceOpt(ctx, in.Name, d.stopTimeout(in, 0), false, false)
 				if err != nil && !errors.Is(err, instances.ErrNotRunning) {
-					s.log.Warn("shutdown: stop instance", "instance", in.Name, "err", err)
+					d.log.Warn("shutdown: stop instance", "instance", in.Name, "err", err)
 				}
 			}(in)
 		}
@@ -133,6 +133,6 @@ func (s *Server) stopAllInstances() {
 
 // ShutdownInstances makes Run stop every instance and return, as `lodged
 // shutdown` does (SIGPWR).
-func (s *Server) ShutdownInstances() {
-	s.shutdownOnce.Do(func() { close(s.stopAll) })
+func (d *Daemon) ShutdownInstances() {
+	d.shutdownOnce.Do(func() { close(d.stopAll) })
 }

@@ -49,7 +49,7 @@ func certPEM(c *x509.Certificate) string {
 }
 
 func (s *Server) handleCertificatesGet(w http.ResponseWriter, r *http.Request) {
-	certs, err := s.db.ListCertificates(r.Context())
+	certs, err := s.d.db.ListCertificates(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -70,8 +70,8 @@ func (s *Server) handleCertificatesGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // findCert resolves a fingerprint or unique prefix.
-func (s *Server) findCert(ctx context.Context, ref string) (db.Certificate, error) {
-	certs, err := s.db.ListCertificates(ctx)
+func (d *Daemon) findCert(ctx context.Context, ref string) (db.Certificate, error) {
+	certs, err := d.db.ListCertificates(ctx)
 	if err != nil {
 		return db.Certificate{}, err
 	}
@@ -91,7 +91,7 @@ func (s *Server) findCert(ctx context.Context, ref string) (db.Certificate, erro
 }
 
 func (s *Server) handleCertificateGet(w http.ResponseWriter, r *http.Request) {
-	c, err := s.findCert(r.Context(), r.PathValue("fingerprint"))
+	c, err := s.d.findCert(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -100,16 +100,16 @@ func (s *Server) handleCertificateGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCertificateDelete(w http.ResponseWriter, r *http.Request) {
-	c, err := s.findCert(r.Context(), r.PathValue("fingerprint"))
+	c, err := s.d.findCert(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.db.DeleteCertificate(r.Context(), c.Fingerprint); err != nil {
+	if err := s.d.db.DeleteCertificate(r.Context(), c.Fingerprint); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.log.Info("certificate removed from the trust store", "name", c.Name, "fingerprint", c.Fingerprint)
+	s.d.log.Info("certificate removed from the trust store", "name", c.Name, "fingerprint", c.Fingerprint)
 	writeSync(w, map[string]any{})
 }
 
@@ -150,7 +150,7 @@ func (s *Server) handleCertificatesPost(w http.ResponseWriter, r *http.Request) 
 		writeError(w, err)
 		return
 	}
-	err = s.db.CreateCertificate(r.Context(), db.Certificate{Fingerprint: CertFingerprint(cert.Raw), Name: req.Name, Type: req.Type,
+	err = s.d.db.CreateCertificate(r.Context(), db.Certificate{Fingerprint: CertFingerprint(cert.Raw), Name: req.Name, Type: req.Type,
 		Certificate: certPEM(cert), Restricted: req.Restricted, CreatedAt: time.Now().UTC()})
 	if errors.Is(err, db.ErrExists) {
 		err = errdefs.Conflictf("certificate %s is already trusted", short(CertFingerprint(cert.Raw)))
@@ -174,27 +174,27 @@ func (s *Server) createJoinToken(w http.ResponseWriter, r *http.Request, req api
 	}
 	now := time.Now().UTC()
 	tok := db.CertificateToken{Secret: hex.EncodeToString(b), Name: req.Name, CreatedAt: now}
-	if days := s.serverConfigInt(r.Context(), "core.remote_token_expiry"); days > 0 {
+	if days := s.d.serverConfigInt(r.Context(), "core.remote_token_expiry"); days > 0 {
 		tok.ExpiresAt = now.Add(time.Duration(days) * 24 * time.Hour)
 	}
-	if err := s.db.CreateCertificateToken(r.Context(), tok); err != nil {
+	if err := s.d.db.CreateCertificateToken(r.Context(), tok); err != nil {
 		writeError(w, err)
 		return
 	}
 	fp := ""
-	if _, err := s.serverCert(); err == nil {
-		fp = s.tls.certFP
+	if _, err := s.d.serverCert(); err == nil {
+		fp = s.d.tls.certFP
 	}
-	s.tls.mu.Lock()
+	s.d.tls.mu.Lock()
 	addrs := []string{}
-	if s.tls.addr != "" {
-		addrs = append(addrs, s.tls.addr)
+	if s.d.tls.addr != "" {
+		addrs = append(addrs, s.d.tls.addr)
 	}
-	s.tls.mu.Unlock()
+	s.d.tls.mu.Unlock()
 	// LXD returns a "token" operation whose metadata the client turns into
 	// the printed token; lxc and lodge both read these keys.
 	md := map[string]any{"request": req, "secret": tok.Secret, "fingerprint": fp, "addresses": addrs, "expiresAt": tok.ExpiresAt}
-	op := s.ops.Start(s.tokenOpSpec(md), func(ctx context.Context, op *opT) error { return nil })
+	op := s.d.ops.Start(s.d.tokenOpSpec(md), func(ctx context.Context, op *opT) error { return nil })
 	writeAsync(w, op)
 }
 
@@ -219,7 +219,7 @@ func (s *Server) joinWithToken(w http.ResponseWriter, r *http.Request, req api.C
 		return
 	}
 	cert := r.TLS.PeerCertificates[0]
-	tok, err := s.db.ConsumeCertificateToken(r.Context(), secret, time.Now().UTC(), db.Certificate{
+	tok, err := s.d.db.ConsumeCertificateToken(r.Context(), secret, time.Now().UTC(), db.Certificate{
 		Fingerprint: CertFingerprint(cert.Raw), Name: req.Name, Type: "client", Certificate: certPEM(cert), CreatedAt: time.Now().UTC()})
 	switch {
 	case errors.Is(err, db.ErrNotFound):
@@ -232,11 +232,11 @@ func (s *Server) joinWithToken(w http.ResponseWriter, r *http.Request, req api.C
 		writeError(w, err)
 		return
 	}
-	s.log.Info("client joined with a token", "name", tok.Name, "fingerprint", CertFingerprint(cert.Raw))
+	s.d.log.Info("client joined with a token", "name", tok.Name, "fingerprint", CertFingerprint(cert.Raw))
 	writeSync(w, map[string]any{})
 }
 
-func (s *Server) tokenOpSpec(md map[string]any) operations.Spec {
+func (d *Daemon) tokenOpSpec(md map[string]any) operations.Spec {
 	return operations.Spec{Class: api.OperationClassToken, Description: "Executing operation", Metadata: md,
 		Resources: map[string][]string{}}
 }

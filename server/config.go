@@ -15,13 +15,13 @@ import (
 
 // expand returns in with its config and devices expanded: each of its
 // profiles in order, then its own keys on top (LXD's rule).
-func (s *Server) expand(ctx context.Context, in db.Instance) (db.Instance, error) {
-	return s.expandWith(ctx, in, nil)
+func (d *Daemon) expand(ctx context.Context, in db.Instance) (db.Instance, error) {
+	return d.expandWith(ctx, in, nil)
 }
 
 // expandWith expands with some profiles replaced by a version not stored yet.
-func (s *Server) expandWith(ctx context.Context, in db.Instance, override map[string]db.Profile) (db.Instance, error) {
-	profiles, err := s.profilesOf(ctx, in.Profiles)
+func (d *Daemon) expandWith(ctx context.Context, in db.Instance, override map[string]db.Profile) (db.Instance, error) {
+	profiles, err := d.profilesOf(ctx, in.Profiles)
 	if err != nil {
 		return in, err
 	}
@@ -31,10 +31,10 @@ func (s *Server) expandWith(ctx context.Context, in db.Instance, override map[st
 // expander expands many instances with one read of the profiles (list
 // with thousands of instances); an instance naming a missing profile gets
 // its own config, as mustExpand gives it.
-func (s *Server) expander(ctx context.Context) func(db.Instance) db.Instance {
-	all, err := s.db.ListProfiles(ctx)
+func (d *Daemon) expander(ctx context.Context) func(db.Instance) db.Instance {
+	all, err := d.db.ListProfiles(ctx)
 	if err != nil {
-		return func(in db.Instance) db.Instance { return s.mustExpand(ctx, in) }
+		return func(in db.Instance) db.Instance { return d.mustExpand(ctx, in) }
 	}
 	byName := make(map[string]db.Profile, len(all))
 	for _, p := range all {
@@ -74,10 +74,10 @@ func expandProfiles(in db.Instance, profiles []db.Profile, override map[string]d
 
 // mustExpand is expand for paths that cannot fail the request on a broken
 // profile reference: the instance's own config is used then.
-func (s *Server) mustExpand(ctx context.Context, in db.Instance) db.Instance {
-	out, err := s.expand(ctx, in)
+func (d *Daemon) mustExpand(ctx context.Context, in db.Instance) db.Instance {
+	out, err := d.expand(ctx, in)
 	if err != nil {
-		s.log.Warn("expanding instance config", "instance", in.Name, "err", err)
+		d.log.Warn("expanding instance config", "instance", in.Name, "err", err)
 		return in
 	}
 	return out
@@ -88,57 +88,57 @@ func (s *Server) mustExpand(ctx context.Context, in db.Instance) db.Instance {
 // before anything is stored, then store runs (the database write), then
 // live keys reach a running container's cgroups at once. On failure
 // nothing is changed.
-func (s *Server) applyConfig(ctx context.Context, old, next db.Instance, store func() error) error {
+func (d *Daemon) applyConfig(ctx context.Context, old, next db.Instance, store func() error) error {
 	if next.Phase != db.PhaseCreated {
 		return store()
 	}
-	oldX, err := s.expand(ctx, old)
+	oldX, err := d.expand(ctx, old)
 	if err != nil {
 		return err
 	}
-	newX, err := s.expand(ctx, next)
+	newX, err := d.expand(ctx, next)
 	if err != nil {
 		return err
 	}
-	if err := s.checkAndDefine(ctx, oldX, newX); err != nil {
+	if err := d.checkAndDefine(ctx, oldX, newX); err != nil {
 		return err
 	}
 	if err := store(); err != nil {
-		if spec, err := s.specFor(oldX); err == nil {
-			_ = s.inst.Define(context.WithoutCancel(ctx), spec)
+		if spec, err := d.specFor(oldX); err == nil {
+			_ = d.inst.Define(context.WithoutCancel(ctx), spec)
 		}
 		return err
 	}
-	return s.applyLive(ctx, oldX, newX)
+	return d.applyLive(ctx, oldX, newX)
 }
 
 // checkAndDefine validates an expanded change and writes the new runtime
 // config (checked by liblxc); it changes nothing if it fails.
-func (s *Server) checkAndDefine(ctx context.Context, oldX, newX db.Instance) error {
-	if err := s.inst.CheckLimits(newX.Config); err != nil {
+func (d *Daemon) checkAndDefine(ctx context.Context, oldX, newX db.Instance) error {
+	if err := d.inst.CheckLimits(newX.Config); err != nil {
 		return badRequestErr(newX.Name, err)
 	}
-	if err := s.refuseOnceOnly(oldX.Config, newX.Config); err != nil {
+	if err := d.refuseOnceOnly(oldX.Config, newX.Config); err != nil {
 		return err
 	}
-	spec, err := s.specFor(newX)
+	spec, err := d.specFor(newX)
 	if err != nil {
 		return err
 	}
-	if err := s.inst.Define(ctx, spec); err != nil {
+	if err := d.inst.Define(ctx, spec); err != nil {
 		return badRequestErr(newX.Name, err)
 	}
 	return nil
 }
 
 // applyLive writes changed limits into a running instance's cgroups.
-func (s *Server) applyLive(ctx context.Context, oldX, newX db.Instance) error {
-	st := s.liveStatus(ctx, newX)
+func (d *Daemon) applyLive(ctx context.Context, oldX, newX db.Instance) error {
+	st := d.liveStatus(ctx, newX)
 	if st != instances.StatusRunning && st != instances.StatusFrozen {
 		return nil
 	}
 	if limitsChanged(oldX.Config, newX.Config) {
-		if err := s.inst.UpdateLimits(ctx, newX.Name, newX.Config); err != nil {
+		if err := d.inst.UpdateLimits(ctx, newX.Name, newX.Config); err != nil {
 			return fmt.Errorf("instance %q: the config is saved but applying the limits to the running instance failed (they apply at its next start): %w", newX.Name, err)
 		}
 	}
@@ -148,7 +148,7 @@ func (s *Server) applyLive(ctx context.Context, oldX, newX db.Instance) error {
 // onceOnlyKeys decide how the rootfs is owned; they are fixed at creation.
 var onceOnlyKeys = []string{"security.privileged", "security.idmap.isolated"}
 
-func (s *Server) refuseOnceOnly(old, next map[string]string) error {
+func (d *Daemon) refuseOnceOnly(old, next map[string]string) error {
 	for _, k := range onceOnlyKeys {
 		if instances.IsTrue(old[k]) != instances.IsTrue(next[k]) {
 			return errdefs.Invalidf("%s cannot change on an existing instance: its root filesystem's ownership was set for it at creation; create a new instance with -c %s=%v (and copy its data over)",
@@ -193,28 +193,28 @@ func refuseVolatileWrites(old, next map[string]string) error {
 
 // StoppedInstances tells, after Run returned, whether it stopped every
 // instance (lodged shutdown) rather than leaving them running.
-func (s *Server) StoppedInstances() bool { return s.stoppedAll }
+func (d *Daemon) StoppedInstances() bool { return d.stoppedAll }
 
 // checkNewInstanceConfig refuses, before anything is made, a create whose
 // profiles are unknown, that sets volatile.* keys, or whose expanded config
 // the runtime cannot apply.
-func (s *Server) checkNewInstanceConfig(ctx context.Context, req api.InstancesPost) error {
+func (d *Daemon) checkNewInstanceConfig(ctx context.Context, req api.InstancesPost) error {
 	for k := range req.Config {
 		if strings.HasPrefix(k, "volatile.") {
 			return errdefs.Invalidf("config key %q: volatile.* keys are lodged's own and cannot be set", k)
 		}
 	}
-	if err := s.checkProfilesExist(ctx, req.Profiles); err != nil {
+	if err := d.checkProfilesExist(ctx, req.Profiles); err != nil {
 		return err
 	}
-	x, err := s.expand(ctx, db.Instance{Name: req.Name, Config: req.Config, Devices: req.Devices, Profiles: req.Profiles})
+	x, err := d.expand(ctx, db.Instance{Name: req.Name, Config: req.Config, Devices: req.Devices, Profiles: req.Profiles})
 	if err != nil {
 		return err
 	}
 	if root, ok := x.Devices["root"]; !ok || root["type"] != "disk" || root["path"] != "/" {
 		return errdefs.Invalidf("instance %q: no root disk device: use the default profile (-p default) or one with a root disk", req.Name)
 	}
-	if err := s.inst.CheckLimits(x.Config); err != nil {
+	if err := d.inst.CheckLimits(x.Config); err != nil {
 		return badRequestErr(req.Name, err)
 	}
 	return nil

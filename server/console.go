@@ -20,7 +20,7 @@ import (
 // both ways, "control" carries window-resize messages, as in LXD.
 func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -34,7 +34,7 @@ func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("console type %q: containers only have a text console", req.Type))
 		return
 	}
-	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
+	if st := s.d.liveStatus(r.Context(), in); st != instances.StatusRunning {
 		writeError(w, errdefs.Invalidf("instance %q is not running; its console log is at lodge console %s --show-log", name, name))
 		return
 	}
@@ -42,7 +42,7 @@ func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
 	fds := map[string]any{"0": sess.fds["0"], "control": sess.fds["control"]}
 	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: instanceResources(name),
 		Metadata: map[string]any{"fds": fds}, Connector: sess.connect}
-	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
+	op := s.d.ops.Start(spec, func(ctx context.Context, op *opT) error {
 		return s.runConsole(ctx, name, req, sess)
 	})
 	writeAsync(w, op)
@@ -63,7 +63,7 @@ func (s *Server) runConsole(ctx context.Context, name string, req api.InstanceCo
 	if req.Width > 0 && req.Height > 0 {
 		_ = pty.Setsize(master, &pty.Winsize{Cols: uint16(req.Width), Rows: uint16(req.Height)})
 	}
-	proc, err := s.inst.Console(ctx, name, slave)
+	proc, err := s.d.inst.Console(ctx, name, slave)
 	slave.Close()
 	if err != nil {
 		return err
@@ -93,12 +93,12 @@ func (s *Server) handleConsoleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleConsoleDelete(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.inst.ClearConsoleLog(r.Context(), in.Name); err != nil {
+	if err := s.d.inst.ClearConsoleLog(r.Context(), in.Name); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -29,7 +29,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 		writeError(w, errdefs.Invalidf("instance %q: copy needs source.source (an instance or instance/snapshot)", req.Name))
 		return
 	}
-	src, err := s.getInstance(ctx, srcName)
+	src, err := s.d.getInstance(ctx, srcName)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -40,7 +40,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 	}
 	srcCfg, srcDev, srcProfiles := src.Config, src.Devices, src.Profiles
 	if snap != "" {
-		_, sn, err := s.getSnapshot(ctx, srcName, snap)
+		_, sn, err := s.d.getSnapshot(ctx, srcName, snap)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -61,7 +61,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 	if root, ok := req.Devices["root"]; ok && root["pool"] != "" {
 		poolName = root["pool"]
 	}
-	if _, err := s.pool(poolName); err != nil {
+	if _, err := s.d.pool(poolName); err != nil {
 		writeError(w, errdefs.Invalidf("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
 		return
 	}
@@ -91,7 +91,7 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 	delete(devices, "root")
 	// The source's devices as they are (keys stored before lodge refused
 	// them included) are not checked again; changes to them are.
-	if err := validateDevices(devices, s.expandedDevices(s.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
+	if err := validateDevices(devices, s.d.expandedDevices(s.d.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -106,15 +106,15 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
 		Devices: devices, Profiles: srcProfiles, CreatedAt: time.Now().UTC(),
 	}
-	if _, err := s.db.CreateInstance(ctx, row); err != nil {
+	if _, err := s.d.db.CreateInstance(ctx, row); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)
 		}
 		writeError(w, err)
 		return
 	}
-	op := s.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *opT) error {
-		return s.copyInstance(ctx, op, row, srcName, snap, instanceOnly, req.Start)
+	op := s.d.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *opT) error {
+		return s.d.copyInstance(ctx, op, row, srcName, snap, instanceOnly, req.Start)
 	})
 	writeAsync(w, op)
 }
@@ -122,8 +122,8 @@ func (s *Server) handleInstanceCopy(w http.ResponseWriter, r *http.Request, req 
 // copyInstance makes the copy's volumes, snapshot rows and runtime config;
 // a failure removes all of it (and a crash leaves a "creating" row that
 // startup recovery removes with its volumes).
-func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, srcName, snap string, instanceOnly, start bool) (err error) {
-	unlock := s.instLocks.lock(row.Name)
+func (d *Daemon) copyInstance(ctx context.Context, op *opT, row db.Instance, srcName, snap string, instanceOnly, start bool) (err error) {
+	unlock := d.instLocks.lock(row.Name)
 	locked := true
 	defer func() {
 		if locked {
@@ -134,21 +134,21 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 	defer func() {
 		if err != nil {
 			rev.fail()
-			s.log.Warn("instance copy failed, rolled back", "instance", row.Name, "err", err)
+			d.log.Warn("instance copy failed, rolled back", "instance", row.Name, "err", err)
 		}
 	}()
 	bg := context.WithoutCancel(ctx)
-	rev.add(func() { _ = s.db.DeleteInstance(bg, row.Name) })
+	rev.add(func() { _ = d.db.DeleteInstance(bg, row.Name) })
 
-	src, err := s.db.GetInstance(ctx, srcName)
+	src, err := d.db.GetInstance(ctx, srcName)
 	if err != nil {
 		return err
 	}
-	srcPool, err := s.instancePool(src)
+	srcPool, err := d.instancePool(src)
 	if err != nil {
 		return err
 	}
-	dstPool, err := s.instancePool(row)
+	dstPool, err := d.instancePool(row)
 	if err != nil {
 		return err
 	}
@@ -157,13 +157,13 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 		srcVol = srcVol.Snapshot(snap)
 	}
 	dstVol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
-	if err := s.clearStale(ctx, row.Pool, dstPool, dstVol); err != nil {
+	if err := d.clearStale(ctx, row.Pool, dstPool, dstVol); err != nil {
 		return err
 	}
 	rev.add(func() { _ = dstPool.Delete(bg, dstVol) })
 	var snaps []db.Snapshot
 	if !instanceOnly {
-		if snaps, err = s.db.ListSnapshots(ctx, srcName); err != nil {
+		if snaps, err = d.db.ListSnapshots(ctx, srcName); err != nil {
 			return err
 		}
 	}
@@ -178,8 +178,8 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 		}
 	}
 	// A running source is frozen while its tree is copied, so the copy is consistent.
-	if snap == "" && s.liveStatus(ctx, src) == instances.StatusRunning {
-		if thaw, err := s.freezeFor(ctx, srcName); err == nil {
+	if snap == "" && d.liveStatus(ctx, src) == instances.StatusRunning {
+		if thaw, err := d.freezeFor(ctx, srcName); err == nil {
 			defer thaw()
 		}
 	}
@@ -192,7 +192,7 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 		for _, sn := range snaps {
 			names = append(names, sn.Name)
 		}
-		if err := s.copyAcrossPools(ctx, op, srcPool, srcVol, dstPool, dstVol, row, names); err != nil {
+		if err := d.copyAcrossPools(ctx, op, srcPool, srcVol, dstPool, dstVol, row, names); err != nil {
 			return err
 		}
 	}
@@ -204,27 +204,27 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 	}
 	for _, sn := range snaps {
 		sn.Instance = row.Name
-		if err := s.db.CreateSnapshot(ctx, sn); err != nil {
+		if err := d.db.CreateSnapshot(ctx, sn); err != nil {
 			return err
 		}
 	}
-	spec, err := s.specFor(row)
+	spec, err := d.specFor(row)
 	if err != nil {
 		return err
 	}
-	if err := s.inst.Define(ctx, spec); err != nil {
+	if err := d.inst.Define(ctx, spec); err != nil {
 		return fmt.Errorf("instance %q: %w", row.Name, err)
 	}
-	rev.add(func() { _ = s.inst.Delete(bg, row.Name) })
-	if err := s.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
+	rev.add(func() { _ = d.inst.Delete(bg, row.Name) })
+	if err := d.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
 		return err
 	}
 	rev.success()
-	s.events.lifecycle("instance-created", instanceURL(row.Name), nil)
+	d.events.lifecycle("instance-created", instanceURL(row.Name), nil)
 	if start {
 		unlock()
 		locked = false
-		return s.startInstance(ctx, row.Name)
+		return d.startInstance(ctx, row.Name)
 	}
 	return nil
 }
@@ -234,12 +234,12 @@ func (s *Server) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 // source's snapshots (oldest first) are replayed the same way, each
 // snapshotted on the destination before the next, so they share what they
 // can there too.
-func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance, snaps []string) error {
+func (d *Daemon) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance, snaps []string) error {
 	fp := row.ImageFingerprint
-	if _, err := os.Stat(s.images.Path(fp)); fp == "" || err != nil {
+	if _, err := os.Stat(d.images.Path(fp)); fp == "" || err != nil {
 		return errdefs.Invalidf("instance %q: the source's image %s is no longer in the image store, so it cannot be copied to another pool; copy it within pool %q", row.Name, short(fp), row.Pool)
 	}
-	if err := s.ensureImageVolume(ctx, op, dstPool, row.Pool, fp); err != nil {
+	if err := d.ensureImageVolume(ctx, op, dstPool, row.Pool, fp); err != nil {
 		return err
 	}
 	if err := dstPool.Clone(ctx, storage.Volume{Kind: storage.KindImage, Name: fp}, dstVol); err != nil {
@@ -278,7 +278,7 @@ func (s *Server) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.D
 // another pool (with "pool"). The instance must be stopped.
 func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -302,7 +302,7 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Pool != "" {
-		dst, err := s.pool(req.Pool)
+		dst, err := s.d.pool(req.Pool)
 		if err != nil {
 			writeError(w, errdefs.Invalidf("instance %q: storage pool %q not found or not available", name, req.Pool))
 			return
@@ -317,12 +317,12 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Name != name {
-		if _, err := s.db.GetInstance(r.Context(), req.Name); err == nil {
+		if _, err := s.d.db.GetInstance(r.Context(), req.Name); err == nil {
 			writeError(w, errdefs.Existsf("instance %q already exists; pick another name", req.Name))
 			return
 		}
 	}
-	if st := s.liveStatus(r.Context(), in); st != instances.StatusStopped {
+	if st := s.d.liveStatus(r.Context(), in); st != instances.StatusStopped {
 		writeError(w, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s)", name, name))
 		return
 	}
@@ -330,14 +330,14 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 	if req.Pool != "" && req.Pool != in.Pool {
 		desc = "Moving instance"
 	}
-	op := s.ops.Start(operationsSpec(desc, name), func(ctx context.Context, op *opT) error {
+	op := s.d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, op *opT) error {
 		if req.Pool != "" && req.Pool != in.Pool {
-			if err := s.moveInstancePool(ctx, op, name, req.Pool); err != nil {
+			if err := s.d.moveInstancePool(ctx, op, name, req.Pool); err != nil {
 				return err
 			}
 		}
 		if req.Name != name {
-			return s.renameInstance(ctx, name, req.Name)
+			return s.d.renameInstance(ctx, name, req.Name)
 		}
 		return nil
 	})
@@ -346,12 +346,12 @@ func (s *Server) handleInstancePost(w http.ResponseWriter, r *http.Request) {
 
 // renameInstance renames the volume (with snapshots), the row and the
 // runtime config of a stopped instance.
-func (s *Server) renameInstance(ctx context.Context, name, newName string) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	unlock2 := s.instLocks.lock(newName)
+	unlock2 := d.instLocks.lock(newName)
 	defer unlock2()
-	in, pool, err := s.stoppedInstance(ctx, name)
+	in, pool, err := d.stoppedInstance(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -359,46 +359,46 @@ func (s *Server) renameInstance(ctx context.Context, name, newName string) error
 	if err := pool.Rename(ctx, vol, newName); err != nil {
 		return fmt.Errorf("instance %q: rename volume: %w", name, err)
 	}
-	if err := s.db.RenameInstance(ctx, name, newName); err != nil {
+	if err := d.db.RenameInstance(ctx, name, newName); err != nil {
 		_ = pool.Rename(context.WithoutCancel(ctx), storage.Volume{Kind: storage.KindContainer, Name: newName}, name)
 		if errors.Is(err, db.ErrExists) {
 			return errdefs.Existsf("instance %q already exists", newName)
 		}
 		return err
 	}
-	_ = s.inst.Delete(ctx, name)
+	_ = d.inst.Delete(ctx, name)
 	in.Name = newName
-	spec, err := s.specFor(in)
+	spec, err := d.specFor(in)
 	if err == nil {
-		err = s.inst.Define(ctx, spec)
+		err = d.inst.Define(ctx, spec)
 	}
 	if err != nil {
 		return fmt.Errorf("instance %q renamed, but defining its runtime config failed (start it to retry): %w", newName, err)
 	}
-	s.events.lifecycle("instance-renamed", instanceURL(newName), map[string]any{"old_name": name})
+	d.events.lifecycle("instance-renamed", instanceURL(newName), map[string]any{"old_name": name})
 	return nil
 }
 
 // moveInstancePool copies a stopped instance's volume to another pool,
 // points the row at it, then deletes the old volume.
-func (s *Server) moveInstancePool(ctx context.Context, op *opT, name, poolName string) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) moveInstancePool(ctx context.Context, op *opT, name, poolName string) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, srcPool, err := s.stoppedInstance(ctx, name)
+	in, srcPool, err := d.stoppedInstance(ctx, name)
 	if err != nil {
 		return err
 	}
-	dstPool, err := s.pool(poolName)
+	dstPool, err := d.pool(poolName)
 	if err != nil {
 		return err
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
-	if err := s.clearStale(ctx, poolName, dstPool, vol); err != nil {
+	if err := d.clearStale(ctx, poolName, dstPool, vol); err != nil {
 		return err
 	}
 	moved := in
 	moved.Pool = poolName
-	snaps, err := s.db.ListSnapshots(ctx, name)
+	snaps, err := d.db.ListSnapshots(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -406,38 +406,38 @@ func (s *Server) moveInstancePool(ctx context.Context, op *opT, name, poolName s
 	for _, sn := range snaps {
 		names = append(names, sn.Name)
 	}
-	if err := s.copyAcrossPools(ctx, op, srcPool, vol, dstPool, vol, moved, names); err != nil {
+	if err := d.copyAcrossPools(ctx, op, srcPool, vol, dstPool, vol, moved, names); err != nil {
 		_ = dstPool.Delete(context.WithoutCancel(ctx), vol)
 		return err
 	}
-	if err := s.db.SetInstancePool(ctx, name, poolName); err != nil {
+	if err := d.db.SetInstancePool(ctx, name, poolName); err != nil {
 		_ = dstPool.Delete(context.WithoutCancel(ctx), vol)
 		return err
 	}
 	if err := srcPool.Delete(ctx, vol); err != nil {
-		s.log.Warn("move: old volume left behind", "instance", name, "pool", in.Pool, "err", err)
+		d.log.Warn("move: old volume left behind", "instance", name, "pool", in.Pool, "err", err)
 	}
-	spec, err := s.specFor(moved)
+	spec, err := d.specFor(moved)
 	if err == nil {
-		err = s.inst.Define(ctx, spec)
+		err = d.inst.Define(ctx, spec)
 	}
 	if err != nil {
 		return fmt.Errorf("instance %q moved, but defining its runtime config failed (start it to retry): %w", name, err)
 	}
-	s.events.lifecycle("instance-updated", instanceURL(name), nil)
+	d.events.lifecycle("instance-updated", instanceURL(name), nil)
 	return nil
 }
 
 // stoppedInstance reads an instance that must be stopped for what comes
 // next (rename, pool move, rebuild) and the pool its volume is on.
-func (s *Server) stoppedInstance(ctx context.Context, name string) (db.Instance, storage.Driver, error) {
-	in, err := s.db.GetInstance(ctx, name)
+func (d *Daemon) stoppedInstance(ctx context.Context, name string) (db.Instance, storage.Driver, error) {
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return in, nil, err
 	}
-	if st := s.liveStatus(ctx, in); st != instances.StatusStopped {
+	if st := d.liveStatus(ctx, in); st != instances.StatusStopped {
 		return in, nil, errdefs.Invalidf("instance %q is running; stop it first", name)
 	}
-	pool, err := s.instancePool(in)
+	pool, err := d.instancePool(in)
 	return in, pool, err
 }

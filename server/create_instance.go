@@ -80,8 +80,8 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// The root disk's pool picks the instance's pool: the instance's own
 	// root device (lodge launch -s POOL) over its profiles'.
-	poolName := rootPool(s.mustExpand(r.Context(), db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices, s.poolName)
-	if _, err := s.pool(poolName); err != nil {
+	poolName := rootPool(s.d.mustExpand(r.Context(), db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices, s.d.poolName)
+	if _, err := s.d.pool(poolName); err != nil {
 		writeError(w, errdefs.Invalidf("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName))
 		return
 	}
@@ -90,11 +90,11 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.checkNewInstanceConfig(r.Context(), req); err != nil {
+	if err := s.d.checkNewInstanceConfig(r.Context(), req); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.validateNICNetworks(r.Context(), req.Name, req.Devices, nil); err != nil {
+	if err := s.d.validateNICNetworks(r.Context(), req.Name, req.Devices, nil); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -102,9 +102,9 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	var remote *remoteImage // an image still to download from req.Source.Server
 	var err error
 	if req.Source.Server != "" {
-		img, remote, err = s.resolveRemote(r.Context(), instanceRemoteRef(req.Source))
+		img, remote, err = s.d.resolveRemote(r.Context(), instanceRemoteRef(req.Source))
 	} else {
-		img, err = s.resolveImage(r.Context(), req.Source)
+		img, err = s.d.resolveImage(r.Context(), req.Source)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -122,7 +122,7 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	cfg["volatile.uuid"] = uuid.NewString()
 	// Every NIC, the profiles' included, keeps its MAC in volatile, so its
 	// DHCP lease and reservation follow it across restarts.
-	for name, d := range s.mustExpand(r.Context(), db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices {
+	for name, d := range s.d.mustExpand(r.Context(), db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices {
 		if d["type"] == "nic" && d["hwaddr"] == "" {
 			cfg["volatile."+name+".hwaddr"] = randomMAC()
 		}
@@ -138,13 +138,13 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	// The row is inserted before replying so a duplicate name is a 409 now,
 	// not a failed operation later.
-	s.idmapMu.Lock()
-	defer s.idmapMu.Unlock()
-	if err := s.allocateIsolated(r.Context(), row.Config, row.Profiles); err != nil {
+	s.d.idmapMu.Lock()
+	defer s.d.idmapMu.Unlock()
+	if err := s.d.allocateIsolated(r.Context(), row.Config, row.Profiles); err != nil {
 		writeError(w, err)
 		return
 	}
-	if _, err := s.db.CreateInstance(r.Context(), row); err != nil {
+	if _, err := s.d.db.CreateInstance(r.Context(), row); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)
 		}
@@ -154,16 +154,16 @@ func (s *Server) handleInstancesPost(w http.ResponseWriter, r *http.Request) {
 	spec := operationsSpec("Creating instance", req.Name)
 	// Cancelling stops the unpack or copy under way and rolls the create back.
 	spec.MayCancel = true
-	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
+	op := s.d.ops.Start(spec, func(ctx context.Context, op *opT) error {
 		if remote != nil {
-			if _, err := s.fetchImage(ctx, op, remote, true); err != nil {
-				_ = s.db.DeleteInstance(context.WithoutCancel(ctx), row.Name)
+			if _, err := s.d.fetchImage(ctx, op, remote, true); err != nil {
+				_ = s.d.db.DeleteInstance(context.WithoutCancel(ctx), row.Name)
 				return fmt.Errorf("instance %q: %w", row.Name, err)
 			}
 		}
 		// A use, for images.remote_cache_expiry.
-		_ = s.db.TouchImage(ctx, row.ImageFingerprint, time.Now().UTC())
-		return s.createInstance(ctx, op, row, req.Start)
+		_ = s.d.db.TouchImage(ctx, row.ImageFingerprint, time.Now().UTC())
+		return s.d.createInstance(ctx, op, row, req.Start)
 	})
 	writeAsync(w, op)
 }
@@ -186,8 +186,8 @@ func randomMAC() string {
 
 // createInstance does the slow part of a create; any failure removes
 // everything it made, including the row inserted by the handler.
-func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, start bool) (err error) {
-	unlock := s.instLocks.lock(row.Name)
+func (d *Daemon) createInstance(ctx context.Context, op *opT, row db.Instance, start bool) (err error) {
+	unlock := d.instLocks.lock(row.Name)
 	locked := true
 	defer func() {
 		if locked {
@@ -198,24 +198,24 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	defer func() {
 		if err != nil {
 			rev.fail()
-			s.log.Warn("instance create failed, rolled back", "instance", row.Name, "err", err)
+			d.log.Warn("instance create failed, rolled back", "instance", row.Name, "err", err)
 		}
 	}()
 	// Cleanup must run even if the operation's ctx was cancelled.
 	bg := context.WithoutCancel(ctx)
-	rev.add(func() { _ = s.db.DeleteInstance(bg, row.Name) })
+	rev.add(func() { _ = d.db.DeleteInstance(bg, row.Name) })
 
-	pool, err := s.instancePool(row)
+	pool, err := d.instancePool(row)
 	if err != nil {
 		return err
 	}
-	if err := s.ensureImageVolume(ctx, op, pool, row.Pool, row.ImageFingerprint); err != nil {
+	if err := d.ensureImageVolume(ctx, op, pool, row.Pool, row.ImageFingerprint); err != nil {
 		return err
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: row.Name}
 	imgVol := storage.Volume{Kind: storage.KindImage, Name: row.ImageFingerprint}
 	// Left by a crash of an earlier create of the same name; the row is ours now.
-	if err := s.clearStale(ctx, row.Pool, pool, vol); err != nil {
+	if err := d.clearStale(ctx, row.Pool, pool, vol); err != nil {
 		return err
 	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Creating instance rootfs")
@@ -229,31 +229,31 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 	if err := setHostname(filepath.Join(pool.Path(vol), "rootfs"), row.Name); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
-	if err := s.ensureRootfsMap(row); err != nil {
+	if err := d.ensureRootfsMap(row); err != nil {
 		return err
 	}
-	x, err := s.expand(ctx, row)
+	x, err := d.expand(ctx, row)
 	if err != nil {
 		return err
 	}
-	spec, err := s.specFor(x)
+	spec, err := d.specFor(x)
 	if err != nil {
 		return err
 	}
-	if err := s.inst.Define(ctx, spec); err != nil {
+	if err := d.inst.Define(ctx, spec); err != nil {
 		return fmt.Errorf("instance %q: %w", row.Name, err)
 	}
-	rev.add(func() { _ = s.inst.Delete(bg, row.Name) })
-	if err := s.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
+	rev.add(func() { _ = d.inst.Delete(bg, row.Name) })
+	if err := d.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
 		return err
 	}
 	rev.success()
-	s.syncNetworkHosts(ctx)
-	s.events.lifecycle("instance-created", instanceURL(row.Name), nil)
+	d.syncNetworkHosts(ctx)
+	d.events.lifecycle("instance-created", instanceURL(row.Name), nil)
 	if start {
 		unlock()
 		locked = false
-		return s.startInstance(ctx, row.Name)
+		return d.startInstance(ctx, row.Name)
 	}
 	return nil
 }
@@ -261,8 +261,8 @@ func (s *Server) createInstance(ctx context.Context, op *opT, row db.Instance, s
 // ensureImageVolume unpacks an image into a pool once per fingerprint;
 // every instance on that pool is then a clone of it. This is the one
 // place an image volume is filled.
-func (s *Server) ensureImageVolume(ctx context.Context, op *opT, pool storage.Driver, poolName, fp string) error {
-	unlock := s.imageLocks.lock(fp)
+func (d *Daemon) ensureImageVolume(ctx context.Context, op *opT, pool storage.Driver, poolName, fp string) error {
+	unlock := d.imageLocks.lock(fp)
 	defer unlock()
 	vol := storage.Volume{Kind: storage.KindImage, Name: fp}
 	if pool.Exists(vol) {
@@ -271,15 +271,15 @@ func (s *Server) ensureImageVolume(ctx context.Context, op *opT, pool storage.Dr
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Unpacking image")
 	start := time.Now()
 	err := pool.CreateImage(ctx, vol, func(dir string) error {
-		if err := s.unpack(ctx, s.images.Path(fp), filepath.Join(dir, "rootfs")); err != nil {
+		if err := d.unpack(ctx, d.images.Path(fp), filepath.Join(dir, "rootfs")); err != nil {
 			return err
 		}
-		return s.shiftImageVolume(filepath.Join(dir, "rootfs"))
+		return d.shiftImageVolume(filepath.Join(dir, "rootfs"))
 	})
 	if err != nil {
 		return fmt.Errorf("image %s: unpack into pool %q: %w", short(fp), poolName, err)
 	}
-	s.log.Info("image unpacked into pool", "fingerprint", fp, "pool", poolName, "took", time.Since(start))
+	d.log.Info("image unpacked into pool", "fingerprint", fp, "pool", poolName, "took", time.Since(start))
 	return nil
 }
 
@@ -292,32 +292,32 @@ func short(fp string) string {
 
 // specFor builds the runtime spec of an instance from its row.
 // in must be expanded (s.expand).
-func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
+func (d *Daemon) specFor(in db.Instance) (instances.Spec, error) {
 	// Mounted here, before every start (an overlay volume after a reboot).
-	rootfs, err := s.instanceRootfs(context.Background(), in)
+	rootfs, err := d.instanceRootfs(context.Background(), in)
 	if err != nil {
 		return instances.Spec{}, err
 	}
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
-	m, err := s.instanceMap(in)
+	m, err := d.instanceMap(in)
 	if err != nil {
 		return spec, err
 	}
 	spec.IDMap = idmapEntries(m)
-	devs := s.expandedDevices(in)
+	devs := d.expandedDevices(in)
 	names := make([]string, 0, len(devs))
 	for n := range devs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		d := devs[n]
-		if d["type"] != "nic" {
+		dev := devs[n]
+		if dev["type"] != "nic" {
 			continue
 		}
-		nic := instances.NIC{Name: d["name"], Link: d["parent"], HWAddr: d["hwaddr"], HostName: d["host_name"]}
-		if d["network"] != "" {
-			if err := s.managedNIC(&nic, in.Name, n, d); err != nil {
+		nic := instances.NIC{Name: dev["name"], Link: dev["parent"], HWAddr: dev["hwaddr"], HostName: dev["host_name"]}
+		if dev["network"] != "" {
+			if err := d.managedNIC(&nic, in.Name, n, dev); err != nil {
 				return spec, err
 			}
 		}
@@ -327,21 +327,21 @@ func (s *Server) specFor(in db.Instance) (instances.Spec, error) {
 		if nic.HWAddr == "" {
 			nic.HWAddr = in.Config["volatile."+n+".hwaddr"]
 		}
-		switch d["nictype"] {
+		switch dev["nictype"] {
 		case "bridged":
 			nic.Type = "veth"
 		case "macvlan":
 			nic.Type = "macvlan"
 		}
-		if d["mtu"] != "" {
-			fmt.Sscan(d["mtu"], &nic.MTU)
+		if dev["mtu"] != "" {
+			fmt.Sscan(dev["mtu"], &nic.MTU)
 		}
 		spec.NICs = append(spec.NICs, nic)
 	}
-	if err := s.applyRootQuota(context.Background(), in); err != nil {
+	if err := d.applyRootQuota(context.Background(), in); err != nil {
 		return instances.Spec{}, err
 	}
-	if spec.Mounts, err = s.diskMounts(in); err != nil {
+	if spec.Mounts, err = d.diskMounts(in); err != nil {
 		return instances.Spec{}, fmt.Errorf("instance %q: %w", in.Name, err)
 	}
 	return spec, nil

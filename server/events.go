@@ -75,13 +75,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	s.events.mu.Lock()
-	s.events.subs[sub] = struct{}{}
-	s.events.mu.Unlock()
+	s.d.events.mu.Lock()
+	s.d.events.subs[sub] = struct{}{}
+	s.d.events.mu.Unlock()
 	defer func() {
-		s.events.mu.Lock()
-		delete(s.events.subs, sub)
-		s.events.mu.Unlock()
+		s.d.events.mu.Lock()
+		delete(s.d.events.subs, sub)
+		s.d.events.mu.Unlock()
 	}()
 	// LXD pings "keepalive" at once; its client answers with a pong.
 	_ = conn.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(5*time.Second))
@@ -109,7 +109,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-closed:
 			return
-		case <-s.ctx.Done():
+		case <-s.d.ctx.Done():
 			return
 		}
 	}

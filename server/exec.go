@@ -158,7 +158,7 @@ func lookupPasswd(rootfs string, uid uint32) (name, home string, ok bool) {
 
 func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -180,12 +180,12 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("exec: cwd %q must be an absolute path", req.Cwd))
 		return
 	}
-	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
+	if st := s.d.liveStatus(r.Context(), in); st != instances.StatusRunning {
 		writeError(w, errdefs.Invalidf("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st).String()), name))
 		return
 	}
-	rootfs := s.rootfsPath(in)
-	env := execEnv(rootfs, s.mustExpand(r.Context(), in).Config, req)
+	rootfs := s.d.rootfsPath(in)
+	env := execEnv(rootfs, s.d.mustExpand(r.Context(), in).Config, req)
 
 	sess := &execSession{fds: map[string]string{}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	class := api.OperationClassTask
@@ -210,7 +210,7 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 	if req.WaitForWS {
 		spec.Connector = sess.connect
 	}
-	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
+	op := s.d.ops.Start(spec, func(ctx context.Context, op *opT) error {
 		code, err := s.runExec(ctx, name, req, env, sess)
 		if err != nil {
 			return err
@@ -254,7 +254,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		defer devnull.Close()
 		spec.Stdin, spec.Stdout, spec.Stderr = devnull, devnull, devnull
 	case req.Interactive:
-		master, slave, err := s.openPTY(ctx, name, req.User, req.Group)
+		master, slave, err := s.d.openPTY(ctx, name, req.User, req.Group)
 		if err != nil {
 			return -1, fmt.Errorf("exec: allocate pty: %w", err)
 		}
@@ -294,7 +294,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("2"), stderrR) }()
 	}
 
-	proc, err := s.inst.Exec(ctx, name, spec)
+	proc, err := s.d.inst.Exec(ctx, name, spec)
 	// Our copies of the child's ends must close so EOF reaches the pumps.
 	for _, c := range closeAfterExit {
 		c.Close()
@@ -302,7 +302,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 	if err != nil {
 		return -1, err
 	}
-	s.events.lifecycle("instance-exec", instanceURL(name), map[string]any{"command": req.Command})
+	s.d.events.lifecycle("instance-exec", instanceURL(name), map[string]any{"command": req.Command})
 	if req.WaitForWS {
 		go s.execControl(sess.conn("control"), ptyMaster, proc)
 	}
@@ -327,7 +327,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		}
 		// Like a shell, say why an exit status of 127 happened; liblxc's
 		// attach exits 127 silently when the command does not exist.
-		if code == 127 && s.commandMissing(ctx, name, req.Command[0], env["PATH"]) {
+		if code == 127 && s.d.commandMissing(ctx, name, req.Command[0], env["PATH"]) {
 			msg := fmt.Sprintf("lodge: %s: command not found in instance %q\n", req.Command[0], name)
 			_ = sess.conn(outs[len(outs)-1]).WriteMessage(websocket.BinaryMessage, []byte(msg))
 		}
@@ -341,8 +341,8 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 
 // commandMissing reports whether cmd cannot be found in the container,
 // resolving paths inside its root (symlinks included) with openat2.
-func (s *Server) commandMissing(ctx context.Context, name, cmd, path string) bool {
-	st, err := s.inst.State(ctx, name)
+func (d *Daemon) commandMissing(ctx context.Context, name, cmd, path string) bool {
+	st, err := d.inst.State(ctx, name)
 	if err != nil || st.PID <= 0 {
 		return false
 	}
@@ -386,7 +386,7 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 		}
 		var msg api.InstanceExecControl
 		if err := json.Unmarshal(data, &msg); err != nil {
-			s.log.Debug("exec control: bad message", "err", err)
+			s.d.log.Debug("exec control: bad message", "err", err)
 			continue
 		}
 		switch msg.Command {
@@ -409,8 +409,8 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 
 // openPTY allocates the exec's terminal inside the container, so the
 // process sees a /dev/pts/N of its own.
-func (s *Server) openPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
+func (d *Daemon) openPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
 	// The slave is owned by the exec's user as the host sees it.
-	m := s.fileIDMap(ctx, name)
-	return s.inst.OpenPTY(ctx, name, uint32(m.HostUID(int64(uid))), uint32(m.HostGID(int64(gid))))
+	m := d.fileIDMap(ctx, name)
+	return d.inst.OpenPTY(ctx, name, uint32(m.HostUID(int64(uid))), uint32(m.HostGID(int64(gid))))
 }

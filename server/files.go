@@ -17,21 +17,21 @@ import (
 
 // openRoot opens the instance's root as the container sees it: through
 // /proc/PID/root while it runs (its own mounts included), else its rootfs.
-func (s *Server) openRoot(ctx context.Context, name string) (*files.Root, error) {
-	in, err := s.getInstance(ctx, name)
+func (d *Daemon) openRoot(ctx context.Context, name string) (*files.Root, error) {
+	in, err := d.getInstance(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	st := s.liveStatus(ctx, in)
+	st := d.liveStatus(ctx, in)
 	if st == instances.StatusRunning || st == instances.StatusFrozen {
-		full, err := s.inst.State(ctx, name)
+		full, err := d.inst.State(ctx, name)
 		if err == nil && full.PID > 0 {
 			if r, err := files.Open(fmt.Sprintf("/proc/%d/root", full.PID)); err == nil {
 				return r, nil
 			}
 		}
 	}
-	rootfs, err := s.instanceRootfs(ctx, in)
+	rootfs, err := d.instanceRootfs(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer root.Close()
-	m := s.fileIDMap(r.Context(), name)
+	m := s.d.fileIDMap(r.Context(), name)
 	in, err := root.Lstat(p)
 	if err != nil {
 		writeError(w, fileErr(name, err))
@@ -126,7 +126,7 @@ func (s *Server) fileRequest(w http.ResponseWriter, r *http.Request) (string, st
 		writeError(w, err)
 		return "", "", nil, false
 	}
-	root, err := s.openRoot(r.Context(), name)
+	root, err := s.d.openRoot(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return "", "", nil, false
@@ -183,7 +183,7 @@ func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
 	}
 	defer root.Close()
 	// Owners are container ids (default: its root), stored shifted.
-	if m := s.fileIDMap(r.Context(), name); !m.IsIdentity() {
+	if m := s.d.fileIDMap(r.Context(), name); !m.IsIdentity() {
 		opt.UID = int(m.HostUID(int64(max(opt.UID, 0))))
 		opt.GID = int(m.HostGID(int64(max(opt.GID, 0))))
 	}

@@ -11,26 +11,26 @@ import (
 
 // freezeMarker is where lodged notes that it froze an instance itself, for
 // as long as it holds it frozen.
-func (s *Server) freezeMarker(name string) string {
-	return filepath.Join(s.cfg.Dir, "frozen-by-lodged", name)
+func (d *Daemon) freezeMarker(name string) string {
+	return filepath.Join(d.cfg.Dir, "frozen-by-lodged", name)
 }
 
 // freezeFor freezes a running instance while work needs its tree still
 // (a snapshot, a copy) and returns what thaws it. The marker written first
 // lets startup recovery thaw it if lodged dies in between; an instance a
 // user paused has no marker and stays paused.
-func (s *Server) freezeFor(ctx context.Context, name string) (thaw func(), err error) {
-	marker := s.freezeMarker(name)
+func (d *Daemon) freezeFor(ctx context.Context, name string) (thaw func(), err error) {
+	marker := d.freezeMarker(name)
 	if err := writeMarker(marker); err != nil {
 		return nil, err
 	}
-	if err := s.inst.Freeze(ctx, name); err != nil {
+	if err := d.inst.Freeze(ctx, name); err != nil {
 		os.Remove(marker)
 		return nil, err
 	}
 	return func() {
-		if err := s.inst.Unfreeze(context.WithoutCancel(ctx), name); err != nil {
-			s.log.Warn("could not thaw an instance frozen for a snapshot or copy", "instance", name, "err", err)
+		if err := d.inst.Unfreeze(context.WithoutCancel(ctx), name); err != nil {
+			d.log.Warn("could not thaw an instance frozen for a snapshot or copy", "instance", name, "err", err)
 			return
 		}
 		os.Remove(marker)
@@ -38,8 +38,8 @@ func (s *Server) freezeFor(ctx context.Context, name string) (thaw func(), err e
 }
 
 // thawLeftFrozen thaws the instances a crash left frozen by freezeFor.
-func (s *Server) thawLeftFrozen(ctx context.Context) {
-	ents, err := os.ReadDir(filepath.Dir(s.freezeMarker("x")))
+func (d *Daemon) thawLeftFrozen(ctx context.Context) {
+	ents, err := os.ReadDir(filepath.Dir(d.freezeMarker("x")))
 	if err != nil {
 		return
 	}
@@ -47,14 +47,14 @@ func (s *Server) thawLeftFrozen(ctx context.Context) {
 		name := e.Name()
 		// Whatever the state reads: a freeze the crash cut short reads as
 		// FREEZING (running, to the API) and still stops every exec.
-		if st, err := s.inst.State(ctx, name); err == nil && st.Status != instances.StatusStopped {
-			if err := s.inst.Unfreeze(ctx, name); err != nil && !errors.Is(err, instances.ErrNotRunning) {
-				s.log.Warn("recovery: could not thaw an instance lodged had frozen", "instance", name, "err", err)
+		if st, err := d.inst.State(ctx, name); err == nil && st.Status != instances.StatusStopped {
+			if err := d.inst.Unfreeze(ctx, name); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+				d.log.Warn("recovery: could not thaw an instance lodged had frozen", "instance", name, "err", err)
 				continue
 			}
-			s.log.Warn("recovery: thawed an instance a crash left frozen during a snapshot or copy", "instance", name)
+			d.log.Warn("recovery: thawed an instance a crash left frozen during a snapshot or copy", "instance", name)
 		}
-		os.Remove(s.freezeMarker(name))
+		os.Remove(d.freezeMarker(name))
 	}
 }
 

@@ -47,12 +47,12 @@ func StopHook(self, dir string) []string { return []string{self, "callhook", Soc
 // lodged itself waits on (holding the instance's lock) until the hook
 // returns. The check runs after that stop is over.
 func (s *Server) handleInstanceOnStop(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	go s.noteStoppedByItself(in.Name)
+	go s.d.noteStoppedByItself(in.Name)
 	writeSync(w, map[string]any{})
 }
 
@@ -60,24 +60,24 @@ func (s *Server) handleInstanceOnStop(w http.ResponseWriter, r *http.Request) {
 // instance that stopped without lodged asking: still stopped once lodged's
 // own work on it (a stop, a restart, a restore, a delete) is over, and
 // lodged not shutting down with the host.
-func (s *Server) noteStoppedByItself(name string) {
+func (d *Daemon) noteStoppedByItself(name string) {
 	select {
-	case <-s.stopAll:
+	case <-d.stopAll:
 		return
 	default:
 	}
-	unlock := s.instLocks.lock(name)
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	ctx := s.ctx
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil || in.Config[lastStateKey] != "RUNNING" || s.liveStatus(ctx, in) != instances.StatusStopped {
+	ctx := d.ctx
+	in, err := d.db.GetInstance(ctx, name)
+	if err != nil || in.Config[lastStateKey] != "RUNNING" || d.liveStatus(ctx, in) != instances.StatusStopped {
 		return
 	}
 	select {
-	case <-s.stopAll:
+	case <-d.stopAll:
 		return
 	default:
 	}
-	s.log.Info("instance stopped by itself (a poweroff inside it); it stays off when lodged starts again", "instance", name)
-	s.recordPower(ctx, name, "STOPPED")
+	d.log.Info("instance stopped by itself (a poweroff inside it); it stays off when lodged starts again", "instance", name)
+	d.recordPower(ctx, name, "STOPPED")
 }

@@ -18,7 +18,7 @@ func TestOnStopRecordsPowerOffs(t *testing.T) {
 		e.wait(t, resp)
 	}
 	power := func(n string) string {
-		in, err := e.s.db.GetInstance(ctx, n)
+		in, err := e.s.d.db.GetInstance(ctx, n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,12 +42,12 @@ func TestOnStopRecordsPowerOffs(t *testing.T) {
 	if got := power("off"); got != "STOPPED" {
 		t.Fatalf("off: %s=%q, want STOPPED", lastStateKey, got)
 	}
-	e.s.noteStoppedByItself("up") // still running: a restart's stop
-	e.s.ShutdownInstances()       // the host is going down
+	e.s.d.noteStoppedByItself("up") // still running: a restart's stop
+	e.s.d.ShutdownInstances()       // the host is going down
 	if err := e.drv.Stop(ctx, "host", 0, true); err != nil {
 		t.Fatal(err)
 	}
-	e.s.noteStoppedByItself("host")
+	e.s.d.noteStoppedByItself("host")
 	for _, n := range []string{"up", "host"} {
 		if got := power(n); got != "RUNNING" {
 			t.Errorf("%s: %s=%q, want RUNNING", n, lastStateKey, got)

@@ -31,12 +31,12 @@ func nicName(dev string, d map[string]string) string {
 // applyLiveDevices brings a running instance's NICs and proxies in line
 // with its new devices: NICs are hot-plugged (moved into its network
 // namespace) or unplugged, proxies restarted.
-func (s *Server) applyLiveDevices(ctx context.Context, old, cur db.Instance) error {
-	st := s.liveState(ctx, cur)
+func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) error {
+	st := d.liveState(ctx, cur)
 	if st.PID <= 0 || st.Status != instances.StatusRunning && st.Status != instances.StatusFrozen {
 		return nil
 	}
-	oldD, newD := s.devicesOf(ctx, old), s.devicesOf(ctx, cur)
+	oldD, newD := d.devicesOf(ctx, old), d.devicesOf(ctx, cur)
 	changed := func(a, b map[string]map[string]string, dev string) bool {
 		return a[dev]["type"] == "nic" && (b[dev] == nil || nicLinkKey(a[dev]) != nicLinkKey(b[dev]))
 	}
@@ -54,7 +54,7 @@ func (s *Server) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 	sort.Strings(detach)
 	sort.Strings(attach)
 	if len(detach)+len(attach) > 0 {
-		hp := s.nets.drv
+		hp := d.nets.drv
 		if hp == nil {
 			return errdefs.Invalidf("instance %q: NIC changes need a restart here (lodge restart %s)", cur.Name, cur.Name)
 		}
@@ -63,7 +63,7 @@ func (s *Server) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 				return err
 			}
 		}
-		spec, err := s.specFor(cur)
+		spec, err := d.specFor(cur)
 		if err != nil {
 			return err
 		}
@@ -82,5 +82,5 @@ func (s *Server) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 			}
 		}
 	}
-	return s.syncProxies(cur, st.PID)
+	return d.syncProxies(cur, st.PID)
 }

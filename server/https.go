@@ -34,30 +34,30 @@ type httpsState struct {
 func CertFingerprint(der []byte) string { return remotes.CertFingerprint(der) }
 
 // serverCert loads DIR/server.crt and server.key, generating them on first start.
-func (s *Server) serverCert() (*tls.Certificate, error) {
-	s.tls.certOnce.Do(func() {
-		certPath, keyPath := filepath.Join(s.cfg.Dir, "server.crt"), filepath.Join(s.cfg.Dir, "server.key")
+func (d *Daemon) serverCert() (*tls.Certificate, error) {
+	d.tls.certOnce.Do(func() {
+		certPath, keyPath := filepath.Join(d.cfg.Dir, "server.crt"), filepath.Join(d.cfg.Dir, "server.key")
 		host, _ := os.Hostname()
 		c, err := remotes.LoadOrCreateCertificate(certPath, keyPath, "root@"+host, []string{host, "127.0.0.1", "::1", "localhost"})
 		if err != nil {
-			s.tls.certErr = err
+			d.tls.certErr = err
 			return
 		}
 		b, _ := os.ReadFile(certPath)
-		s.tls.cert, s.tls.certPEM, s.tls.certFP = &c, string(b), CertFingerprint(c.Certificate[0])
+		d.tls.cert, d.tls.certPEM, d.tls.certFP = &c, string(b), CertFingerprint(c.Certificate[0])
 	})
-	return s.tls.cert, s.tls.certErr
+	return d.tls.cert, d.tls.certErr
 }
 
 // startHTTPS starts the listener if core.https_address is set (at startup).
 func (s *Server) startHTTPS(ctx context.Context) {
-	if _, err := s.serverCert(); err != nil {
-		s.log.Warn("no server certificate; the HTTPS API is off", "err", err)
+	if _, err := s.d.serverCert(); err != nil {
+		s.d.log.Warn("no server certificate; the HTTPS API is off", "err", err)
 		return
 	}
-	if addr := s.serverConfig(ctx, "core.https_address"); addr != "" {
+	if addr := s.d.serverConfig(ctx, "core.https_address"); addr != "" {
 		if err := s.applyHTTPSAddress(addr); err != nil {
-			s.log.Warn("HTTPS API not started", "address", addr, "err", err)
+			s.d.log.Warn("HTTPS API not started", "address", addr, "err", err)
 		}
 	}
 }
@@ -69,14 +69,14 @@ func (s *Server) stopHTTPS() { _ = s.applyHTTPSAddress("") }
 // The new address is bound before the old listener goes, so a refused
 // change (address in use) leaves the API reachable where it was.
 func (s *Server) applyHTTPSAddress(addr string) error {
-	s.tls.mu.Lock()
-	defer s.tls.mu.Unlock()
+	s.d.tls.mu.Lock()
+	defer s.d.tls.mu.Unlock()
 	stop := func() {
-		if s.tls.srv != nil {
+		if s.d.tls.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = s.tls.srv.Shutdown(ctx)
+			_ = s.d.tls.srv.Shutdown(ctx)
 			cancel()
-			s.tls.srv, s.tls.addr = nil, ""
+			s.d.tls.srv, s.d.tls.addr = nil, ""
 		}
 	}
 	if addr == "" {
@@ -86,14 +86,14 @@ func (s *Server) applyHTTPSAddress(addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "8443")
 	}
-	cert, err := s.serverCert()
+	cert, err := s.d.serverCert()
 	if err != nil {
 		return err
 	}
 	l, err := net.Listen("tcp", addr)
-	if err != nil && s.tls.srv != nil {
+	if err != nil && s.d.tls.srv != nil {
 		// Perhaps held by our own listener (same port): let go of it and retry.
-		old := s.tls.addr
+		old := s.d.tls.addr
 		stop()
 		if l, err = net.Listen("tcp", addr); err != nil {
 			if ol, oerr := net.Listen("tcp", old); oerr == nil {
@@ -106,7 +106,7 @@ func (s *Server) applyHTTPSAddress(addr string) error {
 	}
 	stop()
 	s.serveTLS(l, cert)
-	s.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.tls.certFP)
+	s.d.log.Info("HTTPS API listening", "address", s.d.tls.addr, "certificate_fingerprint", s.d.tls.certFP)
 	return nil
 }
 
@@ -115,7 +115,7 @@ func (s *Server) serveTLS(l net.Listener, cert *tls.Certificate) {
 	tcfg := &tls.Config{Certificates: []tls.Certificate{*cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
 	srv := &http.Server{Handler: s.HTTPSHandler(), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tcfg}
 	go func() { _ = srv.Serve(tls.NewListener(l, tcfg)) }()
-	s.tls.srv, s.tls.addr = srv, l.Addr().String()
+	s.d.tls.srv, s.d.tls.addr = srv, l.Addr().String()
 }
 
 type ctxKeyTrust struct{}
@@ -133,7 +133,7 @@ func (s *Server) isTrustedCert(r *http.Request) bool {
 		return false
 	}
 	fp := CertFingerprint(r.TLS.PeerCertificates[0].Raw)
-	certs, err := s.db.ListCertificates(r.Context())
+	certs, err := s.d.db.ListCertificates(r.Context())
 	if err != nil {
 		return false
 	}
@@ -180,14 +180,14 @@ func (s *Server) HTTPSHandler() http.Handler {
 
 // decorateServer adds what GET /1.0 says about the HTTPS side.
 func (s *Server) decorateServer(info *api.Server) {
-	if _, err := s.serverCert(); err == nil {
-		info.Environment.Certificate, info.Environment.CertificateFingerprint = s.tls.certPEM, s.tls.certFP
+	if _, err := s.d.serverCert(); err == nil {
+		info.Environment.Certificate, info.Environment.CertificateFingerprint = s.d.tls.certPEM, s.d.tls.certFP
 	}
-	s.tls.mu.Lock()
-	if s.tls.addr != "" {
-		info.Environment.Addresses = []string{s.tls.addr}
+	s.d.tls.mu.Lock()
+	if s.d.tls.addr != "" {
+		info.Environment.Addresses = []string{s.d.tls.addr}
 	}
-	s.tls.mu.Unlock()
+	s.d.tls.mu.Unlock()
 }
 
 // handleServerGetUntrusted is GET /1.0 for an untrusted client: no config,

@@ -25,16 +25,16 @@ const idmapBaseKey = "volatile.idmap.base"
 
 // sharedMap is the map of non-isolated containers (the identity when lodged
 // runs without subordinate ids, as in handler tests).
-func (s *Server) sharedMap() idmap.Map {
-	if s.idRanges == nil {
+func (d *Daemon) sharedMap() idmap.Map {
+	if d.idRanges == nil {
 		return idmap.Privileged
 	}
-	return s.idRanges.Shared()
+	return d.idRanges.Shared()
 }
 
 // instanceMap is the id map an (expanded) instance runs with.
-func (s *Server) instanceMap(in db.Instance) (idmap.Map, error) {
-	if s.idRanges == nil || instances.IsTrue(in.Config["security.privileged"]) {
+func (d *Daemon) instanceMap(in db.Instance) (idmap.Map, error) {
+	if d.idRanges == nil || instances.IsTrue(in.Config["security.privileged"]) {
 		return idmap.Privileged, nil
 	}
 	if instances.IsTrue(in.Config["security.idmap.isolated"]) {
@@ -42,10 +42,10 @@ func (s *Server) instanceMap(in db.Instance) (idmap.Map, error) {
 		if err != nil {
 			return idmap.Map{}, fmt.Errorf("instance %q: security.idmap.isolated is set but %s is %q", in.Name, idmapBaseKey, in.Config[idmapBaseKey])
 		}
-		slot := (base - s.idRanges.UID.Start) / idmap.Size
-		return s.idRanges.Isolated(slot), nil
+		slot := (base - d.idRanges.UID.Start) / idmap.Size
+		return d.idRanges.Isolated(slot), nil
 	}
-	return s.idRanges.Shared(), nil
+	return d.idRanges.Shared(), nil
 }
 
 // idmapEntries renders a map for the runtime (none for the identity).
@@ -61,36 +61,36 @@ func idmapEntries(m idmap.Map) []instances.IDMapEntry {
 
 // allocateIsolated picks a free isolated range for a new instance and
 // records it in cfg; the caller holds s.idmapMu until the row is stored.
-func (s *Server) allocateIsolated(ctx context.Context, cfg map[string]string, profiles []string) error {
-	if s.idRanges == nil {
+func (d *Daemon) allocateIsolated(ctx context.Context, cfg map[string]string, profiles []string) error {
+	if d.idRanges == nil {
 		return nil
 	}
-	x := s.mustExpand(ctx, db.Instance{Config: cfg, Profiles: profiles})
+	x := d.mustExpand(ctx, db.Instance{Config: cfg, Profiles: profiles})
 	if !instances.IsTrue(x.Config["security.idmap.isolated"]) || instances.IsTrue(x.Config["security.privileged"]) {
 		return nil
 	}
-	list, err := s.db.ListInstances(ctx)
+	list, err := d.db.ListInstances(ctx)
 	if err != nil {
 		return err
 	}
 	used := map[int64]bool{}
 	for _, in := range list {
 		if b, err := strconv.ParseInt(in.Config[idmapBaseKey], 10, 64); err == nil {
-			used[(b-s.idRanges.UID.Start)/idmap.Size] = true
+			used[(b-d.idRanges.UID.Start)/idmap.Size] = true
 		}
 	}
-	slot, err := s.idRanges.FreeSlot(used)
+	slot, err := d.idRanges.FreeSlot(used)
 	if err != nil {
 		return errdefs.Invalidf("security.idmap.isolated: %v", err)
 	}
-	cfg[idmapBaseKey] = strconv.FormatInt(s.idRanges.Isolated(slot).UIDBase, 10)
+	cfg[idmapBaseKey] = strconv.FormatInt(d.idRanges.Isolated(slot).UIDBase, 10)
 	return nil
 }
 
 // shiftImageVolume gives a freshly unpacked image rootfs the shared map;
 // it is called once per image volume, inside the pool's staging step.
-func (s *Server) shiftImageVolume(rootfs string) error {
-	if err := idmap.Shift(rootfs, idmap.Privileged, s.sharedMap()); err != nil {
+func (d *Daemon) shiftImageVolume(rootfs string) error {
+	if err := idmap.Shift(rootfs, idmap.Privileged, d.sharedMap()); err != nil {
 		return fmt.Errorf("shift the image's ownership into the container id range: %w", err)
 	}
 	return nil
@@ -98,13 +98,13 @@ func (s *Server) shiftImageVolume(rootfs string) error {
 
 // ensureRootfsMap shifts an instance's rootfs to the map it runs with, if
 // it is owned by another (read from the rootfs's top directory).
-func (s *Server) ensureRootfsMap(in db.Instance) error {
-	x := s.mustExpand(context.Background(), in)
-	want, err := s.instanceMap(x)
+func (d *Daemon) ensureRootfsMap(in db.Instance) error {
+	x := d.mustExpand(context.Background(), in)
+	want, err := d.instanceMap(x)
 	if err != nil {
 		return err
 	}
-	rootfs, err := s.instanceRootfs(context.Background(), in)
+	rootfs, err := d.instanceRootfs(context.Background(), in)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (s *Server) ensureRootfsMap(in db.Instance) error {
 	if cur == want {
 		return nil
 	}
-	s.log.Info("shifting instance rootfs ownership", "instance", in.Name, "from", cur.UIDBase, "to", want.UIDBase)
+	d.log.Info("shifting instance rootfs ownership", "instance", in.Name, "from", cur.UIDBase, "to", want.UIDBase)
 	if err := idmap.Shift(rootfs, cur, want); err != nil {
 		return fmt.Errorf("instance %q: shift rootfs ownership: %w", in.Name, err)
 	}
@@ -130,12 +130,12 @@ func (s *Server) ensureRootfsMap(in db.Instance) error {
 }
 
 // fileIDMap is the map the files API translates owners with.
-func (s *Server) fileIDMap(ctx context.Context, name string) idmap.Map {
-	in, err := s.db.GetInstance(ctx, name)
+func (d *Daemon) fileIDMap(ctx context.Context, name string) idmap.Map {
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return idmap.Privileged
 	}
-	m, err := s.instanceMap(s.mustExpand(ctx, in))
+	m, err := d.instanceMap(d.mustExpand(ctx, in))
 	if err != nil {
 		return idmap.Privileged
 	}

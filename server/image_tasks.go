@@ -18,8 +18,8 @@ import (
 // was fetched by. A newer one is downloaded, takes over the local aliases
 // and settings, and the old one is deleted. It returns the fingerprint now
 // current ("" when the image has no origin to refresh from).
-func (s *Server) refreshImage(ctx context.Context, op *opT, im db.Image) (string, bool, error) {
-	src, err := s.db.GetImageSource(ctx, im.Fingerprint)
+func (d *Daemon) refreshImage(ctx context.Context, op *opT, im db.Image) (string, bool, error) {
+	src, err := d.db.GetImageSource(ctx, im.Fingerprint)
 	if errors.Is(err, db.ErrNotFound) {
 		return im.Fingerprint, false, errdefs.Invalidf("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
 	}
@@ -30,14 +30,14 @@ func (s *Server) refreshImage(ctx context.Context, op *opT, im db.Image) (string
 		// Fetched by fingerprint: a fingerprint never gets a newer build.
 		return im.Fingerprint, false, nil
 	}
-	_, ri, err := s.resolveRemote(ctx, remoteRef{Server: src.Server, Protocol: src.Protocol, Certificate: src.Certificate, Alias: src.Alias})
+	_, ri, err := d.resolveRemote(ctx, remoteRef{Server: src.Server, Protocol: src.Protocol, Certificate: src.Certificate, Alias: src.Alias})
 	if err != nil {
 		return "", false, err
 	}
 	if ri == nil {
 		return im.Fingerprint, false, nil // the newest is the one we have (or already local)
 	}
-	nu, err := s.fetchImage(ctx, op, ri, im.Cached)
+	nu, err := d.fetchImage(ctx, op, ri, im.Cached)
 	if err != nil {
 		return "", false, err
 	}
@@ -47,64 +47,64 @@ func (s *Server) refreshImage(ctx context.Context, op *opT, im db.Image) (string
 			nu.Properties[k] = v
 		}
 	}
-	if err := s.db.UpdateImage(ctx, nu); err != nil {
+	if err := d.db.UpdateImage(ctx, nu); err != nil {
 		return "", false, err
 	}
-	aliases, err := s.db.ListAliases(ctx, im.Fingerprint)
+	aliases, err := d.db.ListAliases(ctx, im.Fingerprint)
 	if err != nil {
 		return "", false, err
 	}
 	for _, a := range aliases {
 		a.Fingerprint = nu.Fingerprint
-		if err := s.db.UpdateAlias(ctx, a); err != nil {
+		if err := d.db.UpdateAlias(ctx, a); err != nil {
 			return "", false, err
 		}
 	}
-	s.events.lifecycle("image-refreshed", imageURL(im.Fingerprint), nil)
-	s.log.Info("image refreshed", "old", im.Fingerprint, "new", nu.Fingerprint, "server", src.Server, "alias", src.Alias)
-	if err := s.deleteImage(ctx, im.Fingerprint); err != nil {
-		s.log.Warn("refreshed image: the old one could not be deleted", "fingerprint", im.Fingerprint, "err", err)
+	d.events.lifecycle("image-refreshed", imageURL(im.Fingerprint), nil)
+	d.log.Info("image refreshed", "old", im.Fingerprint, "new", nu.Fingerprint, "server", src.Server, "alias", src.Alias)
+	if err := d.deleteImage(ctx, im.Fingerprint); err != nil {
+		d.log.Warn("refreshed image: the old one could not be deleted", "fingerprint", im.Fingerprint, "err", err)
 	}
 	return nu.Fingerprint, true, nil
 }
 
 // deleteImage removes an image's volume, row and file (as DELETE does).
-func (s *Server) deleteImage(ctx context.Context, fp string) error {
-	unlock := s.imageLocks.lock(fp)
+func (d *Daemon) deleteImage(ctx context.Context, fp string) error {
+	unlock := d.imageLocks.lock(fp)
 	defer unlock()
 	// Instances are copies or clones, so the unpacked image can go too
 	// (an overlay pool keeps it while instances still use it as a layer).
-	for name, pool := range s.pools.all() {
+	for name, pool := range d.pools.all() {
 		if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindImage, Name: fp}); err != nil {
 			return fmt.Errorf("image %s: delete its volume on pool %q: %w", short(fp), name, err)
 		}
 	}
-	if err := s.db.DeleteImage(ctx, fp); err != nil && !errors.Is(err, db.ErrNotFound) {
+	if err := d.db.DeleteImage(ctx, fp); err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
-	if err := s.images.Delete(fp); err != nil && !errors.Is(err, images.ErrNotFound) && !errors.Is(err, os.ErrNotExist) {
+	if err := d.images.Delete(fp); err != nil && !errors.Is(err, images.ErrNotFound) && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	s.events.lifecycle("image-deleted", imageURL(fp), nil)
+	d.events.lifecycle("image-deleted", imageURL(fp), nil)
 	return nil
 }
 
 // handleImageRefresh is POST /1.0/images/{fingerprint}/refresh.
 func (s *Server) handleImageRefresh(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	im, err := s.d.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if _, err := s.db.GetImageSource(r.Context(), im.Fingerprint); err != nil {
+	if _, err := s.d.db.GetImageSource(r.Context(), im.Fingerprint); err != nil {
 		if errors.Is(err, db.ErrNotFound) {
 			err = errdefs.Invalidf("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
 		}
 		writeError(w, err)
 		return
 	}
-	op := s.ops.Start(imageOpSpec("Refreshing image", im.Fingerprint), func(ctx context.Context, op *opT) error {
-		fp, refreshed, err := s.refreshImage(ctx, op, im)
+	op := s.d.ops.Start(imageOpSpec("Refreshing image", im.Fingerprint), func(ctx context.Context, op *opT) error {
+		fp, refreshed, err := s.d.refreshImage(ctx, op, im)
 		if err != nil {
 			return err
 		}
@@ -118,21 +118,21 @@ func (s *Server) handleImageRefresh(w http.ResponseWriter, r *http.Request) {
 // autoUpdateImages refreshes every auto_update image (cached ones only if
 // images.auto_update_cached). Failures are logged: a remote that is down
 // now is tried again next time.
-func (s *Server) autoUpdateImages(ctx context.Context) {
-	ims, err := s.db.ListImages(ctx)
+func (d *Daemon) autoUpdateImages(ctx context.Context) {
+	ims, err := d.db.ListImages(ctx)
 	if err != nil {
 		return
 	}
-	withCached := s.serverConfig(ctx, "images.auto_update_cached") != "false"
+	withCached := d.serverConfig(ctx, "images.auto_update_cached") != "false"
 	for _, im := range ims {
 		if !im.AutoUpdate || (im.Cached && !withCached) {
 			continue
 		}
-		if _, err := s.db.GetImageSource(ctx, im.Fingerprint); err != nil {
+		if _, err := d.db.GetImageSource(ctx, im.Fingerprint); err != nil {
 			continue
 		}
-		if _, _, err := s.refreshImage(ctx, nil, im); err != nil {
-			s.log.Warn("image auto-update failed; will retry", "fingerprint", im.Fingerprint, "err", err)
+		if _, _, err := d.refreshImage(ctx, nil, im); err != nil {
+			d.log.Warn("image auto-update failed; will retry", "fingerprint", im.Fingerprint, "err", err)
 		}
 	}
 }
@@ -140,16 +140,16 @@ func (s *Server) autoUpdateImages(ctx context.Context) {
 // expireCachedImages deletes images cached for a launch and unused for
 // images.remote_cache_expiry days (0 keeps them), unless an instance still
 // names them as its base.
-func (s *Server) expireCachedImages(ctx context.Context, now time.Time) []string {
-	days := s.serverConfigInt(ctx, "images.remote_cache_expiry")
+func (d *Daemon) expireCachedImages(ctx context.Context, now time.Time) []string {
+	days := d.serverConfigInt(ctx, "images.remote_cache_expiry")
 	if days <= 0 {
 		return nil
 	}
-	ims, err := s.db.ListImages(ctx)
+	ims, err := d.db.ListImages(ctx)
 	if err != nil {
 		return nil
 	}
-	insts, err := s.db.ListInstances(ctx)
+	insts, err := d.db.ListInstances(ctx)
 	if err != nil {
 		return nil
 	}
@@ -166,11 +166,11 @@ func (s *Server) expireCachedImages(ctx context.Context, now time.Time) []string
 		if !im.Cached || inUse[im.Fingerprint] || now.Sub(last) < time.Duration(days)*24*time.Hour {
 			continue
 		}
-		if err := s.deleteImage(ctx, im.Fingerprint); err != nil {
-			s.log.Warn("expiring cached image failed", "fingerprint", im.Fingerprint, "err", err)
+		if err := d.deleteImage(ctx, im.Fingerprint); err != nil {
+			d.log.Warn("expiring cached image failed", "fingerprint", im.Fingerprint, "err", err)
 			continue
 		}
-		s.log.Info("cached image expired", "fingerprint", im.Fingerprint, "last_used", last)
+		d.log.Info("cached image expired", "fingerprint", im.Fingerprint, "last_used", last)
 		gone = append(gone, im.Fingerprint)
 	}
 	return gone
@@ -178,18 +178,18 @@ func (s *Server) expireCachedImages(ctx context.Context, now time.Time) []string
 
 // imageTasks runs the cache expiry (hourly) and the auto-update (every
 // images.auto_update_interval hours; 0 disables) until ctx ends.
-func (s *Server) imageTasks(ctx context.Context) {
+func (d *Daemon) imageTasks(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	lastUpdate, lastExpiry := time.Now(), time.Time{}
 	for {
 		now := time.Now()
 		if now.Sub(lastExpiry) >= time.Hour {
-			s.expireCachedImages(ctx, now)
+			d.expireCachedImages(ctx, now)
 			lastExpiry = now
 		}
-		if h := s.serverConfigInt(ctx, "images.auto_update_interval"); h > 0 && now.Sub(lastUpdate) >= time.Duration(h)*time.Hour {
-			s.autoUpdateImages(ctx)
+		if h := d.serverConfigInt(ctx, "images.auto_update_interval"); h > 0 && now.Sub(lastUpdate) >= time.Duration(h)*time.Hour {
+			d.autoUpdateImages(ctx)
 			lastUpdate = now
 		}
 		select {

@@ -30,7 +30,7 @@ func TestImageRefreshAndExpiry(t *testing.T) {
 	}
 	refresh := func() api.Operation {
 		t.Helper()
-		a, err := e.s.db.GetAlias(context.Background(), "bb")
+		a, err := e.s.d.db.GetAlias(context.Background(), "bb")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,28 +44,28 @@ func TestImageRefreshAndExpiry(t *testing.T) {
 		t.Fatalf("refresh with nothing new: %s %v", op.Err, op.Metadata)
 	}
 	dir.Store(fxB.Dir)
-	e.s.rm.mu.Lock()
-	e.s.rm.sources = nil // forget the cached index
-	e.s.rm.mu.Unlock()
+	e.s.d.rm.mu.Lock()
+	e.s.d.rm.sources = nil // forget the cached index
+	e.s.d.rm.mu.Unlock()
 	op := refresh()
 	if op.StatusCode != api.Success || op.Metadata["refreshed"] != true || op.Metadata["fingerprint"] != fxB.NewestSquashfs {
 		t.Fatalf("refresh: %s %v", op.Err, op.Metadata)
 	}
-	a, _ := e.s.db.GetAlias(context.Background(), "bb")
-	nu, err := e.s.db.GetImage(context.Background(), fxB.NewestSquashfs)
+	a, _ := e.s.d.db.GetAlias(context.Background(), "bb")
+	nu, err := e.s.d.db.GetImage(context.Background(), fxB.NewestSquashfs)
 	if a.Fingerprint != fxB.NewestSquashfs || err != nil || !nu.Public || !nu.AutoUpdate || nu.Cached {
 		t.Fatalf("after refresh: alias %s, image %+v %v", a.Fingerprint, nu, err)
 	}
-	if _, err := e.s.db.GetImage(context.Background(), fxA.NewestSquashfs); err == nil {
+	if _, err := e.s.d.db.GetImage(context.Background(), fxA.NewestSquashfs); err == nil {
 		t.Error("the old image was kept")
 	}
 	// The periodic task does the same: back to tree A.
 	dir.Store(fxA.Dir)
-	e.s.rm.mu.Lock()
-	e.s.rm.sources = nil
-	e.s.rm.mu.Unlock()
-	e.s.autoUpdateImages(context.Background())
-	if a, _ := e.s.db.GetAlias(context.Background(), "bb"); a.Fingerprint != fxA.NewestSquashfs {
+	e.s.d.rm.mu.Lock()
+	e.s.d.rm.sources = nil
+	e.s.d.rm.mu.Unlock()
+	e.s.d.autoUpdateImages(context.Background())
+	if a, _ := e.s.d.db.GetAlias(context.Background(), "bb"); a.Fingerprint != fxA.NewestSquashfs {
 		t.Errorf("auto-update: alias at %s", a.Fingerprint)
 	}
 	// Cache expiry: an image cached by a launch goes after N unused days, not while an instance uses it.
@@ -75,19 +75,19 @@ func TestImageRefreshAndExpiry(t *testing.T) {
 	}
 	e.do(t, "PATCH", "/1.0", `{"config":{"images.remote_cache_expiry":"2"}}`)
 	later := time.Now().Add(72 * time.Hour)
-	if gone := e.s.expireCachedImages(context.Background(), later); len(gone) != 0 {
+	if gone := e.s.d.expireCachedImages(context.Background(), later); len(gone) != 0 {
 		t.Fatalf("expired while in use: %v", gone)
 	}
-	e.s.db.DeleteInstance(context.Background(), "rm-exp")
-	if gone := e.s.expireCachedImages(context.Background(), time.Now()); len(gone) != 0 {
+	e.s.d.db.DeleteInstance(context.Background(), "rm-exp")
+	if gone := e.s.d.expireCachedImages(context.Background(), time.Now()); len(gone) != 0 {
 		t.Fatalf("expired too early: %v", gone)
 	}
-	gone := e.s.expireCachedImages(context.Background(), later)
+	gone := e.s.d.expireCachedImages(context.Background(), later)
 	if len(gone) != 1 || gone[0] != fxA.Other {
 		t.Fatalf("expiry: %v", gone)
 	}
 	// Images copied on purpose never expire.
-	if _, err := e.s.db.GetImage(context.Background(), fxA.NewestSquashfs); err != nil {
+	if _, err := e.s.d.db.GetImage(context.Background(), fxA.NewestSquashfs); err != nil {
 		t.Error("a copied image expired")
 	}
 }

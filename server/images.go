@@ -23,11 +23,11 @@ import (
 func imageURL(fp string) string { return "/1.0/images/" + fp }
 
 // findImage resolves a full fingerprint or a unique prefix of one.
-func (s *Server) findImage(ctx context.Context, ref string) (db.Image, error) {
+func (d *Daemon) findImage(ctx context.Context, ref string) (db.Image, error) {
 	if !images.ValidFingerprintPrefix(ref) {
 		return db.Image{}, errdefs.NotFoundf("image %q not found: not a fingerprint (hex) and not resolvable here", ref)
 	}
-	ims, err := s.db.ImagesByPrefix(ctx, strings.ToLower(ref), 2)
+	ims, err := d.db.ImagesByPrefix(ctx, strings.ToLower(ref), 2)
 	if err != nil {
 		return db.Image{}, err
 	}
@@ -42,18 +42,18 @@ func (s *Server) findImage(ctx context.Context, ref string) (db.Image, error) {
 }
 
 // resolveImage finds the image an instance source names: an alias, else a fingerprint (prefix).
-func (s *Server) resolveImage(ctx context.Context, src api.InstanceSource) (db.Image, error) {
+func (d *Daemon) resolveImage(ctx context.Context, src api.InstanceSource) (db.Image, error) {
 	if src.Alias != "" {
-		a, err := s.db.GetAlias(ctx, src.Alias)
+		a, err := d.db.GetAlias(ctx, src.Alias)
 		if err == nil {
-			return s.db.GetImage(ctx, a.Fingerprint)
+			return d.db.GetImage(ctx, a.Fingerprint)
 		}
 		if !errors.Is(err, db.ErrNotFound) {
 			return db.Image{}, err
 		}
 		if src.Fingerprint == "" {
 			// `lodge launch PREFIX` sends the prefix as an alias, like lxc does.
-			im, ferr := s.findImage(ctx, src.Alias)
+			im, ferr := d.findImage(ctx, src.Alias)
 			if ferr == nil {
 				return im, nil
 			}
@@ -66,11 +66,11 @@ func (s *Server) resolveImage(ctx context.Context, src api.InstanceSource) (db.I
 	if src.Fingerprint == "" {
 		return db.Image{}, errdefs.Invalidf("source needs an image alias or fingerprint")
 	}
-	return s.findImage(ctx, src.Fingerprint)
+	return d.findImage(ctx, src.Fingerprint)
 }
 
 func (s *Server) renderImage(ctx context.Context, im db.Image) (api.Image, error) {
-	aliases, err := s.db.ListAliases(ctx, im.Fingerprint)
+	aliases, err := s.d.db.ListAliases(ctx, im.Fingerprint)
 	if err != nil {
 		return api.Image{}, err
 	}
@@ -91,7 +91,7 @@ func (s *Server) renderImage(ctx context.Context, im db.Image) (api.Image, error
 }
 
 func (s *Server) handleImagesGet(w http.ResponseWriter, r *http.Request) {
-	ims, err := s.db.ListImages(r.Context())
+	ims, err := s.d.db.ListImages(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -117,7 +117,7 @@ func (s *Server) handleImagesGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleImageGet(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	im, err := s.d.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -136,7 +136,7 @@ func (s *Server) handleImagePatch(w http.ResponseWriter, r *http.Request) { s.up
 // updateImage is PUT (replace) and PATCH (merge) of an image's public flag,
 // auto-update and properties, guarded by If-Match as LXD's are.
 func (s *Server) updateImage(w http.ResponseWriter, r *http.Request, patch bool) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	im, err := s.d.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -166,11 +166,11 @@ func (s *Server) updateImage(w http.ResponseWriter, r *http.Request, patch bool)
 		req.Properties = map[string]string{}
 	}
 	im.Public, im.AutoUpdate, im.Properties = req.Public, req.AutoUpdate, req.Properties
-	if err := s.db.UpdateImage(r.Context(), im); err != nil {
+	if err := s.d.db.UpdateImage(r.Context(), im); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("image-updated", imageURL(im.Fingerprint), nil)
+	s.d.events.lifecycle("image-updated", imageURL(im.Fingerprint), nil)
 	writeSync(w, map[string]any{})
 }
 
@@ -216,7 +216,7 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	if hp := r.Header.Get("X-LXD-properties"); hp != "" {
 		q, err := url.ParseQuery(hp)
 		if err != nil {
-			_ = s.images.Delete(info.Fingerprint)
+			_ = s.d.images.Delete(info.Fingerprint)
 			writeError(w, errdefs.Invalidf("X-LXD-properties %q is not a URL-encoded key=value list: %v", hp, err))
 			return
 		}
@@ -230,16 +230,16 @@ func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
 	}
 	row := db.Image{Fingerprint: info.Fingerprint, Filename: filename, Size: info.Size, Architecture: info.Metadata.Architecture,
 		Type: "container", Public: public, Properties: props, CreatedAt: created, UploadedAt: now}
-	if err := s.db.CreateImage(r.Context(), row); err != nil {
-		_ = s.images.Delete(info.Fingerprint)
+	if err := s.d.db.CreateImage(r.Context(), row); err != nil {
+		_ = s.d.images.Delete(info.Fingerprint)
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("image with fingerprint %s already exists", info.Fingerprint)
 		}
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("image-created", imageURL(info.Fingerprint), nil)
-	op := s.ops.Start(imageOpSpec("Downloading image", info.Fingerprint), func(ctx context.Context, op *opT) error {
+	s.d.events.lifecycle("image-created", imageURL(info.Fingerprint), nil)
+	op := s.d.ops.Start(imageOpSpec("Downloading image", info.Fingerprint), func(ctx context.Context, op *opT) error {
 		op.SetMetadata("fingerprint", info.Fingerprint)
 		op.SetMetadata("size", info.Size)
 		return nil
@@ -252,13 +252,13 @@ func imageOpSpec(desc, fp string) operations.Spec {
 }
 
 func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	im, err := s.d.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	op := s.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *opT) error {
-		return s.deleteImage(ctx, im.Fingerprint)
+	op := s.d.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *opT) error {
+		return s.d.deleteImage(ctx, im.Fingerprint)
 	})
 	writeAsync(w, op)
 }
@@ -274,7 +274,7 @@ func (s *Server) handleImageSub(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleImageExport(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	im, err := s.d.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -282,7 +282,7 @@ func (s *Server) handleImageExport(w http.ResponseWriter, r *http.Request) {
 	if s.exportSplit(w, im) {
 		return
 	}
-	f, err := os.Open(s.images.Path(im.Fingerprint))
+	f, err := os.Open(s.d.images.Path(im.Fingerprint))
 	if err != nil {
 		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
 		return
@@ -304,7 +304,7 @@ func renderAlias(a db.Alias) api.ImageAliasesEntry {
 }
 
 func (s *Server) handleAliasesGet(w http.ResponseWriter, r *http.Request) {
-	as, err := s.db.ListAliases(r.Context(), "")
+	as, err := s.d.db.ListAliases(r.Context(), "")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -341,12 +341,12 @@ func (s *Server) handleAliasesPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	im, err := s.findImage(r.Context(), req.Target)
+	im, err := s.d.findImage(r.Context(), req.Target)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	err = s.db.CreateAlias(r.Context(), db.Alias{Name: req.Name, Fingerprint: im.Fingerprint, Description: req.Description})
+	err = s.d.db.CreateAlias(r.Context(), db.Alias{Name: req.Name, Fingerprint: im.Fingerprint, Description: req.Description})
 	if errors.Is(err, db.ErrExists) {
 		err = errdefs.Existsf("alias %q already exists; delete it first or point it elsewhere with PUT", req.Name)
 	}
@@ -358,7 +358,7 @@ func (s *Server) handleAliasesPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAliasGet(w http.ResponseWriter, r *http.Request) {
-	a, err := s.db.GetAlias(r.Context(), r.PathValue("name"))
+	a, err := s.d.db.GetAlias(r.Context(), r.PathValue("name"))
 	if errors.Is(err, db.ErrNotFound) {
 		err = errdefs.NotFoundf("image alias %q not found (see `lodge image alias list`)", r.PathValue("name"))
 	}
@@ -377,12 +377,12 @@ func (s *Server) handleAliasPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	im, err := s.findImage(r.Context(), req.Target)
+	im, err := s.d.findImage(r.Context(), req.Target)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	err = s.db.UpdateAlias(r.Context(), db.Alias{Name: name, Fingerprint: im.Fingerprint, Description: req.Description})
+	err = s.d.db.UpdateAlias(r.Context(), db.Alias{Name: name, Fingerprint: im.Fingerprint, Description: req.Description})
 	if errors.Is(err, db.ErrNotFound) {
 		err = errdefs.NotFoundf("image alias %q not found", name)
 	}
@@ -394,7 +394,7 @@ func (s *Server) handleAliasPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleAliasDelete(w http.ResponseWriter, r *http.Request) {
-	err := s.db.DeleteAlias(r.Context(), r.PathValue("name"))
+	err := s.d.db.DeleteAlias(r.Context(), r.PathValue("name"))
 	if errors.Is(err, db.ErrNotFound) {
 		err = errdefs.NotFoundf("image alias %q not found", r.PathValue("name"))
 	}

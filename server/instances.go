@@ -26,18 +26,18 @@ func instanceResources(name string) map[string][]string {
 
 // expandedDevices is x's expanded devices, never nil. The root disk names
 // the pool the instance's volume is on: x.Pool is the truth for that.
-func (s *Server) expandedDevices(x db.Instance) map[string]map[string]string {
+func (d *Daemon) expandedDevices(x db.Instance) map[string]map[string]string {
 	out := make(map[string]map[string]string, len(x.Devices))
-	for k, d := range x.Devices {
-		if x.Pool != "" && d["type"] == "disk" && d["path"] == "/" {
-			c := make(map[string]string, len(d))
-			for dk, dv := range d {
+	for k, dev := range x.Devices {
+		if x.Pool != "" && dev["type"] == "disk" && dev["path"] == "/" {
+			c := make(map[string]string, len(dev))
+			for dk, dv := range dev {
 				c[dk] = dv
 			}
 			c["pool"] = x.Pool
-			d = c
+			dev = c
 		}
-		out[k] = d
+		out[k] = dev
 	}
 	return out
 }
@@ -60,14 +60,14 @@ func statusCode(st instances.Status) api.StatusCode {
 
 // liveState reads an instance's state from the runtime. A row still being
 // created has no runtime config yet and reads as stopped.
-func (s *Server) liveState(ctx context.Context, in db.Instance) instances.State {
+func (d *Daemon) liveState(ctx context.Context, in db.Instance) instances.State {
 	if in.Phase != db.PhaseCreated {
 		return instances.State{Status: instances.StatusStopped}
 	}
-	st, err := s.inst.State(ctx, in.Name)
+	st, err := d.inst.State(ctx, in.Name)
 	if err != nil {
 		if !errors.Is(err, instances.ErrNotFound) {
-			s.log.Warn("reading instance state", "instance", in.Name, "err", err)
+			d.log.Warn("reading instance state", "instance", in.Name, "err", err)
 		}
 		return instances.State{Status: instances.StatusError}
 	}
@@ -76,18 +76,18 @@ func (s *Server) liveState(ctx context.Context, in db.Instance) instances.State 
 
 // liveStatus is liveState without the resource and network reads, for
 // paths that only need to know whether the instance runs.
-func (s *Server) liveStatus(ctx context.Context, in db.Instance) instances.Status {
+func (d *Daemon) liveStatus(ctx context.Context, in db.Instance) instances.Status {
 	if in.Phase == db.PhaseCreated {
-		st, err := s.inst.Status(ctx, in.Name)
+		st, err := d.inst.Status(ctx, in.Name)
 		if err == nil {
 			return st
 		}
 	}
-	return s.liveState(ctx, in).Status
+	return d.liveState(ctx, in).Status
 }
 
 func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance {
-	return renderInstanceExpanded(in, s.mustExpand(context.Background(), in), st, s.expandedDevices)
+	return renderInstanceExpanded(in, s.d.mustExpand(context.Background(), in), st, s.d.expandedDevices)
 }
 
 // renderInstanceExpanded renders in with x, its expanded form.
@@ -152,7 +152,7 @@ func renderState(st instances.State) *api.InstanceState {
 
 // states reads live states for many instances at once (the driver's
 // States), so that list stays fast with thousands of instances.
-func (s *Server) states(ctx context.Context, list []db.Instance) []instances.State {
+func (d *Daemon) states(ctx context.Context, list []db.Instance) []instances.State {
 	out := make([]instances.State, len(list))
 	names := make([]string, 0, len(list))
 	for _, in := range list {
@@ -160,7 +160,7 @@ func (s *Server) states(ctx context.Context, list []db.Instance) []instances.Sta
 			names = append(names, in.Name)
 		}
 	}
-	got := s.inst.States(ctx, names)
+	got := d.inst.States(ctx, names)
 	for i, in := range list {
 		st, ok := got[in.Name]
 		switch {
@@ -181,7 +181,7 @@ func recursion(r *http.Request) int {
 
 func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
 	if recursion(r) == 0 {
-		names, err := s.db.ListInstanceNames(r.Context())
+		names, err := s.d.db.ListInstanceNames(r.Context())
 		if err != nil {
 			writeError(w, err)
 			return
@@ -193,38 +193,38 @@ func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
 		writeSync(w, urls)
 		return
 	}
-	list, err := s.db.ListInstances(r.Context())
+	list, err := s.d.db.ListInstances(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	switch recursion(r) {
 	case 1:
-		sts := s.states(r.Context(), list)
-		expand := s.expander(r.Context())
+		sts := s.d.states(r.Context(), list)
+		expand := s.d.expander(r.Context())
 		out := make([]api.Instance, 0, len(list))
 		for i, in := range list {
-			out = append(out, renderInstanceExpanded(in, expand(in), sts[i], s.expandedDevices))
+			out = append(out, renderInstanceExpanded(in, expand(in), sts[i], s.d.expandedDevices))
 		}
 		writeSync(w, out)
 	default:
-		sts := s.states(r.Context(), list)
-		expand := s.expander(r.Context())
-		snaps, _ := s.db.AllSnapshots(r.Context())
+		sts := s.d.states(r.Context(), list)
+		expand := s.d.expander(r.Context())
+		snaps, _ := s.d.db.AllSnapshots(r.Context())
 		out := make([]api.InstanceFull, 0, len(list))
 		for i, in := range list {
-			out = append(out, api.InstanceFull{Instance: renderInstanceExpanded(in, expand(in), sts[i], s.expandedDevices), State: renderState(sts[i]),
+			out = append(out, api.InstanceFull{Instance: renderInstanceExpanded(in, expand(in), sts[i], s.d.expandedDevices), State: renderState(sts[i]),
 				Snapshots: s.snapshotsOf(r.Context(), in, snaps), Backups: []any{}})
 		}
 		writeSync(w, out)
 	}
 }
 
-func (s *Server) getInstance(ctx context.Context, name string) (db.Instance, error) {
+func (d *Daemon) getInstance(ctx context.Context, name string) (db.Instance, error) {
 	if err := instances.ValidateName(name); err != nil {
 		return db.Instance{}, errdefs.NotFoundf("instance %q not found", name)
 	}
-	in, err := s.db.GetInstance(ctx, name)
+	in, err := d.db.GetInstance(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
 		return in, errdefs.NotFoundf("instance %q not found (see `lodge list`)", name)
 	}
@@ -232,12 +232,12 @@ func (s *Server) getInstance(ctx context.Context, name string) (db.Instance, err
 }
 
 func (s *Server) handleInstanceGet(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	st := s.liveState(r.Context(), in)
+	st := s.d.liveState(r.Context(), in)
 	inst := s.renderInstance(in, st)
 	if recursion(r) > 0 {
 		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: s.snapshotsOf(r.Context(), in), Backups: []any{}}, etagFields(inst))
@@ -252,12 +252,12 @@ func etagFields(inst api.Instance) any {
 }
 
 func (s *Server) handleInstanceStateGet(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeSync(w, renderState(s.liveState(r.Context(), in)))
+	writeSync(w, renderState(s.d.liveState(r.Context(), in)))
 }
 
 // validateDevices checks devices against the registry (instances.Devices);
@@ -284,7 +284,7 @@ func (s *Server) handleInstancePatch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bool) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -339,21 +339,21 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	// The root disk comes from the (implicit) default profile.
 	keepRootSize(newDev, in.Pool)
 	// What was in effect (profiles' devices included) is not checked again.
-	prevDev := s.devicesOf(r.Context(), in)
+	prevDev := s.d.devicesOf(r.Context(), in)
 	if err := validateDevices(newDev, prevDev); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.applyRootQuota(r.Context(), db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {
+	if err := s.d.applyRootQuota(r.Context(), db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.validateNICNetworks(r.Context(), name, newDev, prevDev); err != nil {
+	if err := s.d.validateNICNetworks(r.Context(), name, newDev, prevDev); err != nil {
 		writeError(w, err)
 		return
 	}
 	if req.Profiles != nil {
-		if err := s.checkProfilesExist(r.Context(), req.Profiles); err != nil {
+		if err := s.d.checkProfilesExist(r.Context(), req.Profiles); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -362,7 +362,7 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 		writeError(w, err)
 		return
 	}
-	unlock := s.instLocks.lock(name)
+	unlock := s.d.instLocks.lock(name)
 	defer unlock()
 	old := in
 	next := in
@@ -376,31 +376,31 @@ func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bo
 	if req.Profiles != nil {
 		next.Profiles = req.Profiles
 	}
-	s.fillNICVolatile(&next)
-	if err := s.applyConfig(r.Context(), in, next, func() error { return s.db.UpdateInstance(r.Context(), next) }); err != nil {
+	s.d.fillNICVolatile(&next)
+	if err := s.d.applyConfig(r.Context(), in, next, func() error { return s.d.db.UpdateInstance(r.Context(), next) }); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.syncNetworkHosts(r.Context())
-	s.events.lifecycle("instance-updated", instanceURL(name), nil)
+	s.d.syncNetworkHosts(r.Context())
+	s.d.events.lifecycle("instance-updated", instanceURL(name), nil)
 	// NIC and proxy devices apply to a running instance at once (hotplug).
-	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.applyLiveDevices(ctx, old, next) })
+	op := s.d.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.d.applyLiveDevices(ctx, old, next) })
 	writeAsync(w, op)
 }
 
 func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if st := s.liveState(r.Context(), in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+	if st := s.d.liveState(r.Context(), in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
 		writeError(w, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name))
 		return
 	}
-	op := s.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
-		return s.deleteInstance(ctx, name)
+	op := s.d.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
+		return s.d.deleteInstance(ctx, name)
 	})
 	writeAsync(w, op)
 }
@@ -408,58 +408,58 @@ func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
 // deleteInstance removes an instance: runtime config, rootfs and row. A
 // marker written first makes the delete all-or-nothing across a crash:
 // startup recovery finishes what a killed lodged began (removeInstance).
-func (s *Server) deleteInstance(ctx context.Context, name string) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) deleteInstance(ctx context.Context, name string) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return err
 	}
-	if st := s.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+	if st := d.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
 		return errdefs.Invalidf("instance %q is running; stop it first", name)
 	}
-	if err := writeMarker(s.deleteMarker(name)); err != nil {
+	if err := writeMarker(d.deleteMarker(name)); err != nil {
 		return fmt.Errorf("instance %q: delete: %w", name, err)
 	}
-	if err := s.removeInstance(ctx, in); err != nil {
+	if err := d.removeInstance(ctx, in); err != nil {
 		return err
 	}
-	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
+	d.events.lifecycle("instance-deleted", instanceURL(name), nil)
 	return nil
 }
 
 // deleteMarker is where lodged notes a delete it has begun.
-func (s *Server) deleteMarker(name string) string {
-	return filepath.Join(s.cfg.Dir, "deleting", name)
+func (d *Daemon) deleteMarker(name string) string {
+	return filepath.Join(d.cfg.Dir, "deleting", name)
 }
 
 // removeInstance does the work of a delete and then drops its marker; on
 // an error the marker stays, so the next start tries again.
-func (s *Server) removeInstance(ctx context.Context, in db.Instance) error {
+func (d *Daemon) removeInstance(ctx context.Context, in db.Instance) error {
 	name := in.Name
-	if err := s.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
+	if err := d.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
 		return fmt.Errorf("instance %q: delete runtime config: %w", name, err)
 	}
-	pool, err := s.instancePool(in)
+	pool, err := d.instancePool(in)
 	if err != nil {
 		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
 	}
 	if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
 		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
 	}
-	if err := s.db.DeleteInstance(ctx, name); err != nil && !errors.Is(err, db.ErrNotFound) {
+	if err := d.db.DeleteInstance(ctx, name); err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
-	s.syncNetworkHosts(ctx)
-	s.releaseLeases(ctx, in)
-	s.removeProxies(name)
-	os.Remove(s.deleteMarker(name))
+	d.syncNetworkHosts(ctx)
+	d.releaseLeases(ctx, in)
+	d.removeProxies(name)
+	os.Remove(d.deleteMarker(name))
 	return nil
 }
 
 func (s *Server) handleInstanceStatePut(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -475,164 +475,164 @@ func (s *Server) handleInstanceStatePut(w http.ResponseWriter, r *http.Request) 
 	}
 	var desc string
 	var fn func(ctx context.Context) error
-	timeout := s.stopTimeout(in, req.Timeout)
+	timeout := s.d.stopTimeout(in, req.Timeout)
 	switch req.Action {
 	case "start":
-		desc, fn = "Starting instance", func(ctx context.Context) error { return s.startInstance(ctx, name) }
+		desc, fn = "Starting instance", func(ctx context.Context) error { return s.d.startInstance(ctx, name) }
 	case "stop":
-		desc, fn = "Stopping instance", func(ctx context.Context) error { return s.stopInstance(ctx, name, timeout, req.Force) }
+		desc, fn = "Stopping instance", func(ctx context.Context) error { return s.d.stopInstance(ctx, name, timeout, req.Force) }
 	case "restart":
 		desc, fn = "Restarting instance", func(ctx context.Context) error {
-			if err := s.stopInstance(ctx, name, timeout, req.Force); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+			if err := s.d.stopInstance(ctx, name, timeout, req.Force); err != nil && !errors.Is(err, instances.ErrNotRunning) {
 				return err
 			}
-			return s.startInstance(ctx, name)
+			return s.d.startInstance(ctx, name)
 		}
 	case "freeze":
-		desc, fn = "Freezing instance", func(ctx context.Context) error { return s.freezeInstance(ctx, name, true) }
+		desc, fn = "Freezing instance", func(ctx context.Context) error { return s.d.freezeInstance(ctx, name, true) }
 	case "unfreeze":
-		desc, fn = "Unfreezing instance", func(ctx context.Context) error { return s.freezeInstance(ctx, name, false) }
+		desc, fn = "Unfreezing instance", func(ctx context.Context) error { return s.d.freezeInstance(ctx, name, false) }
 	default:
 		writeError(w, errdefs.Invalidf("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
 		return
 	}
-	op := s.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
+	op := s.d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
 	writeAsync(w, op)
 }
 
 // stopTimeout picks a graceful-stop timeout: the request's, else the
 // instance's boot.host_shutdown_timeout, else 30 s.
-func (s *Server) stopTimeout(in db.Instance, req int) time.Duration {
+func (d *Daemon) stopTimeout(in db.Instance, req int) time.Duration {
 	if req > 0 {
 		return time.Duration(req) * time.Second
 	}
-	in = s.mustExpand(context.Background(), in)
+	in = d.mustExpand(context.Background(), in)
 	if v, err := strconv.Atoi(in.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
 		return time.Duration(v) * time.Second
 	}
 	return 30 * time.Second
 }
 
-func (s *Server) startInstance(ctx context.Context, name string) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) startInstance(ctx context.Context, name string) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return err
 	}
 	if in.Phase != db.PhaseCreated {
 		return errdefs.Conflictf("instance %q is still being created", name)
 	}
-	st := s.liveState(ctx, in)
+	st := d.liveState(ctx, in)
 	switch st.Status {
 	case instances.StatusRunning:
 		return errdefs.Invalidf("instance %q is already running", name)
 	case instances.StatusFrozen:
 		return errdefs.Invalidf("instance %q is paused; resume it with lodge resume %s", name, name)
 	}
-	if s.fillNICVolatile(&in) {
-		if err := s.db.UpdateInstance(ctx, in); err != nil {
+	if d.fillNICVolatile(&in) {
+		if err := d.db.UpdateInstance(ctx, in); err != nil {
 			return err
 		}
-		s.syncNetworkHosts(ctx)
+		d.syncNetworkHosts(ctx)
 	}
-	x, err := s.expand(ctx, in)
+	x, err := d.expand(ctx, in)
 	if err != nil {
 		return err
 	}
 	// Instances made before lodge shifted images get their rootfs shifted once.
-	if err := s.ensureRootfsMap(in); err != nil {
+	if err := d.ensureRootfsMap(in); err != nil {
 		return err
 	}
-	spec, err := s.specFor(x)
+	spec, err := d.specFor(x)
 	if err != nil {
 		return err
 	}
 	// The runtime config is regenerated at every start so config changes apply.
-	if err := s.inst.Define(ctx, spec); err != nil {
+	if err := d.inst.Define(ctx, spec); err != nil {
 		return fmt.Errorf("instance %q: %w", name, err)
 	}
-	if err := s.inst.Start(ctx, name); err != nil {
+	if err := d.inst.Start(ctx, name); err != nil {
 		return err
 	}
-	if err := s.runningProxies(ctx, in); err != nil {
+	if err := d.runningProxies(ctx, in); err != nil {
 		// A start whose port forwards fail is a failed start, as in LXD.
-		_ = s.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
-		s.stopProxies(name)
+		_ = d.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
+		d.stopProxies(name)
 		return err
 	}
-	s.recordPower(ctx, name, "RUNNING")
+	d.recordPower(ctx, name, "RUNNING")
 	now := time.Now().UTC()
-	_ = s.db.TouchInstance(ctx, name, now)
-	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
-	s.events.lifecycle("instance-started", instanceURL(name), nil)
-	s.startupSnapshot(ctx, in)
+	_ = d.db.TouchInstance(ctx, name, now)
+	_ = d.db.TouchImage(ctx, in.ImageFingerprint, now)
+	d.events.lifecycle("instance-started", instanceURL(name), nil)
+	d.startupSnapshot(ctx, in)
 	return nil
 }
 
-func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Duration, force bool) error {
-	return s.stopInstanceOpt(ctx, name, timeout, force, true)
+func (d *Daemon) stopInstance(ctx context.Context, name string, timeout time.Duration, force bool) error {
+	return d.stopInstanceOpt(ctx, name, timeout, force, true)
 }
 
 // stopInstanceOpt stops an instance; record marks it as stopped by a user
 // (volatile.last_state.power=STOPPED), which a host shutdown does not.
-func (s *Server) stopInstanceOpt(ctx context.Context, name string, timeout time.Duration, force, record bool) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) stopInstanceOpt(ctx context.Context, name string, timeout time.Duration, force, record bool) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return err
 	}
-	st := s.liveState(ctx, in)
+	st := d.liveState(ctx, in)
 	if st.Status != instances.StatusRunning && st.Status != instances.StatusFrozen {
 		return fmt.Errorf("instance %q is not running: %w", name, instances.ErrNotRunning)
 	}
-	if err := s.inst.Stop(ctx, name, timeout, force); err != nil {
+	if err := d.inst.Stop(ctx, name, timeout, force); err != nil {
 		return err
 	}
 	if record {
-		s.recordPower(ctx, name, "STOPPED")
+		d.recordPower(ctx, name, "STOPPED")
 	}
-	s.stopProxies(name)
-	s.events.lifecycle("instance-stopped", instanceURL(name), nil)
+	d.stopProxies(name)
+	d.events.lifecycle("instance-stopped", instanceURL(name), nil)
 	return nil
 }
 
-func (s *Server) freezeInstance(ctx context.Context, name string, freeze bool) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) freezeInstance(ctx context.Context, name string, freeze bool) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return err
 	}
-	st := s.liveState(ctx, in)
+	st := d.liveState(ctx, in)
 	if freeze {
 		if st.Status != instances.StatusRunning {
 			return errdefs.Invalidf("instance %q is not running (%s)", name, st.Status)
 		}
-		if err := s.inst.Freeze(ctx, name); err != nil {
+		if err := d.inst.Freeze(ctx, name); err != nil {
 			return err
 		}
-		s.events.lifecycle("instance-paused", instanceURL(name), nil)
+		d.events.lifecycle("instance-paused", instanceURL(name), nil)
 		return nil
 	}
 	if st.Status != instances.StatusFrozen {
 		return errdefs.Invalidf("instance %q is not paused (%s)", name, st.Status)
 	}
-	if err := s.inst.Unfreeze(ctx, name); err != nil {
+	if err := d.inst.Unfreeze(ctx, name); err != nil {
 		return err
 	}
-	s.events.lifecycle("instance-resumed", instanceURL(name), nil)
+	d.events.lifecycle("instance-resumed", instanceURL(name), nil)
 	return nil
 }
 
 func (s *Server) handleConsoleLog(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	log, err := s.inst.ConsoleLog(r.Context(), in.Name, 1<<20)
+	log, err := s.d.inst.ConsoleLog(r.Context(), in.Name, 1<<20)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -42,34 +42,34 @@ func networkURL(name string) string { return "/1.0/networks/" + url.PathEscape(n
 
 // startNetworks creates the default network at the first start, then
 // brings every network up (re-adopting running dnsmasqs after a restart).
-func (s *Server) startNetworks(ctx context.Context) {
-	s.adoptProxies(ctx)
-	if s.nets.drv == nil {
+func (d *Daemon) startNetworks(ctx context.Context) {
+	d.adoptProxies(ctx)
+	if d.nets.drv == nil {
 		return
 	}
-	if name := s.nets.defaultName; name != "none" {
-		if done, err := s.db.NetworkMeta(ctx, "default_created"); err == nil && done == "" {
-			if err := s.createDefaultNetwork(ctx, name); err != nil {
-				s.log.Error("could not create the default network; create one with lodge network create", "network", name, "err", err)
+	if name := d.nets.defaultName; name != "none" {
+		if done, err := d.db.NetworkMeta(ctx, "default_created"); err == nil && done == "" {
+			if err := d.createDefaultNetwork(ctx, name); err != nil {
+				d.log.Error("could not create the default network; create one with lodge network create", "network", name, "err", err)
 			} else {
-				_ = s.db.SetNetworkMeta(ctx, "default_created", name)
+				_ = d.db.SetNetworkMeta(ctx, "default_created", name)
 			}
 		}
 	}
-	nets, err := s.db.ListNetworks(ctx)
+	nets, err := d.db.ListNetworks(ctx)
 	if err != nil {
-		s.log.Error("list networks", "err", err)
+		d.log.Error("list networks", "err", err)
 		return
 	}
 	for _, n := range nets {
-		if err := s.ensureNetwork(ctx, n); err != nil {
-			s.log.Error("network not brought up", "network", n.Name, "err", err)
+		if err := d.ensureNetwork(ctx, n); err != nil {
+			d.log.Error("network not brought up", "network", n.Name, "err", err)
 		}
 	}
 }
 
-func (s *Server) createDefaultNetwork(ctx context.Context, name string) error {
-	if _, err := s.db.GetNetwork(ctx, name); err == nil {
+func (d *Daemon) createDefaultNetwork(ctx context.Context, name string) error {
+	if _, err := d.db.GetNetwork(ctx, name); err == nil {
 		return nil
 	}
 	// The name may be held: by this lodged's own left-over (taken over),
@@ -78,13 +78,13 @@ func (s *Server) createDefaultNetwork(ctx context.Context, name string) error {
 	// description say why.
 	wanted, desc := name, ""
 	for i := 0; ; i++ {
-		own, err := s.nets.drv.Owner(ctx, name)
+		own, err := d.nets.drv.Owner(ctx, name)
 		if err != nil {
 			return err
 		}
 		if own.Usable() {
 			if own.Holder == network.Ours {
-				s.log.Info("taking over a bridge left from before", "network", name, "why", own.Why)
+				d.log.Info("taking over a bridge left from before", "network", name, "why", own.Why)
 			}
 			break
 		}
@@ -92,34 +92,34 @@ func (s *Server) createDefaultNetwork(ctx context.Context, name string) error {
 			return fmt.Errorf("no free name for the default network: %s and the next ones are taken (%s); name one with lodged --network-name", wanted, own.Why)
 		}
 		next := nextNetworkName(name)
-		s.log.Warn("default network name taken; using another", "wanted", name, "using", next, "why", own.Why)
+		d.log.Warn("default network name taken; using another", "wanted", name, "using", next, "why", own.Why)
 		if desc == "" {
 			desc = fmt.Sprintf("lodged's default network (%s was taken: %s)", wanted, own.Why)
 		}
 		name = next
 	}
-	addr, err := s.nets.drv.FreeSubnet()
+	addr, err := d.nets.drv.FreeSubnet()
 	if err != nil {
 		return err
 	}
-	s.log.Info("creating the default network", "network", name, "ipv4.address", addr)
-	if err := s.db.CreateNetwork(ctx, db.Network{Name: name, Type: "bridge", Description: desc,
+	d.log.Info("creating the default network", "network", name, "ipv4.address", addr)
+	if err := d.db.CreateNetwork(ctx, db.Network{Name: name, Type: "bridge", Description: desc,
 		Config: map[string]string{"ipv4.address": addr, "ipv4.nat": "true", "ipv6.address": "none"}}); err != nil {
 		return err
 	}
 	// As lxd init does: the default profile gets eth0 on it, unless it
 	// already has a NIC.
-	p, err := s.db.GetProfile(ctx, "default")
+	p, err := d.db.GetProfile(ctx, "default")
 	if err != nil {
 		return err
 	}
-	for _, d := range p.Devices {
-		if d["type"] == "nic" {
+	for _, dev := range p.Devices {
+		if dev["type"] == "nic" {
 			return nil
 		}
 	}
 	p.Devices["eth0"] = map[string]string{"type": "nic", "network": name, "name": "eth0"}
-	return s.db.UpdateProfile(ctx, p)
+	return d.db.UpdateProfile(ctx, p)
 }
 
 // nextNetworkName counts up a trailing number: lodgebr0 → lodgebr1, br → br1.
@@ -141,33 +141,33 @@ func nextNetworkName(name string) string {
 }
 
 // ensureNetwork hands a network and its hosts to the driver.
-func (s *Server) ensureNetwork(ctx context.Context, n db.Network) error {
-	hosts, err := s.networkHosts(ctx, n.Name)
+func (d *Daemon) ensureNetwork(ctx context.Context, n db.Network) error {
+	hosts, err := d.networkHosts(ctx, n.Name)
 	if err != nil {
 		return err
 	}
-	return s.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
+	return d.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
 }
 
 // syncNetworkHosts rewrites the DHCP reservations and names of every
 // network after instances or their NICs changed.
-func (s *Server) syncNetworkHosts(ctx context.Context) {
-	if s.nets.drv == nil {
+func (d *Daemon) syncNetworkHosts(ctx context.Context) {
+	if d.nets.drv == nil {
 		return
 	}
-	s.nets.hostsMu.Lock()
-	defer s.nets.hostsMu.Unlock()
-	nets, err := s.db.ListNetworks(ctx)
+	d.nets.hostsMu.Lock()
+	defer d.nets.hostsMu.Unlock()
+	nets, err := d.db.ListNetworks(ctx)
 	if err != nil {
 		return
 	}
 	for _, n := range nets {
-		hosts, err := s.networkHosts(ctx, n.Name)
+		hosts, err := d.networkHosts(ctx, n.Name)
 		if err == nil {
-			err = s.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
+			err = d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
 		}
 		if err != nil {
-			s.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
+			d.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
 		}
 	}
 }
@@ -178,49 +178,49 @@ func nicOnNetwork(d map[string]string, name string) bool {
 }
 
 // networkHosts lists the NICs on a network: MAC, instance name, reservation.
-func (s *Server) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
-	all, err := s.db.ListInstances(ctx)
+func (d *Daemon) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
+	all, err := d.db.ListInstances(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var hosts []network.Host
 	for _, in := range all {
-		for dev, d := range s.devicesOf(ctx, in) {
-			if !nicOnNetwork(d, name) {
+		for dev, devc := range d.devicesOf(ctx, in) {
+			if !nicOnNetwork(devc, name) {
 				continue
 			}
-			hw := d["hwaddr"]
+			hw := devc["hwaddr"]
 			if hw == "" {
 				hw = in.Config["volatile."+dev+".hwaddr"]
 			}
-			hosts = append(hosts, network.Host{HWAddr: hw, Name: in.Name, Address: d["ipv4.address"]})
+			hosts = append(hosts, network.Host{HWAddr: hw, Name: in.Name, Address: devc["ipv4.address"]})
 		}
 	}
 	return hosts, nil
 }
 
 // networkUsers names the instances with a NIC on a network.
-func (s *Server) networkUsers(ctx context.Context, name string) ([]string, error) {
-	all, err := s.db.ListInstances(ctx)
+func (d *Daemon) networkUsers(ctx context.Context, name string) ([]string, error) {
+	all, err := d.db.ListInstances(ctx)
 	if err != nil {
 		return nil, err
 	}
 	users := []string{}
 	for _, in := range all {
-		for _, d := range s.devicesOf(ctx, in) {
-			if nicOnNetwork(d, name) {
+		for _, dev := range d.devicesOf(ctx, in) {
+			if nicOnNetwork(dev, name) {
 				users = append(users, instanceURL(in.Name))
 				break
 			}
 		}
 	}
-	profiles, err := s.db.ListProfiles(ctx)
+	profiles, err := d.db.ListProfiles(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range profiles {
-		for _, d := range p.Devices {
-			if nicOnNetwork(d, name) {
+		for _, devc := range p.Devices {
+			if nicOnNetwork(devc, name) {
 				users = append(users, "/1.0/profiles/"+p.Name)
 				break
 			}
@@ -230,17 +230,17 @@ func (s *Server) networkUsers(ctx context.Context, name string) ([]string, error
 }
 
 // devicesOf is an instance's devices with its profiles applied.
-func (s *Server) devicesOf(ctx context.Context, in db.Instance) map[string]map[string]string {
-	return s.expandedDevices(s.mustExpand(ctx, in))
+func (d *Daemon) devicesOf(ctx context.Context, in db.Instance) map[string]map[string]string {
+	return d.expandedDevices(d.mustExpand(ctx, in))
 }
 
 // fillNICVolatile gives every NIC of an instance a MAC kept in
 // volatile.<dev>.hwaddr, so its DHCP lease and reservation follow it across
 // restarts; it reports whether anything was added.
-func (s *Server) fillNICVolatile(in *db.Instance) bool {
+func (d *Daemon) fillNICVolatile(in *db.Instance) bool {
 	changed := false
-	for dev, d := range s.devicesOf(context.Background(), *in) {
-		if d["type"] != "nic" || d["hwaddr"] != "" {
+	for dev, devc := range d.devicesOf(context.Background(), *in) {
+		if devc["type"] != "nic" || devc["hwaddr"] != "" {
 			continue
 		}
 		if in.Config == nil {
@@ -266,29 +266,29 @@ func vethName(instance, dev string) string {
 // bridged NIC with ipv4.address=), and a static ipv4.address is inside it
 // and reserved by no other instance. A device as it was in prev is not
 // checked again.
-func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs, prev map[string]map[string]string) error {
+func (d *Daemon) validateNICNetworks(ctx context.Context, instance string, devs, prev map[string]map[string]string) error {
 	names := make([]string, 0, len(devs))
 	for n := range devs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, dev := range names {
-		d := devs[dev]
-		if d["type"] != "nic" || prev[dev] != nil && maps.Equal(d, prev[dev]) {
+		devc := devs[dev]
+		if devc["type"] != "nic" || prev[dev] != nil && maps.Equal(devc, prev[dev]) {
 			continue
 		}
-		name, a := d["network"], d["ipv4.address"]
-		if name == "" && d["nictype"] == "bridged" && a != "" {
+		name, a := devc["network"], devc["ipv4.address"]
+		if name == "" && devc["nictype"] == "bridged" && a != "" {
 			// A reservation needs lodged's dnsmasq: the bridge must be a managed network.
-			if _, err := s.db.GetNetwork(ctx, d["parent"]); errors.Is(err, db.ErrNotFound) {
-				return errdefs.Invalidf("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, d["parent"])
+			if _, err := d.db.GetNetwork(ctx, devc["parent"]); errors.Is(err, db.ErrNotFound) {
+				return errdefs.Invalidf("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, devc["parent"])
 			}
-			name = d["parent"]
+			name = devc["parent"]
 		}
 		if name == "" {
 			continue
 		}
-		n, err := s.db.GetNetwork(ctx, name)
+		n, err := d.db.GetNetwork(ctx, name)
 		if errors.Is(err, db.ErrNotFound) {
 			return errdefs.Invalidf("device %q: network %q not found (lodge network list shows the managed networks)", dev, name)
 		}
@@ -306,7 +306,7 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs,
 		if subnet == nil || !subnet.Contains(ip) || ip.Equal(brIP) || ip.Equal(subnet.IP) {
 			return errdefs.Invalidf("device %q: ipv4.address %s is not a free host address of network %q (%s)", dev, a, n.Name, n.Config["ipv4.address"])
 		}
-		hosts, err := s.networkHosts(ctx, n.Name)
+		hosts, err := d.networkHosts(ctx, n.Name)
 		if err != nil {
 			return err
 		}
@@ -319,15 +319,15 @@ func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs,
 	return nil
 }
 
-func (s *Server) needNetworks() error {
-	if s.nets.drv == nil {
+func (d *Daemon) needNetworks() error {
+	if d.nets.drv == nil {
 		return errdefs.Invalidf("managed networks are not available in this lodged")
 	}
 	return nil
 }
 
 func (s *Server) renderNetwork(ctx context.Context, n db.Network) (api.Network, error) {
-	users, err := s.networkUsers(ctx, n.Name)
+	users, err := s.d.networkUsers(ctx, n.Name)
 	if err != nil {
 		return api.Network{}, err
 	}
@@ -338,7 +338,7 @@ func (s *Server) renderNetwork(ctx context.Context, n db.Network) (api.Network, 
 func networkETag(n api.Network) any { return []any{n.Config, n.Description} }
 
 func (s *Server) handleNetworksGet(w http.ResponseWriter, r *http.Request) {
-	nets, err := s.db.ListNetworks(r.Context())
+	nets, err := s.d.db.ListNetworks(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -363,8 +363,8 @@ func (s *Server) handleNetworksGet(w http.ResponseWriter, r *http.Request) {
 	writeSync(w, out)
 }
 
-func (s *Server) getNetwork(ctx context.Context, name string) (db.Network, error) {
-	n, err := s.db.GetNetwork(ctx, name)
+func (d *Daemon) getNetwork(ctx context.Context, name string) (db.Network, error) {
+	n, err := d.db.GetNetwork(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
 		return n, errdefs.NotFoundf("network %q not found (lodge network list shows the managed networks)", name)
 	}
@@ -372,7 +372,7 @@ func (s *Server) getNetwork(ctx context.Context, name string) (db.Network, error
 }
 
 func (s *Server) handleNetworkGet(w http.ResponseWriter, r *http.Request) {
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+	n, err := s.d.getNetwork(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -387,12 +387,12 @@ func (s *Server) handleNetworkGet(w http.ResponseWriter, r *http.Request) {
 
 // completeNetworkConfig validates a network's config and fills what LXD
 // fills: ipv4.address=auto (or unset at create) becomes a free subnet with NAT.
-func (s *Server) completeNetworkConfig(name string, cfg map[string]string, create bool) error {
+func (d *Daemon) completeNetworkConfig(name string, cfg map[string]string, create bool) error {
 	if err := network.ValidateConfig(cfg); err != nil {
 		return errdefs.Invalidf("network %q: %v", name, err)
 	}
 	if a := cfg["ipv4.address"]; a == "auto" || create && a == "" {
-		addr, err := s.nets.drv.FreeSubnet()
+		addr, err := d.nets.drv.FreeSubnet()
 		if err != nil {
 			return fmt.Errorf("network %q: %w", name, err)
 		}
@@ -408,7 +408,7 @@ func (s *Server) completeNetworkConfig(name string, cfg map[string]string, creat
 }
 
 func (s *Server) handleNetworksPost(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
+	if err := s.d.needNetworks(); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -429,35 +429,35 @@ func (s *Server) handleNetworksPost(w http.ResponseWriter, r *http.Request) {
 	for k, v := range req.Config {
 		cfg[k] = v
 	}
-	s.nets.mu.Lock()
-	defer s.nets.mu.Unlock()
-	if _, err := s.db.GetNetwork(r.Context(), req.Name); err == nil {
+	s.d.nets.mu.Lock()
+	defer s.d.nets.mu.Unlock()
+	if _, err := s.d.db.GetNetwork(r.Context(), req.Name); err == nil {
 		writeError(w, errdefs.Existsf("network %q already exists", req.Name))
 		return
 	}
-	if own, err := s.nets.drv.Owner(r.Context(), req.Name); err != nil {
+	if own, err := s.d.nets.drv.Owner(r.Context(), req.Name); err != nil {
 		writeError(w, err)
 		return
 	} else if !own.Usable() {
 		writeError(w, errdefs.Conflictf("network %q: %s; pick another name", req.Name, own.Why))
 		return
 	}
-	if err := s.completeNetworkConfig(req.Name, cfg, true); err != nil {
+	if err := s.d.completeNetworkConfig(req.Name, cfg, true); err != nil {
 		writeError(w, err)
 		return
 	}
 	row := db.Network{Name: req.Name, Type: "bridge", Description: req.Description, Config: cfg}
-	if err := s.db.CreateNetwork(r.Context(), row); err != nil {
+	if err := s.d.db.CreateNetwork(r.Context(), row); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.ensureNetwork(r.Context(), row); err != nil {
-		_ = s.nets.drv.Delete(context.WithoutCancel(r.Context()), row.Name)
-		_ = s.db.DeleteNetwork(context.WithoutCancel(r.Context()), row.Name)
+	if err := s.d.ensureNetwork(r.Context(), row); err != nil {
+		_ = s.d.nets.drv.Delete(context.WithoutCancel(r.Context()), row.Name)
+		_ = s.d.db.DeleteNetwork(context.WithoutCancel(r.Context()), row.Name)
 		writeError(w, fmt.Errorf("network %q: %w", req.Name, err))
 		return
 	}
-	s.events.lifecycle("network-created", networkURL(req.Name), nil)
+	s.d.events.lifecycle("network-created", networkURL(req.Name), nil)
 	writeSync(w, map[string]any{})
 }
 
@@ -469,7 +469,7 @@ func (s *Server) handleNetworkPatch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request, patch bool) {
-	if err := s.needNetworks(); err != nil {
+	if err := s.d.needNetworks(); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -478,9 +478,9 @@ func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request, patch boo
 		writeError(w, err)
 		return
 	}
-	s.nets.mu.Lock()
-	defer s.nets.mu.Unlock()
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+	s.d.nets.mu.Lock()
+	defer s.d.nets.mu.Unlock()
+	n, err := s.d.getNetwork(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -505,7 +505,7 @@ func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request, patch boo
 	for k, v := range req.Config {
 		cfg[k] = v
 	}
-	if err := s.completeNetworkConfig(n.Name, cfg, false); err != nil {
+	if err := s.d.completeNetworkConfig(n.Name, cfg, false); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -514,34 +514,34 @@ func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request, patch boo
 	if !patch || req.Description != "" {
 		n.Description = req.Description
 	}
-	if err := s.db.UpdateNetwork(r.Context(), n); err != nil {
+	if err := s.d.db.UpdateNetwork(r.Context(), n); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.ensureNetwork(r.Context(), n); err != nil {
+	if err := s.d.ensureNetwork(r.Context(), n); err != nil {
 		// Put the old config back, in the DB and on the host.
-		_ = s.db.UpdateNetwork(context.WithoutCancel(r.Context()), old)
-		_ = s.ensureNetwork(context.WithoutCancel(r.Context()), old)
+		_ = s.d.db.UpdateNetwork(context.WithoutCancel(r.Context()), old)
+		_ = s.d.ensureNetwork(context.WithoutCancel(r.Context()), old)
 		writeError(w, fmt.Errorf("network %q: %w; the previous config was restored", n.Name, err))
 		return
 	}
-	s.events.lifecycle("network-updated", networkURL(n.Name), nil)
+	s.d.events.lifecycle("network-updated", networkURL(n.Name), nil)
 	writeSync(w, map[string]any{})
 }
 
 func (s *Server) handleNetworkDelete(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
+	if err := s.d.needNetworks(); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.nets.mu.Lock()
-	defer s.nets.mu.Unlock()
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+	s.d.nets.mu.Lock()
+	defer s.d.nets.mu.Unlock()
+	n, err := s.d.getNetwork(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	users, err := s.networkUsers(r.Context(), n.Name)
+	users, err := s.d.networkUsers(r.Context(), n.Name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -565,29 +565,29 @@ func (s *Server) handleNetworkDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("network %q is in use by %s; remove their NICs on it first", n.Name, strings.Join(parts, " and ")))
 		return
 	}
-	if err := s.nets.drv.Delete(r.Context(), n.Name); err != nil {
+	if err := s.d.nets.drv.Delete(r.Context(), n.Name); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.db.DeleteNetwork(r.Context(), n.Name); err != nil {
+	if err := s.d.db.DeleteNetwork(r.Context(), n.Name); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("network-deleted", networkURL(n.Name), nil)
+	s.d.events.lifecycle("network-deleted", networkURL(n.Name), nil)
 	writeSync(w, map[string]any{})
 }
 
 func (s *Server) handleNetworkState(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
+	if err := s.d.needNetworks(); err != nil {
 		writeError(w, err)
 		return
 	}
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+	n, err := s.d.getNetwork(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	st, err := s.nets.drv.State(r.Context(), n.Name)
+	st, err := s.d.nets.drv.State(r.Context(), n.Name)
 	if err != nil {
 		writeError(w, fmt.Errorf("network %q: %w; restarting lodged recreates it", n.Name, err))
 		return
@@ -607,21 +607,21 @@ func (s *Server) handleNetworkState(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleNetworkLeases(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
+	if err := s.d.needNetworks(); err != nil {
 		writeError(w, err)
 		return
 	}
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+	n, err := s.d.getNetwork(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	leases, err := s.nets.drv.Leases(r.Context(), n.Name)
+	leases, err := s.d.nets.drv.Leases(r.Context(), n.Name)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	hosts, err := s.networkHosts(r.Context(), n.Name)
+	hosts, err := s.d.networkHosts(r.Context(), n.Name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -647,10 +647,10 @@ func (s *Server) handleNetworkLeases(w http.ResponseWriter, r *http.Request) {
 
 // managedNIC resolves a NIC with network=NAME to a veth on that bridge with
 // a stable host-side name.
-func (s *Server) managedNIC(nic *instances.NIC, instance, dev string, d map[string]string) error {
-	n, err := s.db.GetNetwork(context.Background(), d["network"])
+func (d *Daemon) managedNIC(nic *instances.NIC, instance, dev string, devc map[string]string) error {
+	n, err := d.db.GetNetwork(context.Background(), devc["network"])
 	if errors.Is(err, db.ErrNotFound) {
-		return errdefs.Invalidf("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, d["network"], d["network"])
+		return errdefs.Invalidf("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, devc["network"], devc["network"])
 	}
 	if err != nil {
 		return err
@@ -659,7 +659,7 @@ func (s *Server) managedNIC(nic *instances.NIC, instance, dev string, d map[stri
 	if nic.HostName == "" {
 		nic.HostName = vethName(instance, dev)
 	}
-	if d["mtu"] == "" && n.Config["bridge.mtu"] != "" {
+	if devc["mtu"] == "" && n.Config["bridge.mtu"] != "" {
 		nic.MTU, _ = strconv.Atoi(n.Config["bridge.mtu"])
 	}
 	return nil
@@ -667,21 +667,21 @@ func (s *Server) managedNIC(nic *instances.NIC, instance, dev string, d map[stri
 
 // releaseLeases frees the DHCP leases of a deleted instance's NICs on
 // managed networks.
-func (s *Server) releaseLeases(ctx context.Context, in db.Instance) {
-	rel := s.nets.drv
+func (d *Daemon) releaseLeases(ctx context.Context, in db.Instance) {
+	rel := d.nets.drv
 	if rel == nil {
 		return
 	}
 	byNet := map[string][]string{}
-	for dev, d := range s.devicesOf(ctx, in) {
-		if d["type"] != "nic" {
+	for dev, devc := range d.devicesOf(ctx, in) {
+		if devc["type"] != "nic" {
 			continue
 		}
-		net := d["network"]
-		if net == "" && d["nictype"] == "bridged" {
-			net = d["parent"]
+		net := devc["network"]
+		if net == "" && devc["nictype"] == "bridged" {
+			net = devc["parent"]
 		}
-		hw := d["hwaddr"]
+		hw := devc["hwaddr"]
 		if hw == "" {
 			hw = in.Config["volatile."+dev+".hwaddr"]
 		}
@@ -690,16 +690,16 @@ func (s *Server) releaseLeases(ctx context.Context, in db.Instance) {
 		}
 	}
 	for name, macs := range byNet {
-		n, err := s.db.GetNetwork(ctx, name)
+		n, err := d.db.GetNetwork(ctx, name)
 		if err != nil {
 			continue
 		}
-		hosts, err := s.networkHosts(ctx, name)
+		hosts, err := d.networkHosts(ctx, name)
 		if err == nil {
 			err = rel.ReleaseLeases(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts}, macs)
 		}
 		if err != nil {
-			s.log.Warn("release DHCP leases", "instance", in.Name, "network", name, "err", err)
+			d.log.Warn("release DHCP leases", "instance", in.Name, "network", name, "err", err)
 		}
 	}
 }

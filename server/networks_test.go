@@ -14,13 +14,13 @@ import (
 func newNetEnv(t *testing.T) (*testEnv, *nfake.Driver) {
 	e := newTestEnv(t)
 	nd := nfake.New()
-	e.s.nets.drv, e.s.nets.defaultName = nd, "nwdef0"
+	e.s.d.nets.drv, e.s.d.nets.defaultName = nd, "nwdef0"
 	return e, nd
 }
 
 func TestNetworksAPI(t *testing.T) {
 	e, nd := newNetEnv(t)
-	e.s.startNetworks(context.Background())
+	e.s.d.startNetworks(context.Background())
 	if n, ok := nd.Get("nwdef0"); !ok || n.Config["ipv4.address"] != "10.99.0.1/24" || n.Config["ipv4.nat"] != "true" {
 		t.Fatalf("default network at first start: %+v", n)
 	}
@@ -44,7 +44,7 @@ func TestNetworksAPI(t *testing.T) {
 	if code, resp, _ := e.do(t, "DELETE", "/1.0/networks/nwdef0", ""); code != 200 {
 		t.Fatalf("delete default: %d %s", code, resp.Error)
 	}
-	e.s.startNetworks(context.Background())
+	e.s.d.startNetworks(context.Background())
 	if _, ok := nd.Get("nwdef0"); ok {
 		t.Fatal("the deleted default network came back")
 	}
@@ -114,12 +114,12 @@ func TestNetworksAPI(t *testing.T) {
 	if code, resp := mk("nwc2", `{"type":"nic","network":"nwbr1","ipv4.address":"10.123.5.50"}`); code != 400 || !strings.Contains(resp.Error, "nwc1") {
 		t.Fatalf("duplicate reservation: %d %s", code, resp.Error)
 	}
-	in, _ := e.s.db.GetInstance(context.Background(), "nwc1")
+	in, _ := e.s.d.db.GetInstance(context.Background(), "nwc1")
 	mac := in.Config["volatile.eth0.hwaddr"]
 	if got, _ := nd.Get("nwbr1"); len(got.Hosts) != 1 || got.Hosts[0] != (network.Host{HWAddr: mac, Name: "nwc1", Address: "10.123.5.50"}) {
 		t.Fatalf("hosts: %+v (mac %s)", got.Hosts, mac)
 	}
-	spec, err := e.s.specFor(in)
+	spec, err := e.s.d.specFor(in)
 	if err != nil || len(spec.NICs) != 1 || spec.NICs[0].Type != "veth" || spec.NICs[0].Link != "nwbr1" ||
 		spec.NICs[0].HostName != vethName("nwc1", "eth0") || spec.NICs[0].HWAddr != mac || len(spec.NICs[0].HostName) > 15 {
 		t.Fatalf("spec: %+v %v", spec.NICs, err)
@@ -147,7 +147,7 @@ func TestNetworksAPI(t *testing.T) {
 // New instances get eth0 on the default network (the default profile's NIC).
 func TestDefaultNIC(t *testing.T) {
 	e, _ := newNetEnv(t)
-	e.s.startNetworks(context.Background())
+	e.s.d.startNetworks(context.Background())
 	e.uploadImage(t, "busybox", "bb")
 	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"nwc3","source":{"type":"image","alias":"bb"}}`)
 	e.wait(t, resp)
@@ -172,7 +172,7 @@ func TestDefaultNetworkNameTaken(t *testing.T) {
 		"nwdef1": {Holder: network.Foreign, Why: "host interface nwdef1 is a veth that lodge did not make"},
 		"nwdef2": {Holder: network.Ours, Why: "bridge nwdef2 is a left-over of another lodged that nothing serves or uses"},
 	}
-	e.s.startNetworks(context.Background())
+	e.s.d.startNetworks(context.Background())
 	if _, ok := nd.Get("nwdef2"); !ok {
 		t.Fatalf("default network: %v", nd.Nets)
 	}

@@ -20,11 +20,11 @@ import (
 func (s *Server) handleOperationsGet(w http.ResponseWriter, r *http.Request) {
 	var all []api.Operation
 	live := map[string]bool{}
-	for _, op := range s.ops.List() {
+	for _, op := range s.d.ops.List() {
 		all = append(all, op.Render())
 		live[op.ID()] = true
 	}
-	stored, err := s.db.ListOperations(r.Context())
+	stored, err := s.d.db.ListOperations(r.Context())
 	if err != nil {
 		writeError(w, fmt.Errorf("list operations: %w", err))
 		return
@@ -68,10 +68,10 @@ func statusKey(c api.StatusCode) string {
 // lodged left running.
 func (s *Server) getOp(w http.ResponseWriter, r *http.Request) (*opT, api.Operation, bool) {
 	id := r.PathValue("id")
-	if op, ok := s.ops.Get(id); ok {
+	if op, ok := s.d.ops.Get(id); ok {
 		return op, op.Render(), true
 	}
-	row, err := s.db.GetOperation(r.Context(), id)
+	row, err := s.d.db.GetOperation(r.Context(), id)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		writeError(w, errdefs.NotFoundf("operation %q not found (ended operations are kept for %d hours, at most the last %d)", id, int(opRetention.Hours()), opKeepEnded))

@@ -59,14 +59,14 @@ func pruneOperations(ctx context.Context, d *db.DB, log *slog.Logger) {
 // failInterruptedOps marks failed the operations a previous lodged left
 // running, since nothing will finish them now, and returns how many. Call
 // it before serving.
-func (s *Server) failInterruptedOps(ctx context.Context) int64 {
-	n, err := s.db.FailUnfinishedOperations(ctx, int(api.Failure), errOpInterrupted, time.Now())
+func (d *Daemon) failInterruptedOps(ctx context.Context) int64 {
+	n, err := d.db.FailUnfinishedOperations(ctx, int(api.Failure), errOpInterrupted, time.Now())
 	if err != nil {
-		s.log.Error("recovery: could not mark interrupted operations failed; they will show as running", "err", err)
+		d.log.Error("recovery: could not mark interrupted operations failed; they will show as running", "err", err)
 	} else if n > 0 {
-		s.log.Warn("recovery: operations the last lodged left running marked failed", "operations", n)
+		d.log.Warn("recovery: operations the last lodged left running marked failed", "operations", n)
 	}
-	pruneOperations(ctx, s.db, s.log)
+	pruneOperations(ctx, d.db, d.log)
 	return n
 }
 

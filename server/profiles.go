@@ -27,11 +27,11 @@ func validateProfileName(name string) error {
 }
 
 // profilesOf returns the named profiles in order; a missing one is a 400.
-func (s *Server) profilesOf(ctx context.Context, names []string) ([]db.Profile, error) {
+func (d *Daemon) profilesOf(ctx context.Context, names []string) ([]db.Profile, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	all, err := s.db.ListProfiles(ctx)
+	all, err := d.db.ListProfiles(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -51,13 +51,13 @@ func (s *Server) profilesOf(ctx context.Context, names []string) ([]db.Profile, 
 }
 
 // checkProfilesExist refuses unknown or repeated profile names.
-func (s *Server) checkProfilesExist(ctx context.Context, names []string) error {
+func (d *Daemon) checkProfilesExist(ctx context.Context, names []string) error {
 	for i, n := range names {
 		if slices.Contains(names[:i], n) {
 			return errdefs.Invalidf("profile %q is listed twice", n)
 		}
 	}
-	_, err := s.profilesOf(ctx, names)
+	_, err := d.profilesOf(ctx, names)
 	return err
 }
 
@@ -65,7 +65,7 @@ func (s *Server) checkProfilesExist(ctx context.Context, names []string) error {
 // would be checked; volatile.* belongs to instances only. prev are the
 // profile's devices before this write (nil for a new profile): what they
 // hold unchanged is not checked again.
-func (s *Server) validateProfile(p db.Profile, prev map[string]map[string]string) error {
+func (d *Daemon) validateProfile(p db.Profile, prev map[string]map[string]string) error {
 	for k := range p.Config {
 		if strings.HasPrefix(k, "volatile.") {
 			return errdefs.Invalidf("profile %q: config key %q: volatile.* keys belong to instances", p.Name, k)
@@ -82,14 +82,14 @@ func (s *Server) validateProfile(p db.Profile, prev map[string]map[string]string
 	if err := validateDevices(p.Devices, prev); err != nil {
 		return errdefs.Invalidf("profile %q: %v", p.Name, err)
 	}
-	if err := s.inst.CheckLimits(p.Config); err != nil {
+	if err := d.inst.CheckLimits(p.Config); err != nil {
 		return errdefs.Invalidf("profile %q: %v", p.Name, err)
 	}
 	return nil
 }
 
 func (s *Server) renderProfile(ctx context.Context, p db.Profile) (api.Profile, error) {
-	users, err := s.db.ProfileUsers(ctx, p.Name)
+	users, err := s.d.db.ProfileUsers(ctx, p.Name)
 	if err != nil {
 		return api.Profile{}, err
 	}
@@ -102,7 +102,7 @@ func (s *Server) renderProfile(ctx context.Context, p db.Profile) (api.Profile, 
 }
 
 func (s *Server) handleProfilesGet(w http.ResponseWriter, r *http.Request) {
-	list, err := s.db.ListProfiles(r.Context())
+	list, err := s.d.db.ListProfiles(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -138,24 +138,24 @@ func (s *Server) handleProfilesPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := db.Profile{Name: req.Name, Description: req.Description, Config: req.Config, Devices: req.Devices}
-	if err := s.validateProfile(p, nil); err != nil {
+	if err := s.d.validateProfile(p, nil); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.db.CreateProfile(r.Context(), p); err != nil {
+	if err := s.d.db.CreateProfile(r.Context(), p); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("profile %q already exists", req.Name)
 		}
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("profile-created", profileURL(req.Name), nil)
+	s.d.events.lifecycle("profile-created", profileURL(req.Name), nil)
 	w.Header().Set("Location", profileURL(req.Name))
 	writeSync(w, map[string]any{})
 }
 
-func (s *Server) getProfile(ctx context.Context, name string) (db.Profile, error) {
-	p, err := s.db.GetProfile(ctx, name)
+func (d *Daemon) getProfile(ctx context.Context, name string) (db.Profile, error) {
+	p, err := d.db.GetProfile(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
 		return p, errdefs.NotFoundf("profile %q not found (see lodge profile list)", name)
 	}
@@ -165,7 +165,7 @@ func (s *Server) getProfile(ctx context.Context, name string) (db.Profile, error
 func profileETag(p api.Profile) any { return []any{p.Config, p.Description, p.Devices} }
 
 func (s *Server) handleProfileGet(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getProfile(r.Context(), r.PathValue("name"))
+	p, err := s.d.getProfile(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -187,7 +187,7 @@ func (s *Server) handleProfilePatch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, patch bool) {
 	name := r.PathValue("name")
-	old, err := s.getProfile(r.Context(), name)
+	old, err := s.d.getProfile(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -219,15 +219,15 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, patch boo
 	if next.Devices == nil {
 		next.Devices = map[string]map[string]string{}
 	}
-	if err := s.validateProfile(next, old.Devices); err != nil {
+	if err := s.d.validateProfile(next, old.Devices); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.applyProfile(r.Context(), next); err != nil {
+	if err := s.d.applyProfile(r.Context(), next); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("profile-updated", profileURL(name), nil)
+	s.d.events.lifecycle("profile-updated", profileURL(name), nil)
 	writeSync(w, map[string]any{})
 }
 
@@ -236,14 +236,14 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, patch boo
 // first (a refusal by liblxc or the limits rolls them all back and stores
 // nothing), then the profile is stored, then running instances get their
 // live keys (limits) at once.
-func (s *Server) applyProfile(ctx context.Context, next db.Profile) error {
-	users, err := s.db.ProfileUsers(ctx, next.Name)
+func (d *Daemon) applyProfile(ctx context.Context, next db.Profile) error {
+	users, err := d.db.ProfileUsers(ctx, next.Name)
 	if err != nil {
 		return err
 	}
 	slices.Sort(users) // a fixed lock order
 	for _, u := range users {
-		unlock := s.instLocks.lock(u)
+		unlock := d.instLocks.lock(u)
 		defer unlock()
 	}
 	override := map[string]db.Profile{next.Name: next}
@@ -251,13 +251,13 @@ func (s *Server) applyProfile(ctx context.Context, next db.Profile) error {
 	var done []change
 	rollback := func() {
 		for _, c := range done {
-			if spec, err := s.specFor(c.oldX); err == nil {
-				_ = s.inst.Define(context.WithoutCancel(ctx), spec)
+			if spec, err := d.specFor(c.oldX); err == nil {
+				_ = d.inst.Define(context.WithoutCancel(ctx), spec)
 			}
 		}
 	}
 	for _, u := range users {
-		in, err := s.db.GetInstance(ctx, u)
+		in, err := d.db.GetInstance(ctx, u)
 		if err != nil {
 			rollback()
 			return err
@@ -265,12 +265,12 @@ func (s *Server) applyProfile(ctx context.Context, next db.Profile) error {
 		if in.Phase != db.PhaseCreated {
 			continue
 		}
-		oldX, err := s.expand(ctx, in)
+		oldX, err := d.expand(ctx, in)
 		if err == nil {
 			var newX db.Instance
-			newX, err = s.expandWith(ctx, in, override)
+			newX, err = d.expandWith(ctx, in, override)
 			if err == nil {
-				err = s.checkAndDefine(ctx, oldX, newX)
+				err = d.checkAndDefine(ctx, oldX, newX)
 				done = append(done, change{oldX, newX})
 			}
 		}
@@ -279,13 +279,13 @@ func (s *Server) applyProfile(ctx context.Context, next db.Profile) error {
 			return errdefs.Invalidf("profile %q: instance %q: %v", next.Name, u, err)
 		}
 	}
-	if err := s.db.UpdateProfile(ctx, next); err != nil {
+	if err := d.db.UpdateProfile(ctx, next); err != nil {
 		rollback()
 		return err
 	}
 	var errs []error
 	for _, c := range done {
-		if err := s.applyLive(ctx, c.oldX, c.newX); err != nil {
+		if err := d.applyLive(ctx, c.oldX, c.newX); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -294,7 +294,7 @@ func (s *Server) applyProfile(ctx context.Context, next db.Profile) error {
 
 func (s *Server) handleProfilePost(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if _, err := s.getProfile(r.Context(), name); err != nil {
+	if _, err := s.d.getProfile(r.Context(), name); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -311,21 +311,21 @@ func (s *Server) handleProfilePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.db.RenameProfile(r.Context(), name, req.Name); err != nil {
+	if err := s.d.db.RenameProfile(r.Context(), name, req.Name); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("profile %q already exists", req.Name)
 		}
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("profile-renamed", profileURL(req.Name), map[string]any{"old_name": name})
+	s.d.events.lifecycle("profile-renamed", profileURL(req.Name), map[string]any{"old_name": name})
 	w.Header().Set("Location", profileURL(req.Name))
 	writeSync(w, map[string]any{})
 }
 
 func (s *Server) handleProfileDelete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if _, err := s.getProfile(r.Context(), name); err != nil {
+	if _, err := s.d.getProfile(r.Context(), name); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -333,7 +333,7 @@ func (s *Server) handleProfileDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("the default profile cannot be deleted"))
 		return
 	}
-	users, err := s.db.ProfileUsers(r.Context(), name)
+	users, err := s.d.db.ProfileUsers(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -342,10 +342,10 @@ func (s *Server) handleProfileDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("profile %q is in use by %s; remove it from them first (lodge profile remove INSTANCE %s)", name, strings.Join(users, ", "), name))
 		return
 	}
-	if err := s.db.DeleteProfile(r.Context(), name); err != nil {
+	if err := s.d.db.DeleteProfile(r.Context(), name); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("profile-deleted", profileURL(name), nil)
+	s.d.events.lifecycle("profile-deleted", profileURL(name), nil)
 	writeSync(w, map[string]any{})
 }

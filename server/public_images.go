@@ -26,15 +26,15 @@ import (
 // A private image answers 404, as if it did not exist.
 
 func (s *Server) publicImage(r *http.Request, ref string) (db.Image, error) {
-	im, err := s.findImage(r.Context(), ref)
-	if err == nil && !im.Public && !s.validImageSecret(r.URL.Query().Get("secret"), im.Fingerprint) {
+	im, err := s.d.findImage(r.Context(), ref)
+	if err == nil && !im.Public && !s.d.validImageSecret(r.URL.Query().Get("secret"), im.Fingerprint) {
 		err = errdefs.NotFoundf("image %q not found", ref)
 	}
 	return im, err
 }
 
 func (s *Server) handlePublicImagesGet(w http.ResponseWriter, r *http.Request) {
-	ims, err := s.db.ListImages(r.Context())
+	ims, err := s.d.db.ListImages(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -82,12 +82,12 @@ func (s *Server) handlePublicImageSub(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) publicAlias(r *http.Request, a db.Alias) bool {
-	im, err := s.db.GetImage(r.Context(), a.Fingerprint)
+	im, err := s.d.db.GetImage(r.Context(), a.Fingerprint)
 	return err == nil && im.Public
 }
 
 func (s *Server) handlePublicAliasesGet(w http.ResponseWriter, r *http.Request) {
-	as, err := s.db.ListAliases(r.Context(), "")
+	as, err := s.d.db.ListAliases(r.Context(), "")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -107,7 +107,7 @@ func (s *Server) handlePublicAliasesGet(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handlePublicAliasGet(w http.ResponseWriter, r *http.Request) {
-	a, err := s.db.GetAlias(r.Context(), r.PathValue("name"))
+	a, err := s.d.db.GetAlias(r.Context(), r.PathValue("name"))
 	if errors.Is(err, db.ErrNotFound) || (err == nil && !s.publicAlias(r, a)) {
 		err = errdefs.NotFoundf("image alias %q not found", r.PathValue("name"))
 	}
@@ -121,16 +121,16 @@ func (s *Server) handlePublicAliasGet(w http.ResponseWriter, r *http.Request) {
 // exportSplit sends a split image as LXD does: multipart/form-data with a
 // "metadata" and a "rootfs" part. It reports false for a unified image.
 func (s *Server) exportSplit(w http.ResponseWriter, im db.Image) bool {
-	if !s.images.IsSplit(im.Fingerprint) {
+	if !s.d.images.IsSplit(im.Fingerprint) {
 		return false
 	}
-	meta, err := os.Open(s.images.Path(im.Fingerprint))
+	meta, err := os.Open(s.d.images.Path(im.Fingerprint))
 	if err != nil {
 		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
 		return true
 	}
 	defer meta.Close()
-	root, err := os.Open(s.images.RootfsPath(im.Fingerprint))
+	root, err := os.Open(s.d.images.RootfsPath(im.Fingerprint))
 	if err != nil {
 		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
 		return true
@@ -166,13 +166,13 @@ type imageSecret struct {
 }
 
 // validImageSecret reports whether secret unlocks the private image fp.
-func (s *Server) validImageSecret(secret, fp string) bool {
+func (d *Daemon) validImageSecret(secret, fp string) bool {
 	if secret == "" {
 		return false
 	}
-	s.rm.mu.Lock()
-	defer s.rm.mu.Unlock()
-	e, ok := s.rm.secrets[secret]
+	d.rm.mu.Lock()
+	defer d.rm.mu.Unlock()
+	e, ok := d.rm.secrets[secret]
 	return ok && e.fp == fp && time.Now().Before(e.expires)
 }
 
@@ -181,7 +181,7 @@ func (s *Server) validImageSecret(secret, fp string) bool {
 // it) fetch this private image for the next hour, as LXD's clients ask
 // for when they launch from a private image on one server into another.
 func (s *Server) handleImageSecret(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
+	im, err := s.d.findImage(r.Context(), r.PathValue("fingerprint"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -193,20 +193,20 @@ func (s *Server) handleImageSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	secret := hex.EncodeToString(b)
 	now := time.Now()
-	s.rm.mu.Lock()
-	if s.rm.secrets == nil {
-		s.rm.secrets = map[string]imageSecret{}
+	s.d.rm.mu.Lock()
+	if s.d.rm.secrets == nil {
+		s.d.rm.secrets = map[string]imageSecret{}
 	}
-	for k, e := range s.rm.secrets {
+	for k, e := range s.d.rm.secrets {
 		if now.After(e.expires) {
-			delete(s.rm.secrets, k)
+			delete(s.d.rm.secrets, k)
 		}
 	}
-	s.rm.secrets[secret] = imageSecret{fp: im.Fingerprint, expires: now.Add(time.Hour)}
-	s.rm.mu.Unlock()
+	s.d.rm.secrets[secret] = imageSecret{fp: im.Fingerprint, expires: now.Add(time.Hour)}
+	s.d.rm.mu.Unlock()
 	spec := imageOpSpec("Executing operation", im.Fingerprint)
 	spec.Class, spec.Metadata = api.OperationClassToken, map[string]any{"secret": secret}
-	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error { return nil })
+	op := s.d.ops.Start(spec, func(ctx context.Context, op *opT) error { return nil })
 	writeAsync(w, op)
 }
 
@@ -216,7 +216,7 @@ func (s *Server) handleImageSecret(w http.ResponseWriter, r *http.Request) {
 func (s *Server) importUpload(r *http.Request, expected string) (images.Info, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if !strings.HasPrefix(mt, "multipart/") {
-		return s.images.Import(r.Context(), r.Body, expected)
+		return s.d.images.Import(r.Context(), r.Body, expected)
 	}
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -239,7 +239,7 @@ func (s *Server) importUpload(r *http.Request, expected string) (images.Info, er
 		return images.Info{}, err
 	}
 	root := &partAfter{next: func() (io.Reader, error) { return next("rootfs", "rootfs.img") }}
-	info, err := s.images.ImportSplit(r.Context(), meta, root, expected)
+	info, err := s.d.images.ImportSplit(r.Context(), meta, root, expected)
 	if root.err != nil {
 		return info, root.err
 	}

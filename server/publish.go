@@ -55,17 +55,17 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, req api.ImagesP
 		writeError(w, errdefs.Invalidf("publish: snapshot source %q must be INSTANCE/SNAPSHOT", req.Source.Name))
 		return
 	}
-	in, err := s.getInstance(ctx, instName)
+	in, err := s.d.getInstance(ctx, instName)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	if snap != "" {
-		if _, _, err := s.getSnapshot(ctx, instName, snap); err != nil {
+		if _, _, err := s.d.getSnapshot(ctx, instName, snap); err != nil {
 			writeError(w, err)
 			return
 		}
-	} else if st := s.liveStatus(ctx, in); st == instances.StatusRunning {
+	} else if st := s.d.liveStatus(ctx, in); st == instances.StatusRunning {
 		// A frozen instance is consistent; `lodge publish --force` freezes it.
 		writeError(w, errdefs.Invalidf("instance %q is running; stop it, publish a snapshot, or use --force (which freezes it while the image is made)", instName))
 		return
@@ -76,13 +76,13 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, req api.ImagesP
 		return
 	}
 	for _, a := range req.Aliases {
-		if _, err := s.db.GetAlias(ctx, a.Name); err == nil {
+		if _, err := s.d.db.GetAlias(ctx, a.Name); err == nil {
 			writeError(w, errdefs.Existsf("image alias %q already exists", a.Name))
 			return
 		}
 	}
-	op := s.ops.Start(operations.Spec{Description: "Downloading image"}, func(ctx context.Context, op *opT) error {
-		fp, size, err := s.publishImage(ctx, in, snap, req, compress)
+	op := s.d.ops.Start(operations.Spec{Description: "Downloading image"}, func(ctx context.Context, op *opT) error {
+		fp, size, err := s.d.publishImage(ctx, in, snap, req, compress)
 		if err != nil {
 			return err
 		}
@@ -112,10 +112,10 @@ func compressionFlag(alg string) (string, error) {
 
 // publishImage writes a unified tarball (metadata.yaml + rootfs/) of the
 // instance or snapshot tree and imports it into the image store.
-func (s *Server) publishImage(ctx context.Context, in db.Instance, snap string, req api.ImagesPublishPost, compress string) (string, int64, error) {
-	unlock := s.instLocks.lock(in.Name)
+func (d *Daemon) publishImage(ctx context.Context, in db.Instance, snap string, req api.ImagesPublishPost, compress string) (string, int64, error) {
+	unlock := d.instLocks.lock(in.Name)
 	defer unlock()
-	pool, err := s.instancePool(in)
+	pool, err := d.instancePool(in)
 	if err != nil {
 		return "", 0, err
 	}
@@ -139,7 +139,7 @@ func (s *Server) publishImage(ctx context.Context, in db.Instance, snap string, 
 	if meta.Architecture == "" {
 		meta.Architecture = "x86_64"
 	}
-	tmp, err := os.MkdirTemp(s.cfg.Dir, ".publish-")
+	tmp, err := os.MkdirTemp(d.cfg.Dir, ".publish-")
 	if err != nil {
 		return "", 0, err
 	}
@@ -155,7 +155,7 @@ func (s *Server) publishImage(ctx context.Context, in db.Instance, snap string, 
 	}
 	// An unprivileged instance's files are owned by shifted host ids; the
 	// image must carry the ids as the container sees them.
-	m, err := s.instanceMap(s.mustExpand(ctx, in))
+	m, err := d.instanceMap(d.mustExpand(ctx, in))
 	if err != nil {
 		return "", 0, err
 	}
@@ -175,7 +175,7 @@ func (s *Server) publishImage(ctx context.Context, in db.Instance, snap string, 
 		return "", 0, err
 	}
 	defer f.Close()
-	info, err := s.images.Import(ctx, f, "")
+	info, err := d.images.Import(ctx, f, "")
 	if errors.Is(err, images.ErrExists) {
 		return "", 0, errdefs.Existsf("an identical image (%s) already exists", short(info.Fingerprint))
 	}
@@ -188,16 +188,16 @@ func (s *Server) publishImage(ctx context.Context, in db.Instance, snap string, 
 	if row.Filename == "" {
 		row.Filename = info.Filename
 	}
-	if err := s.db.CreateImage(ctx, row); err != nil {
-		_ = s.images.Delete(info.Fingerprint)
+	if err := d.db.CreateImage(ctx, row); err != nil {
+		_ = d.images.Delete(info.Fingerprint)
 		return "", 0, err
 	}
 	for _, a := range req.Aliases {
-		if err := s.db.CreateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: info.Fingerprint, Description: a.Description}); err != nil {
+		if err := d.db.CreateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: info.Fingerprint, Description: a.Description}); err != nil {
 			return info.Fingerprint, info.Size, fmt.Errorf("image %s published, but alias %q: %w", short(info.Fingerprint), a.Name, err)
 		}
 	}
-	s.events.lifecycle("image-created", imageURL(info.Fingerprint), nil)
+	d.events.lifecycle("image-created", imageURL(info.Fingerprint), nil)
 	return info.Fingerprint, info.Size, nil
 }
 

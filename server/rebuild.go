@@ -19,7 +19,7 @@ import (
 // snapshots. The instance must be stopped.
 func (s *Server) handleInstanceRebuild(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -37,29 +37,29 @@ func (s *Server) handleInstanceRebuild(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("instance %q: rebuild from a remote server is not supported; import the image first", name))
 		return
 	}
-	img, err := s.resolveImage(r.Context(), req.Source)
+	img, err := s.d.resolveImage(r.Context(), req.Source)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if st := s.liveStatus(r.Context(), in); st != instances.StatusStopped {
+	if st := s.d.liveStatus(r.Context(), in); st != instances.StatusStopped {
 		writeError(w, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s)", name, name))
 		return
 	}
-	op := s.ops.Start(operationsSpec("Rebuilding instance", name), func(ctx context.Context, op *opT) error {
-		return s.rebuildInstance(ctx, op, name, img)
+	op := s.d.ops.Start(operationsSpec("Rebuilding instance", name), func(ctx context.Context, op *opT) error {
+		return s.d.rebuildInstance(ctx, op, name, img)
 	})
 	writeAsync(w, op)
 }
 
-func (s *Server) rebuildInstance(ctx context.Context, op *opT, name string, img db.Image) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) rebuildInstance(ctx context.Context, op *opT, name string, img db.Image) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, pool, err := s.stoppedInstance(ctx, name)
+	in, pool, err := d.stoppedInstance(ctx, name)
 	if err != nil {
 		return err
 	}
-	if err := s.ensureImageVolume(ctx, op, pool, in.Pool, img.Fingerprint); err != nil {
+	if err := d.ensureImageVolume(ctx, op, pool, in.Pool, img.Fingerprint); err != nil {
 		return err
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
@@ -85,20 +85,20 @@ func (s *Server) rebuildInstance(ctx context.Context, op *opT, name string, img 
 		in.Config["image."+k] = v
 	}
 	in.Config["volatile.base_image"] = img.Fingerprint
-	if err := s.db.UpdateInstance(ctx, in); err != nil {
+	if err := d.db.UpdateInstance(ctx, in); err != nil {
 		return err
 	}
-	if err := s.db.SetInstanceImage(ctx, name, img.Fingerprint); err != nil {
+	if err := d.db.SetInstanceImage(ctx, name, img.Fingerprint); err != nil {
 		return err
 	}
 	in.ImageFingerprint = img.Fingerprint
-	spec, err := s.specFor(in)
+	spec, err := d.specFor(in)
 	if err == nil {
-		err = s.inst.Define(ctx, spec)
+		err = d.inst.Define(ctx, spec)
 	}
 	if err != nil {
 		return fmt.Errorf("instance %q: rebuilt, but defining its runtime config failed: %w", name, err)
 	}
-	s.events.lifecycle("instance-updated", instanceURL(name), nil)
+	d.events.lifecycle("instance-updated", instanceURL(name), nil)
 	return nil
 }

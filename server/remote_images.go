@@ -36,7 +36,7 @@ type remoteState struct {
 }
 
 // remoteSource returns the (cached) Source for an image server.
-func (s *Server) remoteSource(server, protocol, certificate, secret string) (remotes.Source, error) {
+func (d *Daemon) remoteSource(server, protocol, certificate, secret string) (remotes.Source, error) {
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errdefs.Invalidf("image server %q is not an http:// or https:// URL", server)
@@ -45,38 +45,38 @@ func (s *Server) remoteSource(server, protocol, certificate, secret string) (rem
 		protocol = "lxd"
 	}
 	key := protocol + " " + server + " " + certificate + " " + secret
-	s.rm.mu.Lock()
-	defer s.rm.mu.Unlock()
-	if src, ok := s.rm.sources[key]; ok {
+	d.rm.mu.Lock()
+	defer d.rm.mu.Unlock()
+	if src, ok := d.rm.sources[key]; ok {
 		return src, nil
 	}
 	var src remotes.Source
 	switch protocol {
 	case "simplestreams":
-		src = simplestreams.New(server, simplestreams.Options{HTTP: s.rm.httpOpts})
+		src = simplestreams.New(server, simplestreams.Options{HTTP: d.rm.httpOpts})
 	case "lxd", "incus":
 		if u.Scheme != "https" {
 			return nil, errdefs.Invalidf("image server %s: the lxd protocol needs https://", server)
 		}
 		// The daemon's own certificate is its client certificate: a server
 		// that trusts it shows this lodged its private images too.
-		client, _ := s.serverCert()
+		client, _ := d.serverCert()
 		tcfg, err := remotes.PinnedTLS(certificate, client)
 		if err != nil {
 			return nil, errdefs.Invalidf("image server %s: %v", server, err)
 		}
-		opts := s.rm.httpOpts
+		opts := d.rm.httpOpts
 		opts.TLS = tcfg
 		src = lxd.New(server, opts, secret)
 	default:
 		return nil, errdefs.Invalidf("image server %s: protocol %q is not supported (use simplestreams or lxd)", server, protocol)
 	}
-	if s.rm.sources == nil {
-		s.rm.sources = map[string]remotes.Source{}
+	if d.rm.sources == nil {
+		d.rm.sources = map[string]remotes.Source{}
 	}
 	// A secret is single-purpose: such a source is not kept.
 	if secret == "" {
-		s.rm.sources[key] = src
+		d.rm.sources[key] = src
 	}
 	return src, nil
 }
@@ -102,9 +102,9 @@ func instanceRemoteRef(src api.InstanceSource) remoteRef {
 	return remoteRef{src.Server, src.Protocol, src.Certificate, src.Secret, src.Alias, src.Fingerprint}
 }
 
-func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *remoteImage, error) {
+func (d *Daemon) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *remoteImage, error) {
 	server, protocol, cert, alias, fingerprint := ref.Server, ref.Protocol, ref.Certificate, ref.Alias, ref.Fingerprint
-	src, err := s.remoteSource(server, protocol, cert, ref.Secret)
+	src, err := d.remoteSource(server, protocol, cert, ref.Secret)
 	if err != nil {
 		return db.Image{}, nil, err
 	}
@@ -128,7 +128,7 @@ func (s *Server) resolveRemote(ctx context.Context, ref remoteRef) (db.Image, *r
 	if len(im.Fingerprint) != 64 || !images.ValidFingerprintPrefix(im.Fingerprint) {
 		return db.Image{}, nil, errdefs.Invalidf("image server %s offered image %q with fingerprint %q, which is not a SHA-256; refusing it", server, name, im.Fingerprint)
 	}
-	if row, err := s.db.GetImage(ctx, im.Fingerprint); err == nil {
+	if row, err := d.db.GetImage(ctx, im.Fingerprint); err == nil {
 		return row, nil, nil
 	}
 	if protocol == "" {
@@ -175,42 +175,42 @@ func (d *download) publish(md map[string]any) {
 // fingerprint however many operations ask at the same time; op (may be
 // nil) gets LXD's download_progress metadata. cached marks an image copied
 // only because an instance needed it.
-func (s *Server) fetchImage(ctx context.Context, op *opT, ri *remoteImage, cached bool) (db.Image, error) {
+func (d *Daemon) fetchImage(ctx context.Context, op *opT, ri *remoteImage, cached bool) (db.Image, error) {
 	fp := ri.im.Fingerprint
-	s.rm.mu.Lock()
-	if row, err := s.db.GetImage(ctx, fp); err == nil {
-		s.rm.mu.Unlock()
+	d.rm.mu.Lock()
+	if row, err := d.db.GetImage(ctx, fp); err == nil {
+		d.rm.mu.Unlock()
 		return row, nil
 	}
-	if s.rm.downloads == nil {
-		s.rm.downloads = map[string]*download{}
+	if d.rm.downloads == nil {
+		d.rm.downloads = map[string]*download{}
 	}
-	d := s.rm.downloads[fp]
-	if d == nil {
-		d = &download{done: make(chan struct{}), ops: map[*opT]bool{}}
-		s.rm.downloads[fp] = d
+	dl := d.rm.downloads[fp]
+	if dl == nil {
+		dl = &download{done: make(chan struct{}), ops: map[*opT]bool{}}
+		d.rm.downloads[fp] = dl
 		go func() {
-			d.img, d.err = s.doFetch(s.ctx, d, ri, cached)
-			s.rm.mu.Lock()
-			delete(s.rm.downloads, fp)
-			s.rm.mu.Unlock()
-			close(d.done)
+			dl.img, dl.err = d.doFetch(d.ctx, dl, ri, cached)
+			d.rm.mu.Lock()
+			delete(d.rm.downloads, fp)
+			d.rm.mu.Unlock()
+			close(dl.done)
 		}()
 	}
-	s.rm.mu.Unlock()
+	d.rm.mu.Unlock()
 	if op != nil {
-		d.mu.Lock()
-		d.ops[op] = true
-		last := d.last
-		d.mu.Unlock()
+		dl.mu.Lock()
+		dl.ops[op] = true
+		last := dl.last
+		dl.mu.Unlock()
 		for k, v := range last {
 			op.SetMetadata(k, v)
 		}
-		defer func() { d.mu.Lock(); delete(d.ops, op); d.mu.Unlock() }()
+		defer func() { dl.mu.Lock(); delete(dl.ops, op); dl.mu.Unlock() }()
 	}
 	select {
-	case <-d.done:
-		return d.img, d.err
+	case <-dl.done:
+		return dl.img, dl.err
 	case <-ctx.Done():
 		return db.Image{}, ctx.Err()
 	}
@@ -265,7 +265,7 @@ func humanRate(bps float64) string {
 	return fmt.Sprintf("%.2f%s", bps, units[i])
 }
 
-func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cached bool) (db.Image, error) {
+func (d *Daemon) doFetch(ctx context.Context, dl *download, ri *remoteImage, cached bool) (db.Image, error) {
 	im := ri.im
 	start := time.Now()
 	var lastPub time.Time
@@ -285,7 +285,7 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 		}
 		lastPct, lastPub = pct, now
 		speed := float64(done) / now.Sub(start).Seconds()
-		d.publish(map[string]any{
+		dl.publish(map[string]any{
 			"download_progress": fmt.Sprintf("%s: %d%% (%s)", stage, pct, humanRate(speed)),
 			"progress": map[string]string{"stage": "download", "percent": fmt.Sprint(pct), "speed": fmt.Sprint(int64(speed)),
 				"processed": fmt.Sprint(done), "total": fmt.Sprint(total)},
@@ -323,21 +323,21 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 	var err error
 	switch len(im.Files) {
 	case 1:
-		info, err = s.images.Import(ctx, readers[0], im.Fingerprint)
+		info, err = d.images.Import(ctx, readers[0], im.Fingerprint)
 	case 2:
-		info, err = s.images.ImportSplit(ctx, readers[0], readers[1], im.Fingerprint)
+		info, err = d.images.ImportSplit(ctx, readers[0], readers[1], im.Fingerprint)
 	default:
 		return db.Image{}, fmt.Errorf("image %s from %s: %d files, expected 1 or 2", short(im.Fingerprint), ri.server, len(im.Files))
 	}
 	if errors.Is(err, images.ErrExists) {
 		// Stored by an earlier run whose database write did not happen.
-		if row, gerr := s.db.GetImage(ctx, im.Fingerprint); gerr == nil {
+		if row, gerr := d.db.GetImage(ctx, im.Fingerprint); gerr == nil {
 			return row, nil
 		}
 		err = nil
 	}
 	if err != nil {
-		s.log.Warn("image download failed", "server", ri.server, "fingerprint", im.Fingerprint, "err", err)
+		d.log.Warn("image download failed", "server", ri.server, "fingerprint", im.Fingerprint, "err", err)
 		return db.Image{}, fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err)
 	}
 	took := time.Since(start)
@@ -363,18 +363,18 @@ func (s *Server) doFetch(ctx context.Context, d *download, ri *remoteImage, cach
 	filename := path.Base(im.Files[len(im.Files)-1].Path)
 	row := db.Image{Fingerprint: im.Fingerprint, Filename: filename, Size: info.Size, Architecture: arch, Type: "container",
 		Cached: cached, AutoUpdate: cached && ri.alias != "", Properties: props, CreatedAt: created, UploadedAt: now, LastUsedAt: now}
-	if err := s.db.CreateImage(ctx, row); err != nil && !errors.Is(err, db.ErrExists) {
-		_ = s.images.Delete(im.Fingerprint)
+	if err := d.db.CreateImage(ctx, row); err != nil && !errors.Is(err, db.ErrExists) {
+		_ = d.images.Delete(im.Fingerprint)
 		return db.Image{}, err
 	}
-	if err := s.db.SetImageSource(ctx, db.ImageSource{Fingerprint: im.Fingerprint, Server: ri.server, Protocol: ri.protocol,
+	if err := d.db.SetImageSource(ctx, db.ImageSource{Fingerprint: im.Fingerprint, Server: ri.server, Protocol: ri.protocol,
 		Certificate: ri.cert, Alias: ri.alias}); err != nil {
 		return db.Image{}, err
 	}
-	s.log.Info("image downloaded", "server", ri.server, "fingerprint", im.Fingerprint, "bytes", info.Size, "took", took,
+	d.log.Info("image downloaded", "server", ri.server, "fingerprint", im.Fingerprint, "bytes", info.Size, "took", took,
 		"MBps", float64(info.Size)/took.Seconds()/1e6)
-	s.events.lifecycle("image-created", imageURL(im.Fingerprint), nil)
-	return s.db.GetImage(ctx, im.Fingerprint)
+	d.events.lifecycle("image-created", imageURL(im.Fingerprint), nil)
+	return d.db.GetImage(ctx, im.Fingerprint)
 }
 
 // handleImagesPostSource handles the JSON forms of POST /1.0/images.
@@ -408,21 +408,21 @@ func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 	}
-	local, ri, err := s.resolveRemote(r.Context(), remoteRef{req.Source.Server, req.Source.Protocol, req.Source.Certificate,
+	local, ri, err := s.d.resolveRemote(r.Context(), remoteRef{req.Source.Server, req.Source.Protocol, req.Source.Certificate,
 		req.Source.Secret, req.Source.Alias, req.Source.Fingerprint})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	op := s.ops.Start(imageOpSpec("Downloading image", local.Fingerprint), func(ctx context.Context, op *opT) error {
+	op := s.d.ops.Start(imageOpSpec("Downloading image", local.Fingerprint), func(ctx context.Context, op *opT) error {
 		img := local
 		if ri != nil {
-			if img, err = s.fetchImage(ctx, op, ri, false); err != nil {
+			if img, err = s.d.fetchImage(ctx, op, ri, false); err != nil {
 				return err
 			}
 		} else if img.Cached {
 			// Asked for explicitly now: no longer a cache entry that expires.
-			if err := s.db.SetImageCached(ctx, img.Fingerprint, false); err != nil {
+			if err := s.d.db.SetImageCached(ctx, img.Fingerprint, false); err != nil {
 				return err
 			}
 		}
@@ -434,19 +434,19 @@ func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) 
 				}
 				img.Properties[k] = v
 			}
-			if err := s.db.UpdateImage(ctx, img); err != nil {
+			if err := s.d.db.UpdateImage(ctx, img); err != nil {
 				return err
 			}
 		}
 		if req.AutoUpdate && ri == nil {
 			// Already local: remember where it came from so it can be refreshed.
-			_ = s.db.SetImageSource(ctx, db.ImageSource{Fingerprint: img.Fingerprint, Server: req.Source.Server,
+			_ = s.d.db.SetImageSource(ctx, db.ImageSource{Fingerprint: img.Fingerprint, Server: req.Source.Server,
 				Protocol: req.Source.Protocol, Certificate: req.Source.Certificate, Alias: req.Source.Alias})
 		}
 		for _, a := range req.Aliases {
-			err := s.db.CreateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
+			err := s.d.db.CreateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
 			if errors.Is(err, db.ErrExists) {
-				err = s.db.UpdateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
+				err = s.d.db.UpdateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
 			}
 			if err != nil {
 				return fmt.Errorf("alias %q: %w", a.Name, err)

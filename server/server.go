@@ -75,8 +75,13 @@ type Deps struct {
 	ProxyHelper string
 }
 
-// Server is one running lodged.
+// Server is lodged's HTTP side: the routes and the listeners.
 type Server struct {
+	d *Daemon
+}
+
+// Daemon is what lodged does, whatever the transport.
+type Daemon struct {
 	cfg      Config
 	log      *slog.Logger
 	db       *db.DB
@@ -122,24 +127,24 @@ func New(cfg Config, deps Deps) *Server {
 		deps.PoolName = "default"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
+	s := &Server{d: &Daemon{
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
 		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
-	}
-	if s.poolMgr == nil {
-		s.poolMgr = pools.Manager{StateDir: cfg.Dir}
+	}}
+	if s.d.poolMgr == nil {
+		s.d.poolMgr = pools.Manager{StateDir: cfg.Dir}
 	}
 	if deps.Pool != nil {
-		s.pools.set(deps.PoolName, deps.Pool)
+		s.d.pools.set(deps.PoolName, deps.Pool)
 	}
-	s.nets.drv, s.nets.defaultName, s.nets.proxyHelper = deps.Networks, deps.DefaultNetwork, deps.ProxyHelper
-	if s.nets.defaultName == "" {
-		s.nets.defaultName = DefaultNetworkName
+	s.d.nets.drv, s.d.nets.defaultName, s.d.nets.proxyHelper = deps.Networks, deps.DefaultNetwork, deps.ProxyHelper
+	if s.d.nets.defaultName == "" {
+		s.d.nets.defaultName = DefaultNetworkName
 	}
-	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
-	if s.db != nil {
-		s.ops.SetStore(&opStore{db: s.db, log: s.log})
+	s.d.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.d.events.send("operation", o) })
+	if s.d.db != nil {
+		s.d.ops.SetStore(&opStore{db: s.d.db, log: s.d.log})
 	}
 	return s
 }
@@ -248,7 +253,7 @@ func (s *Server) Handler() http.Handler {
 	for _, rt := range routes {
 		h := rt.handler
 		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
-			s.log.Debug("request", "method", r.Method, "url", r.URL.String())
+			s.d.log.Debug("request", "method", r.Method, "url", r.URL.String())
 			h(s, w, r)
 		})
 	}
@@ -269,17 +274,17 @@ func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
 // Run serves on DIR/unix.socket until ctx is cancelled (SIGTERM: containers
 // keep running) or a client asks for shutdown (containers are stopped first).
 func (s *Server) Run(ctx context.Context) error {
-	sock := SocketPath(s.cfg.Dir)
+	sock := SocketPath(s.d.cfg.Dir)
 	// First: a second lodged on the same directory must not "recover" the
 	// first one's half-made instances.
 	if err := removeStaleSocket(sock); err != nil {
 		return err
 	}
-	if err := s.initPools(ctx); err != nil {
+	if err := s.d.initPools(ctx); err != nil {
 		return err
 	}
-	s.Recover(ctx)
-	s.startNetworks(ctx)
+	s.d.Recover(ctx)
+	s.d.startNetworks(ctx)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
@@ -291,34 +296,34 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
+	s.d.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.d.cfg.Version)
 	s.startHTTPS(ctx)
 	defer s.stopHTTPS()
-	go s.imageTasks(s.ctx)
-	go s.autostart(s.ctx)
-	go s.snapshotScheduler(s.ctx)
+	go s.d.imageTasks(s.d.ctx)
+	go s.d.autostart(s.d.ctx)
+	go s.d.snapshotScheduler(s.d.ctx)
 
 	var stopInstances bool
 	select {
 	case <-ctx.Done():
-	case <-s.stopAll:
+	case <-s.d.stopAll:
 		stopInstances = true
 	case err := <-errc:
 		return err
 	}
-	s.log.Info("shutting down", "stop_instances", stopInstances)
+	s.d.log.Info("shutting down", "stop_instances", stopInstances)
 	if stopInstances {
-		s.stopAllInstances()
-		s.stoppedAll = true
+		s.d.stopAllInstances()
+		s.d.stoppedAll = true
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	if s.nets.drv != nil {
+	if s.d.nets.drv != nil {
 		// dnsmasq keeps serving; the next lodged adopts it.
-		s.nets.drv.Close()
+		s.d.nets.drv.Close()
 	}
-	s.cancel()
+	s.d.cancel()
 	return nil
 }
 
@@ -336,10 +341,10 @@ func removeStaleSocket(sock string) error {
 
 func (s *Server) secureSocket(sock string) error {
 	gid := 0
-	if s.cfg.SocketGroup != "" {
-		g, err := user.LookupGroup(s.cfg.SocketGroup)
+	if s.d.cfg.SocketGroup != "" {
+		g, err := user.LookupGroup(s.d.cfg.SocketGroup)
 		if err != nil {
-			return fmt.Errorf("socket group %q: %w", s.cfg.SocketGroup, err)
+			return fmt.Errorf("socket group %q: %w", s.d.cfg.SocketGroup, err)
 		}
 		gid, _ = strconv.Atoi(g.Gid)
 	}
@@ -350,7 +355,7 @@ func (s *Server) secureSocket(sock string) error {
 }
 
 func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) {
-	s.shutdownOnce.Do(func() { close(s.stopAll) })
+	s.d.shutdownOnce.Do(func() { close(s.d.stopAll) })
 	writeSync(w, map[string]any{})
 }
 
@@ -388,3 +393,9 @@ func (k *keyedMutex) lock(key string) func() {
 		k.mu.Unlock()
 	}
 }
+
+// ShutdownInstances makes Run stop every instance and return (SIGPWR).
+func (s *Server) ShutdownInstances() { s.d.ShutdownInstances() }
+
+// StoppedInstances tells, after Run returned, whether it stopped every instance.
+func (s *Server) StoppedInstances() bool { return s.d.StoppedInstances() }

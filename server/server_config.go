@@ -77,8 +77,8 @@ func init() {
 }
 
 // serverConfig returns a key's value, or its default.
-func (s *Server) serverConfig(ctx context.Context, key string) string {
-	cfg, err := s.db.Config(ctx)
+func (d *Daemon) serverConfig(ctx context.Context, key string) string {
+	cfg, err := d.db.Config(ctx)
 	if err == nil {
 		if v, ok := cfg[key]; ok {
 			return v
@@ -87,8 +87,8 @@ func (s *Server) serverConfig(ctx context.Context, key string) string {
 	return serverConfigKeys[key].def
 }
 
-func (s *Server) serverConfigInt(ctx context.Context, key string) int {
-	n, _ := strconv.Atoi(s.serverConfig(ctx, key))
+func (d *Daemon) serverConfigInt(ctx context.Context, key string) int {
+	n, _ := strconv.Atoi(d.serverConfig(ctx, key))
 	return n
 }
 
@@ -121,7 +121,7 @@ func (s *Server) updateServer(w http.ResponseWriter, r *http.Request, patch bool
 		writeError(w, err)
 		return
 	}
-	cur, err := s.db.Config(r.Context())
+	cur, err := s.d.db.Config(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -183,7 +183,7 @@ func (s *Server) updateServer(w http.ResponseWriter, r *http.Request, patch bool
 			}
 		}
 	}
-	if err := s.db.SetConfig(r.Context(), changes); err != nil {
+	if err := s.d.db.SetConfig(r.Context(), changes); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -124,7 +124,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	env.s = New(Config{Dir: tmp, Version: "test"}, Deps{DB: d, Instances: env.drv, Images: &memStore{dir: filepath.Join(tmp, "images"), blob: map[string][]byte{}},
 		Unpack: unpack, Pool: pool})
 	env.h = env.s.Handler()
-	t.Cleanup(func() { env.s.ops.Wait(); env.s.cancel() })
+	t.Cleanup(func() { env.s.d.ops.Wait(); env.s.d.cancel() })
 	return env
 }
 
@@ -250,7 +250,7 @@ func TestCreateErrors(t *testing.T) {
 	// Two images in the DB sharing a prefix make that prefix ambiguous.
 	now := time.Now()
 	for _, fp := range []string{"ab01" + strings.Repeat("0", 60), "ab02" + strings.Repeat("0", 60)} {
-		if err := e.s.db.CreateImage(context.Background(), db.Image{Fingerprint: fp, Size: 1, CreatedAt: now, UploadedAt: now}); err != nil {
+		if err := e.s.d.db.CreateImage(context.Background(), db.Image{Fingerprint: fp, Size: 1, CreatedAt: now, UploadedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -282,8 +282,8 @@ func TestCreateErrors(t *testing.T) {
 			}
 		})
 	}
-	e.s.ops.Wait()
-	list, _ := e.s.db.ListInstances(context.Background())
+	e.s.d.ops.Wait()
+	list, _ := e.s.d.db.ListInstances(context.Background())
 	if len(list) != 1 || list[0].Name != "dup" {
 		t.Fatalf("rows after bad requests: %+v", list)
 	}
@@ -338,7 +338,7 @@ func TestUpdateInstance(t *testing.T) {
 	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"user.a":"b"}}`); code != 202 {
 		t.Fatalf("patch: %d %s", code, resp.Error)
 	}
-	in, _ := e.s.db.GetInstance(context.Background(), "c1")
+	in, _ := e.s.d.db.GetInstance(context.Background(), "c1")
 	if in.Config["boot.autostart"] != "true" || in.Config["user.a"] != "b" || in.Config["volatile.base_image"] == "" {
 		t.Fatalf("config after updates: %v", in.Config)
 	}
@@ -458,7 +458,7 @@ func TestLiveLimits(t *testing.T) {
 	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"limits.cpu":"64"}}`); code != 400 || !strings.Contains(resp.Error, "2 CPUs") {
 		t.Fatalf("limit the host cannot apply: %d %s", code, resp.Error)
 	}
-	if in, _ := e.s.db.GetInstance(context.Background(), "c1"); in.Config["limits.cpu"] != "" {
+	if in, _ := e.s.d.db.GetInstance(context.Background(), "c1"); in.Config["limits.cpu"] != "" {
 		t.Fatalf("a refused limit was stored: %v", in.Config)
 	}
 	_, resp, _ = e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"limits.memory":"256MiB"}}`)

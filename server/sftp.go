@@ -19,7 +19,7 @@ import (
 // served by a re-exec of lodged chrooted into the instance's root.
 func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	in, err := s.d.getInstance(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -28,12 +28,12 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("this endpoint needs Connection: Upgrade and Upgrade: sftp"))
 		return
 	}
-	root := s.rootfsPath(in)
-	if st := s.liveStatus(r.Context(), in); st == instances.StatusRunning || st == instances.StatusFrozen {
-		if full, err := s.inst.State(r.Context(), name); err == nil && full.PID > 0 {
+	root := s.d.rootfsPath(in)
+	if st := s.d.liveStatus(r.Context(), in); st == instances.StatusRunning || st == instances.StatusFrozen {
+		if full, err := s.d.inst.State(r.Context(), name); err == nil && full.PID > 0 {
 			root = fmt.Sprintf("/proc/%d/root", full.PID)
 		}
-	} else if root, err = s.instanceRootfs(r.Context(), in); err != nil {
+	} else if root, err = s.d.instanceRootfs(r.Context(), in); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -72,13 +72,13 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 	var errBuf strings.Builder
 	cmd.Stderr = &errBuf
 	if err := cmd.Run(); err != nil {
-		s.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
+		s.d.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
 	}
 	// The SFTP server runs as host root, so what it made carries raw
 	// container ids; give them the container's shifted ones.
-	if m := s.fileIDMap(context.Background(), name); !m.IsIdentity() {
+	if m := s.d.fileIDMap(context.Background(), name); !m.IsIdentity() {
 		if err := idmap.FixUnshifted(root, m, began); err != nil {
-			s.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
+			s.d.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
 		}
 	}
 }

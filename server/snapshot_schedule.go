@@ -12,7 +12,7 @@ import (
 
 // snapshotScheduler takes scheduled snapshots and deletes expired ones,
 // once a minute, on the minute.
-func (s *Server) snapshotScheduler(ctx context.Context) {
+func (d *Daemon) snapshotScheduler(ctx context.Context) {
 	for {
 		now := time.Now()
 		next := now.Truncate(time.Minute).Add(time.Minute)
@@ -21,15 +21,15 @@ func (s *Server) snapshotScheduler(ctx context.Context) {
 			return
 		case <-time.After(next.Sub(now)):
 		}
-		s.runSnapshotSchedule(ctx, next)
+		d.runSnapshotSchedule(ctx, next)
 	}
 }
 
 // runSnapshotSchedule does one minute's work at t.
-func (s *Server) runSnapshotSchedule(ctx context.Context, t time.Time) {
-	list, err := s.db.ListInstances(ctx)
+func (d *Daemon) runSnapshotSchedule(ctx context.Context, t time.Time) {
+	list, err := d.db.ListInstances(ctx)
 	if err != nil {
-		s.log.Warn("snapshot schedule: list instances", "err", err)
+		d.log.Warn("snapshot schedule: list instances", "err", err)
 		return
 	}
 	for _, in := range list {
@@ -37,32 +37,32 @@ func (s *Server) runSnapshotSchedule(ctx context.Context, t time.Time) {
 			continue
 		}
 		if spec := in.Config["snapshots.schedule"]; spec != "" && instances.ScheduleDue(spec, t) {
-			if s.liveStatus(ctx, in) == instances.StatusRunning || instances.IsTrue(in.Config["snapshots.schedule.stopped"]) {
-				if err := s.scheduledSnapshot(ctx, in, t); err != nil {
-					s.log.Warn("scheduled snapshot failed", "instance", in.Name, "err", err)
+			if d.liveStatus(ctx, in) == instances.StatusRunning || instances.IsTrue(in.Config["snapshots.schedule.stopped"]) {
+				if err := d.scheduledSnapshot(ctx, in, t); err != nil {
+					d.log.Warn("scheduled snapshot failed", "instance", in.Name, "err", err)
 				}
 			}
 		}
-		snaps, err := s.db.ListSnapshots(ctx, in.Name)
+		snaps, err := d.db.ListSnapshots(ctx, in.Name)
 		if err != nil {
 			continue
 		}
 		for _, sn := range snaps {
 			if !sn.ExpiresAt.IsZero() && !sn.ExpiresAt.After(t) {
-				if err := s.deleteSnapshot(ctx, in.Name, sn.Name); err != nil {
-					s.log.Warn("deleting an expired snapshot failed", "instance", in.Name, "snapshot", sn.Name, "err", err)
+				if err := d.deleteSnapshot(ctx, in.Name, sn.Name); err != nil {
+					d.log.Warn("deleting an expired snapshot failed", "instance", in.Name, "snapshot", sn.Name, "err", err)
 				}
 			}
 		}
 	}
 }
 
-func (s *Server) scheduledSnapshot(ctx context.Context, in db.Instance, t time.Time) error {
+func (d *Daemon) scheduledSnapshot(ctx context.Context, in db.Instance, t time.Time) error {
 	pattern := in.Config["snapshots.pattern"]
 	if pattern == "" {
 		pattern = "snap%d"
 	}
-	snaps, err := s.db.ListSnapshots(ctx, in.Name)
+	snaps, err := d.db.ListSnapshots(ctx, in.Name)
 	if err != nil {
 		return err
 	}
@@ -86,19 +86,19 @@ func (s *Server) scheduledSnapshot(ctx context.Context, in db.Instance, t time.T
 	if err != nil {
 		return err
 	}
-	return s.createSnapshot(ctx, in.Name, name, expires)
+	return d.createSnapshot(ctx, in.Name, name, expires)
 }
 
 // startupSnapshot takes the snapshot a "@startup" schedule asks for, once
 // the start (which holds the instance's lock) has returned.
-func (s *Server) startupSnapshot(ctx context.Context, in db.Instance) {
+func (d *Daemon) startupSnapshot(ctx context.Context, in db.Instance) {
 	if !instances.ScheduleAtStartup(in.Config["snapshots.schedule"]) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
 	go func() {
-		if err := s.scheduledSnapshot(ctx, in, time.Now()); err != nil {
-			s.log.Warn("startup snapshot failed", "instance", in.Name, "err", err)
+		if err := d.scheduledSnapshot(ctx, in, time.Now()); err != nil {
+			d.log.Warn("startup snapshot failed", "instance", in.Name, "err", err)
 		}
 	}()
 }

@@ -21,7 +21,7 @@ func TestStartupSnapshot(t *testing.T) {
 	e.wait(t, resp)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if l, _ := e.s.db.ListSnapshots(ctx, "c1"); len(l) == 1 && l[0].Name == "snap0" {
+		if l, _ := e.s.d.db.ListSnapshots(ctx, "c1"); len(l) == 1 && l[0].Name == "snap0" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -44,21 +44,21 @@ func TestScheduledSnapshots(t *testing.T) {
 	}
 	now := time.Now().Truncate(time.Minute)
 	// Stopped and snapshots.schedule.stopped unset: nothing.
-	e.s.runSnapshotSchedule(ctx, now)
-	if l, _ := e.s.db.ListSnapshots(ctx, "c1"); len(l) != 0 {
+	e.s.d.runSnapshotSchedule(ctx, now)
+	if l, _ := e.s.d.db.ListSnapshots(ctx, "c1"); len(l) != 0 {
 		t.Fatalf("snapshot of a stopped instance: %v", l)
 	}
 	_, resp, _ = e.do(t, "PUT", "/1.0/instances/c1/state", `{"action":"start"}`)
 	e.wait(t, resp)
-	e.s.runSnapshotSchedule(ctx, now)
-	e.s.runSnapshotSchedule(ctx, now.Add(time.Minute))
-	l, _ := e.s.db.ListSnapshots(ctx, "c1")
+	e.s.d.runSnapshotSchedule(ctx, now)
+	e.s.d.runSnapshotSchedule(ctx, now.Add(time.Minute))
+	l, _ := e.s.d.db.ListSnapshots(ctx, "c1")
 	if len(l) != 2 || l[0].Name != "auto0" || l[1].Name != "auto1" || !l[0].ExpiresAt.Equal(now.Add(2*time.Minute)) {
 		t.Fatalf("scheduled snapshots: %+v", l)
 	}
 	// Two minutes on, auto0 has expired and goes; auto1 (taken a minute later) stays.
-	e.s.runSnapshotSchedule(ctx, now.Add(2*time.Minute))
-	l, _ = e.s.db.ListSnapshots(ctx, "c1")
+	e.s.d.runSnapshotSchedule(ctx, now.Add(2*time.Minute))
+	l, _ = e.s.d.db.ListSnapshots(ctx, "c1")
 	names := []string{}
 	for _, sn := range l {
 		names = append(names, sn.Name)

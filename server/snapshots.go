@@ -31,11 +31,11 @@ func (s *Server) renderSnapshot(ctx context.Context, in db.Instance, sn db.Snaps
 	out := api.InstanceSnapshot{
 		InstanceSnapshotPut: api.InstanceSnapshotPut{ExpiresAt: sn.ExpiresAt},
 		Architecture:        sn.Architecture, Config: sn.Config, CreatedAt: sn.CreatedAt, Devices: sn.Devices,
-		Ephemeral: sn.Ephemeral, ExpandedConfig: sn.Config, ExpandedDevices: s.expandedDevices(db.Instance{Pool: in.Pool, Devices: sn.Devices}),
+		Ephemeral: sn.Ephemeral, ExpandedConfig: sn.Config, ExpandedDevices: s.d.expandedDevices(db.Instance{Pool: in.Pool, Devices: sn.Devices}),
 		LastUsedAt: time.Time{}, Name: sn.Name, Profiles: sn.Profiles, Stateful: sn.Stateful, Size: -1,
 	}
 	if withSize {
-		if p, err := s.instancePool(in); err == nil {
+		if p, err := s.d.instancePool(in); err == nil {
 			if n, err := p.Usage(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name}.Snapshot(sn.Name)); err == nil {
 				out.Size = n
 			}
@@ -53,7 +53,7 @@ func (s *Server) snapshotsOf(ctx context.Context, in db.Instance, all ...map[str
 		list = all[0][in.Name]
 	} else {
 		var err error
-		if list, err = s.db.ListSnapshots(ctx, in.Name); err != nil {
+		if list, err = s.d.db.ListSnapshots(ctx, in.Name); err != nil {
 			return []any{}
 		}
 	}
@@ -65,12 +65,12 @@ func (s *Server) snapshotsOf(ctx context.Context, in db.Instance, all ...map[str
 }
 
 func (s *Server) handleSnapshotsGet(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	list, err := s.db.ListSnapshots(r.Context(), in.Name)
+	list, err := s.d.db.ListSnapshots(r.Context(), in.Name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -90,12 +90,12 @@ func (s *Server) handleSnapshotsGet(w http.ResponseWriter, r *http.Request) {
 	writeSync(w, out)
 }
 
-func (s *Server) getSnapshot(ctx context.Context, inst, snap string) (db.Instance, db.Snapshot, error) {
-	in, err := s.getInstance(ctx, inst)
+func (d *Daemon) getSnapshot(ctx context.Context, inst, snap string) (db.Instance, db.Snapshot, error) {
+	in, err := d.getInstance(ctx, inst)
 	if err != nil {
 		return in, db.Snapshot{}, err
 	}
-	sn, err := s.db.GetSnapshot(ctx, inst, snap)
+	sn, err := d.db.GetSnapshot(ctx, inst, snap)
 	if errors.Is(err, db.ErrNotFound) {
 		err = errdefs.NotFoundf("snapshot %q of instance %q not found (see `lodge info %s`)", snap, inst, inst)
 	}
@@ -103,7 +103,7 @@ func (s *Server) getSnapshot(ctx context.Context, inst, snap string) (db.Instanc
 }
 
 func (s *Server) handleSnapshotGet(w http.ResponseWriter, r *http.Request) {
-	in, sn, err := s.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
+	in, sn, err := s.d.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -113,7 +113,7 @@ func (s *Server) handleSnapshotGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSnapshotsPost(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -133,7 +133,7 @@ func (s *Server) handleSnapshotsPost(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Name == "" {
 		// LXD's default pattern.
-		list, _ := s.db.ListSnapshots(r.Context(), in.Name)
+		list, _ := s.d.db.ListSnapshots(r.Context(), in.Name)
 		taken := map[string]bool{}
 		for _, sn := range list {
 			taken[sn.Name] = true
@@ -149,7 +149,7 @@ func (s *Server) handleSnapshotsPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if _, err := s.db.GetSnapshot(r.Context(), in.Name, req.Name); err == nil {
+	if _, err := s.d.db.GetSnapshot(r.Context(), in.Name, req.Name); err == nil {
 		writeError(w, errdefs.Existsf("snapshot %q of instance %q already exists", req.Name, in.Name))
 		return
 	}
@@ -157,31 +157,31 @@ func (s *Server) handleSnapshotsPost(w http.ResponseWriter, r *http.Request) {
 	if req.ExpiresAt != nil {
 		expires = *req.ExpiresAt
 	}
-	op := s.ops.Start(operationsSpec("Snapshotting instance", in.Name), func(ctx context.Context, _ *opT) error {
-		return s.createSnapshot(ctx, in.Name, req.Name, expires)
+	op := s.d.ops.Start(operationsSpec("Snapshotting instance", in.Name), func(ctx context.Context, _ *opT) error {
+		return s.d.createSnapshot(ctx, in.Name, req.Name, expires)
 	})
 	writeAsync(w, op)
 }
 
 // createSnapshot snapshots the volume (a running instance is frozen for
 // the copy, so the snapshot is consistent), then records it.
-func (s *Server) createSnapshot(ctx context.Context, name, snap string, expires time.Time) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) createSnapshot(ctx context.Context, name, snap string, expires time.Time) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return err
 	}
-	pool, err := s.instancePool(in)
+	pool, err := d.instancePool(in)
 	if err != nil {
 		return err
 	}
 	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
-	if s.liveStatus(ctx, in) == instances.StatusRunning {
-		if thaw, err := s.freezeFor(ctx, name); err == nil {
+	if d.liveStatus(ctx, in) == instances.StatusRunning {
+		if thaw, err := d.freezeFor(ctx, name); err == nil {
 			defer thaw()
 		} else {
-			s.log.Warn("snapshot: could not freeze the instance; snapshotting it running", "instance", name, "err", err)
+			d.log.Warn("snapshot: could not freeze the instance; snapshotting it running", "instance", name, "err", err)
 		}
 	}
 	if err := pool.Snapshot(ctx, vol, snap); err != nil {
@@ -192,51 +192,51 @@ func (s *Server) createSnapshot(ctx context.Context, name, snap string, expires 
 	}
 	row := db.Snapshot{Instance: name, Name: snap, Architecture: in.Architecture, Ephemeral: in.Ephemeral,
 		Config: in.Config, Devices: in.Devices, Profiles: in.Profiles, CreatedAt: time.Now().UTC(), ExpiresAt: expires}
-	if err := s.db.CreateSnapshot(ctx, row); err != nil {
+	if err := d.db.CreateSnapshot(ctx, row); err != nil {
 		_ = pool.Delete(context.WithoutCancel(ctx), vol.Snapshot(snap))
 		return err
 	}
-	s.events.lifecycle("instance-snapshot-created", snapshotURL(name, snap), nil)
+	d.events.lifecycle("instance-snapshot-created", snapshotURL(name, snap), nil)
 	return nil
 }
 
 func (s *Server) handleSnapshotDelete(w http.ResponseWriter, r *http.Request) {
-	in, sn, err := s.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
+	in, sn, err := s.d.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	op := s.ops.Start(operationsSpec("Deleting snapshot", in.Name), func(ctx context.Context, _ *opT) error {
-		return s.deleteSnapshot(ctx, in.Name, sn.Name)
+	op := s.d.ops.Start(operationsSpec("Deleting snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+		return s.d.deleteSnapshot(ctx, in.Name, sn.Name)
 	})
 	writeAsync(w, op)
 }
 
 // deleteSnapshot removes the volume, then the row: a crash between leaves a
 // row whose delete can be retried.
-func (s *Server) deleteSnapshot(ctx context.Context, name, snap string) error {
-	unlock := s.instLocks.lock(name)
+func (d *Daemon) deleteSnapshot(ctx context.Context, name, snap string) error {
+	unlock := d.instLocks.lock(name)
 	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return err
 	}
-	pool, err := s.instancePool(in)
+	pool, err := d.instancePool(in)
 	if err != nil {
 		return err
 	}
 	if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}.Snapshot(snap)); err != nil {
 		return fmt.Errorf("instance %q: delete snapshot %q: %w", name, snap, err)
 	}
-	if err := s.db.DeleteSnapshot(ctx, name, snap); err != nil {
+	if err := d.db.DeleteSnapshot(ctx, name, snap); err != nil {
 		return err
 	}
-	s.events.lifecycle("instance-snapshot-deleted", snapshotURL(name, snap), nil)
+	d.events.lifecycle("instance-snapshot-deleted", snapshotURL(name, snap), nil)
 	return nil
 }
 
 func (s *Server) handleSnapshotPost(w http.ResponseWriter, r *http.Request) {
-	in, sn, err := s.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
+	in, sn, err := s.d.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -254,14 +254,14 @@ func (s *Server) handleSnapshotPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if _, err := s.db.GetSnapshot(r.Context(), in.Name, req.Name); err == nil {
+	if _, err := s.d.db.GetSnapshot(r.Context(), in.Name, req.Name); err == nil {
 		writeError(w, errdefs.Existsf("snapshot %q of instance %q already exists", req.Name, in.Name))
 		return
 	}
-	op := s.ops.Start(operationsSpec("Renaming snapshot", in.Name), func(ctx context.Context, _ *opT) error {
-		unlock := s.instLocks.lock(in.Name)
+	op := s.d.ops.Start(operationsSpec("Renaming snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+		unlock := s.d.instLocks.lock(in.Name)
 		defer unlock()
-		pool, err := s.instancePool(in)
+		pool, err := s.d.instancePool(in)
 		if err != nil {
 			return err
 		}
@@ -269,11 +269,11 @@ func (s *Server) handleSnapshotPost(w http.ResponseWriter, r *http.Request) {
 		if err := pool.Rename(ctx, vol.Snapshot(sn.Name), in.Name+"/"+req.Name); err != nil {
 			return fmt.Errorf("instance %q: rename snapshot %q: %w", in.Name, sn.Name, err)
 		}
-		if err := s.db.RenameSnapshot(ctx, in.Name, sn.Name, req.Name); err != nil {
+		if err := s.d.db.RenameSnapshot(ctx, in.Name, sn.Name, req.Name); err != nil {
 			_ = pool.Rename(context.WithoutCancel(ctx), vol.Snapshot(req.Name), in.Name+"/"+sn.Name)
 			return err
 		}
-		s.events.lifecycle("instance-snapshot-renamed", snapshotURL(in.Name, req.Name), map[string]any{"old_name": sn.Name})
+		s.d.events.lifecycle("instance-snapshot-renamed", snapshotURL(in.Name, req.Name), map[string]any{"old_name": sn.Name})
 		return nil
 	})
 	writeAsync(w, op)
@@ -281,7 +281,7 @@ func (s *Server) handleSnapshotPost(w http.ResponseWriter, r *http.Request) {
 
 // handleSnapshotPut changes a snapshot's expiry (its only writable field).
 func (s *Server) handleSnapshotPut(w http.ResponseWriter, r *http.Request) {
-	in, sn, err := s.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
+	in, sn, err := s.d.getSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -291,12 +291,12 @@ func (s *Server) handleSnapshotPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.db.SetSnapshotExpiry(r.Context(), in.Name, sn.Name, req.ExpiresAt); err != nil {
+	if err := s.d.db.SetSnapshotExpiry(r.Context(), in.Name, sn.Name, req.ExpiresAt); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("instance-snapshot-updated", snapshotURL(in.Name, sn.Name), nil)
-	op := s.ops.Start(operationsSpec("Updating snapshot", in.Name), func(ctx context.Context, _ *opT) error { return nil })
+	s.d.events.lifecycle("instance-snapshot-updated", snapshotURL(in.Name, sn.Name), nil)
+	op := s.d.ops.Start(operationsSpec("Updating snapshot", in.Name), func(ctx context.Context, _ *opT) error { return nil })
 	writeAsync(w, op)
 }
 
@@ -310,48 +310,48 @@ func (s *Server) startRestore(w http.ResponseWriter, r *http.Request, in db.Inst
 		}
 		snap = sn
 	}
-	if _, _, err := s.getSnapshot(r.Context(), in.Name, snap); err != nil {
+	if _, _, err := s.d.getSnapshot(r.Context(), in.Name, snap); err != nil {
 		writeError(w, err)
 		return
 	}
-	op := s.ops.Start(operationsSpec("Restoring snapshot", in.Name), func(ctx context.Context, _ *opT) error {
-		return s.restoreSnapshot(ctx, in.Name, snap)
+	op := s.d.ops.Start(operationsSpec("Restoring snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+		return s.d.restoreSnapshot(ctx, in.Name, snap)
 	})
 	writeAsync(w, op)
 }
 
 // restoreSnapshot stops a running instance (as LXD does), puts the
 // snapshot's tree and configuration back, and starts it again.
-func (s *Server) restoreSnapshot(ctx context.Context, name, snap string) error {
-	in, err := s.db.GetInstance(ctx, name)
+func (d *Daemon) restoreSnapshot(ctx context.Context, name, snap string) error {
+	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
 		return err
 	}
 	wasRunning := false
-	if st := s.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
+	if st := d.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
 		wasRunning = true
 		if st == instances.StatusFrozen {
-			_ = s.inst.Unfreeze(ctx, name)
+			_ = d.inst.Unfreeze(ctx, name)
 		}
-		if err := s.stopInstance(ctx, name, 0, true); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+		if err := d.stopInstance(ctx, name, 0, true); err != nil && !errors.Is(err, instances.ErrNotRunning) {
 			return fmt.Errorf("instance %q: stop before restore: %w", name, err)
 		}
 	}
 	err = func() error {
-		unlock := s.instLocks.lock(name)
+		unlock := d.instLocks.lock(name)
 		defer unlock()
-		in, err := s.db.GetInstance(ctx, name)
+		in, err := d.db.GetInstance(ctx, name)
 		if err != nil {
 			return err
 		}
-		sn, err := s.db.GetSnapshot(ctx, name, snap)
+		sn, err := d.db.GetSnapshot(ctx, name, snap)
 		if err != nil {
 			return err
 		}
-		if st := s.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
+		if st := d.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
 			return errdefs.Conflictf("instance %q was started again during the restore; stop it and retry", name)
 		}
-		pool, err := s.instancePool(in)
+		pool, err := d.instancePool(in)
 		if err != nil {
 			return err
 		}
@@ -378,14 +378,14 @@ func (s *Server) restoreSnapshot(ctx context.Context, name, snap string) error {
 		if sn.Architecture != "" {
 			in.Architecture = sn.Architecture
 		}
-		return s.db.UpdateInstance(ctx, in)
+		return d.db.UpdateInstance(ctx, in)
 	}()
 	if err != nil {
 		return err
 	}
-	s.events.lifecycle("instance-restored", instanceURL(name), map[string]any{"snapshot": name + "/" + snap})
+	d.events.lifecycle("instance-restored", instanceURL(name), map[string]any{"snapshot": name + "/" + snap})
 	if wasRunning {
-		return s.startInstance(ctx, name)
+		return d.startInstance(ctx, name)
 	}
 	return nil
 }

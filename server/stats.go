@@ -15,11 +15,11 @@ import (
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	fds, kinds := openFDs()
 	integrity := "ok"
-	if err := s.db.IntegrityCheck(r.Context()); err != nil {
+	if err := s.d.db.IntegrityCheck(r.Context()); err != nil {
 		integrity = err.Error()
 	}
 	running := 0
-	for _, o := range s.ops.List() {
+	for _, o := range s.d.ops.List() {
 		select {
 		case <-o.Done():
 		default:

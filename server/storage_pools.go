@@ -72,26 +72,26 @@ func (p *poolSet) all() map[string]storage.Driver {
 }
 
 // pool returns an open pool by name.
-func (s *Server) pool(name string) (storage.Driver, error) {
-	if d, ok := s.pools.get(name); ok {
-		return d, nil
+func (d *Daemon) pool(name string) (storage.Driver, error) {
+	if pd, ok := d.pools.get(name); ok {
+		return pd, nil
 	}
 	return nil, errdefs.NotFoundf("storage pool %q not found or not available (see `lodge storage list` and lodged's log)", name)
 }
 
 // instancePool is the pool an instance's root volume lives on.
-func (s *Server) instancePool(in db.Instance) (storage.Driver, error) {
+func (d *Daemon) instancePool(in db.Instance) (storage.Driver, error) {
 	name := in.Pool
 	if name == "" {
-		name = s.poolName
+		name = d.poolName
 	}
-	return s.pool(name)
+	return d.pool(name)
 }
 
 // instanceRootfs mounts the instance's volume if needed and returns its
 // rootfs on the host (for file access to a stopped instance).
-func (s *Server) instanceRootfs(ctx context.Context, in db.Instance) (string, error) {
-	p, err := s.instancePool(in)
+func (d *Daemon) instanceRootfs(ctx context.Context, in db.Instance) (string, error) {
+	p, err := d.instancePool(in)
 	if err != nil {
 		return "", err
 	}
@@ -104,43 +104,43 @@ func (s *Server) instanceRootfs(ctx context.Context, in db.Instance) (string, er
 
 // initPools opens every recorded pool (mounting loop files again) and, on
 // first start, creates the default pool.
-func (s *Server) initPools(ctx context.Context) error {
-	rows, err := s.db.ListStoragePools(ctx)
+func (d *Daemon) initPools(ctx context.Context) error {
+	rows, err := d.db.ListStoragePools(ctx)
 	if err != nil {
 		return err
 	}
 	if len(rows) == 0 {
-		if err := s.createDefaultPool(ctx); err != nil {
+		if err := d.createDefaultPool(ctx); err != nil {
 			return err
 		}
-		if rows, err = s.db.ListStoragePools(ctx); err != nil {
+		if rows, err = d.db.ListStoragePools(ctx); err != nil {
 			return err
 		}
 	}
 	for _, p := range rows {
-		if _, ok := s.pools.get(p.Name); ok {
+		if _, ok := d.pools.get(p.Name); ok {
 			continue
 		}
-		d, err := s.poolMgr.Open(ctx, p.Name, p.Driver, p.Config)
+		pd, err := d.poolMgr.Open(ctx, p.Name, p.Driver, p.Config)
 		if err != nil {
 			// Other pools and their instances keep working.
-			s.log.Error("storage pool unavailable", "pool", p.Name, "driver", p.Driver, "err", err)
+			d.log.Error("storage pool unavailable", "pool", p.Name, "driver", p.Driver, "err", err)
 			continue
 		}
-		s.pools.set(p.Name, d)
+		d.pools.set(p.Name, pd)
 	}
 	return nil
 }
 
-func (s *Server) createDefaultPool(ctx context.Context) error {
-	name := s.poolName
-	if d, ok := s.pools.get(name); ok {
+func (d *Daemon) createDefaultPool(ctx context.Context) error {
+	name := d.poolName
+	if pd, ok := d.pools.get(name); ok {
 		// A pool handed in by the caller (tests): record it.
-		return s.db.CreateStoragePool(ctx, db.StoragePool{Name: name, Driver: d.Info().Name, Config: map[string]string{"source": d.Info().Source}})
+		return d.db.CreateStoragePool(ctx, db.StoragePool{Name: name, Driver: pd.Info().Name, Config: map[string]string{"source": pd.Info().Source}})
 	}
 	// A state directory from before pools were recorded has a dir pool here.
-	legacy := filepath.Join(s.cfg.Dir, "storage-pools", name)
-	driver := s.poolMgr.DefaultDriver()
+	legacy := filepath.Join(d.cfg.Dir, "storage-pools", name)
+	driver := d.poolMgr.DefaultDriver()
 	cfg := map[string]string{}
 	if ents, err := os.ReadDir(filepath.Join(legacy, "containers")); err == nil && len(ents) > 0 {
 		driver, cfg["source"] = "dir", legacy
@@ -155,32 +155,32 @@ func (s *Server) createDefaultPool(ctx context.Context) error {
 			}
 			cfg["source"] = legacy
 		}
-		cfg, err = s.poolMgr.Create(ctx, name, driver, cfg, nil)
+		cfg, err = d.poolMgr.Create(ctx, name, driver, cfg, nil)
 		if err != nil {
 			return fmt.Errorf("create the default storage pool (%s): %w", driver, err)
 		}
 	}
-	s.log.Info("default storage pool", "pool", name, "driver", driver, "source", cfg["source"])
-	return s.db.CreateStoragePool(ctx, db.StoragePool{Name: name, Driver: driver, Description: "Default storage pool", Config: cfg})
+	d.log.Info("default storage pool", "pool", name, "driver", driver, "source", cfg["source"])
+	return d.db.CreateStoragePool(ctx, db.StoragePool{Name: name, Driver: driver, Description: "Default storage pool", Config: cfg})
 }
 
 func poolURL(name string) string { return "/1.0/storage-pools/" + name }
 
 func (s *Server) renderPool(ctx context.Context, p db.StoragePool) api.StoragePool {
 	used := []string{}
-	if p.Name == s.poolName {
+	if p.Name == s.d.poolName {
 		used = append(used, "/1.0/profiles/default")
 	}
-	names, _ := s.db.PoolUsers(ctx, p.Name)
+	names, _ := s.d.db.PoolUsers(ctx, p.Name)
 	for _, n := range names {
 		used = append(used, instanceURL(n))
 	}
-	vols, _ := s.db.ListStorageVolumes(ctx, p.Name)
+	vols, _ := s.d.db.ListStorageVolumes(ctx, p.Name)
 	for _, v := range vols {
 		used = append(used, volumeURL(p.Name, "custom", v.Name))
 	}
 	status := "Created"
-	if _, ok := s.pools.get(p.Name); !ok {
+	if _, ok := s.d.pools.get(p.Name); !ok {
 		status = "Unavailable"
 	}
 	return api.StoragePool{
@@ -189,8 +189,8 @@ func (s *Server) renderPool(ctx context.Context, p db.StoragePool) api.StoragePo
 	}
 }
 
-func (s *Server) getPoolRow(ctx context.Context, name string) (db.StoragePool, error) {
-	p, err := s.db.GetStoragePool(ctx, name)
+func (d *Daemon) getPoolRow(ctx context.Context, name string) (db.StoragePool, error) {
+	p, err := d.db.GetStoragePool(ctx, name)
 	if errors.Is(err, db.ErrNotFound) {
 		return p, errdefs.NotFoundf("storage pool %q not found (see `lodge storage list`)", name)
 	}
@@ -198,7 +198,7 @@ func (s *Server) getPoolRow(ctx context.Context, name string) (db.StoragePool, e
 }
 
 func (s *Server) handlePoolsGet(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.db.ListStoragePools(r.Context())
+	rows, err := s.d.db.ListStoragePools(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -219,7 +219,7 @@ func (s *Server) handlePoolsGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePoolGet(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
+	p, err := s.d.getPoolRow(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -242,13 +242,13 @@ func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("storage pool %q: %v", req.Name, err))
 		return
 	}
-	s.poolsMu.Lock()
-	defer s.poolsMu.Unlock()
-	if _, err := s.db.GetStoragePool(r.Context(), req.Name); err == nil {
+	s.d.poolsMu.Lock()
+	defer s.d.poolsMu.Unlock()
+	if _, err := s.d.db.GetStoragePool(r.Context(), req.Name); err == nil {
 		writeError(w, errdefs.Existsf("storage pool %q already exists", req.Name))
 		return
 	}
-	rows, err := s.db.ListStoragePools(r.Context())
+	rows, err := s.d.db.ListStoragePools(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -257,22 +257,22 @@ func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
 	for _, p := range rows {
 		others = append(others, pools.Pool{Name: p.Name, Driver: p.Driver, Config: p.Config})
 	}
-	cfg, err := s.poolMgr.Create(r.Context(), req.Name, req.Driver, req.Config, others)
+	cfg, err := s.d.poolMgr.Create(r.Context(), req.Name, req.Driver, req.Config, others)
 	if err != nil {
 		writeError(w, errdefs.Invalidf("%v", err))
 		return
 	}
-	d, err := s.poolMgr.Open(r.Context(), req.Name, req.Driver, cfg)
+	d, err := s.d.poolMgr.Open(r.Context(), req.Name, req.Driver, cfg)
 	if err == nil {
-		err = s.db.CreateStoragePool(r.Context(), db.StoragePool{Name: req.Name, Driver: req.Driver, Description: req.Description, Config: cfg})
+		err = s.d.db.CreateStoragePool(r.Context(), db.StoragePool{Name: req.Name, Driver: req.Driver, Description: req.Description, Config: cfg})
 	}
 	if err != nil {
-		_, _ = s.poolMgr.Destroy(context.WithoutCancel(r.Context()), req.Name, req.Driver, cfg, nil)
+		_, _ = s.d.poolMgr.Destroy(context.WithoutCancel(r.Context()), req.Name, req.Driver, cfg, nil)
 		writeError(w, fmt.Errorf("storage pool %q: %w", req.Name, err))
 		return
 	}
-	s.pools.set(req.Name, d)
-	s.events.lifecycle("storage-pool-created", poolURL(req.Name), nil)
+	s.d.pools.set(req.Name, d)
+	s.d.events.lifecycle("storage-pool-created", poolURL(req.Name), nil)
 	w.Header().Set("Location", poolURL(req.Name))
 	writeSync(w, map[string]any{})
 }
@@ -283,7 +283,7 @@ func (s *Server) handlePoolPatch(w http.ResponseWriter, r *http.Request) { s.upd
 // updatePool changes a pool's description and user keys; what decides
 // where the data lives (source, size) is fixed at creation.
 func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
+	p, err := s.d.getPoolRow(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -327,7 +327,7 @@ func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) 
 			writeError(w, errdefs.Invalidf("storage pool %q: size cannot be changed", p.Name))
 			return
 		}
-		if err := s.poolMgr.Resize(r.Context(), p.Name, p.Driver, p.Config, n); err != nil {
+		if err := s.d.poolMgr.Resize(r.Context(), p.Name, p.Driver, p.Config, n); err != nil {
 			writeError(w, errdefs.Invalidf("%v", err))
 			return
 		}
@@ -348,27 +348,27 @@ func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) 
 	if !patch || req.Description != "" {
 		p.Description = req.Description
 	}
-	if err := s.db.UpdateStoragePool(r.Context(), p); err != nil {
+	if err := s.d.db.UpdateStoragePool(r.Context(), p); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("storage-pool-updated", poolURL(p.Name), nil)
+	s.d.events.lifecycle("storage-pool-updated", poolURL(p.Name), nil)
 	writeSync(w, map[string]any{})
 }
 
 func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
+	p, err := s.d.getPoolRow(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.poolsMu.Lock()
-	defer s.poolsMu.Unlock()
-	if p.Name == s.poolName {
+	s.d.poolsMu.Lock()
+	defer s.d.poolsMu.Unlock()
+	if p.Name == s.d.poolName {
 		writeError(w, errdefs.Invalidf("storage pool %q is the default profile's root disk pool; it cannot be deleted", p.Name))
 		return
 	}
-	users, err := s.db.PoolUsers(r.Context(), p.Name)
+	users, err := s.d.db.PoolUsers(r.Context(), p.Name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -377,13 +377,13 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.Invalidf("storage pool %q is in use by instances %s; delete or move them first", p.Name, strings.Join(users, ", ")))
 		return
 	}
-	if vols, _ := s.db.ListStorageVolumes(r.Context(), p.Name); len(vols) > 0 {
+	if vols, _ := s.d.db.ListStorageVolumes(r.Context(), p.Name); len(vols) > 0 {
 		writeError(w, errdefs.Invalidf("storage pool %q still has custom volumes (%s first); delete them with lodge storage volume delete %s NAME", p.Name, vols[0].Name, p.Name))
 		return
 	}
 	// The volumes lodge's records name on this pool: with no instance and
 	// no custom volume left, the image volumes unpacked from known images.
-	imgs, err := s.db.ListImages(r.Context())
+	imgs, err := s.d.db.ListImages(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -392,57 +392,57 @@ func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
 	for _, im := range imgs {
 		known = append(known, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint})
 	}
-	rem, err := s.poolMgr.Destroy(r.Context(), p.Name, p.Driver, p.Config, known)
+	rem, err := s.d.poolMgr.Destroy(r.Context(), p.Name, p.Driver, p.Config, known)
 	if err != nil {
 		writeError(w, fmt.Errorf("storage pool %q: %w", p.Name, err))
 		return
 	}
-	s.pools.set(p.Name, nil)
-	if err := s.db.DeleteStoragePool(r.Context(), p.Name); err != nil {
+	s.d.pools.set(p.Name, nil)
+	if err := s.d.db.DeleteStoragePool(r.Context(), p.Name); err != nil {
 		writeError(w, err)
 		return
 	}
 	if rem.Forgotten != "" {
-		s.log.Warn("storage pool forgotten: its record is removed, its files are left untouched", "pool", p.Name, "source", p.Config["source"], "why", rem.Forgotten)
+		s.d.log.Warn("storage pool forgotten: its record is removed, its files are left untouched", "pool", p.Name, "source", p.Config["source"], "why", rem.Forgotten)
 	}
 	if len(rem.Left) > 0 {
-		s.log.Warn("storage pool deleted; directories holding what lodge has no record of were left", "pool", p.Name, "left", strings.Join(rem.Left, "; "))
+		s.d.log.Warn("storage pool deleted; directories holding what lodge has no record of were left", "pool", p.Name, "left", strings.Join(rem.Left, "; "))
 	}
-	s.events.lifecycle("storage-pool-deleted", poolURL(p.Name), nil)
+	s.d.events.lifecycle("storage-pool-deleted", poolURL(p.Name), nil)
 	writeSync(w, api.StoragePoolDeleted{Forgotten: rem.Forgotten, Left: rem.Left})
 }
 
 // poolOwned tells whether pool carries this lodged's marker: only then
 // may lodge delete what it finds there without a record (volumes a crash
 // left, staging directories).
-func (s *Server) poolOwned(name string, pool storage.Driver) error {
-	return storage.CheckMarker(pool.Info().Root, s.cfg.Dir, name)
+func (d *Daemon) poolOwned(name string, pool storage.Driver) error {
+	return storage.CheckMarker(pool.Info().Root, d.cfg.Dir, name)
 }
 
 // clearStale removes a volume found where a new one goes, whose record is
 // new: a crash's leftover, in a pool lodge owns. In a pool without this
 // lodged's marker the directory may be another tool's: refused.
-func (s *Server) clearStale(ctx context.Context, poolName string, pool storage.Driver, vol storage.Volume) error {
+func (d *Daemon) clearStale(ctx context.Context, poolName string, pool storage.Driver, vol storage.Volume) error {
 	if poolName == "" {
-		poolName = s.poolName
+		poolName = d.poolName
 	}
 	if !pool.Exists(vol) {
 		return nil
 	}
-	if err := s.poolOwned(poolName, pool); err != nil {
+	if err := d.poolOwned(poolName, pool); err != nil {
 		return errdefs.Invalidf("storage pool %q already has %s at %s, which lodge has no record of, and will not delete it: %v; move it away or pick another name", poolName, vol, pool.Path(vol), err)
 	}
-	s.log.Warn("removing a volume an interrupted operation left", "pool", poolName, "volume", vol.String())
+	d.log.Warn("removing a volume an interrupted operation left", "pool", poolName, "volume", vol.String())
 	return pool.Delete(ctx, vol)
 }
 
 func (s *Server) handlePoolResources(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
+	p, err := s.d.getPoolRow(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	d, err := s.pool(p.Name)
+	d, err := s.d.pool(p.Name)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -461,8 +461,8 @@ func (s *Server) handlePoolResources(w http.ResponseWriter, r *http.Request) {
 
 // rootfsPath is where an instance's rootfs is on the host, without
 // mounting it (for a running instance, whose volume is mounted).
-func (s *Server) rootfsPath(in db.Instance) string {
-	p, err := s.instancePool(in)
+func (d *Daemon) rootfsPath(in db.Instance) string {
+	p, err := d.instancePool(in)
 	if err != nil {
 		return ""
 	}
@@ -470,9 +470,9 @@ func (s *Server) rootfsPath(in db.Instance) string {
 }
 
 // defaultPoolDriver names the default pool's driver for GET /1.0.
-func (s *Server) defaultPoolDriver() string {
-	if d, ok := s.pools.get(s.poolName); ok {
-		return d.Info().Name
+func (d *Daemon) defaultPoolDriver() string {
+	if pd, ok := d.pools.get(d.poolName); ok {
+		return pd.Info().Name
 	}
 	return ""
 }

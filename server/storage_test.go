@@ -21,7 +21,7 @@ import (
 func TestStoragePoolsAPI(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	if err := e.s.initPools(ctx); err != nil {
+	if err := e.s.d.initPools(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.uploadImage(t, "busybox", "bb")
@@ -59,7 +59,7 @@ func TestStoragePoolsAPI(t *testing.T) {
 	if op := e.wait(t, resp); op.StatusCode != api.Success {
 		t.Fatalf("create on p2: %+v", op)
 	}
-	p2, _ := e.s.pool("p2")
+	p2, _ := e.s.d.pool("p2")
 	if !p2.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) || e.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) {
 		t.Fatal("instance not on p2")
 	}
@@ -122,7 +122,7 @@ func TestDefaultPoolChoice(t *testing.T) {
 		defer d.Close()
 		fp := &fakePools{def: def, created: map[string]map[string]string{}}
 		s := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: fp})
-		if err := s.initPools(context.Background()); err != nil {
+		if err := s.d.initPools(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		row, err := d.GetStoragePool(context.Background(), "default")
@@ -137,7 +137,7 @@ func TestDefaultPoolChoice(t *testing.T) {
 		if def == "btrfs" && cfg["source"] != filepath.Join(tmp, "storage-pools", "default") {
 			t.Fatalf("btrfs default source %q", cfg["source"])
 		}
-		s.cancel()
+		s.d.cancel()
 	}
 	// A state directory from before pools were recorded keeps its dir pool.
 	tmp := t.TempDir()
@@ -145,13 +145,13 @@ func TestDefaultPoolChoice(t *testing.T) {
 	d, _ := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
 	defer d.Close()
 	s := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: &fakePools{def: "overlay", created: map[string]map[string]string{}}})
-	if err := s.initPools(context.Background()); err != nil {
+	if err := s.d.initPools(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if row, _ := d.GetStoragePool(context.Background(), "default"); row.Driver != "dir" {
 		t.Fatalf("legacy pool: %+v", row)
 	}
-	s.cancel()
+	s.d.cancel()
 }
 
 // Pools and files lodge did not make: refused at create, forgotten at
@@ -159,7 +159,7 @@ func TestDefaultPoolChoice(t *testing.T) {
 func TestStoragePoolForeignFiles(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	if err := e.s.initPools(ctx); err != nil {
+	if err := e.s.d.initPools(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.uploadImage(t, "busybox", "bb")
@@ -193,7 +193,7 @@ func TestStoragePoolForeignFiles(t *testing.T) {
 	storagetest.Plant(t, filepath.Join(src, "custom", "vol1", "data"))
 	storagetest.Plant(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
 	// Recovery sweeps neither its "orphans" nor its "staging leftovers".
-	e.s.Recover(ctx)
+	e.s.d.Recover(ctx)
 	storagetest.Intact(t, filepath.Join(src, "containers", "web01", "data"))
 	storagetest.Intact(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
 	// A new instance or volume of the same name is refused, not made room for.

@@ -24,12 +24,12 @@ func volumeURL(pool, typ, name string) string {
 }
 
 // volumeUsers lists the instances with a disk device on a custom volume.
-func (s *Server) volumeUsers(ctx context.Context, pool, name string) []string {
-	list, _ := s.db.ListInstances(ctx)
+func (d *Daemon) volumeUsers(ctx context.Context, pool, name string) []string {
+	list, _ := d.db.ListInstances(ctx)
 	var out []string
 	for _, in := range list {
-		for _, d := range in.Devices {
-			if d["type"] == "disk" && d["pool"] == pool && d["source"] == name {
+		for _, dev := range in.Devices {
+			if dev["type"] == "disk" && dev["pool"] == pool && dev["source"] == name {
 				out = append(out, in.Name)
 				break
 			}
@@ -40,7 +40,7 @@ func (s *Server) volumeUsers(ctx context.Context, pool, name string) []string {
 
 func (s *Server) renderVolume(ctx context.Context, v db.StorageVolume) api.StorageVolume {
 	used := []string{}
-	for _, n := range s.volumeUsers(ctx, v.Pool, v.Name) {
+	for _, n := range s.d.volumeUsers(ctx, v.Pool, v.Name) {
 		used = append(used, instanceURL(n))
 	}
 	return api.StorageVolume{Config: v.Config, Description: v.Description, Name: v.Name, Type: "custom",
@@ -51,7 +51,7 @@ func (s *Server) renderVolume(ctx context.Context, v db.StorageVolume) api.Stora
 // images (GET .../volumes), or one type (GET .../volumes/{type}).
 func (s *Server) handleVolumesGet(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, err := s.getPoolRow(ctx, r.PathValue("name"))
+	p, err := s.d.getPoolRow(ctx, r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -59,7 +59,7 @@ func (s *Server) handleVolumesGet(w http.ResponseWriter, r *http.Request) {
 	typ := r.PathValue("type")
 	var out []api.StorageVolume
 	if typ == "" || typ == "custom" {
-		vols, err := s.db.ListStorageVolumes(ctx, p.Name)
+		vols, err := s.d.db.ListStorageVolumes(ctx, p.Name)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -69,14 +69,14 @@ func (s *Server) handleVolumesGet(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if typ == "" || typ == "container" {
-		names, _ := s.db.PoolUsers(ctx, p.Name)
+		names, _ := s.d.db.PoolUsers(ctx, p.Name)
 		for _, n := range names {
 			out = append(out, api.StorageVolume{Config: map[string]string{}, Name: n, Type: "container",
 				UsedBy: []string{instanceURL(n)}, Location: "none", ContentType: "filesystem"})
 		}
 	}
 	if typ == "" || typ == "image" {
-		if d, ok := s.pools.get(p.Name); ok {
+		if d, ok := s.d.pools.get(p.Name); ok {
 			vols, _ := d.Volumes(storage.KindImage)
 			for _, v := range vols {
 				out = append(out, api.StorageVolume{Config: map[string]string{}, Name: v.Name, Type: "image",
@@ -99,11 +99,11 @@ func (s *Server) handleVolumesGet(w http.ResponseWriter, r *http.Request) {
 	writeSync(w, out)
 }
 
-func (s *Server) findVolume(ctx context.Context, pool, typ, name string) (db.StorageVolume, error) {
+func (d *Daemon) findVolume(ctx context.Context, pool, typ, name string) (db.StorageVolume, error) {
 	if typ != "custom" {
 		return db.StorageVolume{}, errdefs.NotFoundf("storage volume %s/%s on pool %q: only custom volumes are addressed here", typ, name, pool)
 	}
-	vols, err := s.db.ListStorageVolumes(ctx, pool)
+	vols, err := d.db.ListStorageVolumes(ctx, pool)
 	if err != nil {
 		return db.StorageVolume{}, err
 	}
@@ -116,7 +116,7 @@ func (s *Server) findVolume(ctx context.Context, pool, typ, name string) (db.Sto
 }
 
 func (s *Server) handleVolumeGet(w http.ResponseWriter, r *http.Request) {
-	v, err := s.findVolume(r.Context(), r.PathValue("name"), r.PathValue("type"), r.PathValue("vol"))
+	v, err := s.d.findVolume(r.Context(), r.PathValue("name"), r.PathValue("type"), r.PathValue("vol"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -127,7 +127,7 @@ func (s *Server) handleVolumeGet(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleVolumesPost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, err := s.getPoolRow(ctx, r.PathValue("name"))
+	p, err := s.d.getPoolRow(ctx, r.PathValue("name"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -161,29 +161,29 @@ func (s *Server) handleVolumesPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d, err := s.pool(p.Name)
+	d, err := s.d.pool(p.Name)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	vol := storage.Volume{Kind: storage.KindCustom, Name: req.Name}
-	if err := s.db.CreateStorageVolume(ctx, db.StorageVolume{Pool: p.Name, Name: req.Name, Description: req.Description, Config: req.Config, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := s.d.db.CreateStorageVolume(ctx, db.StorageVolume{Pool: p.Name, Name: req.Name, Description: req.Description, Config: req.Config, CreatedAt: time.Now().UTC()}); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("storage volume %q already exists on pool %q", req.Name, p.Name)
 		}
 		writeError(w, err)
 		return
 	}
-	err = s.clearStale(ctx, p.Name, d, vol) // left by a crash; the row is new
+	err = s.d.clearStale(ctx, p.Name, d, vol) // left by a crash; the row is new
 	if err == nil {
 		err = d.CreateVolume(ctx, vol)
 	}
 	if err != nil {
-		_ = s.db.DeleteStorageVolume(context.WithoutCancel(ctx), p.Name, req.Name)
+		_ = s.d.db.DeleteStorageVolume(context.WithoutCancel(ctx), p.Name, req.Name)
 		writeError(w, fmt.Errorf("storage volume %q on pool %q: %w", req.Name, p.Name, err))
 		return
 	}
-	s.events.lifecycle("storage-volume-created", volumeURL(p.Name, "custom", req.Name), nil)
+	s.d.events.lifecycle("storage-volume-created", volumeURL(p.Name, "custom", req.Name), nil)
 	w.Header().Set("Location", volumeURL(p.Name, "custom", req.Name))
 	writeSync(w, map[string]any{})
 }
@@ -191,16 +191,16 @@ func (s *Server) handleVolumesPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleVolumeDelete(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	pool := r.PathValue("name")
-	v, err := s.findVolume(ctx, pool, r.PathValue("type"), r.PathValue("vol"))
+	v, err := s.d.findVolume(ctx, pool, r.PathValue("type"), r.PathValue("vol"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if users := s.volumeUsers(ctx, pool, v.Name); len(users) > 0 {
+	if users := s.d.volumeUsers(ctx, pool, v.Name); len(users) > 0 {
 		writeError(w, errdefs.Invalidf("storage volume %q is used by instances %s; remove their disk devices first", v.Name, strings.Join(users, ", ")))
 		return
 	}
-	d, err := s.pool(pool)
+	d, err := s.d.pool(pool)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -209,16 +209,16 @@ func (s *Server) handleVolumeDelete(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("storage volume %q: %w", v.Name, err))
 		return
 	}
-	if err := s.db.DeleteStorageVolume(ctx, pool, v.Name); err != nil {
+	if err := s.d.db.DeleteStorageVolume(ctx, pool, v.Name); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("storage-volume-deleted", volumeURL(pool, "custom", v.Name), nil)
+	s.d.events.lifecycle("storage-volume-deleted", volumeURL(pool, "custom", v.Name), nil)
 	writeSync(w, map[string]any{})
 }
 
 // diskMounts turns an instance's disk devices into mounts for its spec.
-func (s *Server) diskMounts(in db.Instance) ([]instances.Mount, error) {
+func (d *Daemon) diskMounts(in db.Instance) ([]instances.Mount, error) {
 	names := make([]string, 0, len(in.Devices))
 	for n := range in.Devices {
 		names = append(names, n)
@@ -226,25 +226,25 @@ func (s *Server) diskMounts(in db.Instance) ([]instances.Mount, error) {
 	sort.Strings(names)
 	var out []instances.Mount
 	for _, n := range names {
-		d := in.Devices[n]
-		if d["type"] != "disk" || d["path"] == "/" || d["path"] == "" {
+		dev := in.Devices[n]
+		if dev["type"] != "disk" || dev["path"] == "/" || dev["path"] == "" {
 			continue
 		}
-		src := d["source"]
-		if d["pool"] != "" {
-			p, err := s.pool(d["pool"])
+		src := dev["source"]
+		if dev["pool"] != "" {
+			p, err := d.pool(dev["pool"])
 			if err != nil {
 				return nil, fmt.Errorf("device %q: %w", n, err)
 			}
 			vol := storage.Volume{Kind: storage.KindCustom, Name: src}
 			if !p.Exists(vol) {
-				return nil, errdefs.Invalidf("device %q: storage volume %q not found on pool %q (lodge storage volume create %s %s)", n, src, d["pool"], d["pool"], src)
+				return nil, errdefs.Invalidf("device %q: storage volume %q not found on pool %q (lodge storage volume create %s %s)", n, src, dev["pool"], dev["pool"], src)
 			}
 			src = p.Path(vol)
 			// A custom volume belongs to the container's root: its tree
 			// is shifted to the instance's id map (once; again only if
 			// an instance with another map uses it).
-			m, err := s.instanceMap(in)
+			m, err := d.instanceMap(in)
 			if err != nil {
 				return nil, err
 			}
@@ -253,17 +253,17 @@ func (s *Server) diskMounts(in db.Instance) ([]instances.Mount, error) {
 				return nil, fmt.Errorf("device %q: %w", n, err)
 			}
 			if err := idmap.Shift(src, cur, m); err != nil {
-				return nil, fmt.Errorf("device %q: shift storage volume %q to the instance's ids: %w", n, d["source"], err)
+				return nil, fmt.Errorf("device %q: shift storage volume %q to the instance's ids: %w", n, dev["source"], err)
 			}
 		}
 		fi, err := os.Stat(src)
 		if err != nil {
-			if d["required"] == "false" {
+			if dev["required"] == "false" {
 				continue
 			}
-			return nil, errdefs.Invalidf("device %q: source %q: %v", n, d["source"], err)
+			return nil, errdefs.Invalidf("device %q: source %q: %v", n, dev["source"], err)
 		}
-		out = append(out, instances.Mount{Source: src, Path: d["path"], ReadOnly: d["readonly"] == "true", IsFile: !fi.IsDir()})
+		out = append(out, instances.Mount{Source: src, Path: dev["path"], ReadOnly: dev["readonly"] == "true", IsFile: !fi.IsDir()})
 	}
 	return out, nil
 }
@@ -285,12 +285,12 @@ func keepRootSize(devs map[string]map[string]string, pool string) {
 
 // applyRootQuota sets the root volume's size limit (root device size=), or
 // clears it, where the pool's driver can.
-func (s *Server) applyRootQuota(ctx context.Context, in db.Instance) error {
+func (d *Daemon) applyRootQuota(ctx context.Context, in db.Instance) error {
 	size := in.Devices["root"]["size"]
 	if in.Phase != db.PhaseCreated && size == "" {
 		return nil
 	}
-	p, err := s.instancePool(in)
+	p, err := d.instancePool(in)
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func (s *Server) handleVolumePatch(w http.ResponseWriter, r *http.Request) {
 // updateVolume changes a custom volume's description and user.* keys.
 func (s *Server) updateVolume(w http.ResponseWriter, r *http.Request, patch bool) {
 	ctx := r.Context()
-	v, err := s.findVolume(ctx, r.PathValue("name"), r.PathValue("type"), r.PathValue("vol"))
+	v, err := s.d.findVolume(ctx, r.PathValue("name"), r.PathValue("type"), r.PathValue("vol"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -356,10 +356,10 @@ func (s *Server) updateVolume(w http.ResponseWriter, r *http.Request, patch bool
 	if !patch || req.Description != "" {
 		v.Description = req.Description
 	}
-	if err := s.db.UpdateStorageVolume(ctx, v); err != nil {
+	if err := s.d.db.UpdateStorageVolume(ctx, v); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.events.lifecycle("storage-volume-updated", volumeURL(v.Pool, "custom", v.Name), nil)
+	s.d.events.lifecycle("storage-volume-updated", volumeURL(v.Pool, "custom", v.Name), nil)
 	writeSync(w, map[string]any{})
 }
