@@ -128,7 +128,7 @@ func (s *Server) handleCertificatesPost(w http.ResponseWriter, r *http.Request) 
 		writeError(w, errdefs.Invalidf("certificate type %q is not supported (client)", req.Type))
 		return
 	}
-	if !trusted(r) {
+	if !isTrusted(r) {
 		s.joinWithToken(w, r, req)
 		return
 	}

@@ -120,11 +120,30 @@ func (s *Server) serveTLS(l net.Listener, cert *tls.Certificate) {
 
 type ctxKeyTrust struct{}
 
-// trusted reports whether the request may use the whole API: always on the
-// unix socket, over HTTPS only with a client certificate in the trust store.
-func trusted(r *http.Request) bool {
+// isTrusted reports whether the request may use the whole API: always on
+// the unix socket, over HTTPS only with a client certificate in the trust
+// store.
+func isTrusted(r *http.Request) bool {
 	v, ok := r.Context().Value(ctxKeyTrust{}).(bool)
 	return !ok || v
+}
+
+// viaHTTPS reports whether the request came through HTTPSHandler.
+func viaHTTPS(r *http.Request) bool {
+	_, ok := r.Context().Value(ctxKeyTrust{}).(bool)
+	return ok
+}
+
+// allowed checks a request against a route's access.
+func allowed(a access, r *http.Request) error {
+	switch {
+	case a == accessLocal && viaHTTPS(r):
+		// Daemon control (shutdown) stays on the unix socket.
+		return errdefs.Forbiddenf("the /internal API is only served on the unix socket")
+	case a == accessTrusted && !isTrusted(r):
+		return errdefs.Forbiddenf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path)
+	}
+	return nil
 }
 
 // isTrustedCert looks the client certificate up in the trust store.
@@ -146,35 +165,13 @@ func (s *Server) isTrustedCert(r *http.Request) bool {
 }
 
 // HTTPSHandler serves the API to remote clients: trusted certificates get
-// everything, others GET /1.0, the public images and POST /1.0/certificates
-// (to join with a token).
+// every route but the local ones, others the public routes (GET /1.0, the
+// public images, POST /1.0/certificates to join with a token).
 func (s *Server) HTTPSHandler() http.Handler {
-	full := s.Handler()
-	public := http.NewServeMux()
-	public.HandleFunc("GET /{$}", s.handleRoot)
-	public.HandleFunc("GET /1.0", s.handleServerGetUntrusted)
-	public.HandleFunc("POST /1.0/certificates", s.handleCertificatesPost)
-	public.HandleFunc("GET /1.0/images", s.handlePublicImagesGet)
-	public.HandleFunc("GET /1.0/images/aliases", s.handlePublicAliasesGet)
-	public.HandleFunc("GET /1.0/images/aliases/{name}", s.handlePublicAliasGet)
-	public.HandleFunc("GET /1.0/images/{fingerprint}", s.handlePublicImageGet)
-	public.HandleFunc("GET /1.0/images/{fingerprint}/{sub}", s.handlePublicImageSub)
-	public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errdefs.Forbiddenf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path))
-	})
+	h := s.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Daemon control (shutdown) stays on the unix socket.
-		if strings.HasPrefix(r.URL.Path, "/internal/") {
-			writeError(w, errdefs.Forbiddenf("the /internal API is only served on the unix socket"))
-			return
-		}
-		ok := s.isTrustedCert(r)
-		r = r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, ok))
-		if ok {
-			full.ServeHTTP(w, r)
-			return
-		}
-		public.ServeHTTP(w, r)
+		r = r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, s.isTrustedCert(r)))
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -94,3 +94,52 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// response is what a handler answers with; serve writes it.
+type response interface {
+	write(w http.ResponseWriter)
+}
+
+// syncResponse is LXD's sync reply. etagOf, if set, is what the Etag
+// header is computed over (LXD's clients send it back as If-Match on the
+// PUT that follows a GET); location, if set, is the Location header.
+type syncResponse struct {
+	metadata any
+	etagOf   any
+	location string
+}
+
+func (r syncResponse) write(w http.ResponseWriter) {
+	if r.location != "" {
+		w.Header().Set("Location", r.location)
+	}
+	writeSyncETag(w, r.metadata, r.etagOf)
+}
+
+// reply answers metadata.
+func reply(metadata any) response { return syncResponse{metadata: metadata} }
+
+// replyETag answers metadata with an Etag over etagOf.
+func replyETag(metadata, etagOf any) response { return syncResponse{metadata: metadata, etagOf: etagOf} }
+
+// replyEmpty is the empty sync reply of a change made at once.
+func replyEmpty() response { return syncResponse{metadata: map[string]any{}} }
+
+// replyCreated is replyEmpty with the Location of what was made.
+func replyCreated(location string) response {
+	return syncResponse{metadata: map[string]any{}, location: location}
+}
+
+// asyncResponse is LXD's reply for an operation started in the background.
+type asyncResponse struct{ op *operations.Op }
+
+func (r asyncResponse) write(w http.ResponseWriter) { writeAsync(w, r.op) }
+
+// replyAsync answers the operation op, started in the background.
+func replyAsync(op *operations.Op) response { return asyncResponse{op} }
+
+// stream is a reply a handler writes itself: file contents, exports,
+// websocket upgrades.
+type stream func(w http.ResponseWriter)
+
+func (f stream) write(w http.ResponseWriter) { f(w) }

@@ -15,6 +15,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,116 +150,178 @@ func New(cfg Config, deps Deps) *Server {
 	return s
 }
 
+// access says who may use a route.
+type access int
+
+const (
+	// accessTrusted: the unix socket, and HTTPS clients whose certificate
+	// is in the trust store.
+	accessTrusted access = iota
+	// accessPublic: anyone, untrusted HTTPS clients too; the handler shows
+	// them only what is public (isTrusted).
+	accessPublic
+	// accessLocal: the unix socket only (daemon control).
+	accessLocal
+)
+
+func (a access) String() string {
+	return [...]string{"trusted", "public", "local"}[a]
+}
+
+// handler decodes a request, makes one call to the daemon and says what to
+// answer; serve writes the answer, or the error with its status.
+type handler func(s *Server, r *http.Request) (response, error)
+
 // route is one REST endpoint.
 type route struct {
 	method, path string
-	handler      func(*Server, http.ResponseWriter, *http.Request)
+	access       access
+	handler      handler
 }
 
-// routes is the REST API as data; a golden test pins it.
+// legacy adapts a handler that writes its own reply (until each is converted).
+func legacy(h func(*Server, http.ResponseWriter, *http.Request)) handler {
+	return func(s *Server, r *http.Request) (response, error) {
+		return stream(func(w http.ResponseWriter) { h(s, w, r) }), nil
+	}
+}
+
+// byTrust picks the handler for trusted or untrusted clients (until each is converted).
+func byTrust(t, u func(*Server, http.ResponseWriter, *http.Request)) handler {
+	return func(s *Server, r *http.Request) (response, error) {
+		if isTrusted(r) {
+			return legacy(t)(s, r)
+		}
+		return legacy(u)(s, r)
+	}
+}
+
+// routes is the REST API as data, with who may use each route; a golden
+// test pins it.
 var routes = []route{
-	{"GET", "/{$}", (*Server).handleRoot},
-	{"GET", "/1.0", (*Server).handleServerGet},
-	{"PUT", "/1.0", (*Server).handleServerPut},
-	{"PATCH", "/1.0", (*Server).handleServerPatch},
-	{"GET", "/1.0/events", (*Server).handleEvents},
-	{"GET", "/1.0/instances", (*Server).handleInstancesGet},
-	{"POST", "/1.0/instances", (*Server).handleInstancesPost},
-	{"GET", "/1.0/instances/{name}", (*Server).handleInstanceGet},
-	{"PUT", "/1.0/instances/{name}", (*Server).handleInstancePut},
-	{"PATCH", "/1.0/instances/{name}", (*Server).handleInstancePatch},
-	{"POST", "/1.0/instances/{name}", (*Server).handleInstancePost},
-	{"DELETE", "/1.0/instances/{name}", (*Server).handleInstanceDelete},
-	{"GET", "/1.0/instances/{name}/state", (*Server).handleInstanceStateGet},
-	{"PUT", "/1.0/instances/{name}/state", (*Server).handleInstanceStatePut},
-	{"POST", "/1.0/instances/{name}/exec", (*Server).handleInstanceExec},
-	{"GET", "/1.0/instances/{name}/logs/console.log", (*Server).handleConsoleLog},
-	{"GET", "/1.0/instances/{name}/console", (*Server).handleConsoleGet},
-	{"POST", "/1.0/instances/{name}/console", (*Server).handleConsolePost},
-	{"DELETE", "/1.0/instances/{name}/console", (*Server).handleConsoleDelete},
-	{"GET", "/1.0/instances/{name}/files", (*Server).handleFileGet},
-	{"POST", "/1.0/instances/{name}/files", (*Server).handleFilePost},
-	{"DELETE", "/1.0/instances/{name}/files", (*Server).handleFileDelete},
-	{"GET", "/1.0/instances/{name}/sftp", (*Server).handleSFTP},
-	{"POST", "/1.0/instances/{name}/rebuild", (*Server).handleInstanceRebuild},
-	{"GET", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsGet},
-	{"POST", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsPost},
-	{"GET", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotGet},
-	{"PUT", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotPut},
-	{"POST", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotPost},
-	{"DELETE", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotDelete},
-	{"GET", "/1.0/images", (*Server).handleImagesGet},
-	{"POST", "/1.0/images", (*Server).handleImagesPost},
-	{"GET", "/1.0/images/aliases", (*Server).handleAliasesGet},
-	{"POST", "/1.0/images/aliases", (*Server).handleAliasesPost},
-	{"GET", "/1.0/images/aliases/{name}", (*Server).handleAliasGet},
-	{"PUT", "/1.0/images/aliases/{name}", (*Server).handleAliasPut},
-	{"DELETE", "/1.0/images/aliases/{name}", (*Server).handleAliasDelete},
-	{"GET", "/1.0/images/{fingerprint}", (*Server).handleImageGet},
-	{"PUT", "/1.0/images/{fingerprint}", (*Server).handleImagePut},
-	{"PATCH", "/1.0/images/{fingerprint}", (*Server).handleImagePatch},
-	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
-	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
-	{"POST", "/1.0/images/{fingerprint}/refresh", (*Server).handleImageRefresh},
-	{"POST", "/1.0/images/{fingerprint}/secret", (*Server).handleImageSecret},
-	{"GET", "/1.0/certificates", (*Server).handleCertificatesGet},
-	{"POST", "/1.0/certificates", (*Server).handleCertificatesPost},
-	{"GET", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateGet},
-	{"DELETE", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateDelete},
-	{"GET", "/1.0/operations", (*Server).handleOperationsGet},
-	{"GET", "/1.0/operations/{id}", (*Server).handleOperationGet},
-	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
-	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
-	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
-	{"GET", "/1.0/metadata/configuration", (*Server).handleConfigMetadata},
-	{"GET", "/1.0/resources", (*Server).handleResources},
-	{"GET", "/1.0/profiles", (*Server).handleProfilesGet},
-	{"POST", "/1.0/profiles", (*Server).handleProfilesPost},
-	{"GET", "/1.0/profiles/{name}", (*Server).handleProfileGet},
-	{"PUT", "/1.0/profiles/{name}", (*Server).handleProfilePut},
-	{"PATCH", "/1.0/profiles/{name}", (*Server).handleProfilePatch},
-	{"POST", "/1.0/profiles/{name}", (*Server).handleProfilePost},
-	{"DELETE", "/1.0/profiles/{name}", (*Server).handleProfileDelete},
-	{"GET", "/1.0/storage-pools", (*Server).handlePoolsGet},
-	{"POST", "/1.0/storage-pools", (*Server).handlePoolsPost},
-	{"GET", "/1.0/storage-pools/{name}", (*Server).handlePoolGet},
-	{"PUT", "/1.0/storage-pools/{name}", (*Server).handlePoolPut},
-	{"PATCH", "/1.0/storage-pools/{name}", (*Server).handlePoolPatch},
-	{"DELETE", "/1.0/storage-pools/{name}", (*Server).handlePoolDelete},
-	{"GET", "/1.0/storage-pools/{name}/resources", (*Server).handlePoolResources},
-	{"GET", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesGet},
-	{"POST", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesPost},
-	{"GET", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesGet},
-	{"POST", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesPost},
-	{"GET", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeGet},
-	{"PUT", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePut},
-	{"PATCH", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePatch},
-	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeDelete},
-	{"GET", "/1.0/networks", (*Server).handleNetworksGet},
-	{"POST", "/1.0/networks", (*Server).handleNetworksPost},
-	{"GET", "/1.0/networks/{name}", (*Server).handleNetworkGet},
-	{"PUT", "/1.0/networks/{name}", (*Server).handleNetworkPut},
-	{"PATCH", "/1.0/networks/{name}", (*Server).handleNetworkPatch},
-	{"DELETE", "/1.0/networks/{name}", (*Server).handleNetworkDelete},
-	{"GET", "/1.0/networks/{name}/state", (*Server).handleNetworkState},
-	{"GET", "/1.0/networks/{name}/leases", (*Server).handleNetworkLeases},
-	{"POST", "/internal/instances/{name}/onstop", (*Server).handleInstanceOnStop},
-	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
-	{"GET", "/internal/stats", (*Server).handleStats},
+	{"GET", "/{$}", accessPublic, legacy((*Server).handleRoot)},
+	{"GET", "/1.0", accessPublic, byTrust((*Server).handleServerGet, (*Server).handleServerGetUntrusted)},
+	{"PUT", "/1.0", accessTrusted, legacy((*Server).handleServerPut)},
+	{"PATCH", "/1.0", accessTrusted, legacy((*Server).handleServerPatch)},
+	{"GET", "/1.0/events", accessTrusted, legacy((*Server).handleEvents)},
+	{"GET", "/1.0/instances", accessTrusted, legacy((*Server).handleInstancesGet)},
+	{"POST", "/1.0/instances", accessTrusted, legacy((*Server).handleInstancesPost)},
+	{"GET", "/1.0/instances/{name}", accessTrusted, legacy((*Server).handleInstanceGet)},
+	{"PUT", "/1.0/instances/{name}", accessTrusted, legacy((*Server).handleInstancePut)},
+	{"PATCH", "/1.0/instances/{name}", accessTrusted, legacy((*Server).handleInstancePatch)},
+	{"POST", "/1.0/instances/{name}", accessTrusted, legacy((*Server).handleInstancePost)},
+	{"DELETE", "/1.0/instances/{name}", accessTrusted, legacy((*Server).handleInstanceDelete)},
+	{"GET", "/1.0/instances/{name}/state", accessTrusted, legacy((*Server).handleInstanceStateGet)},
+	{"PUT", "/1.0/instances/{name}/state", accessTrusted, legacy((*Server).handleInstanceStatePut)},
+	{"POST", "/1.0/instances/{name}/exec", accessTrusted, legacy((*Server).handleInstanceExec)},
+	{"GET", "/1.0/instances/{name}/logs/console.log", accessTrusted, legacy((*Server).handleConsoleLog)},
+	{"GET", "/1.0/instances/{name}/console", accessTrusted, legacy((*Server).handleConsoleGet)},
+	{"POST", "/1.0/instances/{name}/console", accessTrusted, legacy((*Server).handleConsolePost)},
+	{"DELETE", "/1.0/instances/{name}/console", accessTrusted, legacy((*Server).handleConsoleDelete)},
+	{"GET", "/1.0/instances/{name}/files", accessTrusted, legacy((*Server).handleFileGet)},
+	{"POST", "/1.0/instances/{name}/files", accessTrusted, legacy((*Server).handleFilePost)},
+	{"DELETE", "/1.0/instances/{name}/files", accessTrusted, legacy((*Server).handleFileDelete)},
+	{"GET", "/1.0/instances/{name}/sftp", accessTrusted, legacy((*Server).handleSFTP)},
+	{"POST", "/1.0/instances/{name}/rebuild", accessTrusted, legacy((*Server).handleInstanceRebuild)},
+	{"GET", "/1.0/instances/{name}/snapshots", accessTrusted, legacy((*Server).handleSnapshotsGet)},
+	{"POST", "/1.0/instances/{name}/snapshots", accessTrusted, legacy((*Server).handleSnapshotsPost)},
+	{"GET", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, legacy((*Server).handleSnapshotGet)},
+	{"PUT", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, legacy((*Server).handleSnapshotPut)},
+	{"POST", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, legacy((*Server).handleSnapshotPost)},
+	{"DELETE", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, legacy((*Server).handleSnapshotDelete)},
+	{"GET", "/1.0/images", accessPublic, byTrust((*Server).handleImagesGet, (*Server).handlePublicImagesGet)},
+	{"POST", "/1.0/images", accessTrusted, legacy((*Server).handleImagesPost)},
+	{"GET", "/1.0/images/aliases", accessPublic, byTrust((*Server).handleAliasesGet, (*Server).handlePublicAliasesGet)},
+	{"POST", "/1.0/images/aliases", accessTrusted, legacy((*Server).handleAliasesPost)},
+	{"GET", "/1.0/images/aliases/{name}", accessPublic, byTrust((*Server).handleAliasGet, (*Server).handlePublicAliasGet)},
+	{"PUT", "/1.0/images/aliases/{name}", accessTrusted, legacy((*Server).handleAliasPut)},
+	{"DELETE", "/1.0/images/aliases/{name}", accessTrusted, legacy((*Server).handleAliasDelete)},
+	{"GET", "/1.0/images/{fingerprint}", accessPublic, byTrust((*Server).handleImageGet, (*Server).handlePublicImageGet)},
+	{"PUT", "/1.0/images/{fingerprint}", accessTrusted, legacy((*Server).handleImagePut)},
+	{"PATCH", "/1.0/images/{fingerprint}", accessTrusted, legacy((*Server).handleImagePatch)},
+	{"DELETE", "/1.0/images/{fingerprint}", accessTrusted, legacy((*Server).handleImageDelete)},
+	{"GET", "/1.0/images/{fingerprint}/{sub}", accessPublic, byTrust((*Server).handleImageSub, (*Server).handlePublicImageSub)},
+	{"POST", "/1.0/images/{fingerprint}/refresh", accessTrusted, legacy((*Server).handleImageRefresh)},
+	{"POST", "/1.0/images/{fingerprint}/secret", accessTrusted, legacy((*Server).handleImageSecret)},
+	{"GET", "/1.0/certificates", accessTrusted, legacy((*Server).handleCertificatesGet)},
+	{"POST", "/1.0/certificates", accessPublic, legacy((*Server).handleCertificatesPost)},
+	{"GET", "/1.0/certificates/{fingerprint}", accessTrusted, legacy((*Server).handleCertificateGet)},
+	{"DELETE", "/1.0/certificates/{fingerprint}", accessTrusted, legacy((*Server).handleCertificateDelete)},
+	{"GET", "/1.0/operations", accessTrusted, legacy((*Server).handleOperationsGet)},
+	{"GET", "/1.0/operations/{id}", accessTrusted, legacy((*Server).handleOperationGet)},
+	{"DELETE", "/1.0/operations/{id}", accessTrusted, legacy((*Server).handleOperationDelete)},
+	{"GET", "/1.0/operations/{id}/wait", accessTrusted, legacy((*Server).handleOperationWait)},
+	{"GET", "/1.0/operations/{id}/websocket", accessTrusted, legacy((*Server).handleOperationWebsocket)},
+	{"GET", "/1.0/metadata/configuration", accessTrusted, legacy((*Server).handleConfigMetadata)},
+	{"GET", "/1.0/resources", accessTrusted, legacy((*Server).handleResources)},
+	{"GET", "/1.0/profiles", accessTrusted, legacy((*Server).handleProfilesGet)},
+	{"POST", "/1.0/profiles", accessTrusted, legacy((*Server).handleProfilesPost)},
+	{"GET", "/1.0/profiles/{name}", accessTrusted, legacy((*Server).handleProfileGet)},
+	{"PUT", "/1.0/profiles/{name}", accessTrusted, legacy((*Server).handleProfilePut)},
+	{"PATCH", "/1.0/profiles/{name}", accessTrusted, legacy((*Server).handleProfilePatch)},
+	{"POST", "/1.0/profiles/{name}", accessTrusted, legacy((*Server).handleProfilePost)},
+	{"DELETE", "/1.0/profiles/{name}", accessTrusted, legacy((*Server).handleProfileDelete)},
+	{"GET", "/1.0/storage-pools", accessTrusted, legacy((*Server).handlePoolsGet)},
+	{"POST", "/1.0/storage-pools", accessTrusted, legacy((*Server).handlePoolsPost)},
+	{"GET", "/1.0/storage-pools/{name}", accessTrusted, legacy((*Server).handlePoolGet)},
+	{"PUT", "/1.0/storage-pools/{name}", accessTrusted, legacy((*Server).handlePoolPut)},
+	{"PATCH", "/1.0/storage-pools/{name}", accessTrusted, legacy((*Server).handlePoolPatch)},
+	{"DELETE", "/1.0/storage-pools/{name}", accessTrusted, legacy((*Server).handlePoolDelete)},
+	{"GET", "/1.0/storage-pools/{name}/resources", accessTrusted, legacy((*Server).handlePoolResources)},
+	{"GET", "/1.0/storage-pools/{name}/volumes", accessTrusted, legacy((*Server).handleVolumesGet)},
+	{"POST", "/1.0/storage-pools/{name}/volumes", accessTrusted, legacy((*Server).handleVolumesPost)},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}", accessTrusted, legacy((*Server).handleVolumesGet)},
+	{"POST", "/1.0/storage-pools/{name}/volumes/{type}", accessTrusted, legacy((*Server).handleVolumesPost)},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, legacy((*Server).handleVolumeGet)},
+	{"PUT", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, legacy((*Server).handleVolumePut)},
+	{"PATCH", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, legacy((*Server).handleVolumePatch)},
+	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, legacy((*Server).handleVolumeDelete)},
+	{"GET", "/1.0/networks", accessTrusted, legacy((*Server).handleNetworksGet)},
+	{"POST", "/1.0/networks", accessTrusted, legacy((*Server).handleNetworksPost)},
+	{"GET", "/1.0/networks/{name}", accessTrusted, legacy((*Server).handleNetworkGet)},
+	{"PUT", "/1.0/networks/{name}", accessTrusted, legacy((*Server).handleNetworkPut)},
+	{"PATCH", "/1.0/networks/{name}", accessTrusted, legacy((*Server).handleNetworkPatch)},
+	{"DELETE", "/1.0/networks/{name}", accessTrusted, legacy((*Server).handleNetworkDelete)},
+	{"GET", "/1.0/networks/{name}/state", accessTrusted, legacy((*Server).handleNetworkState)},
+	{"GET", "/1.0/networks/{name}/leases", accessTrusted, legacy((*Server).handleNetworkLeases)},
+	{"POST", "/internal/instances/{name}/onstop", accessLocal, legacy((*Server).handleInstanceOnStop)},
+	{"PUT", "/internal/shutdown", accessLocal, legacy((*Server).handleShutdown)},
+	{"GET", "/internal/stats", accessLocal, legacy((*Server).handleStats)},
 }
 
-// Handler returns the HTTP handler serving the API.
+// Handler returns the HTTP handler serving the API, on the unix socket
+// (every route) and, behind HTTPSHandler's trust check, over HTTPS.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes {
-		h := rt.handler
 		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
 			s.d.log.Debug("request", "method", r.Method, "url", r.URL.String())
-			h(s, w, r)
+			if err := allowed(rt.access, r); err != nil {
+				writeError(w, err)
+				return
+			}
+			resp, err := rt.handler(s, r)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			if resp != nil {
+				resp.write(w)
+			}
 		})
 	}
 	// Unknown paths get LXD's JSON error envelope rather than Go's text 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/internal/") {
+			if err := allowed(accessLocal, r); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+		if err := allowed(accessTrusted, r); err != nil {
+			writeError(w, err)
+			return
+		}
 		writeError(w, errdefs.NotFoundf("not found: %s %s", r.Method, r.URL.Path))
 	})
 	return mux

@@ -181,7 +181,7 @@ func (e *testEnv) uploadImage(t *testing.T, content, alias string) string {
 func TestRoutesGolden(t *testing.T) {
 	var b strings.Builder
 	for _, r := range routes {
-		fmt.Fprintf(&b, "%s %s\n", r.method, r.path)
+		fmt.Fprintf(&b, "%s %s %s\n", r.method, r.path, r.access)
 	}
 	path := filepath.Join("testdata", "routes.golden")
 	if *update {
