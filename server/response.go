@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"lodge/api"
@@ -120,7 +121,9 @@ func (r syncResponse) write(w http.ResponseWriter) {
 func reply(metadata any) response { return syncResponse{metadata: metadata} }
 
 // replyETag answers metadata with an Etag over etagOf.
-func replyETag(metadata, etagOf any) response { return syncResponse{metadata: metadata, etagOf: etagOf} }
+func replyETag(metadata, etagOf any) response {
+	return syncResponse{metadata: metadata, etagOf: etagOf}
+}
 
 // replyEmpty is the empty sync reply of a change made at once.
 func replyEmpty() response { return syncResponse{metadata: map[string]any{}} }
@@ -143,3 +146,20 @@ func replyAsync(op *operations.Op) response { return asyncResponse{op} }
 type stream func(w http.ResponseWriter)
 
 func (f stream) write(w http.ResponseWriter) { f(w) }
+
+// ifMatch is the If-Match check of an update (Update.IfMatch): nil
+// without the header, else a check that the stored object still has the
+// ETag the client read; what names the object in the error.
+func ifMatch[T any](r *http.Request, etagOf func(T) any, what func(T) string) func(any) error {
+	m := r.Header.Get("If-Match")
+	if m == "" {
+		return nil
+	}
+	return func(cur any) error {
+		t := cur.(T)
+		if strings.Trim(m, `"`) != etag(etagOf(t)) {
+			return errdefs.Preconditionf("%s changed since you read it (ETag mismatch); read it again and retry", what(t))
+		}
+		return nil
+	}
+}
