@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"lodge/remotes/lxd"
 	"lodge/remotes/simplestreams"
 	"lodge/server/db"
+	"lodge/server/operations"
 )
 
 // remoteState is the daemon's side of image remotes: one Source per remote
@@ -377,52 +377,48 @@ func (d *Daemon) doFetch(ctx context.Context, dl *download, ri *remoteImage, cac
 	return d.db.GetImage(ctx, im.Fingerprint)
 }
 
-// handleImagesPostSource handles the JSON forms of POST /1.0/images.
-func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) {
-	var req api.ImagesPost
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
+// srcKey is for logs and messages.
+func (ri *remoteImage) String() string {
+	return strings.TrimSpace(ri.server + " " + ri.alias + " " + short(ri.im.Fingerprint))
+}
+
+// CopyImage copies an image from a remote (simplestreams or another
+// server) into the store, once per fingerprint, with the settings and
+// aliases req gives it; an image already here only takes those.
+func (d *Daemon) CopyImage(ctx context.Context, req api.ImagesPost) (*operations.Op, error) {
 	if req.Source == nil {
-		writeError(w, errdefs.Invalidf("image source missing: give source.type (image, for a copy from a remote)"))
-		return
+		return nil, errdefs.Invalidf("image source missing: give source.type (image, for a copy from a remote)")
 	}
 	switch req.Source.Type {
 	case "image":
 	default:
-		writeError(w, errdefs.Invalidf("image source type %q is not supported yet (use image, with server and protocol)", req.Source.Type))
-		return
+		return nil, errdefs.Invalidf("image source type %q is not supported yet (use image, with server and protocol)", req.Source.Type)
 	}
 	if req.Source.Server == "" {
-		writeError(w, errdefs.Invalidf("image copy needs source.server (copying from this server to itself is a no-op)"))
-		return
+		return nil, errdefs.Invalidf("image copy needs source.server (copying from this server to itself is a no-op)")
 	}
 	if req.Source.Mode != "" && req.Source.Mode != "pull" {
-		writeError(w, errdefs.Invalidf("image copy mode %q is not supported: lodged pulls", req.Source.Mode))
-		return
+		return nil, errdefs.Invalidf("image copy mode %q is not supported: lodged pulls", req.Source.Mode)
 	}
 	for _, a := range req.Aliases {
 		if err := validateAliasName(a.Name); err != nil {
-			writeError(w, err)
-			return
+			return nil, err
 		}
 	}
-	local, ri, err := s.d.resolveRemote(r.Context(), remoteRef{req.Source.Server, req.Source.Protocol, req.Source.Certificate,
+	local, ri, err := d.resolveRemote(ctx, remoteRef{req.Source.Server, req.Source.Protocol, req.Source.Certificate,
 		req.Source.Secret, req.Source.Alias, req.Source.Fingerprint})
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	op := s.d.ops.Start(imageOpSpec("Downloading image", local.Fingerprint), func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(imageOpSpec("Downloading image", local.Fingerprint), func(ctx context.Context, op *opT) error {
 		img := local
 		if ri != nil {
-			if img, err = s.d.fetchImage(ctx, op, ri, false); err != nil {
+			if img, err = d.fetchImage(ctx, op, ri, false); err != nil {
 				return err
 			}
 		} else if img.Cached {
 			// Asked for explicitly now: no longer a cache entry that expires.
-			if err := s.d.db.SetImageCached(ctx, img.Fingerprint, false); err != nil {
+			if err := d.db.SetImageCached(ctx, img.Fingerprint, false); err != nil {
 				return err
 			}
 		}
@@ -434,19 +430,19 @@ func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) 
 				}
 				img.Properties[k] = v
 			}
-			if err := s.d.db.UpdateImage(ctx, img); err != nil {
+			if err := d.db.UpdateImage(ctx, img); err != nil {
 				return err
 			}
 		}
 		if req.AutoUpdate && ri == nil {
 			// Already local: remember where it came from so it can be refreshed.
-			_ = s.d.db.SetImageSource(ctx, db.ImageSource{Fingerprint: img.Fingerprint, Server: req.Source.Server,
+			_ = d.db.SetImageSource(ctx, db.ImageSource{Fingerprint: img.Fingerprint, Server: req.Source.Server,
 				Protocol: req.Source.Protocol, Certificate: req.Source.Certificate, Alias: req.Source.Alias})
 		}
 		for _, a := range req.Aliases {
-			err := s.d.db.CreateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
+			err := d.db.CreateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
 			if errors.Is(err, db.ErrExists) {
-				err = s.d.db.UpdateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
+				err = d.db.UpdateAlias(ctx, db.Alias{Name: a.Name, Fingerprint: img.Fingerprint, Description: a.Description})
 			}
 			if err != nil {
 				return fmt.Errorf("alias %q: %w", a.Name, err)
@@ -456,10 +452,5 @@ func (s *Server) handleImagesPostSource(w http.ResponseWriter, r *http.Request) 
 		op.SetMetadata("size", img.Size)
 		return nil
 	})
-	writeAsync(w, op)
-}
-
-// srcKey is for logs and messages.
-func (ri *remoteImage) String() string {
-	return strings.TrimSpace(ri.server + " " + ri.alias + " " + short(ri.im.Fingerprint))
+	return op, nil
 }

@@ -1,13 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,74 +20,6 @@ import (
 	"lodge/server/operations"
 	"lodge/storage"
 )
-
-// tryPublish handles POST /1.0/images whose JSON source is an instance or
-// a snapshot and reports whether it did; any other body is left readable
-// for the other JSON sources.
-func (s *Server) tryPublish(w http.ResponseWriter, r *http.Request) bool {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		writeError(w, errdefs.Invalidf("reading the request body: %v", err))
-		return true
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var req api.ImagesPublishPost
-	if err := json.Unmarshal(body, &req); err != nil {
-		return false
-	}
-	switch req.Source.Type {
-	case "instance", "container", "snapshot":
-	default:
-		return false
-	}
-	s.publish(w, r, req)
-	return true
-}
-
-func (s *Server) publish(w http.ResponseWriter, r *http.Request, req api.ImagesPublishPost) {
-	ctx := r.Context()
-	instName, snap, _ := strings.Cut(req.Source.Name, "/")
-	if req.Source.Type == "snapshot" && snap == "" {
-		writeError(w, errdefs.Invalidf("publish: snapshot source %q must be INSTANCE/SNAPSHOT", req.Source.Name))
-		return
-	}
-	in, err := s.d.getInstance(ctx, instName)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if snap != "" {
-		if _, _, err := s.d.getSnapshot(ctx, instName, snap); err != nil {
-			writeError(w, err)
-			return
-		}
-	} else if st := s.d.liveStatus(ctx, in); st == instances.StatusRunning {
-		// A frozen instance is consistent; `lodge publish --force` freezes it.
-		writeError(w, errdefs.Invalidf("instance %q is running; stop it, publish a snapshot, or use --force (which freezes it while the image is made)", instName))
-		return
-	}
-	compress, err := compressionFlag(req.CompressionAlgorithm)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	for _, a := range req.Aliases {
-		if _, err := s.d.db.GetAlias(ctx, a.Name); err == nil {
-			writeError(w, errdefs.Existsf("image alias %q already exists", a.Name))
-			return
-		}
-	}
-	op := s.d.ops.Start(operations.Spec{Description: "Downloading image"}, func(ctx context.Context, op *opT) error {
-		fp, size, err := s.d.publishImage(ctx, in, snap, req, compress)
-		if err != nil {
-			return err
-		}
-		op.SetMetadata("fingerprint", fp)
-		op.SetMetadata("size", size)
-		return nil
-	})
-	writeAsync(w, op)
-}
 
 // compressionFlag maps LXD's compression names to GNU tar's flags.
 func compressionFlag(alg string) (string, error) {
@@ -220,4 +148,44 @@ func writeOwnerMaps(dir string, m idmap.Map) ([]string, error) {
 		flags = append(flags, f.flag+p)
 	}
 	return flags, nil
+}
+
+// PublishImage makes an image of an instance (stopped, or frozen while it
+// is made) or of one of its snapshots, in an operation (publishImage).
+func (d *Daemon) PublishImage(ctx context.Context, req api.ImagesPublishPost) (*operations.Op, error) {
+	instName, snap, _ := strings.Cut(req.Source.Name, "/")
+	if req.Source.Type == "snapshot" && snap == "" {
+		return nil, errdefs.Invalidf("publish: snapshot source %q must be INSTANCE/SNAPSHOT", req.Source.Name)
+	}
+	in, err := d.getInstance(ctx, instName)
+	if err != nil {
+		return nil, err
+	}
+	if snap != "" {
+		if _, _, err := d.getSnapshot(ctx, instName, snap); err != nil {
+			return nil, err
+		}
+	} else if st := d.liveStatus(ctx, in); st == instances.StatusRunning {
+		// A frozen instance is consistent; `lodge publish --force` freezes it.
+		return nil, errdefs.Invalidf("instance %q is running; stop it, publish a snapshot, or use --force (which freezes it while the image is made)", instName)
+	}
+	compress, err := compressionFlag(req.CompressionAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range req.Aliases {
+		if _, err := d.db.GetAlias(ctx, a.Name); err == nil {
+			return nil, errdefs.Existsf("image alias %q already exists", a.Name)
+		}
+	}
+	op := d.ops.Start(operations.Spec{Description: "Downloading image"}, func(ctx context.Context, op *opT) error {
+		fp, size, err := d.publishImage(ctx, in, snap, req, compress)
+		if err != nil {
+			return err
+		}
+		op.SetMetadata("fingerprint", fp)
+		op.SetMetadata("size", size)
+		return nil
+	})
+	return op, nil
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
 	"lodge/errdefs"
 	"lodge/images"
 	"lodge/server/db"
+	"lodge/server/operations"
 	"lodge/storage"
 )
 
@@ -87,32 +87,6 @@ func (d *Daemon) deleteImage(ctx context.Context, fp string) error {
 	}
 	d.events.lifecycle("image-deleted", imageURL(fp), nil)
 	return nil
-}
-
-// handleImageRefresh is POST /1.0/images/{fingerprint}/refresh.
-func (s *Server) handleImageRefresh(w http.ResponseWriter, r *http.Request) {
-	im, err := s.d.findImage(r.Context(), r.PathValue("fingerprint"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if _, err := s.d.db.GetImageSource(r.Context(), im.Fingerprint); err != nil {
-		if errors.Is(err, db.ErrNotFound) {
-			err = errdefs.Invalidf("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
-		}
-		writeError(w, err)
-		return
-	}
-	op := s.d.ops.Start(imageOpSpec("Refreshing image", im.Fingerprint), func(ctx context.Context, op *opT) error {
-		fp, refreshed, err := s.d.refreshImage(ctx, op, im)
-		if err != nil {
-			return err
-		}
-		op.SetMetadata("refreshed", refreshed)
-		op.SetMetadata("fingerprint", fp)
-		return nil
-	})
-	writeAsync(w, op)
 }
 
 // autoUpdateImages refreshes every auto_update image (cached ones only if
@@ -198,4 +172,29 @@ func (d *Daemon) imageTasks(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// RefreshImage checks an image's origin for a newer build in an
+// operation (refreshImage); an image with no origin is refused at once.
+func (d *Daemon) RefreshImage(ctx context.Context, ref string) (*operations.Op, error) {
+	im, err := d.findImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.db.GetImageSource(ctx, im.Fingerprint); err != nil {
+		if errors.Is(err, db.ErrNotFound) {
+			err = errdefs.Invalidf("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
+		}
+		return nil, err
+	}
+	op := d.ops.Start(imageOpSpec("Refreshing image", im.Fingerprint), func(ctx context.Context, op *opT) error {
+		fp, refreshed, err := d.refreshImage(ctx, op, im)
+		if err != nil {
+			return err
+		}
+		op.SetMetadata("refreshed", refreshed)
+		op.SetMetadata("fingerprint", fp)
+		return nil
+	})
+	return op, nil
 }
