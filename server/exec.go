@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/gorilla/websocket"
-	"golang.org/x/sys/unix"
 
 	"lodge/api"
 	"lodge/errdefs"
@@ -99,61 +96,6 @@ func (e *execSession) closeAll() {
 			c.Close()
 		}
 	}
-}
-
-// execEnv builds the process environment as LXD does: defaults, then the
-// instance's environment.* config, then the request's variables.
-func execEnv(rootfs string, cfg map[string]string, req api.InstanceExecPost) map[string]string {
-	env := map[string]string{
-		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"LANG": "C.UTF-8",
-		"HOME": "/root",
-		"USER": "root",
-	}
-	if req.User != 0 {
-		env["HOME"], env["USER"] = "/", ""
-		if name, home, ok := lookupPasswd(rootfs, req.User); ok {
-			env["HOME"], env["USER"] = home, name
-		}
-		if env["USER"] == "" {
-			delete(env, "USER")
-		}
-	}
-	if req.Interactive {
-		env["TERM"] = "xterm"
-	}
-	for k, v := range cfg {
-		if name, ok := strings.CutPrefix(k, "environment."); ok {
-			env[name] = v
-		}
-	}
-	for k, v := range req.Environment {
-		env[k] = v
-	}
-	return env
-}
-
-// lookupPasswd reads the container's /etc/passwd from its rootfs (host side,
-// never following symlinks out of it: the file is opened relative to rootfs).
-func lookupPasswd(rootfs string, uid uint32) (name, home string, ok bool) {
-	p := filepath.Join(rootfs, "etc", "passwd")
-	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
-		return "", "", false
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return "", "", false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	want := strconv.FormatUint(uint64(uid), 10)
-	for sc.Scan() {
-		parts := strings.Split(sc.Text(), ":")
-		if len(parts) >= 6 && parts[2] == want {
-			return parts[0], parts[5], true
-		}
-	}
-	return "", "", false
 }
 
 func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
@@ -339,41 +281,6 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 	return code, nil
 }
 
-// commandMissing reports whether cmd cannot be found in the container,
-// resolving paths inside its root (symlinks included) with openat2.
-func (d *Daemon) commandMissing(ctx context.Context, name, cmd, path string) bool {
-	st, err := d.inst.State(ctx, name)
-	if err != nil || st.PID <= 0 {
-		return false
-	}
-	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", st.PID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(root)
-	var candidates []string
-	switch {
-	case strings.HasPrefix(cmd, "/"):
-		candidates = []string{cmd}
-	case strings.Contains(cmd, "/"):
-		return false // relative to the cwd: not worth guessing
-	default:
-		for _, dir := range strings.Split(path, ":") {
-			if strings.HasPrefix(dir, "/") {
-				candidates = append(candidates, filepath.Join(dir, cmd))
-			}
-		}
-	}
-	for _, c := range candidates {
-		fd, err := unix.Openat2(root, c, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
-		if err == nil {
-			unix.Close(fd)
-			return false
-		}
-	}
-	return true
-}
-
 // execControl handles window-resize and signal messages on the control socket.
 func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instances.Process) {
 	if ws == nil {
@@ -405,12 +312,4 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 			}
 		}
 	}
-}
-
-// openPTY allocates the exec's terminal inside the container, so the
-// process sees a /dev/pts/N of its own.
-func (d *Daemon) openPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
-	// The slave is owned by the exec's user as the host sees it.
-	m := d.fileIDMap(ctx, name)
-	return d.inst.OpenPTY(ctx, name, uint32(m.HostUID(int64(uid))), uint32(m.HostGID(int64(gid))))
 }

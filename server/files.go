@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,31 +11,7 @@ import (
 	"lodge/errdefs"
 	"lodge/files"
 	"lodge/idmap"
-	"lodge/instances"
 )
-
-// openRoot opens the instance's root as the container sees it: through
-// /proc/PID/root while it runs (its own mounts included), else its rootfs.
-func (d *Daemon) openRoot(ctx context.Context, name string) (*files.Root, error) {
-	in, err := d.getInstance(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	st := d.liveStatus(ctx, in)
-	if st == instances.StatusRunning || st == instances.StatusFrozen {
-		full, err := d.inst.State(ctx, name)
-		if err == nil && full.PID > 0 {
-			if r, err := files.Open(fmt.Sprintf("/proc/%d/root", full.PID)); err == nil {
-				return r, nil
-			}
-		}
-	}
-	rootfs, err := d.instanceRootfs(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return files.Open(rootfs)
-}
 
 // fileHeader reads an X-LXD-* header, or its X-Incus-* spelling.
 func fileHeader(r *http.Request, name string) string {

@@ -219,3 +219,17 @@ func (d *Daemon) checkNewInstanceConfig(ctx context.Context, req api.InstancesPo
 	}
 	return nil
 }
+
+// validateDevices checks devices against the registry (instances.Devices);
+// prev are the devices in effect before this write, whose unchanged keys
+// are not checked again (instances.ValidateDevice).
+func validateDevices(devs, prev map[string]map[string]string) error {
+	return instances.ValidateDevices(devs, prev)
+}
+
+func validateConfig(cfg map[string]string) error {
+	if err := instances.ValidateConfig(cfg); err != nil {
+		return err
+	}
+	return nil
+}

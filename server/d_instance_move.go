@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"lodge/errdefs"
+	"lodge/instances"
+	"lodge/server/db"
+	"lodge/storage"
+)
+
+// renameInstance renames the volume (with snapshots), the row and the
+// runtime config of a stopped instance.
+func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error {
+	unlock := d.instLocks.lock(name)
+	defer unlock()
+	unlock2 := d.instLocks.lock(newName)
+	defer unlock2()
+	in, pool, err := d.stoppedInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
+	if err := pool.Rename(ctx, vol, newName); err != nil {
+		return fmt.Errorf("instance %q: rename volume: %w", name, err)
+	}
+	if err := d.db.RenameInstance(ctx, name, newName); err != nil {
+		_ = pool.Rename(context.WithoutCancel(ctx), storage.Volume{Kind: storage.KindContainer, Name: newName}, name)
+		if errors.Is(err, db.ErrExists) {
+			return errdefs.Existsf("instance %q already exists", newName)
+		}
+		return err
+	}
+	_ = d.inst.Delete(ctx, name)
+	in.Name = newName
+	spec, err := d.specFor(in)
+	if err == nil {
+		err = d.inst.Define(ctx, spec)
+	}
+	if err != nil {
+		return fmt.Errorf("instance %q renamed, but defining its runtime config failed (start it to retry): %w", newName, err)
+	}
+	d.events.lifecycle("instance-renamed", instanceURL(newName), map[string]any{"old_name": name})
+	return nil
+}
+
+// moveInstancePool copies a stopped instance's volume to another pool,
+// points the row at it, then deletes the old volume.
+func (d *Daemon) moveInstancePool(ctx context.Context, op *opT, name, poolName string) error {
+	unlock := d.instLocks.lock(name)
+	defer unlock()
+	in, srcPool, err := d.stoppedInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	dstPool, err := d.pool(poolName)
+	if err != nil {
+		return err
+	}
+	vol := storage.Volume{Kind: storage.KindContainer, Name: name}
+	if err := d.clearStale(ctx, poolName, dstPool, vol); err != nil {
+		return err
+	}
+	moved := in
+	moved.Pool = poolName
+	snaps, err := d.db.ListSnapshots(ctx, name)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(snaps))
+	for _, sn := range snaps {
+		names = append(names, sn.Name)
+	}
+	if err := d.copyAcrossPools(ctx, op, srcPool, vol, dstPool, vol, moved, names); err != nil {
+		_ = dstPool.Delete(context.WithoutCancel(ctx), vol)
+		return err
+	}
+	if err := d.db.SetInstancePool(ctx, name, poolName); err != nil {
+		_ = dstPool.Delete(context.WithoutCancel(ctx), vol)
+		return err
+	}
+	if err := srcPool.Delete(ctx, vol); err != nil {
+		d.log.Warn("move: old volume left behind", "instance", name, "pool", in.Pool, "err", err)
+	}
+	spec, err := d.specFor(moved)
+	if err == nil {
+		err = d.inst.Define(ctx, spec)
+	}
+	if err != nil {
+		return fmt.Errorf("instance %q moved, but defining its runtime config failed (start it to retry): %w", name, err)
+	}
+	d.events.lifecycle("instance-updated", instanceURL(name), nil)
+	return nil
+}
+
+// stoppedInstance reads an instance that must be stopped for what comes
+// next (rename, pool move, rebuild) and the pool its volume is on.
+func (d *Daemon) stoppedInstance(ctx context.Context, name string) (db.Instance, storage.Driver, error) {
+	in, err := d.db.GetInstance(ctx, name)
+	if err != nil {
+		return in, nil, err
+	}
+	if st := d.liveStatus(ctx, in); st != instances.StatusStopped {
+		return in, nil, errdefs.Invalidf("instance %q is running; stop it first", name)
+	}
+	pool, err := d.instancePool(in)
+	return in, pool, err
+}
