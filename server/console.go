@@ -87,11 +87,6 @@ func (s *Server) runConsole(ctx context.Context, name string, req api.InstanceCo
 	return nil
 }
 
-// handleConsoleGet returns the console log, for running and stopped instances.
-func (s *Server) handleConsoleGet(w http.ResponseWriter, r *http.Request) {
-	s.handleConsoleLog(w, r)
-}
-
 func (s *Server) handleConsoleDelete(w http.ResponseWriter, r *http.Request) {
 	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
 	if err != nil {

@@ -7,9 +7,11 @@ import (
 	"strconv"
 	"time"
 
+	"lodge/api"
 	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/server/operations"
 )
 
 func instanceURL(name string) string { return "/1.0/instances/" + name }
@@ -223,4 +225,140 @@ func (d *Daemon) freezeInstance(ctx context.Context, name string, freeze bool) e
 	}
 	d.events.lifecycle("instance-resumed", instanceURL(name), nil)
 	return nil
+}
+
+// ChangeState starts, stops, restarts, freezes or unfreezes an instance
+// in an operation.
+func (d *Daemon) ChangeState(ctx context.Context, name string, req api.InstanceStatePut) (*operations.Op, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if req.Stateful {
+		return nil, errdefs.Invalidf("instance %q: stateful %s is not supported (CRIU does not work on this host)", name, req.Action)
+	}
+	var desc string
+	var fn func(ctx context.Context) error
+	timeout := d.stopTimeout(in, req.Timeout)
+	switch req.Action {
+	case "start":
+		desc, fn = "Starting instance", func(ctx context.Context) error { return d.startInstance(ctx, name) }
+	case "stop":
+		desc, fn = "Stopping instance", func(ctx context.Context) error { return d.stopInstance(ctx, name, timeout, req.Force) }
+	case "restart":
+		desc, fn = "Restarting instance", func(ctx context.Context) error {
+			if err := d.stopInstance(ctx, name, timeout, req.Force); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+				return err
+			}
+			return d.startInstance(ctx, name)
+		}
+	case "freeze":
+		desc, fn = "Freezing instance", func(ctx context.Context) error { return d.freezeInstance(ctx, name, true) }
+	case "unfreeze":
+		desc, fn = "Unfreezing instance", func(ctx context.Context) error { return d.freezeInstance(ctx, name, false) }
+	default:
+		return nil, errdefs.Invalidf("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action)
+	}
+	op := d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
+	return op, nil
+}
+
+// Instance is an instance as the API shows it: its row, its config and
+// devices with its profiles applied, its live state and, when asked for,
+// its snapshots.
+type Instance struct {
+	db.Instance
+	ExpandedConfig  map[string]string
+	ExpandedDevices map[string]map[string]string
+	State           instances.State
+	Snapshots       []Snapshot
+}
+
+// Snapshot is a snapshot as the API shows it: its row, its devices with
+// the root disk on its instance's pool, and its size (-1 if not read).
+type Snapshot struct {
+	db.Snapshot
+	ExpandedDevices map[string]map[string]string
+	Size            int64
+}
+
+func (d *Daemon) instanceInfo(in, x db.Instance, st instances.State) Instance {
+	return Instance{Instance: in, ExpandedConfig: x.Config, ExpandedDevices: d.expandedDevices(x), State: st}
+}
+
+// InstanceNames lists the instances' names.
+func (d *Daemon) InstanceNames(ctx context.Context) ([]string, error) {
+	return d.db.ListInstanceNames(ctx)
+}
+
+// Instances lists every instance with its live state (read at once, so
+// that list stays fast with thousands), and its snapshots if withSnapshots.
+func (d *Daemon) Instances(ctx context.Context, withSnapshots bool) ([]Instance, error) {
+	list, err := d.db.ListInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sts := d.states(ctx, list)
+	expand := d.expander(ctx)
+	var snaps map[string][]db.Snapshot
+	if withSnapshots {
+		snaps, _ = d.db.AllSnapshots(ctx)
+	}
+	out := make([]Instance, 0, len(list))
+	for i, in := range list {
+		info := d.instanceInfo(in, expand(in), sts[i])
+		if withSnapshots {
+			list := snaps[in.Name]
+			if snaps == nil { // the one read failed: one read per instance
+				list, _ = d.db.ListSnapshots(ctx, in.Name)
+			}
+			info.Snapshots = d.snapshotsOf(ctx, in, list, false)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Instance reads one instance with its live state, and its snapshots if
+// withSnapshots.
+func (d *Daemon) Instance(ctx context.Context, name string, withSnapshots bool) (Instance, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return Instance{}, err
+	}
+	info := d.instanceInfo(in, d.mustExpand(ctx, in), d.liveState(ctx, in))
+	if withSnapshots {
+		list, err := d.db.ListSnapshots(ctx, in.Name)
+		if err == nil {
+			info.Snapshots = d.snapshotsOf(ctx, in, list, false)
+		}
+	}
+	return info, nil
+}
+
+// InstanceState reads an instance's live state.
+func (d *Daemon) InstanceState(ctx context.Context, name string) (instances.State, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return instances.State{}, err
+	}
+	return d.liveState(ctx, in), nil
+}
+
+// ConsoleLog is the tail of an instance's console log.
+func (d *Daemon) ConsoleLog(ctx context.Context, name string) (string, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return d.inst.ConsoleLog(ctx, in.Name, 1<<20)
+}
+
+// ClearConsoleLog empties an instance's console log.
+func (d *Daemon) ClearConsoleLog(ctx context.Context, name string) error {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return err
+	}
+	return d.inst.ClearConsoleLog(ctx, in.Name)
 }

@@ -11,6 +11,7 @@ import (
 	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/server/operations"
 )
 
 // expand returns in with its config and devices expanded: each of its
@@ -232,4 +233,94 @@ func validateConfig(cfg map[string]string) error {
 		return err
 	}
 	return nil
+}
+
+// UpdateInstance replaces (or with u.Patch merges) an instance's config,
+// devices, profiles and description, checked in full before anything is
+// stored (applyConfig); NIC and proxy changes reach a running instance in
+// the operation. A PUT with "restore" restores a snapshot instead.
+func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.InstancePut, u Update) (*operations.Op, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if req.Restore != "" {
+		if req.Stateful {
+			return nil, errdefs.Invalidf("instance %q: stateful restore needs CRIU, which is not available on this host", name)
+		}
+		return d.startRestore(ctx, in, req.Restore)
+	}
+	if err := u.check(in); err != nil {
+		return nil, err
+	}
+	newCfg := map[string]string{}
+	newDev := map[string]map[string]string{}
+	if u.Patch {
+		for k, v := range in.Config {
+			newCfg[k] = v
+		}
+		for k, v := range in.Devices {
+			newDev[k] = v
+		}
+	} else {
+		// Daemon-owned volatile keys survive a PUT that leaves them out.
+		for k, v := range in.Config {
+			if strings.HasPrefix(k, "volatile.") {
+				newCfg[k] = v
+			}
+		}
+	}
+	for k, v := range req.Config {
+		newCfg[k] = v
+	}
+	for k, v := range req.Devices {
+		newDev[k] = v
+	}
+	if err := validateConfig(newCfg); err != nil {
+		return nil, err
+	}
+	// The root disk comes from the (implicit) default profile.
+	keepRootSize(newDev, in.Pool)
+	// What was in effect (profiles' devices included) is not checked again.
+	prevDev := d.devicesOf(ctx, in)
+	if err := validateDevices(newDev, prevDev); err != nil {
+		return nil, err
+	}
+	if err := d.applyRootQuota(ctx, db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {
+		return nil, err
+	}
+	if err := d.validateNICNetworks(ctx, name, newDev, prevDev); err != nil {
+		return nil, err
+	}
+	if req.Profiles != nil {
+		if err := d.checkProfilesExist(ctx, req.Profiles); err != nil {
+			return nil, err
+		}
+	}
+	if err := refuseVolatileWrites(in.Config, newCfg); err != nil {
+		return nil, err
+	}
+	unlock := d.instLocks.lock(name)
+	defer unlock()
+	old := in
+	next := in
+	next.Config, next.Devices = newCfg, newDev
+	if !u.Patch || req.Description != "" {
+		next.Description = req.Description
+	}
+	if !u.Patch {
+		next.Ephemeral = req.Ephemeral
+	}
+	if req.Profiles != nil {
+		next.Profiles = req.Profiles
+	}
+	d.fillNICVolatile(&next)
+	if err := d.applyConfig(ctx, in, next, func() error { return d.db.UpdateInstance(ctx, next) }); err != nil {
+		return nil, err
+	}
+	d.syncNetworkHosts(ctx)
+	d.events.lifecycle("instance-updated", instanceURL(name), nil)
+	// NIC and proxy devices apply to a running instance at once (hotplug).
+	op := d.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return d.applyLiveDevices(ctx, old, next) })
+	return op, nil
 }

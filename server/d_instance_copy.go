@@ -2,14 +2,20 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/google/uuid"
+
+	"lodge/api"
 	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/server/operations"
 	"lodge/storage"
 )
 
@@ -166,4 +172,93 @@ func (d *Daemon) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.D
 		}
 	}
 	return sync(srcVol)
+}
+
+// createCopy is CreateInstance for source type copy: a new instance from
+// another one or from a snapshot ("c1/snap"), on the same or another
+// pool, with the source's snapshots unless instance_only.
+func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operations.Op, error) {
+	srcName, snap, _ := strings.Cut(req.Source.Source, "/")
+	if srcName == "" {
+		return nil, errdefs.Invalidf("instance %q: copy needs source.source (an instance or instance/snapshot)", req.Name)
+	}
+	src, err := d.getInstance(ctx, srcName)
+	if err != nil {
+		return nil, err
+	}
+	if src.Phase != db.PhaseCreated {
+		return nil, errdefs.Conflictf("instance %q is still being created", srcName)
+	}
+	srcCfg, srcDev, srcProfiles := src.Config, src.Devices, src.Profiles
+	if snap != "" {
+		_, sn, err := d.getSnapshot(ctx, srcName, snap)
+		if err != nil {
+			return nil, err
+		}
+		srcCfg, srcDev, srcProfiles = sn.Config, sn.Devices, sn.Profiles
+	}
+	// source.live is what LXD's client sets for a running source; a local
+	// copy freezes the source instead, as LXD does for containers.
+	if req.Stateful {
+		return nil, errdefs.Invalidf("instance %q: stateful copies need CRIU, which is not available on this host", req.Name)
+	}
+	if req.Source.Refresh {
+		return nil, errdefs.Invalidf("instance %q: refreshing an existing copy is not supported yet", req.Name)
+	}
+	poolName := src.Pool
+	if root, ok := req.Devices["root"]; ok && root["pool"] != "" {
+		poolName = root["pool"]
+	}
+	if _, err := d.pool(poolName); err != nil {
+		return nil, errdefs.Invalidf("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName)
+	}
+	instanceOnly := req.Source.InstanceOnly || req.Source.ContainerOnly || snap != ""
+	cfg := map[string]string{}
+	base := req.Config
+	if len(base) == 0 {
+		base = srcCfg
+	}
+	for k, v := range base {
+		// The copy is a new instance: its own uuid and MAC addresses.
+		if !strings.HasPrefix(k, "volatile.") || k == "volatile.base_image" {
+			cfg[k] = v
+		}
+	}
+	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
+	devices := req.Devices
+	if len(devices) == 0 || (len(devices) == 1 && devices["root"] != nil) {
+		devices = map[string]map[string]string{}
+		for k, v := range srcDev {
+			devices[k] = v
+		}
+	}
+	delete(devices, "root")
+	// The source's devices as they are (keys stored before lodge refused
+	// them included) are not checked again; changes to them are.
+	if err := validateDevices(devices, d.expandedDevices(d.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
+		return nil, err
+	}
+	cfg["volatile.uuid"] = uuid.NewString()
+	for name, d := range devices {
+		if d["type"] == "nic" && d["hwaddr"] == "" {
+			cfg["volatile."+name+".hwaddr"] = randomMAC()
+		}
+	}
+	row := db.Instance{
+		Name: req.Name, Type: "container", Architecture: src.Architecture, ImageFingerprint: src.ImageFingerprint, Pool: poolName,
+		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
+		Devices: devices, Profiles: srcProfiles, CreatedAt: time.Now().UTC(),
+	}
+	if _, err := d.db.CreateInstance(ctx, row); err != nil {
+		if errors.Is(err, db.ErrExists) {
+			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)
+		}
+		return nil, err
+	}
+	op := d.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *opT) error {
+		return d.copyInstance(ctx, op, row, srcName, snap, instanceOnly, req.Start)
+	})
+	return op, nil
 }

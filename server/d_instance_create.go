@@ -3,10 +3,16 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
+	"github.com/google/uuid"
+
+	"lodge/api"
+	"lodge/errdefs"
+	"lodge/instances"
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
@@ -151,4 +157,119 @@ func short(fp string) string {
 		return fp[:12]
 	}
 	return fp
+}
+
+// CreateInstance makes an instance from an image, or a copy of another
+// instance or snapshot (source type copy). The row is inserted (phase
+// creating) before it returns, so a duplicate name is refused at once;
+// the operation unpacks, clones and defines, and a failure or a cancel
+// removes all of it.
+func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*operations.Op, error) {
+	if err := instances.ValidateName(req.Name); err != nil {
+		return nil, err
+	}
+	switch req.Type {
+	case "", "container":
+	default:
+		return nil, errdefs.Invalidf("instance type %q is not supported: lodge runs containers only", req.Type)
+	}
+	switch req.Source.Type {
+	case "image":
+	case "copy":
+		return d.createCopy(ctx, req)
+	case "", "none":
+		return nil, errdefs.Invalidf("instance %q: source type %q: lodge needs an image to create an instance from", req.Name, req.Source.Type)
+	default:
+		return nil, errdefs.Invalidf("instance %q: source type %q is not supported yet (use image)", req.Name, req.Source.Type)
+	}
+	if req.Stateful {
+		return nil, errdefs.Invalidf("instance %q: stateful instances are not supported (CRIU does not work on this host)", req.Name)
+	}
+	if err := validateConfig(req.Config); err != nil {
+		return nil, err
+	}
+	if req.Profiles == nil {
+		req.Profiles = []string{"default"}
+	}
+	// The root disk's pool picks the instance's pool: the instance's own
+	// root device (lodge launch -s POOL) over its profiles'.
+	poolName := rootPool(d.mustExpand(ctx, db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices, d.poolName)
+	if _, err := d.pool(poolName); err != nil {
+		return nil, errdefs.Invalidf("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName)
+	}
+	keepRootSize(req.Devices, poolName)
+	if err := validateDevices(req.Devices, nil); err != nil {
+		return nil, err
+	}
+	if err := d.checkNewInstanceConfig(ctx, req); err != nil {
+		return nil, err
+	}
+	if err := d.validateNICNetworks(ctx, req.Name, req.Devices, nil); err != nil {
+		return nil, err
+	}
+	var img db.Image
+	var remote *remoteImage // an image still to download from req.Source.Server
+	var err error
+	if req.Source.Server != "" {
+		img, remote, err = d.resolveRemote(ctx, instanceRemoteRef(req.Source))
+	} else {
+		img, err = d.resolveImage(ctx, req.Source)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	cfg := map[string]string{}
+	for k, v := range img.Properties {
+		cfg["image."+k] = v
+	}
+	for k, v := range req.Config {
+		cfg[k] = v
+	}
+	cfg["volatile.base_image"] = img.Fingerprint
+	cfg["volatile.uuid"] = uuid.NewString()
+	// Every NIC, the profiles' included, keeps its MAC in volatile, so its
+	// DHCP lease and reservation follow it across restarts.
+	for name, d := range d.mustExpand(ctx, db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices {
+		if d["type"] == "nic" && d["hwaddr"] == "" {
+			cfg["volatile."+name+".hwaddr"] = randomMAC()
+		}
+	}
+	arch := req.Architecture
+	if arch == "" {
+		arch = img.Architecture
+	}
+	row := db.Instance{
+		Name: req.Name, Type: "container", Architecture: arch, ImageFingerprint: img.Fingerprint, Pool: poolName,
+		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
+		Devices: req.Devices, Profiles: req.Profiles, CreatedAt: time.Now().UTC(),
+	}
+	// The row is inserted before replying so a duplicate name is a 409 now,
+	// not a failed operation later.
+	d.idmapMu.Lock()
+	defer d.idmapMu.Unlock()
+	if err := d.allocateIsolated(ctx, row.Config, row.Profiles); err != nil {
+		return nil, err
+	}
+	if _, err := d.db.CreateInstance(ctx, row); err != nil {
+		if errors.Is(err, db.ErrExists) {
+			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)
+		}
+		return nil, err
+	}
+	spec := operationsSpec("Creating instance", req.Name)
+	// Cancelling stops the unpack or copy under way and rolls the create back.
+	spec.MayCancel = true
+	op := d.ops.Start(spec, func(ctx context.Context, op *opT) error {
+		if remote != nil {
+			if _, err := d.fetchImage(ctx, op, remote, true); err != nil {
+				_ = d.db.DeleteInstance(context.WithoutCancel(ctx), row.Name)
+				return fmt.Errorf("instance %q: %w", row.Name, err)
+			}
+		}
+		// A use, for images.remote_cache_expiry.
+		_ = d.db.TouchImage(ctx, row.ImageFingerprint, time.Now().UTC())
+		return d.createInstance(ctx, op, row, req.Start)
+	})
+	return op, nil
 }

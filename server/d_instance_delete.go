@@ -10,6 +10,7 @@ import (
 	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/server/operations"
 	"lodge/storage"
 )
 
@@ -63,4 +64,19 @@ func (d *Daemon) removeInstance(ctx context.Context, in db.Instance) error {
 	d.removeProxies(name)
 	os.Remove(d.deleteMarker(name))
 	return nil
+}
+
+// DeleteInstance deletes a stopped instance in an operation (deleteInstance).
+func (d *Daemon) DeleteInstance(ctx context.Context, name string) (*operations.Op, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if st := d.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+		return nil, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name)
+	}
+	op := d.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
+		return d.deleteInstance(ctx, name)
+	})
+	return op, nil
 }

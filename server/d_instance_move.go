@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	"lodge/api"
 	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/server/operations"
 	"lodge/storage"
 )
 
@@ -107,4 +109,60 @@ func (d *Daemon) stoppedInstance(ctx context.Context, name string) (db.Instance,
 	}
 	pool, err := d.instancePool(in)
 	return in, pool, err
+}
+
+// MoveInstance renames a stopped instance, or moves it to another pool
+// (req.Pool), in an operation.
+func (d *Daemon) MoveInstance(ctx context.Context, name string, req api.InstancePost) (*operations.Op, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	// "live" (LXD's client sets it) needs nothing here: the instance must be
+	// stopped for a rename or move anyway.
+	if req.Migration && req.Pool == "" {
+		return nil, errdefs.Invalidf("instance %q: migration to another server is not supported; rename with {\"name\": NEW}", name)
+	}
+	if req.Name == "" {
+		req.Name = name
+	}
+	if err := instances.ValidateName(req.Name); err != nil {
+		return nil, err
+	}
+	if req.Pool != "" {
+		dst, err := d.pool(req.Pool)
+		if err != nil {
+			return nil, errdefs.Invalidf("instance %q: storage pool %q not found or not available", name, req.Pool)
+		}
+		if _, ok := dst.(storage.Quotaer); !ok && in.Devices["root"]["size"] != "" {
+			return nil, errdefs.Invalidf("instance %q has a root size limit, which the %s driver of pool %q cannot enforce; remove it first", name, dst.Info().Name, req.Pool)
+		}
+	}
+	if req.Name == name && (req.Pool == "" || req.Pool == in.Pool) {
+		return nil, errdefs.Invalidf("instance %q: nothing to do (same name and pool)", name)
+	}
+	if req.Name != name {
+		if _, err := d.db.GetInstance(ctx, req.Name); err == nil {
+			return nil, errdefs.Existsf("instance %q already exists; pick another name", req.Name)
+		}
+	}
+	if st := d.liveStatus(ctx, in); st != instances.StatusStopped {
+		return nil, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s)", name, name)
+	}
+	desc := "Renaming instance"
+	if req.Pool != "" && req.Pool != in.Pool {
+		desc = "Moving instance"
+	}
+	op := d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, op *opT) error {
+		if req.Pool != "" && req.Pool != in.Pool {
+			if err := d.moveInstancePool(ctx, op, name, req.Pool); err != nil {
+				return err
+			}
+		}
+		if req.Name != name {
+			return d.renameInstance(ctx, name, req.Name)
+		}
+		return nil
+	})
+	return op, nil
 }

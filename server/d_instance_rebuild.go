@@ -6,7 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"lodge/api"
+	"lodge/errdefs"
+	"lodge/instances"
 	"lodge/server/db"
+	"lodge/server/operations"
 	"lodge/storage"
 )
 
@@ -59,4 +63,30 @@ func (d *Daemon) rebuildInstance(ctx context.Context, op *opT, name string, img 
 	}
 	d.events.lifecycle("instance-updated", instanceURL(name), nil)
 	return nil
+}
+
+// RebuildInstance gives a stopped instance a fresh rootfs from an image,
+// keeping its config, devices and snapshots, in an operation.
+func (d *Daemon) RebuildInstance(ctx context.Context, name string, req api.InstanceRebuildPost) (*operations.Op, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if req.Source.Type != "image" {
+		return nil, errdefs.Invalidf("instance %q: rebuild source type %q is not supported; rebuild from an image", name, req.Source.Type)
+	}
+	if req.Source.Server != "" {
+		return nil, errdefs.Invalidf("instance %q: rebuild from a remote server is not supported; import the image first", name)
+	}
+	img, err := d.resolveImage(ctx, req.Source)
+	if err != nil {
+		return nil, err
+	}
+	if st := d.liveStatus(ctx, in); st != instances.StatusStopped {
+		return nil, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s)", name, name)
+	}
+	op := d.ops.Start(operationsSpec("Rebuilding instance", name), func(ctx context.Context, op *opT) error {
+		return d.rebuildInstance(ctx, op, name, img)
+	})
+	return op, nil
 }

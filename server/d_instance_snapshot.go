@@ -8,9 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"lodge/api"
 	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/server/operations"
 	"lodge/storage"
 )
 
@@ -165,4 +167,171 @@ func (d *Daemon) restoreSnapshot(ctx context.Context, name, snap string) error {
 		return d.startInstance(ctx, name)
 	}
 	return nil
+}
+
+// startRestore answers PUT /1.0/instances/{name} with {"restore": ...}.
+func (d *Daemon) startRestore(ctx context.Context, in db.Instance, restore string) (*operations.Op, error) {
+	snap := restore
+	if p, sn, ok := strings.Cut(restore, "/"); ok {
+		if p != in.Name {
+			return nil, errdefs.Invalidf("instance %q: cannot restore snapshot %q of another instance", in.Name, restore)
+		}
+		snap = sn
+	}
+	if _, _, err := d.getSnapshot(ctx, in.Name, snap); err != nil {
+		return nil, err
+	}
+	op := d.ops.Start(operationsSpec("Restoring snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+		return d.restoreSnapshot(ctx, in.Name, snap)
+	})
+	return op, nil
+}
+
+// CreateSnapshot snapshots an instance in an operation (createSnapshot);
+// without a name it gets LXD's next snapN.
+func (d *Daemon) CreateSnapshot(ctx context.Context, name string, req api.InstanceSnapshotsPost) (*operations.Op, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if req.Stateful {
+		return nil, errdefs.Invalidf("instance %q: stateful snapshots need CRIU, which is not available on this host; take a stateless snapshot (without --stateful)", in.Name)
+	}
+	if in.Phase != db.PhaseCreated {
+		return nil, errdefs.Conflictf("instance %q is still being created", in.Name)
+	}
+	if req.Name == "" {
+		// LXD's default pattern.
+		list, _ := d.db.ListSnapshots(ctx, in.Name)
+		taken := map[string]bool{}
+		for _, sn := range list {
+			taken[sn.Name] = true
+		}
+		for i := 0; ; i++ {
+			if n := fmt.Sprintf("snap%d", i); !taken[n] {
+				req.Name = n
+				break
+			}
+		}
+	}
+	if err := validateSnapshotName(req.Name); err != nil {
+		return nil, err
+	}
+	if _, err := d.db.GetSnapshot(ctx, in.Name, req.Name); err == nil {
+		return nil, errdefs.Existsf("snapshot %q of instance %q already exists", req.Name, in.Name)
+	}
+	var expires time.Time
+	if req.ExpiresAt != nil {
+		expires = *req.ExpiresAt
+	}
+	op := d.ops.Start(operationsSpec("Snapshotting instance", in.Name), func(ctx context.Context, _ *opT) error {
+		return d.createSnapshot(ctx, in.Name, req.Name, expires)
+	})
+	return op, nil
+}
+
+// DeleteSnapshot deletes a snapshot in an operation (deleteSnapshot).
+func (d *Daemon) DeleteSnapshot(ctx context.Context, name, snap string) (*operations.Op, error) {
+	in, sn, err := d.getSnapshot(ctx, name, snap)
+	if err != nil {
+		return nil, err
+	}
+	op := d.ops.Start(operationsSpec("Deleting snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+		return d.deleteSnapshot(ctx, in.Name, sn.Name)
+	})
+	return op, nil
+}
+
+// RenameSnapshot renames a snapshot's volume and record in an operation.
+func (d *Daemon) RenameSnapshot(ctx context.Context, name, snap string, req api.InstanceSnapshotPost) (*operations.Op, error) {
+	in, sn, err := d.getSnapshot(ctx, name, snap)
+	if err != nil {
+		return nil, err
+	}
+	if req.Migration {
+		return nil, errdefs.Invalidf("snapshot %q: migration is not supported; copy it with lodge copy %s/%s NEW", sn.Name, in.Name, sn.Name)
+	}
+	if err := validateSnapshotName(req.Name); err != nil {
+		return nil, err
+	}
+	if _, err := d.db.GetSnapshot(ctx, in.Name, req.Name); err == nil {
+		return nil, errdefs.Existsf("snapshot %q of instance %q already exists", req.Name, in.Name)
+	}
+	op := d.ops.Start(operationsSpec("Renaming snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+		unlock := d.instLocks.lock(in.Name)
+		defer unlock()
+		pool, err := d.instancePool(in)
+		if err != nil {
+			return err
+		}
+		vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
+		if err := pool.Rename(ctx, vol.Snapshot(sn.Name), in.Name+"/"+req.Name); err != nil {
+			return fmt.Errorf("instance %q: rename snapshot %q: %w", in.Name, sn.Name, err)
+		}
+		if err := d.db.RenameSnapshot(ctx, in.Name, sn.Name, req.Name); err != nil {
+			_ = pool.Rename(context.WithoutCancel(ctx), vol.Snapshot(req.Name), in.Name+"/"+sn.Name)
+			return err
+		}
+		d.events.lifecycle("instance-snapshot-renamed", snapshotURL(in.Name, req.Name), map[string]any{"old_name": sn.Name})
+		return nil
+	})
+	return op, nil
+}
+
+// UpdateSnapshot changes a snapshot's expiry (its only writable field).
+func (d *Daemon) UpdateSnapshot(ctx context.Context, name, snap string, req api.InstanceSnapshotPut) (*operations.Op, error) {
+	in, sn, err := d.getSnapshot(ctx, name, snap)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.db.SetSnapshotExpiry(ctx, in.Name, sn.Name, req.ExpiresAt); err != nil {
+		return nil, err
+	}
+	d.events.lifecycle("instance-snapshot-updated", snapshotURL(in.Name, sn.Name), nil)
+	op := d.ops.Start(operationsSpec("Updating snapshot", in.Name), func(ctx context.Context, _ *opT) error { return nil })
+	return op, nil
+}
+
+// snapshotInfo is sn of in as the API shows it; its size is read only if
+// withSize (it can mean walking a tree).
+func (d *Daemon) snapshotInfo(ctx context.Context, in db.Instance, sn db.Snapshot, withSize bool) Snapshot {
+	out := Snapshot{Snapshot: sn, ExpandedDevices: d.expandedDevices(db.Instance{Pool: in.Pool, Devices: sn.Devices}), Size: -1}
+	if withSize {
+		if p, err := d.instancePool(in); err == nil {
+			if n, err := p.Usage(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name}.Snapshot(sn.Name)); err == nil {
+				out.Size = n
+			}
+		}
+	}
+	return out
+}
+
+func (d *Daemon) snapshotsOf(ctx context.Context, in db.Instance, list []db.Snapshot, withSize bool) []Snapshot {
+	out := make([]Snapshot, 0, len(list))
+	for _, sn := range list {
+		out = append(out, d.snapshotInfo(ctx, in, sn, withSize))
+	}
+	return out
+}
+
+// Snapshots lists an instance's snapshots with their sizes.
+func (d *Daemon) Snapshots(ctx context.Context, name string) ([]Snapshot, error) {
+	in, err := d.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	list, err := d.db.ListSnapshots(ctx, in.Name)
+	if err != nil {
+		return nil, err
+	}
+	return d.snapshotsOf(ctx, in, list, true), nil
+}
+
+// Snapshot reads one snapshot with its size.
+func (d *Daemon) Snapshot(ctx context.Context, name, snap string) (Snapshot, error) {
+	in, sn, err := d.getSnapshot(ctx, name, snap)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return d.snapshotInfo(ctx, in, sn, true), nil
 }

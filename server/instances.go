@@ -1,14 +1,11 @@
 package server
 
 import (
-	"context"
-	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"lodge/api"
-	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
 )
@@ -29,13 +26,8 @@ func statusCode(st instances.Status) api.StatusCode {
 	return api.Stopped
 }
 
-func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance {
-	return renderInstanceExpanded(in, s.d.mustExpand(context.Background(), in), st, s.d.expandedDevices)
-}
-
-// renderInstanceExpanded renders in with x, its expanded form.
-func renderInstanceExpanded(in, x db.Instance, st instances.State, devices func(db.Instance) map[string]map[string]string) api.Instance {
-	code := statusCode(st.Status)
+func renderInstance(in Instance) api.Instance {
+	code := statusCode(in.State.Status)
 	cfg := in.Config
 	if cfg == nil {
 		cfg = map[string]string{}
@@ -46,8 +38,8 @@ func renderInstanceExpanded(in, x db.Instance, st instances.State, devices func(
 			Profiles: nonNil(in.Profiles), Description: in.Description,
 		},
 		CreatedAt:       in.CreatedAt,
-		ExpandedConfig:  x.Config,
-		ExpandedDevices: devices(x),
+		ExpandedConfig:  in.ExpandedConfig,
+		ExpandedDevices: in.ExpandedDevices,
 		Name:            in.Name,
 		Status:          code.String(),
 		StatusCode:      code,
@@ -56,6 +48,15 @@ func renderInstanceExpanded(in, x db.Instance, st instances.State, devices func(
 		Type:            "container",
 		Project:         "default",
 	}
+}
+
+// renderFull is an instance with its state and snapshots (recursion=2).
+func renderFull(in Instance) api.InstanceFull {
+	snaps := make([]any, 0, len(in.Snapshots))
+	for _, sn := range in.Snapshots {
+		snaps = append(snaps, renderSnapshot(sn))
+	}
+	return api.InstanceFull{Instance: renderInstance(in), State: renderState(in.State), Snapshots: snaps, Backups: []any{}}
 }
 
 func nonNil(s []string) []string {
@@ -98,261 +99,99 @@ func recursion(r *http.Request) int {
 	return n
 }
 
-func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) instancesGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
-		names, err := s.d.db.ListInstanceNames(r.Context())
+		names, err := s.d.InstanceNames(r.Context())
 		if err != nil {
-			writeError(w, err)
-			return
+			return nil, err
 		}
 		urls := make([]string, 0, len(names))
 		for _, n := range names {
 			urls = append(urls, instanceURL(n))
 		}
-		writeSync(w, urls)
-		return
+		return reply(urls), nil
 	}
-	list, err := s.d.db.ListInstances(r.Context())
+	list, err := s.d.Instances(r.Context(), recursion(r) > 1)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	switch recursion(r) {
-	case 1:
-		sts := s.d.states(r.Context(), list)
-		expand := s.d.expander(r.Context())
+	if recursion(r) == 1 {
 		out := make([]api.Instance, 0, len(list))
-		for i, in := range list {
-			out = append(out, renderInstanceExpanded(in, expand(in), sts[i], s.d.expandedDevices))
+		for _, in := range list {
+			out = append(out, renderInstance(in))
 		}
-		writeSync(w, out)
-	default:
-		sts := s.d.states(r.Context(), list)
-		expand := s.d.expander(r.Context())
-		snaps, _ := s.d.db.AllSnapshots(r.Context())
-		out := make([]api.InstanceFull, 0, len(list))
-		for i, in := range list {
-			out = append(out, api.InstanceFull{Instance: renderInstanceExpanded(in, expand(in), sts[i], s.d.expandedDevices), State: renderState(sts[i]),
-				Snapshots: s.snapshotsOf(r.Context(), in, snaps), Backups: []any{}})
-		}
-		writeSync(w, out)
+		return reply(out), nil
 	}
+	out := make([]api.InstanceFull, 0, len(list))
+	for _, in := range list {
+		out = append(out, renderFull(in))
+	}
+	return reply(out), nil
 }
 
-func (s *Server) handleInstanceGet(w http.ResponseWriter, r *http.Request) {
-	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
+func (s *Server) instanceGet(r *http.Request) (response, error) {
+	in, err := s.d.Instance(r.Context(), r.PathValue("name"), recursion(r) > 0)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	st := s.d.liveState(r.Context(), in)
-	inst := s.renderInstance(in, st)
 	if recursion(r) > 0 {
-		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: s.snapshotsOf(r.Context(), in), Backups: []any{}}, etagFields(inst))
-		return
+		return replyETag(renderFull(in), instanceETag(in.Instance)), nil
 	}
-	writeSyncETag(w, inst, etagFields(inst))
+	return replyETag(renderInstance(in), instanceETag(in.Instance)), nil
 }
 
-// etagFields are the writable fields an If-Match protects.
-func etagFields(inst api.Instance) any {
-	return []any{inst.Architecture, inst.Config, inst.Devices, inst.Ephemeral, inst.Profiles, inst.Description}
+// instanceETag is over the writable fields an If-Match protects.
+func instanceETag(in db.Instance) any {
+	cfg := in.Config
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	return []any{in.Architecture, cfg, in.Devices, in.Ephemeral, nonNil(in.Profiles), in.Description}
 }
 
-func (s *Server) handleInstanceStateGet(w http.ResponseWriter, r *http.Request) {
-	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
+func (s *Server) instanceStateGet(r *http.Request) (response, error) {
+	st, err := s.d.InstanceState(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	writeSync(w, renderState(s.d.liveState(r.Context(), in)))
+	return reply(renderState(st)), nil
 }
 
-func (s *Server) handleInstancePut(w http.ResponseWriter, r *http.Request) {
-	s.updateInstance(w, r, false)
-}
+func (s *Server) instancePut(r *http.Request) (response, error)   { return s.updateInstance(r, false) }
+func (s *Server) instancePatch(r *http.Request) (response, error) { return s.updateInstance(r, true) }
 
-func (s *Server) handleInstancePatch(w http.ResponseWriter, r *http.Request) {
-	s.updateInstance(w, r, true)
-}
-
-func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bool) {
-	name := r.PathValue("name")
-	in, err := s.d.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) updateInstance(r *http.Request, patch bool) (response, error) {
 	var req api.InstancePut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if req.Restore != "" {
-		if req.Stateful {
-			writeError(w, errdefs.Invalidf("instance %q: stateful restore needs CRIU, which is not available on this host", name))
-			return
-		}
-		s.startRestore(w, r, in, req.Restore)
-		return
-	}
-	if m := r.Header.Get("If-Match"); m != "" {
-		cur := s.renderInstance(in, instances.State{})
-		if strings.Trim(m, `"`) != etag(etagFields(cur)) {
-			writeError(w, errdefs.Preconditionf("instance %q changed since you read it (ETag mismatch); read it again and retry", name))
-			return
-		}
-	}
-	newCfg := map[string]string{}
-	newDev := map[string]map[string]string{}
-	if patch {
-		for k, v := range in.Config {
-			newCfg[k] = v
-		}
-		for k, v := range in.Devices {
-			newDev[k] = v
-		}
-	} else {
-		// Daemon-owned volatile keys survive a PUT that leaves them out.
-		for k, v := range in.Config {
-			if strings.HasPrefix(k, "volatile.") {
-				newCfg[k] = v
-			}
-		}
-	}
-	for k, v := range req.Config {
-		newCfg[k] = v
-	}
-	for k, v := range req.Devices {
-		newDev[k] = v
-	}
-	if err := validateConfig(newCfg); err != nil {
-		writeError(w, err)
-		return
-	}
-	// The root disk comes from the (implicit) default profile.
-	keepRootSize(newDev, in.Pool)
-	// What was in effect (profiles' devices included) is not checked again.
-	prevDev := s.d.devicesOf(r.Context(), in)
-	if err := validateDevices(newDev, prevDev); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.d.applyRootQuota(r.Context(), db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.d.validateNICNetworks(r.Context(), name, newDev, prevDev); err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.Profiles != nil {
-		if err := s.d.checkProfilesExist(r.Context(), req.Profiles); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
-	if err := refuseVolatileWrites(in.Config, newCfg); err != nil {
-		writeError(w, err)
-		return
-	}
-	unlock := s.d.instLocks.lock(name)
-	defer unlock()
-	old := in
-	next := in
-	next.Config, next.Devices = newCfg, newDev
-	if !patch || req.Description != "" {
-		next.Description = req.Description
-	}
-	if !patch {
-		next.Ephemeral = req.Ephemeral
-	}
-	if req.Profiles != nil {
-		next.Profiles = req.Profiles
-	}
-	s.d.fillNICVolatile(&next)
-	if err := s.d.applyConfig(r.Context(), in, next, func() error { return s.d.db.UpdateInstance(r.Context(), next) }); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.d.syncNetworkHosts(r.Context())
-	s.d.events.lifecycle("instance-updated", instanceURL(name), nil)
-	// NIC and proxy devices apply to a running instance at once (hotplug).
-	op := s.d.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.d.applyLiveDevices(ctx, old, next) })
-	writeAsync(w, op)
+	what := func(in db.Instance) string { return fmt.Sprintf("instance %q", in.Name) }
+	op, err := s.d.UpdateInstance(r.Context(), r.PathValue("name"), req, Update{Patch: patch, IfMatch: ifMatch(r, instanceETag, what)})
+	return replyAsync(op), err
 }
 
-func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	in, err := s.d.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if st := s.d.liveState(r.Context(), in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
-		writeError(w, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name))
-		return
-	}
-	op := s.d.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
-		return s.d.deleteInstance(ctx, name)
-	})
-	writeAsync(w, op)
+func (s *Server) instanceDelete(r *http.Request) (response, error) {
+	op, err := s.d.DeleteInstance(r.Context(), r.PathValue("name"))
+	return replyAsync(op), err
 }
 
-func (s *Server) handleInstanceStatePut(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	in, err := s.d.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) instanceStatePut(r *http.Request) (response, error) {
 	var req api.InstanceStatePut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if req.Stateful {
-		writeError(w, errdefs.Invalidf("instance %q: stateful %s is not supported (CRIU does not work on this host)", name, req.Action))
-		return
-	}
-	var desc string
-	var fn func(ctx context.Context) error
-	timeout := s.d.stopTimeout(in, req.Timeout)
-	switch req.Action {
-	case "start":
-		desc, fn = "Starting instance", func(ctx context.Context) error { return s.d.startInstance(ctx, name) }
-	case "stop":
-		desc, fn = "Stopping instance", func(ctx context.Context) error { return s.d.stopInstance(ctx, name, timeout, req.Force) }
-	case "restart":
-		desc, fn = "Restarting instance", func(ctx context.Context) error {
-			if err := s.d.stopInstance(ctx, name, timeout, req.Force); err != nil && !errors.Is(err, instances.ErrNotRunning) {
-				return err
-			}
-			return s.d.startInstance(ctx, name)
-		}
-	case "freeze":
-		desc, fn = "Freezing instance", func(ctx context.Context) error { return s.d.freezeInstance(ctx, name, true) }
-	case "unfreeze":
-		desc, fn = "Unfreezing instance", func(ctx context.Context) error { return s.d.freezeInstance(ctx, name, false) }
-	default:
-		writeError(w, errdefs.Invalidf("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
-		return
-	}
-	op := s.d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
-	writeAsync(w, op)
+	op, err := s.d.ChangeState(r.Context(), r.PathValue("name"), req)
+	return replyAsync(op), err
 }
 
-func (s *Server) handleConsoleLog(w http.ResponseWriter, r *http.Request) {
-	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
+// consoleLog serves the console log, of running and stopped instances.
+func (s *Server) consoleLog(r *http.Request) (response, error) {
+	log, err := s.d.ConsoleLog(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	log, err := s.d.inst.ConsoleLog(r.Context(), in.Name, 1<<20)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write([]byte(log))
+	return stream(func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write([]byte(log))
+	}), nil
 }
