@@ -10,42 +10,29 @@ import (
 	"github.com/gorilla/websocket"
 
 	"lodge/api"
-	"lodge/errdefs"
-	"lodge/instances"
 	"lodge/server/operations"
 	"lodge/wsstream"
 )
 
-// handleConsolePost attaches to /dev/console: fd "0" carries the terminal
+// consolePost attaches to /dev/console: fd "0" carries the terminal
 // both ways, "control" carries window-resize messages, as in LXD.
-func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
+func (s *Server) consolePost(r *http.Request) (response, error) {
 	name := r.PathValue("name")
-	in, err := s.d.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var req api.InstanceConsolePost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if req.Type != "" && req.Type != "console" {
-		writeError(w, errdefs.Invalidf("console type %q: containers only have a text console", req.Type))
-		return
-	}
-	if st := s.d.liveStatus(r.Context(), in); st != instances.StatusRunning {
-		writeError(w, errdefs.Invalidf("instance %q is not running; its console log is at lodge console %s --show-log", name, name))
-		return
+	if err := s.d.PrepareConsole(r.Context(), name, req); err != nil {
+		return nil, err
 	}
 	sess := &execSession{fds: map[string]string{"0": newSecret(), "control": newSecret()}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	fds := map[string]any{"0": sess.fds["0"], "control": sess.fds["control"]}
 	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: instanceResources(name),
 		Metadata: map[string]any{"fds": fds}, Connector: sess.connect}
-	op := s.d.ops.Start(spec, func(ctx context.Context, op *opT) error {
+	op := s.d.StartOperation(spec, func(ctx context.Context, op *operations.Op) error {
 		return s.runConsole(ctx, name, req, sess)
 	})
-	writeAsync(w, op)
+	return replyAsync(op), nil
 }
 
 func (s *Server) runConsole(ctx context.Context, name string, req api.InstanceConsolePost, sess *execSession) error {
@@ -63,7 +50,7 @@ func (s *Server) runConsole(ctx context.Context, name string, req api.InstanceCo
 	if req.Width > 0 && req.Height > 0 {
 		_ = pty.Setsize(master, &pty.Winsize{Cols: uint16(req.Width), Rows: uint16(req.Height)})
 	}
-	proc, err := s.d.inst.Console(ctx, name, slave)
+	proc, err := s.d.AttachConsole(ctx, name, slave)
 	slave.Close()
 	if err != nil {
 		return err
@@ -87,15 +74,6 @@ func (s *Server) runConsole(ctx context.Context, name string, req api.InstanceCo
 	return nil
 }
 
-func (s *Server) handleConsoleDelete(w http.ResponseWriter, r *http.Request) {
-	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.d.inst.ClearConsoleLog(r.Context(), in.Name); err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSync(w, map[string]any{})
+func (s *Server) consoleDelete(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.ClearConsoleLog(r.Context(), r.PathValue("name"))
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -98,37 +97,16 @@ func (e *execSession) closeAll() {
 	}
 }
 
-func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
+func (s *Server) instanceExec(r *http.Request) (response, error) {
 	name := r.PathValue("name")
-	in, err := s.d.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var req api.InstanceExecPost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if len(req.Command) == 0 || req.Command[0] == "" {
-		writeError(w, errdefs.Invalidf("exec: no command given"))
-		return
+	env, err := s.d.PrepareExec(r.Context(), name, req)
+	if err != nil {
+		return nil, err
 	}
-	if req.RecordOutput {
-		writeError(w, errdefs.Invalidf("exec: record-output is not supported; use wait-for-websocket"))
-		return
-	}
-	if req.Cwd != "" && !strings.HasPrefix(req.Cwd, "/") {
-		writeError(w, errdefs.Invalidf("exec: cwd %q must be an absolute path", req.Cwd))
-		return
-	}
-	if st := s.d.liveStatus(r.Context(), in); st != instances.StatusRunning {
-		writeError(w, errdefs.Invalidf("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st).String()), name))
-		return
-	}
-	rootfs := s.d.rootfsPath(in)
-	env := execEnv(rootfs, s.d.mustExpand(r.Context(), in).Config, req)
-
 	sess := &execSession{fds: map[string]string{}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	class := api.OperationClassTask
 	if req.WaitForWS {
@@ -152,7 +130,7 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 	if req.WaitForWS {
 		spec.Connector = sess.connect
 	}
-	op := s.d.ops.Start(spec, func(ctx context.Context, op *opT) error {
+	op := s.d.StartOperation(spec, func(ctx context.Context, op *operations.Op) error {
 		code, err := s.runExec(ctx, name, req, env, sess)
 		if err != nil {
 			return err
@@ -160,7 +138,7 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		op.SetMetadata("return", code)
 		return nil
 	})
-	writeAsync(w, op)
+	return replyAsync(op), nil
 }
 
 func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecPost, env map[string]string, sess *execSession) (int, error) {
@@ -196,7 +174,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		defer devnull.Close()
 		spec.Stdin, spec.Stdout, spec.Stderr = devnull, devnull, devnull
 	case req.Interactive:
-		master, slave, err := s.d.openPTY(ctx, name, req.User, req.Group)
+		master, slave, err := s.d.OpenPTY(ctx, name, req.User, req.Group)
 		if err != nil {
 			return -1, fmt.Errorf("exec: allocate pty: %w", err)
 		}
@@ -236,7 +214,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("2"), stderrR) }()
 	}
 
-	proc, err := s.d.inst.Exec(ctx, name, spec)
+	proc, err := s.d.Exec(ctx, name, spec)
 	// Our copies of the child's ends must close so EOF reaches the pumps.
 	for _, c := range closeAfterExit {
 		c.Close()
@@ -244,7 +222,6 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 	if err != nil {
 		return -1, err
 	}
-	s.d.events.lifecycle("instance-exec", instanceURL(name), map[string]any{"command": req.Command})
 	if req.WaitForWS {
 		go s.execControl(sess.conn("control"), ptyMaster, proc)
 	}
@@ -269,7 +246,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		}
 		// Like a shell, say why an exit status of 127 happened; liblxc's
 		// attach exits 127 silently when the command does not exist.
-		if code == 127 && s.d.commandMissing(ctx, name, req.Command[0], env["PATH"]) {
+		if code == 127 && s.d.CommandMissing(ctx, name, req.Command[0], env["PATH"]) {
 			msg := fmt.Sprintf("lodge: %s: command not found in instance %q\n", req.Command[0], name)
 			_ = sess.conn(outs[len(outs)-1]).WriteMessage(websocket.BinaryMessage, []byte(msg))
 		}

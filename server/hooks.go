@@ -41,15 +41,7 @@ func HookMain(args []string) (handled bool, exitCode int) {
 // StopHook is the hook command for the driver (the instance name follows).
 func StopHook(self, dir string) []string { return []string{self, "callhook", SocketPath(dir)} }
 
-// handleInstanceOnStop answers at once: liblxc may hold up the stop that
-// lodged itself waits on (holding the instance's lock) until the hook
-// returns. The check runs after that stop is over.
-func (s *Server) handleInstanceOnStop(w http.ResponseWriter, r *http.Request) {
-	in, err := s.d.getInstance(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	go s.d.noteStoppedByItself(in.Name)
-	writeSync(w, map[string]any{})
+// instanceOnStop is the post-stop hook's call (Daemon.NoteStopped).
+func (s *Server) instanceOnStop(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.NoteStopped(r.Context(), r.PathValue("name"))
 }

@@ -12,36 +12,28 @@ import (
 
 	"lodge/errdefs"
 	"lodge/idmap"
-	"lodge/instances"
 )
 
 // handleSFTP upgrades the connection to raw SFTP (Incus's /sftp endpoint),
 // served by a re-exec of lodged chrooted into the instance's root.
-func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) instanceSFTP(r *http.Request) (response, error) {
 	name := r.PathValue("name")
-	in, err := s.d.getInstance(r.Context(), name)
+	root, err := s.d.RootPath(r.Context(), name)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "sftp") {
-		writeError(w, errdefs.Invalidf("this endpoint needs Connection: Upgrade and Upgrade: sftp"))
-		return
-	}
-	root := s.d.rootfsPath(in)
-	if st := s.d.liveStatus(r.Context(), in); st == instances.StatusRunning || st == instances.StatusFrozen {
-		if full, err := s.d.inst.State(r.Context(), name); err == nil && full.PID > 0 {
-			root = fmt.Sprintf("/proc/%d/root", full.PID)
-		}
-	} else if root, err = s.d.instanceRootfs(r.Context(), in); err != nil {
-		writeError(w, err)
-		return
+		return nil, errdefs.Invalidf("this endpoint needs Connection: Upgrade and Upgrade: sftp")
 	}
 	self, err := os.Executable()
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
+	return stream(func(w http.ResponseWriter) { s.serveSFTP(w, name, root, self) }), nil
+}
+
+// serveSFTP hands the connection, upgraded, to a "lodged forksftp ROOT".
+func (s *Server) serveSFTP(w http.ResponseWriter, name, root, self string) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		writeError(w, fmt.Errorf("connection cannot be upgraded"))
@@ -76,7 +68,7 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The SFTP server runs as host root, so what it made carries raw
 	// container ids; give them the container's shifted ones.
-	if m := s.d.fileIDMap(context.Background(), name); !m.IsIdentity() {
+	if m := s.d.FileIDMap(context.Background(), name); !m.IsIdentity() {
 		if err := idmap.FixUnshifted(root, m, began); err != nil {
 			s.d.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
 		}
