@@ -2,12 +2,17 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/server/db"
+	"lodge/server/operations"
 )
 
 // Retention of ended operations. LXD forgets one 5 s after it ends;
@@ -81,4 +86,81 @@ func fromDBOp(o db.Operation) api.Operation {
 	return api.Operation{ID: o.ID, Class: o.Class, Description: o.Description, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt,
 		Status: code.String(), StatusCode: code, Resources: o.Resources, Metadata: o.Metadata,
 		MayCancel: o.MayCancel, Err: o.Err, Location: o.Location}
+}
+
+// Operations lists, oldest first, the operations in memory and the ended
+// ones only the database still has (from before a restart, or older than
+// the registry keeps).
+func (d *Daemon) Operations(ctx context.Context) ([]api.Operation, error) {
+	var all []api.Operation
+	live := map[string]bool{}
+	for _, op := range d.ops.List() {
+		all = append(all, op.Render())
+		live[op.ID()] = true
+	}
+	stored, err := d.db.ListOperations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list operations: %w", err)
+	}
+	for _, o := range stored {
+		if !live[o.ID] {
+			all = append(all, fromDBOp(o))
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].CreatedAt.Before(all[j].CreatedAt) })
+	return all, nil
+}
+
+// Operation finds an operation: live (op set) or, once the registry has
+// forgotten it or after a restart, its record (op nil). Records are of
+// ended operations: the start marks failed those a previous lodged left
+// running.
+func (d *Daemon) Operation(ctx context.Context, id string) (*operations.Op, api.Operation, error) {
+	if op, ok := d.ops.Get(id); ok {
+		return op, op.Render(), nil
+	}
+	row, err := d.db.GetOperation(ctx, id)
+	switch {
+	case errors.Is(err, db.ErrNotFound):
+		return nil, api.Operation{}, errdefs.NotFoundf("operation %q not found (ended operations are kept for %d hours, at most the last %d)", id, int(opRetention.Hours()), opKeepEnded)
+	case err != nil:
+		return nil, api.Operation{}, fmt.Errorf("operation %s: %w", id, err)
+	}
+	return nil, fromDBOp(row), nil
+}
+
+// CancelOperation cancels a running operation that may be cancelled.
+func (d *Daemon) CancelOperation(ctx context.Context, id string) error {
+	op, o, err := d.Operation(ctx, id)
+	if err != nil {
+		return err
+	}
+	if op == nil {
+		// Only a record: nothing in this lodged runs it.
+		return operations.EndedError(o.ID, o.StatusCode)
+	}
+	return op.Cancel()
+}
+
+// Stats are what leak and fault tests compare before and after a load.
+type Stats struct {
+	OperationsRunning int
+	// DBIntegrity is "ok" or what SQLite's checks found.
+	DBIntegrity string
+}
+
+// Stats counts the running operations and checks the database.
+func (d *Daemon) Stats(ctx context.Context) Stats {
+	st := Stats{DBIntegrity: "ok"}
+	if err := d.db.IntegrityCheck(ctx); err != nil {
+		st.DBIntegrity = err.Error()
+	}
+	for _, o := range d.ops.List() {
+		select {
+		case <-o.Done():
+		default:
+			st.OperationsRunning++
+		}
+	}
+	return st
 }

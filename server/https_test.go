@@ -332,7 +332,7 @@ func TestHTTPSOnStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.s.startHTTPS(context.Background())
-	if e.s.d.tls.addr == "" {
+	if e.s.HTTPSAddress() == "" {
 		t.Fatal("no listener after start")
 	}
 	first, err := os.ReadFile(filepath.Join(e.s.d.cfg.Dir, "server.crt"))
@@ -344,7 +344,7 @@ func TestHTTPSOnStart(t *testing.T) {
 	if _, err := s2.d.serverCert(); err != nil {
 		t.Fatal(err)
 	}
-	if s2.d.tls.certPEM != string(first) {
+	if s2.d.CertPEM() != string(first) {
 		t.Fatal("certificate regenerated on restart")
 	}
 }

@@ -79,6 +79,8 @@ type Deps struct {
 // Server is lodged's HTTP side: the routes and the listeners.
 type Server struct {
 	d *Daemon
+	// tls is the HTTPS listener (https.go).
+	tls httpsState
 }
 
 // Daemon is what lodged does, whatever the transport.
@@ -108,8 +110,10 @@ type Daemon struct {
 	nets       netState
 	// rm holds image remotes and downloads in flight (remote_images.go).
 	rm remoteState
-	// tls is the HTTPS listener and server certificate (https.go).
-	tls httpsState
+	// cert is the daemon's certificate (d_cert.go).
+	cert certState
+	// https is the HTTPS listener the transport runs (nil: none).
+	https HTTPSListener
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -133,6 +137,7 @@ func New(cfg Config, deps Deps) *Server {
 		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(),
 	}}
+	s.d.https = s
 	if s.d.poolMgr == nil {
 		s.d.poolMgr = pools.Manager{StateDir: cfg.Dir}
 	}
@@ -179,31 +184,14 @@ type route struct {
 	handler      handler
 }
 
-// legacy adapts a handler that writes its own reply (until each is converted).
-func legacy(h func(*Server, http.ResponseWriter, *http.Request)) handler {
-	return func(s *Server, r *http.Request) (response, error) {
-		return stream(func(w http.ResponseWriter) { h(s, w, r) }), nil
-	}
-}
-
-// byTrust picks the handler for trusted or untrusted clients (until each is converted).
-func byTrust(t, u func(*Server, http.ResponseWriter, *http.Request)) handler {
-	return func(s *Server, r *http.Request) (response, error) {
-		if isTrusted(r) {
-			return legacy(t)(s, r)
-		}
-		return legacy(u)(s, r)
-	}
-}
-
 // routes is the REST API as data, with who may use each route; a golden
 // test pins it.
 var routes = []route{
-	{"GET", "/{$}", accessPublic, legacy((*Server).handleRoot)},
-	{"GET", "/1.0", accessPublic, byTrust((*Server).handleServerGet, (*Server).handleServerGetUntrusted)},
-	{"PUT", "/1.0", accessTrusted, legacy((*Server).handleServerPut)},
-	{"PATCH", "/1.0", accessTrusted, legacy((*Server).handleServerPatch)},
-	{"GET", "/1.0/events", accessTrusted, legacy((*Server).handleEvents)},
+	{"GET", "/{$}", accessPublic, (*Server).root},
+	{"GET", "/1.0", accessPublic, (*Server).serverGet},
+	{"PUT", "/1.0", accessTrusted, (*Server).serverPut},
+	{"PATCH", "/1.0", accessTrusted, (*Server).serverPatch},
+	{"GET", "/1.0/events", accessTrusted, (*Server).events},
 	{"GET", "/1.0/instances", accessTrusted, (*Server).instancesGet},
 	{"POST", "/1.0/instances", accessTrusted, (*Server).instancesPost},
 	{"GET", "/1.0/instances/{name}", accessTrusted, (*Server).instanceGet},
@@ -243,17 +231,17 @@ var routes = []route{
 	{"GET", "/1.0/images/{fingerprint}/{sub}", accessPublic, (*Server).imageSub},
 	{"POST", "/1.0/images/{fingerprint}/refresh", accessTrusted, (*Server).imageRefresh},
 	{"POST", "/1.0/images/{fingerprint}/secret", accessTrusted, (*Server).imageSecret},
-	{"GET", "/1.0/certificates", accessTrusted, legacy((*Server).handleCertificatesGet)},
-	{"POST", "/1.0/certificates", accessPublic, legacy((*Server).handleCertificatesPost)},
-	{"GET", "/1.0/certificates/{fingerprint}", accessTrusted, legacy((*Server).handleCertificateGet)},
-	{"DELETE", "/1.0/certificates/{fingerprint}", accessTrusted, legacy((*Server).handleCertificateDelete)},
-	{"GET", "/1.0/operations", accessTrusted, legacy((*Server).handleOperationsGet)},
-	{"GET", "/1.0/operations/{id}", accessTrusted, legacy((*Server).handleOperationGet)},
-	{"DELETE", "/1.0/operations/{id}", accessTrusted, legacy((*Server).handleOperationDelete)},
-	{"GET", "/1.0/operations/{id}/wait", accessTrusted, legacy((*Server).handleOperationWait)},
-	{"GET", "/1.0/operations/{id}/websocket", accessTrusted, legacy((*Server).handleOperationWebsocket)},
-	{"GET", "/1.0/metadata/configuration", accessTrusted, legacy((*Server).handleConfigMetadata)},
-	{"GET", "/1.0/resources", accessTrusted, legacy((*Server).handleResources)},
+	{"GET", "/1.0/certificates", accessTrusted, (*Server).certificatesGet},
+	{"POST", "/1.0/certificates", accessPublic, (*Server).certificatesPost},
+	{"GET", "/1.0/certificates/{fingerprint}", accessTrusted, (*Server).certificateGet},
+	{"DELETE", "/1.0/certificates/{fingerprint}", accessTrusted, (*Server).certificateDelete},
+	{"GET", "/1.0/operations", accessTrusted, (*Server).operationsGet},
+	{"GET", "/1.0/operations/{id}", accessTrusted, (*Server).operationGet},
+	{"DELETE", "/1.0/operations/{id}", accessTrusted, (*Server).operationDelete},
+	{"GET", "/1.0/operations/{id}/wait", accessTrusted, (*Server).operationWait},
+	{"GET", "/1.0/operations/{id}/websocket", accessTrusted, (*Server).operationWebsocket},
+	{"GET", "/1.0/metadata/configuration", accessTrusted, (*Server).configMetadata},
+	{"GET", "/1.0/resources", accessTrusted, (*Server).resources},
 	{"GET", "/1.0/profiles", accessTrusted, (*Server).profilesGet},
 	{"POST", "/1.0/profiles", accessTrusted, (*Server).profilesPost},
 	{"GET", "/1.0/profiles/{name}", accessTrusted, (*Server).profileGet},
@@ -285,8 +273,8 @@ var routes = []route{
 	{"GET", "/1.0/networks/{name}/state", accessTrusted, (*Server).networkState},
 	{"GET", "/1.0/networks/{name}/leases", accessTrusted, (*Server).networkLeases},
 	{"POST", "/internal/instances/{name}/onstop", accessLocal, (*Server).instanceOnStop},
-	{"PUT", "/internal/shutdown", accessLocal, legacy((*Server).handleShutdown)},
-	{"GET", "/internal/stats", accessLocal, legacy((*Server).handleStats)},
+	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},
+	{"GET", "/internal/stats", accessLocal, (*Server).stats},
 }
 
 // Handler returns the HTTP handler serving the API, on the unix socket
@@ -327,9 +315,7 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
-	writeSync(w, []string{"/1.0"})
-}
+func (s *Server) root(r *http.Request) (response, error) { return reply([]string{"/1.0"}), nil }
 
 // SocketPath is where the unix socket lives in a state directory.
 func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
@@ -417,9 +403,10 @@ func (s *Server) secureSocket(sock string) error {
 	return os.Chmod(sock, 0o660)
 }
 
-func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) {
-	s.d.shutdownOnce.Do(func() { close(s.d.stopAll) })
-	writeSync(w, map[string]any{})
+// shutdown stops every instance, then lodged (`lodged shutdown`).
+func (s *Server) shutdown(r *http.Request) (response, error) {
+	s.d.ShutdownInstances()
+	return replyEmpty(), nil
 }
 
 // keyedMutex serialises work per key (instance name, image fingerprint).
