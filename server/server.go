@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,65 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"lodge/api"
 	"lodge/errdefs"
-	"lodge/idmap"
-	"lodge/images"
-	"lodge/instances"
-	"lodge/network"
-	"lodge/server/db"
-	"lodge/server/operations"
-	"lodge/storage"
-	"lodge/storage/pools"
 )
-
-// ImageStore is what the server needs from the content-addressed image
-// store (images.Store): unified images (one tarball at Path) and split
-// ones (a metadata tarball at Path and a rootfs at RootfsPath).
-type ImageStore interface {
-	Import(ctx context.Context, r io.Reader, expectedFingerprint string) (images.Info, error)
-	ImportSplit(ctx context.Context, meta, rootfs io.Reader, expectedFingerprint string) (images.Info, error)
-	Path(fp string) string
-	IsSplit(fp string) bool
-	RootfsPath(fp string) string
-	Delete(fp string) error
-}
-
-// Config is the daemon's static configuration.
-type Config struct {
-	Dir         string // state directory
-	SocketGroup string // group owning the unix socket ("" = root's)
-	Version     string
-	// DriverVersion is liblxc's version, shown in GET /1.0.
-	DriverVersion string
-	Logger        *slog.Logger
-}
-
-// Deps are the concrete drivers, wired by cmd/lodged (and by tests).
-type Deps struct {
-	DB        *db.DB
-	Instances instances.Driver
-	Images    ImageStore
-	// Unpack extracts an image file's rootfs into dst.
-	Unpack func(ctx context.Context, imagePath, dst string) error
-	// Pool, if set, is an already open pool registered as PoolName (tests).
-	Pool     storage.Driver
-	PoolName string
-	// IDRanges is root's subordinate id range; nil runs every container
-	// privileged (tests without /etc/subuid).
-	IDRanges *idmap.Ranges
-	// Pools opens the recorded pools; nil means storage/pools under Dir.
-	Pools PoolManager
-	// Networks manages bridges, dnsmasq and NAT; nil disables managed networks.
-	Networks network.Driver
-	// DefaultNetwork is the network made at first start: "" is lodgebr0, "none" makes none.
-	DefaultNetwork string
-	// ProxyHelper is the binary run as "forkproxy" for proxy devices (lodged itself).
-	ProxyHelper string
-}
 
 // Server is lodged's HTTP side: the routes and the listeners.
 type Server struct {
@@ -83,77 +26,16 @@ type Server struct {
 	tls httpsState
 }
 
-// Daemon is what lodged does, whatever the transport.
-type Daemon struct {
-	cfg      Config
-	log      *slog.Logger
-	db       *db.DB
-	inst     instances.Driver
-	images   ImageStore
-	unpack   func(ctx context.Context, imagePath, dst string) error
-	pools    poolSet
-	poolMgr  PoolManager
-	poolName string // the default profile's root disk pool
-	idRanges *idmap.Ranges
-	// idmapMu serialises isolated range allocation with the row insert.
-	idmapMu sync.Mutex
-	// poolsMu serialises pool creation and deletion.
-	poolsMu sync.Mutex
-
-	ops    *operations.Registry
-	events *eventHub
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	instLocks  keyedMutex
-	imageLocks keyedMutex
-	nets       netState
-	// rm holds image remotes and downloads in flight (remote_images.go).
-	rm remoteState
-	// cert is the daemon's certificate (d_cert.go).
-	cert certState
-	// https is the HTTPS listener the transport runs (nil: none).
-	https HTTPSListener
-
-	shutdownOnce sync.Once
-	// stopAll is set when a client asked lodged to stop its instances and exit.
-	stopAll chan struct{}
-	// stoppedAll: Run stopped every instance before returning.
-	stoppedAll bool
-	started    time.Time
-}
-
-// New builds a server; call Run to serve.
+// New builds a server and the daemon it serves; call Run to serve.
 func New(cfg Config, deps Deps) *Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if deps.PoolName == "" {
-		deps.PoolName = "default"
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{d: &Daemon{
-		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
-		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
-		stopAll: make(chan struct{}), started: time.Now(),
-	}}
-	s.d.https = s
-	if s.d.poolMgr == nil {
-		s.d.poolMgr = pools.Manager{StateDir: cfg.Dir}
-	}
-	if deps.Pool != nil {
-		s.d.pools.set(deps.PoolName, deps.Pool)
-	}
-	s.d.nets.drv, s.d.nets.defaultName, s.d.nets.proxyHelper = deps.Networks, deps.DefaultNetwork, deps.ProxyHelper
-	if s.d.nets.defaultName == "" {
-		s.d.nets.defaultName = DefaultNetworkName
-	}
-	s.d.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.d.events.send("operation", o) })
-	if s.d.db != nil {
-		s.d.ops.SetStore(&opStore{db: s.d.db, log: s.d.log})
-	}
+	s := &Server{}
+	deps.https = s
+	s.d = NewDaemon(cfg, deps)
 	return s
 }
+
+// Daemon is the daemon the server serves.
+func (s *Server) Daemon() *Daemon { return s.d }
 
 // access says who may use a route.
 type access int
@@ -329,11 +211,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := removeStaleSocket(sock); err != nil {
 		return err
 	}
-	if err := s.d.initPools(ctx); err != nil {
+	if err := s.d.Start(ctx); err != nil {
 		return err
 	}
-	s.d.Recover(ctx)
-	s.d.startNetworks(ctx)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
@@ -348,31 +228,24 @@ func (s *Server) Run(ctx context.Context) error {
 	s.d.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.d.cfg.Version)
 	s.startHTTPS(ctx)
 	defer s.stopHTTPS()
-	go s.d.imageTasks(s.d.ctx)
-	go s.d.autostart(s.d.ctx)
-	go s.d.snapshotScheduler(s.d.ctx)
+	s.d.StartBackground()
 
 	var stopInstances bool
 	select {
 	case <-ctx.Done():
-	case <-s.d.stopAll:
+	case <-s.d.ShutdownRequested():
 		stopInstances = true
 	case err := <-errc:
 		return err
 	}
 	s.d.log.Info("shutting down", "stop_instances", stopInstances)
 	if stopInstances {
-		s.d.stopAllInstances()
-		s.d.stoppedAll = true
+		s.d.StopInstances()
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	if s.d.nets.drv != nil {
-		// dnsmasq keeps serving; the next lodged adopts it.
-		s.d.nets.drv.Close()
-	}
-	s.d.cancel()
+	s.d.Close()
 	return nil
 }
 
@@ -408,44 +281,3 @@ func (s *Server) shutdown(r *http.Request) (response, error) {
 	s.d.ShutdownInstances()
 	return replyEmpty(), nil
 }
-
-// keyedMutex serialises work per key (instance name, image fingerprint).
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-}
-
-// ShutdownInstances makes Run stop every instance and return (SIGPWR).
-func (s *Server) ShutdownInstances() { s.d.ShutdownInstances() }
-
-// StoppedInstances tells, after Run returned, whether it stopped every instance.
-func (s *Server) StoppedInstances() bool { return s.d.StoppedInstances() }

@@ -197,7 +197,7 @@ func serve(stateDir, group, netName string, debug bool) error {
 	go func() {
 		if _, ok := <-pwr; ok {
 			log.Info("SIGPWR: shutting down instances")
-			srv.ShutdownInstances()
+			srv.Daemon().ShutdownInstances()
 		}
 	}()
 	// systemd's Type=notify: ready once the API answers (notify.go).
@@ -208,7 +208,7 @@ func serve(stateDir, group, netName string, debug bool) error {
 	// lxcfs serves running containers only: once none runs (after `lodged
 	// shutdown`, or a stop with nothing running), it goes too, so that a
 	// state directory can be removed; the next lodged starts it again.
-	if srv.StoppedInstances() || !anyRunning(drv) {
+	if srv.Daemon().StoppedInstances() || !anyRunning(drv) {
 		if err := lxc.StopLXCFS(lxcfsDir); err != nil {
 			log.Warn("stopping lxcfs", "err", err)
 		}
