@@ -229,7 +229,7 @@ func (d *Daemon) createJoinToken(ctx context.Context, req api.CertificatesPost) 
 	// LXD returns a "token" operation whose metadata the client turns into
 	// the printed token; lxc and lodge both read these keys.
 	md := map[string]any{"request": req, "secret": tok.Secret, "fingerprint": d.CertFingerprint(), "addresses": addrs, "expiresAt": tok.ExpiresAt}
-	return d.ops.Start(d.tokenOpSpec(md), func(ctx context.Context, op *opT) error { return nil }), nil
+	return d.ops.Start(d.tokenOpSpec(md), func(ctx context.Context, op *operations.Op) error { return nil }), nil
 }
 
 func (d *Daemon) joinWithToken(ctx context.Context, req api.CertificatesPost, cert *x509.Certificate) error {

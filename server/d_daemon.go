@@ -12,6 +12,7 @@ import (
 	"lodge/images"
 	"lodge/instances"
 	"lodge/network"
+	"lodge/remotes"
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
@@ -74,6 +75,7 @@ func NewDaemon(cfg Config, deps Deps) *Daemon {
 		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(), https: deps.https,
 	}
+	d.rm.httpOpts = deps.RemoteHTTP
 	if d.poolMgr == nil {
 		d.poolMgr = pools.Manager{StateDir: cfg.Dir}
 	}
@@ -176,6 +178,8 @@ type Deps struct {
 	DefaultNetwork string
 	// ProxyHelper is the binary run as "forkproxy" for proxy devices (lodged itself).
 	ProxyHelper string
+	// RemoteHTTP are the network limits of image downloads (tests shorten them).
+	RemoteHTTP remotes.HTTPOptions
 	// https is the transport's HTTPS listener (set by the server).
 	https HTTPSListener
 }

@@ -238,7 +238,7 @@ func (d *Daemon) ImportImage(ctx context.Context, up ImageUpload) (*operations.O
 		return nil, err
 	}
 	d.events.lifecycle("image-created", imageURL(info.Fingerprint), nil)
-	op := d.ops.Start(imageOpSpec("Downloading image", info.Fingerprint), func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(imageOpSpec("Downloading image", info.Fingerprint), func(ctx context.Context, op *operations.Op) error {
 		op.SetMetadata("fingerprint", info.Fingerprint)
 		op.SetMetadata("size", info.Size)
 		return nil
@@ -252,7 +252,7 @@ func (d *Daemon) DeleteImage(ctx context.Context, ref string) (*operations.Op, e
 	if err != nil {
 		return nil, err
 	}
-	op := d.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *opT) error {
+	op := d.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *operations.Op) error {
 		return d.deleteImage(ctx, im.Fingerprint)
 	})
 	return op, nil
@@ -306,7 +306,7 @@ func (d *Daemon) ImageSecret(ctx context.Context, ref string) (*operations.Op, e
 	d.rm.mu.Unlock()
 	spec := imageOpSpec("Executing operation", im.Fingerprint)
 	spec.Class, spec.Metadata = api.OperationClassToken, map[string]any{"secret": secret}
-	return d.ops.Start(spec, func(ctx context.Context, op *opT) error { return nil }), nil
+	return d.ops.Start(spec, func(ctx context.Context, op *operations.Op) error { return nil }), nil
 }
 
 // publicAlias tells whether an alias points at a public image.

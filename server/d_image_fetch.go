@@ -152,14 +152,14 @@ type download struct {
 	err  error
 
 	mu   sync.Mutex
-	ops  map[*opT]bool
+	ops  map[*operations.Op]bool
 	last map[string]any // latest progress, for operations that join late
 }
 
 func (d *download) publish(md map[string]any) {
 	d.mu.Lock()
 	d.last = md
-	ops := make([]*opT, 0, len(d.ops))
+	ops := make([]*operations.Op, 0, len(d.ops))
 	for op := range d.ops {
 		ops = append(ops, op)
 	}
@@ -175,7 +175,7 @@ func (d *download) publish(md map[string]any) {
 // fingerprint however many operations ask at the same time; op (may be
 // nil) gets LXD's download_progress metadata. cached marks an image copied
 // only because an instance needed it.
-func (d *Daemon) fetchImage(ctx context.Context, op *opT, ri *remoteImage, cached bool) (db.Image, error) {
+func (d *Daemon) fetchImage(ctx context.Context, op *operations.Op, ri *remoteImage, cached bool) (db.Image, error) {
 	fp := ri.im.Fingerprint
 	d.rm.mu.Lock()
 	if row, err := d.db.GetImage(ctx, fp); err == nil {
@@ -187,7 +187,7 @@ func (d *Daemon) fetchImage(ctx context.Context, op *opT, ri *remoteImage, cache
 	}
 	dl := d.rm.downloads[fp]
 	if dl == nil {
-		dl = &download{done: make(chan struct{}), ops: map[*opT]bool{}}
+		dl = &download{done: make(chan struct{}), ops: map[*operations.Op]bool{}}
 		d.rm.downloads[fp] = dl
 		go func() {
 			dl.img, dl.err = d.doFetch(d.ctx, dl, ri, cached)
@@ -410,7 +410,7 @@ func (d *Daemon) CopyImage(ctx context.Context, req api.ImagesPost) (*operations
 	if err != nil {
 		return nil, err
 	}
-	op := d.ops.Start(imageOpSpec("Downloading image", local.Fingerprint), func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(imageOpSpec("Downloading image", local.Fingerprint), func(ctx context.Context, op *operations.Op) error {
 		img := local
 		if ri != nil {
 			if img, err = d.fetchImage(ctx, op, ri, false); err != nil {

@@ -18,7 +18,7 @@ import (
 // was fetched by. A newer one is downloaded, takes over the local aliases
 // and settings, and the old one is deleted. It returns the fingerprint now
 // current ("" when the image has no origin to refresh from).
-func (d *Daemon) refreshImage(ctx context.Context, op *opT, im db.Image) (string, bool, error) {
+func (d *Daemon) refreshImage(ctx context.Context, op *operations.Op, im db.Image) (string, bool, error) {
 	src, err := d.db.GetImageSource(ctx, im.Fingerprint)
 	if errors.Is(err, db.ErrNotFound) {
 		return im.Fingerprint, false, errdefs.Invalidf("image %s has no remote origin to refresh from (it was imported or published here)", short(im.Fingerprint))
@@ -187,7 +187,7 @@ func (d *Daemon) RefreshImage(ctx context.Context, ref string) (*operations.Op, 
 		}
 		return nil, err
 	}
-	op := d.ops.Start(imageOpSpec("Refreshing image", im.Fingerprint), func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(imageOpSpec("Refreshing image", im.Fingerprint), func(ctx context.Context, op *operations.Op) error {
 		fp, refreshed, err := d.refreshImage(ctx, op, im)
 		if err != nil {
 			return err

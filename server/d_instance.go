@@ -259,7 +259,7 @@ func (d *Daemon) ChangeState(ctx context.Context, name string, req api.InstanceS
 	default:
 		return nil, errdefs.Invalidf("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action)
 	}
-	op := d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
+	op := d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *operations.Op) error { return fn(ctx) })
 	return op, nil
 }
 

@@ -321,6 +321,6 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 	d.syncNetworkHosts(ctx)
 	d.events.lifecycle("instance-updated", instanceURL(name), nil)
 	// NIC and proxy devices apply to a running instance at once (hotplug).
-	op := d.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return d.applyLiveDevices(ctx, old, next) })
+	op := d.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *operations.Op) error { return d.applyLiveDevices(ctx, old, next) })
 	return op, nil
 }

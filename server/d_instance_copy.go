@@ -22,7 +22,7 @@ import (
 // copyInstance makes the copy's volumes, snapshot rows and runtime config;
 // a failure removes all of it (and a crash leaves a "creating" row that
 // startup recovery removes with its volumes).
-func (d *Daemon) copyInstance(ctx context.Context, op *opT, row db.Instance, srcName, snap string, instanceOnly, start bool) (err error) {
+func (d *Daemon) copyInstance(ctx context.Context, op *operations.Op, row db.Instance, srcName, snap string, instanceOnly, start bool) (err error) {
 	unlock := d.instLocks.lock(row.Name)
 	locked := true
 	defer func() {
@@ -134,7 +134,7 @@ func (d *Daemon) copyInstance(ctx context.Context, op *opT, row db.Instance, src
 // source's snapshots (oldest first) are replayed the same way, each
 // snapshotted on the destination before the next, so they share what they
 // can there too.
-func (d *Daemon) copyAcrossPools(ctx context.Context, op *opT, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance, snaps []string) error {
+func (d *Daemon) copyAcrossPools(ctx context.Context, op *operations.Op, srcPool storage.Driver, srcVol storage.Volume, dstPool storage.Driver, dstVol storage.Volume, row db.Instance, snaps []string) error {
 	fp := row.ImageFingerprint
 	if _, err := os.Stat(d.images.Path(fp)); fp == "" || err != nil {
 		return errdefs.Invalidf("instance %q: the source's image %s is no longer in the image store, so it cannot be copied to another pool; copy it within pool %q", row.Name, short(fp), row.Pool)
@@ -257,7 +257,7 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 		}
 		return nil, err
 	}
-	op := d.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *operations.Op) error {
 		return d.copyInstance(ctx, op, row, srcName, snap, instanceOnly, req.Start)
 	})
 	return op, nil

@@ -18,8 +18,6 @@ import (
 	"lodge/storage"
 )
 
-type opT = operations.Op
-
 func operationsSpec(desc, name string) operations.Spec {
 	return operations.Spec{Description: desc, Resources: instanceResources(name)}
 }
@@ -55,7 +53,7 @@ func randomMAC() string {
 
 // createInstance does the slow part of a create; any failure removes
 // everything it made, including the row inserted by the handler.
-func (d *Daemon) createInstance(ctx context.Context, op *opT, row db.Instance, start bool) (err error) {
+func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.Instance, start bool) (err error) {
 	unlock := d.instLocks.lock(row.Name)
 	locked := true
 	defer func() {
@@ -130,7 +128,7 @@ func (d *Daemon) createInstance(ctx context.Context, op *opT, row db.Instance, s
 // ensureImageVolume unpacks an image into a pool once per fingerprint;
 // every instance on that pool is then a clone of it. This is the one
 // place an image volume is filled.
-func (d *Daemon) ensureImageVolume(ctx context.Context, op *opT, pool storage.Driver, poolName, fp string) error {
+func (d *Daemon) ensureImageVolume(ctx context.Context, op *operations.Op, pool storage.Driver, poolName, fp string) error {
 	unlock := d.imageLocks.lock(fp)
 	defer unlock()
 	vol := storage.Volume{Kind: storage.KindImage, Name: fp}
@@ -260,7 +258,7 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 	spec := operationsSpec("Creating instance", req.Name)
 	// Cancelling stops the unpack or copy under way and rolls the create back.
 	spec.MayCancel = true
-	op := d.ops.Start(spec, func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(spec, func(ctx context.Context, op *operations.Op) error {
 		if remote != nil {
 			if _, err := d.fetchImage(ctx, op, remote, true); err != nil {
 				_ = d.db.DeleteInstance(context.WithoutCancel(ctx), row.Name)

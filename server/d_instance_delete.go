@@ -75,7 +75,7 @@ func (d *Daemon) DeleteInstance(ctx context.Context, name string) (*operations.O
 	if st := d.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
 		return nil, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name)
 	}
-	op := d.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
+	op := d.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *operations.Op) error {
 		return d.deleteInstance(ctx, name)
 	})
 	return op, nil

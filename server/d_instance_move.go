@@ -50,7 +50,7 @@ func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error
 
 // moveInstancePool copies a stopped instance's volume to another pool,
 // points the row at it, then deletes the old volume.
-func (d *Daemon) moveInstancePool(ctx context.Context, op *opT, name, poolName string) error {
+func (d *Daemon) moveInstancePool(ctx context.Context, op *operations.Op, name, poolName string) error {
 	unlock := d.instLocks.lock(name)
 	defer unlock()
 	in, srcPool, err := d.stoppedInstance(ctx, name)
@@ -153,7 +153,7 @@ func (d *Daemon) MoveInstance(ctx context.Context, name string, req api.Instance
 	if req.Pool != "" && req.Pool != in.Pool {
 		desc = "Moving instance"
 	}
-	op := d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, op *operations.Op) error {
 		if req.Pool != "" && req.Pool != in.Pool {
 			if err := d.moveInstancePool(ctx, op, name, req.Pool); err != nil {
 				return err

@@ -14,7 +14,7 @@ import (
 	"lodge/storage"
 )
 
-func (d *Daemon) rebuildInstance(ctx context.Context, op *opT, name string, img db.Image) error {
+func (d *Daemon) rebuildInstance(ctx context.Context, op *operations.Op, name string, img db.Image) error {
 	unlock := d.instLocks.lock(name)
 	defer unlock()
 	in, pool, err := d.stoppedInstance(ctx, name)
@@ -85,7 +85,7 @@ func (d *Daemon) RebuildInstance(ctx context.Context, name string, req api.Insta
 	if st := d.liveStatus(ctx, in); st != instances.StatusStopped {
 		return nil, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s)", name, name)
 	}
-	op := d.ops.Start(operationsSpec("Rebuilding instance", name), func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(operationsSpec("Rebuilding instance", name), func(ctx context.Context, op *operations.Op) error {
 		return d.rebuildInstance(ctx, op, name, img)
 	})
 	return op, nil

@@ -181,7 +181,7 @@ func (d *Daemon) startRestore(ctx context.Context, in db.Instance, restore strin
 	if _, _, err := d.getSnapshot(ctx, in.Name, snap); err != nil {
 		return nil, err
 	}
-	op := d.ops.Start(operationsSpec("Restoring snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+	op := d.ops.Start(operationsSpec("Restoring snapshot", in.Name), func(ctx context.Context, _ *operations.Op) error {
 		return d.restoreSnapshot(ctx, in.Name, snap)
 	})
 	return op, nil
@@ -224,7 +224,7 @@ func (d *Daemon) CreateSnapshot(ctx context.Context, name string, req api.Instan
 	if req.ExpiresAt != nil {
 		expires = *req.ExpiresAt
 	}
-	op := d.ops.Start(operationsSpec("Snapshotting instance", in.Name), func(ctx context.Context, _ *opT) error {
+	op := d.ops.Start(operationsSpec("Snapshotting instance", in.Name), func(ctx context.Context, _ *operations.Op) error {
 		return d.createSnapshot(ctx, in.Name, req.Name, expires)
 	})
 	return op, nil
@@ -236,7 +236,7 @@ func (d *Daemon) DeleteSnapshot(ctx context.Context, name, snap string) (*operat
 	if err != nil {
 		return nil, err
 	}
-	op := d.ops.Start(operationsSpec("Deleting snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+	op := d.ops.Start(operationsSpec("Deleting snapshot", in.Name), func(ctx context.Context, _ *operations.Op) error {
 		return d.deleteSnapshot(ctx, in.Name, sn.Name)
 	})
 	return op, nil
@@ -257,7 +257,7 @@ func (d *Daemon) RenameSnapshot(ctx context.Context, name, snap string, req api.
 	if _, err := d.db.GetSnapshot(ctx, in.Name, req.Name); err == nil {
 		return nil, errdefs.Existsf("snapshot %q of instance %q already exists", req.Name, in.Name)
 	}
-	op := d.ops.Start(operationsSpec("Renaming snapshot", in.Name), func(ctx context.Context, _ *opT) error {
+	op := d.ops.Start(operationsSpec("Renaming snapshot", in.Name), func(ctx context.Context, _ *operations.Op) error {
 		unlock := d.instLocks.lock(in.Name)
 		defer unlock()
 		pool, err := d.instancePool(in)
@@ -288,7 +288,7 @@ func (d *Daemon) UpdateSnapshot(ctx context.Context, name, snap string, req api.
 		return nil, err
 	}
 	d.events.lifecycle("instance-snapshot-updated", snapshotURL(in.Name, sn.Name), nil)
-	op := d.ops.Start(operationsSpec("Updating snapshot", in.Name), func(ctx context.Context, _ *opT) error { return nil })
+	op := d.ops.Start(operationsSpec("Updating snapshot", in.Name), func(ctx context.Context, _ *operations.Op) error { return nil })
 	return op, nil
 }
 

@@ -178,7 +178,7 @@ func (d *Daemon) PublishImage(ctx context.Context, req api.ImagesPublishPost) (*
 			return nil, errdefs.Existsf("image alias %q already exists", a.Name)
 		}
 	}
-	op := d.ops.Start(operations.Spec{Description: "Downloading image"}, func(ctx context.Context, op *opT) error {
+	op := d.ops.Start(operations.Spec{Description: "Downloading image"}, func(ctx context.Context, op *operations.Op) error {
 		fp, size, err := d.publishImage(ctx, in, snap, req, compress)
 		if err != nil {
 			return err

@@ -50,6 +50,14 @@ func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
 	return nil
 }
 
+// Spec is the spec name was last defined with.
+func (d *Driver) Spec(name string) (instances.Spec, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.defined[name]
+	return s, ok
+}
+
 // Defined reports whether a runtime config exists for name.
 func (d *Driver) Defined(name string) bool {
 	d.mu.Lock()
