@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"lodge/api"
+	"lodge/server/daemon"
 	"lodge/server/operations"
 	"lodge/wsstream"
 )
@@ -27,7 +28,7 @@ func (s *Server) consolePost(r *http.Request) (response, error) {
 	}
 	sess := &execSession{fds: map[string]string{"0": newSecret(), "control": newSecret()}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	fds := map[string]any{"0": sess.fds["0"], "control": sess.fds["control"]}
-	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: instanceResources(name),
+	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: daemon.InstanceResources(name),
 		Metadata: map[string]any{"fds": fds}, Connector: sess.connect}
 	op := s.d.StartOperation(spec, func(ctx context.Context, op *operations.Op) error {
 		return s.runConsole(ctx, name, req, sess)

@@ -22,6 +22,7 @@ import (
 	"lodge/api"
 	"lodge/errdefs"
 	"lodge/instances"
+	"lodge/server/daemon"
 	"lodge/server/operations"
 	"lodge/wsstream"
 )
@@ -126,7 +127,7 @@ func (s *Server) instanceExec(r *http.Request) (response, error) {
 		}
 		md["fds"] = fds
 	}
-	spec := operations.Spec{Class: class, Description: "Executing command", Resources: instanceResources(name), Metadata: md}
+	spec := operations.Spec{Class: class, Description: "Executing command", Resources: daemon.InstanceResources(name), Metadata: md}
 	if req.WaitForWS {
 		spec.Connector = sess.connect
 	}
@@ -270,7 +271,7 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 		}
 		var msg api.InstanceExecControl
 		if err := json.Unmarshal(data, &msg); err != nil {
-			s.d.log.Debug("exec control: bad message", "err", err)
+			s.log.Debug("exec control: bad message", "err", err)
 			continue
 		}
 		switch msg.Command {

@@ -10,6 +10,7 @@ import (
 
 	"lodge/errdefs"
 	"lodge/files"
+	"lodge/server/daemon"
 )
 
 // fileHeader reads an X-LXD-* header, or its X-Incus-* spelling.
@@ -89,7 +90,7 @@ func parseID(r *http.Request, header string) (int, error) {
 }
 
 // fileWrite reads a file push's X-LXD-* headers.
-func fileWrite(r *http.Request) (fw FileWrite, err error) {
+func fileWrite(r *http.Request) (fw daemon.FileWrite, err error) {
 	if fw.UID, err = parseID(r, "uid"); err != nil {
 		return fw, err
 	}

@@ -30,12 +30,12 @@ func (s *Server) HTTPSAddress() string {
 // startHTTPS starts the listener if core.https_address is set (at startup).
 func (s *Server) startHTTPS(ctx context.Context) {
 	if _, err := s.d.ServerCert(); err != nil {
-		s.d.log.Warn("no server certificate; the HTTPS API is off", "err", err)
+		s.log.Warn("no server certificate; the HTTPS API is off", "err", err)
 		return
 	}
 	if addr := s.d.ServerConfigValue(ctx, "core.https_address"); addr != "" {
 		if err := s.SetHTTPSAddress(addr); err != nil {
-			s.d.log.Warn("HTTPS API not started", "address", addr, "err", err)
+			s.log.Warn("HTTPS API not started", "address", addr, "err", err)
 		}
 	}
 }
@@ -84,7 +84,7 @@ func (s *Server) SetHTTPSAddress(addr string) error {
 	}
 	stop()
 	s.serveTLS(l, cert)
-	s.d.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.d.CertFingerprint())
+	s.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.d.CertFingerprint())
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"lodge/api"
 	"lodge/remotes"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
@@ -340,7 +341,7 @@ func TestHTTPSOnStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A second server on the same state directory keeps the certificate.
-	s2 := New(Config{Dir: e.dir}, e.deps)
+	s2 := New(Config{Config: daemon.Config{Dir: e.dir}}, e.deps)
 	if _, err := s2.Daemon().ServerCert(); err != nil {
 		t.Fatal(err)
 	}

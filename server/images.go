@@ -17,15 +17,14 @@ import (
 	"lodge/api"
 	"lodge/errdefs"
 	"lodge/images"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
-func imageURL(fp string) string { return "/1.0/images/" + fp }
-
 // visibility is what the request may see of the images: untrusted HTTPS
 // clients see public images, and the one a ?secret= opens.
-func visibility(r *http.Request) Visibility {
-	return Visibility{PublicOnly: !isTrusted(r), Secret: r.URL.Query().Get("secret")}
+func visibility(r *http.Request) daemon.Visibility {
+	return daemon.Visibility{PublicOnly: !isTrusted(r), Secret: r.URL.Query().Get("secret")}
 }
 
 // writableImage is the writable part of an image, as GET shows it (and its ETag covers).
@@ -37,7 +36,7 @@ func writableImage(im db.Image) api.ImagePut {
 	return out
 }
 
-func renderImage(im Image) api.Image {
+func renderImage(im daemon.Image) api.Image {
 	out := api.Image{
 		ImagePut: writableImage(im.Image), Aliases: []api.ImageAlias{}, Architecture: im.Architecture, Cached: im.Cached, Filename: im.Filename,
 		Fingerprint: im.Fingerprint, Size: im.Size, Type: im.Type, CreatedAt: im.CreatedAt, LastUsedAt: im.LastUsedAt,
@@ -64,7 +63,7 @@ func (s *Server) imagesGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
 		urls := make([]string, 0, len(ims))
 		for _, im := range ims {
-			urls = append(urls, imageURL(im.Fingerprint))
+			urls = append(urls, daemon.ImageURL(im.Fingerprint))
 		}
 		return reply(urls), nil
 	}
@@ -94,9 +93,9 @@ func (s *Server) imagePatch(r *http.Request) (response, error) { return s.update
 // auto-update and properties, guarded by If-Match as LXD's are.
 func (s *Server) updateImage(r *http.Request, patch bool) (response, error) {
 	etagOf := func(im db.Image) any { return writableImage(im) }
-	what := func(im db.Image) string { return "image " + short(im.Fingerprint) }
+	what := func(im db.Image) string { return "image " + shortFP(im.Fingerprint) }
 	decode := func(into *api.ImagePut) error { return decodeBody(r, into) }
-	return replyEmpty(), s.d.UpdateImage(r.Context(), r.PathValue("fingerprint"), decode, Update{Patch: patch, IfMatch: ifMatch(r, etagOf, what)})
+	return replyEmpty(), s.d.UpdateImage(r.Context(), r.PathValue("fingerprint"), decode, daemon.Update{Patch: patch, IfMatch: ifMatch(r, etagOf, what)})
 }
 
 // imagesPost is POST /1.0/images: an uploaded tarball (or split image as
@@ -138,7 +137,7 @@ func (s *Server) imagesPost(r *http.Request) (response, error) {
 // one tarball, or multipart/form-data with a "metadata" then a "rootfs"
 // part (what `lxc image import META ROOTFS` sends), streamed into the
 // store from the body. root is the rootfs part, opened when first read.
-func readUpload(r *http.Request) (up ImageUpload, root *partAfter, err error) {
+func readUpload(r *http.Request) (up daemon.ImageUpload, root *partAfter, err error) {
 	up.Fingerprint = strings.ToLower(r.Header.Get("X-LXD-fingerprint"))
 	if up.Fingerprint == "" {
 		up.Fingerprint = strings.ToLower(r.Header.Get("X-Incus-fingerprint"))
@@ -239,7 +238,7 @@ func (s *Server) imageSub(r *http.Request) (response, error) {
 	}
 	file, err := os.Open(f.Path)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", short(f.Fingerprint), err)
+		return nil, fmt.Errorf("image %s: %w", shortFP(f.Fingerprint), err)
 	}
 	return stream(func(w http.ResponseWriter) {
 		defer file.Close()
@@ -256,15 +255,15 @@ func (s *Server) imageSub(r *http.Request) (response, error) {
 
 // exportSplit sends a split image as LXD does: multipart/form-data with a
 // "metadata" and a "rootfs" part.
-func exportSplit(f ImageFiles) (response, error) {
+func exportSplit(f daemon.ImageFiles) (response, error) {
 	meta, err := os.Open(f.Path)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", short(f.Fingerprint), err)
+		return nil, fmt.Errorf("image %s: %w", shortFP(f.Fingerprint), err)
 	}
 	root, err := os.Open(f.RootfsPath)
 	if err != nil {
 		meta.Close()
-		return nil, fmt.Errorf("image %s: %w", short(f.Fingerprint), err)
+		return nil, fmt.Errorf("image %s: %w", shortFP(f.Fingerprint), err)
 	}
 	return stream(func(w http.ResponseWriter) {
 		defer meta.Close()
@@ -344,4 +343,12 @@ func (s *Server) aliasPut(r *http.Request) (response, error) {
 
 func (s *Server) aliasDelete(r *http.Request) (response, error) {
 	return replyEmpty(), s.d.DeleteAlias(r.Context(), r.PathValue("name"))
+}
+
+// shortFP is a fingerprint's first 12 characters, as messages show it.
+func shortFP(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	return fp
 }

@@ -7,6 +7,7 @@ import (
 
 	"lodge/api"
 	"lodge/instances"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
@@ -26,7 +27,7 @@ func statusCode(st instances.Status) api.StatusCode {
 	return api.Stopped
 }
 
-func renderInstance(in Instance) api.Instance {
+func renderInstance(in daemon.Instance) api.Instance {
 	code := statusCode(in.State.Status)
 	cfg := in.Config
 	if cfg == nil {
@@ -51,7 +52,7 @@ func renderInstance(in Instance) api.Instance {
 }
 
 // renderFull is an instance with its state and snapshots (recursion=2).
-func renderFull(in Instance) api.InstanceFull {
+func renderFull(in daemon.Instance) api.InstanceFull {
 	snaps := make([]any, 0, len(in.Snapshots))
 	for _, sn := range in.Snapshots {
 		snaps = append(snaps, renderSnapshot(sn))
@@ -107,7 +108,7 @@ func (s *Server) instancesGet(r *http.Request) (response, error) {
 		}
 		urls := make([]string, 0, len(names))
 		for _, n := range names {
-			urls = append(urls, instanceURL(n))
+			urls = append(urls, daemon.InstanceURL(n))
 		}
 		return reply(urls), nil
 	}
@@ -166,7 +167,7 @@ func (s *Server) updateInstance(r *http.Request, patch bool) (response, error) {
 		return nil, err
 	}
 	what := func(in db.Instance) string { return fmt.Sprintf("instance %q", in.Name) }
-	op, err := s.d.UpdateInstance(r.Context(), r.PathValue("name"), req, Update{Patch: patch, IfMatch: ifMatch(r, instanceETag, what)})
+	op, err := s.d.UpdateInstance(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch, IfMatch: ifMatch(r, instanceETag, what)})
 	return replyAsync(op), err
 }
 

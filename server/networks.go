@@ -3,23 +3,21 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"lodge/api"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
-func networkURL(name string) string { return "/1.0/networks/" + url.PathEscape(name) }
-
-func renderNetwork(n Network) api.Network {
+func renderNetwork(n daemon.Network) api.Network {
 	users := []string{}
 	for _, i := range n.UsedBy.Instances {
-		users = append(users, instanceURL(i))
+		users = append(users, daemon.InstanceURL(i))
 	}
 	for _, p := range n.UsedBy.Profiles {
-		users = append(users, profileURL(p))
+		users = append(users, daemon.ProfileURL(p))
 	}
 	return api.Network{NetworkPut: api.NetworkPut{Config: n.Config, Description: n.Description}, Name: n.Name, Type: n.Type,
 		UsedBy: users, Managed: true, Status: "Created", Locations: []string{"none"}}
@@ -35,7 +33,7 @@ func (s *Server) networksGet(r *http.Request) (response, error) {
 		}
 		urls := []string{}
 		for _, n := range names {
-			urls = append(urls, networkURL(n))
+			urls = append(urls, daemon.NetworkURL(n))
 		}
 		return reply(urls), nil
 	}
@@ -74,7 +72,7 @@ func (s *Server) updateNetwork(r *http.Request, patch bool) (response, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	err := s.d.UpdateNetwork(r.Context(), r.PathValue("name"), req, Update{Patch: patch,
+	err := s.d.UpdateNetwork(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch,
 		IfMatch: ifMatch(r, networkETag, func(n db.Network) string { return fmt.Sprintf("network %q", n.Name) })})
 	return replyEmpty(), err
 }

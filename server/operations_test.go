@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/server/daemon"
 	"lodge/server/operations"
 	"lodge/storage"
 )
@@ -40,7 +41,7 @@ func TestOperationsAfterRestart(t *testing.T) {
 	e := newTestEnv(t)
 	release := make(chan struct{})
 	defer close(release)
-	running := e.d.StartOperation(operations.Spec{Description: "Creating instance", Resources: instanceResources("c1"), MayCancel: true,
+	running := e.d.StartOperation(operations.Spec{Description: "Creating instance", Resources: daemon.InstanceResources("c1"), MayCancel: true,
 		Metadata: map[string]any{"fds": map[string]any{"0": "websocket-secret"}}},
 		func(ctx context.Context, op *operations.Op) error {
 			op.SetMetadata("progress", "Unpacking image")
@@ -66,7 +67,7 @@ func TestOperationsAfterRestart(t *testing.T) {
 		md   map[string]any
 	}{
 		// Progress is not written as it changes: only the start and the end are.
-		{"running when killed", running.ID(), api.Failure, errOpInterrupted, nil},
+		{"running when killed", running.ID(), api.Failure, interrupted, nil},
 		{"succeeded before", done.ID(), api.Success, "", map[string]any{"return": float64(3)}},
 		{"failed before", failed.ID(), api.Failure, "delete c9: busy", nil},
 	}
@@ -146,7 +147,7 @@ func TestCreateInterruptedByRestart(t *testing.T) {
 	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"}}`)
 	e2 := e.restart(t)
 	code, r, _ := e2.do(t, "GET", resp.Operation, "")
-	if o := opOf(t, r); code != 200 || o.StatusCode != api.Failure || o.Err != errOpInterrupted {
+	if o := opOf(t, r); code != 200 || o.StatusCode != api.Failure || o.Err != interrupted {
 		t.Fatalf("create op after restart: %d %+v", code, o)
 	}
 	if code, _, _ := e2.do(t, "GET", "/1.0/instances/c1", ""); code != 404 {
@@ -212,3 +213,7 @@ func mark(path string) error {
 	}
 	return os.WriteFile(path, nil, 0o600)
 }
+
+// interrupted is what an operation a crash ended says.
+const interrupted = "lodged stopped while this operation was running (daemon restart or crash); " +
+	"check the state of what it acted on (its resources) and retry"

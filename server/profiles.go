@@ -5,16 +5,15 @@ import (
 	"net/http"
 
 	"lodge/api"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
-func profileURL(name string) string { return "/1.0/profiles/" + name }
-
-func renderProfile(p Profile) api.Profile {
+func renderProfile(p daemon.Profile) api.Profile {
 	out := api.Profile{ProfilePut: api.ProfilePut{Config: p.Config, Description: p.Description, Devices: p.Devices},
 		Name: p.Name, UsedBy: []string{}}
 	for _, u := range p.UsedBy {
-		out.UsedBy = append(out.UsedBy, instanceURL(u))
+		out.UsedBy = append(out.UsedBy, daemon.InstanceURL(u))
 	}
 	return out
 }
@@ -29,7 +28,7 @@ func (s *Server) profilesGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
 		urls := []string{}
 		for _, p := range list {
-			urls = append(urls, profileURL(p.Name))
+			urls = append(urls, daemon.ProfileURL(p.Name))
 		}
 		return reply(urls), nil
 	}
@@ -48,7 +47,7 @@ func (s *Server) profilesPost(r *http.Request) (response, error) {
 	if err := s.d.CreateProfile(r.Context(), req); err != nil {
 		return nil, err
 	}
-	return replyCreated(profileURL(req.Name)), nil
+	return replyCreated(daemon.ProfileURL(req.Name)), nil
 }
 
 func (s *Server) profileGet(r *http.Request) (response, error) {
@@ -67,7 +66,7 @@ func (s *Server) updateProfile(r *http.Request, patch bool) (response, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	err := s.d.UpdateProfile(r.Context(), r.PathValue("name"), req, Update{Patch: patch,
+	err := s.d.UpdateProfile(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch,
 		IfMatch: ifMatch(r, profileETag, func(p db.Profile) string { return fmt.Sprintf("profile %q", p.Name) })})
 	return replyEmpty(), err
 }
@@ -81,7 +80,7 @@ func (s *Server) profilePost(r *http.Request) (response, error) {
 	if err := s.d.RenameProfile(r.Context(), r.PathValue("name"), req.Name); err != nil {
 		return nil, err
 	}
-	return replyCreated(profileURL(req.Name)), nil
+	return replyCreated(daemon.ProfileURL(req.Name)), nil
 }
 
 func (s *Server) profileDelete(r *http.Request) (response, error) {

@@ -15,6 +15,7 @@ import (
 	"lodge/images"
 	"lodge/remotes"
 	"lodge/remotes/remotestest"
+	"lodge/server/daemon"
 	"lodge/storage"
 )
 
@@ -27,7 +28,7 @@ func newRemoteEnv(t *testing.T) (*testEnv, *remotestest.Fixture, *remotestest.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := newTestEnv(t, func(deps *Deps) {
+	env := newTestEnv(t, func(deps *daemon.Deps) {
 		deps.Images, deps.Unpack = store, images.Unpack
 		deps.RemoteHTTP = remotes.HTTPOptions{StallTimeout: 2 * time.Second, HeaderTimeout: 2 * time.Second}
 	})

@@ -1,12 +1,18 @@
-// Package server is lodged's REST layer: the LXD 1.0 routes, the async
-// operations and events, and the orchestration that combines the domain
-// packages (instances, images, storage). It owns the database.
+// Package server is lodged's HTTP layer: the LXD 1.0 route table with
+// each route's access (local, trusted, public), handlers that decode a
+// request, make one call to the daemon (server/daemon) and render its
+// answer, the one place where errors become statuses (statusOf), the
+// websocket plumbing of exec, console and events, and the unix socket
+// and HTTPS listeners with their trust check. It holds no state of its
+// own beyond the listeners; what lodged does is the daemon's.
 package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,25 +23,38 @@ import (
 	"time"
 
 	"lodge/errdefs"
+	"lodge/server/daemon"
 )
 
 // Server is lodged's HTTP side: the routes and the listeners.
 type Server struct {
-	d *Daemon
+	cfg Config
+	log *slog.Logger
+	d   *daemon.Daemon
 	// tls is the HTTPS listener (https.go).
 	tls httpsState
 }
 
+// Config is lodged's configuration: the daemon's, and the unix socket's group.
+type Config struct {
+	daemon.Config
+	// SocketGroup is the group owning the unix socket ("" = root's).
+	SocketGroup string
+}
+
 // New builds a server and the daemon it serves; call Run to serve.
-func New(cfg Config, deps Deps) *Server {
-	s := &Server{}
-	deps.https = s
-	s.d = NewDaemon(cfg, deps)
+func New(cfg Config, deps daemon.Deps) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	deps.HTTPS = s
+	s.d = daemon.New(cfg.Config, deps)
 	return s
 }
 
 // Daemon is the daemon the server serves.
-func (s *Server) Daemon() *Daemon { return s.d }
+func (s *Server) Daemon() *daemon.Daemon { return s.d }
 
 // access says who may use a route.
 type access int
@@ -165,7 +184,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
-			s.d.log.Debug("request", "method", r.Method, "url", r.URL.String())
+			s.log.Debug("request", "method", r.Method, "url", r.URL.String())
 			if err := allowed(rt.access, r); err != nil {
 				writeError(w, err)
 				return
@@ -205,7 +224,7 @@ func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
 // Run serves on DIR/unix.socket until ctx is cancelled (SIGTERM: containers
 // keep running) or a client asks for shutdown (containers are stopped first).
 func (s *Server) Run(ctx context.Context) error {
-	sock := SocketPath(s.d.cfg.Dir)
+	sock := SocketPath(s.cfg.Dir)
 	// First: a second lodged on the same directory must not "recover" the
 	// first one's half-made instances.
 	if err := removeStaleSocket(sock); err != nil {
@@ -225,7 +244,7 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	s.d.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.d.cfg.Version)
+	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
 	s.startHTTPS(ctx)
 	defer s.stopHTTPS()
 	s.d.StartBackground()
@@ -238,7 +257,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case err := <-errc:
 		return err
 	}
-	s.d.log.Info("shutting down", "stop_instances", stopInstances)
+	s.log.Info("shutting down", "stop_instances", stopInstances)
 	if stopInstances {
 		s.d.StopInstances()
 	}
@@ -263,10 +282,10 @@ func removeStaleSocket(sock string) error {
 
 func (s *Server) secureSocket(sock string) error {
 	gid := 0
-	if s.d.cfg.SocketGroup != "" {
-		g, err := user.LookupGroup(s.d.cfg.SocketGroup)
+	if s.cfg.SocketGroup != "" {
+		g, err := user.LookupGroup(s.cfg.SocketGroup)
 		if err != nil {
-			return fmt.Errorf("socket group %q: %w", s.d.cfg.SocketGroup, err)
+			return fmt.Errorf("socket group %q: %w", s.cfg.SocketGroup, err)
 		}
 		gid, _ = strconv.Atoi(g.Gid)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"lodge/server/daemon"
 )
 
 func configString(v any) string {
@@ -36,5 +38,5 @@ func (s *Server) updateServer(r *http.Request, patch bool) (response, error) {
 	}
 	what := func(map[string]string) string { return "server config" }
 	etagOf := func(cur map[string]string) any { return cur }
-	return replyEmpty(), s.d.UpdateServerConfig(r.Context(), cfg, Update{Patch: patch, IfMatch: ifMatch(r, etagOf, what)})
+	return replyEmpty(), s.d.UpdateServerConfig(r.Context(), cfg, daemon.Update{Patch: patch, IfMatch: ifMatch(r, etagOf, what)})
 }

@@ -18,6 +18,7 @@ import (
 	"lodge/images/imagestest"
 	"lodge/instances"
 	"lodge/instances/fake"
+	"lodge/server/daemon"
 	"lodge/server/db"
 	"lodge/storage"
 	"lodge/storage/dir"
@@ -27,11 +28,11 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 type testEnv struct {
 	s         *Server
-	d         *Daemon
+	d         *daemon.Daemon
 	h         http.Handler
 	db        *db.DB
 	dir       string
-	deps      Deps
+	deps      daemon.Deps
 	drv       *fake.Driver
 	pool      *dir.Driver
 	unpackErr error
@@ -42,7 +43,7 @@ type testEnv struct {
 // newTestEnv is a server on a fresh state directory with a real SQLite,
 // a real dir pool, the fake runtime and the in-memory image store; opts
 // may change its drivers (a network driver, say).
-func newTestEnv(t testing.TB, opts ...func(*Deps)) *testEnv {
+func newTestEnv(t testing.TB, opts ...func(*daemon.Deps)) *testEnv {
 	t.Helper()
 	tmp := t.TempDir()
 	d, err := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
@@ -75,7 +76,7 @@ func newTestEnv(t testing.TB, opts ...func(*Deps)) *testEnv {
 		}
 		return os.Symlink("/bin/busybox", filepath.Join(dst, "sbin", "init"))
 	}
-	env.deps = Deps{DB: d, Instances: env.drv, Images: imagestest.New(filepath.Join(tmp, "images")), Unpack: unpack, Pool: pool}
+	env.deps = daemon.Deps{DB: d, Instances: env.drv, Images: imagestest.New(filepath.Join(tmp, "images")), Unpack: unpack, Pool: pool}
 	for _, o := range opts {
 		o(&env.deps)
 	}
@@ -85,7 +86,7 @@ func newTestEnv(t testing.TB, opts ...func(*Deps)) *testEnv {
 
 // start serves a new server (a new lodged) over the env's state.
 func (e *testEnv) start(t testing.TB) {
-	e.s = New(Config{Dir: e.dir, Version: "test"}, e.deps)
+	e.s = New(Config{Config: daemon.Config{Dir: e.dir, Version: "test"}}, e.deps)
 	e.d, e.h = e.s.Daemon(), e.s.Handler()
 	d := e.d
 	t.Cleanup(func() { d.WaitOperations(); d.Close() })

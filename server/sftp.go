@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"lodge/errdefs"
-	"lodge/idmap"
 )
 
 // handleSFTP upgrades the connection to raw SFTP (Incus's /sftp endpoint),
@@ -64,13 +63,12 @@ func (s *Server) serveSFTP(w http.ResponseWriter, name, root, self string) {
 	var errBuf strings.Builder
 	cmd.Stderr = &errBuf
 	if err := cmd.Run(); err != nil {
-		s.d.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
+		s.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
 	}
 	// The SFTP server runs as host root, so what it made carries raw
-	// container ids; give them the container's shifted ones.
-	if m := s.d.FileIDMap(context.Background(), name); !m.IsIdentity() {
-		if err := idmap.FixUnshifted(root, m, began); err != nil {
-			s.d.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
-		}
+	// container ids; give them the container's shifted ones. The session
+	// is over: not the request's context, which has ended with it.
+	if err := s.d.ShiftNewFiles(context.Background(), name, root, began); err != nil {
+		s.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
 	}
 }

@@ -5,9 +5,10 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/server/daemon"
 )
 
-func renderSnapshot(sn Snapshot) api.InstanceSnapshot {
+func renderSnapshot(sn daemon.Snapshot) api.InstanceSnapshot {
 	return api.InstanceSnapshot{
 		InstanceSnapshotPut: api.InstanceSnapshotPut{ExpiresAt: sn.ExpiresAt},
 		Architecture:        sn.Architecture, Config: sn.Config, CreatedAt: sn.CreatedAt, Devices: sn.Devices,
@@ -25,7 +26,7 @@ func (s *Server) snapshotsGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
 		urls := make([]string, 0, len(list))
 		for _, sn := range list {
-			urls = append(urls, snapshotURL(name, sn.Name))
+			urls = append(urls, daemon.SnapshotURL(name, sn.Name))
 		}
 		return reply(urls), nil
 	}

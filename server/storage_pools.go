@@ -4,20 +4,19 @@ import (
 	"net/http"
 
 	"lodge/api"
+	"lodge/server/daemon"
 )
 
-func poolURL(name string) string { return "/1.0/storage-pools/" + name }
-
-func renderPool(p Pool) api.StoragePool {
+func renderPool(p daemon.Pool) api.StoragePool {
 	used := []string{}
 	if p.UsedBy.DefaultProfile {
-		used = append(used, profileURL("default"))
+		used = append(used, daemon.ProfileURL("default"))
 	}
 	for _, n := range p.UsedBy.Instances {
-		used = append(used, instanceURL(n))
+		used = append(used, daemon.InstanceURL(n))
 	}
 	for _, v := range p.UsedBy.Volumes {
-		used = append(used, volumeURL(p.Name, "custom", v))
+		used = append(used, daemon.VolumeURL(p.Name, "custom", v))
 	}
 	status := "Created"
 	if !p.Available {
@@ -37,7 +36,7 @@ func (s *Server) poolsGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
 		urls := make([]string, 0, len(list))
 		for _, p := range list {
-			urls = append(urls, poolURL(p.Name))
+			urls = append(urls, daemon.PoolURL(p.Name))
 		}
 		return reply(urls), nil
 	}
@@ -65,7 +64,7 @@ func (s *Server) poolsPost(r *http.Request) (response, error) {
 	if err := s.d.CreateStoragePool(r.Context(), req); err != nil {
 		return nil, err
 	}
-	return replyCreated(poolURL(req.Name)), nil
+	return replyCreated(daemon.PoolURL(req.Name)), nil
 }
 
 func (s *Server) poolPut(r *http.Request) (response, error)   { return s.updatePool(r, false) }
@@ -76,7 +75,7 @@ func (s *Server) updatePool(r *http.Request, patch bool) (response, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	return replyEmpty(), s.d.UpdateStoragePool(r.Context(), r.PathValue("name"), req, Update{Patch: patch})
+	return replyEmpty(), s.d.UpdateStoragePool(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch})
 }
 
 func (s *Server) poolDelete(r *http.Request) (response, error) {

@@ -5,19 +5,16 @@ import (
 	"sort"
 
 	"lodge/api"
+	"lodge/server/daemon"
 )
 
-func volumeURL(pool, typ, name string) string {
-	return poolURL(pool) + "/volumes/" + typ + "/" + name
-}
-
-func renderVolume(v Volume) api.StorageVolume {
+func renderVolume(v daemon.Volume) api.StorageVolume {
 	used := []string{}
 	for _, u := range v.UsedBy {
 		if v.Type == "image" {
-			used = append(used, imageURL(u))
+			used = append(used, daemon.ImageURL(u))
 		} else {
-			used = append(used, instanceURL(u))
+			used = append(used, daemon.InstanceURL(u))
 		}
 	}
 	out := api.StorageVolume{Config: v.Config, Description: v.Description, Name: v.Name, Type: v.Type,
@@ -39,7 +36,7 @@ func (s *Server) volumesGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
 		urls := make([]string, 0, len(vols))
 		for _, v := range vols {
-			urls = append(urls, volumeURL(pool, v.Type, v.Name))
+			urls = append(urls, daemon.VolumeURL(pool, v.Type, v.Name))
 		}
 		sort.Strings(urls)
 		return reply(urls), nil
@@ -72,7 +69,7 @@ func (s *Server) volumesPost(r *http.Request) (response, error) {
 	if err := s.d.CreateStorageVolume(r.Context(), pool, req); err != nil {
 		return nil, err
 	}
-	return replyCreated(volumeURL(pool, "custom", req.Name)), nil
+	return replyCreated(daemon.VolumeURL(pool, "custom", req.Name)), nil
 }
 
 func (s *Server) volumeDelete(r *http.Request) (response, error) {
@@ -88,5 +85,5 @@ func (s *Server) updateVolume(r *http.Request, patch bool) (response, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	return replyEmpty(), s.d.UpdateStorageVolume(r.Context(), r.PathValue("name"), r.PathValue("type"), r.PathValue("vol"), req, Update{Patch: patch})
+	return replyEmpty(), s.d.UpdateStorageVolume(r.Context(), r.PathValue("name"), r.PathValue("type"), r.PathValue("vol"), req, daemon.Update{Patch: patch})
 }

@@ -28,6 +28,7 @@ import (
 	"lodge/network/bridge"
 	"lodge/network/proxy"
 	"lodge/server"
+	"lodge/server/daemon"
 	"lodge/server/db"
 	"lodge/storage/pools"
 	lodgeversion "lodge/version"
@@ -187,8 +188,9 @@ func serve(stateDir, group, netName string, debug bool) error {
 		return fmt.Errorf("find lodged's own binary for its helpers: %w", err)
 	}
 	drv.StopHook = server.StopHook(self, stateDir)
-	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
-		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
+	cfg := daemon.Config{Dir: stateDir, Version: version, DriverVersion: lxc.Version(), Logger: log}
+	srv := server.New(server.Config{Config: cfg, SocketGroup: group},
+		daemon.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
 			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,
 			Networks: nets, DefaultNetwork: netName, ProxyHelper: self})
 	// SIGPWR (the host is going down): stop every instance cleanly first.

@@ -58,6 +58,30 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
+	// Direct imports (a package's own, not its dependencies'): the daemon
+	// is transport-free, and the HTTP layer calls the daemon, not drivers.
+	direct := []struct {
+		pkg, why  string
+		forbidden []string
+	}{
+		{"lodge/server/daemon", "HTTP and websockets are the server's business (server/operations, which the daemon uses, may know them)",
+			[]string{"net/http", "github.com/gorilla/websocket"}},
+		{"lodge/server", "the HTTP layer calls the daemon, which drives storage, networks and remotes",
+			[]string{"lodge/storage", "lodge/network", "lodge/remotes", "lodge/idmap"}},
+	}
+	for _, r := range direct {
+		out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, r.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", r.pkg, err)
+		}
+		for _, imp := range strings.Fields(string(out)) {
+			for _, f := range r.forbidden {
+				if imp == f || strings.HasPrefix(imp, f+"/") {
+					t.Errorf("%s imports %s: %s", r.pkg, imp, r.why)
+				}
+			}
+		}
+	}
 	// SQL stays behind server/db.
 	out, _ := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "lodge/...").Output()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
