@@ -259,7 +259,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("shutting down", "stop_instances", stopInstances)
 	if stopInstances {
-		s.d.StopInstances()
+		// Not ctx, which is done: the instances' shutdown is what lodged
+		// does before it goes, whoever asked for it.
+		s.d.StopInstances(context.Background())
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -55,7 +55,7 @@ func (d *Daemon) autostart(ctx context.Context) {
 		d.log.Error("autostart: list instances", "err", err)
 		return
 	}
-	var todo []db.Instance
+	var todo []Expanded
 	for _, in := range list {
 		if in.Phase != db.PhaseCreated {
 			continue
@@ -68,7 +68,7 @@ func (d *Daemon) autostart(ctx context.Context) {
 		return intKey(todo[i].Config, "boot.autostart.priority") > intKey(todo[j].Config, "boot.autostart.priority")
 	})
 	for _, in := range todo {
-		if st := d.liveStatus(ctx, in); st != instances.StatusStopped {
+		if st := d.liveStatus(ctx, in.Instance); st != instances.StatusStopped {
 			continue
 		}
 		d.log.Info("autostart", "instance", in.Name, "priority", intKey(in.Config, "boot.autostart.priority"))
@@ -90,14 +90,13 @@ func (d *Daemon) autostart(ctx context.Context) {
 // shutdown (or SIGPWR): higher boot.stop.priority first, those of equal
 // priority in parallel, each within its boot.host_shutdown_timeout; they
 // keep volatile.last_state.power=RUNNING, so they come back at next start.
-func (d *Daemon) stopAllInstances() {
-	ctx := context.Background()
+func (d *Daemon) stopAllInstances(ctx context.Context) {
 	list, err := d.db.ListInstances(ctx)
 	if err != nil {
 		d.log.Error("shutdown: list instances", "err", err)
 		return
 	}
-	groups := map[int][]db.Instance{}
+	groups := map[int][]Expanded{}
 	var prios []int
 	for _, in := range list {
 		if in.Phase != db.PhaseCreated {
@@ -119,9 +118,9 @@ func (d *Daemon) stopAllInstances() {
 		var wg sync.WaitGroup
 		for _, in := range groups[p] {
 			wg.Add(1)
-			go func(in db.Instance) {
+			go func(in Expanded) {
 				defer wg.Done()
-				err := d.stopInstanceOpt(ctx, in.Name, d.stopTimeout(in, 0), false, false)
+				err := d.stopInstanceOpt(ctx, in.Name, d.stopTimeout(ctx, in.Instance, 0), false, false)
 				if err != nil && !errors.Is(err, instances.ErrNotRunning) {
 					d.log.Warn("shutdown: stop instance", "instance", in.Name, "err", err)
 				}

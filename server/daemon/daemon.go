@@ -133,8 +133,8 @@ func (d *Daemon) StartBackground() {
 func (d *Daemon) ShutdownRequested() <-chan struct{} { return d.stopAll }
 
 // StopInstances stops every instance for a shutdown (stopAllInstances).
-func (d *Daemon) StopInstances() {
-	d.stopAllInstances()
+func (d *Daemon) StopInstances(ctx context.Context) {
+	d.stopAllInstances(ctx)
 	d.stoppedAll = true
 }
 

@@ -63,7 +63,11 @@ func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 				return err
 			}
 		}
-		spec, err := d.specFor(cur)
+		x, err := d.expand(ctx, cur)
+		if err != nil {
+			return err
+		}
+		spec, err := d.specFor(ctx, x)
 		if err != nil {
 			return err
 		}
@@ -82,5 +86,5 @@ func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 			}
 		}
 	}
-	return d.syncProxies(cur, st.PID)
+	return d.syncProxies(ctx, cur, st.PID)
 }

@@ -33,7 +33,7 @@ func (d *Daemon) sharedMap() idmap.Map {
 }
 
 // instanceMap is the id map an (expanded) instance runs with.
-func (d *Daemon) instanceMap(in db.Instance) (idmap.Map, error) {
+func (d *Daemon) instanceMap(in Expanded) (idmap.Map, error) {
 	if d.idRanges == nil || instances.IsTrue(in.Config["security.privileged"]) {
 		return idmap.Privileged, nil
 	}
@@ -98,13 +98,13 @@ func (d *Daemon) shiftImageVolume(rootfs string) error {
 
 // ensureRootfsMap shifts an instance's rootfs to the map it runs with, if
 // it is owned by another (read from the rootfs's top directory).
-func (d *Daemon) ensureRootfsMap(in db.Instance) error {
-	x := d.mustExpand(context.Background(), in)
+func (d *Daemon) ensureRootfsMap(ctx context.Context, in db.Instance) error {
+	x := d.mustExpand(ctx, in)
 	want, err := d.instanceMap(x)
 	if err != nil {
 		return err
 	}
-	rootfs, err := d.instanceRootfs(context.Background(), in)
+	rootfs, err := d.instanceRootfs(ctx, in)
 	if err != nil {
 		return err
 	}

@@ -14,17 +14,21 @@ import (
 	"lodge/server/operations"
 )
 
-// expandedDevices is x's expanded devices, never nil. The root disk names
-// the pool the instance's volume is on: x.Pool is the truth for that.
-func (d *Daemon) expandedDevices(x db.Instance) map[string]map[string]string {
-	out := make(map[string]map[string]string, len(x.Devices))
-	for k, dev := range x.Devices {
-		if x.Pool != "" && dev["type"] == "disk" && dev["path"] == "/" {
+// expandedDevices is x's devices, never nil, with the root disk naming
+// the pool the instance's volume is on (poolDevices).
+func expandedDevices(x Expanded) map[string]map[string]string { return poolDevices(x.Pool, x.Devices) }
+
+// poolDevices is devs, never nil; the root disk names pool, the truth for
+// where the instance's volume is.
+func poolDevices(pool string, devs map[string]map[string]string) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(devs))
+	for k, dev := range devs {
+		if pool != "" && dev["type"] == "disk" && dev["path"] == "/" {
 			c := make(map[string]string, len(dev))
 			for dk, dv := range dev {
 				c[dk] = dv
 			}
-			c["pool"] = x.Pool
+			c["pool"] = pool
 			dev = c
 		}
 		out[k] = dev
@@ -97,12 +101,12 @@ func (d *Daemon) getInstance(ctx context.Context, name string) (db.Instance, err
 
 // stopTimeout picks a graceful-stop timeout: the request's, else the
 // instance's boot.host_shutdown_timeout, else 30 s.
-func (d *Daemon) stopTimeout(in db.Instance, req int) time.Duration {
+func (d *Daemon) stopTimeout(ctx context.Context, in db.Instance, req int) time.Duration {
 	if req > 0 {
 		return time.Duration(req) * time.Second
 	}
-	in = d.mustExpand(context.Background(), in)
-	if v, err := strconv.Atoi(in.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
+	x := d.mustExpand(ctx, in)
+	if v, err := strconv.Atoi(x.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
 		return time.Duration(v) * time.Second
 	}
 	return 30 * time.Second
@@ -125,7 +129,7 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	case instances.StatusFrozen:
 		return errdefs.Invalidf("instance %q is paused; resume it with lodge resume %s", name, name)
 	}
-	if d.fillNICVolatile(&in) {
+	if d.fillNICVolatile(ctx, &in) {
 		if err := d.db.UpdateInstance(ctx, in); err != nil {
 			return err
 		}
@@ -136,10 +140,10 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 		return err
 	}
 	// Instances made before lodge shifted images get their rootfs shifted once.
-	if err := d.ensureRootfsMap(in); err != nil {
+	if err := d.ensureRootfsMap(ctx, in); err != nil {
 		return err
 	}
-	spec, err := d.specFor(x)
+	spec, err := d.specFor(ctx, x)
 	if err != nil {
 		return err
 	}
@@ -233,7 +237,7 @@ func (d *Daemon) ChangeState(ctx context.Context, name string, req api.InstanceS
 	}
 	var desc string
 	var fn func(ctx context.Context) error
-	timeout := d.stopTimeout(in, req.Timeout)
+	timeout := d.stopTimeout(ctx, in, req.Timeout)
 	switch req.Action {
 	case "start":
 		desc, fn = "Starting instance", func(ctx context.Context) error { return d.startInstance(ctx, name) }
@@ -276,8 +280,8 @@ type Snapshot struct {
 	Size            int64
 }
 
-func (d *Daemon) instanceInfo(in, x db.Instance, st instances.State) Instance {
-	return Instance{Instance: in, ExpandedConfig: x.Config, ExpandedDevices: d.expandedDevices(x), State: st}
+func (d *Daemon) instanceInfo(in db.Instance, x Expanded, st instances.State) Instance {
+	return Instance{Instance: in, ExpandedConfig: x.Config, ExpandedDevices: expandedDevices(x), State: st}
 }
 
 // InstanceNames lists the instances' names.

@@ -14,17 +14,24 @@ import (
 	"lodge/server/operations"
 )
 
-// expand returns in with its config and devices expanded: each of its
-// profiles in order, then its own keys on top (LXD's rule).
-func (d *Daemon) expand(ctx context.Context, in db.Instance) (db.Instance, error) {
+// Expanded is an instance with its profiles applied: each profile's
+// config and devices in order, then its own on top (LXD's rule). Only the
+// expander makes one (expandProfiles, through expand, expandWith,
+// expander and mustExpand; TestExpandedOnlyFromTheExpander checks it), so
+// what needs an instance as it runs (specFor, instanceMap, diskMounts)
+// cannot be handed a stored row by mistake.
+type Expanded struct{ db.Instance }
+
+// expand returns in with its config and devices expanded.
+func (d *Daemon) expand(ctx context.Context, in db.Instance) (Expanded, error) {
 	return d.expandWith(ctx, in, nil)
 }
 
 // expandWith expands with some profiles replaced by a version not stored yet.
-func (d *Daemon) expandWith(ctx context.Context, in db.Instance, override map[string]db.Profile) (db.Instance, error) {
+func (d *Daemon) expandWith(ctx context.Context, in db.Instance, override map[string]db.Profile) (Expanded, error) {
 	profiles, err := d.profilesOf(ctx, in.Profiles)
 	if err != nil {
-		return in, err
+		return Expanded{}, err
 	}
 	return expandProfiles(in, profiles, override), nil
 }
@@ -32,21 +39,21 @@ func (d *Daemon) expandWith(ctx context.Context, in db.Instance, override map[st
 // expander expands many instances with one read of the profiles (list
 // with thousands of instances); an instance naming a missing profile gets
 // its own config, as mustExpand gives it.
-func (d *Daemon) expander(ctx context.Context) func(db.Instance) db.Instance {
+func (d *Daemon) expander(ctx context.Context) func(db.Instance) Expanded {
 	all, err := d.db.ListProfiles(ctx)
 	if err != nil {
-		return func(in db.Instance) db.Instance { return d.mustExpand(ctx, in) }
+		return func(in db.Instance) Expanded { return d.mustExpand(ctx, in) }
 	}
 	byName := make(map[string]db.Profile, len(all))
 	for _, p := range all {
 		byName[p.Name] = p
 	}
-	return func(in db.Instance) db.Instance {
+	return func(in db.Instance) Expanded {
 		profiles := make([]db.Profile, 0, len(in.Profiles))
 		for _, n := range in.Profiles {
 			p, ok := byName[n]
 			if !ok {
-				return in
+				return expandProfiles(in, nil, nil)
 			}
 			profiles = append(profiles, p)
 		}
@@ -55,8 +62,8 @@ func (d *Daemon) expander(ctx context.Context) func(db.Instance) db.Instance {
 }
 
 // expandProfiles is LXD's rule: each profile in order, then the
-// instance's own keys on top.
-func expandProfiles(in db.Instance, profiles []db.Profile, override map[string]db.Profile) db.Instance {
+// instance's own keys on top. It is the one maker of Expanded.
+func expandProfiles(in db.Instance, profiles []db.Profile, override map[string]db.Profile) Expanded {
 	cfg := map[string]string{}
 	devs := map[string]map[string]string{}
 	for _, p := range profiles {
@@ -70,16 +77,16 @@ func expandProfiles(in db.Instance, profiles []db.Profile, override map[string]d
 	maps.Copy(devs, in.Devices)
 	out := in
 	out.Config, out.Devices = cfg, devs
-	return out
+	return Expanded{out}
 }
 
 // mustExpand is expand for paths that cannot fail the request on a broken
 // profile reference: the instance's own config is used then.
-func (d *Daemon) mustExpand(ctx context.Context, in db.Instance) db.Instance {
+func (d *Daemon) mustExpand(ctx context.Context, in db.Instance) Expanded {
 	out, err := d.expand(ctx, in)
 	if err != nil {
 		d.log.Warn("expanding instance config", "instance", in.Name, "err", err)
-		return in
+		return expandProfiles(in, nil, nil)
 	}
 	return out
 }
@@ -105,7 +112,7 @@ func (d *Daemon) applyConfig(ctx context.Context, old, next db.Instance, store f
 		return err
 	}
 	if err := store(); err != nil {
-		if spec, err := d.specFor(oldX); err == nil {
+		if spec, err := d.specFor(ctx, oldX); err == nil {
 			_ = d.inst.Define(context.WithoutCancel(ctx), spec)
 		}
 		return err
@@ -115,14 +122,14 @@ func (d *Daemon) applyConfig(ctx context.Context, old, next db.Instance, store f
 
 // checkAndDefine validates an expanded change and writes the new runtime
 // config (checked by liblxc); it changes nothing if it fails.
-func (d *Daemon) checkAndDefine(ctx context.Context, oldX, newX db.Instance) error {
+func (d *Daemon) checkAndDefine(ctx context.Context, oldX, newX Expanded) error {
 	if err := d.inst.CheckLimits(newX.Config); err != nil {
 		return badRequestErr(newX.Name, err)
 	}
 	if err := d.refuseOnceOnly(oldX.Config, newX.Config); err != nil {
 		return err
 	}
-	spec, err := d.specFor(newX)
+	spec, err := d.specFor(ctx, newX)
 	if err != nil {
 		return err
 	}
@@ -133,8 +140,8 @@ func (d *Daemon) checkAndDefine(ctx context.Context, oldX, newX db.Instance) err
 }
 
 // applyLive writes changed limits into a running instance's cgroups.
-func (d *Daemon) applyLive(ctx context.Context, oldX, newX db.Instance) error {
-	st := d.liveStatus(ctx, newX)
+func (d *Daemon) applyLive(ctx context.Context, oldX, newX Expanded) error {
+	st := d.liveStatus(ctx, newX.Instance)
 	if st != instances.StatusRunning && st != instances.StatusFrozen {
 		return nil
 	}
@@ -314,7 +321,7 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 	if req.Profiles != nil {
 		next.Profiles = req.Profiles
 	}
-	d.fillNICVolatile(&next)
+	d.fillNICVolatile(ctx, &next)
 	if err := d.applyConfig(ctx, in, next, func() error { return d.db.UpdateInstance(ctx, next) }); err != nil {
 		return nil, err
 	}

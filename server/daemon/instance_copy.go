@@ -108,7 +108,11 @@ func (d *Daemon) copyInstance(ctx context.Context, op *operations.Op, row db.Ins
 			return err
 		}
 	}
-	spec, err := d.specFor(row)
+	x, err := d.expand(ctx, row)
+	if err != nil {
+		return err
+	}
+	spec, err := d.specFor(ctx, x)
 	if err != nil {
 		return err
 	}
@@ -237,7 +241,7 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 	delete(devices, "root")
 	// The source's devices as they are (keys stored before lodge refused
 	// them included) are not checked again; changes to them are.
-	if err := validateDevices(devices, d.expandedDevices(d.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
+	if err := validateDevices(devices, expandedDevices(d.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
 		return nil, err
 	}
 	cfg["volatile.uuid"] = uuid.NewString()

@@ -96,14 +96,14 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 	if err := setHostname(filepath.Join(pool.Path(vol), "rootfs"), row.Name); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
-	if err := d.ensureRootfsMap(row); err != nil {
+	if err := d.ensureRootfsMap(ctx, row); err != nil {
 		return err
 	}
 	x, err := d.expand(ctx, row)
 	if err != nil {
 		return err
 	}
-	spec, err := d.specFor(x)
+	spec, err := d.specFor(ctx, x)
 	if err != nil {
 		return err
 	}

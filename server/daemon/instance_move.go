@@ -37,10 +37,7 @@ func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error
 	}
 	_ = d.inst.Delete(ctx, name)
 	in.Name = newName
-	spec, err := d.specFor(in)
-	if err == nil {
-		err = d.inst.Define(ctx, spec)
-	}
+	err = d.define(ctx, in)
 	if err != nil {
 		return fmt.Errorf("instance %q renamed, but defining its runtime config failed (start it to retry): %w", newName, err)
 	}
@@ -86,10 +83,7 @@ func (d *Daemon) moveInstancePool(ctx context.Context, op *operations.Op, name, 
 	if err := srcPool.Delete(ctx, vol); err != nil {
 		d.log.Warn("move: old volume left behind", "instance", name, "pool", in.Pool, "err", err)
 	}
-	spec, err := d.specFor(moved)
-	if err == nil {
-		err = d.inst.Define(ctx, spec)
-	}
+	err = d.define(ctx, moved)
 	if err != nil {
 		return fmt.Errorf("instance %q moved, but defining its runtime config failed (start it to retry): %w", name, err)
 	}

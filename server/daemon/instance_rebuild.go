@@ -54,10 +54,7 @@ func (d *Daemon) rebuildInstance(ctx context.Context, op *operations.Op, name st
 		return err
 	}
 	in.ImageFingerprint = img.Fingerprint
-	spec, err := d.specFor(in)
-	if err == nil {
-		err = d.inst.Define(ctx, spec)
-	}
+	err = d.define(ctx, in)
 	if err != nil {
 		return fmt.Errorf("instance %q: rebuilt, but defining its runtime config failed: %w", name, err)
 	}

@@ -293,7 +293,7 @@ func (d *Daemon) UpdateSnapshot(ctx context.Context, name, snap string, req api.
 // snapshotInfo is sn of in as the API shows it; its size is read only if
 // withSize (it can mean walking a tree).
 func (d *Daemon) snapshotInfo(ctx context.Context, in db.Instance, sn db.Snapshot, withSize bool) Snapshot {
-	out := Snapshot{Snapshot: sn, ExpandedDevices: d.expandedDevices(db.Instance{Pool: in.Pool, Devices: sn.Devices}), Size: -1}
+	out := Snapshot{Snapshot: sn, ExpandedDevices: poolDevices(in.Pool, sn.Devices), Size: -1}
 	if withSize {
 		if p, err := d.instancePool(in); err == nil {
 			if n, err := p.Usage(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name}.Snapshot(sn.Name)); err == nil {

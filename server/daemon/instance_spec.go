@@ -12,21 +12,22 @@ import (
 	"lodge/server/db"
 )
 
-// specFor builds the runtime spec of an instance from its row.
-// in must be expanded (s.expand).
-func (d *Daemon) specFor(in db.Instance) (instances.Spec, error) {
+// specFor builds the runtime spec of an instance as it runs: profiles
+// applied (x), NICs resolved to host links, id map, disk mounts.
+func (d *Daemon) specFor(ctx context.Context, x Expanded) (instances.Spec, error) {
+	in := x.Instance
 	// Mounted here, before every start (an overlay volume after a reboot).
-	rootfs, err := d.instanceRootfs(context.Background(), in)
+	rootfs, err := d.instanceRootfs(ctx, in)
 	if err != nil {
 		return instances.Spec{}, err
 	}
 	spec := instances.Spec{Name: in.Name, Rootfs: rootfs, Init: detectInit(rootfs), Config: in.Config}
-	m, err := d.instanceMap(in)
+	m, err := d.instanceMap(x)
 	if err != nil {
 		return spec, err
 	}
 	spec.IDMap = idmapEntries(m)
-	devs := d.expandedDevices(in)
+	devs := expandedDevices(x)
 	names := make([]string, 0, len(devs))
 	for n := range devs {
 		names = append(names, n)
@@ -39,7 +40,7 @@ func (d *Daemon) specFor(in db.Instance) (instances.Spec, error) {
 		}
 		nic := instances.NIC{Name: dev["name"], Link: dev["parent"], HWAddr: dev["hwaddr"], HostName: dev["host_name"]}
 		if dev["network"] != "" {
-			if err := d.managedNIC(&nic, in.Name, n, dev); err != nil {
+			if err := d.managedNIC(ctx, &nic, in.Name, n, dev); err != nil {
 				return spec, err
 			}
 		}
@@ -60,13 +61,26 @@ func (d *Daemon) specFor(in db.Instance) (instances.Spec, error) {
 		}
 		spec.NICs = append(spec.NICs, nic)
 	}
-	if err := d.applyRootQuota(context.Background(), in); err != nil {
+	if err := d.applyRootQuota(ctx, in); err != nil {
 		return instances.Spec{}, err
 	}
-	if spec.Mounts, err = d.diskMounts(in); err != nil {
+	if spec.Mounts, err = d.diskMounts(x); err != nil {
 		return instances.Spec{}, fmt.Errorf("instance %q: %w", in.Name, err)
 	}
 	return spec, nil
+}
+
+// define (re)writes the runtime config of a stored instance, profiles applied.
+func (d *Daemon) define(ctx context.Context, in db.Instance) error {
+	x, err := d.expand(ctx, in)
+	if err != nil {
+		return err
+	}
+	spec, err := d.specFor(ctx, x)
+	if err != nil {
+		return err
+	}
+	return d.inst.Define(ctx, spec)
 }
 
 // detectInit tells systemd from busybox by what the image's /sbin/init is,

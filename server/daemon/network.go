@@ -227,15 +227,15 @@ func (d *Daemon) networkUsers(ctx context.Context, name string) (NetworkUsers, e
 
 // devicesOf is an instance's devices with its profiles applied.
 func (d *Daemon) devicesOf(ctx context.Context, in db.Instance) map[string]map[string]string {
-	return d.expandedDevices(d.mustExpand(ctx, in))
+	return expandedDevices(d.mustExpand(ctx, in))
 }
 
 // fillNICVolatile gives every NIC of an instance a MAC kept in
 // volatile.<dev>.hwaddr, so its DHCP lease and reservation follow it across
 // restarts; it reports whether anything was added.
-func (d *Daemon) fillNICVolatile(in *db.Instance) bool {
+func (d *Daemon) fillNICVolatile(ctx context.Context, in *db.Instance) bool {
 	changed := false
-	for dev, devc := range d.devicesOf(context.Background(), *in) {
+	for dev, devc := range d.devicesOf(ctx, *in) {
 		if devc["type"] != "nic" || devc["hwaddr"] != "" {
 			continue
 		}
@@ -354,8 +354,8 @@ func (d *Daemon) completeNetworkConfig(name string, cfg map[string]string, creat
 
 // managedNIC resolves a NIC with network=NAME to a veth on that bridge with
 // a stable host-side name.
-func (d *Daemon) managedNIC(nic *instances.NIC, instance, dev string, devc map[string]string) error {
-	n, err := d.db.GetNetwork(context.Background(), devc["network"])
+func (d *Daemon) managedNIC(ctx context.Context, nic *instances.NIC, instance, dev string, devc map[string]string) error {
+	n, err := d.db.GetNetwork(ctx, devc["network"])
 	if errors.Is(err, db.ErrNotFound) {
 		return errdefs.Invalidf("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, devc["network"], devc["network"])
 	}

@@ -50,6 +50,7 @@ func (st *opStore) Put(o api.Operation) {
 }
 
 func (st *opStore) Finish(o api.Operation) {
+	// Not the operation's context, which has ended with it.
 	if err := st.db.PutOperation(context.Background(), toDBOp(o)); err != nil {
 		st.log.Error("could not record how an operation ended; after a restart it will show as interrupted", "operation", o.ID, "status", o.Status, "err", err)
 	}

@@ -109,11 +109,11 @@ func (d *Daemon) applyProfile(ctx context.Context, next db.Profile) error {
 		defer unlock()
 	}
 	override := map[string]db.Profile{next.Name: next}
-	type change struct{ oldX, newX db.Instance }
+	type change struct{ oldX, newX Expanded }
 	var done []change
 	rollback := func() {
 		for _, c := range done {
-			if spec, err := d.specFor(c.oldX); err == nil {
+			if spec, err := d.specFor(ctx, c.oldX); err == nil {
 				_ = d.inst.Define(context.WithoutCancel(ctx), spec)
 			}
 		}
@@ -129,7 +129,7 @@ func (d *Daemon) applyProfile(ctx context.Context, next db.Profile) error {
 		}
 		oldX, err := d.expand(ctx, in)
 		if err == nil {
-			var newX db.Instance
+			var newX Expanded
 			newX, err = d.expandWith(ctx, in, override)
 			if err == nil {
 				err = d.checkAndDefine(ctx, oldX, newX)

@@ -15,9 +15,9 @@ func (d *Daemon) proxies() proxy.Supervisor {
 
 // syncProxies makes the forwarders of a running instance (init pid) match
 // its proxy devices.
-func (d *Daemon) syncProxies(in db.Instance, pid int) error {
+func (d *Daemon) syncProxies(ctx context.Context, in db.Instance, pid int) error {
 	want := map[string]proxy.Forward{}
-	for dev, devc := range d.devicesOf(context.Background(), in) {
+	for dev, devc := range d.devicesOf(ctx, in) {
 		if devc["type"] == "proxy" {
 			want[dev] = proxy.Forward{Listen: devc["listen"], Connect: devc["connect"]}
 		}
@@ -34,7 +34,7 @@ func (d *Daemon) runningProxies(ctx context.Context, in db.Instance) error {
 	if st.PID <= 0 || st.Status != "Running" && st.Status != "Frozen" {
 		return nil
 	}
-	return d.syncProxies(in, st.PID)
+	return d.syncProxies(ctx, in, st.PID)
 }
 
 // adoptProxies re-adopts (or restarts) the forwarders of running instances

@@ -50,7 +50,7 @@ func (d *Daemon) findVolume(ctx context.Context, pool, typ, name string) (db.Sto
 }
 
 // diskMounts turns an instance's disk devices into mounts for its spec.
-func (d *Daemon) diskMounts(in db.Instance) ([]instances.Mount, error) {
+func (d *Daemon) diskMounts(in Expanded) ([]instances.Mount, error) {
 	names := make([]string, 0, len(in.Devices))
 	for n := range in.Devices {
 		names = append(names, n)
