@@ -120,7 +120,7 @@ func (d *Daemon) stopAllInstances(ctx context.Context) {
 			wg.Add(1)
 			go func(in Expanded) {
 				defer wg.Done()
-				err := d.stopInstanceOpt(ctx, in.Name, d.stopTimeout(ctx, in.Instance, 0), false, false)
+				err := d.stopInstance(ctx, in.Name, StopOptions{Timeout: d.stopTimeout(ctx, in.Instance, 0), KeepLastState: true})
 				if err != nil && !errors.Is(err, instances.ErrNotRunning) {
 					d.log.Warn("shutdown: stop instance", "instance", in.Name, "err", err)
 				}

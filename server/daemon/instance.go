@@ -169,13 +169,21 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	return nil
 }
 
-func (d *Daemon) stopInstance(ctx context.Context, name string, timeout time.Duration, force bool) error {
-	return d.stopInstanceOpt(ctx, name, timeout, force, true)
+// StopOptions say how an instance stops.
+type StopOptions struct {
+	// Timeout is how long its init gets to shut down cleanly before it is
+	// killed (stopTimeout picks it).
+	Timeout time.Duration
+	// Force kills it at once.
+	Force bool
+	// KeepLastState leaves volatile.last_state.power RUNNING, as for a
+	// host shutdown, so that it comes back at the next start; a user's
+	// stop records STOPPED.
+	KeepLastState bool
 }
 
-// stopInstanceOpt stops an instance; record marks it as stopped by a user
-// (volatile.last_state.power=STOPPED), which a host shutdown does not.
-func (d *Daemon) stopInstanceOpt(ctx context.Context, name string, timeout time.Duration, force, record bool) error {
+// stopInstance stops a running (or frozen) instance.
+func (d *Daemon) stopInstance(ctx context.Context, name string, opt StopOptions) error {
 	unlock := d.instLocks.lock(name)
 	defer unlock()
 	in, err := d.db.GetInstance(ctx, name)
@@ -186,10 +194,10 @@ func (d *Daemon) stopInstanceOpt(ctx context.Context, name string, timeout time.
 	if st.Status != instances.StatusRunning && st.Status != instances.StatusFrozen {
 		return fmt.Errorf("instance %q is not running: %w", name, instances.ErrNotRunning)
 	}
-	if err := d.inst.Stop(ctx, name, timeout, force); err != nil {
+	if err := d.inst.Stop(ctx, name, opt.Timeout, opt.Force); err != nil {
 		return err
 	}
-	if record {
+	if !opt.KeepLastState {
 		d.recordPower(ctx, name, "STOPPED")
 	}
 	d.stopProxies(name)
@@ -242,10 +250,12 @@ func (d *Daemon) ChangeState(ctx context.Context, name string, req api.InstanceS
 	case "start":
 		desc, fn = "Starting instance", func(ctx context.Context) error { return d.startInstance(ctx, name) }
 	case "stop":
-		desc, fn = "Stopping instance", func(ctx context.Context) error { return d.stopInstance(ctx, name, timeout, req.Force) }
+		desc, fn = "Stopping instance", func(ctx context.Context) error {
+			return d.stopInstance(ctx, name, StopOptions{Timeout: timeout, Force: req.Force})
+		}
 	case "restart":
 		desc, fn = "Restarting instance", func(ctx context.Context) error {
-			if err := d.stopInstance(ctx, name, timeout, req.Force); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+			if err := d.stopInstance(ctx, name, StopOptions{Timeout: timeout, Force: req.Force}); err != nil && !errors.Is(err, instances.ErrNotRunning) {
 				return err
 			}
 			return d.startInstance(ctx, name)

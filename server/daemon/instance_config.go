@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -124,7 +123,7 @@ func (d *Daemon) applyConfig(ctx context.Context, old, next db.Instance, store f
 // config (checked by liblxc); it changes nothing if it fails.
 func (d *Daemon) checkAndDefine(ctx context.Context, oldX, newX Expanded) error {
 	if err := d.inst.CheckLimits(newX.Config); err != nil {
-		return badRequestErr(newX.Name, err)
+		return err
 	}
 	if err := d.refuseOnceOnly(oldX.Config, newX.Config); err != nil {
 		return err
@@ -134,7 +133,7 @@ func (d *Daemon) checkAndDefine(ctx context.Context, oldX, newX Expanded) error 
 		return err
 	}
 	if err := d.inst.Define(ctx, spec); err != nil {
-		return badRequestErr(newX.Name, err)
+		return err
 	}
 	return nil
 }
@@ -173,14 +172,6 @@ func limitsChanged(a, b map[string]string) bool {
 		}
 	}
 	return false
-}
-
-// badRequestErr turns a validation failure into a 400, other errors pass.
-func badRequestErr(_ string, err error) error {
-	if errors.Is(err, instances.ErrInvalid) {
-		return errdefs.Invalidf("%v", err)
-	}
-	return err
 }
 
 // refuseVolatileWrites refuses a client's change to volatile.* keys: they
@@ -223,20 +214,6 @@ func (d *Daemon) checkNewInstanceConfig(ctx context.Context, req api.InstancesPo
 		return errdefs.Invalidf("instance %q: no root disk device: use the default profile (-p default) or one with a root disk", req.Name)
 	}
 	if err := d.inst.CheckLimits(x.Config); err != nil {
-		return badRequestErr(req.Name, err)
-	}
-	return nil
-}
-
-// validateDevices checks devices against the registry (instances.Devices);
-// prev are the devices in effect before this write, whose unchanged keys
-// are not checked again (instances.ValidateDevice).
-func validateDevices(devs, prev map[string]map[string]string) error {
-	return instances.ValidateDevices(devs, prev)
-}
-
-func validateConfig(cfg map[string]string) error {
-	if err := instances.ValidateConfig(cfg); err != nil {
 		return err
 	}
 	return nil
@@ -283,14 +260,14 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 	for k, v := range req.Devices {
 		newDev[k] = v
 	}
-	if err := validateConfig(newCfg); err != nil {
+	if err := instances.ValidateConfig(newCfg); err != nil {
 		return nil, err
 	}
 	// The root disk comes from the (implicit) default profile.
 	keepRootSize(newDev, in.Pool)
 	// What was in effect (profiles' devices included) is not checked again.
 	prevDev := d.devicesOf(ctx, in)
-	if err := validateDevices(newDev, prevDev); err != nil {
+	if err := instances.ValidateDevices(newDev, prevDev); err != nil {
 		return nil, err
 	}
 	if err := d.applyRootQuota(ctx, db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {

@@ -228,7 +228,7 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 			cfg[k] = v
 		}
 	}
-	if err := validateConfig(cfg); err != nil {
+	if err := instances.ValidateConfig(cfg); err != nil {
 		return nil, err
 	}
 	devices := req.Devices
@@ -241,7 +241,7 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 	delete(devices, "root")
 	// The source's devices as they are (keys stored before lodge refused
 	// them included) are not checked again; changes to them are.
-	if err := validateDevices(devices, expandedDevices(d.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
+	if err := instances.ValidateDevices(devices, expandedDevices(d.mustExpand(ctx, db.Instance{Name: srcName, Profiles: srcProfiles, Devices: srcDev}))); err != nil {
 		return nil, err
 	}
 	cfg["volatile.uuid"] = uuid.NewString()

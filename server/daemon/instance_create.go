@@ -183,7 +183,7 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 	if req.Stateful {
 		return nil, errdefs.Invalidf("instance %q: stateful instances are not supported (CRIU does not work on this host)", req.Name)
 	}
-	if err := validateConfig(req.Config); err != nil {
+	if err := instances.ValidateConfig(req.Config); err != nil {
 		return nil, err
 	}
 	if req.Profiles == nil {
@@ -196,7 +196,7 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 		return nil, errdefs.Invalidf("instance %q: storage pool %q not found or not available (see `lodge storage list`)", req.Name, poolName)
 	}
 	keepRootSize(req.Devices, poolName)
-	if err := validateDevices(req.Devices, nil); err != nil {
+	if err := instances.ValidateDevices(req.Devices, nil); err != nil {
 		return nil, err
 	}
 	if err := d.checkNewInstanceConfig(ctx, req); err != nil {

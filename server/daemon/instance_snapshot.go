@@ -110,7 +110,7 @@ func (d *Daemon) restoreSnapshot(ctx context.Context, name, snap string) error {
 		if st == instances.StatusFrozen {
 			_ = d.inst.Unfreeze(ctx, name)
 		}
-		if err := d.stopInstance(ctx, name, 0, true); err != nil && !errors.Is(err, instances.ErrNotRunning) {
+		if err := d.stopInstance(ctx, name, StopOptions{Force: true}); err != nil && !errors.Is(err, instances.ErrNotRunning) {
 			return fmt.Errorf("instance %q: stop before restore: %w", name, err)
 		}
 	}

@@ -76,7 +76,7 @@ func (d *Daemon) validateProfile(p db.Profile, prev map[string]map[string]string
 			return errdefs.Invalidf("profile %q: device \"root\" must be a disk with path=/ and pool=POOL", p.Name)
 		}
 	}
-	if err := validateDevices(p.Devices, prev); err != nil {
+	if err := instances.ValidateDevices(p.Devices, prev); err != nil {
 		return errdefs.Invalidf("profile %q: %v", p.Name, err)
 	}
 	if err := d.inst.CheckLimits(p.Config); err != nil {
