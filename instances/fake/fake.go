@@ -27,6 +27,8 @@ type Driver struct {
 	FailDefine error
 	// FailStart makes Start fail.
 	FailStart error
+	// FailDelete makes Delete fail.
+	FailDelete error
 	// CheckLimitsFunc, if set, answers CheckLimits (nil: every limit applies).
 	CheckLimitsFunc func(cfg map[string]string) error
 	// limits are the configs UpdateLimits applied, by container.
@@ -113,6 +115,9 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 func (d *Driver) Delete(ctx context.Context, name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.FailDelete != nil {
+		return d.FailDelete
+	}
 	if _, ok := d.running[name]; ok {
 		return fmt.Errorf("container %q: %w", name, instances.ErrBusy)
 	}
