@@ -129,12 +129,3 @@ func (e *daemonEnv) launch(t testing.TB, name string, cfg map[string]string, sta
 	e.ok(t)(e.d.CreateInstance(context.Background(), api.InstancesPost{InstancePut: api.InstancePut{Config: cfg}, Name: name, Start: start,
 		Source: api.InstanceSource{Type: "image", Alias: "bb"}}))
 }
-
-// state is an instance's status in the fake runtime.
-func (e *daemonEnv) state(t testing.TB, name string) string {
-	st, err := e.drv.State(context.Background(), name)
-	if err != nil {
-		return "<" + strings.TrimSpace(err.Error()) + ">"
-	}
-	return string(st.Status)
-}
