@@ -92,11 +92,6 @@ func (d *Daemon) setHTTPSAddress(addr string) error {
 	return d.https.SetHTTPSAddress(addr)
 }
 
-// ServerConfig is the server config as stored (set keys only).
-func (d *Daemon) ServerConfig(ctx context.Context) (map[string]string, error) {
-	return d.db.Config(ctx)
-}
-
 // ServerConfigValue is a key's value, or its default.
 func (d *Daemon) ServerConfigValue(ctx context.Context, key string) string {
 	return d.serverConfig(ctx, key)
