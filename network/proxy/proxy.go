@@ -18,16 +18,16 @@ import (
 	"syscall"
 	"time"
 
-	"lodge/netaddr"
+	"lodge/netparse"
 
 	"github.com/vishvananda/netns"
 )
 
-// Addr is a parsed listen= or connect= value (lodge/netaddr).
-type Addr = netaddr.Addr
+// Addr is a parsed listen= or connect= value (lodge/netparse).
+type Addr = netparse.Addr
 
-// ParseAddr parses PROTO:HOST:PORT (netaddr.Parse).
-func ParseAddr(s string) (Addr, error) { return netaddr.Parse(s) }
+// ParseAddr parses PROTO:HOST:PORT (netparse.Parse).
+func ParseAddr(s string) (Addr, error) { return netparse.Parse(s) }
 
 // Dialer dials from inside a network namespace.
 type Dialer func(network, addr string) (net.Conn, error)

@@ -24,14 +24,14 @@ func TestImportRules(t *testing.T) {
 		forbidden []string
 	}{
 		{"lodge/api", []string{"lodge/", "github.com/"}},
-		{"lodge/instances", []string{"lodge/server", "lodge/client", "lodge/images", "lodge/storage", "lodge/remotes", "lodge/files", "lodge/idmap", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/instances", []string{"lodge/server", "lodge/client", "lodge/images", "lodge/storage", "lodge/network", "lodge/remotes", "lodge/files", "lodge/idmap", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/instances/lxc", []string{"lodge/server", "lodge/client", "lodge/storage", "github.com/mattn/go-sqlite3"}},
 		{"lodge/images", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/storage/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/resources", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/idmap", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/network/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "lodge/remotes", "lodge/files", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
-		{"lodge/netaddr", []string{"lodge/", "github.com/"}},
+		{"lodge/netparse", []string{"lodge/", "github.com/"}},
 		{"lodge/errdefs", []string{"lodge/", "github.com/"}},
 		{"lodge/hostlimits", []string{"lodge/", "github.com/"}},
 		{"lodge/images/templates", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},

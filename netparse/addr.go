@@ -1,7 +1,9 @@
-// Package netaddr parses the PROTO:HOST:PORT addresses of proxy devices
-// (listen=, connect=). It is a leaf: instances validates devices with it
-// and network/proxy forwards with it, without either importing the other.
-package netaddr
+// Package netparse parses the network values device keys hold: proxy
+// addresses (PROTO:HOST:PORT, listen= and connect=) and bit rates
+// (limits.ingress, limits.egress). It is a leaf: instances validates
+// devices with it and network applies them, without either importing the
+// other.
+package netparse
 
 import (
 	"fmt"
