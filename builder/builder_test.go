@@ -87,9 +87,7 @@ func TestBuildBusybox(t *testing.T) {
 // makes later runs seconds) and checks what cloud-init and the template
 // renderer will find in it.
 func TestBuildDebianCloud(t *testing.T) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("set LODGE_INTEGRATION=1 and run as root")
-	}
+	gate.Integration(t, "builds an image with debootstrap and busybox")
 	var log bytes.Buffer
 	path, err := Build(context.Background(), "debian", Options{Release: "bookworm", Variant: "cloud", Log: &log})
 	if err != nil {
@@ -188,9 +186,7 @@ func tarMembers(t *testing.T, path string) map[string]string {
 // image whose fingerprint is the SHA-256 of metadata then squashfs, and
 // keeps its metadata and templates.
 func TestSplitUnified(t *testing.T) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("set LODGE_INTEGRATION=1 and run as root")
-	}
+	gate.Integration(t, "builds an image with debootstrap and busybox")
 	unified, err := Build(context.Background(), "busybox", Options{})
 	if err != nil {
 		t.Fatal(err)
