@@ -196,3 +196,34 @@ func (s *Server) consoleLog(r *http.Request) (response, error) {
 		_, _ = w.Write([]byte(log))
 	}), nil
 }
+
+func (s *Server) instancesPost(r *http.Request) (response, error) {
+	var req api.InstancesPost
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	op, err := s.d.CreateInstance(r.Context(), req)
+	return replyAsync(op), err
+}
+
+// instancePost is POST /1.0/instances/{name}: rename, or move to another
+// pool (with "pool"). The instance must be stopped.
+func (s *Server) instancePost(r *http.Request) (response, error) {
+	var req api.InstancePost
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	op, err := s.d.MoveInstance(r.Context(), r.PathValue("name"), req)
+	return replyAsync(op), err
+}
+
+// instanceRebuild is POST /1.0/instances/{name}/rebuild: a fresh rootfs
+// from an image, keeping the instance's config, devices and snapshots.
+func (s *Server) instanceRebuild(r *http.Request) (response, error) {
+	var req api.InstanceRebuildPost
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	op, err := s.d.RebuildInstance(r.Context(), r.PathValue("name"), req)
+	return replyAsync(op), err
+}
