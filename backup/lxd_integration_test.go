@@ -16,6 +16,7 @@ import (
 
 	"lodge/builder"
 	"lodge/idmap"
+	"lodge/test/gate"
 )
 
 // startLXD runs Debian's LXD 5.0.2 on a state directory of its own with a
@@ -23,9 +24,7 @@ import (
 // down and its directory removed when the test ends.
 func startLXD(t *testing.T) func(args ...string) string {
 	t.Helper()
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("integration test: set LODGE_INTEGRATION=1 and run as root (starts Debian's LXD)")
-	}
+	gate.Integration(t, "starts Debian's LXD")
 	if _, err := exec.LookPath("lxd"); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

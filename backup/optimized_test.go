@@ -13,14 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lodge/idmap"
+	"lodge/test/gate"
 )
 
 // loopBtrfs mounts a fresh btrfs loop file, undone at cleanup.
 func loopBtrfs(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("integration test: set LODGE_INTEGRATION=1 and run as root (mounts a btrfs loop file)")
-	}
+	gate.Integration(t, "mounts a btrfs loop file")
 	dir := t.TempDir()
 	img, mnt := filepath.Join(dir, "bk-btrfs.img"), filepath.Join(dir, "mnt")
 	os.Mkdir(mnt, 0o755)

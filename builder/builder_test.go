@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"lodge/images"
+	"lodge/test/gate"
 )
 
 func TestMirrorFromList(t *testing.T) {
@@ -55,9 +56,7 @@ func TestRecipeKey(t *testing.T) {
 
 // Builds the busybox image for real (seconds) and imports it into a store.
 func TestBuildBusybox(t *testing.T) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("set LODGE_INTEGRATION=1 and run as root")
-	}
+	gate.Integration(t, "builds an image with debootstrap and busybox")
 	cache := t.TempDir()
 	var log bytes.Buffer
 	path, err := Build(context.Background(), "busybox", Options{CacheDir: cache, Log: &log})
@@ -88,9 +87,7 @@ func TestBuildBusybox(t *testing.T) {
 // makes later runs seconds) and checks what cloud-init and the template
 // renderer will find in it.
 func TestBuildDebianCloud(t *testing.T) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("set LODGE_INTEGRATION=1 and run as root")
-	}
+	gate.Integration(t, "builds an image with debootstrap and busybox")
 	var log bytes.Buffer
 	path, err := Build(context.Background(), "debian", Options{Release: "bookworm", Variant: "cloud", Log: &log})
 	if err != nil {
@@ -189,9 +186,7 @@ func tarMembers(t *testing.T, path string) map[string]string {
 // image whose fingerprint is the SHA-256 of metadata then squashfs, and
 // keeps its metadata and templates.
 func TestSplitUnified(t *testing.T) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("set LODGE_INTEGRATION=1 and run as root")
-	}
+	gate.Integration(t, "builds an image with debootstrap and busybox")
 	unified, err := Build(context.Background(), "busybox", Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -16,22 +16,21 @@ import (
 	"strings"
 	"time"
 
+	"lodge/errdefs"
+
 	"golang.org/x/sys/unix"
 )
 
 var (
-	ErrNotFound = errors.New("no such file or directory")
-	ErrInvalid  = errors.New("invalid request")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "no such file or directory")
+	ErrInvalid  = errdefs.New(errdefs.ErrInvalid, "invalid request")
 )
 
-// invalidError is a refused request whose message stands on its own;
+// invalidf is a refused request whose message stands on its own;
 // errors.Is(err, ErrInvalid) holds.
-type invalidError struct{ msg string }
-
-func (e invalidError) Error() string        { return e.msg }
-func (e invalidError) Is(target error) bool { return target == ErrInvalid }
-
-func invalidf(format string, a ...any) error { return invalidError{fmt.Sprintf(format, a...)} }
+func invalidf(format string, a ...any) error {
+	return errdefs.Wrap(ErrInvalid, fmt.Errorf(format, a...))
+}
 
 // Root is an open container root.
 type Root struct {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"lodge/test/gate"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -179,9 +181,7 @@ func TestShiftACL(t *testing.T) {
 
 // TestShiftTree needs root (chown); it runs in the unit tier when root.
 func TestShiftTree(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	gate.Root(t, "chown")
 	root := t.TempDir()
 	must := func(err error) {
 		t.Helper()

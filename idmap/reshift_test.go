@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"lodge/test/gate"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -129,9 +131,7 @@ func describeTree(t *testing.T, root string, m Map) []string {
 }
 
 func TestReshift(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	gate.Root(t, "chown")
 	a, b := Map{UIDBase: 1000000, GIDBase: 1000000}, Map{UIDBase: 1065536, GIDBase: 1065536}
 	for _, to := range []Map{b, Privileged} {
 		root := reshiftTree(t, t.TempDir(), a)
@@ -158,9 +158,7 @@ func TestReshift(t *testing.T) {
 // same result as one never interrupted; and one whose wanted map changed
 // meanwhile ends in the new map.
 func TestReshiftInterrupted(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	gate.Root(t, "chown")
 	a, b, c := Map{UIDBase: 1000000, GIDBase: 1000000}, Map{UIDBase: 1065536, GIDBase: 1065536}, Map{UIDBase: 1131072, GIDBase: 1131072}
 	self, _ := os.Executable()
 	for _, k := range []struct{ step, at string }{{"chowned", "7"}, {"chowned", "150"}, {"chowned", "suid"}, {"chowned", "ping"}, {"chowned", "sgid"}, {"top", "rootfs"}} {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"lodge/test/gate"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -53,9 +55,7 @@ func TestSet(t *testing.T) {
 // Remap takes a tree shifted by LXD's map into one of lodge's: owners,
 // the file capability's root and ACL ids.
 func TestRemapTree(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	gate.Root(t, "chown")
 	root := t.TempDir()
 	f := filepath.Join(root, "f")
 	must := func(err error) {

@@ -23,12 +23,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"lodge/api"
+	"lodge/errdefs"
 )
 
 var (
-	ErrNotFound = errors.New("image not found")
-	ErrExists   = errors.New("image already exists")
-	ErrInvalid  = errors.New("invalid image")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "image not found")
+	ErrExists   = errdefs.New(errdefs.ErrExists, "image already exists")
+	ErrInvalid  = errdefs.New(errdefs.ErrInvalid, "invalid image")
 )
 
 // Info describes an imported image file.

@@ -52,6 +52,13 @@ var Keys = map[string]Key{
 		Doc: "give this instance a host id range of its own instead of the shared one (only at creation)"},
 	"raw.lxc": {Type: "string", Validate: func(string) error { return nil },
 		Doc: "raw liblxc config lines appended to the generated config (checked by liblxc)"},
+	// Scheduled snapshots (snapshot_keys.go).
+	"snapshots.schedule": {Validate: validateSchedule, Live: true,
+		Doc: "cron expression (or @hourly, @daily, @weekly, @monthly, @yearly; comma-separated) for automatic snapshots"},
+	"snapshots.schedule.stopped": {Validate: isBool, Live: true, Doc: "also take scheduled snapshots of a stopped instance"},
+	"snapshots.pattern":          {Validate: validatePattern, Live: true, Doc: "name of scheduled snapshots; %d is replaced by the next free number (default snap%d)"},
+	"snapshots.expiry": {Validate: func(v string) error { _, err := ParseExpiry(v, time.Now()); return err }, Live: true,
+		Doc: "when scheduled snapshots expire, e.g. 7d, 2H, 1w 3d (M minutes, H hours, d days, w weeks, m months, y years)"},
 }
 
 var freeNamespaces = []string{"user.", "environment.", "image.", "volatile.", "raw."}

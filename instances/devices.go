@@ -14,8 +14,7 @@ import (
 	"strings"
 
 	"lodge/api"
-	"lodge/network"
-	"lodge/network/proxy"
+	"lodge/netparse"
 )
 
 // DeviceKey describes one key of a device type, as Key does for instance
@@ -427,8 +426,8 @@ func checkProxy(_ string, d map[string]string) error {
 	if d["listen"] == "" || d["connect"] == "" {
 		return fmt.Errorf("a proxy needs listen= and connect= (tcp:ADDRESS:PORT or udp:ADDRESS:PORT)")
 	}
-	l, _ := proxy.ParseAddr(d["listen"])
-	c, _ := proxy.ParseAddr(d["connect"])
+	l, _ := netparse.Parse(d["listen"])
+	c, _ := netparse.Parse(d["connect"])
 	if l.Proto != c.Proto {
 		return fmt.Errorf("listen is %s but connect is %s; both must be the same protocol", l.Proto, c.Proto)
 	}
@@ -497,7 +496,7 @@ func isIPv6List(v string) error {
 
 // isBitRate takes LXD's bit rates: an integer and bit, kbit, Mbit, Gbit
 // (powers of 1000) or Kibit, Mibit, Gibit (powers of 1024).
-func isBitRate(v string) error { return network.ValidBitRate(v) }
+func isBitRate(v string) error { return netparse.ValidBitRate(v) }
 
 func isDiskPath(v string) error {
 	if !strings.HasPrefix(v, "/") {
@@ -540,7 +539,7 @@ func isDiskSize(v string) error {
 }
 
 func isProxyAddr(v string) error {
-	if _, err := proxy.ParseAddr(v); err != nil {
+	if _, err := netparse.Parse(v); err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), strconv.Quote(v)+": "))
 	}
 	return nil

@@ -5,20 +5,21 @@ package instances
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"time"
+
+	"lodge/errdefs"
 )
 
-// Sentinel errors; drivers wrap them with %w so the server can map them to HTTP codes.
+// Sentinel errors of the error kinds (lodge/errdefs); drivers wrap them with %w.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
-	ErrInvalid  = errors.New("invalid")
-	ErrBusy     = errors.New("busy")
+	ErrNotFound = errdefs.ErrNotFound
+	ErrExists   = errdefs.ErrExists
+	ErrInvalid  = errdefs.ErrInvalid
+	// ErrBusy: the container is running where it must not be.
+	ErrBusy = errdefs.New(errdefs.ErrConflict, "busy")
 	// ErrNotRunning is returned by Exec and Stop on a container that is not running.
-	ErrNotRunning = errors.New("not running")
+	ErrNotRunning = errdefs.New(errdefs.ErrInvalid, "not running")
 )
 
 // Status is a container's run state as liblxc reports it.
@@ -128,7 +129,9 @@ type Process interface {
 }
 
 // Driver runs containers. All methods are safe for concurrent use on
-// different names; the server serialises operations on one name.
+// different names; the server serialises operations on one name. The
+// fake (instances/fake) implements all of it, so the daemon's tests run
+// the paths lodged runs.
 type Driver interface {
 	// Define writes (or rewrites) the runtime config for spec.Name.
 	Define(ctx context.Context, spec Spec) error
@@ -142,57 +145,28 @@ type Driver interface {
 	// Delete removes the runtime config and logs of a stopped container (not its rootfs).
 	Delete(ctx context.Context, name string) error
 	State(ctx context.Context, name string) (State, error)
+	// Status tells a container's run status more cheaply than a full
+	// State (no cgroup or network reads), for hot paths such as exec.
+	Status(ctx context.Context, name string) (Status, error)
+	// States reads many states faster than one State call each (list
+	// with thousands of instances); a name the runtime does not know is
+	// left out.
+	States(ctx context.Context, names []string) map[string]State
 	// List names the containers the runtime knows, for recovery after a restart.
 	List(ctx context.Context) ([]string, error)
 	Exec(ctx context.Context, name string, spec ExecSpec) (Process, error)
+	// OpenPTY allocates a pseudo-terminal inside the container's own
+	// devpts, so that the process sees its terminal as /dev/pts/N there
+	// (tty(1), ttyname(3) work). uid and gid own the slave.
+	OpenPTY(ctx context.Context, name string, uid, gid uint32) (master, slave *os.File, err error)
+	// Console connects tty (the slave side of a pty the caller owns) to the
+	// container's /dev/console until the returned process is signalled or
+	// the container stops.
+	Console(ctx context.Context, name string, tty *os.File) (Process, error)
 	// ConsoleLog returns the tail of the container's console/boot log (for errors on failed starts).
 	ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error)
-}
-
-// PTYOpener is implemented by drivers that can allocate a pseudo-terminal
-// inside the container's own devpts, so that the process sees its terminal
-// as /dev/pts/N there (tty(1), ttyname(3) work). uid and gid own the slave.
-type PTYOpener interface {
-	OpenPTY(ctx context.Context, name string, uid, gid uint32) (master, slave *os.File, err error)
-}
-
-// StatusReader is implemented by drivers that can tell a container's run
-// status more cheaply than a full State (no cgroup or network reads); the
-// server uses it on hot paths such as exec.
-type StatusReader interface {
-	Status(ctx context.Context, name string) (Status, error)
-}
-
-// invalidError is a validation failure whose message is complete as it is;
-// errors.Is(err, ErrInvalid) holds without ": invalid" tacked on.
-type invalidError struct{ msg string }
-
-func (e invalidError) Error() string        { return e.msg }
-func (e invalidError) Is(target error) bool { return target == ErrInvalid }
-
-// Invalidf returns a validation error (errors.Is(err, ErrInvalid) is true).
-func Invalidf(format string, a ...any) error { return invalidError{fmt.Sprintf(format, a...)} }
-
-// Consoler is implemented by drivers that can attach to a container's
-// /dev/console.
-type Consoler interface {
-	// Console connects tty (the slave side of a pty the caller owns) to the
-	// container's console until the returned process is signalled or the
-	// container stops.
-	Console(ctx context.Context, name string, tty *os.File) (Process, error)
 	// ClearConsoleLog empties the console log.
 	ClearConsoleLog(ctx context.Context, name string) error
-}
-
-// BatchStater is implemented by drivers that can read many states faster
-// than one State call each (list with thousands of instances).
-type BatchStater interface {
-	States(ctx context.Context, names []string) map[string]State
-}
-
-// LimitsUpdater is implemented by drivers that can change a running
-// container's resource limits (limits.*) without a restart.
-type LimitsUpdater interface {
 	// CheckLimits tells whether the limits in cfg (an expanded config) can be
 	// applied on this host.
 	CheckLimits(cfg map[string]string) error
@@ -200,6 +174,10 @@ type LimitsUpdater interface {
 	// lifting those cfg no longer sets; a stopped container is left alone.
 	UpdateLimits(ctx context.Context, name string, cfg map[string]string) error
 }
+
+// Invalidf returns a validation error whose message is complete as it is
+// (errors.Is(err, ErrInvalid) is true).
+func Invalidf(format string, a ...any) error { return errdefs.Invalidf(format, a...) }
 
 // LogReader is implemented by drivers that keep per-container log files,
 // for LXD's logs API (GET /1.0/instances/{name}/logs[/{file}], DELETE).

@@ -6,30 +6,57 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
-// The snapshots.* keys (storage lane), registered here so the key table
-// itself stays untouched.
-func init() {
-	Keys["snapshots.schedule"] = Key{Validate: validateSchedule, Live: true,
-		Doc: "cron expression (or @hourly, @daily, @weekly, @monthly, @yearly; comma-separated) for automatic snapshots"}
-	Keys["snapshots.schedule.stopped"] = Key{Validate: isBool, Live: true, Doc: "also take scheduled snapshots of a stopped instance"}
-	Keys["snapshots.pattern"] = Key{Validate: validatePattern, Live: true, Doc: "name of scheduled snapshots; %d is replaced by the next free number (default snap%d)"}
-	Keys["snapshots.expiry"] = Key{Validate: func(v string) error { _, err := ParseExpiry(v, time.Now()); return err }, Live: true,
-		Doc: "when scheduled snapshots expire, e.g. 7d, 2H, 1w 3d (M minutes, H hours, d days, w weeks, m months, y years)"}
-}
+// The snapshots.* keys' checks and the schedule they describe.
 
-// ScheduleValidator checks a cron schedule; the server sets it to its
-// parser so the instances package needs no cron library.
-var ScheduleValidator = func(string) error { return nil }
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// parseSchedule parses one part of a snapshots.schedule: a cron
+// expression or descriptor; @never and @startup have no times (nil).
+func parseSchedule(v string) (cron.Schedule, error) {
+	switch v {
+	case "@never", "@startup":
+		return nil, nil
+	}
+	return cronParser.Parse(v)
+}
 
 func validateSchedule(v string) error {
 	for _, part := range strings.Split(v, ",") {
-		if err := ScheduleValidator(strings.TrimSpace(part)); err != nil {
+		if _, err := parseSchedule(strings.TrimSpace(part)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ScheduleDue tells whether a snapshots.schedule fires in the minute at t.
+func ScheduleDue(spec string, t time.Time) bool {
+	t = t.Truncate(time.Minute)
+	for _, part := range strings.Split(spec, ",") {
+		sched, err := parseSchedule(strings.TrimSpace(part))
+		if err != nil || sched == nil {
+			continue
+		}
+		if sched.Next(t.Add(-time.Second)).Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// ScheduleAtStartup tells whether a snapshots.schedule asks for a
+// snapshot at every start (@startup).
+func ScheduleAtStartup(spec string) bool {
+	for _, part := range strings.Split(spec, ",") {
+		if strings.TrimSpace(part) == "@startup" {
+			return true
+		}
+	}
+	return false
 }
 
 var patternRE = regexp.MustCompile(`^[A-Za-z0-9._%-]{1,63}$`)

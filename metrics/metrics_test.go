@@ -3,7 +3,6 @@ package metrics
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"lodge/instances"
+	"lodge/test/gate"
 )
 
 func sampleInstance(name string) Instance {
@@ -119,9 +119,7 @@ func TestLabelEscaping(t *testing.T) {
 // Debian's promtool (from its prometheus package) parses and lints the
 // text: what Prometheus itself will scrape.
 func TestPromtoolAccepts(t *testing.T) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" {
-		t.Skip("needs promtool from Debian's prometheus (LODGE_INTEGRATION=1)")
-	}
+	gate.Integration(t, "runs promtool from Debian's prometheus")
 	var insts []Instance
 	for i := 0; i < 3; i++ {
 		insts = append(insts, sampleInstance(fmt.Sprintf("c%d", i)))

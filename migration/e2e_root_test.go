@@ -10,13 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"lodge/idmap"
+	"lodge/test/gate"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 || os.Getenv("LODGE_INTEGRATION") == "" {
-		t.Skip("needs root and LODGE_INTEGRATION=1 (owners, devices, mount namespaces)")
-	}
+	gate.Integration(t, "owners, devices, mount namespaces")
 }
 
 // capV3 is a security.capability value: cap_net_bind_service, effective,

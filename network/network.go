@@ -16,21 +16,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"lodge/errdefs"
 )
 
-// Sentinel errors, wrapped with %w so the server can map them to HTTP codes.
+// The error kinds (lodge/errdefs) under this package's names.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrInvalid  = errors.New("invalid")
+	ErrNotFound = errdefs.ErrNotFound
+	ErrInvalid  = errdefs.ErrInvalid
 )
 
-type invalidError struct{ msg string }
-
-func (e invalidError) Error() string        { return e.msg }
-func (e invalidError) Is(target error) bool { return target == ErrInvalid }
-
-// Invalidf returns a validation error (errors.Is(err, ErrInvalid) is true).
-func Invalidf(format string, a ...any) error { return invalidError{fmt.Sprintf(format, a...)} }
+// Invalidf returns a validation error whose message is complete as it is
+// (errors.Is(err, ErrInvalid) holds).
+func Invalidf(format string, a ...any) error { return errdefs.Invalidf(format, a...) }
 
 // Network is one managed network as the server stores it.
 type Network struct {
@@ -99,6 +97,14 @@ type Driver interface {
 	// nobody, this lodged (a left-over of its own, or of a lodged no
 	// longer serving it), another lodged that serves it, or not lodge.
 	Owner(ctx context.Context, name string) (Ownership, error)
+	// AttachNIC moves a NIC into a running container's network namespace
+	// (its init is pid); DetachNIC takes one out.
+	AttachNIC(ctx context.Context, pid int, nic NIC) error
+	DetachNIC(ctx context.Context, pid int, nic NIC) error
+	// ReleaseLeases drops the DHCP leases of MACs whose NICs are gone (a
+	// deleted container), so their addresses and names are free at once
+	// instead of at lease expiry.
+	ReleaseLeases(ctx context.Context, n Network, macs []string) error
 	// Close stops supervising (the networks and dnsmasq keep running).
 	Close()
 }
@@ -577,20 +583,6 @@ type NIC struct {
 	HostName string // host-side veth name
 	// IPv4 and IPv6 are a routed NIC's addresses.
 	IPv4, IPv6 []net.IP
-}
-
-// NICHotplugger is implemented by drivers that can add NICs to and remove
-// them from a running container's network namespace (init pid).
-type NICHotplugger interface {
-	AttachNIC(ctx context.Context, pid int, nic NIC) error
-	DetachNIC(ctx context.Context, pid int, nic NIC) error
-}
-
-// LeaseReleaser is implemented by drivers that can drop the DHCP leases of
-// MACs whose NICs are gone (a deleted container), so their addresses and
-// names are free at once instead of at lease expiry.
-type LeaseReleaser interface {
-	ReleaseLeases(ctx context.Context, n Network, macs []string) error
 }
 
 // DropLeases returns lease-file text without the lines of the given MACs.

@@ -8,24 +8,25 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"runtime"
 	"strings"
 	"time"
+
+	"lodge/errdefs"
 )
 
 var (
 	// ErrNotFound: the remote has no image of that name for this architecture.
-	ErrNotFound = errors.New("image not found on remote")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "image not found on remote")
 	// ErrAmbiguous: a fingerprint prefix matches more than one image.
-	ErrAmbiguous = errors.New("ambiguous image fingerprint prefix")
+	ErrAmbiguous = errdefs.New(errdefs.ErrInvalid, "ambiguous image fingerprint prefix")
 	// ErrUnreachable: the remote did not answer (or answered garbage).
-	ErrUnreachable = errors.New("image remote unreachable")
+	ErrUnreachable = errdefs.New(errdefs.ErrUnavailable, "image remote unreachable")
 	// ErrIntegrity: the bytes do not match the published hash or size.
-	ErrIntegrity = errors.New("image integrity check failed")
+	ErrIntegrity = errdefs.New(errdefs.ErrInvalid, "image integrity check failed")
 )
 
 // File is one downloadable part of an image.

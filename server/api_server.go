@@ -51,6 +51,14 @@ var apiExtensions = []string{
 	"instance_pool_move",
 	// remotes: POST /1.0/certificates with token (join tokens).
 	"certificate_token",
+	// networks: LXD's client checks these before it uses /1.0/networks,
+	// its state and leases, and proxy devices.
+	"network",
+	"network_state",
+	"network_leases",
+	"proxy",
+	"proxy_udp",
+	"network_dhcp_expiry",
 }
 
 func kernelInfo() (release, arch string) {
@@ -82,17 +90,22 @@ func osRelease() (name, version string) {
 	return name, version
 }
 
-func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
+// serverGet is GET /1.0: for an untrusted client no config and no host
+// details, as LXD answers it.
+func (s *Server) serverGet(r *http.Request) (response, error) {
+	if !isTrusted(r) {
+		return reply(api.Server{APIExtensions: apiExtensions, APIStatus: "stable", APIVersion: "1.0", Auth: "untrusted",
+			AuthMethods: []string{"tls"}, Environment: api.ServerEnvironment{}}), nil
+	}
 	kver, arch := kernelInfo()
 	osName, osVer := osRelease()
 	host, _ := os.Hostname()
-	cfg, err := s.db.Config(r.Context())
+	d, err := s.d.ServerInfo(r.Context())
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	conf := map[string]any{}
-	for k, v := range cfg {
+	for k, v := range d.Config {
 		conf[k] = v
 	}
 	arches := []string{arch}
@@ -110,7 +123,7 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			Addresses:          []string{},
 			Architectures:      arches,
 			Driver:             "lxc",
-			DriverVersion:      s.cfg.DriverVersion,
+			DriverVersion:      d.DriverVersion,
 			Firewall:           "nftables",
 			Kernel:             "Linux",
 			KernelArchitecture: arch,
@@ -124,11 +137,16 @@ func (s *Server) handleServerGet(w http.ResponseWriter, r *http.Request) {
 			ServerEventMode:    "full-mesh",
 			ServerName:         host,
 			ServerPid:          os.Getpid(),
-			ServerVersion:      s.cfg.Version,
-			Storage:            s.defaultPoolDriver(),
+			ServerVersion:      d.Version,
+			Storage:            d.StorageDriver,
 			StorageVersion:     "1",
 		},
 	}
-	s.decorateServer(&info)
-	writeSyncETag(w, info, info.Config)
+	if d.CertPEM != "" {
+		info.Environment.Certificate, info.Environment.CertificateFingerprint = d.CertPEM, d.CertFingerprint
+	}
+	if a := s.HTTPSAddress(); a != "" {
+		info.Environment.Addresses = []string{a}
+	}
+	return replyETag(info, info.Config), nil
 }

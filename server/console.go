@@ -10,57 +10,33 @@ import (
 	"github.com/gorilla/websocket"
 
 	"lodge/api"
-	"lodge/instances"
+	"lodge/server/daemon"
 	"lodge/server/operations"
 	"lodge/wsstream"
 )
 
-func (s *Server) consoler() (instances.Consoler, error) {
-	c, ok := s.inst.(instances.Consoler)
-	if !ok {
-		return nil, badRequest("this runtime has no console support")
-	}
-	return c, nil
-}
-
-// handleConsolePost attaches to /dev/console: fd "0" carries the terminal
+// consolePost attaches to /dev/console: fd "0" carries the terminal
 // both ways, "control" carries window-resize messages, as in LXD.
-func (s *Server) handleConsolePost(w http.ResponseWriter, r *http.Request) {
+func (s *Server) consolePost(r *http.Request) (response, error) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var req api.InstanceConsolePost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if req.Type != "" && req.Type != "console" {
-		writeError(w, badRequest("console type %q: containers only have a text console", req.Type))
-		return
-	}
-	cons, err := s.consoler()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
-		writeError(w, badRequest("instance %q is not running; its console log is at lodge console %s --show-log", name, name))
-		return
+	if err := s.d.PrepareConsole(r.Context(), name, req); err != nil {
+		return nil, err
 	}
 	sess := &execSession{fds: map[string]string{"0": newSecret(), "control": newSecret()}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	fds := map[string]any{"0": sess.fds["0"], "control": sess.fds["control"]}
-	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: instanceResources(name),
+	spec := operations.Spec{Class: api.OperationClassWebsocket, Description: "Showing console", Resources: daemon.InstanceResources(name),
 		Metadata: map[string]any{"fds": fds}, Connector: sess.connect}
-	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
-		return s.runConsole(ctx, cons, name, req, sess)
+	op := s.d.StartOperation(spec, func(ctx context.Context, op *operations.Op) error {
+		return s.runConsole(ctx, name, req, sess)
 	})
-	writeAsync(w, op)
+	return replyAsync(op), nil
 }
 
-func (s *Server) runConsole(ctx context.Context, cons instances.Consoler, name string, req api.InstanceConsolePost, sess *execSession) error {
+func (s *Server) runConsole(ctx context.Context, name string, req api.InstanceConsolePost, sess *execSession) error {
 	defer sess.closeAll()
 	select {
 	case <-sess.connected:
@@ -75,7 +51,7 @@ func (s *Server) runConsole(ctx context.Context, cons instances.Consoler, name s
 	if req.Width > 0 && req.Height > 0 {
 		_ = pty.Setsize(master, &pty.Winsize{Cols: uint16(req.Width), Rows: uint16(req.Height)})
 	}
-	proc, err := cons.Console(ctx, name, slave)
+	proc, err := s.d.AttachConsole(ctx, name, slave)
 	slave.Close()
 	if err != nil {
 		return err
@@ -99,25 +75,6 @@ func (s *Server) runConsole(ctx context.Context, cons instances.Consoler, name s
 	return nil
 }
 
-// handleConsoleGet returns the console log, for running and stopped instances.
-func (s *Server) handleConsoleGet(w http.ResponseWriter, r *http.Request) {
-	s.handleConsoleLog(w, r)
-}
-
-func (s *Server) handleConsoleDelete(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	cons, err := s.consoler()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := cons.ClearConsoleLog(r.Context(), in.Name); err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSync(w, map[string]any{})
+func (s *Server) consoleDelete(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.ClearConsoleLog(r.Context(), r.PathValue("name"))
 }

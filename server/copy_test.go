@@ -12,7 +12,7 @@ import (
 
 func TestCopyRenameMove(t *testing.T) {
 	e := newTestEnv(t)
-	if err := e.s.initPools(context.Background()); err != nil {
+	if err := e.d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e.uploadImage(t, "busybox", "bb")
@@ -36,12 +36,12 @@ func TestCopyRenameMove(t *testing.T) {
 	if read(e.pool, "c2") != "two" || !e.pool.Exists(vol("c2").Snapshot("s1")) || !e.drv.Defined("c2") {
 		t.Fatal("copy content, snapshot or runtime config missing")
 	}
-	c1, _ := e.s.db.GetInstance(context.Background(), "c1")
-	c2, _ := e.s.db.GetInstance(context.Background(), "c2")
+	c1, _ := e.db.GetInstance(context.Background(), "c1")
+	c2, _ := e.db.GetInstance(context.Background(), "c2")
 	if c2.Config["volatile.uuid"] == c1.Config["volatile.uuid"] || c2.Config["volatile.uuid"] == "keep-not" || c2.Config["user.v"] != "1" {
 		t.Fatalf("copy config: %v", c2.Config)
 	}
-	if l, _ := e.s.db.ListSnapshots(context.Background(), "c2"); len(l) != 1 {
+	if l, _ := e.db.ListSnapshots(context.Background(), "c2"); len(l) != 1 {
 		t.Fatalf("copy snapshot rows: %v", l)
 	}
 	// From a snapshot; instance only.
@@ -66,7 +66,7 @@ func TestCopyRenameMove(t *testing.T) {
 	if op := e.wait(t, resp); op.StatusCode != api.Success {
 		t.Fatalf("cross-pool copy: %+v", op)
 	}
-	p2, _ := e.s.pool("p2")
+	p2 := e.poolAt(t, "p2")
 	if read(p2, "c4") != "two" || read(p2, "c4/s1") != "one" {
 		t.Fatalf("cross-pool copy content: %q %q", read(p2, "c4"), read(p2, "c4/s1"))
 	}
@@ -89,7 +89,7 @@ func TestCopyRenameMove(t *testing.T) {
 	if read(e.pool, "c5") != "two" || !e.pool.Exists(vol("c5").Snapshot("s1")) || e.pool.Exists(vol("c2")) || !e.drv.Defined("c5") || e.drv.Defined("c2") {
 		t.Fatal("rename did not move volume, snapshots and runtime config")
 	}
-	if _, _, err := e.s.getSnapshot(context.Background(), "c5", "s1"); err != nil {
+	if _, err := e.d.Snapshot(context.Background(), "c5", "s1"); err != nil {
 		t.Fatal(err)
 	}
 	// Move c5 (with its snapshot) to p2.
@@ -108,7 +108,7 @@ func TestCopyRenameMove(t *testing.T) {
 	if read(p2, "c3") != "one" || e.pool.Exists(vol("c3")) {
 		t.Fatal("move: volume not moved")
 	}
-	if in, _ := e.s.db.GetInstance(context.Background(), "c3"); in.Pool != "p2" {
+	if in, _ := e.db.GetInstance(context.Background(), "c3"); in.Pool != "p2" {
 		t.Fatalf("move: row pool %q", in.Pool)
 	}
 }
@@ -129,7 +129,7 @@ func TestRecoverSweepsOrphanVolumes(t *testing.T) {
 	if err := e.pool.Snapshot(ctx, vol("c1"), "ghostsnap"); err != nil {
 		t.Fatal(err)
 	}
-	e.s.Recover(ctx)
+	e.d.Recover(ctx)
 	if e.pool.Exists(vol("ghost")) || e.pool.Exists(vol("c1").Snapshot("ghostsnap")) {
 		t.Fatal("orphan volumes left")
 	}
@@ -169,7 +169,7 @@ func TestRebuild(t *testing.T) {
 	if !e.pool.Exists(vol.Snapshot("s1")) {
 		t.Fatal("rebuild dropped the snapshot")
 	}
-	in, _ := e.s.db.GetInstance(ctx, "c1")
+	in, _ := e.db.GetInstance(ctx, "c1")
 	if in.ImageFingerprint != fp2 || in.Config["volatile.base_image"] != fp2 || in.Config["image.os"] != "alpine" || in.Config["user.keep"] != "1" {
 		t.Fatalf("after rebuild: %s %v", in.ImageFingerprint, in.Config)
 	}

@@ -25,8 +25,8 @@ func TestDeviceKeysRefused(t *testing.T) {
 		t.Fatalf("profile: %d %s", code, resp.Error)
 	}
 	ctx := context.Background()
-	instBefore, _ := e.s.db.GetInstance(ctx, "c1")
-	profBefore, _ := e.s.db.GetProfile(ctx, "p1")
+	instBefore, _ := e.db.GetInstance(ctx, "c1")
+	profBefore, _ := e.db.GetProfile(ctx, "p1")
 
 	refused := []struct {
 		what, dev, msg string
@@ -57,11 +57,11 @@ func TestDeviceKeysRefused(t *testing.T) {
 			}
 		}
 	}
-	e.s.ops.Wait()
-	if got, _ := e.s.db.GetInstance(ctx, "c1"); !reflect.DeepEqual(got.Devices, instBefore.Devices) || !reflect.DeepEqual(got.Config, instBefore.Config) {
+	e.d.WaitOperations()
+	if got, _ := e.db.GetInstance(ctx, "c1"); !reflect.DeepEqual(got.Devices, instBefore.Devices) || !reflect.DeepEqual(got.Config, instBefore.Config) {
 		t.Fatalf("instance changed: %v", got.Devices)
 	}
-	if got, _ := e.s.db.GetProfile(ctx, "p1"); !reflect.DeepEqual(got.Devices, profBefore.Devices) {
+	if got, _ := e.db.GetProfile(ctx, "p1"); !reflect.DeepEqual(got.Devices, profBefore.Devices) {
 		t.Fatalf("profile changed: %v", got.Devices)
 	}
 	for _, gone := range []string{"/1.0/instances/c2", "/1.0/profiles/p2"} {
@@ -74,12 +74,12 @@ func TestDeviceKeysRefused(t *testing.T) {
 	// them): the instance starts, and other edits go through.
 	in := instBefore
 	in.Devices = map[string]map[string]string{"eth0": {"type": "nic", "nictype": "bridged", "parent": "lo", "security.ipv4_filtering": "true"}}
-	if err := e.s.db.UpdateInstance(ctx, in); err != nil {
+	if err := e.db.UpdateInstance(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	p := profBefore
 	p.Devices = map[string]map[string]string{"eth1": {"type": "nic", "nictype": "bridged", "parent": "lo", "limits.egress": "10Mbit"}}
-	if err := e.s.db.UpdateProfile(ctx, p); err != nil {
+	if err := e.db.UpdateProfile(ctx, p); err != nil {
 		t.Fatal(err)
 	}
 	ok := func(method, path, body string) {
@@ -104,7 +104,7 @@ func TestDeviceKeysRefused(t *testing.T) {
 	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"devices":{"eth0":{"type":"nic","nictype":"bridged","parent":"lo","security.ipv4_filtering":"false"}}}`); code != 400 {
 		t.Fatalf("changed refused key: %d %s", code, resp.Error)
 	}
-	got, _ := e.s.db.GetInstance(ctx, "c1")
+	got, _ := e.db.GetInstance(ctx, "c1")
 	if got.Devices["eth0"]["security.ipv4_filtering"] != "true" || got.Devices["eth1"]["limits.egress"] != "10Mbit" || got.Devices["eth1"]["mtu"] != "1300" {
 		t.Fatalf("devices: %v", got.Devices)
 	}
@@ -120,8 +120,8 @@ func TestBridgedReservationNeedsManagedParent(t *testing.T) {
 	if code != 400 || !strings.Contains(resp.Error, `parent "lo" is not one`) {
 		t.Fatalf("%d %s", code, resp.Error)
 	}
-	e.s.ops.Wait()
-	if list, _ := e.s.db.ListInstances(context.Background()); len(list) != 0 {
+	e.d.WaitOperations()
+	if list, _ := e.db.ListInstances(context.Background()); len(list) != 0 {
 		t.Fatalf("created: %+v", list)
 	}
 }

@@ -1,53 +1,14 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"lodge/api"
+	"lodge/errdefs"
 )
-
-// eventHub fans events out to /1.0/events listeners. A slow listener loses
-// events rather than stalling the daemon.
-type eventHub struct {
-	mu   sync.Mutex
-	subs map[*eventSub]struct{}
-}
-
-type eventSub struct {
-	types map[string]bool // empty: all
-	ch    chan []byte
-}
-
-func newEventHub() *eventHub { return &eventHub{subs: map[*eventSub]struct{}{}} }
-
-func (h *eventHub) send(kind string, metadata any) {
-	md, err := json.Marshal(metadata)
-	if err != nil {
-		return
-	}
-	b, _ := json.Marshal(api.Event{Type: kind, Timestamp: time.Now().UTC(), Metadata: md, Location: "none", Project: "default"})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for s := range h.subs {
-		if len(s.types) > 0 && !s.types[kind] {
-			continue
-		}
-		select {
-		case s.ch <- b:
-		default:
-		}
-	}
-}
-
-func (h *eventHub) lifecycle(action, source string, ctx map[string]any) {
-	h.send("lifecycle", api.EventLifecycle{Action: action, Source: source, Context: ctx})
-}
 
 var upgrader = websocket.Upgrader{
 	// The unix socket has no origin to check; HTTPS (later) will authenticate by TLS client certificate.
@@ -56,32 +17,31 @@ var upgrader = websocket.Upgrader{
 	WriteBufferSize: 32 << 10,
 }
 
-func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	sub := &eventSub{types: map[string]bool{}, ch: make(chan []byte, 1024)}
+func (s *Server) events(r *http.Request) (response, error) {
+	types := map[string]bool{}
 	if t := r.URL.Query().Get("type"); t != "" {
 		for _, k := range strings.Split(t, ",") {
 			switch k {
 			case "operation", "logging", "lifecycle":
-				sub.types[k] = true
+				types[k] = true
 			default:
-				writeError(w, badRequest("unknown event type %q (use operation, logging, lifecycle)", k))
-				return
+				return nil, errdefs.Invalidf("unknown event type %q (use operation, logging, lifecycle)", k)
 			}
 		}
 	}
+	return stream(func(w http.ResponseWriter) { s.streamEvents(w, r, types) }), nil
+}
+
+// streamEvents sends the events of types (all if empty) on a websocket
+// until the client or lodged goes away.
+func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, types map[string]bool) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
-	s.events.mu.Lock()
-	s.events.subs[sub] = struct{}{}
-	s.events.mu.Unlock()
-	defer func() {
-		s.events.mu.Lock()
-		delete(s.events.subs, sub)
-		s.events.mu.Unlock()
-	}()
+	events, unsubscribe := s.d.SubscribeEvents(types)
+	defer unsubscribe()
 	// LXD pings "keepalive" at once; its client answers with a pong.
 	_ = conn.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(5*time.Second))
 	closed := make(chan struct{})
@@ -97,7 +57,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer tick.Stop()
 	for {
 		select {
-		case b := <-sub.ch:
+		case b := <-events:
 			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
 				return
@@ -108,7 +68,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-closed:
 			return
-		case <-s.ctx.Done():
+		case <-s.d.Stopping():
 			return
 		}
 	}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,20 +10,19 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/creack/pty"
 	"github.com/gorilla/websocket"
-	"golang.org/x/sys/unix"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/instances"
+	"lodge/server/daemon"
 	"lodge/server/operations"
 	"lodge/wsstream"
 )
@@ -53,11 +51,11 @@ func (e *execSession) connect(secret string, w http.ResponseWriter, r *http.Requ
 	}
 	if fd == "" {
 		e.mu.Unlock()
-		return &httpError{http.StatusForbidden, "websocket secret does not match this operation"}
+		return errdefs.Forbiddenf("websocket secret does not match this operation")
 	}
 	if _, dup := e.conns[fd]; dup {
 		e.mu.Unlock()
-		return &httpError{http.StatusConflict, fmt.Sprintf("websocket for fd %s is already connected", fd)}
+		return errdefs.Conflictf("websocket for fd %s is already connected", fd)
 	}
 	e.conns[fd] = nil // reserve while upgrading
 	e.mu.Unlock()
@@ -100,92 +98,16 @@ func (e *execSession) closeAll() {
 	}
 }
 
-// execEnv builds the process environment as LXD does: defaults, then the
-// instance's environment.* config, then the request's variables.
-func execEnv(rootfs string, cfg map[string]string, req api.InstanceExecPost) map[string]string {
-	env := map[string]string{
-		"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"LANG": "C.UTF-8",
-		"HOME": "/root",
-		"USER": "root",
-	}
-	if req.User != 0 {
-		env["HOME"], env["USER"] = "/", ""
-		if name, home, ok := lookupPasswd(rootfs, req.User); ok {
-			env["HOME"], env["USER"] = home, name
-		}
-		if env["USER"] == "" {
-			delete(env, "USER")
-		}
-	}
-	if req.Interactive {
-		env["TERM"] = "xterm"
-	}
-	for k, v := range cfg {
-		if name, ok := strings.CutPrefix(k, "environment."); ok {
-			env[name] = v
-		}
-	}
-	for k, v := range req.Environment {
-		env[k] = v
-	}
-	return env
-}
-
-// lookupPasswd reads the container's /etc/passwd from its rootfs (host side,
-// never following symlinks out of it: the file is opened relative to rootfs).
-func lookupPasswd(rootfs string, uid uint32) (name, home string, ok bool) {
-	p := filepath.Join(rootfs, "etc", "passwd")
-	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
-		return "", "", false
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return "", "", false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	want := strconv.FormatUint(uint64(uid), 10)
-	for sc.Scan() {
-		parts := strings.Split(sc.Text(), ":")
-		if len(parts) >= 6 && parts[2] == want {
-			return parts[0], parts[5], true
-		}
-	}
-	return "", "", false
-}
-
-func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
+func (s *Server) instanceExec(r *http.Request) (response, error) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	var req api.InstanceExecPost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if len(req.Command) == 0 || req.Command[0] == "" {
-		writeError(w, badRequest("exec: no command given"))
-		return
+	env, err := s.d.PrepareExec(r.Context(), name, req)
+	if err != nil {
+		return nil, err
 	}
-	if req.RecordOutput {
-		writeError(w, badRequest("exec: record-output is not supported; use wait-for-websocket"))
-		return
-	}
-	if req.Cwd != "" && !strings.HasPrefix(req.Cwd, "/") {
-		writeError(w, badRequest("exec: cwd %q must be an absolute path", req.Cwd))
-		return
-	}
-	if st := s.liveStatus(r.Context(), in); st != instances.StatusRunning {
-		writeError(w, badRequest("instance %q is not running (%s); start it first with lodge start %s", name, strings.ToLower(statusCode(st).String()), name))
-		return
-	}
-	rootfs := s.rootfsPath(in)
-	env := execEnv(rootfs, s.mustExpand(r.Context(), in).Config, req)
-
 	sess := &execSession{fds: map[string]string{}, conns: map[string]*websocket.Conn{}, connected: make(chan struct{})}
 	class := api.OperationClassTask
 	if req.WaitForWS {
@@ -205,11 +127,11 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		}
 		md["fds"] = fds
 	}
-	spec := operations.Spec{Class: class, Description: "Executing command", Resources: instanceResources(name), Metadata: md}
+	spec := operations.Spec{Class: class, Description: "Executing command", Resources: daemon.InstanceResources(name), Metadata: md}
 	if req.WaitForWS {
 		spec.Connector = sess.connect
 	}
-	op := s.ops.Start(spec, func(ctx context.Context, op *opT) error {
+	op := s.d.StartOperation(spec, func(ctx context.Context, op *operations.Op) error {
 		code, err := s.runExec(ctx, name, req, env, sess)
 		if err != nil {
 			return err
@@ -217,7 +139,7 @@ func (s *Server) handleInstanceExec(w http.ResponseWriter, r *http.Request) {
 		op.SetMetadata("return", code)
 		return nil
 	})
-	writeAsync(w, op)
+	return replyAsync(op), nil
 }
 
 func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecPost, env map[string]string, sess *execSession) (int, error) {
@@ -253,7 +175,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		defer devnull.Close()
 		spec.Stdin, spec.Stdout, spec.Stderr = devnull, devnull, devnull
 	case req.Interactive:
-		master, slave, err := s.openPTY(ctx, name, req.User, req.Group)
+		master, slave, err := s.d.OpenPTY(ctx, name, req.User, req.Group)
 		if err != nil {
 			return -1, fmt.Errorf("exec: allocate pty: %w", err)
 		}
@@ -293,7 +215,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("2"), stderrR) }()
 	}
 
-	proc, err := s.inst.Exec(ctx, name, spec)
+	proc, err := s.d.Exec(ctx, name, spec)
 	// Our copies of the child's ends must close so EOF reaches the pumps.
 	for _, c := range closeAfterExit {
 		c.Close()
@@ -301,7 +223,6 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 	if err != nil {
 		return -1, err
 	}
-	s.events.lifecycle("instance-exec", instanceURL(name), map[string]any{"command": req.Command})
 	if req.WaitForWS {
 		go s.execControl(sess.conn("control"), ptyMaster, proc)
 	}
@@ -326,7 +247,7 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		}
 		// Like a shell, say why an exit status of 127 happened; liblxc's
 		// attach exits 127 silently when the command does not exist.
-		if code == 127 && s.commandMissing(ctx, name, req.Command[0], env["PATH"]) {
+		if code == 127 && s.d.CommandMissing(ctx, name, req.Command[0], env["PATH"]) {
 			msg := fmt.Sprintf("lodge: %s: command not found in instance %q\n", req.Command[0], name)
 			_ = sess.conn(outs[len(outs)-1]).WriteMessage(websocket.BinaryMessage, []byte(msg))
 		}
@@ -336,41 +257,6 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		}
 	}
 	return code, nil
-}
-
-// commandMissing reports whether cmd cannot be found in the container,
-// resolving paths inside its root (symlinks included) with openat2.
-func (s *Server) commandMissing(ctx context.Context, name, cmd, path string) bool {
-	st, err := s.inst.State(ctx, name)
-	if err != nil || st.PID <= 0 {
-		return false
-	}
-	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", st.PID), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(root)
-	var candidates []string
-	switch {
-	case strings.HasPrefix(cmd, "/"):
-		candidates = []string{cmd}
-	case strings.Contains(cmd, "/"):
-		return false // relative to the cwd: not worth guessing
-	default:
-		for _, dir := range strings.Split(path, ":") {
-			if strings.HasPrefix(dir, "/") {
-				candidates = append(candidates, filepath.Join(dir, cmd))
-			}
-		}
-	}
-	for _, c := range candidates {
-		fd, err := unix.Openat2(root, c, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT})
-		if err == nil {
-			unix.Close(fd)
-			return false
-		}
-	}
-	return true
 }
 
 // execControl handles window-resize and signal messages on the control socket.
@@ -404,15 +290,4 @@ func (s *Server) execControl(ws *websocket.Conn, ptyMaster *os.File, proc instan
 			}
 		}
 	}
-}
-
-// openPTY allocates the exec's terminal inside the container when the driver
-// can, so the process sees a /dev/pts/N of its own; else on the host.
-func (s *Server) openPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
-	if p, ok := s.inst.(instances.PTYOpener); ok {
-		// The slave is owned by the exec's user as the host sees it.
-		m := s.fileIDMap(ctx, name)
-		return p.OpenPTY(ctx, name, uint32(m.HostUID(int64(uid))), uint32(m.HostGID(int64(gid))))
-	}
-	return pty.Open()
 }

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,33 +8,10 @@ import (
 	"strconv"
 	"strings"
 
+	"lodge/errdefs"
 	"lodge/files"
-	"lodge/idmap"
-	"lodge/instances"
+	"lodge/server/daemon"
 )
-
-// openRoot opens the instance's root as the container sees it: through
-// /proc/PID/root while it runs (its own mounts included), else its rootfs.
-func (s *Server) openRoot(ctx context.Context, name string) (*files.Root, error) {
-	in, err := s.getInstance(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	st := s.liveStatus(ctx, in)
-	if st == instances.StatusRunning || st == instances.StatusFrozen {
-		full, err := s.inst.State(ctx, name)
-		if err == nil && full.PID > 0 {
-			if r, err := files.Open(fmt.Sprintf("/proc/%d/root", full.PID)); err == nil {
-				return r, nil
-			}
-		}
-	}
-	rootfs, err := s.instanceRootfs(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return files.Open(rootfs)
-}
 
 // fileHeader reads an X-LXD-* header, or its X-Incus-* spelling.
 func fileHeader(r *http.Request, name string) string {
@@ -49,7 +24,7 @@ func fileHeader(r *http.Request, name string) string {
 func filePath(r *http.Request) (string, error) {
 	p := r.URL.Query().Get("path")
 	if p == "" {
-		return "", badRequest("missing ?path= (the file's path inside the instance)")
+		return "", errdefs.Invalidf("missing ?path= (the file's path inside the instance)")
 	}
 	// The LXD client sends pull and delete paths without their leading /.
 	if !strings.HasPrefix(p, "/") {
@@ -58,9 +33,7 @@ func filePath(r *http.Request) (string, error) {
 	return p, nil
 }
 
-func setFileHeaders(w http.ResponseWriter, in files.Info, m idmap.Map) {
-	// Owners as the container sees them.
-	in.UID, in.GID = int(m.ContainerUID(int64(in.UID))), int(m.ContainerGID(int64(in.GID)))
+func setFileHeaders(w http.ResponseWriter, in files.Info) {
 	h := w.Header()
 	h.Set("X-LXD-uid", strconv.Itoa(in.UID))
 	h.Set("X-LXD-gid", strconv.Itoa(in.GID))
@@ -69,79 +42,39 @@ func setFileHeaders(w http.ResponseWriter, in files.Info, m idmap.Map) {
 	h.Set("X-LXD-modified", in.ModTime.UTC().String())
 }
 
-func (s *Server) handleFileGet(w http.ResponseWriter, r *http.Request) {
-	name, p, root, ok := s.fileRequest(w, r)
-	if !ok {
-		return
-	}
-	defer root.Close()
-	m := s.fileIDMap(r.Context(), name)
-	in, err := root.Lstat(p)
-	if err != nil {
-		writeError(w, fileErr(name, err))
-		return
-	}
-	switch in.Type {
-	case "directory":
-		names, din, err := root.ReadDir(p)
-		if err != nil {
-			writeError(w, fileErr(name, err))
-			return
-		}
-		setFileHeaders(w, din, m)
-		writeSync(w, names)
-	case "symlink":
-		setFileHeaders(w, in, m)
-		w.Header().Set("Content-Type", "application/octet-stream")
-		_, _ = w.Write([]byte(in.Target))
-	default:
-		f, fin, err := root.OpenFile(p)
-		if err != nil {
-			writeError(w, fileErr(name, err))
-			return
-		}
-		defer f.Close()
-		setFileHeaders(w, fin, m)
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", "inline;filename="+path.Base(p))
-		if r.Method != http.MethodGet || r.Header.Get("Range") != "" || fin.Size <= 0 {
-			// Streams from the file (Range and HEAD included), never buffering it.
-			http.ServeContent(w, r, path.Base(p), fin.ModTime, f)
-			return
-		}
-		// A whole-file GET, the common pull: 1 MiB writes to the socket
-		// instead of ServeContent's 32 KiB ones.
-		w.Header().Set("Content-Length", strconv.FormatInt(fin.Size, 10))
-		w.Header().Set("Last-Modified", fin.ModTime.UTC().Format(http.TimeFormat))
-		_, _ = io.CopyBuffer(struct{ io.Writer }{w}, io.LimitReader(f, fin.Size), make([]byte, 1<<20))
-	}
-}
-
-// fileRequest reads the instance and ?path= of a files request and opens
-// the instance's root; on failure it has answered the client.
-func (s *Server) fileRequest(w http.ResponseWriter, r *http.Request) (string, string, *files.Root, bool) {
-	name := r.PathValue("name")
+func (s *Server) fileGet(r *http.Request) (response, error) {
 	p, err := filePath(r)
 	if err != nil {
-		writeError(w, err)
-		return "", "", nil, false
+		return nil, err
 	}
-	root, err := s.openRoot(r.Context(), name)
+	f, err := s.d.ReadFile(r.Context(), r.PathValue("name"), p)
 	if err != nil {
-		writeError(w, err)
-		return "", "", nil, false
+		return nil, err
 	}
-	return name, p, root, true
-}
-
-func fileErr(name string, err error) error {
-	switch {
-	case errors.Is(err, files.ErrNotFound):
-		return notFound("instance %q: %v", name, err)
-	case errors.Is(err, files.ErrInvalid):
-		return badRequest("instance %q: %v", name, err)
-	}
-	return fmt.Errorf("instance %q: %w", name, err)
+	return stream(func(w http.ResponseWriter) {
+		setFileHeaders(w, f.Info)
+		switch f.Type {
+		case "directory":
+			writeSync(w, f.Names)
+		case "symlink":
+			w.Header().Set("Content-Type", "application/octet-stream")
+			_, _ = w.Write([]byte(f.Target))
+		default:
+			defer f.Content.Close()
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Disposition", "inline;filename="+path.Base(p))
+			if r.Method != http.MethodGet || r.Header.Get("Range") != "" || f.Size <= 0 {
+				// Streams from the file (Range and HEAD included), never buffering it.
+				http.ServeContent(w, r, path.Base(p), f.ModTime, f.Content)
+				return
+			}
+			// A whole-file GET, the common pull: 1 MiB writes to the socket
+			// instead of ServeContent's 32 KiB ones.
+			w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
+			w.Header().Set("Last-Modified", f.ModTime.UTC().Format(http.TimeFormat))
+			_, _ = io.CopyBuffer(struct{ io.Writer }{w}, io.LimitReader(f.Content, f.Size), make([]byte, 1<<20))
+		}
+	}), nil
 }
 
 func parseID(r *http.Request, header string) (int, error) {
@@ -151,69 +84,54 @@ func parseID(r *http.Request, header string) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 || n > 1<<31-2 {
-		return 0, badRequest("X-LXD-%s %q is not a valid id", header, v)
+		return 0, errdefs.Invalidf("X-LXD-%s %q is not a valid id", header, v)
 	}
 	return n, nil
 }
 
-func (s *Server) handleFilePost(w http.ResponseWriter, r *http.Request) {
-	var err error
-	opt := files.WriteOptions{}
-	if opt.UID, err = parseID(r, "uid"); err != nil {
-		writeError(w, err)
-		return
+// fileWrite reads a file push's X-LXD-* headers.
+func fileWrite(r *http.Request) (fw daemon.FileWrite, err error) {
+	if fw.UID, err = parseID(r, "uid"); err != nil {
+		return fw, err
 	}
-	if opt.GID, err = parseID(r, "gid"); err != nil {
-		writeError(w, err)
-		return
+	if fw.GID, err = parseID(r, "gid"); err != nil {
+		return fw, err
 	}
 	if m := fileHeader(r, "mode"); m != "" {
 		mode, err := strconv.ParseUint(m, 8, 32)
 		if err != nil || mode > 0o7777 {
-			writeError(w, badRequest("X-LXD-mode %q is not an octal file mode such as 0644", m))
-			return
+			return fw, errdefs.Invalidf("X-LXD-mode %q is not an octal file mode such as 0644", m)
 		}
-		opt.Mode = uint32(mode)
+		fw.Mode = uint32(mode)
 	}
 	switch wm := fileHeader(r, "write"); wm {
 	case "", "overwrite":
 	case "append":
-		opt.Append = true
+		fw.Append = true
 	default:
-		writeError(w, badRequest("X-LXD-write %q: use overwrite or append", wm))
-		return
+		return fw, errdefs.Invalidf("X-LXD-write %q: use overwrite or append", wm)
 	}
-	name, p, root, ok := s.fileRequest(w, r)
-	if !ok {
-		return
-	}
-	defer root.Close()
-	// Owners are container ids (default: its root), stored shifted.
-	if m := s.fileIDMap(r.Context(), name); !m.IsIdentity() {
-		opt.UID = int(m.HostUID(int64(max(opt.UID, 0))))
-		opt.GID = int(m.HostGID(int64(max(opt.GID, 0))))
-	}
-	switch t := fileHeader(r, "type"); t {
-	case "", "file":
-		err = root.WriteFile(p, r.Body, opt)
-	case "directory":
-		err = root.Mkdir(p, opt)
-	case "symlink":
-		var target strings.Builder
-		if _, cerr := copyLimited(&target, r, 4096); cerr != nil {
-			writeError(w, cerr)
-			return
-		}
-		err = root.Symlink(p, target.String(), opt)
-	default:
-		writeError(w, badRequest("X-LXD-type %q: use file, directory or symlink", t))
-		return
-	}
+	fw.Type, fw.Body = fileHeader(r, "type"), r.Body
+	return fw, nil
+}
+
+func (s *Server) filePost(r *http.Request) (response, error) {
+	fw, err := fileWrite(r)
 	if err != nil {
-		writeError(w, fileErr(name, err))
-		return
+		return nil, err
 	}
-	writeSync(w, map[string]any{})
+	p, err := filePath(r)
+	if err != nil {
+		return nil, err
+	}
+	if fw.Type == "symlink" {
+		var target strings.Builder
+		if _, err := copyLimited(&target, r, 4096); err != nil {
+			return nil, err
+		}
+		fw.Target = target.String()
+	}
+	return replyEmpty(), s.d.WriteFile(r.Context(), r.PathValue("name"), p, fw)
 }
 
 func copyLimited(dst *strings.Builder, r *http.Request, limit int64) (int64, error) {
@@ -227,21 +145,16 @@ func copyLimited(dst *strings.Builder, r *http.Request, limit int64) (int64, err
 		}
 	}
 	if int64(n) > limit {
-		return 0, badRequest("symlink target longer than %d bytes", limit)
+		return 0, errdefs.Invalidf("symlink target longer than %d bytes", limit)
 	}
 	dst.Write(buf[:n])
 	return int64(n), nil
 }
 
-func (s *Server) handleFileDelete(w http.ResponseWriter, r *http.Request) {
-	name, p, root, ok := s.fileRequest(w, r)
-	if !ok {
-		return
+func (s *Server) fileDelete(r *http.Request) (response, error) {
+	p, err := filePath(r)
+	if err != nil {
+		return nil, err
 	}
-	defer root.Close()
-	if err := root.Remove(p); err != nil {
-		writeError(w, fileErr(name, err))
-		return
-	}
-	writeSync(w, map[string]any{})
+	return replyEmpty(), s.d.RemoveFile(r.Context(), r.PathValue("name"), p)
 }

@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"os"
 	"time"
-
-	"lodge/instances"
 )
 
 // A container whose init powers off by itself (poweroff inside it) must not
@@ -43,41 +41,7 @@ func HookMain(args []string) (handled bool, exitCode int) {
 // StopHook is the hook command for the driver (the instance name follows).
 func StopHook(self, dir string) []string { return []string{self, "callhook", SocketPath(dir)} }
 
-// handleInstanceOnStop answers at once: liblxc may hold up the stop that
-// lodged itself waits on (holding the instance's lock) until the hook
-// returns. The check runs after that stop is over.
-func (s *Server) handleInstanceOnStop(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	go s.noteStoppedByItself(in.Name)
-	writeSync(w, map[string]any{})
-}
-
-// noteStoppedByItself records volatile.last_state.power=STOPPED for an
-// instance that stopped without lodged asking: still stopped once lodged's
-// own work on it (a stop, a restart, a restore, a delete) is over, and
-// lodged not shutting down with the host.
-func (s *Server) noteStoppedByItself(name string) {
-	select {
-	case <-s.stopAll:
-		return
-	default:
-	}
-	unlock := s.instLocks.lock(name)
-	defer unlock()
-	ctx := s.ctx
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil || in.Config[lastStateKey] != "RUNNING" || s.liveStatus(ctx, in) != instances.StatusStopped {
-		return
-	}
-	select {
-	case <-s.stopAll:
-		return
-	default:
-	}
-	s.log.Info("instance stopped by itself (a poweroff inside it); it stays off when lodged starts again", "instance", name)
-	s.recordPower(ctx, name, "STOPPED")
+// instanceOnStop is the post-stop hook's call (Daemon.NoteStopped).
+func (s *Server) instanceOnStop(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.NoteStopped(r.Context(), r.PathValue("name"))
 }

@@ -6,68 +6,47 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"lodge/api"
-	"lodge/remotes"
+	"lodge/errdefs"
 )
 
-// httpsState is the TLS listener of core.https_address and the daemon's
-// certificate (also its client certificate towards other servers).
+// httpsState is the TLS listener of core.https_address.
 type httpsState struct {
-	mu       sync.Mutex
-	cert     *tls.Certificate
-	certPEM  string
-	certFP   string
-	srv      *http.Server
-	addr     string // the address actually listened on
-	certOnce sync.Once
-	certErr  error
+	mu   sync.Mutex
+	srv  *http.Server
+	addr string // the address actually listened on
 }
 
-// CertFingerprint is the SHA-256 of a certificate's DER bytes.
-func CertFingerprint(der []byte) string { return remotes.CertFingerprint(der) }
-
-// serverCert loads DIR/server.crt and server.key, generating them on first start.
-func (s *Server) serverCert() (*tls.Certificate, error) {
-	s.tls.certOnce.Do(func() {
-		certPath, keyPath := filepath.Join(s.cfg.Dir, "server.crt"), filepath.Join(s.cfg.Dir, "server.key")
-		host, _ := os.Hostname()
-		c, err := remotes.LoadOrCreateCertificate(certPath, keyPath, "root@"+host, []string{host, "127.0.0.1", "::1", "localhost"})
-		if err != nil {
-			s.tls.certErr = err
-			return
-		}
-		b, _ := os.ReadFile(certPath)
-		s.tls.cert, s.tls.certPEM, s.tls.certFP = &c, string(b), CertFingerprint(c.Certificate[0])
-	})
-	return s.tls.cert, s.tls.certErr
+// HTTPSAddress is where the HTTPS API listens ("" when it does not).
+func (s *Server) HTTPSAddress() string {
+	s.tls.mu.Lock()
+	defer s.tls.mu.Unlock()
+	return s.tls.addr
 }
 
 // startHTTPS starts the listener if core.https_address is set (at startup).
 func (s *Server) startHTTPS(ctx context.Context) {
-	if _, err := s.serverCert(); err != nil {
+	if _, err := s.d.ServerCert(); err != nil {
 		s.log.Warn("no server certificate; the HTTPS API is off", "err", err)
 		return
 	}
-	if addr := s.serverConfig(ctx, "core.https_address"); addr != "" {
-		if err := s.applyHTTPSAddress(addr); err != nil {
+	if addr := s.d.ServerConfigValue(ctx, "core.https_address"); addr != "" {
+		if err := s.SetHTTPSAddress(addr); err != nil {
 			s.log.Warn("HTTPS API not started", "address", addr, "err", err)
 		}
 	}
 }
 
 // stopHTTPS closes the listener (at shutdown).
-func (s *Server) stopHTTPS() { _ = s.applyHTTPSAddress("") }
+func (s *Server) stopHTTPS() { _ = s.SetHTTPSAddress("") }
 
-// applyHTTPSAddress (re)starts the HTTPS listener on addr; "" stops it.
+// SetHTTPSAddress (re)starts the HTTPS listener on addr; "" stops it.
 // The new address is bound before the old listener goes, so a refused
 // change (address in use) leaves the API reachable where it was.
-func (s *Server) applyHTTPSAddress(addr string) error {
+func (s *Server) SetHTTPSAddress(addr string) error {
 	s.tls.mu.Lock()
 	defer s.tls.mu.Unlock()
 	stop := func() {
@@ -85,7 +64,7 @@ func (s *Server) applyHTTPSAddress(addr string) error {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "8443")
 	}
-	cert, err := s.serverCert()
+	cert, err := s.d.ServerCert()
 	if err != nil {
 		return err
 	}
@@ -105,7 +84,7 @@ func (s *Server) applyHTTPSAddress(addr string) error {
 	}
 	stop()
 	s.serveTLS(l, cert)
-	s.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.tls.certFP)
+	s.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.d.CertFingerprint())
 	return nil
 }
 
@@ -119,11 +98,30 @@ func (s *Server) serveTLS(l net.Listener, cert *tls.Certificate) {
 
 type ctxKeyTrust struct{}
 
-// trusted reports whether the request may use the whole API: always on the
-// unix socket, over HTTPS only with a client certificate in the trust store.
-func trusted(r *http.Request) bool {
+// isTrusted reports whether the request may use the whole API: always on
+// the unix socket, over HTTPS only with a client certificate in the trust
+// store.
+func isTrusted(r *http.Request) bool {
 	v, ok := r.Context().Value(ctxKeyTrust{}).(bool)
 	return !ok || v
+}
+
+// viaHTTPS reports whether the request came through HTTPSHandler.
+func viaHTTPS(r *http.Request) bool {
+	_, ok := r.Context().Value(ctxKeyTrust{}).(bool)
+	return ok
+}
+
+// allowed checks a request against a route's access.
+func allowed(a access, r *http.Request) error {
+	switch {
+	case a == accessLocal && viaHTTPS(r):
+		// Daemon control (shutdown) stays on the unix socket.
+		return errdefs.Forbiddenf("the /internal API is only served on the unix socket")
+	case a == accessTrusted && !isTrusted(r):
+		return errdefs.Forbiddenf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path)
+	}
+	return nil
 }
 
 // isTrustedCert looks the client certificate up in the trust store.
@@ -131,67 +129,16 @@ func (s *Server) isTrustedCert(r *http.Request) bool {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return false
 	}
-	fp := CertFingerprint(r.TLS.PeerCertificates[0].Raw)
-	certs, err := s.db.ListCertificates(r.Context())
-	if err != nil {
-		return false
-	}
-	for _, c := range certs {
-		if c.Fingerprint == fp {
-			return true
-		}
-	}
-	return false
+	return s.d.IsTrusted(r.Context(), r.TLS.PeerCertificates[0])
 }
 
 // HTTPSHandler serves the API to remote clients: trusted certificates get
-// everything, others GET /1.0, the public images and POST /1.0/certificates
-// (to join with a token).
+// every route but the local ones, others the public routes (GET /1.0, the
+// public images, POST /1.0/certificates to join with a token).
 func (s *Server) HTTPSHandler() http.Handler {
-	full := s.Handler()
-	public := http.NewServeMux()
-	public.HandleFunc("GET /{$}", s.handleRoot)
-	public.HandleFunc("GET /1.0", s.handleServerGetUntrusted)
-	public.HandleFunc("POST /1.0/certificates", s.handleCertificatesPost)
-	public.HandleFunc("GET /1.0/images", s.handlePublicImagesGet)
-	public.HandleFunc("GET /1.0/images/aliases", s.handlePublicAliasesGet)
-	public.HandleFunc("GET /1.0/images/aliases/{name}", s.handlePublicAliasGet)
-	public.HandleFunc("GET /1.0/images/{fingerprint}", s.handlePublicImageGet)
-	public.HandleFunc("GET /1.0/images/{fingerprint}/{sub}", s.handlePublicImageSub)
-	public.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &httpError{http.StatusForbidden, fmt.Sprintf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path)})
-	})
+	h := s.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Daemon control (shutdown) stays on the unix socket.
-		if strings.HasPrefix(r.URL.Path, "/internal/") {
-			writeError(w, &httpError{http.StatusForbidden, "the /internal API is only served on the unix socket"})
-			return
-		}
-		ok := s.isTrustedCert(r)
-		r = r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, ok))
-		if ok {
-			full.ServeHTTP(w, r)
-			return
-		}
-		public.ServeHTTP(w, r)
+		r = r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, s.isTrustedCert(r)))
+		h.ServeHTTP(w, r)
 	})
-}
-
-// decorateServer adds what GET /1.0 says about the HTTPS side.
-func (s *Server) decorateServer(info *api.Server) {
-	if _, err := s.serverCert(); err == nil {
-		info.Environment.Certificate, info.Environment.CertificateFingerprint = s.tls.certPEM, s.tls.certFP
-	}
-	s.tls.mu.Lock()
-	if s.tls.addr != "" {
-		info.Environment.Addresses = []string{s.tls.addr}
-	}
-	s.tls.mu.Unlock()
-}
-
-// handleServerGetUntrusted is GET /1.0 for an untrusted client: no config,
-// no host details, as LXD answers it.
-func (s *Server) handleServerGetUntrusted(w http.ResponseWriter, r *http.Request) {
-	writeSync(w, api.Server{APIExtensions: apiExtensions, APIStatus: "stable", APIVersion: "1.0", Auth: "untrusted",
-		AuthMethods: []string{"tls"}, Environment: api.ServerEnvironment{}})
 }

@@ -21,6 +21,7 @@ import (
 
 	"lodge/api"
 	"lodge/remotes"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
@@ -174,7 +175,7 @@ func TestHTTPSTrust(t *testing.T) {
 		t.Fatalf("revoked client: %d", code)
 	}
 	// An expired token is refused.
-	e.s.db.CreateCertificateToken(context.Background(), db.CertificateToken{Secret: "old", Name: "x", CreatedAt: time.Now().Add(-48 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)})
+	e.db.CreateCertificateToken(context.Background(), db.CertificateToken{Secret: "old", Name: "x", CreatedAt: time.Now().Add(-48 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)})
 	if code, r := httpsDo(t, srv, &other, "POST", "/1.0/certificates", `{"type":"client","password":"old"}`); code != 403 {
 		t.Fatalf("expired token: %d %s", code, r.Error)
 	}
@@ -205,7 +206,7 @@ func TestCopyFromLXDRemote(t *testing.T) {
 		}
 	}
 	for _, fp := range []string{fx.NewestSquashfs, fx.NewestUnified} {
-		if _, err := b.s.db.GetImage(context.Background(), fp); err != nil {
+		if _, err := b.db.GetImage(context.Background(), fp); err != nil {
 			t.Errorf("%s not in b: %v", fp[:12], err)
 		}
 	}
@@ -309,7 +310,7 @@ func TestHTTPSAddressKey(t *testing.T) {
 	if _, err := remotes.FetchServerCertificate(info.Environment.Addresses[0], 5*time.Second); err != nil {
 		t.Fatalf("listener gone after a refused change: %v", err)
 	}
-	if cfg, _ := e.s.db.Config(context.Background()); cfg["core.https_address"] != "127.0.0.1:0" {
+	if cfg, _ := e.db.Config(context.Background()); cfg["core.https_address"] != "127.0.0.1:0" {
 		t.Fatalf("config after a refused change: %v", cfg)
 	}
 	if code, _, _ := e.do(t, "PATCH", "/1.0", `{"config":{"core.https_address":"nonsense"}}`); code != 400 {
@@ -328,23 +329,23 @@ func TestHTTPSAddressKey(t *testing.T) {
 func TestHTTPSOnStart(t *testing.T) {
 	e := newTestEnv(t)
 	t.Cleanup(e.s.stopHTTPS)
-	if err := e.s.db.SetConfig(context.Background(), map[string]string{"core.https_address": "127.0.0.1:0"}); err != nil {
+	if err := e.db.SetConfig(context.Background(), map[string]string{"core.https_address": "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
 	e.s.startHTTPS(context.Background())
-	if e.s.tls.addr == "" {
+	if e.s.HTTPSAddress() == "" {
 		t.Fatal("no listener after start")
 	}
-	first, err := os.ReadFile(filepath.Join(e.s.cfg.Dir, "server.crt"))
+	first, err := os.ReadFile(filepath.Join(e.dir, "server.crt"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second server on the same state directory keeps the certificate.
-	s2 := New(Config{Dir: e.s.cfg.Dir}, Deps{DB: e.s.db, Instances: e.drv, Images: e.s.images, Pool: e.pool})
-	if _, err := s2.serverCert(); err != nil {
+	s2 := New(Config{Config: daemon.Config{Dir: e.dir}}, e.deps)
+	if _, err := s2.Daemon().ServerCert(); err != nil {
 		t.Fatal(err)
 	}
-	if s2.tls.certPEM != string(first) {
+	if s2.Daemon().CertPEM() != string(first) {
 		t.Fatal("certificate regenerated on restart")
 	}
 }

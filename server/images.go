@@ -1,300 +1,51 @@
 package server
 
 import (
-	"context"
-	"errors"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 	"lodge/images"
+	"lodge/server/daemon"
 	"lodge/server/db"
-	"lodge/server/operations"
 )
 
-func imageURL(fp string) string { return "/1.0/images/" + fp }
-
-// findImage resolves a full fingerprint or a unique prefix of one.
-func (s *Server) findImage(ctx context.Context, ref string) (db.Image, error) {
-	if !images.ValidFingerprintPrefix(ref) {
-		return db.Image{}, notFound("image %q not found: not a fingerprint (hex) and not resolvable here", ref)
-	}
-	ims, err := s.db.ImagesByPrefix(ctx, strings.ToLower(ref), 2)
-	if err != nil {
-		return db.Image{}, err
-	}
-	switch len(ims) {
-	case 0:
-		return db.Image{}, notFound("image %q not found (see `lodge image list`)", ref)
-	case 1:
-		return ims[0], nil
-	}
-	return db.Image{}, badRequest("image fingerprint prefix %q is ambiguous: it matches %s and %s at least; give more characters",
-		ref, short(ims[0].Fingerprint), short(ims[1].Fingerprint))
+// visibility is what the request may see of the images: untrusted HTTPS
+// clients see public images, and the one a ?secret= opens.
+func visibility(r *http.Request) daemon.Visibility {
+	return daemon.Visibility{PublicOnly: !isTrusted(r), Secret: r.URL.Query().Get("secret")}
 }
 
-// resolveImage finds the image an instance source names: an alias, else a fingerprint (prefix).
-func (s *Server) resolveImage(ctx context.Context, src api.InstanceSource) (db.Image, error) {
-	if src.Alias != "" {
-		a, err := s.db.GetAlias(ctx, src.Alias)
-		if err == nil {
-			return s.db.GetImage(ctx, a.Fingerprint)
-		}
-		if !errors.Is(err, db.ErrNotFound) {
-			return db.Image{}, err
-		}
-		if src.Fingerprint == "" {
-			// `lodge launch PREFIX` sends the prefix as an alias, like lxc does.
-			im, ferr := s.findImage(ctx, src.Alias)
-			if ferr == nil {
-				return im, nil
-			}
-			if statusOf(ferr) == http.StatusBadRequest {
-				return db.Image{}, ferr
-			}
-			return db.Image{}, notFound("image %q not found: no such alias or fingerprint (see `lodge image list`)", src.Alias)
-		}
-	}
-	if src.Fingerprint == "" {
-		return db.Image{}, badRequest("source needs an image alias or fingerprint")
-	}
-	return s.findImage(ctx, src.Fingerprint)
-}
-
-func (s *Server) renderImage(ctx context.Context, im db.Image) (api.Image, error) {
-	aliases, err := s.db.ListAliases(ctx, im.Fingerprint)
-	if err != nil {
-		return api.Image{}, err
-	}
-	out := api.Image{
-		ImagePut: api.ImagePut{AutoUpdate: im.AutoUpdate, Properties: im.Properties, Public: im.Public,
-			Profiles: []string{"default"}},
-		Aliases: []api.ImageAlias{}, Architecture: im.Architecture, Cached: im.Cached, Filename: im.Filename,
-		Fingerprint: im.Fingerprint, Size: im.Size, Type: im.Type, CreatedAt: im.CreatedAt, LastUsedAt: im.LastUsedAt,
-		UploadedAt: im.UploadedAt,
-	}
+// writableImage is the writable part of an image, as GET shows it (and its ETag covers).
+func writableImage(im db.Image) api.ImagePut {
+	out := api.ImagePut{AutoUpdate: im.AutoUpdate, Properties: im.Properties, Public: im.Public, Profiles: []string{"default"}}
 	if out.Properties == nil {
 		out.Properties = map[string]string{}
 	}
-	for _, a := range aliases {
+	return out
+}
+
+func renderImage(im daemon.Image) api.Image {
+	out := api.Image{
+		ImagePut: writableImage(im.Image), Aliases: []api.ImageAlias{}, Architecture: im.Architecture, Cached: im.Cached, Filename: im.Filename,
+		Fingerprint: im.Fingerprint, Size: im.Size, Type: im.Type, CreatedAt: im.CreatedAt, LastUsedAt: im.LastUsedAt,
+		UploadedAt: im.UploadedAt,
+	}
+	for _, a := range im.Aliases {
 		out.Aliases = append(out.Aliases, api.ImageAlias{Name: a.Name, Description: a.Description})
 	}
-	return out, nil
-}
-
-func (s *Server) handleImagesGet(w http.ResponseWriter, r *http.Request) {
-	ims, err := s.db.ListImages(r.Context())
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if recursion(r) == 0 {
-		urls := make([]string, 0, len(ims))
-		for _, im := range ims {
-			urls = append(urls, imageURL(im.Fingerprint))
-		}
-		writeSync(w, urls)
-		return
-	}
-	out := make([]api.Image, 0, len(ims))
-	for _, im := range ims {
-		a, err := s.renderImage(r.Context(), im)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		out = append(out, a)
-	}
-	writeSync(w, out)
-}
-
-func (s *Server) handleImageGet(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	out, err := s.renderImage(r.Context(), im)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSyncETag(w, out, out.ImagePut)
-}
-
-func (s *Server) handleImagePut(w http.ResponseWriter, r *http.Request)   { s.updateImage(w, r, false) }
-func (s *Server) handleImagePatch(w http.ResponseWriter, r *http.Request) { s.updateImage(w, r, true) }
-
-// updateImage is PUT (replace) and PATCH (merge) of an image's public flag,
-// auto-update and properties, guarded by If-Match as LXD's are.
-func (s *Server) updateImage(w http.ResponseWriter, r *http.Request, patch bool) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if m := r.Header.Get("If-Match"); m != "" {
-		cur, err := s.renderImage(r.Context(), im)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if strings.Trim(m, `"`) != etag(cur.ImagePut) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("image %s changed since you read it (ETag mismatch); read it again and retry", short(im.Fingerprint))})
-			return
-		}
-	}
-	var req api.ImagePut
-	if patch {
-		// Decoding over the current values keeps what the body leaves
-		// out, and merges properties key by key.
-		req = api.ImagePut{Public: im.Public, AutoUpdate: im.AutoUpdate, Properties: maps.Clone(im.Properties)}
-	}
-	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.Properties == nil {
-		req.Properties = map[string]string{}
-	}
-	im.Public, im.AutoUpdate, im.Properties = req.Public, req.AutoUpdate, req.Properties
-	if err := s.db.UpdateImage(r.Context(), im); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("image-updated", imageURL(im.Fingerprint), nil)
-	writeSync(w, map[string]any{})
-}
-
-// handleImagesPost imports an uploaded unified image tarball. The body is
-// read and verified before replying; the operation reports the result.
-func (s *Server) handleImagesPost(w http.ResponseWriter, r *http.Request) {
-	ct := r.Header.Get("Content-Type")
-	if strings.HasPrefix(ct, "application/json") {
-		if s.tryPublish(w, r) {
-			return
-		}
-		s.handleImagesPostSource(w, r)
-		return
-	}
-	expected := strings.ToLower(r.Header.Get("X-LXD-fingerprint"))
-	if expected == "" {
-		expected = strings.ToLower(r.Header.Get("X-Incus-fingerprint"))
-	}
-	if expected != "" && (len(expected) != 64 || !images.ValidFingerprintPrefix(expected)) {
-		writeError(w, badRequest("X-LXD-fingerprint %q is not a SHA-256 fingerprint", expected))
-		return
-	}
-	public := r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-Incus-public") == "1"
-	// A unified tarball, or a split image as multipart metadata + rootfs.
-	info, err := s.importUpload(r, expected)
-	if errors.Is(err, images.ErrExists) {
-		err = conflict("image with fingerprint %s already exists", info.Fingerprint)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	now := time.Now().UTC()
-	created := now
-	if info.Metadata.CreationDate > 0 {
-		created = time.Unix(info.Metadata.CreationDate, 0).UTC()
-	}
-	props := info.Metadata.Properties
-	if props == nil {
-		props = map[string]string{}
-	}
-	// lxc image import FILE key=value: properties added to the metadata's.
-	if hp := r.Header.Get("X-LXD-properties"); hp != "" {
-		q, err := url.ParseQuery(hp)
-		if err != nil {
-			_ = s.images.Delete(info.Fingerprint)
-			writeError(w, badRequest("X-LXD-properties %q is not a URL-encoded key=value list: %v", hp, err))
-			return
-		}
-		for k := range q {
-			props[k] = q.Get(k)
-		}
-	}
-	filename := info.Filename
-	if fn := r.Header.Get("X-LXD-filename"); fn != "" {
-		filename = fn
-	}
-	row := db.Image{Fingerprint: info.Fingerprint, Filename: filename, Size: info.Size, Architecture: info.Metadata.Architecture,
-		Type: "container", Public: public, Properties: props, CreatedAt: created, UploadedAt: now}
-	if err := s.db.CreateImage(r.Context(), row); err != nil {
-		_ = s.images.Delete(info.Fingerprint)
-		if errors.Is(err, db.ErrExists) {
-			err = conflict("image with fingerprint %s already exists", info.Fingerprint)
-		}
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("image-created", imageURL(info.Fingerprint), nil)
-	op := s.ops.Start(imageOpSpec("Downloading image", info.Fingerprint), func(ctx context.Context, op *opT) error {
-		op.SetMetadata("fingerprint", info.Fingerprint)
-		op.SetMetadata("size", info.Size)
-		return nil
-	})
-	writeAsync(w, op)
-}
-
-func imageOpSpec(desc, fp string) operations.Spec {
-	return operations.Spec{Description: desc, Resources: map[string][]string{"images": {imageURL(fp)}}}
-}
-
-func (s *Server) handleImageDelete(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	op := s.ops.Start(imageOpSpec("Deleting image", im.Fingerprint), func(ctx context.Context, _ *opT) error {
-		return s.deleteImage(ctx, im.Fingerprint)
-	})
-	writeAsync(w, op)
-}
-
-// handleImageSub serves /1.0/images/{fingerprint}/export; the path is a
-// pattern of its own so that it does not clash with /1.0/images/aliases/{name}.
-func (s *Server) handleImageSub(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("sub") != "export" {
-		writeError(w, notFound("not found: %s %s", r.Method, r.URL.Path))
-		return
-	}
-	s.handleImageExport(w, r)
-}
-
-func (s *Server) handleImageExport(w http.ResponseWriter, r *http.Request) {
-	im, err := s.findImage(r.Context(), r.PathValue("fingerprint"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if s.exportSplit(w, im) {
-		return
-	}
-	f, err := os.Open(s.images.Path(im.Fingerprint))
-	if err != nil {
-		writeError(w, fmt.Errorf("image %s: %w", short(im.Fingerprint), err))
-		return
-	}
-	defer f.Close()
-	name := im.Filename
-	if name == "" {
-		name = im.Fingerprint + ".tar"
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", "attachment;filename="+strconv.Quote(name))
-	w.Header().Set("Content-Length", strconv.FormatInt(im.Size, 10))
-	_, _ = io.Copy(w, f)
+	return out
 }
 
 func renderAlias(a db.Alias) api.ImageAliasesEntry {
@@ -302,104 +53,302 @@ func renderAlias(a db.Alias) api.ImageAliasesEntry {
 		Name: a.Name, Type: a.Type}
 }
 
-func (s *Server) handleAliasesGet(w http.ResponseWriter, r *http.Request) {
-	as, err := s.db.ListAliases(r.Context(), "")
+// imagesGet lists the images the client may see (public ones only for an
+// untrusted one).
+func (s *Server) imagesGet(r *http.Request) (response, error) {
+	ims, err := s.d.Images(r.Context(), visibility(r), recursion(r) > 0)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
+	}
+	if recursion(r) == 0 {
+		urls := make([]string, 0, len(ims))
+		for _, im := range ims {
+			urls = append(urls, daemon.ImageURL(im.Fingerprint))
+		}
+		return reply(urls), nil
+	}
+	out := make([]api.Image, 0, len(ims))
+	for _, im := range ims {
+		out = append(out, renderImage(im))
+	}
+	return reply(out), nil
+}
+
+func (s *Server) imageGet(r *http.Request) (response, error) {
+	im, err := s.d.Image(r.Context(), r.PathValue("fingerprint"), visibility(r))
+	if err != nil {
+		return nil, err
+	}
+	out := renderImage(im)
+	if !isTrusted(r) {
+		return reply(out), nil
+	}
+	return replyETag(out, out.ImagePut), nil
+}
+
+func (s *Server) imagePut(r *http.Request) (response, error)   { return s.updateImage(r, false) }
+func (s *Server) imagePatch(r *http.Request) (response, error) { return s.updateImage(r, true) }
+
+// updateImage is PUT (replace) and PATCH (merge) of an image's public flag,
+// auto-update and properties, guarded by If-Match as LXD's are.
+func (s *Server) updateImage(r *http.Request, patch bool) (response, error) {
+	etagOf := func(im db.Image) any { return writableImage(im) }
+	what := func(im db.Image) string { return "image " + shortFP(im.Fingerprint) }
+	decode := func(into *api.ImagePut) error { return decodeBody(r, into) }
+	return replyEmpty(), s.d.UpdateImage(r.Context(), r.PathValue("fingerprint"), decode, daemon.Update{Patch: patch, IfMatch: ifMatch(r, etagOf, what)})
+}
+
+// imagesPost is POST /1.0/images: an uploaded tarball (or split image as
+// multipart), or, as JSON, a publish of an instance or a copy from a remote.
+func (s *Server) imagesPost(r *http.Request) (response, error) {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			return nil, errdefs.Invalidf("reading the request body: %v", err)
+		}
+		var pub api.ImagesPublishPost
+		if json.Unmarshal(body, &pub) == nil {
+			switch pub.Source.Type {
+			case "instance", "container", "snapshot":
+				op, err := s.d.PublishImage(r.Context(), pub)
+				return replyAsync(op), err
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var req api.ImagesPost
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		op, err := s.d.CopyImage(r.Context(), req)
+		return replyAsync(op), err
+	}
+	up, root, err := readUpload(r)
+	if err != nil {
+		return nil, err
+	}
+	op, err := s.d.ImportImage(r.Context(), up)
+	if root != nil && root.err != nil {
+		return nil, root.err // what was wrong with the upload, not what the store made of it
+	}
+	return replyAsync(op), err
+}
+
+// readUpload reads the headers of an image upload and finds its parts:
+// one tarball, or multipart/form-data with a "metadata" then a "rootfs"
+// part (what `lxc image import META ROOTFS` sends), streamed into the
+// store from the body. root is the rootfs part, opened when first read.
+func readUpload(r *http.Request) (up daemon.ImageUpload, root *partAfter, err error) {
+	up.Fingerprint = strings.ToLower(r.Header.Get("X-LXD-fingerprint"))
+	if up.Fingerprint == "" {
+		up.Fingerprint = strings.ToLower(r.Header.Get("X-Incus-fingerprint"))
+	}
+	if up.Fingerprint != "" && (len(up.Fingerprint) != 64 || !images.ValidFingerprintPrefix(up.Fingerprint)) {
+		return up, nil, errdefs.Invalidf("X-LXD-fingerprint %q is not a SHA-256 fingerprint", up.Fingerprint)
+	}
+	up.Public = r.Header.Get("X-LXD-public") == "1" || r.Header.Get("X-Incus-public") == "1"
+	up.Filename = r.Header.Get("X-LXD-filename")
+	// lxc image import FILE key=value: properties added to the metadata's.
+	if hp := r.Header.Get("X-LXD-properties"); hp != "" {
+		q, err := url.ParseQuery(hp)
+		if err != nil {
+			return up, nil, errdefs.Invalidf("X-LXD-properties %q is not a URL-encoded key=value list: %v", hp, err)
+		}
+		up.Properties = map[string]string{}
+		for k := range q {
+			up.Properties[k] = q.Get(k)
+		}
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if !strings.HasPrefix(mt, "multipart/") {
+		up.Tarball = r.Body
+		return up, nil, nil
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return up, nil, errdefs.Invalidf("multipart image upload: %v", err)
+	}
+	next := func(names ...string) (io.Reader, error) {
+		p, err := mr.NextPart()
+		if err != nil {
+			return nil, errdefs.Invalidf("multipart image upload: no %s part (%v)", names[0], err)
+		}
+		for _, n := range names {
+			if p.FormName() == n {
+				return p, nil
+			}
+		}
+		return nil, errdefs.Invalidf("multipart image upload: expected a %q part, got %q", names[0], p.FormName())
+	}
+	if up.Tarball, err = next("metadata"); err != nil {
+		return up, nil, err
+	}
+	root = &partAfter{next: func() (io.Reader, error) { return next("rootfs", "rootfs.img") }}
+	up.Rootfs = root
+	return up, root, nil
+}
+
+// partAfter opens the next multipart part when first read.
+type partAfter struct {
+	next func() (io.Reader, error)
+	r    io.Reader
+	err  error
+}
+
+func (p *partAfter) Read(b []byte) (int, error) {
+	if p.r == nil && p.err == nil {
+		p.r, p.err = p.next()
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return p.r.Read(b)
+}
+
+func (s *Server) imageDelete(r *http.Request) (response, error) {
+	op, err := s.d.DeleteImage(r.Context(), r.PathValue("fingerprint"))
+	return replyAsync(op), err
+}
+
+func (s *Server) imageRefresh(r *http.Request) (response, error) {
+	op, err := s.d.RefreshImage(r.Context(), r.PathValue("fingerprint"))
+	return replyAsync(op), err
+}
+
+// imageSecret is POST /1.0/images/{fingerprint}/secret (Daemon.ImageSecret).
+func (s *Server) imageSecret(r *http.Request) (response, error) {
+	op, err := s.d.ImageSecret(r.Context(), r.PathValue("fingerprint"))
+	return replyAsync(op), err
+}
+
+// imageSub serves /1.0/images/{fingerprint}/export; the path is a pattern
+// of its own so that it does not clash with /1.0/images/aliases/{name}.
+func (s *Server) imageSub(r *http.Request) (response, error) {
+	if r.PathValue("sub") != "export" && isTrusted(r) {
+		return nil, errdefs.NotFoundf("not found: %s %s", r.Method, r.URL.Path)
+	}
+	f, err := s.d.ImageFiles(r.Context(), r.PathValue("fingerprint"), visibility(r))
+	if err != nil {
+		return nil, err
+	}
+	if r.PathValue("sub") != "export" {
+		return nil, errdefs.NotFoundf("not found: %s %s", r.Method, r.URL.Path)
+	}
+	if f.RootfsPath != "" {
+		return exportSplit(f)
+	}
+	file, err := os.Open(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", shortFP(f.Fingerprint), err)
+	}
+	return stream(func(w http.ResponseWriter) {
+		defer file.Close()
+		name := f.Filename
+		if name == "" {
+			name = f.Fingerprint + ".tar"
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", "attachment;filename="+strconv.Quote(name))
+		w.Header().Set("Content-Length", strconv.FormatInt(f.Size, 10))
+		_, _ = io.Copy(w, file)
+	}), nil
+}
+
+// exportSplit sends a split image as LXD does: multipart/form-data with a
+// "metadata" and a "rootfs" part.
+func exportSplit(f daemon.ImageFiles) (response, error) {
+	meta, err := os.Open(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", shortFP(f.Fingerprint), err)
+	}
+	root, err := os.Open(f.RootfsPath)
+	if err != nil {
+		meta.Close()
+		return nil, fmt.Errorf("image %s: %w", shortFP(f.Fingerprint), err)
+	}
+	return stream(func(w http.ResponseWriter) {
+		defer meta.Close()
+		defer root.Close()
+		mw := multipart.NewWriter(w)
+		w.Header().Set("Content-Type", mw.FormDataContentType())
+		for _, p := range []struct {
+			name, file string
+			f          *os.File
+		}{{"metadata", f.Fingerprint + ".tar.xz", meta}, {"rootfs", f.Fingerprint + ".squashfs", root}} {
+			h := textproto.MIMEHeader{}
+			h.Set("Content-Disposition", fmt.Sprintf(`form-data; name=%q; filename=%q`, p.name, p.file))
+			h.Set("Content-Type", "application/octet-stream")
+			if fi, err := p.f.Stat(); err == nil {
+				h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+			}
+			pw, err := mw.CreatePart(h)
+			if err != nil {
+				return
+			}
+			if _, err := io.Copy(pw, p.f); err != nil {
+				return
+			}
+		}
+		_ = mw.Close()
+	}), nil
+}
+
+// aliasesGet lists the aliases the client may see (of public images only
+// for an untrusted one).
+func (s *Server) aliasesGet(r *http.Request) (response, error) {
+	as, err := s.d.Aliases(r.Context(), visibility(r))
+	if err != nil {
+		return nil, err
 	}
 	if recursion(r) == 0 {
 		urls := make([]string, 0, len(as))
 		for _, a := range as {
 			urls = append(urls, "/1.0/images/aliases/"+a.Name)
 		}
-		writeSync(w, urls)
-		return
+		return reply(urls), nil
 	}
 	out := make([]api.ImageAliasesEntry, 0, len(as))
 	for _, a := range as {
 		out = append(out, renderAlias(a))
 	}
-	writeSync(w, out)
+	return reply(out), nil
 }
 
-func validateAliasName(name string) error {
-	if name == "" || len(name) > 255 || strings.ContainsAny(name, " \t\n:?#") || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
-		return badRequest("alias name %q is not valid: no spaces, ':', '?', '#', '..' and at most 255 characters", name)
-	}
-	return nil
-}
-
-func (s *Server) handleAliasesPost(w http.ResponseWriter, r *http.Request) {
+func (s *Server) aliasesPost(r *http.Request) (response, error) {
 	var req api.ImageAliasesPost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if err := validateAliasName(req.Name); err != nil {
-		writeError(w, err)
-		return
-	}
-	im, err := s.findImage(r.Context(), req.Target)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	err = s.db.CreateAlias(r.Context(), db.Alias{Name: req.Name, Fingerprint: im.Fingerprint, Description: req.Description})
-	if errors.Is(err, db.ErrExists) {
-		err = conflict("alias %q already exists; delete it first or point it elsewhere with PUT", req.Name)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSync(w, map[string]any{})
+	return replyEmpty(), s.d.CreateAlias(r.Context(), req)
 }
 
-func (s *Server) handleAliasGet(w http.ResponseWriter, r *http.Request) {
-	a, err := s.db.GetAlias(r.Context(), r.PathValue("name"))
-	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("image alias %q not found (see `lodge image alias list`)", r.PathValue("name"))
-	}
+func (s *Server) aliasGet(r *http.Request) (response, error) {
+	a, err := s.d.Alias(r.Context(), r.PathValue("name"), visibility(r))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	out := renderAlias(a)
-	writeSyncETag(w, out, out.ImageAliasesEntryPut)
+	if !isTrusted(r) {
+		return reply(out), nil
+	}
+	return replyETag(out, out.ImageAliasesEntryPut), nil
 }
 
-func (s *Server) handleAliasPut(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
+func (s *Server) aliasPut(r *http.Request) (response, error) {
 	var req api.ImageAliasesEntryPut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	im, err := s.findImage(r.Context(), req.Target)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	err = s.db.UpdateAlias(r.Context(), db.Alias{Name: name, Fingerprint: im.Fingerprint, Description: req.Description})
-	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("image alias %q not found", name)
-	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSync(w, map[string]any{})
+	return replyEmpty(), s.d.UpdateAlias(r.Context(), r.PathValue("name"), req)
 }
 
-func (s *Server) handleAliasDelete(w http.ResponseWriter, r *http.Request) {
-	err := s.db.DeleteAlias(r.Context(), r.PathValue("name"))
-	if errors.Is(err, db.ErrNotFound) {
-		err = notFound("image alias %q not found", r.PathValue("name"))
+func (s *Server) aliasDelete(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.DeleteAlias(r.Context(), r.PathValue("name"))
+}
+
+// shortFP is a fingerprint's first 12 characters, as messages show it.
+func shortFP(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
 	}
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSync(w, map[string]any{})
+	return fp
 }

@@ -1,46 +1,15 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
-	"time"
 
 	"lodge/api"
 	"lodge/instances"
+	"lodge/server/daemon"
 	"lodge/server/db"
-	"lodge/storage"
 )
-
-func instanceURL(name string) string { return "/1.0/instances/" + name }
-
-func instanceResources(name string) map[string][]string {
-	return map[string][]string{"instances": {instanceURL(name)}, "containers": {"/1.0/containers/" + name}}
-}
-
-// expandedDevices is x's expanded devices, never nil. The root disk names
-// the pool the instance's volume is on: x.Pool is the truth for that.
-func (s *Server) expandedDevices(x db.Instance) map[string]map[string]string {
-	out := make(map[string]map[string]string, len(x.Devices))
-	for k, d := range x.Devices {
-		if x.Pool != "" && d["type"] == "disk" && d["path"] == "/" {
-			c := make(map[string]string, len(d))
-			for dk, dv := range d {
-				c[dk] = dv
-			}
-			c["pool"] = x.Pool
-			d = c
-		}
-		out[k] = d
-	}
-	return out
-}
 
 func statusCode(st instances.Status) api.StatusCode {
 	switch st {
@@ -58,41 +27,8 @@ func statusCode(st instances.Status) api.StatusCode {
 	return api.Stopped
 }
 
-// liveState reads an instance's state from the runtime. A row still being
-// created has no runtime config yet and reads as stopped.
-func (s *Server) liveState(ctx context.Context, in db.Instance) instances.State {
-	if in.Phase != db.PhaseCreated {
-		return instances.State{Status: instances.StatusStopped}
-	}
-	st, err := s.inst.State(ctx, in.Name)
-	if err != nil {
-		if !errors.Is(err, instances.ErrNotFound) {
-			s.log.Warn("reading instance state", "instance", in.Name, "err", err)
-		}
-		return instances.State{Status: instances.StatusError}
-	}
-	return st
-}
-
-// liveStatus is liveState without the resource and network reads, for
-// paths that only need to know whether the instance runs.
-func (s *Server) liveStatus(ctx context.Context, in db.Instance) instances.Status {
-	if r, ok := s.inst.(instances.StatusReader); ok && in.Phase == db.PhaseCreated {
-		st, err := r.Status(ctx, in.Name)
-		if err == nil {
-			return st
-		}
-	}
-	return s.liveState(ctx, in).Status
-}
-
-func (s *Server) renderInstance(in db.Instance, st instances.State) api.Instance {
-	return renderInstanceExpanded(in, s.mustExpand(context.Background(), in), st, s.expandedDevices)
-}
-
-// renderInstanceExpanded renders in with x, its expanded form.
-func renderInstanceExpanded(in, x db.Instance, st instances.State, devices func(db.Instance) map[string]map[string]string) api.Instance {
-	code := statusCode(st.Status)
+func renderInstance(in daemon.Instance) api.Instance {
+	code := statusCode(in.State.Status)
 	cfg := in.Config
 	if cfg == nil {
 		cfg = map[string]string{}
@@ -103,8 +39,8 @@ func renderInstanceExpanded(in, x db.Instance, st instances.State, devices func(
 			Profiles: nonNil(in.Profiles), Description: in.Description,
 		},
 		CreatedAt:       in.CreatedAt,
-		ExpandedConfig:  x.Config,
-		ExpandedDevices: devices(x),
+		ExpandedConfig:  in.ExpandedConfig,
+		ExpandedDevices: in.ExpandedDevices,
 		Name:            in.Name,
 		Status:          code.String(),
 		StatusCode:      code,
@@ -113,6 +49,15 @@ func renderInstanceExpanded(in, x db.Instance, st instances.State, devices func(
 		Type:            "container",
 		Project:         "default",
 	}
+}
+
+// renderFull is an instance with its state and snapshots (recursion=2).
+func renderFull(in daemon.Instance) api.InstanceFull {
+	snaps := make([]any, 0, len(in.Snapshots))
+	for _, sn := range in.Snapshots {
+		snaps = append(snaps, renderSnapshot(sn))
+	}
+	return api.InstanceFull{Instance: renderInstance(in), State: renderState(in.State), Snapshots: snaps, Backups: []any{}}
 }
 
 func nonNil(s []string) []string {
@@ -150,512 +95,135 @@ func renderState(st instances.State) *api.InstanceState {
 	return out
 }
 
-// states reads live states for many instances with bounded parallelism, so
-// that list stays fast with thousands of instances.
-func (s *Server) states(ctx context.Context, list []db.Instance) []instances.State {
-	out := make([]instances.State, len(list))
-	if b, ok := s.inst.(instances.BatchStater); ok {
-		names := make([]string, 0, len(list))
-		for _, in := range list {
-			if in.Phase == db.PhaseCreated {
-				names = append(names, in.Name)
-			}
-		}
-		got := b.States(ctx, names)
-		for i, in := range list {
-			st, ok := got[in.Name]
-			switch {
-			case in.Phase != db.PhaseCreated:
-				st = instances.State{Status: instances.StatusStopped}
-			case !ok:
-				st = instances.State{Status: instances.StatusError}
-			}
-			out[i] = st
-		}
-		return out
-	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				out[i] = s.liveState(ctx, list[i])
-			}
-		}()
-	}
-	for i := range list {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return out
-}
-
 func recursion(r *http.Request) int {
 	n, _ := strconv.Atoi(r.URL.Query().Get("recursion"))
 	return n
 }
 
-func (s *Server) handleInstancesGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) instancesGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
-		names, err := s.db.ListInstanceNames(r.Context())
+		names, err := s.d.InstanceNames(r.Context())
 		if err != nil {
-			writeError(w, err)
-			return
+			return nil, err
 		}
 		urls := make([]string, 0, len(names))
 		for _, n := range names {
-			urls = append(urls, instanceURL(n))
+			urls = append(urls, daemon.InstanceURL(n))
 		}
-		writeSync(w, urls)
-		return
+		return reply(urls), nil
 	}
-	list, err := s.db.ListInstances(r.Context())
+	list, err := s.d.Instances(r.Context(), recursion(r) > 1)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	switch recursion(r) {
-	case 1:
-		sts := s.states(r.Context(), list)
-		expand := s.expander(r.Context())
+	if recursion(r) == 1 {
 		out := make([]api.Instance, 0, len(list))
-		for i, in := range list {
-			out = append(out, renderInstanceExpanded(in, expand(in), sts[i], s.expandedDevices))
+		for _, in := range list {
+			out = append(out, renderInstance(in))
 		}
-		writeSync(w, out)
-	default:
-		sts := s.states(r.Context(), list)
-		expand := s.expander(r.Context())
-		snaps, _ := s.db.AllSnapshots(r.Context())
-		out := make([]api.InstanceFull, 0, len(list))
-		for i, in := range list {
-			out = append(out, api.InstanceFull{Instance: renderInstanceExpanded(in, expand(in), sts[i], s.expandedDevices), State: renderState(sts[i]),
-				Snapshots: s.snapshotsOf(r.Context(), in, snaps), Backups: []any{}})
-		}
-		writeSync(w, out)
+		return reply(out), nil
 	}
+	out := make([]api.InstanceFull, 0, len(list))
+	for _, in := range list {
+		out = append(out, renderFull(in))
+	}
+	return reply(out), nil
 }
 
-func (s *Server) getInstance(ctx context.Context, name string) (db.Instance, error) {
-	if err := instances.ValidateName(name); err != nil {
-		return db.Instance{}, notFound("instance %q not found", name)
-	}
-	in, err := s.db.GetInstance(ctx, name)
-	if errors.Is(err, db.ErrNotFound) {
-		return in, notFound("instance %q not found (see `lodge list`)", name)
-	}
-	return in, err
-}
-
-func (s *Server) handleInstanceGet(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+func (s *Server) instanceGet(r *http.Request) (response, error) {
+	in, err := s.d.Instance(r.Context(), r.PathValue("name"), recursion(r) > 0)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	st := s.liveState(r.Context(), in)
-	inst := s.renderInstance(in, st)
 	if recursion(r) > 0 {
-		writeSyncETag(w, api.InstanceFull{Instance: inst, State: renderState(st), Snapshots: s.snapshotsOf(r.Context(), in), Backups: []any{}}, etagFields(inst))
-		return
+		return replyETag(renderFull(in), instanceETag(in.Instance)), nil
 	}
-	writeSyncETag(w, inst, etagFields(inst))
+	return replyETag(renderInstance(in), instanceETag(in.Instance)), nil
 }
 
-// etagFields are the writable fields an If-Match protects.
-func etagFields(inst api.Instance) any {
-	return []any{inst.Architecture, inst.Config, inst.Devices, inst.Ephemeral, inst.Profiles, inst.Description}
+// instanceETag is over the writable fields an If-Match protects.
+func instanceETag(in db.Instance) any {
+	cfg := in.Config
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	return []any{in.Architecture, cfg, in.Devices, in.Ephemeral, nonNil(in.Profiles), in.Description}
 }
 
-func (s *Server) handleInstanceStateGet(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
+func (s *Server) instanceStateGet(r *http.Request) (response, error) {
+	st, err := s.d.InstanceState(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	writeSync(w, renderState(s.liveState(r.Context(), in)))
+	return reply(renderState(st)), nil
 }
 
-// validateDevices checks devices against the registry (instances.Devices);
-// prev are the devices in effect before this write, whose unchanged keys
-// are not checked again (instances.ValidateDevice).
-func validateDevices(devs, prev map[string]map[string]string) error {
-	return instances.ValidateDevices(devs, prev)
-}
+func (s *Server) instancePut(r *http.Request) (response, error)   { return s.updateInstance(r, false) }
+func (s *Server) instancePatch(r *http.Request) (response, error) { return s.updateInstance(r, true) }
 
-func validateConfig(cfg map[string]string) error {
-	if err := instances.ValidateConfig(cfg); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (s *Server) handleInstancePut(w http.ResponseWriter, r *http.Request) {
-	s.updateInstance(w, r, false)
-}
-
-func (s *Server) handleInstancePatch(w http.ResponseWriter, r *http.Request) {
-	s.updateInstance(w, r, true)
-}
-
-func (s *Server) updateInstance(w http.ResponseWriter, r *http.Request, patch bool) {
-	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) updateInstance(r *http.Request, patch bool) (response, error) {
 	var req api.InstancePut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if req.Restore != "" {
-		if req.Stateful {
-			writeError(w, badRequest("instance %q: stateful restore needs CRIU, which is not available on this host", name))
-			return
-		}
-		s.startRestore(w, r, in, req.Restore)
-		return
-	}
-	if m := r.Header.Get("If-Match"); m != "" {
-		cur := s.renderInstance(in, instances.State{})
-		if strings.Trim(m, `"`) != etag(etagFields(cur)) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("instance %q changed since you read it (ETag mismatch); read it again and retry", name)})
-			return
-		}
-	}
-	newCfg := map[string]string{}
-	newDev := map[string]map[string]string{}
-	if patch {
-		for k, v := range in.Config {
-			newCfg[k] = v
-		}
-		for k, v := range in.Devices {
-			newDev[k] = v
-		}
-	} else {
-		// Daemon-owned volatile keys survive a PUT that leaves them out.
-		for k, v := range in.Config {
-			if strings.HasPrefix(k, "volatile.") {
-				newCfg[k] = v
-			}
-		}
-	}
-	for k, v := range req.Config {
-		newCfg[k] = v
-	}
-	for k, v := range req.Devices {
-		newDev[k] = v
-	}
-	if err := validateConfig(newCfg); err != nil {
-		writeError(w, err)
-		return
-	}
-	// The root disk comes from the (implicit) default profile.
-	keepRootSize(newDev, in.Pool)
-	// What was in effect (profiles' devices included) is not checked again.
-	prevDev := s.devicesOf(r.Context(), in)
-	if err := validateDevices(newDev, prevDev); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.applyRootQuota(r.Context(), db.Instance{Name: in.Name, Pool: in.Pool, Phase: in.Phase, Devices: newDev}); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.validateNICNetworks(r.Context(), name, newDev, prevDev); err != nil {
-		writeError(w, err)
-		return
-	}
-	if req.Profiles != nil {
-		if err := s.checkProfilesExist(r.Context(), req.Profiles); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
-	if err := refuseVolatileWrites(in.Config, newCfg); err != nil {
-		writeError(w, err)
-		return
-	}
-	unlock := s.instLocks.lock(name)
-	defer unlock()
-	old := in
-	next := in
-	next.Config, next.Devices = newCfg, newDev
-	if !patch || req.Description != "" {
-		next.Description = req.Description
-	}
-	if !patch {
-		next.Ephemeral = req.Ephemeral
-	}
-	if req.Profiles != nil {
-		next.Profiles = req.Profiles
-	}
-	s.fillNICVolatile(&next)
-	if err := s.applyConfig(r.Context(), in, next, func() error { return s.db.UpdateInstance(r.Context(), next) }); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.syncNetworkHosts(r.Context())
-	s.events.lifecycle("instance-updated", instanceURL(name), nil)
-	// NIC and proxy devices apply to a running instance at once (hotplug).
-	op := s.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *opT) error { return s.applyLiveDevices(ctx, old, next) })
-	writeAsync(w, op)
+	what := func(in db.Instance) string { return fmt.Sprintf("instance %q", in.Name) }
+	op, err := s.d.UpdateInstance(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch, IfMatch: ifMatch(r, instanceETag, what)})
+	return replyAsync(op), err
 }
 
-func (s *Server) handleInstanceDelete(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if st := s.liveState(r.Context(), in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
-		writeError(w, badRequest("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name))
-		return
-	}
-	op := s.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *opT) error {
-		return s.deleteInstance(ctx, name)
-	})
-	writeAsync(w, op)
+func (s *Server) instanceDelete(r *http.Request) (response, error) {
+	op, err := s.d.DeleteInstance(r.Context(), r.PathValue("name"))
+	return replyAsync(op), err
 }
 
-// deleteInstance removes an instance: runtime config, rootfs and row. A
-// marker written first makes the delete all-or-nothing across a crash:
-// startup recovery finishes what a killed lodged began (removeInstance).
-func (s *Server) deleteInstance(ctx context.Context, name string) error {
-	unlock := s.instLocks.lock(name)
-	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil {
-		return err
-	}
-	if st := s.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
-		return badRequest("instance %q is running; stop it first", name)
-	}
-	if err := writeMarker(s.deleteMarker(name)); err != nil {
-		return fmt.Errorf("instance %q: delete: %w", name, err)
-	}
-	if err := s.removeInstance(ctx, in); err != nil {
-		return err
-	}
-	s.events.lifecycle("instance-deleted", instanceURL(name), nil)
-	return nil
-}
-
-// deleteMarker is where lodged notes a delete it has begun.
-func (s *Server) deleteMarker(name string) string {
-	return filepath.Join(s.cfg.Dir, "deleting", name)
-}
-
-// removeInstance does the work of a delete and then drops its marker; on
-// an error the marker stays, so the next start tries again.
-func (s *Server) removeInstance(ctx context.Context, in db.Instance) error {
-	name := in.Name
-	if err := s.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
-		return fmt.Errorf("instance %q: delete runtime config: %w", name, err)
-	}
-	pool, err := s.instancePool(in)
-	if err != nil {
-		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
-	}
-	if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
-		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
-	}
-	if err := s.db.DeleteInstance(ctx, name); err != nil && !errors.Is(err, db.ErrNotFound) {
-		return err
-	}
-	s.syncNetworkHosts(ctx)
-	s.releaseLeases(ctx, in)
-	s.removeProxies(name)
-	os.Remove(s.deleteMarker(name))
-	return nil
-}
-
-func (s *Server) handleInstanceStatePut(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) instanceStatePut(r *http.Request) (response, error) {
 	var req api.InstanceStatePut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if req.Stateful {
-		writeError(w, badRequest("instance %q: stateful %s is not supported (CRIU does not work on this host)", name, req.Action))
-		return
-	}
-	var desc string
-	var fn func(ctx context.Context) error
-	timeout := s.stopTimeout(in, req.Timeout)
-	switch req.Action {
-	case "start":
-		desc, fn = "Starting instance", func(ctx context.Context) error { return s.startInstance(ctx, name) }
-	case "stop":
-		desc, fn = "Stopping instance", func(ctx context.Context) error { return s.stopInstance(ctx, name, timeout, req.Force) }
-	case "restart":
-		desc, fn = "Restarting instance", func(ctx context.Context) error {
-			if err := s.stopInstance(ctx, name, timeout, req.Force); err != nil && !errors.Is(err, instances.ErrNotRunning) {
-				return err
-			}
-			return s.startInstance(ctx, name)
-		}
-	case "freeze":
-		desc, fn = "Freezing instance", func(ctx context.Context) error { return s.freezeInstance(ctx, name, true) }
-	case "unfreeze":
-		desc, fn = "Unfreezing instance", func(ctx context.Context) error { return s.freezeInstance(ctx, name, false) }
-	default:
-		writeError(w, badRequest("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action))
-		return
-	}
-	op := s.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *opT) error { return fn(ctx) })
-	writeAsync(w, op)
+	op, err := s.d.ChangeState(r.Context(), r.PathValue("name"), req)
+	return replyAsync(op), err
 }
 
-// stopTimeout picks a graceful-stop timeout: the request's, else the
-// instance's boot.host_shutdown_timeout, else 30 s.
-func (s *Server) stopTimeout(in db.Instance, req int) time.Duration {
-	if req > 0 {
-		return time.Duration(req) * time.Second
+// consoleLog serves the console log, of running and stopped instances.
+func (s *Server) consoleLog(r *http.Request) (response, error) {
+	log, err := s.d.ConsoleLog(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
 	}
-	in = s.mustExpand(context.Background(), in)
-	if v, err := strconv.Atoi(in.Config["boot.host_shutdown_timeout"]); err == nil && v > 0 {
-		return time.Duration(v) * time.Second
-	}
-	return 30 * time.Second
+	return stream(func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write([]byte(log))
+	}), nil
 }
 
-func (s *Server) startInstance(ctx context.Context, name string) error {
-	unlock := s.instLocks.lock(name)
-	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil {
-		return err
+func (s *Server) instancesPost(r *http.Request) (response, error) {
+	var req api.InstancesPost
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
 	}
-	if in.Phase != db.PhaseCreated {
-		return conflict("instance %q is still being created", name)
-	}
-	st := s.liveState(ctx, in)
-	switch st.Status {
-	case instances.StatusRunning:
-		return badRequest("instance %q is already running", name)
-	case instances.StatusFrozen:
-		return badRequest("instance %q is paused; resume it with lodge resume %s", name, name)
-	}
-	if s.fillNICVolatile(&in) {
-		if err := s.db.UpdateInstance(ctx, in); err != nil {
-			return err
-		}
-		s.syncNetworkHosts(ctx)
-	}
-	x, err := s.expand(ctx, in)
-	if err != nil {
-		return err
-	}
-	// Instances made before lodge shifted images get their rootfs shifted once.
-	if err := s.ensureRootfsMap(in); err != nil {
-		return err
-	}
-	spec, err := s.specFor(x)
-	if err != nil {
-		return err
-	}
-	// The runtime config is regenerated at every start so config changes apply.
-	if err := s.inst.Define(ctx, spec); err != nil {
-		return fmt.Errorf("instance %q: %w", name, err)
-	}
-	if err := s.inst.Start(ctx, name); err != nil {
-		return err
-	}
-	if err := s.runningProxies(ctx, in); err != nil {
-		// A start whose port forwards fail is a failed start, as in LXD.
-		_ = s.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
-		s.stopProxies(name)
-		return err
-	}
-	s.recordPower(ctx, name, "RUNNING")
-	now := time.Now().UTC()
-	_ = s.db.TouchInstance(ctx, name, now)
-	_ = s.db.TouchImage(ctx, in.ImageFingerprint, now)
-	s.events.lifecycle("instance-started", instanceURL(name), nil)
-	s.startupSnapshot(ctx, in)
-	return nil
+	op, err := s.d.CreateInstance(r.Context(), req)
+	return replyAsync(op), err
 }
 
-func (s *Server) stopInstance(ctx context.Context, name string, timeout time.Duration, force bool) error {
-	return s.stopInstanceOpt(ctx, name, timeout, force, true)
+// instancePost is POST /1.0/instances/{name}: rename, or move to another
+// pool (with "pool"). The instance must be stopped.
+func (s *Server) instancePost(r *http.Request) (response, error) {
+	var req api.InstancePost
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	op, err := s.d.MoveInstance(r.Context(), r.PathValue("name"), req)
+	return replyAsync(op), err
 }
 
-// stopInstanceOpt stops an instance; record marks it as stopped by a user
-// (volatile.last_state.power=STOPPED), which a host shutdown does not.
-func (s *Server) stopInstanceOpt(ctx context.Context, name string, timeout time.Duration, force, record bool) error {
-	unlock := s.instLocks.lock(name)
-	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil {
-		return err
+// instanceRebuild is POST /1.0/instances/{name}/rebuild: a fresh rootfs
+// from an image, keeping the instance's config, devices and snapshots.
+func (s *Server) instanceRebuild(r *http.Request) (response, error) {
+	var req api.InstanceRebuildPost
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
 	}
-	st := s.liveState(ctx, in)
-	if st.Status != instances.StatusRunning && st.Status != instances.StatusFrozen {
-		return fmt.Errorf("instance %q is not running: %w", name, instances.ErrNotRunning)
-	}
-	if err := s.inst.Stop(ctx, name, timeout, force); err != nil {
-		return err
-	}
-	if record {
-		s.recordPower(ctx, name, "STOPPED")
-	}
-	s.stopProxies(name)
-	s.events.lifecycle("instance-stopped", instanceURL(name), nil)
-	return nil
-}
-
-func (s *Server) freezeInstance(ctx context.Context, name string, freeze bool) error {
-	unlock := s.instLocks.lock(name)
-	defer unlock()
-	in, err := s.db.GetInstance(ctx, name)
-	if err != nil {
-		return err
-	}
-	st := s.liveState(ctx, in)
-	if freeze {
-		if st.Status != instances.StatusRunning {
-			return badRequest("instance %q is not running (%s)", name, st.Status)
-		}
-		if err := s.inst.Freeze(ctx, name); err != nil {
-			return err
-		}
-		s.events.lifecycle("instance-paused", instanceURL(name), nil)
-		return nil
-	}
-	if st.Status != instances.StatusFrozen {
-		return badRequest("instance %q is not paused (%s)", name, st.Status)
-	}
-	if err := s.inst.Unfreeze(ctx, name); err != nil {
-		return err
-	}
-	s.events.lifecycle("instance-resumed", instanceURL(name), nil)
-	return nil
-}
-
-func (s *Server) handleConsoleLog(w http.ResponseWriter, r *http.Request) {
-	in, err := s.getInstance(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	log, err := s.inst.ConsoleLog(r.Context(), in.Name, 1<<20)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write([]byte(log))
+	op, err := s.d.RebuildInstance(r.Context(), r.PathValue("name"), req)
+	return replyAsync(op), err
 }

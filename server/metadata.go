@@ -9,9 +9,9 @@ import (
 	"lodge/resources"
 )
 
-// handleConfigMetadata documents every instance config key and device key
+// configMetadata documents every instance config key and device key
 // from the registries.
-func (s *Server) handleConfigMetadata(w http.ResponseWriter, r *http.Request) {
+func (s *Server) configMetadata(r *http.Request) (response, error) {
 	var out api.ConfigMetadata
 	for name, k := range instances.Keys {
 		out.Instance.Keys = append(out.Instance.Keys, api.ConfigKey{Name: name, Type: k.Type, Default: k.Default, LiveUpdate: k.Live, ShortDesc: k.Doc})
@@ -33,10 +33,10 @@ func (s *Server) handleConfigMetadata(w http.ResponseWriter, r *http.Request) {
 		out.Devices[typ] = e
 	}
 	out.DeviceTypesNotYet = instances.DeviceTypesNotYet
-	writeSync(w, out)
+	return reply(out), nil
 }
 
-// handleResources describes the host's CPUs, memory and disks.
-func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
-	writeSync(w, resources.Read("/"))
+// resources describes the host's CPUs, memory and disks.
+func (s *Server) resources(r *http.Request) (response, error) {
+	return reply(resources.Read("/")), nil
 }

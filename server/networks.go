@@ -1,595 +1,90 @@
 package server
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"maps"
-	"net"
 	"net/http"
-	"net/url"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"lodge/api"
-	"lodge/instances"
-	"lodge/network"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
-// DefaultNetworkName is the managed bridge lodged creates at its first start.
-const DefaultNetworkName = "lodgebr0"
-
-// netState is the server's networking part.
-type netState struct {
-	drv network.Driver
-	// defaultName is the network made at first start ("none": make none).
-	defaultName string
-	// mu serialises network changes.
-	mu sync.Mutex
-	// proxyHelper is the binary run as "forkproxy" for proxy devices.
-	proxyHelper string
-	// hostsMu makes reservation updates land in the order they were computed.
-	hostsMu sync.Mutex
-}
-
-func networkURL(name string) string { return "/1.0/networks/" + url.PathEscape(name) }
-
-// startNetworks creates the default network at the first start, then
-// brings every network up (re-adopting running dnsmasqs after a restart).
-func (s *Server) startNetworks(ctx context.Context) {
-	s.adoptProxies(ctx)
-	if s.nets.drv == nil {
-		return
-	}
-	if name := s.nets.defaultName; name != "none" {
-		if done, err := s.db.NetworkMeta(ctx, "default_created"); err == nil && done == "" {
-			if err := s.createDefaultNetwork(ctx, name); err != nil {
-				s.log.Error("could not create the default network; create one with lodge network create", "network", name, "err", err)
-			} else {
-				_ = s.db.SetNetworkMeta(ctx, "default_created", name)
-			}
-		}
-	}
-	nets, err := s.db.ListNetworks(ctx)
-	if err != nil {
-		s.log.Error("list networks", "err", err)
-		return
-	}
-	for _, n := range nets {
-		if err := s.ensureNetwork(ctx, n); err != nil {
-			s.log.Error("network not brought up", "network", n.Name, "err", err)
-		}
-	}
-}
-
-func (s *Server) createDefaultNetwork(ctx context.Context, name string) error {
-	if _, err := s.db.GetNetwork(ctx, name); err == nil {
-		return nil
-	}
-	// The name may be held: by this lodged's own left-over (taken over),
-	// by another lodged on this host, or by an interface lodge did not
-	// make. Then the next free name is used, and the log and the network's
-	// description say why.
-	wanted, desc := name, ""
-	for i := 0; ; i++ {
-		own, err := s.nets.drv.Owner(ctx, name)
-		if err != nil {
-			return err
-		}
-		if own.Usable() {
-			if own.Holder == network.Ours {
-				s.log.Info("taking over a bridge left from before", "network", name, "why", own.Why)
-			}
-			break
-		}
-		if i == 9 {
-			return fmt.Errorf("no free name for the default network: %s and the next ones are taken (%s); name one with lodged --network-name", wanted, own.Why)
-		}
-		next := nextNetworkName(name)
-		s.log.Warn("default network name taken; using another", "wanted", name, "using", next, "why", own.Why)
-		if desc == "" {
-			desc = fmt.Sprintf("lodged's default network (%s was taken: %s)", wanted, own.Why)
-		}
-		name = next
-	}
-	addr, err := s.nets.drv.FreeSubnet()
-	if err != nil {
-		return err
-	}
-	s.log.Info("creating the default network", "network", name, "ipv4.address", addr)
-	if err := s.db.CreateNetwork(ctx, db.Network{Name: name, Type: "bridge", Description: desc,
-		Config: map[string]string{"ipv4.address": addr, "ipv4.nat": "true", "ipv6.address": "none"}}); err != nil {
-		return err
-	}
-	// As lxd init does: the default profile gets eth0 on it, unless it
-	// already has a NIC.
-	p, err := s.db.GetProfile(ctx, "default")
-	if err != nil {
-		return err
-	}
-	for _, d := range p.Devices {
-		if d["type"] == "nic" {
-			return nil
-		}
-	}
-	p.Devices["eth0"] = map[string]string{"type": "nic", "network": name, "name": "eth0"}
-	return s.db.UpdateProfile(ctx, p)
-}
-
-// nextNetworkName counts up a trailing number: lodgebr0 → lodgebr1, br → br1.
-func nextNetworkName(name string) string {
-	i := len(name)
-	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
-		i--
-	}
-	base, n := name[:i], 1
-	if i < len(name) {
-		n, _ = strconv.Atoi(name[i:])
-		n++
-	}
-	suffix := strconv.Itoa(n)
-	if len(base)+len(suffix) > 15 {
-		base = base[:15-len(suffix)]
-	}
-	return base + suffix
-}
-
-// ensureNetwork hands a network and its hosts to the driver.
-func (s *Server) ensureNetwork(ctx context.Context, n db.Network) error {
-	hosts, err := s.networkHosts(ctx, n.Name)
-	if err != nil {
-		return err
-	}
-	return s.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
-}
-
-// syncNetworkHosts rewrites the DHCP reservations and names of every
-// network after instances or their NICs changed.
-func (s *Server) syncNetworkHosts(ctx context.Context) {
-	if s.nets.drv == nil {
-		return
-	}
-	s.nets.hostsMu.Lock()
-	defer s.nets.hostsMu.Unlock()
-	nets, err := s.db.ListNetworks(ctx)
-	if err != nil {
-		return
-	}
-	for _, n := range nets {
-		hosts, err := s.networkHosts(ctx, n.Name)
-		if err == nil {
-			err = s.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
-		}
-		if err != nil {
-			s.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
-		}
-	}
-}
-
-// nicOnNetwork tells whether an (expanded) device is a NIC on network name.
-func nicOnNetwork(d map[string]string, name string) bool {
-	return d["type"] == "nic" && (d["network"] == name || d["network"] == "" && d["nictype"] == "bridged" && d["parent"] == name)
-}
-
-// networkHosts lists the NICs on a network: MAC, instance name, reservation.
-func (s *Server) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
-	all, err := s.db.ListInstances(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var hosts []network.Host
-	for _, in := range all {
-		for dev, d := range s.devicesOf(ctx, in) {
-			if !nicOnNetwork(d, name) {
-				continue
-			}
-			hw := d["hwaddr"]
-			if hw == "" {
-				hw = in.Config["volatile."+dev+".hwaddr"]
-			}
-			hosts = append(hosts, network.Host{HWAddr: hw, Name: in.Name, Address: d["ipv4.address"]})
-		}
-	}
-	return hosts, nil
-}
-
-// networkUsers names the instances with a NIC on a network.
-func (s *Server) networkUsers(ctx context.Context, name string) ([]string, error) {
-	all, err := s.db.ListInstances(ctx)
-	if err != nil {
-		return nil, err
-	}
+func renderNetwork(n daemon.Network) api.Network {
 	users := []string{}
-	for _, in := range all {
-		for _, d := range s.devicesOf(ctx, in) {
-			if nicOnNetwork(d, name) {
-				users = append(users, instanceURL(in.Name))
-				break
-			}
-		}
+	for _, i := range n.UsedBy.Instances {
+		users = append(users, daemon.InstanceURL(i))
 	}
-	profiles, err := s.db.ListProfiles(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range profiles {
-		for _, d := range p.Devices {
-			if nicOnNetwork(d, name) {
-				users = append(users, "/1.0/profiles/"+p.Name)
-				break
-			}
-		}
-	}
-	return users, nil
-}
-
-// devicesOf is an instance's devices with its profiles applied.
-func (s *Server) devicesOf(ctx context.Context, in db.Instance) map[string]map[string]string {
-	return s.expandedDevices(s.mustExpand(ctx, in))
-}
-
-// fillNICVolatile gives every NIC of an instance a MAC kept in
-// volatile.<dev>.hwaddr, so its DHCP lease and reservation follow it across
-// restarts; it reports whether anything was added.
-func (s *Server) fillNICVolatile(in *db.Instance) bool {
-	changed := false
-	for dev, d := range s.devicesOf(context.Background(), *in) {
-		if d["type"] != "nic" || d["hwaddr"] != "" {
-			continue
-		}
-		if in.Config == nil {
-			in.Config = map[string]string{}
-		}
-		if in.Config["volatile."+dev+".hwaddr"] == "" {
-			in.Config["volatile."+dev+".hwaddr"] = randomMAC()
-			changed = true
-		}
-	}
-	return changed
-}
-
-// vethName is a NIC's stable host-side name: "veth" + a hash of instance
-// and device, so it is the same at every start and names its owner.
-func vethName(instance, dev string) string {
-	sum := sha256.Sum256([]byte(instance + "/" + dev))
-	return "veth" + hex.EncodeToString(sum[:])[:8]
-}
-
-// validateNICNetworks checks NICs with a DHCP reservation or network=
-// against the networks: the network exists (network=, or the parent of a
-// bridged NIC with ipv4.address=), and a static ipv4.address is inside it
-// and reserved by no other instance. A device as it was in prev is not
-// checked again.
-func (s *Server) validateNICNetworks(ctx context.Context, instance string, devs, prev map[string]map[string]string) error {
-	names := make([]string, 0, len(devs))
-	for n := range devs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, dev := range names {
-		d := devs[dev]
-		if d["type"] != "nic" || prev[dev] != nil && maps.Equal(d, prev[dev]) {
-			continue
-		}
-		name, a := d["network"], d["ipv4.address"]
-		if name == "" && d["nictype"] == "bridged" && a != "" {
-			// A reservation needs lodged's dnsmasq: the bridge must be a managed network.
-			if _, err := s.db.GetNetwork(ctx, d["parent"]); errors.Is(err, db.ErrNotFound) {
-				return badRequest("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, d["parent"])
-			}
-			name = d["parent"]
-		}
-		if name == "" {
-			continue
-		}
-		n, err := s.db.GetNetwork(ctx, name)
-		if errors.Is(err, db.ErrNotFound) {
-			return badRequest("device %q: network %q not found (lodge network list shows the managed networks)", dev, name)
-		}
-		if err != nil {
-			return err
-		}
-		if a == "" {
-			continue
-		}
-		ip := net.ParseIP(a).To4()
-		if ip == nil {
-			return badRequest("device %q: ipv4.address %q is not an IPv4 address", dev, a)
-		}
-		brIP, subnet, _ := network.ParseIPv4Address(n.Config["ipv4.address"])
-		if subnet == nil || !subnet.Contains(ip) || ip.Equal(brIP) || ip.Equal(subnet.IP) {
-			return badRequest("device %q: ipv4.address %s is not a free host address of network %q (%s)", dev, a, n.Name, n.Config["ipv4.address"])
-		}
-		hosts, err := s.networkHosts(ctx, n.Name)
-		if err != nil {
-			return err
-		}
-		for _, h := range hosts {
-			if h.Address == a && h.Name != instance {
-				return badRequest("device %q: ipv4.address %s is already reserved for instance %q on network %q", dev, a, h.Name, n.Name)
-			}
-		}
-	}
-	return nil
-}
-
-func (s *Server) needNetworks() error {
-	if s.nets.drv == nil {
-		return badRequest("managed networks are not available in this lodged")
-	}
-	return nil
-}
-
-func (s *Server) renderNetwork(ctx context.Context, n db.Network) (api.Network, error) {
-	users, err := s.networkUsers(ctx, n.Name)
-	if err != nil {
-		return api.Network{}, err
+	for _, p := range n.UsedBy.Profiles {
+		users = append(users, daemon.ProfileURL(p))
 	}
 	return api.Network{NetworkPut: api.NetworkPut{Config: n.Config, Description: n.Description}, Name: n.Name, Type: n.Type,
-		UsedBy: users, Managed: true, Status: "Created", Locations: []string{"none"}}, nil
+		UsedBy: users, Managed: true, Status: "Created", Locations: []string{"none"}}
 }
 
-func networkETag(n api.Network) any { return []any{n.Config, n.Description} }
+func networkETag(n db.Network) any { return []any{n.Config, n.Description} }
 
-func (s *Server) handleNetworksGet(w http.ResponseWriter, r *http.Request) {
-	nets, err := s.db.ListNetworks(r.Context())
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) networksGet(r *http.Request) (response, error) {
 	if recursion(r) == 0 {
-		urls := []string{}
-		for _, n := range nets {
-			urls = append(urls, networkURL(n.Name))
+		names, err := s.d.NetworkNames(r.Context())
+		if err != nil {
+			return nil, err
 		}
-		writeSync(w, urls)
-		return
+		urls := []string{}
+		for _, n := range names {
+			urls = append(urls, daemon.NetworkURL(n))
+		}
+		return reply(urls), nil
+	}
+	nets, err := s.d.Networks(r.Context())
+	if err != nil {
+		return nil, err
 	}
 	out := []api.Network{}
 	for _, n := range nets {
-		an, err := s.renderNetwork(r.Context(), n)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		out = append(out, an)
+		out = append(out, renderNetwork(n))
 	}
-	writeSync(w, out)
+	return reply(out), nil
 }
 
-func (s *Server) getNetwork(ctx context.Context, name string) (db.Network, error) {
-	n, err := s.db.GetNetwork(ctx, name)
-	if errors.Is(err, db.ErrNotFound) {
-		return n, notFound("network %q not found (lodge network list shows the managed networks)", name)
-	}
-	return n, err
-}
-
-func (s *Server) handleNetworkGet(w http.ResponseWriter, r *http.Request) {
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+func (s *Server) networkGet(r *http.Request) (response, error) {
+	n, err := s.d.Network(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	an, err := s.renderNetwork(r.Context(), n)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSyncETag(w, an, networkETag(an))
+	return replyETag(renderNetwork(n), networkETag(n.Network)), nil
 }
 
-// completeNetworkConfig validates a network's config and fills what LXD
-// fills: ipv4.address=auto (or unset at create) becomes a free subnet with NAT.
-func (s *Server) completeNetworkConfig(name string, cfg map[string]string, create bool) error {
-	if err := network.ValidateConfig(cfg); err != nil {
-		return badRequest("network %q: %v", name, err)
-	}
-	if a := cfg["ipv4.address"]; a == "auto" || create && a == "" {
-		addr, err := s.nets.drv.FreeSubnet()
-		if err != nil {
-			return fmt.Errorf("network %q: %w", name, err)
-		}
-		cfg["ipv4.address"] = addr
-		if cfg["ipv4.nat"] == "" {
-			cfg["ipv4.nat"] = "true"
-		}
-	}
-	if create && cfg["ipv6.address"] == "" {
-		cfg["ipv6.address"] = "none"
-	}
-	return nil
-}
-
-func (s *Server) handleNetworksPost(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) networksPost(r *http.Request) (response, error) {
 	var req api.NetworksPost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if err := network.ValidateName(req.Name); err != nil {
-		writeError(w, badRequest("%v", err))
-		return
-	}
-	if req.Type != "" && req.Type != "bridge" {
-		writeError(w, badRequest("network %q: type %q is not supported (lodge manages bridge networks; for macvlan use a NIC device with nictype=macvlan parent=IFACE)", req.Name, req.Type))
-		return
-	}
-	cfg := map[string]string{}
-	for k, v := range req.Config {
-		cfg[k] = v
-	}
-	s.nets.mu.Lock()
-	defer s.nets.mu.Unlock()
-	if _, err := s.db.GetNetwork(r.Context(), req.Name); err == nil {
-		writeError(w, conflict("network %q already exists", req.Name))
-		return
-	}
-	if own, err := s.nets.drv.Owner(r.Context(), req.Name); err != nil {
-		writeError(w, err)
-		return
-	} else if !own.Usable() {
-		writeError(w, conflict("network %q: %s; pick another name", req.Name, own.Why))
-		return
-	}
-	if err := s.completeNetworkConfig(req.Name, cfg, true); err != nil {
-		writeError(w, err)
-		return
-	}
-	row := db.Network{Name: req.Name, Type: "bridge", Description: req.Description, Config: cfg}
-	if err := s.db.CreateNetwork(r.Context(), row); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.ensureNetwork(r.Context(), row); err != nil {
-		_ = s.nets.drv.Delete(context.WithoutCancel(r.Context()), row.Name)
-		_ = s.db.DeleteNetwork(context.WithoutCancel(r.Context()), row.Name)
-		writeError(w, fmt.Errorf("network %q: %w", req.Name, err))
-		return
-	}
-	s.events.lifecycle("network-created", networkURL(req.Name), nil)
-	writeSync(w, map[string]any{})
+	return replyEmpty(), s.d.CreateNetwork(r.Context(), req)
 }
 
-func (s *Server) handleNetworkPut(w http.ResponseWriter, r *http.Request) {
-	s.updateNetwork(w, r, false)
-}
-func (s *Server) handleNetworkPatch(w http.ResponseWriter, r *http.Request) {
-	s.updateNetwork(w, r, true)
-}
+func (s *Server) networkPut(r *http.Request) (response, error)   { return s.updateNetwork(r, false) }
+func (s *Server) networkPatch(r *http.Request) (response, error) { return s.updateNetwork(r, true) }
 
-func (s *Server) updateNetwork(w http.ResponseWriter, r *http.Request, patch bool) {
-	if err := s.needNetworks(); err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) updateNetwork(r *http.Request, patch bool) (response, error) {
 	var req api.NetworkPut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	s.nets.mu.Lock()
-	defer s.nets.mu.Unlock()
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if m := r.Header.Get("If-Match"); m != "" {
-		cur, err := s.renderNetwork(r.Context(), n)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if strings.Trim(m, `"`) != etag(networkETag(cur)) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("network %q changed since you read it (ETag mismatch); read it again and retry", n.Name)})
-			return
-		}
-	}
-	cfg := map[string]string{}
-	if patch {
-		for k, v := range n.Config {
-			cfg[k] = v
-		}
-	}
-	for k, v := range req.Config {
-		cfg[k] = v
-	}
-	if err := s.completeNetworkConfig(n.Name, cfg, false); err != nil {
-		writeError(w, err)
-		return
-	}
-	old := n
-	n.Config = cfg
-	if !patch || req.Description != "" {
-		n.Description = req.Description
-	}
-	if err := s.db.UpdateNetwork(r.Context(), n); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.ensureNetwork(r.Context(), n); err != nil {
-		// Put the old config back, in the DB and on the host.
-		_ = s.db.UpdateNetwork(context.WithoutCancel(r.Context()), old)
-		_ = s.ensureNetwork(context.WithoutCancel(r.Context()), old)
-		writeError(w, fmt.Errorf("network %q: %w; the previous config was restored", n.Name, err))
-		return
-	}
-	s.events.lifecycle("network-updated", networkURL(n.Name), nil)
-	writeSync(w, map[string]any{})
+	err := s.d.UpdateNetwork(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch,
+		IfMatch: ifMatch(r, networkETag, func(n db.Network) string { return fmt.Sprintf("network %q", n.Name) })})
+	return replyEmpty(), err
 }
 
-func (s *Server) handleNetworkDelete(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.nets.mu.Lock()
-	defer s.nets.mu.Unlock()
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	users, err := s.networkUsers(r.Context(), n.Name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if len(users) > 0 {
-		var insts, profs []string
-		for _, u := range users {
-			if p, ok := strings.CutPrefix(u, "/1.0/profiles/"); ok {
-				profs = append(profs, p)
-			} else {
-				insts = append(insts, strings.TrimPrefix(u, "/1.0/instances/"))
-			}
-		}
-		var parts []string
-		if len(insts) > 0 {
-			parts = append(parts, "instance(s) "+strings.Join(insts, ", ")+" (lodge config device remove INSTANCE DEVICE, or delete them)")
-		}
-		if len(profs) > 0 {
-			parts = append(parts, "profile(s) "+strings.Join(profs, ", ")+" (lodge profile device remove PROFILE DEVICE)")
-		}
-		writeError(w, badRequest("network %q is in use by %s; remove their NICs on it first", n.Name, strings.Join(parts, " and ")))
-		return
-	}
-	if err := s.nets.drv.Delete(r.Context(), n.Name); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.db.DeleteNetwork(r.Context(), n.Name); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("network-deleted", networkURL(n.Name), nil)
-	writeSync(w, map[string]any{})
+func (s *Server) networkDelete(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.DeleteNetwork(r.Context(), r.PathValue("name"))
 }
 
-func (s *Server) handleNetworkState(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
-		writeError(w, err)
-		return
-	}
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+func (s *Server) networkState(r *http.Request) (response, error) {
+	st, err := s.d.NetworkState(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
-	}
-	st, err := s.nets.drv.State(r.Context(), n.Name)
-	if err != nil {
-		writeError(w, fmt.Errorf("network %q: %w; restarting lodged recreates it", n.Name, err))
-		return
+		return nil, err
 	}
 	out := api.NetworkState{Addresses: []api.NetworkStateAddress{}, Hwaddr: st.HWAddr, Mtu: st.MTU, Type: "broadcast", State: "down",
 		Counters: api.NetworkStateCounters{BytesReceived: int64(st.RxBytes), BytesSent: int64(st.TxBytes),
@@ -602,110 +97,21 @@ func (s *Server) handleNetworkState(w http.ResponseWriter, r *http.Request) {
 	for _, a := range st.Addresses {
 		out.Addresses = append(out.Addresses, api.NetworkStateAddress{Family: a.Family, Address: a.Address, Netmask: strconv.Itoa(a.Prefix), Scope: a.Scope})
 	}
-	writeSync(w, out)
+	return reply(out), nil
 }
 
-func (s *Server) handleNetworkLeases(w http.ResponseWriter, r *http.Request) {
-	if err := s.needNetworks(); err != nil {
-		writeError(w, err)
-		return
-	}
-	n, err := s.getNetwork(r.Context(), r.PathValue("name"))
+func (s *Server) networkLeases(r *http.Request) (response, error) {
+	leases, err := s.d.NetworkLeases(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
-	}
-	leases, err := s.nets.drv.Leases(r.Context(), n.Name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	hosts, err := s.networkHosts(r.Context(), n.Name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	byMAC := map[string]network.Host{}
-	for _, h := range hosts {
-		byMAC[strings.ToLower(h.HWAddr)] = h
+		return nil, err
 	}
 	out := []api.NetworkLease{}
 	for _, l := range leases {
-		h, known := byMAC[strings.ToLower(l.HWAddr)]
-		lease := api.NetworkLease{Hostname: l.Hostname, Hwaddr: l.HWAddr, Address: l.Address, Type: "dynamic", Location: "none"}
-		if known {
-			lease.Hostname = h.Name
-			if h.Address == l.Address {
-				lease.Type = "static"
-			}
+		typ := "dynamic"
+		if l.Static {
+			typ = "static"
 		}
-		out = append(out, lease)
+		out = append(out, api.NetworkLease{Hostname: l.Hostname, Hwaddr: l.HWAddr, Address: l.Address, Type: typ, Location: "none"})
 	}
-	writeSync(w, out)
-}
-
-// managedNIC resolves a NIC with network=NAME to a veth on that bridge with
-// a stable host-side name.
-func (s *Server) managedNIC(nic *instances.NIC, instance, dev string, d map[string]string) error {
-	n, err := s.db.GetNetwork(context.Background(), d["network"])
-	if errors.Is(err, db.ErrNotFound) {
-		return badRequest("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, d["network"], d["network"])
-	}
-	if err != nil {
-		return err
-	}
-	nic.Type, nic.Link = "veth", n.Name
-	if nic.HostName == "" {
-		nic.HostName = vethName(instance, dev)
-	}
-	if d["mtu"] == "" && n.Config["bridge.mtu"] != "" {
-		nic.MTU, _ = strconv.Atoi(n.Config["bridge.mtu"])
-	}
-	return nil
-}
-
-// releaseLeases frees the DHCP leases of a deleted instance's NICs on
-// managed networks.
-func (s *Server) releaseLeases(ctx context.Context, in db.Instance) {
-	rel, ok := s.nets.drv.(network.LeaseReleaser)
-	if !ok {
-		return
-	}
-	byNet := map[string][]string{}
-	for dev, d := range s.devicesOf(ctx, in) {
-		if d["type"] != "nic" {
-			continue
-		}
-		net := d["network"]
-		if net == "" && d["nictype"] == "bridged" {
-			net = d["parent"]
-		}
-		hw := d["hwaddr"]
-		if hw == "" {
-			hw = in.Config["volatile."+dev+".hwaddr"]
-		}
-		if net != "" && hw != "" {
-			byNet[net] = append(byNet[net], hw)
-		}
-	}
-	for name, macs := range byNet {
-		n, err := s.db.GetNetwork(ctx, name)
-		if err != nil {
-			continue
-		}
-		hosts, err := s.networkHosts(ctx, name)
-		if err == nil {
-			err = rel.ReleaseLeases(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts}, macs)
-		}
-		if err != nil {
-			s.log.Warn("release DHCP leases", "instance", in.Name, "network", name, "err", err)
-		}
-	}
-}
-
-// The networking API extensions, appended here so the shared list in
-// api_server.go stays as it was (LXD's client checks these before it uses
-// /1.0/networks, its state and leases, and proxy devices).
-func init() {
-	apiExtensions = append(apiExtensions, "network", "network_state", "network_leases", "proxy", "proxy_udp", "network_dhcp_expiry")
+	return reply(out), nil
 }

@@ -1,54 +1,34 @@
 package server
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"time"
 
 	"lodge/api"
-	"lodge/server/db"
-	"lodge/server/operations"
+	"lodge/errdefs"
 )
 
-// handleOperationsGet lists, oldest first, the operations in memory and the
-// ended ones only the database still has (from before a restart, or older
-// than the registry keeps).
-func (s *Server) handleOperationsGet(w http.ResponseWriter, r *http.Request) {
-	var all []api.Operation
-	live := map[string]bool{}
-	for _, op := range s.ops.List() {
-		all = append(all, op.Render())
-		live[op.ID()] = true
-	}
-	stored, err := s.db.ListOperations(r.Context())
+// operationsGet lists the operations by status (Daemon.Operations).
+func (s *Server) operationsGet(r *http.Request) (response, error) {
+	all, err := s.d.Operations(r.Context())
 	if err != nil {
-		writeError(w, fmt.Errorf("list operations: %w", err))
-		return
+		return nil, err
 	}
-	for _, o := range stored {
-		if !live[o.ID] {
-			all = append(all, fromDBOp(o))
-		}
-	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].CreatedAt.Before(all[j].CreatedAt) })
 	if recursion(r) > 0 {
 		out := map[string][]api.Operation{}
 		for _, o := range all {
 			key := statusKey(o.StatusCode)
 			out[key] = append(out[key], o)
 		}
-		writeSync(w, out)
-		return
+		return reply(out), nil
 	}
 	out := map[string][]string{}
 	for _, o := range all {
 		key := statusKey(o.StatusCode)
 		out[key] = append(out[key], "/1.0/operations/"+o.ID)
 	}
-	writeSync(w, out)
+	return reply(out), nil
 }
 
 func statusKey(c api.StatusCode) string {
@@ -61,67 +41,33 @@ func statusKey(c api.StatusCode) string {
 	return "running"
 }
 
-// getOp finds the operation named in the request: live (op set) or, once
-// the registry has forgotten it or after a restart, its record (op nil).
-// Records are of ended operations: the start marks failed those a previous
-// lodged left running.
-func (s *Server) getOp(w http.ResponseWriter, r *http.Request) (*opT, api.Operation, bool) {
-	id := r.PathValue("id")
-	if op, ok := s.ops.Get(id); ok {
-		return op, op.Render(), true
+func (s *Server) operationGet(r *http.Request) (response, error) {
+	_, o, err := s.d.Operation(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
 	}
-	row, err := s.db.GetOperation(r.Context(), id)
-	switch {
-	case errors.Is(err, db.ErrNotFound):
-		writeError(w, notFound("operation %q not found (ended operations are kept for %d hours, at most the last %d)", id, int(opRetention.Hours()), opKeepEnded))
-		return nil, api.Operation{}, false
-	case err != nil:
-		writeError(w, fmt.Errorf("operation %s: %w", id, err))
-		return nil, api.Operation{}, false
-	}
-	return nil, fromDBOp(row), true
+	return reply(o), nil
 }
 
-func (s *Server) handleOperationGet(w http.ResponseWriter, r *http.Request) {
-	if _, o, ok := s.getOp(w, r); ok {
-		writeSync(w, o)
-	}
+func (s *Server) operationDelete(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.CancelOperation(r.Context(), r.PathValue("id"))
 }
 
-func (s *Server) handleOperationDelete(w http.ResponseWriter, r *http.Request) {
-	op, o, ok := s.getOp(w, r)
-	if !ok {
-		return
-	}
-	if op == nil {
-		// Only a record: nothing in this lodged runs it.
-		writeError(w, operations.EndedError(o.ID, o.StatusCode))
-		return
-	}
-	if err := op.Cancel(); err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSync(w, map[string]any{})
-}
-
-// handleOperationWait blocks until the operation ends or ?timeout= seconds
+// operationWait blocks until the operation ends or ?timeout= seconds
 // pass (-1 or absent: no limit).
-func (s *Server) handleOperationWait(w http.ResponseWriter, r *http.Request) {
-	op, o, ok := s.getOp(w, r)
-	if !ok {
-		return
+func (s *Server) operationWait(r *http.Request) (response, error) {
+	op, o, err := s.d.Operation(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
 	}
 	if op == nil { // a record has ended: nothing to wait for
-		writeSync(w, o)
-		return
+		return reply(o), nil
 	}
 	var timeout <-chan time.Time
 	if t := r.URL.Query().Get("timeout"); t != "" {
 		n, err := strconv.ParseFloat(t, 64)
 		if err != nil {
-			writeError(w, badRequest("timeout %q is not a number of seconds", t))
-			return
+			return nil, errdefs.Invalidf("timeout %q is not a number of seconds", t)
 		}
 		if n >= 0 {
 			timer := time.NewTimer(time.Duration(n * float64(time.Second)))
@@ -133,26 +79,28 @@ func (s *Server) handleOperationWait(w http.ResponseWriter, r *http.Request) {
 	case <-op.Done():
 	case <-timeout:
 	case <-r.Context().Done():
-		return
+		return nil, nil
 	}
-	writeSync(w, op.Render())
+	return reply(op.Render()), nil
 }
 
-func (s *Server) handleOperationWebsocket(w http.ResponseWriter, r *http.Request) {
-	op, o, ok := s.getOp(w, r)
-	if !ok {
-		return
+// operationWebsocket connects a websocket of an operation (an exec's
+// stdio, a console) by its secret.
+func (s *Server) operationWebsocket(r *http.Request) (response, error) {
+	op, o, err := s.d.Operation(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
 	}
 	if op == nil {
-		writeError(w, badRequest("operation %s already ended (%s): its websockets are closed; start a new one", o.ID, o.Status))
-		return
+		return nil, errdefs.Invalidf("operation %s already ended (%s): its websockets are closed; start a new one", o.ID, o.Status)
 	}
 	secret := r.URL.Query().Get("secret")
 	if secret == "" {
-		writeError(w, badRequest("missing secret"))
-		return
+		return nil, errdefs.Invalidf("missing secret")
 	}
-	if err := op.Connect(secret, w, r); err != nil {
-		writeError(w, err)
-	}
+	return stream(func(w http.ResponseWriter) {
+		if err := op.Connect(secret, w, r); err != nil {
+			writeError(w, err)
+		}
+	}), nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/server/daemon"
 	"lodge/server/operations"
 	"lodge/storage"
 )
@@ -19,10 +20,10 @@ import (
 // started after e's was killed, and runs its start-up recovery.
 func (e *testEnv) restart(t *testing.T) *testEnv {
 	t.Helper()
-	s2 := New(e.s.cfg, Deps{DB: e.s.db, Instances: e.drv, Images: e.s.images, Unpack: e.s.unpack, Pool: e.pool})
-	t.Cleanup(func() { s2.ops.Wait(); s2.cancel() })
-	s2.Recover(context.Background())
-	return &testEnv{s: s2, drv: e.drv, pool: e.pool, h: s2.Handler()}
+	e2 := *e
+	e2.start(t)
+	e2.d.Recover(context.Background())
+	return &e2
 }
 
 func opOf(t *testing.T, resp api.Response) api.Operation {
@@ -40,18 +41,18 @@ func TestOperationsAfterRestart(t *testing.T) {
 	e := newTestEnv(t)
 	release := make(chan struct{})
 	defer close(release)
-	running := e.s.ops.Start(operations.Spec{Description: "Creating instance", Resources: instanceResources("c1"), MayCancel: true,
+	running := e.d.StartOperation(operations.Spec{Description: "Creating instance", Resources: daemon.InstanceResources("c1"), MayCancel: true,
 		Metadata: map[string]any{"fds": map[string]any{"0": "websocket-secret"}}},
-		func(ctx context.Context, op *opT) error {
+		func(ctx context.Context, op *operations.Op) error {
 			op.SetMetadata("progress", "Unpacking image")
 			<-release
 			return nil
 		})
-	done := e.s.ops.Start(operations.Spec{Description: "Executing command"}, func(ctx context.Context, op *opT) error {
+	done := e.d.StartOperation(operations.Spec{Description: "Executing command"}, func(ctx context.Context, op *operations.Op) error {
 		op.SetMetadata("return", 3)
 		return nil
 	})
-	failed := e.s.ops.Start(operations.Spec{Description: "Deleting instance"}, func(ctx context.Context, op *opT) error {
+	failed := e.d.StartOperation(operations.Spec{Description: "Deleting instance"}, func(ctx context.Context, op *operations.Op) error {
 		return errors.New("delete c9: busy")
 	})
 	<-done.Done()
@@ -66,7 +67,7 @@ func TestOperationsAfterRestart(t *testing.T) {
 		md   map[string]any
 	}{
 		// Progress is not written as it changes: only the start and the end are.
-		{"running when killed", running.ID(), api.Failure, errOpInterrupted, nil},
+		{"running when killed", running.ID(), api.Failure, interrupted, nil},
 		{"succeeded before", done.ID(), api.Success, "", map[string]any{"return": float64(3)}},
 		{"failed before", failed.ID(), api.Failure, "delete c9: busy", nil},
 	}
@@ -106,7 +107,7 @@ func TestOperationsAfterRestart(t *testing.T) {
 	}
 
 	// Lists show the records along with the live operations.
-	live := e2.s.ops.Start(operations.Spec{Description: "Executing command"}, func(ctx context.Context, op *opT) error { return nil })
+	live := e2.d.StartOperation(operations.Spec{Description: "Executing command"}, func(ctx context.Context, op *operations.Op) error { return nil })
 	<-live.Done()
 	_, resp, _ = e2.do(t, "GET", "/1.0/operations?recursion=1", "")
 	var byStatus map[string][]api.Operation
@@ -146,7 +147,7 @@ func TestCreateInterruptedByRestart(t *testing.T) {
 	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","source":{"type":"image","alias":"bb"}}`)
 	e2 := e.restart(t)
 	code, r, _ := e2.do(t, "GET", resp.Operation, "")
-	if o := opOf(t, r); code != 200 || o.StatusCode != api.Failure || o.Err != errOpInterrupted {
+	if o := opOf(t, r); code != 200 || o.StatusCode != api.Failure || o.Err != interrupted {
 		t.Fatalf("create op after restart: %d %+v", code, o)
 	}
 	if code, _, _ := e2.do(t, "GET", "/1.0/instances/c1", ""); code != 404 {
@@ -168,7 +169,7 @@ func TestDeleteInterruptedByRestart(t *testing.T) {
 	}
 	// c1: killed right after the marker; c2: after its runtime config went.
 	for _, n := range []string{"c1", "c2"} {
-		if err := writeMarker(e.s.deleteMarker(n)); err != nil {
+		if err := mark(filepath.Join(e.dir, "deleting", n)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -176,7 +177,7 @@ func TestDeleteInterruptedByRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A marker whose delete got as far as the row.
-	if err := writeMarker(e.s.deleteMarker("gone")); err != nil {
+	if err := mark(filepath.Join(e.dir, "deleting", "gone")); err != nil {
 		t.Fatal(err)
 	}
 	e2 := e.restart(t)
@@ -191,7 +192,7 @@ func TestDeleteInterruptedByRestart(t *testing.T) {
 	if code, _, _ := e2.do(t, "GET", "/1.0/instances/keep", ""); code != 200 {
 		t.Errorf("keep after the restart: %d", code)
 	}
-	if ents, _ := os.ReadDir(filepath.Dir(e.s.deleteMarker("x"))); len(ents) != 0 {
+	if ents, _ := os.ReadDir(filepath.Join(e.dir, "deleting")); len(ents) != 0 {
 		t.Errorf("delete markers left: %d", len(ents))
 	}
 	// An ordinary delete leaves no marker either.
@@ -199,7 +200,20 @@ func TestDeleteInterruptedByRestart(t *testing.T) {
 	if op := e2.wait(t, resp); op.StatusCode != api.Success {
 		t.Fatalf("delete: %+v", op)
 	}
-	if ents, _ := os.ReadDir(filepath.Dir(e.s.deleteMarker("x"))); len(ents) != 0 {
+	if ents, _ := os.ReadDir(filepath.Join(e.dir, "deleting")); len(ents) != 0 {
 		t.Errorf("delete markers left after a delete: %d", len(ents))
 	}
 }
+
+// mark writes a marker file where lodged notes work it has begun (what a
+// crash in the middle leaves).
+func mark(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, nil, 0o600)
+}
+
+// interrupted is what an operation a crash ended says.
+const interrupted = "lodged stopped while this operation was running (daemon restart or crash); " +
+	"check the state of what it acted on (its resources) and retry"

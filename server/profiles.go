@@ -1,353 +1,88 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"regexp"
-	"slices"
-	"strings"
 
 	"lodge/api"
-	"lodge/instances"
+	"lodge/server/daemon"
 	"lodge/server/db"
 )
 
-func profileURL(name string) string { return "/1.0/profiles/" + name }
-
-var profileNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
-
-func validateProfileName(name string) error {
-	if !profileNameRE.MatchString(name) {
-		return badRequest("profile name %q is not valid: use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", name)
-	}
-	return nil
-}
-
-// profilesOf returns the named profiles in order; a missing one is a 400.
-func (s *Server) profilesOf(ctx context.Context, names []string) ([]db.Profile, error) {
-	if len(names) == 0 {
-		return nil, nil
-	}
-	all, err := s.db.ListProfiles(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]db.Profile{}
-	for _, p := range all {
-		byName[p.Name] = p
-	}
-	out := make([]db.Profile, 0, len(names))
-	for _, n := range names {
-		p, ok := byName[n]
-		if !ok {
-			return nil, badRequest("profile %q not found (see lodge profile list)", n)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// checkProfilesExist refuses unknown or repeated profile names.
-func (s *Server) checkProfilesExist(ctx context.Context, names []string) error {
-	for i, n := range names {
-		if slices.Contains(names[:i], n) {
-			return badRequest("profile %q is listed twice", n)
-		}
-	}
-	_, err := s.profilesOf(ctx, names)
-	return err
-}
-
-// validateProfile checks a profile's config and devices as an instance's
-// would be checked; volatile.* belongs to instances only. prev are the
-// profile's devices before this write (nil for a new profile): what they
-// hold unchanged is not checked again.
-func (s *Server) validateProfile(p db.Profile, prev map[string]map[string]string) error {
-	for k := range p.Config {
-		if strings.HasPrefix(k, "volatile.") {
-			return badRequest("profile %q: config key %q: volatile.* keys belong to instances", p.Name, k)
-		}
-	}
-	if err := instances.ValidateConfig(p.Config); err != nil {
-		return badRequest("profile %q: %v", p.Name, err)
-	}
-	if root, ok := p.Devices["root"]; ok {
-		if root["type"] != "disk" || root["path"] != "/" || root["pool"] == "" {
-			return badRequest("profile %q: device \"root\" must be a disk with path=/ and pool=POOL", p.Name)
-		}
-	}
-	if err := validateDevices(p.Devices, prev); err != nil {
-		return badRequest("profile %q: %v", p.Name, err)
-	}
-	if lu, ok := s.inst.(instances.LimitsUpdater); ok {
-		if err := lu.CheckLimits(p.Config); err != nil {
-			return badRequest("profile %q: %v", p.Name, err)
-		}
-	}
-	return nil
-}
-
-func (s *Server) renderProfile(ctx context.Context, p db.Profile) (api.Profile, error) {
-	users, err := s.db.ProfileUsers(ctx, p.Name)
-	if err != nil {
-		return api.Profile{}, err
-	}
+func renderProfile(p daemon.Profile) api.Profile {
 	out := api.Profile{ProfilePut: api.ProfilePut{Config: p.Config, Description: p.Description, Devices: p.Devices},
 		Name: p.Name, UsedBy: []string{}}
-	for _, u := range users {
-		out.UsedBy = append(out.UsedBy, instanceURL(u))
+	for _, u := range p.UsedBy {
+		out.UsedBy = append(out.UsedBy, daemon.InstanceURL(u))
 	}
-	return out, nil
+	return out
 }
 
-func (s *Server) handleProfilesGet(w http.ResponseWriter, r *http.Request) {
-	list, err := s.db.ListProfiles(r.Context())
+func profileETag(p db.Profile) any { return []any{p.Config, p.Description, p.Devices} }
+
+func (s *Server) profilesGet(r *http.Request) (response, error) {
+	list, err := s.d.Profiles(r.Context(), recursion(r) > 0)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	if recursion(r) == 0 {
 		urls := []string{}
 		for _, p := range list {
-			urls = append(urls, profileURL(p.Name))
+			urls = append(urls, daemon.ProfileURL(p.Name))
 		}
-		writeSync(w, urls)
-		return
+		return reply(urls), nil
 	}
 	out := []api.Profile{}
 	for _, p := range list {
-		ap, err := s.renderProfile(r.Context(), p)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		out = append(out, ap)
+		out = append(out, renderProfile(p))
 	}
-	writeSync(w, out)
+	return reply(out), nil
 }
 
-func (s *Server) handleProfilesPost(w http.ResponseWriter, r *http.Request) {
+func (s *Server) profilesPost(r *http.Request) (response, error) {
 	var req api.ProfilesPost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if err := validateProfileName(req.Name); err != nil {
-		writeError(w, err)
-		return
+	if err := s.d.CreateProfile(r.Context(), req); err != nil {
+		return nil, err
 	}
-	p := db.Profile{Name: req.Name, Description: req.Description, Config: req.Config, Devices: req.Devices}
-	if err := s.validateProfile(p, nil); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.db.CreateProfile(r.Context(), p); err != nil {
-		if errors.Is(err, db.ErrExists) {
-			err = conflict("profile %q already exists", req.Name)
-		}
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("profile-created", profileURL(req.Name), nil)
-	w.Header().Set("Location", profileURL(req.Name))
-	writeSync(w, map[string]any{})
+	return replyCreated(daemon.ProfileURL(req.Name)), nil
 }
 
-func (s *Server) getProfile(ctx context.Context, name string) (db.Profile, error) {
-	p, err := s.db.GetProfile(ctx, name)
-	if errors.Is(err, db.ErrNotFound) {
-		return p, notFound("profile %q not found (see lodge profile list)", name)
-	}
-	return p, err
-}
-
-func profileETag(p api.Profile) any { return []any{p.Config, p.Description, p.Devices} }
-
-func (s *Server) handleProfileGet(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getProfile(r.Context(), r.PathValue("name"))
+func (s *Server) profileGet(r *http.Request) (response, error) {
+	p, err := s.d.Profile(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	ap, err := s.renderProfile(r.Context(), p)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeSyncETag(w, ap, profileETag(ap))
+	return replyETag(renderProfile(p), profileETag(p.Profile)), nil
 }
 
-func (s *Server) handleProfilePut(w http.ResponseWriter, r *http.Request) {
-	s.updateProfile(w, r, false)
-}
-func (s *Server) handleProfilePatch(w http.ResponseWriter, r *http.Request) {
-	s.updateProfile(w, r, true)
-}
+func (s *Server) profilePut(r *http.Request) (response, error)   { return s.updateProfile(r, false) }
+func (s *Server) profilePatch(r *http.Request) (response, error) { return s.updateProfile(r, true) }
 
-func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request, patch bool) {
-	name := r.PathValue("name")
-	old, err := s.getProfile(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) updateProfile(r *http.Request, patch bool) (response, error) {
 	var req api.ProfilePut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if m := r.Header.Get("If-Match"); m != "" {
-		cur := api.Profile{ProfilePut: api.ProfilePut{Config: old.Config, Description: old.Description, Devices: old.Devices}}
-		if strings.Trim(m, `"`) != etag(profileETag(cur)) {
-			writeError(w, &httpError{http.StatusPreconditionFailed, fmt.Sprintf("profile %q changed since you read it (ETag mismatch); read it again and retry", name)})
-			return
-		}
-	}
-	next := db.Profile{Name: name, Description: req.Description, Config: req.Config, Devices: req.Devices}
-	if patch {
-		next.Config, next.Devices = maps.Clone(old.Config), maps.Clone(old.Devices)
-		maps.Copy(next.Config, req.Config)
-		maps.Copy(next.Devices, req.Devices)
-		if req.Description == "" {
-			next.Description = old.Description
-		}
-	}
-	if next.Config == nil {
-		next.Config = map[string]string{}
-	}
-	if next.Devices == nil {
-		next.Devices = map[string]map[string]string{}
-	}
-	if err := s.validateProfile(next, old.Devices); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.applyProfile(r.Context(), next); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("profile-updated", profileURL(name), nil)
-	writeSync(w, map[string]any{})
+	err := s.d.UpdateProfile(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch,
+		IfMatch: ifMatch(r, profileETag, func(p db.Profile) string { return fmt.Sprintf("profile %q", p.Name) })})
+	return replyEmpty(), err
 }
 
-// applyProfile stores a changed profile and makes every instance using it
-// follow: each one's runtime config is re-rendered with the new profile
-// first (a refusal by liblxc or the limits rolls them all back and stores
-// nothing), then the profile is stored, then running instances get their
-// live keys (limits) at once.
-func (s *Server) applyProfile(ctx context.Context, next db.Profile) error {
-	users, err := s.db.ProfileUsers(ctx, next.Name)
-	if err != nil {
-		return err
-	}
-	slices.Sort(users) // a fixed lock order
-	for _, u := range users {
-		unlock := s.instLocks.lock(u)
-		defer unlock()
-	}
-	override := map[string]db.Profile{next.Name: next}
-	type change struct{ oldX, newX db.Instance }
-	var done []change
-	rollback := func() {
-		for _, c := range done {
-			if spec, err := s.specFor(c.oldX); err == nil {
-				_ = s.inst.Define(context.WithoutCancel(ctx), spec)
-			}
-		}
-	}
-	for _, u := range users {
-		in, err := s.db.GetInstance(ctx, u)
-		if err != nil {
-			rollback()
-			return err
-		}
-		if in.Phase != db.PhaseCreated {
-			continue
-		}
-		oldX, err := s.expand(ctx, in)
-		if err == nil {
-			var newX db.Instance
-			newX, err = s.expandWith(ctx, in, override)
-			if err == nil {
-				err = s.checkAndDefine(ctx, oldX, newX)
-				done = append(done, change{oldX, newX})
-			}
-		}
-		if err != nil {
-			rollback()
-			return badRequest("profile %q: instance %q: %v", next.Name, u, err)
-		}
-	}
-	if err := s.db.UpdateProfile(ctx, next); err != nil {
-		rollback()
-		return err
-	}
-	var errs []error
-	for _, c := range done {
-		if err := s.applyLive(ctx, c.oldX, c.newX); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (s *Server) handleProfilePost(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if _, err := s.getProfile(r.Context(), name); err != nil {
-		writeError(w, err)
-		return
-	}
+// profilePost renames a profile.
+func (s *Server) profilePost(r *http.Request) (response, error) {
 	var req api.ProfilePost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if name == "default" {
-		writeError(w, badRequest("the default profile cannot be renamed"))
-		return
+	if err := s.d.RenameProfile(r.Context(), r.PathValue("name"), req.Name); err != nil {
+		return nil, err
 	}
-	if err := validateProfileName(req.Name); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.db.RenameProfile(r.Context(), name, req.Name); err != nil {
-		if errors.Is(err, db.ErrExists) {
-			err = conflict("profile %q already exists", req.Name)
-		}
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("profile-renamed", profileURL(req.Name), map[string]any{"old_name": name})
-	w.Header().Set("Location", profileURL(req.Name))
-	writeSync(w, map[string]any{})
+	return replyCreated(daemon.ProfileURL(req.Name)), nil
 }
 
-func (s *Server) handleProfileDelete(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if _, err := s.getProfile(r.Context(), name); err != nil {
-		writeError(w, err)
-		return
-	}
-	if name == "default" {
-		writeError(w, badRequest("the default profile cannot be deleted"))
-		return
-	}
-	users, err := s.db.ProfileUsers(r.Context(), name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if len(users) > 0 {
-		writeError(w, badRequest("profile %q is in use by %s; remove it from them first (lodge profile remove INSTANCE %s)", name, strings.Join(users, ", "), name))
-		return
-	}
-	if err := s.db.DeleteProfile(r.Context(), name); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("profile-deleted", profileURL(name), nil)
-	writeSync(w, map[string]any{})
+func (s *Server) profileDelete(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.DeleteProfile(r.Context(), r.PathValue("name"))
 }

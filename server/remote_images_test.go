@@ -13,40 +13,28 @@ import (
 
 	"lodge/api"
 	"lodge/images"
-	"lodge/instances/fake"
 	"lodge/remotes"
 	"lodge/remotes/remotestest"
-	"lodge/server/db"
+	"lodge/server/daemon"
 	"lodge/storage"
-	"lodge/storage/dir"
 )
 
 // newRemoteEnv is a server with the real image store and unpack, and a
 // simplestreams server on loopback serving the remotestest fixture.
 func newRemoteEnv(t *testing.T) (*testEnv, *remotestest.Fixture, *remotestest.Server, string) {
 	t.Helper()
-	tmp := t.TempDir()
-	d, err := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
+	storeDir := filepath.Join(t.TempDir(), "images")
+	store, err := images.NewStore(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
-	pool, err := dir.New(filepath.Join(tmp, "pool"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := images.NewStore(filepath.Join(tmp, "images"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &testEnv{drv: fake.New(), pool: pool}
-	env.s = New(Config{Dir: tmp, Version: "test"}, Deps{DB: d, Instances: env.drv, Images: store, Unpack: images.Unpack, Pool: pool})
-	env.s.rm.httpOpts = remotes.HTTPOptions{StallTimeout: 2 * time.Second, HeaderTimeout: 2 * time.Second}
-	env.h = env.s.Handler()
-	t.Cleanup(func() { env.s.ops.Wait(); env.s.cancel() })
+	env := newTestEnv(t, func(deps *daemon.Deps) {
+		deps.Images, deps.Unpack = store, images.Unpack
+		deps.RemoteHTTP = remotes.HTTPOptions{StallTimeout: 2 * time.Second, HeaderTimeout: 2 * time.Second}
+	})
 	fx := remotestest.Build(t, t.TempDir(), "")
 	srv := remotestest.Serve(t, fx)
-	return env, fx, srv, filepath.Join(tmp, "images")
+	return env, fx, srv, storeDir
 }
 
 func launchBody(name, server, alias string) string {
@@ -76,21 +64,21 @@ func TestRemoteLaunchSimplestreams(t *testing.T) {
 		t.Fatalf("op: %s", op.Err)
 	}
 	// The alias picks the newest host-arch build, squashfs preferred.
-	im, err := e.s.db.GetImage(context.Background(), fx.NewestSquashfs)
+	im, err := e.db.GetImage(context.Background(), fx.NewestSquashfs)
 	if err != nil {
 		t.Fatalf("image not in db: %v", err)
 	}
 	if !im.Cached || !im.AutoUpdate || im.Architecture != remotes.HostArchitecture() {
 		t.Errorf("image row: %+v", im)
 	}
-	src, err := e.s.db.GetImageSource(context.Background(), fx.NewestSquashfs)
+	src, err := e.db.GetImageSource(context.Background(), fx.NewestSquashfs)
 	if err != nil || src.Server != srv.URL || src.Protocol != "simplestreams" || src.Alias != "busybox" {
 		t.Errorf("source: %+v %v", src, err)
 	}
 	if p, _ := op.Metadata["download_progress"].(string); !strings.HasPrefix(p, "rootfs: 100%") {
 		t.Errorf("download_progress: %v", op.Metadata)
 	}
-	in, err := e.s.db.GetInstance(context.Background(), "rm1")
+	in, err := e.db.GetInstance(context.Background(), "rm1")
 	if err != nil || in.ImageFingerprint != fx.NewestSquashfs || in.Config["image.os"] != "busybox" {
 		t.Fatalf("instance: %+v %v", in, err)
 	}
@@ -123,7 +111,7 @@ func TestRemoteLaunchSimplestreams(t *testing.T) {
 		}
 	}
 	for _, fp := range []string{fx.Other, fx.OlderSquashfs, fx.NewestRootxz, fx.NewestUnified} {
-		if _, err := e.s.db.GetImage(context.Background(), fp); err != nil {
+		if _, err := e.db.GetImage(context.Background(), fp); err != nil {
 			t.Errorf("image %s not imported: %v", fp[:12], err)
 		}
 	}
@@ -161,7 +149,7 @@ func TestRemoteConcurrentLaunches(t *testing.T) {
 		}
 	}
 	items := 0
-	im, _ := e.s.db.GetImage(context.Background(), fx.NewestSquashfs)
+	im, _ := e.db.GetImage(context.Background(), fx.NewestSquashfs)
 	if im.Fingerprint == "" {
 		t.Fatal("image not imported")
 	}
@@ -212,11 +200,11 @@ func TestRemoteImageCopy(t *testing.T) {
 	if op.StatusCode != api.Success || op.Metadata["fingerprint"] != fx.Other {
 		t.Fatalf("op: %s %v", op.Err, op.Metadata)
 	}
-	im, err := e.s.db.GetImage(context.Background(), fx.Other)
+	im, err := e.db.GetImage(context.Background(), fx.Other)
 	if err != nil || im.Cached || !im.AutoUpdate {
 		t.Fatalf("image: %+v %v", im, err)
 	}
-	a, err := e.s.db.GetAlias(context.Background(), "bb")
+	a, err := e.db.GetAlias(context.Background(), "bb")
 	if err != nil || a.Fingerprint != fx.Other {
 		t.Fatalf("alias: %+v %v", a, err)
 	}
@@ -228,7 +216,7 @@ func TestRemoteImageCopy(t *testing.T) {
 	if op := e.wait(t, resp); code != 202 || op.StatusCode != api.Success {
 		t.Fatalf("copy cached: %d %s", code, op.Err)
 	}
-	if im, _ := e.s.db.GetImage(context.Background(), fx.NewestSquashfs); im.Cached {
+	if im, _ := e.db.GetImage(context.Background(), fx.NewestSquashfs); im.Cached {
 		t.Error("still marked cached after an explicit copy")
 	}
 	// Bad requests change nothing.
@@ -268,10 +256,10 @@ func TestRemoteBrokenDownloads(t *testing.T) {
 				t.Errorf("%s: error %q lacks %q", c.alias, op.Err, w)
 			}
 		}
-		if _, err := e.s.db.GetImage(context.Background(), c.fp); err == nil {
+		if _, err := e.db.GetImage(context.Background(), c.fp); err == nil {
 			t.Errorf("%s: image row left", c.alias)
 		}
-		if _, err := e.s.db.GetInstance(context.Background(), "rm-"+c.alias); err == nil {
+		if _, err := e.db.GetInstance(context.Background(), "rm-"+c.alias); err == nil {
 			t.Errorf("%s: instance row left", c.alias)
 		}
 		if got := storeFiles(t, storeDir); len(got) != len(before) {
@@ -315,7 +303,7 @@ func TestRemoteResolveErrors(t *testing.T) {
 	if code != 400 {
 		t.Errorf("ftp: %d %s", code, resp.Error)
 	}
-	if _, err := e.s.db.GetInstance(context.Background(), "rmdead"); err == nil {
+	if _, err := e.db.GetInstance(context.Background(), "rmdead"); err == nil {
 		t.Error("instance row left after a failed resolve")
 	}
 }
@@ -343,7 +331,7 @@ func TestServerConfig(t *testing.T) {
 	if code, _, _ := e.do(t, "PUT", "/1.0", `{"config":{}}`, "If-Match", hdr.Get("Etag")); code != 412 {
 		t.Fatalf("stale etag: %d", code)
 	}
-	cfg, _ := e.s.db.Config(context.Background())
+	cfg, _ := e.db.Config(context.Background())
 	if _, ok := cfg["images.remote_cache_expiry"]; ok || cfg["images.auto_update_interval"] != "0" {
 		t.Fatalf("after put: %v", cfg)
 	}

@@ -7,53 +7,33 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"syscall"
 
 	"lodge/api"
-	"lodge/images"
-	"lodge/instances"
-	"lodge/server/db"
+	"lodge/errdefs"
 	"lodge/server/operations"
-	"lodge/storage"
 )
 
-// httpError is an error that carries its HTTP status.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func badRequest(format string, a ...any) error {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
-}
-func notFound(format string, a ...any) error {
-	return &httpError{http.StatusNotFound, fmt.Sprintf(format, a...)}
-}
-func conflict(format string, a ...any) error {
-	return &httpError{http.StatusConflict, fmt.Sprintf(format, a...)}
-}
-
-// statusOf is the one place where domain errors become HTTP statuses.
+// statusOf is the one place where errors become HTTP statuses: by their
+// kind (lodge/errdefs), the outermost one in the chain.
 func statusOf(err error) int {
-	var he *httpError
-	switch {
-	case errors.As(err, &he):
-		return he.code
-	case errors.Is(err, db.ErrNotFound), errors.Is(err, instances.ErrNotFound), errors.Is(err, storage.ErrNotFound),
-		errors.Is(err, images.ErrNotFound):
+	switch errdefs.KindOf(err) {
+	case errdefs.ErrNotFound:
 		return http.StatusNotFound
-	case errors.Is(err, db.ErrExists), errors.Is(err, instances.ErrExists), errors.Is(err, storage.ErrExists),
-		errors.Is(err, instances.ErrBusy), errors.Is(err, images.ErrExists):
+	case errdefs.ErrExists, errdefs.ErrConflict:
 		return http.StatusConflict
-	case errors.Is(err, instances.ErrInvalid), errors.Is(err, images.ErrInvalid):
+	case errdefs.ErrInvalid:
 		return http.StatusBadRequest
-	case errors.Is(err, instances.ErrNotRunning):
-		return http.StatusBadRequest
-	case errors.Is(err, operations.ErrNotCancellable):
+	case errdefs.ErrPrecondition:
+		return http.StatusPreconditionFailed
+	case errdefs.ErrForbidden:
 		return http.StatusForbidden
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+	case errdefs.ErrUnavailable:
+		// An image server did not answer: lodged is the gateway here.
+		return http.StatusBadGateway
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		// The disk (or a quota) is full: not the request's fault, and
 		// not a bug either; 507 says which.
 		return http.StatusInsufficientStorage
@@ -108,10 +88,78 @@ func writeError(w http.ResponseWriter, err error) {
 func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 16<<20))
 	if err := dec.Decode(v); err != nil {
-		return badRequest("malformed JSON body: %v", err)
+		return errdefs.Invalidf("malformed JSON body: %v", err)
 	}
 	if dec.More() {
-		return badRequest("malformed JSON body: trailing data after the object")
+		return errdefs.Invalidf("malformed JSON body: trailing data after the object")
 	}
 	return nil
+}
+
+// response is what a handler answers with; serve writes it.
+type response interface {
+	write(w http.ResponseWriter)
+}
+
+// syncResponse is LXD's sync reply. etagOf, if set, is what the Etag
+// header is computed over (LXD's clients send it back as If-Match on the
+// PUT that follows a GET); location, if set, is the Location header.
+type syncResponse struct {
+	metadata any
+	etagOf   any
+	location string
+}
+
+func (r syncResponse) write(w http.ResponseWriter) {
+	if r.location != "" {
+		w.Header().Set("Location", r.location)
+	}
+	writeSyncETag(w, r.metadata, r.etagOf)
+}
+
+// reply answers metadata.
+func reply(metadata any) response { return syncResponse{metadata: metadata} }
+
+// replyETag answers metadata with an Etag over etagOf.
+func replyETag(metadata, etagOf any) response {
+	return syncResponse{metadata: metadata, etagOf: etagOf}
+}
+
+// replyEmpty is the empty sync reply of a change made at once.
+func replyEmpty() response { return syncResponse{metadata: map[string]any{}} }
+
+// replyCreated is replyEmpty with the Location of what was made.
+func replyCreated(location string) response {
+	return syncResponse{metadata: map[string]any{}, location: location}
+}
+
+// asyncResponse is LXD's reply for an operation started in the background.
+type asyncResponse struct{ op *operations.Op }
+
+func (r asyncResponse) write(w http.ResponseWriter) { writeAsync(w, r.op) }
+
+// replyAsync answers the operation op, started in the background.
+func replyAsync(op *operations.Op) response { return asyncResponse{op} }
+
+// stream is a reply a handler writes itself: file contents, exports,
+// websocket upgrades.
+type stream func(w http.ResponseWriter)
+
+func (f stream) write(w http.ResponseWriter) { f(w) }
+
+// ifMatch is the If-Match check of an update (Update.IfMatch): nil
+// without the header, else a check that the stored object still has the
+// ETag the client read; what names the object in the error.
+func ifMatch[T any](r *http.Request, etagOf func(T) any, what func(T) string) func(any) error {
+	m := r.Header.Get("If-Match")
+	if m == "" {
+		return nil
+	}
+	return func(cur any) error {
+		t := cur.(T)
+		if strings.Trim(m, `"`) != etag(etagOf(t)) {
+			return errdefs.Preconditionf("%s changed since you read it (ETag mismatch); read it again and retry", what(t))
+		}
+		return nil
+	}
 }

@@ -1,6 +1,10 @@
-// Package server is lodged's REST layer: the LXD 1.0 routes, the async
-// operations and events, and the orchestration that combines the domain
-// packages (instances, images, storage). It owns the database.
+// Package server is lodged's HTTP layer: the LXD 1.0 route table with
+// each route's access (local, trusted, public), handlers that decode a
+// request, make one call to the daemon (server/daemon) and render its
+// answer, the one place where errors become statuses (statusOf), the
+// websocket plumbing of exec, console and events, and the unix socket
+// and HTTPS listeners with their trust check. It holds no state of its
+// own beyond the listeners; what lodged does is the daemon's.
 package server
 
 import (
@@ -15,245 +19,204 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
-	"lodge/api"
-	"lodge/idmap"
-	"lodge/images"
-	"lodge/instances"
-	"lodge/network"
-	"lodge/server/db"
-	"lodge/server/operations"
-	"lodge/storage"
-	"lodge/storage/pools"
+	"lodge/errdefs"
+	"lodge/server/daemon"
 )
 
-// ImageStore is what the server needs from the content-addressed image store.
-type ImageStore interface {
-	Import(ctx context.Context, r io.Reader, expectedFingerprint string) (images.Info, error)
-	Path(fp string) string
-	Delete(fp string) error
-}
-
-// Config is the daemon's static configuration.
-type Config struct {
-	Dir         string // state directory
-	SocketGroup string // group owning the unix socket ("" = root's)
-	Version     string
-	// DriverVersion is liblxc's version, shown in GET /1.0.
-	DriverVersion string
-	Logger        *slog.Logger
-}
-
-// Deps are the concrete drivers, wired by cmd/lodged (and by tests).
-type Deps struct {
-	DB        *db.DB
-	Instances instances.Driver
-	Images    ImageStore
-	// Unpack extracts an image file's rootfs into dst.
-	Unpack func(ctx context.Context, imagePath, dst string) error
-	// Pool, if set, is an already open pool registered as PoolName (tests).
-	Pool     storage.Driver
-	PoolName string
-	// IDRanges is root's subordinate id range; nil runs every container
-	// privileged (tests without /etc/subuid).
-	IDRanges *idmap.Ranges
-	// Pools opens the recorded pools; nil means storage/pools under Dir.
-	Pools PoolManager
-	// Networks manages bridges, dnsmasq and NAT; nil disables managed networks.
-	Networks network.Driver
-	// DefaultNetwork is the network made at first start: "" is lodgebr0, "none" makes none.
-	DefaultNetwork string
-	// ProxyHelper is the binary run as "forkproxy" for proxy devices (lodged itself).
-	ProxyHelper string
-}
-
-// Server is one running lodged.
+// Server is lodged's HTTP side: the routes and the listeners.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	db       *db.DB
-	inst     instances.Driver
-	images   ImageStore
-	unpack   func(ctx context.Context, imagePath, dst string) error
-	pools    poolSet
-	poolMgr  PoolManager
-	poolName string // the default profile's root disk pool
-	idRanges *idmap.Ranges
-	// idmapMu serialises isolated range allocation with the row insert.
-	idmapMu sync.Mutex
-
-	ops    *operations.Registry
-	events *eventHub
-	ctx    context.Context
-	cancel context.CancelFunc
-
-	instLocks  keyedMutex
-	imageLocks keyedMutex
-	nets       netState
-	// rm holds image remotes and downloads in flight (remote_images.go).
-	rm remoteState
-	// tls is the HTTPS listener and server certificate (https.go).
+	cfg Config
+	log *slog.Logger
+	d   *daemon.Daemon
+	// tls is the HTTPS listener (https.go).
 	tls httpsState
-
-	shutdownOnce sync.Once
-	// stopAll is set when a client asked lodged to stop its instances and exit.
-	stopAll chan struct{}
-	// stoppedAll: Run stopped every instance before returning.
-	stoppedAll bool
-	started    time.Time
 }
 
-// New builds a server; call Run to serve.
-func New(cfg Config, deps Deps) *Server {
+// Config is lodged's configuration: the daemon's, and the unix socket's group.
+type Config struct {
+	daemon.Config
+	// SocketGroup is the group owning the unix socket ("" = root's).
+	SocketGroup string
+}
+
+// New builds a server and the daemon it serves; call Run to serve.
+func New(cfg Config, deps daemon.Deps) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if deps.PoolName == "" {
-		deps.PoolName = "default"
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{
-		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
-		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
-		stopAll: make(chan struct{}), started: time.Now(),
-	}
-	if s.poolMgr == nil {
-		s.poolMgr = pools.Manager{StateDir: cfg.Dir}
-	}
-	if deps.Pool != nil {
-		s.pools.set(deps.PoolName, deps.Pool)
-	}
-	s.nets.drv, s.nets.defaultName, s.nets.proxyHelper = deps.Networks, deps.DefaultNetwork, deps.ProxyHelper
-	if s.nets.defaultName == "" {
-		s.nets.defaultName = DefaultNetworkName
-	}
-	s.ops = operations.NewRegistry(ctx, func(o api.Operation) { s.events.send("operation", o) })
-	if s.db != nil {
-		s.ops.SetStore(&opStore{db: s.db, log: s.log})
-	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	deps.HTTPS = s
+	s.d = daemon.New(cfg.Config, deps)
 	return s
 }
+
+// Daemon is the daemon the server serves.
+func (s *Server) Daemon() *daemon.Daemon { return s.d }
+
+// access says who may use a route.
+type access int
+
+const (
+	// accessTrusted: the unix socket, and HTTPS clients whose certificate
+	// is in the trust store.
+	accessTrusted access = iota
+	// accessPublic: anyone, untrusted HTTPS clients too; the handler shows
+	// them only what is public (isTrusted).
+	accessPublic
+	// accessLocal: the unix socket only (daemon control).
+	accessLocal
+)
+
+func (a access) String() string {
+	return [...]string{"trusted", "public", "local"}[a]
+}
+
+// handler decodes a request, makes one call to the daemon and says what to
+// answer; serve writes the answer, or the error with its status.
+type handler func(s *Server, r *http.Request) (response, error)
 
 // route is one REST endpoint.
 type route struct {
 	method, path string
-	handler      func(*Server, http.ResponseWriter, *http.Request)
+	access       access
+	handler      handler
 }
 
-// routes is the REST API as data; a golden test pins it.
+// routes is the REST API as data, with who may use each route; a golden
+// test pins it.
 var routes = []route{
-	{"GET", "/{$}", (*Server).handleRoot},
-	{"GET", "/1.0", (*Server).handleServerGet},
-	{"PUT", "/1.0", (*Server).handleServerPut},
-	{"PATCH", "/1.0", (*Server).handleServerPatch},
-	{"GET", "/1.0/events", (*Server).handleEvents},
-	{"GET", "/1.0/instances", (*Server).handleInstancesGet},
-	{"POST", "/1.0/instances", (*Server).handleInstancesPost},
-	{"GET", "/1.0/instances/{name}", (*Server).handleInstanceGet},
-	{"PUT", "/1.0/instances/{name}", (*Server).handleInstancePut},
-	{"PATCH", "/1.0/instances/{name}", (*Server).handleInstancePatch},
-	{"POST", "/1.0/instances/{name}", (*Server).handleInstancePost},
-	{"DELETE", "/1.0/instances/{name}", (*Server).handleInstanceDelete},
-	{"GET", "/1.0/instances/{name}/state", (*Server).handleInstanceStateGet},
-	{"PUT", "/1.0/instances/{name}/state", (*Server).handleInstanceStatePut},
-	{"POST", "/1.0/instances/{name}/exec", (*Server).handleInstanceExec},
-	{"GET", "/1.0/instances/{name}/logs/console.log", (*Server).handleConsoleLog},
-	{"GET", "/1.0/instances/{name}/console", (*Server).handleConsoleGet},
-	{"POST", "/1.0/instances/{name}/console", (*Server).handleConsolePost},
-	{"DELETE", "/1.0/instances/{name}/console", (*Server).handleConsoleDelete},
-	{"GET", "/1.0/instances/{name}/files", (*Server).handleFileGet},
-	{"POST", "/1.0/instances/{name}/files", (*Server).handleFilePost},
-	{"DELETE", "/1.0/instances/{name}/files", (*Server).handleFileDelete},
-	{"GET", "/1.0/instances/{name}/sftp", (*Server).handleSFTP},
-	{"POST", "/1.0/instances/{name}/rebuild", (*Server).handleInstanceRebuild},
-	{"GET", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsGet},
-	{"POST", "/1.0/instances/{name}/snapshots", (*Server).handleSnapshotsPost},
-	{"GET", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotGet},
-	{"PUT", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotPut},
-	{"POST", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotPost},
-	{"DELETE", "/1.0/instances/{name}/snapshots/{snap}", (*Server).handleSnapshotDelete},
-	{"GET", "/1.0/images", (*Server).handleImagesGet},
-	{"POST", "/1.0/images", (*Server).handleImagesPost},
-	{"GET", "/1.0/images/aliases", (*Server).handleAliasesGet},
-	{"POST", "/1.0/images/aliases", (*Server).handleAliasesPost},
-	{"GET", "/1.0/images/aliases/{name}", (*Server).handleAliasGet},
-	{"PUT", "/1.0/images/aliases/{name}", (*Server).handleAliasPut},
-	{"DELETE", "/1.0/images/aliases/{name}", (*Server).handleAliasDelete},
-	{"GET", "/1.0/images/{fingerprint}", (*Server).handleImageGet},
-	{"PUT", "/1.0/images/{fingerprint}", (*Server).handleImagePut},
-	{"PATCH", "/1.0/images/{fingerprint}", (*Server).handleImagePatch},
-	{"DELETE", "/1.0/images/{fingerprint}", (*Server).handleImageDelete},
-	{"GET", "/1.0/images/{fingerprint}/{sub}", (*Server).handleImageSub},
-	{"POST", "/1.0/images/{fingerprint}/refresh", (*Server).handleImageRefresh},
-	{"POST", "/1.0/images/{fingerprint}/secret", (*Server).handleImageSecret},
-	{"GET", "/1.0/certificates", (*Server).handleCertificatesGet},
-	{"POST", "/1.0/certificates", (*Server).handleCertificatesPost},
-	{"GET", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateGet},
-	{"DELETE", "/1.0/certificates/{fingerprint}", (*Server).handleCertificateDelete},
-	{"GET", "/1.0/operations", (*Server).handleOperationsGet},
-	{"GET", "/1.0/operations/{id}", (*Server).handleOperationGet},
-	{"DELETE", "/1.0/operations/{id}", (*Server).handleOperationDelete},
-	{"GET", "/1.0/operations/{id}/wait", (*Server).handleOperationWait},
-	{"GET", "/1.0/operations/{id}/websocket", (*Server).handleOperationWebsocket},
-	{"GET", "/1.0/metadata/configuration", (*Server).handleConfigMetadata},
-	{"GET", "/1.0/resources", (*Server).handleResources},
-	{"GET", "/1.0/profiles", (*Server).handleProfilesGet},
-	{"POST", "/1.0/profiles", (*Server).handleProfilesPost},
-	{"GET", "/1.0/profiles/{name}", (*Server).handleProfileGet},
-	{"PUT", "/1.0/profiles/{name}", (*Server).handleProfilePut},
-	{"PATCH", "/1.0/profiles/{name}", (*Server).handleProfilePatch},
-	{"POST", "/1.0/profiles/{name}", (*Server).handleProfilePost},
-	{"DELETE", "/1.0/profiles/{name}", (*Server).handleProfileDelete},
-	{"GET", "/1.0/storage-pools", (*Server).handlePoolsGet},
-	{"POST", "/1.0/storage-pools", (*Server).handlePoolsPost},
-	{"GET", "/1.0/storage-pools/{name}", (*Server).handlePoolGet},
-	{"PUT", "/1.0/storage-pools/{name}", (*Server).handlePoolPut},
-	{"PATCH", "/1.0/storage-pools/{name}", (*Server).handlePoolPatch},
-	{"DELETE", "/1.0/storage-pools/{name}", (*Server).handlePoolDelete},
-	{"GET", "/1.0/storage-pools/{name}/resources", (*Server).handlePoolResources},
-	{"GET", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesGet},
-	{"POST", "/1.0/storage-pools/{name}/volumes", (*Server).handleVolumesPost},
-	{"GET", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesGet},
-	{"POST", "/1.0/storage-pools/{name}/volumes/{type}", (*Server).handleVolumesPost},
-	{"GET", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeGet},
-	{"PUT", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePut},
-	{"PATCH", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumePatch},
-	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", (*Server).handleVolumeDelete},
-	{"GET", "/1.0/networks", (*Server).handleNetworksGet},
-	{"POST", "/1.0/networks", (*Server).handleNetworksPost},
-	{"GET", "/1.0/networks/{name}", (*Server).handleNetworkGet},
-	{"PUT", "/1.0/networks/{name}", (*Server).handleNetworkPut},
-	{"PATCH", "/1.0/networks/{name}", (*Server).handleNetworkPatch},
-	{"DELETE", "/1.0/networks/{name}", (*Server).handleNetworkDelete},
-	{"GET", "/1.0/networks/{name}/state", (*Server).handleNetworkState},
-	{"GET", "/1.0/networks/{name}/leases", (*Server).handleNetworkLeases},
-	{"POST", "/internal/instances/{name}/onstop", (*Server).handleInstanceOnStop},
-	{"PUT", "/internal/shutdown", (*Server).handleShutdown},
-	{"GET", "/internal/stats", (*Server).handleStats},
+	{"GET", "/{$}", accessPublic, (*Server).root},
+	{"GET", "/1.0", accessPublic, (*Server).serverGet},
+	{"PUT", "/1.0", accessTrusted, (*Server).serverPut},
+	{"PATCH", "/1.0", accessTrusted, (*Server).serverPatch},
+	{"GET", "/1.0/events", accessTrusted, (*Server).events},
+	{"GET", "/1.0/instances", accessTrusted, (*Server).instancesGet},
+	{"POST", "/1.0/instances", accessTrusted, (*Server).instancesPost},
+	{"GET", "/1.0/instances/{name}", accessTrusted, (*Server).instanceGet},
+	{"PUT", "/1.0/instances/{name}", accessTrusted, (*Server).instancePut},
+	{"PATCH", "/1.0/instances/{name}", accessTrusted, (*Server).instancePatch},
+	{"POST", "/1.0/instances/{name}", accessTrusted, (*Server).instancePost},
+	{"DELETE", "/1.0/instances/{name}", accessTrusted, (*Server).instanceDelete},
+	{"GET", "/1.0/instances/{name}/state", accessTrusted, (*Server).instanceStateGet},
+	{"PUT", "/1.0/instances/{name}/state", accessTrusted, (*Server).instanceStatePut},
+	{"POST", "/1.0/instances/{name}/exec", accessTrusted, (*Server).instanceExec},
+	{"GET", "/1.0/instances/{name}/logs/console.log", accessTrusted, (*Server).consoleLog},
+	{"GET", "/1.0/instances/{name}/console", accessTrusted, (*Server).consoleLog},
+	{"POST", "/1.0/instances/{name}/console", accessTrusted, (*Server).consolePost},
+	{"DELETE", "/1.0/instances/{name}/console", accessTrusted, (*Server).consoleDelete},
+	{"GET", "/1.0/instances/{name}/files", accessTrusted, (*Server).fileGet},
+	{"POST", "/1.0/instances/{name}/files", accessTrusted, (*Server).filePost},
+	{"DELETE", "/1.0/instances/{name}/files", accessTrusted, (*Server).fileDelete},
+	{"GET", "/1.0/instances/{name}/sftp", accessTrusted, (*Server).instanceSFTP},
+	{"POST", "/1.0/instances/{name}/rebuild", accessTrusted, (*Server).instanceRebuild},
+	{"GET", "/1.0/instances/{name}/snapshots", accessTrusted, (*Server).snapshotsGet},
+	{"POST", "/1.0/instances/{name}/snapshots", accessTrusted, (*Server).snapshotsPost},
+	{"GET", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, (*Server).snapshotGet},
+	{"PUT", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, (*Server).snapshotPut},
+	{"POST", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, (*Server).snapshotPost},
+	{"DELETE", "/1.0/instances/{name}/snapshots/{snap}", accessTrusted, (*Server).snapshotDelete},
+	{"GET", "/1.0/images", accessPublic, (*Server).imagesGet},
+	{"POST", "/1.0/images", accessTrusted, (*Server).imagesPost},
+	{"GET", "/1.0/images/aliases", accessPublic, (*Server).aliasesGet},
+	{"POST", "/1.0/images/aliases", accessTrusted, (*Server).aliasesPost},
+	{"GET", "/1.0/images/aliases/{name}", accessPublic, (*Server).aliasGet},
+	{"PUT", "/1.0/images/aliases/{name}", accessTrusted, (*Server).aliasPut},
+	{"DELETE", "/1.0/images/aliases/{name}", accessTrusted, (*Server).aliasDelete},
+	{"GET", "/1.0/images/{fingerprint}", accessPublic, (*Server).imageGet},
+	{"PUT", "/1.0/images/{fingerprint}", accessTrusted, (*Server).imagePut},
+	{"PATCH", "/1.0/images/{fingerprint}", accessTrusted, (*Server).imagePatch},
+	{"DELETE", "/1.0/images/{fingerprint}", accessTrusted, (*Server).imageDelete},
+	{"GET", "/1.0/images/{fingerprint}/{sub}", accessPublic, (*Server).imageSub},
+	{"POST", "/1.0/images/{fingerprint}/refresh", accessTrusted, (*Server).imageRefresh},
+	{"POST", "/1.0/images/{fingerprint}/secret", accessTrusted, (*Server).imageSecret},
+	{"GET", "/1.0/certificates", accessTrusted, (*Server).certificatesGet},
+	{"POST", "/1.0/certificates", accessPublic, (*Server).certificatesPost},
+	{"GET", "/1.0/certificates/{fingerprint}", accessTrusted, (*Server).certificateGet},
+	{"DELETE", "/1.0/certificates/{fingerprint}", accessTrusted, (*Server).certificateDelete},
+	{"GET", "/1.0/operations", accessTrusted, (*Server).operationsGet},
+	{"GET", "/1.0/operations/{id}", accessTrusted, (*Server).operationGet},
+	{"DELETE", "/1.0/operations/{id}", accessTrusted, (*Server).operationDelete},
+	{"GET", "/1.0/operations/{id}/wait", accessTrusted, (*Server).operationWait},
+	{"GET", "/1.0/operations/{id}/websocket", accessTrusted, (*Server).operationWebsocket},
+	{"GET", "/1.0/metadata/configuration", accessTrusted, (*Server).configMetadata},
+	{"GET", "/1.0/resources", accessTrusted, (*Server).resources},
+	{"GET", "/1.0/profiles", accessTrusted, (*Server).profilesGet},
+	{"POST", "/1.0/profiles", accessTrusted, (*Server).profilesPost},
+	{"GET", "/1.0/profiles/{name}", accessTrusted, (*Server).profileGet},
+	{"PUT", "/1.0/profiles/{name}", accessTrusted, (*Server).profilePut},
+	{"PATCH", "/1.0/profiles/{name}", accessTrusted, (*Server).profilePatch},
+	{"POST", "/1.0/profiles/{name}", accessTrusted, (*Server).profilePost},
+	{"DELETE", "/1.0/profiles/{name}", accessTrusted, (*Server).profileDelete},
+	{"GET", "/1.0/storage-pools", accessTrusted, (*Server).poolsGet},
+	{"POST", "/1.0/storage-pools", accessTrusted, (*Server).poolsPost},
+	{"GET", "/1.0/storage-pools/{name}", accessTrusted, (*Server).poolGet},
+	{"PUT", "/1.0/storage-pools/{name}", accessTrusted, (*Server).poolPut},
+	{"PATCH", "/1.0/storage-pools/{name}", accessTrusted, (*Server).poolPatch},
+	{"DELETE", "/1.0/storage-pools/{name}", accessTrusted, (*Server).poolDelete},
+	{"GET", "/1.0/storage-pools/{name}/resources", accessTrusted, (*Server).poolResources},
+	{"GET", "/1.0/storage-pools/{name}/volumes", accessTrusted, (*Server).volumesGet},
+	{"POST", "/1.0/storage-pools/{name}/volumes", accessTrusted, (*Server).volumesPost},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}", accessTrusted, (*Server).volumesGet},
+	{"POST", "/1.0/storage-pools/{name}/volumes/{type}", accessTrusted, (*Server).volumesPost},
+	{"GET", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, (*Server).volumeGet},
+	{"PUT", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, (*Server).volumePut},
+	{"PATCH", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, (*Server).volumePatch},
+	{"DELETE", "/1.0/storage-pools/{name}/volumes/{type}/{vol}", accessTrusted, (*Server).volumeDelete},
+	{"GET", "/1.0/networks", accessTrusted, (*Server).networksGet},
+	{"POST", "/1.0/networks", accessTrusted, (*Server).networksPost},
+	{"GET", "/1.0/networks/{name}", accessTrusted, (*Server).networkGet},
+	{"PUT", "/1.0/networks/{name}", accessTrusted, (*Server).networkPut},
+	{"PATCH", "/1.0/networks/{name}", accessTrusted, (*Server).networkPatch},
+	{"DELETE", "/1.0/networks/{name}", accessTrusted, (*Server).networkDelete},
+	{"GET", "/1.0/networks/{name}/state", accessTrusted, (*Server).networkState},
+	{"GET", "/1.0/networks/{name}/leases", accessTrusted, (*Server).networkLeases},
+	{"POST", "/internal/instances/{name}/onstop", accessLocal, (*Server).instanceOnStop},
+	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},
+	{"GET", "/internal/stats", accessLocal, (*Server).stats},
 }
 
-// Handler returns the HTTP handler serving the API.
+// Handler returns the HTTP handler serving the API, on the unix socket
+// (every route) and, behind HTTPSHandler's trust check, over HTTPS.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes {
-		h := rt.handler
 		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug("request", "method", r.Method, "url", r.URL.String())
-			h(s, w, r)
+			if err := allowed(rt.access, r); err != nil {
+				writeError(w, err)
+				return
+			}
+			resp, err := rt.handler(s, r)
+			if err != nil {
+				writeError(w, err)
+				return
+			}
+			if resp != nil {
+				resp.write(w)
+			}
 		})
 	}
 	// Unknown paths get LXD's JSON error envelope rather than Go's text 404.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, notFound("not found: %s %s", r.Method, r.URL.Path))
+		if strings.HasPrefix(r.URL.Path, "/internal/") {
+			if err := allowed(accessLocal, r); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+		if err := allowed(accessTrusted, r); err != nil {
+			writeError(w, err)
+			return
+		}
+		writeError(w, errdefs.NotFoundf("not found: %s %s", r.Method, r.URL.Path))
 	})
 	return mux
 }
 
-func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request) {
-	writeSync(w, []string{"/1.0"})
-}
+func (s *Server) root(r *http.Request) (response, error) { return reply([]string{"/1.0"}), nil }
 
 // SocketPath is where the unix socket lives in a state directory.
 func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
@@ -267,11 +230,9 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := removeStaleSocket(sock); err != nil {
 		return err
 	}
-	if err := s.initPools(ctx); err != nil {
+	if err := s.d.Start(ctx); err != nil {
 		return err
 	}
-	s.Recover(ctx)
-	s.startNetworks(ctx)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", sock, err)
@@ -286,31 +247,26 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
 	s.startHTTPS(ctx)
 	defer s.stopHTTPS()
-	go s.imageTasks(s.ctx)
-	go s.autostart(s.ctx)
-	go s.snapshotScheduler(s.ctx)
+	s.d.StartBackground()
 
 	var stopInstances bool
 	select {
 	case <-ctx.Done():
-	case <-s.stopAll:
+	case <-s.d.ShutdownRequested():
 		stopInstances = true
 	case err := <-errc:
 		return err
 	}
 	s.log.Info("shutting down", "stop_instances", stopInstances)
 	if stopInstances {
-		s.stopAllInstances()
-		s.stoppedAll = true
+		// Not ctx, which is done: the instances' shutdown is what lodged
+		// does before it goes, whoever asked for it.
+		s.d.StopInstances(context.Background())
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	if s.nets.drv != nil {
-		// dnsmasq keeps serving; the next lodged adopts it.
-		s.nets.drv.Close()
-	}
-	s.cancel()
+	s.d.Close()
 	return nil
 }
 
@@ -341,42 +297,8 @@ func (s *Server) secureSocket(sock string) error {
 	return os.Chmod(sock, 0o660)
 }
 
-func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) {
-	s.shutdownOnce.Do(func() { close(s.stopAll) })
-	writeSync(w, map[string]any{})
-}
-
-// keyedMutex serialises work per key (instance name, image fingerprint).
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	mu   sync.Mutex
-	refs int
-}
-
-func (k *keyedMutex) lock(key string) func() {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	e.mu.Lock()
-	return func() {
-		e.mu.Unlock()
-		k.mu.Lock()
-		e.refs--
-		if e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
+// shutdown stops every instance, then lodged (`lodged shutdown`).
+func (s *Server) shutdown(r *http.Request) (response, error) {
+	s.d.ShutdownInstances()
+	return replyEmpty(), nil
 }

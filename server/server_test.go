@@ -1,27 +1,24 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"lodge/api"
-	"lodge/images"
+	"lodge/images/imagestest"
+	"lodge/instances"
 	"lodge/instances/fake"
+	"lodge/server/daemon"
 	"lodge/server/db"
 	"lodge/storage"
 	"lodge/storage/dir"
@@ -29,57 +26,24 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// memStore is an in-memory image store: the body is the "image"; its
-// metadata comes from the first line.
-type memStore struct {
-	mu   sync.Mutex
-	dir  string
-	blob map[string][]byte
-}
-
-func (m *memStore) Import(ctx context.Context, r io.Reader, expected string) (images.Info, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return images.Info{}, err
-	}
-	if !bytes.HasPrefix(b, []byte("IMAGE ")) {
-		return images.Info{}, fmt.Errorf("image tarball: no metadata.yaml found: %w", images.ErrInvalid)
-	}
-	sum := sha256.Sum256(b)
-	fp := hex.EncodeToString(sum[:])
-	if expected != "" && expected != fp {
-		return images.Info{}, fmt.Errorf("fingerprint mismatch: %w", images.ErrInvalid)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.blob[fp]; ok {
-		return images.Info{Fingerprint: fp}, fmt.Errorf("image %s: %w", fp, images.ErrExists)
-	}
-	m.blob[fp] = b
-	os.WriteFile(m.Path(fp), b, 0o600)
-	return images.Info{Fingerprint: fp, Size: int64(len(b)), Metadata: api.ImageMetadata{Architecture: "x86_64",
-		Properties: map[string]string{"os": strings.TrimSpace(string(b[6:]))}}}, nil
-}
-
-func (m *memStore) Path(fp string) string { return filepath.Join(m.dir, fp) }
-func (m *memStore) Delete(fp string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.blob, fp)
-	return os.Remove(m.Path(fp))
-}
-
 type testEnv struct {
 	s         *Server
+	d         *daemon.Daemon
+	h         http.Handler
+	db        *db.DB
+	dir       string
+	deps      daemon.Deps
 	drv       *fake.Driver
 	pool      *dir.Driver
-	h         http.Handler
 	unpackErr error
 	// unpackGate, if set, makes the unpack wait for it or for cancellation.
 	unpackGate chan struct{}
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+// newTestEnv is a server on a fresh state directory with a real SQLite,
+// a real dir pool, the fake runtime and the in-memory image store; opts
+// may change its drivers (a network driver, say).
+func newTestEnv(t testing.TB, opts ...func(*daemon.Deps)) *testEnv {
 	t.Helper()
 	tmp := t.TempDir()
 	d, err := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
@@ -95,8 +59,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err := storage.WriteMarker(filepath.Join(tmp, "pool"), storage.Marker{Pool: "default", StateDir: tmp, Driver: "dir"}); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(tmp, "images"), 0o700)
-	env := &testEnv{drv: fake.New(), pool: pool}
+	env := &testEnv{drv: fake.New(), pool: pool, db: d, dir: tmp}
 	unpack := func(ctx context.Context, img, dst string) error {
 		if env.unpackErr != nil {
 			return env.unpackErr
@@ -113,11 +76,34 @@ func newTestEnv(t testing.TB) *testEnv {
 		}
 		return os.Symlink("/bin/busybox", filepath.Join(dst, "sbin", "init"))
 	}
-	env.s = New(Config{Dir: tmp, Version: "test"}, Deps{DB: d, Instances: env.drv, Images: &memStore{dir: filepath.Join(tmp, "images"), blob: map[string][]byte{}},
-		Unpack: unpack, Pool: pool})
-	env.h = env.s.Handler()
-	t.Cleanup(func() { env.s.ops.Wait(); env.s.cancel() })
+	env.deps = daemon.Deps{DB: d, Instances: env.drv, Images: imagestest.New(filepath.Join(tmp, "images")), Unpack: unpack, Pool: pool}
+	for _, o := range opts {
+		o(&env.deps)
+	}
+	env.start(t)
 	return env
+}
+
+// start serves a new server (a new lodged) over the env's state.
+func (e *testEnv) start(t testing.TB) {
+	e.s = New(Config{Config: daemon.Config{Dir: e.dir, Version: "test"}}, e.deps)
+	e.d, e.h = e.s.Daemon(), e.s.Handler()
+	d := e.d
+	t.Cleanup(func() { d.WaitOperations(); d.Close() })
+}
+
+// poolAt opens the dir pool recorded as name (made through the API).
+func (e *testEnv) poolAt(t *testing.T, name string) *dir.Driver {
+	t.Helper()
+	p, err := e.db.GetStoragePool(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dir.New(p.Config["source"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func (e *testEnv) do(t *testing.T, method, path string, body string, hdr ...string) (int, api.Response, http.Header) {
@@ -173,7 +159,7 @@ func (e *testEnv) uploadImage(t *testing.T, content, alias string) string {
 func TestRoutesGolden(t *testing.T) {
 	var b strings.Builder
 	for _, r := range routes {
-		fmt.Fprintf(&b, "%s %s\n", r.method, r.path)
+		fmt.Fprintf(&b, "%s %s %s\n", r.method, r.path, r.access)
 	}
 	path := filepath.Join("testdata", "routes.golden")
 	if *update {
@@ -242,7 +228,7 @@ func TestCreateErrors(t *testing.T) {
 	// Two images in the DB sharing a prefix make that prefix ambiguous.
 	now := time.Now()
 	for _, fp := range []string{"ab01" + strings.Repeat("0", 60), "ab02" + strings.Repeat("0", 60)} {
-		if err := e.s.db.CreateImage(context.Background(), db.Image{Fingerprint: fp, Size: 1, CreatedAt: now, UploadedAt: now}); err != nil {
+		if err := e.db.CreateImage(context.Background(), db.Image{Fingerprint: fp, Size: 1, CreatedAt: now, UploadedAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -274,8 +260,8 @@ func TestCreateErrors(t *testing.T) {
 			}
 		})
 	}
-	e.s.ops.Wait()
-	list, _ := e.s.db.ListInstances(context.Background())
+	e.d.WaitOperations()
+	list, _ := e.db.ListInstances(context.Background())
 	if len(list) != 1 || list[0].Name != "dup" {
 		t.Fatalf("rows after bad requests: %+v", list)
 	}
@@ -330,7 +316,7 @@ func TestUpdateInstance(t *testing.T) {
 	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"user.a":"b"}}`); code != 202 {
 		t.Fatalf("patch: %d %s", code, resp.Error)
 	}
-	in, _ := e.s.db.GetInstance(context.Background(), "c1")
+	in, _ := e.db.GetInstance(context.Background(), "c1")
 	if in.Config["boot.autostart"] != "true" || in.Config["user.a"] != "b" || in.Config["volatile.base_image"] == "" {
 		t.Fatalf("config after updates: %v", in.Config)
 	}
@@ -428,5 +414,36 @@ func TestCreateWithStartAndCancel(t *testing.T) {
 	}
 	if e2.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c2"}) || e2.drv.Defined("c2") {
 		t.Fatal("leftovers after cancel")
+	}
+}
+
+// The driver's limit checks and live updates run as with liblxc: a limit
+// the host cannot apply is a 400 that changes nothing; one it can reaches
+// the running instance at once.
+func TestLiveLimits(t *testing.T) {
+	e := newTestEnv(t)
+	e.uploadImage(t, "busybox", "bb")
+	_, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"c1","start":true,"source":{"type":"image","alias":"bb"}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("create: %+v", op)
+	}
+	e.drv.CheckLimitsFunc = func(cfg map[string]string) error {
+		if cfg["limits.cpu"] == "64" {
+			return fmt.Errorf("limits.cpu: this host has 2 CPUs: %w", instances.ErrInvalid)
+		}
+		return nil
+	}
+	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"limits.cpu":"64"}}`); code != 400 || !strings.Contains(resp.Error, "2 CPUs") {
+		t.Fatalf("limit the host cannot apply: %d %s", code, resp.Error)
+	}
+	if in, _ := e.db.GetInstance(context.Background(), "c1"); in.Config["limits.cpu"] != "" {
+		t.Fatalf("a refused limit was stored: %v", in.Config)
+	}
+	_, resp, _ = e.do(t, "PATCH", "/1.0/instances/c1", `{"config":{"limits.memory":"256MiB"}}`)
+	if op := e.wait(t, resp); op.StatusCode != api.Success {
+		t.Fatalf("patch: %+v", op)
+	}
+	if got := e.drv.Limits("c1")["limits.memory"]; got != "256MiB" {
+		t.Fatalf("live limits of the running instance: %q", got)
 	}
 }

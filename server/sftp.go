@@ -10,37 +10,29 @@ import (
 	"strings"
 	"time"
 
-	"lodge/idmap"
-	"lodge/instances"
+	"lodge/errdefs"
 )
 
 // handleSFTP upgrades the connection to raw SFTP (Incus's /sftp endpoint),
 // served by a re-exec of lodged chrooted into the instance's root.
-func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) instanceSFTP(r *http.Request) (response, error) {
 	name := r.PathValue("name")
-	in, err := s.getInstance(r.Context(), name)
+	root, err := s.d.RootPath(r.Context(), name)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "sftp") {
-		writeError(w, badRequest("this endpoint needs Connection: Upgrade and Upgrade: sftp"))
-		return
-	}
-	root := s.rootfsPath(in)
-	if st := s.liveStatus(r.Context(), in); st == instances.StatusRunning || st == instances.StatusFrozen {
-		if full, err := s.inst.State(r.Context(), name); err == nil && full.PID > 0 {
-			root = fmt.Sprintf("/proc/%d/root", full.PID)
-		}
-	} else if root, err = s.instanceRootfs(r.Context(), in); err != nil {
-		writeError(w, err)
-		return
+		return nil, errdefs.Invalidf("this endpoint needs Connection: Upgrade and Upgrade: sftp")
 	}
 	self, err := os.Executable()
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
+	return stream(func(w http.ResponseWriter) { s.serveSFTP(w, name, root, self) }), nil
+}
+
+// serveSFTP hands the connection, upgraded, to a "lodged forksftp ROOT".
+func (s *Server) serveSFTP(w http.ResponseWriter, name, root, self string) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		writeError(w, fmt.Errorf("connection cannot be upgraded"))
@@ -74,10 +66,9 @@ func (s *Server) handleSFTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("sftp session ended with an error", "instance", name, "err", err, "stderr", errBuf.String())
 	}
 	// The SFTP server runs as host root, so what it made carries raw
-	// container ids; give them the container's shifted ones.
-	if m := s.fileIDMap(context.Background(), name); !m.IsIdentity() {
-		if err := idmap.FixUnshifted(root, m, began); err != nil {
-			s.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
-		}
+	// container ids; give them the container's shifted ones. The session
+	// is over: not the request's context, which has ended with it.
+	if err := s.d.ShiftNewFiles(context.Background(), name, root, began); err != nil {
+		s.log.Warn("sftp: shifting the owners of new files", "instance", name, "err", err)
 	}
 }

@@ -12,27 +12,16 @@ import (
 // before and after a load: goroutines, open fds, running operations, and
 // whether the database passes SQLite's own checks. Root-only like the
 // rest of the unix socket; not part of LXD's API.
-func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+func (s *Server) stats(r *http.Request) (response, error) {
 	fds, kinds := openFDs()
-	integrity := "ok"
-	if err := s.db.IntegrityCheck(r.Context()); err != nil {
-		integrity = err.Error()
-	}
-	running := 0
-	for _, o := range s.ops.List() {
-		select {
-		case <-o.Done():
-		default:
-			running++
-		}
-	}
-	writeSync(w, map[string]any{
+	st := s.d.Stats(r.Context())
+	return reply(map[string]any{
 		"goroutines":         runtime.NumGoroutine(),
 		"fds":                fds,
 		"fd_kinds":           kinds,
-		"operations_running": running,
-		"db_integrity":       integrity,
-	})
+		"operations_running": st.OperationsRunning,
+		"db_integrity":       st.DBIntegrity,
+	}), nil
 }
 
 // openFDs counts this process's open fds, and sorts them by what they are

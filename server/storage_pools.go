@@ -1,183 +1,25 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-	"sync"
-
-	"golang.org/x/sys/unix"
 
 	"lodge/api"
-	"lodge/instances"
-	"lodge/server/db"
-	"lodge/storage"
-	"lodge/storage/pools"
+	"lodge/server/daemon"
 )
 
-// PoolManager creates, opens and destroys pools from their records
-// (storage/pools in lodged; tests may pass their own).
-type PoolManager interface {
-	// Create refuses a source inside or around one of others.
-	Create(ctx context.Context, name, driver string, cfg map[string]string, others []pools.Pool) (map[string]string, error)
-	Open(ctx context.Context, name, driver string, cfg map[string]string) (storage.Driver, error)
-	// Destroy removes the known volumes and what lodge made for the pool,
-	// nothing else; a pool without this lodged's marker is only forgotten.
-	Destroy(ctx context.Context, name, driver string, cfg map[string]string, known []storage.Volume) (pools.Removal, error)
-	DefaultDriver() string
-}
-
-// poolSet holds the open pools by name.
-type poolSet struct {
-	mu sync.RWMutex
-	m  map[string]storage.Driver
-}
-
-func (p *poolSet) get(name string) (storage.Driver, bool) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	d, ok := p.m[name]
-	return d, ok
-}
-
-func (p *poolSet) set(name string, d storage.Driver) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]storage.Driver{}
-	}
-	if d == nil {
-		delete(p.m, name)
-		return
-	}
-	p.m[name] = d
-}
-
-func (p *poolSet) all() map[string]storage.Driver {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	out := make(map[string]storage.Driver, len(p.m))
-	for k, v := range p.m {
-		out[k] = v
-	}
-	return out
-}
-
-// pool returns an open pool by name.
-func (s *Server) pool(name string) (storage.Driver, error) {
-	if d, ok := s.pools.get(name); ok {
-		return d, nil
-	}
-	return nil, notFound("storage pool %q not found or not available (see `lodge storage list` and lodged's log)", name)
-}
-
-// instancePool is the pool an instance's root volume lives on.
-func (s *Server) instancePool(in db.Instance) (storage.Driver, error) {
-	name := in.Pool
-	if name == "" {
-		name = s.poolName
-	}
-	return s.pool(name)
-}
-
-// instanceRootfs mounts the instance's volume if needed and returns its
-// rootfs on the host (for file access to a stopped instance).
-func (s *Server) instanceRootfs(ctx context.Context, in db.Instance) (string, error) {
-	p, err := s.instancePool(in)
-	if err != nil {
-		return "", err
-	}
-	vol := storage.Volume{Kind: storage.KindContainer, Name: in.Name}
-	if err := p.Mount(ctx, vol); err != nil {
-		return "", fmt.Errorf("instance %q: %w", in.Name, err)
-	}
-	return filepath.Join(p.Path(vol), "rootfs"), nil
-}
-
-// initPools opens every recorded pool (mounting loop files again) and, on
-// first start, creates the default pool.
-func (s *Server) initPools(ctx context.Context) error {
-	rows, err := s.db.ListStoragePools(ctx)
-	if err != nil {
-		return err
-	}
-	if len(rows) == 0 {
-		if err := s.createDefaultPool(ctx); err != nil {
-			return err
-		}
-		if rows, err = s.db.ListStoragePools(ctx); err != nil {
-			return err
-		}
-	}
-	for _, p := range rows {
-		if _, ok := s.pools.get(p.Name); ok {
-			continue
-		}
-		d, err := s.poolMgr.Open(ctx, p.Name, p.Driver, p.Config)
-		if err != nil {
-			// Other pools and their instances keep working.
-			s.log.Error("storage pool unavailable", "pool", p.Name, "driver", p.Driver, "err", err)
-			continue
-		}
-		s.pools.set(p.Name, d)
-	}
-	return nil
-}
-
-func (s *Server) createDefaultPool(ctx context.Context) error {
-	name := s.poolName
-	if d, ok := s.pools.get(name); ok {
-		// A pool handed in by the caller (tests): record it.
-		return s.db.CreateStoragePool(ctx, db.StoragePool{Name: name, Driver: d.Info().Name, Config: map[string]string{"source": d.Info().Source}})
-	}
-	// A state directory from before pools were recorded has a dir pool here.
-	legacy := filepath.Join(s.cfg.Dir, "storage-pools", name)
-	driver := s.poolMgr.DefaultDriver()
-	cfg := map[string]string{}
-	if ents, err := os.ReadDir(filepath.Join(legacy, "containers")); err == nil && len(ents) > 0 {
-		driver, cfg["source"] = "dir", legacy
-	} else if ents, err := os.ReadDir(filepath.Join(legacy, "images")); err == nil && len(ents) > 0 {
-		driver, cfg["source"] = "dir", legacy
-	} else {
-		if driver == "btrfs" {
-			// The state directory is on btrfs: subvolumes go right there,
-			// no loop file.
-			if err := os.MkdirAll(legacy, 0o711); err != nil {
-				return err
-			}
-			cfg["source"] = legacy
-		}
-		cfg, err = s.poolMgr.Create(ctx, name, driver, cfg, nil)
-		if err != nil {
-			return fmt.Errorf("create the default storage pool (%s): %w", driver, err)
-		}
-	}
-	s.log.Info("default storage pool", "pool", name, "driver", driver, "source", cfg["source"])
-	return s.db.CreateStoragePool(ctx, db.StoragePool{Name: name, Driver: driver, Description: "Default storage pool", Config: cfg})
-}
-
-func poolURL(name string) string { return "/1.0/storage-pools/" + name }
-
-func (s *Server) renderPool(ctx context.Context, p db.StoragePool) api.StoragePool {
+func renderPool(p daemon.Pool) api.StoragePool {
 	used := []string{}
-	if p.Name == s.poolName {
-		used = append(used, "/1.0/profiles/default")
+	if p.UsedBy.DefaultProfile {
+		used = append(used, daemon.ProfileURL("default"))
 	}
-	names, _ := s.db.PoolUsers(ctx, p.Name)
-	for _, n := range names {
-		used = append(used, instanceURL(n))
+	for _, n := range p.UsedBy.Instances {
+		used = append(used, daemon.InstanceURL(n))
 	}
-	vols, _ := s.db.ListStorageVolumes(ctx, p.Name)
-	for _, v := range vols {
-		used = append(used, volumeURL(p.Name, "custom", v.Name))
+	for _, v := range p.UsedBy.Volumes {
+		used = append(used, daemon.VolumeURL(p.Name, "custom", v))
 	}
 	status := "Created"
-	if _, ok := s.pools.get(p.Name); !ok {
+	if !p.Available {
 		status = "Unavailable"
 	}
 	return api.StoragePool{
@@ -186,296 +28,71 @@ func (s *Server) renderPool(ctx context.Context, p db.StoragePool) api.StoragePo
 	}
 }
 
-func (s *Server) getPoolRow(ctx context.Context, name string) (db.StoragePool, error) {
-	p, err := s.db.GetStoragePool(ctx, name)
-	if errors.Is(err, db.ErrNotFound) {
-		return p, notFound("storage pool %q not found (see `lodge storage list`)", name)
-	}
-	return p, err
-}
-
-func (s *Server) handlePoolsGet(w http.ResponseWriter, r *http.Request) {
-	rows, err := s.db.ListStoragePools(r.Context())
+func (s *Server) poolsGet(r *http.Request) (response, error) {
+	list, err := s.d.StoragePools(r.Context(), recursion(r) > 0)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	if recursion(r) == 0 {
-		urls := make([]string, 0, len(rows))
-		for _, p := range rows {
-			urls = append(urls, poolURL(p.Name))
+		urls := make([]string, 0, len(list))
+		for _, p := range list {
+			urls = append(urls, daemon.PoolURL(p.Name))
 		}
-		writeSync(w, urls)
-		return
+		return reply(urls), nil
 	}
-	out := make([]api.StoragePool, 0, len(rows))
-	for _, p := range rows {
-		out = append(out, s.renderPool(r.Context(), p))
+	out := make([]api.StoragePool, 0, len(list))
+	for _, p := range list {
+		out = append(out, renderPool(p))
 	}
-	writeSync(w, out)
+	return reply(out), nil
 }
 
-func (s *Server) handlePoolGet(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
+func (s *Server) poolGet(r *http.Request) (response, error) {
+	p, err := s.d.StoragePool(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	out := s.renderPool(r.Context(), p)
-	writeSyncETag(w, out, out.StoragePoolPut)
+	out := renderPool(p)
+	return replyETag(out, out.StoragePoolPut), nil
 }
 
-// poolsMu serialises pool creation and deletion.
-var poolsMu sync.Mutex
-
-func (s *Server) handlePoolsPost(w http.ResponseWriter, r *http.Request) {
+func (s *Server) poolsPost(r *http.Request) (response, error) {
 	var req api.StoragePoolsPost
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	if err := instances.ValidateName(req.Name); err != nil {
-		writeError(w, badRequest("storage pool name %q is not valid: use letters, digits and hyphens, start with a letter", req.Name))
-		return
+	if err := s.d.CreateStoragePool(r.Context(), req); err != nil {
+		return nil, err
 	}
-	if err := pools.Validate(req.Driver, req.Config); err != nil {
-		writeError(w, badRequest("storage pool %q: %v", req.Name, err))
-		return
-	}
-	poolsMu.Lock()
-	defer poolsMu.Unlock()
-	if _, err := s.db.GetStoragePool(r.Context(), req.Name); err == nil {
-		writeError(w, conflict("storage pool %q already exists", req.Name))
-		return
-	}
-	rows, err := s.db.ListStoragePools(r.Context())
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	others := make([]pools.Pool, 0, len(rows))
-	for _, p := range rows {
-		others = append(others, pools.Pool{Name: p.Name, Driver: p.Driver, Config: p.Config})
-	}
-	cfg, err := s.poolMgr.Create(r.Context(), req.Name, req.Driver, req.Config, others)
-	if err != nil {
-		writeError(w, badRequest("%v", err))
-		return
-	}
-	d, err := s.poolMgr.Open(r.Context(), req.Name, req.Driver, cfg)
-	if err == nil {
-		err = s.db.CreateStoragePool(r.Context(), db.StoragePool{Name: req.Name, Driver: req.Driver, Description: req.Description, Config: cfg})
-	}
-	if err != nil {
-		_, _ = s.poolMgr.Destroy(context.WithoutCancel(r.Context()), req.Name, req.Driver, cfg, nil)
-		writeError(w, fmt.Errorf("storage pool %q: %w", req.Name, err))
-		return
-	}
-	s.pools.set(req.Name, d)
-	s.events.lifecycle("storage-pool-created", poolURL(req.Name), nil)
-	w.Header().Set("Location", poolURL(req.Name))
-	writeSync(w, map[string]any{})
+	return replyCreated(daemon.PoolURL(req.Name)), nil
 }
 
-func (s *Server) handlePoolPut(w http.ResponseWriter, r *http.Request)   { s.updatePool(w, r, false) }
-func (s *Server) handlePoolPatch(w http.ResponseWriter, r *http.Request) { s.updatePool(w, r, true) }
+func (s *Server) poolPut(r *http.Request) (response, error)   { return s.updatePool(r, false) }
+func (s *Server) poolPatch(r *http.Request) (response, error) { return s.updatePool(r, true) }
 
-// updatePool changes a pool's description and user keys; what decides
-// where the data lives (source, size) is fixed at creation.
-func (s *Server) updatePool(w http.ResponseWriter, r *http.Request, patch bool) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (s *Server) updatePool(r *http.Request, patch bool) (response, error) {
 	var req api.StoragePoolPut
 	if err := decodeBody(r, &req); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	newCfg := map[string]string{}
-	if patch {
-		for k, v := range p.Config {
-			newCfg[k] = v
-		}
-	} else {
-		for k, v := range p.Config {
-			if !strings.HasPrefix(k, "user.") {
-				newCfg[k] = v
-			}
-		}
-	}
-	for k, v := range req.Config {
-		newCfg[k] = v
-	}
-	if err := pools.Validate(p.Driver, newCfg); err != nil {
-		writeError(w, badRequest("storage pool %q: %v", p.Name, err))
-		return
-	}
-	var keys []string
-	for k := range newCfg {
-		keys = append(keys, k)
-	}
-	for k := range p.Config {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if newCfg["size"] != p.Config["size"] && newCfg["size"] != "" {
-		// A loop-file pool grows in place.
-		rz, ok := s.poolMgr.(interface {
-			Resize(ctx context.Context, name, driver string, cfg map[string]string, size int64) error
-		})
-		n, err := pools.ParseSize(newCfg["size"])
-		if !ok || err != nil {
-			writeError(w, badRequest("storage pool %q: size cannot be changed", p.Name))
-			return
-		}
-		if err := rz.Resize(r.Context(), p.Name, p.Driver, p.Config, n); err != nil {
-			writeError(w, badRequest("%v", err))
-			return
-		}
-		p.Config["size"] = newCfg["size"]
-	}
-	for _, k := range keys {
-		if !strings.HasPrefix(k, "user.") && newCfg[k] != p.Config[k] {
-			writeError(w, badRequest("storage pool %q: %s cannot be changed after creation (it is %q)", p.Name, k, p.Config[k]))
-			return
-		}
-	}
-	for k, v := range newCfg {
-		if v == "" {
-			delete(newCfg, k)
-		}
-	}
-	p.Config = newCfg
-	if !patch || req.Description != "" {
-		p.Description = req.Description
-	}
-	if err := s.db.UpdateStoragePool(r.Context(), p); err != nil {
-		writeError(w, err)
-		return
-	}
-	s.events.lifecycle("storage-pool-updated", poolURL(p.Name), nil)
-	writeSync(w, map[string]any{})
+	return replyEmpty(), s.d.UpdateStoragePool(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch})
 }
 
-func (s *Server) handlePoolDelete(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
+func (s *Server) poolDelete(r *http.Request) (response, error) {
+	rem, err := s.d.DeleteStoragePool(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	poolsMu.Lock()
-	defer poolsMu.Unlock()
-	if p.Name == s.poolName {
-		writeError(w, badRequest("storage pool %q is the default profile's root disk pool; it cannot be deleted", p.Name))
-		return
-	}
-	users, err := s.db.PoolUsers(r.Context(), p.Name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if len(users) > 0 {
-		writeError(w, badRequest("storage pool %q is in use by instances %s; delete or move them first", p.Name, strings.Join(users, ", ")))
-		return
-	}
-	if vols, _ := s.db.ListStorageVolumes(r.Context(), p.Name); len(vols) > 0 {
-		writeError(w, badRequest("storage pool %q still has custom volumes (%s first); delete them with lodge storage volume delete %s NAME", p.Name, vols[0].Name, p.Name))
-		return
-	}
-	// The volumes lodge's records name on this pool: with no instance and
-	// no custom volume left, the image volumes unpacked from known images.
-	imgs, err := s.db.ListImages(r.Context())
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	known := make([]storage.Volume, 0, len(imgs))
-	for _, im := range imgs {
-		known = append(known, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint})
-	}
-	rem, err := s.poolMgr.Destroy(r.Context(), p.Name, p.Driver, p.Config, known)
-	if err != nil {
-		writeError(w, fmt.Errorf("storage pool %q: %w", p.Name, err))
-		return
-	}
-	s.pools.set(p.Name, nil)
-	if err := s.db.DeleteStoragePool(r.Context(), p.Name); err != nil {
-		writeError(w, err)
-		return
-	}
-	if rem.Forgotten != "" {
-		s.log.Warn("storage pool forgotten: its record is removed, its files are left untouched", "pool", p.Name, "source", p.Config["source"], "why", rem.Forgotten)
-	}
-	if len(rem.Left) > 0 {
-		s.log.Warn("storage pool deleted; directories holding what lodge has no record of were left", "pool", p.Name, "left", strings.Join(rem.Left, "; "))
-	}
-	s.events.lifecycle("storage-pool-deleted", poolURL(p.Name), nil)
-	writeSync(w, api.StoragePoolDeleted{Forgotten: rem.Forgotten, Left: rem.Left})
+	return reply(api.StoragePoolDeleted{Forgotten: rem.Forgotten, Left: rem.Left}), nil
 }
 
-// poolOwned tells whether pool carries this lodged's marker: only then
-// may lodge delete what it finds there without a record (volumes a crash
-// left, staging directories).
-func (s *Server) poolOwned(name string, pool storage.Driver) error {
-	return storage.CheckMarker(pool.Info().Root, s.cfg.Dir, name)
-}
-
-// clearStale removes a volume found where a new one goes, whose record is
-// new: a crash's leftover, in a pool lodge owns. In a pool without this
-// lodged's marker the directory may be another tool's: refused.
-func (s *Server) clearStale(ctx context.Context, poolName string, pool storage.Driver, vol storage.Volume) error {
-	if poolName == "" {
-		poolName = s.poolName
-	}
-	if !pool.Exists(vol) {
-		return nil
-	}
-	if err := s.poolOwned(poolName, pool); err != nil {
-		return badRequest("storage pool %q already has %s at %s, which lodge has no record of, and will not delete it: %v; move it away or pick another name", poolName, vol, pool.Path(vol), err)
-	}
-	s.log.Warn("removing a volume an interrupted operation left", "pool", poolName, "volume", vol.String())
-	return pool.Delete(ctx, vol)
-}
-
-func (s *Server) handlePoolResources(w http.ResponseWriter, r *http.Request) {
-	p, err := s.getPoolRow(r.Context(), r.PathValue("name"))
+func (s *Server) poolResources(r *http.Request) (response, error) {
+	sp, err := s.d.StoragePoolSpace(r.Context(), r.PathValue("name"))
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	d, err := s.pool(p.Name)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(filepath.Dir(d.Path(storage.Volume{Kind: storage.KindContainer, Name: "x"})), &st); err != nil {
-		writeError(w, fmt.Errorf("storage pool %q: %w", p.Name, err))
-		return
-	}
-	bs := uint64(st.Bsize)
-	writeSync(w, api.ResourcesStoragePool{
-		Space:  api.ResourcesStoragePoolSpace{Total: st.Blocks * bs, Used: (st.Blocks - st.Bfree) * bs},
-		Inodes: api.ResourcesStoragePoolInodes{Total: st.Files, Used: st.Files - st.Ffree},
-	})
-}
-
-// rootfsPath is where an instance's rootfs is on the host, without
-// mounting it (for a running instance, whose volume is mounted).
-func (s *Server) rootfsPath(in db.Instance) string {
-	p, err := s.instancePool(in)
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(p.Path(storage.Volume{Kind: storage.KindContainer, Name: in.Name}), "rootfs")
-}
-
-// defaultPoolDriver names the default pool's driver for GET /1.0.
-func (s *Server) defaultPoolDriver() string {
-	if d, ok := s.pools.get(s.poolName); ok {
-		return d.Info().Name
-	}
-	return ""
+	return reply(api.ResourcesStoragePool{
+		Space:  api.ResourcesStoragePoolSpace{Total: sp.Total, Used: sp.Used},
+		Inodes: api.ResourcesStoragePoolInodes{Total: sp.InodesTotal, Used: sp.InodesUsed},
+	}), nil
 }

@@ -9,18 +9,14 @@ import (
 	"testing"
 
 	"lodge/api"
-	"lodge/instances/fake"
-	"lodge/server/db"
 	"lodge/storage"
-	"lodge/storage/dir"
-	"lodge/storage/pools"
 	"lodge/storage/storagetest"
 )
 
 func TestStoragePoolsAPI(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	if err := e.s.initPools(ctx); err != nil {
+	if err := e.d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.uploadImage(t, "busybox", "bb")
@@ -58,7 +54,7 @@ func TestStoragePoolsAPI(t *testing.T) {
 	if op := e.wait(t, resp); op.StatusCode != api.Success {
 		t.Fatalf("create on p2: %+v", op)
 	}
-	p2, _ := e.s.pool("p2")
+	p2 := e.poolAt(t, "p2")
 	if !p2.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) || e.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) {
 		t.Fatal("instance not on p2")
 	}
@@ -90,72 +86,12 @@ func TestStoragePoolsAPI(t *testing.T) {
 	}
 }
 
-// fakePools records what the server asks of its pool manager.
-type fakePools struct {
-	def     string
-	created map[string]map[string]string
-}
-
-func (f *fakePools) Create(ctx context.Context, name, driver string, cfg map[string]string, others []pools.Pool) (map[string]string, error) {
-	f.created[name+":"+driver] = cfg
-	return cfg, nil
-}
-func (f *fakePools) Open(ctx context.Context, name, driver string, cfg map[string]string) (storage.Driver, error) {
-	return dir.New(cfg["source"])
-}
-func (f *fakePools) Destroy(ctx context.Context, name, driver string, cfg map[string]string, known []storage.Volume) (pools.Removal, error) {
-	return pools.Removal{}, nil
-}
-func (f *fakePools) DefaultDriver() string { return f.def }
-
-func TestDefaultPoolChoice(t *testing.T) {
-	for _, def := range []string{"btrfs", "overlay"} {
-		tmp := t.TempDir()
-		d, err := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		fp := &fakePools{def: def, created: map[string]map[string]string{}}
-		s := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: fp})
-		if err := s.initPools(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		row, err := d.GetStoragePool(context.Background(), "default")
-		if err != nil || row.Driver != def {
-			t.Fatalf("%s: default pool %+v %v", def, row, err)
-		}
-		cfg, ok := fp.created["default:"+def]
-		if !ok {
-			t.Fatalf("%s: not created: %v", def, fp.created)
-		}
-		// On btrfs the subvolumes go in the state directory itself, no loop file.
-		if def == "btrfs" && cfg["source"] != filepath.Join(tmp, "storage-pools", "default") {
-			t.Fatalf("btrfs default source %q", cfg["source"])
-		}
-		s.cancel()
-	}
-	// A state directory from before pools were recorded keeps its dir pool.
-	tmp := t.TempDir()
-	os.MkdirAll(filepath.Join(tmp, "storage-pools", "default", "containers", "old1"), 0o700)
-	d, _ := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
-	defer d.Close()
-	s := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: &fakePools{def: "overlay", created: map[string]map[string]string{}}})
-	if err := s.initPools(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if row, _ := d.GetStoragePool(context.Background(), "default"); row.Driver != "dir" {
-		t.Fatalf("legacy pool: %+v", row)
-	}
-	s.cancel()
-}
-
 // Pools and files lodge did not make: refused at create, forgotten at
 // delete, never swept, never cleared to make room for a new volume.
 func TestStoragePoolForeignFiles(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	if err := e.s.initPools(ctx); err != nil {
+	if err := e.d.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.uploadImage(t, "busybox", "bb")
@@ -189,7 +125,7 @@ func TestStoragePoolForeignFiles(t *testing.T) {
 	storagetest.Plant(t, filepath.Join(src, "custom", "vol1", "data"))
 	storagetest.Plant(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
 	// Recovery sweeps neither its "orphans" nor its "staging leftovers".
-	e.s.Recover(ctx)
+	e.d.Recover(ctx)
 	storagetest.Intact(t, filepath.Join(src, "containers", "web01", "data"))
 	storagetest.Intact(t, filepath.Join(src, "images", ".tmp-theirs", "data"))
 	// A new instance or volume of the same name is refused, not made room for.

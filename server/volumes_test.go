@@ -11,7 +11,7 @@ import (
 
 func TestCustomVolumesAndDiskDevices(t *testing.T) {
 	e := newTestEnv(t)
-	if err := e.s.initPools(context.Background()); err != nil {
+	if err := e.d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e.uploadImage(t, "busybox", "bb")
@@ -60,10 +60,11 @@ func TestCustomVolumesAndDiskDevices(t *testing.T) {
 	if code, resp, _ := e.do(t, "DELETE", "/1.0/storage-pools/default/volumes/custom/data", ""); code != 400 || !strings.Contains(resp.Error, "c1") {
 		t.Fatalf("delete in use: %d %s", code, resp.Error)
 	}
-	in, _ := e.s.db.GetInstance(context.Background(), "c1")
-	mounts, err := e.s.diskMounts(in)
-	if err != nil || len(mounts) != 2 || mounts[0].Path != "/srv/data" || !strings.HasSuffix(mounts[0].Source, "/custom/data") || !mounts[1].ReadOnly {
-		t.Fatalf("mounts: %+v %v", mounts, err)
+	// What the runtime was given when the devices were added.
+	spec, ok := e.drv.Spec("c1")
+	mounts := spec.Mounts
+	if !ok || len(mounts) != 2 || mounts[0].Path != "/srv/data" || !strings.HasSuffix(mounts[0].Source, "/custom/data") || !mounts[1].ReadOnly {
+		t.Fatalf("mounts: %+v %v", mounts, ok)
 	}
 	_, resp, _ = e.do(t, "DELETE", "/1.0/instances/c1", "")
 	e.wait(t, resp)

@@ -4,17 +4,15 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
+
+	"lodge/errdefs"
 )
 
 var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
-	// ErrBusy is returned when a volume must be unmounted (its instance
-	// stopped) for the operation.
-	ErrBusy = errors.New("in use")
+	ErrNotFound = errdefs.ErrNotFound
+	ErrExists   = errdefs.ErrExists
 )
 
 // Kind of a volume.

@@ -28,6 +28,7 @@ import (
 	"lodge/network/bridge"
 	"lodge/network/proxy"
 	"lodge/server"
+	"lodge/server/daemon"
 	"lodge/server/db"
 	"lodge/storage/pools"
 	lodgeversion "lodge/version"
@@ -187,8 +188,9 @@ func serve(stateDir, group, netName string, debug bool) error {
 		return fmt.Errorf("find lodged's own binary for its helpers: %w", err)
 	}
 	drv.StopHook = server.StopHook(self, stateDir)
-	srv := server.New(server.Config{Dir: stateDir, SocketGroup: group, Version: version, DriverVersion: lxc.Version(), Logger: log},
-		server.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
+	cfg := daemon.Config{Dir: stateDir, Version: version, DriverVersion: lxc.Version(), Logger: log}
+	srv := server.New(server.Config{Config: cfg, SocketGroup: group},
+		daemon.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
 			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,
 			Networks: nets, DefaultNetwork: netName, ProxyHelper: self})
 	// SIGPWR (the host is going down): stop every instance cleanly first.
@@ -197,7 +199,7 @@ func serve(stateDir, group, netName string, debug bool) error {
 	go func() {
 		if _, ok := <-pwr; ok {
 			log.Info("SIGPWR: shutting down instances")
-			srv.ShutdownInstances()
+			srv.Daemon().ShutdownInstances()
 		}
 	}()
 	// systemd's Type=notify: ready once the API answers (notify.go).
@@ -208,7 +210,7 @@ func serve(stateDir, group, netName string, debug bool) error {
 	// lxcfs serves running containers only: once none runs (after `lodged
 	// shutdown`, or a stop with nothing running), it goes too, so that a
 	// state directory can be removed; the next lodged starts it again.
-	if srv.StoppedInstances() || !anyRunning(drv) {
+	if srv.Daemon().StoppedInstances() || !anyRunning(drv) {
 		if err := lxc.StopLXCFS(lxcfsDir); err != nil {
 			log.Warn("stopping lxcfs", "err", err)
 		}

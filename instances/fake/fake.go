@@ -1,13 +1,18 @@
-// Package fake is an in-memory instances.Driver for the server's handler
-// tests, where starting real containers would only slow them down.
+// Package fake is an in-memory instances.Driver for the server's and the
+// daemon's tests, where starting real containers would only slow them
+// down. It implements the whole interface, so those tests run the paths
+// lodged runs with instances/lxc.
 package fake
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/creack/pty"
 
 	"lodge/instances"
 )
@@ -20,7 +25,17 @@ type Driver struct {
 	ExecFunc func(spec instances.ExecSpec) int
 	// FailDefine makes Define fail (to test rollback).
 	FailDefine error
+	// FailStart makes Start fail.
+	FailStart error
+	// FailDelete makes Delete fail.
+	FailDelete error
+	// CheckLimitsFunc, if set, answers CheckLimits (nil: every limit applies).
+	CheckLimitsFunc func(cfg map[string]string) error
+	// limits are the configs UpdateLimits applied, by container.
+	limits map[string]map[string]string
 }
+
+var _ instances.Driver = (*Driver)(nil)
 
 // New returns an empty fake runtime.
 func New() *Driver {
@@ -35,6 +50,14 @@ func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
 	}
 	d.defined[spec.Name] = spec
 	return nil
+}
+
+// Spec is the spec name was last defined with.
+func (d *Driver) Spec(name string) (instances.Spec, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.defined[name]
+	return s, ok
 }
 
 // Defined reports whether a runtime config exists for name.
@@ -55,6 +78,9 @@ func (d *Driver) get(name string) error {
 func (d *Driver) Start(ctx context.Context, name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.FailStart != nil {
+		return d.FailStart
+	}
 	if err := d.get(name); err != nil {
 		return err
 	}
@@ -89,6 +115,9 @@ func (d *Driver) Unfreeze(ctx context.Context, name string) error {
 func (d *Driver) Delete(ctx context.Context, name string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.FailDelete != nil {
+		return d.FailDelete
+	}
 	if _, ok := d.running[name]; ok {
 		return fmt.Errorf("container %q: %w", name, instances.ErrBusy)
 	}
@@ -109,6 +138,22 @@ func (d *Driver) State(ctx context.Context, name string) (instances.State, error
 	return instances.State{Status: st, PID: 4242, Processes: 3, Interfaces: map[string]instances.Interface{
 		"eth0": {Up: true, MTU: 1500, Addresses: []instances.Address{{Family: "inet", Address: "10.0.0.2", Prefix: 24, Scope: "global"}}},
 	}}, nil
+}
+
+func (d *Driver) Status(ctx context.Context, name string) (instances.Status, error) {
+	st, err := d.State(ctx, name)
+	return st.Status, err
+}
+
+// States reads the states of the names the runtime knows.
+func (d *Driver) States(ctx context.Context, names []string) map[string]instances.State {
+	out := make(map[string]instances.State, len(names))
+	for _, n := range names {
+		if st, err := d.State(ctx, n); err == nil {
+			out[n] = st
+		}
+	}
+	return out
 }
 
 func (d *Driver) List(ctx context.Context) ([]string, error) {
@@ -144,6 +189,79 @@ func (d *Driver) Exec(ctx context.Context, name string, spec instances.ExecSpec)
 
 func (d *Driver) ConsoleLog(ctx context.Context, name string, maxBytes int) (string, error) {
 	return "", nil
+}
+
+func (d *Driver) ClearConsoleLog(ctx context.Context, name string) error { return nil }
+
+// OpenPTY opens a pty on the host: there is no container devpts to open it in.
+func (d *Driver) OpenPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {
+	d.mu.Lock()
+	st := d.running[name]
+	d.mu.Unlock()
+	if st != instances.StatusRunning {
+		return nil, nil, fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
+	}
+	return pty.Open()
+}
+
+// Console attaches tty to nothing: the console process waits until it is
+// signalled or ctx ends.
+func (d *Driver) Console(ctx context.Context, name string, tty *os.File) (instances.Process, error) {
+	d.mu.Lock()
+	st := d.running[name]
+	d.mu.Unlock()
+	if st != instances.StatusRunning {
+		return nil, fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
+	}
+	return &console{done: make(chan struct{})}, nil
+}
+
+type console struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *console) PID() int { return 2 }
+func (c *console) Signal(os.Signal) error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+func (c *console) Wait(ctx context.Context) (int, error) {
+	select {
+	case <-c.done:
+		return 0, nil
+	case <-ctx.Done():
+		return -1, ctx.Err()
+	}
+}
+
+func (d *Driver) CheckLimits(cfg map[string]string) error {
+	if d.CheckLimitsFunc != nil {
+		return d.CheckLimitsFunc(cfg)
+	}
+	return nil
+}
+
+// UpdateLimits records cfg as a running container's limits; a stopped
+// one is left alone.
+func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.running[name]; !ok {
+		return nil
+	}
+	if d.limits == nil {
+		d.limits = map[string]map[string]string{}
+	}
+	d.limits[name] = maps.Clone(cfg)
+	return nil
+}
+
+// Limits is the config UpdateLimits last applied to a running container.
+func (d *Driver) Limits(name string) map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.limits[name]
 }
 
 // Logs implements instances.LogReader: a defined container has lxc.conf.

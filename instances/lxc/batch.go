@@ -41,7 +41,7 @@ func commandSockets() (map[string]bool, error) {
 	return out, sc.Err()
 }
 
-// States implements instances.BatchStater: a container whose monitor has no
+// States is instances.Driver's: a container whose monitor has no
 // command socket is stopped, which one read of /proc/net/unix tells for all
 // of them; only the others are asked through liblxc.
 func (d *Driver) States(ctx context.Context, names []string) map[string]instances.State {

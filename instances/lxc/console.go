@@ -16,7 +16,7 @@ import (
 	"lodge/instances"
 )
 
-// Console implements instances.Consoler through the forkconsole helper, so
+// Console is instances.Driver's through the forkconsole helper, so
 // the console allocation liblxc hands out is released when the helper exits.
 func (d *Driver) Console(ctx context.Context, name string, tty *os.File) (instances.Process, error) {
 	c, err := d.container(name)
@@ -51,7 +51,7 @@ func (d *Driver) Console(ctx context.Context, name string, tty *os.File) (instan
 	return p, nil
 }
 
-// ClearConsoleLog implements instances.Consoler.
+// ClearConsoleLog is instances.Driver's.
 func (d *Driver) ClearConsoleLog(ctx context.Context, name string) error {
 	if !d.defined(name) {
 		return fmt.Errorf("container %q: %w", name, instances.ErrNotFound)

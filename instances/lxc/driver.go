@@ -377,7 +377,7 @@ func tailFiles(maxBytes int, files ...string) string {
 	return b.String()
 }
 
-// Status implements instances.StatusReader: one query to the monitor.
+// Status is instances.Driver's: one query to the monitor.
 func (d *Driver) Status(ctx context.Context, name string) (instances.Status, error) {
 	c, err := d.container(name)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	golxc "github.com/lxc/go-lxc"
 
 	"lodge/instances"
+	"lodge/test/gate"
 )
 
 // The test binary doubles as the forkstart/forkexec helper.
@@ -34,14 +35,9 @@ func TestMain(m *testing.M) {
 // start real containers.
 func needRoot(tb testing.TB) {
 	tb.Helper()
-	if os.Getenv("LODGE_INTEGRATION") != "1" {
-		tb.Skip("integration test: set LODGE_INTEGRATION=1 (and run as root) to start real containers")
-	}
-	if os.Geteuid() != 0 {
-		tb.Skip("integration test: needs root to start containers")
-	}
+	gate.Integration(tb, "starts real containers")
 	if _, err := os.Stat("/bin/busybox"); err != nil {
-		tb.Skip("integration test: needs /bin/busybox from Debian's busybox-static")
+		tb.Fatal("integration test: needs /bin/busybox from Debian's busybox-static (scripts/setup-host.sh installs it)")
 	}
 }
 

@@ -13,14 +13,14 @@ import (
 	"lodge/instances"
 )
 
-// CheckLimits implements instances.LimitsUpdater: it tells whether cfg's
+// CheckLimits is instances.Driver's: it tells whether cfg's
 // limits can be rendered on this host, without touching any container.
 func (d *Driver) CheckLimits(cfg map[string]string) error {
 	_, err := limitItems(cfg, hostLayout, true)
 	return err
 }
 
-// UpdateLimits implements instances.LimitsUpdater: it writes cfg's limits
+// UpdateLimits is instances.Driver's: it writes cfg's limits
 // into a running container's cgroups through its monitor, lifting those no
 // longer set. A stopped container gets them from its config at next start.
 func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]string) error {
@@ -48,7 +48,7 @@ func (d *Driver) UpdateLimits(ctx context.Context, name string, cfg map[string]s
 	return nil
 }
 
-var _ instances.LimitsUpdater = (*Driver)(nil)
+var _ instances.Driver = (*Driver)(nil)
 
 // cpuPins counts, per CPU, the other running containers pinned to it by a
 // cpuset narrower than the host's.

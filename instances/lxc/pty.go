@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// OpenPTY implements instances.PTYOpener: the pty comes from the container's
+// OpenPTY is instances.Driver's: the pty comes from the container's
 // devpts instance (liblxc's devpts fd), so inside the container the slave is
 // a /dev/pts/N of its own.
 func (d *Driver) OpenPTY(ctx context.Context, name string, uid, gid uint32) (*os.File, *os.File, error) {

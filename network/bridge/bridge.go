@@ -707,8 +707,6 @@ func waitGone(pid int, args []string) {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-var _ network.LeaseReleaser = (*Driver)(nil)
-
 // ReleaseLeases drops the leases of macs. dnsmasq keeps its leases in
 // memory and rewrites the file, so it is stopped, the file edited and
 // dnsmasq started again (a pause of about 100 ms in DHCP and DNS).

@@ -16,13 +16,12 @@ import (
 	"github.com/vishvananda/netns"
 
 	"lodge/network"
+	"lodge/test/gate"
 )
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Getenv("LODGE_INTEGRATION") != "1" || os.Geteuid() != 0 {
-		t.Skip("needs root and LODGE_INTEGRATION=1")
-	}
+	gate.Integration(t, "makes bridges, dnsmasq and nftables tables")
 }
 
 func run(t *testing.T, name string, args ...string) string {

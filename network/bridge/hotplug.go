@@ -11,8 +11,6 @@ import (
 	"lodge/network"
 )
 
-var _ network.NICHotplugger = (*Driver)(nil)
-
 // AttachNIC creates a NIC on the host and moves it into the network
 // namespace of pid under its final name: a veth pair whose host end joins
 // the bridge, or a macvlan on the parent.

@@ -1,9 +1,11 @@
-// Package fake is an in-memory network.Driver for the server's handler tests.
+// Package fake is an in-memory network.Driver for the server's and the
+// daemon's tests; it implements the whole interface, as network/bridge does.
 package fake
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"lodge/network"
@@ -17,6 +19,10 @@ type Driver struct {
 	Subnet string
 	// Held are host interfaces that exist outside the driver's networks.
 	Held map[string]network.Ownership
+	// Plugged are the NICs attached to running containers, by init pid.
+	Plugged map[int][]network.NIC
+	// Released are the MACs whose leases were released, by network.
+	Released map[string][]string
 }
 
 var _ network.Driver = (*Driver)(nil)
@@ -78,6 +84,53 @@ func (d *Driver) Leases(ctx context.Context, name string) ([]network.Lease, erro
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.Leased[name], nil
+}
+
+// AttachNIC records nic as plugged into the container whose init is pid.
+func (d *Driver) AttachNIC(ctx context.Context, pid int, nic network.NIC) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Plugged == nil {
+		d.Plugged = map[int][]network.NIC{}
+	}
+	d.Plugged[pid] = append(d.Plugged[pid], nic)
+	return nil
+}
+
+// DetachNIC forgets the NIC of that name in the container whose init is pid.
+func (d *Driver) DetachNIC(ctx context.Context, pid int, nic network.NIC) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var keep []network.NIC
+	for _, n := range d.Plugged[pid] {
+		if n.Name != nic.Name {
+			keep = append(keep, n)
+		}
+	}
+	d.Plugged[pid] = keep
+	return nil
+}
+
+// ReleaseLeases drops the leases of macs and records them as released.
+func (d *Driver) ReleaseLeases(ctx context.Context, n network.Network, macs []string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Released == nil {
+		d.Released = map[string][]string{}
+	}
+	d.Released[n.Name] = append(d.Released[n.Name], macs...)
+	drop := map[string]bool{}
+	for _, m := range macs {
+		drop[strings.ToLower(m)] = true
+	}
+	var keep []network.Lease
+	for _, l := range d.Leased[n.Name] {
+		if !drop[strings.ToLower(l.HWAddr)] {
+			keep = append(keep, l)
+		}
+	}
+	d.Leased[n.Name] = keep
+	return nil
 }
 
 func (d *Driver) Close() {}

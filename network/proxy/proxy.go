@@ -14,45 +14,20 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"lodge/netparse"
+
 	"github.com/vishvananda/netns"
 )
 
-// Addr is a parsed listen= or connect= value, e.g. tcp:0.0.0.0:8080.
-type Addr struct {
-	Proto string // tcp, udp
-	Host  string
-	Port  int
-}
+// Addr is a parsed listen= or connect= value (lodge/netparse).
+type Addr = netparse.Addr
 
-func (a Addr) String() string { return a.Proto + ":" + net.JoinHostPort(a.Host, strconv.Itoa(a.Port)) }
-
-// HostPort is the address for net.Listen/Dial.
-func (a Addr) HostPort() string { return net.JoinHostPort(a.Host, strconv.Itoa(a.Port)) }
-
-// ParseAddr parses PROTO:HOST:PORT (HOST may be [v6]).
-func ParseAddr(s string) (Addr, error) {
-	proto, rest, ok := strings.Cut(s, ":")
-	if !ok || proto != "tcp" && proto != "udp" {
-		return Addr{}, fmt.Errorf("%q: must be tcp:ADDRESS:PORT or udp:ADDRESS:PORT", s)
-	}
-	host, port, err := net.SplitHostPort(rest)
-	if err != nil {
-		return Addr{}, fmt.Errorf("%q: %v", s, err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 1 || p > 65535 {
-		return Addr{}, fmt.Errorf("%q: port %q must be a number from 1 to 65535 (ranges are not supported)", s, port)
-	}
-	if net.ParseIP(host) == nil {
-		return Addr{}, fmt.Errorf("%q: %q must be an IP address", s, host)
-	}
-	return Addr{Proto: proto, Host: host, Port: p}, nil
-}
+// ParseAddr parses PROTO:HOST:PORT (netparse.Parse).
+func ParseAddr(s string) (Addr, error) { return netparse.Parse(s) }
 
 // Dialer dials from inside a network namespace.
 type Dialer func(network, addr string) (net.Conn, error)

@@ -9,21 +9,6 @@ import (
 	"time"
 )
 
-func TestParseAddr(t *testing.T) {
-	a, err := ParseAddr("tcp:0.0.0.0:8080")
-	if err != nil || a.Proto != "tcp" || a.Host != "0.0.0.0" || a.Port != 8080 {
-		t.Fatalf("%+v %v", a, err)
-	}
-	if a, err := ParseAddr("udp:[::1]:53"); err != nil || a.HostPort() != "[::1]:53" {
-		t.Fatalf("%+v %v", a, err)
-	}
-	for _, bad := range []string{"8080", "sctp:1.2.3.4:5", "tcp:1.2.3.4:0", "tcp:1.2.3.4:80-90", "tcp:example.com:80"} {
-		if _, err := ParseAddr(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 func plainDial(network, addr string) (net.Conn, error) { return net.Dial(network, addr) }
 
 func start(t *testing.T, listen, connect string) net.Addr {

@@ -12,13 +12,15 @@ import (
 	"strings"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"lodge/errdefs"
 )
 
 var (
 	// ErrNotFound: no row matched.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.ErrNotFound
 	// ErrExists: a unique key is taken.
-	ErrExists = errors.New("already exists")
+	ErrExists = errdefs.ErrExists
 	// ErrTooNew: the database was written by a newer lodged.
 	ErrTooNew = errors.New("database schema is newer than this lodged")
 )

@@ -15,10 +15,11 @@ import (
 	"github.com/google/uuid"
 
 	"lodge/api"
+	"lodge/errdefs"
 )
 
 // ErrNotCancellable is returned when cancelling an operation that can't be.
-var ErrNotCancellable = errors.New("operation cannot be cancelled")
+var ErrNotCancellable = errdefs.New(errdefs.ErrForbidden, "operation cannot be cancelled")
 
 // ErrNoConnector: the operation has no websockets.
 var ErrNoConnector = errors.New("operation has no websockets")

@@ -8,14 +8,13 @@ import (
 
 	"lodge/storage"
 	"lodge/storage/storagetest"
+	"lodge/test/gate"
 )
 
 // loopPool makes a btrfs loop file (named with the storage tests' "st"
 // prefix) mounted in a temporary directory, undone at cleanup.
 func loopPool(t *testing.T) (file, mnt string) {
-	if os.Geteuid() != 0 || os.Getenv("LODGE_INTEGRATION") == "" {
-		t.Skip("a btrfs loop pool needs root and LODGE_INTEGRATION=1")
-	}
+	gate.Integration(t, "makes a btrfs loop pool")
 	tmp := t.TempDir()
 	file = filepath.Join(tmp, "st-btrfs.img")
 	mnt = filepath.Join(tmp, "st-mnt")

@@ -1,17 +1,15 @@
 package dir
 
 import (
-	"os"
 	"testing"
 
 	"lodge/storage"
 	"lodge/storage/storagetest"
+	"lodge/test/gate"
 )
 
 func TestConformance(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("keeping owners needs root")
-	}
+	gate.Root(t, "keeping owners")
 	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		d, err := New(t.TempDir())
 		if err != nil {
@@ -26,5 +24,5 @@ func TestContainment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storagetest.RunContainment(t, d, os.Geteuid() == 0 && os.Getenv("LODGE_INTEGRATION") != "")
+	storagetest.RunContainment(t, d, gate.Enabled(t))
 }

@@ -10,12 +10,11 @@ import (
 
 	"lodge/storage"
 	"lodge/storage/storagetest"
+	"lodge/test/gate"
 )
 
 func TestConformance(t *testing.T) {
-	if os.Geteuid() != 0 || os.Getenv("LODGE_INTEGRATION") == "" {
-		t.Skip("mounting overlayfs needs root and LODGE_INTEGRATION=1")
-	}
+	gate.Integration(t, "mounts overlayfs")
 	storagetest.Run(t, func(t *testing.T) storage.Driver {
 		d, err := New(t.TempDir())
 		if err != nil {
@@ -37,9 +36,7 @@ func (d *Driver) unmountAll() {
 }
 
 func TestConcurrentMountsDoNotStack(t *testing.T) {
-	if os.Geteuid() != 0 || os.Getenv("LODGE_INTEGRATION") == "" {
-		t.Skip("mounting overlayfs needs root and LODGE_INTEGRATION=1")
-	}
+	gate.Integration(t, "mounts overlayfs")
 	ctx := context.Background()
 	d, err := New(t.TempDir())
 	if err != nil {
@@ -70,9 +67,7 @@ func TestConcurrentMountsDoNotStack(t *testing.T) {
 }
 
 func TestContainment(t *testing.T) {
-	if os.Geteuid() != 0 || os.Getenv("LODGE_INTEGRATION") == "" {
-		t.Skip("mounting overlayfs needs root and LODGE_INTEGRATION=1")
-	}
+	gate.Integration(t, "mounts overlayfs")
 	d, err := New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"lodge/storage"
 	"lodge/storage/btrfs"
 	"lodge/storage/storagetest"
+	"lodge/test/gate"
 )
 
 func TestParseSize(t *testing.T) {
@@ -317,9 +318,7 @@ func TestOpenAdoptsOnlyLodgesOwnPlace(t *testing.T) {
 }
 
 func TestBtrfsLoopCreateDestroy(t *testing.T) {
-	if os.Geteuid() != 0 || os.Getenv("LODGE_INTEGRATION") == "" {
-		t.Skip("needs root and LODGE_INTEGRATION=1")
-	}
+	gate.Integration(t, "makes a btrfs loop file")
 	m := Manager{StateDir: t.TempDir()}
 	ctx := context.Background()
 	cfg, err := m.Create(ctx, "st-loop", "btrfs", map[string]string{"size": "300MiB"}, nil)

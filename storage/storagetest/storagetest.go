@@ -12,69 +12,112 @@ import (
 	"lodge/storage"
 )
 
-// Run runs the suite against a fresh pool from open.
+// Run runs the suite against pools from open: each check gets a fresh
+// pool of its own and makes what it needs there, so one failure does not
+// cascade and the checks do not depend on their order.
 func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 	ctx := context.Background()
-	d := open(t)
 	img := storage.Volume{Kind: storage.KindImage, Name: "img1"}
 	c1 := storage.Volume{Kind: storage.KindContainer, Name: "c1"}
+	// d is the pool of the check running, t that check (each check has its own).
+	var d storage.Driver
+	tt := t
 	rootfs := func(v storage.Volume) string { return filepath.Join(d.Path(v), "rootfs") }
 	read := func(v storage.Volume, p string) string {
-		t.Helper()
+		tt.Helper()
 		b, err := os.ReadFile(filepath.Join(rootfs(v), p))
 		if err != nil {
 			if os.IsNotExist(err) {
 				return "<missing>"
 			}
-			t.Fatalf("read %s:%s: %v", v, p, err)
+			tt.Fatalf("read %s:%s: %v", v, p, err)
 		}
 		return string(b)
 	}
 	write := func(v storage.Volume, p, s string) {
-		t.Helper()
+		tt.Helper()
 		if err := os.WriteFile(filepath.Join(rootfs(v), p), []byte(s), 0o644); err != nil {
-			t.Fatalf("write %s:%s: %v", v, p, err)
+			tt.Fatalf("write %s:%s: %v", v, p, err)
 		}
 	}
 	mount := func(v storage.Volume) {
-		t.Helper()
+		tt.Helper()
 		if err := d.Mount(ctx, v); err != nil {
-			t.Fatalf("mount %s: %v", v, err)
+			tt.Fatalf("mount %s: %v", v, err)
 		}
 		// Idempotent.
 		if err := d.Mount(ctx, v); err != nil {
-			t.Fatalf("second mount %s: %v", v, err)
+			tt.Fatalf("second mount %s: %v", v, err)
 		}
 	}
-	t.Cleanup(func() {
-		for _, n := range []string{"c1", "c2", "c3", "c4", "c5"} {
-			d.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: n})
+	// fillImage is the image every check that needs one starts from.
+	fillImage := func(dir string) error {
+		r := filepath.Join(dir, "rootfs")
+		if err := os.MkdirAll(filepath.Join(r, "etc"), 0o755); err != nil {
+			return err
 		}
-	})
+		if err := os.MkdirAll(filepath.Join(r, "var", "lib"), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink("../etc", filepath.Join(r, "link")); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(r, "var", "lib", "data"), []byte("data"), 0o600); err != nil {
+			return err
+		}
+		if err := os.Chown(filepath.Join(r, "var", "lib", "data"), 1000, 1000); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(r, "etc", "hostname"), []byte("x\n"), 0o644)
+	}
+	// The steps a check's fixture is made of, each as the check before it
+	// in the old chained suite left the pool.
+	withImage := func(t *testing.T) {
+		t.Helper()
+		if err := d.CreateImage(ctx, img, fillImage); err != nil {
+			t.Fatalf("fixture: image: %v", err)
+		}
+	}
+	withClone := func(t *testing.T, v storage.Volume) {
+		t.Helper()
+		if err := d.Clone(ctx, img, v); err != nil {
+			t.Fatalf("fixture: clone %s: %v", v, err)
+		}
+		mount(v)
+	}
+	// withC1 is c1 cloned from the image, its hostname changed and a
+	// snapshot s1 taken while its state file said "one".
+	withC1 := func(t *testing.T, snapshot bool) {
+		t.Helper()
+		withImage(t)
+		withClone(t, c1)
+		write(c1, "etc/hostname", "c1\n")
+		if snapshot {
+			write(c1, "state", "one")
+			if err := d.Snapshot(ctx, c1, "s1"); err != nil {
+				t.Fatalf("fixture: snapshot: %v", err)
+			}
+		}
+	}
+	// run runs one check on a fresh pool of its own.
+	run := func(name string, check func(t *testing.T)) {
+		t.Run(name, func(t *testing.T) {
+			d, tt = open(t), t
+			pool := d
+			t.Cleanup(func() {
+				for _, n := range []string{"c1", "c2", "c3", "c4", "c5"} {
+					pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: n})
+				}
+			})
+			check(t)
+		})
+	}
 
-	t.Run("CreateImage", func(t *testing.T) {
+	run("CreateImage", func(t *testing.T) {
 		if err := d.CreateImage(ctx, img, func(string) error { return errors.New("unpack failed") }); err == nil || d.Exists(img) {
 			t.Fatalf("failed fill: err=%v exists=%v", err, d.Exists(img))
 		}
-		err := d.CreateImage(ctx, img, func(dir string) error {
-			r := filepath.Join(dir, "rootfs")
-			if err := os.MkdirAll(filepath.Join(r, "etc"), 0o755); err != nil {
-				return err
-			}
-			if err := os.MkdirAll(filepath.Join(r, "var", "lib"), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink("../etc", filepath.Join(r, "link")); err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(r, "var", "lib", "data"), []byte("data"), 0o600); err != nil {
-				return err
-			}
-			if err := os.Chown(filepath.Join(r, "var", "lib", "data"), 1000, 1000); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(r, "etc", "hostname"), []byte("x\n"), 0o644)
-		})
+		err := d.CreateImage(ctx, img, fillImage)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +129,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("Clone", func(t *testing.T) {
+	run("Clone", func(t *testing.T) {
+		withImage(t)
 		if err := d.Clone(ctx, img, c1); err != nil {
 			t.Fatal(err)
 		}
@@ -122,7 +166,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("SnapshotRestore", func(t *testing.T) {
+	run("SnapshotRestore", func(t *testing.T) {
+		withC1(t, false)
 		write(c1, "state", "one")
 		if err := d.Snapshot(ctx, c1, "s1"); err != nil {
 			t.Fatal(err)
@@ -183,7 +228,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("CloneFromSnapshotAndContainer", func(t *testing.T) {
+	run("CloneFromSnapshotAndContainer", func(t *testing.T) {
+		withC1(t, true)
 		write(c1, "state", "four")
 		c2 := storage.Volume{Kind: storage.KindContainer, Name: "c2"}
 		if err := d.Clone(ctx, c1.Snapshot("s1"), c2); err != nil {
@@ -210,7 +256,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("Rename", func(t *testing.T) {
+	run("Rename", func(t *testing.T) {
+		withC1(t, true)
+		write(c1, "state", "four")
+		withClone(t, storage.Volume{Kind: storage.KindContainer, Name: "c2"})
 		c4 := storage.Volume{Kind: storage.KindContainer, Name: "c4"}
 		d.Unmount(ctx, c1)
 		d.Unmount(ctx, c1.Snapshot("s1"))
@@ -243,7 +292,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("Reset", func(t *testing.T) {
+	run("Reset", func(t *testing.T) {
+		withImage(t)
 		c5 := storage.Volume{Kind: storage.KindContainer, Name: "c5"}
 		if err := d.Clone(ctx, img, c5); err != nil {
 			t.Fatal(err)
@@ -275,8 +325,10 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("DeleteImageKeepsClones", func(t *testing.T) {
+	run("DeleteImageKeepsClones", func(t *testing.T) {
 		c4 := storage.Volume{Kind: storage.KindContainer, Name: "c4"}
+		withImage(t)
+		withClone(t, c4)
 		if err := d.Delete(ctx, img); err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +339,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("CustomVolume", func(t *testing.T) {
+	run("CustomVolume", func(t *testing.T) {
 		v := storage.Volume{Kind: storage.KindCustom, Name: "data"}
 		if err := d.CreateVolume(ctx, v); err != nil {
 			t.Fatal(err)
@@ -306,8 +358,13 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
-	t.Run("Delete", func(t *testing.T) {
+	run("Delete", func(t *testing.T) {
 		c4 := storage.Volume{Kind: storage.KindContainer, Name: "c4"}
+		withImage(t)
+		withClone(t, c4)
+		if err := d.Snapshot(ctx, c4, "s2"); err != nil {
+			t.Fatal(err)
+		}
 		if err := d.Snapshot(ctx, c4, "s3"); err != nil {
 			t.Fatal(err)
 		}

@@ -24,13 +24,15 @@ func TestImportRules(t *testing.T) {
 		forbidden []string
 	}{
 		{"lodge/api", []string{"lodge/", "github.com/"}},
-		{"lodge/instances", []string{"lodge/server", "lodge/client", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/instances", []string{"lodge/server", "lodge/client", "lodge/images", "lodge/storage", "lodge/network", "lodge/remotes", "lodge/files", "lodge/idmap", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/instances/lxc", []string{"lodge/server", "lodge/client", "lodge/storage", "github.com/mattn/go-sqlite3"}},
 		{"lodge/images", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/storage/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/resources", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/idmap", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
-		{"lodge/network/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/network/...", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/images", "lodge/storage", "lodge/remotes", "lodge/files", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
+		{"lodge/netparse", []string{"lodge/", "github.com/"}},
+		{"lodge/errdefs", []string{"lodge/", "github.com/"}},
 		{"lodge/hostlimits", []string{"lodge/", "github.com/"}},
 		{"lodge/images/templates", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/devlxd", []string{"lodge/", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
@@ -52,6 +54,30 @@ func TestImportRules(t *testing.T) {
 				allowedSelf := strings.HasPrefix(d, strings.TrimSuffix(r.pkg, "/..."))
 				if strings.HasPrefix(d, f) && !allowedSelf && !(f == "lodge/" && d == "lodge/api") {
 					t.Errorf("%s depends on %s (forbidden: %s)", r.pkg, d, f)
+				}
+			}
+		}
+	}
+	// Direct imports (a package's own, not its dependencies'): the daemon
+	// is transport-free, and the HTTP layer calls the daemon, not drivers.
+	direct := []struct {
+		pkg, why  string
+		forbidden []string
+	}{
+		{"lodge/server/daemon", "HTTP and websockets are the server's business (server/operations, which the daemon uses, may know them)",
+			[]string{"net/http", "github.com/gorilla/websocket"}},
+		{"lodge/server", "the HTTP layer calls the daemon, which drives storage, networks and remotes",
+			[]string{"lodge/storage", "lodge/network", "lodge/remotes", "lodge/idmap"}},
+	}
+	for _, r := range direct {
+		out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, r.pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", r.pkg, err)
+		}
+		for _, imp := range strings.Fields(string(out)) {
+			for _, f := range r.forbidden {
+				if imp == f || strings.HasPrefix(imp, f+"/") {
+					t.Errorf("%s imports %s: %s", r.pkg, imp, r.why)
 				}
 			}
 		}

@@ -8,14 +8,17 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"lodge/test/gate"
 )
 
 // Commands that tests, benchmarks and lodged itself run by name. A fresh
 // Debian 12 machine has only what scripts/setup-host.sh installs, so each
 // must come from a package of priority required or one setup-host names
 // (a test run that finds `ping` missing on a new machine is this test's
-// reason to exist).
-var commandCall = regexp.MustCompile(`(?:exec\.Command(?:Context)?\((?:ctx, |cmd\.Context\(\), )?|exec\.LookPath\(|\brun\(t, )"([a-z][a-z0-9._+-]*)"`)
+// reason to exist). A method named run (x.run(t, "step", ...), the browser
+// tests' steps) is not a command.
+var commandCall = regexp.MustCompile(`(?:exec\.Command(?:Context)?\((?:ctx, |cmd\.Context\(\), )?|exec\.LookPath\(|[^.\w]run\(t, )"([a-z][a-z0-9._+-]*)"`)
 
 // Installed by other means than setup-host: the Go toolchain itself, and
 // Debian's LXD, which the copy-from-LXD test and make bench install on demand.
@@ -72,7 +75,7 @@ func TestCalledCommandsAreInstalledBySetup(t *testing.T) {
 	if len(names) < 10 {
 		t.Fatalf("found only %v: the pattern no longer matches how commands are called", names)
 	}
-	integration := os.Getenv("LODGE_INTEGRATION") == "1"
+	integration := gate.Enabled(t)
 	for _, c := range names {
 		if notFromSetup[c] {
 			continue

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lodge/test/gate"
 )
 
 var (
@@ -32,12 +34,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("LODGE_INTEGRATION") != "1" {
-		skipWhy = "set LODGE_INTEGRATION=1 to run (needs root and liblxc)"
-	} else if os.Geteuid() != 0 {
-		skipWhy = "integration tests need root"
-	}
-	if skipWhy != "" {
+	if skipWhy = gate.Main(gate.Env); skipWhy != "" {
 		os.Exit(m.Run())
 	}
 	code := func() int {

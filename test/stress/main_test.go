@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lodge/test/gate"
 )
 
 var (
@@ -30,13 +32,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	switch {
-	case os.Getenv("LODGE_STRESS") != "1":
-		skipWhy = "set LODGE_STRESS=1 to run (make stress; needs root and liblxc)"
-	case os.Geteuid() != 0:
-		skipWhy = "stress tests need root"
-	}
-	if skipWhy == "" {
+	if skipWhy = gate.Main("LODGE_STRESS"); skipWhy == "" {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 		binDir = filepath.Join(root, "bin")

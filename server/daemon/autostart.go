@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"lodge/instances"
+	"lodge/server/db"
+)
+
+// lastStateKey records whether an instance was running, as LXD's
+// volatile.last_state.power does: set to RUNNING when it is started, to
+// STOPPED when a user stops it, and left RUNNING when lodged shuts it down
+// with the host, so that it comes back at the next start.
+const lastStateKey = "volatile.last_state.power"
+
+// recordPower stores volatile.last_state.power; the caller holds the
+// instance's lock.
+func (d *Daemon) recordPower(ctx context.Context, name, state string) {
+	in, err := d.db.GetInstance(ctx, name)
+	if err != nil || in.Config[lastStateKey] == state {
+		return
+	}
+	in.Config[lastStateKey] = state
+	if err := d.db.UpdateInstance(ctx, in); err != nil {
+		d.log.Warn("recording last power state", "instance", name, "err", err)
+	}
+}
+
+func intKey(cfg map[string]string, k string) int {
+	n, _ := strconv.Atoi(cfg[k])
+	return n
+}
+
+// wantsAutostart: boot.autostart=true, or unset and running when the host
+// went down; boot.autostart=false never.
+func wantsAutostart(cfg map[string]string) bool {
+	if v, ok := cfg["boot.autostart"]; ok && v != "" {
+		return instances.IsTrue(v)
+	}
+	return cfg[lastStateKey] == "RUNNING"
+}
+
+// autostart starts, once at daemon start, every stopped instance that wants
+// it (wantsAutostart): higher boot.autostart.priority first, waiting
+// boot.autostart.delay seconds after each. It runs in the background so the
+// API is up meanwhile.
+func (d *Daemon) autostart(ctx context.Context) {
+	list, err := d.db.ListInstances(ctx)
+	if err != nil {
+		d.log.Error("autostart: list instances", "err", err)
+		return
+	}
+	var todo []Expanded
+	for _, in := range list {
+		if in.Phase != db.PhaseCreated {
+			continue
+		}
+		if x := d.mustExpand(ctx, in); wantsAutostart(x.Config) {
+			todo = append(todo, x)
+		}
+	}
+	sort.SliceStable(todo, func(i, j int) bool {
+		return intKey(todo[i].Config, "boot.autostart.priority") > intKey(todo[j].Config, "boot.autostart.priority")
+	})
+	for _, in := range todo {
+		if st := d.liveStatus(ctx, in.Instance); st != instances.StatusStopped {
+			continue
+		}
+		d.log.Info("autostart", "instance", in.Name, "priority", intKey(in.Config, "boot.autostart.priority"))
+		if err := d.startInstance(ctx, in.Name); err != nil {
+			d.log.Error("autostart failed", "instance", in.Name, "err", err)
+			continue
+		}
+		if dur := intKey(in.Config, "boot.autostart.delay"); dur > 0 {
+			select {
+			case <-time.After(time.Duration(dur) * time.Second):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// stopAllInstances shuts running instances down cleanly for lodged
+// shutdown (or SIGPWR): higher boot.stop.priority first, those of equal
+// priority in parallel, each within its boot.host_shutdown_timeout; they
+// keep volatile.last_state.power=RUNNING, so they come back at next start.
+func (d *Daemon) stopAllInstances(ctx context.Context) {
+	list, err := d.db.ListInstances(ctx)
+	if err != nil {
+		d.log.Error("shutdown: list instances", "err", err)
+		return
+	}
+	groups := map[int][]Expanded{}
+	var prios []int
+	for _, in := range list {
+		if in.Phase != db.PhaseCreated {
+			continue
+		}
+		st := d.liveStatus(ctx, in)
+		if st != instances.StatusRunning && st != instances.StatusFrozen {
+			continue
+		}
+		x := d.mustExpand(ctx, in)
+		p := intKey(x.Config, "boot.stop.priority")
+		if _, ok := groups[p]; !ok {
+			prios = append(prios, p)
+		}
+		groups[p] = append(groups[p], x)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(prios)))
+	for _, p := range prios {
+		var wg sync.WaitGroup
+		for _, in := range groups[p] {
+			wg.Add(1)
+			go func(in Expanded) {
+				defer wg.Done()
+				err := d.stopInstance(ctx, in.Name, StopOptions{Timeout: d.stopTimeout(ctx, in.Instance, 0), KeepLastState: true})
+				if err != nil && !errors.Is(err, instances.ErrNotRunning) {
+					d.log.Warn("shutdown: stop instance", "instance", in.Name, "err", err)
+				}
+			}(in)
+		}
+		wg.Wait()
+	}
+}
+
+// ShutdownInstances makes Run stop every instance and return, as `lodged
+// shutdown` does (SIGPWR).
+func (d *Daemon) ShutdownInstances() {
+	d.shutdownOnce.Do(func() { close(d.stopAll) })
+}

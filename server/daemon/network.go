@@ -1,0 +1,640 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"lodge/api"
+	"lodge/errdefs"
+	"lodge/instances"
+	"lodge/network"
+	"lodge/server/db"
+)
+
+// DefaultNetworkName is the managed bridge lodged creates at its first start.
+const DefaultNetworkName = "lodgebr0"
+
+// netState is the server's networking part.
+type netState struct {
+	drv network.Driver
+	// defaultName is the network made at first start ("none": make none).
+	defaultName string
+	// mu serialises network changes.
+	mu sync.Mutex
+	// proxyHelper is the binary run as "forkproxy" for proxy devices.
+	proxyHelper string
+	// hostsMu makes reservation updates land in the order they were computed.
+	hostsMu sync.Mutex
+}
+
+// startNetworks creates the default network at the first start, then
+// brings every network up (re-adopting running dnsmasqs after a restart).
+func (d *Daemon) startNetworks(ctx context.Context) {
+	d.adoptProxies(ctx)
+	if d.nets.drv == nil {
+		return
+	}
+	if name := d.nets.defaultName; name != "none" {
+		if done, err := d.db.NetworkMeta(ctx, "default_created"); err == nil && done == "" {
+			if err := d.createDefaultNetwork(ctx, name); err != nil {
+				d.log.Error("could not create the default network; create one with lodge network create", "network", name, "err", err)
+			} else {
+				_ = d.db.SetNetworkMeta(ctx, "default_created", name)
+			}
+		}
+	}
+	nets, err := d.db.ListNetworks(ctx)
+	if err != nil {
+		d.log.Error("list networks", "err", err)
+		return
+	}
+	for _, n := range nets {
+		if err := d.ensureNetwork(ctx, n); err != nil {
+			d.log.Error("network not brought up", "network", n.Name, "err", err)
+		}
+	}
+}
+
+func (d *Daemon) createDefaultNetwork(ctx context.Context, name string) error {
+	if _, err := d.db.GetNetwork(ctx, name); err == nil {
+		return nil
+	}
+	// The name may be held: by this lodged's own left-over (taken over),
+	// by another lodged on this host, or by an interface lodge did not
+	// make. Then the next free name is used, and the log and the network's
+	// description say why.
+	wanted, desc := name, ""
+	for i := 0; ; i++ {
+		own, err := d.nets.drv.Owner(ctx, name)
+		if err != nil {
+			return err
+		}
+		if own.Usable() {
+			if own.Holder == network.Ours {
+				d.log.Info("taking over a bridge left from before", "network", name, "why", own.Why)
+			}
+			break
+		}
+		if i == 9 {
+			return fmt.Errorf("no free name for the default network: %s and the next ones are taken (%s); name one with lodged --network-name", wanted, own.Why)
+		}
+		next := nextNetworkName(name)
+		d.log.Warn("default network name taken; using another", "wanted", name, "using", next, "why", own.Why)
+		if desc == "" {
+			desc = fmt.Sprintf("lodged's default network (%s was taken: %s)", wanted, own.Why)
+		}
+		name = next
+	}
+	addr, err := d.nets.drv.FreeSubnet()
+	if err != nil {
+		return err
+	}
+	d.log.Info("creating the default network", "network", name, "ipv4.address", addr)
+	if err := d.db.CreateNetwork(ctx, db.Network{Name: name, Type: "bridge", Description: desc,
+		Config: map[string]string{"ipv4.address": addr, "ipv4.nat": "true", "ipv6.address": "none"}}); err != nil {
+		return err
+	}
+	// As lxd init does: the default profile gets eth0 on it, unless it
+	// already has a NIC.
+	p, err := d.db.GetProfile(ctx, "default")
+	if err != nil {
+		return err
+	}
+	for _, dev := range p.Devices {
+		if dev["type"] == "nic" {
+			return nil
+		}
+	}
+	p.Devices["eth0"] = map[string]string{"type": "nic", "network": name, "name": "eth0"}
+	return d.db.UpdateProfile(ctx, p)
+}
+
+// nextNetworkName counts up a trailing number: lodgebr0 → lodgebr1, br → br1.
+func nextNetworkName(name string) string {
+	i := len(name)
+	for i > 0 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
+	}
+	base, n := name[:i], 1
+	if i < len(name) {
+		n, _ = strconv.Atoi(name[i:])
+		n++
+	}
+	suffix := strconv.Itoa(n)
+	if len(base)+len(suffix) > 15 {
+		base = base[:15-len(suffix)]
+	}
+	return base + suffix
+}
+
+// ensureNetwork hands a network and its hosts to the driver.
+func (d *Daemon) ensureNetwork(ctx context.Context, n db.Network) error {
+	hosts, err := d.networkHosts(ctx, n.Name)
+	if err != nil {
+		return err
+	}
+	return d.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
+}
+
+// syncNetworkHosts rewrites the DHCP reservations and names of every
+// network after instances or their NICs changed.
+func (d *Daemon) syncNetworkHosts(ctx context.Context) {
+	if d.nets.drv == nil {
+		return
+	}
+	d.nets.hostsMu.Lock()
+	defer d.nets.hostsMu.Unlock()
+	nets, err := d.db.ListNetworks(ctx)
+	if err != nil {
+		return
+	}
+	for _, n := range nets {
+		hosts, err := d.networkHosts(ctx, n.Name)
+		if err == nil {
+			err = d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
+		}
+		if err != nil {
+			d.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
+		}
+	}
+}
+
+// nicOnNetwork tells whether an (expanded) device is a NIC on network name.
+func nicOnNetwork(d map[string]string, name string) bool {
+	return d["type"] == "nic" && (d["network"] == name || d["network"] == "" && d["nictype"] == "bridged" && d["parent"] == name)
+}
+
+// networkHosts lists the NICs on a network: MAC, instance name, reservation.
+func (d *Daemon) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
+	all, err := d.db.ListInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var hosts []network.Host
+	for _, in := range all {
+		for dev, devc := range d.devicesOf(ctx, in) {
+			if !nicOnNetwork(devc, name) {
+				continue
+			}
+			hw := devc["hwaddr"]
+			if hw == "" {
+				hw = in.Config["volatile."+dev+".hwaddr"]
+			}
+			hosts = append(hosts, network.Host{HWAddr: hw, Name: in.Name, Address: devc["ipv4.address"]})
+		}
+	}
+	return hosts, nil
+}
+
+// networkUsers names the instances and profiles with a NIC on a network.
+func (d *Daemon) networkUsers(ctx context.Context, name string) (NetworkUsers, error) {
+	var users NetworkUsers
+	all, err := d.db.ListInstances(ctx)
+	if err != nil {
+		return users, err
+	}
+	for _, in := range all {
+		for _, dev := range d.devicesOf(ctx, in) {
+			if nicOnNetwork(dev, name) {
+				users.Instances = append(users.Instances, in.Name)
+				break
+			}
+		}
+	}
+	profiles, err := d.db.ListProfiles(ctx)
+	if err != nil {
+		return users, err
+	}
+	for _, p := range profiles {
+		for _, dev := range p.Devices {
+			if nicOnNetwork(dev, name) {
+				users.Profiles = append(users.Profiles, p.Name)
+				break
+			}
+		}
+	}
+	return users, nil
+}
+
+// devicesOf is an instance's devices with its profiles applied.
+func (d *Daemon) devicesOf(ctx context.Context, in db.Instance) map[string]map[string]string {
+	return expandedDevices(d.mustExpand(ctx, in))
+}
+
+// fillNICVolatile gives every NIC of an instance a MAC kept in
+// volatile.<dev>.hwaddr, so its DHCP lease and reservation follow it across
+// restarts; it reports whether anything was added.
+func (d *Daemon) fillNICVolatile(ctx context.Context, in *db.Instance) bool {
+	changed := false
+	for dev, devc := range d.devicesOf(ctx, *in) {
+		if devc["type"] != "nic" || devc["hwaddr"] != "" {
+			continue
+		}
+		if in.Config == nil {
+			in.Config = map[string]string{}
+		}
+		if in.Config["volatile."+dev+".hwaddr"] == "" {
+			in.Config["volatile."+dev+".hwaddr"] = randomMAC()
+			changed = true
+		}
+	}
+	return changed
+}
+
+// vethName is a NIC's stable host-side name: "veth" + a hash of instance
+// and device, so it is the same at every start and names its owner.
+func vethName(instance, dev string) string {
+	sum := sha256.Sum256([]byte(instance + "/" + dev))
+	return "veth" + hex.EncodeToString(sum[:])[:8]
+}
+
+// validateNICNetworks checks NICs with a DHCP reservation or network=
+// against the networks: the network exists (network=, or the parent of a
+// bridged NIC with ipv4.address=), and a static ipv4.address is inside it
+// and reserved by no other instance. A device as it was in prev is not
+// checked again.
+func (d *Daemon) validateNICNetworks(ctx context.Context, instance string, devs, prev map[string]map[string]string) error {
+	names := make([]string, 0, len(devs))
+	for n := range devs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, dev := range names {
+		devc := devs[dev]
+		if devc["type"] != "nic" || prev[dev] != nil && maps.Equal(devc, prev[dev]) {
+			continue
+		}
+		name, a := devc["network"], devc["ipv4.address"]
+		if name == "" && devc["nictype"] == "bridged" && a != "" {
+			// A reservation needs lodged's dnsmasq: the bridge must be a managed network.
+			if _, err := d.db.GetNetwork(ctx, devc["parent"]); errors.Is(err, db.ErrNotFound) {
+				return errdefs.Invalidf("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, devc["parent"])
+			}
+			name = devc["parent"]
+		}
+		if name == "" {
+			continue
+		}
+		n, err := d.db.GetNetwork(ctx, name)
+		if errors.Is(err, db.ErrNotFound) {
+			return errdefs.Invalidf("device %q: network %q not found (lodge network list shows the managed networks)", dev, name)
+		}
+		if err != nil {
+			return err
+		}
+		if a == "" {
+			continue
+		}
+		ip := net.ParseIP(a).To4()
+		if ip == nil {
+			return errdefs.Invalidf("device %q: ipv4.address %q is not an IPv4 address", dev, a)
+		}
+		brIP, subnet, _ := network.ParseIPv4Address(n.Config["ipv4.address"])
+		if subnet == nil || !subnet.Contains(ip) || ip.Equal(brIP) || ip.Equal(subnet.IP) {
+			return errdefs.Invalidf("device %q: ipv4.address %s is not a free host address of network %q (%s)", dev, a, n.Name, n.Config["ipv4.address"])
+		}
+		hosts, err := d.networkHosts(ctx, n.Name)
+		if err != nil {
+			return err
+		}
+		for _, h := range hosts {
+			if h.Address == a && h.Name != instance {
+				return errdefs.Invalidf("device %q: ipv4.address %s is already reserved for instance %q on network %q", dev, a, h.Name, n.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) needNetworks() error {
+	if d.nets.drv == nil {
+		return errdefs.Invalidf("managed networks are not available in this lodged")
+	}
+	return nil
+}
+
+func (d *Daemon) getNetwork(ctx context.Context, name string) (db.Network, error) {
+	n, err := d.db.GetNetwork(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return n, errdefs.NotFoundf("network %q not found (lodge network list shows the managed networks)", name)
+	}
+	return n, err
+}
+
+// completeNetworkConfig validates a network's config and fills what LXD
+// fills: ipv4.address=auto (or unset at create) becomes a free subnet with NAT.
+func (d *Daemon) completeNetworkConfig(name string, cfg map[string]string, create bool) error {
+	if err := network.ValidateConfig(cfg); err != nil {
+		return errdefs.Invalidf("network %q: %v", name, err)
+	}
+	if a := cfg["ipv4.address"]; a == "auto" || create && a == "" {
+		addr, err := d.nets.drv.FreeSubnet()
+		if err != nil {
+			return fmt.Errorf("network %q: %w", name, err)
+		}
+		cfg["ipv4.address"] = addr
+		if cfg["ipv4.nat"] == "" {
+			cfg["ipv4.nat"] = "true"
+		}
+	}
+	if create && cfg["ipv6.address"] == "" {
+		cfg["ipv6.address"] = "none"
+	}
+	return nil
+}
+
+// managedNIC resolves a NIC with network=NAME to a veth on that bridge with
+// a stable host-side name.
+func (d *Daemon) managedNIC(ctx context.Context, nic *instances.NIC, instance, dev string, devc map[string]string) error {
+	n, err := d.db.GetNetwork(ctx, devc["network"])
+	if errors.Is(err, db.ErrNotFound) {
+		return errdefs.Invalidf("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, devc["network"], devc["network"])
+	}
+	if err != nil {
+		return err
+	}
+	nic.Type, nic.Link = "veth", n.Name
+	if nic.HostName == "" {
+		nic.HostName = vethName(instance, dev)
+	}
+	if devc["mtu"] == "" && n.Config["bridge.mtu"] != "" {
+		nic.MTU, _ = strconv.Atoi(n.Config["bridge.mtu"])
+	}
+	return nil
+}
+
+// releaseLeases frees the DHCP leases of a deleted instance's NICs on
+// managed networks.
+func (d *Daemon) releaseLeases(ctx context.Context, in db.Instance) {
+	rel := d.nets.drv
+	if rel == nil {
+		return
+	}
+	byNet := map[string][]string{}
+	for dev, devc := range d.devicesOf(ctx, in) {
+		if devc["type"] != "nic" {
+			continue
+		}
+		net := devc["network"]
+		if net == "" && devc["nictype"] == "bridged" {
+			net = devc["parent"]
+		}
+		hw := devc["hwaddr"]
+		if hw == "" {
+			hw = in.Config["volatile."+dev+".hwaddr"]
+		}
+		if net != "" && hw != "" {
+			byNet[net] = append(byNet[net], hw)
+		}
+	}
+	for name, macs := range byNet {
+		n, err := d.db.GetNetwork(ctx, name)
+		if err != nil {
+			continue
+		}
+		hosts, err := d.networkHosts(ctx, name)
+		if err == nil {
+			err = rel.ReleaseLeases(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts}, macs)
+		}
+		if err != nil {
+			d.log.Warn("release DHCP leases", "instance", in.Name, "network", name, "err", err)
+		}
+	}
+}
+
+// NetworkUsers are the instances and profiles with a NIC on a network.
+type NetworkUsers struct{ Instances, Profiles []string }
+
+// Network is a managed network and what uses it.
+type Network struct {
+	db.Network
+	UsedBy NetworkUsers
+}
+
+// NetworkNames lists the managed networks.
+func (d *Daemon) NetworkNames(ctx context.Context) ([]string, error) {
+	nets, err := d.db.ListNetworks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(nets))
+	for _, n := range nets {
+		names = append(names, n.Name)
+	}
+	return names, nil
+}
+
+// Networks lists the managed networks with their users.
+func (d *Daemon) Networks(ctx context.Context) ([]Network, error) {
+	nets, err := d.db.ListNetworks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Network, 0, len(nets))
+	for _, n := range nets {
+		users, err := d.networkUsers(ctx, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Network{n, users})
+	}
+	return out, nil
+}
+
+// Network reads one managed network with its users.
+func (d *Daemon) Network(ctx context.Context, name string) (Network, error) {
+	n, err := d.getNetwork(ctx, name)
+	if err != nil {
+		return Network{}, err
+	}
+	users, err := d.networkUsers(ctx, n.Name)
+	return Network{n, users}, err
+}
+
+// CreateNetwork makes a managed bridge: the name must be free in the
+// database and on the host; a failure on the host undoes the record.
+func (d *Daemon) CreateNetwork(ctx context.Context, req api.NetworksPost) error {
+	if err := d.needNetworks(); err != nil {
+		return err
+	}
+	if err := network.ValidateName(req.Name); err != nil {
+		return errdefs.Invalidf("%v", err)
+	}
+	if req.Type != "" && req.Type != "bridge" {
+		return errdefs.Invalidf("network %q: type %q is not supported (lodge manages bridge networks; for macvlan use a NIC device with nictype=macvlan parent=IFACE)", req.Name, req.Type)
+	}
+	cfg := map[string]string{}
+	for k, v := range req.Config {
+		cfg[k] = v
+	}
+	d.nets.mu.Lock()
+	defer d.nets.mu.Unlock()
+	if _, err := d.db.GetNetwork(ctx, req.Name); err == nil {
+		return errdefs.Existsf("network %q already exists", req.Name)
+	}
+	if own, err := d.nets.drv.Owner(ctx, req.Name); err != nil {
+		return err
+	} else if !own.Usable() {
+		return errdefs.Conflictf("network %q: %s; pick another name", req.Name, own.Why)
+	}
+	if err := d.completeNetworkConfig(req.Name, cfg, true); err != nil {
+		return err
+	}
+	row := db.Network{Name: req.Name, Type: "bridge", Description: req.Description, Config: cfg}
+	if err := d.db.CreateNetwork(ctx, row); err != nil {
+		return err
+	}
+	if err := d.ensureNetwork(ctx, row); err != nil {
+		_ = d.nets.drv.Delete(context.WithoutCancel(ctx), row.Name)
+		_ = d.db.DeleteNetwork(context.WithoutCancel(ctx), row.Name)
+		return fmt.Errorf("network %q: %w", req.Name, err)
+	}
+	d.events.lifecycle("network-created", NetworkURL(req.Name), nil)
+	return nil
+}
+
+// UpdateNetwork replaces (or with u.Patch merges) a network's config and
+// description; a change the host refuses is undone in the database and
+// on the host.
+func (d *Daemon) UpdateNetwork(ctx context.Context, name string, req api.NetworkPut, u Update) error {
+	if err := d.needNetworks(); err != nil {
+		return err
+	}
+	d.nets.mu.Lock()
+	defer d.nets.mu.Unlock()
+	n, err := d.getNetwork(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := u.check(n); err != nil {
+		return err
+	}
+	cfg := map[string]string{}
+	if u.Patch {
+		for k, v := range n.Config {
+			cfg[k] = v
+		}
+	}
+	for k, v := range req.Config {
+		cfg[k] = v
+	}
+	if err := d.completeNetworkConfig(n.Name, cfg, false); err != nil {
+		return err
+	}
+	old := n
+	n.Config = cfg
+	if !u.Patch || req.Description != "" {
+		n.Description = req.Description
+	}
+	if err := d.db.UpdateNetwork(ctx, n); err != nil {
+		return err
+	}
+	if err := d.ensureNetwork(ctx, n); err != nil {
+		// Put the old config back, in the DB and on the host.
+		_ = d.db.UpdateNetwork(context.WithoutCancel(ctx), old)
+		_ = d.ensureNetwork(context.WithoutCancel(ctx), old)
+		return fmt.Errorf("network %q: %w; the previous config was restored", n.Name, err)
+	}
+	d.events.lifecycle("network-updated", NetworkURL(n.Name), nil)
+	return nil
+}
+
+// DeleteNetwork removes a network no instance or profile has a NIC on.
+func (d *Daemon) DeleteNetwork(ctx context.Context, name string) error {
+	if err := d.needNetworks(); err != nil {
+		return err
+	}
+	d.nets.mu.Lock()
+	defer d.nets.mu.Unlock()
+	n, err := d.getNetwork(ctx, name)
+	if err != nil {
+		return err
+	}
+	users, err := d.networkUsers(ctx, n.Name)
+	if err != nil {
+		return err
+	}
+	if len(users.Instances)+len(users.Profiles) > 0 {
+		var parts []string
+		if len(users.Instances) > 0 {
+			parts = append(parts, "instance(s) "+strings.Join(users.Instances, ", ")+" (lodge config device remove INSTANCE DEVICE, or delete them)")
+		}
+		if len(users.Profiles) > 0 {
+			parts = append(parts, "profile(s) "+strings.Join(users.Profiles, ", ")+" (lodge profile device remove PROFILE DEVICE)")
+		}
+		return errdefs.Invalidf("network %q is in use by %s; remove their NICs on it first", n.Name, strings.Join(parts, " and "))
+	}
+	if err := d.nets.drv.Delete(ctx, n.Name); err != nil {
+		return err
+	}
+	if err := d.db.DeleteNetwork(ctx, n.Name); err != nil {
+		return err
+	}
+	d.events.lifecycle("network-deleted", NetworkURL(n.Name), nil)
+	return nil
+}
+
+// NetworkState reads a network's host interface.
+func (d *Daemon) NetworkState(ctx context.Context, name string) (network.State, error) {
+	if err := d.needNetworks(); err != nil {
+		return network.State{}, err
+	}
+	n, err := d.getNetwork(ctx, name)
+	if err != nil {
+		return network.State{}, err
+	}
+	st, err := d.nets.drv.State(ctx, n.Name)
+	if err != nil {
+		return st, fmt.Errorf("network %q: %w; restarting lodged recreates it", n.Name, err)
+	}
+	return st, nil
+}
+
+// Lease is a DHCP lease on a network, named after the instance whose NIC
+// holds it; Static says it is that NIC's reservation.
+type Lease struct {
+	network.Lease
+	Static bool
+}
+
+// NetworkLeases lists a network's DHCP leases.
+func (d *Daemon) NetworkLeases(ctx context.Context, name string) ([]Lease, error) {
+	if err := d.needNetworks(); err != nil {
+		return nil, err
+	}
+	n, err := d.getNetwork(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	leases, err := d.nets.drv.Leases(ctx, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := d.networkHosts(ctx, n.Name)
+	if err != nil {
+		return nil, err
+	}
+	byMAC := map[string]network.Host{}
+	for _, h := range hosts {
+		byMAC[strings.ToLower(h.HWAddr)] = h
+	}
+	out := make([]Lease, 0, len(leases))
+	for _, l := range leases {
+		lease := Lease{Lease: l}
+		if h, known := byMAC[strings.ToLower(l.HWAddr)]; known {
+			lease.Hostname = h.Name
+			lease.Static = h.Address == l.Address
+		}
+		out = append(out, lease)
+	}
+	return out, nil
+}
