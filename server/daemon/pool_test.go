@@ -18,10 +18,16 @@ import (
 type fakePools struct {
 	def     string
 	created map[string]map[string]string
+	// root stands for the state directory: a pool made without a source
+	// goes below it, as the real manager puts it in STATE/storage-pools.
+	root string
 }
 
 func (f *fakePools) Create(ctx context.Context, name, driver string, cfg map[string]string, others []pools.Pool) (map[string]string, error) {
 	f.created[name+":"+driver] = cfg
+	if cfg["source"] == "" {
+		cfg["source"] = filepath.Join(f.root, "storage-pools", name)
+	}
 	return cfg, nil
 }
 func (f *fakePools) Open(ctx context.Context, name, driver string, cfg map[string]string) (storage.Driver, error) {
@@ -43,7 +49,7 @@ func TestDefaultPoolChoice(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer d.Close()
-		fp := &fakePools{def: def, created: map[string]map[string]string{}}
+		fp := &fakePools{def: def, created: map[string]map[string]string{}, root: tmp}
 		dm := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: fp})
 		if err := dm.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -67,7 +73,7 @@ func TestDefaultPoolChoice(t *testing.T) {
 	os.MkdirAll(filepath.Join(tmp, "storage-pools", "default", "containers", "old1"), 0o700)
 	d, _ := db.Open(context.Background(), filepath.Join(tmp, "db", "lodge.db"))
 	defer d.Close()
-	dm := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: &fakePools{def: "overlay", created: map[string]map[string]string{}}})
+	dm := New(Config{Dir: tmp}, Deps{DB: d, Instances: fake.New(), Pools: &fakePools{def: "overlay", created: map[string]map[string]string{}, root: tmp}})
 	if err := dm.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
