@@ -343,7 +343,8 @@ func TestExec(t *testing.T) {
 	out, _ := io.ReadAll(outR)
 	outR.Close()
 	if code, _ := p.Wait(ctx); code != 0 || string(out) != "65534\n65534\n/tmp\n" {
-		t.Fatalf("uid/gid/cwd: %d %q", code, out)
+		lg, _ := os.ReadFile(filepath.Join(d.dir(name), "lxc.log"))
+		t.Fatalf("uid/gid/cwd: %d %q %s", code, out, lg)
 	}
 
 	// Signals go to the process in the container: SIGTERM kills sleep, 128+15.
@@ -519,4 +520,36 @@ func TestStartFailureShowsLog(t *testing.T) {
 		t.Fatalf("start of a rootfs without init: %v", err)
 	}
 	t.Logf("start error: %v", err)
+}
+
+// The exec request reaches the helper on a pipe: its environment (which may
+// hold secrets) is not on the helper's command line for anyone to read.
+func TestExecRequestNotOnCommandLine(t *testing.T) {
+	name := "t-lxc-execreq"
+	d := runningBusybox(t, name)
+	p, err := d.Exec(context.Background(), name, instances.ExecSpec{Argv: []string{"sleep", "5"},
+		Env: []string{"PATH=/bin", "TOKEN=s3cr3t-value"}, Cwd: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Signal(syscall.SIGKILL); p.Wait(context.Background()) }()
+	helper := p.(*process).cmd.Process.Pid
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(helper) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cmdline), "s3cr3t") || !strings.Contains(string(cmdline), "forkexec") {
+		t.Fatalf("helper's command line: %q", cmdline)
+	}
+	// The pid is the attached process's, which may not have exec'd yet.
+	for i := 0; i < 200; i++ {
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	env, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/environ")
+	if !strings.Contains(string(env), "TOKEN=s3cr3t-value") {
+		t.Fatalf("the process lacks its environment: %q", env)
+	}
 }
