@@ -139,7 +139,20 @@ func runningBusybox(tb testing.TB, name string) *Driver {
 	if err := d.Start(ctx, name); err != nil {
 		tb.Fatal(err)
 	}
+	waitBooted(tb, d, name)
 	return d
+}
+
+// waitBooted waits for the test rootfs's rcS to have run: Start returns
+// once init runs, not once the system it starts is up.
+func waitBooted(tb testing.TB, d *Driver, name string) {
+	tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if log, _ := d.ConsoleLog(context.Background(), name, 4096); strings.Contains(log, "lodge-test-booted") {
+			return
+		}
+	}
+	tb.Fatalf("%s: rcS did not run within 30 s", name)
 }
 
 type execResult struct {
@@ -207,7 +220,8 @@ func TestBusyboxLifecycle(t *testing.T) {
 	if err := d.Start(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Start to RUNNING (incl. 150ms liveness check): %s", time.Since(start))
+	t.Logf("Start to RUNNING (incl. the watch of init): %s", time.Since(start))
+	waitBooted(t, d, name)
 	if err := d.Start(ctx, name); !errors.Is(err, instances.ErrBusy) {
 		t.Fatalf("second start: %v", err)
 	}
@@ -551,5 +565,57 @@ func TestExecRequestNotOnCommandLine(t *testing.T) {
 	env, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/environ")
 	if !strings.Contains(string(env), "TOKEN=s3cr3t-value") {
 		t.Fatalf("the process lacks its environment: %q", env)
+	}
+}
+
+// An init that dies right after liblxc reported RUNNING fails the start,
+// with its console output, whatever kind of init it is said to be: one
+// that exits at once, and one that lives a little first (as systemd does
+// before it gives up for want of inotify instances).
+func TestStartFailsWhenInitDiesEarly(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, init, script string
+	}{
+		{"t-lxc-die0", "", "echo init-gives-up; exit 1"},
+		{"t-lxc-die50", "", "sleep 0.05; echo init-gives-up; exit 1"},
+		{"t-lxc-diesd", "systemd", "sleep 0.1; echo init-gives-up; exit 1"},
+		{"t-lxc-diebb", "busybox", "echo init-gives-up; exit 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lxcpath := t.TempDir()
+			d := testDriver(t, lxcpath)
+			cleanupContainer(t, lxcpath, c.name)
+			rootfs := busyboxRootfs(t)
+			initPath := filepath.Join(rootfs, "sbin", "init")
+			os.Remove(initPath)
+			if err := os.WriteFile(initPath, []byte("#!/bin/sh\n"+c.script+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Define(ctx, instances.Spec{Name: c.name, Rootfs: rootfs, Init: c.init}); err != nil {
+				t.Fatal(err)
+			}
+			err := d.Start(ctx, c.name)
+			if err == nil || !strings.Contains(err.Error(), "stopped right after it started") || !strings.Contains(err.Error(), "init-gives-up") {
+				t.Fatalf("start of an init that dies: %v", err)
+			}
+			if st, _ := d.Status(ctx, c.name); st != instances.StatusStopped {
+				t.Fatalf("after the failed start: %s", st)
+			}
+		})
+	}
+}
+
+// A busybox init that stays up is past its start as soon as it runs its
+// first inittab entry: the start succeeds and the watch says why.
+func TestWatchSeesBusyboxAlive(t *testing.T) {
+	d := runningBusybox(t, "t-lxc-watch")
+	st, err := d.State(context.Background(), "t-lxc-watch")
+	if err != nil || st.Status != instances.StatusRunning {
+		t.Fatalf("state: %+v %v", st, err)
+	}
+	if got := initKindOf(configValue(d.configPath("t-lxc-watch"), "lxc.signal.halt")); got != initBusybox {
+		t.Fatalf("init kind from the config: %v, want busybox", got)
 	}
 }
