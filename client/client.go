@@ -41,6 +41,8 @@ type Client struct {
 	dialer websocket.Dialer
 	base   string
 	socket string
+	// trace, if set, traces the requests (LODGE_TRACE=1; trace.go).
+	trace *clientTrace
 }
 
 // ConnectDir connects to the daemon whose state directory is dir.
@@ -62,14 +64,15 @@ func Connect(u string) (*Client, error) {
 		}
 		return c, nil
 	}
-	return &Client{
+	c := &Client{
 		// Large buffers: file transfers otherwise go through 4 KiB writes.
 		http: &http.Client{Transport: &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4,
 			WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10}},
 		dialer: websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 10 * time.Second},
 		base:   "http://unix.socket",
 		socket: sock,
-	}, nil
+	}
+	return c.withTrace(), nil
 }
 
 // raw sends a request and returns the HTTP response unparsed.

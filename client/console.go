@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -30,7 +31,9 @@ func (c *Client) dialOp(ctx context.Context, op *Operation, fd string) (*websock
 	secret, _ := fds[fd].(string)
 	// ws:// on the unix socket, wss:// to an HTTPS remote.
 	u := "ws" + strings.TrimPrefix(c.base, "http") + "/1.0/operations/" + url.PathEscape(op.Op.ID) + "/websocket?secret=" + url.QueryEscape(secret)
-	conn, _, err := c.dialer.DialContext(ctx, u, nil)
+	start := time.Now()
+	conn, _, err := c.dialer.DialContext(ctx, u, c.trace.header())
+	c.trace.step("websocket "+fd, start, err)
 	if err != nil {
 		return nil, fmt.Errorf("connect to operation %s fd %s: %w", op.Op.ID, fd, err)
 	}

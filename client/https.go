@@ -33,12 +33,13 @@ func ConnectHTTPS(addr string, tlsCfg *tls.Config) (*Client, error) {
 		return c, nil
 	}
 	base := strings.TrimRight(addr, "/")
-	return &Client{
+	c := &Client{
 		http: &http.Client{Transport: &http.Transport{DialContext: dial, TLSClientConfig: tlsCfg, TLSHandshakeTimeout: 10 * time.Second,
 			MaxIdleConnsPerHost: 4, WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10}},
 		dialer: websocket.Dialer{NetDialContext: dial, TLSClientConfig: tlsCfg, HandshakeTimeout: 10 * time.Second},
 		base:   base,
-	}, nil
+	}
+	return c.withTrace(), nil
 }
 
 // GetCertificates lists the trust store.

@@ -24,6 +24,7 @@ import (
 	"lodge/instances"
 	"lodge/server/daemon"
 	"lodge/server/operations"
+	"lodge/trace"
 	"lodge/wsstream"
 )
 
@@ -127,7 +128,8 @@ func (s *Server) instanceExec(r *http.Request) (response, error) {
 		}
 		md["fds"] = fds
 	}
-	spec := operations.Spec{Class: class, Description: "Executing command", Resources: daemon.InstanceResources(name), Metadata: md}
+	spec := operations.Spec{Class: class, Description: "Executing command", Resources: daemon.InstanceResources(name), Metadata: md,
+		Trace: trace.From(r.Context())}
 	if req.WaitForWS {
 		spec.Connector = sess.connect
 	}
@@ -145,8 +147,10 @@ func (s *Server) instanceExec(r *http.Request) (response, error) {
 func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecPost, env map[string]string, sess *execSession) (int, error) {
 	defer sess.closeAll()
 	if req.WaitForWS {
+		endWS := trace.Step(ctx, "wait for the client's websockets")
 		select {
 		case <-sess.connected:
+			endWS()
 		case <-ctx.Done():
 			return -1, ctx.Err()
 		case <-time.After(60 * time.Second):
@@ -215,7 +219,9 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("2"), stderrR) }()
 	}
 
+	endStart := trace.Step(ctx, "start the process")
 	proc, err := s.d.Exec(ctx, name, spec)
+	endStart()
 	// Our copies of the child's ends must close so EOF reaches the pumps.
 	for _, c := range closeAfterExit {
 		c.Close()
@@ -226,10 +232,13 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 	if req.WaitForWS {
 		go s.execControl(sess.conn("control"), ptyMaster, proc)
 	}
+	endRun := trace.Step(ctx, "the process runs")
 	code, err := proc.Wait(ctx)
+	endRun()
 	if err != nil {
 		return -1, err
 	}
+	defer trace.Step(ctx, "drain its output, end the streams")()
 	// Output still buffered in the pipes is flushed; a background child that
 	// keeps them open does not hold the exec forever.
 	done := make(chan struct{})

@@ -63,6 +63,7 @@ func (s *Server) operationWait(r *http.Request) (response, error) {
 	if op == nil { // a record has ended: nothing to wait for
 		return reply(o), nil
 	}
+	op.Trace().Mark("the client waits for the end (GET .../wait)")
 	var timeout <-chan time.Time
 	if t := r.URL.Query().Get("timeout"); t != "" {
 		n, err := strconv.ParseFloat(t, 64)
@@ -99,6 +100,7 @@ func (s *Server) operationWebsocket(r *http.Request) (response, error) {
 		return nil, errdefs.Invalidf("missing secret")
 	}
 	return stream(func(w http.ResponseWriter) {
+		defer op.Trace().Begin("a websocket connects")()
 		if err := op.Connect(secret, w, r); err != nil {
 			writeError(w, err)
 		}

@@ -24,6 +24,7 @@ import (
 
 	"lodge/errdefs"
 	"lodge/server/daemon"
+	"lodge/trace"
 )
 
 // Server is lodged's HTTP side: the routes and the listeners.
@@ -40,6 +41,9 @@ type Config struct {
 	daemon.Config
 	// SocketGroup is the group owning the unix socket ("" = root's).
 	SocketGroup string
+	// Trace traces every request (LODGE_TRACE=1); otherwise only those
+	// with the trace.Header.
+	Trace bool
 }
 
 // New builds a server and the daemon it serves; call Run to serve.
@@ -189,7 +193,13 @@ func (s *Server) Handler() http.Handler {
 				writeError(w, err)
 				return
 			}
+			tr := s.traceOf(r)
+			defer tr.Release()
+			r = r.WithContext(trace.With(r.Context(), tr))
+			end := tr.Begin("handler")
 			resp, err := rt.handler(s, r)
+			end()
+			defer tr.Begin("reply")()
 			if err != nil {
 				writeError(w, err)
 				return
@@ -217,6 +227,20 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) root(r *http.Request) (response, error) { return reply([]string{"/1.0"}), nil }
+
+// traceOf starts the trace of a request if it is to be traced (lodged's
+// LODGE_TRACE, or the client's trace.Header naming it), else nil. The
+// trace is logged once the request and any operation it started end.
+func (s *Server) traceOf(r *http.Request) *trace.Trace {
+	id := r.Header.Get(trace.Header)
+	if id == "" && !s.cfg.Trace {
+		return nil
+	}
+	if id == "" || len(id) > 64 {
+		id = newSecret()[:8]
+	}
+	return trace.New(id, r.Method+" "+r.URL.Path, func(t *trace.Trace) { t.Log(s.log) })
+}
 
 // SocketPath is where the unix socket lives in a state directory.
 func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }

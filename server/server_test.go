@@ -38,6 +38,8 @@ type testEnv struct {
 	unpackErr error
 	// unpackGate, if set, makes the unpack wait for it or for cancellation.
 	unpackGate chan struct{}
+	// cfg is the server's config start uses (its logger, tracing).
+	cfg Config
 }
 
 // newTestEnv is a server on a fresh state directory with a real SQLite,
@@ -86,7 +88,9 @@ func newTestEnv(t testing.TB, opts ...func(*daemon.Deps)) *testEnv {
 
 // start serves a new server (a new lodged) over the env's state.
 func (e *testEnv) start(t testing.TB) {
-	e.s = New(Config{Config: daemon.Config{Dir: e.dir, Version: "test"}}, e.deps)
+	cfg := e.cfg
+	cfg.Dir, cfg.Version = e.dir, "test"
+	e.s = New(cfg, e.deps)
 	e.d, e.h = e.s.Daemon(), e.s.Handler()
 	d := e.d
 	t.Cleanup(func() { d.WaitOperations(); d.Close() })

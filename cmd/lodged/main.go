@@ -31,6 +31,7 @@ import (
 	"lodge/server/daemon"
 	"lodge/server/db"
 	"lodge/storage/pools"
+	"lodge/trace"
 	lodgeversion "lodge/version"
 )
 
@@ -79,7 +80,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&stateDir, "dir", defaultDir(), "state directory (env LODGE_DIR)")
 	root.Flags().StringVar(&group, "group", "", "group that may use the unix socket (mode 0660)")
-	root.Flags().BoolVar(&debug, "debug", false, "log at debug level")
+	root.Flags().BoolVar(&debug, "debug", false, "log at debug level, with the steps of every request timed (as LODGE_TRACE=1)")
 	root.Flags().StringVar(&netName, "network-name", os.Getenv("LODGE_DEFAULT_NETWORK"),
 		"name of the managed bridge made at the first start, \"none\" for none (env LODGE_DEFAULT_NETWORK; default lodgebr0, or the next free name)")
 
@@ -189,7 +190,8 @@ func serve(stateDir, group, netName string, debug bool) error {
 	}
 	drv.StopHook = server.StopHook(self, stateDir)
 	cfg := daemon.Config{Dir: stateDir, Version: version, DriverVersion: lxc.Version(), Logger: log}
-	srv := server.New(server.Config{Config: cfg, SocketGroup: group},
+	// --debug or LODGE_TRACE=1: every request's steps timed in the log.
+	srv := server.New(server.Config{Config: cfg, SocketGroup: group, Trace: debug || trace.Enabled(os.Getenv(trace.Env))},
 		daemon.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
 			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,
 			Networks: nets, DefaultNetwork: netName, ProxyHelper: self})

@@ -20,6 +20,7 @@ import (
 	golxc "github.com/lxc/go-lxc"
 
 	"lodge/instances"
+	"lodge/trace"
 )
 
 // Driver implements instances.Driver on one liblxc lxcpath.
@@ -84,6 +85,7 @@ func (d *Driver) container(name string) (*golxc.Container, error) {
 // Define implements instances.Driver. The config is checked by liblxc's own
 // parser before it replaces the previous one.
 func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
+	defer trace.Step(ctx, "liblxc: write and check the config")()
 	// A CPU count becomes a set balanced against the running containers.
 	spec.Config = d.resolveCPUs(spec.Name, spec.Config, "")
 	text, err := RenderConfig(d.lxcpath, spec)
@@ -129,6 +131,7 @@ func checkConfig(name, lxcpath, path string) error {
 // liblxc's daemonizing start, so the container's monitor is not a child of
 // lodged and survives it.
 func (d *Driver) Start(ctx context.Context, name string) error {
+	defer trace.Step(ctx, "liblxc: start")()
 	c, err := d.container(name)
 	if err != nil {
 		return err
@@ -144,22 +147,54 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Run(); err != nil {
+	tr := trace.From(ctx)
+	if tr != nil {
+		cmd.Env = append(os.Environ(), helperTraceEnv+"=1")
+	}
+	forked := time.Now()
+	err = cmd.Run()
+	last := traceHelper(tr, "forkstart", forked, &out)
+	tr.Add("forkstart: exit, reaped", last, time.Since(last))
+	if err != nil {
 		return d.startError(ctx, name, fmt.Sprintf("%v: %s", err, strings.TrimSpace(out.String())))
 	}
-	// liblxc reports RUNNING once init is exec'd; an init that dies at once
-	// (a broken image, systemd out of inotify instances) shows up right after.
-	deadline := time.Now().Add(150 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		if !c.Running() {
-			return d.startError(ctx, name, "the container stopped right after it started")
-		}
-		time.Sleep(50 * time.Millisecond)
+	// An init that dies at once fails the start (earlydeath.go).
+	endWatch := trace.Step(ctx, "watch init until it is past its start")
+	pid := c.InitPid()
+	kind := initKindOf(configValue(d.configPath(name), "lxc.signal.halt"))
+	outcome, err := watchInit(pid, kind)
+	endWatch()
+	tr.Mark("watch: " + outcome.String())
+	if err != nil {
+		d.log.Warn("could not watch a new container's init; taken as running", "container", name, "err", err)
 	}
-	if pid := c.InitPid(); pid > 0 {
+	if outcome == initDied {
+		// The monitor has seen it too once the container reads STOPPED:
+		// its console log is complete then.
+		c.Wait(golxc.STOPPED, 5*time.Second)
+		return d.startError(ctx, name, "the container stopped right after it started")
+	}
+	if pid > 0 {
 		d.live.remember(name, pid)
 	}
 	return nil
+}
+
+// configValue is the last value of key in a config file lodged wrote ("" if
+// none): liblxc itself reports some keys in another form (signals as
+// numbers).
+func configValue(path, key string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	v := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, val, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == key {
+			v = strings.TrimSpace(val)
+		}
+	}
+	return v
 }
 
 func (d *Driver) startError(ctx context.Context, name, what string) error {

@@ -139,7 +139,20 @@ func runningBusybox(tb testing.TB, name string) *Driver {
 	if err := d.Start(ctx, name); err != nil {
 		tb.Fatal(err)
 	}
+	waitBooted(tb, d, name)
 	return d
+}
+
+// waitBooted waits for the test rootfs's rcS to have run: Start returns
+// once init runs, not once the system it starts is up.
+func waitBooted(tb testing.TB, d *Driver, name string) {
+	tb.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if log, _ := d.ConsoleLog(context.Background(), name, 4096); strings.Contains(log, "lodge-test-booted") {
+			return
+		}
+	}
+	tb.Fatalf("%s: rcS did not run within 30 s", name)
 }
 
 type execResult struct {
@@ -207,7 +220,8 @@ func TestBusyboxLifecycle(t *testing.T) {
 	if err := d.Start(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Start to RUNNING (incl. 150ms liveness check): %s", time.Since(start))
+	t.Logf("Start to RUNNING (incl. the watch of init): %s", time.Since(start))
+	waitBooted(t, d, name)
 	if err := d.Start(ctx, name); !errors.Is(err, instances.ErrBusy) {
 		t.Fatalf("second start: %v", err)
 	}
@@ -343,7 +357,8 @@ func TestExec(t *testing.T) {
 	out, _ := io.ReadAll(outR)
 	outR.Close()
 	if code, _ := p.Wait(ctx); code != 0 || string(out) != "65534\n65534\n/tmp\n" {
-		t.Fatalf("uid/gid/cwd: %d %q", code, out)
+		lg, _ := os.ReadFile(filepath.Join(d.dir(name), "lxc.log"))
+		t.Fatalf("uid/gid/cwd: %d %q %s", code, out, lg)
 	}
 
 	// Signals go to the process in the container: SIGTERM kills sleep, 128+15.
@@ -519,4 +534,88 @@ func TestStartFailureShowsLog(t *testing.T) {
 		t.Fatalf("start of a rootfs without init: %v", err)
 	}
 	t.Logf("start error: %v", err)
+}
+
+// The exec request reaches the helper on a pipe: its environment (which may
+// hold secrets) is not on the helper's command line for anyone to read.
+func TestExecRequestNotOnCommandLine(t *testing.T) {
+	name := "t-lxc-execreq"
+	d := runningBusybox(t, name)
+	p, err := d.Exec(context.Background(), name, instances.ExecSpec{Argv: []string{"sleep", "5"},
+		Env: []string{"PATH=/bin", "TOKEN=s3cr3t-value"}, Cwd: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Signal(syscall.SIGKILL); p.Wait(context.Background()) }()
+	helper := p.(*process).cmd.Process.Pid
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(helper) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cmdline), "s3cr3t") || !strings.Contains(string(cmdline), "forkexec") {
+		t.Fatalf("helper's command line: %q", cmdline)
+	}
+	// The pid is the attached process's, which may not have exec'd yet.
+	for i := 0; i < 200; i++ {
+		if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	env, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/environ")
+	if !strings.Contains(string(env), "TOKEN=s3cr3t-value") {
+		t.Fatalf("the process lacks its environment: %q", env)
+	}
+}
+
+// An init that dies right after liblxc reported RUNNING fails the start,
+// with its console output, whatever kind of init it is said to be: one
+// that exits at once, and one that lives a little first (as systemd does
+// before it gives up for want of inotify instances).
+func TestStartFailsWhenInitDiesEarly(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, init, script string
+	}{
+		{"t-lxc-die0", "", "echo init-gives-up; exit 1"},
+		{"t-lxc-die50", "", "sleep 0.05; echo init-gives-up; exit 1"},
+		{"t-lxc-diesd", "systemd", "sleep 0.1; echo init-gives-up; exit 1"},
+		{"t-lxc-diebb", "busybox", "echo init-gives-up; exit 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lxcpath := t.TempDir()
+			d := testDriver(t, lxcpath)
+			cleanupContainer(t, lxcpath, c.name)
+			rootfs := busyboxRootfs(t)
+			initPath := filepath.Join(rootfs, "sbin", "init")
+			os.Remove(initPath)
+			if err := os.WriteFile(initPath, []byte("#!/bin/sh\n"+c.script+"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Define(ctx, instances.Spec{Name: c.name, Rootfs: rootfs, Init: c.init}); err != nil {
+				t.Fatal(err)
+			}
+			err := d.Start(ctx, c.name)
+			if err == nil || !strings.Contains(err.Error(), "stopped right after it started") || !strings.Contains(err.Error(), "init-gives-up") {
+				t.Fatalf("start of an init that dies: %v", err)
+			}
+			if st, _ := d.Status(ctx, c.name); st != instances.StatusStopped {
+				t.Fatalf("after the failed start: %s", st)
+			}
+		})
+	}
+}
+
+// A busybox init that stays up is past its start as soon as it runs its
+// first inittab entry: the start succeeds and the watch says why.
+func TestWatchSeesBusyboxAlive(t *testing.T) {
+	d := runningBusybox(t, "t-lxc-watch")
+	st, err := d.State(context.Background(), "t-lxc-watch")
+	if err != nil || st.Status != instances.StatusRunning {
+		t.Fatalf("state: %+v %v", st, err)
+	}
+	if got := initKindOf(configValue(d.configPath("t-lxc-watch"), "lxc.signal.halt")); got != initBusybox {
+		t.Fatalf("init kind from the config: %v, want busybox", got)
+	}
 }

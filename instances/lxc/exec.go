@@ -4,8 +4,8 @@ package lxc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,10 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	golxc "github.com/lxc/go-lxc"
 
 	"lodge/instances"
+	"lodge/trace"
 )
 
 type process struct {
@@ -61,23 +63,59 @@ func (d *Driver) Exec(ctx context.Context, name string, spec instances.ExecSpec)
 	if !running {
 		return nil, fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
 	}
-	req, _ := json.Marshal(execRequest{Argv: spec.Argv, Env: spec.Env, Cwd: spec.Cwd, UID: int(spec.UID), GID: int(spec.GID), TTY: spec.TTY})
+	req := execRequest{Argv: spec.Argv, Env: spec.Env, Cwd: spec.Cwd, UID: int(spec.UID), GID: int(spec.GID), TTY: spec.TTY}.encode()
+	// fd 3: the helper's pid (and timeline) back; fd 4: the request, on a
+	// pipe rather than the command line, where anyone could read its
+	// environment.
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer pr.Close()
-	// Not CommandContext: the process outlives the request that started it.
-	cmd := exec.Command(d.Helper, "forkexec", name, d.lxcpath, string(req))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
-	cmd.ExtraFiles = []*os.File{pw}
-	if err := cmd.Start(); err != nil {
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
 		pw.Close()
+		return nil, err
+	}
+	// Not CommandContext: the process outlives the request that started it.
+	cmd := exec.Command(d.Helper, "forkexec", name, d.lxcpath)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
+	cmd.ExtraFiles = []*os.File{pw, reqR}
+	tr := trace.From(ctx)
+	if tr != nil {
+		cmd.Env = append(os.Environ(), helperTraceEnv+"=1")
+	}
+	forked := time.Now()
+	err = cmd.Start()
+	pw.Close()
+	reqR.Close()
+	if err != nil {
+		reqW.Close()
 		return nil, fmt.Errorf("container %q: exec: %w", name, err)
 	}
-	pw.Close()
+	// A request larger than the pipe's buffer is written while the helper
+	// reads it.
+	go func() {
+		_, _ = reqW.Write(req)
+		reqW.Close()
+	}()
 	p := &process{cmd: cmd, done: make(chan struct{})}
-	line, rerr := bufio.NewReader(pr).ReadString('\n')
+	// The helper's timeline (lines with helperTracePrefix, if asked for),
+	// then the attached process's pid.
+	var line string
+	var rerr error
+	var timeline bytes.Buffer
+	br := bufio.NewReader(pr)
+	for {
+		line, rerr = br.ReadString('\n')
+		if rerr != nil || !strings.HasPrefix(line, helperTracePrefix) {
+			break
+		}
+		timeline.WriteString(line)
+	}
+	if tr != nil {
+		traceHelper(tr, "forkexec", forked, &timeline)
+	}
 	p.pid, _ = strconv.Atoi(strings.TrimSpace(line))
 	go func() {
 		err := cmd.Wait()

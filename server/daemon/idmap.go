@@ -11,6 +11,7 @@ import (
 	"lodge/idmap"
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/trace"
 )
 
 // Unprivileged containers: every instance's root runs as a host id from
@@ -99,6 +100,7 @@ func (d *Daemon) shiftImageVolume(rootfs string) error {
 // ensureRootfsMap shifts an instance's rootfs to the map it runs with, if
 // it is owned by another (read from the rootfs's top directory).
 func (d *Daemon) ensureRootfsMap(ctx context.Context, in db.Instance) error {
+	defer trace.Step(ctx, "idmap: check or shift the rootfs")()
 	x := d.mustExpand(ctx, in)
 	want, err := d.instanceMap(x)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/server/operations"
+	"lodge/trace"
 )
 
 // expandedDevices is x's devices, never nil, with the root disk naming
@@ -113,7 +114,10 @@ func (d *Daemon) stopTimeout(ctx context.Context, in db.Instance, req int) time.
 }
 
 func (d *Daemon) startInstance(ctx context.Context, name string) error {
+	defer trace.Step(ctx, "start "+name)()
+	endLock := trace.Step(ctx, "wait for the instance's lock")
 	unlock := d.instLocks.lock(name)
+	endLock()
 	defer unlock()
 	in, err := d.db.GetInstance(ctx, name)
 	if err != nil {
@@ -122,7 +126,9 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	if in.Phase != db.PhaseCreated {
 		return errdefs.Conflictf("instance %q is still being created", name)
 	}
+	endState := trace.Step(ctx, "live state")
 	st := d.liveState(ctx, in)
+	endState()
 	switch st.Status {
 	case instances.StatusRunning:
 		return errdefs.Invalidf("instance %q is already running", name)
@@ -154,6 +160,8 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	if err := d.inst.Start(ctx, name); err != nil {
 		return err
 	}
+	endAfter := trace.Step(ctx, "after the start: proxies, records, events")
+	defer endAfter()
 	if err := d.runningProxies(ctx, in); err != nil {
 		// A start whose port forwards fail is a failed start, as in LXD.
 		_ = d.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
@@ -267,7 +275,9 @@ func (d *Daemon) ChangeState(ctx context.Context, name string, req api.InstanceS
 	default:
 		return nil, errdefs.Invalidf("unknown action %q (use start, stop, restart, freeze or unfreeze)", req.Action)
 	}
-	op := d.ops.Start(operationsSpec(desc, name), func(ctx context.Context, _ *operations.Op) error { return fn(ctx) })
+	spec := operationsSpec(desc, name)
+	spec.Trace = trace.From(ctx)
+	op := d.ops.Start(spec, func(ctx context.Context, _ *operations.Op) error { return fn(ctx) })
 	return op, nil
 }
 

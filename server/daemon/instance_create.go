@@ -16,6 +16,7 @@ import (
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
+	"lodge/trace"
 )
 
 func operationsSpec(desc, name string) operations.Spec {
@@ -54,7 +55,9 @@ func randomMAC() string {
 // createInstance does the slow part of a create; any failure removes
 // everything it made, including the row inserted by the handler.
 func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.Instance, start bool) (err error) {
+	endLock := trace.Step(ctx, "wait for the instance's lock")
 	unlock := d.instLocks.lock(row.Name)
+	endLock()
 	locked := true
 	defer func() {
 		if locked {
@@ -86,14 +89,14 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 		return err
 	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Creating instance rootfs")
-	if err := pool.Clone(ctx, imgVol, vol); err != nil {
+	if err := trace.Do(ctx, "pool: clone the image volume", func() error { return pool.Clone(ctx, imgVol, vol) }); err != nil {
 		return fmt.Errorf("instance %q: create rootfs: %w", row.Name, err)
 	}
 	rev.add(func() { _ = pool.Delete(bg, vol) })
-	if err := pool.Mount(ctx, vol); err != nil {
+	if err := trace.Do(ctx, "pool: mount", func() error { return pool.Mount(ctx, vol) }); err != nil {
 		return fmt.Errorf("instance %q: %w", row.Name, err)
 	}
-	if err := setHostname(filepath.Join(pool.Path(vol), "rootfs"), row.Name); err != nil {
+	if err := trace.Do(ctx, "write the hostname", func() error { return setHostname(filepath.Join(pool.Path(vol), "rootfs"), row.Name) }); err != nil {
 		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
 	}
 	if err := d.ensureRootfsMap(ctx, row); err != nil {
@@ -111,7 +114,7 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 		return fmt.Errorf("instance %q: %w", row.Name, err)
 	}
 	rev.add(func() { _ = d.inst.Delete(bg, row.Name) })
-	if err := d.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
+	if err := trace.Do(ctx, "database: mark created", func() error { return d.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated) }); err != nil {
 		return err
 	}
 	rev.success()
@@ -129,6 +132,7 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 // every instance on that pool is then a clone of it. This is the one
 // place an image volume is filled.
 func (d *Daemon) ensureImageVolume(ctx context.Context, op *operations.Op, pool storage.Driver, poolName, fp string) error {
+	defer trace.Step(ctx, "image volume in the pool (unpacked once)")()
 	unlock := d.imageLocks.lock(fp)
 	defer unlock()
 	vol := storage.Volume{Kind: storage.KindImage, Name: fp}
@@ -256,6 +260,7 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 		return nil, err
 	}
 	spec := operationsSpec("Creating instance", req.Name)
+	spec.Trace = trace.From(ctx)
 	// Cancelling stops the unpack or copy under way and rolls the create back.
 	spec.MayCancel = true
 	op := d.ops.Start(spec, func(ctx context.Context, op *operations.Op) error {

@@ -10,11 +10,13 @@ import (
 
 	"lodge/instances"
 	"lodge/server/db"
+	"lodge/trace"
 )
 
 // specFor builds the runtime spec of an instance as it runs: profiles
 // applied (x), NICs resolved to host links, id map, disk mounts.
 func (d *Daemon) specFor(ctx context.Context, x Expanded) (instances.Spec, error) {
+	defer trace.Step(ctx, "runtime spec")()
 	in := x.Instance
 	// Mounted here, before every start (an overlay volume after a reboot).
 	rootfs, err := d.instanceRootfs(ctx, in)

@@ -18,6 +18,7 @@ import (
 	"lodge/instances"
 	"lodge/network"
 	"lodge/server/db"
+	"lodge/trace"
 )
 
 // DefaultNetworkName is the managed bridge lodged creates at its first start.
@@ -148,6 +149,7 @@ func (d *Daemon) ensureNetwork(ctx context.Context, n db.Network) error {
 // syncNetworkHosts rewrites the DHCP reservations and names of every
 // network after instances or their NICs changed.
 func (d *Daemon) syncNetworkHosts(ctx context.Context) {
+	defer trace.Step(ctx, "network: DHCP reservations")()
 	if d.nets.drv == nil {
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"lodge/server/db"
 	"lodge/storage"
 	"lodge/storage/pools"
+	"lodge/trace"
 )
 
 // PoolManager creates, opens and destroys pools from their records
@@ -90,6 +91,7 @@ func (d *Daemon) instancePool(in db.Instance) (storage.Driver, error) {
 // instanceRootfs mounts the instance's volume if needed and returns its
 // rootfs on the host (for file access to a stopped instance).
 func (d *Daemon) instanceRootfs(ctx context.Context, in db.Instance) (string, error) {
+	defer trace.Step(ctx, "pool: mount the rootfs")()
 	p, err := d.instancePool(in)
 	if err != nil {
 		return "", err
@@ -182,6 +184,7 @@ func (d *Daemon) poolOwned(name string, pool storage.Driver) error {
 // new: a crash's leftover, in a pool lodge owns. In a pool without this
 // lodged's marker the directory may be another tool's: refused.
 func (d *Daemon) clearStale(ctx context.Context, poolName string, pool storage.Driver, vol storage.Volume) error {
+	defer trace.Step(ctx, "pool: clear a stale volume")()
 	if poolName == "" {
 		poolName = d.poolName
 	}

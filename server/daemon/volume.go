@@ -16,6 +16,7 @@ import (
 	"lodge/server/db"
 	"lodge/storage"
 	"lodge/storage/pools"
+	"lodge/trace"
 )
 
 // volumeUsers lists the instances with a disk device on a custom volume.
@@ -118,6 +119,7 @@ func keepRootSize(devs map[string]map[string]string, pool string) {
 // applyRootQuota sets the root volume's size limit (root device size=), or
 // clears it, where the pool's driver can.
 func (d *Daemon) applyRootQuota(ctx context.Context, in db.Instance) error {
+	defer trace.Step(ctx, "pool: root quota")()
 	size := in.Devices["root"]["size"]
 	if in.Phase != db.PhaseCreated && size == "" {
 		return nil

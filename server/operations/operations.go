@@ -16,6 +16,7 @@ import (
 
 	"lodge/api"
 	"lodge/errdefs"
+	"lodge/trace"
 )
 
 // ErrNotCancellable is returned when cancelling an operation that can't be.
@@ -47,6 +48,8 @@ type Op struct {
 	err       string
 	mayCancel bool
 	connector Connector
+	// trace is the request's that started it (nil: not traced).
+	trace *trace.Trace
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -101,6 +104,10 @@ type Spec struct {
 	MayCancel bool
 	// Connector handles websocket connections for websocket operations.
 	Connector Connector
+	// Trace, if set, is the trace of the request that starts the
+	// operation: the operation's steps join it, and it is written once the
+	// operation has ended too.
+	Trace *trace.Trace
 }
 
 // Start registers an operation and runs fn in its own goroutine.
@@ -110,17 +117,22 @@ func (r *Registry) Start(spec Spec, fn func(ctx context.Context, op *Op) error) 
 		spec.Class = api.OperationClassTask
 	}
 	ctx, cancel := context.WithCancel(r.base)
+	spec.Trace.Hold()
+	endOp := spec.Trace.Begin("operation: " + spec.Description)
+	ctx = trace.With(ctx, spec.Trace)
 	now := time.Now().UTC()
 	op := &Op{
 		reg: r, id: uuid.NewString(), class: spec.Class, description: spec.Description,
 		created: now, updated: now, status: api.Running, resources: spec.Resources, metadata: spec.Metadata,
-		mayCancel: spec.MayCancel, connector: spec.Connector, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		mayCancel: spec.MayCancel, connector: spec.Connector, trace: spec.Trace, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	r.mu.Lock()
 	r.ops[op.id] = op
 	r.mu.Unlock()
 	if r.store != nil {
+		end := spec.Trace.Begin("record the operation (database)")
 		r.store.Put(op.stored())
+		end()
 	}
 	r.onChange(op.Render())
 
@@ -129,6 +141,8 @@ func (r *Registry) Start(spec Spec, fn func(ctx context.Context, op *Op) error) 
 		defer r.wg.Done()
 		err := fn(ctx, op)
 		op.finish(err)
+		endOp()
+		spec.Trace.Release()
 		time.AfterFunc(r.keep, func() {
 			r.mu.Lock()
 			delete(r.ops, op.id)
@@ -179,7 +193,9 @@ func (op *Op) finish(err error) {
 	// Recorded before anyone learns of the end, so that an outcome a
 	// client saw is the one it finds after a restart.
 	if op.reg.store != nil {
+		end := op.trace.Begin("record its end (database)")
 		op.reg.store.Finish(op.stored())
+		end()
 	}
 	op.cancel()
 	close(op.done)
@@ -194,6 +210,9 @@ func (op *Op) URL() string { return "/1.0/operations/" + op.id }
 
 // Done is closed when the operation has finished.
 func (op *Op) Done() <-chan struct{} { return op.done }
+
+// Trace is the trace the operation's steps join (nil: not traced).
+func (op *Op) Trace() *trace.Trace { return op.trace }
 
 // Context is cancelled when the operation is cancelled or finishes.
 func (op *Op) Context() context.Context { return op.ctx }

@@ -34,6 +34,7 @@ func TestImportRules(t *testing.T) {
 		{"lodge/netparse", []string{"lodge/", "github.com/"}},
 		{"lodge/errdefs", []string{"lodge/", "github.com/"}},
 		{"lodge/hostlimits", []string{"lodge/", "github.com/"}},
+		{"lodge/trace", []string{"lodge/", "github.com/"}},
 		{"lodge/images/templates", []string{"lodge/server", "lodge/client", "lodge/instances", "lodge/storage", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/devlxd", []string{"lodge/", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},
 		{"lodge/backup", []string{"lodge/server", "lodge/client", "lodge/storage", "lodge/images", "github.com/mattn/go-sqlite3", "github.com/lxc/go-lxc"}},

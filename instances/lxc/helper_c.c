@@ -1,0 +1,287 @@
+//go:build linux && cgo
+
+// lodged's forkstart and forkexec helpers, run before the Go runtime
+// starts (see helper_c.go): `lodged forkstart` and `lodged forkexec` are
+// re-executions of lodged that only call liblxc, and starting Go's runtime
+// (its threads, its package inits) for that cost milliseconds on every
+// launch and every exec. A constructor runs when the binary is loaded,
+// before Go's own entry point, in a process that is still single-threaded,
+// which is also the safest place to call liblxc's forking functions from.
+// For any other command line it returns at once and lodged starts as usual.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lxc/attach_options.h>
+#include <lxc/lxccontainer.h>
+
+// The helper's timeline for the daemon's trace (helptrace.go): a line
+// "lodge-trace UNIXNANO STEP" at the end of each step, when asked for.
+static bool trace_on;
+static char trace_buf[1024];
+static size_t trace_len;
+
+static void trace_mark(const char *step)
+{
+	struct timespec ts;
+	if (!trace_on)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int n = snprintf(trace_buf + trace_len, sizeof(trace_buf) - trace_len, "lodge-trace %lld%09ld %s\n",
+			 (long long)ts.tv_sec, ts.tv_nsec, step);
+	if (n > 0 && (size_t)n < sizeof(trace_buf) - trace_len)
+		trace_len += n;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= n;
+	}
+}
+
+static void trace_flush(int fd)
+{
+	write_all(fd, trace_buf, trace_len);
+	trace_len = 0;
+}
+
+static void errorf(const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		write_all(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+// forkstart NAME LXCPATH CONFIG: liblxc's daemonized start; the container's
+// monitor is forked off and outlives this process. Output goes to the
+// daemon, which shows it in the error of a failed start.
+static int fork_start(const char *name, const char *lxcpath, const char *config)
+{
+	struct lxc_container *c = lxc_container_new(name, lxcpath);
+	if (!c) {
+		errorf("container %s: liblxc could not load it\n", name);
+		return 1;
+	}
+	// lxc_container_new already read LXCPATH/NAME/config; loading it
+	// again would append list keys (lxc.idmap, lxc.mount.entry) twice.
+	c->clear_config(c);
+	if (!c->load_config(c, config)) {
+		errorf("load config %s: liblxc refused it\n", config);
+		return 1;
+	}
+	trace_mark("load the config");
+	if (!c->daemonize) {
+		errorf("liblxc is not set to daemonize\n");
+		return 1;
+	}
+	if (c->is_running(c)) {
+		errorf("container %s is already running\n", name);
+		return 1;
+	}
+	if (!c->start(c, 0, NULL)) {
+		errorf("starting the container failed\n");
+		return 1;
+	}
+	trace_mark("liblxc start");
+	trace_flush(1);
+	return 0;
+}
+
+// read_request reads fd until EOF into a NUL-terminated buffer.
+static char *read_request(int fd, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		return NULL;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= (64u << 20))
+				break;
+			cap *= 2;
+			char *b = realloc(buf, cap + 1);
+			if (!b) {
+				free(buf);
+				return NULL;
+			}
+			buf = b;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+// next returns the field at *pos and moves past it, or NULL at the end.
+static char *next(char *buf, size_t len, size_t *pos)
+{
+	if (*pos >= len)
+		return NULL;
+	char *s = buf + *pos;
+	*pos += strlen(s) + 1;
+	return s;
+}
+
+// strings reads a count and that many fields into a NULL-terminated array.
+static char **strings(char *buf, size_t len, size_t *pos)
+{
+	char *cnt = next(buf, len, pos);
+	if (!cnt)
+		return NULL;
+	long n = strtol(cnt, NULL, 10);
+	if (n < 0 || n > 1 << 20)
+		return NULL;
+	char **out = calloc(n + 1, sizeof(char *));
+	if (!out)
+		return NULL;
+	for (long i = 0; i < n; i++) {
+		out[i] = next(buf, len, pos);
+		if (!out[i])
+			return NULL;
+	}
+	return out;
+}
+
+// forkexec NAME LXCPATH: attaches a process to the container with this
+// process's fds 0-2 as its stdio, writes its host pid to fd 3 (after the
+// timeline, if asked for), waits for it and exits with its status (128+n
+// for a death by signal n). The request comes on fd 4, not on the command
+// line, where anyone could read its environment: NUL-terminated fields,
+// "1" (the format), cwd, uid, gid, tty ("1": make fd 0, a pty, the
+// controlling terminal), then argv and the environment, each as a count
+// followed by that many fields (exec.go writes it).
+static int fork_exec(const char *name, const char *lxcpath)
+{
+	size_t len = 0, pos = 0;
+	char *req = read_request(4, &len);
+	close(4);
+	if (!req) {
+		errorf("exec: cannot read the request: %s\n", strerror(errno));
+		return 126;
+	}
+	char *format = next(req, len, &pos);
+	char *cwd = next(req, len, &pos);
+	char *uid = next(req, len, &pos);
+	char *gid = next(req, len, &pos);
+	char *tty = next(req, len, &pos);
+	char **argv = strings(req, len, &pos);
+	char **env = argv ? strings(req, len, &pos) : NULL;
+	if (!format || strcmp(format, "1") != 0 || !tty || !argv || !env || !argv[0]) {
+		errorf("exec: bad request from lodged\n");
+		return 126;
+	}
+	if (strcmp(tty, "1") == 0) {
+		// A session of our own with the pty as controlling terminal; the
+		// attached process inherits both, so shells get job control.
+		if (setsid() < 0) {
+			errorf("setsid: %s\n", strerror(errno));
+			return 126;
+		}
+		if (ioctl(0, TIOCSCTTY, 0) < 0) {
+			errorf("TIOCSCTTY: %s\n", strerror(errno));
+			return 126;
+		}
+	}
+	struct lxc_container *c = lxc_container_new(name, lxcpath);
+	if (!c) {
+		errorf("attach to container \"%s\": liblxc could not load it\n", name);
+		return 126;
+	}
+	trace_mark("load the container");
+	lxc_attach_options_t opts = LXC_ATTACH_OPTIONS_DEFAULT;
+	opts.env_policy = LXC_ATTACH_CLEAR_ENV;
+	opts.initial_cwd = cwd[0] ? cwd : NULL;
+	opts.uid = (uid_t)strtoul(uid, NULL, 10);
+	opts.gid = (gid_t)strtoul(gid, NULL, 10);
+	opts.extra_env_vars = env;
+	opts.stdin_fd = 0;
+	opts.stdout_fd = 1;
+	opts.stderr_fd = 2;
+	lxc_attach_command_t cmd = {.program = argv[0], .argv = argv};
+	pid_t pid = -1;
+	if (c->attach(c, lxc_attach_run_command, &cmd, &opts, &pid) < 0 || pid <= 0) {
+		errorf("attach to container \"%s\": attaching failed\n", name);
+		return 126;
+	}
+	trace_mark("liblxc attach");
+	trace_flush(3);
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%d\n", (int)pid);
+	write_all(3, line, n);
+	close(3);
+	int status;
+	for (;;) {
+		if (waitpid(pid, &status, 0) == pid)
+			break;
+		if (errno != EINTR) {
+			errorf("wait: %s\n", strerror(errno));
+			return 126;
+		}
+	}
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+// glibc passes the command line and environment to constructors.
+__attribute__((constructor)) static void lodge_helpers(int argc, char **argv, char **envp)
+{
+	if (argc < 2 || !argv || !argv[1])
+		return;
+	bool start = strcmp(argv[1], "forkstart") == 0, exec = strcmp(argv[1], "forkexec") == 0;
+	if (!start && !exec)
+		return;
+	// As Go's runtime does at its start: stdio lodged did not give (a nil
+	// Stdin) is /dev/null, not a closed fd that liblxc cannot pass on.
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+			open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+	for (char **e = envp; e && *e; e++)
+		if (strncmp(*e, "LODGE_TRACE_HELPER=", 19) == 0 && (*e)[19])
+			trace_on = true;
+	trace_mark("exec");
+	if (start) {
+		if (argc != 5) {
+			errorf("usage: forkstart NAME LXCPATH CONFIG\n");
+			_exit(2);
+		}
+		_exit(fork_start(argv[2], argv[3], argv[4]));
+	}
+	if (argc != 4) {
+		errorf("usage: forkexec NAME LXCPATH\n");
+		_exit(2);
+	}
+	_exit(fork_exec(argv[2], argv[3]));
+}
