@@ -121,7 +121,7 @@ func (s *Server) serverGet(r *http.Request) (response, error) {
 		APIStatus:     "stable",
 		APIVersion:    "1.0",
 		Auth:          "trusted",
-		AuthMethods:   []string{"tls"},
+		AuthMethods:   authMethods(r),
 		Config:        conf,
 		Environment: api.ServerEnvironment{
 			Addresses:          []string{},
