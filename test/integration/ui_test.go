@@ -2,15 +2,12 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,55 +22,67 @@ import (
 
 	"lodge/builder"
 	"lodge/remotes/remotestest"
-	"lodge/ui"
 )
 
-// uiServer stands in for lodged's HTTPS listener until the HTTP layer
-// mounts the UI: ui.Handler at /ui/, and /1.0/ (HTTP and websockets)
-// behind ui.Protect, reverse-proxied to a real lodged's unix socket.
+// uiServer is a lodged's own HTTPS listener (core.https_address), where
+// it serves the web UI: no stand-in, the very handler, trust check and
+// sessions lodged runs.
 type uiServer struct {
-	*httptest.Server
-	ui *ui.UI
+	URL  string                               // https://127.0.0.1:PORT
+	run  func(args ...string) (string, error) // the lodge CLI against that lodged
+	pool *x509.CertPool                       // its certificate, read from the unix socket
 }
 
-func startUIServer(t *testing.T, socket string) *uiServer { return startUIServerOpt(t, socket, false) }
-
-// startUIServerOpt with shim answers the list queries lodged does not
-// have yet (queryShim), so the UI takes its server-side path.
-func startUIServerOpt(t *testing.T, socket string, shim bool) *uiServer {
+// startUI makes the lodged that run drives listen on HTTPS (on a free
+// loopback port) until the test ends.
+func startUI(t *testing.T, run func(args ...string) (string, error)) *uiServer {
 	t.Helper()
-	u := ui.New(ui.Config{})
-	target, _ := url.Parse("http://unix.socket")
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socket)
-	}}
-	proxy.ErrorLog = log.New(io.Discard, "", 0) // closed websockets are no news
-	untrusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		io.WriteString(w, `{"type":"error","error":"not authorized","error_code":403}`)
-	})
-	mux := http.NewServeMux()
-	mux.Handle("/ui/", u.Handler())
-	mux.Handle("/ui", u.Handler())
-	var api http.Handler = proxy
-	if shim {
-		api = queryShim{api: proxy}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	if _, err := run("config", "set", "core.https_address", addr); err != nil {
+		t.Fatal(err)
 	}
-	mux.Handle("/1.0", u.Protect(api, untrusted))
-	mux.Handle("/1.0/", u.Protect(api, untrusted))
-	mux.Handle("/", http.RedirectHandler("/ui/", http.StatusFound))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return &uiServer{Server: srv, ui: u}
+	t.Cleanup(func() { run("config", "unset", "core.https_address") })
+	out, err := run("query", "/1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Environment struct {
+			Certificate string `json:"certificate"`
+		} `json:"environment"`
+	}
+	pool := x509.NewCertPool()
+	if json.Unmarshal([]byte(out), &info) != nil || !pool.AppendCertsFromPEM([]byte(info.Environment.Certificate)) {
+		t.Fatalf("lodged's certificate from GET /1.0: %.300s", out)
+	}
+	return &uiServer{URL: "https://" + addr, run: run, pool: pool}
 }
 
-func (s *uiServer) loginURL() string {
-	tok, _ := s.ui.IssueLoginToken()
-	return s.URL + "/ui/?login=" + tok
+// loginURL is a fresh link from `lodge ui`, as a user gets one.
+func (s *uiServer) loginURL(t *testing.T) string {
+	t.Helper()
+	out, err := s.run("ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := strings.TrimSpace(out)
+	if !strings.HasPrefix(link, s.URL+"/ui/?login=") || strings.Contains(link, "\n") {
+		t.Fatalf("lodge ui printed %q, want one link to %s/ui/?login=TOKEN", out, s.URL)
+	}
+	return link
+}
+
+// Client is an HTTPS client that trusts this lodged's certificate (it
+// names 127.0.0.1 or not: the pin is what matters) and follows no
+// redirect.
+func (s *uiServer) Client() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: s.pool})
+				return err
+			}}}}
 }
 
 // browser is a headless Debian chromium with a fresh profile, and the
@@ -127,6 +136,16 @@ func (b *browser) requests() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]string(nil), b.reqs...)
+}
+
+// listRequests are the requests for the instance list or a state.
+func listRequests(b *browser) (out []string) {
+	for _, r := range b.requests() {
+		if strings.Contains(r, "/1.0/instances?") || strings.Contains(r, "/state") {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (b *browser) fail(t *testing.T, what string, err error) {
@@ -221,9 +240,12 @@ func (b *browser) screenshot(t *testing.T, dir, name string, w, h int64) {
 func jsq(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // TestUIBrowser drives the web UI in headless Chromium against the test
-// lodged and real containers: login link, list, live update from a CLI
-// stop with one request, launch from the form (with a field error first),
-// terminal, config field error, screenshots, phone layout.
+// lodged's own HTTPS listener and real containers: the login link from
+// `lodge ui`, the list (one server-side page), live updates from a CLI
+// stop and from a poweroff inside with one request each, launch from the
+// form (with a field error first), terminal, config field error,
+// screenshots at desktop and phone sizes, and nothing but the login page
+// without a session.
 func TestUIBrowser(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
@@ -235,7 +257,7 @@ func TestUIBrowser(t *testing.T) {
 	})
 	lodge(t, "launch", "busybox", "uit-a")
 	lodge(t, "init", "busybox", "uit-b")
-	srv := startUIServer(t, filepath.Join(stateDir, "unix.socket"))
+	srv := startUI(t, lodgeOut)
 	art := artifactsDir(t)
 
 	t.Run("no session gets only the login page", func(t *testing.T) {
@@ -258,9 +280,22 @@ func TestUIBrowser(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 403 || strings.Contains(string(b), "uit-a") {
+			// An error and nothing else (its message names the path asked for).
+			var env envelope
+			if resp.StatusCode != 403 || json.Unmarshal(b, &env) != nil || env.Type != "error" || string(env.Metadata) != "null" {
 				t.Errorf("GET %s without a session: %d %.200s", p, resp.StatusCode, b)
 			}
+		}
+		// A browser that opens the server's address lands on the UI.
+		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 302 || resp.Header.Get("Location") != "/ui/" {
+			t.Errorf("a browser's GET /: %d %q, want a redirect to /ui/", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})
 
@@ -272,12 +307,18 @@ func TestUIBrowser(t *testing.T) {
 		b.run(t, "open /ui/", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-page"]`)))
 	})
 
-	link := srv.loginURL()
+	link := srv.loginURL(t)
 	t.Run("log in with a link", func(t *testing.T) {
-		b.run(t, "open the login link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-testid="instances-table"]`)))
+		b.resetRequests()
+		b.run(t, "open the login link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-b"]`)))
 		loc := evalJS[string](t, b, `location.href`)
 		if strings.Contains(loc, "login=") {
 			t.Errorf("the token stayed in the address bar: %s", loc)
+		}
+		// lodged pages the list: one request for the page with its state,
+		// none per row.
+		if l := listRequests(b); len(l) != 1 || !strings.Contains(l[0], "recursion=2") || !strings.Contains(l[0], "limit=50") || !strings.Contains(l[0], "offset=0") {
+			t.Errorf("list requests: %q, want one page of lodged's (lodge_instances_query)", l)
 		}
 		// The link worked once.
 		tok := strings.SplitN(link, "login=", 2)[1]
@@ -290,6 +331,11 @@ func TestUIBrowser(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 403 {
 			t.Errorf("second use of the link: %d", resp.StatusCode)
+		}
+		// lodged runs with --debug, which logs every API request: never
+		// the link's.
+		if log, err := os.ReadFile(filepath.Join(os.TempDir(), "lodged-it.out")); err != nil || strings.Contains(string(log), tok) {
+			t.Errorf("the login token is in lodged's log (or the log is missing: %v)", err)
 		}
 	})
 
@@ -314,6 +360,22 @@ func TestUIBrowser(t *testing.T) {
 		n := evalJS[int](t, b, `performance.getEntriesByType('navigation').length`)
 		if n != 1 {
 			t.Errorf("the page reloaded")
+		}
+	})
+
+	t.Run("a poweroff inside updates the row with one request", func(t *testing.T) {
+		lodge(t, "start", "uit-a")
+		b.waitJS(t, "uit-a running again", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]')`)
+		time.Sleep(1500 * time.Millisecond)
+		b.resetRequests()
+		// The container stops by itself: lodged hears it from liblxc's
+		// post-stop hook and sends instance-stopped.
+		lodge(t, "exec", "uit-a", "--", "poweroff")
+		b.waitJS(t, "uit-a stopped in the list", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Stopped"]')`)
+		time.Sleep(1500 * time.Millisecond)
+		reqs := b.requests()
+		if len(reqs) != 1 || !strings.Contains(reqs[0], "/1.0/instances/uit-a?recursion=1") {
+			t.Errorf("requests after the poweroff: %q, want exactly one GET of uit-a", reqs)
 		}
 	})
 
@@ -458,33 +520,24 @@ func TestUIBrowser(t *testing.T) {
 		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
 	})
 
-	t.Run("server-side paging, sort and filter", func(t *testing.T) {
-		ss := startUIServerOpt(t, filepath.Join(stateDir, "unix.socket"), true)
+	t.Run("server-side sort and filter", func(t *testing.T) {
 		b.resetRequests()
-		b.run(t, "log in", chromedp.Navigate(ss.loginURL()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-c"]`)))
-		lists := func() (out []string) {
-			for _, r := range b.requests() {
-				if strings.Contains(r, "/1.0/instances?") || strings.Contains(r, "/state") {
-					out = append(out, r)
-				}
-			}
-			return out
-		}
+		b.run(t, "list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-c"]`)))
 		// One request for the page, with its state: no /state per row.
-		if l := lists(); len(l) != 1 || !strings.Contains(l[0], "recursion=2") || !strings.Contains(l[0], "limit=50") || !strings.Contains(l[0], "offset=0") {
+		if l := listRequests(b); len(l) != 1 || !strings.Contains(l[0], "recursion=2") {
 			t.Errorf("list requests: %q", l)
 		}
 		b.waitJS(t, "uit-c's IPv4 from the page", `/\d+\.\d+\.\d+\.\d+/.test(document.querySelector('[data-testid="row-uit-c"] .c-ipv4').textContent)`)
 		b.resetRequests()
 		b.run(t, "sort by name, descending", chromedp.Click(chromedp.CSS(`th.c-name button`)))
 		b.waitJS(t, "uit-c first", `document.querySelector('tbody tr').dataset.testid === 'row-uit-c'`)
-		if l := lists(); len(l) == 0 || !strings.Contains(l[len(l)-1], "sort=-name") {
+		if l := listRequests(b); len(l) == 0 || !strings.Contains(l[len(l)-1], "sort=-name") {
 			t.Errorf("sort requests: %q", l)
 		}
 		b.resetRequests()
 		b.run(t, "only running", chromedp.Click(chromedp.CSS(`.chips .chip`)))
 		b.waitJS(t, "stopped rows gone", `!document.querySelector('[data-testid="row-uit-a"]') && !!document.querySelector('[data-testid="row-uit-c"]')`)
-		if l := lists(); len(l) != 1 || !strings.Contains(l[0], "filter=status+eq+Running") {
+		if l := listRequests(b); len(l) != 1 || !strings.Contains(l[0], "filter=status+eq+Running") {
 			t.Errorf("filter requests: %q", l)
 		}
 		// An instance that starts now matches: one GET brings its row in.
@@ -495,9 +548,6 @@ func TestUIBrowser(t *testing.T) {
 		if r := b.requests(); len(r) != 1 || !strings.Contains(r[0], "/1.0/instances/uit-a?recursion=1") {
 			t.Errorf("requests for the start event: %q", r)
 		}
-		// Each port has its own session cookie: the first server's session
-		// survived the login to the second.
-		b.run(t, "back to the first server", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
 	})
 
 	t.Run("bulk stop and delete with confirmation", func(t *testing.T) {
@@ -537,11 +587,11 @@ func TestBenchUI(t *testing.T) {
 	defer l.teardown()
 	// The image, from the main test daemon's build cache.
 	l.must("image", "build", "busybox", "--alias", "busybox")
-	srv := startUIServer(t, filepath.Join(dir, "unix.socket"))
+	srv := startUI(t, l.run)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	b := newBrowser(t, ctx)
-	b.run(t, "log in", chromedp.Navigate(srv.loginURL()), chromedp.WaitVisible(chromedp.CSS(`[data-testid="instances-table"]`)))
+	b.run(t, "log in", chromedp.Navigate(srv.loginURL(t)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="instances-table"]`)))
 
 	have := 0
 	create := func(n int) {
