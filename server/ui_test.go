@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -179,5 +180,83 @@ func TestUIOnHTTPS(t *testing.T) {
 		if secret == "" || strings.Contains(out, secret) {
 			t.Errorf("the %s (%q) is in the log or missing", what, secret)
 		}
+	}
+}
+
+// TestUIClientCertificate: a browser's client certificate, trusted with a
+// token as lxd-ui has users do, gets the app without a login link or a
+// session, and loses it when the certificate is revoked; its changes must
+// still come from this origin.
+func TestUIClientCertificate(t *testing.T) {
+	e := newTestEnv(t)
+	srv := serveHTTPS(t, e)
+	code, r, _ := e.do(t, "POST", "/1.0/certificates", `{"name":"browser","type":"client","token":true}`)
+	if code != 202 {
+		t.Fatalf("token: %d %s", code, r.Error)
+	}
+	secret, _ := e.wait(t, r).Metadata["secret"].(string)
+	cert := clientCert(t)
+	tcfg, err := remotes.PinnedTLS(pinnedPEM(srv), &cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: tcfg}}
+	get := func(c *http.Client, method, path, body string, hdr ...string) (int, string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	// Before the certificate is trusted: the login page only.
+	if code, body, _ := get(withCert, "GET", "/ui/", ""); code != 401 || !strings.Contains(body, `data-testid="login-page"`) {
+		t.Fatalf("GET /ui/ with an untrusted certificate: %d %.200s", code, body)
+	}
+	if code, body, _ := get(withCert, "POST", "/1.0/certificates", fmt.Sprintf(`{"type":"client","trust_token":%q}`, secret), "Content-Type", "application/json"); code != 200 {
+		t.Fatalf("trust the browser's certificate: %d %.200s", code, body)
+	}
+	code, body, hdr := get(withCert, "GET", "/ui/", "")
+	if code != 200 || !strings.Contains(body, "assets/app-") || hdr.Get("Set-Cookie") != "" {
+		t.Fatalf("GET /ui/ with a trusted certificate: %d %q %.200s", code, hdr.Get("Set-Cookie"), body)
+	}
+	code, body, _ = get(withCert, "GET", "/ui/session", "")
+	var sess struct{ Auth string }
+	if code != 200 || json.Unmarshal([]byte(body), &sess) != nil || sess.Auth != string(ui.AuthCertificate) {
+		t.Errorf("GET /ui/session with a certificate: %d %s", code, body)
+	}
+	code, body, _ = get(withCert, "GET", "/1.0", "")
+	var env api.Response
+	var info api.Server
+	if code != 200 || json.Unmarshal([]byte(body), &env) != nil || json.Unmarshal(env.Metadata, &info) != nil ||
+		info.Auth != "trusted" || strings.Join(info.AuthMethods, ",") != "tls" {
+		t.Errorf("GET /1.0 with the certificate: %d %.300s", code, body)
+	}
+	// A browser's certificate is as ambient as a cookie: another site's
+	// page cannot use it.
+	if code, _, _ := get(withCert, "POST", "/1.0/profiles", `{"name":"p-cert"}`, "Origin", "https://evil.example", "Content-Type", "application/json"); code != 403 {
+		t.Errorf("POST from another origin with the certificate: %d", code)
+	}
+	if code, body, _ := get(withCert, "POST", "/1.0/profiles", `{"name":"p-cert"}`, "Origin", srv.URL, "Content-Type", "application/json"); code != 201 && code != 200 {
+		t.Errorf("same-origin POST with the certificate: %d %.200s", code, body)
+	}
+	// Revoked: back to the login page.
+	_, r, _ = e.do(t, "GET", "/1.0/certificates?recursion=1", "")
+	var certs []api.Certificate
+	json.Unmarshal(r.Metadata, &certs)
+	if len(certs) != 1 {
+		t.Fatalf("certificates: %+v", certs)
+	}
+	if code, r, _ := e.do(t, "DELETE", "/1.0/certificates/"+certs[0].Fingerprint, ""); code != 200 {
+		t.Fatalf("revoke: %d %s", code, r.Error)
+	}
+	if code, body, _ := get(withCert, "GET", "/ui/", ""); code != 401 || !strings.Contains(body, `data-testid="login-page"`) {
+		t.Errorf("GET /ui/ with a revoked certificate: %d %.200s", code, body)
 	}
 }
