@@ -237,6 +237,44 @@ func (b *browser) screenshot(t *testing.T, dir, name string, w, h int64) {
 	}
 }
 
+// consoleLog is an instance's console log as lodged serves it.
+func consoleLog(t *testing.T, name string) string {
+	t.Helper()
+	resp, err := apiClient().Get("http://unix.socket/1.0/instances/" + name + "/logs/console.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("console log of %s: %d %s", name, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// instanceIPv4 is a running instance's global IPv4 address on eth0.
+func instanceIPv4(t *testing.T, name string) string {
+	t.Helper()
+	var addr string
+	waitFor(t, name+"'s IPv4", time.Minute, func() bool {
+		_, env := apiDo(t, "GET", "/1.0/instances/"+name+"/state", "")
+		var st struct {
+			Network map[string]struct {
+				Addresses []struct{ Family, Address, Scope string }
+			}
+		}
+		json.Unmarshal(env.Metadata, &st)
+		for _, a := range st.Network["eth0"].Addresses {
+			if a.Family == "inet" && a.Scope == "global" {
+				addr = a.Address
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
 func jsq(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // TestUIBrowser drives the web UI in headless Chromium against the test
@@ -251,7 +289,7 @@ func TestUIBrowser(t *testing.T) {
 	ensureImage(t, "busybox", "busybox")
 	names := []string{"uit-a", "uit-b"}
 	t.Cleanup(func() {
-		for _, n := range append(names, "uit-c", "uit-r") {
+		for _, n := range append(names, "uit-c", "uit-r", "uit-s") {
 			lodgeOut("delete", "-f", n)
 		}
 	})
@@ -431,6 +469,30 @@ func TestUIBrowser(t *testing.T) {
 		launch("busybox", "uit-r")
 		b.waitJS(t, "uit-r running", `location.pathname === '/ui/instances/uit-r' && (document.querySelector('[data-testid="ov-status"]') || {}).textContent === 'Running'`)
 		lodge(t, "delete", "-f", "uit-r")
+
+		// A download that stalls half-way (lodged gives up after 30 s of
+		// silence): the form shows its progress, and the operations page
+		// cancels it before then; no instance is left.
+		launch("stalled", "uit-s")
+		b.waitJS(t, "download progress", `/^\w+: \d+% \(/.test((document.querySelector('[data-testid="launch-progress"]') || {}).textContent || '')`)
+		b.run(t, "operations", chromedp.Navigate(srv.URL+"/ui/operations"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="operations-table"]`)))
+		rowsNow := `[...document.querySelectorAll('[data-testid="operations-table"] tbody tr')].slice(0, 3).map(r => r.dataset.status + ' ' + r.outerHTML.slice(0, 400)).join('\n')`
+		for try := 0; ; try++ {
+			if evalJS[bool](t, b, `[...document.querySelectorAll('[data-testid^="op-"][data-status="Running"]')].some(r => r.textContent.includes('Creating instance') && r.querySelector('[data-testid^="op-cancel-"]'))`) {
+				break
+			}
+			if try == 40 {
+				_, ops := apiDo(t, "GET", "/1.0/operations?recursion=1", "")
+				t.Fatalf("no running create with a Cancel button; rows:\n%s\nlodged: %.1500s", evalJS[string](t, b, rowsNow), ops.Metadata)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		id := evalJS[string](t, b, `[...document.querySelectorAll('[data-testid^="op-"][data-status="Running"]')].find(r => r.textContent.includes('Creating instance')).dataset.testid.slice(3)`)
+		b.run(t, "cancel", chromedp.Click(chromedp.CSS(`[data-testid="op-cancel-`+id+`"]`)))
+		b.waitJS(t, "cancelled", `(document.querySelector('[data-testid="op-`+id+`"]') || {}).dataset?.status === 'Cancelled'`)
+		if _, err := lodgeOut("info", "uit-s"); err == nil {
+			t.Error("a cancelled launch left uit-s")
+		}
 	})
 
 	t.Run("terminal", func(t *testing.T) {
@@ -510,6 +572,141 @@ func TestUIBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("snapshot restore, delete and schedule; console log", func(t *testing.T) {
+		b.run(t, "snapshots", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=snapshots"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="snap-s1"]`)))
+		// s1 was taken before /etc/hostname was edited: restoring it, once
+		// confirmed, brings the old file back (and the instance up again).
+		b.run(t, "ask to restore", chromedp.Click(chromedp.CSS(`[data-testid="snap-restore-s1"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
+		if out := lodge(t, "exec", "uit-c", "--", "cat", "/etc/hostname"); out != "uit-c-edited\n" {
+			t.Fatalf("/etc/hostname before the confirmation: %q", out)
+		}
+		b.run(t, "restore", chromedp.Click(chromedp.CSS(`[data-testid="confirm-yes"]`)))
+		b.waitJS(t, "running after the restore", `(document.querySelector('.page-head .status') || document.body).textContent.includes('Running') && !document.querySelector('[data-testid="confirm"]')`)
+		restored := false
+		for try := 0; try < 60 && !restored; try++ {
+			out, _ := lodgeOut("exec", "uit-c", "--", "cat", "/etc/hostname")
+			if restored = out == "uit-c\n"; !restored {
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+		if !restored {
+			t.Fatal("/etc/hostname is not s1's after the restore")
+		}
+		// The schedule: a value lodged refuses shows on its field and
+		// changes nothing; a good one is saved.
+		b.run(t, "snapshots again", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=snapshots"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="sched-save"]`)))
+		b.fill(t, `[data-testid="sched-snapshots.schedule"]`, "whenever")
+		b.run(t, "save a bad schedule", chromedp.Click(chromedp.CSS(`[data-testid="sched-save"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="sched-err-snapshots.schedule"]`)))
+		if msg := b.text(t, `[data-testid="sched-err-snapshots.schedule"]`); !strings.Contains(msg, "whenever") {
+			t.Errorf("schedule error %q", msg)
+		}
+		if v := strings.TrimSpace(lodge(t, "config", "get", "uit-c", "snapshots.schedule")); v != "" {
+			t.Errorf("a refused schedule was saved: %q", v)
+		}
+		b.fill(t, `[data-testid="sched-snapshots.schedule"]`, "@daily")
+		b.fill(t, `[data-testid="sched-snapshots.expiry"]`, "2w")
+		b.run(t, "save the schedule", chromedp.Click(chromedp.CSS(`[data-testid="sched-save"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="sched-saved"]`)))
+		if v := strings.TrimSpace(lodge(t, "config", "get", "uit-c", "snapshots.schedule")); v != "@daily" {
+			t.Errorf("snapshots.schedule = %q", v)
+		}
+		if v := strings.TrimSpace(lodge(t, "config", "get", "uit-c", "snapshots.expiry")); v != "2w" {
+			t.Errorf("snapshots.expiry = %q", v)
+		}
+		// Delete s1, after a confirmation.
+		b.run(t, "delete s1", chromedp.Click(chromedp.CSS(`[data-testid="snap-delete-s1"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="confirm-yes"]`)))
+		b.waitJS(t, "s1 gone", `!document.querySelector('[data-testid="snap-s1"]')`)
+		if code, _ := apiDo(t, "GET", "/1.0/instances/uit-c/snapshots/s1", ""); code != 404 {
+			t.Errorf("snapshot s1 after the delete: %d", code)
+		}
+		// The console log: what lodged keeps of the console (which grows
+		// while the instance runs: compare after a refresh until both
+		// agree).
+		lodge(t, "exec", "uit-c", "--", "sh", "-c", "echo uit-console-mark > /dev/console")
+		b.run(t, "console", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=console"), chromedp.WaitReady(chromedp.CSS(`[data-testid="console-log"]`)))
+		var want, got string
+		for try := 0; try < 10; try++ {
+			want = consoleLog(t, "uit-c")
+			b.run(t, "refresh", chromedp.Click(chromedp.CSS(`[data-testid="console-refresh"]`)), chromedp.Sleep(500*time.Millisecond))
+			if got = evalJS[string](t, b, `document.querySelector('[data-testid="console-log"]').textContent`); got == want {
+				break
+			}
+		}
+		if got != want || !strings.Contains(want, "uit-console-mark") {
+			t.Errorf("the console tab shows %q, lodged's console log is %q", got, want)
+		}
+	})
+
+	t.Run("file upload and download", func(t *testing.T) {
+		up := filepath.Join(t.TempDir(), "uit-upload.txt")
+		if err := os.WriteFile(up, []byte("uploaded from the browser\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.run(t, "files", chromedp.Navigate(srv.URL+"/ui/instances/uit-c?tab=files"))
+		b.waitJS(t, "/ listed", `[...document.querySelectorAll('[data-testid="file-list"] button.link')].some(e => e.textContent === 'etc')`)
+		evalJS[bool](t, b, `(() => { [...document.querySelectorAll('[data-testid="file-list"] button.link')].find(e => e.textContent === 'etc').click(); return true })()`)
+		b.waitJS(t, "/etc listed", `document.querySelector('[data-testid="files-path"]').textContent === '/etc'`)
+		b.run(t, "upload", chromedp.SetUploadFiles(chromedp.CSS(`[data-testid="file-upload"]`), []string{up}))
+		b.waitJS(t, "the upload listed", `[...document.querySelectorAll('[data-testid="file-list"] button.link')].some(e => e.textContent === 'uit-upload.txt')`)
+		if out := lodge(t, "exec", "uit-c", "--", "cat", "/etc/uit-upload.txt"); out != "uploaded from the browser\n" {
+			t.Errorf("/etc/uit-upload.txt is %q", out)
+		}
+		// Download: the file's link gets its bytes (with the session).
+		evalJS[bool](t, b, `(() => { [...document.querySelectorAll('[data-testid="file-list"] button.link')].find(e => e.textContent === 'uit-upload.txt').click(); return true })()`)
+		b.run(t, "open it", chromedp.WaitVisible(chromedp.CSS(`[data-testid="file-download"]`)))
+		ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		defer cancel()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => { const a = document.querySelector('[data-testid="file-download"]'); if (!a.hasAttribute('download')) return 'no download attribute'; const r = await fetch(a.href); return r.status + ' ' + await r.text() })()`, chromedp.EvalAwaitPromise))
+		if err != nil || got != "200 uploaded from the browser\n" {
+			t.Errorf("download: %q %v", got, err)
+		}
+	})
+
+	t.Run("images, profiles, networks, storage", func(t *testing.T) {
+		b.run(t, "images", chromedp.Navigate(srv.URL+"/ui/images"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="images-table"]`)))
+		b.waitJS(t, "busybox listed", `[...document.querySelectorAll('[data-testid="images-table"] td')].some(e => e.textContent.split(', ').includes('busybox'))`)
+		// Profiles: create one, a refused YAML edit names its key, a good one is saved, delete it.
+		t.Cleanup(func() { lodgeOut("profile", "delete", "uit-p") })
+		b.run(t, "profiles", chromedp.Navigate(srv.URL+"/ui/profiles"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="profile-default"]`)),
+			chromedp.SendKeys(chromedp.CSS(`[data-testid="profile-name"]`), "uit-p"), chromedp.Click(chromedp.CSS(`[data-testid="profile-create"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="profile-uit-p"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="profile-edit-uit-p"]`)))
+		b.waitJS(t, "the profile's YAML", `(document.querySelector('[data-testid="yaml-edit"]') || {}).value?.includes('config: {}')`)
+		b.fill(t, `[data-testid="yaml-edit"]`, "config:\n  limits.memory: lots\ndescription: ''\ndevices: {}\n")
+		b.run(t, "save a bad value", chromedp.Click(chromedp.CSS(`[data-testid="yaml-edit-save"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="yaml-edit-error"]`)))
+		if msg := b.text(t, `[data-testid="yaml-edit-error"]`); !strings.Contains(msg, "limits.memory") || !strings.Contains(msg, "lots") {
+			t.Errorf("profile YAML error %q", msg)
+		}
+		b.fill(t, `[data-testid="yaml-edit"]`, "config:\n  limits.memory: 128MiB\ndescription: from the UI\ndevices: {}\n")
+		b.run(t, "save", chromedp.Click(chromedp.CSS(`[data-testid="yaml-edit-save"]`)))
+		b.waitJS(t, "the saved profile", `!document.querySelector('[data-testid="yaml-edit"]') && document.querySelector('[data-testid="profile-uit-p"]').textContent.includes('128MiB')`)
+		if v := strings.TrimSpace(lodge(t, "profile", "get", "uit-p", "limits.memory")); v != "128MiB" {
+			t.Errorf("uit-p limits.memory = %q", v)
+		}
+		b.run(t, "delete the profile", chromedp.Click(chromedp.CSS(`[data-testid="profile-delete-uit-p"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="confirm-yes"]`)))
+		b.waitJS(t, "uit-p gone", `!document.querySelector('[data-testid="profile-uit-p"]')`)
+		if _, err := lodgeOut("profile", "show", "uit-p"); err == nil {
+			t.Error("uit-p still exists")
+		}
+		// Networks: the test bridge's leases name uit-c's address.
+		addr := instanceIPv4(t, "uit-c")
+		b.run(t, "networks", chromedp.Navigate(srv.URL+"/ui/networks"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="net-`+defaultNet+`"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="leases-`+defaultNet+`"]`)))
+		b.waitJS(t, "uit-c's lease", `[...document.querySelectorAll('[data-testid="leases"] tr')].some(r => r.textContent.includes('uit-c') && r.textContent.includes(`+jsq(addr)+`))`)
+		// Storage: the pool's volumes list uit-c.
+		var inst struct {
+			ExpandedDevices map[string]map[string]string `json:"expanded_devices"`
+		}
+		_, env := apiDo(t, "GET", "/1.0/instances/uit-c", "")
+		json.Unmarshal(env.Metadata, &inst)
+		pool := inst.ExpandedDevices["root"]["pool"]
+		b.run(t, "storage", chromedp.Navigate(srv.URL+"/ui/storage"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="pool-`+pool+`"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="volumes-`+pool+`"]`)))
+		b.waitJS(t, "uit-c's volume", `[...document.querySelectorAll('[data-testid="volumes"] tr')].some(r => r.textContent.startsWith('container') && r.textContent.includes('uit-c'))`)
+		b.screenshot(t, art, "storage-desktop", 1280, 800)
+	})
+
 	t.Run("phone layout", func(t *testing.T) {
 		b.run(t, "list on a phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
 		overflow := evalJS[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth`)
@@ -550,14 +747,41 @@ func TestUIBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("bulk stop and delete with confirmation", func(t *testing.T) {
+	t.Run("bulk start, restart, stop and delete with confirmation", func(t *testing.T) {
 		if st, _ := instanceState(t, "uit-a"); st != "Running" {
 			lodge(t, "start", "uit-a")
 		}
+		if st, _ := instanceState(t, "uit-b"); st != "Stopped" {
+			lodge(t, "stop", "-f", "uit-b")
+		}
 		b.run(t, "list", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
+		b.waitJS(t, "uit-a running, uit-b stopped", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]') && !!document.querySelector('[data-testid="row-uit-b"][data-status="Stopped"]')`)
+		b.run(t, "select", chromedp.Click(chromedp.CSS(`[aria-label="Select uit-a"]`)), chromedp.Click(chromedp.CSS(`[aria-label="Select uit-b"]`)))
+		// bulk asks first, then runs the action on both rows; the list follows.
+		bulk := func(action, status string) {
+			t.Helper()
+			b.run(t, "ask to "+action, chromedp.Click(chromedp.CSS(`[data-testid="bulk-`+action+`"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
+			b.run(t, action, chromedp.Click(chromedp.CSS(`[data-testid="confirm-yes"]`)))
+			b.waitJS(t, "both "+status, `!!document.querySelector('[data-testid="row-uit-a"][data-status="`+status+`"]') && !!document.querySelector('[data-testid="row-uit-b"][data-status="`+status+`"]')`)
+		}
+		b.run(t, "ask to start", chromedp.Click(chromedp.CSS(`[data-testid="bulk-start"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
+		if st, _ := instanceState(t, "uit-b"); st != "Stopped" {
+			t.Fatalf("uit-b %s before the confirmation", st)
+		}
+		b.run(t, "cancel", chromedp.Click(chromedp.CSS(`[data-testid="confirm"] button:not([data-testid="confirm-yes"])`)), chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="confirm"]`)))
+		bulk("start", "Running")
+		_, pidA := instanceState(t, "uit-a")
+		_, pidB := instanceState(t, "uit-b")
+		bulk("restart", "Running")
+		waitFor(t, "new init processes after the restart", time.Minute, func() bool {
+			stA, pa := instanceState(t, "uit-a")
+			stB, pb := instanceState(t, "uit-b")
+			return stA == "Running" && stB == "Running" && pa != pidA && pb != pidB && pa > 0 && pb > 0
+		})
+		bulk("stop", "Stopped")
+		b.run(t, "ask to delete", chromedp.Click(chromedp.CSS(`[data-testid="bulk-delete"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
+		lodge(t, "start", "uit-a") // delete stops a running one first
 		b.waitJS(t, "uit-a running", `!!document.querySelector('[data-testid="row-uit-a"][data-status="Running"]')`)
-		b.run(t, "select and ask", chromedp.Click(chromedp.CSS(`[aria-label="Select uit-a"]`)), chromedp.Click(chromedp.CSS(`[aria-label="Select uit-b"]`)),
-			chromedp.Click(chromedp.CSS(`[data-testid="bulk-delete"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
 		if st, _ := instanceState(t, "uit-a"); st != "Running" {
 			t.Fatalf("uit-a %s before the confirmation", st)
 		}
