@@ -714,6 +714,38 @@ func TestUIBrowser(t *testing.T) {
 			t.Error("the list scrolls sideways on a 390 px screen")
 		}
 		b.screenshot(t, art, "list-phone", 390, 844)
+		// Every other page fits too (with its longest content open:
+		// leases, volumes named by image fingerprints).
+		var inst struct {
+			ExpandedDevices map[string]map[string]string `json:"expanded_devices"`
+		}
+		_, env := apiDo(t, "GET", "/1.0/instances/uit-c", "")
+		json.Unmarshal(env.Metadata, &inst)
+		pool := inst.ExpandedDevices["root"]["pool"]
+		pages := []struct {
+			path string
+			wait []chromedp.Action[chromedp.Void]
+		}{
+			{"/ui/launch", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`))}},
+			{"/ui/instances/uit-c", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="ov-status"]`))}},
+			{"/ui/instances/uit-c?tab=config", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="cfg-save"]`))}},
+			{"/ui/instances/uit-c?tab=snapshots", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="sched-save"]`))}},
+			{"/ui/instances/uit-c?tab=files", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="file-list"] li`))}},
+			{"/ui/images", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="images-table"] td`))}},
+			{"/ui/profiles", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="profile-default"]`))}},
+			{"/ui/networks", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="leases-` + defaultNet + `"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="leases-` + defaultNet + `"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="leases"] td`))}},
+			{"/ui/storage", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="volumes-` + pool + `"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="volumes-` + pool + `"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="volumes"] td`))}},
+			{"/ui/operations", []chromedp.Action[chromedp.Void]{chromedp.WaitVisible(chromedp.CSS(`[data-testid="operations-table"] td`))}},
+		}
+		for _, p := range pages {
+			b.run(t, "open "+p.path, append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(srv.URL + p.path)}, p.wait...)...)
+			if w := evalJS[int](t, b, `document.documentElement.scrollWidth`); w > 390 {
+				t.Errorf("%s is %d px wide on a 390 px screen", p.path, w)
+				b.screenshot(t, art, "overflow-phone-"+strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(p.path), 390, 844)
+			}
+		}
 		b.run(t, "desktop again", chromedp.EmulateViewport(1280, 800))
 	})
 

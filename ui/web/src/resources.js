@@ -67,7 +67,7 @@ export function Networks() {
   const [open, setOpen] = useState('');
   const [editing, setEditing] = useState('');
   return html`<section class="page"><header class="page-head"><h1>Networks</h1></header><${Err} error=${l.error} />
-    <table class="list"><thead><tr><th>Name</th><th>Type</th><th>IPv4</th><th class="c-ipv6">IPv6</th><th>Used by</th><th></th></tr></thead><tbody>
+    <table class="list wrap"><thead><tr><th>Name</th><th>Type</th><th>IPv4</th><th class="c-ipv6">IPv6</th><th>Used by</th><th></th></tr></thead><tbody>
     ${(l.data || []).filter((n) => n.managed).map((n) => html`<tr data-testid=${'net-' + n.name}><td>${n.name}</td><td>${n.type}</td><td>${n.config?.['ipv4.address'] || ''}</td><td class="c-ipv6">${n.config?.['ipv6.address'] || ''}</td>
       <td>${(n.used_by || []).length}</td><td class="row-actions"><button class="small" onClick=${() => setOpen(open === n.name ? '' : n.name)} data-testid=${'leases-' + n.name}>Leases</button><button class="small" onClick=${() => setEditing(n.name)}>Edit</button></td></tr>
       ${open === n.name ? html`<tr><td colspan="6"><${Leases} name=${n.name} /></td></tr>` : null}
@@ -100,7 +100,8 @@ function Volumes({ pool }) {
   const sp = res.data?.space;
   return html`${sp ? html`<p class="muted">Used ${bytes(sp.used)} of ${bytes(sp.total)}</p>` : null}<${Err} error=${l.error} />
     <table class="list inner" data-testid="volumes"><thead><tr><th>Type</th><th>Name</th><th>Used by</th></tr></thead><tbody>
-    ${(l.data || []).map((v) => html`<tr><td>${v.type}</td><td>${v.name}</td><td>${(v.used_by || []).join(', ')}</td></tr>`)}</tbody></table>`;
+    ${(l.data || []).map((v) => html`<tr><td>${v.type}</td><td title=${v.name}>${v.type === 'image' ? v.name.slice(0, 12) : v.name}</td>
+      <td>${(v.used_by || []).map((u) => u.replace(/^\/1\.0\//, '').replace(/[0-9a-f]{64}/, (f) => f.slice(0, 12))).join(', ')}</td></tr>`)}</tbody></table>`;
 }
 
 export function Operations() {
@@ -119,7 +120,7 @@ export function Operations() {
   const cancel = async (o) => { try { await call('DELETE', '/1.0/operations/' + o.id); } catch (e) { setError(e); } };
   const list = [...(ops?.values() || [])].sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
   return html`<section class="page"><header class="page-head"><h1>Operations</h1></header><${Err} error=${error} />
-    <table class="list" data-testid="operations-table"><thead><tr><th>Description</th><th>Status</th><th>Resources</th><th class="c-created">Started</th><th></th></tr></thead><tbody>
+    <table class="list wrap" data-testid="operations-table"><thead><tr><th>Description</th><th>Status</th><th>Resources</th><th class="c-created">Started</th><th></th></tr></thead><tbody>
     ${list.map((o) => html`<tr data-testid=${'op-' + o.id} data-status=${o.status}><td>${o.description}${o.metadata?.download_progress ? html`<div class="sub">${o.metadata.download_progress}</div>` : null}${o.err ? html`<div class="sub error">${o.err}</div>` : null}</td>
       <td>${o.status}</td><td>${Object.values(o.resources || {}).flat().filter((r, i, a) => a.indexOf(r) === i).map((r) => r.replace(/^\/1\.0\//, '')).join(', ')}</td>
       <td class="c-created">${ago(o.created_at)}</td><td>${o.may_cancel && o.status_code < 200 ? html`<button class="small danger" onClick=${() => cancel(o)} data-testid=${'op-cancel-' + o.id}>Cancel</button>` : null}</td></tr>`)}
