@@ -205,10 +205,23 @@ func (b *browser) fill(t *testing.T, sel, value string) {
 	evalJS[bool](t, b, `(() => { const e = document.querySelector(`+jsq(sel)+`); e.focus(); e.value = `+jsq(value)+`; e.dispatchEvent(new Event('input', {bubbles: true})); return true })()`)
 }
 
-// waitJS polls a JavaScript condition until it is true.
+// waitJS polls a JavaScript condition until it is true. A poll that
+// starts as a navigation replaces the page's JavaScript context fails
+// with "Cannot find context"; it is started again in the new one.
 func (b *browser) waitJS(t *testing.T, what, js string) {
 	t.Helper()
-	b.run(t, "wait for "+what, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second)))
+	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
+	defer cancel()
+	for {
+		err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(60*time.Second)))
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "Cannot find context with specified id") || ctx.Err() != nil {
+			b.fail(t, "wait for "+what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func artifactsDir(t *testing.T) string {
