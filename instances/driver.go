@@ -152,6 +152,11 @@ type Driver interface {
 	// with thousands of instances); a name the runtime does not know is
 	// left out.
 	States(ctx context.Context, names []string) map[string]State
+	// Statuses tells many run statuses at once without the resource and
+	// network reads of States (a list filtered or sorted by status reads
+	// every status, but full state only for the rows it shows); a name
+	// the runtime does not know is left out.
+	Statuses(ctx context.Context, names []string) map[string]Status
 	// List names the containers the runtime knows, for recovery after a restart.
 	List(ctx context.Context) ([]string, error)
 	Exec(ctx context.Context, name string, spec ExecSpec) (Process, error)

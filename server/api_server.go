@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -61,6 +62,9 @@ var apiExtensions = []string{
 	"network_dhcp_expiry",
 }
 
+// extensions are LXD's extensions lodged implements, then lodge's own.
+func extensions() []string { return slices.Concat(apiExtensions, lodgeExtensions) }
+
 func kernelInfo() (release, arch string) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
@@ -94,7 +98,7 @@ func osRelease() (name, version string) {
 // details, as LXD answers it.
 func (s *Server) serverGet(r *http.Request) (response, error) {
 	if !isTrusted(r) {
-		return reply(api.Server{APIExtensions: apiExtensions, APIStatus: "stable", APIVersion: "1.0", Auth: "untrusted",
+		return reply(api.Server{APIExtensions: extensions(), APIStatus: "stable", APIVersion: "1.0", Auth: "untrusted",
 			AuthMethods: []string{"tls"}, Environment: api.ServerEnvironment{}}), nil
 	}
 	kver, arch := kernelInfo()
@@ -113,11 +117,11 @@ func (s *Server) serverGet(r *http.Request) (response, error) {
 		arches = append(arches, "i686")
 	}
 	info := api.Server{
-		APIExtensions: apiExtensions,
+		APIExtensions: extensions(),
 		APIStatus:     "stable",
 		APIVersion:    "1.0",
 		Auth:          "trusted",
-		AuthMethods:   []string{"tls"},
+		AuthMethods:   authMethods(r),
 		Config:        conf,
 		Environment: api.ServerEnvironment{
 			Addresses:          []string{},

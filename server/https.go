@@ -132,13 +132,25 @@ func (s *Server) isTrustedCert(r *http.Request) bool {
 	return s.d.IsTrusted(r.Context(), r.TLS.PeerCertificates[0])
 }
 
-// HTTPSHandler serves the API to remote clients: trusted certificates get
-// every route but the local ones, others the public routes (GET /1.0, the
-// public images, POST /1.0/certificates to join with a token).
+// HTTPSHandler serves the API to remote clients: trusted certificates
+// and web UI sessions (ui.Protect) get every route but the local ones,
+// others the public routes (GET /1.0, the public images, POST
+// /1.0/certificates to join with a token); and the web UI (withUI).
 func (s *Server) HTTPSHandler() http.Handler {
 	h := s.Handler()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, s.isTrustedCert(r)))
-		h.ServeHTTP(w, r)
-	})
+	trust := func(trusted bool) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, trusted)))
+		})
+	}
+	api := s.ui.Protect(trust(true), trust(false))
+	return s.withUI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/internal/") {
+			// Before any credential is looked at: daemon control stays
+			// on the unix socket.
+			writeError(w, errdefs.Forbiddenf("the /internal API is only served on the unix socket"))
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
 }

@@ -101,6 +101,9 @@ func recursion(r *http.Request) int {
 }
 
 func (s *Server) instancesGet(r *http.Request) (response, error) {
+	if p := queryParams(r); !p.Empty() {
+		return s.instancesQuery(r, p)
+	}
 	if recursion(r) == 0 {
 		names, err := s.d.InstanceNames(r.Context())
 		if err != nil {

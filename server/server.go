@@ -25,6 +25,7 @@ import (
 	"lodge/errdefs"
 	"lodge/server/daemon"
 	"lodge/trace"
+	"lodge/ui"
 )
 
 // Server is lodged's HTTP side: the routes and the listeners.
@@ -34,6 +35,8 @@ type Server struct {
 	d   *daemon.Daemon
 	// tls is the HTTPS listener (https.go).
 	tls httpsState
+	// ui is the web UI on the HTTPS listener (ui.go).
+	ui *ui.UI
 }
 
 // Config is lodged's configuration: the daemon's, and the unix socket's group.
@@ -52,6 +55,7 @@ func New(cfg Config, deps daemon.Deps) *Server {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.ui = s.newUI()
 	deps.HTTPS = s
 	s.d = daemon.New(cfg.Config, deps)
 	return s
@@ -178,6 +182,7 @@ var routes = []route{
 	{"GET", "/1.0/networks/{name}/state", accessTrusted, (*Server).networkState},
 	{"GET", "/1.0/networks/{name}/leases", accessTrusted, (*Server).networkLeases},
 	{"POST", "/internal/instances/{name}/onstop", accessLocal, (*Server).instanceOnStop},
+	{"POST", "/internal/ui/login-token", accessLocal, (*Server).uiLoginToken},
 	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},
 	{"GET", "/internal/stats", accessLocal, (*Server).stats},
 }

@@ -33,6 +33,8 @@ type Driver struct {
 	CheckLimitsFunc func(cfg map[string]string) error
 	// limits are the configs UpdateLimits applied, by container.
 	limits map[string]map[string]string
+	// fullReads counts full state reads by container (FullReads).
+	fullReads map[string]int
 }
 
 var _ instances.Driver = (*Driver)(nil)
@@ -128,8 +130,20 @@ func (d *Driver) Delete(ctx context.Context, name string) error {
 func (d *Driver) State(ctx context.Context, name string) (instances.State, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.stateLocked(name, true)
+}
+
+// stateLocked is a container's state; full counts it as a full read
+// (FullReads), as State and States are; Status and Statuses are not.
+func (d *Driver) stateLocked(name string, full bool) (instances.State, error) {
 	if err := d.get(name); err != nil {
 		return instances.State{}, err
+	}
+	if full {
+		if d.fullReads == nil {
+			d.fullReads = map[string]int{}
+		}
+		d.fullReads[name]++
 	}
 	st, ok := d.running[name]
 	if !ok {
@@ -140,17 +154,41 @@ func (d *Driver) State(ctx context.Context, name string) (instances.State, error
 	}}, nil
 }
 
+// FullReads is how many full states (State, States) were read of name.
+func (d *Driver) FullReads(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fullReads[name]
+}
+
 func (d *Driver) Status(ctx context.Context, name string) (instances.Status, error) {
-	st, err := d.State(ctx, name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, err := d.stateLocked(name, false)
 	return st.Status, err
 }
 
 // States reads the states of the names the runtime knows.
 func (d *Driver) States(ctx context.Context, names []string) map[string]instances.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	out := make(map[string]instances.State, len(names))
 	for _, n := range names {
-		if st, err := d.State(ctx, n); err == nil {
+		if st, err := d.stateLocked(n, true); err == nil {
 			out[n] = st
+		}
+	}
+	return out
+}
+
+// Statuses reads the run statuses of the names the runtime knows.
+func (d *Driver) Statuses(ctx context.Context, names []string) map[string]instances.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]instances.Status, len(names))
+	for _, n := range names {
+		if st, err := d.stateLocked(n, false); err == nil {
+			out[n] = st.Status
 		}
 	}
 	return out

@@ -238,6 +238,9 @@ func TestBusyboxLifecycle(t *testing.T) {
 	if sts := d.States(ctx, []string{name, "t-lxc-missing"}); sts[name].Status != instances.StatusRunning || sts[name].PID != st.PID || len(sts) != 1 {
 		t.Fatalf("batch states while running: %+v", sts)
 	}
+	if sts := d.Statuses(ctx, []string{name, "t-lxc-missing"}); sts[name] != instances.StatusRunning || len(sts) != 1 {
+		t.Fatalf("batch statuses while running: %+v", sts)
+	}
 	if r := run(t, d, name, "hostname"); strings.TrimSpace(r.stdout) != name {
 		t.Fatalf("hostname: %+v", r)
 	}
@@ -274,6 +277,9 @@ func TestBusyboxLifecycle(t *testing.T) {
 	}
 	if sts := d.States(ctx, []string{name}); sts[name].Status != instances.StatusStopped {
 		t.Fatalf("batch states after stop: %+v", sts)
+	}
+	if sts := d.Statuses(ctx, []string{name}); sts[name] != instances.StatusStopped {
+		t.Fatalf("batch statuses after stop: %+v", sts)
 	}
 	if err := d.Stop(ctx, name, time.Second, false); !errors.Is(err, instances.ErrNotRunning) {
 		t.Fatalf("stop stopped: %v", err)

@@ -8,9 +8,12 @@ import (
 )
 
 // noteStoppedByItself records volatile.last_state.power=STOPPED for an
-// instance that stopped without lodged asking: still stopped once lodged's
-// own work on it (a stop, a restart, a restore, a delete) is over, and
-// lodged not shutting down with the host.
+// instance that stopped without lodged asking (a poweroff inside it, its
+// init dying): still stopped once lodged's own work on it (a stop, a
+// restart, a restore, a delete) is over, and lodged not shutting down with
+// the host. It sends the instance-stopped lifecycle event lodged's own
+// stops send, so that a client watching the events (the web UI's list)
+// sees the change without asking.
 func (d *Daemon) noteStoppedByItself(name string) {
 	select {
 	case <-d.stopAll:
@@ -31,6 +34,7 @@ func (d *Daemon) noteStoppedByItself(name string) {
 	}
 	d.log.Info("instance stopped by itself (a poweroff inside it); it stays off when lodged starts again", "instance", name)
 	d.recordPower(ctx, name, "STOPPED")
+	d.events.lifecycle("instance-stopped", InstanceURL(name), nil)
 }
 
 // NoteStopped is liblxc's post-stop hook telling lodged an instance

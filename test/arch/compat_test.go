@@ -13,9 +13,10 @@ import (
 )
 
 // announcedExtensions reads the API extensions lodged announces from the
-// server's source: the apiExtensions list and every append to it,
-// wherever they live under server/ (so the file layout may change).
-func announcedExtensions(t *testing.T, root string) map[string]bool {
+// server's source: the list called list (apiExtensions: LXD's,
+// lodgeExtensions: lodge's own) and every append to it, wherever they
+// live under server/ (so the file layout may change).
+func announcedExtensions(t *testing.T, root, list string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
 	addLits := func(exprs []ast.Expr) {
@@ -28,7 +29,7 @@ func announcedExtensions(t *testing.T, root string) map[string]bool {
 	}
 	isExt := func(e ast.Expr) bool {
 		id, ok := e.(*ast.Ident)
-		return ok && id.Name == "apiExtensions"
+		return ok && id.Name == list
 	}
 	err := filepath.WalkDir(filepath.Join(root, "server"), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
@@ -42,7 +43,7 @@ func announcedExtensions(t *testing.T, root string) map[string]bool {
 			switch n := n.(type) {
 			case *ast.ValueSpec:
 				for i, name := range n.Names {
-					if name.Name == "apiExtensions" && i < len(n.Values) {
+					if name.Name == list && i < len(n.Values) {
 						if cl, ok := n.Values[i].(*ast.CompositeLit); ok {
 							addLits(cl.Elts)
 						}
@@ -61,7 +62,7 @@ func announcedExtensions(t *testing.T, root string) map[string]bool {
 		t.Fatal(err)
 	}
 	if len(out) == 0 {
-		t.Fatal("found no apiExtensions list under server/: update announcedExtensions to where the server keeps it")
+		t.Fatalf("found no %s list under server/: update announcedExtensions to where the server keeps it", list)
 	}
 	return out
 }
@@ -128,7 +129,7 @@ func TestCompatTable(t *testing.T) {
 			t.Errorf("%s: missing from docs/compat.md", e)
 		}
 	}
-	announced := announcedExtensions(t, root)
+	announced := announcedExtensions(t, root, "apiExtensions")
 	var names []string
 	for e := range announced {
 		names = append(names, e)
@@ -144,6 +145,20 @@ func TestCompatTable(t *testing.T) {
 	for e, m := range marks {
 		if m == "implemented" && !announced[e] {
 			t.Errorf("docs/compat.md marks %q implemented, but lodged does not announce it", e)
+		}
+	}
+	// lodge's own: each listed in its section, none of them LXD's.
+	_, own, ok := strings.Cut(string(doc), "## lodge's own extensions")
+	if !ok {
+		t.Fatal(`docs/compat.md has no "## lodge's own extensions" section`)
+	}
+	own, _, _ = strings.Cut(own, "\n## ")
+	for e := range announcedExtensions(t, root, "lodgeExtensions") {
+		if known[e] {
+			t.Errorf("lodgeExtensions holds %q, one of LXD's: it belongs in apiExtensions", e)
+		}
+		if !strings.Contains(own, "- `"+e+"`") {
+			t.Errorf("lodged announces its own %q, but docs/compat.md's section on lodge's own extensions does not list it", e)
 		}
 	}
 }

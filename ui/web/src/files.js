@@ -73,11 +73,11 @@ export function Files({ name }) {
       ${edit.text != null ? html`<textarea class="yaml" rows="20" spellcheck="false" value=${edit.text} onInput=${(e) => setEdit({ ...edit, text: e.target.value })} data-testid="file-editor"></textarea>`
         : html`<p class="muted">Not shown: a binary file or over ${bytes(EDIT_MAX)}.</p>`}
       <div class="row-actions">${edit.text != null ? html`<button class="primary" onClick=${save} data-testid="file-save">Save</button>` : null}
-        <a class="button" href=${url(edit.path)} download=${edit.path.split('/').pop()}>Download</a><button onClick=${() => setEdit(null)}>Close</button></div></div>`;
+        <a class="button" href=${url(edit.path)} download=${edit.path.split('/').pop()} data-testid="file-download">Download</a><button onClick=${() => setEdit(null)}>Close</button></div></div>`;
   }
   return html`<div class="files">
     <div class="toolbar"><code data-testid="files-path">${dir}</code>
-      <label class="button">Upload<input type="file" class="hidden" onChange=${upload} /></label><button onClick=${mkdir}>New directory</button></div>
+      <label class="button">Upload<input type="file" class="hidden" onChange=${upload} data-testid="file-upload" /></label><button onClick=${mkdir}>New directory</button></div>
     <${Err} error=${error} />
     <ul class="file-list" data-testid="file-list">
       ${up ? html`<li><button class="link" onClick=${() => list(up)}>..</button></li>` : null}

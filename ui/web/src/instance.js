@@ -183,13 +183,14 @@ function Snapshots({ inst, reload }) {
   const [confirm, setConfirm] = useState(null);
   const [sched, setSched] = useState(() => Object.fromEntries(SCHEDULE_KEYS.map(([k]) => [k, (inst.config || {})[k] || ''])));
   const [schedErr, setSchedErr] = useState({});
+  const [schedSaved, setSchedSaved] = useState(false);
   const go = async (f) => { setError(null); try { await f(); list.reload(); reload(); } catch (e) { setError(e); } };
   const create = (e) => { e.preventDefault(); go(() => run('POST', instURL(name) + '/snapshots', { name: newName, stateful: false })).then(() => setNew('')); };
   const saveSched = async (e) => {
-    e.preventDefault(); setSchedErr({});
+    e.preventDefault(); setSchedErr({}); setSchedSaved(false);
     const config = { ...inst.config };
     for (const [k, v] of Object.entries(sched)) { if (v) config[k] = v; else delete config[k]; }
-    try { await run('PUT', instURL(name), { architecture: inst.architecture, ephemeral: inst.ephemeral, description: inst.description, profiles: inst.profiles, devices: inst.devices, config }, inst.etag ? { 'If-Match': inst.etag } : {}); reload(); }
+    try { await run('PUT', instURL(name), { architecture: inst.architecture, ephemeral: inst.ephemeral, description: inst.description, profiles: inst.profiles, devices: inst.devices, config }, inst.etag ? { 'If-Match': inst.etag } : {}); setSchedSaved(true); reload(); }
     catch (err) { setSchedErr({ [fieldOf(err.message)]: err.message }); }
   };
   const snaps = list.data || [];
@@ -199,14 +200,14 @@ function Snapshots({ inst, reload }) {
     <${Err} error=${error || list.error} />
     <table class="list"><thead><tr><th>Name</th><th>Created</th><th>Expires</th><th></th></tr></thead><tbody>
     ${snaps.map((s) => html`<tr data-testid=${'snap-' + s.name}><td>${s.name}</td><td>${ago(s.created_at)}</td><td>${s.expires_at && !s.expires_at.startsWith('0001') ? new Date(s.expires_at).toLocaleString() : ''}</td>
-      <td class="row-actions"><button class="small" onClick=${() => setConfirm(['restore', s.name])}>Restore</button><button class="small danger" onClick=${() => setConfirm(['delete', s.name])}>Delete</button></td></tr>`)}
+      <td class="row-actions"><button class="small" onClick=${() => setConfirm(['restore', s.name])} data-testid=${'snap-restore-' + s.name}>Restore</button><button class="small danger" onClick=${() => setConfirm(['delete', s.name])} data-testid=${'snap-delete-' + s.name}>Delete</button></td></tr>`)}
     </tbody></table>
     ${!list.loading && !snaps.length ? html`<p class="muted">No snapshots.</p>` : null}
     <h3>Schedule</h3>
-    <form onSubmit=${saveSched}>${SCHEDULE_KEYS.map(([k, label]) => html`<label class="field">${label}<input value=${sched[k]} onInput=${(e) => setSched({ ...sched, [k]: e.target.value })} aria-invalid=${!!schedErr['config.' + k]} />
-      ${schedErr['config.' + k] ? html`<span class="field-error" role="alert">${schedErr['config.' + k]}</span>` : null}</label>`)}
-      ${schedErr[''] ? html`<p class="error">${schedErr['']}</p>` : null}
-      <button type="submit">Save schedule</button></form>
+    <form onSubmit=${saveSched}>${SCHEDULE_KEYS.map(([k, label]) => html`<label class="field">${label}<input value=${sched[k]} onInput=${(e) => setSched({ ...sched, [k]: e.target.value })} aria-invalid=${!!schedErr['config.' + k]} data-testid=${'sched-' + k} />
+      ${schedErr['config.' + k] ? html`<span class="field-error" role="alert" data-testid=${'sched-err-' + k}>${schedErr['config.' + k]}</span>` : null}</label>`)}
+      ${schedErr[''] ? html`<p class="error" role="alert" data-testid="sched-err">${schedErr['']}</p>` : null}
+      <button type="submit" data-testid="sched-save">Save schedule</button>${schedSaved ? html`<span class="ok" role="status" data-testid="sched-saved">Saved</span>` : null}</form>
     ${confirm ? html`<${Confirm} title=${`${confirm[0] === 'restore' ? 'Restore' : 'Delete'} snapshot ${confirm[1]}?`} yes=${confirm[0] === 'restore' ? 'Restore' : 'Delete'} danger
       onNo=${() => setConfirm(null)} onYes=${() => { const [a, s] = confirm; setConfirm(null); go(() => (a === 'restore' ? run('PUT', instURL(name), { restore: s }) : run('DELETE', instURL(name) + '/snapshots/' + enc(s)))); }}>
       <p>${confirm[0] === 'restore' ? `${name}'s files and config go back to ${confirm[1]}; changes since are lost.` : 'This cannot be undone.'}</p><//>` : null}
@@ -218,7 +219,7 @@ function ConsoleLog({ name }) {
   const [error, setError] = useState(null);
   const load = () => raw('GET', instURL(name) + '/logs/console.log').then(async (r) => { if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `HTTP ${r.status}`); setText(await r.text()); }).catch(setError);
   useEffect(() => { load(); }, [name]);
-  return html`<div><div class="row-actions"><button onClick=${load}>Refresh</button></div><${Err} error=${error} />
+  return html`<div><div class="row-actions"><button onClick=${load} data-testid="console-refresh">Refresh</button></div><${Err} error=${error} />
     <pre class="log" data-testid="console-log">${text ?? ''}</pre>${text === '' ? html`<p class="muted">The console log is empty.</p>` : null}</div>`;
 }
 

@@ -39,18 +39,29 @@ export function Launch() {
     if (f.source === 'local' && !f.image) { setErrs({ image: 'Pick an image.' }); return; }
     if (f.source === 'remote' && (!f.server || !f.alias)) { setErrs({ image: 'Give the remote server URL and the image alias.' }); return; }
     const name = f.name.trim();
+    // Progress comes in the operation's events; those that arrive before
+    // the POST's reply names the operation are kept (a download that
+    // stalls sends no more).
     let opID = null;
+    const early = new Map();
+    const show = (md = {}) => {
+      if (md.download_progress) setProgress(md.download_progress);
+      else if (md.create_instance_from_image_unpack_progress) setProgress(md.create_instance_from_image_unpack_progress);
+    };
     const off = onEvent((ev) => {
-      if (ev.type === 'operation' && ev.metadata?.id === opID) {
-        const md = ev.metadata.metadata || {};
-        if (md.download_progress) setProgress(md.download_progress);
-        else if (md.create_instance_from_image_unpack_progress) setProgress(md.create_instance_from_image_unpack_progress);
-      }
+      if (ev.type !== 'operation') return;
+      if (opID === null) early.set(ev.metadata?.id, ev.metadata?.metadata);
+      else if (ev.metadata?.id === opID) show(ev.metadata.metadata || {});
     });
     try {
       setPhase('Creating');
       const res = await call('POST', '/1.0/instances', { name, source, profiles: f.profiles, config, devices, type: 'container' });
-      if (res.type === 'async') { opID = res.metadata.id; await wait(res.metadata); }
+      if (res.type === 'async') {
+        opID = res.metadata.id;
+        show(early.get(opID) || res.metadata.metadata || {});
+        early.clear();
+        await wait(res.metadata);
+      }
       if (f.start) { setPhase('Starting'); await run('PUT', instURL(name) + '/state', { action: 'start', timeout: 30 }); }
       navigate('/ui/instances/' + enc(name));
     } catch (err) {
