@@ -116,4 +116,12 @@ type Driver interface {
 	// Reset replaces a container volume's content by a fresh clone of image
 	// volume img, keeping its snapshots (rebuild); vol must be unmounted.
 	Reset(ctx context.Context, vol, img Volume) error
+	// CreateEmptyContainer makes a container volume from no image, for a
+	// tree that arrives from elsewhere (a migration, a backup): once
+	// mounted, Path(vol)/rootfs is an empty directory owned by root
+	// (mode 0755) for the caller to fill, and Path(vol) is 0700 so that no
+	// other user reaches the files (setuid ones among them) while they
+	// still carry their source's owners. It snapshots, clones, restores
+	// and deletes as any container volume.
+	CreateEmptyContainer(ctx context.Context, vol Volume) error
 }
