@@ -156,9 +156,10 @@ const confinedDst = "/dst"
 // confineScript builds the rsync's root inside its own mount namespace
 // (Go makes the namespace's mounts private before the script runs): a
 // small tmpfs holding the host's /usr (and /lib*, /bin, /sbin where they
-// are directories) read-only, /dev/null, and the volume at /dst, then
-// chroots rsync into it. The namespace, and with it every mount, goes away when
-// rsync exits.
+// are directories) read-only, /dev/null, and the volume at /dst with the
+// mounts below it (an overlay pool's rootfs is one; read-only ones are
+// made read-only all the way down), then chroots rsync into it. The
+// namespace, and with it every mount, goes away when rsync exits.
 const confineScript = `set -e
 root=$1 dst=$2 mode=$3
 shift 3
@@ -175,8 +176,10 @@ done
 mkdir "$root/dev" "$root/dst"
 : > "$root/dev/null"
 mount --bind /dev/null "$root/dev/null"
-mount --bind "$dst" "$root/dst"
-if [ "$mode" = ro ]; then mount -o remount,bind,ro "$root/dst"; fi
+mount --rbind "$dst" "$root/dst"
+if [ "$mode" = ro ]; then
+	for m in $(findmnt -Rrno TARGET "$root/dst"); do mount -o remount,bind,ro "$m"; done
+fi
 exec chroot "$root" "$@"
 `
 
