@@ -77,6 +77,17 @@ type Quotaer interface {
 	SetQuota(ctx context.Context, vol Volume, bytes int64) error
 }
 
+// TreeViewer is a driver whose volume directories hold more than the
+// volume's tree (overlay: upper/, work/ and the lower layer's name beside
+// the mounted rootfs). TreeView mounts vol and returns a directory that
+// holds only its tree (rootfs/, the mounted one), for tools that take a
+// whole volume directory (a migration's rsync); release undoes it. On the
+// other drivers Path(vol) is that directory already. A crash leaves the
+// view to the driver's Cleanup.
+type TreeViewer interface {
+	TreeView(ctx context.Context, vol Volume) (dir string, release func(), err error)
+}
+
 // Driver is one storage pool. Container volumes hold the instance's tree in
 // Path(vol)/rootfs once mounted.
 type Driver interface {

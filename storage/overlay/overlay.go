@@ -467,6 +467,39 @@ func (d *Driver) CreateEmptyContainer(ctx context.Context, vol storage.Volume) e
 	return d.build(ctx, vol, "", "")
 }
 
+// TreeView implements storage.TreeViewer: a staging directory beside the
+// volume whose rootfs is a bind of the volume's mounted rootfs (Cleanup
+// unmounts and removes what a crash leaves).
+func (d *Driver) TreeView(ctx context.Context, vol storage.Volume) (string, func(), error) {
+	if err := d.Mount(ctx, vol); err != nil {
+		return "", nil, err
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return "", nil, fmt.Errorf("volume %s: %w", vol, err)
+	}
+	view := filepath.Join(tmp, "rootfs")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return "", nil, fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := os.Mkdir(view, 0o755); err != nil {
+		d.l.Remove(tmp)
+		return "", nil, fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := unix.Mount(filepath.Join(d.Path(vol), "rootfs"), view, "", unix.MS_BIND, ""); err != nil {
+		d.l.Remove(tmp)
+		return "", nil, fmt.Errorf("volume %s: bind its rootfs for a view: %w", vol, err)
+	}
+	return tmp, func() {
+		for storage.IsMountpoint(view) {
+			if err := unix.Unmount(view, unix.MNT_DETACH); err != nil {
+				return // left for Cleanup; never remove through a mount
+			}
+		}
+		d.l.Remove(tmp)
+	}, nil
+}
+
 // Reset implements storage.Driver: a fresh volume over image img is built
 // beside this one and swapped in; the snapshots stay.
 func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
