@@ -183,6 +183,34 @@ func TestConversation(t *testing.T) {
 	}
 }
 
+// A file changed within the second of the snapshot before it, to content
+// of the same size, still arrives: each snapshot's tree goes into the
+// same volume, and a receiver comparing whole seconds would keep the
+// snapshot's content in the instance.
+func TestConversationSameSecondChange(t *testing.T) {
+	s, d, tv := baseArgs(t)
+	at := func(dir, content string, nsec int64) {
+		p := filepath.Join(dir, "rootfs/etc/hostname")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := time.Unix(1700000000, nsec)
+		os.Chtimes(p, mt, mt)
+	}
+	vols := s.Volumes.(srcVols)
+	at(vols["snap0"], "aaaa\n", 100e6)
+	at(vols["snap1"], "bbbb\n", 200e6)
+	at(vols[""], "cccc\n", 300e6)
+	if serr, terr := converse(t, s, d); serr != nil || terr != nil {
+		t.Fatalf("source: %v\ntarget: %v", serr, terr)
+	}
+	for n, want := range map[string]string{tv.snap("snap0"): "aaaa\n", tv.snap("snap1"): "bbbb\n", tv.main(): "cccc\n"} {
+		if got := readFile(t, filepath.Join(n, "rootfs/etc/hostname")); got != want {
+			t.Errorf("%s: %q, want %q", n, got, want)
+		}
+	}
+}
+
 // A running instance copied without CRIU: the offer says NONE, the
 // volume goes twice, frozen for each pass; the second pass brings what
 // changed in between.
