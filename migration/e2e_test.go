@@ -170,7 +170,7 @@ func TestConversation(t *testing.T) {
 	tr := tv.transfer
 	if len(tr.Snapshots) != 2 || tr.Snapshots[1].Name != "snap1" || tr.Snapshots[1].Config["limits.cpu"] != "1" ||
 		tr.Snapshots[0].CreatedAt.Unix() != 1700000000 || !tr.Snapshots[0].ExpiresAt.IsZero() || tr.Final || tr.Refresh ||
-		tr.Index == nil || tr.Index.Config.Container.Name != "c1" || len(tr.Idmap) != 0 {
+		tr.Index == nil || tr.Index.Config.Container.Name != "c1" || len(tr.Idmap) != 0 || tr.Index.RsyncVersion != localRsyncVersion() {
 		t.Errorf("transfer %+v", tr)
 	}
 	if !slices.Equal(tr.Features, []string{"xattrs", "delete", "compress", "bidirectional"}) {
