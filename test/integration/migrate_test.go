@@ -330,3 +330,79 @@ func TestMigrateKilledMidTransfer(t *testing.T) {
 		t.Fatal("the source lost its instance")
 	}
 }
+
+// TestMigrateWithRealLXD: Debian's lxc copies a container of Debian's LXD
+// 5.0.2 (with a snapshot) into lodged, and lodged's copy back into LXD,
+// through the migration API in pull mode; contents, owners and snapshots
+// survive both ways.
+func TestMigrateWithRealLXD(t *testing.T) {
+	needIntegration(t)
+	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lxc := realLXD(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	dir, err := os.MkdirTemp("", "lodge-it-mgx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLodged(t, dir, "none")
+	t.Cleanup(func() { l.teardown() })
+	l.must("config", "set", "core.https_address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	tok := strings.TrimSpace(l.must("config", "trust", "add", "mgxlxc"))
+	lxc("remote", "add", "mgxlodge", tok[strings.LastIndex(tok, "\n")+1:])
+
+	lxc("image", "import", tarball, "--alias", "mgx-bb")
+	lxc("init", "mgx-bb", "mgx1", "-s", "default")
+	f := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(f, []byte("one\n"), 0o644)
+	lxc("file", "push", f, "mgx1/root/f", "--uid", "1000", "--gid", "1000")
+	lxc("snapshot", "mgx1", "s0")
+	os.WriteFile(f, []byte("two\n"), 0o644)
+	lxc("file", "push", f, "mgx1/root/f", "--uid", "1000", "--gid", "1000")
+
+	// LXD -> lodge.
+	lxc("copy", "local:mgx1", "mgxlodge:mgx1")
+	if got := snapshotsOf(t, l, "mgx1"); strings.Join(got, ",") != "s0" {
+		t.Fatalf("snapshots on lodge: %v", got)
+	}
+	l.must("start", "mgx1")
+	if out := l.must("exec", "mgx1", "--", "stat", "-c", "%u:%g %n", "/", "/root/f"); out != "0:0 /\n1000:1000 /root/f\n" {
+		t.Fatalf("owners inside lodge's copy: %q", out)
+	}
+	if got := catF(t, l, "mgx1"); got != "two" {
+		t.Fatalf("lodge's copy's /root/f: %q", got)
+	}
+	l.must("stop", "mgx1", "--force")
+
+	// lodge -> LXD.
+	lxc("copy", "mgxlodge:mgx1", "local:mgx2")
+	if out := lxc("file", "pull", "local:mgx2/root/f", "-"); out != "two\n" {
+		t.Fatalf("LXD's copy's /root/f: %q", out)
+	}
+	if out := lxc("info", "local:mgx2"); !strings.Contains(out, "s0") {
+		t.Fatalf("LXD's copy has no snapshot s0:\n%s", out)
+	}
+
+	// Push and relay, both ways.
+	lxc("copy", "local:mgx1", "mgxlodge:mgx3", "--mode", "push")
+	lxc("copy", "local:mgx1", "mgxlodge:mgx4", "--mode", "relay", "--instance-only")
+	lxc("copy", "mgxlodge:mgx1", "local:mgx5", "--mode", "push")
+	lxc("copy", "mgxlodge:mgx1", "local:mgx6", "--mode", "relay")
+	if got := snapshotsOf(t, l, "mgx3"); strings.Join(got, ",") != "s0" {
+		t.Fatalf("pushed copy's snapshots on lodge: %v", got)
+	}
+	if got := snapshotsOf(t, l, "mgx4"); len(got) != 0 {
+		t.Fatalf("--instance-only relayed copy's snapshots on lodge: %v", got)
+	}
+	for _, n := range []string{"mgx3", "mgx4"} {
+		if out := l.must("file", "pull", n+"/root/f", "-"); out != "two\n" {
+			t.Fatalf("%s on lodge: /root/f %q", n, out)
+		}
+	}
+	for _, n := range []string{"mgx5", "mgx6"} {
+		if out := lxc("file", "pull", "local:"+n+"/root/f", "-"); out != "two\n" {
+			t.Fatalf("%s on LXD: /root/f %q", n, out)
+		}
+	}
+}
