@@ -267,7 +267,39 @@ func TestMigrateCopyMoveBetweenLodgeds(t *testing.T) {
 	if got := snapshotsOf(t, a, "mgc1"); strings.Join(got, ",") != "s0,s1,s2" {
 		t.Fatalf("moved-back instance's snapshots: %v", got)
 	}
-	for _, n := range []string{"mgc2", "mgc3", "mgc4", "mgc5", "mgc6"} {
+
+	// Across pool drivers: A's overlay to dir and btrfs on B, and back.
+	b.must("storage", "create", "mgdir", "dir")
+	b.must("storage", "create", "mgbt", "btrfs", "size=1GiB")
+	t.Cleanup(func() {
+		b.run("delete", "-f", "mgc7", "mgc8")
+		b.run("storage", "delete", "mgbt")
+		b.run("storage", "delete", "mgdir")
+	})
+	a.must("copy", "mgc1", "hostb:mgc7", "-s", "mgdir")
+	a.must("copy", "mgc1", "hostb:mgc8", "-s", "mgbt", "--mode", "push")
+	a.must("copy", "hostb:mgc8", "mgc9")
+	for _, c := range []struct {
+		l          *aLodged
+		name, pool string
+	}{{b, "mgc7", "mgdir"}, {b, "mgc8", "mgbt"}, {a, "mgc9", "default"}} {
+		if got := snapshotsOf(t, c.l, c.name); strings.Join(got, ",") != "s0,s1,s2" {
+			t.Fatalf("%s: snapshots %v", c.name, got)
+		}
+		if out := c.l.must("file", "pull", c.name+"/root/f", "-"); out != "four\n" {
+			t.Fatalf("%s: /root/f %q", c.name, out)
+		}
+		if js := apiGet(t, c.l.dir, "/1.0/instances/"+c.name); !strings.Contains(js, `"pool":"`+c.pool+`"`) {
+			t.Fatalf("%s not on pool %s: %s", c.name, c.pool, js)
+		}
+	}
+	b.must("start", "mgc8")
+	if got := catF(t, b, "mgc8"); got != "four" {
+		t.Fatalf("mgc8 (btrfs) running: /root/f %q", got)
+	}
+	b.must("delete", "-f", "mgc7", "mgc8")
+
+	for _, n := range []string{"mgc2", "mgc3", "mgc4", "mgc5", "mgc6", "mgc7", "mgc8"} {
 		if l := leftovers(b, n); len(l) != 0 {
 			t.Errorf("B keeps %v of deleted or moved %s", l, n)
 		}
