@@ -390,7 +390,11 @@ func TestMigrateWithRealLXD(t *testing.T) {
 	os.WriteFile(f, []byte("one\n"), 0o644)
 	lxc("file", "push", f, "mgx1/root/f", "--uid", "1000", "--gid", "1000")
 	lxc("snapshot", "mgx1", "s0")
-	os.WriteFile(f, []byte("two\n"), 0o644)
+	// Of another size: LXD's receiving rsync compares times to the
+	// second, so a same-size change within the second of the snapshot
+	// would not reach LXD's copy (LXD to LXD alike); lodge's receiver
+	// compares nanoseconds.
+	os.WriteFile(f, []byte("two\n\n"), 0o644)
 	lxc("file", "push", f, "mgx1/root/f", "--uid", "1000", "--gid", "1000")
 
 	// LXD -> lodge.
@@ -409,7 +413,7 @@ func TestMigrateWithRealLXD(t *testing.T) {
 
 	// lodge -> LXD.
 	lxc("copy", "mgxlodge:mgx1", "local:mgx2")
-	if out := lxc("file", "pull", "local:mgx2/root/f", "-"); out != "two\n" {
+	if out := lxc("file", "pull", "local:mgx2/root/f", "-"); out != "two\n\n" {
 		t.Fatalf("LXD's copy's /root/f: %q", out)
 	}
 	if out := lxc("info", "local:mgx2"); !strings.Contains(out, "s0") {
@@ -428,12 +432,12 @@ func TestMigrateWithRealLXD(t *testing.T) {
 		t.Fatalf("--instance-only relayed copy's snapshots on lodge: %v", got)
 	}
 	for _, n := range []string{"mgx3", "mgx4"} {
-		if out := l.must("file", "pull", n+"/root/f", "-"); out != "two\n" {
+		if out := l.must("file", "pull", n+"/root/f", "-"); out != "two\n\n" {
 			t.Fatalf("%s on lodge: /root/f %q", n, out)
 		}
 	}
 	for _, n := range []string{"mgx5", "mgx6"} {
-		if out := lxc("file", "pull", "local:"+n+"/root/f", "-"); out != "two\n" {
+		if out := lxc("file", "pull", "local:"+n+"/root/f", "-"); out != "two\n\n" {
 			t.Fatalf("%s on LXD: /root/f %q", n, out)
 		}
 	}
