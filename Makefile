@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-density bench-remotes bench-ui compat stress fuzz lint demo deps ui ui-deps ui-check clean
+.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-density bench-remotes bench-migrate bench-ui compat stress fuzz lint demo deps ui ui-deps ui-check clean
 
 # The one version: version/VERSION (embedded in the binaries), unless
 # given on the command line (make deb VERSION=0.2.0+rc1: a test's newer
@@ -98,6 +98,11 @@ bench-density: build
 # Download+import of a 200 MiB image from a loopback simplestreams server, next to curl.
 bench-remotes: build
 	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -run TestBenchRemoteDownload -v ./test/integration/
+
+# Copy of a stopped instance with 1 GiB between two lodgeds (pull, push), next
+# to rsync -a of the same tree and to lxc copy from Debian's LXD 5.0.2 (issue 16).
+bench-migrate: build
+	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -timeout 30m -run TestBenchMigrate -v ./test/integration/
 
 # A short stress run in every test: 8 clients for 20 s, 10 SIGKILL rounds,
 # the full disk. make stress is the long one.

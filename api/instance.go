@@ -56,6 +56,12 @@ type InstanceSource struct {
 	ContainerOnly bool   `json:"container_only,omitempty" yaml:"container_only,omitempty"`
 	Live          bool   `json:"live,omitempty" yaml:"live,omitempty"`
 	Refresh       bool   `json:"refresh,omitempty" yaml:"refresh,omitempty"`
+	// For type "migration": pull (the target connects to the source's
+	// operation, with the source's certificate and websocket secrets) or
+	// push (the target's operation waits for the source).
+	Mode       string            `json:"mode,omitempty" yaml:"mode,omitempty"`
+	Operation  string            `json:"operation,omitempty" yaml:"operation,omitempty"`
+	Websockets map[string]string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
 }
 
 // InstancesPost is the body of POST /1.0/instances.

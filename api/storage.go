@@ -50,11 +50,13 @@ type InstanceSnapshotsPost struct {
 	ExpiresAt *time.Time `json:"expires_at" yaml:"expires_at"`
 }
 
-// InstanceSnapshotPost is the body of POST /1.0/instances/{name}/snapshots/{snap} (rename).
+// InstanceSnapshotPost is the body of POST /1.0/instances/{name}/snapshots/{snap}:
+// a rename, or with migration the snapshot as a migration source.
 type InstanceSnapshotPost struct {
-	Name      string `json:"name" yaml:"name"`
-	Migration bool   `json:"migration" yaml:"migration"`
-	Live      bool   `json:"live,omitempty" yaml:"live,omitempty"`
+	Name      string              `json:"name" yaml:"name"`
+	Migration bool                `json:"migration" yaml:"migration"`
+	Live      bool                `json:"live,omitempty" yaml:"live,omitempty"`
+	Target    *InstancePostTarget `json:"target,omitempty" yaml:"target,omitempty"`
 }
 
 // InstanceSnapshotPut is the writable part of a snapshot.
@@ -79,16 +81,30 @@ type InstanceSnapshot struct {
 	Size                int64                        `json:"size" yaml:"size"`
 }
 
-// InstancePost is the body of POST /1.0/instances/{name}: a rename, or with
-// pool a move to another storage pool.
+// InstancePost is the body of POST /1.0/instances/{name}: a rename, with
+// pool a move to another storage pool, or with migration (and no pool)
+// the instance as the source of a migration to another server.
 type InstancePost struct {
-	Name          string `json:"name" yaml:"name"`
-	Migration     bool   `json:"migration" yaml:"migration"`
-	Live          bool   `json:"live" yaml:"live"`
-	InstanceOnly  bool   `json:"instance_only" yaml:"instance_only"`
-	ContainerOnly bool   `json:"container_only" yaml:"container_only"`
-	Pool          string `json:"pool,omitempty" yaml:"pool,omitempty"`
-	Project       string `json:"project,omitempty" yaml:"project,omitempty"`
+	Name      string `json:"name" yaml:"name"`
+	Migration bool   `json:"migration" yaml:"migration"`
+	// Live asks for a live (CRIU) migration of a running instance; LXD
+	// counts a missing value as true.
+	Live              *bool               `json:"live,omitempty" yaml:"live,omitempty"`
+	InstanceOnly      bool                `json:"instance_only" yaml:"instance_only"`
+	ContainerOnly     bool                `json:"container_only" yaml:"container_only"`
+	Pool              string              `json:"pool,omitempty" yaml:"pool,omitempty"`
+	Project           string              `json:"project,omitempty" yaml:"project,omitempty"`
+	AllowInconsistent bool                `json:"allow_inconsistent" yaml:"allow_inconsistent"`
+	Target            *InstancePostTarget `json:"target,omitempty" yaml:"target,omitempty"`
+}
+
+// InstancePostTarget is where a migration source pushes to: the target's
+// websocket operation (https://HOST:PORT/1.0/operations/ID), the secrets
+// of its websockets by name (control, fs) and its certificate (PEM).
+type InstancePostTarget struct {
+	Certificate string            `json:"certificate" yaml:"certificate"`
+	Operation   string            `json:"operation,omitempty" yaml:"operation,omitempty"`
+	Websockets  map[string]string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
 }
 
 // ImagesPublishPost is the body of POST /1.0/images when publishing an

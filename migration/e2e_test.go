@@ -170,7 +170,7 @@ func TestConversation(t *testing.T) {
 	tr := tv.transfer
 	if len(tr.Snapshots) != 2 || tr.Snapshots[1].Name != "snap1" || tr.Snapshots[1].Config["limits.cpu"] != "1" ||
 		tr.Snapshots[0].CreatedAt.Unix() != 1700000000 || !tr.Snapshots[0].ExpiresAt.IsZero() || tr.Final || tr.Refresh ||
-		tr.Index == nil || tr.Index.Config.Container.Name != "c1" || len(tr.Idmap) != 0 {
+		tr.Index == nil || tr.Index.Config.Container.Name != "c1" || len(tr.Idmap) != 0 || tr.Index.RsyncVersion != localRsyncVersion() {
 		t.Errorf("transfer %+v", tr)
 	}
 	if !slices.Equal(tr.Features, []string{"xattrs", "delete", "compress", "bidirectional"}) {
@@ -180,6 +180,34 @@ func TestConversation(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Contains(seen, "c1/snap0") || !slices.Contains(seen, "c1") {
 		t.Errorf("progress for %v", seen)
+	}
+}
+
+// A file changed within the second of the snapshot before it, to content
+// of the same size, still arrives: each snapshot's tree goes into the
+// same volume, and a receiver comparing whole seconds would keep the
+// snapshot's content in the instance.
+func TestConversationSameSecondChange(t *testing.T) {
+	s, d, tv := baseArgs(t)
+	at := func(dir, content string, nsec int64) {
+		p := filepath.Join(dir, "rootfs/etc/hostname")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := time.Unix(1700000000, nsec)
+		os.Chtimes(p, mt, mt)
+	}
+	vols := s.Volumes.(srcVols)
+	at(vols["snap0"], "aaaa\n", 100e6)
+	at(vols["snap1"], "bbbb\n", 200e6)
+	at(vols[""], "cccc\n", 300e6)
+	if serr, terr := converse(t, s, d); serr != nil || terr != nil {
+		t.Fatalf("source: %v\ntarget: %v", serr, terr)
+	}
+	for n, want := range map[string]string{tv.snap("snap0"): "aaaa\n", tv.snap("snap1"): "bbbb\n", tv.main(): "cccc\n"} {
+		if got := readFile(t, filepath.Join(n, "rootfs/etc/hostname")); got != want {
+			t.Errorf("%s: %q, want %q", n, got, want)
+		}
 	}
 }
 

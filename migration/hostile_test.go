@@ -189,3 +189,25 @@ func TestConfinedSenderSeesOnlyTheVolume(t *testing.T) {
 		t.Error("the read-only volume was written")
 	}
 }
+
+// A volume whose rootfs is a mount of its own (an overlay pool's view)
+// is seen whole by the confined sender, and read-only all the way down.
+func TestConfinedSenderSeesSubmountsReadOnly(t *testing.T) {
+	needRoot(t)
+	vol, tree := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(tree, "f"), []byte("in the submount"), 0o644)
+	os.MkdirAll(filepath.Join(vol, "rootfs"), 0o755)
+	if out, err := exec.Command("mount", "--bind", tree, filepath.Join(vol, "rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("bind mount: %v %s", err, out)
+	}
+	defer exec.Command("umount", "-l", filepath.Join(vol, "rootfs")).Run()
+	root, _ := os.MkdirTemp("", "lodge-rsync-root-")
+	defer os.Remove(root)
+	out, _ := confinedCommand(root, vol, true, "sh", "-c", "cat /dst/rootfs/f; echo x > /dst/rootfs/new && echo WROTE").CombinedOutput()
+	if !strings.Contains(string(out), "in the submount") || strings.Contains(string(out), "WROTE") {
+		t.Errorf("confined sender over a submount: %s", out)
+	}
+	if _, err := os.Lstat(filepath.Join(tree, "new")); err == nil {
+		t.Error("the read-only submount was written")
+	}
+}

@@ -14,6 +14,10 @@ import (
 // connection (LXD's migration.Info): the equivalent of backup.yaml.
 type IndexHeader struct {
 	Config *BackupConfig `json:"config,omitempty"`
+	// RsyncVersion is a lodge source's rsync version, a key LXD ignores:
+	// a lodge target whose sender is rsync 3.2 or later lets the two
+	// negotiate their checksum (see recvArgs).
+	RsyncVersion string `json:"lodge_rsync_version,omitempty"`
 }
 
 // BackupConfig is LXD's backup config. Its fields have no JSON tags in

@@ -31,6 +31,10 @@ type RecvOptions struct {
 	// MinFree stops the run when the destination's filesystem has fewer
 	// free bytes than this (0: not watched).
 	MinFree uint64
+	// Negotiate: the sender is an rsync 3.2 or later (a lodge source says
+	// so in the index header), so the receiver announces the capabilities
+	// such a client sends itself, and the two negotiate their checksum.
+	Negotiate bool
 }
 
 // errLimit marks a run stopped by one of RecvOptions' limits.
@@ -42,7 +46,7 @@ var errLimit = errors.New("limit reached")
 func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	args := recvArgs(dir, o.Features)
+	args := recvArgs(dir, o.Features, o.Negotiate)
 	var cmd *exec.Cmd
 	var root string
 	if o.Confine {
@@ -52,7 +56,7 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 			return fmt.Errorf("rsync receive failed: %s: %w", dir, err)
 		}
 		defer os.Remove(root)
-		cmd = confinedCommand(root, dir, false, append([]string{"rsync"}, recvArgs(confinedDst, o.Features)...)...)
+		cmd = confinedCommand(root, dir, false, append([]string{"rsync"}, recvArgs(confinedDst, o.Features, o.Negotiate)...)...)
 	} else {
 		cmd = exec.Command("rsync", args...)
 	}
@@ -64,6 +68,8 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 	if err != nil {
 		return err
 	}
+	growPipe(stdin)
+	growPipe(stdout)
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
 	if cmd.SysProcAttr == nil {
@@ -82,7 +88,7 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 	cnt := newCounter(name, o.Progress)
 	outDone := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(s, stdout)
+		_, err := copyBig(s, stdout)
 		if cerr := s.CloseWrite(); err == nil {
 			err = cerr
 		}
@@ -156,9 +162,10 @@ const confinedDst = "/dst"
 // confineScript builds the rsync's root inside its own mount namespace
 // (Go makes the namespace's mounts private before the script runs): a
 // small tmpfs holding the host's /usr (and /lib*, /bin, /sbin where they
-// are directories) read-only, /dev/null, and the volume at /dst, then
-// chroots rsync into it. The namespace, and with it every mount, goes away when
-// rsync exits.
+// are directories) read-only, /dev/null, and the volume at /dst with the
+// mounts below it (an overlay pool's rootfs is one; read-only ones are
+// made read-only all the way down), then chroots rsync into it. The
+// namespace, and with it every mount, goes away when rsync exits.
 const confineScript = `set -e
 root=$1 dst=$2 mode=$3
 shift 3
@@ -175,8 +182,10 @@ done
 mkdir "$root/dev" "$root/dst"
 : > "$root/dev/null"
 mount --bind /dev/null "$root/dev/null"
-mount --bind "$dst" "$root/dst"
-if [ "$mode" = ro ]; then mount -o remount,bind,ro "$root/dst"; fi
+mount --rbind "$dst" "$root/dst"
+if [ "$mode" = ro ]; then
+	for m in $(findmnt -Rrno TARGET "$root/dst"); do mount -o remount,bind,ro "$m"; done
+fi
 exec chroot "$root" "$@"
 `
 

@@ -109,3 +109,25 @@ func TestRsyncFailureIsReported(t *testing.T) {
 		t.Errorf("receive: %v\nsend: %v", rerr, serr)
 	}
 }
+
+// The receiver takes its client for an rsync 3.2 (and negotiates xxh128
+// instead of MD5) only when the source said its rsync is one.
+func TestRecvArgsNegotiation(t *testing.T) {
+	if a := recvArgs("/d", nil, false); a[1] != "-vlogDtpre.iLsfx" {
+		t.Errorf("LXD's capabilities: %v", a)
+	}
+	if a := recvArgs("/d", nil, true); a[1] != "-vlogDtpre.iLsfxCIvu" {
+		t.Errorf("an rsync 3.2 client's capabilities: %v", a)
+	}
+	for v, want := range map[string]bool{"3.2.7": true, "3.2.0": true, "3.5.0": true, "4.0.1": true, "3.1.3": false, "2.6.9": false, "": false, "x.y": false} {
+		if got := rsyncNegotiates(v); got != want {
+			t.Errorf("rsyncNegotiates(%q) = %v", v, got)
+		}
+	}
+	if v := parseRsyncVersion("rsync  version 3.2.7  protocol version 31\nCopyright (C) 1996-2022\n"); v != "3.2.7" {
+		t.Errorf("parsed %q", v)
+	}
+	if v := parseRsyncVersion("rsync  version v3.2.3  protocol version 31\n"); v != "3.2.3" {
+		t.Errorf("parsed %q", v)
+	}
+}

@@ -105,7 +105,7 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 	}
 
 	send := slices.Clone(offer.SnapshotNames)
-	index := &IndexHeader{Config: a.Index}
+	index := &IndexHeader{Config: a.Index, RsyncVersion: localRsyncVersion()}
 	if answer.GetRefresh() {
 		// Only what the target asked for, in our order.
 		want := answer.GetSnapshotNames()

@@ -259,6 +259,9 @@ func (a *TargetArgs) receive(ctx context.Context, answer *pb.MigrationHeader, t 
 		return err
 	}
 	opts := RecvOptions{Features: t.Features, Progress: a.Progress, Confine: a.Confine, MaxBytes: a.Limits.MaxBytes, MinFree: a.Limits.MinFree}
+	if t.Index != nil {
+		opts.Negotiate = rsyncNegotiates(t.Index.RsyncVersion) && rsyncNegotiates(localRsyncVersion())
+	}
 	recvOne := func(snap string, passes int) (string, error) {
 		dir, err := a.Volumes.Dir(ctx, snap)
 		if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -60,6 +61,20 @@ var apiExtensions = []string{
 	"proxy",
 	"proxy_udp",
 	"network_dhcp_expiry",
+	// instance migration between servers (migrate.go, server/daemon
+	// instance_migrate.go): push and relay, --instance-only, --refresh,
+	// --allow-inconsistent, fs_progress, stateless copies of running
+	// instances. Not container_snapshot_stateful_migration nor
+	// migration_pre_copy (both CRIU, which does not work here).
+	"container_push",
+	"container_push_target",
+	"container_only_migration",
+	"container_incremental_copy",
+	"instance_allow_inconsistent_copy",
+	"migration_progress",
+	"container_stateless_copy",
+	"storage_rsync_bwlimit",
+	"storage_rsync_compression",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.
@@ -150,7 +165,39 @@ func (s *Server) serverGet(r *http.Request) (response, error) {
 		info.Environment.Certificate, info.Environment.CertificateFingerprint = d.CertPEM, d.CertFingerprint
 	}
 	if a := s.HTTPSAddress(); a != "" {
-		info.Environment.Addresses = []string{a}
+		info.Environment.Addresses = listenAddresses(a)
 	}
 	return replyETag(info, info.Config), nil
+}
+
+// listenAddresses is where the HTTPS API can be reached, for GET /1.0's
+// environment.addresses (a migration's target dials the source there): the
+// address itself, or for a wildcard one each global unicast address of
+// this host with its port, as LXD lists them.
+func listenAddresses(addr string) []string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return []string{addr}
+	}
+	ip := net.ParseIP(host)
+	if host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return []string{addr}
+	}
+	v4only := ip != nil && ip.To4() != nil
+	ifAddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return []string{addr}
+	}
+	out := []string{}
+	for _, a := range ifAddrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || !n.IP.IsGlobalUnicast() || (v4only && n.IP.To4() == nil) {
+			continue
+		}
+		out = append(out, net.JoinHostPort(n.IP.String(), port))
+	}
+	if len(out) == 0 {
+		return []string{addr}
+	}
+	return out
 }

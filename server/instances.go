@@ -205,16 +205,23 @@ func (s *Server) instancesPost(r *http.Request) (response, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	if req.Source.Type == "migration" {
+		return s.instancesReceive(r, req)
+	}
 	op, err := s.d.CreateInstance(r.Context(), req)
 	return replyAsync(op), err
 }
 
 // instancePost is POST /1.0/instances/{name}: rename, or move to another
-// pool (with "pool"). The instance must be stopped.
+// pool (with "pool"), of a stopped instance; with migration (and no
+// pool) the instance as the source of a migration to another server.
 func (s *Server) instancePost(r *http.Request) (response, error) {
 	var req api.InstancePost
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
+	}
+	if req.Migration && req.Pool == "" {
+		return s.instanceMigrate(r, r.PathValue("name"), "", req)
 	}
 	op, err := s.d.MoveInstance(r.Context(), r.PathValue("name"), req)
 	return replyAsync(op), err

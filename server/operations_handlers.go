@@ -85,14 +85,16 @@ func (s *Server) operationWait(r *http.Request) (response, error) {
 	return reply(op.Render()), nil
 }
 
-// operationWebsocket connects a websocket of an operation (an exec's
-// stdio, a console) by its secret.
+// operationWebsocket connects a websocket of a running operation (an
+// exec's stdio, a console, a migration's control and fs) by its secret.
+// Untrusted HTTPS clients may too: the secret is the credential (a
+// migration's peer has no certificate of ours), as in LXD.
 func (s *Server) operationWebsocket(r *http.Request) (response, error) {
 	op, o, err := s.d.Operation(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
-	if op == nil {
+	if op == nil || o.StatusCode.IsFinal() {
 		return nil, errdefs.Invalidf("operation %s already ended (%s): its websockets are closed; start a new one", o.ID, o.Status)
 	}
 	secret := r.URL.Query().Get("secret")

@@ -148,7 +148,7 @@ var routes = []route{
 	{"GET", "/1.0/operations/{id}", accessTrusted, (*Server).operationGet},
 	{"DELETE", "/1.0/operations/{id}", accessTrusted, (*Server).operationDelete},
 	{"GET", "/1.0/operations/{id}/wait", accessTrusted, (*Server).operationWait},
-	{"GET", "/1.0/operations/{id}/websocket", accessTrusted, (*Server).operationWebsocket},
+	{"GET", "/1.0/operations/{id}/websocket", accessPublic, (*Server).operationWebsocket},
 	{"GET", "/1.0/metadata/configuration", accessTrusted, (*Server).configMetadata},
 	{"GET", "/1.0/resources", accessTrusted, (*Server).resources},
 	{"GET", "/1.0/profiles", accessTrusted, (*Server).profilesGet},

@@ -60,11 +60,16 @@ func (s *Server) snapshotDelete(r *http.Request) (response, error) {
 	return replyAsync(op), err
 }
 
-// snapshotPost renames a snapshot.
+// snapshotPost renames a snapshot, or with migration makes it the source
+// of a migration (a new instance on another server).
 func (s *Server) snapshotPost(r *http.Request) (response, error) {
 	var req api.InstanceSnapshotPost
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
+	}
+	if req.Migration {
+		live := false
+		return s.instanceMigrate(r, r.PathValue("name"), r.PathValue("snap"), api.InstancePost{Migration: true, Live: &live, Target: req.Target})
 	}
 	op, err := s.d.RenameSnapshot(r.Context(), r.PathValue("name"), r.PathValue("snap"), req)
 	return replyAsync(op), err

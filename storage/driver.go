@@ -77,6 +77,17 @@ type Quotaer interface {
 	SetQuota(ctx context.Context, vol Volume, bytes int64) error
 }
 
+// TreeViewer is a driver whose volume directories hold more than the
+// volume's tree (overlay: upper/, work/ and the lower layer's name beside
+// the mounted rootfs). TreeView mounts vol and returns a directory that
+// holds only its tree (rootfs/, the mounted one), for tools that take a
+// whole volume directory (a migration's rsync); release undoes it. On the
+// other drivers Path(vol) is that directory already. A crash leaves the
+// view to the driver's Cleanup.
+type TreeViewer interface {
+	TreeView(ctx context.Context, vol Volume) (dir string, release func(), err error)
+}
+
 // Driver is one storage pool. Container volumes hold the instance's tree in
 // Path(vol)/rootfs once mounted.
 type Driver interface {
@@ -116,4 +127,12 @@ type Driver interface {
 	// Reset replaces a container volume's content by a fresh clone of image
 	// volume img, keeping its snapshots (rebuild); vol must be unmounted.
 	Reset(ctx context.Context, vol, img Volume) error
+	// CreateEmptyContainer makes a container volume from no image, for a
+	// tree that arrives from elsewhere (a migration, a backup): once
+	// mounted, Path(vol)/rootfs is an empty directory owned by root
+	// (mode 0755) for the caller to fill, and Path(vol) is 0700 so that no
+	// other user reaches the files (setuid ones among them) while they
+	// still carry their source's owners. It snapshots, clones, restores
+	// and deletes as any container volume.
+	CreateEmptyContainer(ctx context.Context, vol Volume) error
 }

@@ -70,6 +70,22 @@ func (l Layout) CreateDir(vol Volume) error {
 	return os.Mkdir(l.Path(vol), 0o755)
 }
 
+// MakeEmptyTree makes dir (0700) with an empty rootfs (0755) in it: the
+// content of an empty container volume (CreateEmptyContainer) on drivers
+// whose volumes are plain directories. dir may exist (a subvolume).
+func MakeEmptyTree(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(filepath.Join(dir, "rootfs"), 0o755)
+}
+
 // SnapshotsDir holds vol's snapshots.
 func (l Layout) SnapshotsDir(vol Volume) string {
 	return filepath.Join(l.Root, string(vol.Kind)+"-snapshots", vol.Name)

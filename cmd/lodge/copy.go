@@ -11,17 +11,48 @@ import (
 	"lodge/client/cliconfig"
 )
 
+// migrateFlags are copy's and move's flags for another server.
+func migrateFlags(cmd *cobra.Command, o *migrateOpts, config *[]string) {
+	cmd.Flags().StringVar(&o.mode, "mode", "pull", "between servers: pull (the target connects to the source), push (the source connects to the target) or relay (through this client)")
+	cmd.Flags().BoolVar(&o.instanceOnly, "instance-only", false, "copy the instance without its snapshots")
+	cmd.Flags().BoolVar(&o.stateless, "stateless", false, "a running instance without its memory (no CRIU): copy copies its files (the copy is stopped), move stops it, moves it and starts it on the target")
+	cmd.Flags().StringVarP(&o.pool, "storage", "s", "", "storage pool for the copy")
+	cmd.Flags().StringArrayVarP(config, "config", "c", nil, "config key=value for the copy (repeatable)")
+	cmd.Flags().StringArrayVarP(&o.profiles, "profile", "p", nil, "profile for the copy on another server (repeatable; replaces the source's)")
+	cmd.Flags().BoolVar(&o.noProfiles, "no-profiles", false, "the copy on another server gets no profiles")
+}
+
+// onOneServer refuses flags that only mean something between servers.
+func onOneServer(cmd *cobra.Command, verb string) error {
+	for _, f := range []string{"mode", "stateless", "profile", "no-profiles", "refresh"} {
+		if fl := cmd.Flags().Lookup(f); fl != nil && fl.Changed {
+			return fmt.Errorf("--%s applies to a %s to another server (REMOTE:NAME); within one server lodge %s does without it", f, verb, verb)
+		}
+	}
+	return nil
+}
+
 func copyCmd() *cobra.Command {
-	var instanceOnly bool
-	var pool string
+	var o migrateOpts
 	var config []string
 	cmd := &cobra.Command{
-		Use:   "copy SOURCE[/SNAPSHOT] NEW",
-		Short: "Copy an instance or a snapshot to a new instance (with its snapshots unless --instance-only)",
+		Use:   "copy [REMOTE:]SOURCE[/SNAPSHOT] [REMOTE:][NEW]",
+		Short: "Copy an instance or a snapshot to a new instance, on this server or another (with its snapshots unless --instance-only)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			from, to, err := refPair("copy", args[0], args[1])
+			from, to, err := refPair(args[0], args[1])
 			if err != nil {
+				return err
+			}
+			cfg, err := parseKV(config)
+			if err != nil {
+				return err
+			}
+			if from.Remote != to.Remote {
+				o.config = cfg
+				return copyBetween(cmd.Context(), cmd.ErrOrStderr(), from, to, o)
+			}
+			if err := onOneServer(cmd, "copy"); err != nil {
 				return err
 			}
 			src, dst := from.Name, to.Name
@@ -32,14 +63,10 @@ func copyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := parseKV(config)
-			if err != nil {
-				return err
-			}
 			req := api.InstancesPost{
 				Name:        dst,
 				InstancePut: api.InstancePut{Config: cfg, Devices: map[string]map[string]string{}},
-				Source:      api.InstanceSource{Type: "copy", Source: src, InstanceOnly: instanceOnly},
+				Source:      api.InstanceSource{Type: "copy", Source: src, InstanceOnly: o.instanceOnly},
 				Type:        "container",
 			}
 			if len(cfg) > 0 {
@@ -54,8 +81,8 @@ func copyCmd() *cobra.Command {
 					}
 				}
 			}
-			if pool != "" {
-				req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": pool}
+			if o.pool != "" {
+				req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": o.pool}
 			}
 			op, err := c.CreateInstance(cmd.Context(), req)
 			if err != nil {
@@ -64,26 +91,42 @@ func copyCmd() *cobra.Command {
 			return op.Wait(cmd.Context())
 		},
 	}
-	cmd.Flags().BoolVar(&instanceOnly, "instance-only", false, "copy the instance without its snapshots")
-	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool for the copy")
-	cmd.Flags().StringArrayVarP(&config, "config", "c", nil, "config key=value for the copy (repeatable)")
+	migrateFlags(cmd, &o, &config)
+	cmd.Flags().BoolVar(&o.refresh, "refresh", false, "bring an earlier copy on another server up to date: only what changed moves")
 	return cmd
 }
 
 func moveCmd() *cobra.Command {
-	var pool string
+	var o migrateOpts
+	var config []string
 	cmd := &cobra.Command{
-		Use:   "move NAME [NEW]",
-		Short: "Rename a stopped instance, or move it to another pool with -s",
+		Use:   "move [REMOTE:]NAME [REMOTE:][NEW]",
+		Short: "Rename a stopped instance, move it to another pool with -s, or to another server (REMOTE:)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			to := args[0]
 			if len(args) > 1 {
 				to = args[1]
 			}
-			from, dst, err := refPair("move", args[0], to)
+			from, dst, err := refPair(args[0], to)
 			if err != nil {
 				return err
+			}
+			if from.Remote != dst.Remote {
+				cfg, err := parseKV(config)
+				if err != nil {
+					return err
+				}
+				o.config, o.move = cfg, true
+				return copyBetween(cmd.Context(), cmd.ErrOrStderr(), from, dst, o)
+			}
+			if err := onOneServer(cmd, "move"); err != nil {
+				return err
+			}
+			for _, f := range []string{"instance-only", "config"} {
+				if cmd.Flags().Changed(f) {
+					return fmt.Errorf("--%s applies to a move to another server (REMOTE:NAME)", f)
+				}
 			}
 			name := from.Name
 			c, err := connectTo(from.Remote)
@@ -94,10 +137,10 @@ func moveCmd() *cobra.Command {
 			if req.Name == "" {
 				req.Name = name
 			}
-			if pool != "" {
-				req.Pool, req.Migration = pool, true
+			if o.pool != "" {
+				req.Pool, req.Migration = o.pool, true
 			}
-			if req.Name == name && pool == "" {
+			if req.Name == name && o.pool == "" {
 				return fmt.Errorf("give a new name or a pool: lodge move %s NEW, or lodge move %s -s POOL", name, name)
 			}
 			op, err := c.MoveInstance(cmd.Context(), name, req)
@@ -107,13 +150,12 @@ func moveCmd() *cobra.Command {
 			return op.Wait(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&pool, "storage", "s", "", "storage pool to move the instance to")
+	migrateFlags(cmd, &o, &config)
 	return cmd
 }
 
-// refPair parses the source and target of copy, move and rename, which
-// lodge does within one server only for now.
-func refPair(verb, a, b string) (cliconfig.Ref, cliconfig.Ref, error) {
+// refPair parses the source and target of copy, move and rename.
+func refPair(a, b string) (cliconfig.Ref, cliconfig.Ref, error) {
 	cfg, err := loadConfig()
 	if err != nil {
 		return cliconfig.Ref{}, cliconfig.Ref{}, err
@@ -129,7 +171,7 @@ func refPair(verb, a, b string) (cliconfig.Ref, cliconfig.Ref, error) {
 	if from.Name == "" {
 		return from, to, fmt.Errorf("%q names a remote but no instance on it: give %s:NAME", a, from.Remote)
 	}
-	return from, to, sameRemote(verb, from, to)
+	return from, to, nil
 }
 
 func renameCmd() *cobra.Command {
@@ -138,8 +180,11 @@ func renameCmd() *cobra.Command {
 		Short: "Rename a stopped instance (or a snapshot: INSTANCE/OLD INSTANCE/NEW)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			from, to, err := refPair("rename", args[0], args[1])
+			from, to, err := refPair(args[0], args[1])
 			if err != nil {
+				return err
+			}
+			if err := sameRemote("rename", from, to); err != nil {
 				return err
 			}
 			if to.Name == "" || to.Name == from.Name {

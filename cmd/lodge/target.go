@@ -125,11 +125,11 @@ func (s *servers) get(remote string) (*client.Client, error) {
 	return c, nil
 }
 
-// sameRemote refuses an operation between two servers that lodge cannot do
-// yet (copy, move or publish across hosts): it says so and changes nothing.
+// sameRemote refuses a rename between two servers: a rename stays on
+// one server, a move goes to another.
 func sameRemote(verb string, a, b cliconfig.Ref) error {
 	if a.Remote != b.Remote {
-		return fmt.Errorf("%s from %s: to %s: is not supported yet: lodge %s works within one server (run it on %s: for both names, or export and import)", verb, a.Remote, b.Remote, verb, a.Remote)
+		return fmt.Errorf("%s from %s: to %s: a %s stays on one server; to take an instance to another server, use lodge move %s %s:NAME", verb, a.Remote, b.Remote, verb, a, b.Remote)
 	}
 	return nil
 }

@@ -307,7 +307,8 @@ func (d *Daemon) CreateStoragePool(ctx context.Context, req api.StoragePoolsPost
 	return nil
 }
 
-// UpdateStoragePool changes a pool's description and user keys; what
+// UpdateStoragePool changes a pool's description, user keys and how its
+// migrations run (rsync.*); what
 // decides where the data lives (source) is fixed at creation, and a
 // loop-file pool's size may only grow.
 func (d *Daemon) UpdateStoragePool(ctx context.Context, name string, req api.StoragePoolPut, u Update) error {
@@ -356,7 +357,7 @@ func (d *Daemon) UpdateStoragePool(ctx context.Context, name string, req api.Sto
 		p.Config["size"] = newCfg["size"]
 	}
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "user.") && newCfg[k] != p.Config[k] {
+		if !strings.HasPrefix(k, "user.") && !strings.HasPrefix(k, "rsync.") && newCfg[k] != p.Config[k] {
 			return errdefs.Invalidf("storage pool %q: %s cannot be changed after creation (it is %q)", p.Name, k, p.Config[k])
 		}
 	}

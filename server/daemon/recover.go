@@ -52,8 +52,10 @@ func (d *Daemon) Recover(ctx context.Context) {
 			}
 			continue
 		}
-		if in.Phase == db.PhaseCreating {
-			d.log.Warn("recovery: removing instance left half-created by a crash", "instance", in.Name)
+		if in.Phase == db.PhaseCreating || in.Config[migrationIncompleteKey] != "" {
+			// A create, copy or incoming migration (a new instance or a
+			// refresh, whose volume is then a mix of two states) cut short.
+			d.log.Warn("recovery: removing instance left half-created by a crash", "instance", in.Name, "migration", in.Config[migrationIncompleteKey] != "")
 			_ = d.inst.Delete(ctx, in.Name)
 			if p, err := d.instancePool(in); err == nil {
 				_ = p.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name})

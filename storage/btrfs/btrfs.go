@@ -318,6 +318,29 @@ func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
 	return os.Chmod(d.Path(vol), 0o755)
 }
 
+// CreateEmptyContainer implements storage.Driver: an empty subvolume
+// holding an empty rootfs, made under a staging name.
+func (d *Driver) CreateEmptyContainer(ctx context.Context, vol storage.Volume) error {
+	if err := d.l.CheckNew(vol); err != nil {
+		return err
+	}
+	if vol.Kind != storage.KindContainer || vol.IsSnapshot() {
+		return fmt.Errorf("volume %s: only an instance's volume is made empty", vol)
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := run(ctx, "btrfs", "-q", "subvolume", "create", tmp); err != nil {
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := storage.MakeEmptyTree(tmp); err != nil {
+		d.l.Remove(tmp)
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	return d.place(tmp, vol)
+}
+
 // SetQuota implements storage.Quotaer with a qgroup limit on what the
 // subvolume references (its apparent disk size). Quotas are enabled on the
 // filesystem the first time one is set, as LXD does.

@@ -196,6 +196,26 @@ func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
 	return d.l.CreateDir(vol)
 }
 
+// CreateEmptyContainer implements storage.Driver: a directory holding an
+// empty rootfs.
+func (d *Driver) CreateEmptyContainer(ctx context.Context, vol storage.Volume) error {
+	if err := d.l.CheckNew(vol); err != nil {
+		return err
+	}
+	if vol.Kind != storage.KindContainer || vol.IsSnapshot() {
+		return fmt.Errorf("volume %s: only an instance's volume is made empty", vol)
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := storage.MakeEmptyTree(tmp); err != nil {
+		d.l.Remove(tmp)
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	return d.place(tmp, vol)
+}
+
 // Reset implements storage.Driver: a copy of the image swapped in.
 func (d *Driver) Reset(ctx context.Context, vol, img storage.Volume) error {
 	if !d.Exists(vol) {

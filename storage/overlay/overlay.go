@@ -30,8 +30,15 @@ import (
 //	upper/  the changes (whiteouts and opaque xattrs included)
 //	work/   overlayfs's work directory (containers only)
 //	rootfs/ the mount point
-//	lower   a file naming the image volume used as lower layer
+//	lower   a file naming the image volume used as lower layer; empty
+//	        for a volume made from no image (CreateEmptyContainer), whose
+//	        lower layer is then its own empty directory:
+//	empty/  (only then) that empty lower layer
 const lowerFile = "lower"
+
+// emptyLower is the lower layer of a volume made from no image: overlayfs
+// needs one, and a read-only mount (a snapshot) needs two.
+const emptyLower = "empty"
 
 // deletedMark in an image volume says the image is gone from the store and
 // the volume stays only while instances still use it as their lower layer.
@@ -124,8 +131,20 @@ func (d *Driver) build(ctx context.Context, dst storage.Volume, lower, upperFrom
 		return fail(err)
 	}
 	upper := filepath.Join(tmp, "upper")
+	if lower == "" {
+		if err := os.Mkdir(filepath.Join(tmp, emptyLower), 0o755); err != nil {
+			return fail(err)
+		}
+	}
 	if upperFrom != "" {
 		if err := storage.CopyTree(ctx, upperFrom, upper); err != nil {
+			return fail(err)
+		}
+	} else if lower == "" {
+		if err := os.Mkdir(upper, 0o755); err != nil {
+			return fail(err)
+		}
+		if err := os.Chmod(upper, 0o755); err != nil {
 			return fail(err)
 		}
 	} else {
@@ -203,6 +222,9 @@ func (d *Driver) Mount(ctx context.Context, vol storage.Volume) error {
 		return err
 	}
 	lowerDir := d.imageRootfs(lower)
+	if lower == "" {
+		lowerDir = filepath.Join(dir, emptyLower)
+	}
 	if _, err := os.Stat(lowerDir); err != nil {
 		return fmt.Errorf("volume %s: image layer %s: %w", vol, lower, err)
 	}
@@ -385,6 +407,11 @@ func (d *Driver) Restore(ctx context.Context, vol storage.Volume, snap string) e
 	if err := os.Mkdir(filepath.Join(dir, "work"), 0o700); err != nil {
 		return err
 	}
+	if lower == "" {
+		if err := os.MkdirAll(filepath.Join(dir, emptyLower), 0o755); err != nil {
+			return err
+		}
+	}
 	return os.WriteFile(filepath.Join(dir, lowerFile), []byte(lower+"\n"), 0o600)
 }
 
@@ -426,6 +453,51 @@ func (d *Driver) Volumes(kind storage.Kind) ([]storage.Volume, error) { return d
 // CreateVolume implements storage.Driver.
 func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
 	return d.l.CreateDir(vol)
+}
+
+// CreateEmptyContainer implements storage.Driver: an empty upper over an
+// empty lower layer of its own, so that the whole tree lives in the upper.
+func (d *Driver) CreateEmptyContainer(ctx context.Context, vol storage.Volume) error {
+	if err := d.l.CheckNew(vol); err != nil {
+		return err
+	}
+	if vol.Kind != storage.KindContainer || vol.IsSnapshot() {
+		return fmt.Errorf("volume %s: only an instance's volume is made empty", vol)
+	}
+	return d.build(ctx, vol, "", "")
+}
+
+// TreeView implements storage.TreeViewer: a staging directory beside the
+// volume whose rootfs is a bind of the volume's mounted rootfs (Cleanup
+// unmounts and removes what a crash leaves).
+func (d *Driver) TreeView(ctx context.Context, vol storage.Volume) (string, func(), error) {
+	if err := d.Mount(ctx, vol); err != nil {
+		return "", nil, err
+	}
+	tmp, err := d.l.Staging(vol)
+	if err != nil {
+		return "", nil, fmt.Errorf("volume %s: %w", vol, err)
+	}
+	view := filepath.Join(tmp, "rootfs")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return "", nil, fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := os.Mkdir(view, 0o755); err != nil {
+		d.l.Remove(tmp)
+		return "", nil, fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if err := unix.Mount(filepath.Join(d.Path(vol), "rootfs"), view, "", unix.MS_BIND, ""); err != nil {
+		d.l.Remove(tmp)
+		return "", nil, fmt.Errorf("volume %s: bind its rootfs for a view: %w", vol, err)
+	}
+	return tmp, func() {
+		for storage.IsMountpoint(view) {
+			if err := unix.Unmount(view, unix.MNT_DETACH); err != nil {
+				return // left for Cleanup; never remove through a mount
+			}
+		}
+		d.l.Remove(tmp)
+	}, nil
 }
 
 // Reset implements storage.Driver: a fresh volume over image img is built

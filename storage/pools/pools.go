@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -30,10 +31,14 @@ var Drivers = []string{"btrfs", "dir", "overlay"}
 
 // keys each driver accepts in its config.
 var keys = map[string][]string{
-	"dir":     {"source"},
-	"overlay": {"source"},
-	"btrfs":   {"source", "size"},
+	"dir":     {"source", "rsync.bwlimit", "rsync.compression"},
+	"overlay": {"source", "rsync.bwlimit", "rsync.compression"},
+	"btrfs":   {"source", "size", "rsync.bwlimit", "rsync.compression"},
 }
+
+// bwlimitRE is rsync's --bwlimit: a rate, per second, in KiB or with a
+// unit (10M).
+var bwlimitRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?[KMGkmg]?[Bb]?$`)
 
 // Manager creates and opens pools under a state directory.
 type Manager struct{ StateDir string }
@@ -89,9 +94,20 @@ func Validate(driver string, cfg map[string]string) error {
 		if !known {
 			return fmt.Errorf("storage pool config key %q is not supported by the %s driver (known: %s)", k, driver, strings.Join(allowed, ", "))
 		}
-		if k == "size" {
+		switch k {
+		case "size":
 			if _, err := ParseSize(v); err != nil {
 				return err
+			}
+		case "rsync.bwlimit":
+			if v != "" && !bwlimitRE.MatchString(v) {
+				return fmt.Errorf("rsync.bwlimit %q: give a rate per second, such as 10M (MB/s) or 500K", v)
+			}
+		case "rsync.compression":
+			switch v {
+			case "", "true", "false":
+			default:
+				return fmt.Errorf("rsync.compression %q: use true or false", v)
 			}
 		}
 	}

@@ -43,6 +43,22 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// A pool's migrations: rsync.bwlimit takes rsync's rates, rsync.compression
+// a boolean, on every driver.
+func TestValidateRsyncKeys(t *testing.T) {
+	for _, drv := range Drivers {
+		if err := Validate(drv, map[string]string{"rsync.bwlimit": "10M", "rsync.compression": "true"}); err != nil {
+			t.Errorf("%s: %v", drv, err)
+		}
+		if err := Validate(drv, map[string]string{"rsync.bwlimit": "fast"}); err == nil || !strings.Contains(err.Error(), "10M") {
+			t.Errorf("%s: bwlimit fast: %v", drv, err)
+		}
+		if err := Validate(drv, map[string]string{"rsync.compression": "maybe"}); err == nil {
+			t.Errorf("%s: compression maybe accepted", drv)
+		}
+	}
+}
+
 func TestDirCreateDestroy(t *testing.T) {
 	m := Manager{StateDir: t.TempDir()}
 	ctx := context.Background()

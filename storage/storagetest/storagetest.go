@@ -256,6 +256,69 @@ func Run(t *testing.T, open func(t *testing.T) storage.Driver) {
 		}
 	})
 
+	run("CreateEmptyContainer", func(t *testing.T) {
+		if err := d.CreateEmptyContainer(ctx, c1); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.CreateEmptyContainer(ctx, c1); !errors.Is(err, storage.ErrExists) {
+			t.Fatalf("second create: %v", err)
+		}
+		if err := d.CreateEmptyContainer(ctx, storage.Volume{Kind: storage.KindContainer, Name: ".."}); err == nil {
+			t.Fatal("volume named .. accepted")
+		}
+		fi, err := os.Stat(d.Path(c1))
+		if err != nil || fi.Mode().Perm() != 0o700 {
+			t.Fatalf("volume directory: %v %v (want 0700: its files carry foreign owners until shifted)", fi, err)
+		}
+		mount(c1)
+		ents, err := os.ReadDir(rootfs(c1))
+		if err != nil || len(ents) != 0 {
+			t.Fatalf("rootfs of an empty volume: %v %v", ents, err)
+		}
+		fi, err = os.Stat(rootfs(c1))
+		if st := fi.Sys().(*syscall.Stat_t); err != nil || st.Uid != 0 || fi.Mode().Perm() != 0o755 {
+			t.Fatalf("empty rootfs: %v %v", fi.Mode(), err)
+		}
+		// A tree arrives, as a migration writes it, and lives like any other.
+		if err := os.MkdirAll(filepath.Join(rootfs(c1), "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(c1, "etc/hostname", "arrived\n")
+		if err := os.Chown(filepath.Join(rootfs(c1), "etc", "hostname"), 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Snapshot(ctx, c1, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		write(c1, "etc/hostname", "changed\n")
+		mount(c1.Snapshot("s1"))
+		if got := read(c1.Snapshot("s1"), "etc/hostname"); got != "arrived\n" {
+			t.Fatalf("snapshot of an empty-made volume: %q", got)
+		}
+		c2 := storage.Volume{Kind: storage.KindContainer, Name: "c2"}
+		if err := d.Clone(ctx, c1, c2); err != nil {
+			t.Fatal(err)
+		}
+		mount(c2)
+		if got := read(c2, "etc/hostname"); got != "changed\n" {
+			t.Fatalf("clone of an empty-made volume: %q", got)
+		}
+		if err := d.Unmount(ctx, c1); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Restore(ctx, c1, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		mount(c1)
+		fi, err = os.Stat(filepath.Join(rootfs(c1), "etc", "hostname"))
+		if got := read(c1, "etc/hostname"); got != "arrived\n" || err != nil || fi.Sys().(*syscall.Stat_t).Uid != 1000 {
+			t.Fatalf("restore of an empty-made volume: %q %v", got, err)
+		}
+		if err := d.Delete(ctx, c1); err != nil || d.Exists(c1) || d.Exists(c1.Snapshot("s1")) {
+			t.Fatalf("delete: %v", err)
+		}
+	})
+
 	run("Rename", func(t *testing.T) {
 		withC1(t, true)
 		write(c1, "state", "four")
