@@ -26,7 +26,7 @@ const (
 	// the network's name, instead of a container with no IP.
 	serverRefusesFullNetwork = false
 	// lodge info --resources shows the host limits lodged applied.
-	serverReportsLimits = false
+	serverReportsLimits = true
 )
 
 // parallel runs f(i) for i in [0, n), w at a time.
