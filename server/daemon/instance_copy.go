@@ -255,6 +255,13 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
 		Devices: devices, Profiles: srcProfiles, CreatedAt: time.Now().UTC(),
 	}
+	// Checked and inserted under idmapMu, as an image create is, so that
+	// creates side by side count each other's NICs.
+	d.idmapMu.Lock()
+	defer d.idmapMu.Unlock()
+	if err := d.checkNetworkRoom(ctx, row); err != nil {
+		return nil, err
+	}
 	if _, err := d.db.CreateInstance(ctx, row); err != nil {
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)

@@ -250,6 +250,9 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 	// not a failed operation later.
 	d.idmapMu.Lock()
 	defer d.idmapMu.Unlock()
+	if err := d.checkNetworkRoom(ctx, row); err != nil {
+		return nil, err
+	}
 	if err := d.allocateIsolated(ctx, row.Config, row.Profiles); err != nil {
 		return nil, err
 	}

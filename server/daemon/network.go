@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -159,12 +160,13 @@ func (d *Daemon) syncNetworkHosts(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	all, err := d.allNetworkHosts(ctx)
+	if err != nil {
+		d.log.Warn("update DHCP reservations", "err", err)
+		return
+	}
 	for _, n := range nets {
-		hosts, err := d.networkHosts(ctx, n.Name)
-		if err == nil {
-			err = d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
-		}
-		if err != nil {
+		if err := d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: all[n.Name]}); err != nil {
 			d.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
 		}
 	}
@@ -172,29 +174,136 @@ func (d *Daemon) syncNetworkHosts(ctx context.Context) {
 
 // nicOnNetwork tells whether an (expanded) device is a NIC on network name.
 func nicOnNetwork(d map[string]string, name string) bool {
-	return d["type"] == "nic" && (d["network"] == name || d["network"] == "" && d["nictype"] == "bridged" && d["parent"] == name)
+	return name != "" && nicNetwork(d) == name
 }
 
-// networkHosts lists the NICs on a network: MAC, instance name, reservation.
-func (d *Daemon) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
+// nicNetwork is the network an (expanded) device is a NIC on: network=, or
+// a bridged NIC's parent; "" for other devices.
+func nicNetwork(d map[string]string) string {
+	switch {
+	case d["type"] != "nic":
+		return ""
+	case d["network"] != "":
+		return d["network"]
+	case d["nictype"] == "bridged":
+		return d["parent"]
+	}
+	return ""
+}
+
+// nicHosts are an expanded instance's NICs as DHCP hosts, by network.
+func nicHosts(in db.Instance, devs map[string]map[string]string) map[string][]network.Host {
+	out := map[string][]network.Host{}
+	for dev, devc := range devs {
+		nw := nicNetwork(devc)
+		if nw == "" {
+			continue
+		}
+		hw := devc["hwaddr"]
+		if hw == "" {
+			hw = in.Config["volatile."+dev+".hwaddr"]
+		}
+		out[nw] = append(out[nw], network.Host{HWAddr: hw, Name: in.Name, Address: devc["ipv4.address"]})
+	}
+	return out
+}
+
+// allNetworkHosts lists the NICs of every instance by network, in one
+// pass over the instances and one read of the profiles.
+func (d *Daemon) allNetworkHosts(ctx context.Context) (map[string][]network.Host, error) {
 	all, err := d.db.ListInstances(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var hosts []network.Host
+	expand := d.expander(ctx)
+	out := map[string][]network.Host{}
 	for _, in := range all {
-		for dev, devc := range d.devicesOf(ctx, in) {
-			if !nicOnNetwork(devc, name) {
-				continue
-			}
-			hw := devc["hwaddr"]
-			if hw == "" {
-				hw = in.Config["volatile."+dev+".hwaddr"]
-			}
-			hosts = append(hosts, network.Host{HWAddr: hw, Name: in.Name, Address: devc["ipv4.address"]})
+		for nw, hs := range nicHosts(in, expandedDevices(expand(in))) {
+			out[nw] = append(out[nw], hs...)
 		}
 	}
-	return hosts, nil
+	return out, nil
+}
+
+// networkHosts lists the NICs on a network: MAC, instance name, reservation.
+func (d *Daemon) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
+	all, err := d.allNetworkHosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return all[name], nil
+}
+
+// checkNetworkRoom refuses an instance whose NIC would get no DHCP lease:
+// on each managed network with DHCP, the NICs already there that take an
+// address from its ranges (dynamic ones, and reservations inside them)
+// plus the instance's dynamic ones must fit its ranges. Callers hold
+// d.idmapMu, so that creates running side by side count each other.
+func (d *Daemon) checkNetworkRoom(ctx context.Context, in db.Instance) error {
+	if d.nets.drv == nil {
+		return nil
+	}
+	mine := nicHosts(in, d.devicesOf(ctx, in))
+	if len(mine) == 0 {
+		return nil
+	}
+	var all map[string][]network.Host
+	for name, hs := range mine {
+		want := 0
+		for _, h := range hs {
+			if h.Address == "" {
+				want++
+			}
+		}
+		if want == 0 {
+			continue
+		}
+		n, err := d.db.GetNetwork(ctx, name)
+		if err != nil {
+			continue // not a managed network, or validated elsewhere
+		}
+		capacity, err := network.DHCPCapacity(n.Config)
+		if err != nil || capacity == 0 {
+			continue // no DHCP on it: no lease to run out of
+		}
+		ranges, _ := network.DHCPRanges(n.Config)
+		if all == nil {
+			if all, err = d.allNetworkHosts(ctx); err != nil {
+				return err
+			}
+		}
+		used := 0
+		for _, h := range all[name] {
+			if h.Name != in.Name && (h.Address == "" || inRanges(h.Address, ranges)) {
+				used++
+			}
+		}
+		if used+want > capacity {
+			span := make([]string, len(ranges))
+			for i, r := range ranges {
+				span[i] = r[0] + "-" + r[1]
+			}
+			return errdefs.Conflictf("instance %q: network %q has no free DHCP address: its %d (%s in %s) are taken by %d NICs; "+
+				"widen it (lodge network set %s ipv4.address=<a /22 or wider subnet>, or wider ipv4.dhcp.ranges) or put the instance on another network",
+				in.Name, name, capacity, strings.Join(span, ","), n.Config["ipv4.address"], used, name)
+		}
+	}
+	return nil
+}
+
+// inRanges tells whether IPv4 address a is inside one of the ranges.
+func inRanges(a string, ranges [][2]string) bool {
+	ip := net.ParseIP(a).To4()
+	if ip == nil {
+		return false
+	}
+	for _, r := range ranges {
+		lo, hi := net.ParseIP(r[0]).To4(), net.ParseIP(r[1]).To4()
+		if lo != nil && hi != nil && bytes.Compare(ip, lo) >= 0 && bytes.Compare(ip, hi) <= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // networkUsers names the instances and profiles with a NIC on a network.

@@ -24,7 +24,7 @@ const (
 	serverRemovesFailedLaunch = false
 	// A launch onto a network with no free DHCP address is refused with
 	// the network's name, instead of a container with no IP.
-	serverRefusesFullNetwork = false
+	serverRefusesFullNetwork = true
 	// lodge info --resources shows the host limits lodged applied.
 	serverReportsLimits = true
 )
