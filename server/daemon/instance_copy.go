@@ -128,7 +128,7 @@ func (d *Daemon) copyInstance(ctx context.Context, op *operations.Op, row db.Ins
 	if start {
 		unlock()
 		locked = false
-		return d.startInstance(ctx, row.Name)
+		return d.startNew(ctx, row.Name)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ const (
 	// A launch whose start fails leaves nothing: no instance, rootfs,
 	// runtime config or reservation (lodge launch is create + start; the
 	// created instance stays today).
-	serverRemovesFailedLaunch = false
+	serverRemovesFailedLaunch = true
 	// A launch onto a network with no free DHCP address is refused with
 	// the network's name, instead of a container with no IP.
 	serverRefusesFullNetwork = true
