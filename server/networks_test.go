@@ -23,8 +23,13 @@ func TestNetworksAPI(t *testing.T) {
 	if err := e.d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n, ok := nd.Get("nwdef0"); !ok || n.Config["ipv4.address"] != "10.99.0.1/24" || n.Config["ipv4.nat"] != "true" {
+	if n, ok := nd.Get("nwdef0"); !ok || n.Config["ipv4.address"] != "10.99.0.1/22" || n.Config["ipv4.nat"] != "true" {
 		t.Fatalf("default network at first start: %+v", n)
+	}
+	// Sized for density (issue 24): a /22 whose DHCP range holds 1,000.
+	def, _ := nd.Get("nwdef0")
+	if c, err := network.DHCPCapacity(def.Config); err != nil || c < 1000 {
+		t.Fatalf("default network's DHCP capacity: %d %v", c, err)
 	}
 	// The default profile got eth0 on it, as lxd init does, so the network
 	// is in use until the profile lets go of it.

@@ -25,6 +25,9 @@ import (
 // DefaultNetworkName is the managed bridge lodged creates at its first start.
 const DefaultNetworkName = "lodgebr0"
 
+// DefaultNetworkPrefix is the default network's IPv4 prefix length.
+const DefaultNetworkPrefix = 22
+
 // netState is the server's networking part.
 type netState struct {
 	drv network.Driver
@@ -96,7 +99,9 @@ func (d *Daemon) createDefaultNetwork(ctx context.Context, name string) error {
 		}
 		name = next
 	}
-	addr, err := d.nets.drv.FreeSubnet()
+	// A /22 (1,021 DHCP addresses, a lease table to match): room for
+	// the 1,000 containers on one host that issue 24 asks for.
+	addr, err := d.nets.drv.FreeSubnetPrefix(DefaultNetworkPrefix)
 	if err != nil {
 		return err
 	}
