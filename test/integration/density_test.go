@@ -244,3 +244,30 @@ func TestDensityFullNetwork(t *testing.T) {
 		}
 	})
 }
+
+// TestDensityDefaultNetwork: lodged's default network is sized for 1,000
+// containers: a /22, and dnsmasq's lease table to match.
+func TestDensityDefaultNetwork(t *testing.T) {
+	needIntegration(t)
+	addr := strings.TrimSpace(lodge(t, "network", "get", defaultNet, "ipv4.address"))
+	if !strings.HasSuffix(addr, "/22") {
+		t.Fatalf("default network %s: ipv4.address %q, want a /22", defaultNet, addr)
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir, "networks", defaultNet, "dnsmasq.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(b)), "cmdline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaseMax := -1
+	for _, a := range strings.Split(string(cmdline), "\x00") {
+		if v, ok := strings.CutPrefix(a, "--dhcp-lease-max="); ok {
+			leaseMax, _ = strconv.Atoi(v)
+		}
+	}
+	if leaseMax < 1000 {
+		t.Fatalf("dnsmasq of %s: no lease table for 1,000: %q", defaultNet, strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
+}
