@@ -118,7 +118,7 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 		return err
 	}
 	rev.success()
-	d.syncNetworkHosts(ctx)
+	d.syncInstanceHosts(ctx, nil, nicHosts(row, expandedDevices(x)))
 	d.events.lifecycle("instance-created", InstanceURL(row.Name), nil)
 	if start {
 		unlock()

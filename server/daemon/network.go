@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -152,17 +153,31 @@ func (d *Daemon) ensureNetwork(ctx context.Context, n db.Network) error {
 	return d.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
 }
 
-// syncNetworkHosts rewrites the DHCP reservations and names of every
-// network after instances or their NICs changed.
-func (d *Daemon) syncNetworkHosts(ctx context.Context) {
+// syncNetworkHosts rewrites the DHCP reservations and names of the named
+// networks (every network if none is named) from the instances' NICs.
+func (d *Daemon) syncNetworkHosts(ctx context.Context, names ...string) {
 	defer trace.Step(ctx, "network: DHCP reservations")()
 	if d.nets.drv == nil {
 		return
 	}
 	d.nets.hostsMu.Lock()
 	defer d.nets.hostsMu.Unlock()
-	nets, err := d.db.ListNetworks(ctx)
-	if err != nil {
+	var nets []db.Network
+	if len(names) == 0 {
+		all, err := d.db.ListNetworks(ctx)
+		if err != nil {
+			d.log.Warn("update DHCP reservations", "err", err)
+			return
+		}
+		nets = all
+	}
+	for _, name := range names {
+		// A NIC's network may be no managed network (a bridged NIC's parent).
+		if n, err := d.db.GetNetwork(ctx, name); err == nil {
+			nets = append(nets, n)
+		}
+	}
+	if len(nets) == 0 {
 		return
 	}
 	all, err := d.allNetworkHosts(ctx)
@@ -175,6 +190,50 @@ func (d *Daemon) syncNetworkHosts(ctx context.Context) {
 			d.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
 		}
 	}
+}
+
+// syncInstanceHosts rewrites the reservations of the networks where one
+// instance's NICs changed (before and after are nicHosts of it, nil when
+// it did not or no longer exists): only those, and none if nothing a
+// reservation holds (network, MAC, name, address) changed.
+func (d *Daemon) syncInstanceHosts(ctx context.Context, before, after map[string][]network.Host) {
+	var changed []string
+	for name, hs := range before {
+		if !sameHosts(hs, after[name]) {
+			changed = append(changed, name)
+		}
+	}
+	for name, hs := range after {
+		if _, ok := before[name]; !ok && len(hs) > 0 {
+			changed = append(changed, name)
+		}
+	}
+	if len(changed) > 0 {
+		sort.Strings(changed)
+		d.syncNetworkHosts(ctx, changed...)
+	}
+}
+
+// sameHosts tells whether two host lists hold the same reservations.
+func sameHosts(a, b []network.Host) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(hs []network.Host) []string {
+		out := make([]string, len(hs))
+		for i, h := range hs {
+			out[i] = strings.ToLower(h.HWAddr) + "," + h.Name + "," + h.Address + "," + h.Address6
+		}
+		sort.Strings(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
+}
+
+// instanceHosts is an instance's NICs as hosts by network (nicHosts of its
+// expanded devices).
+func (d *Daemon) instanceHosts(ctx context.Context, in db.Instance) map[string][]network.Host {
+	return nicHosts(in, d.devicesOf(ctx, in))
 }
 
 // nicOnNetwork tells whether an (expanded) device is a NIC on network name.
