@@ -6,6 +6,9 @@ type Resources struct {
 	CPU     ResourcesCPU     `json:"cpu" yaml:"cpu"`
 	Memory  ResourcesMemory  `json:"memory" yaml:"memory"`
 	Storage ResourcesStorage `json:"storage" yaml:"storage"`
+	// HostLimits are the kernel limits lodged raised (or could not) at
+	// its start, in the order it applied them.
+	HostLimits []ResourcesHostLimit `json:"host_limits,omitempty" yaml:"host_limits,omitempty"`
 }
 
 // ResourcesCPU is the host's processors.
@@ -57,4 +60,16 @@ type ResourcesStorageDisk struct {
 	ReadOnly  bool   `json:"read_only" yaml:"read_only"`
 	Size      uint64 `json:"size" yaml:"size"`
 	Removable bool   `json:"removable" yaml:"removable"`
+}
+
+// ResourcesHostLimit is one kernel limit lodged raises at start for many
+// containers on one host (a lodge extension; LXD has no such field).
+type ResourcesHostLimit struct {
+	Key     string `json:"key" yaml:"key"`
+	Value   int64  `json:"value" yaml:"value"`
+	Minimum int64  `json:"minimum" yaml:"minimum"`
+	// RaisedFrom is the value lodged found, when it raised it.
+	RaisedFrom *int64 `json:"raised_from,omitempty" yaml:"raised_from,omitempty"`
+	Error      string `json:"error,omitempty" yaml:"error,omitempty"`
+	Why        string `json:"why" yaml:"why"`
 }

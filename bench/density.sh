@@ -31,8 +31,8 @@ LXD_POOL_SIZE=${LXD_POOL_SIZE:-40GiB}
 DIR=$(mktemp -d /var/tmp/lodge-density.XXXXXX)
 # Unprivileged containers' roots walk down to their rootfs.
 chmod 0711 "$DIR"
-# lodged makes no default network: the bench makes its own /22 (the
-# default is a /24 so far: 253 addresses).
+# lodged makes no default network: the bench makes its own /22 (as
+# lodged's default network is, on a subnet it picks itself).
 export LODGE_DIR=$DIR LODGE_DEFAULT_NETWORK=none
 LODGE=bin/lodge
 NET=ldn$$          # lodge's bridge

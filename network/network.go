@@ -93,6 +93,9 @@ type Driver interface {
 	Leases(ctx context.Context, name string) ([]Lease, error)
 	// FreeSubnet picks a 10.x.y.1/24 that overlaps no host route.
 	FreeSubnet() (string, error)
+	// FreeSubnetPrefix picks a 10.x.y.1/prefix (16 to 24) that overlaps
+	// no host route (the default network is a /22, for density).
+	FreeSubnetPrefix(prefix int) (string, error)
 	// Owner tells who holds a host interface name a network would take:
 	// nobody, this lodged (a left-over of its own, or of a lodged no
 	// longer serving it), another lodged that serves it, or not lodge.

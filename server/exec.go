@@ -34,6 +34,7 @@ type execSession struct {
 	mu        sync.Mutex
 	conns     map[string]*websocket.Conn
 	connected chan struct{} // closed when every fd has connected
+	closed    bool          // closeAll ran: the exec ended
 }
 
 func newSecret() string {
@@ -54,6 +55,10 @@ func (e *execSession) connect(secret string, w http.ResponseWriter, r *http.Requ
 		e.mu.Unlock()
 		return errdefs.Forbiddenf("websocket secret does not match this operation")
 	}
+	if e.closed {
+		e.mu.Unlock()
+		return errdefs.Invalidf("the command has ended: its websockets are closed; start a new exec")
+	}
 	if _, dup := e.conns[fd]; dup {
 		e.mu.Unlock()
 		return errdefs.Conflictf("websocket for fd %s is already connected", fd)
@@ -69,6 +74,12 @@ func (e *execSession) connect(secret string, w http.ResponseWriter, r *http.Requ
 	}
 	_ = conn.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(5*time.Second))
 	e.mu.Lock()
+	if e.closed {
+		// The exec ended (gave up waiting) while this one upgraded.
+		e.mu.Unlock()
+		conn.Close()
+		return nil
+	}
 	e.conns[fd] = conn
 	all := len(e.conns) == len(e.fds)
 	for _, c := range e.conns {
@@ -89,6 +100,8 @@ func (e *execSession) conn(fd string) *websocket.Conn {
 	return e.conns[fd]
 }
 
+// closeAll closes the websockets once the exec ended and drops them, so
+// that nothing still referring to the session keeps their buffers.
 func (e *execSession) closeAll() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -97,6 +110,7 @@ func (e *execSession) closeAll() {
 			c.Close()
 		}
 	}
+	e.conns, e.closed = nil, true
 }
 
 func (s *Server) instanceExec(r *http.Request) (response, error) {

@@ -36,7 +36,20 @@ func (s *Server) configMetadata(r *http.Request) (response, error) {
 	return reply(out), nil
 }
 
-// resources describes the host's CPUs, memory and disks.
+// resources describes the host's CPUs, memory and disks, and the kernel
+// limits lodged raised at its start.
 func (s *Server) resources(r *http.Request) (response, error) {
-	return reply(resources.Read("/")), nil
+	res := resources.Read("/")
+	for _, st := range s.cfg.HostLimits {
+		l := api.ResourcesHostLimit{Key: st.Key, Value: st.Now, Minimum: st.Min, Why: st.Why}
+		if st.Changed {
+			was := st.Was
+			l.RaisedFrom = &was
+		}
+		if st.Err != nil {
+			l.Error = st.Err.Error()
+		}
+		res.HostLimits = append(res.HostLimits, l)
+	}
+	return reply(res), nil
 }

@@ -23,8 +23,13 @@ func TestNetworksAPI(t *testing.T) {
 	if err := e.d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n, ok := nd.Get("nwdef0"); !ok || n.Config["ipv4.address"] != "10.99.0.1/24" || n.Config["ipv4.nat"] != "true" {
+	if n, ok := nd.Get("nwdef0"); !ok || n.Config["ipv4.address"] != "10.99.0.1/22" || n.Config["ipv4.nat"] != "true" {
 		t.Fatalf("default network at first start: %+v", n)
+	}
+	// Sized for density (issue 24): a /22 whose DHCP range holds 1,000.
+	def, _ := nd.Get("nwdef0")
+	if c, err := network.DHCPCapacity(def.Config); err != nil || c < 1000 {
+		t.Fatalf("default network's DHCP capacity: %d %v", c, err)
 	}
 	// The default profile got eth0 on it, as lxd init does, so the network
 	// is in use until the profile lets go of it.
@@ -200,5 +205,59 @@ func TestDefaultNetworkNameTaken(t *testing.T) {
 	// A network created by hand on a name another lodged holds is refused.
 	if code, resp, _ := e.do(t, "POST", "/1.0/networks", `{"name":"nwdef0"}`); code != 409 || !strings.Contains(resp.Error, "/other") {
 		t.Fatalf("create on a held name: %d %s", code, resp.Error)
+	}
+}
+
+// A create whose NIC (from a profile too) would find no free DHCP address
+// on its network is refused with a 4xx naming the network and its range,
+// and leaves no instance; reservations outside the range take none of it,
+// and a copy is counted as a create is.
+func TestCreateRefusedOnFullNetwork(t *testing.T) {
+	e, _ := newNetEnv(t)
+	ctx := context.Background()
+	if err := e.d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, resp, _ := e.do(t, "POST", "/1.0/networks", `{"name":"nwfull","config":{"ipv4.address":"10.124.5.1/24","ipv4.dhcp.ranges":"10.124.5.10-10.124.5.11"}}`); code != 200 {
+		t.Fatalf("create network: %d %s", code, resp.Error)
+	}
+	if code, resp, _ := e.do(t, "POST", "/1.0/profiles", `{"name":"nwfull","devices":{"eth1":{"type":"nic","network":"nwfull","name":"eth1"}}}`); code != 200 {
+		t.Fatalf("create profile: %d %s", code, resp.Error)
+	}
+	e.uploadImage(t, "busybox", "bb")
+	mk := func(name, extra string) (int, api.Response) {
+		code, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"`+name+`","source":{"type":"image","alias":"bb"},"profiles":["default","nwfull"]`+extra+`}`)
+		if code == 202 {
+			if op := e.wait(t, resp); op.StatusCode != api.Success {
+				t.Fatalf("create %s: %s", name, op.Err)
+			}
+		}
+		return code, resp
+	}
+	// A reservation outside the range does not use it up.
+	if code, resp := mk("nwf0", `,"devices":{"eth1":{"type":"nic","network":"nwfull","name":"eth1","ipv4.address":"10.124.5.50"}}`); code != 202 {
+		t.Fatalf("create with a reservation outside the range: %d %s", code, resp.Error)
+	}
+	for _, n := range []string{"nwf1", "nwf2"} {
+		if code, resp := mk(n, ""); code != 202 {
+			t.Fatalf("create %s on a network with room: %d %s", n, code, resp.Error)
+		}
+	}
+	code, resp := mk("nwf3", "")
+	if code != 409 || !strings.Contains(resp.Error, `"nwfull"`) || !strings.Contains(resp.Error, "10.124.5.10-10.124.5.11") || !strings.Contains(resp.Error, "/22") {
+		t.Fatalf("create on the full network: %d %s", code, resp.Error)
+	}
+	if code, _, _ := e.do(t, "GET", "/1.0/instances/nwf3", ""); code != 404 {
+		t.Fatalf("the refused create left an instance: %d", code)
+	}
+	if code, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"nwf4","source":{"type":"copy","source":"nwf1"}}`); code != 409 || !strings.Contains(resp.Error, `"nwfull"`) {
+		t.Fatalf("copy onto the full network: %d %s", code, resp.Error)
+	}
+	// Deleting one makes room again.
+	if code, resp, _ := e.do(t, "DELETE", "/1.0/instances/nwf2", ""); code != 202 || e.wait(t, resp).StatusCode != api.Success {
+		t.Fatalf("delete: %d %s", code, resp.Error)
+	}
+	if code, resp := mk("nwf3", ""); code != 202 {
+		t.Fatalf("create after a delete made room: %d %s", code, resp.Error)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"lodge/errdefs"
+	"lodge/hostlimits"
 	"lodge/server/daemon"
 	"lodge/trace"
 	"lodge/ui"
@@ -47,6 +48,9 @@ type Config struct {
 	// Trace traces every request (LODGE_TRACE=1); otherwise only those
 	// with the trace.Header.
 	Trace bool
+	// HostLimits is what hostlimits.Apply found and did at lodged's
+	// start; GET /1.0/resources reports it.
+	HostLimits []hostlimits.State
 }
 
 // New builds a server and the daemon it serves; call Run to serve.

@@ -93,7 +93,7 @@ func infoCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&showLog, "show-log", false, "show the console and liblxc log instead")
-	cmd.Flags().BoolVar(&showResources, "resources", false, "show the host's CPUs, memory and disks")
+	cmd.Flags().BoolVar(&showResources, "resources", false, "show the host's CPUs, memory, disks and the kernel limits lodged raised")
 	return cmd
 }
 
@@ -136,6 +136,19 @@ func printResources(cmd *cobra.Command, c *client.Client) error {
 			kind += " " + d.Model
 		}
 		fmt.Fprintf(w, "  %s (%s): %s, %s%s\n", d.ID, d.Device, humanBytes(int64(d.Size)), kind, ro)
+	}
+	if len(res.HostLimits) > 0 {
+		fmt.Fprintf(w, "\nHost limits (raised by lodged at start, never lowered):\n")
+	}
+	for _, l := range res.HostLimits {
+		switch {
+		case l.Error != "":
+			fmt.Fprintf(w, "  %s = %d, wanted at least %d: %s\n", l.Key, l.Value, l.Minimum, l.Error)
+		case l.RaisedFrom != nil:
+			fmt.Fprintf(w, "  %s = %d (raised from %d)\n", l.Key, l.Value, *l.RaisedFrom)
+		default:
+			fmt.Fprintf(w, "  %s = %d\n", l.Key, l.Value)
+		}
 	}
 	return nil
 }

@@ -82,11 +82,16 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 	}
 	ctx := cmd.Context()
 	fmt.Fprintf(cmd.OutOrStdout(), "Creating %s\n", name)
+	// A launch is one request, create with start: if the start fails, the
+	// server removes what the create made, so a launch that runs into a
+	// host limit leaves nothing half-made (lxc launch uses two requests
+	// and keeps such an instance).
 	req := api.InstancesPost{
 		Name:        name,
 		InstancePut: api.InstancePut{Config: cfg, Devices: map[string]map[string]string{}, Ephemeral: o.ephemeral, Profiles: o.profiles},
 		Source:      source,
 		Type:        "container",
+		Start:       o.start,
 	}
 	if o.pool != "" {
 		// As LXD's client: a local root disk device naming the pool.
@@ -99,21 +104,14 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The row exists from the reply on: warn before the start, not after.
+	warnNoNIC(cmd, c, name)
 	// A remote image is downloaded by the daemon: show its progress.
 	if err := waitWithProgress(ctx, op, cmd.ErrOrStderr(), "Retrieving image"); err != nil {
 		return err
 	}
-	warnNoNIC(cmd, c, name)
-	if !o.start {
-		return nil
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "Starting %s\n", name)
-	op, err = c.UpdateInstanceState(ctx, name, api.InstanceStatePut{Action: "start", Timeout: -1})
-	if err != nil {
-		return err
-	}
-	if err := op.Wait(ctx); err != nil {
-		return fmt.Errorf("%w\nThe instance was created; see `lodge info %s` and its console log", err, name)
+	if o.start {
+		fmt.Fprintf(cmd.OutOrStdout(), "Started %s\n", name)
 	}
 	return nil
 }

@@ -138,7 +138,8 @@ func serve(stateDir, group, netName string, debug bool) error {
 	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(os.Stderr, opts), slog.NewJSONHandler(logFile, opts)))
 
 	// Kernel limits that many containers run into, raised (never lowered).
-	for _, st := range hostlimits.Apply("/proc/sys", hostlimits.Density) {
+	limits := hostlimits.Apply("/proc/sys", hostlimits.Density)
+	for _, st := range limits {
 		switch {
 		case st.Err != nil:
 			log.Warn("host limit not raised; containers may fail when they reach it", "sysctl", st.Key, "why", st.Why, "err", st.Err)
@@ -191,7 +192,7 @@ func serve(stateDir, group, netName string, debug bool) error {
 	drv.StopHook = server.StopHook(self, stateDir)
 	cfg := daemon.Config{Dir: stateDir, Version: version, DriverVersion: lxc.Version(), Logger: log}
 	// --debug or LODGE_TRACE=1: every request's steps timed in the log.
-	srv := server.New(server.Config{Config: cfg, SocketGroup: group, Trace: debug || trace.Enabled(os.Getenv(trace.Env))},
+	srv := server.New(server.Config{Config: cfg, SocketGroup: group, Trace: debug || trace.Enabled(os.Getenv(trace.Env)), HostLimits: limits},
 		daemon.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
 			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,
 			Networks: nets, DefaultNetwork: netName, ProxyHelper: self})

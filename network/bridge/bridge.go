@@ -83,6 +83,10 @@ func UsedSubnets() ([]*net.IPNet, error) {
 // FreeSubnet picks a 10.x.y.1/24 that overlaps no host route or address.
 func (d *Driver) FreeSubnet() (string, error) { return FreeSubnet() }
 
+// FreeSubnetPrefix picks a 10.x.y.1/prefix that overlaps no host route or
+// address.
+func (d *Driver) FreeSubnetPrefix(prefix int) (string, error) { return FreeSubnetPrefix(prefix) }
+
 // FreeSubnet picks a 10.x.y.1/24 that overlaps no host route or address.
 func FreeSubnet() (string, error) { return FreeSubnetPrefix(24) }
 

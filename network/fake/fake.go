@@ -5,6 +5,7 @@ package fake
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 
@@ -33,6 +34,18 @@ func New() *Driver {
 }
 
 func (d *Driver) FreeSubnet() (string, error) { return d.Subnet, nil }
+
+// FreeSubnetPrefix is Subnet widened (or narrowed) to prefix: 10.99.0.1/22
+// for 22 from the default.
+func (d *Driver) FreeSubnetPrefix(prefix int) (string, error) {
+	_, n, err := net.ParseCIDR(d.Subnet)
+	if err != nil {
+		return "", err
+	}
+	ip := n.IP.Mask(net.CIDRMask(prefix, 32)).To4()
+	ip[3]++
+	return fmt.Sprintf("%s/%d", ip, prefix), nil
+}
 
 func (d *Driver) Owner(ctx context.Context, name string) (network.Ownership, error) {
 	d.mu.Lock()

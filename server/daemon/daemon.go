@@ -46,7 +46,8 @@ type Daemon struct {
 	poolMgr  PoolManager
 	poolName string // the default profile's root disk pool
 	idRanges *idmap.Ranges
-	// idmapMu serialises isolated range allocation with the row insert.
+	// idmapMu serialises isolated range allocation and the network-room
+	// check (checkNetworkRoom) with the row insert.
 	idmapMu sync.Mutex
 	// poolsMu serialises pool creation and deletion.
 	poolsMu sync.Mutex

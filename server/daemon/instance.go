@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -135,11 +136,13 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	case instances.StatusFrozen:
 		return errdefs.Invalidf("instance %q is paused; resume it with lodge resume %s", name, name)
 	}
+	before := in
+	before.Config = maps.Clone(in.Config)
 	if d.fillNICVolatile(ctx, &in) {
 		if err := d.db.UpdateInstance(ctx, in); err != nil {
 			return err
 		}
-		d.syncNetworkHosts(ctx)
+		d.syncInstanceHosts(ctx, d.instanceHosts(ctx, before), d.instanceHosts(ctx, in))
 	}
 	x, err := d.expand(ctx, in)
 	if err != nil {

@@ -302,7 +302,7 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 	if err := d.applyConfig(ctx, in, next, func() error { return d.db.UpdateInstance(ctx, next) }); err != nil {
 		return nil, err
 	}
-	d.syncNetworkHosts(ctx)
+	d.syncInstanceHosts(ctx, d.instanceHosts(ctx, old), d.instanceHosts(ctx, next))
 	d.events.lifecycle("instance-updated", InstanceURL(name), nil)
 	// NIC and proxy devices apply to a running instance at once (hotplug).
 	op := d.ops.Start(operationsSpec("Updating instance", name), func(ctx context.Context, _ *operations.Op) error { return d.applyLiveDevices(ctx, old, next) })

@@ -128,7 +128,7 @@ func (d *Daemon) copyInstance(ctx context.Context, op *operations.Op, row db.Ins
 	if start {
 		unlock()
 		locked = false
-		return d.startInstance(ctx, row.Name)
+		return d.startNew(ctx, row.Name)
 	}
 	return nil
 }
@@ -254,6 +254,13 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 		Name: req.Name, Type: "container", Architecture: src.Architecture, ImageFingerprint: src.ImageFingerprint, Pool: poolName,
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
 		Devices: devices, Profiles: srcProfiles, CreatedAt: time.Now().UTC(),
+	}
+	// Checked and inserted under idmapMu, as an image create is, so that
+	// creates side by side count each other's NICs.
+	d.idmapMu.Lock()
+	defer d.idmapMu.Unlock()
+	if err := d.checkNetworkRoom(ctx, row); err != nil {
+		return nil, err
 	}
 	if _, err := d.db.CreateInstance(ctx, row); err != nil {
 		if errors.Is(err, db.ErrExists) {

@@ -118,13 +118,61 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 		return err
 	}
 	rev.success()
-	d.syncNetworkHosts(ctx)
+	d.syncInstanceHosts(ctx, nil, nicHosts(row, expandedDevices(x)))
 	d.events.lifecycle("instance-created", InstanceURL(row.Name), nil)
 	if start {
 		unlock()
 		locked = false
-		return d.startInstance(ctx, row.Name)
+		return d.startNew(ctx, row.Name)
 	}
+	return nil
+}
+
+// startNew starts an instance a create just made (a launch: POST with
+// start). If the start fails, the instance is removed again with all the
+// create made (runtime config, rootfs, row, DHCP reservation), so that a
+// launch that hits a limit leaves nothing half-made (issue 24). LXD keeps
+// such an instance; a client that creates and then starts in two requests,
+// as lxc launch does, still gets that.
+func (d *Daemon) startNew(ctx context.Context, name string) error {
+	err := d.startInstance(ctx, name)
+	if err == nil {
+		return nil
+	}
+	bg := context.WithoutCancel(ctx)
+	if rerr := d.removeFailedStart(bg, name); rerr != nil {
+		d.log.Warn("removing an instance whose launch failed", "instance", name, "err", rerr)
+		return fmt.Errorf("%w\n(instance %q was created but could not be removed: %v; delete it with lodge delete -f %s)", err, name, rerr, name)
+	}
+	d.log.Info("instance removed after its launch failed to start", "instance", name, "err", err)
+	return fmt.Errorf("%w\n(instance %q was removed: a launch that fails to start leaves nothing)", err, name)
+}
+
+// removeFailedStart removes an instance whose first start failed, stopping
+// whatever of it still runs first.
+func (d *Daemon) removeFailedStart(ctx context.Context, name string) error {
+	unlock := d.instLocks.lock(name)
+	defer unlock()
+	in, err := d.db.GetInstance(ctx, name)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st := d.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+		if err := d.inst.Stop(ctx, name, 0, true); err != nil {
+			return err
+		}
+		d.stopProxies(name)
+	}
+	if err := writeMarker(d.deleteMarker(name)); err != nil {
+		return err
+	}
+	if err := d.removeInstance(ctx, in); err != nil {
+		return err
+	}
+	d.events.lifecycle("instance-deleted", InstanceURL(name), nil)
 	return nil
 }
 
@@ -250,6 +298,9 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 	// not a failed operation later.
 	d.idmapMu.Lock()
 	defer d.idmapMu.Unlock()
+	if err := d.checkNetworkRoom(ctx, row); err != nil {
+		return nil, err
+	}
 	if err := d.allocateIsolated(ctx, row.Config, row.Profiles); err != nil {
 		return nil, err
 	}

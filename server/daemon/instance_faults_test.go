@@ -131,15 +131,27 @@ func TestCreateFaults(t *testing.T) {
 			nothingLeft(t, e, "c1")
 		})
 	}
-	// A start that fails after a whole create leaves the instance whole
-	// and stopped (as LXD's launch does), not half-made: it deletes cleanly.
+	// A launch (a create with start) whose start fails leaves nothing
+	// (issue 24: a launch that hits a limit leaves nothing half-made), and
+	// says so; LXD keeps such an instance. A create without start followed
+	// by a failing start (lxc launch's two requests) keeps it, as LXD does.
 	t.Run("start", func(t *testing.T) {
 		e, _ := faultEnv(t)
 		e.drv.FailStart = errors.New("injected fault")
 		withStart := create
 		withStart.Start = true
-		if err := opError(t, e)(e.d.CreateInstance(context.Background(), withStart)); err == nil || !strings.Contains(err.Error(), "injected fault") {
+		err := opError(t, e)(e.d.CreateInstance(context.Background(), withStart))
+		if err == nil || !strings.Contains(err.Error(), "injected fault") || !strings.Contains(err.Error(), "was removed") {
 			t.Fatalf("create with a failing start: %v", err)
+		}
+		nothingLeft(t, e, "c1")
+	})
+	t.Run("start in a second request", func(t *testing.T) {
+		e, _ := faultEnv(t)
+		e.ok(t)(e.d.CreateInstance(context.Background(), create))
+		e.drv.FailStart = errors.New("injected fault")
+		if err := opError(t, e)(e.d.ChangeState(context.Background(), "c1", api.InstanceStatePut{Action: "start"})); err == nil || !strings.Contains(err.Error(), "injected fault") {
+			t.Fatalf("a failing start: %v", err)
 		}
 		in, err := e.db.GetInstance(context.Background(), "c1")
 		if err != nil || in.Phase != "created" || !e.drv.Defined("c1") || !e.pool.Exists(storage.Volume{Kind: storage.KindContainer, Name: "c1"}) {
@@ -181,6 +193,21 @@ func TestCopyFaults(t *testing.T) {
 			}
 		})
 	}
+	t.Run("start", func(t *testing.T) {
+		e, _ := faultEnv(t)
+		ctx := context.Background()
+		e.launch(t, "c1", nil, false)
+		e.drv.FailStart = errors.New("injected fault")
+		withStart := cp
+		withStart.Start = true
+		if err := opError(t, e)(e.d.CreateInstance(ctx, withStart)); err == nil || !strings.Contains(err.Error(), "injected fault") {
+			t.Fatalf("copy with a failing start: %v", err)
+		}
+		nothingLeft(t, e, "c2")
+		if !e.drv.Defined("c1") {
+			t.Fatal("the source was touched")
+		}
+	})
 }
 
 func TestDeleteFaults(t *testing.T) {

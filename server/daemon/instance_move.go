@@ -36,7 +36,10 @@ func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error
 		return err
 	}
 	_ = d.inst.Delete(ctx, name)
+	was := in
 	in.Name = newName
+	// The reservations carry the name (dnsmasq answers it in DNS).
+	d.syncInstanceHosts(ctx, d.instanceHosts(ctx, was), d.instanceHosts(ctx, in))
 	err = d.define(ctx, in)
 	if err != nil {
 		return fmt.Errorf("instance %q renamed, but defining its runtime config failed (start it to retry): %w", newName, err)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +25,9 @@ import (
 
 // DefaultNetworkName is the managed bridge lodged creates at its first start.
 const DefaultNetworkName = "lodgebr0"
+
+// DefaultNetworkPrefix is the default network's IPv4 prefix length.
+const DefaultNetworkPrefix = 22
 
 // netState is the server's networking part.
 type netState struct {
@@ -95,7 +100,9 @@ func (d *Daemon) createDefaultNetwork(ctx context.Context, name string) error {
 		}
 		name = next
 	}
-	addr, err := d.nets.drv.FreeSubnet()
+	// A /22 (1,021 DHCP addresses, a lease table to match): room for
+	// the 1,000 containers on one host that issue 24 asks for.
+	addr, err := d.nets.drv.FreeSubnetPrefix(DefaultNetworkPrefix)
 	if err != nil {
 		return err
 	}
@@ -146,55 +153,221 @@ func (d *Daemon) ensureNetwork(ctx context.Context, n db.Network) error {
 	return d.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
 }
 
-// syncNetworkHosts rewrites the DHCP reservations and names of every
-// network after instances or their NICs changed.
-func (d *Daemon) syncNetworkHosts(ctx context.Context) {
+// syncNetworkHosts rewrites the DHCP reservations and names of the named
+// networks (every network if none is named) from the instances' NICs.
+func (d *Daemon) syncNetworkHosts(ctx context.Context, names ...string) {
 	defer trace.Step(ctx, "network: DHCP reservations")()
 	if d.nets.drv == nil {
 		return
 	}
 	d.nets.hostsMu.Lock()
 	defer d.nets.hostsMu.Unlock()
-	nets, err := d.db.ListNetworks(ctx)
+	var nets []db.Network
+	if len(names) == 0 {
+		all, err := d.db.ListNetworks(ctx)
+		if err != nil {
+			d.log.Warn("update DHCP reservations", "err", err)
+			return
+		}
+		nets = all
+	}
+	for _, name := range names {
+		// A NIC's network may be no managed network (a bridged NIC's parent).
+		if n, err := d.db.GetNetwork(ctx, name); err == nil {
+			nets = append(nets, n)
+		}
+	}
+	if len(nets) == 0 {
+		return
+	}
+	all, err := d.allNetworkHosts(ctx)
 	if err != nil {
+		d.log.Warn("update DHCP reservations", "err", err)
 		return
 	}
 	for _, n := range nets {
-		hosts, err := d.networkHosts(ctx, n.Name)
-		if err == nil {
-			err = d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
-		}
-		if err != nil {
+		if err := d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: all[n.Name]}); err != nil {
 			d.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
 		}
 	}
 }
 
-// nicOnNetwork tells whether an (expanded) device is a NIC on network name.
-func nicOnNetwork(d map[string]string, name string) bool {
-	return d["type"] == "nic" && (d["network"] == name || d["network"] == "" && d["nictype"] == "bridged" && d["parent"] == name)
+// syncInstanceHosts rewrites the reservations of the networks where one
+// instance's NICs changed (before and after are nicHosts of it, nil when
+// it did not or no longer exists): only those, and none if nothing a
+// reservation holds (network, MAC, name, address) changed.
+func (d *Daemon) syncInstanceHosts(ctx context.Context, before, after map[string][]network.Host) {
+	var changed []string
+	for name, hs := range before {
+		if !sameHosts(hs, after[name]) {
+			changed = append(changed, name)
+		}
+	}
+	for name, hs := range after {
+		if _, ok := before[name]; !ok && len(hs) > 0 {
+			changed = append(changed, name)
+		}
+	}
+	if len(changed) > 0 {
+		sort.Strings(changed)
+		d.syncNetworkHosts(ctx, changed...)
+	}
 }
 
-// networkHosts lists the NICs on a network: MAC, instance name, reservation.
-func (d *Daemon) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
+// sameHosts tells whether two host lists hold the same reservations.
+func sameHosts(a, b []network.Host) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(hs []network.Host) []string {
+		out := make([]string, len(hs))
+		for i, h := range hs {
+			out[i] = strings.ToLower(h.HWAddr) + "," + h.Name + "," + h.Address + "," + h.Address6
+		}
+		sort.Strings(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
+}
+
+// instanceHosts is an instance's NICs as hosts by network (nicHosts of its
+// expanded devices).
+func (d *Daemon) instanceHosts(ctx context.Context, in db.Instance) map[string][]network.Host {
+	return nicHosts(in, d.devicesOf(ctx, in))
+}
+
+// nicOnNetwork tells whether an (expanded) device is a NIC on network name.
+func nicOnNetwork(d map[string]string, name string) bool {
+	return name != "" && nicNetwork(d) == name
+}
+
+// nicNetwork is the network an (expanded) device is a NIC on: network=, or
+// a bridged NIC's parent; "" for other devices.
+func nicNetwork(d map[string]string) string {
+	switch {
+	case d["type"] != "nic":
+		return ""
+	case d["network"] != "":
+		return d["network"]
+	case d["nictype"] == "bridged":
+		return d["parent"]
+	}
+	return ""
+}
+
+// nicHosts are an expanded instance's NICs as DHCP hosts, by network.
+func nicHosts(in db.Instance, devs map[string]map[string]string) map[string][]network.Host {
+	out := map[string][]network.Host{}
+	for dev, devc := range devs {
+		nw := nicNetwork(devc)
+		if nw == "" {
+			continue
+		}
+		hw := devc["hwaddr"]
+		if hw == "" {
+			hw = in.Config["volatile."+dev+".hwaddr"]
+		}
+		out[nw] = append(out[nw], network.Host{HWAddr: hw, Name: in.Name, Address: devc["ipv4.address"]})
+	}
+	return out
+}
+
+// allNetworkHosts lists the NICs of every instance by network, in one
+// pass over the instances and one read of the profiles.
+func (d *Daemon) allNetworkHosts(ctx context.Context) (map[string][]network.Host, error) {
 	all, err := d.db.ListInstances(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var hosts []network.Host
+	expand := d.expander(ctx)
+	out := map[string][]network.Host{}
 	for _, in := range all {
-		for dev, devc := range d.devicesOf(ctx, in) {
-			if !nicOnNetwork(devc, name) {
-				continue
-			}
-			hw := devc["hwaddr"]
-			if hw == "" {
-				hw = in.Config["volatile."+dev+".hwaddr"]
-			}
-			hosts = append(hosts, network.Host{HWAddr: hw, Name: in.Name, Address: devc["ipv4.address"]})
+		for nw, hs := range nicHosts(in, expandedDevices(expand(in))) {
+			out[nw] = append(out[nw], hs...)
 		}
 	}
-	return hosts, nil
+	return out, nil
+}
+
+// networkHosts lists the NICs on a network: MAC, instance name, reservation.
+func (d *Daemon) networkHosts(ctx context.Context, name string) ([]network.Host, error) {
+	all, err := d.allNetworkHosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return all[name], nil
+}
+
+// checkNetworkRoom refuses an instance whose NIC would get no DHCP lease:
+// on each managed network with DHCP, the NICs already there that take an
+// address from its ranges (dynamic ones, and reservations inside them)
+// plus the instance's dynamic ones must fit its ranges. Callers hold
+// d.idmapMu, so that creates running side by side count each other.
+func (d *Daemon) checkNetworkRoom(ctx context.Context, in db.Instance) error {
+	if d.nets.drv == nil {
+		return nil
+	}
+	mine := nicHosts(in, d.devicesOf(ctx, in))
+	if len(mine) == 0 {
+		return nil
+	}
+	var all map[string][]network.Host
+	for name, hs := range mine {
+		want := 0
+		for _, h := range hs {
+			if h.Address == "" {
+				want++
+			}
+		}
+		if want == 0 {
+			continue
+		}
+		n, err := d.db.GetNetwork(ctx, name)
+		if err != nil {
+			continue // not a managed network, or validated elsewhere
+		}
+		capacity, err := network.DHCPCapacity(n.Config)
+		if err != nil || capacity == 0 {
+			continue // no DHCP on it: no lease to run out of
+		}
+		ranges, _ := network.DHCPRanges(n.Config)
+		if all == nil {
+			if all, err = d.allNetworkHosts(ctx); err != nil {
+				return err
+			}
+		}
+		used := 0
+		for _, h := range all[name] {
+			if h.Name != in.Name && (h.Address == "" || inRanges(h.Address, ranges)) {
+				used++
+			}
+		}
+		if used+want > capacity {
+			span := make([]string, len(ranges))
+			for i, r := range ranges {
+				span[i] = r[0] + "-" + r[1]
+			}
+			return errdefs.Conflictf("instance %q: network %q has no free DHCP address: its %d (%s in %s) are taken by %d NICs; "+
+				"widen it (lodge network set %s ipv4.address=<a /22 or wider subnet>, or wider ipv4.dhcp.ranges) or put the instance on another network",
+				in.Name, name, capacity, strings.Join(span, ","), n.Config["ipv4.address"], used, name)
+		}
+	}
+	return nil
+}
+
+// inRanges tells whether IPv4 address a is inside one of the ranges.
+func inRanges(a string, ranges [][2]string) bool {
+	ip := net.ParseIP(a).To4()
+	if ip == nil {
+		return false
+	}
+	for _, r := range ranges {
+		lo, hi := net.ParseIP(r[0]).To4(), net.ParseIP(r[1]).To4()
+		if lo != nil && hi != nil && bytes.Compare(ip, lo) >= 0 && bytes.Compare(ip, hi) <= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // networkUsers names the instances and profiles with a NIC on a network.

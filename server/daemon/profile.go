@@ -240,6 +240,10 @@ func (d *Daemon) UpdateProfile(ctx context.Context, name string, req api.Profile
 	if err := d.applyProfile(ctx, next); err != nil {
 		return err
 	}
+	// Its NICs are every user's: the reservations follow a change of them.
+	if nicsChanged(old.Devices, next.Devices) {
+		d.syncNetworkHosts(ctx)
+	}
 	d.events.lifecycle("profile-updated", ProfileURL(name), nil)
 	return nil
 }
@@ -285,4 +289,19 @@ func (d *Daemon) DeleteProfile(ctx context.Context, name string) error {
 	}
 	d.events.lifecycle("profile-deleted", ProfileURL(name), nil)
 	return nil
+}
+
+// nicsChanged tells whether two device sets differ in their NICs.
+func nicsChanged(a, b map[string]map[string]string) bool {
+	nics := func(devs map[string]map[string]string) map[string]map[string]string {
+		out := map[string]map[string]string{}
+		for k, v := range devs {
+			if v["type"] == "nic" {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	na, nb := nics(a), nics(b)
+	return !maps.EqualFunc(na, nb, func(x, y map[string]string) bool { return maps.Equal(x, y) })
 }

@@ -189,6 +189,10 @@ func (op *Op) finish(err error) {
 	}
 	op.updated = time.Now().UTC()
 	op.mayCancel = false
+	// The connector (an exec's session: its websockets and buffers) is
+	// not needed once the operation ended; dropped, it is not kept for
+	// the minutes the ended operation stays listed.
+	op.connector = nil
 	op.mu.Unlock()
 	// Recorded before anyone learns of the end, so that an outcome a
 	// client saw is the one it finds after a restart.
@@ -251,8 +255,11 @@ func (op *Op) SetMetadata(key string, value any) {
 // Connect hands a websocket request to the operation's connector.
 func (op *Op) Connect(secret string, w http.ResponseWriter, r *http.Request) error {
 	op.mu.Lock()
-	c := op.connector
+	c, status := op.connector, op.status
 	op.mu.Unlock()
+	if status.IsFinal() {
+		return errdefs.Invalidf("operation %s already ended (%s): its websockets are closed; start a new one", op.id, status)
+	}
 	if c == nil {
 		return fmt.Errorf("operation %s: %w", op.id, ErrNoConnector)
 	}

@@ -3,11 +3,15 @@ package operations
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"lodge/api"
+	"lodge/errdefs"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -115,4 +119,27 @@ func TestStore(t *testing.T) {
 		t.Fatalf("cancel after end: %v", err)
 	}
 	r.Wait()
+}
+
+// An ended websocket operation lets go of its connector (an exec's
+// session and its websockets), which it would otherwise keep for the
+// minutes it stays listed, and refuses a late connect as ended.
+func TestEndedOperationDropsConnector(t *testing.T) {
+	r := NewRegistry(context.Background(), nil)
+	called := false
+	op := r.Start(Spec{Class: api.OperationClassWebsocket, Connector: func(string, http.ResponseWriter, *http.Request) error {
+		called = true
+		return nil
+	}}, func(ctx context.Context, op *Op) error { return nil })
+	<-op.Done()
+	op.mu.Lock()
+	kept := op.connector != nil
+	op.mu.Unlock()
+	if kept {
+		t.Fatal("the ended operation still holds its connector")
+	}
+	err := op.Connect("s", httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if !errors.Is(err, errdefs.ErrInvalid) || !strings.Contains(err.Error(), "already ended") || called {
+		t.Fatalf("connect to an ended operation: %v (connector called: %v)", err, called)
+	}
 }

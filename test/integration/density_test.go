@@ -21,12 +21,12 @@ const (
 	// A launch whose start fails leaves nothing: no instance, rootfs,
 	// runtime config or reservation (lodge launch is create + start; the
 	// created instance stays today).
-	serverRemovesFailedLaunch = false
+	serverRemovesFailedLaunch = true
 	// A launch onto a network with no free DHCP address is refused with
 	// the network's name, instead of a container with no IP.
-	serverRefusesFullNetwork = false
+	serverRefusesFullNetwork = true
 	// lodge info --resources shows the host limits lodged applied.
-	serverReportsLimits = false
+	serverReportsLimits = true
 )
 
 // parallel runs f(i) for i in [0, n), w at a time.
@@ -75,9 +75,10 @@ func deleteAll(names []string) {
 }
 
 // TestDensityCI is issue 24's CI-sized density check: 100 busybox and 20
-// Debian containers with systemd on one bridge, all running with a lease;
-// the host limits lodged raises are in force; and a container that runs
-// into the inotify limit fails its launch with the limit's name.
+// Debian containers with systemd on one bridge, all running with a lease,
+// and the host limits lodged raises in force. TestDensityLimitsReported,
+// TestDensityFailedLaunch and TestDensityFullNetwork are its other parts,
+// apart so that each runs alone.
 func TestDensityCI(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
@@ -96,18 +97,6 @@ func TestDensityCI(t *testing.T) {
 			}
 		}
 	})
-	t.Run("host limits reported", func(t *testing.T) {
-		if !serverReportsLimits {
-			t.Skip("lodge info --resources does not show the host limits yet (issue 24); the server must report hostlimits.Apply's states")
-		}
-		out := lodge(t, "info", "--resources")
-		for _, s := range hostlimits.Density {
-			if !strings.Contains(out, s.Key) {
-				t.Errorf("lodge info --resources lacks %s:\n%s", s.Key, out)
-			}
-		}
-	})
-
 	net := fmt.Sprintf("dci%d", os.Getpid()%100000)
 	densityNet(t, net)
 	var names []string
@@ -175,7 +164,30 @@ func TestDensityCI(t *testing.T) {
 		t.Errorf("%s: systemd is %q, not running or degraded", n, state)
 	})
 	t.Logf("all running with leases, systemd up, after %s", time.Since(start).Round(time.Millisecond))
+}
 
+// TestDensityLimitsReported: lodge info --resources shows the host limits
+// lodged applied at its start.
+func TestDensityLimitsReported(t *testing.T) {
+	needIntegration(t)
+	if !serverReportsLimits {
+		t.Skip("lodge info --resources does not show the host limits yet (issue 24); the server must report hostlimits.Apply's states")
+	}
+	out := lodge(t, "info", "--resources")
+	for _, s := range hostlimits.Density {
+		if !strings.Contains(out, s.Key) {
+			t.Errorf("lodge info --resources lacks %s:\n%s", s.Key, out)
+		}
+	}
+}
+
+// TestDensityFailedLaunch: a container that runs into the inotify limit
+// fails its launch with the limit's name and fix, and leaves nothing.
+func TestDensityFailedLaunch(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "debian", "debian/12")
+	net := fmt.Sprintf("dfl%d", os.Getpid()%100000)
+	densityNet(t, net)
 	// The inotify limit, lowered for one container: a hook at its start
 	// sets its user namespace's max_inotify_instances to 0 (the level
 	// below the host's fs.inotify.max_user_instances in the same kernel
@@ -204,7 +216,13 @@ func TestDensityCI(t *testing.T) {
 			t.Errorf("the failed launch left its DHCP reservation:\n%s", b)
 		}
 	})
+}
 
+// TestDensityFullNetwork: a launch onto a network whose DHCP range is used
+// up is refused with the network's name, and leaves nothing.
+func TestDensityFullNetwork(t *testing.T) {
+	needIntegration(t)
+	ensureImage(t, "busybox", "busybox")
 	// A network with two addresses: a third container must be refused.
 	t.Run("launch onto a full network", func(t *testing.T) {
 		if !serverRefusesFullNetwork {
@@ -225,4 +243,31 @@ func TestDensityCI(t *testing.T) {
 			t.Error("the refused launch left the instance")
 		}
 	})
+}
+
+// TestDensityDefaultNetwork: lodged's default network is sized for 1,000
+// containers: a /22, and dnsmasq's lease table to match.
+func TestDensityDefaultNetwork(t *testing.T) {
+	needIntegration(t)
+	addr := strings.TrimSpace(lodge(t, "network", "get", defaultNet, "ipv4.address"))
+	if !strings.HasSuffix(addr, "/22") {
+		t.Fatalf("default network %s: ipv4.address %q, want a /22", defaultNet, addr)
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir, "networks", defaultNet, "dnsmasq.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(b)), "cmdline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaseMax := -1
+	for _, a := range strings.Split(string(cmdline), "\x00") {
+		if v, ok := strings.CutPrefix(a, "--dhcp-lease-max="); ok {
+			leaseMax, _ = strconv.Atoi(v)
+		}
+	}
+	if leaseMax < 1000 {
+		t.Fatalf("dnsmasq of %s: no lease table for 1,000: %q", defaultNet, strings.ReplaceAll(string(cmdline), "\x00", " "))
+	}
 }
