@@ -253,6 +253,21 @@ func TestCreateRefusedOnFullNetwork(t *testing.T) {
 	if code, resp, _ := e.do(t, "POST", "/1.0/instances", `{"name":"nwf4","source":{"type":"copy","source":"nwf1"}}`); code != 409 || !strings.Contains(resp.Error, `"nwfull"`) {
 		t.Fatalf("copy onto the full network: %d %s", code, resp.Error)
 	}
+	// A migration target checks before it connects to its source.
+	_, resp, _ = e.do(t, "GET", "/1.0", "")
+	var info api.Server
+	if err := json.Unmarshal(resp.Metadata, &info); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := json.Marshal(info.Environment.Certificate)
+	mig := `{"name":"nwf5","profiles":["default","nwfull"],"source":{"type":"migration","certificate":` + string(cert) +
+		`,"operation":"https://127.0.0.1:1/1.0/operations/x","secrets":{"control":"a","fs":"b"}}}`
+	if code, resp, _ := e.do(t, "POST", "/1.0/instances", mig); code != 409 || !strings.Contains(resp.Error, `"nwfull"`) {
+		t.Fatalf("migration onto the full network: %d %s", code, resp.Error)
+	}
+	if code, _, _ := e.do(t, "GET", "/1.0/instances/nwf5", ""); code != 404 {
+		t.Fatalf("the refused migration left an instance: %d", code)
+	}
 	// Deleting one makes room again.
 	if code, resp, _ := e.do(t, "DELETE", "/1.0/instances/nwf2", ""); code != 202 || e.wait(t, resp).StatusCode != api.Success {
 		t.Fatalf("delete: %d %s", code, resp.Error)

@@ -432,8 +432,13 @@ func (d *Daemon) newMigratedRow(ctx context.Context, req api.InstancesPost) (db.
 	if row.Architecture == "" {
 		row.Architecture = hostArchitecture()
 	}
+	// Under idmapMu, as an image create is, so that creates side by side
+	// count each other's NICs.
 	d.idmapMu.Lock()
 	defer d.idmapMu.Unlock()
+	if err := d.checkNetworkRoom(ctx, row); err != nil {
+		return db.Instance{}, err
+	}
 	if err := d.allocateIsolated(ctx, row.Config, row.Profiles); err != nil {
 		return db.Instance{}, err
 	}
