@@ -37,6 +37,8 @@ type Server struct {
 	tls httpsState
 	// ui is the web UI on the HTTPS listener (ui.go).
 	ui *ui.UI
+	// metrics is the core.metrics_address listener (metrics.go).
+	metrics httpsState
 }
 
 // Config is lodged's configuration: the daemon's, and the unix socket's group.
@@ -76,10 +78,13 @@ const (
 	accessPublic
 	// accessLocal: the unix socket only (daemon control).
 	accessLocal
+	// accessMetrics: trusted clients and metrics certificates, anyone
+	// with core.metrics_authentication=false (the handler checks).
+	accessMetrics
 )
 
 func (a access) String() string {
-	return [...]string{"trusted", "public", "local"}[a]
+	return [...]string{"trusted", "public", "local", "metrics"}[a]
 }
 
 // handler decodes a request, makes one call to the daemon and says what to
@@ -187,6 +192,7 @@ var routes = []route{
 	{"PUT", "/1.0/networks/{name}/forwards/{listen}", accessTrusted, (*Server).forwardPut},
 	{"PATCH", "/1.0/networks/{name}/forwards/{listen}", accessTrusted, (*Server).forwardPatch},
 	{"DELETE", "/1.0/networks/{name}/forwards/{listen}", accessTrusted, (*Server).forwardDelete},
+	{"GET", "/1.0/metrics", accessMetrics, (*Server).metricsGet},
 	{"POST", "/internal/instances/{name}/onstop", accessLocal, (*Server).instanceOnStop},
 	{"POST", "/internal/ui/login-token", accessLocal, (*Server).uiLoginToken},
 	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},
