@@ -72,7 +72,9 @@ func (s *Server) updateForward(r *http.Request, patch bool) (response, error) {
 		return nil, err
 	}
 	err := s.d.UpdateNetworkForward(r.Context(), r.PathValue("name"), r.PathValue("listen"), req, daemon.Update{Patch: patch,
-		IfMatch: ifMatch(r, forwardETag, func(f db.NetworkForward) string { return fmt.Sprintf("forward %s of network %q", f.ListenAddress, f.Network) })})
+		IfMatch: ifMatch(r, forwardETag, func(f db.NetworkForward) string {
+			return fmt.Sprintf("forward %s of network %q", f.ListenAddress, f.Network)
+		})})
 	return replyEmpty(), err
 }
 
