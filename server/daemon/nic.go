@@ -535,10 +535,21 @@ func (d *Daemon) storeNICReservations(ctx context.Context, x *Expanded) error {
 	return nil
 }
 
+// hostLinkExists tells whether the host has a network link of that name.
+func hostLinkExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
+}
+
 // gcNICs runs at lodged's start: filters and ifb devices of NICs no
 // instance has any more go (a delete lodged did not live to finish), and
 // so do the limits and routed entries of instances that stopped while
 // lodged was not running (their post-stop hook found no one to tell).
+// Only what belongs to no host link is touched: another lodged on this
+// host (a test daemon beside the real one) has its own tables and ifbs
+// under the same prefixes, and a NIC whose link exists is not this
+// lodged's to unfilter. A gone link's filter or ifb is dead in any case
+// (a stopped instance's filter is applied again before its start).
 func (d *Daemon) gcNICs(ctx context.Context) {
 	drv := d.nets.drv
 	if drv == nil {
@@ -573,6 +584,9 @@ func (d *Daemon) gcNICs(ctx context.Context) {
 			d.markFiltered(host, true)
 			continue
 		}
+		if hostLinkExists(host) {
+			continue // another lodged's NIC
+		}
 		d.log.Info("nic cleanup: removing the filter of a NIC that no longer exists", "host_name", host)
 		if err := drv.RemoveNICFilter(ctx, host); err != nil {
 			d.log.Warn("nic cleanup: remove filter", "host_name", host, "err", err)
@@ -583,7 +597,7 @@ func (d *Daemon) gcNICs(ctx context.Context) {
 		d.log.Warn("nic cleanup: list limited NICs", "err", err)
 	}
 	for _, host := range limited {
-		if running[host] {
+		if running[host] || hostLinkExists(host) {
 			continue
 		}
 		if err := drv.SetNICLimits(ctx, host, network.NICLimits{}); err != nil {

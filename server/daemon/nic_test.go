@@ -277,6 +277,10 @@ func TestNICCleanupAfterStopAndRestart(t *testing.T) {
 	_ = nd.ApplyNICFilter(ctx, network.NICFilter{HostName: "vethdead0", HWAddr: "00:16:3e:00:00:01", MAC: true})
 	_ = nd.SetNICLimits(ctx, "vethdead0", network.NICLimits{Egress: 1})
 	_ = nd.SetNICLimits(ctx, host, network.NICLimits{Egress: 1})
+	// Another lodged's running NIC on this host (its link exists, "lo"
+	// here): not this lodged's to unfilter or unlimit.
+	_ = nd.ApplyNICFilter(ctx, network.NICFilter{HostName: "lo", HWAddr: "00:16:3e:00:00:02", MAC: true})
+	_ = nd.SetNICLimits(ctx, "lo", network.NICLimits{Egress: 1})
 	e.start(t)
 	if err := e.d.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -286,6 +290,9 @@ func TestNICCleanupAfterStopAndRestart(t *testing.T) {
 	}
 	if _, ok := nd.Filter(host); !ok {
 		t.Fatal("filter of an existing NIC removed at lodged's start")
+	}
+	if _, ok := nd.Filter("lo"); !ok || nd.Limit("lo") == (network.NICLimits{}) {
+		t.Fatal("lodged's start removed the filter or limits of a link it does not know (another lodged's)")
 	}
 	if l1, l2 := nd.Limit("vethdead0"), nd.Limit(host); l1 != (network.NICLimits{}) || l2 != (network.NICLimits{}) {
 		t.Fatalf("ifbs left: %+v %+v", l1, l2)
