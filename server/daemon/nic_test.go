@@ -303,3 +303,38 @@ func TestNICCleanupAfterStopAndRestart(t *testing.T) {
 		t.Fatal("filter left after delete by a restarted lodged")
 	}
 }
+
+// The same keys as a profile's default: a profile change reaches the
+// running instances that use it, and the instance's own device wins.
+func TestNICFilterFromProfile(t *testing.T) {
+	e, nd := netEnv(t)
+	ctx := context.Background()
+	e.launch(t, "c1", nil, false)
+	nic := map[string]string{"type": "nic", "network": "nb0"}
+	if err := e.d.UpdateProfile(ctx, "default", api.ProfilePut{Devices: map[string]map[string]string{"eth0": nic}}, Update{Patch: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.state(t, "c1", "start")
+	host := vethName("c1", "eth0")
+	if _, ok := nd.Filter(host); ok {
+		t.Fatal("a filter without filtering keys")
+	}
+	filtered := map[string]string{"type": "nic", "network": "nb0", "security.ipv4_filtering": "true", "limits.egress": "20Mbit"}
+	if err := e.d.UpdateProfile(ctx, "default", api.ProfilePut{Devices: map[string]map[string]string{"eth0": filtered}}, Update{Patch: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, ok := nd.Filter(host)
+	if in, _ := e.db.GetInstance(ctx, "c1"); !ok || !f.IPv4 || len(f.IPv4Nets) != 1 || f.IPv4Nets[0].IP.String() != in.Config["volatile.eth0.ipv4.address"] {
+		t.Fatalf("the profile's security.ipv4_filtering on a running instance: %+v %v (config %v)", f, ok, in.Config)
+	}
+	if l := nd.Limit(host); l.Egress != 20_000_000 {
+		t.Fatalf("the profile's limits.egress on a running instance: %+v", l)
+	}
+	// The instance's own device overrides the profile's.
+	if err := e.patchDevices(t, "c1", map[string]map[string]string{"eth0": nic}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := nd.Filter(host); ok {
+		t.Fatal("the instance's device without filtering still filtered")
+	}
+}
