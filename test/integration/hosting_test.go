@@ -352,6 +352,15 @@ func TestHostingIPv6(t *testing.T) {
 	leased := time.Now()
 	b6 := globalIPv6(t, "hs6b")
 	t.Logf("busybox: lease %v after start, global IPv6 %s %v after the lease", leased.Sub(start), b6, time.Since(leased))
+	// A DHCP renew (the image's udhcpc script, run as udhcpc runs it)
+	// leaves the IPv6 addresses alone: the link-local and the SLAAC one.
+	bip := leases(t, nw)["hs6b"].Address
+	if out, err := lodgeOut("exec", "hs6b", "--", "sh", "-c", `export interface=eth0 ip=`+bip+` router=$(ip -4 route show default | cut -d" " -f3)
+export dns="$(sed -n "s/^nameserver //p" /etc/resolv.conf)" domain="$(sed -n "s/^search //p" /etc/resolv.conf)"
+/etc/udhcpc.script renew && ip -6 addr show dev eth0`); err != nil ||
+		!strings.Contains(out, b6+"/64") || !strings.Contains(out, "inet6 fe80::") {
+		t.Fatalf("IPv6 addresses after a DHCP renew: %v\n%s", err, out)
+	}
 	hsInstance(t, "debian/12", "hs6d", nw)
 	d6 := globalIPv6(t, "hs6d")
 	for _, a := range []string{b6, d6} {
@@ -360,10 +369,14 @@ func TestHostingIPv6(t *testing.T) {
 		}
 	}
 	// By name, AAAA: dnsmasq learns each SLAAC address (ra-names).
-	waitFor(t, "busybox to resolve the Debian container's AAAA", 30*time.Second, func() bool {
-		out, _ := lodgeOut("exec", "hs6b", "--", "nslookup", "-type=AAAA", "hs6d.lodge")
-		return strings.Contains(out, d6)
-	})
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(last, d6); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			dd, _ := lodgeOut("exec", "hs6d", "--", "ip", "-6", "addr")
+			t.Fatalf("busybox did not resolve the Debian container's AAAA %s:\n%s\nDebian's addresses:\n%s", d6, last, dd)
+		}
+		last, _ = lodgeOut("exec", "hs6b", "--", "nslookup", "-type=AAAA", "hs6d.lodge")
+	}
 	if out, err := lodgeOut("exec", "hs6b", "--", "ping6", "-c", "1", "-W", "2", "hs6d.lodge"); err != nil || !strings.Contains(out, d6) {
 		t.Fatalf("busybox -> Debian by name over IPv6: %v\n%s", err, out)
 	}
@@ -436,7 +449,7 @@ func nsCurl(ns, url string) (string, error) {
 // "the internet side": the host answers ARP and NDP for the routed
 // addresses on the parent and routes them to the instance; a forward's
 // listen address sends port 80 to one port of an instance and every
-// other to the same port, over IPv4 and IPv6; all of it goes away with
+// other to the same port, over IPv4 and IPv6, TCP and UDP; all of it goes away with
 // the instance's stop and the forward's delete.
 func TestHostingRoutedAndForwards(t *testing.T) {
 	needIntegration(t)
@@ -490,6 +503,14 @@ func TestHostingRoutedAndForwards(t *testing.T) {
 	web4 := waitLease(t, nw, "hsweb").Address
 	web6 := globalIPv6(t, "hsweb")
 	lodge(t, "exec", "hsweb", "--", "sh", "-c", "mkdir -p /www && echo hello-forward >/www/index.html && httpd -p 8080 -h /www && httpd -p 8081 -h /www")
+	// The servers answer on the instance's own addresses first (the host
+	// reaches them directly): what follows tests the forwards alone.
+	for _, u := range []string{"http://" + web4 + ":8080/", "http://[" + web6 + "]:8081/"} {
+		waitFor(t, "the instance's web server at "+u, 10*time.Second, func() bool {
+			out, err := exec.Command("curl", "-sS", "-g", "--max-time", "2", u).CombinedOutput()
+			return err == nil && strings.TrimSpace(string(out)) == "hello-forward"
+		})
+	}
 	lodge(t, "network", "forward", "create", nw, "198.51.100.20", "target_address="+web4)
 	lodge(t, "network", "forward", "port", "add", nw, "198.51.100.20", "tcp", "80", web4, "8080")
 	lodge(t, "network", "forward", "create", nw, "2001:db8:78::20")
@@ -500,12 +521,30 @@ func TestHostingRoutedAndForwards(t *testing.T) {
 	for _, url := range []string{"http://198.51.100.20/", "http://198.51.100.20:8081/", "http://[2001:db8:78::20]/", "http://[2001:db8:78::20]:81/"} {
 		if out, err := nsCurl(ns, url); err != nil || strings.TrimSpace(out) != "hello-forward" {
 			rules, _ := exec.Command("nft", "list", "table", "ip", "lodge-"+nw).CombinedOutput()
-			t.Fatalf("the internet side -> %s: %v %q\n%s", url, err, out, rules)
+			rules6, _ := exec.Command("nft", "list", "table", "ip6", "lodge-"+nw).CombinedOutput()
+			fwd, _ := os.ReadFile("/proc/sys/net/ipv6/conf/all/forwarding")
+			inside, _ := lodgeOut("exec", "hsweb", "--", "sh", "-c", "ip -6 addr; ip -6 route; netstat -ltn; ip -6 neigh")
+			p6, _ := exec.Command("ping", "-6", "-c", "1", "-W", "2", web6).CombinedOutput()
+			n6, _ := exec.Command("ip", "-6", "neigh").CombinedOutput()
+			time.Sleep(3 * time.Second)
+			again, aerr := nsCurl(ns, url)
+			inside += fmt.Sprintf("\nhost ping6: %s\nhost neigh: %s\ncurl 3 s later: %v %s", p6, n6, aerr, again)
+			t.Fatalf("the internet side -> %s: %v %q\n%s\n%s\nipv6 forwarding: %s\ninside:\n%s", url, err, out, rules, rules6, fwd, inside)
 		}
 	}
 	// A port the IPv6 forward does not list goes nowhere.
 	if out, err := nsCurl(ns, "http://[2001:db8:78::20]:8080/"); err == nil {
 		t.Fatalf("an unlisted port of a forward without a default target answered: %q", out)
+	}
+	// UDP: a datagram to a listed port arrives at the target port (tcpdump
+	// in the instance's namespace; busybox has no UDP listener).
+	lodge(t, "network", "forward", "port", "add", nw, "198.51.100.20", "udp", "5000", web4, "6000")
+	stop := tcpdumpIn(t, "hsweb")
+	if out, err := exec.Command("ip", "netns", "exec", ns, "bash", "-c", "echo hi-udp >/dev/udp/198.51.100.20/5000").CombinedOutput(); err != nil {
+		t.Fatalf("a UDP datagram from the internet side: %v %s", err, out)
+	}
+	if got := stop(); !regexp.MustCompile(`203\.0\.113\.2\.\d+ > ` + regexp.QuoteMeta(web4) + `\.6000: UDP`).MatchString(got) {
+		t.Fatalf("the UDP forward 198.51.100.20:5000 -> %s:6000 delivered nothing there:\n%s", web4, got)
 	}
 	lodge(t, "network", "forward", "delete", nw, "198.51.100.20")
 	if out, err := nsCurl(ns, "http://198.51.100.20/"); err == nil {
