@@ -79,7 +79,7 @@ func TestNetworkForwards(t *testing.T) {
 	if err := d.UpdateNetworkForward(ctx, NetworkForward{Network: "fwb", ListenAddress: "198.51.100.20"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update through another network: %v", err)
 	}
-	if all, _ := d.ListNetworkForwards(ctx, ""); len(all) != 1 || all[0].Description != "web" || all[0].Ports != nil && len(all[0].Ports) != 0 {
+	if all, _ := d.ListNetworkForwards(ctx, ""); len(all) != 1 || all[0].Description != "web" || len(all[0].Ports) != 0 {
 		t.Fatalf("list: %+v", all)
 	}
 	if err := d.CreateNetworkForward(ctx, NetworkForward{Network: "fwb", ListenAddress: "203.0.113.7"}); err != nil {
