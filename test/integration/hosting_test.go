@@ -65,6 +65,17 @@ func globalIPv6(t *testing.T, name string) string {
 	return addr
 }
 
+// waitIPv4 waits for the instance's eth0 to carry its lease's address
+// (dnsmasq's lease file keeps a restarted instance's old lease, so it
+// tells nothing about the instance having applied it again).
+func waitIPv4(t *testing.T, name, addr string) {
+	t.Helper()
+	waitFor(t, name+" to have "+addr+" on eth0", 30*time.Second, func() bool {
+		out, _ := lodgeOut("exec", name, "--", "ip", "-4", "addr", "show", "dev", "eth0")
+		return strings.Contains(out, "inet "+addr+"/")
+	})
+}
+
 // inNetns runs a host command in an instance's network namespace.
 func inNetns(t *testing.T, name string, args ...string) *exec.Cmd {
 	t.Helper()
@@ -160,7 +171,7 @@ ping -c 2 -W 1 -I %[1]s %[4]s
 echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad
 echo 1 >/proc/sys/net/ipv6/conf/eth0/ndisc_notify
 ip -6 addr add %[2]s/128 dev eth0
-ping6 -c 2 -W 1 -I %[2]s %[5]s
+ping6 -c 2 -W 1 -I %[2]s %[5]s 2>&1
 ip link set eth0 address %[3]s
 arping -c 2 -w 2 -I eth0 %[4]s
 true`, vip, v6, vmac, gw, gw6)
@@ -168,6 +179,7 @@ true`, vip, v6, vmac, gw, gw6)
 		if err != nil {
 			t.Fatalf("the attack: %v\n%s", err, out)
 		}
+		t.Logf("the attack, inside:\n%s", out)
 		seen := map[string]int{}
 		for _, line := range strings.Split(stopV(), "\n") {
 			if strings.Contains(line, " "+vmac+" >") {
@@ -205,7 +217,7 @@ true`, vip, v6, vmac, gw, gw6)
 		t.Fatalf("the address allowed to the filtered NIC is %q, not its lease %s", got, aip)
 	}
 	lodge(t, "restart", "--force", "hsfa") // undo the attacker's changes inside
-	waitFor(t, "the filtered attacker's own lease", 30*time.Second, func() bool { return leases(t, nw)["hsfa"].Address == aip })
+	waitIPv4(t, "hsfa", aip)
 	globalIPv6(t, "hsfa")
 	seen = attack()
 	if len(seen) != 0 {
@@ -218,7 +230,7 @@ true`, vip, v6, vmac, gw, gw6)
 		t.Errorf("victim -> host after the attack: %v %s", err, out)
 	}
 	lodge(t, "restart", "--force", "hsfa")
-	waitFor(t, "the filtered attacker's own lease", 30*time.Second, func() bool { return leases(t, nw)["hsfa"].Address == aip })
+	waitIPv4(t, "hsfa", aip)
 	if out, err := lodgeOut("exec", "hsfa", "--", "ping", "-c", "1", "-W", "2", gw); err != nil {
 		t.Errorf("the filtered instance's own IPv4: %v %s", err, out)
 	}
