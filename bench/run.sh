@@ -101,8 +101,9 @@ print("%.1f" % (u[len(u) // 2] / 1048576) if u else "0")' "$lxcpath"
 
 # scale_rows WHO CLIENT SOCKET COUNTS...: launches busybox instances one at
 # a time up to each count (each launch timed, with the count it reached, for
-# the plot), then at each count times list --format json and measures
-# GET /1.0/instances per second with 1 and 32 clients.
+# the plot), then at each count times list --format json and a scrape of
+# GET /1.0/metrics, and measures GET /1.0/instances per second with 1 and
+# 32 clients.
 scale_rows() {
 	local who=$1 client=$2 sock=$3; shift 3
 	local have=0 target k t0 t1 samples
@@ -116,6 +117,10 @@ scale_rows() {
 		done
 		N=10 measure "$who list --format json, $target running" $client list --format json
 		echo "$target $(median_of "$who list --format json, $target running")" >>"$DIR/plot-list-$who.dat"
+		# Issue 18: a Prometheus scrape of every running instance's figures.
+		if curl -sf --unix-socket "$sock" http://x/1.0/metrics >/dev/null; then
+			N=10 measure "$who GET /1.0/metrics, $target running" curl -sf --unix-socket "$sock" http://x/1.0/metrics
+		fi
 		for c in 1 32; do
 			read -r rps _ errs < <(bench/apiload.bin -socket "$sock" -c $c -d 5s)
 			figure "$who GET /1.0/instances, $target running, $c client(s)" "$rps" "req/s (errors: $errs)"

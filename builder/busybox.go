@@ -30,11 +30,12 @@ fi
 `
 
 const udhcpcScript = `#!/bin/sh
-# Applies a DHCP lease from udhcpc.
+# Applies a DHCP lease from udhcpc. IPv4 only: the kernel's link-local and
+# SLAAC IPv6 addresses are not the lease's to remove.
 case "$1" in
-deconfig) ip addr flush dev "$interface" ;;
+deconfig) ip -4 addr flush dev "$interface" ;;
 bound|renew)
-	ip addr flush dev "$interface"
+	ip -4 addr flush dev "$interface"
 	ip addr add "$ip/${mask:-24}" dev "$interface"
 	[ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
 	: >/etc/resolv.conf

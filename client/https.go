@@ -106,3 +106,10 @@ func (c *Client) JoinWithToken(ctx context.Context, name, secret string) error {
 		api.CertificatesPost{Name: name, Type: "client", Password: secret, TrustToken: secret}, nil, nil)
 	return err
 }
+
+// AddCertificate trusts a certificate (PEM) as typ: client, or metrics
+// (for /1.0/metrics only).
+func (c *Client) AddCertificate(ctx context.Context, name, typ, certPEM string) error {
+	_, _, err := c.query(ctx, http.MethodPost, "/1.0/certificates", api.CertificatesPost{Name: name, Type: typ, Certificate: certPEM}, nil, nil)
+	return err
+}

@@ -51,10 +51,6 @@ type DeviceType struct {
 	NotYetValues map[string][]string
 	// first are checked before the other keys: they decide the kind.
 	first []string
-	// pending are keys (and key values) whose domain side is built but
-	// which the daemon does not apply yet: they stay "not supported yet"
-	// until EnableDeviceKeys moves them into Keys.
-	pending *pendingKeys
 	// check applies the rules that span keys (required keys, a host path
 	// that must exist) to a device whose keys are each valid.
 	check func(name string, d map[string]string) error
@@ -65,19 +61,20 @@ type DeviceType struct {
 // (ValidateDevices); GET /1.0/metadata/configuration serves it.
 var Devices = map[string]DeviceType{
 	"nic": {
-		Doc: "a network interface: a veth on a host bridge or lodge-managed network, or a macvlan on a host NIC",
+		Doc: "a network interface: a veth on a host bridge or lodge-managed network, a macvlan on a host NIC, or a routed veth",
 		Kinds: []DeviceKind{
 			{"bridged", "nictype=bridged: a veth pair on an existing host bridge (parent=)"},
 			{"macvlan", "nictype=macvlan: a macvlan interface on a host NIC (parent=)"},
 			{"network", "network=NAME: a veth on a lodge-managed network (lodge network list)"},
+			{"routed", "nictype=routed: a veth whose addresses (ipv4.address, ipv6.address) the host routes to it, answering ARP/NDP for them on parent= if given"},
 		},
 		Keys: map[string]DeviceKey{
-			"nictype": {Type: "string", Live: true, Values: []string{"bridged", "macvlan"},
-				Doc: "bridged or macvlan (with parent=); not with network=, which decides the type"},
+			"nictype": {Type: "string", Live: true, Values: []string{"bridged", "macvlan", "routed"},
+				Doc: "bridged or macvlan (with parent=), or routed (with ipv4.address/ipv6.address); not with network=, which decides the type"},
 			"network": {Type: "string", Live: true, Validate: isNonEmpty, Kinds: []string{"network"},
 				Doc: "the lodge-managed network to join (instead of nictype= and parent=)"},
-			"parent": {Type: "string", Live: true, Validate: isHostInterface, Kinds: []string{"bridged", "macvlan"},
-				Doc: "the host bridge (bridged) or host NIC (macvlan)"},
+			"parent": {Type: "string", Live: true, Validate: isHostInterface, Kinds: []string{"bridged", "macvlan", "routed"},
+				Doc: "the host bridge (bridged), host NIC (macvlan), or the host NIC that answers ARP/NDP for a routed NIC's addresses"},
 			"name": {Type: "string", Default: "the device name", Live: true, Validate: isInterfaceName,
 				Doc: "the interface's name inside the instance"},
 			"hwaddr": {Type: "string", Default: "random, kept in volatile.DEVICE.hwaddr", Live: true, Validate: isMAC,
@@ -85,23 +82,36 @@ var Devices = map[string]DeviceType{
 			"mtu": {Type: "integer", Default: "the parent's (network=: its bridge.mtu)", Live: true, Validate: isRange(68, 65535),
 				Doc: "the interface's MTU"},
 			"host_name": {Type: "string", Default: "veth + a hash of instance and device", Live: true, Validate: isInterfaceName,
-				Kinds: []string{"bridged", "network"}, Doc: "the host-side veth's name"},
-			"ipv4.address": {Type: "address", Live: true, Validate: isIPv4, Kinds: []string{"bridged", "network"},
-				Doc: "a static DHCP reservation on a lodge-managed network (network=, or bridged on one); the instance gets it at its next lease"},
+				Kinds: nicKindsWithVeth, Doc: "the host-side veth's name"},
+			"ipv4.address": {Type: "address", Live: true, Validate: isIPv4, Kinds: nicKindsWithVeth,
+				Doc: "network= or bridged on a lodge-managed network: a static DHCP reservation (the instance gets it at its next lease) and the address IPv4 filtering allows; routed: the instance's addresses (comma-separated)"},
+			"ipv6.address": {Type: "address", Live: true, Validate: isIPv6List, Kinds: nicKindsWithVeth,
+				Doc: "network= or bridged: a static DHCPv6 reservation (stateful DHCPv6) and the address IPv6 filtering allows; routed: the instance's addresses (comma-separated)"},
+			"security.mac_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+				Doc: "drop frames from the instance that do not carry its MAC address (the host-side port is filtered)"},
+			"security.ipv4_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+				Doc: "drop ARP and IPv4 from the instance with another source than its address (ipv4.address, else its DHCP reservation); implies MAC filtering"},
+			"security.ipv6_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+				Doc: "drop NDP and IPv6 from the instance with another source than its address (ipv6.address, else its SLAAC or DHCPv6 address) and router advertisements; implies MAC filtering"},
+			"security.port_isolation": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
+				Doc: "isolate the bridge port: the instance reaches the host and non-isolated ports, never other isolated ones"},
+			"limits.ingress": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
+				Doc: "bandwidth limit for what the instance receives, in bit/s (50Mbit, 1Gbit)"},
+			"limits.egress": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
+				Doc: "bandwidth limit for what the instance sends, in bit/s (50Mbit, 1Gbit)"},
+			"limits.max": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
+				Doc: "limits.ingress and limits.egress at once"},
 		},
-		pending: pendingNIC,
 		NotYet: []string{
-			"boot.priority", "gvrp", "ipv4.routes", "ipv4.routes.external", "ipv6.address", "ipv6.routes", "ipv6.routes.external",
-			"limits.egress", "limits.ingress", "limits.max", "maas.subnet.ipv4", "maas.subnet.ipv6", "queue.tx.length",
-			"security.ipv4_filtering", "security.ipv6_filtering", "security.mac_filtering", "security.port_isolation",
-			"vlan", "vlan.tagged",
-			// Keys of the NIC types lodge does not have yet (ipvlan, routed, ovn, sriov, physical, p2p).
+			"boot.priority", "gvrp", "ipv4.routes", "ipv4.routes.external", "ipv6.routes", "ipv6.routes.external",
+			"maas.subnet.ipv4", "maas.subnet.ipv6", "queue.tx.length", "vlan", "vlan.tagged",
+			// Keys of routed NICs and of the NIC types lodge does not have yet (ipvlan, ovn, sriov, physical, p2p).
 			"ipv4.gateway", "ipv4.host_address", "ipv4.host_table", "ipv4.neighbor_probe",
 			"ipv6.gateway", "ipv6.host_address", "ipv6.host_table", "ipv6.neighbor_probe",
 			"mode", "security.acls", "security.acls.default.egress.action", "security.acls.default.egress.logged",
 			"security.acls.default.ingress.action", "security.acls.default.ingress.logged", "acceleration", "nested",
 		},
-		NotYetValues: map[string][]string{"nictype": {"ipvlan", "p2p", "physical", "routed", "sriov", "ovn"}},
+		NotYetValues: map[string][]string{"nictype": {"ipvlan", "p2p", "physical", "sriov", "ovn"}},
 		first:        []string{"nictype", "network"},
 		check:        checkNIC,
 	},
@@ -145,115 +155,9 @@ var Devices = map[string]DeviceType{
 	},
 }
 
-// pendingKeys are keys and values implemented below the daemon and enabled
-// by EnableDeviceKeys once the daemon applies them.
-type pendingKeys struct {
-	Keys map[string]DeviceKey
-	// Values are key values (nictype=routed) with the kind they open.
-	Values map[string][]string
-	Kinds  []DeviceKind
-	// KindKeys are the supported keys a pending kind applies to as well.
-	KindKeys map[string][]string
-}
-
+// nicKindsWithVeth are the NIC kinds with a host-side veth: filtering
+// needs a bridge port, limits and host_name a veth.
 var nicKindsWithVeth = []string{"bridged", "network", "routed"}
-
-// pendingNIC: anti-spoofing, port isolation and bandwidth limits
-// (network.NICFilterer, network.NICLimiter), IPv6 reservations and routed
-// NICs (liblxc's router mode, network.RoutedNICs).
-var pendingNIC = &pendingKeys{
-	Keys: map[string]DeviceKey{
-		"security.mac_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
-			Doc: "drop frames from the instance that do not carry its MAC address (the host-side port is filtered)"},
-		"security.ipv4_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
-			Doc: "drop ARP and IPv4 from the instance with another source than its address (ipv4.address, else its DHCP reservation); implies MAC filtering"},
-		"security.ipv6_filtering": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
-			Doc: "drop NDP and IPv6 from the instance with another source than its address (ipv6.address, else its SLAAC or DHCPv6 address) and router advertisements; implies MAC filtering"},
-		"security.port_isolation": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"bridged", "network"},
-			Doc: "isolate the bridge port: the instance reaches the host and non-isolated ports, never other isolated ones"},
-		"limits.ingress": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
-			Doc: "bandwidth limit for what the instance receives, in bit/s (50Mbit, 1Gbit)"},
-		"limits.egress": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
-			Doc: "bandwidth limit for what the instance sends, in bit/s (50Mbit, 1Gbit)"},
-		"limits.max": {Type: "string", Live: true, Validate: isBitRate, Kinds: nicKindsWithVeth,
-			Doc: "limits.ingress and limits.egress at once"},
-		"ipv6.address": {Type: "address", Live: true, Validate: isIPv6List, Kinds: nicKindsWithVeth,
-			Doc: "network= or bridged: a static DHCPv6 reservation (stateful DHCPv6) and the address IPv6 filtering allows; routed: the instance's addresses (comma-separated)"},
-	},
-	Values:   map[string][]string{"nictype": {"routed"}},
-	Kinds:    []DeviceKind{{"routed", "nictype=routed: a veth whose addresses (ipv4.address, ipv6.address) the host routes to it, answering ARP/NDP for them on parent= if given"}},
-	KindKeys: map[string][]string{"routed": {"parent", "host_name", "ipv4.address"}},
-}
-
-// EnableDeviceKeys moves pending keys of a device type, and pending values
-// given as key=value (nictype=routed), into its supported set: the daemon
-// calls it for what it applies. Unknown names are an error.
-func EnableDeviceKeys(typ string, names ...string) error {
-	dt, ok := Devices[typ]
-	if !ok || dt.pending == nil {
-		return fmt.Errorf("device type %q has no pending keys", typ)
-	}
-	for _, n := range names {
-		if k, v, isValue := strings.Cut(n, "="); isValue {
-			if !slices.Contains(dt.pending.Values[k], v) {
-				return fmt.Errorf("%s: %s is not a pending value", typ, n)
-			}
-			key := dt.Keys[k]
-			if !slices.Contains(key.Values, v) {
-				key.Values = append(slices.Clone(key.Values), v)
-			}
-			dt.Keys[k] = key
-			dt.NotYetValues[k] = slices.DeleteFunc(slices.Clone(dt.NotYetValues[k]), func(x string) bool { return x == v })
-			for _, kd := range dt.pending.Kinds {
-				if kd.Name == v && !slices.ContainsFunc(dt.Kinds, func(e DeviceKind) bool { return e.Name == v }) {
-					dt.Kinds = append(dt.Kinds, kd)
-				}
-			}
-			for _, kk := range dt.pending.KindKeys[v] {
-				key := dt.Keys[kk]
-				if len(key.Kinds) > 0 && !slices.Contains(key.Kinds, v) {
-					key.Kinds = append(slices.Clone(key.Kinds), v)
-					dt.Keys[kk] = key
-				}
-			}
-			continue
-		}
-		key, ok := dt.pending.Keys[n]
-		if !ok {
-			if _, done := dt.Keys[n]; done {
-				continue
-			}
-			return fmt.Errorf("%s: %q is not a pending key", typ, n)
-		}
-		dt.Keys[n] = key
-		dt.NotYet = slices.DeleteFunc(slices.Clone(dt.NotYet), func(x string) bool { return x == n })
-	}
-	Devices[typ] = dt
-	return nil
-}
-
-// PendingDeviceKeys lists what EnableDeviceKeys can enable for typ.
-func PendingDeviceKeys(typ string) []string {
-	dt := Devices[typ]
-	if dt.pending == nil {
-		return nil
-	}
-	var out []string
-	for k := range dt.pending.Keys {
-		if _, on := dt.Keys[k]; !on {
-			out = append(out, k)
-		}
-	}
-	for k, vs := range dt.pending.Values {
-		for _, v := range vs {
-			if !slices.Contains(dt.Keys[k].Values, v) {
-				out = append(out, k+"="+v)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // DeviceTypesNotYet are LXD's device types lodge does not implement yet.
 var DeviceTypesNotYet = []string{"gpu", "infiniband", "none", "pci", "tpm", "unix-block", "unix-char", "unix-hotplug", "usb"}

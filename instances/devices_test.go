@@ -23,18 +23,9 @@ func TestValidateDevice(t *testing.T) {
 			"host_name": "vethweb", "ipv4.address": "10.0.3.5"}, ""},
 		{"eth0", dev{"type": "nic", "nictype": "bridged", "parent": "lo", "ipv4.address": "10.0.3.5", "host_name": "v1"}, ""},
 		{"eth0", dev{"type": "nic", "nictype": "macvlan", "parent": "lo", "mtu": "9000"}, ""},
-		{"eth0", dev{"type": "nic", "network": "br", "nosuch.key": "1"}, `key "nosuch.key" is not supported on nic devices (supported: host_name, hwaddr, ipv4.address, mtu, name, network, nictype, parent;`},
-		{"eth0", dev{"type": "nic", "network": "br", "security.ipv4_filtering": "true"}, `key "security.ipv4_filtering" is not supported yet on nic devices`},
-		{"eth0", dev{"type": "nic", "network": "br", "security.mac_filtering": "true"}, "not supported yet"},
-		{"eth0", dev{"type": "nic", "network": "br", "security.ipv6_filtering": "true"}, "not supported yet"},
-		{"eth0", dev{"type": "nic", "network": "br", "security.port_isolation": "true"}, "not supported yet"},
-		{"eth0", dev{"type": "nic", "network": "br", "limits.egress": "10Mbit"}, `key "limits.egress" is not supported yet`},
-		{"eth0", dev{"type": "nic", "network": "br", "limits.ingress": "10Mbit"}, "not supported yet"},
-		{"eth0", dev{"type": "nic", "network": "br", "limits.max": "10Mbit"}, "not supported yet"},
-		{"eth0", dev{"type": "nic", "network": "br", "ipv6.address": "fd42::5"}, "not supported yet"},
+		{"eth0", dev{"type": "nic", "network": "br", "nosuch.key": "1"}, `key "nosuch.key" is not supported on nic devices (supported: host_name, hwaddr, ipv4.address, ipv6.address, limits.egress, limits.ingress, limits.max, mtu, name, network, nictype, parent, security.ipv4_filtering,`},
 		{"eth0", dev{"type": "nic", "network": "br", "boot.priority": "1"}, "not supported yet"},
 		{"eth0", dev{"type": "nic", "network": "br", "vlan": "10"}, "not supported yet"},
-		{"eth0", dev{"type": "nic", "nictype": "routed", "parent": "lo"}, "nictype=routed is not supported yet on nic devices"},
 		{"eth0", dev{"type": "nic", "nictype": "p2p"}, "nictype=p2p is not supported yet"},
 		{"eth0", dev{"type": "nic", "nictype": "physical", "parent": "lo"}, "nictype=physical is not supported yet"},
 		{"eth0", dev{"type": "nic", "nictype": "ipvlan", "parent": "lo"}, "nictype=ipvlan is not supported yet"},
@@ -113,7 +104,7 @@ func TestValidateDevice(t *testing.T) {
 // Keys stored before lodge refused them keep working: a write checks only
 // what it changes, and a device taken from a profile brings its keys along.
 func TestValidateDeviceWrittenBefore(t *testing.T) {
-	old := dev{"type": "nic", "network": "br", "security.ipv4_filtering": "true"}
+	old := dev{"type": "nic", "network": "br", "vlan": "10"}
 	tests := []struct {
 		what       string
 		d, prev    dev
@@ -121,8 +112,7 @@ func TestValidateDeviceWrittenBefore(t *testing.T) {
 	}{
 		{"unchanged", old, old, ""},
 		{"another key changed", with(old, "mtu", "1400"), old, ""},
-		{"the refused key changed", with(old, "security.ipv4_filtering", "false"), old, "not supported yet"},
-		{"a new refused key", with(old, "limits.egress", "10Mbit"), old, `"limits.egress" is not supported yet`},
+		{"a new refused key", with(old, "boot.priority", "1"), old, `"boot.priority" is not supported yet`},
 		{"a new unknown key", with(old, "nosuch.key", "1"), old, `"nosuch.key" is not supported on nic devices`},
 		{"a bad value next to it", with(old, "mtu", "1"), old, `key "mtu"`},
 		{"a new device", old, nil, "not supported yet"},
@@ -193,47 +183,9 @@ func TestDeviceRegistry(t *testing.T) {
 	}
 }
 
-// withDevices restores the registry after a test that enables keys.
-func withDevices(t *testing.T) {
-	t.Helper()
-	saved := map[string]DeviceType{}
-	for typ, dt := range Devices {
-		c := dt
-		c.Keys = maps.Clone(dt.Keys)
-		c.NotYet = slices.Clone(dt.NotYet)
-		c.NotYetValues = maps.Clone(dt.NotYetValues)
-		c.Kinds = slices.Clone(dt.Kinds)
-		saved[typ] = c
-	}
-	t.Cleanup(func() { Devices = saved })
-}
-
-// The hosting keys are built below the daemon but stay refused until the
-// daemon enables what it applies; then they validate as LXD's do.
-func TestPendingNICKeys(t *testing.T) {
-	withDevices(t)
-	pending := PendingDeviceKeys("nic")
-	for _, k := range []string{"limits.egress", "limits.ingress", "limits.max", "nictype=routed", "security.ipv4_filtering",
-		"security.ipv6_filtering", "security.mac_filtering", "security.port_isolation", "ipv6.address"} {
-		if !slices.Contains(pending, k) {
-			t.Errorf("%s is not pending: %v", k, pending)
-		}
-	}
-	if err := ValidateDevice("eth0", dev{"type": "nic", "network": "br", "security.ipv4_filtering": "true"}, nil); err == nil || !strings.Contains(err.Error(), "not supported yet") {
-		t.Fatalf("pending key accepted before it was enabled: %v", err)
-	}
-	if err := EnableDeviceKeys("nic", "security.nosuch"); err == nil {
-		t.Fatal("enabled a key that is not pending")
-	}
-	if err := EnableDeviceKeys("nic", pending...); err != nil {
-		t.Fatal(err)
-	}
-	if p := PendingDeviceKeys("nic"); len(p) != 0 {
-		t.Fatalf("still pending after enabling all: %v", p)
-	}
-	if slices.Contains(Devices["nic"].NotYet, "limits.egress") || slices.Contains(Devices["nic"].NotYetValues["nictype"], "routed") {
-		t.Fatal("enabled keys still listed as not supported yet")
-	}
+// The hosting keys (filtering, isolation, limits, IPv6 reservations,
+// routed NICs) validate as LXD's do.
+func TestHostingNICKeys(t *testing.T) {
 	tests := []struct {
 		d    dev
 		want string

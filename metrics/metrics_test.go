@@ -95,6 +95,53 @@ func TestRenderInstance(t *testing.T) {
 	}
 }
 
+// Every series LXD's published Grafana dashboard (grafana.com 19131,
+// canonical/lxd grafana/LXD.json) queries, with the label matchers its
+// panels and variables use (job is Prometheus's own): the dashboard works
+// unchanged against lodge.
+func TestGrafanaDashboardSeries(t *testing.T) {
+	in := sampleInstance("c1")
+	in.Metrics.Network["eth0"] = instances.NetCounters{RxBytes: 1, RxDrop: 1, RxErrs: 1, TxDrop: 1, TxErrs: 1}
+	out := render(t, &Daemon{}, in)
+	for name, matchers := range map[string][]string{
+		"lxd_cpu_seconds_total":              {`mode="user"`},
+		"lxd_disk_read_bytes_total":          nil,
+		"lxd_disk_reads_completed_total":     nil,
+		"lxd_disk_writes_completed_total":    nil,
+		"lxd_disk_written_bytes_total":       nil,
+		"lxd_filesystem_avail_bytes":         {`mountpoint="/"`},
+		"lxd_filesystem_size_bytes":          {`mountpoint="/"`},
+		"lxd_memory_Cached_bytes":            nil,
+		"lxd_memory_MemFree_bytes":           nil,
+		"lxd_memory_MemTotal_bytes":          nil,
+		"lxd_memory_Swap_bytes":              nil,
+		"lxd_network_receive_bytes_total":    {`device="lo"`},
+		"lxd_network_receive_drop_total":     {`device="eth0"`},
+		"lxd_network_receive_errs_total":     {`device="eth0"`},
+		"lxd_network_receive_packets_total":  {`device="lo"`},
+		"lxd_network_transmit_bytes_total":   {`device="lo"`},
+		"lxd_network_transmit_drop_total":    {`device="eth0"`},
+		"lxd_network_transmit_errs_total":    {`device="eth0"`},
+		"lxd_network_transmit_packets_total": {`device="lo"`},
+		"lxd_procs_total":                    nil, // the dashboard's job, project and name variables
+	} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if !strings.HasPrefix(line, name+"{") {
+				continue
+			}
+			ok := strings.Contains(line, `name="c1"`) && strings.Contains(line, `project="default"`)
+			for _, m := range matchers {
+				ok = ok && strings.Contains(line, m)
+			}
+			found = found || ok
+		}
+		if !found {
+			t.Errorf("no %s series with name, project and %v for the dashboard", name, matchers)
+		}
+	}
+}
+
 func TestRenderDaemon(t *testing.T) {
 	out := render(t, &Daemon{Uptime: 90 * time.Second, Operations: 2, Runtime: true,
 		Instances: []InstanceCount{{"default", "container", 3}, {"default", "virtual-machine", 0}}})

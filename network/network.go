@@ -96,6 +96,10 @@ type Driver interface {
 	// FreeSubnetPrefix picks a 10.x.y.1/prefix (16 to 24) that overlaps
 	// no host route (the default network is a /22, for density).
 	FreeSubnetPrefix(prefix int) (string, error)
+	// FreeSubnetV6 resolves ipv6.address=auto for a network: a unique
+	// local /64 derived from the host and the name (AutoIPv6) that
+	// overlaps no host IPv6 route.
+	FreeSubnetV6(name string) (string, error)
 	// Owner tells who holds a host interface name a network would take:
 	// nobody, this lodged (a left-over of its own, or of a lodged no
 	// longer serving it), another lodged that serves it, or not lodge.
@@ -110,6 +114,12 @@ type Driver interface {
 	ReleaseLeases(ctx context.Context, n Network, macs []string) error
 	// Close stops supervising (the networks and dnsmasq keep running).
 	Close()
+
+	// Per-NIC anti-spoofing and port isolation, bandwidth limits and
+	// the parents of routed NICs.
+	NICFilterer
+	NICLimiter
+	RoutedNICs
 }
 
 // Holder is who holds an interface name.

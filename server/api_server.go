@@ -75,6 +75,17 @@ var apiExtensions = []string{
 	"container_stateless_copy",
 	"storage_rsync_bwlimit",
 	"storage_rsync_compression",
+	// issue 18: NIC filtering, port isolation, routed NICs and their
+	// limits, network forwards, /1.0/metrics and its certificates.
+	"firewall_driver",
+	"container_nic_ipfilter",
+	"container_nic_routed",
+	"container_nic_routed_limits",
+	"instance_nic_bridged_port_isolation",
+	"network_forward",
+	"metrics",
+	"metrics_cpu_seconds",
+	"metrics_authentication",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.

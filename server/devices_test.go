@@ -31,10 +31,10 @@ func TestDeviceKeysRefused(t *testing.T) {
 	refused := []struct {
 		what, dev, msg string
 	}{
-		{"security key", `{"type":"nic","nictype":"bridged","parent":"lo","security.ipv4_filtering":"true"}`, `key "security.ipv4_filtering" is not supported yet on nic devices`},
+		{"vlan key", `{"type":"nic","nictype":"bridged","parent":"lo","vlan":"10"}`, `key "vlan" is not supported yet on nic devices`},
 		{"unknown key", `{"type":"nic","nictype":"bridged","parent":"lo","nosuch.key":"1"}`, `key "nosuch.key" is not supported on nic devices (supported: `},
-		{"limits", `{"type":"nic","nictype":"bridged","parent":"lo","limits.egress":"10Mbit"}`, `"limits.egress" is not supported yet`},
-		{"nictype", `{"type":"nic","nictype":"routed","parent":"lo"}`, "nictype=routed is not supported yet"},
+		{"queue", `{"type":"nic","nictype":"bridged","parent":"lo","queue.tx.length":"100"}`, `"queue.tx.length" is not supported yet`},
+		{"nictype", `{"type":"nic","nictype":"ipvlan","parent":"lo"}`, "nictype=ipvlan is not supported yet"},
 		{"bad value", `{"type":"nic","nictype":"bridged","parent":"lo","mtu":"12"}`, `key "mtu": invalid value "12"`},
 		{"kind", `{"type":"nic","nictype":"macvlan","parent":"lo","host_name":"v1"}`, `"host_name" does not apply to nictype=macvlan NICs`},
 		{"disk", `{"type":"disk","path":"/srv","source":"/tmp","shift":"true"}`, `key "shift" is not supported yet on disk devices`},
@@ -73,12 +73,12 @@ func TestDeviceKeysRefused(t *testing.T) {
 	// Keys stored before lodge refused them (as an older lodged stored
 	// them): the instance starts, and other edits go through.
 	in := instBefore
-	in.Devices = map[string]map[string]string{"eth0": {"type": "nic", "nictype": "bridged", "parent": "lo", "security.ipv4_filtering": "true"}}
+	in.Devices = map[string]map[string]string{"eth0": {"type": "nic", "nictype": "bridged", "parent": "lo", "vlan": "10"}}
 	if err := e.db.UpdateInstance(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	p := profBefore
-	p.Devices = map[string]map[string]string{"eth1": {"type": "nic", "nictype": "bridged", "parent": "lo", "limits.egress": "10Mbit"}}
+	p.Devices = map[string]map[string]string{"eth1": {"type": "nic", "nictype": "bridged", "parent": "lo", "queue.tx.length": "100"}}
 	if err := e.db.UpdateProfile(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -94,18 +94,18 @@ func TestDeviceKeysRefused(t *testing.T) {
 		}
 	}
 	ok("PATCH", "/1.0/instances/c1", `{"config":{"user.x":"1"},"profiles":["default","p1"]}`)
-	ok("PATCH", "/1.0/instances/c1", `{"devices":{"eth0":{"type":"nic","nictype":"bridged","parent":"lo","security.ipv4_filtering":"true","mtu":"1400"}}}`)
+	ok("PATCH", "/1.0/instances/c1", `{"devices":{"eth0":{"type":"nic","nictype":"bridged","parent":"lo","vlan":"10","mtu":"1400"}}}`)
 	ok("PATCH", "/1.0/profiles/p1", `{"config":{"user.y":"2"}}`)
-	ok("PATCH", "/1.0/profiles/p1", `{"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"lo","limits.egress":"10Mbit","mtu":"1400"}}}`)
+	ok("PATCH", "/1.0/profiles/p1", `{"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"lo","queue.tx.length":"100","mtu":"1400"}}}`)
 	// Overriding the profile's device in the instance keeps its key.
-	ok("PATCH", "/1.0/instances/c1", `{"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"lo","limits.egress":"10Mbit","mtu":"1300"}}}`)
+	ok("PATCH", "/1.0/instances/c1", `{"devices":{"eth1":{"type":"nic","nictype":"bridged","parent":"lo","queue.tx.length":"100","mtu":"1300"}}}`)
 	ok("PUT", "/1.0/instances/c1/state", `{"action":"start"}`)
 	// Changing the refused key itself is refused.
-	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"devices":{"eth0":{"type":"nic","nictype":"bridged","parent":"lo","security.ipv4_filtering":"false"}}}`); code != 400 {
+	if code, resp, _ := e.do(t, "PATCH", "/1.0/instances/c1", `{"devices":{"eth0":{"type":"nic","nictype":"bridged","parent":"lo","vlan":"11"}}}`); code != 400 {
 		t.Fatalf("changed refused key: %d %s", code, resp.Error)
 	}
 	got, _ := e.db.GetInstance(ctx, "c1")
-	if got.Devices["eth0"]["security.ipv4_filtering"] != "true" || got.Devices["eth1"]["limits.egress"] != "10Mbit" || got.Devices["eth1"]["mtu"] != "1300" {
+	if got.Devices["eth0"]["vlan"] != "10" || got.Devices["eth1"]["queue.tx.length"] != "100" || got.Devices["eth1"]["mtu"] != "1300" {
 		t.Fatalf("devices: %v", got.Devices)
 	}
 	// A copy takes the source's devices as they are.
@@ -138,10 +138,10 @@ func TestDeviceKeysMetadata(t *testing.T) {
 	for _, k := range nic.Keys {
 		names[k.Name] = k
 	}
-	if k := names["ipv4.address"]; k.ShortDesc == "" || strings.Join(k.AppliesTo, ",") != "bridged,network" || !k.LiveUpdate {
+	if k := names["ipv4.address"]; k.ShortDesc == "" || strings.Join(k.AppliesTo, ",") != "bridged,network,routed" || !k.LiveUpdate {
 		t.Fatalf("ipv4.address: %+v", k)
 	}
-	if _, ok := names["security.ipv4_filtering"]; ok || !strings.Contains(strings.Join(nic.NotYet, ","), "security.ipv4_filtering") {
+	if _, ok := names["vlan"]; ok || !strings.Contains(strings.Join(nic.NotYet, ","), "vlan") {
 		t.Fatalf("not yet: %+v", nic)
 	}
 	if len(md.Devices) != 3 || len(md.Devices["disk"].Keys) == 0 || len(md.Devices["proxy"].Keys) == 0 || len(md.DeviceTypesNotYet) == 0 || len(md.Instance.Keys) == 0 {

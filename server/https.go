@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lodge/errdefs"
+	"lodge/server/daemon"
 )
 
 // httpsState is the TLS listener of core.https_address.
@@ -38,10 +39,14 @@ func (s *Server) startHTTPS(ctx context.Context) {
 			s.log.Warn("HTTPS API not started", "address", addr, "err", err)
 		}
 	}
+	s.startMetrics(ctx)
 }
 
-// stopHTTPS closes the listener (at shutdown).
-func (s *Server) stopHTTPS() { _ = s.SetHTTPSAddress("") }
+// stopHTTPS closes the listeners (at shutdown).
+func (s *Server) stopHTTPS() {
+	_ = s.SetHTTPSAddress("")
+	_ = s.SetMetricsAddress("")
+}
 
 // SetHTTPSAddress (re)starts the HTTPS listener on addr; "" stops it.
 // The new address is bound before the old listener goes, so a refused
@@ -98,6 +103,10 @@ func (s *Server) serveTLS(l net.Listener, cert *tls.Certificate) {
 
 type ctxKeyTrust struct{}
 
+// ctxKeyMetricsCert marks an HTTPS request whose certificate is trusted
+// for /1.0/metrics only (type metrics).
+type ctxKeyMetricsCert struct{}
+
 // isTrusted reports whether the request may use the whole API: always on
 // the unix socket, over HTTPS only with a client certificate in the trust
 // store.
@@ -124,26 +133,43 @@ func allowed(a access, r *http.Request) error {
 	return nil
 }
 
-// isTrustedCert looks the client certificate up in the trust store.
+// withCertTrust looks the client certificate up in the trust store and
+// notes in the request how it is trusted: a client certificate for every
+// route (isTrusted), a metrics certificate for /1.0/metrics only.
+func (s *Server) withCertTrust(r *http.Request) *http.Request {
+	typ := ""
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		typ = s.d.CertType(r.Context(), r.TLS.PeerCertificates[0])
+	}
+	ctx := context.WithValue(r.Context(), ctxKeyTrust{}, typ == daemon.CertTypeClient)
+	ctx = context.WithValue(ctx, ctxKeyMetricsCert{}, typ == daemon.CertTypeMetrics)
+	return r.WithContext(ctx)
+}
+
+// isTrustedCert reports whether the client certificate is in the trust
+// store as a client (a metrics certificate is not: it reaches
+// /1.0/metrics only).
 func (s *Server) isTrustedCert(r *http.Request) bool {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return false
 	}
-	return s.d.IsTrusted(r.Context(), r.TLS.PeerCertificates[0])
+	return s.d.CertType(r.Context(), r.TLS.PeerCertificates[0]) == daemon.CertTypeClient
 }
 
 // HTTPSHandler serves the API to remote clients: trusted certificates
 // and web UI sessions (ui.Protect) get every route but the local ones,
-// others the public routes (GET /1.0, the public images, POST
-// /1.0/certificates to join with a token); and the web UI (withUI).
+// metrics certificates /1.0/metrics, others the public routes (GET /1.0,
+// the public images, POST /1.0/certificates to join with a token); and
+// the web UI (withUI).
 func (s *Server) HTTPSHandler() http.Handler {
 	h := s.Handler()
-	trust := func(trusted bool) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, trusted)))
-		})
-	}
-	api := s.ui.Protect(trust(true), trust(false))
+	trusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKeyTrust{}, true)))
+	})
+	untrusted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, s.withCertTrust(r)) // a metrics certificate, or none
+	})
+	api := s.ui.Protect(trusted, untrusted)
 	return s.withUI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/internal/") {
 			// Before any credential is looked at: daemon control stays

@@ -38,6 +38,8 @@ type Server struct {
 	tls httpsState
 	// ui is the web UI on the HTTPS listener (ui.go).
 	ui *ui.UI
+	// metrics is the core.metrics_address listener (metrics.go).
+	metrics httpsState
 }
 
 // Config is lodged's configuration: the daemon's, and the unix socket's group.
@@ -80,10 +82,13 @@ const (
 	accessPublic
 	// accessLocal: the unix socket only (daemon control).
 	accessLocal
+	// accessMetrics: trusted clients and metrics certificates, anyone
+	// with core.metrics_authentication=false (the handler checks).
+	accessMetrics
 )
 
 func (a access) String() string {
-	return [...]string{"trusted", "public", "local"}[a]
+	return [...]string{"trusted", "public", "local", "metrics"}[a]
 }
 
 // handler decodes a request, makes one call to the daemon and says what to
@@ -185,6 +190,13 @@ var routes = []route{
 	{"DELETE", "/1.0/networks/{name}", accessTrusted, (*Server).networkDelete},
 	{"GET", "/1.0/networks/{name}/state", accessTrusted, (*Server).networkState},
 	{"GET", "/1.0/networks/{name}/leases", accessTrusted, (*Server).networkLeases},
+	{"GET", "/1.0/networks/{name}/forwards", accessTrusted, (*Server).forwardsGet},
+	{"POST", "/1.0/networks/{name}/forwards", accessTrusted, (*Server).forwardsPost},
+	{"GET", "/1.0/networks/{name}/forwards/{listen}", accessTrusted, (*Server).forwardGet},
+	{"PUT", "/1.0/networks/{name}/forwards/{listen}", accessTrusted, (*Server).forwardPut},
+	{"PATCH", "/1.0/networks/{name}/forwards/{listen}", accessTrusted, (*Server).forwardPatch},
+	{"DELETE", "/1.0/networks/{name}/forwards/{listen}", accessTrusted, (*Server).forwardDelete},
+	{"GET", "/1.0/metrics", accessMetrics, (*Server).metricsGet},
 	{"POST", "/internal/instances/{name}/onstop", accessLocal, (*Server).instanceOnStop},
 	{"POST", "/internal/ui/login-token", accessLocal, (*Server).uiLoginToken},
 	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},

@@ -14,7 +14,7 @@ import (
 func networkCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Manage networks (managed bridges with DHCP, DNS and NAT)"}
 	cmd.AddCommand(networkListCmd(), networkShowCmd(), networkCreateCmd(), networkSetCmd(), networkUnsetCmd(),
-		networkGetCmd(), networkDeleteCmd(), networkInfoCmd(), networkLeasesCmd())
+		networkGetCmd(), networkDeleteCmd(), networkInfoCmd(), networkLeasesCmd(), networkForwardCmd())
 	return cmd
 }
 

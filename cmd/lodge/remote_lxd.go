@@ -96,24 +96,7 @@ func addLXDRemote(ctx context.Context, cmd *cobra.Command, c *cliconfig.Config, 
 
 func configTrustCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "trust", Short: "Manage the client certificates the HTTPS API trusts"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "add [REMOTE:]NAME",
-		Short: "Make a join token for a new client (single use; expires after core.remote_token_expiry days)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, c, err := instanceClient(args[0])
-			if err != nil {
-				return err
-			}
-			args[0] = name
-			tok, _, err := c.CreateCertificateToken(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Client %s certificate add token:\n%s\n", args[0], tok)
-			return nil
-		},
-	}, &cobra.Command{
+	cmd.AddCommand(configTrustAddCmd(), &cobra.Command{
 		Use:     "list [REMOTE:]",
 		Aliases: []string{"ls"},
 		Short:   "List trusted client certificates",
@@ -146,5 +129,63 @@ func configTrustCmd() *cobra.Command {
 			return c.DeleteCertificate(cmd.Context(), fp)
 		},
 	})
+	return cmd
+}
+
+// configTrustAddCmd: a join token for a new client, or a certificate file
+// trusted as it is; --type metrics trusts a certificate for /1.0/metrics
+// only, made here (NAME.crt, NAME.key) when none is given.
+func configTrustAddCmd() *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use: "add [REMOTE:]NAME [CERTFILE]",
+		Short: "Trust a client: make a join token for it (single use; expires after core.remote_token_expiry days), or add its certificate file; " +
+			"--type metrics: a certificate for /1.0/metrics only, made as NAME.crt and NAME.key here if no CERTFILE is given",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, c, err := instanceClient(args[0])
+			if err != nil {
+				return err
+			}
+			if typ != "client" && typ != "metrics" {
+				return fmt.Errorf("--type %q: use client or metrics", typ)
+			}
+			w := cmd.OutOrStdout()
+			certFile, made := "", ""
+			switch {
+			case len(args) == 2:
+				certFile = args[1]
+			case typ == "client":
+				tok, _, err := c.CreateCertificateToken(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "Client %s certificate add token:\n%s\n", name, tok)
+				return nil
+			default:
+				keyFile := name + ".key"
+				certFile = name + ".crt"
+				for _, f := range []string{certFile, keyFile} {
+					if _, err := os.Stat(f); err == nil {
+						return fmt.Errorf("%s exists: give it as CERTFILE to trust it, or remove it to make a new one", f)
+					}
+				}
+				if err := remotes.GenerateCertificate(certFile, keyFile, name, nil); err != nil {
+					return err
+				}
+				made = fmt.Sprintf("Certificate %s and key %s made: present them to get /1.0/metrics (Prometheus: tls_config cert_file, key_file)\n", certFile, keyFile)
+			}
+			pemBytes, err := os.ReadFile(certFile)
+			if err != nil {
+				return fmt.Errorf("certificate file: %w", err)
+			}
+			if err := c.AddCertificate(cmd.Context(), name, typ, string(pemBytes)); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%sCertificate %s trusted as %s\n", made, name, typ)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&typ, "type", "client", "client (the whole API) or metrics (GET /1.0/metrics only)")
 	return cmd
 }

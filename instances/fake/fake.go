@@ -336,3 +336,23 @@ func (d *Driver) DeleteLog(ctx context.Context, name, file string) error {
 	}
 	return fmt.Errorf("log %q: %w", file, instances.ErrNotFound)
 }
+
+// Metrics gives every running container the same small figures.
+func (d *Driver) Metrics(ctx context.Context, names []string) map[string]instances.Metrics {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]instances.Metrics{}
+	for _, n := range names {
+		if _, ok := d.running[n]; !ok {
+			continue
+		}
+		out[n] = instances.Metrics{
+			CPU:         []instances.CPUTime{{CPU: "0", Mode: "user", Seconds: 1.5}, {CPU: "0", Mode: "system", Seconds: 0.5}},
+			MemoryStat:  map[string]uint64{"active_anon": 4096},
+			MemoryUsage: 8 << 20, MemoryLimit: 256 << 20,
+			Network:   map[string]instances.NetCounters{"eth0": {RxBytes: 100, TxBytes: 200, RxPackets: 1, TxPackets: 2}},
+			Processes: 3,
+		}
+	}
+	return out
+}

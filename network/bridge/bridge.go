@@ -100,6 +100,9 @@ func FreeSubnetPrefix(prefix int) (string, error) {
 	return network.PickSubnetPrefix(used, prefix, rand.IntN)
 }
 
+// FreeSubnetV6 implements network.Driver (the function FreeSubnetV6).
+func (d *Driver) FreeSubnetV6(name string) (string, error) { return FreeSubnetV6(name) }
+
 // FreeSubnetV6 resolves ipv6.address=auto for a network: the first of
 // its machine-id-derived unique local /64s (network.AutoIPv6) that
 // overlaps no host IPv6 route or address.

@@ -77,6 +77,9 @@ type HTTPSListener interface {
 	SetHTTPSAddress(addr string) error
 	// HTTPSAddress is where it listens ("" when it does not).
 	HTTPSAddress() string
+	// SetMetricsAddress (re)starts the metrics listener
+	// (core.metrics_address: /1.0/metrics only) on addr; "" stops it.
+	SetMetricsAddress(addr string) error
 }
 
 // parseCert accepts PEM or base64 DER (what LXD's client sends).
@@ -151,19 +154,30 @@ func (d *Daemon) DeleteCertificate(ctx context.Context, ref string) error {
 	return nil
 }
 
-// IsTrusted tells whether a client certificate is in the trust store.
-func (d *Daemon) IsTrusted(ctx context.Context, cert *x509.Certificate) bool {
+// Certificate types in the trust store: a client may use the whole API,
+// a metrics certificate only /1.0/metrics (LXD's).
+const (
+	CertTypeClient  = "client"
+	CertTypeMetrics = "metrics"
+)
+
+// CertType tells how a client certificate is trusted: its type in the
+// trust store (CertTypeClient, CertTypeMetrics), "" if it is not there.
+func (d *Daemon) CertType(ctx context.Context, cert *x509.Certificate) string {
 	fp := CertFingerprint(cert.Raw)
 	certs, err := d.db.ListCertificates(ctx)
 	if err != nil {
-		return false
+		return ""
 	}
 	for _, c := range certs {
 		if c.Fingerprint == fp {
-			return true
+			if c.Type == "" {
+				return CertTypeClient
+			}
+			return c.Type
 		}
 	}
-	return false
+	return ""
 }
 
 // Trust is POST /1.0/certificates: a trusted caller adds a certificate
@@ -172,15 +186,21 @@ func (d *Daemon) IsTrusted(ctx context.Context, cert *x509.Certificate) bool {
 // joins, its peer certificate trusted once its token checks out.
 func (d *Daemon) Trust(ctx context.Context, req api.CertificatesPost, peer *x509.Certificate, trusted bool) (*operations.Op, error) {
 	if req.Type == "" {
-		req.Type = "client"
+		req.Type = CertTypeClient
 	}
-	if req.Type != "client" {
-		return nil, errdefs.Invalidf("certificate type %q is not supported (client)", req.Type)
+	if req.Type != CertTypeClient && req.Type != CertTypeMetrics {
+		return nil, errdefs.Invalidf("certificate type %q is not supported (client, metrics)", req.Type)
 	}
 	if !trusted {
+		if req.Type != CertTypeClient {
+			return nil, errdefs.Forbiddenf("not authorized: a join token trusts a client certificate; a %s certificate is added by a trusted client (lodge config trust add --type %s NAME CERTFILE)", req.Type, req.Type)
+		}
 		return nil, d.joinWithToken(ctx, req, peer)
 	}
 	if req.Token {
+		if req.Type != CertTypeClient {
+			return nil, errdefs.Invalidf("join tokens are for client certificates; add a %s certificate with its PEM (lodge config trust add --type %s NAME CERTFILE)", req.Type, req.Type)
+		}
 		return d.createJoinToken(ctx, req)
 	}
 	var cert *x509.Certificate

@@ -66,6 +66,10 @@ var serverConfigKeys = map[string]serverKey{
 	"core.https_address": {validate: addressKey, apply: (*Daemon).setHTTPSAddress},
 	// Days a join token stays valid; 0: until used.
 	"core.remote_token_expiry": {def: "15", validate: uintKey("days")},
+	// Address of the metrics listener (/1.0/metrics only, TLS); "" disables it.
+	"core.metrics_address": {validate: addressKey, apply: (*Daemon).setMetricsAddress},
+	// Whether /1.0/metrics needs a trusted client or metrics certificate.
+	"core.metrics_authentication": {def: "true", validate: boolKey},
 }
 
 // serverConfig returns a key's value, or its default.

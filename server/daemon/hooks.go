@@ -47,6 +47,7 @@ func (d *Daemon) NoteStopped(ctx context.Context, name string) error {
 		return err
 	}
 	go d.noteStoppedByItself(in.Name)
+	go d.cleanStoppedNICs(in.Name)
 	return nil
 }
 

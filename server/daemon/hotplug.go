@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"net"
 	"sort"
 	"strings"
 
@@ -12,11 +13,16 @@ import (
 )
 
 // nicLinkKey is what decides a NIC's link; a change of it needs a replug,
-// other keys (ipv4.address) apply through DHCP.
+// other keys apply to the plugged NIC (ipv4.address through DHCP, filters,
+// isolation and limits: applyLiveNICs). A routed NIC's addresses are its
+// routes: they replug it.
 func nicLinkKey(d map[string]string) string {
 	var b strings.Builder
 	for _, k := range []string{"type", "nictype", "network", "parent", "name", "hwaddr", "mtu", "host_name"} {
 		b.WriteString(k + "=" + d[k] + "\x00")
+	}
+	if d["nictype"] == "routed" {
+		b.WriteString(d["ipv4.address"] + "\x00" + d["ipv6.address"])
 	}
 	return b.String()
 }
@@ -58,18 +64,40 @@ func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 		if hp == nil {
 			return errdefs.Invalidf("instance %q: NIC changes need a restart here (lodge restart %s)", cur.Name, cur.Name)
 		}
+		oldX := d.mustExpand(ctx, old)
+		oldNICs := map[string]hostNIC{}
+		for _, h := range d.hostNICs(ctx, oldX) {
+			oldNICs[h.dev] = h
+		}
 		for _, dev := range detach {
-			if err := hp.DetachNIC(ctx, st.PID, network.NIC{Name: nicName(dev, oldD[dev])}); err != nil {
+			nic := network.NIC{Name: nicName(dev, oldD[dev])}
+			h, veth := oldNICs[dev]
+			if veth && h.kind == "routed" {
+				// The driver removes the parent's proxy entries with it.
+				r, _ := network.RoutedNICFor(h.host, h.conf)
+				nic.Type, nic.HostName, nic.Link, nic.IPv4, nic.IPv6 = "routed", r.HostName, r.Parent, r.IPv4, r.IPv6
+			}
+			if err := hp.DetachNIC(ctx, st.PID, nic); err != nil {
 				return err
+			}
+			if veth {
+				d.nicUnplugged(ctx, oldX, h, true)
 			}
 		}
 		x, err := d.expand(ctx, cur)
 		if err != nil {
 			return err
 		}
+		if err := d.storeNICReservations(ctx, &x); err != nil {
+			return err
+		}
 		spec, err := d.specFor(ctx, x)
 		if err != nil {
 			return err
+		}
+		newNICs := map[string]hostNIC{}
+		for _, h := range d.hostNICs(ctx, x) {
+			newNICs[h.dev] = h
 		}
 		for _, dev := range attach {
 			name := nicName(dev, newD[dev])
@@ -80,8 +108,28 @@ func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 				if n.Type == "veth" && n.HostName == "" {
 					n.HostName = vethName(cur.Name, dev)
 				}
-				if err := hp.AttachNIC(ctx, st.PID, network.NIC{Name: n.Name, Type: n.Type, Link: n.Link, HWAddr: n.HWAddr, MTU: n.MTU, HostName: n.HostName}); err != nil {
+				h, veth := newNICs[dev]
+				// As at a start: the filter before the NIC exists (a
+				// routed NIC's parent is set up by AttachNIC).
+				if veth && h.kind != "routed" {
+					if err := d.nicBeforePlug(ctx, x, h); err != nil {
+						return err
+					}
+				}
+				pn := network.NIC{Name: n.Name, Type: n.Type, Link: n.Link, HWAddr: n.HWAddr, MTU: n.MTU, HostName: n.HostName}
+				for _, a := range n.IPv4 {
+					pn.IPv4 = append(pn.IPv4, net.ParseIP(a).To4())
+				}
+				for _, a := range n.IPv6 {
+					pn.IPv6 = append(pn.IPv6, net.ParseIP(a))
+				}
+				if err := hp.AttachNIC(ctx, st.PID, pn); err != nil {
 					return err
+				}
+				if veth {
+					if err := d.nicAfterPlug(ctx, x, h); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -148,6 +148,9 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if err := d.storeNICReservations(ctx, &x); err != nil {
+		return err
+	}
 	// Instances made before lodge shifted images get their rootfs shifted once.
 	if err := d.ensureRootfsMap(ctx, in); err != nil {
 		return err
@@ -160,15 +163,25 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	if err := d.inst.Define(ctx, spec); err != nil {
 		return fmt.Errorf("instance %q: %w", name, err)
 	}
-	if err := d.inst.Start(ctx, name); err != nil {
+	// NIC filters and routed parents are in place before the NICs exist.
+	if err := d.nicsBeforeStart(ctx, x); err != nil {
 		return err
 	}
-	endAfter := trace.Step(ctx, "after the start: proxies, records, events")
+	if err := d.inst.Start(ctx, name); err != nil {
+		d.nicsStopped(context.WithoutCancel(ctx), x)
+		return err
+	}
+	endAfter := trace.Step(ctx, "after the start: NICs, proxies, records, events")
 	defer endAfter()
-	if err := d.runningProxies(ctx, in); err != nil {
-		// A start whose port forwards fail is a failed start, as in LXD.
+	err = d.nicsAfterStart(ctx, x)
+	if err == nil {
+		err = d.runningProxies(ctx, in)
+	}
+	if err != nil {
+		// A start whose NICs or port forwards fail is a failed start, as in LXD.
 		_ = d.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
 		d.stopProxies(name)
+		d.nicsStopped(context.WithoutCancel(ctx), x)
 		return err
 	}
 	d.recordPower(ctx, name, "RUNNING")
@@ -212,6 +225,7 @@ func (d *Daemon) stopInstance(ctx context.Context, name string, opt StopOptions)
 		d.recordPower(ctx, name, "STOPPED")
 	}
 	d.stopProxies(name)
+	d.nicsStopped(ctx, d.mustExpand(ctx, in))
 	d.events.lifecycle("instance-stopped", InstanceURL(name), nil)
 	return nil
 }

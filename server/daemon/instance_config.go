@@ -149,6 +149,13 @@ func (d *Daemon) applyLive(ctx context.Context, oldX, newX Expanded) error {
 			return fmt.Errorf("instance %q: the config is saved but applying the limits to the running instance failed (they apply at its next start): %w", newX.Name, err)
 		}
 	}
+	// NIC filters, isolation and bandwidth limits (a profile's too).
+	if err := d.storeNICReservations(ctx, &newX); err != nil {
+		return err
+	}
+	if err := d.applyLiveNICs(ctx, oldX, newX); err != nil {
+		return fmt.Errorf("instance %q: the config is saved but applying it to the running instance's NICs failed (it applies at its next start): %w", newX.Name, err)
+	}
 	return nil
 }
 
@@ -299,6 +306,9 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 		next.Profiles = req.Profiles
 	}
 	d.fillNICVolatile(ctx, &next)
+	if err := d.reserveForUpdate(ctx, &next); err != nil {
+		return nil, err
+	}
 	if err := d.applyConfig(ctx, in, next, func() error { return d.db.UpdateInstance(ctx, next) }); err != nil {
 		return nil, err
 	}

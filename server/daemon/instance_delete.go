@@ -61,6 +61,7 @@ func (d *Daemon) removeInstance(ctx context.Context, in db.Instance) error {
 	}
 	d.syncInstanceHosts(ctx, d.instanceHosts(ctx, in), nil)
 	d.releaseLeases(ctx, in)
+	d.nicsDeleted(ctx, d.mustExpand(ctx, in))
 	d.removeProxies(name)
 	os.Remove(d.deleteMarker(name))
 	return nil

@@ -54,9 +54,14 @@ func (d *Daemon) specFor(ctx context.Context, x Expanded) (instances.Spec, error
 		}
 		switch dev["nictype"] {
 		case "bridged":
-			nic.Type = "veth"
+			// A stable host-side name: filters and limits are bound to it.
+			nic.Type, nic.HostName = "veth", nicHostName(in.Name, n, dev)
 		case "macvlan":
 			nic.Type = "macvlan"
+		case "routed":
+			if err := routedSpec(&nic, in.Name, n, dev); err != nil {
+				return spec, err
+			}
 		}
 		if dev["mtu"] != "" {
 			fmt.Sscan(dev["mtu"], &nic.MTU)

@@ -40,6 +40,9 @@ type netState struct {
 	proxyHelper string
 	// hostsMu makes reservation updates land in the order they were computed.
 	hostsMu sync.Mutex
+	// filtered are the host-side NICs with filter rules (nic.go).
+	filterMu sync.Mutex
+	filtered map[string]bool
 }
 
 // startNetworks creates the default network at the first start, then
@@ -68,6 +71,7 @@ func (d *Daemon) startNetworks(ctx context.Context) {
 			d.log.Error("network not brought up", "network", n.Name, "err", err)
 		}
 	}
+	d.gcNICs(ctx)
 }
 
 func (d *Daemon) createDefaultNetwork(ctx context.Context, name string) error {
@@ -144,13 +148,19 @@ func nextNetworkName(name string) string {
 	return base + suffix
 }
 
-// ensureNetwork hands a network and its hosts to the driver.
+// ensureNetwork hands a network, its hosts and its forwards to the
+// driver (which renders the network's nftables tables whole: every Ensure
+// carries the forwards).
 func (d *Daemon) ensureNetwork(ctx context.Context, n db.Network) error {
 	hosts, err := d.networkHosts(ctx, n.Name)
 	if err != nil {
 		return err
 	}
-	return d.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts})
+	fwds, err := d.networkForwards(ctx, n.Name)
+	if err != nil {
+		return err
+	}
+	return d.nets.drv.Ensure(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: hosts, Forwards: fwds})
 }
 
 // syncNetworkHosts rewrites the DHCP reservations and names of the named
@@ -267,7 +277,8 @@ func nicHosts(in db.Instance, devs map[string]map[string]string) map[string][]ne
 		if hw == "" {
 			hw = in.Config["volatile."+dev+".hwaddr"]
 		}
-		out[nw] = append(out[nw], network.Host{HWAddr: hw, Name: in.Name, Address: devc["ipv4.address"]})
+		out[nw] = append(out[nw], network.Host{HWAddr: hw, Name: in.Name, Address: nicAddress(in, dev, devc, "ipv4"),
+			Address6: nicAddress(in, dev, devc, "ipv6")})
 	}
 	return out
 }
@@ -432,10 +443,12 @@ func vethName(instance, dev string) string {
 	return "veth" + hex.EncodeToString(sum[:])[:8]
 }
 
-// validateNICNetworks checks NICs with a DHCP reservation or network=
-// against the networks: the network exists (network=, or the parent of a
-// bridged NIC with ipv4.address=), and a static ipv4.address is inside it
-// and reserved by no other instance. A device as it was in prev is not
+// validateNICNetworks checks NICs against the networks: the network of
+// network= exists; a static ipv4.address or ipv6.address (network=, or
+// bridged on a managed network) is inside it and reserved by no other
+// instance; a bridged NIC on a bridge lodged does not manage has an
+// address only as the one its IP filter allows, and IP filtering there
+// needs one (checkUnmanagedFiltering). A device as it was in prev is not
 // checked again.
 func (d *Daemon) validateNICNetworks(ctx context.Context, instance string, devs, prev map[string]map[string]string) error {
 	names := make([]string, 0, len(devs))
@@ -448,11 +461,13 @@ func (d *Daemon) validateNICNetworks(ctx context.Context, instance string, devs,
 		if devc["type"] != "nic" || prev[dev] != nil && maps.Equal(devc, prev[dev]) {
 			continue
 		}
-		name, a := devc["network"], devc["ipv4.address"]
-		if name == "" && devc["nictype"] == "bridged" && a != "" {
-			// A reservation needs lodged's dnsmasq: the bridge must be a managed network.
+		name := devc["network"]
+		if name == "" && devc["nictype"] == "bridged" {
 			if _, err := d.db.GetNetwork(ctx, devc["parent"]); errors.Is(err, db.ErrNotFound) {
-				return errdefs.Invalidf("device %q: ipv4.address needs a lodge-managed network, and parent %q is not one (use network=NAME; lodge network list shows them)", dev, devc["parent"])
+				if err := checkUnmanagedFiltering(dev, devc); err != nil {
+					return err
+				}
+				continue
 			}
 			name = devc["parent"]
 		}
@@ -466,25 +481,53 @@ func (d *Daemon) validateNICNetworks(ctx context.Context, instance string, devs,
 		if err != nil {
 			return err
 		}
-		if a == "" {
-			continue
-		}
-		ip := net.ParseIP(a).To4()
-		if ip == nil {
-			return errdefs.Invalidf("device %q: ipv4.address %q is not an IPv4 address", dev, a)
-		}
-		brIP, subnet, _ := network.ParseIPv4Address(n.Config["ipv4.address"])
-		if subnet == nil || !subnet.Contains(ip) || ip.Equal(brIP) || ip.Equal(subnet.IP) {
-			return errdefs.Invalidf("device %q: ipv4.address %s is not a free host address of network %q (%s)", dev, a, n.Name, n.Config["ipv4.address"])
-		}
-		hosts, err := d.networkHosts(ctx, n.Name)
-		if err != nil {
+		if err := d.checkReservation(ctx, instance, dev, devc, n, "ipv4"); err != nil {
 			return err
 		}
-		for _, h := range hosts {
-			if h.Address == a && h.Name != instance {
-				return errdefs.Invalidf("device %q: ipv4.address %s is already reserved for instance %q on network %q", dev, a, h.Name, n.Name)
-			}
+		if err := d.checkReservation(ctx, instance, dev, devc, n, "ipv6"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReservation checks a NIC's ipv4.address or ipv6.address on a
+// managed network: a host address of its subnet, reserved by no other
+// instance. none (with filtering: no address allowed) is no reservation.
+func (d *Daemon) checkReservation(ctx context.Context, instance, dev string, devc map[string]string, n db.Network, fam string) error {
+	key := fam + ".address"
+	a := devc[key]
+	if a == "" || a == "none" {
+		return nil
+	}
+	var ip, brIP net.IP
+	var subnet *net.IPNet
+	if fam == "ipv4" {
+		ip = net.ParseIP(a).To4()
+		brIP, subnet, _ = network.ParseIPv4Address(n.Config[key])
+	} else {
+		if ip = net.ParseIP(a); ip.To4() != nil {
+			ip = nil
+		}
+		brIP, subnet, _ = network.ParseIPv6Address(n.Config[key])
+	}
+	if ip == nil {
+		return errdefs.Invalidf("device %q: %s %q is not an %s address", dev, key, a, strings.ToUpper(fam[:2])+fam[2:])
+	}
+	if subnet == nil || !subnet.Contains(ip) || ip.Equal(brIP) || ip.Equal(subnet.IP) {
+		return errdefs.Invalidf("device %q: %s %s is not a free host address of network %q (%s=%s)", dev, key, a, n.Name, key, n.Config[key])
+	}
+	hosts, err := d.networkHosts(ctx, n.Name)
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		have := h.Address
+		if fam == "ipv6" {
+			have = h.Address6
+		}
+		if h.Name != instance && have != "" && net.ParseIP(have).Equal(ip) {
+			return errdefs.Invalidf("device %q: %s %s is already reserved for instance %q on network %q", dev, key, a, h.Name, n.Name)
 		}
 	}
 	return nil
@@ -523,6 +566,20 @@ func (d *Daemon) completeNetworkConfig(name string, cfg map[string]string, creat
 	}
 	if create && cfg["ipv6.address"] == "" {
 		cfg["ipv6.address"] = "none"
+	}
+	if cfg["ipv6.address"] == "auto" {
+		// As LXD: a unique local /64 of this host's, with NAT66 unless told.
+		addr, err := d.nets.drv.FreeSubnetV6(name)
+		if err != nil {
+			return fmt.Errorf("network %q: %w", name, err)
+		}
+		cfg["ipv6.address"] = addr
+		if cfg["ipv6.nat"] == "" {
+			cfg["ipv6.nat"] = "true"
+		}
+	}
+	if err := network.ValidateConfig(cfg); err != nil {
+		return errdefs.Invalidf("network %q: %v", name, err)
 	}
 	return nil
 }
@@ -703,6 +760,9 @@ func (d *Daemon) UpdateNetwork(ctx context.Context, name string, req api.Network
 		cfg[k] = v
 	}
 	if err := d.completeNetworkConfig(n.Name, cfg, false); err != nil {
+		return err
+	}
+	if err := d.checkForwardsFit(ctx, n, cfg); err != nil {
 		return err
 	}
 	old := n

@@ -162,6 +162,18 @@ CREATE TABLE operations (
 );
 CREATE INDEX operations_by_status ON operations (status_code, updated_at);
 `,
+	// network forwards (LXD 5.0's /1.0/networks/NAME/forwards): a listen
+	// address is forwarded by one network only; they go with the network.
+	`
+CREATE TABLE network_forwards (
+	id             INTEGER PRIMARY KEY,
+	network_id     INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+	listen_address TEXT NOT NULL UNIQUE,
+	description    TEXT NOT NULL DEFAULT '',
+	config         TEXT NOT NULL DEFAULT '{}',
+	ports          TEXT NOT NULL DEFAULT '[]'
+);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -43,3 +43,58 @@ func TestNetworkCRUD(t *testing.T) {
 		t.Fatal(v)
 	}
 }
+
+// Forwards belong to a network, a listen address to one network only, and
+// they go with their network.
+func TestNetworkForwards(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := context.Background()
+	for _, n := range []string{"fwa", "fwb"} {
+		if err := d.CreateNetwork(ctx, Network{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := NetworkForward{Network: "fwa", ListenAddress: "198.51.100.20", Config: map[string]string{"target_address": "10.0.0.5"},
+		Ports: []ForwardPort{{Protocol: "tcp", ListenPort: "80", TargetAddress: "10.0.0.6"}}}
+	if err := d.CreateNetworkForward(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateNetworkForward(ctx, NetworkForward{Network: "fwb", ListenAddress: "198.51.100.20"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("same listen address on another network: %v", err)
+	}
+	if err := d.CreateNetworkForward(ctx, NetworkForward{Network: "nosuch", ListenAddress: "198.51.100.21"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("forward on a missing network: %v", err)
+	}
+	got, err := d.GetNetworkForward(ctx, "fwa", "198.51.100.20")
+	if err != nil || got.Config["target_address"] != "10.0.0.5" || len(got.Ports) != 1 || got.Ports[0].TargetAddress != "10.0.0.6" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if _, err := d.GetNetworkForward(ctx, "fwb", "198.51.100.20"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another network's forward: %v", err)
+	}
+	got.Description, got.Ports = "web", nil
+	if err := d.UpdateNetworkForward(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.UpdateNetworkForward(ctx, NetworkForward{Network: "fwb", ListenAddress: "198.51.100.20"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update through another network: %v", err)
+	}
+	if all, _ := d.ListNetworkForwards(ctx, ""); len(all) != 1 || all[0].Description != "web" || len(all[0].Ports) != 0 {
+		t.Fatalf("list: %+v", all)
+	}
+	if err := d.CreateNetworkForward(ctx, NetworkForward{Network: "fwb", ListenAddress: "203.0.113.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteNetwork(ctx, "fwa"); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := d.ListNetworkForwards(ctx, ""); len(all) != 1 || all[0].Network != "fwb" {
+		t.Fatalf("forwards after the network's delete: %+v", all)
+	}
+	if err := d.DeleteNetworkForward(ctx, "fwb", "203.0.113.7"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteNetworkForward(ctx, "fwb", "203.0.113.7"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}

@@ -155,6 +155,17 @@ check "lxc operation show" --out "status: Success" -- lxc operation show "$opid"
 check "lxc network list" -- lxc network list
 check "lxc storage list" --out "default" -- lxc storage list
 check "lxc storage info default" -- lxc storage info default
+# Hosting networking (issue 18): IPv6, NIC filtering, network forwards.
+NET=$LODGE_DEFAULT_NETWORK
+check "lxc network set ipv6.address=auto" --out "^fd" -- sh -c "lxc network set $NET ipv6.address=auto && lxc network get $NET ipv6.address"
+check "lxc config device override (filtering)" --out "security.ipv4_filtering: \"?true" -- sh -c \
+	"lxc config device override c1 eth0 security.mac_filtering=true security.ipv4_filtering=true && lxc config show c1"
+target=$(lxc network get "$NET" ipv4.address 2>/dev/null | sed 's|\.1/.*|.77|')
+check "lxc network forward create" -- lxc network forward create "$NET" 198.51.100.77
+check "lxc network forward port add" -- lxc network forward port add "$NET" 198.51.100.77 tcp 80,8080 "$target" 8000,8001
+check "lxc network forward list" --out "198.51.100.77" -- lxc network forward list "$NET"
+check "lxc network forward show" --out "target_port: \"?8000,8001" -- lxc network forward show "$NET" 198.51.100.77
+check "lxc network forward delete" -- sh -c "lxc network forward delete $NET 198.51.100.77 && ! lxc network forward show $NET 198.51.100.77"
 
 # Remote over HTTPS: this lodged serves TLS; the client joins with a token.
 check "lxc config set core.https_address" -- lxc config set core.https_address "127.0.0.1:$PORT"
@@ -162,6 +173,14 @@ token=$($LODGE config trust add compat-client 2>/dev/null | tail -1)
 check "lxc remote add (token)" -- lxc remote add l2 "$token" --accept-certificate
 check "lxc list over HTTPS" --out "c1" -- lxc list l2:
 check "lxc image list over HTTPS" --out "busybox" -- lxc image list l2:
+# Metrics: a certificate of type metrics reads /1.0/metrics and nothing else.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -nodes -keyout "$WORK/prom.key" -out "$WORK/prom.crt" \
+	-days 30 -subj /CN=prom >/dev/null 2>&1
+check "lxc config trust add --type metrics" -- lxc config trust add "$WORK/prom.crt" --type metrics --name prom
+check "GET /1.0/metrics with the metrics cert" --out 'lxd_cpu_seconds_total\{cpu="0",mode="user",name="c1"' -- \
+	curl -sfk --cert "$WORK/prom.crt" --key "$WORK/prom.key" "https://127.0.0.1:$PORT/1.0/metrics"
+check "metrics cert refused elsewhere" --out '"error_code":403' -- \
+	curl -sk --cert "$WORK/prom.crt" --key "$WORK/prom.key" "https://127.0.0.1:$PORT/1.0/instances"
 
 # Delete.
 check "lxc delete -f" -- sh -c 'lxc delete -f c1 && ! lxc info c1'

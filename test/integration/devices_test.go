@@ -37,10 +37,10 @@ func TestDeviceKeysAndOverride(t *testing.T) {
 	t.Cleanup(func() { lodgeOut("delete", "-f", "dk1") })
 	before := lodge(t, "config", "show", "dk1")
 
-	lodgeFailOneLine(t, `key "security.ipv4_filtering" is not supported yet on nic devices`, "config", "device", "set", "dk1", "eth0", "security.ipv4_filtering=true")
+	lodgeFailOneLine(t, `key "vlan" is not supported yet on nic devices`, "config", "device", "set", "dk1", "eth0", "vlan=10")
 	lodgeFailOneLine(t, `key "nosuch.key" is not supported on nic devices (supported: `, "config", "device", "set", "dk1", "eth0", "nosuch.key=1")
-	lodgeFailOneLine(t, `key "limits.egress" is not supported yet on nic devices`, "config", "device", "override", "dk1", "eth0", "limits.egress=10Mbit")
-	lodgeFailOneLine(t, `key "security.mac_filtering" is not supported yet`, "profile", "device", "set", "default", "eth0", "security.mac_filtering=true")
+	lodgeFailOneLine(t, `key "queue.tx.length" is not supported yet on nic devices`, "config", "device", "override", "dk1", "eth0", "queue.tx.length=100")
+	lodgeFailOneLine(t, `key "vlan.tagged" is not supported yet`, "profile", "device", "set", "default", "eth0", "vlan.tagged=10")
 	lodgeFailOneLine(t, `unknown command "nosuch" for "lodge image"`, "image", "nosuch")
 	lodgeFailOneLine(t, `unknown command "overide" for "lodge config device"`, "config", "device", "overide", "dk1", "eth0", "mtu=1400")
 	lodgeFailOneLine(t, `no profile of dk1 has a device "eth9"`, "config", "device", "override", "dk1", "eth9", "mtu=1400")
@@ -48,7 +48,7 @@ func TestDeviceKeysAndOverride(t *testing.T) {
 	if after := lodge(t, "config", "show", "dk1"); after != before {
 		t.Fatalf("refused writes changed dk1:\n%s\n%s", before, after)
 	}
-	if out := lodge(t, "profile", "device", "get", "default", "eth0", "security.mac_filtering"); out != "\n" {
+	if out := lodge(t, "profile", "device", "get", "default", "eth0", "vlan.tagged"); out != "\n" {
 		t.Fatalf("default profile changed: %q", out)
 	}
 	if out := lodge(t, "config", "device", "keys", "nic"); !strings.Contains(out, "ipv4.address") || !strings.Contains(out, "security.ipv4_filtering") {
@@ -88,7 +88,7 @@ func TestRefusedKeyStoredBefore(t *testing.T) {
 	if err == nil {
 		var in db.Instance
 		if in, err = d.GetInstance(ctx, "dk2"); err == nil {
-			in.Devices["eth0"]["security.ipv4_filtering"] = "true"
+			in.Devices["eth0"]["vlan"] = "10"
 			err = d.UpdateInstance(ctx, in)
 		}
 		d.Close()
@@ -101,7 +101,7 @@ func TestRefusedKeyStoredBefore(t *testing.T) {
 	}
 
 	show := lodge(t, "config", "show", "dk2")
-	if !strings.Contains(show, `security.ipv4_filtering: "true" # not supported yet by lodge: stored, not enforced`) {
+	if !strings.Contains(show, `vlan: "10" # not supported yet by lodge: stored, not enforced`) {
 		t.Fatalf("config show does not mark the key:\n%s", show)
 	}
 	lodge(t, "start", "dk2")
@@ -110,8 +110,8 @@ func TestRefusedKeyStoredBefore(t *testing.T) {
 	if out := lodge(t, "exec", "dk2", "--", "cat", "/sys/class/net/eth0/mtu"); strings.TrimSpace(out) != "1400" {
 		t.Fatalf("mtu: %q", out)
 	}
-	lodgeFailOneLine(t, "not supported yet", "config", "device", "set", "dk2", "eth0", "security.ipv4_filtering=false")
-	if out := lodge(t, "config", "device", "get", "dk2", "eth0", "security.ipv4_filtering"); out != "true\n" {
+	lodgeFailOneLine(t, "not supported yet", "config", "device", "set", "dk2", "eth0", "vlan=11")
+	if out := lodge(t, "config", "device", "get", "dk2", "eth0", "vlan"); out != "10\n" {
 		t.Fatalf("key: %q", out)
 	}
 }
