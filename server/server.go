@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"lodge/devlxd"
 	"lodge/errdefs"
 	"lodge/server/daemon"
 	"lodge/trace"
@@ -37,6 +38,8 @@ type Server struct {
 	tls httpsState
 	// ui is the web UI on the HTTPS listener (ui.go).
 	ui *ui.UI
+	// guest is the guest API (devlxd.go); nil without one.
+	guest *devlxd.Server
 }
 
 // Config is lodged's configuration: the daemon's, and the unix socket's group.
@@ -47,6 +50,9 @@ type Config struct {
 	// Trace traces every request (LODGE_TRACE=1); otherwise only those
 	// with the trace.Header.
 	Trace bool
+	// GuestAPIDir is where the guest API's per-instance sockets live
+	// (bind-mounted at /dev/lxd in the instances); "": no guest API.
+	GuestAPIDir string
 }
 
 // New builds a server and the daemon it serves; call Run to serve.
@@ -57,6 +63,14 @@ func New(cfg Config, deps daemon.Deps) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.ui = s.newUI()
 	deps.HTTPS = s
+	if cfg.GuestAPIDir != "" {
+		g, api, err := s.newGuestAPI(cfg.GuestAPIDir)
+		if err != nil {
+			s.log.Error("the guest API (/dev/lxd) is off: its socket directory cannot be made", "dir", cfg.GuestAPIDir, "err", err)
+		} else {
+			s.guest, deps.GuestAPI = g, api
+		}
+	}
 	s.d = daemon.New(cfg.Config, deps)
 	return s
 }
@@ -295,6 +309,10 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if s.guest != nil {
+		// The instances keep /dev/lxd mounted; the next lodged's sockets appear there.
+		_ = s.guest.Shutdown(shutCtx)
+	}
 	s.d.Close()
 	return nil
 }

@@ -153,11 +153,19 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// Image templates, before init runs (instance_templates.go).
+	if err := d.renderTemplates(ctx, x, spec.Rootfs); err != nil {
+		return err
+	}
 	// The runtime config is regenerated at every start so config changes apply.
 	if err := d.inst.Define(ctx, spec); err != nil {
 		return fmt.Errorf("instance %q: %w", name, err)
 	}
+	if err := d.guestListen(x); err != nil {
+		return err
+	}
 	if err := d.inst.Start(ctx, name); err != nil {
+		d.guestClose(name)
 		return err
 	}
 	endAfter := trace.Step(ctx, "after the start: proxies, records, events")
@@ -166,6 +174,7 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 		// A start whose port forwards fail is a failed start, as in LXD.
 		_ = d.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
 		d.stopProxies(name)
+		d.guestClose(name)
 		return err
 	}
 	d.recordPower(ctx, name, "RUNNING")
@@ -209,6 +218,7 @@ func (d *Daemon) stopInstance(ctx context.Context, name string, opt StopOptions)
 		d.recordPower(ctx, name, "STOPPED")
 	}
 	d.stopProxies(name)
+	d.guestClose(name)
 	d.events.lifecycle("instance-stopped", InstanceURL(name), nil)
 	return nil
 }

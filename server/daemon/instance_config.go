@@ -299,9 +299,11 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 		next.Profiles = req.Profiles
 	}
 	d.fillNICVolatile(ctx, &next)
+	oldX, newX := d.renewCloudInitID(ctx, in, &next)
 	if err := d.applyConfig(ctx, in, next, func() error { return d.db.UpdateInstance(ctx, next) }); err != nil {
 		return nil, err
 	}
+	d.guestUpdated(ctx, oldX, newX)
 	d.syncNetworkHosts(ctx)
 	d.events.lifecycle("instance-updated", InstanceURL(name), nil)
 	// NIC and proxy devices apply to a running instance at once (hotplug).

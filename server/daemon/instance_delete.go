@@ -62,6 +62,7 @@ func (d *Daemon) removeInstance(ctx context.Context, in db.Instance) error {
 	d.syncNetworkHosts(ctx)
 	d.releaseLeases(ctx, in)
 	d.removeProxies(name)
+	d.guestRemove(name)
 	os.Remove(d.deleteMarker(name))
 	return nil
 }
