@@ -4,7 +4,7 @@ GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
 
-.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-density bench-remotes bench-migrate bench-ui compat stress fuzz lint demo deps ui ui-deps ui-check clean
+.PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-density bench-remotes bench-migrate bench-ui bench-cloud compat stress fuzz lint demo deps ui ui-deps ui-check clean
 
 # The one version: version/VERSION (embedded in the binaries), unless
 # given on the command line (make deb VERSION=0.2.0+rc1: a test's newer
@@ -78,13 +78,18 @@ fuzz:
 test-integration: build
 	LODGE_INTEGRATION=1 $(GO) test -race -count=1 -timeout 25m -v ./test/arch/ ./test/integration/ ./instances/lxc/ ./builder/ ./storage/... ./network/... ./migration/... ./backup/
 
-bench: build bench-ui
+bench: build bench-ui bench-cloud
 	./bench/run.sh
 
 # First paint and time-to-interactive of the web UI's instance list with 10
 # and 1,000 instances, and requests per lifecycle event (headless Chromium).
 bench-ui: build
 	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -timeout 30m -run TestBenchUI -v ./test/integration/
+
+# Launch of the cloud image until `cloud-init status: done`, lodge and LXD
+# 5.0.2 with the same image in one run (issue 15); N (5) launches a row.
+bench-cloud: build
+	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -timeout 60m -run TestBenchCloudInit -v ./test/integration/
 
 # Snapshot/restore with 1 GiB of changes and the disk of 50 containers, per pool.
 bench-storage: build

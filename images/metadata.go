@@ -3,11 +3,14 @@ package images
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"strings"
+	"syscall"
 )
 
 // Bounds on what ExtractMetadata writes: the templates of real images are
@@ -109,4 +112,94 @@ func ExtractMetadata(ctx context.Context, imagePath, dst string) error {
 func HasMetadata(dir string) bool {
 	fi, err := os.Lstat(path.Join(dir, "metadata.yaml"))
 	return err == nil && fi.Mode().IsRegular()
+}
+
+// CopyMetadata copies metadata.yaml and the templates/ tree kept in src
+// (by ExtractMetadata, or an earlier CopyMetadata) into dst, which must
+// exist: what an instance made from another volume (an overlay clone, a
+// copy of an instance) keeps of its image. Only regular files are copied,
+// within ExtractMetadata's bounds; nothing in src is followed out of it.
+// A src without metadata.yaml copies nothing and is not an error.
+func CopyMetadata(src, dst string) error {
+	if !HasMetadata(src) {
+		return nil
+	}
+	from, err := os.OpenRoot(src)
+	if err != nil {
+		return fmt.Errorf("image metadata: %w", err)
+	}
+	defer from.Close()
+	to, err := os.OpenRoot(dst)
+	if err != nil {
+		return fmt.Errorf("image metadata: %w", err)
+	}
+	defer to.Close()
+	var total int64
+	files := 0
+	copyFile := func(name string, limit int64) error {
+		in, err := from.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return fmt.Errorf("image metadata: %s: %w", name, err)
+		}
+		defer in.Close()
+		fi, err := in.Stat()
+		if err != nil {
+			return fmt.Errorf("image metadata: %s: %w", name, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil
+		}
+		files++
+		total += fi.Size()
+		if fi.Size() > limit || total > maxTemplatesTotal || files > maxTemplateFiles {
+			return fmt.Errorf("image metadata: %s: over the size bounds of image templates: %w", name, ErrInvalid)
+		}
+		if dir := path.Dir(name); dir != "." {
+			if err := to.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("image metadata: %s: %w", name, err)
+			}
+		}
+		out, err := to.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o644)
+		if err != nil {
+			return fmt.Errorf("image metadata: %s: %w", name, err)
+		}
+		_, err = io.Copy(out, io.LimitReader(in, limit))
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("image metadata: %s: %w", name, err)
+		}
+		return nil
+	}
+	if err := copyFile("metadata.yaml", maxMetadataYAML); err != nil {
+		return err
+	}
+	err = fs.WalkDir(from.FS(), "templates", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == "templates" {
+				return fs.SkipDir
+			}
+			return err
+		}
+		if d.Type().IsRegular() {
+			return copyFile(p, maxTemplateFile)
+		}
+		return nil // directories are walked (not followed if links); links and devices are skipped
+	})
+	if err != nil {
+		return fmt.Errorf("image metadata: %w", err)
+	}
+	return nil
+}
+
+// RemoveMetadata removes metadata.yaml and templates/ from dir (an
+// instance's, before its image changes); it never follows a link.
+func RemoveMetadata(dir string) error {
+	for _, name := range []string{"metadata.yaml", "templates"} {
+		if err := os.RemoveAll(path.Join(dir, name)); err != nil {
+			return fmt.Errorf("image metadata: %w", err)
+		}
+	}
+	return nil
 }

@@ -88,3 +88,45 @@ func TestExtractMetadataRefuses(t *testing.T) {
 		t.Error("an entry escaped")
 	}
 }
+
+// CopyMetadata carries metadata.yaml and templates/ from one volume to
+// another (an overlay clone has only its rootfs): regular files only, and a
+// link in the source is neither followed nor copied.
+func TestCopyMetadata(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.MkdirAll(filepath.Join(src, "templates", "sub"), 0o755)
+	os.MkdirAll(dst, 0o755)
+	os.WriteFile(filepath.Join(src, "metadata.yaml"), []byte(goodMeta), 0o600)
+	os.WriteFile(filepath.Join(src, "templates", "hostname.tpl"), []byte("{{ container.name }}\n"), 0o600)
+	os.WriteFile(filepath.Join(src, "templates", "sub", "deep.tpl"), []byte("deep"), 0o600)
+	os.WriteFile(filepath.Join(dir, "secret"), []byte("host secret"), 0o600)
+	os.Symlink(filepath.Join(dir, "secret"), filepath.Join(src, "templates", "evil.tpl"))
+	os.Symlink("/", filepath.Join(src, "templates", "rootdir"))
+	if err := CopyMetadata(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(dst, p)
+		got = append(got, rel)
+		return nil
+	})
+	if strings.Join(got, " ") != ". metadata.yaml templates templates/hostname.tpl templates/sub templates/sub/deep.tpl" {
+		t.Errorf("copied %v", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "templates", "sub", "deep.tpl")); string(b) != "deep" {
+		t.Errorf("deep.tpl: %q", b)
+	}
+	// Nothing to copy is not an error; removal leaves the rest of dst.
+	if err := CopyMetadata(filepath.Join(dir, "none"), dst); err != nil {
+		t.Error(err)
+	}
+	os.WriteFile(filepath.Join(dst, "keep"), nil, 0o600)
+	if err := RemoveMetadata(dst); err != nil || HasMetadata(dst) {
+		t.Fatalf("remove: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "keep")); err != nil {
+		t.Error("RemoveMetadata removed more than the metadata")
+	}
+}

@@ -11,6 +11,7 @@
 #   squashfs-tools xz-utils zstd   split (squashfs) images and compressed tarballs
 #   bzip2                          bzip2-compressed instance backups (xz and lzma use xz-utils)
 #   sshfs fuse3                    lodge file mount (and fusermount3 in its test)
+#   openssh-client                 the cloud-init tests log in to the provisioned user with Debian's ssh (and ssh-keygen)
 #   lxd-client                     Debian's lxc, driven against lodged by the compat tests
 #   iputils-ping                   the network tests ping containers from the host
 #   iperf3 tcpdump                 NIC tests: bandwidth limits measured by iperf3, spoofed frames counted by tcpdump
@@ -24,7 +25,7 @@
 # (Debian's nodejs and npm, or the machine's own); building lodge does not.
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
-	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3 protobuf-compiler
+	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 openssh-client lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3 protobuf-compiler
 	dpkg-dev lintian systemd chromium)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -86,6 +86,12 @@ var apiExtensions = []string{
 	"metrics",
 	"metrics_cpu_seconds",
 	"metrics_authentication",
+	// cloud-init.* keys, and the guest API (/dev/lxd) with
+	// security.devlxd, its events and security.devlxd.images (issue 15).
+	"cloud_init",
+	"restrict_devlxd",
+	"devlxd_events",
+	"devlxd_images",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.

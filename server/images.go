@@ -233,6 +233,12 @@ func (s *Server) imageSub(r *http.Request) (response, error) {
 	if r.PathValue("sub") != "export" {
 		return nil, errdefs.NotFoundf("not found: %s %s", r.Method, r.URL.Path)
 	}
+	return exportImage(f)
+}
+
+// exportImage sends an image's files as LXD's export does: the tarball,
+// or a split image as multipart.
+func exportImage(f daemon.ImageFiles) (response, error) {
 	if f.RootfsPath != "" {
 		return exportSplit(f)
 	}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"lodge/devlxd"
 	"lodge/errdefs"
 	"lodge/hostlimits"
 	"lodge/server/daemon"
@@ -40,6 +41,8 @@ type Server struct {
 	ui *ui.UI
 	// metrics is the core.metrics_address listener (metrics.go).
 	metrics httpsState
+	// guest is the guest API (devlxd.go); nil without one.
+	guest *devlxd.Server
 }
 
 // Config is lodged's configuration: the daemon's, and the unix socket's group.
@@ -53,6 +56,9 @@ type Config struct {
 	// HostLimits is what hostlimits.Apply found and did at lodged's
 	// start; GET /1.0/resources reports it.
 	HostLimits []hostlimits.State
+	// GuestAPIDir is where the guest API's per-instance sockets live
+	// (bind-mounted at /dev/lxd in the instances); "": no guest API.
+	GuestAPIDir string
 }
 
 // New builds a server and the daemon it serves; call Run to serve.
@@ -63,6 +69,14 @@ func New(cfg Config, deps daemon.Deps) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.ui = s.newUI()
 	deps.HTTPS = s
+	if cfg.GuestAPIDir != "" {
+		g, api, err := s.newGuestAPI(cfg.GuestAPIDir)
+		if err != nil {
+			s.log.Error("the guest API (/dev/lxd) is off: its socket directory cannot be made", "dir", cfg.GuestAPIDir, "err", err)
+		} else {
+			s.guest, deps.GuestAPI = g, api
+		}
+	}
 	s.d = daemon.New(cfg.Config, deps)
 	return s
 }
@@ -311,6 +325,10 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if s.guest != nil {
+		// The instances keep /dev/lxd mounted; the next lodged's sockets appear there.
+		_ = s.guest.Shutdown(shutCtx)
+	}
 	s.d.Close()
 	return nil
 }

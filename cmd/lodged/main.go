@@ -192,8 +192,9 @@ func serve(stateDir, group, netName string, debug bool) error {
 	drv.StopHook = server.StopHook(self, stateDir)
 	cfg := daemon.Config{Dir: stateDir, Version: version, DriverVersion: lxc.Version(), Logger: log}
 	// --debug or LODGE_TRACE=1: every request's steps timed in the log.
-	srv := server.New(server.Config{Config: cfg, SocketGroup: group, Trace: debug || trace.Enabled(os.Getenv(trace.Env)), HostLimits: limits},
-		daemon.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack,
+	srv := server.New(server.Config{Config: cfg, SocketGroup: group, Trace: debug || trace.Enabled(os.Getenv(trace.Env)), HostLimits: limits,
+		GuestAPIDir: filepath.Join(stateDir, "devlxd")},
+		daemon.Deps{DB: database, Instances: drv, Images: store, Unpack: images.Unpack, ExtractMetadata: images.ExtractMetadata,
 			PoolName: "default", Pools: pools.Manager{StateDir: stateDir}, IDRanges: idRanges,
 			Networks: nets, DefaultNetwork: netName, ProxyHelper: self})
 	// SIGPWR (the host is going down): stop every instance cleanly first.

@@ -73,6 +73,12 @@ type Daemon struct {
 	// stoppedAll: StopInstances stopped every instance.
 	stoppedAll bool
 	started    time.Time
+
+	// extractMeta keeps an image's metadata.yaml and templates/ for its
+	// instances (nil: image templates are not used).
+	extractMeta func(ctx context.Context, imagePath, dst string) error
+	// guest is the guest API's sockets and events (nil: none; devlxd.go).
+	guest GuestAPI
 }
 
 // New builds a daemon; Start brings it up.
@@ -90,6 +96,7 @@ func New(cfg Config, deps Deps) *Daemon {
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
 		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(), https: deps.HTTPS,
+		extractMeta: deps.ExtractMetadata, guest: deps.GuestAPI,
 	}
 	d.rm.httpOpts = deps.RemoteHTTP
 	if d.poolMgr == nil {
@@ -118,6 +125,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.Recover(ctx)
 	d.startNetworks(ctx)
+	d.startGuestAPI(ctx)
 	return nil
 }
 
@@ -198,6 +206,14 @@ type Deps struct {
 	// HTTPS is the transport's HTTPS listener, which core.https_address
 	// moves (the server sets itself); nil: no HTTPS API.
 	HTTPS HTTPSListener
+
+	// ExtractMetadata writes an image file's metadata.yaml and templates/
+	// into dst (images.ExtractMetadata), which instances keep for their
+	// image's templates; nil: image templates are not used.
+	ExtractMetadata func(ctx context.Context, imagePath, dst string) error
+	// GuestAPI serves /dev/lxd/sock in the instances (the server's
+	// devlxd); nil: no guest API.
+	GuestAPI GuestAPI
 }
 
 // keyedMutex serialises work per key (instance name, image fingerprint).

@@ -159,16 +159,25 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// Image templates, before init runs (instance_templates.go).
+	if err := d.renderTemplates(ctx, x, spec.Rootfs); err != nil {
+		return err
+	}
 	// The runtime config is regenerated at every start so config changes apply.
 	if err := d.inst.Define(ctx, spec); err != nil {
 		return fmt.Errorf("instance %q: %w", name, err)
 	}
+	if err := d.guestListen(x); err != nil {
+		return err
+	}
 	// NIC filters and routed parents are in place before the NICs exist.
 	if err := d.nicsBeforeStart(ctx, x); err != nil {
+		d.guestClose(name)
 		return err
 	}
 	if err := d.inst.Start(ctx, name); err != nil {
 		d.nicsStopped(context.WithoutCancel(ctx), x)
+		d.guestClose(name)
 		return err
 	}
 	endAfter := trace.Step(ctx, "after the start: NICs, proxies, records, events")
@@ -182,6 +191,7 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 		_ = d.inst.Stop(context.WithoutCancel(ctx), name, 0, true)
 		d.stopProxies(name)
 		d.nicsStopped(context.WithoutCancel(ctx), x)
+		d.guestClose(name)
 		return err
 	}
 	d.recordPower(ctx, name, "RUNNING")
@@ -226,6 +236,7 @@ func (d *Daemon) stopInstance(ctx context.Context, name string, opt StopOptions)
 	}
 	d.stopProxies(name)
 	d.nicsStopped(ctx, d.mustExpand(ctx, in))
+	d.guestClose(name)
 	d.events.lifecycle("instance-stopped", InstanceURL(name), nil)
 	return nil
 }

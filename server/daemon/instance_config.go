@@ -309,9 +309,11 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 	if err := d.reserveForUpdate(ctx, &next); err != nil {
 		return nil, err
 	}
+	oldX, newX := d.renewCloudInitID(ctx, in, &next)
 	if err := d.applyConfig(ctx, in, next, func() error { return d.db.UpdateInstance(ctx, next) }); err != nil {
 		return nil, err
 	}
+	d.guestUpdated(ctx, oldX, newX)
 	d.syncInstanceHosts(ctx, d.instanceHosts(ctx, old), d.instanceHosts(ctx, next))
 	d.events.lifecycle("instance-updated", InstanceURL(name), nil)
 	// NIC and proxy devices apply to a running instance at once (hotplug).

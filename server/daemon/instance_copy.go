@@ -13,6 +13,7 @@ import (
 
 	"lodge/api"
 	"lodge/errdefs"
+	"lodge/images/templates"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/server/operations"
@@ -99,8 +100,10 @@ func (d *Daemon) copyInstance(ctx context.Context, op *operations.Op, row db.Ins
 	if err := dstPool.Mount(ctx, dstVol); err != nil {
 		return fmt.Errorf("instance %q: %w", row.Name, err)
 	}
-	if err := setHostname(filepath.Join(dstPool.Path(dstVol), "rootfs"), row.Name); err != nil {
-		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
+	// The source's templates (an overlay clone carries only the rootfs).
+	if err := d.prepareTemplates(ctx, dstPool, dstVol, row.Name, row.ImageFingerprint, srcPool.Path(srcVol),
+		srcPool.Path(storage.Volume{Kind: storage.KindContainer, Name: srcName}), imageVolumeDir(dstPool, row.ImageFingerprint)); err != nil {
+		return err
 	}
 	for _, sn := range snaps {
 		sn.Instance = row.Name
@@ -245,6 +248,7 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 		return nil, err
 	}
 	cfg["volatile.uuid"] = uuid.NewString()
+	newInstanceKeys(cfg, srcCfg[templates.ApplyKey], templates.Copy)
 	for name, d := range devices {
 		if d["type"] == "nic" && d["hwaddr"] == "" {
 			cfg["volatile."+name+".hwaddr"] = randomMAC()

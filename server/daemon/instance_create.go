@@ -12,6 +12,7 @@ import (
 
 	"lodge/api"
 	"lodge/errdefs"
+	"lodge/images/templates"
 	"lodge/instances"
 	"lodge/server/db"
 	"lodge/server/operations"
@@ -96,8 +97,10 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 	if err := trace.Do(ctx, "pool: mount", func() error { return pool.Mount(ctx, vol) }); err != nil {
 		return fmt.Errorf("instance %q: %w", row.Name, err)
 	}
-	if err := trace.Do(ctx, "write the hostname", func() error { return setHostname(filepath.Join(pool.Path(vol), "rootfs"), row.Name) }); err != nil {
-		return fmt.Errorf("instance %q: set hostname: %w", row.Name, err)
+	if err := trace.Do(ctx, "image templates", func() error {
+		return d.prepareTemplates(ctx, pool, vol, row.Name, row.ImageFingerprint, pool.Path(imgVol))
+	}); err != nil {
+		return err
 	}
 	if err := d.ensureRootfsMap(ctx, row); err != nil {
 		return err
@@ -193,6 +196,12 @@ func (d *Daemon) ensureImageVolume(ctx context.Context, op *operations.Op, pool 
 		if err := d.unpack(ctx, d.images.Path(fp), filepath.Join(dir, "rootfs")); err != nil {
 			return err
 		}
+		// metadata.yaml and templates/ too, once, for the instances' templates.
+		if d.extractMeta != nil {
+			if err := d.extractMeta(ctx, d.images.Path(fp), dir); err != nil {
+				return err
+			}
+		}
 		return d.shiftImageVolume(filepath.Join(dir, "rootfs"))
 	})
 	if err != nil {
@@ -278,6 +287,7 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 	}
 	cfg["volatile.base_image"] = img.Fingerprint
 	cfg["volatile.uuid"] = uuid.NewString()
+	newInstanceKeys(cfg, "", templates.Create)
 	// Every NIC, the profiles' included, keeps its MAC in volatile, so its
 	// DHCP lease and reservation follow it across restarts.
 	for name, d := range d.mustExpand(ctx, db.Instance{Name: req.Name, Profiles: req.Profiles, Devices: req.Devices}).Devices {

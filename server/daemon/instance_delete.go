@@ -63,6 +63,7 @@ func (d *Daemon) removeInstance(ctx context.Context, in db.Instance) error {
 	d.releaseLeases(ctx, in)
 	d.nicsDeleted(ctx, d.mustExpand(ctx, in))
 	d.removeProxies(name)
+	d.guestRemove(name)
 	os.Remove(d.deleteMarker(name))
 	return nil
 }

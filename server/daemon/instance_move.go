@@ -36,10 +36,16 @@ func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error
 		return err
 	}
 	_ = d.inst.Delete(ctx, name)
+	d.guestRemove(name)
 	was := in
 	in.Name = newName
 	// The reservations carry the name (dnsmasq answers it in DNS).
 	d.syncInstanceHosts(ctx, d.instanceHosts(ctx, was), d.instanceHosts(ctx, in))
+	// A pending rename trigger, a new cloud-init instance-id (or the
+	// hostname, for an image without templates).
+	if err := d.renamed(ctx, pool, &in); err != nil {
+		return fmt.Errorf("instance %q renamed, but: %w", newName, err)
+	}
 	err = d.define(ctx, in)
 	if err != nil {
 		return fmt.Errorf("instance %q renamed, but defining its runtime config failed (start it to retry): %w", newName, err)

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"lodge/api"
@@ -34,9 +33,6 @@ func (d *Daemon) rebuildInstance(ctx context.Context, op *operations.Op, name st
 	if err := pool.Mount(ctx, vol); err != nil {
 		return err
 	}
-	if err := setHostname(filepath.Join(pool.Path(vol), "rootfs"), name); err != nil {
-		return fmt.Errorf("instance %q: set hostname: %w", name, err)
-	}
 	// The image's properties replace the old image's.
 	for k := range in.Config {
 		if strings.HasPrefix(k, "image.") {
@@ -47,6 +43,10 @@ func (d *Daemon) rebuildInstance(ctx context.Context, op *operations.Op, name st
 		in.Config["image."+k] = v
 	}
 	in.Config["volatile.base_image"] = img.Fingerprint
+	// The new image's templates, rendered as at a create.
+	if err := d.rebuilt(ctx, pool, vol, img.Fingerprint, in.Config); err != nil {
+		return fmt.Errorf("instance %q: rebuild: %w", name, err)
+	}
 	if err := d.db.UpdateInstance(ctx, in); err != nil {
 		return err
 	}

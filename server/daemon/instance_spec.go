@@ -74,6 +74,9 @@ func (d *Daemon) specFor(ctx context.Context, x Expanded) (instances.Spec, error
 	if spec.Mounts, err = d.diskMounts(x); err != nil {
 		return instances.Spec{}, fmt.Errorf("instance %q: %w", in.Name, err)
 	}
+	if m, ok := d.guestMount(x); ok {
+		spec.Mounts = append(spec.Mounts, m)
+	}
 	return spec, nil
 }
 

@@ -150,6 +150,9 @@ func (d *Daemon) applyProfile(ctx context.Context, next db.Profile) error {
 		if err := d.applyLive(ctx, c.oldX, c.newX); err != nil {
 			errs = append(errs, err)
 		}
+		if err := d.profileChangedGuest(ctx, c.oldX, c.newX); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

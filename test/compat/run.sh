@@ -116,6 +116,13 @@ checkfail "lxc config set unknown key refused" "unknown|invalid" -- lxc config s
 check "lxc config set limits.memory" -- lxc config set c1 limits.memory 256MiB
 check "lxc console --show-log" -- lxc console c1 --show-log
 
+# cloud-init keys and the guest API (/dev/lxd).
+check "lxc config set cloud-init.user-data" --out "^runcmd: \[true\]$" -- sh -c 'lxc config set c1 cloud-init.user-data "$(printf "#cloud-config\nruncmd: [true]\n")" && lxc config get c1 cloud-init.user-data'
+checkfail "lxc config set cloud-init.network-config (not YAML) refused" "yaml|mapping" -- lxc config set c1 cloud-init.network-config "a: [b"
+check "/dev/lxd/sock in the instance" -- lxc exec c1 -- test -S /dev/lxd/sock
+check "lxc launch -c security.devlxd=false" -- sh -c 'lxc launch busybox c8 -c security.devlxd=false && ! lxc exec c8 -- test -e /dev/lxd/sock'
+check "lxc config set security.devlxd.images" -- lxc config set c1 security.devlxd.images true
+
 # Profiles.
 check "lxc profile list" --out "default" -- lxc profile list
 check "lxc profile show default" --out "name: default" -- lxc profile show default

@@ -17,8 +17,35 @@ import (
 
 // realLXD starts Debian's LXD 5.0 on its own state directory, serving
 // HTTPS on loopback; it is installed first if missing, skipped if it
-// cannot be.
+// cannot be. The client it returns fails the test on an error.
 func realLXD(t *testing.T, addr string) func(args ...string) string {
+	t.Helper()
+	env := startLXD(t, addr)
+	return func(args ...string) string {
+		t.Helper()
+		out, err := lxcWith(env, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
+// lxcWith runs Debian's lxc client in env (startLXD's).
+func lxcWith(env []string, args ...string) (string, error) {
+	cmd := exec.Command("lxc", args...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("lxc %s: %v %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// startLXD is realLXD's daemon; it returns the environment its client
+// needs.
+func startLXD(t *testing.T, addr string) []string {
 	t.Helper()
 	if _, err := exec.LookPath("lxd"); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -30,6 +57,8 @@ func realLXD(t *testing.T, addr string) func(args ...string) string {
 		}
 	}
 	dir := t.TempDir()
+	// Unprivileged containers' roots walk down to their rootfs.
+	os.Chmod(filepath.Dir(dir), 0o711)
 	os.Chmod(dir, 0o711)
 	env := append(os.Environ(), "LXD_DIR="+dir, "HOME="+dir, "LXD_CONF="+filepath.Join(dir, "client"))
 	d := exec.Command("lxd", "--logfile", filepath.Join(dir, "lxd.log"))
@@ -57,17 +86,7 @@ func realLXD(t *testing.T, addr string) func(args ...string) string {
 	if out, err := pre.CombinedOutput(); err != nil {
 		t.Fatalf("lxd init: %v %s", err, out)
 	}
-	return func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("lxc", args...)
-		cmd.Env = env
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("lxc %s: %v %s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
-	}
+	return env
 }
 
 // TestCopyFromRealLXD: lodged copies public images (unified and split)
