@@ -75,6 +75,13 @@ var apiExtensions = []string{
 	"container_stateless_copy",
 	"storage_rsync_bwlimit",
 	"storage_rsync_compression",
+	// backups: /1.0/instances/{name}/backups, export, and import as
+	// POST /1.0/instances with a tarball (X-LXD-pool, X-LXD-name).
+	"container_backup",
+	"backup_compression",
+	"backup_compression_algorithm",
+	"container_backup_override_pool",
+	"backup_override_name",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.

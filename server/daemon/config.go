@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"lodge/backup"
 	"lodge/errdefs"
 )
 
@@ -66,6 +67,8 @@ var serverConfigKeys = map[string]serverKey{
 	"core.https_address": {validate: addressKey, apply: (*Daemon).setHTTPSAddress},
 	// Days a join token stays valid; 0: until used.
 	"core.remote_token_expiry": {def: "15", validate: uintKey("days")},
+	// Compression of instance backups when the request names none.
+	"backups.compression_algorithm": {def: "gzip", validate: backup.CheckCompression},
 }
 
 // serverConfig returns a key's value, or its default.

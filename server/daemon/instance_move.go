@@ -36,6 +36,7 @@ func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error
 		return err
 	}
 	_ = d.inst.Delete(ctx, name)
+	d.renameBackups(name, newName)
 	in.Name = newName
 	err = d.define(ctx, in)
 	if err != nil {

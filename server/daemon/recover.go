@@ -76,6 +76,7 @@ func (d *Daemon) Recover(ctx context.Context) {
 		}
 	}
 	d.sweepOrphans(ctx)
+	d.sweepBackups(ctx)
 	d.thawLeftFrozen(ctx)
 	names, err := d.inst.List(ctx)
 	if err == nil {
