@@ -178,6 +178,8 @@ type Driver interface {
 	// UpdateLimits applies the limits in cfg to the running container,
 	// lifting those cfg no longer sets; a stopped container is left alone.
 	UpdateLimits(ctx context.Context, name string, cfg map[string]string) error
+	// LogReader serves the logs API.
+	LogReader
 }
 
 // Invalidf returns a validation error whose message is complete as it is
