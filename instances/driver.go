@@ -180,6 +180,8 @@ type Driver interface {
 	UpdateLimits(ctx context.Context, name string, cfg map[string]string) error
 	// LogReader serves the logs API.
 	LogReader
+	// MountHotplugger adds and removes disks on running containers.
+	MountHotplugger
 }
 
 // Invalidf returns a validation error whose message is complete as it is
