@@ -82,6 +82,11 @@ var apiExtensions = []string{
 	"backup_compression_algorithm",
 	"container_backup_override_pool",
 	"backup_override_name",
+	// security.privileged and security.idmap.* change on a stopped
+	// instance (re-shifted at its next start), guarded by
+	// security.protection.shift; disks with shift=true are idmapped.
+	"container_protection_shift",
+	"container_disk_shift",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.
