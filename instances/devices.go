@@ -420,8 +420,28 @@ func checkDisk(name string, d map[string]string) error {
 		if _, err := os.Stat(d["source"]); err != nil && d["required"] != "false" {
 			return fmt.Errorf("host path %q: %v", d["source"], err)
 		}
+		if IsTrue(d["shift"]) {
+			if err := searchable(d["source"]); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// searchable checks that others may search every directory above a
+// shift=true source: liblxc makes the idmapped mount from inside the
+// container's user namespace, where host root's rights do not apply.
+func searchable(src string) error {
+	for dir := filepath.Dir(filepath.Clean(src)); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("shift=true: %s (mode %04o) is not searchable by others, and the idmapped mount of %s is made from inside the container's user namespace; chmod o+x %s, or use a source below searchable directories", dir, fi.Mode().Perm(), src, dir)
+		}
+		if dir == "/" || dir == "." {
+			return nil
+		}
+	}
 }
 
 func checkProxy(_ string, d map[string]string) error {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -22,7 +23,13 @@ func TestDiskHotplug(t *testing.T) {
 	ctx := context.Background()
 	e.launch(t, "c1", nil, true)
 	e.launch(t, "off", nil, false)
-	src := t.TempDir()
+	// Below searchable directories, as shift=true needs.
+	src, err := os.MkdirTemp("", "lodge-hotplug-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(src) })
+	os.Chmod(src, 0o755)
 	e.patchDevices(t, "c1", map[string]map[string]string{"d1": {"type": "disk", "source": src, "path": "/mnt/share"}})
 	m, ok := e.drv.Mounts("c1")["/mnt/share"]
 	if !ok || m.Source != src || m.ReadOnly {
