@@ -34,7 +34,8 @@ func TestBackupsAPI(t *testing.T) {
 		t.Fatalf("create: %d %s", code, resp.Error)
 	}
 	op := e.wait(t, resp)
-	if op.StatusCode != api.Success || len(op.Resources["backups"]) != 1 || op.Resources["backups"][0] != "/1.0/instances/c1/backups/backup0" {
+	if op.StatusCode != api.Success || len(op.Resources["backups"]) != 1 || op.Resources["backups"][0] != "/1.0/backups/backup0" {
+		// LXD's form, which Debian's lxc export trims to the name.
 		t.Fatalf("create op: %+v", op)
 	}
 	if code, _, _ := e.do(t, "POST", "/1.0/instances/c1/backups", `{"name":"backup0"}`); code != 409 {

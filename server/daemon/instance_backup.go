@@ -36,6 +36,12 @@ import (
 // BackupURL is a backup's API path.
 func BackupURL(inst, name string) string { return InstanceURL(inst) + "/backups/" + name }
 
+// backupResource is a backup as LXD names it in an operation's resources:
+// /1.0/backups/NAME, not its API path. Debian's lxc export takes the
+// backup's name by trimming that prefix, so any other form makes it ask
+// for a backup named after the whole path.
+func backupResource(name string) string { return "/1.0/backups/" + name }
+
 // backupsDir holds an instance's backup tarballs.
 func (d *Daemon) backupsDir(inst string) string {
 	return filepath.Join(d.cfg.Dir, "backups", "instances", inst)
@@ -141,7 +147,7 @@ func (d *Daemon) CreateBackup(ctx context.Context, inst string, req api.Instance
 		return nil, err
 	}
 	res := InstanceResources(inst)
-	res["backups"] = []string{BackupURL(inst, name)}
+	res["backups"] = []string{backupResource(name)}
 	op := d.ops.Start(operations.Spec{Description: "Backing up instance", Resources: res}, func(ctx context.Context, op *operations.Op) error {
 		if err := d.writeBackup(ctx, op, row); err != nil {
 			_ = d.db.DeleteBackup(context.WithoutCancel(ctx), inst, name)
@@ -374,7 +380,7 @@ func (d *Daemon) RenameBackup(ctx context.Context, inst, name string, req api.In
 		return nil, errdefs.Existsf("backup %q of instance %q already exists", req.Name, inst)
 	}
 	res := InstanceResources(inst)
-	res["backups"] = []string{BackupURL(inst, name)}
+	res["backups"] = []string{backupResource(name)}
 	op := d.ops.Start(operations.Spec{Description: "Renaming instance backup", Resources: res}, func(ctx context.Context, _ *operations.Op) error {
 		unlock := d.instLocks.lock(inst)
 		defer unlock()
@@ -400,7 +406,7 @@ func (d *Daemon) DeleteBackup(ctx context.Context, inst, name string) (*operatio
 		return nil, err
 	}
 	res := InstanceResources(inst)
-	res["backups"] = []string{BackupURL(inst, name)}
+	res["backups"] = []string{backupResource(name)}
 	op := d.ops.Start(operations.Spec{Description: "Deleting instance backup", Resources: res}, func(ctx context.Context, _ *operations.Op) error {
 		unlock := d.instLocks.lock(inst)
 		defer unlock()
