@@ -165,7 +165,7 @@ check "lxc image list over HTTPS" --out "busybox" -- lxc image list l2:
 
 # Backups, logs, ephemeral instances, disk hotplug, re-shift (issue 20).
 check "lxc export" -- lxc export c1 "$WORK/c1.tar.gz"
-check "lxc import (other name) + start + exec" --out "^imported$" -- sh -c "lxc import $WORK/c1.tar.gz c8 && lxc start c8 && lxc exec c8 -- echo imported"
+check "lxc import (other name) + start + exec" --out "^imported$" -- sh -c "lxc import $WORK/c1.tar.gz c8 >/dev/null && lxc start c8 && lxc exec c8 -- echo imported"
 check "lxc info --show-log" --out "^Log:" -- lxc info c1 --show-log
 check "lxc launch --ephemeral + stop: gone" -- sh -c 'lxc launch busybox e1 --ephemeral && lxc stop --force e1 && ! lxc info e1'
 mkdir -p "$WORK/share" && echo shared >"$WORK/share/f"
