@@ -1,14 +1,11 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,73 +13,13 @@ import (
 
 	"lodge/builder"
 	"lodge/idmap"
-	"lodge/test/gate"
+	"lodge/test/lxdtest"
 )
 
-// startLXD runs Debian's LXD 5.0.2 on a state directory of its own with a
-// dir pool and no network, and returns an lxc runner; the daemon is shut
-// down and its directory removed when the test ends.
+// startLXD runs Debian's LXD 5.0.2 (test/lxdtest) and returns its lxc.
 func startLXD(t *testing.T) func(args ...string) string {
 	t.Helper()
-	gate.Integration(t, "starts Debian's LXD")
-	if _, err := exec.LookPath("lxd"); err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "lxd")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Skipf("Debian's lxd package cannot be installed here: %v %s", err, out)
-		}
-	}
-	// Not under t.TempDir: its parent is 0700, and the unprivileged
-	// container's root must reach its rootfs.
-	dir, err := os.MkdirTemp("", "lodge-lxd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o711)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	env := append(os.Environ(), "LXD_DIR="+dir, "HOME="+dir, "LXD_CONF="+filepath.Join(dir, "client"))
-	d := exec.Command("lxd", "--logfile", filepath.Join(dir, "lxd.log"))
-	d.Env = env
-	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sd := exec.Command("lxd", "shutdown", "--timeout", "30")
-		sd.Env = env
-		if sd.Run() != nil {
-			d.Process.Kill()
-		}
-		d.Wait()
-	})
-	run := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Env = env
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		if err != nil {
-			err = fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, errb.String())
-		}
-		return out.String(), err
-	}
-	if _, err := run("", "lxd", "waitready", "--timeout", "60"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := run("config:\n  images.auto_update_interval: \"0\"\nstorage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root: {path: /, pool: default, type: disk}\n", "lxd", "init", "--preseed"); err != nil {
-		t.Fatal(err)
-	}
-	return func(args ...string) string {
-		t.Helper()
-		out, err := run("", append([]string{"lxc"}, args...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
+	return lxdtest.Start(t).Lxc
 }
 
 // TestLXDInterop: a backup made by Debian's LXD 5.0.2 (with a snapshot)

@@ -11,7 +11,8 @@ N=${N:-10}
 # for the big list row (the rest stopped). Smaller values make a quick run.
 SCALE=${SCALE:-10 100}
 MANY=${MANY:-1000}
-# BENCH_ROWS=files runs only the file-transfer rows (a quick check of them).
+# BENCH_ROWS=files runs only the file-transfer rows (a quick check of them);
+# BENCH_ROWS=backup only the export/import rows (lodge's and LXD's).
 ROWS=${BENCH_ROWS:-all}
 DIR=$(mktemp -d /var/tmp/lodge-bench.XXXXXX)
 export LODGE_DIR=$DIR
@@ -262,6 +263,7 @@ fi
 
 fi
 
+if [ "$ROWS" != backup ]; then
 # File transfer: 1 GiB each way, timed until synced to disk, next to cp.
 big=$DIR/big.bin
 head -c 1G /dev/urandom >"$big"
@@ -286,6 +288,27 @@ r=0
 push_tree() { r=$((r + 1)); $LODGE file push -r "$tree" "deb0/srv/t$r/"; }
 N=3 measure "lodge file push -r, 10,000 files" push_tree
 rss=$(awk '/VmHWM/ {print $2}' /proc/$DPID/status)
+fi
+
+# Backups: export and import of a Debian container holding 1 GiB of data
+# (base64 of random bytes, which gzip takes to about 3/4, as a mix of
+# binaries and data), gzip as both default to, on a dir pool as LXD's here;
+# each timed until sync returns, the previous round's output removed first.
+if [ "$ROWS" = all ] || [ "$ROWS" = backup ]; then
+$LODGE storage show bdir >/dev/null 2>&1 || $LODGE storage create bdir dir >/dev/null
+$LODGE launch debian/12 bk0 -s bdir >/dev/null
+$LODGE exec bk0 -- sh -c 'head -c 805306368 /dev/urandom | base64 > /root/data && sync'
+$LODGE stop --force bk0
+unexport() { rm -f "$DIR/bk0.tar.gz"; sync; }
+export_bk() { $LODGE export bk0 "$DIR/bk0.tar.gz" && sync; }
+unimport() { $LODGE delete -f bkimp; sync; }
+import_bk() { $LODGE import "$DIR/bk0.tar.gz" bkimp --storage bdir && sync; }
+N=3 measure_prep unexport "lodge export debian/12 + 1 GiB (dir pool, gzip) + sync" export_bk
+N=3 measure_prep unimport "lodge import debian/12 + 1 GiB (dir pool, gzip) + sync" import_bk
+unimport >/dev/null 2>&1
+unexport
+$LODGE delete -f bk0 >/dev/null
+fi
 
 
 if [ "$ROWS" = all ]; then
@@ -317,12 +340,36 @@ for ((n = 1; n <= ${SCALE##* }; n++)); do $LODGE delete -f "sc$n" >/dev/null 2>&
 
 fi
 
+# LXD's export and import, as lodge's above: same image, data and pool type.
+lxd_backup_rows() {
+	for n in $(lxdc list --format csv -c n); do lxdc delete -f "$n" >/dev/null; done
+	if ! lxdc image info debian12 >/dev/null 2>&1; then
+		bin/lodge image export debian/12 "$DIR/deb.tar.zst" >/dev/null
+		lxdc image import "$DIR/deb.tar.zst" --alias debian12 >/dev/null
+	fi
+	lxdc launch debian12 lbk0 >/dev/null
+	lxdc exec lbk0 -- sh -c 'head -c 805306368 /dev/urandom | base64 > /root/data && sync'
+	lxdc stop --force lbk0
+	lxd_unexport() { rm -f "$DIR/lbk0.tar.gz"; sync; }
+	lxd_export() { lxdc export lbk0 "$DIR/lbk0.tar.gz" && sync; }
+	lxd_unimport() { lxdc delete -f lbkimp; sync; }
+	lxd_import() { lxdc import "$DIR/lbk0.tar.gz" lbkimp && sync; }
+	N=3 measure_prep lxd_unexport "LXD: lxc export debian12 + 1 GiB (dir pool, gzip) + sync" lxd_export
+	N=3 measure_prep lxd_unimport "LXD: lxc import debian12 + 1 GiB (dir pool, gzip) + sync" lxd_import
+	lxd_unimport >/dev/null 2>&1
+	lxd_unexport
+	lxdc delete -f lbk0 >/dev/null
+}
+
 # LXD last, after lodge's rows, so its disk-heavy unpacks and deletes do not
 # slow lodge's copies (ext4 with discard reuses freed blocks slowly).
 sync
 sleep 3
-if [ "$ROWS" = all ] && [ "$LXD_RUN" = 1 ] && start_lxd; then
-	lxd_rows || echo "bench: the LXD rows stopped early; see $LXDDIR/lxd.log" >&2
+if { [ "$ROWS" = all ] || [ "$ROWS" = backup ]; } && [ "$LXD_RUN" = 1 ] && start_lxd; then
+	if [ "$ROWS" = all ]; then
+		lxd_rows || echo "bench: the LXD rows stopped early; see $LXDDIR/lxd.log" >&2
+	fi
+	lxd_backup_rows || echo "bench: the LXD backup rows stopped early; see $LXDDIR/lxd.log" >&2
 	stop_lxd
 else
 	echo "bench: LXD not run (BENCH_LXD=0 or it could not start); see $LXDDIR/lxd.log" >&2
@@ -362,6 +409,8 @@ ratio "lodge default pool / LXD btrfs: launch debian (same run)" "$(median_of "l
 ratio "lodge / LXD: exec -- true (same run)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "LXD: lxc exec ldeb0 -- true")"
 ratio "lodge / LXD: file push 1 GiB (same run)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "LXD: lxc file push 1 GiB + sync")"
 ratio "lodge / LXD: file push -r 10,000 files (same run)" "$(median_of "lodge file push -r, 10,000 files")" "$(median_of "LXD: lxc file push -r, 10,000 files")"
+ratio "lodge / LXD: export 1 GiB Debian, dir pool (same run)" "$(median_of "lodge export debian/12 + 1 GiB (dir pool, gzip) + sync")" "$(median_of "LXD: lxc export debian12 + 1 GiB (dir pool, gzip) + sync")"
+ratio "lodge / LXD: import 1 GiB Debian, dir pool (same run)" "$(median_of "lodge import debian/12 + 1 GiB (dir pool, gzip) + sync")" "$(median_of "LXD: lxc import debian12 + 1 GiB (dir pool, gzip) + sync")"
 ratio "lodge file push 1 GiB / cp (time, lower is better)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
 ratio "lodge file pull 1 GiB / cp (time, lower is better)" "$(median_of "lodge file pull 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
 awk -v ms="$(median_of "lodge file push -r, 10,000 files")" 'BEGIN { if (ms > 0) printf "rate   lodge file push -r: %.0f files/s (LXD: one request per file)\n", 10000 / (ms / 1000) }'

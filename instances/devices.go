@@ -127,15 +127,17 @@ var Devices = map[string]DeviceType{
 				Doc: "an absolute host path, or with pool= the name of a custom volume"},
 			"pool": {Type: "string", Validate: isNonEmpty,
 				Doc: "the storage pool of the root disk or of the custom volume source="},
-			"readonly": {Type: "bool", Default: "false", Values: []string{"true", "false"}, Kinds: []string{"mount"},
+			"readonly": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"mount"},
 				Doc: "mount it read-only"},
+			"shift": {Type: "bool", Default: "false", Live: true, Values: []string{"true", "false"}, Kinds: []string{"mount"},
+				Doc: "an idmapped mount: a file owned by host id N shows as id N inside an unprivileged instance (LXD's shift)"},
 			"required": {Type: "bool", Default: "true", Values: []string{"true", "false"}, Kinds: []string{"mount"},
 				Doc: "false: a missing host path is skipped at start instead of failing it"},
 			"size": {Type: "size", Live: true, Validate: isDiskSize, Kinds: []string{"root"},
 				Doc: "a size limit for the root volume (20GiB; btrfs pools only)"},
 		},
 		NotYet: []string{"boot.priority", "ceph.cluster_name", "ceph.user_name", "io.cache", "limits.max", "limits.read",
-			"limits.write", "propagation", "raw.mount.options", "recursive", "shift", "size.state"},
+			"limits.write", "propagation", "raw.mount.options", "recursive", "size.state"},
 		first: []string{"path"},
 		check: checkDisk,
 	},
@@ -322,8 +324,28 @@ func checkDisk(name string, d map[string]string) error {
 		if _, err := os.Stat(d["source"]); err != nil && d["required"] != "false" {
 			return fmt.Errorf("host path %q: %v", d["source"], err)
 		}
+		if IsTrue(d["shift"]) {
+			if err := searchable(d["source"]); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// searchable checks that others may search every directory above a
+// shift=true source: liblxc makes the idmapped mount from inside the
+// container's user namespace, where host root's rights do not apply.
+func searchable(src string) error {
+	for dir := filepath.Dir(filepath.Clean(src)); ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("shift=true: %s (mode %04o) is not searchable by others, and the idmapped mount of %s is made from inside the container's user namespace; chmod o+x %s, or use a source below searchable directories", dir, fi.Mode().Perm(), src, dir)
+		}
+		if dir == "/" || dir == "." {
+			return nil
+		}
+	}
 }
 
 func checkProxy(_ string, d map[string]string) error {

@@ -3,6 +3,7 @@ package instances
 import (
 	"errors"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,15 @@ type dev = map[string]string
 
 func TestValidateDevice(t *testing.T) {
 	dir := t.TempDir()
+	// t.TempDir's parent is 0700: a shift=true source must be below
+	// searchable directories.
+	private := dir
+	open, err := os.MkdirTemp("", "lodge-devices-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(open) })
+	os.Chmod(open, 0o755)
 	tests := []struct {
 		name string
 		d    dev
@@ -64,9 +74,11 @@ func TestValidateDevice(t *testing.T) {
 		{"d", dev{"type": "disk", "path": "/srv", "source": "/does/not/exist"}, `host path "/does/not/exist"`},
 		{"d", dev{"type": "disk", "path": "/srv", "source": "/does/not/exist", "required": "false"}, ""},
 		{"d", dev{"type": "disk", "path": "/srv", "source": dir, "readonly": "yes"}, `key "readonly": invalid value "yes"`},
-		{"d", dev{"type": "disk", "path": "/srv", "source": dir, "shift": "true"}, `key "shift" is not supported yet on disk devices`},
+		{"d", dev{"type": "disk", "path": "/srv", "source": open, "shift": "true"}, ""},
+		{"d", dev{"type": "disk", "path": "/srv", "source": dir, "shift": "1"}, `key "shift": invalid value "1"`},
+		{"d", dev{"type": "disk", "path": "/srv", "source": private, "shift": "true"}, "not searchable by others"},
 		{"d", dev{"type": "disk", "path": "/srv", "source": dir, "limits.read": "10MB"}, "not supported yet"},
-		{"d", dev{"type": "disk", "path": "/srv", "source": dir, "bogus": "1"}, `key "bogus" is not supported on disk devices (supported: path, pool, readonly, required, size, source;`},
+		{"d", dev{"type": "disk", "path": "/srv", "source": dir, "bogus": "1"}, `key "bogus" is not supported on disk devices (supported: path, pool, readonly, required, shift, size, source;`},
 		// proxy
 		{"web", dev{"type": "proxy", "listen": "tcp:0.0.0.0:8080", "connect": "tcp:127.0.0.1:80"}, ""},
 		{"web", dev{"type": "proxy", "listen": "udp:[::]:53", "connect": "udp:127.0.0.1:53", "bind": "host"}, ""},

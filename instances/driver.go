@@ -180,6 +180,10 @@ type Driver interface {
 	UpdateLimits(ctx context.Context, name string, cfg map[string]string) error
 	// Metrics reads many running containers' usage at once (/1.0/metrics).
 	MetricsReader
+	// LogReader serves the logs API.
+	LogReader
+	// MountHotplugger adds and removes disks on running containers.
+	MountHotplugger
 }
 
 // Invalidf returns a validation error whose message is complete as it is

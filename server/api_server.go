@@ -92,6 +92,18 @@ var apiExtensions = []string{
 	"restrict_devlxd",
 	"devlxd_events",
 	"devlxd_images",
+	// backups: /1.0/instances/{name}/backups, export, and import as
+	// POST /1.0/instances with a tarball (X-LXD-pool, X-LXD-name).
+	"container_backup",
+	"backup_compression",
+	"backup_compression_algorithm",
+	"container_backup_override_pool",
+	"backup_override_name",
+	// security.privileged and security.idmap.* change on a stopped
+	// instance (re-shifted at its next start), guarded by
+	// security.protection.shift; disks with shift=true are idmapped.
+	"container_protection_shift",
+	"container_disk_shift",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.

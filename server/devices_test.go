@@ -37,7 +37,7 @@ func TestDeviceKeysRefused(t *testing.T) {
 		{"nictype", `{"type":"nic","nictype":"ipvlan","parent":"lo"}`, "nictype=ipvlan is not supported yet"},
 		{"bad value", `{"type":"nic","nictype":"bridged","parent":"lo","mtu":"12"}`, `key "mtu": invalid value "12"`},
 		{"kind", `{"type":"nic","nictype":"macvlan","parent":"lo","host_name":"v1"}`, `"host_name" does not apply to nictype=macvlan NICs`},
-		{"disk", `{"type":"disk","path":"/srv","source":"/tmp","shift":"true"}`, `key "shift" is not supported yet on disk devices`},
+		{"disk", `{"type":"disk","path":"/srv","source":"/tmp","propagation":"shared"}`, `key "propagation" is not supported yet on disk devices`},
 		{"proxy", `{"type":"proxy","listen":"tcp:0.0.0.0:8080","connect":"tcp:127.0.0.1:80","bogus":"1"}`, `key "bogus" is not supported on proxy devices`},
 		{"type", `{"type":"gpu"}`, `device type "gpu" is not supported yet`},
 	}

@@ -201,6 +201,9 @@ func (s *Server) consoleLog(r *http.Request) (response, error) {
 }
 
 func (s *Server) instancesPost(r *http.Request) (response, error) {
+	if r.Header.Get("Content-Type") == "application/octet-stream" {
+		return s.instancesImport(r)
+	}
 	var req api.InstancesPost
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err

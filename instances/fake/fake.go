@@ -35,6 +35,11 @@ type Driver struct {
 	limits map[string]map[string]string
 	// fullReads counts full state reads by container (FullReads).
 	fullReads map[string]int
+	// mounts are the disks AttachMount added to running containers, by
+	// container and path.
+	mounts map[string]map[string]instances.Mount
+	// FailAttach makes AttachMount fail.
+	FailAttach error
 }
 
 var _ instances.Driver = (*Driver)(nil)
@@ -97,6 +102,7 @@ func (d *Driver) Stop(ctx context.Context, name string, timeout time.Duration, f
 		return fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
 	}
 	delete(d.running, name)
+	delete(d.mounts, name)
 	return nil
 }
 
@@ -355,4 +361,42 @@ func (d *Driver) Metrics(ctx context.Context, names []string) map[string]instanc
 		}
 	}
 	return out
+}
+
+// AttachMount implements instances.MountHotplugger: it records m.
+func (d *Driver) AttachMount(ctx context.Context, name string, m instances.Mount) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.running[name]; !ok {
+		return fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
+	}
+	if d.FailAttach != nil {
+		return d.FailAttach
+	}
+	if d.mounts == nil {
+		d.mounts = map[string]map[string]instances.Mount{}
+	}
+	if d.mounts[name] == nil {
+		d.mounts[name] = map[string]instances.Mount{}
+	}
+	d.mounts[name][m.Path] = m
+	return nil
+}
+
+// DetachMount implements instances.MountHotplugger.
+func (d *Driver) DetachMount(ctx context.Context, name, path string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.running[name]; !ok {
+		return fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
+	}
+	delete(d.mounts[name], path)
+	return nil
+}
+
+// Mounts are the disks hot-plugged into a running container, by path.
+func (d *Driver) Mounts(name string) map[string]instances.Mount {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.mounts[name])
 }

@@ -24,5 +24,10 @@ func mountEntry(m instances.Mount) (string, error) {
 	if m.ReadOnly {
 		opts += ",ro"
 	}
+	if m.Shift {
+		// liblxc makes it an idmapped mount onto the container's user
+		// namespace (the daemon sets Shift for unprivileged ones only).
+		opts += ",idmap=container"
+	}
 	return fmt.Sprintf("%s %s none %s 0 0", filepath.Clean(m.Source), strings.TrimPrefix(filepath.Clean(m.Path), "/"), opts), nil
 }

@@ -16,6 +16,10 @@ func TestMountEntry(t *testing.T) {
 	if got != "/etc/hosts etc/hosts.host none bind,create=file 0 0" {
 		t.Fatalf("%q", got)
 	}
+	got, _ = mountEntry(instances.Mount{Source: "/srv/share", Path: "/mnt/share", Shift: true})
+	if got != "/srv/share mnt/share none bind,create=dir,idmap=container 0 0" {
+		t.Fatalf("shifted: %q", got)
+	}
 	for _, bad := range []instances.Mount{{Source: "rel", Path: "/x"}, {Source: "/x", Path: "/"}, {Source: "/a b", Path: "/x"}} {
 		if _, err := mountEntry(bad); err == nil {
 			t.Errorf("%+v accepted", bad)

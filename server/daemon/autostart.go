@@ -128,7 +128,8 @@ func bounded[T any](items []T, n int, f func(T)) {
 // stopAllInstances shuts running instances down cleanly for lodged
 // shutdown (or SIGPWR): higher boot.stop.priority first, those of equal
 // priority in parallel, each within its boot.host_shutdown_timeout; they
-// keep volatile.last_state.power=RUNNING, so they come back at next start.
+// keep volatile.last_state.power=RUNNING, so they come back at next start;
+// ephemeral ones are deleted.
 func (d *Daemon) stopAllInstances(ctx context.Context) {
 	list, err := d.db.ListInstances(ctx)
 	if err != nil {
@@ -162,6 +163,8 @@ func (d *Daemon) stopAllInstances(ctx context.Context) {
 				err := d.stopInstance(ctx, in.Name, StopOptions{Timeout: d.stopTimeout(ctx, in.Instance, 0), KeepLastState: true})
 				if err != nil && !errors.Is(err, instances.ErrNotRunning) {
 					d.log.Warn("shutdown: stop instance", "instance", in.Name, "err", err)
+				} else if in.Ephemeral {
+					d.deleteEphemeral(ctx, in.Name)
 				}
 			}(in)
 		}

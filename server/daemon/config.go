@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"lodge/backup"
 	"lodge/errdefs"
 )
 
@@ -70,6 +71,8 @@ var serverConfigKeys = map[string]serverKey{
 	"core.metrics_address": {validate: addressKey, apply: (*Daemon).setMetricsAddress},
 	// Whether /1.0/metrics needs a trusted client or metrics certificate.
 	"core.metrics_authentication": {def: "true", validate: boolKey},
+	// Compression of instance backups when the request names none.
+	"backups.compression_algorithm": {def: "gzip", validate: backup.CheckCompression},
 }
 
 // serverConfig returns a key's value, or its default.

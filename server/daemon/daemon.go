@@ -130,11 +130,13 @@ func (d *Daemon) Start(ctx context.Context) error {
 }
 
 // StartBackground starts the background work: image cache expiry and
-// auto-update, autostart, scheduled snapshots; it runs until Close.
+// auto-update, autostart, scheduled snapshots, backup expiry; it runs
+// until Close.
 func (d *Daemon) StartBackground() {
 	go d.imageTasks(d.ctx)
 	go d.autostart(d.ctx)
 	go d.snapshotScheduler(d.ctx)
+	go d.backupTasks(d.ctx)
 }
 
 // ShutdownRequested is closed when a client asked lodged to stop its

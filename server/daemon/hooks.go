@@ -13,11 +13,18 @@ import (
 // restart, a restore, a delete) is over, and lodged not shutting down with
 // the host. It sends the instance-stopped lifecycle event lodged's own
 // stops send, so that a client watching the events (the web UI's list)
-// sees the change without asking.
+// sees the change without asking. An ephemeral instance that stopped by
+// itself is then deleted.
 func (d *Daemon) noteStoppedByItself(name string) {
+	if d.recordStoppedByItself(name) {
+		d.deleteEphemeral(d.ctx, name)
+	}
+}
+
+func (d *Daemon) recordStoppedByItself(name string) bool {
 	select {
 	case <-d.stopAll:
-		return
+		return false
 	default:
 	}
 	unlock := d.instLocks.lock(name)
@@ -25,16 +32,17 @@ func (d *Daemon) noteStoppedByItself(name string) {
 	ctx := d.ctx
 	in, err := d.db.GetInstance(ctx, name)
 	if err != nil || in.Config[lastStateKey] != "RUNNING" || d.liveStatus(ctx, in) != instances.StatusStopped {
-		return
+		return false
 	}
 	select {
 	case <-d.stopAll:
-		return
+		return false
 	default:
 	}
 	d.log.Info("instance stopped by itself (a poweroff inside it); it stays off when lodged starts again", "instance", name)
 	d.recordPower(ctx, name, "STOPPED")
 	d.events.lifecycle("instance-stopped", InstanceURL(name), nil)
+	return true
 }
 
 // NoteStopped is liblxc's post-stop hook telling lodged an instance

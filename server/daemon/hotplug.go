@@ -34,9 +34,10 @@ func nicName(dev string, d map[string]string) string {
 	return dev
 }
 
-// applyLiveDevices brings a running instance's NICs and proxies in line
-// with its new devices: NICs are hot-plugged (moved into its network
-// namespace) or unplugged, proxies restarted.
+// applyLiveDevices brings a running instance's NICs, disks and proxies in
+// line with its new devices: NICs are hot-plugged (moved into its network
+// namespace) or unplugged, disks mounted or unmounted (hotplugDisks),
+// proxies restarted.
 func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) error {
 	st := d.liveState(ctx, cur)
 	if st.PID <= 0 || st.Status != instances.StatusRunning && st.Status != instances.StatusFrozen {
@@ -133,6 +134,9 @@ func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 				}
 			}
 		}
+	}
+	if err := d.hotplugDisks(ctx, old, cur); err != nil {
+		return err
 	}
 	return d.syncProxies(ctx, cur, st.PID)
 }

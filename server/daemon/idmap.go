@@ -97,8 +97,12 @@ func (d *Daemon) shiftImageVolume(rootfs string) error {
 	return nil
 }
 
-// ensureRootfsMap shifts an instance's rootfs to the map it runs with, if
-// it is owned by another (read from the rootfs's top directory).
+// ensureRootfsMap brings an instance's rootfs to the map it runs with
+// (idmap.Reshift): at creation, and before every start, so that a change
+// of security.privileged or security.idmap.* made while it was stopped
+// applies. The shift is crash-safe: one a SIGKILL cut short resumes here
+// at the next start. security.protection.shift refuses a start that
+// would shift.
 func (d *Daemon) ensureRootfsMap(ctx context.Context, in db.Instance) error {
 	defer trace.Step(ctx, "idmap: check or shift the rootfs")()
 	x := d.mustExpand(ctx, in)
@@ -111,24 +115,80 @@ func (d *Daemon) ensureRootfsMap(ctx context.Context, in db.Instance) error {
 		return err
 	}
 	dir := filepath.Dir(rootfs)
-	cur, err := idmap.Current(rootfs)
-	if err != nil {
-		return err
-	}
 	if !want.IsIdentity() {
 		// The container's root must be able to reach its rootfs.
 		if err := os.Chmod(dir, 0o711); err != nil {
 			return err
 		}
 	}
-	if cur == want {
+	cur, err := idmap.Current(rootfs)
+	if err != nil {
+		return err
+	}
+	_, pending := os.Stat(filepath.Join(dir, idmap.ShiftMarker))
+	if cur == want && pending != nil {
 		return nil
 	}
-	d.log.Info("shifting instance rootfs ownership", "instance", in.Name, "from", cur.UIDBase, "to", want.UIDBase)
-	if err := idmap.Shift(rootfs, cur, want); err != nil {
-		return fmt.Errorf("instance %q: shift rootfs ownership: %w", in.Name, err)
+	if in.Phase == db.PhaseCreated && instances.IsTrue(x.Config["security.protection.shift"]) {
+		return errdefs.Invalidf("instance %q: its root filesystem must be shifted to the id map it now runs with (security.privileged or security.idmap.* changed), but security.protection.shift is true; unset it to allow the shift", in.Name)
+	}
+	d.log.Info("shifting instance rootfs ownership", "instance", in.Name, "from", cur.UIDBase, "to", want.UIDBase, "resuming", pending == nil)
+	if _, err := idmap.Reshift(rootfs, want); err != nil {
+		return fmt.Errorf("instance %q: shift rootfs ownership (start it again to resume): %w", in.Name, err)
 	}
 	return nil
+}
+
+// idmapKeysDiffer tells whether two expanded configs own the rootfs
+// differently.
+func idmapKeysDiffer(a, b map[string]string) bool {
+	for _, k := range []string{"security.privileged", "security.idmap.isolated"} {
+		if instances.IsTrue(a[k]) != instances.IsTrue(b[k]) {
+			return true
+		}
+	}
+	return a[idmapBaseKey] != b[idmapBaseKey]
+}
+
+// checkIDMapChange refuses a change of how the rootfs is owned on a
+// running instance (it is re-shifted at the next start, which needs it
+// stopped), and an isolation a profile turns on for an instance that has
+// no range of its own yet.
+func (d *Daemon) checkIDMapChange(ctx context.Context, oldX, newX Expanded) error {
+	if !idmapKeysDiffer(oldX.Config, newX.Config) {
+		return nil
+	}
+	if st := d.liveStatus(ctx, newX.Instance); st == instances.StatusRunning || st == instances.StatusFrozen {
+		return errdefs.Invalidf("instance %q is running: security.privileged and security.idmap.* change who owns its files, which is applied (its root filesystem re-shifted) at its next start; stop it first (lodge stop %s), change it, then start it", newX.Name, newX.Name)
+	}
+	if d.idRanges != nil && instances.IsTrue(newX.Config["security.idmap.isolated"]) && !instances.IsTrue(newX.Config["security.privileged"]) && newX.Config[idmapBaseKey] == "" {
+		return errdefs.Invalidf("instance %q: security.idmap.isolated from a profile needs an id range of its own for the instance: set it on the instance (lodge config set %s security.idmap.isolated true)", newX.Name, newX.Name)
+	}
+	return nil
+}
+
+// reconcileIsolation gives next an isolated id range if its new config
+// asks for one it lacks, or frees the one it no longer uses; the returned
+// function releases the allocation lock once the row is stored.
+func (d *Daemon) reconcileIsolation(ctx context.Context, next *db.Instance) (func(), error) {
+	if d.idRanges == nil {
+		return func() {}, nil
+	}
+	x := d.mustExpand(ctx, *next)
+	want := instances.IsTrue(x.Config["security.idmap.isolated"]) && !instances.IsTrue(x.Config["security.privileged"])
+	has := next.Config[idmapBaseKey] != ""
+	switch {
+	case want && !has:
+		d.idmapMu.Lock()
+		if err := d.allocateIsolated(ctx, next.Config, next.Profiles); err != nil {
+			d.idmapMu.Unlock()
+			return nil, err
+		}
+		return d.idmapMu.Unlock, nil
+	case !want && has:
+		delete(next.Config, idmapBaseKey)
+	}
+	return func() {}, nil
 }
 
 // fileIDMap is the map the files API translates owners with.

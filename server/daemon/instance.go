@@ -287,7 +287,11 @@ func (d *Daemon) ChangeState(ctx context.Context, name string, req api.InstanceS
 		desc, fn = "Starting instance", func(ctx context.Context) error { return d.startInstance(ctx, name) }
 	case "stop":
 		desc, fn = "Stopping instance", func(ctx context.Context) error {
-			return d.stopInstance(ctx, name, StopOptions{Timeout: timeout, Force: req.Force})
+			if err := d.stopInstance(ctx, name, StopOptions{Timeout: timeout, Force: req.Force}); err != nil {
+				return err
+			}
+			d.deleteEphemeral(ctx, name)
+			return nil
 		}
 	case "restart":
 		desc, fn = "Restarting instance", func(ctx context.Context) error {

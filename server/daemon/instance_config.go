@@ -125,7 +125,7 @@ func (d *Daemon) checkAndDefine(ctx context.Context, oldX, newX Expanded) error 
 	if err := d.inst.CheckLimits(newX.Config); err != nil {
 		return err
 	}
-	if err := d.refuseOnceOnly(oldX.Config, newX.Config); err != nil {
+	if err := d.checkIDMapChange(ctx, oldX, newX); err != nil {
 		return err
 	}
 	spec, err := d.specFor(ctx, newX)
@@ -155,19 +155,6 @@ func (d *Daemon) applyLive(ctx context.Context, oldX, newX Expanded) error {
 	}
 	if err := d.applyLiveNICs(ctx, oldX, newX); err != nil {
 		return fmt.Errorf("instance %q: the config is saved but applying it to the running instance's NICs failed (it applies at its next start): %w", newX.Name, err)
-	}
-	return nil
-}
-
-// onceOnlyKeys decide how the rootfs is owned; they are fixed at creation.
-var onceOnlyKeys = []string{"security.privileged", "security.idmap.isolated"}
-
-func (d *Daemon) refuseOnceOnly(old, next map[string]string) error {
-	for _, k := range onceOnlyKeys {
-		if instances.IsTrue(old[k]) != instances.IsTrue(next[k]) {
-			return errdefs.Invalidf("%s cannot change on an existing instance: its root filesystem's ownership was set for it at creation; create a new instance with -c %s=%v (and copy its data over)",
-				k, k, instances.IsTrue(next[k]))
-		}
 	}
 	return nil
 }
@@ -309,6 +296,11 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 	if err := d.reserveForUpdate(ctx, &next); err != nil {
 		return nil, err
 	}
+	releaseIDs, err := d.reconcileIsolation(ctx, &next)
+	if err != nil {
+		return nil, err
+	}
+	defer releaseIDs()
 	oldX, newX := d.renewCloudInitID(ctx, in, &next)
 	if err := d.applyConfig(ctx, in, next, func() error { return d.db.UpdateInstance(ctx, next) }); err != nil {
 		return nil, err

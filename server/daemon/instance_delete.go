@@ -59,6 +59,7 @@ func (d *Daemon) removeInstance(ctx context.Context, in db.Instance) error {
 	if err := d.db.DeleteInstance(ctx, name); err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
+	d.removeBackups(name)
 	d.syncInstanceHosts(ctx, d.instanceHosts(ctx, in), nil)
 	d.releaseLeases(ctx, in)
 	d.nicsDeleted(ctx, d.mustExpand(ctx, in))

@@ -36,6 +36,7 @@ func (d *Daemon) renameInstance(ctx context.Context, name, newName string) error
 		return err
 	}
 	_ = d.inst.Delete(ctx, name)
+	d.renameBackups(name, newName)
 	d.guestRemove(name)
 	was := in
 	in.Name = newName

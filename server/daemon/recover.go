@@ -76,7 +76,9 @@ func (d *Daemon) Recover(ctx context.Context) {
 		}
 	}
 	d.sweepOrphans(ctx)
+	d.sweepBackups(ctx)
 	d.thawLeftFrozen(ctx)
+	d.deleteStoppedEphemerals(ctx)
 	names, err := d.inst.List(ctx)
 	if err == nil {
 		for _, n := range names {

@@ -96,7 +96,15 @@ func (d *Daemon) diskMounts(in Expanded) ([]instances.Mount, error) {
 			}
 			return nil, errdefs.Invalidf("device %q: source %q: %v", n, dev["source"], err)
 		}
-		out = append(out, instances.Mount{Source: src, Path: dev["path"], ReadOnly: dev["readonly"] == "true", IsFile: !fi.IsDir()})
+		mnt := instances.Mount{Source: src, Path: dev["path"], ReadOnly: dev["readonly"] == "true", IsFile: !fi.IsDir()}
+		if instances.IsTrue(dev["shift"]) {
+			m, err := d.instanceMap(in)
+			if err != nil {
+				return nil, err
+			}
+			mnt.Shift = !m.IsIdentity()
+		}
+		out = append(out, mnt)
 	}
 	return out, nil
 }

@@ -174,6 +174,21 @@ CREATE TABLE network_forwards (
 	ports          TEXT NOT NULL DEFAULT '[]'
 );
 `,
+	// backups: instance backups (the tarballs live in DIR/backups/instances/
+	// NAME/BACKUP); they go with their instance.
+	`
+CREATE TABLE instance_backups (
+	id                INTEGER PRIMARY KEY,
+	instance_id       INTEGER NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+	name              TEXT NOT NULL,
+	created_at        TEXT NOT NULL,
+	expires_at        TEXT NOT NULL DEFAULT '',
+	instance_only     INTEGER NOT NULL DEFAULT 0,
+	optimized_storage INTEGER NOT NULL DEFAULT 0,
+	compression       TEXT NOT NULL DEFAULT '',
+	UNIQUE (instance_id, name)
+);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

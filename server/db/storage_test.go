@@ -63,3 +63,50 @@ func TestStoragePoolsAndSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBackups(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := d.CreateInstance(ctx, Instance{Name: "c1", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	b := Backup{Instance: "c1", Name: "backup0", CreatedAt: now, ExpiresAt: now.Add(time.Hour), InstanceOnly: true, Compression: "zstd"}
+	if err := d.CreateBackup(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateBackup(ctx, b); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if err := d.CreateBackup(ctx, Backup{Instance: "nope", Name: "b", CreatedAt: now}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("of a missing instance: %v", err)
+	}
+	got, err := d.GetBackup(ctx, "c1", "backup0")
+	if err != nil || !got.ExpiresAt.Equal(b.ExpiresAt) || !got.InstanceOnly || got.OptimizedStorage || got.Compression != "zstd" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if err := d.CreateBackup(ctx, Backup{Instance: "c1", Name: "b2", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RenameBackup(ctx, "c1", "b2", "backup0"); !errors.Is(err, ErrExists) {
+		t.Fatalf("rename onto another: %v", err)
+	}
+	if err := d.RenameBackup(ctx, "c1", "b2", "b3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteBackup(ctx, "c1", "b2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete the old name: %v", err)
+	}
+	if err := d.RenameInstance(ctx, "c1", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := d.ListBackups(ctx, "c2"); err != nil || len(list) != 2 || list[0].Name != "backup0" || list[1].Name != "b3" || list[1].Instance != "c2" {
+		t.Fatalf("list after the instance's rename: %+v %v", list, err)
+	}
+	if err := d.DeleteInstance(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := d.ListBackups(ctx, ""); err != nil || len(list) != 0 {
+		t.Fatalf("backups outlived their instance: %+v %v", list, err)
+	}
+}

@@ -341,6 +341,43 @@ func (d *Driver) CreateEmptyContainer(ctx context.Context, vol storage.Volume) e
 	return d.place(tmp, vol)
 }
 
+// Adopt makes the subvolume at path, on this pool's filesystem (a
+// received btrfs send stream), container volume or snapshot vol: it is
+// renamed into place. path must be below the pool's root.
+func (d *Driver) Adopt(ctx context.Context, vol storage.Volume, path string) error {
+	if err := d.l.CheckNew(vol); err != nil {
+		return err
+	}
+	if vol.Kind != storage.KindContainer {
+		return fmt.Errorf("volume %s: only container volumes and their snapshots are adopted", vol)
+	}
+	rel, err := filepath.Rel(d.l.Root, path)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("volume %s: %s is not below the pool %s", vol, path, d.l.Root)
+	}
+	if err := os.MkdirAll(filepath.Dir(d.Path(vol)), 0o711); err != nil {
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	// A read-only subvolume cannot be moved (its ".." changes): it is made
+	// writable for the rename and read-only again after.
+	ro := false
+	if out, err := exec.CommandContext(ctx, "btrfs", "property", "get", "-ts", path, "ro").Output(); err == nil && strings.TrimSpace(string(out)) == "ro=true" {
+		ro = true
+		if err := run(ctx, "btrfs", "property", "set", "-ts", path, "ro", "false"); err != nil {
+			return fmt.Errorf("volume %s: %w", vol, err)
+		}
+	}
+	if err := os.Rename(path, d.Path(vol)); err != nil {
+		return fmt.Errorf("volume %s: %w", vol, err)
+	}
+	if ro {
+		if err := run(ctx, "btrfs", "property", "set", "-ts", d.Path(vol), "ro", "true"); err != nil {
+			return fmt.Errorf("volume %s: %w", vol, err)
+		}
+	}
+	return nil
+}
+
 // SetQuota implements storage.Quotaer with a qgroup limit on what the
 // subvolume references (its apparent disk size). Quotas are enabled on the
 // filesystem the first time one is set, as LXD does.

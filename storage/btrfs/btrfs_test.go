@@ -123,3 +123,58 @@ func TestDeleteNested(t *testing.T) {
 		t.Fatalf("read-only image volume: %v", err)
 	}
 }
+
+// TestAdopt: a subvolume made below the pool (as btrfs receive makes one)
+// becomes a container volume and a read-only one its snapshot; a path
+// outside the pool or a name taken is refused.
+func TestAdopt(t *testing.T) {
+	file, mnt := loopPool(t)
+	ctx := context.Background()
+	d, err := New(filepath.Join(mnt, "pool"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := storage.Volume{Kind: storage.KindContainer, Name: "c1"}
+	recv := filepath.Join(mnt, "pool", "containers", ".tmp-recv")
+	if err := os.MkdirAll(recv, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if err := run(ctx, "btrfs", "-q", "subvolume", "create", filepath.Join(recv, n)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(recv, n, "rootfs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(recv, n, "rootfs", "f"), []byte(n), 0o644)
+	}
+	if err := run(ctx, "btrfs", "property", "set", "-ts", filepath.Join(recv, "a"), "ro", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Adopt(ctx, c1.Snapshot("s1"), filepath.Join(recv, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Adopt(ctx, c1, filepath.Join(recv, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Adopt(ctx, c1, filepath.Join(recv, "b")); err == nil {
+		t.Fatal("adopted onto an existing volume")
+	}
+	if err := d.Adopt(ctx, storage.Volume{Kind: storage.KindContainer, Name: "c2"}, t.TempDir()); err == nil {
+		t.Fatal("adopted a directory outside the pool")
+	}
+	if b, err := os.ReadFile(filepath.Join(d.Path(c1.Snapshot("s1")), "rootfs", "f")); err != nil || string(b) != "a" {
+		t.Fatalf("snapshot: %q %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(d.Path(c1.Snapshot("s1")), "rootfs", "g"), nil, 0o644); err == nil {
+		t.Fatal("the adopted snapshot is writable")
+	}
+	c2 := storage.Volume{Kind: storage.KindContainer, Name: "c2"}
+	if err := d.Clone(ctx, c1.Snapshot("s1"), c2); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, c1); err != nil || d.Exists(c1) || d.Exists(c1.Snapshot("s1")) {
+		t.Fatalf("delete: %v", err)
+	}
+	d.Delete(ctx, c2)
+}

@@ -189,6 +189,16 @@ check "GET /1.0/metrics with the metrics cert" --out 'lxd_cpu_seconds_total\{cpu
 check "metrics cert refused elsewhere" --out '"error_code":403' -- \
 	curl -sk --cert "$WORK/prom.crt" --key "$WORK/prom.key" "https://127.0.0.1:$PORT/1.0/instances"
 
+# Backups, logs, ephemeral instances, disk hotplug, re-shift (issue 20).
+check "lxc export" -- lxc export c1 "$WORK/c1.tar.gz"
+check "lxc import (other name) + start + exec" --out "^imported$" -- sh -c "lxc import $WORK/c1.tar.gz c8 >/dev/null && lxc start c8 && lxc exec c8 -- echo imported"
+check "lxc info --show-log" --out "^Log:" -- lxc info c1 --show-log
+check "lxc launch --ephemeral + stop: gone" -- sh -c 'lxc launch busybox e1 --ephemeral && lxc stop --force e1 && ! lxc info e1'
+mkdir -p "$WORK/share" && echo shared >"$WORK/share/f"
+check "lxc config device add disk (running)" --out "^shared$" -- sh -c "lxc config device add c1 d1 disk source=$WORK/share path=/mnt/share >/dev/null && lxc exec c1 -- cat /mnt/share/f"
+check "lxc config device remove disk (running)" -- sh -c 'lxc config device remove c1 d1 >/dev/null && ! lxc exec c1 -- test -e /mnt/share/f'
+check "lxc config set security.privileged (stopped)" --out "^0 0 4294967295 0$" -- sh -c 'lxc launch busybox p1 >/dev/null && lxc stop --force p1 && lxc config set p1 security.privileged true && lxc start p1 && echo $(lxc exec p1 -- cat /proc/self/uid_map) $(lxc exec p1 -- stat -c %u /)'
+
 # Delete.
 check "lxc delete -f" -- sh -c 'lxc delete -f c1 && ! lxc info c1'
 

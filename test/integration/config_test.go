@@ -376,8 +376,47 @@ func TestUnprivileged(t *testing.T) {
 	if u, _ := hostOwner(t, filepath.Join(stateDir, "storage-pools", "default", "containers", "cf-priv", "rootfs", "bin", "busybox")); u != 0 {
 		t.Errorf("privileged rootfs owner: %d", u)
 	}
-	if msg := lodgeFail(t, "config", "set", "cf-un", "security.privileged", "true"); !strings.Contains(msg, "cannot change on an existing instance") {
-		t.Errorf("making an existing instance privileged: %q", msg)
+	if msg := lodgeFail(t, "config", "set", "cf-un", "security.privileged", "true"); !strings.Contains(msg, "stop it first") {
+		t.Errorf("making a running instance privileged: %q", msg)
+	}
+	// Stopped, it can change either way: the rootfs is re-shifted at the
+	// next start, setuid bits and files made inside (33:33) kept.
+	lodge(t, "stop", "cf-un", "--force")
+	lodge(t, "config", "set", "cf-un", "security.privileged", "true")
+	lodge(t, "start", "cf-un")
+	if got := strings.Fields(lodge(t, "exec", "cf-un", "--", "cat", "/proc/self/uid_map")); len(got) != 3 || got[1] != "0" {
+		t.Errorf("privileged now, uid_map: %q", got)
+	}
+	if u, _ := hostOwner(t, filepath.Join(rootfs, "root", "made")); u != 33 {
+		t.Errorf("after the shift to privileged, /root/made is host uid %d, want 33", u)
+	}
+	if got := lodge(t, "exec", "cf-un", "--", "stat", "-c", "%u:%g", "/root/made"); got != "33:33\n" {
+		t.Errorf("inside, /root/made: %q", got)
+	}
+	lodge(t, "stop", "cf-un", "--force")
+	lodge(t, "config", "set", "cf-un", "security.privileged", "false")
+	lodge(t, "config", "set", "cf-un", "security.idmap.isolated", "true")
+	lodge(t, "start", "cf-un")
+	isoBase, _ := strconv.ParseInt(strings.TrimSpace(lodge(t, "config", "get", "cf-un", "volatile.idmap.base")), 10, 64)
+	if u, _ := hostOwner(t, filepath.Join(rootfs, "root", "made")); isoBase < base+65536 || u != isoBase+33 {
+		t.Errorf("isolated now (base %d): /root/made is host uid %d", isoBase, u)
+	}
+	if got := lodge(t, "exec", "cf-un", "--", "stat", "-c", "%u:%g %a", "/root/made", "/bin/busybox"); got != "33:33 644\n0:0 755\n" {
+		t.Errorf("inside, after two shifts: %q", got)
+	}
+	lodge(t, "stop", "cf-un", "--force")
+	lodge(t, "config", "unset", "cf-un", "security.idmap.isolated")
+	if got := lodge(t, "config", "get", "cf-un", "volatile.idmap.base"); got != "\n" {
+		t.Errorf("the isolated range was not freed: %q", got)
+	}
+	lodge(t, "config", "set", "cf-un", "security.protection.shift", "true")
+	if msg := lodgeFail(t, "start", "cf-un"); !strings.Contains(msg, "security.protection.shift") {
+		t.Errorf("a start that would shift with security.protection.shift: %q", msg)
+	}
+	lodge(t, "config", "unset", "cf-un", "security.protection.shift")
+	lodge(t, "start", "cf-un")
+	if u, _ := hostOwner(t, filepath.Join(rootfs, "root", "made")); u != base+33 {
+		t.Errorf("back in the shared map: /root/made is host uid %d, want %d", u, base+33)
 	}
 	if msg := lodgeFail(t, "config", "set", "cf-iso", "volatile.idmap.base", "1"); !strings.Contains(msg, "lodged's own") {
 		t.Errorf("volatile write: %q", msg)
