@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -232,7 +233,8 @@ func cloudInstanceID(t *testing.T, name string) string {
 	return guestOut(t, name, "cat", "/var/lib/cloud/data/instance-id")
 }
 
-// bridgeSubnet is the test network's IPv4 address, as a.b.c.1 and the prefix a.b.c.
+// bridgeSubnet is the test network's IPv4 address, as a.b.c.1, the prefix
+// a.b.c and the network's prefix length.
 func bridgeSubnet(t *testing.T) (gw, prefix string, bits int) {
 	t.Helper()
 	out := lodge(t, "network", "get", defaultNet, "ipv4.address")
@@ -241,10 +243,12 @@ func bridgeSubnet(t *testing.T) (gw, prefix string, bits int) {
 		t.Fatalf("network %s ipv4.address %q: %v", defaultNet, out, err)
 	}
 	bits, _ = n.Mask.Size()
-	if bits != 24 {
-		t.Skipf("the test network is a /%d; the static address below assumes a /24", bits)
-	}
 	v := ip.To4()
+	// The static address below is a.b.c.251: inside any /24 or wider
+	// network whose gateway is a.b.c.1 (the default network is a /22).
+	if bits > 24 || !n.Contains(net.IPv4(v[0], v[1], v[2], 251)) {
+		t.Fatalf("the test network %s has no room for a static a.b.c.251", out)
+	}
 	return ip.String(), fmt.Sprintf("%d.%d.%d", v[0], v[1], v[2]), bits
 }
 
@@ -256,9 +260,9 @@ func TestCloudInitNoCloud(t *testing.T) {
 	needIntegration(t)
 	cloudImage(t)
 	key, pub := sshKey(t)
-	gw, prefix, _ := bridgeSubnet(t)
+	gw, prefix, bits := bridgeSubnet(t)
 	addr := prefix + ".251"
-	netcfg := "version: 2\nethernets:\n  eth0:\n    addresses: [" + addr + "/24]\n    gateway4: " + gw + "\n"
+	netcfg := "version: 2\nethernets:\n  eth0:\n    addresses: [" + addr + "/" + strconv.Itoa(bits) + "]\n    gateway4: " + gw + "\n"
 	for _, n := range []string{"ci-a", "ci-b", "ci-c"} {
 		t.Cleanup(func() { lodgeOut("delete", "-f", n) })
 	}
