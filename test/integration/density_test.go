@@ -14,21 +14,6 @@ import (
 	"lodge/network/bridge"
 )
 
-// What issue 24 asks of the server that it does not do yet; each gates a
-// part of TestDensityCI written against the behaviour it wants. Flip one
-// when the server does it.
-const (
-	// A launch whose start fails leaves nothing: no instance, rootfs,
-	// runtime config or reservation (lodge launch is create + start; the
-	// created instance stays today).
-	serverRemovesFailedLaunch = true
-	// A launch onto a network with no free DHCP address is refused with
-	// the network's name, instead of a container with no IP.
-	serverRefusesFullNetwork = true
-	// lodge info --resources shows the host limits lodged applied.
-	serverReportsLimits = true
-)
-
 // parallel runs f(i) for i in [0, n), w at a time.
 func parallel(n, w int, f func(i int)) {
 	var wg sync.WaitGroup
@@ -170,9 +155,6 @@ func TestDensityCI(t *testing.T) {
 // lodged applied at its start.
 func TestDensityLimitsReported(t *testing.T) {
 	needIntegration(t)
-	if !serverReportsLimits {
-		t.Skip("lodge info --resources does not show the host limits yet (issue 24); the server must report hostlimits.Apply's states")
-	}
 	out := lodge(t, "info", "--resources")
 	for _, s := range hostlimits.Density {
 		if !strings.Contains(out, s.Key) {
@@ -201,9 +183,6 @@ func TestDensityFailedLaunch(t *testing.T) {
 		if !strings.Contains(msg, "Too many open files") || !strings.Contains(msg, "fs.inotify.max_user_instances") {
 			t.Fatalf("the failed launch does not name the limit and its fix:\n%s", msg)
 		}
-		if !serverRemovesFailedLaunch {
-			t.Skip("the server keeps an instance whose launch failed at start (issue 24: nothing half-made stays); the rest checks it is gone")
-		}
 		if out := lodge(t, "list", "--format", "csv", "-c", "n"); strings.Contains("\n"+out, "\ndcino\n") {
 			t.Errorf("the failed launch left the instance:\n%s", out)
 		}
@@ -225,9 +204,6 @@ func TestDensityFullNetwork(t *testing.T) {
 	ensureImage(t, "busybox", "busybox")
 	// A network with two addresses: a third container must be refused.
 	t.Run("launch onto a full network", func(t *testing.T) {
-		if !serverRefusesFullNetwork {
-			t.Skip("the server starts a container with no address when its network's DHCP range is used up (issue 24 wants the launch refused with the network's name)")
-		}
 		full := fmt.Sprintf("dcf%d", os.Getpid()%100000)
 		densityNet(t, full, "ipv4.dhcp.ranges=SUBNET.10-SUBNET.11")
 		few := []string{"dcf1", "dcf2", "dcf3"}
