@@ -247,17 +247,17 @@ func (d *DB) CreateStorageVolume(ctx context.Context, v StorageVolume) error {
 	if v.Type == "" {
 		v.Type = "custom"
 	}
-	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_volumes (pool, name, type, description, config, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		v.Pool, v.Name, v.Type, v.Description, mustJSON(nonNilMap(v.Config)), fmtTime(v.CreatedAt))
+	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_volumes (pool, name, type, description, config, created_at, node_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.Pool, v.Name, v.Type, v.Description, mustJSON(nonNilMap(v.Config)), fmtTime(v.CreatedAt), d.NodeID())
 	if isUnique(err) {
 		return fmt.Errorf("storage volume %q on pool %q: %w", v.Name, v.Pool, ErrExists)
 	}
 	return err
 }
 
-// ListStorageVolumes returns a pool's custom volumes by name.
+// ListStorageVolumes returns a pool's custom volumes (on this member) by name.
 func (d *DB) ListStorageVolumes(ctx context.Context, pool string) ([]StorageVolume, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT pool, name, type, description, config, created_at FROM storage_volumes WHERE pool = ? ORDER BY name`, pool)
+	rows, err := d.sql.QueryContext(ctx, `SELECT pool, name, type, description, config, created_at FROM storage_volumes WHERE pool = ? AND node_id = ? ORDER BY name`, pool, d.NodeID())
 	if err != nil {
 		return nil, err
 	}
@@ -314,10 +314,11 @@ func (d *DB) UpdateStorageVolume(ctx context.Context, v StorageVolume) error {
 	return expectOne(res, "storage volume", v.Pool+"/"+v.Name)
 }
 
-// AllSnapshots returns every instance's snapshots in one query, by
+// AllSnapshots returns every instance's snapshots (this member's in a
+// cluster) in one query, by
 // instance name, oldest first (for listings of many instances).
 func (d *DB) AllSnapshots(ctx context.Context) (map[string][]Snapshot, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+snapCols+` FROM instance_snapshots s JOIN instances i ON i.id = s.instance_id ORDER BY s.created_at, s.id`)
+	rows, err := d.sql.QueryContext(ctx, `SELECT `+snapCols+` FROM instance_snapshots s JOIN instances i ON i.id = s.instance_id WHERE i.node_id = ? ORDER BY s.created_at, s.id`, d.NodeID())
 	if err != nil {
 		return nil, err
 	}
