@@ -38,6 +38,8 @@ type Server struct {
 	tls httpsState
 	// ui is the web UI on the HTTPS listener (ui.go).
 	ui *ui.UI
+	// mem is the client to other cluster members (cluster.go).
+	mem memberState
 }
 
 // Config is lodged's configuration: the daemon's, and the unix socket's group.
@@ -61,6 +63,7 @@ func New(cfg Config, deps daemon.Deps) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.ui = s.newUI()
 	deps.HTTPS = s
+	deps.Cluster = s
 	s.d = daemon.New(cfg.Config, deps)
 	return s
 }
@@ -80,10 +83,13 @@ const (
 	accessPublic
 	// accessLocal: the unix socket only (daemon control).
 	accessLocal
+	// accessMember: other members of this cluster only (HTTPS with the
+	// cluster certificate).
+	accessMember
 )
 
 func (a access) String() string {
-	return [...]string{"trusted", "public", "local"}[a]
+	return [...]string{"trusted", "public", "local", "member"}[a]
 }
 
 // handler decodes a request, makes one call to the daemon and says what to
@@ -189,6 +195,21 @@ var routes = []route{
 	{"POST", "/internal/ui/login-token", accessLocal, (*Server).uiLoginToken},
 	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},
 	{"GET", "/internal/stats", accessLocal, (*Server).stats},
+	// cluster.go
+	{"GET", "/1.0/cluster", accessTrusted, (*Server).clusterGet},
+	{"PUT", "/1.0/cluster", accessTrusted, (*Server).clusterPut},
+	{"GET", "/1.0/cluster/members", accessTrusted, (*Server).clusterMembersGet},
+	{"POST", "/1.0/cluster/members", accessTrusted, (*Server).clusterMembersPost},
+	{"GET", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberGet},
+	{"PUT", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberPut},
+	{"POST", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberPost},
+	{"DELETE", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberDelete},
+	{"GET", "/1.0/cluster/tokens", accessTrusted, (*Server).clusterTokensGet},
+	{"DELETE", "/1.0/cluster/tokens/{name}", accessTrusted, (*Server).clusterTokenDelete},
+	{"POST", "/internal/cluster/accept", accessPublic, (*Server).clusterAccept},
+	{"PUT", "/internal/cluster/heartbeat", accessMember, (*Server).clusterHeartbeat},
+	{"POST", "/internal/cluster/leave", accessMember, (*Server).clusterLeave},
+	{"POST", "/internal/database", accessMember, (*Server).dqliteUpgrade},
 }
 
 // Handler returns the HTTP handler serving the API, on the unix socket
@@ -263,6 +284,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := removeStaleSocket(sock); err != nil {
 		return err
 	}
+	// A cluster member listens first: the others reach its database there.
+	if err := s.startCluster(ctx); err != nil {
+		return err
+	}
 	if err := s.d.Start(ctx); err != nil {
 		return err
 	}
@@ -296,6 +321,8 @@ func (s *Server) Run(ctx context.Context) error {
 		// does before it goes, whoever asked for it.
 		s.d.StopInstances(context.Background())
 	}
+	// A member hands its database role over before it goes.
+	s.d.ShutdownCluster(context.Background())
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)

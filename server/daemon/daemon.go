@@ -66,6 +66,8 @@ type Daemon struct {
 	cert certState
 	// https is the HTTPS listener the transport runs (nil: none).
 	https HTTPSListener
+	// cl is the cluster side (cluster.go).
+	cl clusterState
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -92,6 +94,7 @@ func New(cfg Config, deps Deps) *Daemon {
 		stopAll: make(chan struct{}), started: time.Now(), https: deps.HTTPS,
 	}
 	d.rm.httpOpts = deps.RemoteHTTP
+	d.cl.transport = deps.Cluster
 	if d.poolMgr == nil {
 		d.poolMgr = pools.Manager{StateDir: cfg.Dir}
 	}
@@ -124,6 +127,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 // StartBackground starts the background work: image cache expiry and
 // auto-update, autostart, scheduled snapshots; it runs until Close.
 func (d *Daemon) StartBackground() {
+	d.startClusterLoop()
 	go d.imageTasks(d.ctx)
 	go d.autostart(d.ctx)
 	go d.snapshotScheduler(d.ctx)
@@ -198,6 +202,9 @@ type Deps struct {
 	// HTTPS is the transport's HTTPS listener, which core.https_address
 	// moves (the server sets itself); nil: no HTTPS API.
 	HTTPS HTTPSListener
+	// Cluster is the transport between cluster members (the server sets
+	// itself); nil: no clustering.
+	Cluster ClusterTransport
 }
 
 // keyedMutex serialises work per key (instance name, image fingerprint).

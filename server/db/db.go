@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
@@ -40,6 +41,10 @@ type DB struct {
 	// member is the cluster side (nil standalone): the dqlite node, the
 	// local database, this member's id and name.
 	member *member
+	// node is the member whose dqlite node runs, from the moment it
+	// starts (during cluster enable and join, before member is set):
+	// ServeDqlite hands peers' connections to it.
+	node atomic.Pointer[member]
 }
 
 // Open opens (creating if needed) the database at path and applies

@@ -193,6 +193,7 @@ func (d *DB) StartCluster(ctx context.Context, cfg ClusterConfig) error {
 	if err := m.startApp(cfg, nil); err != nil {
 		return err
 	}
+	d.node.Store(m)
 	if err := d.openGlobal(ctx, cfg); err != nil {
 		return err
 	}
@@ -346,12 +347,13 @@ func (d *DB) findSelf(ctx context.Context) error {
 // answered its upgrade) to this member's node, until either side closes.
 func (d *DB) ServeDqlite(conn net.Conn) {
 	defer conn.Close()
-	if d.member == nil {
+	m := d.node.Load()
+	if m == nil {
 		return
 	}
-	d.member.mu.Lock()
-	sock := d.member.sock
-	d.member.mu.Unlock()
+	m.mu.Lock()
+	sock := m.sock
+	m.mu.Unlock()
 	if sock == "" {
 		return
 	}
@@ -383,9 +385,11 @@ func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address
 	if err := m.startApp(cfg, nil); err != nil {
 		return err
 	}
+	d.node.Store(m)
 	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path, member: m}
 	defer func() {
 		if err != nil {
+			d.node.Store(nil)
 			nd.sql.Close()
 			m.close()
 			os.RemoveAll(filepath.Join(dir, globalDir))
@@ -409,6 +413,9 @@ func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE operations SET location = ? WHERE location = 'none'`, name); err != nil {
+			return err
+		}
+		if err := movePoolKeysToMember(ctx, tx); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT key, value FROM config`)
@@ -472,9 +479,11 @@ func (d *DB) JoinCluster(ctx context.Context, cfg ClusterConfig, address string,
 	if err := m.startApp(cfg, peers); err != nil {
 		return err
 	}
+	d.node.Store(m)
 	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path, member: m}
 	defer func() {
 		if err != nil {
+			d.node.Store(nil)
 			nd.sql.Close()
 			m.close()
 			os.RemoveAll(filepath.Join(dir, globalDir))
@@ -526,6 +535,7 @@ func (d *DB) LeaveCluster(ctx context.Context) error {
 	d.sql.gate.Lock()
 	old := d.sql.swap(s, 0)
 	d.member = nil
+	d.node.Store(nil)
 	d.sql.gate.Unlock()
 	if old != nil {
 		old.Close()

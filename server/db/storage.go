@@ -41,6 +41,9 @@ func (d *DB) CreateStoragePool(ctx context.Context, p StoragePool) error {
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = time.Now()
 	}
+	if d.member != nil {
+		return d.createClusterPool(ctx, p)
+	}
 	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_pools (name, driver, description, config, created_at) VALUES (?, ?, ?, ?, ?)`,
 		p.Name, p.Driver, p.Description, mustJSON(nonNilMap(p.Config)), fmtTime(p.CreatedAt))
 	if isUnique(err) {
@@ -55,7 +58,12 @@ func (d *DB) GetStoragePool(ctx context.Context, name string) (StoragePool, erro
 	if err == sql.ErrNoRows {
 		return p, fmt.Errorf("storage pool %q: %w", name, ErrNotFound)
 	}
-	return p, err
+	if err != nil {
+		return p, err
+	}
+	ps := []StoragePool{p}
+	err = d.overlayPoolMember(ctx, ps)
+	return ps[0], err
 }
 
 // ListStoragePools returns all pools ordered by name.
@@ -73,11 +81,18 @@ func (d *DB) ListStoragePools(ctx context.Context) ([]StoragePool, error) {
 		}
 		out = append(out, p)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, d.overlayPoolMember(ctx, out)
 }
 
 // UpdateStoragePool rewrites a pool's description and config.
 func (d *DB) UpdateStoragePool(ctx context.Context, p StoragePool) error {
+	if d.member != nil {
+		return d.updateClusterPool(ctx, p)
+	}
 	res, err := d.sql.ExecContext(ctx, `UPDATE storage_pools SET description = ?, config = ? WHERE name = ?`,
 		p.Description, mustJSON(nonNilMap(p.Config)), p.Name)
 	if err != nil {
