@@ -106,8 +106,10 @@ func (s *Server) members() (*http.Client, *http.Client, error) {
 	return s.mem.client, s.mem.fast, nil
 }
 
+// memberURL is path (with its query, if any) on the member at addr.
 func memberURL(addr, path string) string {
-	return (&url.URL{Scheme: "https", Host: addr, Path: path}).String()
+	p, q, _ := strings.Cut(path, "?")
+	return (&url.URL{Scheme: "https", Host: addr, Path: p, RawQuery: q}).String()
 }
 
 // memberCall sends a JSON request to a member and decodes the reply's

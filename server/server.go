@@ -223,6 +223,12 @@ func (s *Server) Handler() http.Handler {
 				writeError(w, err)
 				return
 			}
+			if fwd, err := s.forward(w, r, rt); err != nil {
+				writeError(w, err)
+				return
+			} else if fwd {
+				return
+			}
 			tr := s.traceOf(r)
 			defer tr.Release()
 			r = r.WithContext(trace.With(r.Context(), tr))

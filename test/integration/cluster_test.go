@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/builder"
 )
 
 // aCluster is three lodgeds of a test's own on this host, each on its own
@@ -108,5 +110,87 @@ func TestClusterForms(t *testing.T) {
 		if !strings.Contains(table, want) {
 			t.Fatalf("cluster list table lacks %q:\n%s", want, table)
 		}
+	}
+}
+
+// clusterImage imports the busybox test image on every member (the alias
+// on the first): each member needs the image's files to create instances
+// from it, and fetching them from another member is not done yet.
+func (c *aCluster) clusterImage(alias string) {
+	c.t.Helper()
+	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.members[0].must("image", "import", tarball, "--alias", alias)
+	for _, m := range c.members[1:] {
+		m.must("image", "import", tarball)
+	}
+}
+
+// locations is `lodge list -c nsL` on member i: name -> "STATE LOCATION".
+func (c *aCluster) locations(i int) map[string]string {
+	c.t.Helper()
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(c.members[i].must("list", "--format", "csv", "-c", "nsL")), "\n") {
+		if f := strings.Split(l, ","); len(f) == 3 {
+			out[f[0]] = f[1] + " " + f[2]
+		}
+	}
+	return out
+}
+
+// TestClusterInstances: instances go to the member --target names, from
+// any member; every member lists every member's instances with their
+// location; exec, stop and delete from any member reach the instance's
+// member; a target that is no member is refused.
+func TestClusterInstances(t *testing.T) {
+	needIntegration(t)
+	names := []string{"cli-a", "cli-b", "cli-c"}
+	c := startCluster(t, "cli", names)
+	c.clusterImage("cli-img")
+	// From member a: one here, one on b; from b: one on c.
+	c.members[0].must("launch", "cli-img", "cli-1", "--target", "cli-a")
+	c.members[0].must("launch", "cli-img", "cli-2", "--target", "cli-b")
+	c.members[1].must("launch", "cli-img", "cli-3", "--target", "cli-c")
+	want := map[string]string{"cli-1": "RUNNING cli-a", "cli-2": "RUNNING cli-b", "cli-3": "RUNNING cli-c"}
+	for i := range names {
+		if got := c.locations(i); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("list on %s: %v, want %v", names[i], got, want)
+		}
+	}
+	// The table shows a LOCATION column without asking.
+	if out := c.members[2].must("list"); !strings.Contains(out, "LOCATION") || !strings.Contains(out, "cli-b") {
+		t.Fatalf("list table on cli-c:\n%s", out)
+	}
+	// Each member runs its own: the container is in that member's state dir.
+	for i, n := range []string{"cli-1", "cli-2", "cli-3"} {
+		if _, err := os.Stat(filepath.Join(c.members[i].dir, "containers", n)); err != nil {
+			t.Fatalf("%s not on %s: %v", n, names[i], err)
+		}
+	}
+	// exec from a member that does not run it.
+	if out := c.members[0].must("exec", "cli-3", "--", "hostname"); strings.TrimSpace(out) != "cli-3" {
+		t.Fatalf("exec cli-3 from cli-a: %q", out)
+	}
+	if out := c.members[2].must("exec", "cli-2", "--", "sh", "-c", "echo forwarded"); out != "forwarded\n" {
+		t.Fatalf("exec cli-2 from cli-c: %q", out)
+	}
+	// stop and delete from elsewhere.
+	c.members[2].must("stop", "cli-1")
+	c.members[0].must("delete", "-f", "cli-2")
+	want = map[string]string{"cli-1": "STOPPED cli-a", "cli-3": "RUNNING cli-c"}
+	if got := c.locations(1); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("list on cli-b after stop and delete: %v, want %v", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(c.members[1].dir, "containers", "cli-2")); !os.IsNotExist(err) {
+		t.Fatalf("cli-2 still on cli-b: %v", err)
+	}
+	// No member by that name: refused, nothing made.
+	if _, err := c.members[0].run("launch", "cli-img", "cli-4", "--target", "cli-zz"); err == nil || !strings.Contains(err.Error(), "cli-zz") {
+		t.Fatalf("launch on an unknown member: %v", err)
+	}
+	if _, ok := c.locations(0)["cli-4"]; ok {
+		t.Fatal("cli-4 was made on an unknown target")
 	}
 }
