@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,5 +193,54 @@ func TestClusterInstances(t *testing.T) {
 	}
 	if _, ok := c.locations(0)["cli-4"]; ok {
 		t.Fatal("cli-4 was made on an unknown target")
+	}
+}
+
+// TestClusterMemberDown: a member killed (kill -9 of its lodged) is shown
+// OFFLINE past cluster.offline_threshold while the other two keep
+// serving (dqlite keeps its quorum with two of three voters): lists
+// answer with its instances in Error state, new instances go elsewhere,
+// requests for its instances are refused as unavailable. Restarted, it
+// is ONLINE again and its instance runs on.
+func TestClusterMemberDown(t *testing.T) {
+	needIntegration(t)
+	names := []string{"cld-a", "cld-b", "cld-c"}
+	c := startCluster(t, "cld", names)
+	c.members[0].must("config", "set", "cluster.offline_threshold", "11")
+	c.clusterImage("cld-img")
+	c.members[0].must("launch", "cld-img", "cld-1", "--target", "cld-c")
+
+	down := c.members[2]
+	if err := down.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	down.cmd.Wait()
+	down.cmd = nil
+	waitFor(t, "cld-c OFFLINE", 60*time.Second, func() bool {
+		return c.list(0)["cld-c"].Status == "Offline"
+	})
+	if ms := c.list(1); ms["cld-a"].Status != "Online" || ms["cld-b"].Status != "Online" {
+		t.Fatalf("the two left are not both online: %v", ms)
+	}
+	if got := c.locations(1)["cld-1"]; got != "ERROR cld-c" {
+		t.Fatalf("cld-1 on the lost member lists as %q, want ERROR cld-c", got)
+	}
+	// Writes go on: an instance placed without a target goes to a or b.
+	c.members[1].must("launch", "cld-img", "cld-2")
+	if got := c.locations(0)["cld-2"]; got != "RUNNING cld-a" && got != "RUNNING cld-b" {
+		t.Fatalf("cld-2 placed with a member down: %q", got)
+	}
+	if _, err := c.members[0].run("exec", "cld-1", "--", "true"); err == nil || !strings.Contains(err.Error(), "offline") {
+		t.Fatalf("exec on the lost member's instance: %v", err)
+	}
+	// Back: it rejoins and its container, which ran on, is seen again.
+	back := startLodged(t, down.dir, "none")
+	t.Cleanup(back.teardown)
+	c.members[2] = back
+	waitFor(t, "cld-c ONLINE again", 60*time.Second, func() bool {
+		return c.list(0)["cld-c"].Status == "Online"
+	})
+	if got := c.locations(0)["cld-1"]; got != "RUNNING cld-c" {
+		t.Fatalf("cld-1 after its member came back: %q", got)
 	}
 }
