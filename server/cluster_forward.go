@@ -88,7 +88,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, rt route) (bool
 }
 
 // clusterInstances is GET /1.0/instances's answer in a cluster: local
-// (this member's instances at the request's recursion) and every other
+// (this member's instances at the request's recursion, 1 or 2) and every other
 // member's, asked in parallel; a member that is offline or does not
 // answer within listDeadline has its instances shown from the database,
 // in Error state. The list is sorted by name, as a standalone one is.
@@ -139,7 +139,7 @@ func (s *Server) clusterInstances(r *http.Request, local any) (response, error) 
 }
 
 // unreachable renders a silent member's instances at the request's
-// recursion, from the database, in Error state.
+// recursion (1 or 2), from the database, in Error state.
 func (s *Server) unreachable(ctx context.Context, r *http.Request, member string) []json.RawMessage {
 	list, err := s.d.UnreachableInstances(ctx, member)
 	if err != nil {
@@ -148,13 +148,8 @@ func (s *Server) unreachable(ctx context.Context, r *http.Request, member string
 	}
 	out := make([]json.RawMessage, 0, len(list))
 	for _, in := range list {
-		var v any
-		switch recursion(r) {
-		case 0:
-			v = daemon.InstanceURL(in.Name)
-		case 1:
-			v = renderInstance(in)
-		default:
+		var v any = renderInstance(in)
+		if recursion(r) > 1 {
 			v = renderFull(in)
 		}
 		if b, err := json.Marshal(v); err == nil {
@@ -164,13 +159,8 @@ func (s *Server) unreachable(ctx context.Context, r *http.Request, member string
 	return out
 }
 
-// listName is what a list entry sorts by: its name (an instance) or
-// itself (a URL).
+// listName is what a list entry sorts by: the instance's name.
 func listName(m json.RawMessage) string {
-	var s string
-	if json.Unmarshal(m, &s) == nil {
-		return s
-	}
 	var in struct {
 		Name string `json:"name"`
 	}

@@ -116,7 +116,8 @@ func (s *Server) instancesGet(r *http.Request) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !s.d.Clustered() || fromMember(r) {
+	if !s.d.Clustered() || fromMember(r) || recursion(r) == 0 {
+		// Names are in the database for every member: no need to ask.
 		return reply(local), nil
 	}
 	return s.clusterInstances(r, local)
