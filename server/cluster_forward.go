@@ -18,9 +18,10 @@ import (
 // Forwarding in a cluster, as LXD does it: a request about an instance
 // (or an operation) that lives on another member is proxied there
 // unchanged, websocket upgrades included; POST /1.0/instances goes to the
-// member ?target= names (or the one placement picks); GET /1.0/instances
-// asks every member. A request that came from another member is never
-// forwarded again: the member that received it from the client decided.
+// member ?target= names (or the one placement picks), and so do events
+// with ?target=; GET /1.0/instances asks every member. A request that
+// came from another member is never forwarded again: the member that
+// received it from the client decided.
 
 // listDeadline bounds how long a list waits for a member that does not
 // answer; its instances are then shown in Error state.
@@ -48,6 +49,10 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, rt route) (bool
 		peer, remote, err = s.d.InstanceMember(ctx, r.PathValue("name"))
 	case strings.HasPrefix(rt.path, "/1.0/operations/{id}"):
 		peer, remote, err = s.d.OperationMember(ctx, r.PathValue("id"))
+	case rt.path == "/1.0/events" && r.URL.Query().Get("target") != "":
+		// A member's own events (lxc launch --target follows its
+		// operation on them).
+		peer, remote, err = s.d.MemberByName(ctx, r.URL.Query().Get("target"))
 	case rt.method == http.MethodPost && rt.path == "/1.0/instances":
 		if t := r.URL.Query().Get("target"); t != "" {
 			peer, remote, err = s.d.MemberByName(ctx, t)

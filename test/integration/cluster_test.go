@@ -194,6 +194,28 @@ func TestClusterInstances(t *testing.T) {
 	if _, ok := c.locations(0)["cli-4"]; ok {
 		t.Fatal("cli-4 was made on an unknown target")
 	}
+	// Debian's lxc drives the cluster too: members, --target, LOCATION.
+	lxcBin, err := exec.LookPath("lxc")
+	if err != nil {
+		t.Skip("Debian's lxd-client is not installed (make deps installs it)")
+	}
+	lxc := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(lxcBin, args...)
+		cmd.Env = append(os.Environ(), "LXD_DIR="+c.members[2].dir, "HOME="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("lxc %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := lxc("cluster", "list", "--format", "csv"); !strings.Contains(out, "cli-a") || !strings.Contains(out, "cli-b") || !strings.Contains(out, "ONLINE") {
+		t.Fatalf("lxc cluster list:\n%s", out)
+	}
+	lxc("launch", "cli-img", "cli-5", "--target", "cli-b")
+	if out := lxc("list", "--format", "csv", "-c", "nsL"); !strings.Contains(out, "cli-5,RUNNING,cli-b") || !strings.Contains(out, "cli-3,RUNNING,cli-c") {
+		t.Fatalf("lxc list:\n%s", out)
+	}
 }
 
 // TestClusterMemberDown: a member killed (kill -9 of its lodged) is shown
