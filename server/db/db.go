@@ -38,14 +38,18 @@ const maxConns = 8
 type DB struct {
 	sql  *handle
 	path string
-	// member is the cluster side (nil standalone): the dqlite node, the
-	// local database, this member's id and name.
-	member *member
+	// mp is the cluster side (nil standalone): the dqlite node, the
+	// local database, this member's id and name. Enable, join and leave
+	// swap it while requests read it (mem).
+	mp atomic.Pointer[member]
 	// node is the member whose dqlite node runs, from the moment it
 	// starts (during cluster enable and join, before member is set):
 	// ServeDqlite hands peers' connections to it.
 	node atomic.Pointer[member]
 }
+
+// mem is the cluster side, nil standalone.
+func (d *DB) mem() *member { return d.mp.Load() }
 
 // Open opens (creating if needed) the database at path and applies
 // pending migrations. If this lodged is a cluster member (a local.db
@@ -83,9 +87,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // Close closes the database (and a member's dqlite node).
 func (d *DB) Close() error {
+	dm := d.mem()
 	err := d.sql.Close()
-	if d.member != nil {
-		d.member.close()
+	if dm != nil {
+		dm.close()
 	}
 	return err
 }

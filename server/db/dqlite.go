@@ -141,44 +141,49 @@ func openMember(ctx context.Context, path string) (*DB, error) {
 		local.Close()
 		return nil, fmt.Errorf("local database %s has no cluster.https_address (%v): it is not a cluster member's; move it away to start standalone", filepath.Join(dir, localFile), err)
 	}
-	return &DB{sql: &handle{retry: retryWrites}, path: path, member: &member{dir: dir, local: local, address: addr}}, nil
+	d := &DB{sql: &handle{retry: retryWrites}, path: path}
+	d.mp.Store(&member{dir: dir, local: local, address: addr})
+	return d, nil
 }
 
 // Clustered tells whether this lodged is a cluster member.
-func (d *DB) Clustered() bool { return d.member != nil }
+func (d *DB) Clustered() bool { return d.mem() != nil }
 
 // ClusterAddress is this member's address ("" standalone).
 func (d *DB) ClusterAddress() string {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return ""
 	}
-	return d.member.address
+	return dm.address
 }
 
 // NodeID is this member's id in the nodes table (1 standalone).
 func (d *DB) NodeID() int64 {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return 1
 	}
-	d.member.mu.Lock()
-	defer d.member.mu.Unlock()
-	if d.member.id == 0 {
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	if dm.id == 0 {
 		return 1
 	}
-	return d.member.id
+	return dm.id
 }
 
 // Location is this member's name, as the API shows it ("none" standalone).
 func (d *DB) Location() string {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return "none"
 	}
-	d.member.mu.Lock()
-	defer d.member.mu.Unlock()
-	if d.member.name == "" {
+	dm.mu.Lock()
+	defer dm.mu.Unlock()
+	if dm.name == "" {
 		return "none"
 	}
-	return d.member.name
+	return dm.name
 }
 
 // StartCluster starts this member's dqlite node (it then serves
@@ -186,7 +191,8 @@ func (d *DB) Location() string {
 // answers: the transport must be up before, since the other members reach
 // this node through it.
 func (d *DB) StartCluster(ctx context.Context, cfg ClusterConfig) error {
-	m := d.member
+	dm := d.mem()
+	m := dm
 	if m == nil {
 		return errors.New("not a cluster member")
 	}
@@ -278,7 +284,8 @@ func (s nodeStore) Set(context.Context, []client.NodeInfo) error { return nil }
 // through a driver of our own (the app's has no timeouts: a query would
 // wait forever for a leader).
 func (d *DB) openGlobal(ctx context.Context, cfg ClusterConfig) error {
-	m := d.member
+	dm := d.mem()
+	m := dm
 	m.mu.Lock()
 	a := m.app
 	m.mu.Unlock()
@@ -330,7 +337,8 @@ func (d *DB) openGlobal(ctx context.Context, cfg ClusterConfig) error {
 
 // findSelf looks this member up in nodes by its address.
 func (d *DB) findSelf(ctx context.Context) error {
-	m := d.member
+	dm := d.mem()
+	m := dm
 	var id int64
 	var name string
 	err := d.sql.QueryRowContext(ctx, `SELECT id, name FROM nodes WHERE address = ?`, m.address).Scan(&id, &name)
@@ -374,7 +382,8 @@ func (d *DB) ServeDqlite(conn net.Conn) {
 // settings move to local.db, and the database switches over while lodged
 // runs. lodge.db is kept as lodge.db.pre-cluster.
 func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address string) (err error) {
-	if d.member != nil {
+	dm := d.mem()
+	if dm != nil {
 		return errdefs.Conflictf("this server is already a cluster member (%s)", d.Location())
 	}
 	dir := filepath.Dir(d.path)
@@ -386,7 +395,8 @@ func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address
 		return err
 	}
 	d.node.Store(m)
-	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path, member: m}
+	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path}
+	nd.mp.Store(m)
 	defer func() {
 		if err != nil {
 			d.node.Store(nil)
@@ -456,7 +466,7 @@ func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address
 	// Switch: this DB now reads and writes the cluster's database.
 	gs, _ := nd.sql.db()
 	old := d.sql.swap(gs, retryWrites)
-	d.member = m
+	d.mp.Store(m)
 	old.Close()
 	renamePreCluster(d.path)
 	return nil
@@ -468,7 +478,8 @@ func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address
 // tables are left behind in lodge.db.pre-cluster (a joining server has
 // no instances), and it switches to the cluster's database.
 func (d *DB) JoinCluster(ctx context.Context, cfg ClusterConfig, address string, peers []string) (err error) {
-	if d.member != nil {
+	dm := d.mem()
+	if dm != nil {
 		return errdefs.Conflictf("this server is already a cluster member (%s)", d.Location())
 	}
 	dir := filepath.Dir(d.path)
@@ -480,7 +491,8 @@ func (d *DB) JoinCluster(ctx context.Context, cfg ClusterConfig, address string,
 		return err
 	}
 	d.node.Store(m)
-	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path, member: m}
+	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path}
+	nd.mp.Store(m)
 	defer func() {
 		if err != nil {
 			d.node.Store(nil)
@@ -511,7 +523,7 @@ func (d *DB) JoinCluster(ctx context.Context, cfg ClusterConfig, address string,
 	d.sql.gate.Lock()
 	gs, _ := nd.sql.db()
 	old := d.sql.swap(gs, retryWrites)
-	d.member = m
+	d.mp.Store(m)
 	d.sql.gate.Unlock()
 	old.Close()
 	renamePreCluster(d.path)
@@ -522,7 +534,8 @@ func (d *DB) JoinCluster(ctx context.Context, cfg ClusterConfig, address string,
 // a standalone lodged with an empty database: its dqlite node stops, and
 // local.db and global/ are kept aside as *.removed.
 func (d *DB) LeaveCluster(ctx context.Context) error {
-	m := d.member
+	dm := d.mem()
+	m := dm
 	if m == nil {
 		return nil
 	}
@@ -534,7 +547,7 @@ func (d *DB) LeaveCluster(ctx context.Context) error {
 	s.SetMaxIdleConns(maxConns)
 	d.sql.gate.Lock()
 	old := d.sql.swap(s, 0)
-	d.member = nil
+	d.mp.Store(nil)
 	d.node.Store(nil)
 	d.sql.gate.Unlock()
 	if old != nil {

@@ -8,13 +8,14 @@ import (
 // memberConfig puts a member's own keys (localConfigKeys, from local.db)
 // into cfg, the cluster's config; standalone every key is in one table.
 func (d *DB) memberConfig(ctx context.Context, cfg map[string]string) error {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return nil
 	}
 	for k := range localConfigKeys {
 		delete(cfg, k)
 	}
-	rows, err := d.member.local.QueryContext(ctx, `SELECT key, value FROM config`)
+	rows, err := dm.local.QueryContext(ctx, `SELECT key, value FROM config`)
 	if err != nil {
 		return err
 	}
@@ -34,11 +35,12 @@ func (d *DB) memberConfig(ctx context.Context, cfg map[string]string) error {
 // setMemberConfig writes a member's own keys of kv to local.db and returns
 // the rest, the cluster's (standalone: all of kv).
 func (d *DB) setMemberConfig(ctx context.Context, kv map[string]string) (map[string]string, error) {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return kv, nil
 	}
 	rest := map[string]string{}
-	tx, err := d.member.local.BeginTx(ctx, nil)
+	tx, err := dm.local.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

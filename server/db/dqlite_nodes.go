@@ -358,12 +358,13 @@ func roleName(r client.NodeRole) string {
 }
 
 func (d *DB) leaderClient(ctx context.Context) (*client.Client, error) {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return nil, errdefs.Invalidf("this server is not clustered (lodge cluster enable NAME)")
 	}
-	d.member.mu.Lock()
-	a := d.member.app
-	d.member.mu.Unlock()
+	dm.mu.Lock()
+	a := dm.app
+	dm.mu.Unlock()
 	if a == nil {
 		return nil, errNoDatabase
 	}
@@ -398,12 +399,13 @@ func (d *DB) RaftMembers(ctx context.Context) ([]RaftMember, error) {
 // RaftLeader is the address of the database's leader, as this member's
 // node knows it ("" if none).
 func (d *DB) RaftLeader(ctx context.Context) (string, error) {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return "", nil
 	}
-	d.member.mu.Lock()
-	a := d.member.app
-	d.member.mu.Unlock()
+	dm.mu.Lock()
+	a := dm.app
+	dm.mu.Unlock()
 	if a == nil {
 		return "", errNoDatabase
 	}
@@ -471,12 +473,13 @@ func (d *DB) RemoveRaftMember(ctx context.Context, address string) error {
 // Handover passes this member's database role (and leadership) to another
 // member before it stops, so that the cluster does not wait for it.
 func (d *DB) Handover(ctx context.Context) error {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return nil
 	}
-	d.member.mu.Lock()
-	a := d.member.app
-	d.member.mu.Unlock()
+	dm.mu.Lock()
+	a := dm.app
+	dm.mu.Unlock()
 	if a == nil {
 		return nil
 	}

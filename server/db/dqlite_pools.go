@@ -15,7 +15,8 @@ var memberPoolKeys = map[string]bool{"source": true, "size": true}
 // overlayPoolMember puts this member's own settings into a cluster
 // pool's config (standalone there are none: every key is the pool's).
 func (d *DB) overlayPoolMember(ctx context.Context, ps []StoragePool) error {
-	if d.member == nil || len(ps) == 0 {
+	dm := d.mem()
+	if dm == nil || len(ps) == 0 {
 		return nil
 	}
 	rows, err := d.sql.QueryContext(ctx, `SELECT pool_id, config FROM storage_pools_nodes WHERE node_id = ?`, d.NodeID())
@@ -63,7 +64,8 @@ func splitPoolConfig(cfg map[string]string) (global, member map[string]string) {
 // SetPoolMemberConfig records this member's own settings of a pool (its
 // source...), keeping the pool's cluster-wide ones.
 func (d *DB) SetPoolMemberConfig(ctx context.Context, pool string, cfg map[string]string) error {
-	if d.member == nil {
+	dm := d.mem()
+	if dm == nil {
 		return nil
 	}
 	_, member := splitPoolConfig(cfg)

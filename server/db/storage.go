@@ -38,10 +38,11 @@ const poolCols = `id, name, driver, description, config, created_at`
 
 // CreateStoragePool inserts a pool; ErrExists if the name is taken.
 func (d *DB) CreateStoragePool(ctx context.Context, p StoragePool) error {
+	dm := d.mem()
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = time.Now()
 	}
-	if d.member != nil {
+	if dm != nil {
 		return d.createClusterPool(ctx, p)
 	}
 	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_pools (name, driver, description, config, created_at) VALUES (?, ?, ?, ?, ?)`,
@@ -90,7 +91,8 @@ func (d *DB) ListStoragePools(ctx context.Context) ([]StoragePool, error) {
 
 // UpdateStoragePool rewrites a pool's description and config.
 func (d *DB) UpdateStoragePool(ctx context.Context, p StoragePool) error {
-	if d.member != nil {
+	dm := d.mem()
+	if dm != nil {
 		return d.updateClusterPool(ctx, p)
 	}
 	res, err := d.sql.ExecContext(ctx, `UPDATE storage_pools SET description = ?, config = ? WHERE name = ?`,
