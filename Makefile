@@ -3,6 +3,15 @@
 GO ?= go
 GOFLAGS ?=
 export CGO_ENABLED = 1
+# Clustering links go-dqlite, whose libdqlite uses Debian's libsqlite3;
+# the libsqlite3 tag builds mattn/go-sqlite3 against that same library
+# instead of its bundled copy, so one SQLite serves both (without it the
+# bundled copy's symbols would stand in for the system's under libdqlite,
+# a combination upstream does not test). Exported, so that every go
+# command make runs (build, test, vet, staticcheck, the tests' own builds
+# of lodged) builds the same; test/buildtags has it for tests run by hand.
+override GOFLAGS := -tags=libsqlite3 $(GOFLAGS)
+export GOFLAGS
 
 .PHONY: build build-release deb install test test-unit test-ui test-fuzz test-integration test-stress-short bench bench-storage bench-density bench-remotes bench-migrate bench-ui bench-cloud compat stress fuzz lint demo deps ui ui-deps ui-check clean
 

@@ -78,6 +78,15 @@ func (c *Client) CreateInstance(ctx context.Context, req api.InstancesPost) (*Op
 	return c.async(ctx, http.MethodPost, "/1.0/instances", req, nil)
 }
 
+// CreateInstanceOn creates an instance on the cluster member named
+// target (LXD's ?target=; "" lets the cluster place it).
+func (c *Client) CreateInstanceOn(ctx context.Context, req api.InstancesPost, target string) (*Operation, error) {
+	if target == "" {
+		return c.CreateInstance(ctx, req)
+	}
+	return c.async(ctx, http.MethodPost, "/1.0/instances?target="+url.QueryEscape(target), req, nil)
+}
+
 // UpdateInstance replaces an instance's writable fields; etag guards against
 // concurrent changes when not empty.
 func (c *Client) UpdateInstance(ctx context.Context, name string, put api.InstancePut, etag string) (*Operation, error) {

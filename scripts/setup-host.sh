@@ -19,6 +19,8 @@
 #   curl openssl python3           make bench and make compat (download floor, JSON parsing, pty driver)
 #   make git                       the build
 #   protobuf-compiler              protoc, for go generate ./migration/pb (LXD's migration messages)
+#   libdqlite-dev libraft-dev      clustering: go-dqlite's cgo links libdqlite and libraft (and libsqlite3,
+#   libsqlite3-dev                 which mattn/go-sqlite3 then uses too: the libsqlite3 build tag)
 #   dpkg-dev lintian systemd       make deb (dpkg-shlibdeps), and the package tests: lintian, systemd-analyze verify
 #   chromium                       the web UI's browser tests (chromedp drives /usr/bin/chromium headless)
 # `make ui` (rebuilding ui/dist from ui/web) also needs Node.js 18+ with npm
@@ -26,7 +28,7 @@
 set -euo pipefail
 pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
 	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 openssh-client lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3 protobuf-compiler
-	dpkg-dev lintian systemd chromium)
+	dpkg-dev lintian systemd chromium libdqlite-dev libraft-dev libsqlite3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -104,6 +104,15 @@ var apiExtensions = []string{
 	// security.protection.shift; disks with shift=true are idmapped.
 	"container_protection_shift",
 	"container_disk_shift",
+	// cluster.go: clusters of lodged (enable, join by token, roles).
+	"clustering",
+	"clustering_join",
+	"clustering_server_address",
+	"clustering_roles",
+	"clustering_join_token",
+	"clustering_edit_roles",
+	"clustering_description",
+	"clustering_failure_domains",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.
@@ -195,6 +204,9 @@ func (s *Server) serverGet(r *http.Request) (response, error) {
 	}
 	if a := s.HTTPSAddress(); a != "" {
 		info.Environment.Addresses = listenAddresses(a)
+	}
+	if s.d.Clustered() {
+		info.Environment.ServerClustered, info.Environment.ServerName = true, s.d.MemberName()
 	}
 	return replyETag(info, info.Config), nil
 }

@@ -34,7 +34,7 @@ func (s *Server) startHTTPS(ctx context.Context) {
 		s.log.Warn("no server certificate; the HTTPS API is off", "err", err)
 		return
 	}
-	if addr := s.d.ServerConfigValue(ctx, "core.https_address"); addr != "" {
+	if addr := s.d.ServerConfigValue(ctx, "core.https_address"); addr != "" && addr != s.HTTPSAddress() {
 		if err := s.SetHTTPSAddress(addr); err != nil {
 			s.log.Warn("HTTPS API not started", "address", addr, "err", err)
 		}
@@ -127,6 +127,8 @@ func allowed(a access, r *http.Request) error {
 	case a == accessLocal && viaHTTPS(r):
 		// Daemon control (shutdown) stays on the unix socket.
 		return errdefs.Forbiddenf("the /internal API is only served on the unix socket")
+	case a == accessMember && !fromMember(r):
+		return errdefs.Forbiddenf("%s %s: only other members of this cluster may use this", r.Method, r.URL.Path)
 	case a == accessTrusted && !isTrusted(r):
 		return errdefs.Forbiddenf("%s %s: not authorized: this client certificate is not trusted (add it with a token from `lodge config trust add`)", r.Method, r.URL.Path)
 	}
@@ -171,9 +173,17 @@ func (s *Server) HTTPSHandler() http.Handler {
 	})
 	api := s.ui.Protect(trusted, untrusted)
 	return s.withUI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/internal/") {
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 && s.d.IsMemberCert(r.TLS.PeerCertificates[0]) {
+			// Another member of this cluster (cluster certificate):
+			// trusted, and it may use the cluster's /internal routes.
+			ctx := context.WithValue(r.Context(), ctxKeyTrust{}, true)
+			h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKeyMember{}, true)))
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/internal/") && r.URL.Path != "/internal/cluster/accept" {
 			// Before any credential is looked at: daemon control stays
-			// on the unix socket.
+			// on the unix socket (a server joining a cluster presents its
+			// token to /internal/cluster/accept, a public route).
 			writeError(w, errdefs.Forbiddenf("the /internal API is only served on the unix socket"))
 			return
 		}

@@ -45,7 +45,7 @@ func renderInstance(in daemon.Instance) api.Instance {
 		Status:          code.String(),
 		StatusCode:      code,
 		LastUsedAt:      in.LastUsedAt,
-		Location:        "none",
+		Location:        locationOf(in.Location),
 		Type:            "container",
 		Project:         "default",
 	}
@@ -58,6 +58,14 @@ func renderFull(in daemon.Instance) api.InstanceFull {
 		snaps = append(snaps, renderSnapshot(sn))
 	}
 	return api.InstanceFull{Instance: renderInstance(in), State: renderState(in.State), Snapshots: snaps, Backups: []any{}}
+}
+
+// locationOf is the member an instance is on, "none" standalone.
+func locationOf(l string) string {
+	if l == "" {
+		return "none"
+	}
+	return l
 }
 
 func nonNil(s []string) []string {
@@ -104,6 +112,20 @@ func (s *Server) instancesGet(r *http.Request) (response, error) {
 	if p := queryParams(r); !p.Empty() {
 		return s.instancesQuery(r, p)
 	}
+	local, err := s.localInstances(r)
+	if err != nil {
+		return nil, err
+	}
+	if !s.d.Clustered() || fromMember(r) || recursion(r) == 0 {
+		// Names are in the database for every member: no need to ask.
+		return reply(local), nil
+	}
+	return s.clusterInstances(r, local)
+}
+
+// localInstances is this server's instances at the request's recursion:
+// URLs, instances, or instances with state and snapshots.
+func (s *Server) localInstances(r *http.Request) (any, error) {
 	if recursion(r) == 0 {
 		names, err := s.d.InstanceNames(r.Context())
 		if err != nil {
@@ -113,7 +135,7 @@ func (s *Server) instancesGet(r *http.Request) (response, error) {
 		for _, n := range names {
 			urls = append(urls, daemon.InstanceURL(n))
 		}
-		return reply(urls), nil
+		return urls, nil
 	}
 	list, err := s.d.Instances(r.Context(), recursion(r) > 1)
 	if err != nil {
@@ -124,13 +146,13 @@ func (s *Server) instancesGet(r *http.Request) (response, error) {
 		for _, in := range list {
 			out = append(out, renderInstance(in))
 		}
-		return reply(out), nil
+		return out, nil
 	}
 	out := make([]api.InstanceFull, 0, len(list))
 	for _, in := range list {
 		out = append(out, renderFull(in))
 	}
-	return reply(out), nil
+	return out, nil
 }
 
 func (s *Server) instanceGet(r *http.Request) (response, error) {

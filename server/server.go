@@ -43,6 +43,8 @@ type Server struct {
 	metrics httpsState
 	// guest is the guest API (devlxd.go); nil without one.
 	guest *devlxd.Server
+	// mem is the client to other cluster members (cluster.go).
+	mem memberState
 }
 
 // Config is lodged's configuration: the daemon's, and the unix socket's group.
@@ -77,6 +79,7 @@ func New(cfg Config, deps daemon.Deps) *Server {
 			s.guest, deps.GuestAPI = g, api
 		}
 	}
+	deps.Cluster = s
 	s.d = daemon.New(cfg.Config, deps)
 	return s
 }
@@ -99,10 +102,13 @@ const (
 	// accessMetrics: trusted clients and metrics certificates, anyone
 	// with core.metrics_authentication=false (the handler checks).
 	accessMetrics
+	// accessMember: other members of this cluster only (HTTPS with the
+	// cluster certificate).
+	accessMember
 )
 
 func (a access) String() string {
-	return [...]string{"trusted", "public", "local", "metrics"}[a]
+	return [...]string{"trusted", "public", "local", "metrics", "member"}[a]
 }
 
 // handler decodes a request, makes one call to the daemon and says what to
@@ -224,6 +230,21 @@ var routes = []route{
 	{"POST", "/internal/ui/login-token", accessLocal, (*Server).uiLoginToken},
 	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},
 	{"GET", "/internal/stats", accessLocal, (*Server).stats},
+	// cluster.go
+	{"GET", "/1.0/cluster", accessTrusted, (*Server).clusterGet},
+	{"PUT", "/1.0/cluster", accessTrusted, (*Server).clusterPut},
+	{"GET", "/1.0/cluster/members", accessTrusted, (*Server).clusterMembersGet},
+	{"POST", "/1.0/cluster/members", accessTrusted, (*Server).clusterMembersPost},
+	{"GET", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberGet},
+	{"PUT", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberPut},
+	{"POST", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberPost},
+	{"DELETE", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberDelete},
+	{"GET", "/1.0/cluster/tokens", accessTrusted, (*Server).clusterTokensGet},
+	{"DELETE", "/1.0/cluster/tokens/{name}", accessTrusted, (*Server).clusterTokenDelete},
+	{"POST", "/internal/cluster/accept", accessPublic, (*Server).clusterAccept},
+	{"PUT", "/internal/cluster/heartbeat", accessMember, (*Server).clusterHeartbeat},
+	{"POST", "/internal/cluster/leave", accessMember, (*Server).clusterLeave},
+	{"POST", "/internal/database", accessMember, (*Server).dqliteUpgrade},
 }
 
 // Handler returns the HTTP handler serving the API, on the unix socket
@@ -235,6 +256,12 @@ func (s *Server) Handler() http.Handler {
 			s.log.Debug("request", "method", r.Method, "url", r.URL.String())
 			if err := allowed(rt.access, r); err != nil {
 				writeError(w, err)
+				return
+			}
+			if fwd, err := s.forward(w, r, rt); err != nil {
+				writeError(w, err)
+				return
+			} else if fwd {
 				return
 			}
 			tr := s.traceOf(r)
@@ -298,6 +325,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := removeStaleSocket(sock); err != nil {
 		return err
 	}
+	// A cluster member listens first: the others reach its database there.
+	if err := s.startCluster(ctx); err != nil {
+		return err
+	}
 	if err := s.d.Start(ctx); err != nil {
 		return err
 	}
@@ -331,6 +362,8 @@ func (s *Server) Run(ctx context.Context) error {
 		// does before it goes, whoever asked for it.
 		s.d.StopInstances(context.Background())
 	}
+	// A member hands its database role over before it goes.
+	s.d.ShutdownCluster(context.Background())
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)

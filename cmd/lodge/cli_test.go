@@ -19,6 +19,23 @@ func TestParseColumns(t *testing.T) {
 	}
 }
 
+// The L column is where an instance lives; a list is a cluster's when an
+// instance is located on a member ("none" standalone).
+func TestLocationColumn(t *testing.T) {
+	cs, err := parseColumns("nL")
+	if err != nil || cs[1].name != "LOCATION" {
+		t.Fatalf("%v %v", cs, err)
+	}
+	on := api.InstanceFull{Instance: api.Instance{Name: "c1", Location: "node2"}}
+	if got := cs[1].data(on); got != "node2" {
+		t.Fatalf("location: %q", got)
+	}
+	standalone := api.InstanceFull{Instance: api.Instance{Name: "c2", Location: "none"}}
+	if clustered([]api.InstanceFull{standalone}) || !clustered([]api.InstanceFull{standalone, on}) {
+		t.Fatal("clustered: wrong")
+	}
+}
+
 func TestAddresses(t *testing.T) {
 	st := &api.InstanceState{Network: map[string]api.InstanceStateNetwork{
 		"lo":   {Addresses: []api.InstanceStateNetworkAddress{{Family: "inet", Address: "127.0.0.1", Scope: "local"}}},

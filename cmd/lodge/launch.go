@@ -16,6 +16,7 @@ type launchOpts struct {
 	ephemeral bool
 	profiles  []string
 	pool      string
+	target    string
 }
 
 func launchCmd(start bool) *cobra.Command {
@@ -34,6 +35,7 @@ func launchCmd(start bool) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.ephemeral, "ephemeral", "e", false, "ephemeral instance")
 	cmd.Flags().StringArrayVarP(&o.profiles, "profile", "p", nil, "profile to apply (repeatable)")
 	cmd.Flags().StringVarP(&o.pool, "storage", "s", "", "storage pool for the root disk")
+	cmd.Flags().StringVar(&o.target, "target", "", "cluster member to create it on (default: the one with the fewest instances)")
 	return cmd
 }
 
@@ -97,7 +99,7 @@ func (o *launchOpts) run(cmd *cobra.Command, args []string) error {
 		// As LXD's client: a local root disk device naming the pool.
 		req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": o.pool}
 	}
-	op, err := c.CreateInstance(ctx, req)
+	op, err := c.CreateInstanceOn(ctx, req, o.target)
 	if err != nil && image.remote != target.Remote {
 		return fmt.Errorf("%s: %w", image.remote, err)
 	}

@@ -41,6 +41,7 @@ var columns = map[rune]column{
 		return strconv.FormatInt(i.State.Pid, 10)
 	}},
 	'P': {"PROFILES", func(i api.InstanceFull) string { return strings.Join(i.Profiles, "\n") }},
+	'L': {"LOCATION", func(i api.InstanceFull) string { return i.Location }},
 }
 
 // parseColumns turns "ns4" into columns, refusing unknown letters.
@@ -49,7 +50,7 @@ func parseColumns(spec string) ([]column, error) {
 	for _, r := range strings.ReplaceAll(spec, ",", "") {
 		c, ok := columns[r]
 		if !ok {
-			return nil, fmt.Errorf("unknown column %q in -c %s (known: n s 4 6 t S a c d p P)", string(r), spec)
+			return nil, fmt.Errorf("unknown column %q in -c %s (known: n s 4 6 t S a c d p P L)", string(r), spec)
 		}
 		out = append(out, c)
 	}
@@ -99,6 +100,17 @@ func matchFilter(name string, filters []string) bool {
 	return false
 }
 
+// clustered tells whether the instances come from a cluster (they are
+// located on members, "none" standalone).
+func clustered(all []api.InstanceFull) bool {
+	for _, i := range all {
+		if i.Location != "" && i.Location != "none" {
+			return true
+		}
+	}
+	return false
+}
+
 func listCmd() *cobra.Command {
 	var format, cols string
 	cmd := &cobra.Command{
@@ -135,6 +147,10 @@ func listCmd() *cobra.Command {
 				}
 			}
 			sort.Slice(insts, func(a, b int) bool { return insts[a].Name < insts[b].Name })
+			if !cmd.Flags().Changed("columns") && clustered(all) {
+				// As lxc list: a cluster's list says where each instance is.
+				cs = append(cs, columns['L'])
+			}
 			header := make([]string, len(cs))
 			for i, c := range cs {
 				header[i] = c.name
@@ -151,6 +167,6 @@ func listCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "table, csv, json or yaml")
-	cmd.Flags().StringVarP(&cols, "columns", "c", "ns46tS", "columns: n name, s state, 4 IPv4, 6 IPv6, t type, S snapshots, a arch, c created, d description, p pid, P profiles")
+	cmd.Flags().StringVarP(&cols, "columns", "c", "ns46tS", "columns: n name, s state, 4 IPv4, 6 IPv6, t type, S snapshots, a arch, c created, d description, p pid, P profiles, L location (default in a cluster)")
 	return cmd
 }

@@ -48,7 +48,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(launchCmd(true), launchCmd(false), startCmd(), stopCmd(), restartCmd(), pauseCmd(), resumeCmd(),
 		deleteCmd(), listCmd(), infoCmd(), execCmd(), imageCmd(), fileCmd(), consoleCmd(), configCmd(), profileCmd(),
 		storageCmd(), snapshotCmd(), restoreCmd(), copyCmd(), moveCmd(), renameCmd(), publishCmd(), rebuildCmd(), exportCmd(), importCmd(), networkCmd(), remoteCmd(), operationCmd(),
-		queryCmd(), monitorCmd(), uiCmd(), versionCmd())
+		queryCmd(), monitorCmd(), uiCmd(), versionCmd(), clusterCmd())
 	root.AddCommand(manpage.Command(root, version))
 	requireSubcommands(root)
 	return root

@@ -103,7 +103,7 @@ func rootCmd() *cobra.Command {
 		},
 	}
 	shutdown.Flags().IntVar(&timeout, "timeout", 600, "seconds to wait for lodged to exit")
-	root.AddCommand(waitready, shutdown, manpage.Command(root, version))
+	root.AddCommand(waitready, shutdown, initCmd(&stateDir), manpage.Command(root, version))
 	return root
 }
 

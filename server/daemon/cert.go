@@ -52,19 +52,31 @@ func (d *Daemon) serverCert() (*tls.Certificate, error) {
 	return d.cert.cert, d.cert.err
 }
 
-// ServerCert is the daemon's certificate (made at the first start).
-func (d *Daemon) ServerCert() (*tls.Certificate, error) { return d.serverCert() }
+// ServerCert is the certificate the HTTPS API serves: the daemon's (made
+// at the first start), or a cluster member's the cluster's, as LXD's.
+func (d *Daemon) ServerCert() (*tls.Certificate, error) {
+	if c, _, _ := d.clusterCert(); c != nil {
+		return c, nil
+	}
+	return d.serverCert()
+}
 
-// CertPEM is the daemon's certificate in PEM ("" if it could not be made).
+// CertPEM is ServerCert in PEM ("" if it could not be made).
 func (d *Daemon) CertPEM() string {
+	if c, pem, _ := d.clusterCert(); c != nil {
+		return pem
+	}
 	if _, err := d.serverCert(); err != nil {
 		return ""
 	}
 	return d.cert.pem
 }
 
-// CertFingerprint is the daemon certificate's fingerprint ("" if it could not be made).
+// CertFingerprint is ServerCert's fingerprint ("" if it could not be made).
 func (d *Daemon) CertFingerprint() string {
+	if c, _, fp := d.clusterCert(); c != nil {
+		return fp
+	}
 	if _, err := d.serverCert(); err != nil {
 		return ""
 	}
@@ -164,6 +176,10 @@ const (
 // CertType tells how a client certificate is trusted: its type in the
 // trust store (CertTypeClient, CertTypeMetrics), "" if it is not there.
 func (d *Daemon) CertType(ctx context.Context, cert *x509.Certificate) string {
+	if d.IsMemberCert(cert) {
+		// Another member of this cluster (forwarding a client's request).
+		return CertTypeClient
+	}
 	fp := CertFingerprint(cert.Raw)
 	certs, err := d.db.ListCertificates(ctx)
 	if err != nil {

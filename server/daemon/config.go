@@ -73,6 +73,10 @@ var serverConfigKeys = map[string]serverKey{
 	"core.metrics_authentication": {def: "true", validate: boolKey},
 	// Compression of instance backups when the request names none.
 	"backups.compression_algorithm": {def: "gzip", validate: backup.CheckCompression},
+	// Seconds without a heartbeat after which a cluster member is offline.
+	"cluster.offline_threshold": {def: "20", validate: offlineThresholdKey},
+	// Where the other members reach this one; set when clustering starts.
+	"cluster.https_address": {apply: (*Daemon).refuseClusterAddress},
 }
 
 // serverConfig returns a key's value, or its default.
@@ -95,6 +99,9 @@ func (d *Daemon) serverConfigInt(ctx context.Context, key string) int {
 func (d *Daemon) setHTTPSAddress(addr string) error {
 	if d.https == nil {
 		return errdefs.Invalidf("this lodged serves no HTTPS API")
+	}
+	if d.db.Clustered() && addr != d.db.ClusterAddress() {
+		return errdefs.Invalidf("a cluster member serves its API where the other members reach it (cluster.https_address %s); it cannot move", d.db.ClusterAddress())
 	}
 	return d.https.SetHTTPSAddress(addr)
 }

@@ -66,6 +66,8 @@ type Daemon struct {
 	cert certState
 	// https is the HTTPS listener the transport runs (nil: none).
 	https HTTPSListener
+	// cl is the cluster side (cluster.go).
+	cl clusterState
 
 	shutdownOnce sync.Once
 	// stopAll is set when a client asked lodged to stop its instances and exit.
@@ -99,6 +101,7 @@ func New(cfg Config, deps Deps) *Daemon {
 		extractMeta: deps.ExtractMetadata, guest: deps.GuestAPI,
 	}
 	d.rm.httpOpts = deps.RemoteHTTP
+	d.cl.transport = deps.Cluster
 	if d.poolMgr == nil {
 		d.poolMgr = pools.Manager{StateDir: cfg.Dir}
 	}
@@ -133,6 +136,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 // auto-update, autostart, scheduled snapshots, backup expiry; it runs
 // until Close.
 func (d *Daemon) StartBackground() {
+	d.startClusterLoop()
 	go d.imageTasks(d.ctx)
 	go d.autostart(d.ctx)
 	go d.snapshotScheduler(d.ctx)
@@ -216,6 +220,9 @@ type Deps struct {
 	// GuestAPI serves /dev/lxd/sock in the instances (the server's
 	// devlxd); nil: no guest API.
 	GuestAPI GuestAPI
+	// Cluster is the transport between cluster members (the server sets
+	// itself); nil: no clustering.
+	Cluster ClusterTransport
 }
 
 // keyedMutex serialises work per key (instance name, image fingerprint).

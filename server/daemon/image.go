@@ -229,7 +229,13 @@ func (d *Daemon) ImportImage(ctx context.Context, up ImageUpload) (*operations.O
 	}
 	row := db.Image{Fingerprint: info.Fingerprint, Filename: filename, Size: info.Size, Architecture: info.Metadata.Architecture,
 		Type: "container", Public: up.Public, Properties: props, CreatedAt: created, UploadedAt: now}
-	if err := d.db.CreateImage(ctx, row); err != nil {
+	err = d.db.CreateImage(ctx, row)
+	if errors.Is(err, db.ErrExists) && d.db.Clustered() {
+		// Another member has the image and this one had not its files
+		// (images.Import would have said so): now it holds them too.
+		err = d.db.AddImageNode(ctx, info.Fingerprint)
+	}
+	if err != nil {
 		_ = d.images.Delete(info.Fingerprint)
 		if errors.Is(err, db.ErrExists) {
 			err = errdefs.Existsf("image with fingerprint %s already exists", info.Fingerprint)

@@ -322,6 +322,8 @@ type Instance struct {
 	ExpandedDevices map[string]map[string]string
 	State           instances.State
 	Snapshots       []Snapshot
+	// Location is the cluster member it lives on ("none" standalone).
+	Location string
 }
 
 // Snapshot is a snapshot as the API shows it: its row, its devices with
@@ -333,7 +335,7 @@ type Snapshot struct {
 }
 
 func (d *Daemon) instanceInfo(in db.Instance, x Expanded, st instances.State) Instance {
-	return Instance{Instance: in, ExpandedConfig: x.Config, ExpandedDevices: expandedDevices(x), State: st}
+	return Instance{Instance: in, ExpandedConfig: x.Config, ExpandedDevices: expandedDevices(x), State: st, Location: d.db.Location()}
 }
 
 // InstanceNames lists the instances' names.

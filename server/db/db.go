@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 
@@ -29,14 +30,35 @@ var (
 // WAL each) the pool keeps open.
 const maxConns = 8
 
-// DB is an open state database.
+// DB is an open state database. Standalone, one SQLite file holds every
+// table. In a cluster (dqlite.go) the global tables live in dqlite and
+// the member's own settings in a local SQLite file; the methods are the
+// same, and the instance and operation queries that concern this host
+// alone are limited to this member's rows.
 type DB struct {
-	sql  *sql.DB
+	sql  *handle
 	path string
+	// mp is the cluster side (nil standalone): the dqlite node, the
+	// local database, this member's id and name. Enable, join and leave
+	// swap it while requests read it (mem).
+	mp atomic.Pointer[member]
+	// node is the member whose dqlite node runs, from the moment it
+	// starts (during cluster enable and join, before member is set):
+	// ServeDqlite hands peers' connections to it.
+	node atomic.Pointer[member]
 }
 
-// Open opens (creating if needed) the database at path and applies pending migrations.
+// mem is the cluster side, nil standalone.
+func (d *DB) mem() *member { return d.mp.Load() }
+
+// Open opens (creating if needed) the database at path and applies
+// pending migrations. If this lodged is a cluster member (a local.db
+// beside path), it opens the member's local database only; StartCluster
+// then brings up the global one.
 func Open(ctx context.Context, path string) (*DB, error) {
+	if isMember(filepath.Dir(path)) {
+		return openMember(ctx, path)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
@@ -55,7 +77,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// another (transactions use only their own).
 	s.SetMaxOpenConns(maxConns)
 	s.SetMaxIdleConns(maxConns)
-	d := &DB{sql: s, path: path}
+	d := &DB{sql: newHandle(s), path: path}
 	if err := d.migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
@@ -63,20 +85,33 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return d, nil
 }
 
-// Close closes the database.
-func (d *DB) Close() error { return d.sql.Close() }
+// Close closes the database (and a member's dqlite node).
+func (d *DB) Close() error {
+	dm := d.mem()
+	err := d.sql.Close()
+	if dm != nil {
+		dm.close()
+	}
+	return err
+}
 
-// Tx runs fn in a transaction, committing if fn returns nil.
+// Tx runs fn in a transaction, committing if fn returns nil. On dqlite a
+// transaction that failed because the database was between leaders or
+// busy with another member's write is run again (fn must only use tx).
 func (d *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	d.sql.gate.RLock()
+	defer d.sql.gate.RUnlock()
+	return d.sql.withRetry(ctx, func() error {
+		tx, err := d.sql.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
 }
 
 func isUnique(err error) bool {

@@ -54,9 +54,17 @@ func (d *DB) CreateImage(ctx context.Context, im Image) error {
 	if im.Type == "" {
 		im.Type = "container"
 	}
-	_, err := d.sql.ExecContext(ctx, `INSERT INTO images (`+imageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		im.Fingerprint, im.Filename, im.Size, im.Architecture, im.Type, im.Public, im.AutoUpdate, im.Cached,
-		mustJSON(nonNilMap(im.Properties)), fmtTime(im.CreatedAt), fmtTime(im.UploadedAt), fmtTime(im.LastUsedAt))
+	err := d.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO images (`+imageCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			im.Fingerprint, im.Filename, im.Size, im.Architecture, im.Type, im.Public, im.AutoUpdate, im.Cached,
+			mustJSON(nonNilMap(im.Properties)), fmtTime(im.CreatedAt), fmtTime(im.UploadedAt), fmtTime(im.LastUsedAt))
+		if err != nil {
+			return err
+		}
+		// This member holds the image's files (images_nodes).
+		_, err = tx.ExecContext(ctx, `INSERT OR IGNORE INTO images_nodes (fingerprint, node_id) VALUES (?, ?)`, im.Fingerprint, d.NodeID())
+		return err
+	})
 	if isUnique(err) {
 		return fmt.Errorf("image %s: %w", im.Fingerprint, ErrExists)
 	}
@@ -217,5 +225,8 @@ func (d *DB) Config(ctx context.Context) (map[string]string, error) {
 		}
 		out[k] = v
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, d.memberConfig(ctx, out)
 }

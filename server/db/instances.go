@@ -95,10 +95,10 @@ func (d *DB) CreateInstance(ctx context.Context, in Instance) (int64, error) {
 	if in.Type == "" {
 		in.Type = "container"
 	}
-	res, err := d.sql.ExecContext(ctx, `INSERT INTO instances (name, type, architecture, image_fingerprint, pool, phase, ephemeral, description, config, devices, profiles, created_at, last_used_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := d.sql.ExecContext(ctx, `INSERT INTO instances (name, type, architecture, image_fingerprint, pool, phase, ephemeral, description, config, devices, profiles, created_at, last_used_at, node_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		in.Name, in.Type, in.Architecture, in.ImageFingerprint, in.Pool, in.Phase, in.Ephemeral, in.Description,
-		mustJSON(nonNilMap(in.Config)), mustJSON(nonNilDevices(in.Devices)), mustJSON(nonNilSlice(in.Profiles)), fmtTime(in.CreatedAt), fmtTime(in.LastUsedAt))
+		mustJSON(nonNilMap(in.Config)), mustJSON(nonNilDevices(in.Devices)), mustJSON(nonNilSlice(in.Profiles)), fmtTime(in.CreatedAt), fmtTime(in.LastUsedAt), d.NodeID())
 	if isUnique(err) {
 		return 0, fmt.Errorf("instance %q: %w", in.Name, ErrExists)
 	}
@@ -117,9 +117,10 @@ func (d *DB) GetInstance(ctx context.Context, name string) (Instance, error) {
 	return in, err
 }
 
-// ListInstances returns all instances ordered by name.
+// ListInstances returns this host's instances ordered by name (in a
+// cluster, this member's; ListClusterInstances has every member's).
 func (d *DB) ListInstances(ctx context.Context) ([]Instance, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+instanceCols+` FROM instances ORDER BY name`)
+	rows, err := d.sql.QueryContext(ctx, `SELECT `+instanceCols+` FROM instances WHERE node_id = ? ORDER BY name`, d.NodeID())
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +136,9 @@ func (d *DB) ListInstances(ctx context.Context) ([]Instance, error) {
 	return out, rows.Err()
 }
 
-// ListInstanceNames returns every instance's name in order, without
-// decoding the rest (GET /1.0/instances without recursion).
+// ListInstanceNames returns every instance's name in order (in a cluster,
+// every member's), without decoding the rest (GET /1.0/instances without
+// recursion).
 func (d *DB) ListInstanceNames(ctx context.Context) ([]string, error) {
 	rows, err := d.sql.QueryContext(ctx, `SELECT name FROM instances ORDER BY name`)
 	if err != nil {

@@ -189,6 +189,57 @@ CREATE TABLE instance_backups (
 	UNIQUE (instance_id, name)
 );
 `,
+	// cluster: the members (a standalone lodged is the one member "none",
+	// as in LXD), where each instance and custom volume lives, which
+	// members hold an image's files, each member's own pool and network
+	// settings (a pool's source differs per member) and their state, and
+	// the single-use tokens that let a server join.
+	`
+CREATE TABLE nodes (
+	id             INTEGER PRIMARY KEY,
+	name           TEXT NOT NULL UNIQUE,
+	address        TEXT NOT NULL UNIQUE,
+	description    TEXT NOT NULL DEFAULT '',
+	schema         INTEGER NOT NULL DEFAULT 0,
+	version        TEXT NOT NULL DEFAULT '',
+	arch           TEXT NOT NULL DEFAULT '',
+	heartbeat      TEXT NOT NULL DEFAULT '',
+	state          INTEGER NOT NULL DEFAULT 0,
+	failure_domain TEXT NOT NULL DEFAULT 'default'
+);
+INSERT INTO nodes (id, name, address) VALUES (1, 'none', '0.0.0.0');
+ALTER TABLE instances ADD COLUMN node_id INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX instances_by_node ON instances (node_id, name);
+ALTER TABLE storage_volumes ADD COLUMN node_id INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE storage_pools ADD COLUMN state TEXT NOT NULL DEFAULT 'created';
+ALTER TABLE networks ADD COLUMN state TEXT NOT NULL DEFAULT 'created';
+CREATE TABLE images_nodes (
+	fingerprint TEXT NOT NULL REFERENCES images(fingerprint) ON DELETE CASCADE,
+	node_id     INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+	PRIMARY KEY (fingerprint, node_id)
+);
+INSERT INTO images_nodes (fingerprint, node_id) SELECT fingerprint, 1 FROM images;
+CREATE TABLE storage_pools_nodes (
+	pool_id INTEGER NOT NULL REFERENCES storage_pools(id) ON DELETE CASCADE,
+	node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+	state   TEXT NOT NULL DEFAULT 'created',
+	config  TEXT NOT NULL DEFAULT '{}',
+	PRIMARY KEY (pool_id, node_id)
+);
+CREATE TABLE networks_nodes (
+	network_id INTEGER NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+	node_id    INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+	state      TEXT NOT NULL DEFAULT 'created',
+	config     TEXT NOT NULL DEFAULT '{}',
+	PRIMARY KEY (network_id, node_id)
+);
+CREATE TABLE cluster_tokens (
+	secret     TEXT PRIMARY KEY,
+	name       TEXT NOT NULL UNIQUE,
+	created_at TEXT NOT NULL,
+	expires_at TEXT NOT NULL DEFAULT ''
+);
+`,
 }
 
 // SchemaVersion is the schema version this binary writes.

@@ -62,8 +62,10 @@ func (d *DB) PutOperation(ctx context.Context, o Operation) error {
 	if b, err := json.Marshal(o.Metadata); err == nil {
 		md = string(b)
 	}
-	if o.Location == "" {
-		o.Location = "none"
+	if o.Location == "" || o.Location == "none" {
+		// A cluster member's operations carry its name: another member
+		// forwards requests for them here.
+		o.Location = d.Location()
 	}
 	_, err := d.sql.ExecContext(ctx, `INSERT INTO operations (`+operationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(id) DO UPDATE SET status_code = excluded.status_code, updated_at = excluded.updated_at,
@@ -105,10 +107,11 @@ func (d *DB) ListOperations(ctx context.Context) ([]Operation, error) {
 
 // FailUnfinishedOperations gives every operation that has not ended the
 // status code and error msg (at a start: a crash or restart ended them
-// unseen) and returns how many it changed.
+// unseen) and returns how many it changed. In a cluster only this
+// member's operations (by location): the others' are still running.
 func (d *DB) FailUnfinishedOperations(ctx context.Context, code int, msg string, now time.Time) (int64, error) {
-	res, err := d.sql.ExecContext(ctx, `UPDATE operations SET status_code = ?, err = ?, updated_at = ?, may_cancel = 0 WHERE status_code < ?`,
-		code, msg, fmtOpTime(now), finalStatus)
+	res, err := d.sql.ExecContext(ctx, `UPDATE operations SET status_code = ?, err = ?, updated_at = ?, may_cancel = 0 WHERE status_code < ? AND location = ?`,
+		code, msg, fmtOpTime(now), finalStatus, d.Location())
 	if err != nil {
 		return 0, fmt.Errorf("operations: mark unfinished ones failed: %w", err)
 	}

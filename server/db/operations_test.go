@@ -18,7 +18,7 @@ func TestOperationPutGetFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := d.GetOperation(ctx, "op1")
-	if err != nil || got.StatusCode != 103 || !got.CreatedAt.Equal(t0) || got.Location != "none" || !got.MayCancel ||
+	if err != nil || got.StatusCode != 103 || !got.CreatedAt.Equal(t0) || got.Location != d.Location() || !got.MayCancel ||
 		got.Resources["instances"][0] != "/1.0/instances/c1" || len(got.Metadata) != 0 {
 		t.Fatalf("after start: %+v %v", got, err)
 	}

@@ -45,6 +45,10 @@ func (d *DB) SetImageCached(ctx context.Context, fp string, cached bool) error {
 
 // SetConfig writes server config keys; an empty value deletes the key.
 func (d *DB) SetConfig(ctx context.Context, kv map[string]string) error {
+	kv, err := d.setMemberConfig(ctx, kv)
+	if err != nil || len(kv) == 0 {
+		return err
+	}
 	return d.Tx(ctx, func(tx *sql.Tx) error {
 		for k, v := range kv {
 			var err error

@@ -38,8 +38,12 @@ const poolCols = `id, name, driver, description, config, created_at`
 
 // CreateStoragePool inserts a pool; ErrExists if the name is taken.
 func (d *DB) CreateStoragePool(ctx context.Context, p StoragePool) error {
+	dm := d.mem()
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = time.Now()
+	}
+	if dm != nil {
+		return d.createClusterPool(ctx, p)
 	}
 	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_pools (name, driver, description, config, created_at) VALUES (?, ?, ?, ?, ?)`,
 		p.Name, p.Driver, p.Description, mustJSON(nonNilMap(p.Config)), fmtTime(p.CreatedAt))
@@ -55,7 +59,12 @@ func (d *DB) GetStoragePool(ctx context.Context, name string) (StoragePool, erro
 	if err == sql.ErrNoRows {
 		return p, fmt.Errorf("storage pool %q: %w", name, ErrNotFound)
 	}
-	return p, err
+	if err != nil {
+		return p, err
+	}
+	ps := []StoragePool{p}
+	err = d.overlayPoolMember(ctx, ps)
+	return ps[0], err
 }
 
 // ListStoragePools returns all pools ordered by name.
@@ -73,11 +82,19 @@ func (d *DB) ListStoragePools(ctx context.Context) ([]StoragePool, error) {
 		}
 		out = append(out, p)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, d.overlayPoolMember(ctx, out)
 }
 
 // UpdateStoragePool rewrites a pool's description and config.
 func (d *DB) UpdateStoragePool(ctx context.Context, p StoragePool) error {
+	dm := d.mem()
+	if dm != nil {
+		return d.updateClusterPool(ctx, p)
+	}
 	res, err := d.sql.ExecContext(ctx, `UPDATE storage_pools SET description = ?, config = ? WHERE name = ?`,
 		p.Description, mustJSON(nonNilMap(p.Config)), p.Name)
 	if err != nil {
@@ -247,17 +264,17 @@ func (d *DB) CreateStorageVolume(ctx context.Context, v StorageVolume) error {
 	if v.Type == "" {
 		v.Type = "custom"
 	}
-	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_volumes (pool, name, type, description, config, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		v.Pool, v.Name, v.Type, v.Description, mustJSON(nonNilMap(v.Config)), fmtTime(v.CreatedAt))
+	_, err := d.sql.ExecContext(ctx, `INSERT INTO storage_volumes (pool, name, type, description, config, created_at, node_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.Pool, v.Name, v.Type, v.Description, mustJSON(nonNilMap(v.Config)), fmtTime(v.CreatedAt), d.NodeID())
 	if isUnique(err) {
 		return fmt.Errorf("storage volume %q on pool %q: %w", v.Name, v.Pool, ErrExists)
 	}
 	return err
 }
 
-// ListStorageVolumes returns a pool's custom volumes by name.
+// ListStorageVolumes returns a pool's custom volumes (on this member) by name.
 func (d *DB) ListStorageVolumes(ctx context.Context, pool string) ([]StorageVolume, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT pool, name, type, description, config, created_at FROM storage_volumes WHERE pool = ? ORDER BY name`, pool)
+	rows, err := d.sql.QueryContext(ctx, `SELECT pool, name, type, description, config, created_at FROM storage_volumes WHERE pool = ? AND node_id = ? ORDER BY name`, pool, d.NodeID())
 	if err != nil {
 		return nil, err
 	}
@@ -314,10 +331,11 @@ func (d *DB) UpdateStorageVolume(ctx context.Context, v StorageVolume) error {
 	return expectOne(res, "storage volume", v.Pool+"/"+v.Name)
 }
 
-// AllSnapshots returns every instance's snapshots in one query, by
+// AllSnapshots returns every instance's snapshots (this member's in a
+// cluster) in one query, by
 // instance name, oldest first (for listings of many instances).
 func (d *DB) AllSnapshots(ctx context.Context) (map[string][]Snapshot, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+snapCols+` FROM instance_snapshots s JOIN instances i ON i.id = s.instance_id ORDER BY s.created_at, s.id`)
+	rows, err := d.sql.QueryContext(ctx, `SELECT `+snapCols+` FROM instance_snapshots s JOIN instances i ON i.id = s.instance_id WHERE i.node_id = ? ORDER BY s.created_at, s.id`, d.NodeID())
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ type Op struct {
 	connector Connector
 	// trace is the request's that started it (nil: not traced).
 	trace *trace.Trace
+	// location is the cluster member the operation runs on ("none" standalone).
+	location string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -78,6 +80,16 @@ type Registry struct {
 	mu  sync.Mutex
 	ops map[string]*Op
 	wg  sync.WaitGroup
+	// location: see SetLocation.
+	location string
+}
+
+// SetLocation names the cluster member whose operations these are; the
+// operations started from now on carry it ("none" standalone).
+func (r *Registry) SetLocation(name string) {
+	r.mu.Lock()
+	r.location = name
+	r.mu.Unlock()
 }
 
 // NewRegistry makes a registry whose operations run under base; onChange is
@@ -86,7 +98,7 @@ func NewRegistry(base context.Context, onChange func(api.Operation)) *Registry {
 	if onChange == nil {
 		onChange = func(api.Operation) {}
 	}
-	return &Registry{base: base, onChange: onChange, keep: 5 * time.Minute, ops: map[string]*Op{}}
+	return &Registry{base: base, onChange: onChange, keep: 5 * time.Minute, ops: map[string]*Op{}, location: "none"}
 }
 
 // SetStore makes the registry record its operations in st; call it before
@@ -128,6 +140,7 @@ func (r *Registry) Start(spec Spec, fn func(ctx context.Context, op *Op) error) 
 	}
 	r.mu.Lock()
 	r.ops[op.id] = op
+	op.location = r.location
 	r.mu.Unlock()
 	if r.store != nil {
 		end := spec.Trace.Begin("record the operation (database)")
@@ -306,6 +319,6 @@ func (op *Op) render(keep func(string) bool) api.Operation {
 	return api.Operation{
 		ID: op.id, Class: op.class, Description: op.description, CreatedAt: op.created, UpdatedAt: op.updated,
 		Status: op.status.String(), StatusCode: op.status, Resources: op.resources, Metadata: md,
-		MayCancel: op.mayCancel, Err: op.err, Location: "none",
+		MayCancel: op.mayCancel, Err: op.err, Location: op.location,
 	}
 }

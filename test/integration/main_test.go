@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"lodge/test/buildtags"
 	"lodge/test/gate"
 )
 
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 		repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 		binDir = filepath.Join(repoRoot, "bin")
 		for _, b := range []string{"lodged", "lodge"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b), "./cmd/"+b)
+			cmd := exec.Command("go", "build", "-tags", buildtags.Tags, "-o", filepath.Join(binDir, b), "./cmd/"+b)
 			cmd.Dir = repoRoot
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"lodge/test/buildtags"
 	"lodge/test/gate"
 )
 
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 		root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 		binDir = filepath.Join(root, "bin")
 		for _, b := range []string{"lodged", "lodge"} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, b), "./cmd/"+b)
+			cmd := exec.Command("go", "build", "-tags", buildtags.Tags, "-o", filepath.Join(binDir, b), "./cmd/"+b)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b, err, out)

@@ -1,0 +1,174 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"lodge/errdefs"
+	"lodge/server/daemon"
+)
+
+// Forwarding in a cluster, as LXD does it: a request about an instance
+// (or an operation) that lives on another member is proxied there
+// unchanged, websocket upgrades included; POST /1.0/instances goes to the
+// member ?target= names (or the one placement picks), and so do events
+// with ?target=; GET /1.0/instances asks every member. A request that
+// came from another member is never forwarded again: the member that
+// received it from the client decided.
+
+// listDeadline bounds how long a list waits for a member that does not
+// answer; its instances are then shown in Error state.
+const listDeadline = 5 * time.Second
+
+// forward proxies r to the member it belongs to and reports whether it
+// did (false: serve it here).
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, rt route) (bool, error) {
+	ctx := r.Context()
+	if !s.d.Clustered() {
+		if t := r.URL.Query().Get("target"); t != "" && rt.method == http.MethodPost && rt.path == "/1.0/instances" {
+			_, _, err := s.d.MemberByName(ctx, t)
+			return false, err
+		}
+		return false, nil
+	}
+	if fromMember(r) {
+		return false, nil
+	}
+	var peer daemon.Peer
+	var remote bool
+	var err error
+	switch {
+	case strings.HasPrefix(rt.path, "/1.0/instances/{name}"):
+		peer, remote, err = s.d.InstanceMember(ctx, r.PathValue("name"))
+	case strings.HasPrefix(rt.path, "/1.0/operations/{id}"):
+		peer, remote, err = s.d.OperationMember(ctx, r.PathValue("id"))
+	case rt.path == "/1.0/events" && r.URL.Query().Get("target") != "":
+		// A member's own events (lxc launch --target follows its
+		// operation on them).
+		peer, remote, err = s.d.MemberByName(ctx, r.URL.Query().Get("target"))
+	case rt.method == http.MethodPost && rt.path == "/1.0/instances":
+		if t := r.URL.Query().Get("target"); t != "" {
+			peer, remote, err = s.d.MemberByName(ctx, t)
+		} else {
+			peer, remote, err = s.d.PlaceInstance(ctx)
+		}
+	}
+	if err != nil || !remote {
+		return false, err
+	}
+	if peer.Offline {
+		return false, errdefs.Unavailablef("cluster member %s (%s) is offline: it has not answered the heartbeats; bring it back or remove it (lodge cluster remove --force %s)", peer.Name, peer.Address, peer.Name)
+	}
+	client, _, err := s.members()
+	if err != nil {
+		return false, err
+	}
+	target := peer.Name
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "https", Host: peer.Address})
+			pr.Out.Host = peer.Address
+			if rt.path == "/1.0/instances" {
+				// The member receiving it serves it: it is the target.
+				q := pr.Out.URL.Query()
+				q.Set("target", target)
+				pr.Out.URL.RawQuery = q.Encode()
+			}
+		},
+		Transport:     client.Transport,
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			writeError(w, errdefs.Unavailablef("cluster member %s (%s) did not answer: %v", peer.Name, peer.Address, err))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+	return true, nil
+}
+
+// clusterInstances is GET /1.0/instances's answer in a cluster: local
+// (this member's instances at the request's recursion, 1 or 2) and every other
+// member's, asked in parallel; a member that is offline or does not
+// answer within listDeadline has its instances shown from the database,
+// in Error state. The list is sorted by name, as a standalone one is.
+func (s *Server) clusterInstances(r *http.Request, local any) (response, error) {
+	ctx := r.Context()
+	peers, err := s.d.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mine, err := json.Marshal(local)
+	if err != nil {
+		return nil, err
+	}
+	var all []json.RawMessage
+	if err := json.Unmarshal(mine, &all); err != nil {
+		return nil, err
+	}
+	_, fast, err := s.members()
+	if err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, listDeadline)
+	defer cancel()
+	parts := make([][]json.RawMessage, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got []json.RawMessage
+			if !p.Offline {
+				err := memberCall(lctx, fast, http.MethodGet, p.Address, r.URL.Path+"?"+r.URL.RawQuery, nil, &got)
+				if err == nil {
+					parts[i] = got
+					return
+				}
+				s.log.Warn("a cluster member did not answer a list: its instances show as unreachable", "member", p.Name, "err", err)
+			}
+			parts[i] = s.unreachable(ctx, r, p.Name)
+		}()
+	}
+	wg.Wait()
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return listName(all[i]) < listName(all[j]) })
+	return reply(all), nil
+}
+
+// unreachable renders a silent member's instances at the request's
+// recursion (1 or 2), from the database, in Error state.
+func (s *Server) unreachable(ctx context.Context, r *http.Request, member string) []json.RawMessage {
+	list, err := s.d.UnreachableInstances(ctx, member)
+	if err != nil {
+		s.log.Warn("could not list an unreachable member's instances", "member", member, "err", err)
+		return nil
+	}
+	out := make([]json.RawMessage, 0, len(list))
+	for _, in := range list {
+		var v any = renderInstance(in)
+		if recursion(r) > 1 {
+			v = renderFull(in)
+		}
+		if b, err := json.Marshal(v); err == nil {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// listName is what a list entry sorts by: the instance's name.
+func listName(m json.RawMessage) string {
+	var in struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(m, &in)
+	return in.Name
+}

@@ -1,0 +1,5 @@
+//go:build !libsqlite3
+
+package db
+
+const builtWithSystemSQLite = false
