@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -440,5 +442,107 @@ func TestMigrateWithRealLXD(t *testing.T) {
 		if out := lxc("file", "pull", "local:"+n+"/root/f", "-"); out != "two\n\n" {
 			t.Fatalf("%s on LXD: /root/f %q", n, out)
 		}
+	}
+}
+
+// fsSent is what l's migration operations report as moved on their fs
+// connection (their last fs_progress), by operation id.
+func fsSent(t *testing.T, l *aLodged) map[string]int64 {
+	t.Helper()
+	// LXD's form: the operations by status.
+	var byStatus map[string][]struct {
+		ID       string
+		Metadata map[string]any
+	}
+	json.Unmarshal([]byte(apiGet(t, l.dir, "/1.0/operations?recursion=1")), &byStatus)
+	out := map[string]int64{}
+	for _, op := range slices.Concat(slices.Collect(maps.Values(byStatus))...) {
+		s, _ := op.Metadata["fs_progress"].(string)
+		// "mgr1: 12.35MB (3.09MB/s)"
+		_, s, ok := strings.Cut(s, ": ")
+		if !ok {
+			continue
+		}
+		s, _, _ = strings.Cut(s, " ")
+		mult := int64(1)
+		for i, u := range []string{"kB", "MB", "GB", "TB"} {
+			if strings.HasSuffix(s, u) {
+				s = strings.TrimSuffix(s, u)
+				for j := 0; j <= i; j++ {
+					mult *= 1000
+				}
+				break
+			}
+		}
+		s = strings.TrimSuffix(s, "B")
+		var v float64
+		if _, err := fmt.Sscanf(s, "%g", &v); err != nil {
+			t.Fatalf("fs_progress %q: %v", op.Metadata["fs_progress"], err)
+		}
+		out[op.ID] = int64(v * float64(mult))
+	}
+	return out
+}
+
+// newSent is the one operation of after that before lacks.
+func newSent(t *testing.T, before, after map[string]int64) int64 {
+	t.Helper()
+	var n []int64
+	for id, b := range after {
+		if _, ok := before[id]; !ok {
+			n = append(n, b)
+		}
+	}
+	if len(n) != 1 {
+		t.Fatalf("want one new migration operation with fs_progress, have %v (before %v)", after, before)
+	}
+	return n[0]
+}
+
+// TestMigrateRefreshSendsOnlyTheChange: lodge copy --refresh of an
+// instance whose 64 MiB of random data did not change since the last copy
+// moves only the change: the target's operation reports kilobytes where
+// the first copy reported the 64 MiB, the big file on the target keeps
+// its inode and mtime (a resent file is written anew and renamed into
+// place), and the small changed file arrives.
+func TestMigrateRefreshSendsOnlyTheChange(t *testing.T) {
+	needIntegration(t)
+	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newMigratePair(t)
+	a, b := p.a, p.b
+	a.must("image", "import", tarball, "--alias", "mg-bb")
+	a.must("launch", "mg-bb", "mgr1")
+	a.must("exec", "mgr1", "--", "dd", "if=/dev/urandom", "of=/root/big", "bs=1M", "count=64")
+	a.must("exec", "mgr1", "--", "sh", "-c", "echo one > /root/f")
+	a.must("stop", "mgr1", "--force")
+
+	before := fsSent(t, b)
+	a.must("copy", "mgr1", "hostb:mgr1")
+	if n := newSent(t, before, fsSent(t, b)); n < 64<<20 {
+		t.Fatalf("the first copy reports %d bytes moved, less than its 64 MiB file", n)
+	}
+	stat := func() string {
+		b.must("start", "mgr1")
+		defer b.must("stop", "mgr1", "--force")
+		return b.must("exec", "mgr1", "--", "stat", "-c", "%i %Y %s", "/root/big")
+	}
+	big := stat()
+
+	a.must("start", "mgr1")
+	a.must("exec", "mgr1", "--", "sh", "-c", "echo two > /root/f")
+	a.must("stop", "mgr1", "--force")
+	before = fsSent(t, b)
+	a.must("copy", "mgr1", "hostb:mgr1", "--refresh")
+	if n := newSent(t, before, fsSent(t, b)); n > 4<<20 {
+		t.Fatalf("the refresh reports %d bytes moved for a change of 4 bytes (the unchanged 64 MiB resent?)", n)
+	}
+	if got := stat(); got != big {
+		t.Fatalf("the unchanged file on the target was rewritten: inode mtime size %q, before %q", got, big)
+	}
+	if out := b.must("file", "pull", "mgr1/root/f", "-"); out != "two\n" {
+		t.Fatalf("the refreshed copy's /root/f: %q", out)
 	}
 }
