@@ -113,8 +113,9 @@ bench-density: build
 bench-remotes: build
 	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -run TestBenchRemoteDownload -v ./test/integration/
 
-# Copy of a stopped instance with 1 GiB between two lodgeds (pull, push), next
-# to rsync -a of the same tree and to lxc copy from Debian's LXD 5.0.2 (issue 16).
+# Copy of a stopped Debian instance with 1 GiB between two lodgeds (pull, push),
+# next to rsync -a of the same tree to an rsync daemon on loopback (the floor)
+# and to lxc copy from Debian's LXD 5.0.2 (issue 16).
 bench-migrate: build
 	LODGE_BENCH=1 LODGE_INTEGRATION=1 $(GO) test -count=1 -timeout 30m -run TestBenchMigrate -v ./test/integration/
 

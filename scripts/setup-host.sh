@@ -7,6 +7,7 @@
 #   lxcfs uidmap                   /proc views for containers; newuidmap for unprivileged containers
 #   dnsmasq-base nftables iproute2 the managed bridge: DHCP/DNS, NAT, `ip` and `bridge` in tests
 #   btrfs-progs rsync              the btrfs pool driver; copies between pools
+#   acl attr libcap2-bin           setfacl/getfacl, getfattr, setcap/getcap: the migration tests' ACLs, xattrs, caps
 #   debootstrap busybox-static     building the Debian and busybox images
 #   squashfs-tools xz-utils zstd   split (squashfs) images and compressed tarballs
 #   bzip2                          bzip2-compressed instance backups (xz and lzma use xz-utils)
@@ -26,7 +27,7 @@
 # `make ui` (rebuilding ui/dist from ui/web) also needs Node.js 18+ with npm
 # (Debian's nodejs and npm, or the machine's own); building lodge does not.
 set -euo pipefail
-pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync
+pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base nftables iproute2 btrfs-progs rsync acl attr libcap2-bin
 	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 openssh-client lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3 protobuf-compiler
 	dpkg-dev lintian systemd chromium libdqlite-dev libraft-dev libsqlite3-dev)
 missing=()

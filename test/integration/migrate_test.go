@@ -2,14 +2,20 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -365,8 +371,13 @@ func TestMigrateKilledMidTransfer(t *testing.T) {
 
 // TestMigrateWithRealLXD: Debian's lxc copies a container of Debian's LXD
 // 5.0.2 (with a snapshot) into lodged, and lodged's copy back into LXD,
-// through the migration API in pull mode; contents, owners and snapshots
-// survive both ways.
+// in pull, push and relay mode; contents, owners and snapshots survive
+// both ways. Then the issue's case: a Debian (systemd) container with two
+// snapshots, 100 MiB of data, files of several owners and modes (setuid,
+// setgid), an xattr, POSIX ACLs and a file capability goes LXD -> lodge
+// -> LXD; every file's owner, mode, checksum, xattrs, ACL and
+// capabilities, the snapshots' names and config and the instance's config
+// match the original at each end, and each copy boots systemd.
 func TestMigrateWithRealLXD(t *testing.T) {
 	needIntegration(t)
 	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
@@ -440,5 +451,289 @@ func TestMigrateWithRealLXD(t *testing.T) {
 		if out := lxc("file", "pull", "local:"+n+"/root/f", "-"); out != "two\n\n" {
 			t.Fatalf("%s on LXD: /root/f %q", n, out)
 		}
+	}
+
+	// The issue's container: Debian with systemd, two snapshots, 100 MiB,
+	// several owners, an xattr, ACLs and a file capability; LXD -> lodge
+	// -> LXD, compared at each end, and booted at each end.
+	deb, err := builder.Build(context.Background(), "debian", builder.Options{Release: "bookworm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lxc("image", "import", deb, "--alias", "mgx-deb")
+	lxc("init", "mgx-deb", "mgxd", "-s", "default", "-c", "user.mark=d0")
+	var pool struct{ Config map[string]string }
+	json.Unmarshal([]byte(lxc("query", "/1.0/storage-pools/default")), &pool)
+	root := filepath.Join(pool.Config["source"], "containers", "mgxd", "rootfs")
+	mgDebianFixture(t, root)
+	lxc("snapshot", "mgxd", "snap0")
+	lxc("config", "set", "mgxd", "user.mark=d1")
+	os.WriteFile(filepath.Join(root, "srv/mg/b"), []byte("snap1\n\n"), 0o600)
+	lxc("snapshot", "mgxd", "snap1")
+	lxc("config", "set", "mgxd", "user.mark=d2")
+	os.WriteFile(filepath.Join(root, "srv/mg/b"), []byte("last\n\n\n"), 0o600)
+	manifest := func(out []byte, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("manifest: %v %s", err, out)
+		}
+		return string(out)
+	}
+	want := manifest(exec.Command("sh", "-c", mgManifest, "sh", root).CombinedOutput())
+	for _, w := range []string{"srv/mg/b 1001:1002 600 7", "user.mg=\"hello\"", "user:1001:rw-", "default:user:1001:rwx",
+		"cap_net_bind_service,cap_net_raw=ep", "srv/mg/suid 0:1000 4750", "srv/mg/c 65534:65534 444", "root/big 0:0 644 104857600"} {
+		if !strings.Contains(want, w) {
+			t.Fatalf("the fixture lacks %q:\n%s", w, want)
+		}
+	}
+	booted := func(state func() string) {
+		t.Helper()
+		var st string
+		waitFor(t, "systemd to finish booting", 5*time.Minute, func() bool {
+			st = strings.TrimSpace(state())
+			return st == "running" || st == "degraded"
+		})
+	}
+	snapConfig := func(get func(snap string) string) {
+		t.Helper()
+		for snap, mark := range map[string]string{"snap0": "d0", "snap1": "d1"} {
+			var s struct{ Config map[string]string }
+			json.Unmarshal([]byte(get(snap)), &s)
+			if s.Config["user.mark"] != mark {
+				t.Fatalf("snapshot %s: user.mark %q, want %q", snap, s.Config["user.mark"], mark)
+			}
+		}
+	}
+
+	// LXD -> lodge: the same files, snapshots and config; systemd boots.
+	lxc("copy", "local:mgxd", "mgxlodge:mgxd")
+	if got := snapshotsOf(t, l, "mgxd"); strings.Join(got, ",") != "snap0,snap1" {
+		t.Fatalf("snapshots on lodge: %v", got)
+	}
+	if out := l.must("config", "get", "mgxd", "user.mark"); strings.TrimSpace(out) != "d2" {
+		t.Fatalf("config on lodge: user.mark %q", out)
+	}
+	snapConfig(func(snap string) string { return apiGet(t, l.dir, "/1.0/instances/mgxd/snapshots/"+snap) })
+	l.must("start", "mgxd")
+	booted(func() string { out, _ := l.run("exec", "mgxd", "--", "systemctl", "is-system-running"); return out })
+	if out := l.must("exec", "mgxd", "--", "cat", "/proc/1/comm"); out != "systemd\n" {
+		t.Fatalf("init of lodge's copy: %q", out)
+	}
+	mgTools(func(src, dst string) { l.must("file", "push", src, "mgxd"+dst) })
+	if got := manifest([]byte(l.must("exec", "mgxd", "--", "sh", "-c", mgManifest, "sh", "/")), nil); got != want {
+		t.Fatalf("lodge's copy differs from LXD's container:\n%s\nwant:\n%s", got, want)
+	}
+	l.must("stop", "mgxd", "--force")
+
+	// lodge -> LXD: the same again, and systemd boots under LXD.
+	lxc("copy", "mgxlodge:mgxd", "local:mgxd2")
+	if out := lxc("query", "/1.0/instances/mgxd2/snapshots"); !strings.Contains(out, "/snap0\"") || !strings.Contains(out, "/snap1\"") {
+		t.Fatalf("snapshots on LXD: %s", out)
+	}
+	if out := lxc("config", "get", "local:mgxd2", "user.mark"); strings.TrimSpace(out) != "d2" {
+		t.Fatalf("config on LXD: user.mark %q", out)
+	}
+	snapConfig(func(snap string) string { return lxc("query", "/1.0/instances/mgxd2/snapshots/"+snap) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("LXD's log of mgxd2:\n%s", lxc("info", "--show-log", "local:mgxd2"))
+		}
+		lxc("delete", "-f", "local:mgxd2")
+	})
+	lxc("start", "local:mgxd2")
+	booted(func() string {
+		return lxc("exec", "local:mgxd2", "--", "sh", "-c", "systemctl is-system-running; true")
+	})
+	if out := lxc("exec", "local:mgxd2", "--", "cat", "/proc/1/comm"); out != "systemd\n" {
+		t.Fatalf("init of LXD's copy: %q", out)
+	}
+	mgTools(func(src, dst string) { lxc("file", "push", src, "local:mgxd2"+dst) })
+	if got := lxc("exec", "local:mgxd2", "--", "sh", "-c", mgManifest, "sh", "/"); got != want {
+		t.Fatalf("LXD's copy of lodge's copy differs from the original:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// fsSent is what l's migration operations report as moved on their fs
+// connection (their last fs_progress), by operation id.
+func fsSent(t *testing.T, l *aLodged) map[string]int64 {
+	t.Helper()
+	// LXD's form: the operations by status.
+	var byStatus map[string][]struct {
+		ID       string
+		Metadata map[string]any
+	}
+	json.Unmarshal([]byte(apiGet(t, l.dir, "/1.0/operations?recursion=1")), &byStatus)
+	out := map[string]int64{}
+	for _, op := range slices.Concat(slices.Collect(maps.Values(byStatus))...) {
+		s, _ := op.Metadata["fs_progress"].(string)
+		// "mgr1: 12.35MB (3.09MB/s)"
+		_, s, ok := strings.Cut(s, ": ")
+		if !ok {
+			continue
+		}
+		s, _, _ = strings.Cut(s, " ")
+		mult := int64(1)
+		for i, u := range []string{"kB", "MB", "GB", "TB"} {
+			if strings.HasSuffix(s, u) {
+				s = strings.TrimSuffix(s, u)
+				for j := 0; j <= i; j++ {
+					mult *= 1000
+				}
+				break
+			}
+		}
+		s = strings.TrimSuffix(s, "B")
+		var v float64
+		if _, err := fmt.Sscanf(s, "%g", &v); err != nil {
+			t.Fatalf("fs_progress %q: %v", op.Metadata["fs_progress"], err)
+		}
+		out[op.ID] = int64(v * float64(mult))
+	}
+	return out
+}
+
+// newSent is the one operation of after that before lacks.
+func newSent(t *testing.T, before, after map[string]int64) int64 {
+	t.Helper()
+	var n []int64
+	for id, b := range after {
+		if _, ok := before[id]; !ok {
+			n = append(n, b)
+		}
+	}
+	if len(n) != 1 {
+		t.Fatalf("want one new migration operation with fs_progress, have %v (before %v)", after, before)
+	}
+	return n[0]
+}
+
+// TestMigrateRefreshSendsOnlyTheChange: lodge copy --refresh of an
+// instance whose 64 MiB of random data did not change since the last copy
+// moves only the change: the target's operation reports kilobytes where
+// the first copy reported the 64 MiB, the big file on the target keeps
+// its inode and mtime (a resent file is written anew and renamed into
+// place), and the small changed file arrives.
+func TestMigrateRefreshSendsOnlyTheChange(t *testing.T) {
+	needIntegration(t)
+	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newMigratePair(t)
+	a, b := p.a, p.b
+	a.must("image", "import", tarball, "--alias", "mg-bb")
+	a.must("launch", "mg-bb", "mgr1")
+	a.must("exec", "mgr1", "--", "dd", "if=/dev/urandom", "of=/root/big", "bs=1M", "count=64")
+	a.must("exec", "mgr1", "--", "sh", "-c", "echo one > /root/f")
+	a.must("stop", "mgr1", "--force")
+
+	before := fsSent(t, b)
+	a.must("copy", "mgr1", "hostb:mgr1")
+	if n := newSent(t, before, fsSent(t, b)); n < 64<<20 {
+		t.Fatalf("the first copy reports %d bytes moved, less than its 64 MiB file", n)
+	}
+	stat := func() string {
+		b.must("start", "mgr1")
+		defer b.must("stop", "mgr1", "--force")
+		return b.must("exec", "mgr1", "--", "stat", "-c", "%i %Y %s", "/root/big")
+	}
+	big := stat()
+
+	a.must("start", "mgr1")
+	a.must("exec", "mgr1", "--", "sh", "-c", "echo two > /root/f")
+	a.must("stop", "mgr1", "--force")
+	before = fsSent(t, b)
+	a.must("copy", "mgr1", "hostb:mgr1", "--refresh")
+	if n := newSent(t, before, fsSent(t, b)); n > 4<<20 {
+		t.Fatalf("the refresh reports %d bytes moved for a change of 4 bytes (the unchanged 64 MiB resent?)", n)
+	}
+	if got := stat(); got != big {
+		t.Fatalf("the unchanged file on the target was rewritten: inode mtime size %q, before %q", got, big)
+	}
+	if out := b.must("file", "pull", "mgr1/root/f", "-"); out != "two\n" {
+		t.Fatalf("the refreshed copy's /root/f: %q", out)
+	}
+}
+
+// mgManifest lists, for the fixture paths under the root given as $1, each
+// one's owner, mode, size, checksum, user.* xattrs, POSIX ACL and file
+// capabilities; the same text on the host (a stopped LXD container's
+// unshifted rootfs) and inside a running container (with the host's
+// getfacl, getfattr and getcap pushed in: Debian has their libraries).
+const mgManifest = `cd "$1" && find srv/mg root/big | LC_ALL=C sort | while read -r f; do
+	stat -c '%n %u:%g %a %s' "$f"
+	if [ -f "$f" ]; then sha256sum "$f"; fi
+	getfattr -h -d -m '^user\.' "$f" 2>/dev/null
+	getfacl -c -n "$f" 2>/dev/null
+	getcap "$f"
+done`
+
+// mgDebianFixture fills a stopped, never started (so unshifted) LXD
+// container's rootfs: 100 MiB of random data, files of several owners and
+// modes, an xattr, POSIX ACLs (access and default) and a file capability.
+func mgDebianFixture(t *testing.T, root string) {
+	t.Helper()
+	if fi, err := os.Stat(root); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Fatalf("LXD's rootfs %s is not unshifted (owner 0): %v", root, err)
+	}
+	big, err := os.Create(filepath.Join(root, "root/big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(big, rand.Reader, 100<<20); err != nil {
+		t.Fatal(err)
+	}
+	big.Close()
+	mg := filepath.Join(root, "srv/mg")
+	for _, f := range []struct {
+		name     string
+		uid, gid int
+		mode     os.FileMode
+		dir      bool
+	}{
+		{"", 1000, 1000, 0o775 | os.ModeSetgid, true},
+		{"a", 1000, 1000, 0o640, false},
+		{"b", 1001, 1002, 0o600, false},
+		{"c", 65534, 65534, 0o444, false},
+		{"tool", 0, 0, 0o755, false},
+		{"suid", 0, 1000, 0o750 | os.ModeSetuid, false},
+	} {
+		p := filepath.Join(mg, f.name)
+		if f.dir {
+			os.Mkdir(p, 0o755)
+		} else if err := os.WriteFile(p, []byte("mg "+f.name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, f.uid, f.gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Setxattr(filepath.Join(mg, "a"), "user.mg", []byte("hello"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*exec.Cmd{
+		exec.Command("setfacl", "-m", "u:1001:rw,g:1002:r", filepath.Join(mg, "a")),
+		exec.Command("setfacl", "-d", "-m", "u:1001:rwx", mg),
+		exec.Command("setcap", "cap_net_raw,cap_net_bind_service+ep", filepath.Join(mg, "tool")),
+	} {
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c.Args, err, out)
+		}
+	}
+}
+
+// mgTools pushes the host's getfacl, getfattr and getcap into a container
+// through push (lodge's or lxc's file push).
+func mgTools(push func(src, dst string)) {
+	for _, tool := range []func() (string, error){
+		func() (string, error) { return exec.LookPath("getfacl") },
+		func() (string, error) { return exec.LookPath("getfattr") },
+		func() (string, error) { return exec.LookPath("getcap") },
+	} {
+		p, _ := tool()
+		push(p, "/usr/local/bin/"+filepath.Base(p))
 	}
 }
