@@ -52,6 +52,7 @@ function Chart({ id, title, samples, lines, fmt, floor, now }) {
     <svg viewBox=${`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label=${`${title} over the last ${WINDOW_S / 60} minutes`}>
       <line class="axis" x1="0" y1=${H - 0.5} x2=${W} y2=${H - 0.5} />
       ${lines.map(([k]) => html`<polyline class=${'ln ln-' + k} points=${samples.map((s) => x(s.t) + ',' + y(s[k])).join(' ')} />`)}
+      ${last ? lines.map(([k]) => html`<line class=${'dot ln-' + k} x1=${x(last.t)} y1=${y(last[k])} x2=${x(last.t)} y2=${y(last[k])} />`) : null}
     </svg>
     <div class="sub chart-scale"><span>-${WINDOW_S / 60} min</span><span>max ${fmt(max, {})}</span></div>
   </figure>`;
