@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"lodge/api"
+	"lodge/metrics"
 	"lodge/remotes"
 	"lodge/server/daemon"
 	"lodge/ui"
@@ -99,6 +100,9 @@ func TestUIOnHTTPS(t *testing.T) {
 	if code, body, _ := do("GET", "/1.0/instances", ""); code != 403 || !strings.Contains(body, "not trusted") {
 		t.Errorf("GET /1.0/instances without a session: %d %.200s", code, body)
 	}
+	if code, body, _ := do("GET", "/1.0/metrics", ""); code != 403 || !strings.Contains(body, "not authorized") {
+		t.Errorf("GET /1.0/metrics without a session: %d %.200s", code, body)
+	}
 	if code, body, _ := do("GET", "/1.0", ""); code != 200 || !strings.Contains(body, `"auth":"untrusted"`) {
 		t.Errorf("GET /1.0 without a session: %d %.200s", code, body)
 	}
@@ -141,6 +145,11 @@ func TestUIOnHTTPS(t *testing.T) {
 	}
 	if code, body, _ := do("GET", "/1.0/instances", ""); code != 200 {
 		t.Errorf("GET /1.0/instances with a session: %d %.200s", code, body)
+	}
+	// The instance page's charts read /1.0/metrics: a session is trusted
+	// for it as a client certificate is (not only as a metrics one).
+	if code, body, hdr := do("GET", "/1.0/metrics", ""); code != 200 || hdr.Get("Content-Type") != metrics.ContentType || !strings.HasSuffix(body, "# EOF\n") {
+		t.Errorf("GET /1.0/metrics with a session: %d %q %.200s", code, hdr.Get("Content-Type"), body)
 	}
 	if code, body, _ := do("GET", "/ui/", ""); code != 200 || !strings.Contains(body, "assets/app-") {
 		t.Errorf("GET /ui/ with a session: %d %.200s", code, body)

@@ -294,9 +294,9 @@ func jsq(s string) string { b, _ := json.Marshal(s); return string(b) }
 // lodged's own HTTPS listener and real containers: the login link from
 // `lodge ui`, the list (one server-side page), live updates from a CLI
 // stop and from a poweroff inside with one request each, launch from the
-// form (with a field error first), terminal, config field error,
-// screenshots at desktop and phone sizes, and nothing but the login page
-// without a session.
+// form (with a field error first), terminal, config field error, the
+// instance's charts from /1.0/metrics, screenshots at desktop and phone
+// sizes, and nothing but the login page without a session.
 func TestUIBrowser(t *testing.T) {
 	needIntegration(t)
 	ensureImage(t, "busybox", "busybox")
@@ -395,6 +395,41 @@ func TestUIBrowser(t *testing.T) {
 		// The running one gets its address from its state.
 		b.waitJS(t, "uit-a's IPv4", `/\d+\.\d+\.\d+\.\d+/.test(document.querySelector('[data-testid="row-uit-a"] .c-ipv4').textContent)`)
 		b.screenshot(t, art, "list-desktop", 1280, 800)
+	})
+
+	t.Run("CPU, memory and network charts from the metrics", func(t *testing.T) {
+		b.resetRequests()
+		b.run(t, "open uit-a", chromedp.Navigate(srv.URL+"/ui/instances/uit-a"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="charts"]`)))
+		// A sample is the rate between two polls: all three charts get
+		// them, the memory in use is above zero.
+		b.waitJS(t, "samples in every chart", `['cpu', 'memory', 'network'].every(c => +document.querySelector('[data-testid="chart-' + c + '"]').dataset.samples > 0) &&
+			+document.querySelector('[data-testid="chart-memory"]').dataset.last > 0`)
+		// Busy work inside shows on the CPU chart: the rate is this
+		// instance's own, read from its series in the text.
+		busy := make(chan error, 1)
+		go func() {
+			_, err := lodgeOut("exec", "uit-a", "--", "sh", "-c", `end=$(($(date +%s)+15)); while [ $(date +%s) -lt $end ]; do :; done`)
+			busy <- err
+		}()
+		b.waitJS(t, "the CPU chart shows the busy loop", `+document.querySelector('[data-testid="chart-cpu"]').dataset.last > 0.2`)
+		b.screenshot(t, art, "charts-desktop", 1280, 800)
+		if err := <-busy; err != nil {
+			t.Errorf("busy loop: %v", err)
+		}
+		last := evalJS[string](t, b, `['cpu', 'memory', 'network'].map(c => c + ': ' + document.querySelector('[data-testid="chart-' + c + '"]').dataset.last).join(', ')`)
+		t.Logf("charts' last samples: %s", last)
+		var polls int
+		for _, r := range b.requests() {
+			if strings.HasPrefix(r, "GET ") && strings.HasSuffix(r, "/1.0/metrics") {
+				polls++
+			}
+		}
+		if polls < 2 {
+			t.Errorf("%d polls of /1.0/metrics, want at least the two a rate takes: %q", polls, b.requests())
+		}
+		// Back to the list, in the page: the polls stop with the
+		// overview (the next subtest counts every request).
+		b.run(t, "back to the list", chromedp.Click(chromedp.CSS(`.page-head h1 a`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="row-uit-a"]`)))
 	})
 
 	t.Run("a CLI stop updates the row with one request", func(t *testing.T) {

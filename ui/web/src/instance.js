@@ -5,6 +5,7 @@ import { get, call, run, raw, instURL, enc } from './api.js';
 import { onEvent } from './events.js';
 import { fieldOf } from './errfields.js';
 import { Files } from './files.js';
+import { Charts } from './charts.js';
 
 const TABS = [['', 'Overview'], ['config', 'Configuration'], ['snapshots', 'Snapshots'], ['console', 'Console'], ['terminal', 'Terminal'], ['files', 'Files']];
 
@@ -18,7 +19,8 @@ export function Instance({ name }) {
   const load = () => call('GET', instURL(name) + '?recursion=1').then((r) => { setInst({ ...r.metadata, etag: r.etag }); setError(null); }, setError);
   useEffect(() => { load(); }, [name]);
   // The instance's own events: one GET each. Usage is polled while the
-  // overview shows it (no event carries CPU or memory).
+  // overview shows it (no event carries CPU or memory), and so are the
+  // charts' /1.0/metrics (charts.js).
   useEffect(() => onEvent((ev) => {
     if (ev.type === 'resync') { load(); return; }
     if (ev.type !== 'lifecycle') return;
@@ -96,6 +98,7 @@ function Overview({ inst }) {
     <div class="card"><h3>Network</h3>${nets.length ? html`<dl>${nets.map(([n, v]) => html`<dt>${n}</dt><dd>${(v.addresses || []).filter((a) => a.scope === 'global').map((a) => html`<div>${a.address}/${a.netmask}</div>`)}
       <div class="sub">${v.hwaddr} · rx ${bytes(v.counters?.bytes_received)} · tx ${bytes(v.counters?.bytes_sent)}</div></dd>`)}</dl>` : html`<p class="muted">${inst.status === 'Running' ? 'No interfaces' : 'Not running'}</p>`}
       <p class="muted">IPv4: <span data-testid="ov-ipv4">${addresses(s, 'inet').join(', ')}</span></p></div>
+    <${Charts} name=${inst.name} running=${inst.status === 'Running'} />
   </div>`;
 }
 
