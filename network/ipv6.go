@@ -72,7 +72,13 @@ func addIP6(ip net.IP, n int64) net.IP {
 // another candidate for when the first overlaps a host route.
 func AutoIPv6(seed, name string, attempt int) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("lodge ula %s %s %d", seed, name, attempt)))
-	return fmt.Sprintf("fd%02x:%02x%02x:%02x%02x:%02x%02x::1/64", sum[0], sum[1], sum[2], sum[3], sum[4], sum[5], sum[6])
+	ip := make(net.IP, net.IPv6len)
+	ip[0] = 0xfd
+	copy(ip[1:8], sum[:7])
+	ip[15] = 1
+	// In the canonical form (RFC 5952, no leading zeros), as the kernel,
+	// tcpdump and LXD print it, so that the stored value compares equal.
+	return ip.String() + "/64"
 }
 
 // PickIPv6 resolves ipv6.address=auto to the first AutoIPv6 candidate that

@@ -104,3 +104,14 @@ func TestHostsFileIPv6(t *testing.T) {
 		t.Fatalf("hosts file: %q", got)
 	}
 }
+
+// The /64 is stored as the kernel prints it: a group 0x0fa6 is "fa6".
+func TestAutoIPv6Canonical(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		a := AutoIPv6("m1", "lodgebr0", i)
+		ip, n, err := net.ParseCIDR(a)
+		if err != nil || !strings.HasPrefix(a, "fd") || ip.String()+"/64" != a || n.IP.String()+"1/64" != a {
+			t.Fatalf("AutoIPv6(%d) = %q: not a canonical fdXX::/64 gateway (%v)", i, a, err)
+		}
+	}
+}
