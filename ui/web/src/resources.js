@@ -17,7 +17,7 @@ export function Images() {
   const [confirm, setConfirm] = useState(null);
   const [error, setError] = useState(null);
   return html`<section class="page"><header class="page-head"><h1>Images</h1></header><${Err} error=${l.error || error} />
-    <table class="list" data-testid="images-table"><thead><tr><th>Alias</th><th>Fingerprint</th><th>Description</th><th class="c-size">Size</th><th class="c-created">Uploaded</th><th></th></tr></thead><tbody>
+    <table class="list wrap" data-testid="images-table"><thead><tr><th>Alias</th><th>Fingerprint</th><th>Description</th><th class="c-size">Size</th><th class="c-created">Uploaded</th><th></th></tr></thead><tbody>
     ${(l.data || []).map((i) => html`<tr><td>${(i.aliases || []).map((a) => a.name).join(', ')}</td><td><code>${i.fingerprint.slice(0, 12)}</code></td>
       <td>${i.properties?.description || ''}</td><td class="c-size">${bytes(i.size)}</td><td class="c-created">${ago(i.uploaded_at)}</td>
       <td><button class="small danger" onClick=${() => setConfirm(i)}>Delete</button></td></tr>`)}</tbody></table>
@@ -87,7 +87,7 @@ export function Storage() {
   useLive('storage-', l.reload);
   const [open, setOpen] = useState('');
   return html`<section class="page"><header class="page-head"><h1>Storage</h1></header><${Err} error=${l.error} />
-    <table class="list"><thead><tr><th>Pool</th><th>Driver</th><th>Source</th><th>Status</th><th></th></tr></thead><tbody>
+    <table class="list wrap"><thead><tr><th>Pool</th><th>Driver</th><th>Source</th><th>Status</th><th></th></tr></thead><tbody>
     ${(l.data || []).map((p) => html`<tr data-testid=${'pool-' + p.name}><td>${p.name}</td><td>${p.driver}</td><td><code>${p.config?.source || ''}</code></td><td>${p.status}</td>
       <td><button class="small" onClick=${() => setOpen(open === p.name ? '' : p.name)} data-testid=${'volumes-' + p.name}>Volumes</button></td></tr>
       ${open === p.name ? html`<tr><td colspan="5"><${Volumes} pool=${p.name} /></td></tr>` : null}`)}

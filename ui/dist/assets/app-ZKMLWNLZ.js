@@ -190,7 +190,7 @@ import{a as ce,b as f,c as L,d as ne,e as t,f as ae,g as J,h as A,i as U,j as Z,
       <div class="row-actions"><button class="primary" type="submit" disabled=${!!$} data-testid="launch-submit">${$?$+"\u2026":"Launch"}</button>
         ${m?t`<span class="muted" role="status" data-testid="launch-progress">${m}</span>`:null}</div>
     </form></section>`}function ie(e,a){L(()=>z(s=>{(s.type==="resync"||s.type==="lifecycle"&&(s.metadata?.action||"").startsWith(e))&&a()}),[a])}function Ae(){let e=Y(()=>O("/1.0/images?recursion=1"),[]);ie("image-",e.reload);let[a,s]=f(null),[n,o]=f(null);return t`<section class="page"><header class="page-head"><h1>Images</h1></header><${D} error=${e.error||n} />
-    <table class="list" data-testid="images-table"><thead><tr><th>Alias</th><th>Fingerprint</th><th>Description</th><th class="c-size">Size</th><th class="c-created">Uploaded</th><th></th></tr></thead><tbody>
+    <table class="list wrap" data-testid="images-table"><thead><tr><th>Alias</th><th>Fingerprint</th><th>Description</th><th class="c-size">Size</th><th class="c-created">Uploaded</th><th></th></tr></thead><tbody>
     ${(e.data||[]).map(r=>t`<tr><td>${(r.aliases||[]).map(u=>u.name).join(", ")}</td><td><code>${r.fingerprint.slice(0,12)}</code></td>
       <td>${r.properties?.description||""}</td><td class="c-size">${U(r.size)}</td><td class="c-created">${Z(r.uploaded_at)}</td>
       <td><button class="small danger" onClick=${()=>s(r)}>Delete</button></td></tr>`)}</tbody></table>
@@ -214,7 +214,7 @@ import{a as ce,b as f,c as L,d as ne,e as t,f as ae,g as J,h as A,i as U,j as Z,
     </tbody></table></section>`}function $t({name:e}){let a=Y(()=>O("/1.0/networks/"+W(e)+"/leases"),[e]);return t`<${D} error=${a.error} /><table class="list inner" data-testid="leases"><thead><tr><th>Host</th><th>Address</th><th>MAC</th><th>Type</th></tr></thead><tbody>
     ${(a.data||[]).map(s=>t`<tr><td>${s.hostname}</td><td>${s.address}</td><td>${s.hwaddr}</td><td>${s.type}</td></tr>`)}</tbody></table>
     ${a.data&&!a.data.length?t`<p class="muted">No leases.</p>`:null}`}function Ge(){let e=Y(()=>O("/1.0/storage-pools?recursion=1"),[]);ie("storage-",e.reload);let[a,s]=f("");return t`<section class="page"><header class="page-head"><h1>Storage</h1></header><${D} error=${e.error} />
-    <table class="list"><thead><tr><th>Pool</th><th>Driver</th><th>Source</th><th>Status</th><th></th></tr></thead><tbody>
+    <table class="list wrap"><thead><tr><th>Pool</th><th>Driver</th><th>Source</th><th>Status</th><th></th></tr></thead><tbody>
     ${(e.data||[]).map(n=>t`<tr data-testid=${"pool-"+n.name}><td>${n.name}</td><td>${n.driver}</td><td><code>${n.config?.source||""}</code></td><td>${n.status}</td>
       <td><button class="small" onClick=${()=>s(a===n.name?"":n.name)} data-testid=${"volumes-"+n.name}>Volumes</button></td></tr>
       ${a===n.name?t`<tr><td colspan="5"><${ht} pool=${n.name} /></td></tr>`:null}`)}
