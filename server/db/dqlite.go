@@ -376,39 +376,55 @@ func (d *DB) ServeDqlite(conn net.Conn) {
 	<-done
 }
 
+// startMember starts this server's dqlite node at address (joining peers,
+// or bootstrapping a cluster with none) and opens the global database on
+// it; undo stops the node and removes what it made, for a caller whose
+// switch-over fails later.
+func (d *DB) startMember(ctx context.Context, cfg ClusterConfig, address string, peers []string) (nd *DB, undo func(), err error) {
+	if d.mem() != nil {
+		return nil, nil, errdefs.Conflictf("this server is already a cluster member (%s)", d.Location())
+	}
+	dir := filepath.Dir(d.path)
+	m := &member{dir: dir, address: address}
+	if err := os.RemoveAll(filepath.Join(dir, globalDir)); err != nil {
+		return nil, nil, err
+	}
+	if err := m.startApp(cfg, peers); err != nil {
+		return nil, nil, err
+	}
+	d.node.Store(m)
+	nd = &DB{sql: &handle{retry: retryWrites}, path: d.path}
+	nd.mp.Store(m)
+	undo = func() {
+		d.node.Store(nil)
+		nd.sql.Close()
+		m.close()
+		os.RemoveAll(filepath.Join(dir, globalDir))
+		os.Remove(filepath.Join(dir, localFile))
+	}
+	if err := nd.openGlobal(ctx, cfg); err != nil {
+		undo()
+		return nil, nil, err
+	}
+	return nd, undo, nil
+}
+
 // EnableCluster makes this standalone lodged the first member of a new
 // cluster, named name, at address: its dqlite node is bootstrapped, the
 // global tables are copied into it (writes held off meanwhile), its own
 // settings move to local.db, and the database switches over while lodged
 // runs. lodge.db is kept as lodge.db.pre-cluster.
 func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address string) (err error) {
-	dm := d.mem()
-	if dm != nil {
-		return errdefs.Conflictf("this server is already a cluster member (%s)", d.Location())
-	}
-	dir := filepath.Dir(d.path)
-	m := &member{dir: dir, address: address}
-	if err := os.RemoveAll(filepath.Join(dir, globalDir)); err != nil {
+	nd, undo, err := d.startMember(ctx, cfg, address, nil)
+	if err != nil {
 		return err
 	}
-	if err := m.startApp(cfg, nil); err != nil {
-		return err
-	}
-	d.node.Store(m)
-	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path}
-	nd.mp.Store(m)
+	dir, m := filepath.Dir(d.path), nd.mem()
 	defer func() {
 		if err != nil {
-			d.node.Store(nil)
-			nd.sql.Close()
-			m.close()
-			os.RemoveAll(filepath.Join(dir, globalDir))
-			os.Remove(filepath.Join(dir, localFile))
+			undo()
 		}
 	}()
-	if err := nd.openGlobal(ctx, cfg); err != nil {
-		return err
-	}
 	// Hold off this database's writes until it is switched.
 	d.sql.gate.Lock()
 	defer d.sql.gate.Unlock()
@@ -478,33 +494,16 @@ func (d *DB) EnableCluster(ctx context.Context, cfg ClusterConfig, name, address
 // tables are left behind in lodge.db.pre-cluster (a joining server has
 // no instances), and it switches to the cluster's database.
 func (d *DB) JoinCluster(ctx context.Context, cfg ClusterConfig, address string, peers []string) (err error) {
-	dm := d.mem()
-	if dm != nil {
-		return errdefs.Conflictf("this server is already a cluster member (%s)", d.Location())
-	}
-	dir := filepath.Dir(d.path)
-	m := &member{dir: dir, address: address}
-	if err := os.RemoveAll(filepath.Join(dir, globalDir)); err != nil {
+	nd, undo, err := d.startMember(ctx, cfg, address, peers)
+	if err != nil {
 		return err
 	}
-	if err := m.startApp(cfg, peers); err != nil {
-		return err
-	}
-	d.node.Store(m)
-	nd := &DB{sql: &handle{retry: retryWrites}, path: d.path}
-	nd.mp.Store(m)
+	dir, m := filepath.Dir(d.path), nd.mem()
 	defer func() {
 		if err != nil {
-			d.node.Store(nil)
-			nd.sql.Close()
-			m.close()
-			os.RemoveAll(filepath.Join(dir, globalDir))
-			os.Remove(filepath.Join(dir, localFile))
+			undo()
 		}
 	}()
-	if err := nd.openGlobal(ctx, cfg); err != nil {
-		return err
-	}
 	if err := nd.findSelf(ctx); err != nil {
 		return err
 	}
