@@ -115,15 +115,7 @@ func (d *Daemon) copyInstance(ctx context.Context, op *operations.Op, row db.Ins
 	if err != nil {
 		return err
 	}
-	spec, err := d.specFor(ctx, x)
-	if err != nil {
-		return err
-	}
-	if err := d.inst.Define(ctx, spec); err != nil {
-		return fmt.Errorf("instance %q: %w", row.Name, err)
-	}
-	rev.add(func() { _ = d.inst.Delete(bg, row.Name) })
-	if err := d.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
+	if err := d.defineCreated(ctx, rev, x); err != nil {
 		return err
 	}
 	rev.success()

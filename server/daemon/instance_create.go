@@ -109,15 +109,7 @@ func (d *Daemon) createInstance(ctx context.Context, op *operations.Op, row db.I
 	if err != nil {
 		return err
 	}
-	spec, err := d.specFor(ctx, x)
-	if err != nil {
-		return err
-	}
-	if err := d.inst.Define(ctx, spec); err != nil {
-		return fmt.Errorf("instance %q: %w", row.Name, err)
-	}
-	rev.add(func() { _ = d.inst.Delete(bg, row.Name) })
-	if err := trace.Do(ctx, "database: mark created", func() error { return d.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated) }); err != nil {
+	if err := d.defineCreated(ctx, rev, x); err != nil {
 		return err
 	}
 	rev.success()
@@ -336,4 +328,20 @@ func (d *Daemon) CreateInstance(ctx context.Context, req api.InstancesPost) (*op
 		return d.createInstance(ctx, op, row, req.Start)
 	})
 	return op, nil
+}
+
+// defineCreated writes x's runtime config and marks its row created: the
+// last steps of a create, a copy and an import. rev deletes the runtime
+// config if a step after it fails.
+func (d *Daemon) defineCreated(ctx context.Context, rev *revert, x Expanded) error {
+	spec, err := d.specFor(ctx, x)
+	if err != nil {
+		return err
+	}
+	if err := d.inst.Define(ctx, spec); err != nil {
+		return fmt.Errorf("instance %q: %w", x.Name, err)
+	}
+	bg := context.WithoutCancel(ctx)
+	rev.add(func() { _ = d.inst.Delete(bg, x.Name) })
+	return trace.Do(ctx, "database: mark created", func() error { return d.db.SetInstancePhase(ctx, x.Name, db.PhaseCreated) })
 }

@@ -239,15 +239,7 @@ func (d *Daemon) importInstance(ctx context.Context, rd *backup.Reader, row db.I
 	if err := d.ensureRootfsMap(ctx, row); err != nil {
 		return err
 	}
-	spec, err := d.specFor(ctx, x)
-	if err != nil {
-		return err
-	}
-	if err := d.inst.Define(ctx, spec); err != nil {
-		return fmt.Errorf("instance %q: %w", row.Name, err)
-	}
-	rev.add(func() { _ = d.inst.Delete(bg, row.Name) })
-	if err := d.db.SetInstancePhase(ctx, row.Name, db.PhaseCreated); err != nil {
+	if err := d.defineCreated(ctx, rev, x); err != nil {
 		return err
 	}
 	rev.success()
