@@ -1,9 +1,7 @@
 package server
 
 import (
-	"io"
 	"net/http"
-	"strconv"
 
 	"lodge/api"
 	"lodge/server/daemon"
@@ -69,22 +67,7 @@ func (s *Server) backupDelete(r *http.Request) (response, error) {
 
 // backupExport streams a backup's tarball.
 func (s *Server) backupExport(r *http.Request) (response, error) {
-	f, err := s.d.OpenBackup(r.Context(), r.PathValue("name"), r.PathValue("backup"))
-	if err != nil {
-		return nil, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return stream(func(w http.ResponseWriter) {
-		defer f.Close()
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.Copy(w, f)
-	}), nil
+	return streamFile(s.d.OpenBackup(r.Context(), r.PathValue("name"), r.PathValue("backup")))
 }
 
 // instancesImport is POST /1.0/instances with an application/octet-stream

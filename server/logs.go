@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 
 	"lodge/server/daemon"
@@ -24,7 +25,12 @@ func (s *Server) logsGet(r *http.Request) (response, error) {
 
 // logGet streams one log file.
 func (s *Server) logGet(r *http.Request) (response, error) {
-	f, err := s.d.OpenInstanceLog(r.Context(), r.PathValue("name"), r.PathValue("file"))
+	return streamFile(s.d.OpenInstanceLog(r.Context(), r.PathValue("name"), r.PathValue("file")))
+}
+
+// streamFile sends an opened file as it is now: its size when opened, so
+// a log still growing does not outrun its Content-Length.
+func streamFile(f *os.File, err error) (response, error) {
 	if err != nil {
 		return nil, err
 	}
