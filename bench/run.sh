@@ -142,6 +142,12 @@ scale_rows() {
 		# (the first, untimed, also tells whether the daemon serves it).
 		if curl -sf --unix-socket "$sock" http://x/1.0/metrics >/dev/null; then
 			N=30 measure "$who GET /1.0/metrics, $target running" curl -sf --unix-socket "$sock" http://x/1.0/metrics
+			# LXD keeps a scrape for 8 s, so the back-to-back ones above
+			# are mostly its cache: at the largest count, also scrapes 9 s
+			# apart, each a fresh collection (lodge keeps none).
+			if ((short)) || [ "$target" = "${*: -1}" ]; then
+				N=5 measure_prep "sleep 9" "$who GET /1.0/metrics, $target running, 9 s apart" curl -sf --unix-socket "$sock" http://x/1.0/metrics
+			fi
 		fi
 		if [ "$ROWS" != net ]; then
 			for c in 1 32; do
@@ -544,6 +550,7 @@ ratio "lodge / LXD: export 1 GiB Debian, dir pool (same run)" "$(median_of "lodg
 ratio "lodge / LXD: import 1 GiB Debian, dir pool (same run)" "$(median_of "lodge import debian/12 + 1 GiB (dir pool, gzip) + sync")" "$(median_of "LXD: lxc import debian12 + 1 GiB (dir pool, gzip) + sync")"
 top=${SCALE##* }
 ratio "lodge / LXD: GET /1.0/metrics, $top running (same run)" "$(median_of "lodge GET /1.0/metrics, $top running")" "$(median_of "LXD GET /1.0/metrics, $top running")"
+ratio "lodge / LXD: GET /1.0/metrics, $top running, 9 s apart (same run)" "$(median_of "lodge GET /1.0/metrics, $top running, 9 s apart")" "$(median_of "LXD GET /1.0/metrics, $top running, 9 s apart")"
 ratio "lodge / LXD: launch until lease + global IPv6 (same run)" "$(median_of "lodge launch busybox until DHCPv4 lease + global IPv6")" "$(median_of "LXD launch busybox until DHCPv4 lease + global IPv6")"
 awk -v ms="$(median_of "lodge GET /1.0/metrics, 100 running")" 'BEGIN { if (ms > 0) printf "target lodge GET /1.0/metrics with 100 running under 50 ms (issue 18): %s (median %.1f ms)\n", ms < 50 ? "met" : "missed", ms }'
 ratio "lodge file push 1 GiB / cp (time, lower is better)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
