@@ -176,24 +176,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # free_22: a 10.x.y.1/22 that overlaps no host route or address.
-free_22() {
-	{ ip -4 -o addr show; ip -4 route show table all; } | python3 -c '
-import ipaddress, random, re, sys
-used = []
-for l in sys.stdin:
-    for w in re.findall(r"\b\d+\.\d+\.\d+\.\d+(?:/\d+)?\b", l):
-        try:
-            used.append(ipaddress.ip_network(w, strict=False))
-        except ValueError:
-            pass
-used = [u for u in used if u.prefixlen > 0]
-for _ in range(2000):
-    n = ipaddress.ip_network("10.%d.%d.0/22" % (random.randint(1, 254), random.randrange(0, 256, 4)))
-    if not any(n.overlaps(u) for u in used):
-        print("%s/22" % (n.network_address + 1)); break
-else:
-    sys.exit("no free 10.x.y.0/22")'
-}
+free_22() { free_subnet 22; }
 
 # dhcp_size BRIDGE: how many addresses the dnsmasq serving BRIDGE hands out.
 dhcp_size() {

@@ -1,5 +1,6 @@
+# shellcheck shell=bash disable=SC2154 # results: the sourcing script's
 # Sourced by bench/run.sh and bench/storage.sh: what both do the same way.
-# results holds "NAME|MIN MEDIAN MAX N" rows.
+# results holds "NAME|MIN MEDIAN MAX N [P90]" rows (run.sh's have P90).
 
 # unmount_under DIR: lazily unmounts what is mounted below DIR, deepest first
 # (overlay volumes, a btrfs pool), so that DIR can be removed.
@@ -9,11 +10,13 @@ unmount_under() {
 
 # rows_json: the results rows as JSON objects, one per line, comma-separated.
 rows_json() {
-	local sep="" r name stats mn md mx n
+	local sep="" r name stats mn md mx n p90
 	for r in "${results[@]}"; do
 		IFS='|' read -r name stats <<<"$r"
-		read -r mn md mx n <<<"$stats"
-		printf '%s  {"what": "%s", "n": %s, "min": %s, "median": %s, "max": %s}' "$sep" "$name" "$n" "$mn" "$md" "$mx"
+		read -r mn md mx n p90 <<<"$stats"
+		printf '%s  {"what": "%s", "n": %s, "min": %s, "median": %s, ' "$sep" "$name" "$n" "$mn" "$md"
+		[ -n "$p90" ] && printf '"p90": %s, ' "$p90"
+		printf '"max": %s}' "$mx"
 		sep=$',\n'
 	done
 	echo
@@ -21,11 +24,34 @@ rows_json() {
 
 # rows_table WIDTH UNIT: the results rows as a table.
 rows_table() {
-	local w=$1 unit=$2 r name stats mn md mx n
-	printf "\n%-${w}s %4s %10s %10s %10s\n" "what" "n" "min$unit" "median$unit" "max$unit"
+	local w=$1 unit=$2 r name stats mn md mx n p90
+	printf "\n%-${w}s %4s %10s %10s %10s %10s\n" "what" "n" "min$unit" "median$unit" "p90$unit" "max$unit"
 	for r in "${results[@]}"; do
 		IFS='|' read -r name stats <<<"$r"
-		read -r mn md mx n <<<"$stats"
-		printf "%-${w}s %4s %10s %10s %10s\n" "$name" "$n" "$mn" "$md" "$mx"
+		read -r mn md mx n p90 <<<"$stats"
+		printf "%-${w}s %4s %10s %10s %10s %10s\n" "$name" "$n" "$mn" "$md" "${p90:--}" "$mx"
 	done
+}
+
+# free_subnet PREFIXLEN: a 10.x.y.1/PREFIXLEN (16 < PREFIXLEN <= 24) that
+# overlaps no host route or address, for a bridge of a bench's own.
+free_subnet() {
+	{ ip -4 -o addr show; ip -4 route show table all; } | python3 -c '
+import ipaddress, random, re, sys
+plen = int(sys.argv[1])
+used = []
+for l in sys.stdin:
+    for w in re.findall(r"\b\d+\.\d+\.\d+\.\d+(?:/\d+)?\b", l):
+        try:
+            used.append(ipaddress.ip_network(w, strict=False))
+        except ValueError:
+            pass
+used = [u for u in used if u.prefixlen > 0]
+step = 2 ** (24 - plen)
+for _ in range(2000):
+    n = ipaddress.ip_network("10.%d.%d.0/%d" % (random.randint(1, 254), random.randrange(0, 256, step), plen))
+    if not any(n.overlaps(u) for u in used):
+        print("%s/%d" % (n.network_address + 1, plen)); break
+else:
+    sys.exit("no free 10.x.y.0/%d" % plen)' "$1"
 }

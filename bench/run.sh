@@ -12,8 +12,14 @@ N=${N:-10}
 SCALE=${SCALE:-10 100}
 MANY=${MANY:-1000}
 # BENCH_ROWS=files runs only the file-transfer rows (a quick check of them);
-# BENCH_ROWS=backup only the export/import rows (lodge's and LXD's).
+# BENCH_ROWS=backup only the export/import rows (lodge's and LXD's);
+# BENCH_ROWS=net only the network and metrics rows (issue 18): launch to
+# DHCPv4 lease and global IPv6, and the /1.0/metrics scrape at each SCALE
+# count (lodge's and LXD's).
 ROWS=${BENCH_ROWS:-all}
+# SCALE_TIME: seconds a daemon gets to reach the largest SCALE count; one
+# that does not is measured at the count it reached (and says so).
+SCALE_TIME=${SCALE_TIME:-900}
 DIR=$(mktemp -d /var/tmp/lodge-bench.XXXXXX)
 export LODGE_DIR=$DIR
 LODGE="bin/lodge"
@@ -26,6 +32,8 @@ cleanup() {
 		$LODGE delete -f "$n" >/dev/null 2>&1 || true
 	done
 	for p in bdir bbtrfs; do $LODGE storage delete "$p" >/dev/null 2>&1 || true; done
+	$LODGE profile delete v6 >/dev/null 2>&1 || true
+	$LODGE network delete "$LNET6" >/dev/null 2>&1 || true
 	$LODGE profile device remove default eth0 >/dev/null 2>&1 || true
 	$LODGE network delete "$LODGE_DEFAULT_NETWORK" >/dev/null 2>&1 || true
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
@@ -60,7 +68,8 @@ measure() { measure_prep : "$@"; }
 record() {
 	local name=$1; shift
 	local stats
-	stats=$(printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f %.1f %d", a[1]/1000, a[int((NR+1)/2)]/1000, a[NR]/1000, NR}')
+	# p90: the nearest rank, ceil(0.9 n).
+	stats=$(printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.1f %.1f %.1f %d %.1f", a[1]/1000, a[int((NR+1)/2)]/1000, a[NR]/1000, NR, a[int((9*NR+9)/10)]/1000}')
 	results+=("$name|$stats")
 }
 
@@ -104,29 +113,85 @@ print("%.1f" % (u[len(u) // 2] / 1048576) if u else "0")' "$lxcpath"
 # a time up to each count (each launch timed, with the count it reached, for
 # the plot), then at each count times list --format json and a scrape of
 # GET /1.0/metrics, and measures GET /1.0/instances per second with 1 and
-# 32 clients.
+# 32 clients (BENCH_ROWS=net: the scrape alone). A daemon that has not
+# reached a count after SCALE_TIME seconds is measured at the count it
+# reached, and no further; scale_reached says which.
 scale_rows() {
 	local who=$1 client=$2 sock=$3; shift 3
-	local have=0 target k t0 t1 samples
+	local have=0 target t0 t1 s0=$SECONDS short=0
 	for target in "$@"; do
 		while ((have < target)); do
+			if ((SECONDS - s0 > SCALE_TIME)); then
+				echo "bench: $who reached $have running instances in ${SCALE_TIME} s, not $target: its rows are at $have" >&2
+				target=$have short=1
+				break
+			fi
 			have=$((have + 1))
 			t0=${EPOCHREALTIME/./}
 			$client launch busybox "sc$have" >/dev/null 2>"$DIR/launch.err" || { cat "$DIR/launch.err" >&2; return 1; }
 			t1=${EPOCHREALTIME/./}
 			echo "$have $(((t1 - t0) / 1000))" >>"$DIR/plot-launch-$who.dat"
 		done
-		N=10 measure "$who list --format json, $target running" $client list --format json
-		echo "$target $(median_of "$who list --format json, $target running")" >>"$DIR/plot-list-$who.dat"
-		# Issue 18: a Prometheus scrape of every running instance's figures.
-		if curl -sf --unix-socket "$sock" http://x/1.0/metrics >/dev/null; then
-			N=10 measure "$who GET /1.0/metrics, $target running" curl -sf --unix-socket "$sock" http://x/1.0/metrics
+		scale_reached=$target
+		((target > 0)) || break
+		if [ "$ROWS" != net ]; then
+			N=10 measure "$who list --format json, $target running" $client list --format json
+			echo "$target $(median_of "$who list --format json, $target running")" >>"$DIR/plot-list-$who.dat"
 		fi
-		for c in 1 32; do
-			read -r rps _ errs < <(bench/apiload.bin -socket "$sock" -c $c -d 5s)
-			figure "$who GET /1.0/instances, $target running, $c client(s)" "$rps" "req/s (errors: $errs)"
-		done
+		# Issue 18: a Prometheus scrape of every running instance's figures
+		# (the first, untimed, also tells whether the daemon serves it).
+		if curl -sf --unix-socket "$sock" http://x/1.0/metrics >/dev/null; then
+			N=30 measure "$who GET /1.0/metrics, $target running" curl -sf --unix-socket "$sock" http://x/1.0/metrics
+			# LXD keeps a scrape for 8 s, so the back-to-back ones above
+			# are mostly its cache: at the largest count, also scrapes 9 s
+			# apart, each a fresh collection (lodge keeps none).
+			if ((short)) || [ "$target" = "${*: -1}" ]; then
+				N=5 measure_prep "sleep 9" "$who GET /1.0/metrics, $target running, 9 s apart" curl -sf --unix-socket "$sock" http://x/1.0/metrics
+			fi
+		fi
+		if [ "$ROWS" != net ]; then
+			for c in 1 32; do
+				read -r rps _ errs < <(bench/apiload.bin -socket "$sock" -c $c -d 5s)
+				figure "$who GET /1.0/instances, $target running, $c client(s)" "$rps" "req/s (errors: $errs)"
+			done
+		fi
+		((short)) && break
 	done
+	return 0
+}
+
+# v6_rows WHO LXCPATH CLIENT...: N launches of busybox with the profile v6
+# (eth0 on a managed network with ipv4.address and ipv6.address=auto), each
+# timed from the launch's start until eth0, seen from the host in the
+# container's network namespace (polled every 20 ms), holds an IPv4
+# address (the DHCPv4 lease, which the image's udhcpc applies) and a global
+# IPv6 address past duplicate address detection (SLAAC from the router
+# advertisements of the network's dnsmasq). Each is deleted (untimed).
+v6_rows() {
+	local who=$1 lxcpath=$2; shift 2
+	local k t0 t4 t6 now pid out v4s=() boths=()
+	for ((k = 1; k <= N; k++)); do
+		t0=${EPOCHREALTIME/./}
+		"$@" launch busybox "v6-$k" -p default -p v6 >/dev/null || return 1
+		pid=$(lxc-info -P "$lxcpath" -n "v6-$k" -p -H)
+		t4="" t6=""
+		while [ -z "$t4" ] || [ -z "$t6" ]; do
+			out=$(nsenter -t "$pid" -n ip -o addr show dev eth0 2>/dev/null || true)
+			now=${EPOCHREALTIME/./}
+			[ -z "$t4" ] && [[ $out == *" inet "* ]] && t4=$now
+			[ -z "$t6" ] && grep -v tentative <<<"$out" | grep -q " inet6 .* scope global" && t6=$now
+			if ((now - t0 > 60000000)); then
+				printf 'bench: %s: v6-%s has no IPv4 lease and global IPv6 after 60 s:\n%s\n' "$who" "$k" "$out" >&2
+				return 1
+			fi
+			sleep 0.02
+		done
+		v4s+=($((t4 - t0)))
+		boths+=($(((t4 > t6 ? t4 : t6) - t0)))
+		"$@" delete -f "v6-$k" >/dev/null
+	done
+	record "$who launch busybox until DHCPv4 lease on eth0" "${v4s[@]}"
+	record "$who launch busybox until DHCPv4 lease + global IPv6" "${boths[@]}"
 }
 
 # LXD 5.0 from Debian, in the same run, on its own state directory with a
@@ -162,9 +227,51 @@ start_lxd() {
 stop_lxd() {
 	[ -n "${LXDPID:-}" ] || return 0
 	for n in $(lxdc list --format csv -c n 2>/dev/null); do lxdc delete -f "$n" >/dev/null 2>&1 || true; done
+	# The v6 rows' network goes before LXD stops: LXD leaves bridges up.
+	lxdc profile delete v6 >/dev/null 2>&1 || true
+	lxdc network delete "$XNET6" >/dev/null 2>&1 || true
 	LXD_DIR=$LXDDIR lxd shutdown >/dev/null 2>&1 || kill "$LXDPID" 2>/dev/null
 	wait "$LXDPID" 2>/dev/null
 	LXDPID=
+	# What a failed delete left: the bridge, and its chains in LXD's one
+	# table (the table too once it holds none: no LXD uses it then).
+	ip link del "$XNET6" 2>/dev/null || true
+	local ch
+	for ch in $(nft list table inet lxd 2>/dev/null | awk -v n="$XNET6" '$1 == "chain" && $2 ~ ("\\." n "$") {print $2}'); do
+		if nft flush chain inet lxd "$ch" 2>/dev/null; then nft delete chain inet lxd "$ch" 2>/dev/null || true; fi
+	done
+	if nft list table inet lxd >/dev/null 2>&1 && ! nft list table inet lxd | grep -q chain; then
+		nft delete table inet lxd 2>/dev/null || true
+	fi
+	return 0
+}
+
+# The v6 rows' networks: lodge's and LXD's, each with ipv4.address and
+# ipv6.address=auto (a ULA /64 with router advertisements), and a profile
+# v6 that puts eth0 on it.
+LNET6=lb6$$
+XNET6=lx6$$
+lodge_v6_rows() {
+	$LODGE network create "$LNET6" ipv4.address=auto ipv6.address=auto >/dev/null
+	$LODGE profile create v6 >/dev/null
+	$LODGE profile device add v6 eth0 nic "network=$LNET6" name=eth0 >/dev/null
+	v6_rows lodge "$DIR/containers" $LODGE || echo "bench: the lodge lease-to-IPv6 rows stopped early" >&2
+	for n in $($LODGE list --format csv -c n); do [[ $n == v6-* ]] && $LODGE delete -f "$n" >/dev/null; done
+	$LODGE profile delete v6 >/dev/null
+	$LODGE network delete "$LNET6" >/dev/null
+}
+lxd_v6_rows() {
+	# LXD's own pick (ipv4.address=auto) gives up on a host with many bridges.
+	if ! lxdc network create "$XNET6" "ipv4.address=$(free_subnet 24)" ipv4.nat=true ipv6.address=auto ipv6.nat=true >/dev/null; then
+		echo "bench: LXD could not make a network with ipv6.address=auto: no LXD lease-to-IPv6 row" >&2
+		return 0
+	fi
+	lxdc profile create v6 >/dev/null
+	lxdc profile device add v6 eth0 nic "network=$XNET6" name=eth0 >/dev/null
+	v6_rows LXD "$LXDDIR/containers" lxdc || echo "bench: the LXD lease-to-IPv6 rows stopped early" >&2
+	for n in $(lxdc list --format csv -c n); do lxdc delete -f "$n" >/dev/null; done
+	lxdc profile delete v6 >/dev/null
+	lxdc network delete "$XNET6" >/dev/null
 }
 
 # lodged's containers get eth0 on a managed network of the run's own (as a
@@ -176,7 +283,7 @@ bin/lodged --dir "$DIR" waitready --timeout 30
 figure "lodged RSS, idle after start" "$(rss_kib $DPID)" KiB
 go build -o bench/apiload.bin ./bench/apiload
 $LODGE image build busybox --alias busybox >/dev/null
-$LODGE image build debian --release bookworm --alias debian/12 >/dev/null
+[ "$ROWS" = net ] || $LODGE image build debian --release bookworm --alias debian/12 >/dev/null
 
 lxd_rows() {
 	bb_img=$(bin/lodge image export busybox "$DIR/bb.tar.zst" >/dev/null && echo "$DIR/bb.tar.zst")
@@ -213,16 +320,30 @@ lxd_rows() {
 	sleep 5
 	figure "LXD: memory per idle Debian systemd container (median)" "$(mem_median_mib "$LXDDIR/containers" lxdc)" MiB
 	for n in $(lxdc list --format csv -c n); do lxdc delete -f "$n" >/dev/null; done
+	lxd_v6_rows
+	lxd_scale_rows
+}
+lxd_scale_rows() {
 	scale_rows LXD lxdc "$LXDDIR/unix.socket" $SCALE
-	figure "LXD daemon RSS with ${SCALE##* } running containers" "$(rss_kib $LXDPID)" KiB
-	figure "LXD: memory per busybox container (median of ${SCALE##* })" "$(mem_median_mib "$LXDDIR/containers" lxdc)" MiB
+	figure "LXD daemon RSS with $scale_reached running containers" "$(rss_kib $LXDPID)" KiB
+	figure "LXD: memory per busybox container (median of $scale_reached)" "$(mem_median_mib "$LXDDIR/containers" lxdc)" MiB
+}
+# BENCH_ROWS=net: the busybox image, one untimed launch (LXD's first from
+# an image), then the lease-to-IPv6 and scale rows.
+lxd_net_rows() {
+	bin/lodge image export busybox "$DIR/bb.tar.zst" >/dev/null
+	lxdc image import "$DIR/bb.tar.zst" --alias busybox >/dev/null
+	lxdc launch busybox lbb0 >/dev/null
+	lxdc delete -f lbb0 >/dev/null
+	lxd_v6_rows
+	lxd_scale_rows
 }
 
 # Launch from a cached image to RUNNING; the first launch unpacks the image
 # into the pool, so it is measured separately.
 first() { local t0=${EPOCHREALTIME/./}; $LODGE launch "$1" "$2" >/dev/null; local t1=${EPOCHREALTIME/./}; record "lodge launch $1 (first: unpacks the image)" $((t1 - t0)); }
 first busybox bb0
-first debian/12 deb0
+[ "$ROWS" = net ] || first debian/12 deb0
 if [ "$ROWS" = all ]; then
 i=0
 launch_bb() { i=$((i + 1)); $LODGE launch busybox "bb$i"; }
@@ -263,7 +384,12 @@ fi
 
 fi
 
-if [ "$ROWS" != backup ]; then
+# Launch until the DHCPv4 lease and a global IPv6 address (issue 18).
+if [ "$ROWS" = all ] || [ "$ROWS" = net ]; then
+	lodge_v6_rows
+fi
+
+if [ "$ROWS" = all ] || [ "$ROWS" = files ]; then
 # File transfer: 1 GiB each way, timed until synced to disk, next to cp.
 big=$DIR/big.bin
 head -c 1G /dev/urandom >"$big"
@@ -316,13 +442,18 @@ if [ "$ROWS" = all ]; then
 # charged, once systemd is up (the boot* ones above).
 sleep 5
 figure "lodge: memory per idle Debian systemd container (median)" "$(mem_median_mib "$DIR/containers" $LODGE)" MiB
-for n in $($LODGE list --format csv -c n); do $LODGE delete -f "$n" >/dev/null; done
+fi
 
+if [ "$ROWS" = all ] || [ "$ROWS" = net ]; then
+for n in $($LODGE list --format csv -c n); do $LODGE delete -f "$n" >/dev/null; done
 # Scale: 10 and 100 running busybox instances, then 1,000 (the extra 900
 # stopped, created through the API without waiting on each).
 scale_rows lodge "$LODGE" "$DIR/unix.socket" $SCALE
-figure "lodged RSS with ${SCALE##* } running containers" "$(rss_kib $DPID)" KiB
-figure "lodge: memory per busybox container (median of ${SCALE##* })" "$(mem_median_mib "$DIR/containers" $LODGE)" MiB
+figure "lodged RSS with $scale_reached running containers" "$(rss_kib $DPID)" KiB
+figure "lodge: memory per busybox container (median of $scale_reached)" "$(mem_median_mib "$DIR/containers" $LODGE)" MiB
+fi
+
+if [ "$ROWS" = all ]; then
 for ((n = ${SCALE##* }; n < MANY; n++)); do
 	curl -s --unix-socket "$DIR/unix.socket" -X POST -d "{\"name\":\"k$n\",\"source\":{\"type\":\"image\",\"alias\":\"busybox\"}}" http://lodge/1.0/instances >/dev/null
 done
@@ -336,8 +467,9 @@ for c in 1 32; do
 done
 # The 900 stopped ones go before LXD runs (stopped: only files to remove).
 for ((n = ${SCALE##* }; n < MANY; n++)); do $LODGE delete "k$n" >/dev/null 2>&1; done
+fi
+if [ "$ROWS" = all ] || [ "$ROWS" = net ]; then
 for ((n = 1; n <= ${SCALE##* }; n++)); do $LODGE delete -f "sc$n" >/dev/null 2>&1; done
-
 fi
 
 # LXD's export and import, as lodge's above: same image, data and pool type.
@@ -365,11 +497,16 @@ lxd_backup_rows() {
 # slow lodge's copies (ext4 with discard reuses freed blocks slowly).
 sync
 sleep 3
-if { [ "$ROWS" = all ] || [ "$ROWS" = backup ]; } && [ "$LXD_RUN" = 1 ] && start_lxd; then
+if [ "$ROWS" != files ] && [ "$LXD_RUN" = 1 ] && start_lxd; then
 	if [ "$ROWS" = all ]; then
 		lxd_rows || echo "bench: the LXD rows stopped early; see $LXDDIR/lxd.log" >&2
 	fi
-	lxd_backup_rows || echo "bench: the LXD backup rows stopped early; see $LXDDIR/lxd.log" >&2
+	if [ "$ROWS" = net ]; then
+		lxd_net_rows || echo "bench: the LXD network rows stopped early; see $LXDDIR/lxd.log" >&2
+	fi
+	if [ "$ROWS" != net ]; then
+		lxd_backup_rows || echo "bench: the LXD backup rows stopped early; see $LXDDIR/lxd.log" >&2
+	fi
 	stop_lxd
 else
 	echo "bench: LXD not run (BENCH_LXD=0 or it could not start); see $LXDDIR/lxd.log" >&2
@@ -411,6 +548,11 @@ ratio "lodge / LXD: file push 1 GiB (same run)" "$(median_of "lodge file push 1 
 ratio "lodge / LXD: file push -r 10,000 files (same run)" "$(median_of "lodge file push -r, 10,000 files")" "$(median_of "LXD: lxc file push -r, 10,000 files")"
 ratio "lodge / LXD: export 1 GiB Debian, dir pool (same run)" "$(median_of "lodge export debian/12 + 1 GiB (dir pool, gzip) + sync")" "$(median_of "LXD: lxc export debian12 + 1 GiB (dir pool, gzip) + sync")"
 ratio "lodge / LXD: import 1 GiB Debian, dir pool (same run)" "$(median_of "lodge import debian/12 + 1 GiB (dir pool, gzip) + sync")" "$(median_of "LXD: lxc import debian12 + 1 GiB (dir pool, gzip) + sync")"
+top=${SCALE##* }
+ratio "lodge / LXD: GET /1.0/metrics, $top running (same run)" "$(median_of "lodge GET /1.0/metrics, $top running")" "$(median_of "LXD GET /1.0/metrics, $top running")"
+ratio "lodge / LXD: GET /1.0/metrics, $top running, 9 s apart (same run)" "$(median_of "lodge GET /1.0/metrics, $top running, 9 s apart")" "$(median_of "LXD GET /1.0/metrics, $top running, 9 s apart")"
+ratio "lodge / LXD: launch until lease + global IPv6 (same run)" "$(median_of "lodge launch busybox until DHCPv4 lease + global IPv6")" "$(median_of "LXD launch busybox until DHCPv4 lease + global IPv6")"
+awk -v ms="$(median_of "lodge GET /1.0/metrics, 100 running")" 'BEGIN { if (ms > 0) printf "target lodge GET /1.0/metrics with 100 running under 50 ms (issue 18): %s (median %.1f ms)\n", ms < 50 ? "met" : "missed", ms }'
 ratio "lodge file push 1 GiB / cp (time, lower is better)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
 ratio "lodge file pull 1 GiB / cp (time, lower is better)" "$(median_of "lodge file pull 1 GiB + sync")" "$(median_of "floor: cp 1 GiB + sync")"
 awk -v ms="$(median_of "lodge file push -r, 10,000 files")" 'BEGIN { if (ms > 0) printf "rate   lodge file push -r: %.0f files/s (LXD: one request per file)\n", 10000 / (ms / 1000) }'
