@@ -48,57 +48,68 @@ func (s *Server) stopHTTPS() {
 	_ = s.SetMetricsAddress("")
 }
 
-// SetHTTPSAddress (re)starts the HTTPS listener on addr; "" stops it.
-// The new address is bound before the old listener goes, so a refused
-// change (address in use) leaves the API reachable where it was.
+// SetHTTPSAddress (re)starts the HTTPS listener on addr (port 8443 if
+// none is given); "" stops it. A refused change (address in use) leaves
+// the API reachable where it was.
 func (s *Server) SetHTTPSAddress(addr string) error {
-	s.tls.mu.Lock()
-	defer s.tls.mu.Unlock()
+	got, err := s.tls.listen(addr, "8443", s.d.ServerCert, s.HTTPSHandler())
+	if err == nil && got != "" {
+		s.log.Info("HTTPS API listening", "address", got, "certificate_fingerprint", s.d.CertFingerprint())
+	}
+	return err
+}
+
+// listen (re)starts st's TLS listener on addr (defaultPort if addr has
+// none), serving h with the certificate cert gives; "" stops it. The new
+// address is bound before the old listener goes, so a refused change
+// leaves it where it was. It returns the address listened on.
+func (st *httpsState) listen(addr, defaultPort string, cert func() (*tls.Certificate, error), h http.Handler) (string, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	stop := func() {
-		if s.tls.srv != nil {
+		if st.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = s.tls.srv.Shutdown(ctx)
+			_ = st.srv.Shutdown(ctx)
 			cancel()
-			s.tls.srv, s.tls.addr = nil, ""
+			st.srv, st.addr = nil, ""
 		}
 	}
 	if addr == "" {
 		stop()
-		return nil
+		return "", nil
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "8443")
+		addr = net.JoinHostPort(strings.Trim(addr, "[]"), defaultPort)
 	}
-	cert, err := s.d.ServerCert()
+	c, err := cert()
 	if err != nil {
-		return err
+		return "", err
 	}
 	l, err := net.Listen("tcp", addr)
-	if err != nil && s.tls.srv != nil {
+	if err != nil && st.srv != nil {
 		// Perhaps held by our own listener (same port): let go of it and retry.
-		old := s.tls.addr
+		old := st.addr
 		stop()
 		if l, err = net.Listen("tcp", addr); err != nil {
 			if ol, oerr := net.Listen("tcp", old); oerr == nil {
-				s.serveTLS(ol, cert)
+				st.serve(ol, c, h)
 			}
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return "", fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	stop()
-	s.serveTLS(l, cert)
-	s.log.Info("HTTPS API listening", "address", s.tls.addr, "certificate_fingerprint", s.d.CertFingerprint())
-	return nil
+	st.serve(l, c, h)
+	return st.addr, nil
 }
 
-// serveTLS serves the HTTPS API on l (s.tls.mu held).
-func (s *Server) serveTLS(l net.Listener, cert *tls.Certificate) {
+// serve serves h over TLS on l (st.mu held).
+func (st *httpsState) serve(l net.Listener, cert *tls.Certificate, h http.Handler) {
 	tcfg := &tls.Config{Certificates: []tls.Certificate{*cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
-	srv := &http.Server{Handler: s.HTTPSHandler(), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tcfg}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tcfg}
 	go func() { _ = srv.Serve(tls.NewListener(l, tcfg)) }()
-	s.tls.srv, s.tls.addr = srv, l.Addr().String()
+	st.srv, st.addr = srv, l.Addr().String()
 }
 
 type ctxKeyTrust struct{}

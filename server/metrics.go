@@ -3,12 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"fmt"
-	"net"
 	"net/http"
-	"strings"
-	"time"
 
 	"lodge/errdefs"
 	"lodge/metrics"
@@ -76,55 +71,12 @@ func (s *Server) MetricsAddress() string {
 }
 
 // SetMetricsAddress (re)starts the metrics listener on addr (port 8444
-// if none is given, as LXD's); "" stops it. The new address is bound
-// before the old listener goes, so a refused change leaves it where it was.
+// if none is given, as LXD's); "" stops it. A refused change leaves it
+// where it was.
 func (s *Server) SetMetricsAddress(addr string) error {
-	st := &s.metrics
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	stop := func() {
-		if st.srv != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			_ = st.srv.Shutdown(ctx)
-			cancel()
-			st.srv, st.addr = nil, ""
-		}
+	got, err := s.metrics.listen(addr, "8444", s.d.ServerCert, s.metricsHandler())
+	if err == nil && got != "" {
+		s.log.Info("metrics listening", "address", got)
 	}
-	if addr == "" {
-		stop()
-		return nil
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(strings.Trim(addr, "[]"), "8444")
-	}
-	cert, err := s.d.ServerCert()
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil && st.srv != nil {
-		// Perhaps held by our own listener (same port): let go of it and retry.
-		old := st.addr
-		stop()
-		if l, err = net.Listen("tcp", addr); err != nil {
-			if ol, oerr := net.Listen("tcp", old); oerr == nil {
-				s.serveMetrics(ol, cert)
-			}
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	stop()
-	s.serveMetrics(l, cert)
-	s.log.Info("metrics listening", "address", st.addr)
-	return nil
-}
-
-// serveMetrics serves the metrics listener on l (s.metrics.mu held).
-func (s *Server) serveMetrics(l net.Listener, cert *tls.Certificate) {
-	tcfg := &tls.Config{Certificates: []tls.Certificate{*cert}, ClientAuth: tls.RequestClientCert, MinVersion: tls.VersionTLS12}
-	srv := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 30 * time.Second, TLSConfig: tcfg}
-	go func() { _ = srv.Serve(tls.NewListener(l, tcfg)) }()
-	s.metrics.srv, s.metrics.addr = srv, l.Addr().String()
+	return err
 }
