@@ -45,7 +45,12 @@ func scanNode(r scanner) (Node, error) {
 
 // Nodes lists the members by name.
 func (d *DB) Nodes(ctx context.Context) ([]Node, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+nodeCols+` FROM nodes ORDER BY name`)
+	return d.queryNodes(ctx, `SELECT `+nodeCols+` FROM nodes ORDER BY name`)
+}
+
+// queryNodes runs a query whose columns are nodeCols and scans its rows.
+func (d *DB) queryNodes(ctx context.Context, q string, args ...any) ([]Node, error) {
+	rows, err := d.sql.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -191,20 +196,7 @@ func (d *DB) SetInstanceNode(ctx context.Context, name string, nodeID int64) err
 
 // ImageNodes lists the members that hold an image's files.
 func (d *DB) ImageNodes(ctx context.Context, fp string) ([]Node, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+prefixed("n.", nodeCols)+` FROM images_nodes x JOIN nodes n ON n.id = x.node_id WHERE x.fingerprint = ? ORDER BY n.name`, fp)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Node
-	for rows.Next() {
-		n, err := scanNode(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return d.queryNodes(ctx, `SELECT `+prefixed("n.", nodeCols)+` FROM images_nodes x JOIN nodes n ON n.id = x.node_id WHERE x.fingerprint = ? ORDER BY n.name`, fp)
 }
 
 // AddImageNode records that this member now holds an image's files.
