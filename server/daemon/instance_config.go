@@ -228,6 +228,14 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 		}
 		return d.startRestore(ctx, in, req.Restore)
 	}
+	// The row is read again under the instance's lock: a start, a create
+	// finishing or a guest's ready report may have written it since, and
+	// writing back the copy read before would undo what they stored.
+	unlock := d.instLocks.lock(name)
+	defer unlock()
+	if in, err = d.getInstance(ctx, name); err != nil {
+		return nil, err
+	}
 	if err := u.check(in); err != nil {
 		return nil, err
 	}
@@ -278,8 +286,6 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 	if err := refuseVolatileWrites(in.Config, newCfg); err != nil {
 		return nil, err
 	}
-	unlock := d.instLocks.lock(name)
-	defer unlock()
 	old := in
 	next := in
 	next.Config, next.Devices = newCfg, newDev
