@@ -56,14 +56,57 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		logStart := daemonLogSize()
 		if err := startDaemon(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
 		defer cleanup()
-		return m.Run()
+		code := m.Run()
+		if code != 0 {
+			printDaemonTrouble(logStart)
+		}
+		return code
 	}()
 	os.Exit(code)
+}
+
+// daemonLog is where the shared test lodged writes (appended to across runs).
+func daemonLog() string { return filepath.Join(os.TempDir(), "lodged-it.out") }
+
+func daemonLogSize() int64 {
+	if fi, err := os.Stat(daemonLog()); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
+// printDaemonTrouble prints the warnings and errors the shared lodged
+// logged in this run, the last 200 of them: a failed CI run then says what
+// the daemon saw, though its log is gone with the machine.
+func printDaemonTrouble(from int64) {
+	f, err := os.Open(daemonLog())
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 200 {
+		lines = lines[len(lines)-200:]
+	}
+	fmt.Fprintf(os.Stderr, "--- the test lodged's warnings and errors in this run (%d shown, all in %s):\n%s\n", len(lines), daemonLog(), strings.Join(lines, "\n"))
 }
 
 // cleanup force-deletes every instance and stops the daemon, so a test run
@@ -123,7 +166,7 @@ func teardownLodged(dir string, run func(args ...string) (string, error), d *exe
 }
 
 func startDaemon() error {
-	logf, err := os.OpenFile(filepath.Join(os.TempDir(), "lodged-it.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(daemonLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
