@@ -107,7 +107,7 @@ func (d *Daemon) applyLiveDevices(ctx context.Context, old, cur db.Instance) err
 					continue
 				}
 				if n.Type == "veth" && n.HostName == "" {
-					n.HostName = vethName(cur.Name, dev)
+					n.HostName = nicHostName(cur.Name, cur.Config, dev, newD[dev])
 				}
 				h, veth := newNICs[dev]
 				// As at a start: the filter before the NIC exists (a

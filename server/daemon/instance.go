@@ -138,7 +138,9 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 	}
 	before := in
 	before.Config = maps.Clone(in.Config)
-	if d.fillNICVolatile(ctx, &in) {
+	// Every start names the host-side veths anew (assignHostNames): an
+	// instance renamed or copied since gets a name of its own.
+	if nics, names := d.fillNICVolatile(ctx, &in), d.assignHostNames(ctx, &in, func(string, map[string]string) bool { return true }); nics || names {
 		if err := d.db.UpdateInstance(ctx, in); err != nil {
 			return err
 		}

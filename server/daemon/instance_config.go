@@ -299,6 +299,11 @@ func (d *Daemon) UpdateInstance(ctx context.Context, name string, req api.Instan
 		next.Profiles = req.Profiles
 	}
 	d.fillNICVolatile(ctx, &next)
+	// A NIC plugged into a running instance now gets its veth name now;
+	// the others keep theirs until the next start.
+	d.assignHostNames(ctx, &next, func(dev string, devc map[string]string) bool {
+		return prevDev[dev] == nil || nicLinkKey(prevDev[dev]) != nicLinkKey(devc)
+	})
 	if err := d.reserveForUpdate(ctx, &next); err != nil {
 		return nil, err
 	}

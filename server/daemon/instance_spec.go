@@ -42,7 +42,7 @@ func (d *Daemon) specFor(ctx context.Context, x Expanded) (instances.Spec, error
 		}
 		nic := instances.NIC{Name: dev["name"], Link: dev["parent"], HWAddr: dev["hwaddr"], HostName: dev["host_name"]}
 		if dev["network"] != "" {
-			if err := d.managedNIC(ctx, &nic, in.Name, n, dev); err != nil {
+			if err := d.managedNIC(ctx, &nic, in, n, dev); err != nil {
 				return spec, err
 			}
 		}
@@ -55,11 +55,11 @@ func (d *Daemon) specFor(ctx context.Context, x Expanded) (instances.Spec, error
 		switch dev["nictype"] {
 		case "bridged":
 			// A stable host-side name: filters and limits are bound to it.
-			nic.Type, nic.HostName = "veth", nicHostName(in.Name, n, dev)
+			nic.Type, nic.HostName = "veth", nicHostName(in.Name, in.Config, n, dev)
 		case "macvlan":
 			nic.Type = "macvlan"
 		case "routed":
-			if err := routedSpec(&nic, in.Name, n, dev); err != nil {
+			if err := routedSpec(&nic, in.Name, in.Config, n, dev); err != nil {
 				return spec, err
 			}
 		}

@@ -436,11 +436,50 @@ func (d *Daemon) fillNICVolatile(ctx context.Context, in *db.Instance) bool {
 	return changed
 }
 
-// vethName is a NIC's stable host-side name: "veth" + a hash of instance
-// and device, so it is the same at every start and names its owner.
-func vethName(instance, dev string) string {
+// hostNameKey holds the host-side veth name a NIC got at its last start,
+// as LXD's volatile.DEV.host_name: filters, limits and the clean-up after
+// a stop find the veth by it.
+func hostNameKey(dev string) string { return "volatile." + dev + ".host_name" }
+
+// vethName is the host-side name this lodged gives a NIC at a start:
+// "veth" + a hash of its state directory, the instance and the device, so
+// that two lodgeds on one host (a test, a migration, a cluster on one
+// machine) never pick the same name for an instance of the same name.
+func (d *Daemon) vethName(instance, dev string) string {
+	sum := sha256.Sum256([]byte(d.cfg.Dir + "\x00" + instance + "/" + dev))
+	return "veth" + hex.EncodeToString(sum[:])[:8]
+}
+
+// legacyVethName is the name lodge gave a NIC before it stored host names
+// (instance and device only): a NIC started by such a lodged, still
+// running after an upgrade, has it and no volatile key.
+func legacyVethName(instance, dev string) string {
 	sum := sha256.Sum256([]byte(instance + "/" + dev))
 	return "veth" + hex.EncodeToString(sum[:])[:8]
+}
+
+// assignHostNames gives the host-side NICs of in that want picks this
+// lodged's veth name in volatile.DEV.host_name; true if the config
+// changed. A NIC with host_name set by the user keeps that.
+func (d *Daemon) assignHostNames(ctx context.Context, in *db.Instance, want func(dev string, devc map[string]string) bool) bool {
+	changed := false
+	for dev, devc := range d.devicesOf(ctx, *in) {
+		kind := api.DeviceKind(devc)
+		if devc["type"] != "nic" || devc["host_name"] != "" || kind != "bridged" && kind != "network" && kind != "routed" {
+			continue
+		}
+		if !want(dev, devc) {
+			continue
+		}
+		if name := d.vethName(in.Name, dev); in.Config[hostNameKey(dev)] != name {
+			if in.Config == nil {
+				in.Config = map[string]string{}
+			}
+			in.Config[hostNameKey(dev)] = name
+			changed = true
+		}
+	}
+	return changed
 }
 
 // validateNICNetworks checks NICs against the networks: the network of
@@ -586,7 +625,8 @@ func (d *Daemon) completeNetworkConfig(name string, cfg map[string]string, creat
 
 // managedNIC resolves a NIC with network=NAME to a veth on that bridge with
 // a stable host-side name.
-func (d *Daemon) managedNIC(ctx context.Context, nic *instances.NIC, instance, dev string, devc map[string]string) error {
+func (d *Daemon) managedNIC(ctx context.Context, nic *instances.NIC, in db.Instance, dev string, devc map[string]string) error {
+	instance := in.Name
 	n, err := d.db.GetNetwork(ctx, devc["network"])
 	if errors.Is(err, db.ErrNotFound) {
 		return errdefs.Invalidf("instance %q: device %q: network %q not found; create it (lodge network create %s) or change the device", instance, dev, devc["network"], devc["network"])
@@ -596,7 +636,7 @@ func (d *Daemon) managedNIC(ctx context.Context, nic *instances.NIC, instance, d
 	}
 	nic.Type, nic.Link = "veth", n.Name
 	if nic.HostName == "" {
-		nic.HostName = vethName(instance, dev)
+		nic.HostName = nicHostName(in.Name, in.Config, dev, devc)
 	}
 	if devc["mtu"] == "" && n.Config["bridge.mtu"] != "" {
 		nic.MTU, _ = strconv.Atoi(n.Config["bridge.mtu"])

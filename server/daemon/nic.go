@@ -55,13 +55,17 @@ func (h hostNIC) needsDriver() bool {
 	return h.kind == "routed" || h.filtering() || h.isolated() || h.limits() != (network.NICLimits{})
 }
 
-// nicHostName is a NIC's host-side veth: host_name, else a stable name
-// from instance and device (vethName).
-func nicHostName(instance, dev string, devc map[string]string) string {
+// nicHostName is a NIC's host-side veth: host_name, else the name it got
+// at its last start (volatile.DEV.host_name, cfg being the instance's
+// config), else the name an older lodge gave it (legacyVethName).
+func nicHostName(instance string, cfg map[string]string, dev string, devc map[string]string) string {
 	if devc["host_name"] != "" {
 		return devc["host_name"]
 	}
-	return vethName(instance, dev)
+	if n := cfg[hostNameKey(dev)]; n != "" {
+		return n
+	}
+	return legacyVethName(instance, dev)
 }
 
 // nicAddress is the address a NIC on a managed network is reserved, of
@@ -87,7 +91,7 @@ func (d *Daemon) hostNICs(ctx context.Context, x Expanded) []hostNIC {
 		if devc["type"] != "nic" || kind != "bridged" && kind != "network" && kind != "routed" {
 			continue
 		}
-		h := hostNIC{dev: dev, conf: devc, kind: kind, host: nicHostName(x.Name, dev, devc), hwaddr: devc["hwaddr"]}
+		h := hostNIC{dev: dev, conf: devc, kind: kind, host: nicHostName(x.Name, x.Config, dev, devc), hwaddr: devc["hwaddr"]}
 		if h.hwaddr == "" {
 			h.hwaddr = x.Config["volatile."+dev+".hwaddr"]
 		}
@@ -607,8 +611,8 @@ func (d *Daemon) gcNICs(ctx context.Context) {
 }
 
 // routedSpec fills a routed NIC's runtime spec (liblxc's veth router mode).
-func routedSpec(nic *instances.NIC, instance, dev string, devc map[string]string) error {
-	r, err := network.RoutedNICFor(nicHostName(instance, dev, devc), devc)
+func routedSpec(nic *instances.NIC, instance string, cfg map[string]string, dev string, devc map[string]string) error {
+	r, err := network.RoutedNICFor(nicHostName(instance, cfg, dev, devc), devc)
 	if err != nil {
 		return errdefs.Invalidf("instance %q: device %q: %v", instance, dev, err)
 	}

@@ -86,7 +86,7 @@ func TestNICFilterLifecycle(t *testing.T) {
 		t.Fatalf("the allocation is not reserved in dnsmasq: %+v", n.Hosts)
 	}
 	e.state(t, "c1", "start")
-	host := vethName("c1", "eth0")
+	host := e.d.vethName("c1", "eth0")
 	f, ok := nd.Filter(host)
 	mac, _ := net.ParseMAC(in.Config["volatile.eth0.hwaddr"])
 	_, sub6, _ := net.ParseCIDR(nd.Subnet6)
@@ -159,7 +159,7 @@ func TestNICFilterHotplug(t *testing.T) {
 	if err := e.patchDevices(t, "c1", map[string]map[string]string{"eth1": nic}); err != nil {
 		t.Fatal(err)
 	}
-	host := vethName("c1", "eth1")
+	host := e.d.vethName("c1", "eth1")
 	if _, ok := nd.Filter(host); !ok {
 		t.Fatal("no filter on the hot-plugged NIC")
 	}
@@ -197,7 +197,7 @@ func TestNICFilterUnmanagedBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.state(t, "c1", "start")
-	f, ok := nd.Filter(vethName("c1", "eth0"))
+	f, ok := nd.Filter(e.d.vethName("c1", "eth0"))
 	if !ok || len(f.IPv4Nets) != 1 || f.IPv4Nets[0].IP.String() != "192.168.7.5" {
 		t.Fatalf("filter: %+v", f)
 	}
@@ -214,7 +214,7 @@ func TestRoutedNIC(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.state(t, "r1", "start")
-	host := vethName("r1", "pub")
+	host := e.d.vethName("r1", "pub")
 	r, ok := nd.RoutedNIC(host)
 	if !ok || r.Parent != "lo" || len(r.IPv4) != 2 || len(r.IPv6) != 1 {
 		t.Fatalf("routed setup: %+v %v", r, ok)
@@ -259,7 +259,7 @@ func TestNICCleanupAfterStopAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.state(t, "c1", "start")
-	host := vethName("c1", "eth0")
+	host := e.d.vethName("c1", "eth0")
 	if err := e.drv.Stop(ctx, "c1", 0, true); err != nil { // a poweroff inside
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestNICFilterFromProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.state(t, "c1", "start")
-	host := vethName("c1", "eth0")
+	host := e.d.vethName("c1", "eth0")
 	if _, ok := nd.Filter(host); ok {
 		t.Fatal("a filter without filtering keys")
 	}
@@ -336,5 +336,51 @@ func TestNICFilterFromProfile(t *testing.T) {
 	}
 	if _, ok := nd.Filter(host); ok {
 		t.Fatal("the instance's device without filtering still filtered")
+	}
+}
+
+// A NIC's host-side veth is named at each start and the name stored in
+// volatile.DEV.host_name: it is this lodged's own (another state directory
+// gives another name for the same instance and device), a rename gets a
+// new one, and a NIC an older lodge started (no stored name) is still
+// found by the name that lodge gave it.
+func TestNICHostNames(t *testing.T) {
+	e, nd := netEnv(t)
+	ctx := context.Background()
+	e.launch(t, "c1", nil, false)
+	if err := e.patchDevices(t, "c1", map[string]map[string]string{"eth0": {"type": "nic", "network": "nb0", "security.mac_filtering": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.state(t, "c1", "start")
+	in, _ := e.db.GetInstance(ctx, "c1")
+	host := in.Config["volatile.eth0.host_name"]
+	if host != e.d.vethName("c1", "eth0") {
+		t.Fatalf("volatile.eth0.host_name = %q, want %q", host, e.d.vethName("c1", "eth0"))
+	}
+	if other := newDaemonEnv(t).d.vethName("c1", "eth0"); other == host {
+		t.Fatalf("two lodgeds name c1's eth0 alike: %s", host)
+	}
+	if sp, _ := e.drv.Spec("c1"); len(sp.NICs) != 1 || sp.NICs[0].HostName != host {
+		t.Fatalf("the runtime spec's NIC is not %s: %+v", host, sp.NICs)
+	}
+	if _, ok := nd.Filter(host); !ok {
+		t.Fatalf("no filter on %s", host)
+	}
+	e.state(t, "c1", "stop")
+
+	// Renamed while stopped: the next start names it anew.
+	if err := e.d.renameInstance(ctx, "c1", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	e.state(t, "c2", "start")
+	in, _ = e.db.GetInstance(ctx, "c2")
+	if got := in.Config["volatile.eth0.host_name"]; got != e.d.vethName("c2", "eth0") {
+		t.Fatalf("after the rename, host_name = %q, want %q", got, e.d.vethName("c2", "eth0"))
+	}
+
+	// Started by a lodge that stored no name: found by that lodge's name.
+	delete(in.Config, "volatile.eth0.host_name")
+	if hs := e.d.hostNICs(ctx, e.d.mustExpand(ctx, in)); len(hs) != 1 || hs[0].host != legacyVethName("c2", "eth0") {
+		t.Fatalf("without a stored name: %+v, want %s", hs, legacyVethName("c2", "eth0"))
 	}
 }
