@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 
@@ -272,7 +271,7 @@ func instanceAPIPath(name string) string { return "/1.0/instances/" + url.PathEs
 
 // memberInstanceStatus is an instance's status as its member at addr sees it.
 func (d *Daemon) memberInstanceStatus(ctx context.Context, addr, name string) (string, error) {
-	md, err := d.cl.transport.MemberDo(ctx, addr, http.MethodGet, instanceAPIPath(name)+"/state", nil)
+	md, err := d.cl.transport.MemberDo(ctx, addr, "GET", instanceAPIPath(name)+"/state", nil)
 	if err != nil {
 		return "", err
 	}
@@ -286,16 +285,16 @@ func (d *Daemon) memberInstanceStatus(ctx context.Context, addr, name string) (s
 // memberStop stops an instance on its member: cleanly within its
 // boot.host_shutdown_timeout, else killed.
 func (d *Daemon) memberStop(ctx context.Context, addr, name string) error {
-	_, err := d.cl.transport.MemberDo(ctx, addr, http.MethodPut, instanceAPIPath(name)+"/state", api.InstanceStatePut{Action: "stop"})
+	_, err := d.cl.transport.MemberDo(ctx, addr, "PUT", instanceAPIPath(name)+"/state", api.InstanceStatePut{Action: "stop"})
 	if err != nil {
 		d.log.Warn("evacuation: a clean stop failed, killing the instance", "instance", name, "err", err)
-		_, err = d.cl.transport.MemberDo(ctx, addr, http.MethodPut, instanceAPIPath(name)+"/state", api.InstanceStatePut{Action: "stop", Force: true})
+		_, err = d.cl.transport.MemberDo(ctx, addr, "PUT", instanceAPIPath(name)+"/state", api.InstanceStatePut{Action: "stop", Force: true})
 	}
 	return err
 }
 
 func (d *Daemon) memberStart(ctx context.Context, addr, name string) error {
-	_, err := d.cl.transport.MemberDo(ctx, addr, http.MethodPut, instanceAPIPath(name)+"/state", api.InstanceStatePut{Action: "start"})
+	_, err := d.cl.transport.MemberDo(ctx, addr, "PUT", instanceAPIPath(name)+"/state", api.InstanceStatePut{Action: "start"})
 	return err
 }
 
@@ -303,7 +302,7 @@ func (d *Daemon) memberStart(ctx context.Context, addr, name string) error {
 // to member target.
 func (d *Daemon) memberMove(ctx context.Context, addr, name, target string) error {
 	live := false
-	_, err := d.cl.transport.MemberDo(ctx, addr, http.MethodPost, instanceAPIPath(name)+"?target="+url.QueryEscape(target),
+	_, err := d.cl.transport.MemberDo(ctx, addr, "POST", instanceAPIPath(name)+"?target="+url.QueryEscape(target),
 		api.InstancePost{Name: name, Migration: true, Live: &live})
 	return err
 }

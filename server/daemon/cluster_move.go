@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"lodge/api"
@@ -143,7 +142,7 @@ func (d *Daemon) moveToMember(ctx context.Context, op *operations.Op, name strin
 	defer cancel(nil)
 	done := make(chan error, 1)
 	go func() {
-		_, err := d.cl.transport.MemberDo(cctx, peer.Address, http.MethodPost, "/1.0/instances?target="+url.QueryEscape(peer.Name), recv)
+		_, err := d.cl.transport.MemberDo(cctx, peer.Address, "POST", "/1.0/instances?target="+url.QueryEscape(peer.Name), recv)
 		if err != nil {
 			cancel(err)
 		}
