@@ -149,7 +149,8 @@ func TestClusterMoveInstance(t *testing.T) {
 // Evacuating a member moves its instances to the other (the running one
 // runs there), marks it EVACUATED and keeps new instances off it; restore
 // brings them back, the running one running, and marks it ONLINE. An
-// unknown member and the last member standing are refused.
+// unknown member and the last member standing are refused; a restore
+// runs again while an instance is still away.
 func TestClusterEvacuateRestore(t *testing.T) {
 	ms := newTestCluster(t, 2)
 	waitMembersOnline(t, ms[0], 2)
@@ -205,6 +206,15 @@ func TestClusterEvacuateRestore(t *testing.T) {
 	in, _ = ms[0].d.Instance(context.Background(), "run", false)
 	if _, ok := in.Config["volatile.evacuate.origin"]; ok {
 		t.Fatalf("run keeps its origin after restore: %v", in.Config)
+	}
+	// A restore that left an instance away runs again on the online
+	// member; with none left, restore is refused.
+	if err := ms[0].db.SetInstanceConfigKey(context.Background(), "new", "volatile.evacuate.origin", "m2"); err != nil {
+		t.Fatal(err)
+	}
+	ms[0].mustOp(t, "POST", "/1.0/cluster/members/m2/state", `{"action":"restore"}`)
+	if got := ms[1].locations(t)["new"]; got != "m2 Stopped" {
+		t.Fatalf("new after a second restore: %q", got)
 	}
 	code, r, _ = ms[0].do(t, "POST", "/1.0/cluster/members/m2/state", `{"action":"restore"}`)
 	if code != 400 || !strings.Contains(r.Error, "not evacuated") {

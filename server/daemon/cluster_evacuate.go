@@ -158,11 +158,15 @@ func (d *Daemon) evacuateInstance(ctx context.Context, from db.Node, in db.Insta
 }
 
 func (d *Daemon) restore(ctx context.Context, m Member) (*operations.Op, error) {
-	switch m.Status {
-	case "Offline":
+	away, err := d.evacuatedFrom(ctx, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.Status == "Offline":
 		return nil, errdefs.Conflictf("cluster member %q is offline: bring it back before restoring it", m.Name)
-	case "Evacuated":
-	default:
+	case m.Status != "Evacuated" && len(away) == 0:
+		// An online member whose restore left some behind restores again.
 		return nil, errdefs.Invalidf("cluster member %q is not evacuated (it is %s)", m.Name, m.Status)
 	}
 	if err := d.db.SetNodeState(ctx, m.ID, db.NodeCreated); err != nil {
@@ -171,32 +175,50 @@ func (d *Daemon) restore(ctx context.Context, m Member) (*operations.Op, error) 
 	d.log.Info("cluster member restoring", "member", m.Name)
 	spec := operations.Spec{Description: "Restoring cluster member", Resources: memberResources(m.Name)}
 	return d.ops.Start(spec, func(ctx context.Context, op *operations.Op) error {
-		nodes, err := d.db.Nodes(ctx)
+		away, err := d.evacuatedFrom(ctx, m.Name)
 		if err != nil {
 			return err
 		}
 		var errs []error
-		for _, n := range nodes {
-			list, err := d.db.ListInstancesOn(ctx, n.ID)
-			if err != nil {
-				return err
-			}
-			for _, in := range list {
-				if in.Config[evacuateOriginKey] != m.Name {
-					continue
-				}
-				op.SetMetadata("evacuation_progress", in.Name)
-				if err := d.restoreInstance(ctx, m.Node, n, in); err != nil {
-					errs = append(errs, err)
-				}
+		for _, a := range away {
+			op.SetMetadata("evacuation_progress", a.in.Name)
+			if err := d.restoreInstance(ctx, m.Node, a.at, a.in); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		d.events.lifecycle("cluster-member-restored", "/1.0/cluster/members/"+m.Name, nil)
 		if err := errors.Join(errs...); err != nil {
-			return fmt.Errorf("cluster member %q is online again, but: %w", m.Name, err)
+			return fmt.Errorf("cluster member %q is online again, but: %w (lodge cluster restore %s tries those again)", m.Name, err, m.Name)
 		}
 		return nil
 	}), nil
+}
+
+// evacuated is an instance an evacuation touched and the member it is on.
+type evacuated struct {
+	in db.Instance
+	at db.Node
+}
+
+// evacuatedFrom lists the instances whose volatile.evacuate.origin is member.
+func (d *Daemon) evacuatedFrom(ctx context.Context, member string) ([]evacuated, error) {
+	nodes, err := d.db.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []evacuated
+	for _, n := range nodes {
+		list, err := d.db.ListInstancesOn(ctx, n.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range list {
+			if in.Config[evacuateOriginKey] == member {
+				out = append(out, evacuated{in: in, at: n})
+			}
+		}
+	}
+	return out, nil
 }
 
 // restoreInstance brings in (on member at) home: started in place if the
