@@ -264,33 +264,48 @@ func (s *Server) Heartbeat(ctx context.Context, addr string, hb api.InternalHear
 // operation's end: an operation that failed is an error with its message.
 // It returns the reply's metadata (the ended operation's, for one).
 func (s *Server) MemberDo(ctx context.Context, addr, method, path string, body any) (json.RawMessage, error) {
+	md, wait, err := s.MemberAsync(ctx, addr, method, path, body)
+	if err != nil || wait == nil {
+		return md, err
+	}
+	return wait(ctx)
+}
+
+// MemberAsync is MemberDo's first half: the request, answered at once;
+// wait (nil for a reply that is no operation) waits for the operation.
+func (s *Server) MemberAsync(ctx context.Context, addr, method, path string, body any) (json.RawMessage, func(context.Context) (json.RawMessage, error), error) {
 	c, _, err := s.members()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var md json.RawMessage
 	if err := memberCall(ctx, c, method, addr, path, body, &md); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var op api.Operation
 	if json.Unmarshal(md, &op) != nil || op.ID == "" || op.Class == "" {
+		return md, nil, nil
+	}
+	wait := func(ctx context.Context) (json.RawMessage, error) {
+		md := md
+		if !op.StatusCode.IsFinal() {
+			if err := memberCall(ctx, c, http.MethodGet, addr, "/1.0/operations/"+url.PathEscape(op.ID)+"/wait?timeout=-1", nil, &md); err != nil {
+				return nil, err
+			}
+		}
+		var end api.Operation
+		if err := json.Unmarshal(md, &end); err != nil {
+			return nil, err
+		}
+		if end.StatusCode != api.Success {
+			if end.Err == "" {
+				end.Err = fmt.Sprintf("its operation ended %s", end.Status)
+			}
+			return md, errors.New(end.Err)
+		}
 		return md, nil
 	}
-	if !op.StatusCode.IsFinal() {
-		if err := memberCall(ctx, c, http.MethodGet, addr, "/1.0/operations/"+url.PathEscape(op.ID)+"/wait?timeout=-1", nil, &md); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(md, &op); err != nil {
-			return nil, err
-		}
-	}
-	if op.StatusCode != api.Success {
-		if op.Err == "" {
-			op.Err = fmt.Sprintf("its operation ended %s", op.Status)
-		}
-		return md, errors.New(op.Err)
-	}
-	return md, nil
+	return md, wait, nil
 }
 
 // Leave tells a removed member so.

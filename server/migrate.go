@@ -235,7 +235,13 @@ func targetLink(src api.InstanceSource) (daemon.MigrationLink, error) {
 // instance (or, from snapshotPost, a snapshot) as a migration source.
 func (s *Server) instanceMigrate(r *http.Request, name, snap string, req api.InstancePost) (response, error) {
 	if t := r.URL.Query().Get("target"); t != "" && snap == "" && req.Target == nil {
-		// lxc move NAME --target MEMBER: to another member of this cluster.
+		// lxc move NAME --target MEMBER: to another member of this
+		// cluster. The target follows (see forward); the instance's
+		// member moves it.
+		if s.d.MoveTargetHere(r.Context(), name, t) {
+			op, err := s.d.MoveHere(r.Context(), name, req)
+			return replyAsync(op), err
+		}
 		op, err := s.d.MoveToMember(r.Context(), name, t, req, newMigrationSession().link())
 		return replyAsync(op), err
 	}

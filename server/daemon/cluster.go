@@ -50,6 +50,9 @@ type ClusterTransport interface {
 	// itself, waits for the operation it answers with (if any) and
 	// returns the reply's metadata; a failed operation is an error.
 	MemberDo(ctx context.Context, addr, method, path string, body any) (json.RawMessage, error)
+	// MemberAsync is MemberDo's first half: the request, answered at
+	// once, and (for an operation) what waits for its end.
+	MemberAsync(ctx context.Context, addr, method, path string, body any) (json.RawMessage, func(context.Context) (json.RawMessage, error), error)
 }
 
 // Cluster config keys' defaults (the keys are in serverConfigKeys).

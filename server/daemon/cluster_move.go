@@ -65,6 +65,46 @@ func (d *Daemon) MoveToMember(ctx context.Context, name, target string, req api.
 	return op, nil
 }
 
+// MoveHere is a move asked of the target member (lxc move --target
+// follows its operation on the target's events, as LXD's members share
+// theirs): the instance's member moves it here, and this member's
+// operation follows that one. Refusals come back as they are.
+func (d *Daemon) MoveHere(ctx context.Context, name string, req api.InstancePost) (*operations.Op, error) {
+	holder, remote, err := d.InstanceMember(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !remote {
+		return nil, errdefs.Invalidf("instance %q is on member %q already", name, d.db.Location())
+	}
+	if holder.Offline {
+		return nil, errdefs.Conflictf("cluster member %q, which holds instance %q, is offline: it cannot move until that member answers again", holder.Name, name)
+	}
+	_, wait, err := d.cl.transport.MemberAsync(ctx, holder.Address, "POST", instanceAPIPath(name)+"?target="+url.QueryEscape(d.db.Location()), req)
+	if err != nil {
+		return nil, err
+	}
+	op := d.ops.Start(operationsSpec("Migrating instance", name), func(ctx context.Context, op *operations.Op) error {
+		if wait == nil {
+			return nil
+		}
+		_, err := wait(ctx)
+		return err
+	})
+	return op, nil
+}
+
+// MoveTargetHere tells whether a move of instance name to member target
+// is for this member to follow: target is this member and the instance
+// lives on another.
+func (d *Daemon) MoveTargetHere(ctx context.Context, name, target string) bool {
+	if !d.db.Clustered() || target != d.db.Location() {
+		return false
+	}
+	_, remote, err := d.InstanceMember(ctx, name)
+	return err == nil && remote
+}
+
 // moveTarget checks the member an instance of this member moves to.
 func (d *Daemon) moveTarget(ctx context.Context, name, target string) (Peer, error) {
 	if target == "" {

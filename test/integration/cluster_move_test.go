@@ -26,6 +26,12 @@ func lxcOn(t *testing.T, m *aLodged) func(args ...string) (string, error) {
 	}
 }
 
+// volDir is where member m's default pool (dir) keeps an instance's
+// volume; containers/NAME in its state dir is the runtime config.
+func volDir(m *aLodged, name string) string {
+	return filepath.Join(m.dir, "storage-pools", "default", "containers", name)
+}
+
 // TestClusterMove: a stopped instance with a snapshot moves to another
 // member (lodge move NAME --target MEMBER): listed there from every
 // member, its files and snapshot intact, startable there, gone from the
@@ -68,11 +74,15 @@ func TestClusterMove(t *testing.T) {
 			t.Fatalf("cmv-1 listed on %s as %q, want STOPPED cmv-b", names[i], got)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(a.dir, "containers", "cmv-1")); !os.IsNotExist(err) {
-		t.Fatalf("cmv-1's volume still on cmv-a: %v", err)
+	for _, p := range []string{volDir(a, "cmv-1"), filepath.Join(a.dir, "containers", "cmv-1")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("cmv-1 still on cmv-a (%s): %v", p, err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(b.dir, "containers", "cmv-1")); err != nil {
-		t.Fatalf("cmv-1's volume not on cmv-b: %v", err)
+	for _, p := range []string{volDir(b, "cmv-1"), filepath.Join(b.dir, "containers", "cmv-1")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("cmv-1 not on cmv-b: %v", err)
+		}
 	}
 	a.must("start", "cmv-1")
 	if out := a.must("exec", "cmv-1", "--", "cat", "/root/hello"); out != "two\n" {
@@ -98,7 +108,7 @@ func TestClusterMove(t *testing.T) {
 		if got := c.locations(1)["cmv-1"]; got != "STOPPED cmv-a" {
 			t.Fatalf("cmv-1 after lxc move --target cmv-a: %q", got)
 		}
-		if _, err := os.Stat(filepath.Join(b.dir, "containers", "cmv-1")); !os.IsNotExist(err) {
+		if _, err := os.Stat(volDir(b, "cmv-1")); !os.IsNotExist(err) {
 			t.Fatalf("cmv-1's volume still on cmv-b: %v", err)
 		}
 	} else {
@@ -108,11 +118,9 @@ func TestClusterMove(t *testing.T) {
 	// The target dies mid-transfer: the instance stays whole on a. The
 	// pool's rsync.bwlimit (KiB/s) makes the transfer last long enough.
 	a.must("storage", "set", "default", "rsync.bwlimit=4096")
-	a.must("init", "cmv-img", "cmv-2", "--target", "cmv-a")
-	big := filepath.Join(a.dir, "containers", "cmv-2", "rootfs", "big")
-	if out, err := exec.Command("dd", "if=/dev/urandom", "of="+big, "bs=1M", "count=48").CombinedOutput(); err != nil {
-		t.Fatalf("dd: %v %s", err, out)
-	}
+	a.must("launch", "cmv-img", "cmv-2", "--target", "cmv-a")
+	a.must("exec", "cmv-2", "--", "dd", "if=/dev/urandom", "of=/big", "bs=1M", "count=48")
+	a.must("stop", "cmv-2")
 	mv := exec.Command(filepath.Join(binDir, "lodge"), "move", "cmv-2", "--target", "cmv-b")
 	mv.Env = append(os.Environ(), "LODGE_DIR="+a.dir)
 	var mvOut strings.Builder
@@ -121,7 +129,7 @@ func TestClusterMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "cmv-2's volume on cmv-b", 30*time.Second, func() bool {
-		_, err := os.Stat(filepath.Join(b.dir, "containers", "cmv-2"))
+		_, err := os.Stat(volDir(b, "cmv-2"))
 		return err == nil
 	})
 	if err := b.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -152,7 +160,7 @@ func TestClusterMove(t *testing.T) {
 	if got := c.locations(2)["cmv-2"]; got != "STOPPED cmv-b" {
 		t.Fatalf("cmv-2 after the second move: %q", got)
 	}
-	if fi, err := os.Stat(filepath.Join(back.dir, "containers", "cmv-2", "rootfs", "big")); err != nil || fi.Size() != 48<<20 {
+	if fi, err := os.Stat(filepath.Join(volDir(back, "cmv-2"), "rootfs", "big")); err != nil || fi.Size() != 48<<20 {
 		t.Fatalf("cmv-2's big file on cmv-b: %v %v", fi, err)
 	}
 }
@@ -190,7 +198,7 @@ func TestClusterEvacuate(t *testing.T) {
 		t.Fatalf("cev-idle after evacuate: %q", got)
 	}
 	for _, n := range []string{"cev-run", "cev-idle"} {
-		if _, err := os.Stat(filepath.Join(c.members[1].dir, "containers", n)); !os.IsNotExist(err) {
+		if _, err := os.Stat(volDir(c.members[1], n)); !os.IsNotExist(err) {
 			t.Fatalf("%s's volume still on cev-b: %v", n, err)
 		}
 	}
