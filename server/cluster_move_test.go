@@ -221,3 +221,28 @@ func TestClusterEvacuateRestore(t *testing.T) {
 		t.Fatalf("restore of an online member: %d %s", code, r.Error)
 	}
 }
+
+// cluster.evacuate=stop keeps an instance on its member, stopped, and
+// restore starts it again; the others move. Live migration is refused.
+func TestClusterEvacuateStopMode(t *testing.T) {
+	ms := newTestCluster(t, 2)
+	waitMembersOnline(t, ms[0], 2)
+	ms[0].uploadImage(t, "busybox", "bb")
+	ms[1].uploadImage(t, "busybox", "")
+	ms[0].mustOp(t, "POST", "/1.0/instances?target=m2", `{"name":"keep","config":{"cluster.evacuate":"stop"},"source":{"type":"image","alias":"bb"}}`)
+	ms[0].mustOp(t, "POST", "/1.0/instances?target=m2", `{"name":"go","source":{"type":"image","alias":"bb"}}`)
+	ms[0].mustOp(t, "PUT", "/1.0/instances/keep/state", `{"action":"start"}`)
+	ms[0].mustOp(t, "PUT", "/1.0/instances/go/state", `{"action":"start"}`)
+	code, r, _ := ms[0].do(t, "POST", "/1.0/cluster/members/m2/state", `{"action":"evacuate","mode":"live-migrate"}`)
+	if code != 400 {
+		t.Fatalf("live-migrate evacuation: %d %s", code, r.Error)
+	}
+	ms[0].mustOp(t, "POST", "/1.0/cluster/members/m2/state", `{"action":"evacuate"}`)
+	if got := ms[0].locations(t); got["keep"] != "m2 Stopped" || got["go"] != "m1 Running" {
+		t.Fatalf("after evacuate: %v", got)
+	}
+	ms[0].mustOp(t, "POST", "/1.0/cluster/members/m2/state", `{"action":"restore"}`)
+	if got := ms[0].locations(t); got["keep"] != "m2 Running" || got["go"] != "m2 Running" {
+		t.Fatalf("after restore: %v", got)
+	}
+}
