@@ -62,6 +62,10 @@ type InstanceSource struct {
 	Mode       string            `json:"mode,omitempty" yaml:"mode,omitempty"`
 	Operation  string            `json:"operation,omitempty" yaml:"operation,omitempty"`
 	Websockets map[string]string `json:"secrets,omitempty" yaml:"secrets,omitempty"`
+	// ClusterMoveSourceName: a move between members of a cluster (LXD's
+	// cluster_move_source_name): the instance's record exists already and
+	// the target takes over its volume; only members send it.
+	ClusterMoveSourceName string `json:"cluster_move_source_name,omitempty" yaml:"cluster_move_source_name,omitempty"`
 }
 
 // InstancesPost is the body of POST /1.0/instances.

@@ -94,3 +94,9 @@ func (c *Client) RevokeClusterJoinToken(ctx context.Context, name string) error 
 	_, _, err := c.query(ctx, http.MethodDelete, "/1.0/cluster/tokens/"+url.PathEscape(name), nil, nil, nil)
 	return err
 }
+
+// UpdateClusterMemberState evacuates or restores a member (POST
+// /1.0/cluster/members/{name}/state, action evacuate or restore).
+func (c *Client) UpdateClusterMemberState(ctx context.Context, name string, req api.ClusterMemberStatePost) (*Operation, error) {
+	return c.async(ctx, http.MethodPost, "/1.0/cluster/members/"+url.PathEscape(name)+"/state", req, nil)
+}

@@ -29,6 +29,15 @@ func (c *Client) MigrateInstance(ctx context.Context, name string, req api.Insta
 	return c.async(ctx, http.MethodPost, instPath(name), req, nil)
 }
 
+// MoveInstanceToMember moves an instance to another member of a cluster
+// (POST /1.0/instances/{name}?target=MEMBER with migration, as `lxc move
+// --target` sends it).
+func (c *Client) MoveInstanceToMember(ctx context.Context, name, member string) (*Operation, error) {
+	live := false
+	req := api.InstancePost{Name: name, Migration: true, Live: &live}
+	return c.async(ctx, http.MethodPost, instPath(name)+"?target="+url.QueryEscape(member), req, nil)
+}
+
 // MigrateSnapshot makes a snapshot the source of a migration.
 func (c *Client) MigrateSnapshot(ctx context.Context, inst, snap string, req api.InstanceSnapshotPost) (*Operation, error) {
 	req.Migration = true

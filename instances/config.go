@@ -32,6 +32,8 @@ var Keys = map[string]Key{
 	"boot.stop.priority":      {Type: "integer", Default: "0", Live: true, Validate: isInt, Doc: "shutdown order on lodged shutdown: higher stops first"},
 	"boot.host_shutdown_timeout": {Type: "integer", Default: "30", Live: true, Validate: isUint,
 		Doc: "seconds to wait for a clean shutdown before killing the instance"},
+	"cluster.evacuate": {Type: "string", Default: "auto", Live: true, Validate: oneOf("auto", "migrate", "stop"),
+		Doc: "what evacuating its cluster member does: migrate (stop, move to another member, start there if it ran), stop (stop it where it is), auto (migrate)"},
 	"limits.cpu": {Type: "string", Live: true, Validate: isCPUSet,
 		Doc: "number of CPUs (2) or a set of CPUs (0-1,3) the instance may run on"},
 	"limits.cpu.allowance": {Type: "string", Default: "100%", Live: true, Validate: isAllowance,

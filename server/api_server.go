@@ -113,6 +113,9 @@ var apiExtensions = []string{
 	"clustering_edit_roles",
 	"clustering_description",
 	"clustering_failure_domains",
+	// cluster_move.go, cluster_evacuate.go: moves between members,
+	// evacuate and restore (stopped moves: no live migration).
+	"clustering_evacuation",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.

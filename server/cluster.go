@@ -259,6 +259,55 @@ func (s *Server) Heartbeat(ctx context.Context, addr string, hb api.InternalHear
 	return memberCall(ctx, fast, http.MethodPut, addr, "/internal/cluster/heartbeat", hb, nil)
 }
 
+// MemberDo sends a request to the member at addr as a member (so that it
+// serves it itself) and, when it answers with an operation, waits for the
+// operation's end: an operation that failed is an error with its message.
+// It returns the reply's metadata (the ended operation's, for one).
+func (s *Server) MemberDo(ctx context.Context, addr, method, path string, body any) (json.RawMessage, error) {
+	md, wait, err := s.MemberAsync(ctx, addr, method, path, body)
+	if err != nil || wait == nil {
+		return md, err
+	}
+	return wait(ctx)
+}
+
+// MemberAsync is MemberDo's first half: the request, answered at once;
+// wait (nil for a reply that is no operation) waits for the operation.
+func (s *Server) MemberAsync(ctx context.Context, addr, method, path string, body any) (json.RawMessage, func(context.Context) (json.RawMessage, error), error) {
+	c, _, err := s.members()
+	if err != nil {
+		return nil, nil, err
+	}
+	var md json.RawMessage
+	if err := memberCall(ctx, c, method, addr, path, body, &md); err != nil {
+		return nil, nil, err
+	}
+	var op api.Operation
+	if json.Unmarshal(md, &op) != nil || op.ID == "" || op.Class == "" {
+		return md, nil, nil
+	}
+	wait := func(ctx context.Context) (json.RawMessage, error) {
+		md := md
+		if !op.StatusCode.IsFinal() {
+			if err := memberCall(ctx, c, http.MethodGet, addr, "/1.0/operations/"+url.PathEscape(op.ID)+"/wait?timeout=-1", nil, &md); err != nil {
+				return nil, err
+			}
+		}
+		var end api.Operation
+		if err := json.Unmarshal(md, &end); err != nil {
+			return nil, err
+		}
+		if end.StatusCode != api.Success {
+			if end.Err == "" {
+				end.Err = fmt.Sprintf("its operation ended %s", end.Status)
+			}
+			return md, errors.New(end.Err)
+		}
+		return md, nil
+	}
+	return md, wait, nil
+}
+
 // Leave tells a removed member so.
 func (s *Server) Leave(ctx context.Context, addr string) error {
 	c, _, err := s.members()
@@ -422,4 +471,15 @@ func (s *Server) startCluster(ctx context.Context) error {
 		return fmt.Errorf("cluster member: listen on %s: %w", s.d.ClusterAddress(), err)
 	}
 	return s.d.StartCluster(ctx)
+}
+
+// clusterMemberStatePost is POST /1.0/cluster/members/{name}/state:
+// evacuate or restore a member.
+func (s *Server) clusterMemberStatePost(r *http.Request) (response, error) {
+	var req api.ClusterMemberStatePost
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	op, err := s.d.ChangeMemberState(r.Context(), r.PathValue("name"), req)
+	return replyAsync(op), err
 }

@@ -45,6 +45,14 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, rt route) (bool
 	var remote bool
 	var err error
 	switch {
+	case rt.method == http.MethodPost && rt.path == "/1.0/instances/{name}" && r.URL.Query().Get("target") != "":
+		// A move to a member (lxc move --target): served by the target,
+		// whose events the client follows, when it is online; else by
+		// the instance's member, which refuses it.
+		peer, remote, err = s.d.MemberByName(ctx, r.URL.Query().Get("target"))
+		if err != nil || peer.Offline || peer.Evacuated {
+			peer, remote, err = s.d.InstanceMember(ctx, r.PathValue("name"))
+		}
 	case strings.HasPrefix(rt.path, "/1.0/instances/{name}"):
 		peer, remote, err = s.d.InstanceMember(ctx, r.PathValue("name"))
 	case strings.HasPrefix(rt.path, "/1.0/operations/{id}"):

@@ -234,6 +234,17 @@ func targetLink(src api.InstanceSource) (daemon.MigrationLink, error) {
 // instanceMigrate is POST /1.0/instances/{name} with migration: the
 // instance (or, from snapshotPost, a snapshot) as a migration source.
 func (s *Server) instanceMigrate(r *http.Request, name, snap string, req api.InstancePost) (response, error) {
+	if t := r.URL.Query().Get("target"); t != "" && snap == "" && req.Target == nil {
+		// lxc move NAME --target MEMBER: to another member of this
+		// cluster. The target follows (see forward); the instance's
+		// member moves it.
+		if s.d.MoveTargetHere(r.Context(), name, t) {
+			op, err := s.d.MoveHere(r.Context(), name, req)
+			return replyAsync(op), err
+		}
+		op, err := s.d.MoveToMember(r.Context(), name, t, req, newMigrationSession().link())
+		return replyAsync(op), err
+	}
 	link, err := sourceLink(req.Target)
 	if err != nil {
 		return nil, err
@@ -244,6 +255,9 @@ func (s *Server) instanceMigrate(r *http.Request, name, snap string, req api.Ins
 
 // instancesReceive is POST /1.0/instances with source type migration.
 func (s *Server) instancesReceive(r *http.Request, req api.InstancesPost) (response, error) {
+	if req.Source.ClusterMoveSourceName != "" && !fromMember(r) {
+		return nil, errdefs.Forbiddenf("cluster_move_source_name is for the members of a cluster: move an instance with POST /1.0/instances/NAME?target=MEMBER")
+	}
 	link, err := targetLink(req.Source)
 	if err != nil {
 		return nil, err

@@ -239,6 +239,7 @@ var routes = []route{
 	{"PUT", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberPut},
 	{"POST", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberPost},
 	{"DELETE", "/1.0/cluster/members/{name}", accessTrusted, (*Server).clusterMemberDelete},
+	{"POST", "/1.0/cluster/members/{name}/state", accessTrusted, (*Server).clusterMemberStatePost},
 	{"GET", "/1.0/cluster/tokens", accessTrusted, (*Server).clusterTokensGet},
 	{"DELETE", "/1.0/cluster/tokens/{name}", accessTrusted, (*Server).clusterTokenDelete},
 	{"POST", "/internal/cluster/accept", accessPublic, (*Server).clusterAccept},

@@ -14,7 +14,7 @@ import (
 func clusterCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cluster", Short: "Manage a cluster of lodged servers"}
 	cmd.AddCommand(clusterEnableCmd(), clusterAddCmd(), clusterListCmd(), clusterShowCmd(), clusterRemoveCmd(), clusterRoleCmd(),
-		clusterListTokensCmd(), clusterRevokeTokenCmd())
+		clusterListTokensCmd(), clusterRevokeTokenCmd(), clusterEvacuateCmd("evacuate"), clusterEvacuateCmd("restore"))
 	return cmd
 }
 
@@ -232,4 +232,40 @@ func clusterRevokeTokenCmd() *cobra.Command {
 			return c.RevokeClusterJoinToken(cmd.Context(), name)
 		},
 	}
+}
+
+// clusterEvacuateCmd is lodge cluster evacuate|restore NAME.
+func clusterEvacuateCmd(action string) *cobra.Command {
+	var mode string
+	short := "Move a member's instances to other members (stopped, moved, started) and mark it EVACUATED"
+	if action == "restore" {
+		short = "Bring an evacuated member's instances back (started if they run) and mark it ONLINE"
+	}
+	cmd := &cobra.Command{
+		Use: action + " [REMOTE:]NAME", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, c, err := memberArg(args[0])
+			if err != nil {
+				return err
+			}
+			op, err := c.UpdateClusterMemberState(cmd.Context(), name, api.ClusterMemberStatePost{Action: action, Mode: mode})
+			if err != nil {
+				return err
+			}
+			if err := op.Wait(cmd.Context()); err != nil {
+				return err
+			}
+			if action == "evacuate" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Member %s evacuated\n", name)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "Member %s restored\n", name)
+			}
+			return nil
+		},
+	}
+	if action == "evacuate" {
+		cmd.Flags().StringVar(&mode, "action", "", "what to do with each instance instead of its cluster.evacuate: migrate, stop or auto")
+	}
+	cmd.Flags().Bool("force", false, "do not ask (lodge never asks; accepted as lxc's)")
+	return cmd
 }

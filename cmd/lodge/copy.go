@@ -99,6 +99,7 @@ func copyCmd() *cobra.Command {
 func moveCmd() *cobra.Command {
 	var o migrateOpts
 	var config []string
+	var member string
 	cmd := &cobra.Command{
 		Use:   "move [REMOTE:]NAME [REMOTE:][NEW]",
 		Short: "Rename a stopped instance, move it to another pool with -s, or to another server (REMOTE:)",
@@ -119,6 +120,9 @@ func moveCmd() *cobra.Command {
 				}
 				o.config, o.move = cfg, true
 				return copyBetween(cmd.Context(), cmd.ErrOrStderr(), from, dst, o)
+			}
+			if member != "" {
+				return moveToMember(cmd, from, dst, member)
 			}
 			if err := onOneServer(cmd, "move"); err != nil {
 				return err
@@ -151,7 +155,30 @@ func moveCmd() *cobra.Command {
 		},
 	}
 	migrateFlags(cmd, &o, &config)
+	cmd.Flags().StringVar(&member, "target", "", "in a cluster: the member to move the (stopped) instance to")
 	return cmd
+}
+
+// moveToMember is lodge move NAME --target MEMBER: to another member of
+// the same cluster.
+func moveToMember(cmd *cobra.Command, from, dst cliconfig.Ref, member string) error {
+	if from.Remote != dst.Remote || (dst.Name != "" && dst.Name != from.Name) {
+		return fmt.Errorf("--target moves an instance to another member of its cluster and keeps its name: lodge move %s --target %s", from.Name, member)
+	}
+	for _, f := range []string{"mode", "stateless", "profile", "no-profiles", "instance-only", "config", "storage"} {
+		if fl := cmd.Flags().Lookup(f); fl != nil && fl.Changed {
+			return fmt.Errorf("--%s does not go with --target", f)
+		}
+	}
+	c, err := connectTo(from.Remote)
+	if err != nil {
+		return err
+	}
+	op, err := c.MoveInstanceToMember(cmd.Context(), from.Name, member)
+	if err != nil {
+		return err
+	}
+	return op.Wait(cmd.Context())
 }
 
 // refPair parses the source and target of copy, move and rename.

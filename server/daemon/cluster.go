@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -45,6 +46,13 @@ type ClusterTransport interface {
 	Heartbeat(ctx context.Context, addr string, hb api.InternalHeartbeat) error
 	// Leave tells the member at addr that it was removed from the cluster.
 	Leave(ctx context.Context, addr string) error
+	// MemberDo sends a request to the member at addr, which serves it
+	// itself, waits for the operation it answers with (if any) and
+	// returns the reply's metadata; a failed operation is an error.
+	MemberDo(ctx context.Context, addr, method, path string, body any) (json.RawMessage, error)
+	// MemberAsync is MemberDo's first half: the request, answered at
+	// once, and (for an operation) what waits for its end.
+	MemberAsync(ctx context.Context, addr, method, path string, body any) (json.RawMessage, func(context.Context) (json.RawMessage, error), error)
 }
 
 // Cluster config keys' defaults (the keys are in serverConfigKeys).

@@ -336,6 +336,9 @@ func migratedConfig(cfg map[string]string) map[string]string {
 // With source.refresh an existing (stopped) instance is brought up to
 // date instead: only what changed moves.
 func (d *Daemon) ReceiveInstance(ctx context.Context, req api.InstancesPost, link MigrationLink) (*operations.Op, error) {
+	if req.Source.ClusterMoveSourceName != "" {
+		return d.receiveMove(ctx, req, link)
+	}
 	if err := instances.ValidateName(req.Name); err != nil {
 		return nil, err
 	}
@@ -586,11 +589,13 @@ func migrationLimits(pool storage.Driver) migration.Limits {
 // container volume: every tree arrives in the instance's volume, and each
 // snapshot is taken of it once its tree is there, with its record.
 type targetVolumes struct {
-	d        *Daemon
-	pool     storage.Driver
-	vol      storage.Volume
-	row      db.Instance
-	refresh  bool
+	d       *Daemon
+	pool    storage.Driver
+	vol     storage.Volume
+	row     db.Instance
+	refresh bool
+	// move: a move between members; the snapshots' records exist.
+	move     bool
 	rev      *revert
 	bg       context.Context
 	prepared bool
@@ -663,6 +668,9 @@ func (v *targetVolumes) Snapshot(ctx context.Context, s api.InstanceSnapshot) er
 		return err
 	}
 	v.rev.add(func() { _ = v.pool.Delete(v.bg, v.vol.Snapshot(s.Name)) })
+	if v.move {
+		return nil
+	}
 	created := s.CreatedAt
 	if created.IsZero() {
 		created = time.Now().UTC()

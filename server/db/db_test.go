@@ -198,3 +198,45 @@ func TestPoolIsFixed(t *testing.T) {
 		t.Errorf("pool closed %d idle connections it then had to re-open", st.MaxIdleClosed)
 	}
 }
+
+// SetInstanceConfigKey sets and deletes one key, keeping the others;
+// MoveInstanceNode moves an instance only from the member it is on.
+func TestInstanceConfigKeyAndMoveNode(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := d.CreateInstance(ctx, Instance{Name: "c1", Config: map[string]string{"user.a": "1"}, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetInstanceConfigKey(ctx, "c1", "volatile.evacuate.origin", "m2"); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := d.GetInstance(ctx, "c1")
+	if in.Config["user.a"] != "1" || in.Config["volatile.evacuate.origin"] != "m2" {
+		t.Fatalf("after set: %v", in.Config)
+	}
+	if err := d.SetInstanceConfigKey(ctx, "c1", "volatile.evacuate.origin", ""); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = d.GetInstance(ctx, "c1")
+	if _, ok := in.Config["volatile.evacuate.origin"]; ok || in.Config["user.a"] != "1" {
+		t.Fatalf("after delete: %v", in.Config)
+	}
+	if err := d.SetInstanceConfigKey(ctx, "c9", "user.a", "1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("set on no instance: %v", err)
+	}
+	// From a member it is not on: refused, nothing changes.
+	if err := d.MoveInstanceNode(ctx, "c1", 7, 8, map[string]string{"user.b": "2"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("move from the wrong member: %v", err)
+	}
+	in, _ = d.GetInstance(ctx, "c1")
+	if in.Config["user.b"] != "" {
+		t.Fatalf("a refused move changed the config: %v", in.Config)
+	}
+	if err := d.MoveInstanceNode(ctx, "c1", d.NodeID(), d.NodeID(), map[string]string{"user.b": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = d.GetInstance(ctx, "c1")
+	if in.Config["user.b"] != "2" {
+		t.Fatalf("after the move: %v", in.Config)
+	}
+}

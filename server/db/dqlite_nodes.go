@@ -194,6 +194,17 @@ func (d *DB) SetInstanceNode(ctx context.Context, name string, nodeID int64) err
 	return expectOne(res, "instance", name)
 }
 
+// MoveInstanceNode is the commit of a move between members: the instance
+// lives on member to now, with config, provided it still lived on member
+// from (else ErrNotFound: someone else moved or deleted it meanwhile).
+func (d *DB) MoveInstanceNode(ctx context.Context, name string, from, to int64, config map[string]string) error {
+	res, err := d.sql.ExecContext(ctx, `UPDATE instances SET node_id = ?, config = ? WHERE name = ? AND node_id = ?`, to, mustJSON(nonNilMap(config)), name, from)
+	if err != nil {
+		return err
+	}
+	return expectOne(res, "instance", name)
+}
+
 // ImageNodes lists the members that hold an image's files.
 func (d *DB) ImageNodes(ctx context.Context, fp string) ([]Node, error) {
 	return d.queryNodes(ctx, `SELECT `+prefixed("n.", nodeCols)+` FROM images_nodes x JOIN nodes n ON n.id = x.node_id WHERE x.fingerprint = ? ORDER BY n.name`, fp)

@@ -167,6 +167,33 @@ func (d *DB) UpdateInstance(ctx context.Context, in Instance) error {
 	return expectOne(res, "instance", in.Name)
 }
 
+// SetInstanceConfigKey sets one config key of an instance ("" deletes
+// it), in one transaction, leaving the other keys as they are.
+func (d *DB) SetInstanceConfigKey(ctx context.Context, name, key, value string) error {
+	return d.Tx(ctx, func(tx *sql.Tx) error {
+		var raw string
+		if err := tx.QueryRowContext(ctx, `SELECT config FROM instances WHERE name = ?`, name).Scan(&raw); err == sql.ErrNoRows {
+			return fmt.Errorf("instance %q: %w", name, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		cfg := map[string]string{}
+		if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+			return fmt.Errorf("instance %q: config column: %w", name, err)
+		}
+		if cfg == nil {
+			cfg = map[string]string{}
+		}
+		if value == "" {
+			delete(cfg, key)
+		} else {
+			cfg[key] = value
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE instances SET config = ? WHERE name = ?`, mustJSON(cfg), name)
+		return err
+	})
+}
+
 // SetInstancePhase moves an instance between creating and created.
 func (d *DB) SetInstancePhase(ctx context.Context, name, phase string) error {
 	res, err := d.sql.ExecContext(ctx, `UPDATE instances SET phase = ? WHERE name = ?`, phase, name)
