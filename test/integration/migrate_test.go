@@ -468,10 +468,24 @@ func TestMigrateWithRealLXD(t *testing.T) {
 	mgDebianFixture(t, root)
 	lxc("snapshot", "mgxd", "snap0")
 	lxc("config", "set", "mgxd", "user.mark=d1")
-	os.WriteFile(filepath.Join(root, "srv/mg/b"), []byte("snap1\n\n"), 0o600)
+	// b keeps its size in every state. LXD 5.0.2's receiving rsync compares
+	// modification times to the second, so the states get times an hour
+	// apart: written within one second, LXD kept snap1's b (lodge's own
+	// receiver compares nanoseconds and needs no help).
+	writeB := func(text string, at time.Time) {
+		b := filepath.Join(root, "srv/mg/b")
+		if err := os.WriteFile(b, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(b, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stamp := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	writeB("snap1\n\n", stamp)
 	lxc("snapshot", "mgxd", "snap1")
 	lxc("config", "set", "mgxd", "user.mark=d2")
-	os.WriteFile(filepath.Join(root, "srv/mg/b"), []byte("last\n\n\n"), 0o600)
+	writeB("last\n\n\n", stamp.Add(time.Hour))
 	manifest := func(out []byte, err error) string {
 		t.Helper()
 		if err != nil {
