@@ -184,16 +184,6 @@ func (d *DB) ListInstancesOn(ctx context.Context, nodeID int64) ([]Instance, err
 	return out, rows.Err()
 }
 
-// SetInstanceNode records that an instance now lives on another member
-// (after it was moved there).
-func (d *DB) SetInstanceNode(ctx context.Context, name string, nodeID int64) error {
-	res, err := d.sql.ExecContext(ctx, `UPDATE instances SET node_id = ? WHERE name = ?`, nodeID, name)
-	if err != nil {
-		return err
-	}
-	return expectOne(res, "instance", name)
-}
-
 // MoveInstanceNode is the commit of a move between members: the instance
 // lives on member to now, with config, provided it still lived on member
 // from (else ErrNotFound: someone else moved or deleted it meanwhile).

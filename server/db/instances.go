@@ -120,20 +120,7 @@ func (d *DB) GetInstance(ctx context.Context, name string) (Instance, error) {
 // ListInstances returns this host's instances ordered by name (in a
 // cluster, this member's; ListClusterInstances has every member's).
 func (d *DB) ListInstances(ctx context.Context) ([]Instance, error) {
-	rows, err := d.sql.QueryContext(ctx, `SELECT `+instanceCols+` FROM instances WHERE node_id = ? ORDER BY name`, d.NodeID())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Instance
-	for rows.Next() {
-		in, err := scanInstance(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, in)
-	}
-	return out, rows.Err()
+	return d.ListInstancesOn(ctx, d.NodeID())
 }
 
 // ListInstanceNames returns every instance's name in order (in a cluster,
