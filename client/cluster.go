@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"lodge/api"
 )
@@ -62,20 +61,8 @@ func (c *Client) CreateClusterJoinToken(ctx context.Context, name string) (api.C
 	if err != nil {
 		return api.ClusterMemberJoinToken{}, err
 	}
-	md := op.Op.Metadata
 	tok := api.ClusterMemberJoinToken{ServerName: name}
-	tok.Secret, _ = md["secret"].(string)
-	tok.Fingerprint, _ = md["fingerprint"].(string)
-	if as, ok := md["addresses"].([]any); ok {
-		for _, a := range as {
-			if s, ok := a.(string); ok {
-				tok.Addresses = append(tok.Addresses, s)
-			}
-		}
-	}
-	if s, ok := md["expiresAt"].(string); ok {
-		tok.ExpiresAt, _ = time.Parse(time.RFC3339Nano, s)
-	}
+	tok.Secret, tok.Fingerprint, tok.Addresses, tok.ExpiresAt = tokenMetadata(op.Op.Metadata)
 	if tok.Secret == "" {
 		return tok, fmt.Errorf("the server returned no token secret")
 	}

@@ -62,20 +62,8 @@ func (c *Client) CreateCertificateToken(ctx context.Context, name string) (strin
 	if err != nil {
 		return "", api.CertificateAddToken{}, err
 	}
-	md := op.Op.Metadata
 	tok := api.CertificateAddToken{ClientName: name}
-	tok.Secret, _ = md["secret"].(string)
-	tok.Fingerprint, _ = md["fingerprint"].(string)
-	if as, ok := md["addresses"].([]any); ok {
-		for _, a := range as {
-			if s, ok := a.(string); ok {
-				tok.Addresses = append(tok.Addresses, s)
-			}
-		}
-	}
-	if s, ok := md["expiresAt"].(string); ok {
-		tok.ExpiresAt, _ = time.Parse(time.RFC3339Nano, s)
-	}
+	tok.Secret, tok.Fingerprint, tok.Addresses, tok.ExpiresAt = tokenMetadata(op.Op.Metadata)
 	if tok.Secret == "" {
 		return "", tok, fmt.Errorf("the server returned no token secret")
 	}
@@ -112,4 +100,22 @@ func (c *Client) JoinWithToken(ctx context.Context, name, secret string) error {
 func (c *Client) AddCertificate(ctx context.Context, name, typ, certPEM string) error {
 	_, _, err := c.query(ctx, http.MethodPost, "/1.0/certificates", api.CertificatesPost{Name: name, Type: typ, Certificate: certPEM}, nil, nil)
 	return err
+}
+
+// tokenMetadata reads a token operation's metadata (LXD's fields for both
+// client and cluster join tokens).
+func tokenMetadata(md map[string]any) (secret, fingerprint string, addresses []string, expiresAt time.Time) {
+	secret, _ = md["secret"].(string)
+	fingerprint, _ = md["fingerprint"].(string)
+	if as, ok := md["addresses"].([]any); ok {
+		for _, a := range as {
+			if s, ok := a.(string); ok {
+				addresses = append(addresses, s)
+			}
+		}
+	}
+	if s, ok := md["expiresAt"].(string); ok {
+		expiresAt, _ = time.Parse(time.RFC3339Nano, s)
+	}
+	return secret, fingerprint, addresses, expiresAt
 }
