@@ -2,14 +2,12 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 
 	"lodge/api"
 	"lodge/errdefs"
-	"lodge/idmap"
 	"lodge/instances"
 	"lodge/migration"
 	"lodge/server/db"
@@ -321,18 +319,8 @@ func (d *Daemon) receiveMoveRun(ctx context.Context, op *operations.Op, row db.I
 	if err != nil {
 		return err
 	}
-	diskMap, _ := json.Marshal(idmap.SetOf(m))
-	row.Config["volatile.last_state.idmap"] = string(diskMap)
-	x, err = d.expand(ctx, row)
-	if err != nil {
+	if err := d.defineReceived(ctx, &row, m); err != nil {
 		return err
-	}
-	spec, err := d.specFor(ctx, x)
-	if err != nil {
-		return err
-	}
-	if err := d.inst.Define(ctx, spec); err != nil {
-		return fmt.Errorf("instance %q: %w", name, err)
 	}
 	rev.add(func() { _ = d.inst.Delete(bg, name) })
 	if err := d.db.MoveInstanceNode(ctx, name, from.ID, d.db.NodeID(), row.Config); err != nil {

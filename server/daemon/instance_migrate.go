@@ -538,18 +538,8 @@ func (d *Daemon) receiveInstance(ctx context.Context, op *operations.Op, row db.
 	delete(row.Config, migrationIncompleteKey)
 	delete(row.Config, lastStateKey)
 	row.Config["volatile.apply_template"] = "copy"
-	diskMap, _ := json.Marshal(idmap.SetOf(m))
-	row.Config["volatile.last_state.idmap"] = string(diskMap)
-	x, err = d.expand(ctx, row)
-	if err != nil {
+	if err := d.defineReceived(ctx, &row, m); err != nil {
 		return err
-	}
-	spec, err := d.specFor(ctx, x)
-	if err != nil {
-		return err
-	}
-	if err := d.inst.Define(ctx, spec); err != nil {
-		return fmt.Errorf("instance %q: %w", row.Name, err)
 	}
 	if !refresh {
 		rev.add(func() { _ = d.inst.Delete(bg, row.Name) })
@@ -685,5 +675,26 @@ func (v *targetVolumes) Snapshot(ctx context.Context, s api.InstanceSnapshot) er
 		return err
 	}
 	v.rev.add(func() { _ = v.d.db.DeleteSnapshot(v.bg, v.row.Name, s.Name) })
+	return nil
+}
+
+// defineReceived records in row's config how the received files are
+// shifted on disk (volatile.last_state.idmap, as LXD keeps it) and writes
+// its runtime config: the end of a migration's or a cluster move's
+// receive; the caller stores the row.
+func (d *Daemon) defineReceived(ctx context.Context, row *db.Instance, m idmap.Map) error {
+	diskMap, _ := json.Marshal(idmap.SetOf(m))
+	row.Config["volatile.last_state.idmap"] = string(diskMap)
+	x, err := d.expand(ctx, *row)
+	if err != nil {
+		return err
+	}
+	spec, err := d.specFor(ctx, x)
+	if err != nil {
+		return err
+	}
+	if err := d.inst.Define(ctx, spec); err != nil {
+		return fmt.Errorf("instance %q: %w", row.Name, err)
+	}
 	return nil
 }
