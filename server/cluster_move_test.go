@@ -164,6 +164,15 @@ func TestClusterEvacuateRestore(t *testing.T) {
 	if code != 404 {
 		t.Fatalf("evacuate m9: %d %s", code, r.Error)
 	}
+	// Malformed requests are 400s that change nothing.
+	for _, body := range []string{`{"action":"vacate"}`, `{"action":"evacuate","mode":"teleport"}`, `{"action":`} {
+		if code, r, _ := ms[0].do(t, "POST", "/1.0/cluster/members/m2/state", body); code != 400 {
+			t.Fatalf("%s: %d %s, want 400", body, code, r.Error)
+		}
+	}
+	if got := ms[1].locations(t); got["run"] != "m2 Running" || got["idle"] != "m2 Stopped" {
+		t.Fatalf("after refused requests: %v", got)
+	}
 	ms[0].mustOp(t, "POST", "/1.0/cluster/members/m2/state", `{"action":"evacuate"}`)
 	want := map[string]string{"run": "m1 Running", "idle": "m1 Stopped"}
 	if got := ms[1].locations(t); got["run"] != want["run"] || got["idle"] != want["idle"] {
