@@ -227,10 +227,14 @@ func (s *Server) runExec(ctx context.Context, name string, req api.InstanceExecP
 		defer stderrR.Close()
 		spec.Stdin, spec.Stdout, spec.Stderr = stdinR, stdoutW, stderrW
 		closeAfterExit = append(closeAfterExit, stdinR, stdoutW, stderrW)
-		go func() { wsstream.Receive(sess.conn("0"), stdinW); stdinW.Close() }()
+		// The sockets are taken now, not in the goroutines: once the exec
+		// ends, closeAll drops them, and a pump that started late got nil
+		// (a nil-pointer panic that took lodged down).
+		in, out, errOut := sess.conn("0"), sess.conn("1"), sess.conn("2")
+		go func() { wsstream.Receive(in, stdinW); stdinW.Close() }()
 		pumps.Add(2)
-		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("1"), stdoutR) }()
-		go func() { defer pumps.Done(); _ = wsstream.Send(sess.conn("2"), stderrR) }()
+		go func() { defer pumps.Done(); _ = wsstream.Send(out, stdoutR) }()
+		go func() { defer pumps.Done(); _ = wsstream.Send(errOut, stderrR) }()
 	}
 
 	endStart := trace.Step(ctx, "start the process")

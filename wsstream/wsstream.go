@@ -12,6 +12,12 @@ import (
 // Send copies r to binary frames on ws until r ends; it does not send the
 // end marker (callers decide when the stream is really over).
 func Send(ws *websocket.Conn, r io.Reader) error {
+	if ws == nil {
+		// No client socket: the output is read and dropped, so the writer
+		// is not blocked on a full pipe.
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}
 	buf := make([]byte, 128<<10)
 	for {
 		n, err := r.Read(buf)
@@ -31,12 +37,18 @@ func Send(ws *websocket.Conn, r io.Reader) error {
 
 // SendEOF sends the end-of-stream marker.
 func SendEOF(ws *websocket.Conn) error {
+	if ws == nil {
+		return nil
+	}
 	return ws.WriteMessage(websocket.TextMessage, []byte{})
 }
 
 // Receive copies frames from ws to w until the end marker or a closed
-// socket. A nil w discards.
+// socket. A nil w discards; a nil ws (no socket) reads nothing.
 func Receive(ws *websocket.Conn, w io.Writer) {
+	if ws == nil {
+		return
+	}
 	if w == nil {
 		w = io.Discard
 	}

@@ -43,3 +43,22 @@ func TestSendReceive(t *testing.T) {
 		t.Fatalf("received %d bytes, want %d", len(s), len(big))
 	}
 }
+
+// A stream whose socket is gone (nil: the exec ended and dropped its
+// sockets) ends quietly: the input side reads nothing, the output side
+// drains its reader, the end marker is skipped. A panic here took lodged
+// down when an exec's stdin pump started after the exec had ended.
+func TestNilSocket(t *testing.T) {
+	var got strings.Builder
+	Receive(nil, &got)
+	if got.Len() != 0 {
+		t.Fatalf("Receive(nil) wrote %q", got.String())
+	}
+	r := strings.NewReader("output nobody reads")
+	if err := Send(nil, r); err != nil || r.Len() != 0 {
+		t.Fatalf("Send(nil): %v, %d bytes left unread", err, r.Len())
+	}
+	if err := SendEOF(nil); err != nil {
+		t.Fatalf("SendEOF(nil): %v", err)
+	}
+}
