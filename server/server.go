@@ -230,6 +230,7 @@ var routes = []route{
 	{"POST", "/internal/ui/login-token", accessLocal, (*Server).uiLoginToken},
 	{"PUT", "/internal/shutdown", accessLocal, (*Server).shutdown},
 	{"GET", "/internal/stats", accessLocal, (*Server).stats},
+	{"GET", "/internal/pprof/{name}", accessLocal, (*Server).profile},
 	// cluster.go
 	{"GET", "/1.0/cluster", accessTrusted, (*Server).clusterGet},
 	{"PUT", "/1.0/cluster", accessTrusted, (*Server).clusterPut},

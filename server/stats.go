@@ -15,7 +15,15 @@ import (
 func (s *Server) stats(r *http.Request) (response, error) {
 	fds, kinds := openFDs()
 	st := s.d.Stats(r.Context())
+	// Go's own heap, so a growing RSS can be told apart from memory C
+	// (liblxc) holds.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	return reply(map[string]any{
+		"go_heap_inuse":      ms.HeapInuse,
+		"go_heap_sys":        ms.HeapSys,
+		"go_heap_released":   ms.HeapReleased,
+		"go_sys":             ms.Sys,
 		"goroutines":         runtime.NumGoroutine(),
 		"fds":                fds,
 		"fd_kinds":           kinds,
