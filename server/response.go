@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"syscall"
@@ -63,8 +65,22 @@ func writeSyncETag(w http.ResponseWriter, metadata any, etagOf any) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.Response{Type: api.SyncResponse, Status: api.Success.String(), StatusCode: int(api.Success), Metadata: md})
+	// The envelope is written around md as it is: encoding it as a
+	// json.RawMessage field would check and copy it again, a third of
+	// the time of a list of 1,000 instances (2.5 MB).
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(syncPrefix)
+	_, _ = w.Write(md)
+	_, _ = io.WriteString(w, "}\n")
 }
+
+// syncPrefix is a sync reply's envelope up to its metadata, as
+// encoding/json writes api.Response.
+var syncPrefix = func() []byte {
+	b, _ := json.Marshal(api.Response{Type: api.SyncResponse, Status: api.Success.String(), StatusCode: int(api.Success), Metadata: json.RawMessage("null")})
+	return bytes.TrimSuffix(b, []byte("null}"))
+}()
 
 func etag(v any) string {
 	b, _ := json.Marshal(v)
