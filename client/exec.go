@@ -32,24 +32,19 @@ func (c *Client) Exec(ctx context.Context, name string, req api.InstanceExecPost
 	if err != nil {
 		return -1, err
 	}
-	// LXD's order: control first, then the data streams.
 	order := []string{"control", "0", "1", "2"}
 	if req.Interactive {
 		order = []string{"control", "0"}
 	}
-	conns := map[string]*websocket.Conn{}
+	conns, err := c.dialAll(ctx, op, order)
+	if err != nil {
+		return -1, err
+	}
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	for _, fd := range order {
-		conn, err := c.dialOp(ctx, op, fd)
-		if err != nil {
-			return -1, err
-		}
-		conns[fd] = conn
-	}
 	var ctlMu sync.Mutex
 	sendControl := func(msg api.InstanceExecControl) {
 		ctlMu.Lock()
@@ -110,4 +105,38 @@ func (c *Client) Exec(ctx context.Context, name string, req api.InstanceExecPost
 		return v, nil
 	}
 	return -1, errors.New("exec: the server did not report an exit code")
+}
+
+// dialAll connects an operation's websockets at once: the server starts
+// the command only when every one is there, and each is a connection and
+// an upgrade of its own. On an error the ones made are closed.
+func (c *Client) dialAll(ctx context.Context, op *Operation, fds []string) (map[string]*websocket.Conn, error) {
+	var mu sync.Mutex
+	var firstErr error
+	conns := make(map[string]*websocket.Conn, len(fds))
+	var wg sync.WaitGroup
+	for _, fd := range fds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := c.dialOp(ctx, op, fd)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			conns[fd] = conn
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		for _, conn := range conns {
+			conn.Close()
+		}
+		return nil, firstErr
+	}
+	return conns, nil
 }
