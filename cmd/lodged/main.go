@@ -48,9 +48,6 @@ func main() {
 	if handled, code := proxy.HelperMain(os.Args[1:]); handled {
 		os.Exit(code)
 	}
-	if handled, code := server.HookMain(os.Args[1:]); handled {
-		os.Exit(code)
-	}
 	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
