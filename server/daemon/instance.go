@@ -128,9 +128,9 @@ func (d *Daemon) startInstance(ctx context.Context, name string) error {
 		return errdefs.Conflictf("instance %q is still being created", name)
 	}
 	endState := trace.Step(ctx, "live state")
-	st := d.liveState(ctx, in)
+	st := d.liveStatus(ctx, in)
 	endState()
-	switch st.Status {
+	switch st {
 	case instances.StatusRunning:
 		return errdefs.Invalidf("instance %q is already running", name)
 	case instances.StatusFrozen:
@@ -226,8 +226,8 @@ func (d *Daemon) stopInstance(ctx context.Context, name string, opt StopOptions)
 	if err != nil {
 		return err
 	}
-	st := d.liveState(ctx, in)
-	if st.Status != instances.StatusRunning && st.Status != instances.StatusFrozen {
+	st := d.liveStatus(ctx, in)
+	if st != instances.StatusRunning && st != instances.StatusFrozen {
 		return fmt.Errorf("instance %q is not running: %w", name, instances.ErrNotRunning)
 	}
 	if err := d.inst.Stop(ctx, name, opt.Timeout, opt.Force); err != nil {
@@ -250,10 +250,10 @@ func (d *Daemon) freezeInstance(ctx context.Context, name string, freeze bool) e
 	if err != nil {
 		return err
 	}
-	st := d.liveState(ctx, in)
+	st := d.liveStatus(ctx, in)
 	if freeze {
-		if st.Status != instances.StatusRunning {
-			return errdefs.Invalidf("instance %q is not running (%s)", name, st.Status)
+		if st != instances.StatusRunning {
+			return errdefs.Invalidf("instance %q is not running (%s)", name, st)
 		}
 		if err := d.inst.Freeze(ctx, name); err != nil {
 			return err
@@ -261,8 +261,8 @@ func (d *Daemon) freezeInstance(ctx context.Context, name string, freeze bool) e
 		d.events.lifecycle("instance-paused", InstanceURL(name), nil)
 		return nil
 	}
-	if st.Status != instances.StatusFrozen {
-		return errdefs.Invalidf("instance %q is not paused (%s)", name, st.Status)
+	if st != instances.StatusFrozen {
+		return errdefs.Invalidf("instance %q is not paused (%s)", name, st)
 	}
 	if err := d.inst.Unfreeze(ctx, name); err != nil {
 		return err

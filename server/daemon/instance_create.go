@@ -155,7 +155,7 @@ func (d *Daemon) removeFailedStart(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if st := d.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+	if st := d.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
 		if err := d.inst.Stop(ctx, name, 0, true); err != nil {
 			return err
 		}

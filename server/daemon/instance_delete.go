@@ -24,7 +24,7 @@ func (d *Daemon) deleteInstance(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if st := d.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+	if st := d.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
 		return errdefs.Invalidf("instance %q is running; stop it first", name)
 	}
 	if err := writeMarker(d.deleteMarker(name)); err != nil {
@@ -75,7 +75,7 @@ func (d *Daemon) DeleteInstance(ctx context.Context, name string) (*operations.O
 	if err != nil {
 		return nil, err
 	}
-	if st := d.liveState(ctx, in); st.Status == instances.StatusRunning || st.Status == instances.StatusFrozen {
+	if st := d.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
 		return nil, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name)
 	}
 	op := d.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *operations.Op) error {
