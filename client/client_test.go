@@ -212,3 +212,25 @@ func TestOperationWaitRidesOutARestart(t *testing.T) {
 		})
 	}
 }
+
+// The instance list's metadata is cut out of a reply in lodged's and
+// LXD's exact envelope; anything else goes to the decoder.
+func TestSyncMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		md   string
+		ok   bool
+	}{
+		{`{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":[{"name":"c1"}]}` + "\n", `[{"name":"c1"}]`, true},
+		{`{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":[]}`, `[]`, true},
+		{`{"type":"error","status":"","status_code":0,"operation":"","error_code":403,"error":"no","metadata":null}`, "", false},
+		{`{"status":"Success","type":"sync","status_code":200,"operation":"","error_code":0,"error":"","metadata":[]}`, "", false},
+		{`{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":[`, "", false},
+		{`{"type":"sync","status":"Success","status_code":200,"operation":"","error_code":0,"error":"","metadata":}`, "", false},
+	} {
+		md, ok := syncMetadata([]byte(tc.body))
+		if ok != tc.ok || string(md) != tc.md {
+			t.Errorf("%s: got %q %v, want %q %v", tc.body, md, ok, tc.md, tc.ok)
+		}
+	}
+}

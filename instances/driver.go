@@ -95,6 +95,9 @@ type Interface struct {
 	HostName  string
 	Type      string
 	Addresses []Address
+	// Veth: the interface is a veth whose peer is on the host; a list
+	// leaves its HostName to the caller (States).
+	Veth bool
 }
 
 // Address is one address on an interface.
@@ -150,7 +153,7 @@ type Driver interface {
 	Status(ctx context.Context, name string) (Status, error)
 	// States reads many states faster than one State call each (list
 	// with thousands of instances); a name the runtime does not know is
-	// left out.
+	// left out. A veth's HostName may be left empty (Interface.Veth).
 	States(ctx context.Context, names []string) map[string]State
 	// Statuses tells many run statuses at once without the resource and
 	// network reads of States (a list filtered or sorted by status reads

@@ -3,13 +3,11 @@
 package lxc
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/vishvananda/netlink"
+	"sync/atomic"
 
 	"lodge/instances"
 )
@@ -29,12 +27,27 @@ import (
 type initProc struct {
 	pid   int
 	start uint64 // field 22 of /proc/PID/stat: clock ticks after boot
+	// dirs is payloadCgroups of pid, read once: a container's payload
+	// cgroup does not change while its init lives.
+	dirs atomic.Pointer[map[string]string]
+}
+
+// cgroupDirs is payloadCgroups of the init, read at the first call.
+func (ip *initProc) cgroupDirs() map[string]string {
+	if p := ip.dirs.Load(); p != nil {
+		return *p
+	}
+	m := payloadCgroups("/sys/fs/cgroup", ip.pid)
+	if len(m) > 0 {
+		ip.dirs.Store(&m)
+	}
+	return m
 }
 
 // liveCache is what the fast path knows: inits by container name, and the
 // containers the driver is stopping (a count of Stop calls under way).
 type liveCache struct {
-	inits    sync.Map // name -> initProc
+	inits    sync.Map // name -> *initProc
 	mu       sync.Mutex
 	stopping map[string]int
 }
@@ -42,7 +55,8 @@ type liveCache struct {
 // procStart reads a process's start time from /proc/PID/stat. The comm
 // field may hold spaces and parentheses, so fields count from the last ')'.
 func procStart(pid int) (uint64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	var buf [1024]byte
+	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", buf[:])
 	if err != nil {
 		return 0, false
 	}
@@ -66,7 +80,7 @@ func parseProcStart(stat string) (uint64, bool) {
 // remember notes the init liblxc reported for a running container.
 func (c *liveCache) remember(name string, pid int) {
 	if start, ok := procStart(pid); ok {
-		c.inits.Store(name, initProc{pid: pid, start: start})
+		c.inits.Store(name, &initProc{pid: pid, start: start})
 	}
 }
 
@@ -94,44 +108,56 @@ func (c *liveCache) beginStop(name string) func() {
 // runningInit returns the remembered init of name if it can be trusted
 // without asking liblxc: alive with the same start time, not being stopped.
 func (c *liveCache) runningInit(name string) (int, bool) {
-	c.mu.Lock()
-	stopping := c.stopping[name] > 0
-	c.mu.Unlock()
-	if stopping {
-		return 0, false
-	}
-	v, ok := c.inits.Load(name)
+	ip, ok := c.trustedInit(name)
 	if !ok {
-		return 0, false
-	}
-	ip := v.(initProc)
-	if start, ok := procStart(ip.pid); !ok || start != ip.start {
-		c.inits.Delete(name)
 		return 0, false
 	}
 	return ip.pid, true
 }
 
+// trustedInit is runningInit with the remembered init itself.
+func (c *liveCache) trustedInit(name string) (*initProc, bool) {
+	c.mu.Lock()
+	stopping := c.stopping[name] > 0
+	c.mu.Unlock()
+	if stopping {
+		return nil, false
+	}
+	v, ok := c.inits.Load(name)
+	if !ok {
+		return nil, false
+	}
+	ip := v.(*initProc)
+	if start, ok := procStart(ip.pid); !ok || start != ip.start {
+		c.inits.CompareAndDelete(name, v)
+		return nil, false
+	}
+	return ip, true
+}
+
 // thawed tells whether a container's payload cgroup is neither frozen nor
 // asked to freeze (cgroup2 cgroup.freeze, v1 freezer.state).
 func thawed(l cgroupLayout, dirs map[string]string) bool {
+	var buf [64]byte
 	if l.V2 {
 		d, ok := dirs[""]
-		return ok && strings.TrimSpace(readString(filepath.Join(d, "cgroup.freeze"))) == "0"
+		b, err := readSmall(filepath.Join(d, "cgroup.freeze"), buf[:])
+		return ok && err == nil && strings.TrimSpace(string(b)) == "0"
 	}
 	d, ok := dirs["freezer"]
-	return ok && strings.TrimSpace(readString(filepath.Join(d, "freezer.state"))) == "THAWED"
+	b, err := readSmall(filepath.Join(d, "freezer.state"), buf[:])
+	return ok && err == nil && strings.TrimSpace(string(b)) == "THAWED"
 }
 
 // fastState is State for a container whose init is remembered and alive
 // and whose cgroup is thawed; ok is false when liblxc must be asked.
 // hostNames names host links by index (one dump for a whole list).
 func (d *Driver) fastState(name string, hostNames map[int]string) (instances.State, bool) {
-	pid, ok := d.live.runningInit(name)
+	ip, ok := d.live.trustedInit(name)
 	if !ok {
 		return instances.State{}, false
 	}
-	dirs := payloadCgroups("/sys/fs/cgroup", pid)
+	pid, dirs := ip.pid, ip.cgroupDirs()
 	if !thawed(hostLayout, dirs) {
 		return instances.State{}, false
 	}
@@ -145,17 +171,4 @@ func fillLive(st *instances.State, dirs map[string]string, hostNames map[int]str
 	cg := readCgroupStats(hostLayout, dirs)
 	st.MemoryUsed, st.MemoryPeak, st.SwapUsed, st.CPUNanos, st.Processes = cg.Memory, cg.MemoryPeak, cg.Swap, cg.CPUNanos, cg.Processes
 	st.Interfaces = interfaces(st.PID, hostNames)
-}
-
-// hostLinkNames is every host link's name by index, from one dump.
-func hostLinkNames() map[int]string {
-	links, err := netlink.LinkList()
-	if err != nil {
-		return nil
-	}
-	out := make(map[int]string, len(links))
-	for _, l := range links {
-		out[l.Attrs().Index] = l.Attrs().Name
-	}
-	return out
 }

@@ -48,7 +48,7 @@ func TestLiveCacheTrustsOnlyTheSameLiveProcess(t *testing.T) {
 		t.Fatal("the init a stop ended is still trusted")
 	}
 	// A reused pid: another start time.
-	c.inits.Store("x", initProc{pid: os.Getpid(), start: 1})
+	c.inits.Store("x", &initProc{pid: os.Getpid(), start: 1})
 	if _, ok := c.runningInit("x"); ok {
 		t.Fatal("a pid with another start time trusted")
 	}
@@ -68,7 +68,7 @@ func TestStatesFastPath(t *testing.T) {
 	if err != nil || slow.Status != instances.StatusRunning {
 		t.Fatalf("state: %+v %v", slow, err)
 	}
-	fast, ok := d.fastState(name, hostLinkNames())
+	fast, ok := d.fastState(name, nil)
 	if !ok {
 		t.Fatal("a running container's init was not remembered: every list asks liblxc")
 	}

@@ -96,11 +96,11 @@ func (d *Driver) cpuPins(self string) map[int]int {
 // thousand config parses saved. ok is false if the container's init is not
 // known (fastate.go); "" means no cpuset file (not pinned).
 func (d *Driver) cgroupCPUs(name string) (string, bool) {
-	pid, ok := d.live.runningInit(name)
+	ip, ok := d.live.trustedInit(name)
 	if !ok {
 		return "", false
 	}
-	dirs := payloadCgroups("/sys/fs/cgroup", pid)
+	dirs := ip.cgroupDirs()
 	dir, ok := dirs[""]
 	if !hostLayout.V2 {
 		dir, ok = dirs["cpuset"]

@@ -15,7 +15,9 @@ import (
 // interfaces lists the container's links and addresses through a netlink
 // socket opened inside its network namespace; the calling thread never
 // switches namespaces for longer than opening that socket. hostNames, if
-// not nil, names host links by index (one dump for a whole list).
+// not nil, names host links by index; a veth whose peer it does not name
+// gets no HostName (a list: the daemon knows each veth's name from its
+// config, as LXD reports it). With nil, the peer is asked for its name.
 func interfaces(pid int, hostNames map[int]string) map[string]instances.Interface {
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
@@ -53,8 +55,11 @@ func interfaces(pid int, hostNames map[int]string) map[string]instances.Interfac
 		// every host link (hundreds of veths on a busy host, for each
 		// container listed).
 		if l.Type() == "veth" && a.ParentIndex > 0 {
+			ifc.Veth = true
 			if n, ok := hostNames[a.ParentIndex]; ok {
 				ifc.HostName = n
+			} else if hostNames != nil {
+				// a list: named by the daemon
 			} else if peer, err := netlink.LinkByIndex(a.ParentIndex); err == nil {
 				ifc.HostName = peer.Attrs().Name
 			}

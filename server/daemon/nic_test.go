@@ -10,8 +10,10 @@ import (
 
 	"lodge/api"
 	"lodge/errdefs"
+	"lodge/instances"
 	"lodge/network"
 	nfake "lodge/network/fake"
+	"lodge/server/db"
 )
 
 // netEnv is a daemon env with the fake network driver and a managed
@@ -382,5 +384,37 @@ func TestNICHostNames(t *testing.T) {
 	delete(in.Config, "volatile.eth0.host_name")
 	if hs := e.d.hostNICs(ctx, e.d.mustExpand(ctx, in)); len(hs) != 1 || hs[0].host != legacyVethName("c2", "eth0") {
 		t.Fatalf("without a stored name: %+v, want %s", hs, legacyVethName("c2", "eth0"))
+	}
+}
+
+// A list's veths are named from the instance's config: host_name, else
+// the name stored at start; an interface that is no veth, one already
+// named and one with no NIC stay as the driver gave them.
+func TestWithHostNames(t *testing.T) {
+	x := Expanded{Instance: db.Instance{Name: "c1", Config: map[string]string{"volatile.eth0.host_name": "vethabc", "volatile.eth1.host_name": "vethdef"}}}
+	devs := map[string]map[string]string{
+		"eth0": {"type": "nic", "network": "nb0", "name": "eth0"},
+		"eth1": {"type": "nic", "nictype": "bridged", "parent": "br1"}, // no name: the device's
+		"eth2": {"type": "nic", "nictype": "bridged", "parent": "br1", "name": "net2", "host_name": "mine2"},
+		"mv":   {"type": "nic", "nictype": "macvlan", "parent": "eno1", "name": "mv0"},
+		"root": {"type": "disk", "path": "/", "pool": "default"},
+	}
+	st := instances.State{Status: instances.StatusRunning, Interfaces: map[string]instances.Interface{
+		"lo":   {Type: "loopback"},
+		"eth0": {Veth: true},
+		"eth1": {Veth: true},
+		"net2": {Veth: true},
+		"mv0":  {},
+		"eth9": {Veth: true, HostName: "told"},
+	}}
+	got := withHostNames(x, devs, st)
+	want := map[string]string{"lo": "", "eth0": "vethabc", "eth1": "vethdef", "net2": "mine2", "mv0": "", "eth9": "told"}
+	for n, h := range want {
+		if got.Interfaces[n].HostName != h {
+			t.Errorf("%s: host name %q, want %q", n, got.Interfaces[n].HostName, h)
+		}
+	}
+	if st.Interfaces["eth0"].HostName != "" {
+		t.Error("the driver's state was changed in place")
 	}
 }
