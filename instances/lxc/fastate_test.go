@@ -81,6 +81,9 @@ func TestStatesFastPath(t *testing.T) {
 	if sts := d.States(ctx, []string{name}); sts[name].Status != instances.StatusRunning || sts[name].PID != slow.PID {
 		t.Fatalf("states: %+v", sts)
 	}
+	if st, err := d.Status(ctx, name); err != nil || st != instances.StatusRunning {
+		t.Fatalf("status: %s %v", st, err)
+	}
 
 	if err := d.Freeze(ctx, name); err != nil {
 		t.Fatal(err)
@@ -90,6 +93,9 @@ func TestStatesFastPath(t *testing.T) {
 	}
 	if sts := d.States(ctx, []string{name}); sts[name].Status != instances.StatusFrozen {
 		t.Fatalf("states when frozen: %+v", sts)
+	}
+	if st, err := d.Status(ctx, name); err != nil || st != instances.StatusFrozen {
+		t.Fatalf("status when frozen: %s %v", st, err)
 	}
 	if err := d.Unfreeze(ctx, name); err != nil {
 		t.Fatal(err)
@@ -111,6 +117,9 @@ func TestStatesFastPath(t *testing.T) {
 	}
 	if sts := d.States(ctx, []string{name}); sts[name].Status != instances.StatusStopped {
 		t.Fatalf("states after stop: %+v", sts)
+	}
+	if st, err := d.Status(ctx, name); err != nil || st != instances.StatusStopped {
+		t.Fatalf("status after stop: %s %v", st, err)
 	}
 	if err := d.Start(ctx, name); err != nil {
 		t.Fatal(err)
