@@ -79,7 +79,11 @@ func writeSyncETag(w http.ResponseWriter, metadata any, etagOf any) {
 // encoding/json writes api.Response.
 var syncPrefix = func() []byte {
 	b, _ := json.Marshal(api.Response{Type: api.SyncResponse, Status: api.Success.String(), StatusCode: int(api.Success), Metadata: json.RawMessage("null")})
-	return bytes.TrimSuffix(b, []byte("null}"))
+	p, ok := bytes.CutSuffix(b, []byte("null}"))
+	if !ok {
+		panic("api.Response no longer ends with its metadata: " + string(b))
+	}
+	return p
 }()
 
 func etag(v any) string {

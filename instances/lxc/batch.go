@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"lodge/instances"
 )
 
@@ -39,6 +41,23 @@ func commandSockets() (map[string]bool, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// monitorAnswers tells whether name's liblxc monitor takes a connection on
+// its command socket: a container whose monitor died (killed, out of
+// memory) is STOPPED to liblxc and to a list (States), whatever its init
+// does, so Status says the same. One connect, no command sent.
+func (d *Driver) monitorAnswers(name string) bool {
+	sock := d.lxcpath + "/" + name + "/command"
+	if len(sock) > maxDirectSocketName {
+		return false // hashed name: ask liblxc
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + sock}) == nil
 }
 
 // States is instances.Driver's: a container whose monitor has no

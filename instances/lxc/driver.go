@@ -419,7 +419,7 @@ func (d *Driver) Status(ctx context.Context, name string) (instances.Status, err
 	// cgroup, with no stop of the driver's under way, is RUNNING without a
 	// liblxc handle (a config parse) and a round trip to the monitor: the
 	// check every exec makes.
-	if ip, ok := d.live.trustedInit(name); ok && thawed(hostLayout, ip.cgroupDirs()) {
+	if ip, ok := d.live.trustedInit(name); ok && thawed(hostLayout, ip.cgroupDirs()) && d.monitorAnswers(name) {
 		return instances.StatusRunning, nil
 	}
 	c, err := d.container(name)

@@ -68,9 +68,11 @@ func parseProcStart(stat string) (uint64, bool) {
 	if i < 0 {
 		return 0, false
 	}
-	// After ") ": state is field 3, starttime field 22.
+	// After ") ": state is field 3, starttime field 22. A zombie or dead
+	// init has exited: its container is not running, whatever its
+	// monitor has yet to notice.
 	f := strings.Fields(stat[i+1:])
-	if len(f) < 20 {
+	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(f[19], 10, 64)

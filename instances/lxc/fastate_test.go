@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,9 @@ func TestParseProcStart(t *testing.T) {
 	}
 	if _, ok := parseProcStart("1234 (short) S 1 2"); ok {
 		t.Fatal("a short line parsed")
+	}
+	if _, ok := parseProcStart(strings.Replace(stat, ") S ", ") Z ", 1)); ok {
+		t.Fatal("a zombie init is taken for a live one")
 	}
 }
 

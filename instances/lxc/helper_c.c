@@ -297,7 +297,16 @@ static int call_hook(int argc, char **argv)
 		close(fd);
 		return 0; // lodged is down: nobody hears the hook
 	}
-	write_all(fd, req, n);
+	// send, not write: lodged closing first (a shutdown) must not kill the
+	// hook with SIGPIPE.
+	for (int off = 0; off < n;) {
+		ssize_t w = send(fd, req + off, n - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += w;
+	}
 	// The answer, read to its end (lodged closes: Connection: close) so
 	// that lodged has recorded the stop when liblxc goes on.
 	char buf[512];
