@@ -338,31 +338,32 @@ type Snapshot struct {
 
 func (d *Daemon) instanceInfo(in db.Instance, x Expanded, st instances.State) Instance {
 	devs := expandedDevices(x)
-	return Instance{Instance: in, ExpandedConfig: x.Config, ExpandedDevices: devs, State: withHostNames(x, devs, st), Location: d.db.Location()}
+	return Instance{Instance: in, ExpandedConfig: x.Config, ExpandedDevices: devs, State: withHostNames(x.Name, x.Config, devs, st), Location: d.db.Location()}
 }
 
 // withHostNames names the host side of st's veths that the driver left
-// unnamed (a list) from x's NICs: host_name, else volatile.DEV.host_name
-// (nicHostName), as LXD reports them. devs is expandedDevices(x).
-func withHostNames(x Expanded, devs map[string]map[string]string, st instances.State) instances.State {
+// unnamed (a list) from the instance's NICs (devs, its expanded devices):
+// host_name, else volatile.DEV.host_name in cfg (nicHostName), as LXD
+// reports them.
+func withHostNames(name string, cfg map[string]string, devs map[string]map[string]string, st instances.State) instances.State {
 	var ifs map[string]instances.Interface
 	for dev, devc := range devs {
 		if devc["type"] != "nic" {
 			continue
 		}
-		name := devc["name"]
-		if name == "" {
-			name = dev
+		ifname := devc["name"]
+		if ifname == "" {
+			ifname = dev
 		}
-		ifc, ok := st.Interfaces[name]
+		ifc, ok := st.Interfaces[ifname]
 		if !ok || !ifc.Veth || ifc.HostName != "" {
 			continue
 		}
 		if ifs == nil {
 			ifs = maps.Clone(st.Interfaces)
 		}
-		ifc.HostName = nicHostName(x.Name, x.Config, dev, devc)
-		ifs[name] = ifc
+		ifc.HostName = nicHostName(name, cfg, dev, devc)
+		ifs[ifname] = ifc
 	}
 	if ifs != nil {
 		st.Interfaces = ifs

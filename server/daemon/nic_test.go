@@ -13,7 +13,6 @@ import (
 	"lodge/instances"
 	"lodge/network"
 	nfake "lodge/network/fake"
-	"lodge/server/db"
 )
 
 // netEnv is a daemon env with the fake network driver and a managed
@@ -391,7 +390,7 @@ func TestNICHostNames(t *testing.T) {
 // the name stored at start; an interface that is no veth, one already
 // named and one with no NIC stay as the driver gave them.
 func TestWithHostNames(t *testing.T) {
-	x := Expanded{Instance: db.Instance{Name: "c1", Config: map[string]string{"volatile.eth0.host_name": "vethabc", "volatile.eth1.host_name": "vethdef"}}}
+	cfg := map[string]string{"volatile.eth0.host_name": "vethabc", "volatile.eth1.host_name": "vethdef"}
 	devs := map[string]map[string]string{
 		"eth0": {"type": "nic", "network": "nb0", "name": "eth0"},
 		"eth1": {"type": "nic", "nictype": "bridged", "parent": "br1"}, // no name: the device's
@@ -407,7 +406,7 @@ func TestWithHostNames(t *testing.T) {
 		"mv0":  {},
 		"eth9": {Veth: true, HostName: "told"},
 	}}
-	got := withHostNames(x, devs, st)
+	got := withHostNames("c1", cfg, devs, st)
 	want := map[string]string{"lo": "", "eth0": "vethabc", "eth1": "vethdef", "net2": "mine2", "mv0": "", "eth9": "told"}
 	for n, h := range want {
 		if got.Interfaces[n].HostName != h {
