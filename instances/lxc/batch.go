@@ -81,10 +81,6 @@ func (d *Driver) States(ctx context.Context, names []string) map[string]instance
 	if len(live) == 0 {
 		return out
 	}
-	// Host-side veth names are left to the daemon, which has them in each
-	// instance's config: a dump of the host's links (a thousand veths on a
-	// busy host) took a tenth of a list's time.
-	hostNames := map[int]string{}
 	work := make(chan string)
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
@@ -92,10 +88,10 @@ func (d *Driver) States(ctx context.Context, names []string) map[string]instance
 		go func() {
 			defer wg.Done()
 			for n := range work {
-				st, ok := d.fastState(n, hostNames)
+				st, ok := d.fastState(n, skipPeers)
 				if !ok {
 					var err error
-					if st, err = d.state(n, hostNames); err != nil {
+					if st, err = d.state(n, skipPeers); err != nil {
 						continue
 					}
 				}

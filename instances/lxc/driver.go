@@ -361,11 +361,11 @@ var statusOf = map[golxc.State]instances.Status{
 // cgroups and the container's network namespace on the host side; nothing
 // runs inside the container.
 func (d *Driver) State(ctx context.Context, name string) (instances.State, error) {
-	return d.state(name, nil)
+	return d.state(name, askPeers)
 }
 
-// state is State; hostNames as for interfaces.
-func (d *Driver) state(name string, hostNames map[int]string) (instances.State, error) {
+// state is State; peers as for interfaces.
+func (d *Driver) state(name string, peers peerNames) (instances.State, error) {
 	c, err := d.container(name)
 	if err != nil {
 		return instances.State{}, err
@@ -380,7 +380,7 @@ func (d *Driver) state(name string, hostNames map[int]string) (instances.State, 
 	}
 	st.PID = c.InitPid()
 	if st.PID > 0 {
-		fillLive(&st, payloadCgroups("/sys/fs/cgroup", st.PID), hostNames)
+		fillLive(&st, payloadCgroups("/sys/fs/cgroup", st.PID), peers)
 		if st.Status == instances.StatusRunning {
 			d.live.remember(name, st.PID)
 		}
@@ -415,11 +415,10 @@ func tailFiles(maxBytes int, files ...string) string {
 // Status is instances.Driver's: from /proc and the cgroup for a running
 // container whose init is remembered, else one query to the monitor.
 func (d *Driver) Status(ctx context.Context, name string) (instances.Status, error) {
-	// As a list does (fastState): a remembered init that lives in a thawed
-	// cgroup, with no stop of the driver's under way, is RUNNING without a
-	// liblxc handle (a config parse) and a round trip to the monitor: the
-	// check every exec makes.
-	if ip, ok := d.live.trustedInit(name); ok && thawed(hostLayout, ip.cgroupDirs()) && d.monitorAnswers(name) {
+	// The list's rule (fastRunning), without a liblxc handle (a config
+	// parse) and a round trip to the monitor: the check every exec makes.
+	// A list has already seen the monitor's socket; here one connect does.
+	if _, ok := d.fastRunning(name); ok && d.monitorAnswers(name) {
 		return instances.StatusRunning, nil
 	}
 	c, err := d.container(name)

@@ -151,26 +151,32 @@ func thawed(l cgroupLayout, dirs map[string]string) bool {
 	return ok && err == nil && strings.TrimSpace(string(b)) == "THAWED"
 }
 
-// fastState is State for a container whose init is remembered and alive
-// and whose cgroup is thawed; ok is false when liblxc must be asked.
-// hostNames names host links by index (one dump for a whole list).
-func (d *Driver) fastState(name string, hostNames map[int]string) (instances.State, bool) {
+// fastRunning returns name's init if the container runs by the fast
+// path's rule: its init is remembered and alive, no stop of the driver's is
+// under way and its cgroup is thawed; ok is false when liblxc must be asked.
+func (d *Driver) fastRunning(name string) (*initProc, bool) {
 	ip, ok := d.live.trustedInit(name)
+	if !ok || !thawed(hostLayout, ip.cgroupDirs()) {
+		return nil, false
+	}
+	return ip, true
+}
+
+// fastState is State for a container that fastRunning vouches for; ok is
+// false when liblxc must be asked. peers as for interfaces.
+func (d *Driver) fastState(name string, peers peerNames) (instances.State, bool) {
+	ip, ok := d.fastRunning(name)
 	if !ok {
 		return instances.State{}, false
 	}
-	pid, dirs := ip.pid, ip.cgroupDirs()
-	if !thawed(hostLayout, dirs) {
-		return instances.State{}, false
-	}
-	st := instances.State{Status: instances.StatusRunning, PID: pid}
-	fillLive(&st, dirs, hostNames)
+	st := instances.State{Status: instances.StatusRunning, PID: ip.pid}
+	fillLive(&st, ip.cgroupDirs(), peers)
 	return st, true
 }
 
 // fillLive adds a running container's cgroup figures and interfaces.
-func fillLive(st *instances.State, dirs map[string]string, hostNames map[int]string) {
+func fillLive(st *instances.State, dirs map[string]string, peers peerNames) {
 	cg := readCgroupStats(hostLayout, dirs)
 	st.MemoryUsed, st.MemoryPeak, st.SwapUsed, st.CPUNanos, st.Processes = cg.Memory, cg.MemoryPeak, cg.Swap, cg.CPUNanos, cg.Processes
-	st.Interfaces = interfaces(st.PID, hostNames)
+	st.Interfaces = interfaces(st.PID, peers)
 }

@@ -72,7 +72,7 @@ func TestStatesFastPath(t *testing.T) {
 	if err != nil || slow.Status != instances.StatusRunning {
 		t.Fatalf("state: %+v %v", slow, err)
 	}
-	fast, ok := d.fastState(name, nil)
+	fast, ok := d.fastState(name, askPeers)
 	if !ok {
 		t.Fatal("a running container's init was not remembered: every list asks liblxc")
 	}
@@ -92,7 +92,7 @@ func TestStatesFastPath(t *testing.T) {
 	if err := d.Freeze(ctx, name); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := d.fastState(name, nil); ok {
+	if _, ok := d.fastState(name, askPeers); ok {
 		t.Fatal("a frozen container answered by the fast path")
 	}
 	if sts := d.States(ctx, []string{name}); sts[name].Status != instances.StatusFrozen {
@@ -110,7 +110,7 @@ func TestStatesFastPath(t *testing.T) {
 
 	// During a stop the fast path stands aside.
 	done := d.live.beginStop(name)
-	if _, ok := d.fastState(name, nil); ok {
+	if _, ok := d.fastState(name, askPeers); ok {
 		t.Fatal("fast path during a stop")
 	}
 	done()

@@ -12,13 +12,22 @@ import (
 	"lodge/instances"
 )
 
+// peerNames says whether interfaces asks each veth's host-side peer for
+// its name: State does; a list leaves it to the daemon, which has the names
+// in each instance's config (as LXD reports them), since asking or dumping
+// the host's links (a thousand veths on a busy host) cost a tenth of a list.
+type peerNames int
+
+const (
+	askPeers peerNames = iota
+	skipPeers
+)
+
 // interfaces lists the container's links and addresses through a netlink
 // socket opened inside its network namespace; the calling thread never
-// switches namespaces for longer than opening that socket. hostNames, if
-// not nil, names host links by index; a veth whose peer it does not name
-// gets no HostName (a list: the daemon knows each veth's name from its
-// config, as LXD reports it). With nil, the peer is asked for its name.
-func interfaces(pid int, hostNames map[int]string) map[string]instances.Interface {
+// switches namespaces for longer than opening that socket. peers says
+// whether a veth's host-side peer is asked for its name.
+func interfaces(pid int, peers peerNames) map[string]instances.Interface {
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		return nil
@@ -56,12 +65,10 @@ func interfaces(pid int, hostNames map[int]string) map[string]instances.Interfac
 		// container listed).
 		if l.Type() == "veth" && a.ParentIndex > 0 {
 			ifc.Veth = true
-			if n, ok := hostNames[a.ParentIndex]; ok {
-				ifc.HostName = n
-			} else if hostNames != nil {
-				// a list: named by the daemon
-			} else if peer, err := netlink.LinkByIndex(a.ParentIndex); err == nil {
-				ifc.HostName = peer.Attrs().Name
+			if peers == askPeers {
+				if peer, err := netlink.LinkByIndex(a.ParentIndex); err == nil {
+					ifc.HostName = peer.Attrs().Name
+				}
 			}
 		}
 		for _, ad := range byLink[a.Index] {
