@@ -39,6 +39,14 @@ func RenderConfig(lxcpath string, spec instances.Spec) (string, error) {
 	if len(spec.IDMap) > 0 {
 		kv("lxc.include", "/usr/share/lxc/config/userns.conf")
 	}
+	// common.conf pulls in common.conf.d, where Debian's lxcfs package
+	// hooks the host's lxcfs service into every container: a shell script
+	// at each start that mounts /var/lib/lxcfs, and one at each stop that
+	// sleeps half a second. lodged mounts its own lxcfs (lxcfsEntries), so
+	// both only cost time: an empty value clears a hook list, and lodged's
+	// own post-stop hook and raw.lxc's hooks come after.
+	kv("lxc.hook.mount", "")
+	kv("lxc.hook.post-stop", "")
 	kv("lxc.arch", "linux64")
 	kv("lxc.uts.name", spec.Name)
 	kv("lxc.rootfs.path", "dir:"+spec.Rootfs)

@@ -91,6 +91,23 @@ func TestRenderConfig(t *testing.T) {
 	}
 }
 
+// The lxcfs package's hooks from common.conf.d are cleared after the
+// includes that bring them, and before raw.lxc, whose hooks stay.
+func TestRenderConfigClearsIncludedHooks(t *testing.T) {
+	got, err := RenderConfig("/l", instances.Spec{Name: "h", Rootfs: "/r", Config: map[string]string{"raw.lxc": "lxc.hook.post-stop = /usr/local/bin/mine"},
+		IDMap: []instances.IDMapEntry{{IsUID: true, IsGID: true, HostID: 100000, Range: 65536}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userns := strings.Index(got, "userns.conf\n")
+	clearMount := strings.Index(got, "lxc.hook.mount = \n")
+	clearStop := strings.Index(got, "lxc.hook.post-stop = \n")
+	raw := strings.Index(got, "lxc.hook.post-stop = /usr/local/bin/mine")
+	if userns < 0 || clearMount < userns || clearStop < userns || raw < clearStop {
+		t.Errorf("hooks not cleared between the includes and raw.lxc:\n%s", got)
+	}
+}
+
 func TestStartHint(t *testing.T) {
 	for log, want := range map[string]string{
 		`ERROR conf - mount_entry:2446 - Permission denied - Failed to mount "/tmp/x" on "/usr/lib/lxc/rootfs/mnt"`: "unprivileged",
