@@ -494,7 +494,7 @@ func (d *Daemon) join(ctx context.Context, name, addr string, tok api.ClusterMem
 	if err := d.db.SetNodeState(ctx, d.db.NodeID(), db.NodeCreated); err != nil {
 		return err
 	}
-	d.startNetworks(ctx)
+	d.startNetworks(ctx, nil)
 	d.startClusterLoop()
 	d.log.Info("joined the cluster", "member", name, "address", addr)
 	d.events.lifecycle("cluster-member-added", "/1.0/cluster/members/"+name, nil)
@@ -777,7 +777,7 @@ func (d *Daemon) LeaveCluster(ctx context.Context) error {
 		if err := d.initPools(ctx); err != nil {
 			d.log.Error("storage pools after leaving the cluster", "err", err)
 		}
-		d.startNetworks(ctx)
+		d.startNetworks(ctx, nil)
 		if addr := d.serverConfig(ctx, "core.https_address"); addr != "" && d.https != nil {
 			_ = d.https.SetHTTPSAddress(addr)
 		}

@@ -126,9 +126,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.initPools(ctx); err != nil {
 		return err
 	}
-	d.Recover(ctx)
-	d.startNetworks(ctx)
-	d.startGuestAPI(ctx)
+	v := d.recover(ctx)
+	d.startNetworks(ctx, v)
+	d.startGuestAPI(ctx, v)
 	return nil
 }
 

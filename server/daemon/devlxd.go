@@ -87,19 +87,19 @@ func (d *Daemon) guestRemove(name string) {
 
 // startGuestAPI opens the sockets of the instances running when lodged
 // starts (they kept their /dev/lxd mount; the new socket appears there).
-func (d *Daemon) startGuestAPI(ctx context.Context) {
+func (d *Daemon) startGuestAPI(ctx context.Context, v *instView) {
 	if d.guest == nil {
 		return
 	}
-	list, err := d.db.ListInstances(ctx)
+	v, err := d.instancesNow(ctx, v)
 	if err != nil {
 		d.log.Warn("guest API: list instances", "err", err)
 		return
 	}
-	sts := d.states(ctx, list)
+	sts := v.sts
 	expand := d.expander(ctx)
-	for i, in := range list {
-		if sts[i].Status != instances.StatusRunning && sts[i].Status != instances.StatusFrozen {
+	for i, in := range v.list {
+		if sts[i] != instances.StatusRunning && sts[i] != instances.StatusFrozen {
 			continue
 		}
 		if err := d.guestListen(expand(in)); err != nil {

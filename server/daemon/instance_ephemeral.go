@@ -30,15 +30,18 @@ func (d *Daemon) deleteEphemeral(ctx context.Context, name string) {
 }
 
 // deleteStoppedEphemerals is the start's part: ephemeral instances that
-// ran (last power state RUNNING) and are stopped now.
-func (d *Daemon) deleteStoppedEphemerals(ctx context.Context) {
-	list, err := d.db.ListInstances(ctx)
-	if err != nil {
-		return
-	}
-	for _, in := range list {
-		if in.Ephemeral && in.Phase == db.PhaseCreated && in.Config[lastStateKey] == "RUNNING" && d.liveStatus(ctx, in) == instances.StatusStopped {
+// ran (last power state RUNNING) and are stopped now. They leave v.
+func (d *Daemon) deleteStoppedEphemerals(ctx context.Context, v *instView) {
+	kept := &instView{}
+	for i, in := range v.list {
+		if in.Ephemeral && in.Phase == db.PhaseCreated && in.Config[lastStateKey] == "RUNNING" && v.sts[i] == instances.StatusStopped {
 			d.deleteEphemeral(ctx, in.Name)
+			if _, err := d.db.GetInstance(ctx, in.Name); errors.Is(err, db.ErrNotFound) {
+				continue
+			}
 		}
+		kept.list = append(kept.list, in)
+		kept.sts = append(kept.sts, v.sts[i])
 	}
+	*v = *kept
 }

@@ -47,8 +47,8 @@ type netState struct {
 
 // startNetworks creates the default network at the first start, then
 // brings every network up (re-adopting running dnsmasqs after a restart).
-func (d *Daemon) startNetworks(ctx context.Context) {
-	d.adoptProxies(ctx)
+func (d *Daemon) startNetworks(ctx context.Context, v *instView) {
+	d.adoptProxies(ctx, v)
 	if d.nets.drv == nil {
 		return
 	}
@@ -66,12 +66,16 @@ func (d *Daemon) startNetworks(ctx context.Context) {
 		d.log.Error("list networks", "err", err)
 		return
 	}
+	var hosts map[string][]network.Host
+	if v != nil {
+		hosts = d.hostsOf(ctx, v.list)
+	}
 	for _, n := range nets {
-		if err := d.ensureNetwork(ctx, n); err != nil {
+		if err := d.ensureNetworkHosts(ctx, n, hosts); err != nil {
 			d.log.Error("network not brought up", "network", n.Name, "err", err)
 		}
 	}
-	d.gcNICs(ctx)
+	d.gcNICs(ctx, v)
 }
 
 func (d *Daemon) createDefaultNetwork(ctx context.Context, name string) error {
@@ -152,10 +156,19 @@ func nextNetworkName(name string) string {
 // driver (which renders the network's nftables tables whole: every Ensure
 // carries the forwards).
 func (d *Daemon) ensureNetwork(ctx context.Context, n db.Network) error {
-	hosts, err := d.networkHosts(ctx, n.Name)
-	if err != nil {
-		return err
+	return d.ensureNetworkHosts(ctx, n, nil)
+}
+
+// ensureNetworkHosts is ensureNetwork with every network's hosts already
+// read (all; nil reads them).
+func (d *Daemon) ensureNetworkHosts(ctx context.Context, n db.Network, all map[string][]network.Host) error {
+	if all == nil {
+		var err error
+		if all, err = d.allNetworkHosts(ctx); err != nil {
+			return err
+		}
 	}
+	hosts := all[n.Name]
 	fwds, err := d.networkForwards(ctx, n.Name)
 	if err != nil {
 		return err
@@ -290,14 +303,19 @@ func (d *Daemon) allNetworkHosts(ctx context.Context) (map[string][]network.Host
 	if err != nil {
 		return nil, err
 	}
+	return d.hostsOf(ctx, all), nil
+}
+
+// hostsOf is allNetworkHosts of the instances in list.
+func (d *Daemon) hostsOf(ctx context.Context, list []db.Instance) map[string][]network.Host {
 	expand := d.expander(ctx)
 	out := map[string][]network.Host{}
-	for _, in := range all {
+	for _, in := range list {
 		for nw, hs := range nicHosts(in, expandedDevices(expand(in))) {
 			out[nw] = append(out[nw], hs...)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // networkHosts lists the NICs on a network: MAC, instance name, reservation.

@@ -83,6 +83,28 @@ func nicAddress(in db.Instance, dev string, devc map[string]string, fam string) 
 
 // hostNICs lists x's NICs with a host-side veth, sorted by device.
 func (d *Daemon) hostNICs(ctx context.Context, x Expanded) []hostNIC {
+	return hostNICsOf(x, d.networkLookup(ctx))
+}
+
+// networkLookup reads a managed network's record once per name: a pass
+// over every instance (gcNICs) asks for the same few networks.
+func (d *Daemon) networkLookup(ctx context.Context) func(name string) *db.Network {
+	seen := map[string]*db.Network{}
+	return func(name string) *db.Network {
+		if n, ok := seen[name]; ok {
+			return n
+		}
+		var p *db.Network
+		if n, err := d.db.GetNetwork(ctx, name); err == nil {
+			p = &n
+		}
+		seen[name] = p
+		return p
+	}
+}
+
+// hostNICsOf is hostNICs with the networks looked up through netOf.
+func hostNICsOf(x Expanded, netOf func(name string) *db.Network) []hostNIC {
 	devs := expandedDevices(x)
 	var out []hostNIC
 	for _, dev := range slices.Sorted(maps.Keys(devs)) {
@@ -100,9 +122,7 @@ func (d *Daemon) hostNICs(ctx context.Context, x Expanded) []hostNIC {
 			name = devc["parent"]
 		}
 		if name != "" {
-			if n, err := d.db.GetNetwork(ctx, name); err == nil {
-				h.net = &n
-			}
+			h.net = netOf(name)
 		}
 		out = append(out, h)
 	}
@@ -554,24 +574,25 @@ func hostLinkExists(name string) bool {
 // under the same prefixes, and a NIC whose link exists is not this
 // lodged's to unfilter. A gone link's filter or ifb is dead in any case
 // (a stopped instance's filter is applied again before its start).
-func (d *Daemon) gcNICs(ctx context.Context) {
+func (d *Daemon) gcNICs(ctx context.Context, v *instView) {
 	drv := d.nets.drv
 	if drv == nil {
 		return
 	}
-	list, err := d.db.ListInstances(ctx)
+	v, err := d.instancesNow(ctx, v)
 	if err != nil {
 		d.log.Warn("nic cleanup: list instances", "err", err)
 		return
 	}
-	sts := d.states(ctx, list)
+	list, sts := v.list, v.sts
 	expand := d.expander(ctx)
+	netOf := d.networkLookup(ctx)
 	known := map[string]bool{}   // host names of every instance's NICs
 	running := map[string]bool{} // of running ones
 	for i, in := range list {
 		x := expand(in)
-		up := sts[i].Status == instances.StatusRunning || sts[i].Status == instances.StatusFrozen
-		for _, h := range d.hostNICs(ctx, x) {
+		up := sts[i] == instances.StatusRunning || sts[i] == instances.StatusFrozen
+		for _, h := range hostNICsOf(x, netOf) {
 			known[h.host] = true
 			running[h.host] = up
 			if !up && h.kind == "routed" {

@@ -39,17 +39,18 @@ func (d *Daemon) runningProxies(ctx context.Context, in db.Instance) error {
 
 // adoptProxies re-adopts (or restarts) the forwarders of running instances
 // after a lodged restart.
-func (d *Daemon) adoptProxies(ctx context.Context) {
-	list, err := d.db.ListInstances(ctx)
+func (d *Daemon) adoptProxies(ctx context.Context, v *instView) {
+	v, err := d.instancesNow(ctx, v)
 	if err != nil {
 		return
 	}
-	for _, in := range list {
+	expand := d.expander(ctx)
+	for _, in := range v.list {
 		if in.Phase != db.PhaseCreated {
 			continue
 		}
 		has := false
-		for _, dev := range d.devicesOf(ctx, in) {
+		for _, dev := range expandedDevices(expand(in)) {
 			has = has || dev["type"] == "proxy"
 		}
 		if !has && !d.proxies().Has(in.Name) {

@@ -15,7 +15,31 @@ import (
 // crash left in phase "creating" are rolled back, operations it left
 // running are marked failed; running containers need nothing, since their
 // status is always read live from liblxc.
-func (d *Daemon) Recover(ctx context.Context) {
+func (d *Daemon) Recover(ctx context.Context) { d.recover(ctx) }
+
+// instView is the instances with their run status, read once for the
+// steps of a start (nothing else changes them before lodged serves): with
+// a thousand instances, each read of them all costs tens of milliseconds.
+type instView struct {
+	list []db.Instance
+	sts  []instances.Status
+}
+
+// instancesNow is v, or when v is nil (a step run outside a start), the
+// instances and their status read now.
+func (d *Daemon) instancesNow(ctx context.Context, v *instView) (*instView, error) {
+	if v != nil {
+		return v, nil
+	}
+	list, err := d.db.ListInstances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &instView{list: list, sts: d.statuses(ctx, list)}, nil
+}
+
+// recover is Recover, which returns the instances left once it is done.
+func (d *Daemon) recover(ctx context.Context) *instView {
 	interrupted := d.failInterruptedOps(ctx)
 	for name, p := range d.pools.all() {
 		if err := d.poolOwned(name, p); err != nil {
@@ -31,7 +55,7 @@ func (d *Daemon) Recover(ctx context.Context) {
 	list, err := d.db.ListInstances(ctx)
 	if err != nil {
 		d.log.Error("recovery: list instances", "err", err)
-		return
+		return nil
 	}
 	// Deletes a killed lodged had begun: one read of the marker directory,
 	// not a stat per instance.
@@ -42,13 +66,14 @@ func (d *Daemon) Recover(ctx context.Context) {
 		}
 	}
 	known := map[string]bool{}
-	running := 0
+	var kept []db.Instance
 	for _, in := range list {
 		known[in.Name] = true
 		if deleting[in.Name] {
 			d.log.Warn("recovery: finishing the delete of an instance a crash interrupted", "instance", in.Name)
 			if err := d.removeInstance(ctx, in); err != nil {
 				d.log.Error("recovery: could not finish deleting an instance; delete it again", "instance", in.Name, "err", err)
+				kept = append(kept, in) // its row and volume stay
 			}
 			continue
 		}
@@ -60,12 +85,12 @@ func (d *Daemon) Recover(ctx context.Context) {
 			if p, err := d.instancePool(in); err == nil {
 				_ = p.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: in.Name})
 			}
-			_ = d.db.DeleteInstance(ctx, in.Name)
+			if err := d.db.DeleteInstance(ctx, in.Name); err != nil {
+				kept = append(kept, in)
+			}
 			continue
 		}
-		if st, err := d.inst.State(ctx, in.Name); err == nil && st.Status == instances.StatusRunning {
-			running++
-		}
+		kept = append(kept, in)
 	}
 	// Markers of deletes that got as far as the row: only the runtime
 	// config can be left (volumes without a row are swept just below).
@@ -75,10 +100,19 @@ func (d *Daemon) Recover(ctx context.Context) {
 			os.Remove(d.deleteMarker(name))
 		}
 	}
-	d.sweepOrphans(ctx)
+	d.sweepOrphans(ctx, kept)
 	d.sweepBackups(ctx)
 	d.thawLeftFrozen(ctx)
-	d.deleteStoppedEphemerals(ctx)
+	// One batch: a stopped instance costs a look at its directory, not a
+	// liblxc handle (a config parse) each.
+	v := &instView{list: kept, sts: d.statuses(ctx, kept)}
+	d.deleteStoppedEphemerals(ctx, v)
+	running := 0
+	for _, st := range v.sts {
+		if st == instances.StatusRunning {
+			running++
+		}
+	}
 	names, err := d.inst.List(ctx)
 	if err == nil {
 		for _, n := range names {
@@ -87,16 +121,13 @@ func (d *Daemon) Recover(ctx context.Context) {
 			}
 		}
 	}
-	d.log.Info("recovery done", "instances", len(list), "running", running, "operations_marked_failed", interrupted)
+	d.log.Info("recovery done", "instances", len(v.list), "running", running, "operations_marked_failed", interrupted)
+	return v
 }
 
 // sweepOrphans deletes volumes no record points at: what a crash between
 // making a volume and recording it (snapshot, pool move) left on disk.
-func (d *Daemon) sweepOrphans(ctx context.Context) {
-	list, err := d.db.ListInstances(ctx)
-	if err != nil {
-		return
-	}
+func (d *Daemon) sweepOrphans(ctx context.Context, list []db.Instance) {
 	owner := map[string]string{}
 	for _, in := range list {
 		p := in.Pool
