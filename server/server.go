@@ -321,6 +321,7 @@ func SocketPath(dir string) string { return filepath.Join(dir, "unix.socket") }
 // Run serves on DIR/unix.socket until ctx is cancelled (SIGTERM: containers
 // keep running) or a client asks for shutdown (containers are stopped first).
 func (s *Server) Run(ctx context.Context) error {
+	begin := time.Now()
 	sock := SocketPath(s.cfg.Dir)
 	// First: a second lodged on the same directory must not "recover" the
 	// first one's half-made instances.
@@ -345,7 +346,7 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version)
+	s.log.Info("lodged ready", "socket", sock, "pid", os.Getpid(), "version", s.cfg.Version, "took", time.Since(begin).Round(time.Millisecond))
 	s.startHTTPS(ctx)
 	defer s.stopHTTPS()
 	s.d.StartBackground()

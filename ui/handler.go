@@ -100,7 +100,7 @@ func compressible(ct string) bool {
 // Sizes reports the embedded assets' total size and gzipped size (what a
 // browser downloads), for the size budget.
 func (u *UI) Sizes() (raw, compressed int) {
-	for _, a := range u.assets.files {
+	for _, a := range u.assets().files {
 		raw += len(a.body)
 		if a.gz != nil {
 			compressed += len(a.gz)
@@ -148,13 +148,13 @@ func (u *UI) Handler() http.Handler {
 			return
 		}
 		auth, _ := u.authenticate(r)
-		if a := u.assets.files[rel]; a != nil && rel != "index.html" && (a.public || auth != AuthNone) {
+		if a := u.assets().files[rel]; a != nil && rel != "index.html" && (a.public || auth != AuthNone) {
 			u.serveAsset(w, r, a, http.StatusOK)
 			return
 		}
 		if auth == AuthNone {
 			// Nothing but the login page, whatever was asked for.
-			u.serveAsset(w, r, u.assets.files["login.html"], http.StatusUnauthorized)
+			u.serveAsset(w, r, u.assets().files["login.html"], http.StatusUnauthorized)
 			return
 		}
 		if strings.HasPrefix(rel, "assets/") {
@@ -162,7 +162,7 @@ func (u *UI) Handler() http.Handler {
 			return
 		}
 		// The app's own routes (/ui/instances/c1, ...) all load index.html.
-		u.serveAsset(w, r, u.assets.files["index.html"], http.StatusOK)
+		u.serveAsset(w, r, u.assets().files["index.html"], http.StatusOK)
 	})
 }
 

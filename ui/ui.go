@@ -52,7 +52,7 @@ type Config struct {
 type UI struct {
 	cfg    Config
 	st     *store
-	assets *assets
+	assets func() *assets
 }
 
 // New makes a UI over the embedded dist/.
@@ -69,7 +69,10 @@ func New(cfg Config) *UI {
 	if cfg.SessionIdleTTL <= 0 {
 		cfg.SessionIdleTTL = DefaultSessionIdleTTL
 	}
-	return &UI{cfg: cfg, st: newStore(cfg.Now, cfg.TokenTTL, cfg.SessionTTL, cfg.SessionIdleTTL), assets: mustAssets()}
+	// The assets are gzipped once, off lodged's start: the first request
+	// for one waits for that if it is not done.
+	go mustAssets()
+	return &UI{cfg: cfg, st: newStore(cfg.Now, cfg.TokenTTL, cfg.SessionTTL, cfg.SessionIdleTTL), assets: mustAssets}
 }
 
 // IssueLoginToken makes a single-use token for a login link

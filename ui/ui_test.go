@@ -59,7 +59,7 @@ func TestUnauthenticatedGetsOnlyTheLoginPage(t *testing.T) {
 	u, _ := newTestUI(t, nil)
 	h := u.Handler()
 	var app string
-	for name := range u.assets.files {
+	for name := range u.assets().files {
 		if strings.HasPrefix(name, "assets/app-") {
 			app = name
 		}
@@ -80,7 +80,7 @@ func TestUnauthenticatedGetsOnlyTheLoginPage(t *testing.T) {
 		}
 	}
 	// What the login page itself needs is public.
-	for name, a := range u.assets.files {
+	for name, a := range u.assets().files {
 		if a.public {
 			if w := do(h, "GET", "/ui/"+name, "", nil); w.Code != 200 {
 				t.Errorf("public %s: %d", name, w.Code)
@@ -117,7 +117,7 @@ func TestHeadersCSPAndCaching(t *testing.T) {
 	if w := do(h, "GET", "/ui/instances/c1", "", ck); w.Code != 200 || !strings.Contains(decode(t, w), "assets/app-") {
 		t.Errorf("deep link: %d", w.Code)
 	}
-	for name, a := range u.assets.files {
+	for name, a := range u.assets().files {
 		if !strings.HasPrefix(name, "assets/") {
 			continue
 		}
