@@ -61,7 +61,9 @@ func StartLXCFS(mnt string) error {
 		select {
 		case err := <-exited:
 			return fmt.Errorf("lxcfs exited at start (%v); see %s.log", err, mnt)
-		case <-time.After(50 * time.Millisecond):
+		// lxcfs mounts within milliseconds; a coarse poll would make every
+		// lodged start that starts it wait for the next tick.
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("lxcfs did not mount %s within 10s; see %s.log", mnt, mnt)
