@@ -15,7 +15,9 @@ MANY=${MANY:-1000}
 # BENCH_ROWS=backup only the export/import rows (lodge's and LXD's);
 # BENCH_ROWS=net only the network and metrics rows (issue 18): launch to
 # DHCPv4 lease and global IPv6, and the /1.0/metrics scrape at each SCALE
-# count (lodge's and LXD's).
+# count (lodge's and LXD's). BENCH_ROWS=lifecycle: lodged's start to
+# ready with no instance, and the stop of a booted Debian container
+# (lodge's and LXD's).
 ROWS=${BENCH_ROWS:-all}
 # SCALE_TIME: seconds a daemon gets to reach the largest SCALE count; one
 # that does not is measured at the count it reached (and says so).
@@ -281,6 +283,46 @@ setsid bin/lodged --dir "$DIR" >"$DIR.out" 2>&1 </dev/null &
 DPID=$!
 bin/lodged --dir "$DIR" waitready --timeout 30
 figure "lodged RSS, idle after start" "$(rss_kib $DPID)" KiB
+
+# lodged's start until a client sees its API answer (issue 19): stopped
+# with SIGTERM (instances keep running) untimed, then timed from the exec
+# until lodged waitready returns.
+stop_lodged() { kill "$DPID" && wait "$DPID" 2>/dev/null; }
+start_lodged() {
+	setsid bin/lodged --dir "$DIR" >>"$DIR.out" 2>&1 </dev/null &
+	DPID=$!
+	bin/lodged --dir "$DIR" waitready --timeout 120
+}
+if [ "$ROWS" = all ] || [ "$ROWS" = lifecycle ]; then
+	N=5 measure_prep stop_lodged "lodged start to ready, no instances" start_lodged
+fi
+
+# lodge_stop_rows: a clean stop of a booted Debian container, systemd's
+# shutdown inside then the teardown (issue 19: no slower than LXD). LXD's
+# profile here has no NIC, so the row to compare with has none either.
+lodge_stop_rows() {
+	$LODGE profile create nonic >/dev/null 2>&1 || true
+	$LODGE profile device add nonic root disk path=/ pool=default >/dev/null 2>&1 || true
+	sn=0
+	boot_for_stop() { sn=$((sn + 1)); $LODGE launch debian/12 "st$sn" "$@" && wait_running $LODGE "st$sn"; }
+	boot_for_stop_nonic() { boot_for_stop -p nonic; }
+	stop_booted() { $LODGE stop "st$sn"; }
+	N=5 measure_prep boot_for_stop "lodge stop debian/12 (booted, eth0 by DHCP)" stop_booted
+	N=5 measure_prep boot_for_stop_nonic "lodge stop debian/12 (booted, no NIC)" stop_booted
+	for ((m = 1; m <= sn; m++)); do $LODGE delete -f "st$m" >/dev/null 2>&1; done
+	$LODGE profile delete nonic >/dev/null 2>&1 || true
+}
+
+# wait_running CLI... NAME: until systemd in NAME has booted (at most 60 s).
+wait_running() {
+	local name=${*: -1} s w
+	for ((w = 0; w < 1200; w++)); do
+		s=$("${@:1:$#-1}" exec "$name" -- systemctl is-system-running 2>/dev/null) || true
+		case $s in running | degraded) return 0 ;; esac
+		sleep 0.05
+	done
+	return 1
+}
 go build -o bench/apiload.bin ./bench/apiload
 $LODGE image build busybox --alias busybox >/dev/null
 [ "$ROWS" = net ] || $LODGE image build debian --release bookworm --alias debian/12 >/dev/null
@@ -306,6 +348,7 @@ lxd_rows() {
 		N=5 measure "LXD: lxc launch debian12 (cached image, btrfs pool)" lxd_launch_bt
 	fi
 	N=30 measure "LXD: lxc exec ldeb0 -- true" lxdc exec ldeb0 -- true
+	lxd_stop_rows
 	head -c 1G /dev/urandom >"$DIR/lbig.bin"
 	sync
 	lxd_push() { lxdc file push "$DIR/lbig.bin" ldeb0/root/big.bin && sync; }
@@ -322,6 +365,20 @@ lxd_rows() {
 	for n in $(lxdc list --format csv -c n); do lxdc delete -f "$n" >/dev/null; done
 	lxd_v6_rows
 	lxd_scale_rows
+}
+# LXD's clean stop of a booted Debian container (its profile has no NIC).
+lxd_stop_rows() {
+	lsn=0
+	lxd_boot_for_stop() { lsn=$((lsn + 1)); lxdc launch debian12 "lst$lsn" && wait_running lxdc "lst$lsn"; }
+	lxd_stop_booted() { lxdc stop "lst$lsn"; }
+	N=5 measure_prep lxd_boot_for_stop "LXD: lxc stop debian12 (booted, no NIC)" lxd_stop_booted
+	for ((m = 1; m <= lsn; m++)); do lxdc delete -f "lst$m" >/dev/null 2>&1; done
+}
+# BENCH_ROWS=lifecycle: the image and the stop rows.
+lxd_lifecycle_rows() {
+	bin/lodge image export debian/12 "$DIR/deb.tar.zst" >/dev/null
+	lxdc image import "$DIR/deb.tar.zst" --alias debian12 >/dev/null
+	lxd_stop_rows
 }
 lxd_scale_rows() {
 	scale_rows LXD lxdc "$LXDDIR/unix.socket" $SCALE
@@ -375,6 +432,8 @@ boot_deb() {
 }
 N=3 measure "lodge launch debian/12 until systemd running" boot_deb
 
+lodge_stop_rows
+
 # exec round trip next to liblxc's own attach on the same container.
 N=30 measure "lodge exec deb0 -- true" $LODGE exec deb0 -- true
 N=30 measure "floor: lxc-attach -n deb0 -- true" lxc-attach -P "$DIR/containers" -n deb0 -- true
@@ -383,6 +442,8 @@ if command -v lxc >/dev/null; then
 fi
 
 fi
+
+[ "$ROWS" = lifecycle ] && lodge_stop_rows
 
 # Launch until the DHCPv4 lease and a global IPv6 address (issue 18).
 if [ "$ROWS" = all ] || [ "$ROWS" = net ]; then
@@ -465,6 +526,7 @@ for c in 1 32; do
 	read -r rps _ errs < <(bench/apiload.bin -socket "$DIR/unix.socket" -c $c -d 5s)
 	figure "lodge GET /1.0/instances, $MANY instances, $c client(s)" "$rps" "req/s (errors: $errs)"
 done
+N=5 measure_prep stop_lodged "lodged start to ready, $MANY instances (${SCALE##* } running)" start_lodged
 # The 900 stopped ones go before LXD runs (stopped: only files to remove).
 for ((n = ${SCALE##* }; n < MANY; n++)); do $LODGE delete "k$n" >/dev/null 2>&1; done
 fi
@@ -501,10 +563,13 @@ if [ "$ROWS" != files ] && [ "$LXD_RUN" = 1 ] && start_lxd; then
 	if [ "$ROWS" = all ]; then
 		lxd_rows || echo "bench: the LXD rows stopped early; see $LXDDIR/lxd.log" >&2
 	fi
+	if [ "$ROWS" = lifecycle ]; then
+		lxd_lifecycle_rows || echo "bench: the LXD stop rows stopped early; see $LXDDIR/lxd.log" >&2
+	fi
 	if [ "$ROWS" = net ]; then
 		lxd_net_rows || echo "bench: the LXD network rows stopped early; see $LXDDIR/lxd.log" >&2
 	fi
-	if [ "$ROWS" != net ]; then
+	if [ "$ROWS" = all ] || [ "$ROWS" = backup ]; then
 		lxd_backup_rows || echo "bench: the LXD backup rows stopped early; see $LXDDIR/lxd.log" >&2
 	fi
 	stop_lxd
@@ -543,6 +608,12 @@ ratio "lodge / LXD: launch busybox (same run)" "$(median_of "lodge launch busybo
 ratio "lodge / LXD: launch debian (same run)" "$(median_of "lodge launch debian/12 (cached image)")" "$(median_of "LXD: lxc launch debian12 (cached image)")"
 ratio "lodge / LXD: launch debian, both btrfs (same run)" "$(median_of "lodge launch debian/12 (cached image, btrfs pool)")" "$(median_of "LXD: lxc launch debian12 (cached image, btrfs pool)")"
 ratio "lodge default pool / LXD btrfs: launch debian (same run)" "$(median_of "lodge launch debian/12 (cached image)")" "$(median_of "LXD: lxc launch debian12 (cached image, btrfs pool)")"
+ratio "lodge / LXD: stop a booted Debian, no NIC (same run)" "$(median_of "lodge stop debian/12 (booted, no NIC)")" "$(median_of "LXD: lxc stop debian12 (booted, no NIC)")"
+target_under() { # ROW MS: a target line for a median under MS
+	awk -v ms="$(median_of "$1")" -v t="$2" -v w="$1" 'BEGIN { if (ms > 0) printf "target %s under %d ms (issue 19): %s (median %.1f ms)\n", w, t, ms < t ? "met" : "missed", ms }'
+}
+target_under "lodged start to ready, no instances" 100
+target_under "lodged start to ready, $MANY instances (${SCALE##* } running)" 300
 ratio "lodge / LXD: exec -- true (same run)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "LXD: lxc exec ldeb0 -- true")"
 ratio "lodge / LXD: file push 1 GiB (same run)" "$(median_of "lodge file push 1 GiB + sync")" "$(median_of "LXD: lxc file push 1 GiB + sync")"
 ratio "lodge / LXD: file push -r 10,000 files (same run)" "$(median_of "lodge file push -r, 10,000 files")" "$(median_of "LXD: lxc file push -r, 10,000 files")"
