@@ -161,11 +161,9 @@ func serve(stateDir, group, netName string, debug bool) error {
 		return err
 	}
 	lxcfsDir := filepath.Join(stateDir, "lxcfs")
-	if err := lxc.StartLXCFS(lxcfsDir); err != nil {
+	drv.StartLXCFS(lxcfsDir, func(err error) {
 		log.Warn("lxcfs is not running; free, top and nproc inside containers show the host's resources", "err", err)
-	} else {
-		drv.LXCFS = lxcfsDir
-	}
+	})
 	// Unprivileged containers by default: root's subordinate ids, written
 	// to /etc/subuid and /etc/subgid if the host has none.
 	var idRanges *idmap.Ranges
@@ -211,6 +209,7 @@ func serve(stateDir, group, netName string, debug bool) error {
 	// lxcfs serves running containers only: once none runs (after `lodged
 	// shutdown`, or a stop with nothing running), it goes too, so that a
 	// state directory can be removed; the next lodged starts it again.
+	drv.WaitLXCFS()
 	if srv.Daemon().StoppedInstances() || !anyRunning(drv) {
 		if err := lxc.StopLXCFS(lxcfsDir); err != nil {
 			log.Warn("stopping lxcfs", "err", err)

@@ -31,8 +31,11 @@ type Driver struct {
 	// (lodged itself; tests point it at their own test binary).
 	Helper string
 	// LXCFS is where lodged's lxcfs is mounted ("" for none); containers
-	// get its /proc files bind-mounted.
+	// get its /proc files bind-mounted. StartLXCFS sets it.
 	LXCFS string
+	// lxcfsUp is closed once the lxcfs StartLXCFS began is up or failed
+	// (nil when none was started): Define waits for it.
+	lxcfsUp chan struct{}
 	// StopHook, if set, is the command liblxc runs after a container
 	// stops, followed by the container's name (and liblxc's own: name,
 	// section, hook type); LXC_TARGET says stop or reboot.
@@ -91,6 +94,11 @@ func (d *Driver) Define(ctx context.Context, spec instances.Spec) error {
 	text, err := RenderConfig(d.lxcpath, spec)
 	if err != nil {
 		return err
+	}
+	if d.lxcfsUp != nil {
+		// A container defined before lxcfs answers would silently get
+		// none of its views (the bind mounts are optional).
+		<-d.lxcfsUp
 	}
 	for _, e := range lxcfsEntries(d.LXCFS) {
 		text += "lxc.mount.entry = " + e + "\n"

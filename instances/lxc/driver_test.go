@@ -625,3 +625,35 @@ func TestWatchSeesBusyboxAlive(t *testing.T) {
 		t.Fatalf("init kind from the config: %v, want busybox", got)
 	}
 }
+
+// A container defined while lxcfs is still coming up waits for it and gets
+// its views: the bind mounts are optional, so one defined before would
+// silently get none.
+func TestDefineWaitsForLXCFS(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	lxcpath := t.TempDir()
+	d := testDriver(t, lxcpath)
+	name := "t-lxc-lxcfswait"
+	cleanupContainer(t, lxcpath, name)
+	d.lxcfsUp = make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- d.Define(ctx, instances.Spec{Name: name, Rootfs: busyboxRootfs(t), Init: "busybox"}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Define returned before lxcfs was up: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	d.LXCFS = "/run/lodge-test-lxcfs"
+	close(d.lxcfsUp)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(d.configPath(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), "/run/lodge-test-lxcfs/proc/meminfo proc/meminfo") {
+		t.Errorf("config has no lxcfs entries:\n%s", cfg)
+	}
+}

@@ -16,6 +16,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// StartLXCFS starts (or adopts) the lxcfs serving mnt in the background,
+// so that lodged serves meanwhile (an lxcfs takes about 30 ms to mount);
+// Define waits for it, and failed is called if it does not come up (then
+// containers get no lxcfs views).
+func (d *Driver) StartLXCFS(mnt string, failed func(error)) {
+	d.lxcfsUp = make(chan struct{})
+	go func() {
+		defer close(d.lxcfsUp)
+		if err := StartLXCFS(mnt); err != nil {
+			failed(err)
+			return
+		}
+		d.LXCFS = mnt
+	}()
+}
+
+// WaitLXCFS returns once the lxcfs StartLXCFS began is up or failed.
+func (d *Driver) WaitLXCFS() {
+	if d.lxcfsUp != nil {
+		<-d.lxcfsUp
+	}
+}
+
 // StartLXCFS makes sure an lxcfs serves mnt: one left running by an earlier
 // lodged is kept (containers have its files bind-mounted), a dead one's
 // mount is detached and a new lxcfs started with its pid in mnt+".pid" and
