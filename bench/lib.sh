@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2154 # results: the sourcing script's
 # Sourced by bench/run.sh and bench/storage.sh: what both do the same way.
-# results holds "NAME|MIN MEDIAN MAX N [P90]" rows (run.sh's have P90).
+# results holds "NAME|MIN MEDIAN MAX N [P90][|SAMPLES]" rows (run.sh's have
+# P90 and every sample, in ms, in the order taken).
 
 # unmount_under DIR: lazily unmounts what is mounted below DIR, deepest first
 # (overlay volumes, a btrfs pool), so that DIR can be removed.
@@ -10,12 +11,13 @@ unmount_under() {
 
 # rows_json: the results rows as JSON objects, one per line, comma-separated.
 rows_json() {
-	local sep="" r name stats mn md mx n p90
+	local sep="" r name stats mn md mx n p90 samples
 	for r in "${results[@]}"; do
-		IFS='|' read -r name stats <<<"$r"
+		IFS='|' read -r name stats samples <<<"$r"
 		read -r mn md mx n p90 <<<"$stats"
 		printf '%s  {"what": "%s", "n": %s, "min": %s, "median": %s, ' "$sep" "$name" "$n" "$mn" "$md"
 		[ -n "$p90" ] && printf '"p90": %s, ' "$p90"
+		[ -n "$samples" ] && printf '"samples": [%s], ' "${samples// /, }"
 		printf '"max": %s}' "$mx"
 		sep=$',\n'
 	done
@@ -27,7 +29,7 @@ rows_table() {
 	local w=$1 unit=$2 r name stats mn md mx n p90
 	printf "\n%-${w}s %4s %10s %10s %10s %10s\n" "what" "n" "min$unit" "median$unit" "p90$unit" "max$unit"
 	for r in "${results[@]}"; do
-		IFS='|' read -r name stats <<<"$r"
+		IFS='|' read -r name stats _ <<<"$r"
 		read -r mn md mx n p90 <<<"$stats"
 		printf "%-${w}s %4s %10s %10s %10s %10s\n" "$name" "$n" "$mn" "$md" "${p90:--}" "$mx"
 	done
