@@ -348,6 +348,10 @@ lxd_rows() {
 		lxd_launch_bt() { lk=$((lk + 1)); lxdc launch debian12 "lbt$lk" -s lbt; }
 		N=5 measure "LXD: lxc launch debian12 (cached image, btrfs pool)" lxd_launch_bt
 	fi
+	lb=0
+	lxd_boot_deb() { lb=$((lb + 1)); lxdc launch debian12 "lboot$lb" && wait_running lxdc "lboot$lb"; }
+	N=3 measure "LXD: lxc launch debian12 until systemd running" lxd_boot_deb
+	for ((m = 1; m <= lb; m++)); do lxdc delete -f "lboot$m" >/dev/null 2>&1; done
 	N=30 measure "LXD: lxc exec ldeb0 -- true" lxdc exec ldeb0 -- true
 	lxd_stop_rows
 	head -c 1G /dev/urandom >"$DIR/lbig.bin"
@@ -613,6 +617,21 @@ ratio "lodge / LXD: stop a booted Debian, no NIC (same run)" "$(median_of "lodge
 target_under() { # ROW MS: a target line for a median under MS
 	awk -v ms="$(median_of "$1")" -v t="$2" -v w="$1" 'BEGIN { if (ms > 0) printf "target %s under %d ms (issue 19): %s (median %.1f ms)\n", w, t, ms < t ? "met" : "missed", ms }'
 }
+# target_vs ROW LIMIT_MS REF_ROW FACTOR MINUS_MS TEXT: ROW's median at most
+# LIMIT_MS (0: none) and at most REF_ROW's times FACTOR minus MINUS_MS.
+target_vs() {
+	awk -v a="$(median_of "$1")" -v lim="$2" -v r="$(median_of "$3")" -v f="$4" -v m="$5" -v w="$6" 'BEGIN {
+		if (a <= 0) exit
+		ok = (lim == 0 || a <= lim) && (r <= 0 || a <= r * f - m)
+		printf "target %s (issue 19): %s (median %.1f ms%s)\n", w, (ok ? "met" : "missed"), a, (r > 0 ? sprintf(", reference %.1f ms", r) : ", no reference this run") }'
+}
+target_vs "lodge launch busybox (cached image)" 100 "LXD: lxc launch busybox (cached image)" 0.5 0 "launch busybox at most 100 ms and half of LXD's"
+target_vs "lodge launch debian/12 (cached image)" 120 "" 1 0 "launch debian/12 at most 120 ms"
+target_vs "lodge launch debian/12 (cached image, btrfs pool)" 120 "" 1 0 "launch debian/12 on btrfs at most 120 ms"
+target_vs "lodge launch debian/12 until systemd running" 0 "LXD: lxc launch debian12 until systemd running" 1 500 "launch debian/12 until systemd running at most LXD's minus 0.5 s"
+target_vs "lodge exec deb0 -- true" 0 "floor: lxc-attach -n deb0 -- true" 2 0 "exec at most 2x lxc-attach"
+target_vs "upstream lxc exec deb0 -- true (LXD client -> lodged)" 0 "LXD: lxc exec ldeb0 -- true" 1 0 "upstream lxc exec against lodged at most LXD's own"
+target_vs "lodge stop debian/12 (booted, no NIC)" 0 "LXD: lxc stop debian12 (booted, no NIC)" 1 0 "stop of a booted Debian no slower than LXD's"
 target_under "lodged start to ready, no instances" 100
 target_under "lodged start to ready, $MANY instances (${SCALE##* } running)" 300
 ratio "lodge / LXD: exec -- true (same run)" "$(median_of "lodge exec deb0 -- true")" "$(median_of "LXD: lxc exec ldeb0 -- true")"
