@@ -105,10 +105,13 @@ func lxcfsAlive(mnt string) bool {
 // StopLXCFS stops the lxcfs serving mnt (lodged shutdown, once every
 // container is down) and removes its mount.
 func StopLXCFS(mnt string) error {
-	// lxcfs takes a few seconds to exit on SIGTERM (its loadavg thread).
+	// lxcfs takes seconds to exit on SIGTERM (its loadavg thread), and
+	// lodged waited for it at every exit with nothing running. It keeps no
+	// state and no container uses it then: after a short grace it is
+	// killed, and its dead mount detached below.
 	if pid := lxcfsPid(mnt); pid > 0 {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		if !waitGone(pid, 10*time.Second) {
+		if !waitGone(pid, 300*time.Millisecond) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			waitGone(pid, 5*time.Second)
 		}
