@@ -47,7 +47,14 @@ type netState struct {
 
 // startNetworks creates the default network at the first start, then
 // brings every network up (re-adopting running dnsmasqs after a restart).
+// v is the instances with their status (nil: read here), read once for
+// the proxies, the DHCP reservations and the NIC cleanup.
 func (d *Daemon) startNetworks(ctx context.Context, v *instView) {
+	v, err := d.instancesNow(ctx, v)
+	if err != nil {
+		d.log.Error("networks not brought up: list instances", "err", err)
+		return
+	}
 	d.adoptProxies(ctx, v)
 	if d.nets.drv == nil {
 		return
@@ -66,10 +73,7 @@ func (d *Daemon) startNetworks(ctx context.Context, v *instView) {
 		d.log.Error("list networks", "err", err)
 		return
 	}
-	var hosts map[string][]network.Host
-	if v != nil {
-		hosts = d.hostsOf(ctx, v.list)
-	}
+	hosts := d.hostsOf(ctx, v.list)
 	for _, n := range nets {
 		if err := d.ensureNetworkHosts(ctx, n, hosts); err != nil {
 			d.log.Error("network not brought up", "network", n.Name, "err", err)

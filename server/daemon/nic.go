@@ -579,11 +579,6 @@ func (d *Daemon) gcNICs(ctx context.Context, v *instView) {
 	if drv == nil {
 		return
 	}
-	v, err := d.instancesNow(ctx, v)
-	if err != nil {
-		d.log.Warn("nic cleanup: list instances", "err", err)
-		return
-	}
 	list, sts := v.list, v.sts
 	expand := d.expander(ctx)
 	netOf := d.networkLookup(ctx)

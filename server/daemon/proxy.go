@@ -40,10 +40,6 @@ func (d *Daemon) runningProxies(ctx context.Context, in db.Instance) error {
 // adoptProxies re-adopts (or restarts) the forwarders of running instances
 // after a lodged restart.
 func (d *Daemon) adoptProxies(ctx context.Context, v *instView) {
-	v, err := d.instancesNow(ctx, v)
-	if err != nil {
-		return
-	}
 	expand := d.expander(ctx)
 	for _, in := range v.list {
 		if in.Phase != db.PhaseCreated {
