@@ -59,7 +59,7 @@ func BenchmarkStatus(b *testing.B) {
 	}
 }
 
-// BenchmarkExec is the driver's exec (through the forkexec helper) of true.
+// BenchmarkExec is the driver's exec (through the exec zygote) of true.
 func BenchmarkExec(b *testing.B) {
 	d := runningBusybox(b, "t-lxc-bexec")
 	ctx := context.Background()

@@ -33,7 +33,7 @@ func (d *Driver) Console(ctx context.Context, name string, tty *os.File) (instan
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("container %q: console: %w", name, err)
 	}
-	p := &process{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	p := &process{pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		var ee *exec.ExitError

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,7 +28,7 @@ import (
 type Driver struct {
 	lxcpath string
 	log     *slog.Logger
-	// Helper is the binary re-executed for forkstart and forkexec
+	// Helper is the binary re-executed for forkstart and forkexecd
 	// (lodged itself; tests point it at their own test binary).
 	Helper string
 	// LXCFS is where lodged's lxcfs is mounted ("" for none); containers
@@ -45,6 +46,10 @@ type Driver struct {
 
 	// live lets a list skip liblxc for running containers (fastate.go).
 	live liveCache
+
+	// zyg forks the helper of each exec (zygote.go), made on first use.
+	zygOnce sync.Once
+	zyg     *zygote
 }
 
 // New returns a driver whose containers live in lxcpath.

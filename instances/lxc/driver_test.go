@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +24,7 @@ import (
 	"lodge/test/gate"
 )
 
-// The test binary doubles as the forkstart/forkexec helper.
+// The test binary doubles as the forkstart/forkexecd helper.
 func TestMain(m *testing.M) {
 	if handled, code := HelperMain(os.Args[1:]); handled {
 		os.Exit(code)
@@ -553,13 +554,17 @@ func TestExecRequestNotOnCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = p.Signal(syscall.SIGKILL); p.Wait(context.Background()) }()
-	helper := p.(*process).cmd.Process.Pid
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(helper) + "/cmdline")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(cmdline), "s3cr3t") || !strings.Contains(string(cmdline), "forkexec") {
-		t.Fatalf("helper's command line: %q", cmdline)
+	// The attached process's parent is the helper, a child of the exec
+	// zygote; neither has the request on its command line.
+	helper := ppid(t, p.PID())
+	for _, pid := range []int{helper, ppid(t, helper)} {
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(cmdline), "s3cr3t") || !strings.Contains(string(cmdline), "forkexecd") {
+			t.Fatalf("helper %d's command line: %q", pid, cmdline)
+		}
 	}
 	// The pid is the attached process's, which may not have exec'd yet.
 	for i := 0; i < 200; i++ {
@@ -571,6 +576,63 @@ func TestExecRequestNotOnCommandLine(t *testing.T) {
 	env, _ := os.ReadFile("/proc/" + strconv.Itoa(p.PID()) + "/environ")
 	if !strings.Contains(string(env), "TOKEN=s3cr3t-value") {
 		t.Fatalf("the process lacks its environment: %q", env)
+	}
+}
+
+// The exec zygote (zygote.go): a zygote that died is started again by the
+// next exec; a helper killed mid-exec ends the Wait with an error instead
+// of hanging it; the command inherits none of the helper's own fds.
+func TestExecZygote(t *testing.T) {
+	name := "t-lxc-zygote"
+	d := runningBusybox(t, name)
+	ctx := context.Background()
+	if r := run(t, d, name, "true"); r.code != 0 {
+		t.Fatalf("first exec: %+v", r)
+	}
+	zpid := func() int {
+		p, err := d.Exec(ctx, name, instances.ExecSpec{Argv: []string{"sleep", "30"}, Env: []string{"PATH=/bin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = p.Signal(syscall.SIGKILL); _, _ = p.Wait(ctx) }()
+		return ppid(t, ppid(t, p.PID()))
+	}
+	z := zpid()
+	if err := syscall.Kill(z, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && syscall.Kill(z, 0) == nil; i++ {
+		time.Sleep(10 * time.Millisecond) // until reaped
+	}
+	if r := run(t, d, name, "sh", "-c", "echo again"); r.code != 0 || r.stdout != "again\n" {
+		t.Fatalf("exec after the zygote died: %+v", r)
+	}
+	if z2 := zpid(); z2 == z {
+		t.Fatalf("the zygote %d was not replaced", z)
+	}
+
+	// The helper killed: Wait reports it.
+	p, err := d.Exec(ctx, name, instances.ExecSpec{Argv: []string{"sleep", "30"}, Env: []string{"PATH=/bin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(ppid(t, p.PID()), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := p.Wait(wctx); err == nil || wctx.Err() != nil {
+		t.Fatalf("wait after the helper died: %v (deadline: %v)", err, wctx.Err())
+	}
+	_ = p.Signal(syscall.SIGKILL)
+
+	// The command gets its stdio and nothing else of the helper's: not
+	// the status pipe (fd 3) a daemon it starts would hold, nor the
+	// request (fd 4). ("; true": sh would exec a lone ls, and list the
+	// directory ls itself opened.)
+	r := run(t, d, name, "sh", "-c", "ls /proc/$$/fd; true")
+	if fds := strings.Fields(r.stdout); r.code != 0 || slices.Contains(fds, "3") || slices.Contains(fds, "4") {
+		t.Fatalf("the command's fds: %+v", r)
 	}
 }
 

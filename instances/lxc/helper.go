@@ -14,7 +14,7 @@ import (
 // HelperMain runs the hidden subcommands lodged re-executes itself for:
 // liblxc's console loop and the hotplug mounts, which need a fresh,
 // single-purpose process, not the multithreaded daemon. (forkstart and
-// forkexec, liblxc's start and attach, never reach it: helper_c.c runs them
+// forkexecd, liblxc's start and attach, never reach it: helper_c.c runs them
 // before the Go runtime starts.) cmd/lodged calls it first thing; handled
 // is false for any other command line.
 func HelperMain(args []string) (handled bool, exitCode int) {
@@ -44,7 +44,7 @@ func HelperMain(args []string) (handled bool, exitCode int) {
 	return false, 0
 }
 
-// execRequest is what the daemon passes to forkexec on fd 4 (helper_c.c
+// execRequest is what the daemon passes to the exec helper on fd 4 (helper_c.c
 // reads it): NUL-terminated fields.
 type execRequest struct {
 	Argv []string

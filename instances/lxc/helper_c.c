@@ -1,10 +1,10 @@
 //go:build linux && cgo
 
-// lodged's forkstart, forkexec and callhook helpers, run before the Go runtime
-// starts (see helper_c.go): `lodged forkstart` and `lodged forkexec` are
-// re-executions of lodged that only call liblxc, and starting Go's runtime
-// (its threads, its package inits) for that cost milliseconds on every
-// launch and every exec. A constructor runs when the binary is loaded,
+// lodged's forkstart, forkexecd and callhook helpers, run before the Go
+// runtime starts (see helper_c.go): `lodged forkstart` and `lodged
+// forkexecd` (the exec zygote) are re-executions of lodged that only call
+// liblxc, and starting Go's runtime (its threads, its package inits) for
+// that cost milliseconds on every launch and every exec. A constructor runs when the binary is loaded,
 // before Go's own entry point, in a process that is still single-threaded,
 // which is also the safest place to call liblxc's forking functions from.
 // For any other command line it returns at once and lodged starts as usual.
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -177,14 +178,16 @@ static char **strings(char *buf, size_t len, size_t *pos)
 	return out;
 }
 
-// forkexec NAME LXCPATH: attaches a process to the container with this
-// process's fds 0-2 as its stdio, writes its host pid to fd 3 (after the
-// timeline, if asked for), waits for it and exits with its status (128+n
-// for a death by signal n). The request comes on fd 4, not on the command
-// line, where anyone could read its environment: NUL-terminated fields,
-// "1" (the format), cwd, uid, gid, tty ("1": make fd 0, a pty, the
-// controlling terminal), then argv and the environment, each as a count
-// followed by that many fields (exec.go writes it).
+// fork_exec attaches a process to container NAME of LXCPATH with fds 0-2
+// as its stdio, waits for it and returns its status (128+n for a death by
+// signal n). It runs in a child of the exec zygote (exec_zygote), which
+// lodged hands fds 0-4. On fd 3 it writes lines back: the timeline if asked
+// for, "pid N" (the attached process's host pid) once attached, and "exit
+// N" before it returns, also when attaching failed. The request comes on fd
+// 4, not on a command line, where anyone could read its environment:
+// NUL-terminated fields, "1" (the format), cwd, uid, gid, tty ("1": make
+// fd 0, a pty, the controlling terminal), then argv and the environment,
+// each as a count followed by that many fields (exec.go writes it).
 static int fork_exec(const char *name, const char *lxcpath)
 {
 	size_t len = 0, pos = 0;
@@ -234,6 +237,10 @@ static int fork_exec(const char *name, const char *lxcpath)
 	opts.stderr_fd = 2;
 	lxc_attach_command_t cmd = {.program = argv[0], .argv = argv};
 	pid_t pid = -1;
+	// fd 3 stays open until the end, for the exit status; the attached
+	// process must not inherit it, or a daemon it starts would hold
+	// lodged's pipe.
+	fcntl(3, F_SETFD, FD_CLOEXEC);
 	if (c->attach(c, lxc_attach_run_command, &cmd, &opts, &pid) < 0 || pid <= 0) {
 		errorf("attach to container \"%s\": attaching failed\n", name);
 		return 126;
@@ -241,9 +248,8 @@ static int fork_exec(const char *name, const char *lxcpath)
 	trace_mark("liblxc attach");
 	trace_flush(3);
 	char line[32];
-	int n = snprintf(line, sizeof(line), "%d\n", (int)pid);
+	int n = snprintf(line, sizeof(line), "pid %d\n", (int)pid);
 	write_all(3, line, n);
-	close(3);
 	int status;
 	for (;;) {
 		if (waitpid(pid, &status, 0) == pid)
@@ -256,6 +262,80 @@ static int fork_exec(const char *name, const char *lxcpath)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
+}
+
+// The exec zygote, `lodged forkexecd`: started once by lodged (exec.go),
+// it forks a child per exec, which is cheaper than executing lodged anew
+// each time (its start, the dynamic linking of liblxc): about 2 ms of each
+// exec on this kind of machine. fd 3 is a SOCK_SEQPACKET socket to lodged;
+// each message holds "NAME\0LXCPATH\0TRACE\0" (TRACE "1" asks for the
+// timeline) and five fds, the child's 0-4 (see fork_exec). It calls nothing
+// of liblxc itself: its children start from a clean, single-threaded state.
+// It leaves when lodged closes its end.
+static int exec_zygote(void)
+{
+	// Children are reaped by the kernel; each resets this for its own.
+	signal(SIGCHLD, SIG_IGN);
+	for (;;) {
+		char buf[8192];
+		union {
+			char buf[CMSG_SPACE(5 * sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+		ssize_t n = recvmsg(3, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		int fds[5], nfds = 0;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			int *in = (int *)CMSG_DATA(cm);
+			size_t cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < cnt; i++) {
+				if (nfds < 5)
+					fds[nfds++] = in[i];
+				else
+					close(in[i]);
+			}
+		}
+		buf[n] = '\0';
+		size_t len = (size_t)n, pos = 0;
+		char *name = next(buf, len, &pos), *lxcpath = next(buf, len, &pos), *trace = next(buf, len, &pos);
+		if (nfds != 5 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !name || !lxcpath || !trace) {
+			// lodged's reader sees the status pipe close without a word.
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			continue;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			signal(SIGCHLD, SIG_DFL);
+			trace_on = strcmp(trace, "1") == 0;
+			trace_mark("fork");
+			// The received fds are all 4 or above (0-3 are taken
+			// here), so dup2 in this order never overwrites one that is
+			// still to be moved.
+			for (int i = 0; i < 5; i++)
+				if (fds[i] != i && dup2(fds[i], i) < 0)
+					_exit(126);
+			for (int i = 0; i < 5; i++)
+				if (fds[i] > 4)
+					close(fds[i]);
+			int code = fork_exec(name, lxcpath);
+			char line[32];
+			int l = snprintf(line, sizeof(line), "exit %d\n", code);
+			write_all(3, line, l);
+			_exit(code);
+		}
+		if (pid < 0)
+			errorf("lodged forkexecd: fork: %s\n", strerror(errno));
+		for (int i = 0; i < 5; i++)
+			close(fds[i]);
+	}
 }
 
 // callhook SOCKET NAME ...: liblxc's post-stop hook (server/hooks.go has
@@ -328,28 +408,29 @@ __attribute__((constructor)) static void lodge_helpers(int argc, char **argv, ch
 		return;
 	if (strcmp(argv[1], "callhook") == 0)
 		_exit(call_hook(argc, argv));
-	bool start = strcmp(argv[1], "forkstart") == 0, exec = strcmp(argv[1], "forkexec") == 0;
-	if (!start && !exec)
+	bool zygote = strcmp(argv[1], "forkexecd") == 0;
+	if (!zygote && strcmp(argv[1], "forkstart") != 0)
 		return;
 	// As Go's runtime does at its start: stdio lodged did not give (a nil
-	// Stdin) is /dev/null, not a closed fd that liblxc cannot pass on.
+	// Stdin) is /dev/null, not a closed fd that liblxc cannot pass on (nor
+	// one the zygote's received fds would land on).
 	for (int fd = 0; fd <= 2; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
 			open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+	if (zygote) {
+		if (argc != 2) {
+			errorf("usage: forkexecd (with lodged's socket on fd 3)\n");
+			_exit(2);
+		}
+		_exit(exec_zygote());
+	}
 	for (char **e = envp; e && *e; e++)
 		if (strncmp(*e, "LODGE_TRACE_HELPER=", 19) == 0 && (*e)[19])
 			trace_on = true;
 	trace_mark("exec");
-	if (start) {
-		if (argc != 5) {
-			errorf("usage: forkstart NAME LXCPATH CONFIG\n");
-			_exit(2);
-		}
-		_exit(fork_start(argv[2], argv[3], argv[4]));
-	}
-	if (argc != 4) {
-		errorf("usage: forkexec NAME LXCPATH\n");
+	if (argc != 5) {
+		errorf("usage: forkstart NAME LXCPATH CONFIG\n");
 		_exit(2);
 	}
-	_exit(fork_exec(argv[2], argv[3]));
+	_exit(fork_start(argv[2], argv[3], argv[4]));
 }

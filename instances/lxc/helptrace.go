@@ -12,7 +12,7 @@ import (
 	"lodge/trace"
 )
 
-// helperTraceEnv asks a helper (forkstart, forkexec: helper_c.c) for its
+// helperTraceEnv asks a helper (forkstart, forkexecd: helper_c.c) for its
 // timeline: it then prints one line at the end of each step, "lodge-trace
 // UNIXNANO STEP", the first as it starts, so that the daemon's trace shows
 // what the re-exec costs apart from liblxc's own work.
