@@ -66,6 +66,25 @@ measure_prep() {
 # measure NAME CMD...: measure_prep with nothing to prepare.
 measure() { measure_prep : "$@"; }
 
+# measure_pair NAME_A FUNC_A NAME_B FUNC_B: N samples of each, taken in
+# turn, so that both see the same load (the containers launched before
+# still boot behind them) and their ratio is fair.
+measure_pair() {
+	local na=$1 fa=$2 nb=$3 fb=$4 a=() b=() _m t0 t1
+	for ((_m = 0; _m < N; _m++)); do
+		t0=${EPOCHREALTIME/./}
+		$fa >/dev/null
+		t1=${EPOCHREALTIME/./}
+		a+=($((t1 - t0)))
+		t0=${EPOCHREALTIME/./}
+		$fb >/dev/null
+		t1=${EPOCHREALTIME/./}
+		b+=($((t1 - t0)))
+	done
+	record "$na" "${a[@]}"
+	record "$nb" "${b[@]}"
+}
+
 # record NAME MICROSECONDS...
 record() {
 	local name=$1; shift
@@ -439,9 +458,11 @@ N=3 measure "lodge launch debian/12 until systemd running" boot_deb
 
 lodge_stop_rows
 
-# exec round trip next to liblxc's own attach on the same container.
-N=30 measure "lodge exec deb0 -- true" $LODGE exec deb0 -- true
-N=30 measure "floor: lxc-attach -n deb0 -- true" lxc-attach -P "$DIR/containers" -n deb0 -- true
+# exec round trip next to liblxc's own attach on the same container, in
+# turn.
+lodge_exec() { $LODGE exec deb0 -- true; }
+floor_attach() { lxc-attach -P "$DIR/containers" -n deb0 -- true; }
+N=30 measure_pair "lodge exec deb0 -- true" lodge_exec "floor: lxc-attach -n deb0 -- true" floor_attach
 if command -v lxc >/dev/null; then
 	N=30 measure "upstream lxc exec deb0 -- true (LXD client -> lodged)" env LXD_DIR="$DIR" HOME="$DIR" lxc exec deb0 -- true
 fi
