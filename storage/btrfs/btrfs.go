@@ -7,6 +7,7 @@ package btrfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -143,7 +144,7 @@ func (d *Driver) CreateImage(ctx context.Context, vol storage.Volume, fill func(
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
-	if err := run(ctx, "btrfs", "-q", "subvolume", "create", tmp); err != nil {
+	if err := makeSubvolume("", tmp, false); err != nil {
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	if err := os.Chmod(tmp, 0o700); err != nil {
@@ -175,11 +176,7 @@ func (d *Driver) snapshotInto(ctx context.Context, src, dst storage.Volume, read
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", dst, err)
 	}
-	args := []string{"-q", "subvolume", "snapshot"}
-	if readonly {
-		args = append(args, "-r")
-	}
-	if err := run(ctx, "btrfs", append(args, d.Path(src), tmp)...); err != nil {
+	if err := makeSubvolume(d.Path(src), tmp, readonly); err != nil {
 		return fmt.Errorf("volume %s from %s: %w", dst, src, err)
 	}
 	return d.place(tmp, dst)
@@ -231,7 +228,7 @@ func (d *Driver) swapIn(ctx context.Context, src, vol storage.Volume) error {
 	if err != nil {
 		return err
 	}
-	if err := run(ctx, "btrfs", "-q", "subvolume", "snapshot", d.Path(src), tmp); err != nil {
+	if err := makeSubvolume(d.Path(src), tmp, false); err != nil {
 		return fmt.Errorf("%s from %s: %w", vol, src, err)
 	}
 	dir := d.Path(vol)
@@ -312,7 +309,7 @@ func (d *Driver) CreateVolume(ctx context.Context, vol storage.Volume) error {
 	if err := os.MkdirAll(filepath.Dir(d.Path(vol)), 0o711); err != nil {
 		return err
 	}
-	if err := run(ctx, "btrfs", "-q", "subvolume", "create", d.Path(vol)); err != nil {
+	if err := makeSubvolume("", d.Path(vol), false); err != nil {
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	return os.Chmod(d.Path(vol), 0o755)
@@ -331,7 +328,7 @@ func (d *Driver) CreateEmptyContainer(ctx context.Context, vol storage.Volume) e
 	if err != nil {
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
-	if err := run(ctx, "btrfs", "-q", "subvolume", "create", tmp); err != nil {
+	if err := makeSubvolume("", tmp, false); err != nil {
 		return fmt.Errorf("volume %s: %w", vol, err)
 	}
 	if err := storage.MakeEmptyTree(tmp); err != nil {
@@ -385,15 +382,13 @@ func (d *Driver) SetQuota(ctx context.Context, vol storage.Volume, bytes int64) 
 	if !d.Exists(vol) {
 		return fmt.Errorf("volume %s: %w", vol, storage.ErrNotFound)
 	}
-	limit := "none"
 	if bytes > 0 {
-		limit = strconv.FormatInt(bytes, 10)
 		if err := run(ctx, "btrfs", "quota", "enable", d.l.Root); err != nil {
 			return fmt.Errorf("volume %s: enable quotas: %w", vol, err)
 		}
 	}
-	if err := run(ctx, "btrfs", "qgroup", "limit", limit, d.Path(vol)); err != nil {
-		if bytes == 0 {
+	if err := limitReferenced(d.Path(vol), bytes); err != nil {
+		if bytes == 0 && errors.Is(err, errQuotasOff) {
 			return nil // quotas were never enabled: nothing to remove
 		}
 		return fmt.Errorf("volume %s: set quota: %w", vol, err)

@@ -2,13 +2,18 @@ package btrfs
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"lodge/storage"
 	"lodge/storage/storagetest"
 	"lodge/test/gate"
+
+	"golang.org/x/sys/unix"
 )
 
 // loopPool makes a btrfs loop file (named with the storage tests' "st"
@@ -177,4 +182,99 @@ func TestAdopt(t *testing.T) {
 		t.Fatalf("delete: %v", err)
 	}
 	d.Delete(ctx, c2)
+}
+
+// The ioctls (ioctl.go) make what btrfs-progs made: each volume is a
+// subvolume of its own; a snapshot is read-only, a clone writable, and
+// both hold the source's files.
+func TestSubvolumesByIoctl(t *testing.T) {
+	file, mnt := loopPool(t)
+	d, err := New(filepath.Join(mnt, "pool"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	img := storage.Volume{Kind: storage.KindImage, Name: "img"}
+	if err := d.CreateImage(ctx, img, func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := storage.Volume{Kind: storage.KindContainer, Name: "c"}
+	if err := d.Clone(ctx, img, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Snapshot(ctx, c, "s"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []storage.Volume{img, c, c.Snapshot("s")} {
+		var st unix.Stat_t
+		if err := unix.Stat(d.Path(v), &st); err != nil || st.Ino != 256 {
+			t.Fatalf("%s is not a subvolume: inode %d, %v", v, st.Ino, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(d.Path(v), "f")); err != nil || string(b) != "x" {
+			t.Fatalf("%s lacks the image's file: %q %v", v, b, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(d.Path(c), "g"), nil, 0o644); err != nil {
+		t.Fatalf("the clone is not writable: %v", err)
+	}
+	for _, v := range []storage.Volume{img, c.Snapshot("s")} {
+		if err := os.WriteFile(filepath.Join(d.Path(v), "g"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+			t.Fatalf("%s is writable: %v", v, err)
+		}
+	}
+	if err := makeSubvolume(filepath.Join(mnt, "missing"), filepath.Join(mnt, "x"), false); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("snapshot of a missing source: %v", err)
+	}
+}
+
+// SetQuota by ioctl: no limit on a pool without quotas is no error; a
+// limit enables them and shows in btrfs's own qgroup table; no limit
+// clears it.
+func TestSetQuota(t *testing.T) {
+	file, mnt := loopPool(t)
+	d, err := New(filepath.Join(mnt, "pool"), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := storage.Volume{Kind: storage.KindContainer, Name: "c"}
+	if err := d.CreateEmptyContainer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetQuota(ctx, c, 0); err != nil {
+		t.Fatalf("no limit, quotas off: %v", err)
+	}
+	maxRfer := func() string {
+		t.Helper()
+		out, err := exec.Command("btrfs", "qgroup", "show", "-re", "--raw", d.Path(c)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("btrfs qgroup show: %v: %s", err, out)
+		}
+		// The subvolume's own qgroup, 0/ID, where ID is its root id.
+		sid, err := exec.Command("btrfs", "inspect-internal", "rootid", d.Path(c)).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) >= 4 && f[0] == "0/"+strings.TrimSpace(string(sid)) {
+				return f[3]
+			}
+		}
+		t.Fatalf("no qgroup for %s in\n%s", d.Path(c), out)
+		return ""
+	}
+	if err := d.SetQuota(ctx, c, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	if got := maxRfer(); got != "67108864" {
+		t.Fatalf("max referenced %s, want 67108864", got)
+	}
+	if err := d.SetQuota(ctx, c, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := maxRfer(); got != "none" {
+		t.Fatalf("max referenced after removing the limit: %s", got)
+	}
 }
