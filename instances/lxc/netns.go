@@ -3,10 +3,7 @@
 package lxc
 
 import (
-	"net"
-
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"lodge/instances"
@@ -24,38 +21,22 @@ const (
 )
 
 // interfaces lists the container's links and addresses through a netlink
-// socket opened inside its network namespace; the calling thread never
-// switches namespaces for longer than opening that socket. peers says
-// whether a veth's host-side peer is asked for its name.
+// socket opened inside its network namespace (rtnl.go); the calling
+// thread never switches namespaces. peers says whether a veth's host-side
+// peer is asked for its name.
 func interfaces(pid int, peers peerNames) map[string]instances.Interface {
-	ns, err := netns.GetFromPid(pid)
+	links, addrs, err := nsLinksAddrs(pid)
 	if err != nil {
 		return nil
 	}
-	defer ns.Close()
-	// Only rtnetlink: without a family the handle opens three sockets
-	// (route, xfrm, netfilter), each with two namespace switches.
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return nil
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return nil
-	}
-	// One dump of every address in the namespace, not one per link.
-	byLink := map[int][]netlink.Addr{}
-	if addrs, err := h.AddrList(nil, netlink.FAMILY_ALL); err == nil {
-		for _, ad := range addrs {
-			byLink[ad.LinkIndex] = append(byLink[ad.LinkIndex], ad)
-		}
+	byLink := map[int32][]rtAddr{}
+	for _, ad := range addrs {
+		byLink[ad.index] = append(byLink[ad.index], ad)
 	}
 	out := make(map[string]instances.Interface, len(links))
 	for _, l := range links {
-		a := l.Attrs()
-		ifc := instances.Interface{HWAddr: a.HardwareAddr.String(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0, Type: "broadcast"}
-		if a.Flags&net.FlagLoopback != 0 {
+		ifc := instances.Interface{HWAddr: l.hwaddr.String(), MTU: l.mtu, Up: l.flags&unix.IFF_UP != 0, Type: "broadcast"}
+		if l.flags&unix.IFF_LOOPBACK != 0 {
 			ifc.Type = "loopback"
 		}
 		// A veth's link index names its peer, which lives in the host's
@@ -63,30 +44,29 @@ func interfaces(pid int, peers peerNames) map[string]instances.Interface {
 		// One request for that link, not net.InterfaceByIndex's dump of
 		// every host link (hundreds of veths on a busy host, for each
 		// container listed).
-		if l.Type() == "veth" && a.ParentIndex > 0 {
+		if l.kind == "veth" && l.peer > 0 {
 			ifc.Veth = true
 			if peers == askPeers {
-				if peer, err := netlink.LinkByIndex(a.ParentIndex); err == nil {
+				if peer, err := netlink.LinkByIndex(l.peer); err == nil {
 					ifc.HostName = peer.Attrs().Name
 				}
 			}
 		}
-		for _, ad := range byLink[a.Index] {
+		for _, ad := range byLink[l.index] {
 			fam := "inet"
-			if ad.IP.To4() == nil {
+			if ad.ip.To4() == nil {
 				fam = "inet6"
 			}
-			ones, _ := ad.Mask.Size()
 			scope := "global"
 			switch {
-			case ad.IP.IsLoopback():
+			case ad.ip.IsLoopback():
 				scope = "local"
-			case ad.IP.IsLinkLocalUnicast():
+			case ad.ip.IsLinkLocalUnicast():
 				scope = "link"
 			}
-			ifc.Addresses = append(ifc.Addresses, instances.Address{Family: fam, Address: ad.IP.String(), Prefix: ones, Scope: scope})
+			ifc.Addresses = append(ifc.Addresses, instances.Address{Family: fam, Address: ad.ip.String(), Prefix: ad.prefix, Scope: scope})
 		}
-		out[a.Name] = ifc
+		out[l.name] = ifc
 	}
 	return out
 }
