@@ -12,6 +12,7 @@ import (
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
+	"lodge/trace"
 )
 
 // deleteInstance removes an instance: runtime config, rootfs and row. A
@@ -46,23 +47,34 @@ func (d *Daemon) deleteMarker(name string) string {
 // an error the marker stays, so the next start tries again.
 func (d *Daemon) removeInstance(ctx context.Context, in db.Instance) error {
 	name := in.Name
+	end := trace.Step(ctx, "liblxc: delete the config")
 	if err := d.inst.Delete(ctx, name); err != nil && !errors.Is(err, instances.ErrNotFound) {
+		end()
 		return fmt.Errorf("instance %q: delete runtime config: %w", name, err)
 	}
+	end()
 	pool, err := d.instancePool(in)
 	if err != nil {
 		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
 	}
+	end = trace.Step(ctx, "pool: delete the volume")
 	if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindContainer, Name: name}); err != nil {
+		end()
 		return fmt.Errorf("instance %q: delete rootfs: %w", name, err)
 	}
+	end()
+	end = trace.Step(ctx, "database: delete the instance")
 	if err := d.db.DeleteInstance(ctx, name); err != nil && !errors.Is(err, db.ErrNotFound) {
+		end()
 		return err
 	}
+	end()
 	d.removeBackups(name)
+	end = trace.Step(ctx, "network: its hosts and leases")
 	d.syncInstanceHosts(ctx, d.instanceHosts(ctx, in), nil)
 	d.releaseLeases(ctx, in)
 	d.nicsDeleted(ctx, d.mustExpand(ctx, in))
+	end()
 	d.removeProxies(name)
 	d.guestRemove(name)
 	os.Remove(d.deleteMarker(name))
@@ -78,7 +90,9 @@ func (d *Daemon) DeleteInstance(ctx context.Context, name string) (*operations.O
 	if st := d.liveStatus(ctx, in); st == instances.StatusRunning || st == instances.StatusFrozen {
 		return nil, errdefs.Invalidf("instance %q is running; stop it first (lodge stop %s) or delete with --force", name, name)
 	}
-	op := d.ops.Start(operationsSpec("Deleting instance", name), func(ctx context.Context, _ *operations.Op) error {
+	spec := operationsSpec("Deleting instance", name)
+	spec.Trace = trace.From(ctx)
+	op := d.ops.Start(spec, func(ctx context.Context, _ *operations.Op) error {
 		return d.deleteInstance(ctx, name)
 	})
 	return op, nil
