@@ -79,6 +79,9 @@ type Lease struct {
 	HWAddr   string
 	Address  string
 	Hostname string
+	// ClientID is the DHCP client identifier the client sent ("" for
+	// none): a release names the lease by it.
+	ClientID string
 }
 
 // Driver creates and runs networks. Ensure is idempotent: it creates what is
@@ -580,6 +583,9 @@ func ParseLeases(r io.Reader) ([]Lease, error) {
 		l := Lease{Expiry: time.Unix(exp, 0).UTC(), HWAddr: f[1], Address: f[2]}
 		if f[3] != "*" {
 			l.Hostname = f[3]
+		}
+		if len(f) > 4 && f[4] != "*" {
+			l.ClientID = f[4]
 		}
 		out = append(out, l)
 	}

@@ -187,7 +187,8 @@ func TestHostsFileAndLeases(t *testing.T) {
 		t.Fatalf("hosts file:\n%s", got)
 	}
 	leases, err := ParseLeases(strings.NewReader("1700000000 00:16:3e:00:00:01 10.0.0.50 c1 01:00:16:3e:00:00:01\n1700000001 00:16:3e:00:00:02 10.0.0.7 * *\nduid 00:01:00:01\n"))
-	if err != nil || len(leases) != 2 || leases[0].Hostname != "c1" || leases[1].Hostname != "" || leases[1].Address != "10.0.0.7" {
+	if err != nil || len(leases) != 2 || leases[0].Hostname != "c1" || leases[1].Hostname != "" || leases[1].Address != "10.0.0.7" ||
+		leases[0].ClientID != "01:00:16:3e:00:00:01" || leases[1].ClientID != "" {
 		t.Fatalf("leases = %+v, %v", leases, err)
 	}
 }

@@ -704,19 +704,61 @@ func stopPidfile(pidFile string) {
 	waitGone(pid, cl[1:])
 }
 
+// waitGone waits up to 5 s for process pid (with args) to exit, then
+// kills it. dnsmasq leaves within milliseconds of SIGTERM: the poll is
+// short.
 func waitGone(pid int, args []string) {
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 1000; i++ {
 		if syscall.Kill(pid, 0) != nil || !cmdlineIs(pid, args) {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-// ReleaseLeases drops the leases of macs. dnsmasq keeps its leases in
-// memory and rewrites the file, so it is stopped, the file edited and
-// dnsmasq started again (a pause of about 100 ms in DHCP and DNS).
+// releaseByPacket asks network name's running dnsmasq to drop the leases
+// of macs (from leases, the lease file's text) with one DHCPRELEASE each
+// and waits until its lease file no longer holds them; false if it could
+// not (the caller then edits the file itself).
+func (d *Driver) releaseByPacket(ctx context.Context, name string, p network.Paths, leases string, macs []string) bool {
+	pid := readPid(p.PidFile)
+	if cl := cmdline(pid); pid <= 0 || len(cl) == 0 || filepath.Base(cl[0]) != "dnsmasq" {
+		return false
+	}
+	held, _ := network.ParseLeases(strings.NewReader(leases))
+	for _, l := range held {
+		if !slices.ContainsFunc(macs, func(m string) bool { return strings.EqualFold(m, l.HWAddr) }) {
+			continue
+		}
+		args := []string{name, l.Address, l.HWAddr}
+		if l.ClientID != "" {
+			args = append(args, l.ClientID)
+		}
+		if out, err := exec.CommandContext(ctx, "dhcp_release", args...).CombinedOutput(); err != nil {
+			d.log.Debug("dhcp_release failed; restarting dnsmasq instead", "network", name, "err", err, "output", strings.TrimSpace(string(out)))
+			return false
+		}
+	}
+	for i := 0; i < 200; i++ {
+		if b, err := os.ReadFile(p.LeaseFile); err == nil {
+			if _, changed := network.DropLeases(string(b), macs); !changed {
+				return true
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// ReleaseLeases drops the IPv4 leases of macs. The running dnsmasq is
+// sent a DHCPRELEASE for each, as the client would send it (dnsmasq-utils'
+// dhcp_release), and the call returns once dnsmasq has rewritten its lease
+// file without them. If that cannot be done (no dnsmasq running, no
+// dhcp_release, no rewrite within a second), dnsmasq, which keeps its
+// leases in memory, is stopped, the file edited and dnsmasq started again:
+// a pause in DHCP and DNS, and a quarter of a second per deleted container
+// on a network of 1,000.
 func (d *Driver) ReleaseLeases(ctx context.Context, n network.Network, macs []string) error {
 	p := d.paths(n.Name)
 	b, err := os.ReadFile(p.LeaseFile)
@@ -724,6 +766,9 @@ func (d *Driver) ReleaseLeases(ctx context.Context, n network.Network, macs []st
 		return nil
 	}
 	if _, changed := network.DropLeases(string(b), macs); !changed {
+		return nil
+	}
+	if d.releaseByPacket(ctx, n.Name, p, string(b), macs) {
 		return nil
 	}
 	d.mu.Lock()

@@ -138,12 +138,17 @@ func TestBridgeLifecycle(t *testing.T) {
 		return strings.Contains(string(out), prefix+"77")
 	})
 
-	// Releasing the lease (a deleted container) drops it; DNS still answers.
+	// Releasing the lease (a deleted container) drops it by a DHCPRELEASE
+	// to the running dnsmasq, which is not restarted; DNS still answers.
+	running := readPid(d2.paths(br).PidFile)
 	if err := d2.ReleaseLeases(ctx, n, []string{mac}); err != nil {
 		t.Fatal(err)
 	}
 	if ls, _ := d2.Leases(ctx, br); len(ls) != 0 {
 		t.Fatalf("leases after release: %+v", ls)
+	}
+	if got := readPid(d2.paths(br).PidFile); got != running {
+		t.Fatalf("dnsmasq was restarted for the release (pid %d -> %d): is dhcp_release (dnsmasq-utils) installed?", running, got)
 	}
 	out = run(t, "ip", "netns", "exec", ns, "busybox", "nslookup", "_gateway.nwlan", prefix+"1")
 	if !strings.Contains(out, prefix+"1") {
