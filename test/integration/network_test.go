@@ -216,6 +216,26 @@ func TestManagedNetworkDebian(t *testing.T) {
 	if out, err := lodgeOut("exec", "nwdeb1", "--", "ping", "-c", "1", "-W", "2", "nwc4"); err != nil {
 		t.Fatalf("ping nwc4 by short name (search domain from DHCP): %v %s", err, out)
 	}
+
+	// The image's networking.service drop-in: a user's restart of
+	// networking takes eth0 down (ifdown runs the if-down.d hooks) and up
+	// again; a shutdown of the container does not run ifdown at all.
+	lodge(t, "exec", "nwdeb1", "--", "sh", "-c", `printf '#!/bin/sh\necho "$IFACE" >> /root/ifdown-ran\n' > /etc/network/if-down.d/zz-test && chmod +x /etc/network/if-down.d/zz-test`)
+	lodge(t, "exec", "nwdeb1", "--", "systemctl", "restart", "networking")
+	if out, _ := lodgeOut("exec", "nwdeb1", "--", "cat", "/root/ifdown-ran"); !strings.Contains(out, "eth0") {
+		t.Fatalf("systemctl restart networking did not take eth0 down: %q", out)
+	}
+	waitLease(t, defaultNet, "nwdeb1")
+	waitFor(t, "systemd running", 60*time.Second, func() bool {
+		out, _ := lodgeOut("exec", "nwdeb1", "--", "systemctl", "is-system-running")
+		return strings.TrimSpace(out) == "running" || strings.TrimSpace(out) == "degraded"
+	})
+	lodge(t, "exec", "nwdeb1", "--", "rm", "/root/ifdown-ran")
+	lodge(t, "stop", "nwdeb1")
+	lodge(t, "start", "nwdeb1")
+	if out, err := lodgeOut("exec", "nwdeb1", "--", "cat", "/root/ifdown-ran"); err == nil {
+		t.Fatalf("the shutdown ran ifdown: %q", out)
+	}
 }
 
 // echoServer is a static program run inside a busybox container: TCP and
