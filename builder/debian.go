@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // debianPackages go on top of debootstrap's minbase: an init, networking
@@ -141,13 +142,39 @@ ExecStop=/bin/sh -c '[ "$$(systemctl is-system-running)" = stopping ] || exec /s
 // raised. A container without eth0 only gets a failed ifup (fast).
 const debianInterfaces = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"
 
+// debootstrapAttempts bounds the runs of debootstrap for one image. A
+// mirror sometimes fails a download or two of a hundred, which fails the
+// whole run; a run again into the same target fetches what is missing (the
+// packages it has are validated, not downloaded again).
+const debootstrapAttempts = 3
+
+// mirrorHiccup tells a failed download (worth another run) from any other
+// debootstrap failure (a bad package name, a full disk), from its error.
+func mirrorHiccup(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Couldn't download") || strings.Contains(msg, "Failed getting release file") ||
+		strings.Contains(msg, "Couldn't retrieve")
+}
+
 func buildDebian(ctx context.Context, opt Options, rootfs string) error {
 	pkgs := debianPackageSet(opt)
 	args := []string{"--variant=minbase", "--arch=" + debArch(opt.Arch), "--include=" + strings.Join(pkgs, ","),
 		opt.Release, rootfs, opt.Mirror}
 	fmt.Fprintf(opt.Log, "debootstrap %s\n", strings.Join(args, " "))
-	if err := run(ctx, opt.Log, "debootstrap", args...); err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		err := run(ctx, opt.Log, "debootstrap", args...)
+		if err == nil {
+			break
+		}
+		if attempt == debootstrapAttempts || !mirrorHiccup(err) {
+			return err
+		}
+		fmt.Fprintf(opt.Log, "debootstrap: the mirror did not serve every package; trying again (attempt %d of %d)\n", attempt+1, debootstrapAttempts)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 5 * time.Second):
+		}
 	}
 	files := map[string]string{
 		"etc/hostname":           "debian\n",

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,5 +96,24 @@ func TestDebianOptions(t *testing.T) {
 	}
 	if _, err := Build(t.Context(), "busybox", Options{Variant: "cloud", CacheDir: t.TempDir()}); err == nil {
 		t.Error("busybox with a variant")
+	}
+}
+
+// A failed download is worth another run of debootstrap; anything else is
+// not.
+func TestMirrorHiccup(t *testing.T) {
+	for _, c := range []struct {
+		tail string
+		want bool
+	}{
+		{"W: Couldn't download package adduser (ver 3.134 arch all)\nE: Couldn't download packages: adduser apt", true},
+		{"E: Failed getting release file http://deb.debian.org/debian/dists/bookworm/Release", true},
+		{"E: Couldn't find these debs: nosuchpackage", false},
+		{"E: No such script: /usr/share/debootstrap/scripts/nosuch", false},
+		{"tar: write error: No space left on device", false},
+	} {
+		if got := mirrorHiccup(fmt.Errorf("debootstrap: exit status 1: %s", c.tail)); got != c.want {
+			t.Errorf("%q: %v, want %v", c.tail, got, c.want)
+		}
 	}
 }
