@@ -689,15 +689,26 @@ func cmdlineIs(pid int, args []string) bool {
 	return len(cl) > 0 && filepath.Base(cl[0]) == "dnsmasq" && slices.Equal(cl[1:], args)
 }
 
-// stopPidfile terminates a dnsmasq left by an earlier lodged (with other
-// arguments), identified by its pidfile and its command line.
-func stopPidfile(pidFile string) {
+// pidfileDnsmasq is the dnsmasq pidFile names, with its command line, if
+// that process is a dnsmasq writing that pidfile (a pid reused by another
+// program is not); pid 0 otherwise.
+func pidfileDnsmasq(pidFile string) (int, []string) {
 	pid := readPid(pidFile)
 	if pid <= 0 {
-		return
+		return 0, nil
 	}
 	cl := cmdline(pid)
 	if len(cl) == 0 || filepath.Base(cl[0]) != "dnsmasq" || !slices.Contains(cl, "--pid-file="+pidFile) {
+		return 0, nil
+	}
+	return pid, cl
+}
+
+// stopPidfile terminates a dnsmasq left by an earlier lodged (with other
+// arguments), identified by its pidfile and its command line.
+func stopPidfile(pidFile string) {
+	pid, cl := pidfileDnsmasq(pidFile)
+	if pid == 0 {
 		return
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
@@ -722,8 +733,7 @@ func waitGone(pid int, args []string) {
 // and waits until its lease file no longer holds them; false if it could
 // not (the caller then edits the file itself).
 func (d *Driver) releaseByPacket(ctx context.Context, name string, p network.Paths, leases string, macs []string) bool {
-	pid := readPid(p.PidFile)
-	if cl := cmdline(pid); pid <= 0 || len(cl) == 0 || filepath.Base(cl[0]) != "dnsmasq" {
+	if pid, _ := pidfileDnsmasq(p.PidFile); pid == 0 {
 		return false
 	}
 	held, _ := network.ParseLeases(strings.NewReader(leases))
