@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -231,16 +232,14 @@ func nsLinksAddrs(pid int) ([]rtLink, []rtAddr, error) {
 
 // linkKind is IFLA_INFO_KIND in an IFLA_LINKINFO attribute's nested ones.
 func linkKind(b []byte) string {
-	for len(b) >= unix.SizeofRtAttr {
-		l := int(binary.NativeEndian.Uint16(b))
-		t := binary.NativeEndian.Uint16(b[2:])
-		if l < unix.SizeofRtAttr || l > len(b) {
-			return ""
+	attrs, err := nl.ParseRouteAttr(b)
+	if err != nil {
+		return ""
+	}
+	for _, a := range attrs {
+		if a.Attr.Type == unix.IFLA_INFO_KIND {
+			return cString(a.Value)
 		}
-		if t == unix.IFLA_INFO_KIND {
-			return cString(b[unix.SizeofRtAttr:l])
-		}
-		b = b[min(len(b), (l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
 	}
 	return ""
 }
