@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	golxc "github.com/lxc/go-lxc"
+
 	"lodge/instances"
 	"lodge/trace"
 )
@@ -51,13 +53,13 @@ func (p *process) Wait(ctx context.Context) (int, error) {
 
 // Exec implements instances.Driver through the exec zygote (zygote.go).
 func (d *Driver) Exec(ctx context.Context, name string, spec instances.ExecSpec) (instances.Process, error) {
-	// Status's quick path (no liblxc handle, one connect to the monitor):
-	// a handle and a State() here cost half a millisecond of every exec.
-	st, err := d.Status(ctx, name)
+	c, err := d.container(name)
 	if err != nil {
 		return nil, err
 	}
-	if st != instances.StatusRunning {
+	running := c.State() == golxc.RUNNING
+	golxc.Release(c)
+	if !running {
 		return nil, fmt.Errorf("container %q: %w", name, instances.ErrNotRunning)
 	}
 	req := execRequest{Argv: spec.Argv, Env: spec.Env, Cwd: spec.Cwd, UID: int(spec.UID), GID: int(spec.GID), TTY: spec.TTY}.encode()
