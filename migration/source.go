@@ -97,8 +97,8 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 		return fmt.Errorf("negotiate a migration type: %w", err)
 	}
 	t := types[0]
-	if t.FS != pb.MigrationFSType_RSYNC {
-		return fmt.Errorf("negotiate a migration type: the target chose %s; lodge sends only rsync", t.FS)
+	if _, ok := a.Volumes.(SubvolumeSender); t.FS != pb.MigrationFSType_RSYNC && (t.FS != pb.MigrationFSType_BTRFS || !ok) {
+		return fmt.Errorf("negotiate a migration type: the target chose %s, which this pool cannot send", t.FS)
 	}
 	if c := answer.Criu; c != nil && *c != pb.CRIUType_NONE {
 		return fmt.Errorf("the target wants a live (CRIU) migration, which lodge cannot do")
@@ -140,6 +140,15 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 			return peerReason(err)
 		}
 	}
+	if t.FS == pb.MigrationFSType_BTRFS {
+		// A read-only snapshot is taken of a running instance's volume:
+		// consistent without a freeze, and no second pass (LXD's btrfs
+		// source sends none either).
+		if err := sendSubvolumes(ctx, a, t, fs, send); err != nil {
+			return peerReason(err)
+		}
+		return waitVerdict(ctx, verdict)
+	}
 	opts := SendOptions{Features: t.Features, BWLimit: a.BWLimit, AllowInconsistent: a.AllowInconsistent, Progress: a.Progress, Confine: a.Confine}
 	sendOne := func(snap string, freeze bool) error {
 		dir, done, err := a.Volumes.Path(ctx, snap)
@@ -174,7 +183,12 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 			return peerReason(err)
 		}
 	}
-	// Wait for the verdict.
+	return waitVerdict(ctx, verdict)
+}
+
+// waitVerdict waits for the target's result once everything is sent.
+func waitVerdict(ctx context.Context, verdict <-chan error) error {
+	var err error
 	select {
 	case err = <-verdict:
 	case <-ctx.Done():

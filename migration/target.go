@@ -33,7 +33,10 @@ type Transfer struct {
 	Refresh bool
 	// Final: the source runs and sends its volume a second time.
 	Final bool
-	// Features are the negotiated rsync features.
+	// FS is the negotiated transport: rsync, or btrfs send streams, which
+	// the pool adopts as its volumes (Prepare makes no volume then).
+	FS pb.MigrationFSType
+	// Features are the negotiated features of that transport.
 	Features []string
 }
 
@@ -179,14 +182,14 @@ func (a *TargetArgs) answer(offer *pb.MigrationHeader) (*pb.MigrationHeader, *Tr
 	if err != nil {
 		return nil, nil, err
 	}
-	if types[0].FS != pb.MigrationFSType_RSYNC {
-		return nil, nil, fmt.Errorf("negotiated %s; lodge receives only rsync", types[0].FS)
+	if _, ok := a.Volumes.(SubvolumeReceiver); types[0].FS != pb.MigrationFSType_RSYNC && (types[0].FS != pb.MigrationFSType_BTRFS || !ok) {
+		return nil, nil, fmt.Errorf("negotiated %s, which this pool cannot receive", types[0].FS)
 	}
 	answer := header(types...)
 	answer.IndexHeaderVersion = proto.Uint32(min(offer.GetIndexHeaderVersion(), IndexHeaderVersion))
 	answer.Refresh = proto.Bool(a.Refresh)
 	answer.Predump = proto.Bool(false)
-	t := &Transfer{Idmap: ids, Refresh: a.Refresh, Features: types[0].Features}
+	t := &Transfer{Idmap: ids, Refresh: a.Refresh, FS: types[0].FS, Features: types[0].Features}
 	if offer.Criu != nil {
 		answer.Criu = pb.CRIUType_NONE.Enum()
 		t.Final = true
@@ -257,6 +260,9 @@ func (a *TargetArgs) receive(ctx context.Context, answer *pb.MigrationHeader, t 
 	}
 	if err := a.Volumes.Prepare(ctx, t); err != nil {
 		return err
+	}
+	if t.FS == pb.MigrationFSType_BTRFS {
+		return a.receiveSubvolumes(ctx, t, fs)
 	}
 	opts := RecvOptions{Features: t.Features, Progress: a.Progress, Confine: a.Confine, MaxBytes: a.Limits.MaxBytes, MinFree: a.Limits.MinFree}
 	if t.Index != nil {

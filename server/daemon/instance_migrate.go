@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"lodge/idmap"
 	"lodge/instances"
 	"lodge/migration"
+	"lodge/migration/pb"
 	"lodge/server/db"
 	"lodge/server/operations"
 	"lodge/storage"
@@ -81,7 +84,8 @@ func criuError(side string) error {
 // always is (cmd/lodged refuses otherwise), the daemon's tests may not be.
 func confineRsync() bool { return os.Geteuid() == 0 }
 
-// migrationTypes are what a pool sends and receives: rsync, compressed
+// migrationTypes are what a pool sends and receives: btrfs send streams
+// first on a btrfs pool (as LXD's btrfs pools), and rsync, compressed
 // only when the pool's rsync.compression says so. LXD compresses by
 // default; lodge does not, since compression halves the rate on the fast
 // links between servers and on incompressible data (measured in the
@@ -91,7 +95,30 @@ func (d *Daemon) migrationTypes(ctx context.Context, poolName string) ([]migrati
 	if p, err := d.db.GetStoragePool(ctx, d.poolNameOr(poolName)); err == nil {
 		cfg = p.Config
 	}
-	return []migration.Type{migration.RsyncType(instances.IsTrue(cfg["rsync.compression"]))}, cfg["rsync.bwlimit"]
+	types := []migration.Type{migration.RsyncType(instances.IsTrue(cfg["rsync.compression"]))}
+	if pool, err := d.pool(d.poolNameOr(poolName)); err == nil {
+		if _, ok := pool.(streamPool); ok {
+			types = append([]migration.Type{migration.BtrfsType()}, types...)
+		}
+	}
+	return types, cfg["rsync.bwlimit"]
+}
+
+// streamPool is a pool whose volumes move as btrfs send streams
+// (storage/btrfs).
+type streamPool interface {
+	adopter
+	// SendView is a read-only subvolume of vol as it is now.
+	SendView(ctx context.Context, vol storage.Volume) (string, func(), error)
+	// NestedSubvolumes are those inside vol's, which a stream leaves out.
+	NestedSubvolumes(ctx context.Context, vol storage.Volume) ([]string, error)
+}
+
+// withoutStreams drops the btrfs transport: a volume with subvolumes
+// inside (a container's machinectl or docker) goes by rsync, since a
+// send stream carries a volume's own subvolume only.
+func withoutStreams(types []migration.Type) []migration.Type {
+	return slices.DeleteFunc(slices.Clone(types), func(t migration.Type) bool { return t.FS == pb.MigrationFSType_BTRFS })
 }
 
 func (d *Daemon) poolNameOr(name string) string {
@@ -128,6 +155,20 @@ func (s sourceVolumes) Path(ctx context.Context, snap string) (string, func(), e
 		vol = vol.Snapshot(snap)
 	}
 	return treeDir(ctx, s.pool, vol)
+}
+
+// Subvolume implements migration.SubvolumeSender on a btrfs pool: a
+// snapshot's subvolume (read-only already), or a read-only snapshot of
+// the instance's volume made for the transfer.
+func (s sourceVolumes) Subvolume(ctx context.Context, snap string) (string, func(), error) {
+	b, ok := s.pool.(streamPool)
+	if !ok {
+		return "", nil, fmt.Errorf("volume %s: not on a btrfs pool", s.vol)
+	}
+	if snap != "" {
+		return s.pool.Path(s.vol.Snapshot(snap)), func() {}, nil
+	}
+	return b.SendView(ctx, s.vol)
 }
 
 // snapshotRecord is a snapshot as the migration offer carries it, with
@@ -250,6 +291,11 @@ func (d *Daemon) sourceArgs(ctx context.Context, op *operations.Op, in db.Instan
 		return migration.SourceArgs{}, fmt.Errorf("instance %q: read its volume's id map: %w", label, err)
 	}
 	types, bwlimit := d.migrationTypes(ctx, in.Pool)
+	if b, ok := pool.(streamPool); ok {
+		if nested, err := b.NestedSubvolumes(ctx, base); err != nil || len(nested) > 0 {
+			types = withoutStreams(types)
+		}
+	}
 	x, err := d.expand(ctx, in)
 	if err != nil {
 		return migration.SourceArgs{}, err
@@ -591,6 +637,8 @@ type targetVolumes struct {
 	prepared bool
 	dir      string
 	done     func()
+	// recvDir holds the btrfs streams received (migration.SubvolumeReceiver).
+	recvDir string
 }
 
 func (v *targetVolumes) rootfs() string { return v.pool.Path(v.vol) + "/rootfs" }
@@ -600,10 +648,17 @@ func (v *targetVolumes) release() {
 		v.done()
 		v.done, v.dir = nil, ""
 	}
+	if v.recvDir != "" {
+		if err := storage.RemoveBeneath(filepath.Dir(v.recvDir), filepath.Base(v.recvDir)); err != nil {
+			v.d.log.Warn("migration: could not remove the receive directory", "dir", v.recvDir, "err", err)
+		}
+		v.recvDir = ""
+	}
 }
 
 // Prepare implements migration.TargetVolumes.
 func (v *targetVolumes) Prepare(ctx context.Context, t *migration.Transfer) error {
+	v.d.log.Info("migration: receiving", "instance", v.row.Name, "transport", strings.ToLower(t.FS.String()), "snapshots", len(t.Snapshots), "refresh", v.refresh)
 	for _, s := range t.Snapshots {
 		if err := validateSnapshotName(s.Name); err != nil {
 			return fmt.Errorf("the source's snapshot %q: %w", s.Name, err)
@@ -632,6 +687,10 @@ func (v *targetVolumes) Prepare(ctx context.Context, t *migration.Transfer) erro
 	if err := v.d.clearStale(ctx, v.row.Pool, v.pool, v.vol); err != nil {
 		return err
 	}
+	if t.FS == pb.MigrationFSType_BTRFS {
+		// The received subvolumes become the volumes (PlaceSubvolume).
+		return nil
+	}
 	if err := v.pool.CreateEmptyContainer(ctx, v.vol); err != nil {
 		return fmt.Errorf("instance %q: create its volume: %w", v.row.Name, err)
 	}
@@ -652,11 +711,49 @@ func (v *targetVolumes) Dir(ctx context.Context, snap string) (string, error) {
 	return v.dir, nil
 }
 
+// ReceiveDir implements migration.SubvolumeReceiver: a staging directory
+// among the pool's container volumes, which the pool's cleanup removes
+// after a crash.
+func (v *targetVolumes) ReceiveDir(ctx context.Context) (string, error) {
+	if v.recvDir == "" {
+		dir, err := os.MkdirTemp(filepath.Join(v.pool.Info().Root, string(storage.KindContainer)), ".tmp-migrate-")
+		if err != nil {
+			return "", fmt.Errorf("instance %q: %w", v.row.Name, err)
+		}
+		v.recvDir = dir
+	}
+	return v.recvDir, nil
+}
+
+// PlaceSubvolume implements migration.SubvolumeReceiver.
+func (v *targetVolumes) PlaceSubvolume(ctx context.Context, s *api.InstanceSnapshot, dir string) error {
+	b, ok := v.pool.(streamPool)
+	if !ok {
+		return fmt.Errorf("instance %q: pool %s takes no btrfs streams", v.row.Name, v.pool.Info().Name)
+	}
+	if s == nil {
+		if err := b.Adopt(ctx, v.vol, dir); err != nil {
+			return fmt.Errorf("instance %q: %w", v.row.Name, err)
+		}
+		v.rev.add(func() { _ = v.pool.Delete(v.bg, v.vol) })
+		return os.Chmod(v.pool.Path(v.vol), 0o700)
+	}
+	if err := b.Adopt(ctx, v.vol.Snapshot(s.Name), dir); err != nil {
+		return fmt.Errorf("instance %q: %w", v.row.Name, err)
+	}
+	return v.snapshotMade(ctx, *s)
+}
+
 // Snapshot implements migration.TargetVolumes.
 func (v *targetVolumes) Snapshot(ctx context.Context, s api.InstanceSnapshot) error {
 	if err := v.pool.Snapshot(ctx, v.vol, s.Name); err != nil {
 		return err
 	}
+	return v.snapshotMade(ctx, s)
+}
+
+// snapshotMade records snapshot s, whose volume exists now.
+func (v *targetVolumes) snapshotMade(ctx context.Context, s api.InstanceSnapshot) error {
 	v.rev.add(func() { _ = v.pool.Delete(v.bg, v.vol.Snapshot(s.Name)) })
 	if v.move {
 		return nil

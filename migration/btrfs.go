@@ -1,0 +1,327 @@
+package migration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"lodge/api"
+	"lodge/migration/pb"
+)
+
+// LXD's BTRFS transport: between two btrfs pools each volume travels as
+// a btrfs send stream instead of an rsync run. The first snapshot goes
+// whole, each later one relative to the one before, the instance's
+// volume relative to the last snapshot: a copy moves each block once, and
+// the target's snapshots share their blocks as the source's do. With the
+// migration_header feature the source first sends LXD's subvolume header
+// (JSON) as its own exchange; each stream is then one exchange (binary
+// frames, then the empty text frame), in the order snapshots, instance.
+// A refresh uses rsync (matchTypes: it needs header_subvolume_uuids,
+// which lodge does not offer).
+
+// BtrfsType is what a btrfs pool sends and receives by preference.
+func BtrfsType() Type {
+	return Type{FS: pb.MigrationFSType_BTRFS, Features: []string{FeatureMigrationHeader, FeatureHeaderSubvolumes}}
+}
+
+// SubvolumeSender is a source pool whose volumes are btrfs subvolumes.
+type SubvolumeSender interface {
+	// Subvolume returns a read-only subvolume holding snapshot snap's
+	// volume, or the instance's as it is now when snap is "", released
+	// by done.
+	Subvolume(ctx context.Context, snap string) (path string, done func(), err error)
+}
+
+// SubvolumeReceiver is a target pool that takes btrfs send streams.
+type SubvolumeReceiver interface {
+	// ReceiveDir returns an empty directory on the pool's btrfs
+	// filesystem, below which the streams are received; the pool removes
+	// it, with whatever is left in it, when the transfer ends.
+	ReceiveDir(ctx context.Context) (string, error)
+	// PlaceSubvolume makes the subvolume at dir (received, checked and
+	// remapped; read-only for a snapshot) snapshot s's volume, with its
+	// record, or the instance's volume when s is nil.
+	PlaceSubvolume(ctx context.Context, s *api.InstanceSnapshot, dir string) error
+}
+
+// subvolumeHeader is LXD's BTRFSMetaDataHeader: every subvolume of every
+// volume sent, "/" being the volume's own.
+type subvolumeHeader struct {
+	Subvolumes []subvolumeEntry `json:"subvolumes"`
+}
+
+type subvolumeEntry struct {
+	Path     string `json:"path"`
+	Snapshot string `json:"snapshot"`
+	Readonly bool   `json:"readonly"`
+	UUID     string `json:"uuid,omitempty"`
+}
+
+// maxSubvolumeHeader bounds the header a target reads.
+const maxSubvolumeHeader = 4 << 20
+
+func btrfsCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "btrfs", args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	return cmd
+}
+
+// sendSubvolumes sends the volumes of snapshots send (oldest first) and
+// the instance's as btrfs send streams.
+func sendSubvolumes(ctx context.Context, a SourceArgs, t Type, fs *fsStream, send []string) error {
+	sv, ok := a.Volumes.(SubvolumeSender)
+	if !ok {
+		return fmt.Errorf("instance %q: the pool cannot send btrfs streams", a.Name)
+	}
+	if slices.Contains(t.Features, FeatureMigrationHeader) {
+		var h subvolumeHeader
+		for _, s := range send {
+			h.Subvolumes = append(h.Subvolumes, subvolumeEntry{Path: "/", Snapshot: s, Readonly: true})
+		}
+		h.Subvolumes = append(h.Subvolumes, subvolumeEntry{Path: "/"})
+		data, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		if _, err := fs.Write(data); err != nil {
+			return fmt.Errorf("send the subvolume header: %w", err)
+		}
+		if err := fs.CloseWrite(); err != nil {
+			return fmt.Errorf("send the subvolume header: %w", err)
+		}
+	}
+	parent, parentDone := "", func() {}
+	defer func() { parentDone() }()
+	sendOne := func(snap string) error {
+		path, done, err := sv.Subvolume(ctx, snap)
+		if err != nil {
+			return err
+		}
+		name := a.Name
+		if snap != "" {
+			name += "/" + snap
+		}
+		err = sendStream(ctx, name, path, parent, fs, newCounter(name, a.Progress))
+		parentDone()
+		parent, parentDone = path, done
+		return err
+	}
+	for _, s := range send {
+		if err := sendOne(s); err != nil {
+			return err
+		}
+	}
+	return sendOne("")
+}
+
+// sendStream runs btrfs send for subvol (relative to parent) with its
+// output as binary frames, then the empty text frame.
+func sendStream(ctx context.Context, name, subvol, parent string, fs *fsStream, cnt *counter) error {
+	args := []string{"send", "-q"}
+	if parent != "" {
+		args = append(args, "-p", parent)
+	}
+	cmd := btrfsCommand(ctx, append(args, subvol)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	growPipe(out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("btrfs send failed: %s: %w", name, err)
+	}
+	_, cerr := copyBig(fs, countingReader{out, cnt})
+	if cerr != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	werr := cmd.Wait()
+	cnt.final()
+	if werr != nil || cerr != nil {
+		return fmt.Errorf("btrfs send failed: %s: %v (%s)", name, firstErr(cerr, werr), strings.TrimSpace(stderr.String()))
+	}
+	if err := fs.CloseWrite(); err != nil {
+		return fmt.Errorf("btrfs send failed: %s: %w", name, err)
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receiveSubvolumes receives the header and one stream per volume: each
+// is received read-only (it stays, the parent of the next stream), a
+// writable snapshot of it is checked and remapped as an rsync'd tree is,
+// made read-only again for a snapshot, and handed to the pool.
+func (a *TargetArgs) receiveSubvolumes(ctx context.Context, t *Transfer, fs *fsStream) error {
+	sv, ok := a.Volumes.(SubvolumeReceiver)
+	if !ok {
+		return fmt.Errorf("instance %q: the pool cannot receive btrfs streams", a.Name)
+	}
+	if slices.Contains(t.Features, FeatureMigrationHeader) {
+		if err := checkSubvolumeHeader(fs, t); err != nil {
+			return err
+		}
+	}
+	root, err := sv.ReceiveDir(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	recvOne := func(snap string) (string, error) {
+		name := a.Name
+		if snap != "" {
+			name += "/" + snap
+		}
+		n++
+		in := filepath.Join(root, fmt.Sprintf("in%d", n))
+		if err := os.Mkdir(in, 0o700); err != nil {
+			return "", err
+		}
+		got, err := receiveStream(ctx, name, in, fs, a.recvOptions())
+		if err != nil {
+			return "", err
+		}
+		dir := filepath.Join(root, fmt.Sprintf("vol%d", n))
+		if out, err := btrfsCommand(ctx, "subvolume", "snapshot", got, dir).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%s: a writable copy of the received subvolume: %v: %s", name, err, strings.TrimSpace(string(out)))
+		}
+		if err := CheckVolume(dir); err != nil {
+			return "", err
+		}
+		if a.Map != nil {
+			if err := RemapVolume(dir, t.Idmap, *a.Map); err != nil {
+				return "", err
+			}
+		}
+		return dir, nil
+	}
+	for i := range t.Snapshots {
+		s := &t.Snapshots[i]
+		dir, err := recvOne(s.Name)
+		if err != nil {
+			return err
+		}
+		if out, err := btrfsCommand(ctx, "property", "set", "-ts", dir, "ro", "true").CombinedOutput(); err != nil {
+			return fmt.Errorf("snapshot %q: make it read-only: %v: %s", s.Name, err, strings.TrimSpace(string(out)))
+		}
+		if err := sv.PlaceSubvolume(ctx, s, dir); err != nil {
+			return fmt.Errorf("snapshot %q: %w", s.Name, err)
+		}
+	}
+	dir, err := recvOne("")
+	if err != nil {
+		return err
+	}
+	return sv.PlaceSubvolume(ctx, nil, dir)
+}
+
+// checkSubvolumeHeader reads the source's subvolume header and refuses
+// one that does not list exactly the volumes the offer named, each as
+// one subvolume: lodge does not make subvolumes inside a volume.
+func checkSubvolumeHeader(fs *fsStream, t *Transfer) error {
+	data, err := io.ReadAll(io.LimitReader(fs.reader(), maxSubvolumeHeader+1))
+	if err != nil {
+		return fmt.Errorf("read the subvolume header: %w", err)
+	}
+	if len(data) > maxSubvolumeHeader {
+		return fmt.Errorf("the source's subvolume header is larger than %d bytes", maxSubvolumeHeader)
+	}
+	var h subvolumeHeader
+	if err := json.Unmarshal(data, &h); err != nil {
+		return fmt.Errorf("decode the subvolume header: %w", err)
+	}
+	var want, got []string
+	for _, s := range t.Snapshots {
+		want = append(want, s.Name)
+	}
+	want = append(want, "")
+	for _, s := range h.Subvolumes {
+		if s.Path != "/" {
+			return fmt.Errorf("the source's volume %q holds a subvolume at %s, which lodge does not receive: copy it with rsync (a dir or overlay pool on this server), or remove the subvolume first", volumeLabel(s.Snapshot), s.Path)
+		}
+		got = append(got, s.Snapshot)
+	}
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("the source's subvolume header lists volumes %q; the offer named %q", got, want)
+	}
+	return nil
+}
+
+func volumeLabel(snap string) string {
+	if snap == "" {
+		return "(the instance)"
+	}
+	return snap
+}
+
+// recvOptions are the limits of one stream, as of one rsync run.
+func (a *TargetArgs) recvOptions() RecvOptions {
+	return RecvOptions{Progress: a.Progress, MaxBytes: a.Limits.MaxBytes, MinFree: a.Limits.MinFree}
+}
+
+// receiveStream runs btrfs receive, confined to dir (--chroot), on the
+// frames of one exchange, and returns the subvolume it made there.
+func receiveStream(ctx context.Context, name, dir string, fs *fsStream, o RecvOptions) (string, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cmd := btrfsCommand(ctx, "receive", "-e", "--chroot", dir)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return "", err
+	}
+	growPipe(in)
+	var out bytes.Buffer
+	cmd.Stdout = &limitedBuffer{buf: &out, max: 64 << 10}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("btrfs receive failed: %s: %w", name, err)
+	}
+	if o.MinFree > 0 {
+		go watchFree(ctx, dir, o.MinFree, cancel)
+	}
+	cnt := newCounter(name, o.Progress)
+	var src io.Reader = countingReader{fs.reader(), cnt}
+	if o.MaxBytes > 0 {
+		src = &budgetReader{r: src, left: o.MaxBytes, over: func() {
+			cancel(fmt.Errorf("%w: more than %d bytes arrived", errLimit, o.MaxBytes))
+		}}
+	}
+	// Read to the exchange's end even once btrfs receive has stopped
+	// (after the stream's end command, or failing), so that the next
+	// exchange starts in step.
+	_, cerr := copyDraining(in, src)
+	in.Close()
+	werr := cmd.Wait()
+	cnt.final()
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("btrfs receive failed: %s: %w (%s)", name, context.Cause(ctx), strings.TrimSpace(out.String()))
+	}
+	if werr != nil || cerr != nil {
+		return "", fmt.Errorf("btrfs receive failed: %s: %v (%s)", name, firstErr(werr, cerr), strings.TrimSpace(out.String()))
+	}
+	made, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	if len(made) != 1 || !made[0].IsDir() {
+		return "", fmt.Errorf("btrfs receive failed: %s: the stream made %d entries; a volume's stream makes one subvolume", name, len(made))
+	}
+	return filepath.Join(dir, made[0].Name()), nil
+}
