@@ -18,6 +18,9 @@ type IndexHeader struct {
 	// a lodge target whose sender is rsync 3.2 or later lets the two
 	// negotiate their checksum (see recvArgs).
 	RsyncVersion string `json:"lodge_rsync_version,omitempty"`
+	// SparseLists: a lodge source offers to name its sparse files after
+	// each rsync run (see sparse.go); LXD ignores the key.
+	SparseLists bool `json:"lodge_sparse_lists,omitempty"`
 }
 
 // BackupConfig is LXD's backup config. Its fields have no JSON tags in
@@ -47,6 +50,8 @@ type IndexResponse struct {
 	Error      string
 	// Refresh tells the source whether the target already has the volume.
 	Refresh *bool
+	// SparseLists: a lodge target takes the source's offer of lists.
+	SparseLists bool `json:"lodge_sparse_lists,omitempty"`
 }
 
 // DefaultMaxIndexHeader bounds the index header a target accepts.
@@ -96,8 +101,8 @@ func recvIndexHeader(s *fsStream, max int64) (*IndexHeader, error) {
 
 // replyIndexHeader answers the index header; a non-nil refusal sends
 // status 400 with its text.
-func replyIndexHeader(s *fsStream, refresh bool, refusal error) error {
-	resp := IndexResponse{StatusCode: http.StatusOK, Refresh: &refresh}
+func replyIndexHeader(s *fsStream, refresh, sparseLists bool, refusal error) error {
+	resp := IndexResponse{StatusCode: http.StatusOK, Refresh: &refresh, SparseLists: sparseLists}
 	if refusal != nil {
 		resp = IndexResponse{StatusCode: http.StatusBadRequest, Error: refusal.Error()}
 	}

@@ -36,7 +36,7 @@ func TestIndexHeader(t *testing.T) {
 		}
 		got <- h
 		// The raw reply, as LXD's source decodes it.
-		if err := replyIndexHeader(dst, true, nil); err != nil {
+		if err := replyIndexHeader(dst, true, false, nil); err != nil {
 			t.Error(err)
 		}
 	}()

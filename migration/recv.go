@@ -35,6 +35,9 @@ type RecvOptions struct {
 	// so in the index header), so the receiver announces the capabilities
 	// such a client sends itself, and the two negotiate their checksum.
 	Negotiate bool
+	// Dense: rsync writes every byte (no --sparse); the caller punches
+	// the holes of the files the source names (see sparse.go).
+	Dense bool
 }
 
 // errLimit marks a run stopped by one of RecvOptions' limits.
@@ -46,7 +49,7 @@ var errLimit = errors.New("limit reached")
 func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	args := recvArgs(dir, o.Features, o.Negotiate)
+	args := recvArgs(dir, o.Features, o.Negotiate, !o.Dense)
 	var cmd *exec.Cmd
 	var root string
 	if o.Confine {
@@ -56,7 +59,7 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 			return fmt.Errorf("rsync receive failed: %s: %w", dir, err)
 		}
 		defer os.Remove(root)
-		cmd = confinedCommand(root, dir, false, append([]string{"rsync"}, recvArgs(confinedDst, o.Features, o.Negotiate)...)...)
+		cmd = confinedCommand(root, dir, false, append([]string{"rsync"}, recvArgs(confinedDst, o.Features, o.Negotiate, !o.Dense)...)...)
 	} else {
 		cmd = exec.Command("rsync", args...)
 	}

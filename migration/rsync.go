@@ -69,12 +69,15 @@ func sendArgs(dir string, features []string, bwlimit string) []string {
 // what it chose (compat flags), so the sender needs nothing; but a sender
 // older than 3.2 cannot negotiate, which is why only a lodge source, which
 // announces its rsync, gets it (LXD's sender may be any rsync).
-func recvArgs(dir string, features []string, negotiate bool) []string {
+func recvArgs(dir string, features []string, negotiate, sparse bool) []string {
 	caps := "-vlogDtpre.iLsfx"
 	if negotiate {
 		caps += "CIvu"
 	}
-	args := []string{"--server", caps, "--numeric-ids", "--devices", "--partial", "--sparse", "--modify-window=-1"}
+	args := []string{"--server", caps, "--numeric-ids", "--devices", "--partial", "--modify-window=-1"}
+	if sparse {
+		args = append(args, "--sparse")
+	}
 	args = append(args, rsyncFeatureArgs(features)...)
 	return append(args, ".", strings.TrimSuffix(dir, "/")+"/")
 }

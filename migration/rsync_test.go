@@ -113,10 +113,10 @@ func TestRsyncFailureIsReported(t *testing.T) {
 // The receiver takes its client for an rsync 3.2 (and negotiates xxh128
 // instead of MD5) only when the source said its rsync is one.
 func TestRecvArgsNegotiation(t *testing.T) {
-	if a := recvArgs("/d", nil, false); a[1] != "-vlogDtpre.iLsfx" {
+	if a := recvArgs("/d", nil, false, true); a[1] != "-vlogDtpre.iLsfx" {
 		t.Errorf("LXD's capabilities: %v", a)
 	}
-	if a := recvArgs("/d", nil, true); a[1] != "-vlogDtpre.iLsfxCIvu" {
+	if a := recvArgs("/d", nil, true, true); a[1] != "-vlogDtpre.iLsfxCIvu" {
 		t.Errorf("an rsync 3.2 client's capabilities: %v", a)
 	}
 	for v, want := range map[string]bool{"3.2.7": true, "3.2.0": true, "3.5.0": true, "4.0.1": true, "3.1.3": false, "2.6.9": false, "": false, "x.y": false} {

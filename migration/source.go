@@ -105,7 +105,7 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 	}
 
 	send := slices.Clone(offer.SnapshotNames)
-	index := &IndexHeader{Config: a.Index, RsyncVersion: localRsyncVersion()}
+	index := &IndexHeader{Config: a.Index, RsyncVersion: localRsyncVersion(), SparseLists: t.FS == pb.MigrationFSType_RSYNC}
 	if answer.GetRefresh() {
 		// Only what the target asked for, in our order.
 		want := answer.GetSnapshotNames()
@@ -135,10 +135,13 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 	}
 
 	fs := newFSStream(a.FS)
+	sparseLists := false
 	if answer.GetIndexHeaderVersion() > 0 {
-		if _, err := sendIndexHeader(fs, index); err != nil {
+		resp, err := sendIndexHeader(fs, index)
+		if err != nil {
 			return peerReason(err)
 		}
+		sparseLists = resp.SparseLists && index.SparseLists
 	}
 	if t.FS == pb.MigrationFSType_BTRFS {
 		// A read-only snapshot is taken of a running instance's volume:
@@ -167,7 +170,16 @@ func runSource(ctx context.Context, ctl *Control, a SourceArgs) error {
 		if snap != "" {
 			name += "/" + snap
 		}
-		return sendDir(ctx, name, dir, fs, opts)
+		if !sparseLists {
+			return sendDir(ctx, name, dir, fs, opts)
+		}
+		// The walk runs beside rsync's own.
+		listed := make(chan []string, 1)
+		go func() { listed <- sparseFiles(dir) }()
+		if err := sendDir(ctx, name, dir, fs, opts); err != nil {
+			return err
+		}
+		return sendSparseList(fs, <-listed)
 	}
 	for _, s := range send {
 		if err := sendOne(s, false); err != nil {

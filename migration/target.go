@@ -38,6 +38,9 @@ type Transfer struct {
 	FS pb.MigrationFSType
 	// Features are the negotiated features of that transport.
 	Features []string
+	// SparseLists: the source names its sparse files after each rsync
+	// run, and the target punches their holes (see sparse.go).
+	SparseLists bool
 }
 
 // TargetVolumes is the storage side of a target.
@@ -250,7 +253,8 @@ func (a *TargetArgs) receive(ctx context.Context, answer *pb.MigrationHeader, t 
 			return err
 		}
 		refusal := a.checkIndex(h)
-		if err := replyIndexHeader(fs, t.Refresh, refusal); err != nil {
+		t.SparseLists = h.SparseLists && t.FS == pb.MigrationFSType_RSYNC
+		if err := replyIndexHeader(fs, t.Refresh, t.SparseLists, refusal); err != nil {
 			return err
 		}
 		if refusal != nil {
@@ -264,7 +268,7 @@ func (a *TargetArgs) receive(ctx context.Context, answer *pb.MigrationHeader, t 
 	if t.FS == pb.MigrationFSType_BTRFS {
 		return a.receiveSubvolumes(ctx, t, fs)
 	}
-	opts := RecvOptions{Features: t.Features, Progress: a.Progress, Confine: a.Confine, MaxBytes: a.Limits.MaxBytes, MinFree: a.Limits.MinFree}
+	opts := RecvOptions{Features: t.Features, Progress: a.Progress, Confine: a.Confine, MaxBytes: a.Limits.MaxBytes, MinFree: a.Limits.MinFree, Dense: t.SparseLists}
 	if t.Index != nil {
 		opts.Negotiate = rsyncNegotiates(t.Index.RsyncVersion) && rsyncNegotiates(localRsyncVersion())
 	}
@@ -280,6 +284,15 @@ func (a *TargetArgs) receive(ctx context.Context, answer *pb.MigrationHeader, t 
 		for range passes {
 			if err := recvDir(ctx, name, dir, fs, opts); err != nil {
 				return "", err
+			}
+			if t.SparseLists {
+				list, err := recvSparseList(fs)
+				if err != nil {
+					return "", err
+				}
+				if err := punchHoles(dir, list); err != nil {
+					return "", fmt.Errorf("%s: %w", name, err)
+				}
 			}
 		}
 		if err := CheckVolume(dir); err != nil {
