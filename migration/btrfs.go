@@ -3,9 +3,7 @@ package migration
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,15 +86,8 @@ func sendSubvolumes(ctx context.Context, a SourceArgs, t Type, fs *fsStream, sen
 			h.Subvolumes = append(h.Subvolumes, subvolumeEntry{Path: "/", Snapshot: s, Readonly: true})
 		}
 		h.Subvolumes = append(h.Subvolumes, subvolumeEntry{Path: "/"})
-		data, err := json.Marshal(h)
-		if err != nil {
+		if err := fs.sendJSON(h, "the subvolume header"); err != nil {
 			return err
-		}
-		if _, err := fs.Write(data); err != nil {
-			return fmt.Errorf("send the subvolume header: %w", err)
-		}
-		if err := fs.CloseWrite(); err != nil {
-			return fmt.Errorf("send the subvolume header: %w", err)
 		}
 	}
 	parent, parentDone := "", func() {}
@@ -202,15 +193,7 @@ func (a *TargetArgs) receiveSubvolumes(ctx context.Context, t *Transfer, fs *fsS
 		if out, err := btrfsCommand(ctx, "subvolume", "snapshot", got, dir).CombinedOutput(); err != nil {
 			return "", fmt.Errorf("%s: a writable copy of the received subvolume: %v: %s", name, err, strings.TrimSpace(string(out)))
 		}
-		if err := CheckVolume(dir); err != nil {
-			return "", err
-		}
-		if a.Map != nil {
-			if err := RemapVolume(dir, t.Idmap, *a.Map); err != nil {
-				return "", err
-			}
-		}
-		return dir, nil
+		return dir, a.settle(dir, t)
 	}
 	for i := range t.Snapshots {
 		s := &t.Snapshots[i]
@@ -236,16 +219,9 @@ func (a *TargetArgs) receiveSubvolumes(ctx context.Context, t *Transfer, fs *fsS
 // one that does not list exactly the volumes the offer named, each as
 // one subvolume: lodge does not make subvolumes inside a volume.
 func checkSubvolumeHeader(fs *fsStream, t *Transfer) error {
-	data, err := io.ReadAll(io.LimitReader(fs.reader(), maxSubvolumeHeader+1))
-	if err != nil {
-		return fmt.Errorf("read the subvolume header: %w", err)
-	}
-	if len(data) > maxSubvolumeHeader {
-		return fmt.Errorf("the source's subvolume header is larger than %d bytes", maxSubvolumeHeader)
-	}
 	var h subvolumeHeader
-	if err := json.Unmarshal(data, &h); err != nil {
-		return fmt.Errorf("decode the subvolume header: %w", err)
+	if err := fs.recvJSON(&h, maxSubvolumeHeader, "the subvolume header"); err != nil {
+		return err
 	}
 	var want, got []string
 	for _, s := range t.Snapshots {
@@ -297,12 +273,7 @@ func receiveStream(ctx context.Context, name, dir string, fs *fsStream, o RecvOp
 		go watchFree(ctx, dir, o.MinFree, cancel)
 	}
 	cnt := newCounter(name, o.Progress)
-	var src io.Reader = countingReader{fs.reader(), cnt}
-	if o.MaxBytes > 0 {
-		src = &budgetReader{r: src, left: o.MaxBytes, over: func() {
-			cancel(fmt.Errorf("%w: more than %d bytes arrived", errLimit, o.MaxBytes))
-		}}
-	}
+	src := o.incoming(fs, cnt, cancel)
 	// Read to the exchange's end even once btrfs receive has stopped
 	// (after the stream's end command, or failing), so that the next
 	// exchange starts in step.

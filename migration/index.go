@@ -1,9 +1,7 @@
 package migration
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -59,23 +57,12 @@ const DefaultMaxIndexHeader = 32 << 20
 
 // sendIndexHeader sends h and waits for the target's reply.
 func sendIndexHeader(s *fsStream, h *IndexHeader) (*IndexResponse, error) {
-	data, err := json.Marshal(h)
-	if err != nil {
-		return nil, fmt.Errorf("encode the migration index header: %w", err)
-	}
-	if _, err := s.Write(data); err != nil {
-		return nil, fmt.Errorf("send the migration index header: %w", err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return nil, fmt.Errorf("send the migration index header: %w", err)
-	}
-	data, err = io.ReadAll(io.LimitReader(s.reader(), 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read the reply to the migration index header: %w", err)
+	if err := s.sendJSON(h, "the migration index header"); err != nil {
+		return nil, err
 	}
 	var resp IndexResponse
-	if err := json.Unmarshal(data, &resp); err != nil {
-		return nil, fmt.Errorf("decode the reply to the migration index header: %w", err)
+	if err := s.recvJSON(&resp, 1<<20, "the reply to the migration index header"); err != nil {
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("the target refused the migration index header: %s (status %d)", resp.Error, resp.StatusCode)
@@ -85,16 +72,9 @@ func sendIndexHeader(s *fsStream, h *IndexHeader) (*IndexResponse, error) {
 
 // recvIndexHeader reads the source's index header (at most max bytes).
 func recvIndexHeader(s *fsStream, max int64) (*IndexHeader, error) {
-	data, err := io.ReadAll(io.LimitReader(s.reader(), max+1))
-	if err != nil {
-		return nil, fmt.Errorf("read the migration index header: %w", err)
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("the migration index header is larger than %d bytes", max)
-	}
 	var h IndexHeader
-	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, fmt.Errorf("decode the migration index header: %w", err)
+	if err := s.recvJSON(&h, max, "the migration index header"); err != nil {
+		return nil, err
 	}
 	return &h, nil
 }
@@ -106,15 +86,5 @@ func replyIndexHeader(s *fsStream, refresh, sparseLists bool, refusal error) err
 	if refusal != nil {
 		resp = IndexResponse{StatusCode: http.StatusBadRequest, Error: refusal.Error()}
 	}
-	data, err := json.Marshal(resp)
-	if err != nil {
-		return err
-	}
-	if _, err := s.Write(data); err != nil {
-		return fmt.Errorf("send the reply to the migration index header: %w", err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return fmt.Errorf("send the reply to the migration index header: %w", err)
-	}
-	return nil
+	return s.sendJSON(resp, "the reply to the migration index header")
 }

@@ -99,13 +99,7 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 	}()
 	inDone := make(chan error, 1)
 	go func() {
-		var src io.Reader = countingReader{s.reader(), cnt}
-		if o.MaxBytes > 0 {
-			src = &budgetReader{r: src, left: o.MaxBytes, over: func() {
-				cancel(fmt.Errorf("%w: more than %d bytes arrived", errLimit, o.MaxBytes))
-			}}
-		}
-		_, err := copyDraining(stdin, src)
+		_, err := copyDraining(stdin, o.incoming(s, cnt, cancel))
 		stdin.Close()
 		inDone <- err
 	}()
@@ -121,6 +115,18 @@ func recvDir(ctx context.Context, name, dir string, s *fsStream, o RecvOptions) 
 		return fmt.Errorf("rsync receive failed: %s: %v (%s)", dir, errors.Join(werr, outErr, inErr), strings.TrimSpace(stderr.String()))
 	}
 	return nil
+}
+
+// incoming is one exchange's data as a run reads it: counted for the
+// progress, and cut off (the run cancelled) past MaxBytes.
+func (o RecvOptions) incoming(s *fsStream, cnt *counter, cancel context.CancelCauseFunc) io.Reader {
+	var src io.Reader = countingReader{s.reader(), cnt}
+	if o.MaxBytes > 0 {
+		src = &budgetReader{r: src, left: o.MaxBytes, over: func() {
+			cancel(fmt.Errorf("%w: more than %d bytes arrived", errLimit, o.MaxBytes))
+		}}
+	}
+	return src
 }
 
 type budgetReader struct {

@@ -2,7 +2,6 @@ package migration
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,33 +67,14 @@ func sendSparseList(s *fsStream, list []string) error {
 	if list == nil {
 		list = []string{}
 	}
-	data, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	if _, err := s.Write(data); err != nil {
-		return fmt.Errorf("send the list of sparse files: %w", err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return fmt.Errorf("send the list of sparse files: %w", err)
-	}
-	return nil
+	return s.sendJSON(list, "the list of sparse files")
 }
 
 // recvSparseList reads the source's list of sparse files.
 func recvSparseList(s *fsStream) ([]string, error) {
-	data, err := io.ReadAll(io.LimitReader(s.reader(), maxSparseList+1))
-	if err != nil {
-		return nil, fmt.Errorf("read the list of sparse files: %w", err)
-	}
-	if len(data) > maxSparseList {
-		return nil, fmt.Errorf("the source's list of sparse files is larger than %d bytes", maxSparseList)
-	}
 	var list []string
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("decode the list of sparse files: %w", err)
-	}
-	return list, nil
+	err := s.recvJSON(&list, maxSparseList, "the list of sparse files")
+	return list, err
 }
 
 // punchHoles punches holes in the zero blocks of the listed files under

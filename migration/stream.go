@@ -1,6 +1,8 @@
 package migration
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"sync"
 
@@ -75,4 +77,34 @@ func (r *frameReader) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// sendJSON sends v as one exchange (what names it in errors).
+func (s *fsStream) sendJSON(v any, what string) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", what, err)
+	}
+	if _, err := s.Write(data); err != nil {
+		return fmt.Errorf("send %s: %w", what, err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return fmt.Errorf("send %s: %w", what, err)
+	}
+	return nil
+}
+
+// recvJSON reads one exchange of at most max bytes into v.
+func (s *fsStream) recvJSON(v any, max int64, what string) error {
+	data, err := io.ReadAll(io.LimitReader(s.reader(), max+1))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	if int64(len(data)) > max {
+		return fmt.Errorf("%s is larger than %d bytes", what, max)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
+	}
+	return nil
 }

@@ -295,15 +295,7 @@ func (a *TargetArgs) receive(ctx context.Context, answer *pb.MigrationHeader, t 
 				}
 			}
 		}
-		if err := CheckVolume(dir); err != nil {
-			return "", err
-		}
-		if a.Map != nil {
-			if err := RemapVolume(dir, t.Idmap, *a.Map); err != nil {
-				return "", err
-			}
-		}
-		return dir, nil
+		return dir, a.settle(dir, t)
 	}
 	for _, s := range t.Snapshots {
 		if _, err := recvOne(s.Name, 1); err != nil {
@@ -319,6 +311,18 @@ func (a *TargetArgs) receive(ctx context.Context, answer *pb.MigrationHeader, t 
 	}
 	_, err := recvOne("", passes)
 	return err
+}
+
+// settle checks a received volume's layout and shifts its rootfs into
+// this server's map.
+func (a *TargetArgs) settle(dir string, t *Transfer) error {
+	if err := CheckVolume(dir); err != nil {
+		return err
+	}
+	if a.Map != nil {
+		return RemapVolume(dir, t.Idmap, *a.Map)
+	}
+	return nil
 }
 
 // checkIndex refuses an index header whose claims the target will not

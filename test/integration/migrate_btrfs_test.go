@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,16 +149,7 @@ func TestMigrateBtrfsWithRealLXD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lxc := realLXD(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	dir, err := os.MkdirTemp("", "lodge-it-mgy-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := startLodged(t, dir, "none")
-	t.Cleanup(func() { l.teardown() })
-	l.must("config", "set", "core.https_address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	tok := strings.TrimSpace(l.must("config", "trust", "add", "mgylxc"))
-	lxc("remote", "add", "mgylodge", tok[strings.LastIndex(tok, "\n")+1:])
+	lxc, l := lxdAndLodged(t, "lodge-it-mgy-", "mgylodge")
 	l.must("storage", "create", "mgyb", "btrfs", "size=1GiB")
 	lxc("storage", "create", "lxbt", "btrfs", "size=1GiB")
 	t.Cleanup(func() {

@@ -142,6 +142,23 @@ func leftovers(l *aLodged, name string) []string {
 	return out
 }
 
+// lxdAndLodged starts Debian's LXD and a lodged without a network, which
+// LXD's client knows as remote.
+func lxdAndLodged(t *testing.T, prefix, remote string) (func(args ...string) string, *aLodged) {
+	t.Helper()
+	lxc := realLXD(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startLodged(t, dir, "none")
+	t.Cleanup(func() { l.teardown() })
+	l.must("config", "set", "core.https_address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	tok := strings.TrimSpace(l.must("config", "trust", "add", remote+"-client"))
+	lxc("remote", "add", remote, tok[strings.LastIndex(tok, "\n")+1:])
+	return lxc, l
+}
+
 func catF(t *testing.T, l *aLodged, name string) string {
 	t.Helper()
 	return strings.TrimSpace(l.must("exec", name, "--", "cat", "/root/f"))
@@ -384,16 +401,7 @@ func TestMigrateWithRealLXD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lxc := realLXD(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	dir, err := os.MkdirTemp("", "lodge-it-mgx-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := startLodged(t, dir, "none")
-	t.Cleanup(func() { l.teardown() })
-	l.must("config", "set", "core.https_address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	tok := strings.TrimSpace(l.must("config", "trust", "add", "mgxlxc"))
-	lxc("remote", "add", "mgxlodge", tok[strings.LastIndex(tok, "\n")+1:])
+	lxc, l := lxdAndLodged(t, "lodge-it-mgx-", "mgxlodge")
 
 	lxc("image", "import", tarball, "--alias", "mgx-bb")
 	lxc("init", "mgx-bb", "mgx1", "-s", "default")
