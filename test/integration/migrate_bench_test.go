@@ -173,7 +173,8 @@ func TestBenchMigrate(t *testing.T) {
 			return d
 		}})
 	}
-	// The rows take turns, one sample each per round: the disk's state
+	// The rows take turns, one sample each per round, in an order that
+	// rotates: the disk's state
 	// (blocks freed by the last delete, which this ext4 with discard is
 	// slow to reuse) drifts over a run, and would otherwise fall on the
 	// rows measured last.
@@ -182,7 +183,10 @@ func TestBenchMigrate(t *testing.T) {
 		rounds = v
 	}
 	for i := 0; i < rounds; i++ {
-		for _, r := range rows {
+		// Each round starts at the next row, so that none always follows
+		// the same one (the delete of a copy it has to write after).
+		for k := range rows {
+			r := rows[(i+k)%len(rows)]
 			r.d = append(r.d, r.run(i))
 		}
 	}
