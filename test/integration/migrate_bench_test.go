@@ -121,9 +121,11 @@ func TestBenchMigrate(t *testing.T) {
 	}
 	// Between btrfs pools (loop files on the same disk): btrfs send and
 	// receive instead of rsync (with BENCH_SYNC, synced whole, for the
-	// loop devices).
-	a.must("storage", "create", "mgbta", "btrfs", "size=4GiB")
-	b.must("storage", "create", "mgbtb", "btrfs", "size=4GiB")
+	// loop devices). 16 GiB each (sparse files): btrfs frees a deleted
+	// copy's space in the background, and a pool of 4 GiB ran short
+	// within three copies.
+	a.must("storage", "create", "mgbta", "btrfs", "size=16GiB")
+	b.must("storage", "create", "mgbtb", "btrfs", "size=16GiB")
 	t.Cleanup(func() {
 		a.run("delete", "-f", "mgb2")
 		a.run("storage", "delete", "mgbta")
