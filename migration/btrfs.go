@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"lodge/api"
 	"lodge/migration/pb"
@@ -90,6 +94,10 @@ func sendSubvolumes(ctx context.Context, a SourceArgs, t Type, fs *fsStream, sen
 			return err
 		}
 	}
+	rate, err := parseRate(a.BWLimit)
+	if err != nil {
+		return fmt.Errorf("instance %q: the pool's rsync.bwlimit: %w", a.Name, err)
+	}
 	parent, parentDone := "", func() {}
 	defer func() { parentDone() }()
 	sendOne := func(snap string) error {
@@ -98,7 +106,11 @@ func sendSubvolumes(ctx context.Context, a SourceArgs, t Type, fs *fsStream, sen
 			return err
 		}
 		name := a.Name + volumeSuffix(snap)
-		err = sendStream(ctx, name, path, parent, fs, newCounter(name, a.Progress))
+		var w io.Writer = fs
+		if rate > 0 {
+			w = &throttled{w: fs, rate: rate, start: time.Now()}
+		}
+		err = sendStream(ctx, name, path, parent, fs, w, newCounter(name, a.Progress))
 		parentDone()
 		parent, parentDone = path, done
 		return err
@@ -111,9 +123,61 @@ func sendSubvolumes(ctx context.Context, a SourceArgs, t Type, fs *fsStream, sen
 	return sendOne("")
 }
 
+// parseRate reads rsync's --bwlimit syntax (a pool's rsync.bwlimit) as
+// bytes per second, 0 for none: a number of KiB, or with a K, M or G
+// suffix (powers of 1024; followed by B, of 1000), or B for bytes.
+func parseRate(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	m := regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([KMGkmg]?)([Bb]?)$`).FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a rate (as 8M, 512K, 1.5G)", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, err
+	}
+	base := 1024.0
+	if m[3] != "" {
+		base = 1000
+	}
+	switch strings.ToUpper(m[2]) {
+	case "":
+		if m[3] == "" {
+			v *= 1024 // KiB, rsync's unit
+		}
+	case "K":
+		v *= base
+	case "M":
+		v *= base * base
+	case "G":
+		v *= base * base * base
+	}
+	return v, nil
+}
+
+// throttled holds writes to rate bytes per second on average: rsync's
+// --bwlimit for the btrfs streams, which rsync does not carry.
+type throttled struct {
+	w     io.Writer
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+func (t *throttled) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	t.n += int64(n)
+	if ahead := time.Duration(float64(t.n)/t.rate*float64(time.Second)) - time.Since(t.start); ahead > 0 {
+		time.Sleep(ahead)
+	}
+	return n, err
+}
+
 // sendStream runs btrfs send for subvol (relative to parent) with its
 // output as binary frames, then the empty text frame.
-func sendStream(ctx context.Context, name, subvol, parent string, fs *fsStream, cnt *counter) error {
+func sendStream(ctx context.Context, name, subvol, parent string, fs *fsStream, w io.Writer, cnt *counter) error {
 	args := []string{"send", "-q"}
 	if parent != "" {
 		args = append(args, "-p", parent)
@@ -129,7 +193,7 @@ func sendStream(ctx context.Context, name, subvol, parent string, fs *fsStream, 
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("btrfs send failed: %s: %w", name, err)
 	}
-	_, cerr := copyBig(fs, countingReader{out, cnt})
+	_, cerr := copyBig(w, countingReader{out, cnt})
 	if cerr != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"lodge/builder"
 )
@@ -220,5 +221,73 @@ func TestMigrateBtrfsWithRealLXD(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`Received UUID:\s+(\S+)`).FindSubmatch(out); m == nil || string(m[1]) == "-" {
 		t.Fatalf("LXD's copy of s0 was not received by btrfs receive:\n%s", out)
+	}
+}
+
+// TestMigrateBtrfsKilled: kill -9 of the target or of the source while a
+// btrfs stream moves (held to rsync.bwlimit, as rsync is) leaves no
+// instance, no volume and no staging subvolume on the target, and the
+// source's instance running; each restarted daemon clears its staging.
+func TestMigrateBtrfsKilled(t *testing.T) {
+	needIntegration(t)
+	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newMigratePair(t)
+	a := p.a
+	a.must("storage", "create", "mgka", "btrfs", "size=1GiB")
+	p.b.must("storage", "create", "mgkb", "btrfs", "size=1GiB")
+	t.Cleanup(func() {
+		p.a.run("delete", "-f", "mgk1")
+		p.a.run("storage", "delete", "mgka")
+		p.b.run("storage", "delete", "mgkb")
+	})
+	a.must("image", "import", tarball, "--alias", "mgk-bb")
+	a.must("launch", "mgk-bb", "mgk1", "-s", "mgka")
+	a.must("exec", "mgk1", "--", "dd", "if=/dev/urandom", "of=/root/big", "bs=1M", "count=64")
+	// 64 MiB at 8 MiB/s: the stream lasts long enough to be cut.
+	a.must("storage", "set", "mgka", "rsync.bwlimit=8M")
+	kill := func(l *aLodged) {
+		l.cmd.Process.Kill()
+		l.cmd.Wait()
+		l.cmd = nil
+		l.log.Close()
+	}
+	staging := func(l *aLodged, pool string) []string {
+		m, _ := filepath.Glob(filepath.Join(l.dir, "storage-pools", pool, "containers", ".tmp-*"))
+		return m
+	}
+
+	done := make(chan error, 1)
+	go func() { _, err := a.run("copy", "mgk1", "hostb:mgk2", "--stateless", "-s", "mgkb"); done <- err }()
+	waitFor(t, "the stream to B", 60*time.Second, func() bool { return transferring(t, p.b) })
+	if len(staging(p.b, "mgkb")) == 0 {
+		t.Fatal("B receives the copy outside the pool's staging")
+	}
+	kill(p.b)
+	if err := <-done; err == nil {
+		t.Fatal("copy succeeded though its target was killed")
+	}
+	p.b = startLodged(t, p.b.dir, "none")
+	p.both("mgk2", "ABSENT", "ABSENT")
+	p.both("mgk1", "RUNNING", "ABSENT")
+	if l := append(leftovers(p.b, "mgk2"), staging(p.b, "mgkb")...); len(l) != 0 {
+		t.Fatalf("B keeps %v of the cut copy", l)
+	}
+
+	go func() { _, err := a.run("copy", "mgk1", "hostb:mgk3", "--stateless", "-s", "mgkb"); done <- err }()
+	waitFor(t, "the stream from A", 60*time.Second, func() bool { return transferring(t, a) })
+	kill(p.a)
+	<-done
+	waitFor(t, "B to roll back", 60*time.Second, func() bool {
+		return migStatus(t, p.b, "mgk3") == "ABSENT" && len(leftovers(p.b, "mgk3")) == 0 && len(staging(p.b, "mgkb")) == 0
+	})
+	p.a = startLodged(t, p.a.dir, "none")
+	if st := migStatus(t, p.a, "mgk1"); st == "ABSENT" {
+		t.Fatal("the source lost its instance")
+	}
+	if l := staging(p.a, "mgka"); len(l) != 0 {
+		t.Fatalf("A keeps the read-only snapshot it was sending: %v", l)
 	}
 }
