@@ -248,12 +248,7 @@ func TestMigrateBtrfsKilled(t *testing.T) {
 	a.must("exec", "mgk1", "--", "dd", "if=/dev/urandom", "of=/root/big", "bs=1M", "count=64")
 	// 64 MiB at 8 MiB/s: the stream lasts long enough to be cut.
 	a.must("storage", "set", "mgka", "rsync.bwlimit=8M")
-	kill := func(l *aLodged) {
-		l.cmd.Process.Kill()
-		l.cmd.Wait()
-		l.cmd = nil
-		l.log.Close()
-	}
+	kill := killLodged
 	staging := func(l *aLodged, pool string) []string {
 		m, _ := filepath.Glob(filepath.Join(l.dir, "storage-pools", pool, "containers", ".tmp-*"))
 		return m

@@ -142,6 +142,14 @@ func leftovers(l *aLodged, name string) []string {
 	return out
 }
 
+// killLodged is kill -9 of l's daemon.
+func killLodged(l *aLodged) {
+	l.cmd.Process.Kill()
+	l.cmd.Wait()
+	l.cmd = nil
+	l.log.Close()
+}
+
 // lxdAndLodged starts Debian's LXD and a lodged without a network, which
 // LXD's client knows as remote.
 func lxdAndLodged(t *testing.T, prefix, remote string) (func(args ...string) string, *aLodged) {
@@ -346,12 +354,7 @@ func TestMigrateKilledMidTransfer(t *testing.T) {
 	// 64 MiB at 8 MiB/s: the transfer lasts long enough to be cut.
 	a.must("storage", "set", "default", "rsync.bwlimit=8M")
 
-	kill := func(l *aLodged) {
-		l.cmd.Process.Kill()
-		l.cmd.Wait()
-		l.cmd = nil
-		l.log.Close()
-	}
+	kill := killLodged
 	restart := func(l **aLodged) {
 		dir := (*l).dir
 		*l = startLodged(t, dir, "none")
