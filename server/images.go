@@ -209,6 +209,12 @@ func (s *Server) imageDelete(r *http.Request) (response, error) {
 	return replyAsync(op), err
 }
 
+// imageDropFiles is DELETE /internal/images/{fingerprint}: the member
+// that deleted an image tells the others that held its files.
+func (s *Server) imageDropFiles(r *http.Request) (response, error) {
+	return replyEmpty(), s.d.DropImageFiles(r.Context(), r.PathValue("fingerprint"))
+}
+
 func (s *Server) imageRefresh(r *http.Request) (response, error) {
 	op, err := s.d.RefreshImage(r.Context(), r.PathValue("fingerprint"))
 	return replyAsync(op), err

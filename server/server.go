@@ -246,6 +246,7 @@ var routes = []route{
 	{"POST", "/internal/cluster/accept", accessPublic, (*Server).clusterAccept},
 	{"PUT", "/internal/cluster/heartbeat", accessMember, (*Server).clusterHeartbeat},
 	{"POST", "/internal/cluster/leave", accessMember, (*Server).clusterLeave},
+	{"DELETE", "/internal/images/{fingerprint}", accessMember, (*Server).imageDropFiles},
 	{"POST", "/internal/database", accessMember, (*Server).dqliteUpgrade},
 }
 

@@ -68,6 +68,17 @@ func (m *MemStore) Path(fp string) string       { return filepath.Join(m.Dir, fp
 func (m *MemStore) IsSplit(fp string) bool      { return false }
 func (m *MemStore) RootfsPath(fp string) string { return m.Path(fp) + ".rootfs" }
 
+// List is the fingerprints of the images stored.
+func (m *MemStore) List() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.blob))
+	for fp := range m.blob {
+		out = append(out, fp)
+	}
+	return out, nil
+}
+
 func (m *MemStore) Delete(fp string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -149,6 +149,7 @@ func (d *Daemon) StartCluster(ctx context.Context) error {
 	if err := d.db.SetNodeVersion(ctx, d.db.NodeID(), d.cfg.Version, hostArch()); err != nil {
 		d.log.Warn("cluster: record this member's version", "err", err)
 	}
+	d.dropDeletedImages(ctx)
 	d.log.Info("cluster member started", "member", d.db.Location(), "address", d.db.ClusterAddress())
 	return nil
 }

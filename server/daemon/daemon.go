@@ -175,6 +175,8 @@ type ImageStore interface {
 	IsSplit(fp string) bool
 	RootfsPath(fp string) string
 	Delete(fp string) error
+	// List is the fingerprints of the images stored.
+	List() ([]string, error)
 }
 
 // Config is the daemon's static configuration.

@@ -265,7 +265,10 @@ func humanRate(bps float64) string {
 	return fmt.Sprintf("%.2f%s", bps, units[i])
 }
 
-func (d *Daemon) doFetch(ctx context.Context, dl *download, ri *remoteImage, cached bool) (db.Image, error) {
+// storeRemote downloads ri's files into the store, checked against the
+// fingerprint, with progress on dl; images.ErrExists if they are there.
+// files are the files as the server sent them (an export says only then).
+func (d *Daemon) storeRemote(ctx context.Context, dl *download, ri *remoteImage) (info images.Info, files []remotes.File, err error) {
 	im := ri.im
 	start := time.Now()
 	var lastPub time.Time
@@ -295,7 +298,7 @@ func (d *Daemon) doFetch(ctx context.Context, dl *download, ri *remoteImage, cac
 	if ex, ok := ri.src.(remotes.Exporter); ok {
 		files, parts, closer, err := ex.Export(ctx, im)
 		if err != nil {
-			return db.Image{}, fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err)
+			return images.Info{}, nil, fmt.Errorf("image %s from %s: %w", short(im.Fingerprint), ri.server, err)
 		}
 		defer closer.Close()
 		im.Files, raw = files, parts
@@ -319,16 +322,21 @@ func (d *Daemon) doFetch(ctx context.Context, dl *download, ri *remoteImage, cac
 		}
 		readers[i] = v.Wrap(i, &stageReader{r: raw[i], set: func() { stage = role }})
 	}
-	var info images.Info
-	var err error
 	switch len(im.Files) {
 	case 1:
 		info, err = d.images.Import(ctx, readers[0], im.Fingerprint)
 	case 2:
 		info, err = d.images.ImportSplit(ctx, readers[0], readers[1], im.Fingerprint)
 	default:
-		return db.Image{}, fmt.Errorf("image %s from %s: %d files, expected 1 or 2", short(im.Fingerprint), ri.server, len(im.Files))
+		return images.Info{}, nil, fmt.Errorf("image %s from %s: %d files, expected 1 or 2", short(im.Fingerprint), ri.server, len(im.Files))
 	}
+	return info, im.Files, err
+}
+
+func (d *Daemon) doFetch(ctx context.Context, dl *download, ri *remoteImage, cached bool) (db.Image, error) {
+	im := ri.im
+	start := time.Now()
+	info, files, err := d.storeRemote(ctx, dl, ri)
 	if errors.Is(err, images.ErrExists) {
 		// Stored by an earlier run whose database write did not happen.
 		if row, gerr := d.db.GetImage(ctx, im.Fingerprint); gerr == nil {
@@ -360,7 +368,7 @@ func (d *Daemon) doFetch(ctx context.Context, dl *download, ri *remoteImage, cac
 	if created.IsZero() {
 		created = now
 	}
-	filename := path.Base(im.Files[len(im.Files)-1].Path)
+	filename := path.Base(files[len(files)-1].Path)
 	row := db.Image{Fingerprint: im.Fingerprint, Filename: filename, Size: info.Size, Architecture: arch, Type: "container",
 		Cached: cached, AutoUpdate: cached && ri.alias != "", Properties: props, CreatedAt: created, UploadedAt: now, LastUsedAt: now}
 	if err := d.db.CreateImage(ctx, row); err != nil && !errors.Is(err, db.ErrExists) {

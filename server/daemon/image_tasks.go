@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -68,15 +69,19 @@ func (d *Daemon) refreshImage(ctx context.Context, op *operations.Op, im db.Imag
 	return nu.Fingerprint, true, nil
 }
 
-// deleteImage removes an image's volume, row and file (as DELETE does).
+// deleteImage removes an image's volume, row and file (as DELETE does);
+// in a cluster the other members that hold its files drop them too.
 func (d *Daemon) deleteImage(ctx context.Context, fp string) error {
 	unlock := d.imageLocks.lock(fp)
 	defer unlock()
-	// Instances are copies or clones, so the unpacked image can go too
-	// (an overlay pool keeps it while instances still use it as a layer).
-	for name, pool := range d.pools.all() {
-		if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindImage, Name: fp}); err != nil {
-			return fmt.Errorf("image %s: delete its volume on pool %q: %w", short(fp), name, err)
+	if err := d.deleteImageVolumes(ctx, fp); err != nil {
+		return err
+	}
+	var holders []db.Node
+	if d.db.Clustered() {
+		var err error
+		if holders, err = d.db.ImageNodes(ctx, fp); err != nil {
+			return err
 		}
 	}
 	if err := d.db.DeleteImage(ctx, fp); err != nil && !errors.Is(err, db.ErrNotFound) {
@@ -85,7 +90,53 @@ func (d *Daemon) deleteImage(ctx context.Context, fp string) error {
 	if err := d.images.Delete(fp); err != nil && !errors.Is(err, images.ErrNotFound) && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	for _, n := range holders {
+		if n.ID == d.db.NodeID() {
+			continue
+		}
+		// The record is gone, so nothing can use the files any more; a
+		// member that cannot be told now drops them at its next start.
+		if _, err := d.cl.transport.MemberDo(ctx, n.Address, "DELETE", "/internal/images/"+url.PathEscape(fp), nil); err != nil {
+			d.log.Warn("image deleted, but a member holding its files could not be told; it removes them at its next start", "fingerprint", fp, "member", n.Name, "err", err)
+		}
+	}
 	d.events.lifecycle("image-deleted", ImageURL(fp), nil)
+	return nil
+}
+
+// deleteImageVolumes removes an image's unpacked volume from every pool.
+// Instances are copies or clones, so it can go (an overlay pool keeps it
+// while instances still use it as a layer).
+func (d *Daemon) deleteImageVolumes(ctx context.Context, fp string) error {
+	for name, pool := range d.pools.all() {
+		if err := pool.Delete(ctx, storage.Volume{Kind: storage.KindImage, Name: fp}); err != nil {
+			return fmt.Errorf("image %s: delete its volume on pool %q: %w", short(fp), name, err)
+		}
+	}
+	return nil
+}
+
+// DropImageFiles removes this member's files and volumes of an image the
+// cluster no longer has: another member deleted it (DELETE
+// /internal/images/{fp}). An image still recorded is refused.
+func (d *Daemon) DropImageFiles(ctx context.Context, fp string) error {
+	if !images.ValidFingerprintPrefix(fp) || len(fp) != 64 {
+		return errdefs.Invalidf("%q is not an image fingerprint", fp)
+	}
+	unlock := d.imageLocks.lock(fp)
+	defer unlock()
+	if _, err := d.db.GetImage(ctx, fp); err == nil {
+		return errdefs.Conflictf("image %s is still in the cluster's records: delete it with DELETE /1.0/images/%s", short(fp), fp)
+	} else if !errors.Is(err, db.ErrNotFound) {
+		return err
+	}
+	if err := d.deleteImageVolumes(ctx, fp); err != nil {
+		return err
+	}
+	if err := d.images.Delete(fp); err != nil && !errors.Is(err, images.ErrNotFound) && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	d.log.Info("image files dropped: the image was deleted on another member", "fingerprint", fp)
 	return nil
 }
 

@@ -182,6 +182,9 @@ func (d *Daemon) ensureImageVolume(ctx context.Context, op *operations.Op, pool 
 	if pool.Exists(vol) {
 		return nil
 	}
+	if err := trace.Do(ctx, "image files from another member", func() error { return d.imageFromMember(ctx, op, fp) }); err != nil {
+		return err
+	}
 	op.SetMetadata("create_instance_from_image_unpack_progress", "Unpacking image")
 	start := time.Now()
 	err := pool.CreateImage(ctx, vol, func(dir string) error {

@@ -114,9 +114,8 @@ func TestClusterForms(t *testing.T) {
 	}
 }
 
-// clusterImage imports the busybox test image on every member (the alias
-// on the first): each member needs the image's files to create instances
-// from it, and fetching them from another member is not done yet.
+// clusterImage imports the busybox test image on the first member: the
+// others copy its files from there when an instance of theirs needs them.
 func (c *aCluster) clusterImage(alias string) {
 	c.t.Helper()
 	tarball, err := builder.Build(context.Background(), "busybox", builder.Options{})
@@ -124,9 +123,22 @@ func (c *aCluster) clusterImage(alias string) {
 		c.t.Fatal(err)
 	}
 	c.members[0].must("image", "import", tarball, "--alias", alias)
-	for _, m := range c.members[1:] {
-		m.must("image", "import", tarball)
+}
+
+// storedImages is the fingerprints in member i's image store.
+func (c *aCluster) storedImages(i int) []string {
+	c.t.Helper()
+	ents, err := os.ReadDir(filepath.Join(c.members[i].dir, "images"))
+	if err != nil && !os.IsNotExist(err) {
+		c.t.Fatal(err)
 	}
+	var out []string
+	for _, e := range ents {
+		if len(e.Name()) == 64 {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
 
 // locations is `lodge list -c nsL` on member i: name -> "STATE LOCATION".
@@ -150,7 +162,11 @@ func TestClusterInstances(t *testing.T) {
 	names := []string{"cli-a", "cli-b", "cli-c"}
 	c := startCluster(t, "cli", names)
 	c.clusterImage("cli-img")
-	// From member a: one here, one on b; from b: one on c.
+	if got := c.storedImages(2); len(got) != 0 {
+		t.Fatalf("cli-c holds images before any instance of its own: %v", got)
+	}
+	// From member a: one here, one on b; from b: one on c. b and c copy
+	// the image's files from a.
 	c.members[0].must("launch", "cli-img", "cli-1", "--target", "cli-a")
 	c.members[0].must("launch", "cli-img", "cli-2", "--target", "cli-b")
 	c.members[1].must("launch", "cli-img", "cli-3", "--target", "cli-c")
@@ -163,6 +179,9 @@ func TestClusterInstances(t *testing.T) {
 	// The table shows a LOCATION column without asking.
 	if out := c.members[2].must("list"); !strings.Contains(out, "LOCATION") || !strings.Contains(out, "cli-b") {
 		t.Fatalf("list table on cli-c:\n%s", out)
+	}
+	if a, cc := c.storedImages(0), c.storedImages(2); len(a) != 1 || fmt.Sprint(cc) != fmt.Sprint(a) {
+		t.Fatalf("images held: cli-a %v, cli-c %v; want cli-a's copied to cli-c", a, cc)
 	}
 	// Each member runs its own: the container is in that member's state dir.
 	for i, n := range []string{"cli-1", "cli-2", "cli-3"} {
