@@ -109,12 +109,22 @@ func stopOrphanDnsmasq(name string) {
 	waitGone(pid, cl[1:])
 }
 
+// bridgePorts counts the interfaces attached to the bridge. Asked of
+// netlink, not /sys/class/net/BRIDGE/brif: the mounted sysfs shows the
+// network namespace it was mounted in, which is not lodged's when lodged
+// runs in a network namespace of its own.
 func bridgePorts(link netlink.Link) int {
-	ents, err := os.ReadDir(filepath.Join("/sys/class/net", link.Attrs().Name, "brif"))
+	links, err := netlink.LinkList()
 	if err != nil {
 		return 0
 	}
-	return len(ents)
+	n := 0
+	for _, l := range links {
+		if l.Attrs().MasterIndex == link.Attrs().Index {
+			n++
+		}
+	}
+	return n
 }
 
 // netnsOf identifies the network namespace of /proc/PID ("self" for this
