@@ -6,6 +6,7 @@
 #   lxc lxc-dev pkg-config gcc     liblxc, and its headers for go-lxc's cgo; lxc-ls/-info/-attach in tests
 #   lxcfs uidmap                   /proc views for containers; newuidmap for unprivileged containers
 #   dnsmasq-base nftables iproute2 the managed bridge: DHCP/DNS, NAT, `ip` and `bridge` in tests
+#   util-linux                     nsenter: the cluster netns test starts each member in a network namespace
 #   dnsmasq-utils                  dhcp_release: a deleted container's lease goes without a dnsmasq restart
 #   btrfs-progs rsync              the btrfs pool driver; copies between pools
 #   acl attr libcap2-bin           setfacl/getfacl, getfattr, setcap/getcap: the migration tests' ACLs, xattrs, caps
@@ -28,7 +29,7 @@
 # `make ui` (rebuilding ui/dist from ui/web) also needs Node.js 18+ with npm
 # (Debian's nodejs and npm, or the machine's own); building lodge does not.
 set -euo pipefail
-pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base dnsmasq-utils nftables iproute2 btrfs-progs rsync acl attr libcap2-bin
+pkgs=(lxc lxc-dev pkg-config gcc make git lxcfs uidmap dnsmasq-base dnsmasq-utils nftables iproute2 util-linux btrfs-progs rsync acl attr libcap2-bin
 	debootstrap busybox-static squashfs-tools xz-utils zstd bzip2 sshfs fuse3 openssh-client lxd-client iputils-ping iperf3 tcpdump prometheus curl openssl python3 protobuf-compiler
 	dpkg-dev lintian systemd chromium libdqlite-dev libraft-dev libsqlite3-dev)
 missing=()

@@ -47,6 +47,10 @@ type Driver struct {
 	// live lets a list skip liblxc for running containers (fastate.go).
 	live liveCache
 
+	// ownSysfs: containers start from a mount namespace with a sysfs of
+	// lodged's network namespace, which the mounted /sys is not (sysfs.go).
+	ownSysfs bool
+
 	// zyg forks the helper of each exec (zygote.go), made on first use.
 	zygOnce sync.Once
 	zyg     *zygote
@@ -64,7 +68,12 @@ func New(lxcpath string, log *slog.Logger) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{lxcpath: lxcpath, log: log, Helper: self}, nil
+	d := &Driver{lxcpath: lxcpath, log: log, Helper: self}
+	if need, why := needOwnSysfs(); need {
+		d.ownSysfs = true
+		log.Info("lodged runs in a network namespace that /sys does not show; containers start from a mount namespace with a sysfs of its own", "difference", why)
+	}
+	return d, nil
 }
 
 // Version is liblxc's version.
@@ -162,7 +171,10 @@ func (d *Driver) Start(ctx context.Context, name string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	tr := trace.From(ctx)
 	if tr != nil {
-		cmd.Env = append(os.Environ(), helperTraceEnv+"=1")
+		cmd.Env = append(cmd.Environ(), helperTraceEnv+"=1")
+	}
+	if d.ownSysfs {
+		cmd.Env = append(cmd.Environ(), ownSysfsEnv+"=1")
 	}
 	forked := time.Now()
 	err = cmd.Run()

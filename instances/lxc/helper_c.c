@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -111,6 +113,120 @@ static int fork_start(const char *name, const char *lxcpath, const char *config)
 	trace_mark("liblxc start");
 	trace_flush(1);
 	return 0;
+}
+
+// Mount points under /sys (at most this many) bound back over a new sysfs.
+#define MAX_SYS_MOUNTS 64
+
+// unescape_mountinfo undoes mountinfo's octal escapes (\040 for a space)
+// in place.
+static void unescape_mountinfo(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 3;
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = 0;
+}
+
+// under tells whether path is dir or below it.
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+// own_sysfs moves this process to a mount namespace of its own whose /sys
+// is a sysfs of its network namespace (LODGE_OWN_SYSFS, sysfs.go: lodged
+// runs in a network namespace of its own but the host's mount namespace,
+// whose /sys shows the host's interfaces, where liblxc looks for lodged's
+// bridge). What was mounted under /sys (the cgroup trees) is bound back;
+// nothing outside /sys changes, and nothing reaches the host's namespace.
+static int own_sysfs(void)
+{
+	char *paths[MAX_SYS_MOUNTS];
+	int fds[MAX_SYS_MOUNTS], n = 0, ret = -1;
+	if (unshare(CLONE_NEWNS) < 0) {
+		errorf("make a mount namespace for a sysfs of lodged's network namespace: %s\n", strerror(errno));
+		return -1;
+	}
+	if (mount(NULL, "/sys", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		errorf("make /sys a slave mount: %s\n", strerror(errno));
+		return -1;
+	}
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f) {
+		errorf("read /proc/self/mountinfo: %s\n", strerror(errno));
+		return -1;
+	}
+	char *line = NULL, mp[4096];
+	size_t cap = 0;
+	while (getline(&line, &cap, f) >= 0) {
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		unescape_mountinfo(mp);
+		if (!under(mp, "/sys") || strcmp(mp, "/sys") == 0)
+			continue;
+		// Only the topmost: binding those recursively brings the rest.
+		bool covered = false;
+		for (int i = 0; i < n && !covered; i++)
+			covered = under(mp, paths[i]);
+		if (covered)
+			continue;
+		for (int i = 0; i < n;) {
+			if (under(paths[i], mp)) {
+				free(paths[i]);
+				paths[i] = paths[--n];
+			} else {
+				i++;
+			}
+		}
+		if (n == MAX_SYS_MOUNTS || !(paths[n] = strdup(mp))) {
+			errorf("list the mounts under /sys: more than %d, or out of memory\n", MAX_SYS_MOUNTS);
+			free(line);
+			fclose(f);
+			goto out;
+		}
+		n++;
+	}
+	free(line);
+	fclose(f);
+	// Held open: the new sysfs hides them.
+	for (int i = 0; i < n; i++) {
+		fds[i] = open(paths[i], O_PATH | O_CLOEXEC);
+		if (fds[i] < 0) {
+			errorf("open %s to keep it: %s\n", paths[i], strerror(errno));
+			for (int j = 0; j < i; j++)
+				close(fds[j]);
+			goto out;
+		}
+	}
+	if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		errorf("mount a sysfs on /sys: %s\n", strerror(errno));
+	} else {
+		ret = 0;
+		for (int i = 0; i < n && ret == 0; i++) {
+			char src[64];
+			if (access(paths[i], F_OK) < 0)
+				continue; // no such directory in this sysfs
+			snprintf(src, sizeof(src), "/proc/self/fd/%d", fds[i]);
+			if (mount(src, paths[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
+				errorf("bind %s back under the new sysfs: %s\n", paths[i], strerror(errno));
+				ret = -1;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+out:
+	for (int i = 0; i < n; i++)
+		free(paths[i]);
+	return ret;
 }
 
 // read_request reads fd until EOF into a NUL-terminated buffer.
@@ -424,13 +540,22 @@ __attribute__((constructor)) static void lodge_helpers(int argc, char **argv, ch
 		}
 		_exit(exec_zygote());
 	}
-	for (char **e = envp; e && *e; e++)
+	bool sysfs = false;
+	for (char **e = envp; e && *e; e++) {
 		if (strncmp(*e, "LODGE_TRACE_HELPER=", 19) == 0 && (*e)[19])
 			trace_on = true;
+		if (strcmp(*e, "LODGE_OWN_SYSFS=1") == 0)
+			sysfs = true;
+	}
 	trace_mark("exec");
 	if (argc != 5) {
 		errorf("usage: forkstart NAME LXCPATH CONFIG\n");
 		_exit(2);
+	}
+	if (sysfs) {
+		if (own_sysfs() < 0)
+			_exit(1);
+		trace_mark("a sysfs of lodged's network namespace");
 	}
 	_exit(fork_start(argv[2], argv[3], argv[4]));
 }

@@ -59,9 +59,15 @@ func (d *Driver) Owner(ctx context.Context, name string) (network.Ownership, err
 }
 
 // servingDnsmasq finds a dnsmasq bound to the interface, with the pidfile
-// it was told to write.
+// it was told to write. Only this network namespace's count: a bridge of
+// the same name in another one (another lodged's, in a namespace of its
+// own) is another interface, whose dnsmasq is none of this one's business.
 func servingDnsmasq(name string) (int, string) {
 	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, ""
+	}
+	own, err := netnsOf("self")
 	if err != nil {
 		return 0, ""
 	}
@@ -71,7 +77,7 @@ func servingDnsmasq(name string) (int, string) {
 			continue
 		}
 		cl := cmdline(pid)
-		if len(cl) == 0 || filepath.Base(cl[0]) != "dnsmasq" {
+		if len(cl) == 0 || filepath.Base(cl[0]) != "dnsmasq" || !inNetns(pid, own) {
 			continue
 		}
 		pidFile, bound := "", false
@@ -103,10 +109,37 @@ func stopOrphanDnsmasq(name string) {
 	waitGone(pid, cl[1:])
 }
 
+// bridgePorts counts the interfaces attached to the bridge. Asked of
+// netlink, not /sys/class/net/BRIDGE/brif: the mounted sysfs shows the
+// network namespace it was mounted in, which is not lodged's when lodged
+// runs in a network namespace of its own.
 func bridgePorts(link netlink.Link) int {
-	ents, err := os.ReadDir(filepath.Join("/sys/class/net", link.Attrs().Name, "brif"))
+	links, err := netlink.LinkList()
 	if err != nil {
 		return 0
 	}
-	return len(ents)
+	n := 0
+	for _, l := range links {
+		if l.Attrs().MasterIndex == link.Attrs().Index {
+			n++
+		}
+	}
+	return n
+}
+
+// netnsOf identifies the network namespace of /proc/PID ("self" for this
+// process) by its nsfs device and inode.
+func netnsOf(pid string) ([2]uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join("/proc", pid, "ns", "net"), &st); err != nil {
+		return [2]uint64{}, err
+	}
+	return [2]uint64{st.Dev, st.Ino}, nil
+}
+
+// inNetns tells whether process pid is in the network namespace own; a
+// process gone, or whose namespace cannot be read, is not.
+func inNetns(pid int, own [2]uint64) bool {
+	ns, err := netnsOf(strconv.Itoa(pid))
+	return err == nil && ns == own
 }
