@@ -21,6 +21,15 @@ func (c *Client) GetInstances(ctx context.Context) ([]api.InstanceFull, error) {
 	return out, err
 }
 
+// QueryInstances returns the instances, with their state, that match
+// filter (GET /1.0/instances?recursion=2&filter=, the api_filtering
+// language: "status eq running and location eq m2").
+func (c *Client) QueryInstances(ctx context.Context, filter string) ([]api.InstanceFull, error) {
+	var out []api.InstanceFull
+	_, err := c.get(ctx, "/1.0/instances?"+url.Values{"recursion": {"2"}, "filter": {filter}}.Encode(), &out)
+	return out, err
+}
+
 // GetInstancesJSON returns GET /1.0/instances?recursion=2's metadata as the
 // server sent it, for callers that only pass it on (list --format json).
 func (c *Client) GetInstancesJSON(ctx context.Context) (json.RawMessage, error) {

@@ -116,6 +116,10 @@ var apiExtensions = []string{
 	// cluster_move.go, cluster_evacuate.go: moves between members,
 	// evacuate and restore (stopped moves: no live migration).
 	"clustering_evacuation",
+	// cluster_copy.go: a copy (source type copy) whose source is on
+	// another member pulls it from there (lxc copy c1 c2 --target m2;
+	// without this LXD's client tries a migration between two servers).
+	"cluster_internal_copy",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.

@@ -115,35 +115,41 @@ func memberURL(addr, path string) string {
 // memberCall sends a JSON request to a member and decodes the reply's
 // metadata into out (if not nil).
 func memberCall(ctx context.Context, c *http.Client, method, addr, path string, body, out any) error {
+	_, err := memberCallHeader(ctx, c, method, addr, path, body, out)
+	return err
+}
+
+// memberCallHeader is memberCall that returns the reply's headers too.
+func memberCallHeader(ctx context.Context, c *http.Client, method, addr, path string, body, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, memberURL(addr, path), rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return errdefs.Unavailablef("cluster member %s: %v", addr, err)
+		return nil, errdefs.Unavailablef("cluster member %s: %v", addr, err)
 	}
 	defer resp.Body.Close()
 	var r api.Response
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&r); err != nil {
-		return errdefs.Unavailablef("cluster member %s: %s %s: %d, unreadable reply: %v", addr, method, path, resp.StatusCode, err)
+		return nil, errdefs.Unavailablef("cluster member %s: %s %s: %d, unreadable reply: %v", addr, method, path, resp.StatusCode, err)
 	}
 	if resp.StatusCode >= 400 || r.Type == api.ErrorResponse {
-		return errdefs.New(kindOfStatus(resp.StatusCode), fmt.Sprintf("cluster member %s: %s", addr, r.Error))
+		return nil, errdefs.New(kindOfStatus(resp.StatusCode), fmt.Sprintf("cluster member %s: %s", addr, r.Error))
 	}
 	if out != nil && len(r.Metadata) > 0 {
-		return json.Unmarshal(r.Metadata, out)
+		return resp.Header, json.Unmarshal(r.Metadata, out)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // kindOfStatus is statusOf's inverse, for errors another member answered.

@@ -119,13 +119,37 @@ func (s *Server) clusterInstances(r *http.Request, local any) (response, error) 
 	if err := json.Unmarshal(mine, &all); err != nil {
 		return nil, err
 	}
+	parts, err := s.askMembers(ctx, peers, r.URL.Path+"?"+r.URL.RawQuery, func(p daemon.Peer) memberList {
+		return memberList{list: s.unreachable(ctx, r, p.Name)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		all = append(all, p.list...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return listName(all[i]) < listName(all[j]) })
+	return reply(all), nil
+}
+
+// memberList is one member's answer to a list: its entries and, for a
+// query, its X-Lodge-Total-Count (how many of its instances match).
+type memberList struct {
+	list  []json.RawMessage
+	total string
+}
+
+// askMembers sends GET path to every peer in parallel; a peer that is
+// offline or does not answer within listDeadline is answered for by
+// silent (from the database).
+func (s *Server) askMembers(ctx context.Context, peers []daemon.Peer, path string, silent func(daemon.Peer) memberList) ([]memberList, error) {
 	_, fast, err := s.members()
 	if err != nil {
 		return nil, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, listDeadline)
 	defer cancel()
-	parts := make([][]json.RawMessage, len(peers))
+	parts := make([]memberList, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
 		wg.Add(1)
@@ -133,22 +157,18 @@ func (s *Server) clusterInstances(r *http.Request, local any) (response, error) 
 			defer wg.Done()
 			var got []json.RawMessage
 			if !p.Offline {
-				err := memberCall(lctx, fast, http.MethodGet, p.Address, r.URL.Path+"?"+r.URL.RawQuery, nil, &got)
+				h, err := memberCallHeader(lctx, fast, http.MethodGet, p.Address, path, nil, &got)
 				if err == nil {
-					parts[i] = got
+					parts[i] = memberList{list: got, total: h.Get(TotalCountHeader)}
 					return
 				}
 				s.log.Warn("a cluster member did not answer a list: its instances show as unreachable", "member", p.Name, "err", err)
 			}
-			parts[i] = s.unreachable(ctx, r, p.Name)
+			parts[i] = silent(p)
 		}()
 	}
 	wg.Wait()
-	for _, p := range parts {
-		all = append(all, p...)
-	}
-	sort.SliceStable(all, func(i, j int) bool { return listName(all[i]) < listName(all[j]) })
-	return reply(all), nil
+	return parts, nil
 }
 
 // unreachable renders a silent member's instances at the request's

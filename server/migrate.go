@@ -231,6 +231,12 @@ func targetLink(src api.InstanceSource) (daemon.MigrationLink, error) {
 	return daemon.MigrationLink{}, errdefs.Invalidf("migration mode %q is not supported: the target speaks pull and push (relay is the client's, which connects the two)", src.Mode)
 }
 
+// DialMigration is dialMigration for the daemon (a copy that pulls from
+// another member).
+func (s *Server) DialMigration(opURL, certPEM string, secrets map[string]string) (daemon.MigrationLink, error) {
+	return dialMigration(opURL, certPEM, secrets)
+}
+
 // instanceMigrate is POST /1.0/instances/{name} with migration: the
 // instance (or, from snapshotPost, a snapshot) as a migration source.
 func (s *Server) instanceMigrate(r *http.Request, name, snap string, req api.InstancePost) (response, error) {

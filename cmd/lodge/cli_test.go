@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,6 +70,26 @@ func TestMatchFilter(t *testing.T) {
 	for _, tc := range tests {
 		if got := matchFilter(tc.name, tc.filters); got != tc.want {
 			t.Errorf("matchFilter(%q, %v) = %v", tc.name, tc.filters, got)
+		}
+	}
+}
+
+// KEY=VALUE list args become the server's filter (as lxc list's do);
+// the others stay name patterns.
+func TestSplitFilters(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		names  []string
+		filter string
+	}{
+		{nil, nil, ""},
+		{[]string{"web", "c[0-9]"}, []string{"web", "c[0-9]"}, ""},
+		{[]string{"status=running", "web", "location=m2"}, []string{"web"}, "status eq running and location eq m2"},
+		{[]string{"description=two words"}, nil, `description eq "two words"`},
+	} {
+		names, filter := splitFilters(tc.args)
+		if !slices.Equal(names, tc.names) || filter != tc.filter {
+			t.Errorf("splitFilters(%q) = %q, %q; want %q, %q", tc.args, names, filter, tc.names, tc.filter)
 		}
 	}
 }

@@ -35,6 +35,7 @@ func onOneServer(cmd *cobra.Command, verb string) error {
 func copyCmd() *cobra.Command {
 	var o migrateOpts
 	var config []string
+	var member string
 	cmd := &cobra.Command{
 		Use:   "copy [REMOTE:]SOURCE[/SNAPSHOT] [REMOTE:][NEW]",
 		Short: "Copy an instance or a snapshot to a new instance, on this server or another (with its snapshots unless --instance-only)",
@@ -49,6 +50,9 @@ func copyCmd() *cobra.Command {
 				return err
 			}
 			if from.Remote != to.Remote {
+				if member != "" {
+					return fmt.Errorf("--target names a member of the source's cluster; a copy to another server (%s) does without it", args[1])
+				}
 				o.config = cfg
 				return copyBetween(cmd.Context(), cmd.ErrOrStderr(), from, to, o)
 			}
@@ -84,7 +88,10 @@ func copyCmd() *cobra.Command {
 			if o.pool != "" {
 				req.Devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": o.pool}
 			}
-			op, err := c.CreateInstance(cmd.Context(), req)
+			// In a cluster the copy goes to member (else where the cluster
+			// places it, as for a new instance), pulled from the source's
+			// member when that is another.
+			op, err := c.CreateInstanceOn(cmd.Context(), req, member)
 			if err != nil {
 				return err
 			}
@@ -93,6 +100,7 @@ func copyCmd() *cobra.Command {
 	}
 	migrateFlags(cmd, &o, &config)
 	cmd.Flags().BoolVar(&o.refresh, "refresh", false, "bring an earlier copy on another server up to date: only what changed moves")
+	cmd.Flags().StringVar(&member, "target", "", "in a cluster: the member to make the copy on (default: where the cluster places a new instance)")
 	return cmd
 }
 

@@ -100,6 +100,26 @@ func matchFilter(name string, filters []string) bool {
 	return false
 }
 
+// splitFilters separates list's FILTER args: name patterns (matchFilter's)
+// and KEY=VALUE, which as for lxc list become the server's filter, every
+// one to match ("status=running location=m2": status eq running and
+// location eq m2; VALUE is a regular expression over the whole value).
+func splitFilters(args []string) (names []string, filter string) {
+	var clauses []string
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			names = append(names, a)
+			continue
+		}
+		if strings.ContainsAny(v, " \t") {
+			v = `"` + v + `"`
+		}
+		clauses = append(clauses, k+" eq "+v)
+	}
+	return names, strings.Join(clauses, " and ")
+}
+
 // clustered tells whether the instances come from a cluster (they are
 // located on members, "none" standalone).
 func clustered(all []api.InstanceFull) bool {
@@ -114,7 +134,13 @@ func clustered(all []api.InstanceFull) bool {
 func listCmd() *cobra.Command {
 	var format, cols string
 	cmd := &cobra.Command{
-		Use:     "list [REMOTE:] [FILTER...]",
+		Use: "list [REMOTE:] [FILTER...]",
+		Long: `List instances. A FILTER is a name (a prefix, or a regular expression
+over the whole name; any of them matches) or KEY=VALUE, which the server
+answers over every member of a cluster (all of them must match; KEY is a
+field of the instance: status, location, architecture, description,
+config.KEY, expanded_config.KEY, ...; VALUE a regular expression over the
+whole value, case-insensitive): lodge list status=running location=m2.`,
 		Aliases: []string{"ls"},
 		Short:   "List instances",
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -126,6 +152,7 @@ func listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			names, filter := splitFilters(args)
 			if format == "json" && len(args) == 0 {
 				// Unfiltered JSON is what the server sent (sorted by
 				// name): passed on, not decoded and encoded again.
@@ -136,13 +163,19 @@ func listCmd() *cobra.Command {
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", raw)
 				return err
 			}
-			all, err := c.GetInstances(cmd.Context())
+			var all []api.InstanceFull
+			if filter != "" {
+				// Answered by the server, over every member of a cluster.
+				all, err = c.QueryInstances(cmd.Context(), filter)
+			} else {
+				all, err = c.GetInstances(cmd.Context())
+			}
 			if err != nil {
 				return err
 			}
 			insts := make([]api.InstanceFull, 0, len(all))
 			for _, i := range all {
-				if matchFilter(i.Name, args) {
+				if matchFilter(i.Name, names) {
 					insts = append(insts, i)
 				}
 			}

@@ -53,6 +53,10 @@ type ClusterTransport interface {
 	// MemberAsync is MemberDo's first half: the request, answered at
 	// once, and (for an operation) what waits for its end.
 	MemberAsync(ctx context.Context, addr, method, path string, body any) (json.RawMessage, func(context.Context) (json.RawMessage, error), error)
+	// DialMigration is the link of a migration target that pulls from
+	// the source operation at opURL (a server with certificate certPEM),
+	// by the websockets' secrets.
+	DialMigration(opURL, certPEM string, secrets map[string]string) (MigrationLink, error)
 }
 
 // Cluster config keys' defaults (the keys are in serverConfigKeys).

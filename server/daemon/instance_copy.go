@@ -251,21 +251,42 @@ func (d *Daemon) createCopy(ctx context.Context, req api.InstancesPost) (*operat
 		Phase: db.PhaseCreating, Ephemeral: req.Ephemeral, Description: req.Description, Config: cfg,
 		Devices: devices, Profiles: srcProfiles, CreatedAt: time.Now().UTC(),
 	}
-	// Checked and inserted under idmapMu, as an image create is, so that
-	// creates side by side count each other's NICs.
-	d.idmapMu.Lock()
-	defer d.idmapMu.Unlock()
-	if err := d.checkNetworkRoom(ctx, row); err != nil {
+	holder, remote, err := d.InstanceMember(ctx, srcName)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := d.db.CreateInstance(ctx, row); err != nil {
-		if errors.Is(err, db.ErrExists) {
-			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", req.Name)
-		}
+	if remote {
+		return d.copyFromMember(ctx, req, row, holder, srcName, snap, instanceOnly)
+	}
+	if err := d.insertCopy(ctx, row, false); err != nil {
 		return nil, err
 	}
 	op := d.ops.Start(operationsSpec("Creating instance", req.Name), func(ctx context.Context, op *operations.Op) error {
 		return d.copyInstance(ctx, op, row, srcName, snap, instanceOnly, req.Start)
 	})
 	return op, nil
+}
+
+// insertCopy inserts a copy's row (phase creating), checked under
+// idmapMu as an image create is, so that creates side by side count
+// each other's NICs; isolated gives it its isolated id range now (a
+// received volume is shifted to it as it arrives).
+func (d *Daemon) insertCopy(ctx context.Context, row db.Instance, isolated bool) error {
+	d.idmapMu.Lock()
+	defer d.idmapMu.Unlock()
+	if err := d.checkNetworkRoom(ctx, row); err != nil {
+		return err
+	}
+	if isolated {
+		if err := d.allocateIsolated(ctx, row.Config, row.Profiles); err != nil {
+			return err
+		}
+	}
+	if _, err := d.db.CreateInstance(ctx, row); err != nil {
+		if errors.Is(err, db.ErrExists) {
+			err = errdefs.Existsf("instance %q already exists; pick another name or delete it first", row.Name)
+		}
+		return err
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"lodge/api"
 	"lodge/errdefs"
 	"lodge/instances"
 	"lodge/server/db"
@@ -117,34 +118,14 @@ func (d *Daemon) QueryInstances(ctx context.Context, q InstanceQuery, detail Lis
 	if err != nil {
 		return nil, 0, err
 	}
-	rows := make([]queryRow, len(list))
-	for i, in := range list {
-		rows[i] = queryRow{in: in, nameLower: strings.ToLower(in.Name), descLower: strings.ToLower(in.Description)}
-	}
 	expand := d.expander(ctx)
-	if q.needExpanded {
-		for i := range rows {
-			x := expand(rows[i].in)
-			rows[i].x = &x
-		}
-	}
-	if q.needStatus {
+	page, total := q.run(list, d.db.Location(), expand, func() []string {
+		names := make([]string, len(list))
 		for i, st := range d.statuses(ctx, list) {
-			rows[i].status = statusName(st)
+			names[i] = statusName(st)
 		}
-	}
-	matched := rows[:0]
-	for _, r := range rows {
-		if r.matches(q) {
-			matched = append(matched, r)
-		}
-	}
-	sort.SliceStable(matched, func(i, j int) bool { return q.less(&matched[i], &matched[j]) })
-	total := len(matched)
-	page := matched[min(q.offset, total):]
-	if q.limit > 0 && len(page) > q.limit {
-		page = page[:q.limit]
-	}
+		return names
+	})
 	if detail == DetailStatus && q.needStatus {
 		// Every status was read already.
 		out := make([]Instance, len(page))
@@ -158,6 +139,141 @@ func (d *Daemon) QueryInstances(ctx context.Context, q InstanceQuery, detail Lis
 		out[i] = r.in
 	}
 	return d.instancesOf(ctx, out, expand, detail), total, nil
+}
+
+// run filters list (the instances of member location), sorts the matches
+// and cuts the page; statuses, called only when the query needs them,
+// gives each instance's status as statusName names it.
+func (q InstanceQuery) run(list []db.Instance, location string, expand func(db.Instance) Expanded, statuses func() []string) ([]queryRow, int) {
+	rows := make([]queryRow, len(list))
+	for i, in := range list {
+		rows[i] = queryRow{in: in, location: location, nameLower: strings.ToLower(in.Name), descLower: strings.ToLower(in.Description)}
+	}
+	if q.needExpanded {
+		for i := range rows {
+			x := expand(rows[i].in)
+			rows[i].x = &x
+		}
+	}
+	if q.needStatus {
+		for i, st := range statuses() {
+			rows[i].status = st
+		}
+	}
+	matched := rows[:0]
+	for _, r := range rows {
+		if r.matches(q) {
+			matched = append(matched, r)
+		}
+	}
+	sort.SliceStable(matched, func(i, j int) bool { return q.less(&matched[i], &matched[j]) })
+	lo, hi := q.Window(len(matched))
+	return matched[lo:hi], len(matched)
+}
+
+// Window is the page of a sorted list of n matches: [lo, hi).
+func (q InstanceQuery) Window(n int) (lo, hi int) {
+	lo = min(q.offset, n)
+	hi = n
+	if q.limit > 0 && hi-lo > q.limit {
+		hi = lo + q.limit
+	}
+	return lo, hi
+}
+
+// Head is q for one member of a cluster: the same filter and order, and
+// every match that can be in q's page once the members' lists are
+// merged, i.e. the first offset+limit (all of them without a limit).
+func (q InstanceQuery) Head() InstanceQuery {
+	h := q
+	h.offset = 0
+	if q.limit > 0 {
+		h.limit = q.offset + q.limit
+	}
+	return h
+}
+
+// HeadLimit is Head's limit as limit= gives it to another member: ""
+// for every match (no limit, or more than a page may hold).
+func (q InstanceQuery) HeadLimit() string {
+	if n := q.Head().limit; n > 0 && n <= MaxQueryLimit {
+		return strconv.Itoa(n)
+	}
+	return ""
+}
+
+// Compare orders two instances as the query sorts them (then by name),
+// for the merge of the members' pages in a cluster.
+func (q InstanceQuery) Compare(a, b *api.Instance) int {
+	for _, k := range q.sort {
+		if c := k.field.compareAPI(a, b); c != 0 {
+			if k.desc {
+				return -c
+			}
+			return c
+		}
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// compareAPI is compare on instances as the API shows them.
+func (f field) compareAPI(a, b *api.Instance) int {
+	v := func(in *api.Instance) string {
+		switch f.kind {
+		case fieldName:
+			return in.Name
+		case fieldStatus:
+			return strings.ToLower(in.Status)
+		case fieldType:
+			return in.Type
+		case fieldDescription:
+			return in.Description
+		case fieldArchitecture:
+			return in.Architecture
+		case fieldLocation:
+			return in.Location
+		case fieldConfig:
+			return in.Config[f.key]
+		case fieldExpandedConfig:
+			return in.ExpandedConfig[f.key]
+		}
+		return ""
+	}
+	switch f.kind {
+	case fieldCreatedAt:
+		return a.CreatedAt.Compare(b.CreatedAt)
+	case fieldLastUsedAt:
+		return a.LastUsedAt.Compare(b.LastUsedAt)
+	}
+	return strings.Compare(v(a), v(b))
+}
+
+// QueryUnreachable answers q (its Head) for a member that did not answer
+// a list: its instances from the database, in Error state, as
+// UnreachableInstances shows them; and how many match.
+func (d *Daemon) QueryUnreachable(ctx context.Context, q InstanceQuery, member string) ([]Instance, int, error) {
+	n, err := d.db.NodeByName(ctx, member)
+	if err != nil {
+		return nil, 0, err
+	}
+	list, err := d.db.ListInstancesOn(ctx, n.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	expand := d.expander(ctx)
+	page, total := q.Head().run(list, member, expand, func() []string {
+		names := make([]string, len(list))
+		for i := range names {
+			names[i] = string(instances.StatusError)
+		}
+		return names
+	})
+	out := make([]Instance, len(page))
+	for i, r := range page {
+		out[i] = d.instanceInfo(r.in, expand(r.in), instances.State{Status: instances.StatusError})
+		out[i].Location = member
+	}
+	return out, total, nil
 }
 
 // instancesOf reads what the API shows of each of list: expanded config,
@@ -220,6 +336,7 @@ type queryRow struct {
 	in                   db.Instance
 	x                    *Expanded // when the query names expanded_*
 	status               string    // when the query names the status
+	location             string    // the member it is on ("none" standalone)
 	nameLower, descLower string
 }
 
@@ -321,7 +438,7 @@ func (f field) value(r *queryRow) (string, bool) {
 	case fieldArchitecture:
 		return in.Architecture, true
 	case fieldLocation:
-		return "none", true
+		return r.location, true
 	case fieldProject:
 		return "default", true
 	case fieldConfig:

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"lodge/api"
 	"lodge/errdefs"
 	"lodge/server/db"
 )
@@ -17,7 +18,7 @@ func queryRows() []*queryRow {
 		in := db.Instance{Name: name, Architecture: "x86_64", Description: desc, Profiles: profiles, Config: cfg, Devices: devs}
 		x := expandProfiles(in, []db.Profile{{Name: "default", Config: map[string]string{"limits.cpu": "2"},
 			Devices: map[string]map[string]string{"root": {"type": "disk", "path": "/", "pool": "default"}}}}, nil)
-		return &queryRow{in: in, x: &x, status: status, nameLower: strings.ToLower(name), descLower: strings.ToLower(desc)}
+		return &queryRow{in: in, x: &x, status: status, location: "none", nameLower: strings.ToLower(name), descLower: strings.ToLower(desc)}
 	}
 	return []*queryRow{
 		mk("c1", "Running", "web server", []string{"default", "web"}, map[string]string{"image.os": "Debian", "user.tier": "front end"},
@@ -244,5 +245,42 @@ func TestQueryInstances(t *testing.T) {
 		if got := e.drv.FullReads(n) - before[n]; got != 0 {
 			t.Errorf("%s: a status filter read its full state %d times", n, got)
 		}
+	}
+}
+
+// A cluster's queried list asks each member for the head of the query
+// (every match that can reach the page), and merges in the query's order.
+func TestQueryHeadAndMerge(t *testing.T) {
+	for _, tc := range []struct {
+		p         QueryParams
+		headLimit string
+		n, lo, hi int
+	}{
+		{QueryParams{}, "", 5, 0, 5},
+		{QueryParams{Limit: "2", Offset: "3"}, "5", 10, 3, 5},
+		{QueryParams{Limit: "2", Offset: "9"}, "11", 10, 9, 10},
+		{QueryParams{Offset: "4"}, "", 3, 3, 3},
+		{QueryParams{Limit: "1000", Offset: "1"}, "", 5, 1, 5},
+	} {
+		q, err := tc.p.Parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.HeadLimit(); got != tc.headLimit {
+			t.Errorf("%+v: HeadLimit %q, want %q", tc.p, got, tc.headLimit)
+		}
+		if lo, hi := q.Window(tc.n); lo != tc.lo || hi != tc.hi {
+			t.Errorf("%+v: Window(%d) = %d,%d, want %d,%d", tc.p, tc.n, lo, hi, tc.lo, tc.hi)
+		}
+	}
+	q, err := QueryParams{Sort: "-location,status"}.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &api.Instance{Name: "a", Location: "m1", Status: "Running"}
+	b := &api.Instance{Name: "b", Location: "m2", Status: "Stopped"}
+	c := &api.Instance{Name: "c", Location: "m2", Status: "Running"}
+	if q.Compare(b, a) >= 0 || q.Compare(c, b) >= 0 || q.Compare(a, a) != 0 {
+		t.Errorf("-location,status: b<a %d, c<b %d, a=a %d", q.Compare(b, a), q.Compare(c, b), q.Compare(a, a))
 	}
 }
