@@ -116,6 +116,9 @@ var apiExtensions = []string{
 	// cluster_move.go, cluster_evacuate.go: moves between members,
 	// evacuate and restore (stopped moves: no live migration).
 	"clustering_evacuation",
+	// daemon/events.go, cluster_events.go: every event carries the member
+	// it happened on, and a member's stream has every member's.
+	"event_location",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.
