@@ -120,6 +120,9 @@ var apiExtensions = []string{
 	// another member pulls it from there (lxc copy c1 c2 --target m2;
 	// without this LXD's client tries a migration between two servers).
 	"cluster_internal_copy",
+	// daemon/events.go, cluster_events.go: every event carries the member
+	// it happened on, and a member's stream has every member's.
+	"event_location",
 }
 
 // extensions are LXD's extensions lodged implements, then lodge's own.

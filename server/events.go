@@ -32,15 +32,33 @@ func (s *Server) events(r *http.Request) (response, error) {
 	return stream(func(w http.ResponseWriter) { s.streamEvents(w, r, types) }), nil
 }
 
+// How often an event stream is pinged: a client's, and another member's,
+// which reads a stream silent for memberEventsSilence as broken and
+// dials again.
+const (
+	clientPing = 30 * time.Second
+	memberPing = 10 * time.Second
+)
+
 // streamEvents sends the events of types (all if empty) on a websocket
-// until the client or lodged goes away.
+// until the client or lodged goes away. In a cluster they are every
+// member's (cluster_events.go in the daemon), except for another member,
+// which follows each member itself and gets this one's own only, and for
+// a client that targets this member (?target=, which another member
+// forwards here).
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, types map[string]bool) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
 	defer conn.Close()
-	events, unsubscribe := s.d.SubscribeEvents(types)
+	subscribe, ping := s.d.SubscribeEvents, clientPing
+	if fromMember(r) {
+		subscribe, ping = s.d.SubscribeOwnEvents, memberPing
+	} else if r.URL.Query().Get("target") != "" && s.d.Clustered() {
+		subscribe = s.d.SubscribeOwnEvents
+	}
+	events, unsubscribe := subscribe(types)
 	defer unsubscribe()
 	// LXD pings "keepalive" at once; its client answers with a pong.
 	_ = conn.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(5*time.Second))
@@ -53,7 +71,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, types map[
 			}
 		}
 	}()
-	tick := time.NewTicker(30 * time.Second)
+	tick := time.NewTicker(ping)
 	defer tick.Stop()
 	for {
 		select {

@@ -9,11 +9,18 @@ import (
 	"lodge/errdefs"
 )
 
-// operationsGet lists the operations by status (Daemon.Operations).
+// operationsGet lists the operations by status (Daemon.Operations: in
+// a cluster, every member's). Another member asking gets this member's
+// own, those in memory (LXD's local operations).
 func (s *Server) operationsGet(r *http.Request) (response, error) {
-	all, err := s.d.Operations(r.Context())
-	if err != nil {
-		return nil, err
+	var all []api.Operation
+	if fromMember(r) {
+		all = s.d.OwnOperations()
+	} else {
+		var err error
+		if all, err = s.d.Operations(r.Context()); err != nil {
+			return nil, err
+		}
 	}
 	if recursion(r) > 0 {
 		out := map[string][]api.Operation{}

@@ -37,16 +37,30 @@ func operationListCmd() *cobra.Command {
 				all = append(all, ops...)
 			}
 			sort.SliceStable(all, func(i, j int) bool { return all[i].CreatedAt.Before(all[j].CreatedAt) })
+			// A cluster's list has every member's: a LOCATION column
+			// says where each runs, as lxc's does.
+			clustered := false
+			for _, o := range all {
+				clustered = clustered || (o.Location != "" && o.Location != "none")
+			}
 			rows := make([][]string, 0, len(all))
 			for _, o := range all {
 				cancel := "NO"
 				if o.MayCancel {
 					cancel = "YES"
 				}
-				rows = append(rows, []string{o.ID, upper(o.Class), o.Description, upper(o.Status), cancel,
-					o.CreatedAt.Local().Format("2006/01/02 15:04 MST")})
+				row := []string{o.ID, upper(o.Class), o.Description, upper(o.Status), cancel,
+					o.CreatedAt.Local().Format("2006/01/02 15:04 MST")}
+				if clustered {
+					row = append(row, o.Location)
+				}
+				rows = append(rows, row)
 			}
-			return render(cmd.OutOrStdout(), format, []string{"ID", "TYPE", "DESCRIPTION", "STATUS", "CANCELABLE", "CREATED"}, rows, all)
+			header := []string{"ID", "TYPE", "DESCRIPTION", "STATUS", "CANCELABLE", "CREATED"}
+			if clustered {
+				header = append(header, "LOCATION")
+			}
+			return render(cmd.OutOrStdout(), format, header, rows, all)
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, csv, json or yaml")

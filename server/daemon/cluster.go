@@ -57,6 +57,14 @@ type ClusterTransport interface {
 	// the source operation at opURL (a server with certificate certPEM),
 	// by the websockets' secrets.
 	DialMigration(opURL, certPEM string, secrets map[string]string) (MigrationLink, error)
+	// MemberEvents follows the events of the member at addr, its own
+	// only (LXD's JSON, every type): connected is called once the stream
+	// is up, handle with each event, until ctx ends or the stream breaks
+	// (the error says why). handle must not block.
+	MemberEvents(ctx context.Context, addr string, connected func(), handle func([]byte)) error
+	// MemberOperations lists the operations the member at addr runs or
+	// recently ran (its own only).
+	MemberOperations(ctx context.Context, addr string) ([]api.Operation, error)
 }
 
 // Cluster config keys' defaults (the keys are in serverConfigKeys).
@@ -75,6 +83,9 @@ type clusterState struct {
 	loop      bool // the heartbeat loop runs
 	// lastHeartbeat is when this member last heard from the leader.
 	lastHeartbeat time.Time
+	// events are the listeners to the other members' events
+	// (cluster_events.go).
+	events eventListeners
 }
 
 func (d *Daemon) clusterCertPaths() (string, string) {
@@ -812,10 +823,17 @@ func (d *Daemon) heartbeatInterval(ctx context.Context) time.Duration {
 	return iv
 }
 
+// startClusterLoop starts a member's background work: the heartbeats
+// (sent while this member leads the database) and the listeners to the
+// other members' events.
 func (d *Daemon) startClusterLoop() {
 	d.cl.mu.Lock()
 	defer d.cl.mu.Unlock()
-	if d.cl.loop || !d.db.Clustered() {
+	if !d.db.Clustered() {
+		return
+	}
+	d.startEventListeners()
+	if d.cl.loop {
 		return
 	}
 	d.cl.loop = true

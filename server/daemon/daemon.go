@@ -96,10 +96,16 @@ func New(cfg Config, deps Deps) *Daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{
 		cfg: cfg, log: cfg.Logger, db: deps.DB, inst: deps.Instances, images: deps.Images, unpack: deps.Unpack,
-		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, events: newEventHub(), ctx: ctx, cancel: cancel,
+		poolMgr: deps.Pools, poolName: deps.PoolName, idRanges: deps.IDRanges, ctx: ctx, cancel: cancel,
 		stopAll: make(chan struct{}), started: time.Now(), https: deps.HTTPS,
 		extractMeta: deps.ExtractMetadata, guest: deps.GuestAPI,
 	}
+	d.events = newEventHub(func() string {
+		if d.db == nil {
+			return "none"
+		}
+		return d.db.Location()
+	})
 	d.rm.httpOpts = deps.RemoteHTTP
 	d.cl.transport = deps.Cluster
 	if d.poolMgr == nil {

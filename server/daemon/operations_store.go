@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,27 +90,127 @@ func fromDBOp(o db.Operation) api.Operation {
 		MayCancel: o.MayCancel, Err: o.Err, Location: o.Location}
 }
 
+// opsDeadline bounds how long an operations list waits for another
+// member: one that has not answered by then is left out.
+const opsDeadline = 2 * time.Second
+
+// OwnOperations are the operations this lodged runs or ran lately (those
+// in memory), oldest first: what another member's list asks it for.
+func (d *Daemon) OwnOperations() []api.Operation {
+	var out []api.Operation
+	me := d.db.Location()
+	for _, op := range d.ops.List() {
+		o := op.Render()
+		if o.Location == "none" {
+			// Started before this server became a member (the join
+			// itself): its record has the member's name.
+			o.Location = me
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 // Operations lists, oldest first, the operations in memory and the ended
 // ones only the database still has (from before a restart, or older than
-// the registry keeps).
+// the registry keeps). In a cluster it lists every member's, each with
+// its location, as LXD's operationsGet does: those of the other members
+// that the database shows running are asked of those members, in
+// parallel (opsDeadline); a member that is offline or does not answer in
+// time is left out with its running operations (nobody can say they still
+// run), with a log line, while the ended ones the database has are listed.
 func (d *Daemon) Operations(ctx context.Context) ([]api.Operation, error) {
-	var all []api.Operation
-	live := map[string]bool{}
-	for _, op := range d.ops.List() {
-		all = append(all, op.Render())
-		live[op.ID()] = true
+	all := d.OwnOperations()
+	seen := map[string]bool{}
+	for _, o := range all {
+		seen[o.ID] = true
 	}
 	stored, err := d.db.ListOperations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list operations: %w", err)
 	}
-	for _, o := range stored {
-		if !live[o.ID] {
-			all = append(all, fromDBOp(o))
+	clustered := d.db.Clustered()
+	if clustered {
+		for _, o := range d.membersOperations(ctx, stored) {
+			if !seen[o.ID] {
+				all = append(all, o)
+				seen[o.ID] = true
+			}
 		}
+	}
+	me := d.db.Location()
+	for _, o := range stored {
+		if seen[o.ID] {
+			continue
+		}
+		if clustered && !api.StatusCode(o.StatusCode).IsFinal() && o.Location != me && o.Location != "none" {
+			// Running on a member that did not answer (or that says it
+			// no longer runs it): left out.
+			continue
+		}
+		all = append(all, fromDBOp(o))
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].CreatedAt.Before(all[j].CreatedAt) })
 	return all, nil
+}
+
+// membersOperations asks the other members that the database shows
+// running operations for theirs, in parallel, each within opsDeadline.
+func (d *Daemon) membersOperations(ctx context.Context, stored []db.Operation) []api.Operation {
+	running := map[string]bool{}
+	me := d.db.Location()
+	for _, o := range stored {
+		if !api.StatusCode(o.StatusCode).IsFinal() && o.Location != me {
+			running[o.Location] = true
+		}
+	}
+	if len(running) == 0 {
+		return nil
+	}
+	peers, err := d.Peers(ctx)
+	if err != nil {
+		d.log.Warn("operations list: the other members' are left out: the member list cannot be read", "err", err)
+		return nil
+	}
+	if d.cl.transport == nil {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, opsDeadline)
+	defer cancel()
+	parts := make([][]api.Operation, len(peers))
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		if !running[p.Name] {
+			continue
+		}
+		if p.Offline {
+			d.log.Debug("operations list: an offline member's running operations are left out", "member", p.Name)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			begin := time.Now()
+			ops, err := d.cl.transport.MemberOperations(lctx, p.Address)
+			if err != nil {
+				d.log.Warn("operations list: a cluster member did not answer: its running operations are left out",
+					"member", p.Name, "address", p.Address, "took", time.Since(begin).Round(time.Millisecond), "err", err)
+				return
+			}
+			for i := range ops {
+				if ops[i].Location == "" || ops[i].Location == "none" {
+					ops[i].Location = p.Name
+				}
+			}
+			parts[i] = ops
+		}()
+	}
+	wg.Wait()
+	var out []api.Operation
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
 }
 
 // Operation finds an operation: live (op set) or, once the registry has
