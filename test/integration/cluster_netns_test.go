@@ -229,11 +229,13 @@ func TestClusterNetns(t *testing.T) {
 	for i, n := range insts {
 		subnet := bridgeNet(t, c.ns[i])
 		var ip string
+		asked := time.Now()
 		waitFor(t, n+"'s lease on "+names[i]+"'s lodgebr0", 60*time.Second, func() bool {
 			out, err := c.members[(i+1)%3].run("list", n, "--format", "csv", "-c", "4")
 			ip, _, _ = strings.Cut(strings.TrimSpace(out), " ")
 			return err == nil && net.ParseIP(ip) != nil && subnet.Contains(net.ParseIP(ip))
 		})
+		t.Logf("%s: lease %s seen after %s", n, ip, time.Since(asked).Round(time.Millisecond))
 		leases, err := os.ReadFile(filepath.Join(c.members[i].dir, "networks", "lodgebr0", "dnsmasq.leases"))
 		if err != nil || !strings.Contains(string(leases), " "+ip+" ") {
 			t.Fatalf("%s's dnsmasq has no lease for %s (%s): %v %q", names[i], n, ip, err, leases)
