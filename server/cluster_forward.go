@@ -128,8 +128,7 @@ func (s *Server) clusterInstances(r *http.Request, local any) (response, error) 
 	for _, p := range parts {
 		all = append(all, p.list...)
 	}
-	sort.SliceStable(all, func(i, j int) bool { return listName(all[i]) < listName(all[j]) })
-	return reply(all), nil
+	return reply(sortByName(all)), nil
 }
 
 // memberList is one member's answer to a list: its entries and, for a
@@ -192,11 +191,25 @@ func (s *Server) unreachable(ctx context.Context, r *http.Request, member string
 	return out
 }
 
-// listName is what a list entry sorts by: the instance's name.
-func listName(m json.RawMessage) string {
-	var in struct {
-		Name string `json:"name"`
+// sortByName sorts list entries by their instance's name, reading each
+// name once: a comparison that decoded both entries parsed the whole list
+// about 2 log2(n) times (20 times for 900 instances of a few KiB each).
+func sortByName(all []json.RawMessage) []json.RawMessage {
+	type named struct {
+		name string
+		raw  json.RawMessage
 	}
-	_ = json.Unmarshal(m, &in)
-	return in.Name
+	es := make([]named, len(all))
+	for i, m := range all {
+		var in struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(m, &in)
+		es[i] = named{in.Name, m}
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].name < es[j].name })
+	for i := range es {
+		all[i] = es[i].raw
+	}
+	return all
 }
