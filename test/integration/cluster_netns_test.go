@@ -133,23 +133,8 @@ func removeNetns(ns string) {
 // lodged and its containers see the host's mounts, and the test theirs.
 func startLodgedNetns(t *testing.T, dir, ns string) *aLodged {
 	t.Helper()
-	logf, err := os.OpenFile(filepath.Join(os.TempDir(), "lodged-it-"+filepath.Base(dir)+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// nsenter execs lodged: the pid is lodged's, for kill -9.
-	d := exec.Command("nsenter", "--net=/run/netns/"+ns, filepath.Join(binDir, "lodged"), "--dir", dir, "--debug", "--network-name", "lodgebr0")
-	d.Stdout, d.Stderr = logf, logf
-	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	l := &aLodged{t: t, dir: dir, cmd: d, log: logf}
-	if out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "waitready", "--timeout", "30").CombinedOutput(); err != nil {
-		l.teardown()
-		t.Fatalf("lodged on %s in netns %s: %v %s", dir, ns, err, out)
-	}
-	return l
+	return startLodgedVia(t, dir, "lodgebr0", "nsenter", "--net=/run/netns/"+ns)
 }
 
 // bridgeNet is the IPv4 network of lodgebr0 in namespace ns.

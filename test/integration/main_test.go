@@ -349,11 +349,19 @@ type aLodged struct {
 // default network).
 func startLodged(t *testing.T, dir, net string) *aLodged {
 	t.Helper()
+	return startLodgedVia(t, dir, net)
+}
+
+// startLodgedVia is startLodged with lodged run by a command that execs
+// it (via: nsenter and its arguments, say).
+func startLodgedVia(t *testing.T, dir, net string, via ...string) *aLodged {
+	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(os.TempDir(), "lodged-it-"+filepath.Base(dir)+".out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "--debug", "--network-name", net)
+	argv := append(via, filepath.Join(binDir, "lodged"), "--dir", dir, "--debug", "--network-name", net)
+	d := exec.Command(argv[0], argv[1:]...)
 	d.Stdout, d.Stderr = logf, logf
 	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.Start(); err != nil {
@@ -362,7 +370,7 @@ func startLodged(t *testing.T, dir, net string) *aLodged {
 	l := &aLodged{t: t, dir: dir, cmd: d, log: logf}
 	if out, err := exec.Command(filepath.Join(binDir, "lodged"), "--dir", dir, "waitready", "--timeout", "30").CombinedOutput(); err != nil {
 		l.teardown()
-		t.Fatalf("lodged on %s: %v %s", dir, err, out)
+		t.Fatalf("lodged on %s (%s): %v %s", dir, strings.Join(argv, " "), err, out)
 	}
 	return l
 }
