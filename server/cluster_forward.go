@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -93,11 +94,28 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, rt route) (bool
 		Transport:     client.Transport,
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			writeError(w, errdefs.Unavailablef("cluster member %s (%s) did not answer: %v", peer.Name, peer.Address, err))
+			writeError(w, errdefs.Unavailablef("cluster member %s (%s) did not answer: %v%s", peer.Name, peer.Address, err, forwardHint(rt, r)))
 		},
 	}
 	proxy.ServeHTTP(w, r)
 	return true, nil
+}
+
+// forwardHint says, for a forwarded request that died with its member,
+// what became of what it was doing: a move or copy that did not finish
+// leaves the source as it was and nothing on the target (which removes a
+// half copy when it starts again).
+func forwardHint(rt route, r *http.Request) string {
+	switch {
+	case rt.method == http.MethodPost && rt.path == "/1.0/instances/{name}" && r.URL.Query().Get("target") != "":
+		return fmt.Sprintf("; a move that did not finish leaves instance %q whole on its member (lodge list %s shows which), and can be run again", r.PathValue("name"), r.PathValue("name"))
+	case rt.method == http.MethodPost && rt.path == "/1.0/instances":
+		return "; an instance it was creating or copying is removed when that member runs again, and a copy's source is unchanged: check with lodge list, then run it again"
+	case strings.HasPrefix(rt.path, "/1.0/operations/{id}"):
+		// A move or copy is followed here: its operation runs on the target.
+		return fmt.Sprintf("; operation %s did not finish there: a move or copy it was doing leaves its source whole and nothing on that member once it runs again (lodge list shows where each instance is); run it again", r.PathValue("id"))
+	}
+	return ""
 }
 
 // clusterInstances is GET /1.0/instances's answer in a cluster: local

@@ -137,6 +137,9 @@ func TestClusterQueryAndCopy(t *testing.T) {
 		t.Fatalf("the copy went through with its target killed: %s", cpOut.String())
 	}
 	t.Logf("copy with the target killed: %s", strings.TrimSpace(cpOut.String()))
+	if !strings.Contains(cpOut.String(), "leaves") {
+		t.Fatalf("the error does not say what became of the instance: %s", cpOut.String())
+	}
 	if got := c.locations(0)["ccp-4"]; got != "STOPPED ccp-a" {
 		t.Fatalf("ccp-4 after the failed copy: %q", got)
 	}

@@ -141,6 +141,9 @@ func TestClusterMove(t *testing.T) {
 		t.Fatalf("the move went through with its target killed: %s", mvOut.String())
 	}
 	t.Logf("move with the target killed: %s", strings.TrimSpace(mvOut.String()))
+	if !strings.Contains(mvOut.String(), "leaves") {
+		t.Fatalf("the error does not say what became of the instance: %s", mvOut.String())
+	}
 	if got := c.locations(0)["cmv-2"]; got != "STOPPED cmv-a" {
 		t.Fatalf("cmv-2 after the failed move: %q", got)
 	}
