@@ -8,15 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"lodge/api"
 	"lodge/migration/pb"
+	"lodge/netparse"
 )
 
 // LXD's BTRFS transport: between two btrfs pools each volume travels as
@@ -94,7 +93,7 @@ func sendSubvolumes(ctx context.Context, a SourceArgs, t Type, fs *fsStream, sen
 			return err
 		}
 	}
-	rate, err := parseRate(a.BWLimit)
+	rate, err := netparse.ParseByteRate(a.BWLimit)
 	if err != nil {
 		return fmt.Errorf("instance %q: the pool's rsync.bwlimit: %w", a.Name, err)
 	}
@@ -121,40 +120,6 @@ func sendSubvolumes(ctx context.Context, a SourceArgs, t Type, fs *fsStream, sen
 		}
 	}
 	return sendOne("")
-}
-
-// parseRate reads rsync's --bwlimit syntax (a pool's rsync.bwlimit) as
-// bytes per second, 0 for none: a number of KiB, or with a K, M or G
-// suffix (powers of 1024; followed by B, of 1000), or B for bytes.
-func parseRate(s string) (float64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	m := regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([KMGkmg]?)([Bb]?)$`).FindStringSubmatch(s)
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a rate (as 8M, 512K, 1.5G)", s)
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0, err
-	}
-	base := 1024.0
-	if m[3] != "" {
-		base = 1000
-	}
-	switch strings.ToUpper(m[2]) {
-	case "":
-		if m[3] == "" {
-			v *= 1024 // KiB, rsync's unit
-		}
-	case "K":
-		v *= base
-	case "M":
-		v *= base * base
-	case "G":
-		v *= base * base * base
-	}
-	return v, nil
 }
 
 // throttled holds writes to rate bytes per second on average: rsync's

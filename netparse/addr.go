@@ -1,8 +1,9 @@
 // Package netparse parses the network values device keys hold: proxy
 // addresses (PROTO:HOST:PORT, listen= and connect=) and bit rates
-// (limits.ingress, limits.egress). It is a leaf: instances validates
-// devices with it and network applies them, without either importing the
-// other.
+// (limits.ingress, limits.egress), and the byte rates of rsync's
+// --bwlimit (a pool's rsync.bwlimit). It is a leaf: instances validates
+// devices with it and network applies them, storage/pools validates the
+// pool key and migration applies it, without importing each other.
 package netparse
 
 import (

@@ -3,7 +3,9 @@ package netparse
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 )
 
 var bitUnits = map[string]uint64{
@@ -41,4 +43,41 @@ func ParseBitRate(s string) (uint64, error) {
 func ValidBitRate(s string) error {
 	_, err := ParseBitRate(s)
 	return err
+}
+
+// byteRateRE is rsync's --bwlimit: a number, a unit, B for powers of 1000.
+var byteRateRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([KMGkmg]?)([Bb]?)$`)
+
+// ParseByteRate reads rsync's --bwlimit syntax (a pool's rsync.bwlimit) as
+// bytes per second, 0 for none: a number of KiB, or with a K, M or G
+// suffix (powers of 1024; followed by B, of 1000), or B for bytes.
+func ParseByteRate(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	m := byteRateRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a rate (as 8M, 512K, 1.5G)", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, err
+	}
+	base := 1024.0
+	if m[3] != "" {
+		base = 1000
+	}
+	switch strings.ToUpper(m[2]) {
+	case "":
+		if m[3] == "" {
+			v *= 1024 // KiB, rsync's unit
+		}
+	case "K":
+		v *= base
+	case "M":
+		v *= base * base
+	case "G":
+		v *= base * base * base
+	}
+	return v, nil
 }

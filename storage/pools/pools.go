@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"lodge/netparse"
 	"lodge/storage"
 	"lodge/storage/btrfs"
 	"lodge/storage/dir"
@@ -35,10 +35,6 @@ var keys = map[string][]string{
 	"overlay": {"source", "rsync.bwlimit", "rsync.compression"},
 	"btrfs":   {"source", "size", "rsync.bwlimit", "rsync.compression"},
 }
-
-// bwlimitRE is rsync's --bwlimit: a rate, per second, in KiB or with a
-// unit (10M).
-var bwlimitRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?[KMGkmg]?[Bb]?$`)
 
 // Manager creates and opens pools under a state directory.
 type Manager struct{ StateDir string }
@@ -100,8 +96,8 @@ func Validate(driver string, cfg map[string]string) error {
 				return err
 			}
 		case "rsync.bwlimit":
-			if v != "" && !bwlimitRE.MatchString(v) {
-				return fmt.Errorf("rsync.bwlimit %q: give a rate per second, such as 10M (MB/s) or 500K", v)
+			if _, err := netparse.ParseByteRate(v); err != nil {
+				return fmt.Errorf("rsync.bwlimit %q: give a rate per second, such as 10M (MiB/s), 10MB (MB/s) or 500K", v)
 			}
 		case "rsync.compression":
 			switch v {
