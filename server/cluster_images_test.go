@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,14 @@ func TestClusterImageFromMember(t *testing.T) {
 	ms[0].mustOp(t, "DELETE", "/1.0/images/"+fp, "")
 	if _, err := os.Stat(onM2); !os.IsNotExist(err) {
 		t.Fatalf("the deleted image's file stays on m2: %v", err)
+	}
+
+	// An export asked of a member without the files: it fetches them.
+	fp3 := ms[0].uploadImage(t, "debian", "")
+	w := httptest.NewRecorder()
+	ms[1].h.ServeHTTP(w, httptest.NewRequest("GET", "/1.0/images/"+fp3+"/export", nil))
+	if w.Code != 200 || w.Body.String() != "IMAGE debian" {
+		t.Fatalf("export on m2 of an image only m1 holds: %d %q", w.Code, w.Body.String())
 	}
 
 	// A second image whose only copy is lost: m2 cannot get it.

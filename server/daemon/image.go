@@ -276,6 +276,11 @@ func (d *Daemon) ImageFiles(ctx context.Context, ref string, vis Visibility) (Im
 	if err != nil {
 		return ImageFiles{}, err
 	}
+	// In a cluster the files may be on another member only: fetched here
+	// first, as for an instance, after the caller's visibility was checked.
+	if err := d.imageFromMember(ctx, nil, im.Fingerprint); err != nil {
+		return ImageFiles{}, err
+	}
 	f := ImageFiles{Image: im, Path: d.images.Path(im.Fingerprint)}
 	if d.images.IsSplit(im.Fingerprint) {
 		f.RootfsPath = d.images.RootfsPath(im.Fingerprint)
