@@ -212,3 +212,79 @@ func TestClusterTokensRefused(t *testing.T) {
 		t.Fatalf("heartbeat from a stranger: %d", resp.StatusCode)
 	}
 }
+
+// rolesOf is each member's database role as m lists them: "database",
+// "database-standby" or "" (a spare).
+func rolesOf(t *testing.T, m *clusterMember) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, x := range members(t, m) {
+		out[x.ServerName] = ""
+		for _, r := range x.Roles {
+			if r == "database" || r == "database-standby" {
+				out[x.ServerName] = r
+			}
+		}
+	}
+	return out
+}
+
+func countRoles(roles map[string]string) (voters, standbys int) {
+	for _, r := range roles {
+		switch r {
+		case "database":
+			voters++
+		case "database-standby":
+			standbys++
+		}
+	}
+	return voters, standbys
+}
+
+// Five members: the database keeps three voters and two stand-bys, as
+// LXD assigns them; a fourth voter, both roles at once and an unknown role
+// are refused and change nothing.
+func TestClusterRoles(t *testing.T) {
+	ms := newTestCluster(t, 5)
+	deadline := time.Now().Add(60 * time.Second)
+	var roles map[string]string
+	for {
+		roles = rolesOf(t, ms[4])
+		if v, s := countRoles(roles); len(roles) == 5 && v == 3 && s == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("roles never settled at 3 voters and 2 stand-bys: %v", roles)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	var voter, standby string
+	for n, r := range roles {
+		if r == "database" && voter == "" {
+			voter = n
+		}
+		if r == "database-standby" && standby == "" {
+			standby = n
+		}
+	}
+	put := func(name, roles string) (int, string) {
+		code, r, _ := ms[0].do(t, "PUT", "/1.0/cluster/members/"+name, `{"roles":`+roles+`}`)
+		return code, r.Error
+	}
+	for _, c := range []struct {
+		name, roles string
+		code        int
+		want        string
+	}{
+		{standby, `["database"]`, 409, "3 database voters already"},
+		{voter, `["database","database-standby"]`, 400, "not both"},
+		{voter, `["chef"]`, 400, "unknown role"},
+	} {
+		if code, msg := put(c.name, c.roles); code != c.code || !strings.Contains(msg, c.want) {
+			t.Fatalf("roles %s for %s: %d %q, want %d (%s)", c.roles, c.name, code, msg, c.code, c.want)
+		}
+	}
+	if got := rolesOf(t, ms[0]); fmt.Sprint(got) != fmt.Sprint(roles) {
+		t.Fatalf("roles changed by refused requests: %v, were %v", got, roles)
+	}
+}
