@@ -75,6 +75,10 @@ func (d *Daemon) startNetworks(ctx context.Context, v *instView) {
 	}
 	hosts := d.hostsOf(ctx, v.list)
 	for _, n := range nets {
+		if !networkUp(n) {
+			// Pending: made on every member at once, later.
+			continue
+		}
 		if err := d.ensureNetworkHosts(ctx, n, hosts); err != nil {
 			d.log.Error("network not brought up", "network", n.Name, "err", err)
 		}
@@ -213,6 +217,9 @@ func (d *Daemon) syncNetworkHosts(ctx context.Context, names ...string) {
 		return
 	}
 	for _, n := range nets {
+		if !networkUp(n) {
+			continue
+		}
 		if err := d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: all[n.Name]}); err != nil {
 			d.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
 		}
@@ -712,6 +719,8 @@ type NetworkUsers struct{ Instances, Profiles []string }
 type Network struct {
 	db.Network
 	UsedBy NetworkUsers
+	// Locations: the members with a part of it (nil: standalone).
+	Locations []string
 }
 
 // NetworkNames lists the managed networks.
@@ -739,7 +748,7 @@ func (d *Daemon) Networks(ctx context.Context) ([]Network, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Network{n, users})
+		out = append(out, Network{Network: n, UsedBy: users})
 	}
 	return out, nil
 }
@@ -751,7 +760,7 @@ func (d *Daemon) Network(ctx context.Context, name string) (Network, error) {
 		return Network{}, err
 	}
 	users, err := d.networkUsers(ctx, n.Name)
-	return Network{n, users}, err
+	return Network{Network: n, UsedBy: users}, err
 }
 
 // CreateNetwork makes a managed bridge: the name must be free in the
@@ -772,6 +781,12 @@ func (d *Daemon) CreateNetwork(ctx context.Context, req api.NetworksPost) error 
 	}
 	d.nets.mu.Lock()
 	defer d.nets.mu.Unlock()
+	if d.db.Clustered() {
+		if err := d.completeNetworkConfig(req.Name, cfg, true); err != nil {
+			return err
+		}
+		return d.createClusterNetwork(ctx, req, cfg)
+	}
 	if _, err := d.db.GetNetwork(ctx, req.Name); err == nil {
 		return errdefs.Existsf("network %q already exists", req.Name)
 	}
@@ -869,6 +884,9 @@ func (d *Daemon) DeleteNetwork(ctx context.Context, name string) error {
 			parts = append(parts, "profile(s) "+strings.Join(users.Profiles, ", ")+" (lodge profile device remove PROFILE DEVICE)")
 		}
 		return errdefs.Invalidf("network %q is in use by %s; remove their NICs on it first", n.Name, strings.Join(parts, " and "))
+	}
+	if d.db.Clustered() {
+		return d.deleteClusterNetwork(ctx, n.Name)
 	}
 	if err := d.nets.drv.Delete(ctx, n.Name); err != nil {
 		return err
