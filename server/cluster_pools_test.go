@@ -154,6 +154,28 @@ func TestClusterPoolPendingThenCreated(t *testing.T) {
 			t.Fatalf("p2 left on %s", m.name)
 		}
 	}
+
+	// Two members each creating a pool at once: each asks the other for
+	// its part while making its own, and both finish.
+	done := make(chan string, 2)
+	for i, name := range []string{"p3", "p4"} {
+		go func() {
+			code, r, _ := ms[i].do(t, "POST", "/1.0/storage-pools", fmt.Sprintf(`{"name":%q,"driver":"dir"}`, name))
+			done <- fmt.Sprintf("%s %d %s", name, code, r.Error)
+		}()
+	}
+	for range 2 {
+		if got := <-done; !strings.HasSuffix(got, " 200 ") {
+			t.Fatalf("concurrent create: %s", got)
+		}
+	}
+	for _, m := range ms {
+		for _, name := range []string{"p3", "p4"} {
+			if _, open := m.d.StoragePoolOpen(name); !open {
+				t.Fatalf("%s not open on %s", name, m.name)
+			}
+		}
+	}
 }
 
 // A member whose part cannot be made fails the create: the parts made on

@@ -115,8 +115,8 @@ func (d *Daemon) createClusterPool(ctx context.Context, req api.StoragePoolsPost
 			return errdefs.Invalidf("storage pool %q: %s is member-specific: set it for each member first (lodge storage create %s %s %s=VALUE --target MEMBER), then create the pool without --target and without %s", req.Name, k, req.Name, req.Driver, k, k)
 		}
 	}
-	d.poolsMu.Lock()
-	defer d.poolsMu.Unlock()
+	d.clusterEntMu.Lock()
+	defer d.clusterEntMu.Unlock()
 	nodes, err := d.allMembers(ctx, "creating a storage pool")
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func (d *Daemon) createClusterPool(ctx context.Context, req api.StoragePoolsPost
 	made, failed, ferr := []db.Node(nil), db.Node{}, error(nil)
 	for _, n := range nodes {
 		if n.ID == d.db.NodeID() {
-			ferr = d.createPoolHere(ctx, req.Name)
+			ferr = d.CreateStoragePoolHere(ctx, req.Name)
 		} else {
 			_, ferr = d.cl.transport.MemberDo(ctx, n.Address, "POST", "/1.0/storage-pools", api.StoragePoolsPost{Name: req.Name, Driver: req.Driver})
 		}
@@ -249,7 +249,7 @@ func (d *Daemon) createPoolHere(ctx context.Context, name string) error {
 // removePoolOn removes a member's part of a pool.
 func (d *Daemon) removePoolOn(ctx context.Context, n db.Node, name string) (pools.Removal, error) {
 	if n.ID == d.db.NodeID() {
-		return d.removePoolHere(ctx, name)
+		return d.RemoveStoragePoolHere(ctx, name)
 	}
 	_, err := d.cl.transport.MemberDo(ctx, n.Address, "DELETE", "/1.0/storage-pools/"+url.PathEscape(name), nil)
 	return pools.Removal{}, err
@@ -304,8 +304,8 @@ func (d *Daemon) removePoolHere(ctx context.Context, name string) (pools.Removal
 }
 
 // deleteClusterPool removes a pool nothing uses from every member (the
-// others first, then this one), then its record; callers hold poolsMu
-// and checked the users. A member that fails stops it: the pool is
+// others first, then this one), then its record; callers hold
+// clusterEntMu and checked the users. A member that fails stops it: the pool is
 // errored, and a delete again finishes it (the parts removed are
 // skipped).
 func (d *Daemon) deleteClusterPool(ctx context.Context, name string) (pools.Removal, error) {
@@ -421,7 +421,7 @@ func (d *Daemon) DefineNetwork(ctx context.Context, req api.NetworksPost, target
 // createClusterNetwork makes a network on every member, as
 // createClusterPool a pool: each member gets its own bridge of that name
 // with the network's config (its addresses and DHCP ranges); callers hold
-// nets.mu and completed cfg.
+// clusterEntMu and completed cfg.
 func (d *Daemon) createClusterNetwork(ctx context.Context, req api.NetworksPost, cfg map[string]string) error {
 	nodes, err := d.allMembers(ctx, "creating a network")
 	if err != nil {
@@ -456,7 +456,7 @@ func (d *Daemon) createClusterNetwork(ctx context.Context, req api.NetworksPost,
 	made, failed, ferr := []db.Node(nil), db.Node{}, error(nil)
 	for _, m := range nodes {
 		if m.ID == d.db.NodeID() {
-			ferr = d.createNetworkHere(ctx, req.Name)
+			ferr = d.CreateNetworkHere(ctx, req.Name)
 		} else {
 			_, ferr = d.cl.transport.MemberDo(ctx, m.Address, "POST", "/1.0/networks", api.NetworksPost{Name: req.Name, Type: "bridge"})
 		}
@@ -538,7 +538,7 @@ func (d *Daemon) createNetworkHere(ctx context.Context, name string) error {
 
 func (d *Daemon) removeNetworkOn(ctx context.Context, m db.Node, name string) error {
 	if m.ID == d.db.NodeID() {
-		return d.removeNetworkHere(ctx, name)
+		return d.RemoveNetworkHere(ctx, name)
 	}
 	_, err := d.cl.transport.MemberDo(ctx, m.Address, "DELETE", "/1.0/networks/"+url.PathEscape(name), nil)
 	return err
@@ -577,7 +577,7 @@ func (d *Daemon) removeNetworkHere(ctx context.Context, name string) error {
 }
 
 // deleteClusterNetwork removes a network nothing uses from every member,
-// then its record; callers hold nets.mu and checked the users.
+// then its record; callers hold clusterEntMu and checked the users.
 func (d *Daemon) deleteClusterNetwork(ctx context.Context, name string) error {
 	nodes, err := d.allMembers(ctx, "deleting a network")
 	if err != nil {

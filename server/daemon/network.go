@@ -779,14 +779,17 @@ func (d *Daemon) CreateNetwork(ctx context.Context, req api.NetworksPost) error 
 	for k, v := range req.Config {
 		cfg[k] = v
 	}
-	d.nets.mu.Lock()
-	defer d.nets.mu.Unlock()
 	if d.db.Clustered() {
 		if err := d.completeNetworkConfig(req.Name, cfg, true); err != nil {
 			return err
 		}
+		// Other members are asked: see clusterEntMu.
+		d.clusterEntMu.Lock()
+		defer d.clusterEntMu.Unlock()
 		return d.createClusterNetwork(ctx, req, cfg)
 	}
+	d.nets.mu.Lock()
+	defer d.nets.mu.Unlock()
 	if _, err := d.db.GetNetwork(ctx, req.Name); err == nil {
 		return errdefs.Existsf("network %q already exists", req.Name)
 	}
@@ -865,8 +868,14 @@ func (d *Daemon) DeleteNetwork(ctx context.Context, name string) error {
 	if err := d.needNetworks(); err != nil {
 		return err
 	}
-	d.nets.mu.Lock()
-	defer d.nets.mu.Unlock()
+	if d.db.Clustered() {
+		// Other members are asked: see clusterEntMu.
+		d.clusterEntMu.Lock()
+		defer d.clusterEntMu.Unlock()
+	} else {
+		d.nets.mu.Lock()
+		defer d.nets.mu.Unlock()
+	}
 	n, err := d.getNetwork(ctx, name)
 	if err != nil {
 		return err

@@ -394,8 +394,14 @@ func (d *Daemon) DeleteStoragePool(ctx context.Context, name string) (pools.Remo
 	if err != nil {
 		return pools.Removal{}, err
 	}
-	d.poolsMu.Lock()
-	defer d.poolsMu.Unlock()
+	if d.db.Clustered() {
+		// Other members are asked: see clusterEntMu.
+		d.clusterEntMu.Lock()
+		defer d.clusterEntMu.Unlock()
+	} else {
+		d.poolsMu.Lock()
+		defer d.poolsMu.Unlock()
+	}
 	if p.Name == d.poolName {
 		return pools.Removal{}, errdefs.Invalidf("storage pool %q is the default profile's root disk pool; it cannot be deleted", p.Name)
 	}
