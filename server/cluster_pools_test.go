@@ -246,6 +246,8 @@ func TestClusterNetworkPendingThenCreated(t *testing.T) {
 	if n := ms[2].getNetwork(t, "/1.0/networks/br1"); n.Status != "Pending" || strings.Join(n.Locations, ",") != "m1,m2,m3" {
 		t.Fatalf("pending network: %+v", n)
 	}
+	ms[0].uploadImage(t, "busybox", "bb")
+	ms[0].refused(t, 400, "POST", "/1.0/instances?target=m1", `{"name":"early","source":{"type":"image","alias":"bb"},"devices":{"eth0":{"type":"nic","network":"br1","name":"eth0"}}}`, "create it without --target first")
 	for i := range ms {
 		if _, up := drv[i].Get("br1"); up {
 			t.Fatalf("a pending network is up on m%d", i+1)

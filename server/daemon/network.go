@@ -549,6 +549,9 @@ func (d *Daemon) validateNICNetworks(ctx context.Context, instance string, devs,
 		if err != nil {
 			return err
 		}
+		if n.State != db.StateCreated {
+			return errdefs.Invalidf("device %q: network %q is %s in the cluster, not made on every member yet: create it without --target first (lodge network create %s)", dev, name, n.State, name)
+		}
 		if err := d.checkReservation(ctx, instance, dev, devc, n, "ipv4"); err != nil {
 			return err
 		}
