@@ -181,7 +181,8 @@ func TestClusterPoolPendingThenCreated(t *testing.T) {
 // A member whose part cannot be made fails the create: the parts made on
 // the others are removed again, the pool stays (Errored, that member's
 // part Errored, the others Pending); once that member's part is given
-// again the create succeeds.
+// again the create succeeds. A plain create that a silent member fails
+// leaves nothing.
 func TestClusterPoolCreateFailureRollsBack(t *testing.T) {
 	ms := newTestCluster(t, 3)
 	waitMembersOnline(t, ms[0], 3)
@@ -222,6 +223,21 @@ func TestClusterPoolCreateFailureRollsBack(t *testing.T) {
 	}
 	if !exists(filepath.Join(ms[0].dir, "storage-pools", "p1")) || !exists(good) {
 		t.Fatal("the retry did not make every part")
+	}
+
+	// m3 stops answering (not yet offline): a plain create fails there,
+	// the parts made on m1 and m2 are removed again, and with nothing
+	// defined beforehand no pool is left recorded.
+	ms[2].s.stopHTTPS()
+	code, r, _ = ms[0].do(t, "POST", "/1.0/storage-pools", `{"name":"p9","driver":"dir"}`)
+	if code < 400 || !strings.Contains(r.Error, "member m3") || !strings.Contains(r.Error, "removed again from m1, m2") {
+		t.Fatalf("create with m3 silent: %d %s", code, r.Error)
+	}
+	ms[1].refused(t, 404, "GET", "/1.0/storage-pools/p9", "", "not found")
+	for _, m := range ms[:2] {
+		if exists(filepath.Join(m.dir, "storage-pools", "p9")) {
+			t.Fatalf("%s's part of p9 was left", m.name)
+		}
 	}
 }
 
