@@ -279,6 +279,13 @@ func TestClusterNetworkPendingThenCreated(t *testing.T) {
 			t.Fatalf("%s's view: %+v", m.name, v)
 		}
 	}
+	// A change of the network's config reaches every member's bridge.
+	ms[2].wantCode(t, 200, "PATCH", "/1.0/networks/br1", `{"config":{"ipv4.dhcp.ranges":"10.5.0.50-10.5.0.60"}}`)
+	for i, m := range ms {
+		if n, _ := drv[i].Get("br1"); n.Config["ipv4.dhcp.ranges"] != "10.5.0.50-10.5.0.60" {
+			t.Fatalf("br1 on %s after the change: %+v", m.name, n)
+		}
+	}
 	ms[2].wantCode(t, 200, "POST", "/1.0/profiles", `{"name":"onbr1","devices":{"eth0":{"type":"nic","network":"br1","name":"eth0"}}}`)
 	ms[0].refused(t, 400, "DELETE", "/1.0/networks/br1", "", "profile(s) onbr1")
 	ms[0].wantCode(t, 200, "DELETE", "/1.0/profiles/onbr1", "")

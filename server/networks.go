@@ -96,6 +96,10 @@ func (s *Server) updateNetwork(r *http.Request, patch bool) (response, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	if fromMember(r) {
+		// The member that changed the network's config: apply it here.
+		return replyEmpty(), s.d.ApplyNetworkHere(r.Context(), r.PathValue("name"))
+	}
 	err := s.d.UpdateNetwork(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch,
 		IfMatch: ifMatch(r, networkETag, func(n db.Network) string { return fmt.Sprintf("network %q", n.Name) })})
 	return replyEmpty(), err

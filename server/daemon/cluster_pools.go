@@ -598,3 +598,48 @@ func (d *Daemon) deleteClusterNetwork(ctx context.Context, name string) error {
 	d.events.lifecycle("network-deleted", NetworkURL(name), nil)
 	return nil
 }
+
+// applyNetworkOnMembers has every other online member bring its bridge
+// of a network to the network's config, just changed here (each asked
+// with PUT, which a member serves as "apply the recorded config"). An
+// offline member applies it when it starts again.
+func (d *Daemon) applyNetworkOnMembers(ctx context.Context, name string) error {
+	peers, err := d.Peers(ctx)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, p := range peers {
+		if p.Offline {
+			continue
+		}
+		if _, err := d.cl.transport.MemberDo(ctx, p.Address, "PUT", "/1.0/networks/"+url.PathEscape(name), api.NetworkPut{}); err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", p.Name, err))
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("network %q: the config is changed, but these members could not apply it: %s; set it again, or restart lodged there (it applies the config when it starts)", name, strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// ApplyNetworkHere brings this member's bridge of a network to the
+// network's recorded config (a member's PUT after it changed it).
+func (d *Daemon) ApplyNetworkHere(ctx context.Context, name string) error {
+	if !d.db.Clustered() {
+		return errdefs.Invalidf("this server is not clustered")
+	}
+	if err := d.needNetworks(); err != nil {
+		return err
+	}
+	d.nets.mu.Lock()
+	defer d.nets.mu.Unlock()
+	n, err := d.getNetwork(ctx, name)
+	if err != nil || !networkUp(n) {
+		return err
+	}
+	if err := d.ensureNetwork(ctx, n); err != nil {
+		return fmt.Errorf("on member %s: %w", d.db.Location(), err)
+	}
+	return nil
+}

@@ -821,6 +821,13 @@ func (d *Daemon) CreateNetwork(ctx context.Context, req api.NetworksPost) error 
 // description; a change the host refuses is undone in the database and
 // on the host.
 func (d *Daemon) UpdateNetwork(ctx context.Context, name string, req api.NetworkPut, u Update) error {
+	if err := d.updateNetworkHere(ctx, name, req, u); err != nil {
+		return err
+	}
+	return d.applyNetworkOnMembers(ctx, name)
+}
+
+func (d *Daemon) updateNetworkHere(ctx context.Context, name string, req api.NetworkPut, u Update) error {
 	if err := d.needNetworks(); err != nil {
 		return err
 	}
