@@ -128,6 +128,14 @@ func TestClusterPoolsNetworks(t *testing.T) {
 		}
 	}
 
+	// A change of the network's config reaches every member's dnsmasq.
+	c.members[1].must("network", "set", netName, "ipv4.dhcp.ranges="+prefix+"100-"+prefix+"150")
+	for i, ns := range c.ns {
+		waitFor(t, names[i]+"'s dnsmasq on the new range", 30*time.Second, func() bool {
+			return strings.Contains(dnsmasqArgs(ns, netName), prefix+"150")
+		})
+	}
+
 	if _, err := c.members[2].run("storage", "delete", pool); err == nil {
 		t.Fatal("a pool in use on every member was deleted")
 	}
@@ -168,4 +176,23 @@ func srcDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// dnsmasqArgs is the command line of the dnsmasq serving bridge in
+// namespace ns ("" if none).
+func dnsmasqArgs(ns, bridge string) string {
+	out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		b, err := os.ReadFile("/proc/" + pid + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.HasPrefix(args, "dnsmasq") || strings.Contains(args, "/dnsmasq ") {
+			if strings.Contains(args, bridge) {
+				return args
+			}
+		}
+	}
+	return ""
 }
