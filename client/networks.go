@@ -33,8 +33,22 @@ func (c *Client) GetNetwork(ctx context.Context, name string) (api.Network, stri
 
 // CreateNetwork creates a managed network.
 func (c *Client) CreateNetwork(ctx context.Context, req api.NetworksPost) error {
-	_, _, err := c.query(ctx, http.MethodPost, "/1.0/networks", req, nil, nil)
+	return c.CreateNetworkOn(ctx, req, "")
+}
+
+// CreateNetworkOn, with a cluster member as target, defines the network's
+// part on that member, pending (LXD's ?target=); "" creates it.
+func (c *Client) CreateNetworkOn(ctx context.Context, req api.NetworksPost, target string) error {
+	_, _, err := c.query(ctx, http.MethodPost, "/1.0/networks"+targetQuery(target), req, nil, nil)
 	return err
+}
+
+// GetNetworkOn is a cluster member's view of a network; "" is the
+// cluster's.
+func (c *Client) GetNetworkOn(ctx context.Context, name, target string) (api.Network, string, error) {
+	var out api.Network
+	etag, err := c.get(ctx, netPath(name)+targetQuery(target), &out)
+	return out, etag, err
 }
 
 // UpdateNetwork replaces a network's config and description.

@@ -33,8 +33,30 @@ func (c *Client) GetStoragePoolResources(ctx context.Context, name string) (api.
 
 // CreateStoragePool creates a pool.
 func (c *Client) CreateStoragePool(ctx context.Context, req api.StoragePoolsPost) error {
-	_, _, err := c.query(ctx, http.MethodPost, "/1.0/storage-pools", req, nil, nil)
+	return c.CreateStoragePoolOn(ctx, req, "")
+}
+
+// CreateStoragePoolOn, with a cluster member as target, defines the
+// pool's part on that member, pending (LXD's ?target=); "" creates it.
+func (c *Client) CreateStoragePoolOn(ctx context.Context, req api.StoragePoolsPost, target string) error {
+	_, _, err := c.query(ctx, http.MethodPost, "/1.0/storage-pools"+targetQuery(target), req, nil, nil)
 	return err
+}
+
+// GetStoragePoolOn is a cluster member's view of a pool (its own keys and
+// state); "" is the cluster's.
+func (c *Client) GetStoragePoolOn(ctx context.Context, name, target string) (api.StoragePool, string, error) {
+	var out api.StoragePool
+	etag, err := c.get(ctx, poolPath(name)+targetQuery(target), &out)
+	return out, etag, err
+}
+
+// targetQuery is ?target=MEMBER, or nothing for "".
+func targetQuery(target string) string {
+	if target == "" {
+		return ""
+	}
+	return "?target=" + url.QueryEscape(target)
 }
 
 // UpdateStoragePool patches a pool's description and config.

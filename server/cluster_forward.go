@@ -62,6 +62,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, rt route) (bool
 		// A member's own events (lxc launch --target follows its
 		// operation on them).
 		peer, remote, err = s.d.MemberByName(ctx, r.URL.Query().Get("target"))
+	case rt.method == http.MethodGet && r.URL.Query().Get("target") != "" &&
+		(strings.HasPrefix(rt.path, "/1.0/storage-pools/{name}") || strings.HasPrefix(rt.path, "/1.0/networks/{name}")):
+		// A member's view of a pool or network (its own keys and
+		// state, its bridge's state and leases), as LXD: that member
+		// answers.
+		peer, remote, err = s.d.MemberByName(ctx, r.URL.Query().Get("target"))
 	case rt.method == http.MethodPost && rt.path == "/1.0/instances":
 		if t := r.URL.Query().Get("target"); t != "" {
 			peer, remote, err = s.d.MemberByName(ctx, t)

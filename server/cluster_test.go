@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lodge/api"
+	"lodge/server/daemon"
 )
 
 func freeAddr(t testing.TB) string {
@@ -33,9 +34,20 @@ type clusterMember struct {
 // others join with tokens it issues, through the API as a user would.
 func newTestCluster(t *testing.T, n int) []*clusterMember {
 	t.Helper()
+	return newTestClusterWith(t, n, nil)
+}
+
+// newTestClusterWith is newTestCluster with member i's deps set by opt.
+func newTestClusterWith(t *testing.T, n int, opt func(i int, deps *daemon.Deps)) []*clusterMember {
+	t.Helper()
 	var ms []*clusterMember
 	for i := 0; i < n; i++ {
-		e := newTestEnv(t)
+		var e *testEnv
+		if opt != nil {
+			e = newTestEnv(t, func(deps *daemon.Deps) { opt(i, deps) })
+		} else {
+			e = newTestEnv(t)
+		}
 		m := &clusterMember{testEnv: e, name: fmt.Sprintf("m%d", i+1), addr: freeAddr(t)}
 		t.Cleanup(e.s.stopHTTPS)
 		if code, r, _ := e.do(t, "PATCH", "/1.0", fmt.Sprintf(`{"config":{"core.https_address":%q}}`, m.addr)); code != 200 {

@@ -19,8 +19,25 @@ func renderNetwork(n daemon.Network) api.Network {
 	for _, p := range n.UsedBy.Profiles {
 		users = append(users, daemon.ProfileURL(p))
 	}
+	locs := n.Locations
+	if locs == nil {
+		locs = []string{"none"}
+	}
 	return api.Network{NetworkPut: api.NetworkPut{Config: n.Config, Description: n.Description}, Name: n.Name, Type: n.Type,
-		UsedBy: users, Managed: true, Status: "Created", Locations: []string{"none"}}
+		UsedBy: users, Managed: true, Status: entityStatus(n.State), Locations: locs}
+}
+
+// networkView is a network as the request wants it: in a cluster, its
+// members, and for a member's view (?target=) that member's state.
+func (s *Server) networkView(r *http.Request, n daemon.Network) daemon.Network {
+	if !s.d.Clustered() {
+		return n
+	}
+	n.Locations = s.d.NetworkLocations(r.Context(), n.Name)
+	if s.memberView(r) && n.MemberState != "" {
+		n.State = n.MemberState
+	}
+	return n
 }
 
 func networkETag(n db.Network) any { return []any{n.Config, n.Description} }
@@ -43,7 +60,7 @@ func (s *Server) networksGet(r *http.Request) (response, error) {
 	}
 	out := []api.Network{}
 	for _, n := range nets {
-		out = append(out, renderNetwork(n))
+		out = append(out, renderNetwork(s.networkView(r, n)))
 	}
 	return reply(out), nil
 }
@@ -53,13 +70,20 @@ func (s *Server) networkGet(r *http.Request) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return replyETag(renderNetwork(n), networkETag(n.Network)), nil
+	return replyETag(renderNetwork(s.networkView(r, n)), networkETag(n.Network)), nil
 }
 
 func (s *Server) networksPost(r *http.Request) (response, error) {
 	var req api.NetworksPost
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
+	}
+	switch t := r.URL.Query().Get("target"); {
+	case t != "":
+		return replyEmpty(), s.d.DefineNetwork(r.Context(), req, t)
+	case fromMember(r):
+		// The member creating the network on every member: this one's part.
+		return replyEmpty(), s.d.CreateNetworkHere(r.Context(), req.Name)
 	}
 	return replyEmpty(), s.d.CreateNetwork(r.Context(), req)
 }
@@ -72,12 +96,20 @@ func (s *Server) updateNetwork(r *http.Request, patch bool) (response, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	if fromMember(r) {
+		// The member that changed the network's config: apply it here.
+		return replyEmpty(), s.d.ApplyNetworkHere(r.Context(), r.PathValue("name"))
+	}
 	err := s.d.UpdateNetwork(r.Context(), r.PathValue("name"), req, daemon.Update{Patch: patch,
 		IfMatch: ifMatch(r, networkETag, func(n db.Network) string { return fmt.Sprintf("network %q", n.Name) })})
 	return replyEmpty(), err
 }
 
 func (s *Server) networkDelete(r *http.Request) (response, error) {
+	if fromMember(r) {
+		// The member deleting the network everywhere: this one's part.
+		return replyEmpty(), s.d.RemoveNetworkHere(r.Context(), r.PathValue("name"))
+	}
 	return replyEmpty(), s.d.DeleteNetwork(r.Context(), r.PathValue("name"))
 }
 

@@ -50,7 +50,8 @@ func networkListCmd() *cobra.Command {
 }
 
 func networkShowCmd() *cobra.Command {
-	return &cobra.Command{
+	var target string
+	cmd := &cobra.Command{
 		Use:   "show NETWORK",
 		Short: "Show a network's configuration as YAML",
 		Args:  cobra.ExactArgs(1),
@@ -59,17 +60,19 @@ func networkShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, _, err := c.GetNetwork(cmd.Context(), name)
+			n, _, err := c.GetNetworkOn(cmd.Context(), name, target)
 			if err != nil {
 				return err
 			}
 			return writeYAML(cmd.OutOrStdout(), n)
 		},
 	}
+	cmd.Flags().StringVar(&target, "target", "", "in a cluster: that member's view (its state)")
+	return cmd
 }
 
 func networkCreateCmd() *cobra.Command {
-	var desc, typ string
+	var desc, typ, target string
 	cmd := &cobra.Command{
 		Use:   "create NETWORK [KEY=VALUE...]",
 		Short: "Create a managed bridge (ipv4.address=auto picks a free 10.x.y.1/24)",
@@ -83,8 +86,12 @@ func networkCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.CreateNetwork(cmd.Context(), api.NetworksPost{NetworkPut: api.NetworkPut{Config: cfg, Description: desc}, Name: name, Type: typ}); err != nil {
+			if err := c.CreateNetworkOn(cmd.Context(), api.NetworksPost{NetworkPut: api.NetworkPut{Config: cfg, Description: desc}, Name: name, Type: typ}, target); err != nil {
 				return err
+			}
+			if target != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Network %s pending on member %s\n", name, target)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Network %s created\n", name)
 			return nil
@@ -92,6 +99,7 @@ func networkCreateCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&desc, "description", "", "description")
 	cmd.Flags().StringVarP(&typ, "type", "t", "bridge", "network type (bridge)")
+	cmd.Flags().StringVar(&target, "target", "", "in a cluster: define the network on this member (pending); then create it without --target to make it on every member")
 	return cmd
 }
 

@@ -43,7 +43,8 @@ func storageListCmd() *cobra.Command {
 }
 
 func storageShowCmd() *cobra.Command {
-	return &cobra.Command{
+	var target string
+	cmd := &cobra.Command{
 		Use:   "show [REMOTE:]POOL",
 		Short: "Show a storage pool's configuration",
 		Args:  cobra.ExactArgs(1),
@@ -53,13 +54,15 @@ func storageShowCmd() *cobra.Command {
 				return err
 			}
 			args[0] = pool
-			p, _, err := c.GetStoragePool(cmd.Context(), args[0])
+			p, _, err := c.GetStoragePoolOn(cmd.Context(), args[0], target)
 			if err != nil {
 				return err
 			}
 			return writeYAML(cmd.OutOrStdout(), p)
 		},
 	}
+	cmd.Flags().StringVar(&target, "target", "", "in a cluster: that member's view (its own keys, such as source, and state)")
+	return cmd
 }
 
 func storageInfoCmd() *cobra.Command {
@@ -94,7 +97,7 @@ func storageInfoCmd() *cobra.Command {
 }
 
 func storageCreateCmd() *cobra.Command {
-	var desc string
+	var desc, target string
 	cmd := &cobra.Command{
 		Use:   "create [REMOTE:]POOL DRIVER [key=value...]",
 		Short: "Create a storage pool (drivers: btrfs, overlay, dir)",
@@ -108,7 +111,16 @@ func storageCreateCmd() *cobra.Command {
 
 A source directory must be empty: lodge makes its own directories there and
 removes them with the pool. Deleting a pool removes only what lodge made; a
-pool without lodge's marker (.lodge-pool) is only forgotten.`,
+pool without lodge's marker (.lodge-pool) is only forgotten.
+
+In a cluster a pool exists on every member. Give each member's own keys
+(source, size) first, then create it on every member at once:
+
+  lodge storage create data dir source=/srv/a --target node1
+  lodge storage create data dir source=/srv/b --target node2
+  lodge storage create data dir
+
+Without any --target step it is made on every member with the defaults.`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := parseKV(args[2:])
@@ -121,14 +133,19 @@ pool without lodge's marker (.lodge-pool) is only forgotten.`,
 			}
 			args[0] = pool
 			req := api.StoragePoolsPost{Name: args[0], Driver: args[1], StoragePoolPut: api.StoragePoolPut{Config: cfg, Description: desc}}
-			if err := c.CreateStoragePool(cmd.Context(), req); err != nil {
+			if err := c.CreateStoragePoolOn(cmd.Context(), req, target); err != nil {
 				return err
+			}
+			if target != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Storage pool %s pending on member %s\n", args[0], target)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Storage pool %s created\n", args[0])
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&desc, "description", "", "pool description")
+	cmd.Flags().StringVar(&target, "target", "", "in a cluster: define the pool's part on this member (pending), with its own keys")
 	return cmd
 }
 

@@ -530,6 +530,10 @@ func (d *Daemon) adoptClusterPools(ctx context.Context, mine []db.StoragePool) e
 		own[p.Name] = p
 	}
 	for _, p := range pools {
+		if p.State != db.StateCreated {
+			// Pending: the create on every member makes this one's part.
+			continue
+		}
 		if o, ok := own[p.Name]; ok && o.Driver == p.Driver {
 			if err := d.db.SetPoolMemberConfig(ctx, p.Name, o.Config); err != nil {
 				return err

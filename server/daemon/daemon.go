@@ -51,6 +51,12 @@ type Daemon struct {
 	idmapMu sync.Mutex
 	// poolsMu serialises pool creation and deletion.
 	poolsMu sync.Mutex
+	// clusterEntMu serialises this member's cluster-wide creates and
+	// deletes of pools and networks. It is held while the other members
+	// are asked, so it stands in for poolsMu and nets.mu there: a member
+	// asked takes its own, and two members each holding theirs while
+	// asking the other would wait on each other for good.
+	clusterEntMu sync.Mutex
 
 	ops    *operations.Registry
 	events *eventHub

@@ -75,6 +75,10 @@ func (d *Daemon) startNetworks(ctx context.Context, v *instView) {
 	}
 	hosts := d.hostsOf(ctx, v.list)
 	for _, n := range nets {
+		if !networkUp(n) {
+			// Pending: made on every member at once, later.
+			continue
+		}
 		if err := d.ensureNetworkHosts(ctx, n, hosts); err != nil {
 			d.log.Error("network not brought up", "network", n.Name, "err", err)
 		}
@@ -213,6 +217,9 @@ func (d *Daemon) syncNetworkHosts(ctx context.Context, names ...string) {
 		return
 	}
 	for _, n := range nets {
+		if !networkUp(n) {
+			continue
+		}
 		if err := d.nets.drv.UpdateHosts(ctx, network.Network{Name: n.Name, Config: n.Config, Hosts: all[n.Name]}); err != nil {
 			d.log.Warn("update DHCP reservations", "network", n.Name, "err", err)
 		}
@@ -542,6 +549,9 @@ func (d *Daemon) validateNICNetworks(ctx context.Context, instance string, devs,
 		if err != nil {
 			return err
 		}
+		if n.State != db.StateCreated {
+			return errdefs.Invalidf("device %q: network %q is %s in the cluster, not made on every member yet: create it without --target first (lodge network create %s)", dev, name, n.State, name)
+		}
 		if err := d.checkReservation(ctx, instance, dev, devc, n, "ipv4"); err != nil {
 			return err
 		}
@@ -712,6 +722,8 @@ type NetworkUsers struct{ Instances, Profiles []string }
 type Network struct {
 	db.Network
 	UsedBy NetworkUsers
+	// Locations: the members with a part of it (nil: standalone).
+	Locations []string
 }
 
 // NetworkNames lists the managed networks.
@@ -739,7 +751,7 @@ func (d *Daemon) Networks(ctx context.Context) ([]Network, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Network{n, users})
+		out = append(out, Network{Network: n, UsedBy: users})
 	}
 	return out, nil
 }
@@ -751,7 +763,7 @@ func (d *Daemon) Network(ctx context.Context, name string) (Network, error) {
 		return Network{}, err
 	}
 	users, err := d.networkUsers(ctx, n.Name)
-	return Network{n, users}, err
+	return Network{Network: n, UsedBy: users}, err
 }
 
 // CreateNetwork makes a managed bridge: the name must be free in the
@@ -769,6 +781,15 @@ func (d *Daemon) CreateNetwork(ctx context.Context, req api.NetworksPost) error 
 	cfg := map[string]string{}
 	for k, v := range req.Config {
 		cfg[k] = v
+	}
+	if d.db.Clustered() {
+		if err := d.completeNetworkConfig(req.Name, cfg, true); err != nil {
+			return err
+		}
+		// Other members are asked: see clusterEntMu.
+		d.clusterEntMu.Lock()
+		defer d.clusterEntMu.Unlock()
+		return d.createClusterNetwork(ctx, req, cfg)
 	}
 	d.nets.mu.Lock()
 	defer d.nets.mu.Unlock()
@@ -800,6 +821,13 @@ func (d *Daemon) CreateNetwork(ctx context.Context, req api.NetworksPost) error 
 // description; a change the host refuses is undone in the database and
 // on the host.
 func (d *Daemon) UpdateNetwork(ctx context.Context, name string, req api.NetworkPut, u Update) error {
+	if err := d.updateNetworkHere(ctx, name, req, u); err != nil {
+		return err
+	}
+	return d.applyNetworkOnMembers(ctx, name)
+}
+
+func (d *Daemon) updateNetworkHere(ctx context.Context, name string, req api.NetworkPut, u Update) error {
 	if err := d.needNetworks(); err != nil {
 		return err
 	}
@@ -850,8 +878,14 @@ func (d *Daemon) DeleteNetwork(ctx context.Context, name string) error {
 	if err := d.needNetworks(); err != nil {
 		return err
 	}
-	d.nets.mu.Lock()
-	defer d.nets.mu.Unlock()
+	if d.db.Clustered() {
+		// Other members are asked: see clusterEntMu.
+		d.clusterEntMu.Lock()
+		defer d.clusterEntMu.Unlock()
+	} else {
+		d.nets.mu.Lock()
+		defer d.nets.mu.Unlock()
+	}
 	n, err := d.getNetwork(ctx, name)
 	if err != nil {
 		return err
@@ -869,6 +903,9 @@ func (d *Daemon) DeleteNetwork(ctx context.Context, name string) error {
 			parts = append(parts, "profile(s) "+strings.Join(users.Profiles, ", ")+" (lodge profile device remove PROFILE DEVICE)")
 		}
 		return errdefs.Invalidf("network %q is in use by %s; remove their NICs on it first", n.Name, strings.Join(parts, " and "))
+	}
+	if d.db.Clustered() {
+		return d.deleteClusterNetwork(ctx, n.Name)
 	}
 	if err := d.nets.drv.Delete(ctx, n.Name); err != nil {
 		return err

@@ -122,6 +122,10 @@ func (d *Daemon) initPools(ctx context.Context) error {
 		if _, ok := d.pools.get(p.Name); ok {
 			continue
 		}
+		if p.State != db.StateCreated || p.MemberState == db.StatePending || p.MemberState == db.StateErrored {
+			// Pending: made on every member at once, later.
+			continue
+		}
 		pd, err := d.poolMgr.Open(ctx, p.Name, p.Driver, p.Config)
 		if err != nil {
 			// Other pools and their instances keep working.
@@ -226,7 +230,9 @@ type PoolUsers struct {
 // Pool is a storage pool's record, what uses it, and whether it is open.
 type Pool struct {
 	db.StoragePool
-	UsedBy    PoolUsers
+	UsedBy PoolUsers
+	// Locations: the members with a part of it (nil: standalone).
+	Locations []string
 	Available bool
 }
 
@@ -276,6 +282,9 @@ func (d *Daemon) CreateStoragePool(ctx context.Context, req api.StoragePoolsPost
 	}
 	if err := pools.Validate(req.Driver, req.Config); err != nil {
 		return errdefs.Invalidf("storage pool %q: %v", req.Name, err)
+	}
+	if d.db.Clustered() {
+		return d.createClusterPool(ctx, req)
 	}
 	d.poolsMu.Lock()
 	defer d.poolsMu.Unlock()
@@ -385,8 +394,14 @@ func (d *Daemon) DeleteStoragePool(ctx context.Context, name string) (pools.Remo
 	if err != nil {
 		return pools.Removal{}, err
 	}
-	d.poolsMu.Lock()
-	defer d.poolsMu.Unlock()
+	if d.db.Clustered() {
+		// Other members are asked: see clusterEntMu.
+		d.clusterEntMu.Lock()
+		defer d.clusterEntMu.Unlock()
+	} else {
+		d.poolsMu.Lock()
+		defer d.poolsMu.Unlock()
+	}
 	if p.Name == d.poolName {
 		return pools.Removal{}, errdefs.Invalidf("storage pool %q is the default profile's root disk pool; it cannot be deleted", p.Name)
 	}
@@ -399,6 +414,9 @@ func (d *Daemon) DeleteStoragePool(ctx context.Context, name string) (pools.Remo
 	}
 	if vols, _ := d.db.ListStorageVolumes(ctx, p.Name); len(vols) > 0 {
 		return pools.Removal{}, errdefs.Invalidf("storage pool %q still has custom volumes (%s first); delete them with lodge storage volume delete %s NAME", p.Name, vols[0].Name, p.Name)
+	}
+	if d.db.Clustered() {
+		return d.deleteClusterPool(ctx, p.Name)
 	}
 	// The volumes lodge's records name on this pool: with no instance and
 	// no custom volume left, the image volumes unpacked from known images.
@@ -451,3 +469,6 @@ func (d *Daemon) StoragePoolSpace(ctx context.Context, name string) (PoolSpace, 
 	bs := uint64(st.Bsize)
 	return PoolSpace{Total: st.Blocks * bs, Used: (st.Blocks - st.Bfree) * bs, InodesTotal: st.Files, InodesUsed: st.Files - st.Ffree}, nil
 }
+
+// StoragePoolOpen returns the open pool of that name on this member.
+func (d *Daemon) StoragePoolOpen(name string) (storage.Driver, bool) { return d.pools.get(name) }

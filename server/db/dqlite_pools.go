@@ -17,30 +17,35 @@ var memberPoolKeys = map[string]bool{"source": true, "size": true}
 func (d *DB) overlayPoolMember(ctx context.Context, ps []StoragePool) error {
 	dm := d.mem()
 	if dm == nil || len(ps) == 0 {
+		for i := range ps {
+			ps[i].MemberState = ps[i].State
+		}
 		return nil
 	}
-	rows, err := d.sql.QueryContext(ctx, `SELECT pool_id, config FROM storage_pools_nodes WHERE node_id = ?`, d.NodeID())
+	rows, err := d.sql.QueryContext(ctx, `SELECT pool_id, state, config FROM storage_pools_nodes WHERE node_id = ?`, d.NodeID())
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	mine := map[int64]map[string]string{}
+	states := map[int64]string{}
 	for rows.Next() {
 		var id int64
-		var cfg string
-		if err := rows.Scan(&id, &cfg); err != nil {
+		var st, cfg string
+		if err := rows.Scan(&id, &st, &cfg); err != nil {
 			return err
 		}
 		m := map[string]string{}
 		if err := json.Unmarshal([]byte(cfg), &m); err != nil {
 			return fmt.Errorf("storage pool %d: member config: %w", id, err)
 		}
-		mine[id] = m
+		mine[id], states[id] = m, st
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	for i := range ps {
+		ps[i].MemberState = states[ps[i].ID]
 		for k, v := range mine[ps[i].ID] {
 			ps[i].Config[k] = v
 		}

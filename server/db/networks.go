@@ -14,12 +14,16 @@ type Network struct {
 	Type        string
 	Description string
 	Config      map[string]string
+	// State is the network's (StatePending until it is made on every
+	// member); MemberState this member's part of it (standalone: State;
+	// "" for a network from before members' parts were recorded).
+	State, MemberState string
 }
 
 func scanNetwork(r scanner) (Network, error) {
 	var n Network
 	var cfg string
-	if err := r.Scan(&n.ID, &n.Name, &n.Type, &n.Description, &cfg); err != nil {
+	if err := r.Scan(&n.ID, &n.Name, &n.Type, &n.Description, &cfg, &n.State); err != nil {
 		return n, err
 	}
 	if err := json.Unmarshal([]byte(cfg), &n.Config); err != nil {
@@ -31,7 +35,7 @@ func scanNetwork(r scanner) (Network, error) {
 	return n, nil
 }
 
-const networkCols = `id, name, type, description, config`
+const networkCols = `id, name, type, description, config, state`
 
 // CreateNetwork inserts a network; ErrExists if the name is taken.
 func (d *DB) CreateNetwork(ctx context.Context, n Network) error {
@@ -55,7 +59,12 @@ func (d *DB) GetNetwork(ctx context.Context, name string) (Network, error) {
 	if err == sql.ErrNoRows {
 		return n, fmt.Errorf("network %q: %w", name, ErrNotFound)
 	}
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	ns := []Network{n}
+	err = d.overlayNetworkMember(ctx, ns)
+	return ns[0], err
 }
 
 // ListNetworks returns all networks ordered by name.
@@ -73,7 +82,11 @@ func (d *DB) ListNetworks(ctx context.Context) ([]Network, error) {
 		}
 		out = append(out, n)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, d.overlayNetworkMember(ctx, out)
 }
 
 // UpdateNetwork rewrites a network's description and config.

@@ -16,12 +16,16 @@ type StoragePool struct {
 	Description string
 	Config      map[string]string
 	CreatedAt   time.Time
+	// State is the pool's (StatePending until it is made on every
+	// member); MemberState this member's part of it (standalone: State;
+	// "" for a cluster pool this member has no part of).
+	State, MemberState string
 }
 
 func scanPool(r scanner) (StoragePool, error) {
 	var p StoragePool
 	var cfg, created string
-	if err := r.Scan(&p.ID, &p.Name, &p.Driver, &p.Description, &cfg, &created); err != nil {
+	if err := r.Scan(&p.ID, &p.Name, &p.Driver, &p.Description, &cfg, &created, &p.State); err != nil {
 		return p, err
 	}
 	if err := json.Unmarshal([]byte(cfg), &p.Config); err != nil {
@@ -34,7 +38,7 @@ func scanPool(r scanner) (StoragePool, error) {
 	return p, nil
 }
 
-const poolCols = `id, name, driver, description, config, created_at`
+const poolCols = `id, name, driver, description, config, created_at, state`
 
 // CreateStoragePool inserts a pool; ErrExists if the name is taken.
 func (d *DB) CreateStoragePool(ctx context.Context, p StoragePool) error {
