@@ -149,19 +149,16 @@ func (d *Daemon) createClusterPool(ctx context.Context, req api.StoragePoolsPost
 	if err := d.db.SetPoolDefinition(ctx, req.Name, req.Description, req.Config); err != nil {
 		return err
 	}
-	made, failed, ferr := []db.Node(nil), db.Node{}, error(nil)
-	for _, n := range nodes {
+	failed, what, ferr := d.onEveryMember(ctx, "storage pool "+req.Name, nodes, func(n db.Node) error {
 		if n.ID == d.db.NodeID() {
-			ferr = d.CreateStoragePoolHere(ctx, req.Name)
-		} else {
-			_, ferr = d.cl.transport.MemberDo(ctx, n.Address, "POST", "/1.0/storage-pools", api.StoragePoolsPost{Name: req.Name, Driver: req.Driver})
+			return d.CreateStoragePoolHere(ctx, req.Name)
 		}
-		if ferr != nil {
-			failed = n
-			break
-		}
-		made = append(made, n)
-	}
+		_, err := d.cl.transport.MemberDo(ctx, n.Address, "POST", "/1.0/storage-pools", api.StoragePoolsPost{Name: req.Name, Driver: req.Driver})
+		return err
+	}, func(bg context.Context, n db.Node) error {
+		_, err := d.removePoolOn(bg, n, req.Name)
+		return err
+	})
 	if ferr == nil {
 		if err := d.db.SetPoolState(ctx, req.Name, db.StateCreated); err != nil {
 			return err
@@ -169,20 +166,7 @@ func (d *Daemon) createClusterPool(ctx context.Context, req api.StoragePoolsPost
 		d.events.lifecycle("storage-pool-created", PoolURL(req.Name), nil)
 		return nil
 	}
-	// Undo: the parts made go; the members' definitions are put back.
 	bg := context.WithoutCancel(ctx)
-	var undone []string
-	for _, n := range made {
-		if _, err := d.removePoolOn(bg, n, req.Name); err != nil {
-			d.log.Error("storage pool: could not undo a member's part", "pool", req.Name, "member", n.Name, "err", err)
-			continue
-		}
-		undone = append(undone, n.Name)
-	}
-	what := "it was made on no member"
-	if len(undone) > 0 {
-		what = "it was removed again from " + strings.Join(undone, ", ")
-	}
 	if direct {
 		_ = d.db.DeleteStoragePool(bg, req.Name)
 		return fmt.Errorf("storage pool %q could not be created on member %s: %w; %s, and not recorded", req.Name, failed.Name, ferr, what)
@@ -196,6 +180,34 @@ func (d *Daemon) createClusterPool(ctx context.Context, req api.StoragePoolsPost
 	}
 	_ = d.db.SetPoolState(bg, req.Name, db.StateErrored)
 	return fmt.Errorf("storage pool %q could not be created on member %s: %w; %s, and the pool stays pending: fix the cause (or give %s's part again with --target %s), then run lodge storage create %s %s again", req.Name, failed.Name, ferr, what, failed.Name, failed.Name, req.Name, req.Driver)
+}
+
+// onEveryMember makes a pool's or network's part on each member in turn;
+// at the first failure it removes the parts made (undo, not cancelled with
+// ctx). It returns the member that failed, what became of the others (for
+// the message) and the failure.
+func (d *Daemon) onEveryMember(ctx context.Context, name string, nodes []db.Node, create func(db.Node) error, undo func(context.Context, db.Node) error) (db.Node, string, error) {
+	var made []db.Node
+	for _, n := range nodes {
+		if err := create(n); err != nil {
+			bg := context.WithoutCancel(ctx)
+			var undone []string
+			for _, m := range made {
+				if uerr := undo(bg, m); uerr != nil {
+					d.log.Error("cluster: could not undo a member's part", "name", name, "member", m.Name, "err", uerr)
+					continue
+				}
+				undone = append(undone, m.Name)
+			}
+			what := "it was made on no member"
+			if len(undone) > 0 {
+				what = "it was removed again from " + strings.Join(undone, ", ")
+			}
+			return n, what, err
+		}
+		made = append(made, n)
+	}
+	return db.Node{}, "", nil
 }
 
 // CreateStoragePoolHere makes this member's part of a cluster pool (a
@@ -453,19 +465,13 @@ func (d *Daemon) createClusterNetwork(ctx context.Context, req api.NetworksPost,
 	if err := d.db.SetNetworkDefinition(ctx, req.Name, req.Description, cfg); err != nil {
 		return err
 	}
-	made, failed, ferr := []db.Node(nil), db.Node{}, error(nil)
-	for _, m := range nodes {
+	failed, what, ferr := d.onEveryMember(ctx, "network "+req.Name, nodes, func(m db.Node) error {
 		if m.ID == d.db.NodeID() {
-			ferr = d.CreateNetworkHere(ctx, req.Name)
-		} else {
-			_, ferr = d.cl.transport.MemberDo(ctx, m.Address, "POST", "/1.0/networks", api.NetworksPost{Name: req.Name, Type: "bridge"})
+			return d.CreateNetworkHere(ctx, req.Name)
 		}
-		if ferr != nil {
-			failed = m
-			break
-		}
-		made = append(made, m)
-	}
+		_, err := d.cl.transport.MemberDo(ctx, m.Address, "POST", "/1.0/networks", api.NetworksPost{Name: req.Name, Type: "bridge"})
+		return err
+	}, func(bg context.Context, m db.Node) error { return d.removeNetworkOn(bg, m, req.Name) })
 	if ferr == nil {
 		if err := d.db.SetNetworkState(ctx, req.Name, db.StateCreated); err != nil {
 			return err
@@ -474,18 +480,6 @@ func (d *Daemon) createClusterNetwork(ctx context.Context, req api.NetworksPost,
 		return nil
 	}
 	bg := context.WithoutCancel(ctx)
-	var undone []string
-	for _, m := range made {
-		if err := d.removeNetworkOn(bg, m, req.Name); err != nil {
-			d.log.Error("network: could not undo a member's part", "network", req.Name, "member", m.Name, "err", err)
-			continue
-		}
-		undone = append(undone, m.Name)
-	}
-	what := "it was made on no member"
-	if len(undone) > 0 {
-		what = "it was removed again from " + strings.Join(undone, ", ")
-	}
 	if direct {
 		_ = d.db.DeleteNetwork(bg, req.Name)
 		return fmt.Errorf("network %q could not be created on member %s: %w; %s, and not recorded", req.Name, failed.Name, ferr, what)
