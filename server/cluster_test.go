@@ -254,8 +254,10 @@ func countRoles(roles map[string]string) (voters, standbys int) {
 }
 
 // Five members: the database keeps three voters and two stand-bys, as
-// LXD assigns them; a fourth voter, both roles at once and an unknown role
-// are refused and change nothing.
+// LXD assigns them. As LXD does, a request that changes a member's
+// database role is refused (go-dqlite's adjustment undid such changes,
+// and a leader demoted by hand left the database without one), as are
+// both roles at once and an unknown role; nothing changes.
 func TestClusterRoles(t *testing.T) {
 	ms := newTestCluster(t, 5)
 	deadline := time.Now().Add(60 * time.Second)
@@ -288,7 +290,9 @@ func TestClusterRoles(t *testing.T) {
 		code        int
 		want        string
 	}{
-		{standby, `["database"]`, 409, "3 database voters already"},
+		{standby, `["database"]`, 400, "assigned by the cluster"},
+		{voter, `["database-standby"]`, 400, "assigned by the cluster"},
+		{voter, `[]`, 400, "assigned by the cluster"},
 		{voter, `["database","database-standby"]`, 400, "not both"},
 		{voter, `["chef"]`, 400, "unknown role"},
 	} {

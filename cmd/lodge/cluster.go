@@ -138,7 +138,7 @@ func clusterRemoveCmd() *cobra.Command {
 }
 
 func clusterRoleCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "role", Short: "Change a member's database role (database, database-standby)"}
+	cmd := &cobra.Command{Use: "role", Short: "Change a member's roles (the database roles are the cluster's to assign: refused, as by LXD)"}
 	edit := func(add bool) *cobra.Command {
 		verb := "remove"
 		if add {

@@ -651,8 +651,8 @@ func (d *Daemon) ClusterMember(ctx context.Context, name string) (Member, error)
 }
 
 // UpdateClusterMember is PUT /1.0/cluster/members/{name}: its
-// description, failure domain, and database role (database or
-// database-standby; the cluster keeps MaxVoters voters).
+// description and failure domain; its database role is the cluster's to
+// assign and a request that changes it is refused.
 func (d *Daemon) UpdateClusterMember(ctx context.Context, name string, req api.ClusterMemberPut) error {
 	m, err := d.ClusterMember(ctx, name)
 	if err != nil {
@@ -679,9 +679,11 @@ func (d *Daemon) UpdateClusterMember(ctx context.Context, name string, req api.C
 		}
 	}
 	if want != cur {
-		if err := d.changeRole(ctx, m, cur, want); err != nil {
-			return err
-		}
+		// As LXD refuses it: go-dqlite's roles adjustment keeps MaxVoters
+		// voters and MaxStandBys stand-bys among the online members and
+		// gave a demoted voter its role back within seconds, and a leader
+		// demoted by hand left the database without one for about 20 s.
+		return errdefs.Invalidf("the database roles are assigned by the cluster, as in LXD: it keeps %d voters (database) and %d stand-bys (database-standby) among the online members and moves them when one goes offline; %s's role (%s) cannot be changed by hand", db.MaxVoters, db.MaxStandBys, m.Name, roleOrSpare(cur))
 	}
 	n := m.Node
 	n.Description = req.Description
@@ -691,39 +693,12 @@ func (d *Daemon) UpdateClusterMember(ctx context.Context, name string, req api.C
 	return d.db.UpdateNode(ctx, n)
 }
 
-// changeRole moves a member's database role, refusing what the cluster
-// would undo: it keeps MaxVoters voters while enough members are online.
-func (d *Daemon) changeRole(ctx context.Context, m Member, cur, want string) error {
-	ms, err := d.ClusterMembers(ctx)
-	if err != nil {
-		return err
+// roleOrSpare names a database role for a message.
+func roleOrSpare(r string) string {
+	if r == "" {
+		return "neither"
 	}
-	voters, spareOnline := 0, 0
-	for _, o := range ms {
-		if o.Database {
-			voters++
-		} else if o.Name != m.Name && o.Status == "Online" {
-			spareOnline++
-		}
-	}
-	if m.Status != "Online" {
-		return errdefs.Conflictf("cluster member %q is %s: its role can change once it is online", m.Name, strings.ToLower(m.Status))
-	}
-	switch {
-	case cur == db.RoleVoter && want != db.RoleVoter && spareOnline == 0:
-		return errdefs.Conflictf("%s is one of the cluster's %d database voters and no other online member could take its place: add a member first", m.Name, voters)
-	case want == db.RoleVoter && cur != db.RoleVoter && voters >= db.MaxVoters:
-		return errdefs.Conflictf("the cluster has %d database voters already (the most it keeps): make one a stand-by first (lodge cluster role add NAME database-standby)", voters)
-	}
-	role := want
-	if role == "" {
-		role = db.RoleSpare
-	}
-	if err := d.db.AssignRole(ctx, m.Address, role); err != nil {
-		return fmt.Errorf("assign %s the role %q: %w", m.Name, want, err)
-	}
-	d.log.Info("cluster member role changed", "member", m.Name, "from", cur, "to", want)
-	return nil
+	return r
 }
 
 // RemoveClusterMember takes a member out of the cluster: out of the
