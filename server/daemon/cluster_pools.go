@@ -13,7 +13,6 @@ import (
 	"lodge/instances"
 	"lodge/network"
 	"lodge/server/db"
-	"lodge/storage"
 	"lodge/storage/pools"
 )
 
@@ -293,13 +292,9 @@ func (d *Daemon) removePoolHere(ctx context.Context, name string) (pools.Removal
 		d.pools.set(name, nil)
 		return pools.Removal{}, nil
 	}
-	imgs, err := d.db.ListImages(ctx)
+	known, err := d.knownImageVolumes(ctx)
 	if err != nil {
 		return pools.Removal{}, err
-	}
-	known := make([]storage.Volume, 0, len(imgs))
-	for _, im := range imgs {
-		known = append(known, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint})
 	}
 	rem, err := d.poolMgr.Destroy(ctx, p.Name, p.Driver, p.Config, known)
 	if err != nil {

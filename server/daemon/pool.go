@@ -420,13 +420,9 @@ func (d *Daemon) DeleteStoragePool(ctx context.Context, name string) (pools.Remo
 	}
 	// The volumes lodge's records name on this pool: with no instance and
 	// no custom volume left, the image volumes unpacked from known images.
-	imgs, err := d.db.ListImages(ctx)
+	known, err := d.knownImageVolumes(ctx)
 	if err != nil {
 		return pools.Removal{}, err
-	}
-	known := make([]storage.Volume, 0, len(imgs))
-	for _, im := range imgs {
-		known = append(known, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint})
 	}
 	rem, err := d.poolMgr.Destroy(ctx, p.Name, p.Driver, p.Config, known)
 	if err != nil {
@@ -472,3 +468,17 @@ func (d *Daemon) StoragePoolSpace(ctx context.Context, name string) (PoolSpace, 
 
 // StoragePoolOpen returns the open pool of that name on this member.
 func (d *Daemon) StoragePoolOpen(name string) (storage.Driver, bool) { return d.pools.get(name) }
+
+// knownImageVolumes are the image volumes lodge's records name: those of
+// every known image, the only volumes a pool's delete may find and remove.
+func (d *Daemon) knownImageVolumes(ctx context.Context) ([]storage.Volume, error) {
+	imgs, err := d.db.ListImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	known := make([]storage.Volume, 0, len(imgs))
+	for _, im := range imgs {
+		known = append(known, storage.Volume{Kind: storage.KindImage, Name: im.Fingerprint})
+	}
+	return known, nil
+}
