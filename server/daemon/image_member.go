@@ -88,7 +88,7 @@ func (d *Daemon) copyImageFrom(ctx context.Context, op *operations.Op, n db.Node
 	if im.Fingerprint != fp {
 		return fmt.Errorf("member %s answered with image %s", n.Name, im.Fingerprint)
 	}
-	dl := &download{done: make(chan struct{}), ops: map[*operations.Op]bool{}}
+	dl := &download{ops: map[*operations.Op]bool{}} // progress only: nobody waits on it
 	if op != nil {
 		dl.ops[op] = true
 	}
